@@ -1,0 +1,55 @@
+// Command monsys-local runs the local hub in the foreground (SPEC 1.1):
+// dynalite, the local KMS and the mutual-TLS gateway in front of the handlers.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/monsys/hub/internal/localhub"
+	"github.com/monsys/hub/internal/wire"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "monsys-local:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg := localhub.Config{Addr: os.Getenv("MONSYS_LOCAL_ADDR"), Dir: os.Getenv("MONSYS_LOCAL_DIR"),
+		DynamoEndpoint: os.Getenv("MONSYS_LOCAL_DYNAMODB_ENDPOINT"), Log: wire.Logger(os.Stderr)}
+	if v := os.Getenv("MONSYS_INTEGRITY_EVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("MONSYS_INTEGRITY_EVERY=%q: want a positive Go duration such as 10m", v)
+		}
+		cfg.IntegrityEvery = d
+	}
+	h, err := localhub.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	i := h.Info()
+	fmt.Fprintf(os.Stderr, "\nmonsys local hub on %s (tenant %q)\nstate and hub.json in %s\nstop with Ctrl-C\n\n", i.URL, i.TenantID, cfg.Dir)
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-waitChan(h):
+		return fmt.Errorf("listener stopped: %w", h.Wait())
+	}
+}
+
+func waitChan(h *localhub.Hub) <-chan struct{} {
+	c := make(chan struct{})
+	go func() { _ = h.Wait(); close(c) }()
+	return c
+}

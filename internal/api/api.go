@@ -1,0 +1,380 @@
+// Package api is the HTTP edge of the hub: it turns API Gateway REST proxy
+// events (payload v1) into calls on the hub core and its answers into proxy
+// responses with the SPEC 4 error envelope. It decides nothing itself.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/monsys/hub/internal/anomaly"
+	"github.com/monsys/hub/internal/cred"
+	"github.com/monsys/hub/internal/hub"
+	"github.com/monsys/hub/internal/sig"
+)
+
+// Prefix is the path prefix of every endpoint.
+const Prefix = "/api/v1"
+
+// Group is a set of routes one Lambda function serves.
+type Group int
+
+// Route groups, one per function in template.yaml.
+const (
+	Register Group = 1 << iota
+	Ingest
+	Rotate
+	Admin
+	All = Register | Ingest | Rotate | Admin
+)
+
+// Handler serves the routes of its groups.
+type Handler struct {
+	svc    *hub.Service
+	log    *slog.Logger
+	groups Group
+}
+
+// New returns a handler for the given route groups.
+func New(svc *hub.Service, log *slog.Logger, groups Group) (*Handler, error) {
+	if svc == nil || log == nil {
+		return nil, errors.New("api: service and logger are required")
+	}
+	return &Handler{svc: svc, log: log, groups: groups}, nil
+}
+
+// request is what a route sees of the event.
+type request struct {
+	ev      *events.APIGatewayProxyRequest
+	body    []byte
+	param   string // the {id} path parameter
+	reqID   string
+	agentID string // for the log line
+}
+
+func (r *request) header(name string) string {
+	for k, v := range r.ev.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	for k, vs := range r.ev.MultiValueHeaders {
+		if strings.EqualFold(k, name) && len(vs) > 0 {
+			return vs[0]
+		}
+	}
+	return ""
+}
+
+func (r *request) bearer() string {
+	t, _ := cred.Bearer(r.header("Authorization"))
+	return t
+}
+
+func (r *request) clientCert() string {
+	if c := r.ev.RequestContext.Identity.ClientCert; c != nil {
+		return c.ClientCertPem
+	}
+	return ""
+}
+
+type route struct {
+	group  Group
+	method string
+	// path segments after the prefix; "{id}" matches one segment.
+	segs []string
+	fn   func(*Handler, context.Context, *request) (int, any, error)
+}
+
+var routes = []route{
+	{Register, http.MethodPost, []string{"agents", "register"}, (*Handler).register},
+	{Ingest, http.MethodPost, []string{"ingest"}, (*Handler).ingest},
+	{Admin, http.MethodPost, []string{"agents"}, (*Handler).createAgent},
+	{Admin, http.MethodGet, []string{"agents", "{id}"}, (*Handler).getAgent},
+	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-signing-key"}, (*Handler).rotateSigningKey},
+	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-token"}, (*Handler).rotateToken},
+	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-client-cert"}, (*Handler).rotateClientCert},
+	{Admin, http.MethodGet, []string{"anomalies"}, (*Handler).listAnomalies},
+}
+
+// match finds the route for a method and path; allowed is true when the path
+// exists under another method.
+func (h *Handler) match(method, path string) (route, string, bool, bool) {
+	rest, ok := strings.CutPrefix(path, Prefix+"/")
+	if !ok {
+		return route{}, "", false, false
+	}
+	segs := strings.Split(strings.TrimSuffix(rest, "/"), "/")
+	pathExists := false
+	for _, rt := range routes {
+		if rt.group&h.groups == 0 || len(rt.segs) != len(segs) {
+			continue
+		}
+		param, ok := "", true
+		for i, s := range rt.segs {
+			if s == "{id}" {
+				param = segs[i]
+				ok = ok && segs[i] != ""
+			} else if s != segs[i] {
+				ok = false
+			}
+		}
+		if !ok {
+			continue
+		}
+		if rt.method == method {
+			return rt, param, true, true
+		}
+		pathExists = true
+	}
+	return route{}, "", false, pathExists
+}
+
+// Handle serves one API Gateway proxy event. It never returns an error: every
+// failure becomes a response in the SPEC envelope.
+func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	start := time.Now()
+	r := &request{ev: &ev, reqID: ev.RequestContext.RequestID}
+	if r.reqID == "" {
+		r.reqID = newRequestID()
+	}
+	status, resp := h.serve(ctx, r)
+	resp.Headers["X-Request-Id"] = r.reqID
+	h.log.LogAttrs(ctx, slog.LevelInfo, "request",
+		slog.String("request_id", r.reqID), slog.String("method", ev.HTTPMethod), slog.String("path", ev.Path),
+		slog.Int("status", status), slog.String("agent_id", r.agentID), slog.Duration("duration", time.Since(start)))
+	return resp, nil
+}
+
+func (h *Handler) serve(ctx context.Context, r *request) (int, events.APIGatewayProxyResponse) {
+	rt, param, ok, exists := h.match(r.ev.HTTPMethod, r.ev.Path)
+	if !ok {
+		if exists {
+			return h.fail(ctx, r, &hub.Error{Code: hub.CodeNotFound, Message: "method " + r.ev.HTTPMethod + " is not allowed here"})
+		}
+		return h.fail(ctx, r, &hub.Error{Code: hub.CodeNotFound, Message: "no such endpoint"})
+	}
+	r.param = param
+	body := []byte(r.ev.Body)
+	if r.ev.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(r.ev.Body)
+		if err != nil {
+			return h.fail(ctx, r, &hub.Error{Code: hub.CodeInvalidRequest, Message: "body is not valid base64", Cause: err})
+		}
+		body = b
+	}
+	r.body = body
+	status, v, err := rt.fn(h, ctx, r)
+	if err != nil {
+		return h.fail(ctx, r, err)
+	}
+	return status, jsonResponse(status, v, nil)
+}
+
+func jsonResponse(status int, v any, extra map[string]string) events.APIGatewayProxyResponse {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	hdr := map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"}
+	for k, v := range extra {
+		hdr[k] = v
+	}
+	return events.APIGatewayProxyResponse{StatusCode: status, Headers: hdr, Body: string(b)}
+}
+
+// Status maps a SPEC error code to its HTTP status.
+func Status(c hub.Code) int {
+	switch c {
+	case hub.CodeInvalidRequest:
+		return http.StatusBadRequest
+	case hub.CodeUnauthorized:
+		return http.StatusUnauthorized
+	case hub.CodeForbidden, hub.CodeSignatureMissing, hub.CodeSignatureInvalid, hub.CodeCertPinMismatch:
+		return http.StatusForbidden
+	case hub.CodeNotFound:
+		return http.StatusNotFound
+	case hub.CodeReplayRejected:
+		return http.StatusConflict
+	case hub.CodePayloadTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case hub.CodeUnsupportedMedia:
+		return http.StatusUnsupportedMediaType
+	case hub.CodeThrottled:
+		return http.StatusTooManyRequests
+	case hub.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+type errorBody struct {
+	Error struct {
+		Code    hub.Code `json:"code"`
+		Message string   `json:"message"`
+	} `json:"error"`
+	RequestID string `json:"request_id"`
+	LastSeq   *int64 `json:"last_seq,omitempty"`
+}
+
+func (h *Handler) fail(ctx context.Context, r *request, err error) (int, events.APIGatewayProxyResponse) {
+	var he *hub.Error
+	if !errors.As(err, &he) {
+		he = &hub.Error{Code: hub.CodeInternal, Message: "internal error", Cause: err}
+	}
+	status := Status(he.Code)
+	var b errorBody
+	b.Error.Code, b.Error.Message, b.RequestID, b.LastSeq = he.Code, he.Message, r.reqID, he.LastSeq
+	if status >= 500 && he.Code != hub.CodeUnavailable {
+		b.Error.Message = "internal error" // never internal text in a 5xx
+	}
+	var extra map[string]string
+	if he.RetryAfter > 0 {
+		extra = map[string]string{"Retry-After": strconv.Itoa(int((he.RetryAfter + time.Second - 1) / time.Second))}
+	}
+	lvl := slog.LevelInfo
+	if status >= 500 {
+		lvl = slog.LevelError
+	}
+	attrs := []slog.Attr{slog.String("request_id", r.reqID), slog.String("code", string(he.Code)), slog.Int("status", status)}
+	if he.Cause != nil {
+		attrs = append(attrs, slog.String("cause", he.Cause.Error()))
+	}
+	h.log.LogAttrs(ctx, lvl, "refused", attrs...)
+	return status, jsonResponse(status, b, extra)
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// --- agent routes
+
+func (h *Handler) register(ctx context.Context, r *request) (int, any, error) {
+	res, err := h.svc.Register(ctx, hub.RegisterRequest{Token: r.bearer(), ClientCertPEM: r.clientCert(),
+		ContentType: r.header("Content-Type"), Body: r.body})
+	r.agentID = res.AgentID
+	return http.StatusOK, res, err
+}
+
+func (h *Handler) ingest(ctx context.Context, r *request) (int, any, error) {
+	res, err := h.svc.Ingest(ctx, hub.IngestRequest{Token: r.bearer(), ClientCertPEM: r.clientCert(),
+		ContentType: r.header("Content-Type"), Signature: r.header(sig.Header), Body: r.body})
+	if err != nil {
+		return 0, nil, err
+	}
+	if res.Duplicate {
+		return http.StatusOK, res, nil
+	}
+	return http.StatusAccepted, res, nil
+}
+
+// --- admin routes
+
+func (h *Handler) admin(ctx context.Context, r *request) (hub.Admin, error) {
+	return h.svc.AuthAdmin(ctx, r.bearer(), r.clientCert())
+}
+
+func (h *Handler) createAgent(ctx context.Context, r *request) (int, any, error) {
+	ad, err := h.admin(ctx, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	var body struct {
+		Hostname string `json:"hostname"`
+	}
+	if len(strings.TrimSpace(string(r.body))) > 0 {
+		if ct := r.header("Content-Type"); !isJSON(ct) {
+			return 0, nil, &hub.Error{Code: hub.CodeUnsupportedMedia, Message: "Content-Type must be application/json, got " + strconv.Quote(ct)}
+		}
+		if err := hub.DecodeJSONObject(r.body, &body); err != nil {
+			return 0, nil, err
+		}
+	}
+	res, err := h.svc.CreateAgent(ctx, ad, body.Hostname)
+	r.agentID = res.AgentID
+	return http.StatusCreated, res, err
+}
+
+func (h *Handler) getAgent(ctx context.Context, r *request) (int, any, error) {
+	ad, err := h.admin(ctx, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := h.svc.GetAgent(ctx, ad, r.param)
+	return http.StatusOK, res, err
+}
+
+func (h *Handler) rotateSigningKey(ctx context.Context, r *request) (int, any, error) {
+	ad, err := h.admin(ctx, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := h.svc.RotateSigningKey(ctx, ad, r.param)
+	return http.StatusOK, res, err
+}
+
+func (h *Handler) rotateClientCert(ctx context.Context, r *request) (int, any, error) {
+	ad, err := h.admin(ctx, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := h.svc.RotateClientCert(ctx, ad, r.param)
+	return http.StatusOK, res, err
+}
+
+func (h *Handler) rotateToken(ctx context.Context, r *request) (int, any, error) {
+	ad, err := h.admin(ctx, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := h.svc.RotateToken(ctx, ad, r.param)
+	return http.StatusOK, res, err
+}
+
+type anomalyList struct {
+	Anomalies  []anomaly.Anomaly `json:"anomalies"`
+	NextCursor *string           `json:"next_cursor"`
+}
+
+func (h *Handler) listAnomalies(ctx context.Context, r *request) (int, any, error) {
+	ad, err := h.admin(ctx, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	q := r.ev.QueryStringParameters
+	limit := 0
+	if l := q["limit"]; l != "" {
+		if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > 500 {
+			return 0, nil, &hub.Error{Code: hub.CodeInvalidRequest, Message: "limit must be a number from 1 to 500"}
+		}
+	}
+	f := anomaly.Filter{Status: anomaly.Status(q["status"]), Kind: anomaly.Kind(q["kind"]), AgentID: q["agent_id"]}
+	p, err := h.svc.ListAnomalies(ctx, ad, f, q["cursor"], limit)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := anomalyList{Anomalies: p.Anomalies}
+	if p.NextCursor != "" {
+		out.NextCursor = &p.NextCursor
+	}
+	return http.StatusOK, out, nil
+}
+
+func isJSON(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "application/json")
+}

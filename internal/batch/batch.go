@@ -1,0 +1,171 @@
+// Package batch parses an ingest body: a JSON array of 1 to 1000 records, each
+// with a "type" and an RFC 3339 "ts", led by a batch header when signed (SPEC 4.2).
+package batch
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
+// Limits of SPEC 4.2.
+const (
+	MaxBytes   = 256 << 10
+	MaxRecords = 1000
+	maxTypeLen = 64
+	maxVersion = 64
+)
+
+// HeaderType is the type of the batch header record.
+const HeaderType = "batch"
+
+// ErrInvalid is the class of every parse failure: the caller answers 400.
+var ErrInvalid = errors.New("invalid batch")
+
+// Header is the first record of a signed batch.
+type Header struct {
+	TS           time.Time
+	Seq          int64
+	AgentVersion string
+}
+
+// Record is one data record, kept as the exact bytes the agent sent and signed.
+type Record struct {
+	Type string
+	TS   time.Time
+	Raw  json.RawMessage
+}
+
+// Batch is a parsed body. Header is nil for a legacy batch that sent none.
+type Batch struct {
+	Header  *Header
+	Records []Record
+}
+
+// fields are the members the hub reads; the rest of a record is kept verbatim.
+type fields struct {
+	Type         *string          `json:"type"`
+	TS           *string          `json:"ts"`
+	Seq          *json.Number     `json:"seq"`
+	AgentVersion *json.RawMessage `json:"agent_version"`
+}
+
+func invalid(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+}
+
+// Parse reads body. With requireHeader (the agent has a signing pin) the first
+// record must be a batch header; without it a leading header is still read.
+func Parse(body []byte, requireHeader bool) (Batch, error) {
+	if len(body) > MaxBytes {
+		return Batch{}, invalid("body is %d bytes, limit %d", len(body), MaxBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return Batch{}, invalid("not JSON: %v", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return Batch{}, invalid("body must be a JSON array")
+	}
+	var b Batch
+	n := 0
+	for dec.More() {
+		n++
+		if n > MaxRecords {
+			return Batch{}, invalid("more than %d records", MaxRecords)
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return Batch{}, invalid("record %d: %v", n-1, err)
+		}
+		if err := b.add(n-1, raw); err != nil {
+			return Batch{}, err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return Batch{}, invalid("unterminated array: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Batch{}, invalid("data after the array")
+	}
+	if n == 0 {
+		return Batch{}, invalid("empty array: want 1 to %d records", MaxRecords)
+	}
+	if requireHeader && b.Header == nil {
+		return Batch{}, invalid("first record must be the batch header {\"type\":\"batch\",...}")
+	}
+	return b, nil
+}
+
+func (b *Batch) add(i int, raw json.RawMessage) error {
+	if len(raw) == 0 || raw[0] != '{' {
+		return invalid("record %d is not an object", i)
+	}
+	var f fields
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return invalid("record %d: %v", i, err)
+	}
+	if f.Type == nil {
+		return invalid("record %d has no \"type\"", i)
+	}
+	if !validType(*f.Type) {
+		return invalid("record %d: type %q must match [a-z0-9_]{1,64}", i, *f.Type)
+	}
+	if f.TS == nil {
+		return invalid("record %d has no \"ts\"", i)
+	}
+	ts, err := time.Parse(time.RFC3339Nano, *f.TS)
+	if err != nil {
+		return invalid("record %d: ts %q is not RFC 3339", i, *f.TS)
+	}
+	if *f.Type != HeaderType {
+		b.Records = append(b.Records, Record{Type: *f.Type, TS: ts, Raw: raw})
+		return nil
+	}
+	if i != 0 {
+		return invalid("record %d: a batch header may only come first", i)
+	}
+	h, err := header(f, ts)
+	if err != nil {
+		return err
+	}
+	b.Header = &h
+	return nil
+}
+
+func header(f fields, ts time.Time) (Header, error) {
+	if f.Seq == nil {
+		return Header{}, invalid("batch header has no \"seq\"")
+	}
+	seq, err := strconv.ParseInt(f.Seq.String(), 10, 64)
+	if err != nil || seq <= 0 {
+		return Header{}, invalid("batch header: seq %s must be a positive int64", f.Seq.String())
+	}
+	if f.AgentVersion == nil {
+		return Header{}, invalid("batch header has no \"agent_version\"")
+	}
+	var v string
+	if err := json.Unmarshal(*f.AgentVersion, &v); err != nil || v == "" || len(v) > maxVersion {
+		return Header{}, invalid("batch header: agent_version must be a string of 1 to %d characters", maxVersion)
+	}
+	return Header{TS: ts, Seq: seq, AgentVersion: v}, nil
+}
+
+func validType(s string) bool {
+	if len(s) == 0 || len(s) > maxTypeLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

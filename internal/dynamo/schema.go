@@ -1,0 +1,102 @@
+// Package dynamo is the DynamoDB adapter of the hub: the table schema and a
+// hub.Store built from single-item conditional writes only (no transactions,
+// so that dynalite can run it). The design is in docs/dynamodb.md.
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Tables names the hub's tables.
+type Tables struct {
+	Credentials string
+	Tenants     string
+	Agents      string
+	Batches     string
+	BatchIndex  string
+	Anomalies   string
+	Audit       string
+}
+
+// TablesWithPrefix names every table prefix + its short name, as the local hub and tests do.
+func TablesWithPrefix(prefix string) Tables {
+	return Tables{
+		Credentials: prefix + "credentials", Tenants: prefix + "tenants", Agents: prefix + "agents",
+		Batches: prefix + "batches", BatchIndex: prefix + "batch-index", Anomalies: prefix + "anomalies", Audit: prefix + "audit",
+	}
+}
+
+// Index names.
+const (
+	AuditByTime = "by-time"
+)
+
+// IndexShards is the number of partitions per tenant and day in the batch index;
+// readers query them in parallel.
+const IndexShards = 8
+
+func attr(name string, t types.ScalarAttributeType) types.AttributeDefinition {
+	return types.AttributeDefinition{AttributeName: aws.String(name), AttributeType: t}
+}
+
+func key(name string, t types.KeyType) types.KeySchemaElement {
+	return types.KeySchemaElement{AttributeName: aws.String(name), KeyType: t}
+}
+
+// Schema returns the CreateTable inputs of every table. template.yaml mirrors
+// them; a test keeps the two in step.
+func Schema(t Tables) []*dynamodb.CreateTableInput {
+	pk := func(name, hash string) *dynamodb.CreateTableInput {
+		return &dynamodb.CreateTableInput{TableName: aws.String(name), BillingMode: types.BillingModePayPerRequest,
+			AttributeDefinitions: []types.AttributeDefinition{attr(hash, types.ScalarAttributeTypeS)},
+			KeySchema:            []types.KeySchemaElement{key(hash, types.KeyTypeHash)}}
+	}
+	pksk := func(name, hash, rng string) *dynamodb.CreateTableInput {
+		in := pk(name, hash)
+		in.AttributeDefinitions = append(in.AttributeDefinitions, attr(rng, types.ScalarAttributeTypeS))
+		in.KeySchema = append(in.KeySchema, key(rng, types.KeyTypeRange))
+		return in
+	}
+	audit := pksk(t.Audit, "tenant_id", "event_id")
+	audit.AttributeDefinitions = append(audit.AttributeDefinitions, attr("at", types.ScalarAttributeTypeS))
+	audit.LocalSecondaryIndexes = []types.LocalSecondaryIndex{{IndexName: aws.String(AuditByTime),
+		KeySchema:  []types.KeySchemaElement{key("tenant_id", types.KeyTypeHash), key("at", types.KeyTypeRange)},
+		Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll}}}
+	return []*dynamodb.CreateTableInput{
+		pk(t.Credentials, "hash"),
+		pk(t.Tenants, "tenant_id"),
+		pk(t.Agents, "agent_id"),
+		pksk(t.Batches, "agent_id", "batch_key"),
+		pksk(t.BatchIndex, "tday", "entry"),
+		pksk(t.Anomalies, "tenant_id", "anomaly_id"),
+		audit,
+	}
+}
+
+// CreateTables creates any missing table and waits until all are active. It is
+// idempotent: the local hub and the tests call it on every start.
+func CreateTables(ctx context.Context, c *dynamodb.Client, t Tables) error {
+	for _, in := range Schema(t) {
+		_, err := c.CreateTable(ctx, in)
+		var inUse *types.ResourceInUseException
+		if err != nil && !errors.As(err, &inUse) {
+			return fmt.Errorf("create table %s: %w", aws.ToString(in.TableName), err)
+		}
+	}
+	w := dynamodb.NewTableExistsWaiter(c, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 50*time.Millisecond, time.Second
+	})
+	for _, in := range Schema(t) {
+		if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: in.TableName}, 2*time.Minute); err != nil {
+			return fmt.Errorf("wait for table %s: %w", aws.ToString(in.TableName), err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,240 @@
+package hub
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"mime"
+	"sort"
+	"time"
+
+	"github.com/monsys/hub/internal/anomaly"
+	"github.com/monsys/hub/internal/batch"
+	"github.com/monsys/hub/internal/semver"
+	"github.com/monsys/hub/internal/sig"
+)
+
+// IngestRequest is a POST /ingest as the edge saw it.
+type IngestRequest struct {
+	Token         string
+	ClientCertPEM string
+	ContentType   string
+	Signature     string // X-Monsys-Signature; "" when absent
+	Body          []byte
+}
+
+// IngestResult is a success: 202 {"accepted":n}, or 200 {"accepted":0,"duplicate":true}.
+type IngestResult struct {
+	Accepted  int  `json:"accepted"`
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// Ingest runs the checks of SPEC 4.2 in their order and stores the batch.
+func (s *Service) Ingest(ctx context.Context, req IngestRequest) (IngestResult, error) {
+	a, err := s.authAgent(ctx, req.Token) // 1
+	if err != nil {
+		return IngestResult{}, err
+	}
+	if _, err := s.checkCert(ctx, a, s.identify(req.ClientCertPEM), onIngest); err != nil { // 2
+		return IngestResult{}, err
+	}
+	if len(req.Body) > batch.MaxBytes { // 3
+		return IngestResult{}, refuse(CodePayloadTooLarge, "body is %d bytes, limit %d", len(req.Body), batch.MaxBytes)
+	}
+	if !isJSON(req.ContentType) {
+		return IngestResult{}, refuse(CodeUnsupportedMedia, "Content-Type must be application/json, got %q", req.ContentType)
+	}
+	sha := bodySHA(req.Body)
+	for range 4 {
+		if len(a.SigningPubKey) == 0 { // 4
+			return s.ingestLegacy(ctx, a, req, sha)
+		}
+		if err := s.verifySignature(ctx, a, req); err != nil { // 5, 6
+			return IngestResult{}, err
+		}
+		b, err := batch.Parse(req.Body, true) // 7
+		if err != nil {
+			return IngestResult{}, &Error{Code: CodeInvalidRequest, Message: trimInvalid(err), Cause: err}
+		}
+		res, err := s.commitSigned(ctx, a, b, req, sha) // 8, 9
+		if !errors.Is(err, errReread) {
+			return res, err
+		}
+		if a, err = s.store.GetAgent(ctx, a.AgentID); err != nil {
+			return IngestResult{}, backend("re-read agent", err)
+		}
+	}
+	return IngestResult{}, &Error{Code: CodeUnavailable, Message: "the agent's batch sequence is contended; retry", RetryAfter: time.Second}
+}
+
+// errReread asks Ingest to decide again on a fresh read of the agent.
+var errReread = errors.New("agent changed under the request")
+
+func (s *Service) verifySignature(ctx context.Context, a Agent, req IngestRequest) error {
+	sg, err := sig.Parse(req.Signature)
+	switch {
+	case errors.Is(err, sig.ErrMissing):
+		s.raise(ctx, a, anomaly.UnsignedPayload, anomaly.High, "unsigned batch from an agent with a pinned signing key")
+		return refuse(CodeSignatureMissing, "this agent has a pinned signing key: the %s header is required", sig.Header)
+	case err != nil:
+		s.raise(ctx, a, anomaly.SignatureInvalid, anomaly.Critical, "malformed payload signature")
+		return &Error{Code: CodeSignatureInvalid, Message: "the signature must be standard base64 of 64 bytes", Cause: err}
+	}
+	if err := sig.Verify(a.SigningPubKey, req.Body, sg); err != nil {
+		s.raise(ctx, a, anomaly.SignatureInvalid, anomaly.Critical, "payload signature does not verify with the pinned key")
+		return &Error{Code: CodeSignatureInvalid, Message: "the signature does not verify with the pinned signing key", Cause: err}
+	}
+	return nil
+}
+
+// commitSigned is checks 8 and 9 and the store. The seq advance on the agent
+// item is the commit point; the pending marker lets a retry finish the batch,
+// or a later request undo it, if the function dies between the two writes.
+func (s *Service) commitSigned(ctx context.Context, a Agent, b batch.Batch, req IngestRequest, sha string) (IngestResult, error) {
+	h := b.Header
+	now := s.clock()
+	if pd := a.Pending; pd != nil {
+		fresh := now.Sub(pd.At) < s.cfg.PendingLease
+		switch {
+		case pd.SHA == sha && pd.Seq == h.Seq && fresh:
+			return IngestResult{}, &Error{Code: CodeUnavailable, Message: "this batch is being stored by another request; retry", RetryAfter: time.Second}
+		case pd.SHA == sha && pd.Seq == h.Seq:
+			return s.finish(ctx, a, b, req, sha, *pd)
+		case h.Seq <= pd.Seq:
+			// falls through to the replay check below: last_seq already holds pd.Seq
+		case fresh:
+			return IngestResult{}, &Error{Code: CodeUnavailable, Message: "the previous batch is still being stored; retry", RetryAfter: time.Second}
+		default:
+			if err := s.undo(ctx, a, *pd); err != nil {
+				return IngestResult{}, err
+			}
+			return IngestResult{}, errReread
+		}
+	}
+	if h.Seq <= a.LastSeq {
+		if h.Seq == a.LastSeq && sha == a.LastBatchSHA && a.Pending == nil {
+			return IngestResult{Accepted: 0, Duplicate: true}, nil
+		}
+		s.raise(ctx, a, anomaly.ReplayDetected, anomaly.High, fmt.Sprintf("batch seq %d is not above the last accepted seq %d", h.Seq, a.LastSeq))
+		last := a.LastSeq
+		return IngestResult{}, &Error{Code: CodeReplayRejected, Message: fmt.Sprintf("seq %d is not above the last accepted seq %d", h.Seq, last), LastSeq: &last}
+	}
+	p := Pending{Seq: h.Seq, SHA: sha, PrevSeq: a.LastSeq, PrevSHA: a.LastBatchSHA, At: now}
+	maxV := semver.Max(a.MaxAgentVersion, h.AgentVersion)
+	err := s.store.BeginBatch(ctx, a.AgentID, p, a.SigningPubKey, h.AgentVersion, maxV)
+	if errors.Is(err, ErrConflict) {
+		return IngestResult{}, errReread
+	}
+	if err != nil {
+		return IngestResult{}, backend("begin batch", err)
+	}
+	res, err := s.finish(ctx, a, b, req, sha, p)
+	if err != nil {
+		return res, err
+	}
+	if a.MaxAgentVersion != "" && semver.Less(h.AgentVersion, a.MaxAgentVersion) { // 9
+		s.raise(ctx, a, anomaly.VersionDowngrade, anomaly.High,
+			fmt.Sprintf("agent_version %s is lower than %s reported before", h.AgentVersion, a.MaxAgentVersion))
+	}
+	return res, nil
+}
+
+// finish stores the batch of pending marker p and clears the marker. When the
+// store fails the batch is undone, so a 503 leaves nothing behind.
+func (s *Service) finish(ctx context.Context, a Agent, b batch.Batch, req IngestRequest, sha string, p Pending) (IngestResult, error) {
+	sb := stored(a, b, req, sha, s.clock())
+	if err := s.store.PutBatch(ctx, sb); err != nil {
+		if uerr := s.undo(ctx, a, p); uerr != nil {
+			s.log.ErrorContext(ctx, "undo batch", "agent_id", a.AgentID, "seq", p.Seq, "err", uerr)
+		}
+		return IngestResult{}, backend("store batch", err)
+	}
+	if err := s.store.EndBatch(ctx, a.AgentID, p); err != nil && !errors.Is(err, ErrConflict) {
+		// The batch is stored and last_seq advanced; the retry of this body finishes it.
+		return IngestResult{}, backend("end batch", err)
+	}
+	return IngestResult{Accepted: len(b.Records)}, nil
+}
+
+// undo removes the batch of marker p and restores last_seq; both steps are
+// idempotent, so a crash in between is repaired by the next request.
+func (s *Service) undo(ctx context.Context, a Agent, p Pending) error {
+	sb := StoredBatch{TenantID: a.TenantID, AgentID: a.AgentID, Key: signedKey(p.Seq), Seq: p.Seq, SHA: p.SHA}
+	if cur, err := s.store.GetBatch(ctx, a.AgentID, sb.Key); err == nil {
+		sb = cur
+	} else if !errors.Is(err, ErrNotFound) {
+		return backend("read batch to undo", err)
+	}
+	if err := s.store.DeleteBatch(ctx, sb); err != nil {
+		return backend("delete batch", err)
+	}
+	if err := s.store.AbortBatch(ctx, a.AgentID, p); err != nil && !errors.Is(err, ErrConflict) {
+		return backend("abort batch", err)
+	}
+	return nil
+}
+
+func (s *Service) ingestLegacy(ctx context.Context, a Agent, req IngestRequest, sha string) (IngestResult, error) {
+	b, err := batch.Parse(req.Body, false) // 7
+	if err != nil {
+		return IngestResult{}, &Error{Code: CodeInvalidRequest, Message: trimInvalid(err), Cause: err}
+	}
+	now := s.clock()
+	// Marked first: an unsigned attempt that then fails to store is still worth the integrity cycle's attention.
+	if err := s.store.MarkUnsigned(ctx, a.AgentID, now); err != nil {
+		return IngestResult{}, backend("mark unsigned", err)
+	}
+	if err := s.store.PutBatch(ctx, stored(a, b, req, sha, now)); err != nil {
+		return IngestResult{}, backend("store batch", err)
+	}
+	return IngestResult{Accepted: len(b.Records)}, nil
+}
+
+func stored(a Agent, b batch.Batch, req IngestRequest, sha string, now time.Time) StoredBatch {
+	sb := StoredBatch{TenantID: a.TenantID, AgentID: a.AgentID, SHA: sha, Body: req.Body,
+		Records: len(b.Records), ReceivedAt: now}
+	if b.Header != nil && len(a.SigningPubKey) > 0 {
+		sb.Key, sb.Seq, sb.Signed, sb.Signature = signedKey(b.Header.Seq), b.Header.Seq, true, req.Signature
+	} else {
+		sb.Key = "u#" + sha
+	}
+	days := map[string]bool{}
+	for i, r := range b.Records {
+		t := r.TS.UTC()
+		if i == 0 || t.Before(sb.MinTS) {
+			sb.MinTS = t
+		}
+		if i == 0 || t.After(sb.MaxTS) {
+			sb.MaxTS = t
+		}
+		days[t.Format(time.DateOnly)] = true
+	}
+	for d := range days {
+		sb.Days = append(sb.Days, d)
+	}
+	sort.Strings(sb.Days)
+	return sb
+}
+
+func signedKey(seq int64) string { return fmt.Sprintf("s#%019d", seq) }
+
+func bodySHA(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func isJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
+func trimInvalid(err error) string {
+	msg := err.Error()
+	const p = "invalid batch: "
+	if len(msg) > len(p) && msg[:len(p)] == p {
+		return msg[len(p):]
+	}
+	return msg
+}

@@ -1,0 +1,131 @@
+// Package hub is the functional core of the monsys hub: registration and pinning
+// (SPEC 4.1, 5), verified ingest (SPEC 4.2), anomalies (SPEC 4.3) and the admin
+// operations, over small store interfaces that the DynamoDB adapter and an
+// in-memory store implement. It imports no AWS package.
+package hub
+
+import (
+	"errors"
+	"time"
+
+	"github.com/monsys/hub/internal/anomaly"
+	"github.com/monsys/hub/internal/cred"
+)
+
+// Store errors. Adapters wrap these so that the service can decide with errors.Is.
+var (
+	// ErrNotFound means the item does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a conditional write lost: the caller re-reads and decides again.
+	ErrConflict = errors.New("condition failed")
+	// ErrUnavailable means the backing service could not be reached; nothing was decided.
+	ErrUnavailable = errors.New("backend unavailable")
+	// ErrThrottled means the backing service refused for rate; nothing was stored.
+	ErrThrottled = errors.New("backend throttled")
+	// ErrClosed means an anomaly generation is already closed (see Service.raise).
+	ErrClosed = errors.New("anomaly closed")
+)
+
+// Credential is a stored bearer credential, keyed by the SHA-256 of the secret.
+type Credential struct {
+	Hash      string
+	Kind      cred.Kind
+	TenantID  string
+	AgentID   string // empty for admin keys
+	CreatedAt time.Time
+}
+
+// Tenant is a customer of the hub.
+type Tenant struct {
+	TenantID  string
+	CreatedAt time.Time
+}
+
+// CertPin is the pinned client certificate of an agent (SPEC 5).
+type CertPin struct {
+	Fingerprint string
+	// PEM is kept only for certificates the hub issued, so that a lost response
+	// can be answered again with the same certificate.
+	PEM       string
+	PubKeySHA string // SHA-256 of the certificate's SubjectPublicKeyInfo
+	NotAfter  time.Time
+	SetAt     time.Time
+	Previous  string // fingerprint pinned before a renewal
+}
+
+// Pending marks a signed batch between its seq advance and its storage; it lets
+// a later request finish or undo the batch (docs/dynamodb.md, "ingest commit").
+type Pending struct {
+	Seq     int64
+	SHA     string
+	PrevSeq int64
+	PrevSHA string
+	At      time.Time
+}
+
+// Agent is the hub's record of one host.
+type Agent struct {
+	TenantID        string
+	AgentID         string
+	TokenHash       string
+	Hostname        string
+	OS              string
+	Arch            string
+	AgentVersion    string
+	MaxAgentVersion string
+	SigningPubKey   []byte
+	SigningSetAt    time.Time
+	Cert            *CertPin
+	LastSeq         int64
+	LastBatchSHA    string
+	Pending         *Pending
+	LastSeen        time.Time
+	LastSignedAt    time.Time
+	LastUnsignedAt  time.Time
+	RegisteredAt    time.Time
+	CreatedAt       time.Time
+	AnomalyGen      map[anomaly.Kind]int64
+}
+
+// Registration is what a register call reports about the host.
+type Registration struct {
+	Hostname, AgentVersion, OS, Arch string
+	MaxAgentVersion                  string
+	At                               time.Time
+}
+
+// StoredBatch is one accepted ingest body, kept byte for byte with its signature
+// so that an auditor can re-verify the agent's signature later.
+type StoredBatch struct {
+	TenantID   string
+	AgentID    string
+	Key        string // "s#<seq>" for signed batches, "u#<sha256>" for legacy ones
+	Seq        int64
+	SHA        string
+	Signed     bool
+	Signature  string
+	Body       []byte
+	Records    int
+	MinTS      time.Time
+	MaxTS      time.Time
+	Days       []string // UTC days (YYYY-MM-DD) the records fall on, for the time index
+	ReceivedAt time.Time
+}
+
+// AuditEvent is one line of the tenant's audit log.
+type AuditEvent struct {
+	TenantID string
+	// ID is deterministic for an action so that a retried write lands on the same item.
+	ID      string
+	At      time.Time
+	Action  string
+	AgentID string
+	Actor   string
+	Detail  map[string]string
+}
+
+// AnomalyPage is one page of a listing.
+type AnomalyPage struct {
+	Anomalies  []anomaly.Anomaly
+	NextCursor string
+}

@@ -1,0 +1,309 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/monsys/hub/internal/anomaly"
+	"github.com/monsys/hub/internal/ca"
+	"github.com/monsys/hub/internal/semver"
+	"github.com/monsys/hub/internal/sig"
+)
+
+// RegisterRequest is a POST /agents/register as the edge saw it (SPEC 4.1).
+type RegisterRequest struct {
+	Token         string
+	ClientCertPEM string
+	ContentType   string
+	Body          []byte
+}
+
+// registerBody is the JSON body of SPEC 4.1.
+type registerBody struct {
+	Hostname      string  `json:"hostname"`
+	AgentVersion  string  `json:"agent_version"`
+	OS            string  `json:"os"`
+	Arch          string  `json:"arch"`
+	SigningPubKey *string `json:"signing_pubkey"` // nil: a legacy agent without a signing module
+	CSR           string  `json:"csr"`
+}
+
+// maxRegisterBody bounds the register body: a CSR and a few short strings.
+const maxRegisterBody = 64 << 10
+
+// RegisterResult is the answer of SPEC 4.1.
+type RegisterResult struct {
+	AgentID             string     `json:"agent_id"`
+	SigningPubKeyPinned bool       `json:"signing_pubkey_pinned"`
+	SigningSetAt        *time.Time `json:"signing_set_at,omitempty"`
+	ClientCert          string     `json:"client_cert,omitempty"`
+}
+
+// keyDecision is the pin rule of SPEC 4.1.
+type keyDecision int
+
+const (
+	keyPin   keyDecision = iota // no pin: pin it
+	keySame                     // pinned, same key: nothing changes
+	keyOther                    // pinned, another key: 403 signature_invalid
+)
+
+// decideSigning is the pure signing-key pin table of SPEC 4.1.
+func decideSigning(pinned, presented []byte) keyDecision {
+	switch {
+	case len(pinned) == 0:
+		return keyPin
+	case bytes.Equal(pinned, presented):
+		return keySame
+	}
+	return keyOther
+}
+
+// field limits for the host description.
+var registerLimits = []struct {
+	name string
+	max  int
+	get  func(*registerBody) string
+}{
+	{"hostname", 253, func(r *registerBody) string { return r.Hostname }},
+	{"agent_version", 64, func(r *registerBody) string { return r.AgentVersion }},
+	{"os", 64, func(r *registerBody) string { return r.OS }},
+	{"arch", 64, func(r *registerBody) string { return r.Arch }},
+}
+
+func validateRegister(r *registerBody) error {
+	for _, l := range registerLimits {
+		v := l.get(r)
+		if len(v) > l.max {
+			return refuse(CodeInvalidRequest, "%s is %d characters long, limit %d", l.name, len(v), l.max)
+		}
+		for _, c := range v {
+			if c < 0x20 || c == 0x7f {
+				return refuse(CodeInvalidRequest, "%s contains a control character", l.name)
+			}
+		}
+	}
+	return nil
+}
+
+// Register registers the host and pins its signing key and client certificate.
+func (s *Service) Register(ctx context.Context, req RegisterRequest) (RegisterResult, error) {
+	a, err := s.authAgent(ctx, req.Token)
+	if err != nil {
+		return RegisterResult{}, err
+	}
+	p := s.identify(req.ClientCertPEM)
+	verdict, err := s.checkCert(ctx, a, p, onRegister)
+	if err != nil {
+		return RegisterResult{}, err
+	}
+	body, err := decodeRegister(req)
+	if err != nil {
+		return RegisterResult{}, err
+	}
+	var key []byte
+	if body.SigningPubKey != nil {
+		if key, err = sig.ParsePublicKey(*body.SigningPubKey); err != nil {
+			return RegisterResult{}, refuse(CodeInvalidRequest, "signing_pubkey must be a raw 32-byte Ed25519 public key in standard base64")
+		}
+	}
+	var csr *x509.CertificateRequest
+	if body.CSR != "" {
+		if csr, err = ca.ParseCSR([]byte(body.CSR)); err != nil {
+			return RegisterResult{}, &Error{Code: CodeInvalidRequest, Message: "csr: " + err.Error(), Cause: err}
+		}
+	}
+	if verdict == certPrevious && csr == nil {
+		s.raise(ctx, a, anomaly.CertPinMismatch, anomaly.Critical, "a renewed-away client certificate was presented")
+		return RegisterResult{}, refuse(CodeCertPinMismatch, "the client certificate is not the one pinned for this agent")
+	}
+
+	res := RegisterResult{AgentID: a.AgentID}
+	if key != nil {
+		if a, err = s.pinSigning(ctx, a, key); err != nil {
+			return RegisterResult{}, err
+		}
+		at := a.SigningSetAt
+		res.SigningPubKeyPinned, res.SigningSetAt = true, &at
+	}
+	if res.ClientCert, err = s.pinCert(ctx, a, p, verdict, csr); err != nil {
+		return RegisterResult{}, err
+	}
+	now := s.clock()
+	reg := Registration{Hostname: body.Hostname, AgentVersion: body.AgentVersion, OS: body.OS, Arch: body.Arch,
+		MaxAgentVersion: semver.Max(a.MaxAgentVersion, body.AgentVersion), At: now}
+	if err := s.store.RecordRegistration(ctx, a.AgentID, reg); err != nil {
+		return RegisterResult{}, backend("record registration", err)
+	}
+	return res, nil
+}
+
+func decodeRegister(req RegisterRequest) (registerBody, error) {
+	var b registerBody
+	if len(req.Body) > maxRegisterBody {
+		return b, refuse(CodePayloadTooLarge, "body is %d bytes, limit %d", len(req.Body), maxRegisterBody)
+	}
+	if !isJSON(req.ContentType) {
+		return b, refuse(CodeUnsupportedMedia, "Content-Type must be application/json, got %q", req.ContentType)
+	}
+	if err := DecodeJSONObject(req.Body, &b); err != nil {
+		return b, err
+	}
+	return b, validateRegister(&b)
+}
+
+// DecodeJSONObject decodes a JSON object body strictly: one object, nothing after it.
+func DecodeJSONObject(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return &Error{Code: CodeInvalidRequest, Message: "body must be a JSON object: " + err.Error(), Cause: err}
+	}
+	if dec.More() {
+		return refuse(CodeInvalidRequest, "body must hold one JSON object")
+	}
+	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' {
+		return refuse(CodeInvalidRequest, "body must be a JSON object")
+	}
+	return nil
+}
+
+// pinSigning applies the SPEC 4.1 table; a lost race is decided again on what
+// DynamoDB now holds, so exactly one of many concurrent keys wins.
+func (s *Service) pinSigning(ctx context.Context, a Agent, key []byte) (Agent, error) {
+	for range 3 {
+		switch decideSigning(a.SigningPubKey, key) {
+		case keySame:
+			return a, s.audit(ctx, pinAudit(a))
+		case keyOther:
+			s.raise(ctx, a, anomaly.SignatureInvalid, anomaly.Critical,
+				"registration with a signing key other than the pinned one (fingerprint "+keyFingerprint(key)+")")
+			return a, refuse(CodeSignatureInvalid, "a different signing key is pinned for this agent; an admin must rotate it first")
+		}
+		at := s.clock()
+		err := s.store.PinSigningKey(ctx, a.AgentID, key, at)
+		if err == nil {
+			a.SigningPubKey, a.SigningSetAt = key, at
+			return a, s.audit(ctx, pinAudit(a))
+		}
+		if !errors.Is(err, ErrConflict) {
+			return a, backend("pin signing key", err)
+		}
+		if a, err = s.store.GetAgent(ctx, a.AgentID); err != nil {
+			return a, backend("re-read agent", err)
+		}
+	}
+	return a, &Error{Code: CodeUnavailable, Message: "the signing-key pin is contended; retry", RetryAfter: time.Second}
+}
+
+func pinAudit(a Agent) AuditEvent {
+	fp := keyFingerprint(a.SigningPubKey)
+	return AuditEvent{TenantID: a.TenantID, AgentID: a.AgentID, Actor: "agent:" + a.AgentID, At: a.SigningSetAt,
+		Action: "signing_key_pinned", ID: auditID("signing_key_pinned", a.AgentID, fp, a.SigningSetAt.Format(time.RFC3339Nano)),
+		Detail: map[string]string{"fingerprint": fp}}
+}
+
+// pinCert carries out SPEC 5 steps 3 to 5 and returns the issued certificate's PEM, if any.
+func (s *Service) pinCert(ctx context.Context, a Agent, p presented, v certVerdict, csr *x509.CertificateRequest) (string, error) {
+	if csr == nil {
+		if v != certOK || a.Cert != nil || p.err != nil {
+			return "", nil // enrollment without CSR pins nothing; a pinned agent keeps its pin
+		}
+		pin := CertPin{Fingerprint: p.id.Fingerprint, PubKeySHA: spkiSHA(p.id.Cert), NotAfter: p.id.NotAfter, SetAt: s.clock()}
+		return "", s.writeCertPin(ctx, a, pin, "", "client_cert_pinned_tofu")
+	}
+	csrKey := spkiSHAOf(csr.RawSubjectPublicKeyInfo)
+	// A retried issuance: the pin already holds a certificate the hub issued
+	// for this very key, so answer with it again rather than issuing another.
+	if a.Cert != nil && a.Cert.PEM != "" && a.Cert.PubKeySHA == csrKey && (v == certEnrollment || v == certPrevious) {
+		return a.Cert.PEM, nil
+	}
+	expect := ""
+	switch {
+	case v == certEnrollment && a.Cert == nil, v == certOK && a.Cert == nil:
+	case v == certOK && a.Cert != nil && p.err == nil && p.id.Fingerprint == a.Cert.Fingerprint:
+		expect = a.Cert.Fingerprint // renewal (SPEC 5 step 5)
+	default:
+		s.raise(ctx, a, anomaly.CertPinMismatch, anomaly.Critical, "certificate request with a certificate that cannot renew the pin")
+		return "", refuse(CodeCertPinMismatch, "the client certificate is not the one pinned for this agent")
+	}
+	cert, err := s.issuer.IssueAgent(csr, a.TenantID, a.AgentID, s.cfg.AgentCertValidity)
+	if err != nil {
+		return "", backend("issue agent certificate", err)
+	}
+	pem := string(ca.EncodeCertPEM(cert))
+	pin := CertPin{Fingerprint: ca.Fingerprint(cert.Raw), PEM: pem, PubKeySHA: csrKey, NotAfter: cert.NotAfter, SetAt: s.clock(), Previous: expect}
+	action := "client_cert_issued"
+	if expect != "" {
+		action = "client_cert_renewed"
+	}
+	if err := s.writeCertPin(ctx, a, pin, expect, action); err != nil {
+		return "", err
+	}
+	return pem, nil
+}
+
+// writeCertPin pins conditionally; when the race is lost, the winner's pin is
+// accepted only if it is for the same key (the same agent retrying).
+func (s *Service) writeCertPin(ctx context.Context, a Agent, pin CertPin, expect, action string) error {
+	err := s.store.PinCert(ctx, a.AgentID, pin, expect)
+	if errors.Is(err, ErrConflict) {
+		cur, rerr := s.store.GetAgent(ctx, a.AgentID)
+		if rerr != nil {
+			return backend("re-read agent", rerr)
+		}
+		if cur.Cert != nil && cur.Cert.PubKeySHA == pin.PubKeySHA && cur.Cert.Fingerprint == pin.Fingerprint {
+			return nil
+		}
+		s.raise(ctx, a, anomaly.CertPinMismatch, anomaly.Critical, "lost a race to pin a different client certificate")
+		return refuse(CodeCertPinMismatch, "another client certificate was pinned for this agent")
+	}
+	if err != nil {
+		return backend("pin client certificate", err)
+	}
+	return s.audit(ctx, AuditEvent{TenantID: a.TenantID, AgentID: a.AgentID, Actor: "agent:" + a.AgentID, At: pin.SetAt,
+		Action: action, ID: auditID(action, a.AgentID, pin.Fingerprint),
+		Detail: map[string]string{"fingerprint": pin.Fingerprint, "previous": expect, "not_after": pin.NotAfter.Format(time.RFC3339)}})
+}
+
+func spkiSHA(c *x509.Certificate) string {
+	if c == nil {
+		return ""
+	}
+	return spkiSHAOf(c.RawSubjectPublicKeyInfo)
+}
+
+func spkiSHAOf(spki []byte) string {
+	h := sha256.Sum256(spki)
+	return hex.EncodeToString(h[:])
+}
+
+// keyFingerprint is SHA-256 of the raw key as colon-joined hex pairs (SPEC 7's form).
+func keyFingerprint(key []byte) string {
+	h := sha256.Sum256(key)
+	const hexd = "0123456789abcdef"
+	out := make([]byte, 0, 95)
+	for i, b := range h {
+		if i > 0 {
+			out = append(out, ':')
+		}
+		out = append(out, hexd[b>>4], hexd[b&15])
+	}
+	return string(out)
+}
+
+// auditID derives a stable event id from its parts, so retries overwrite.
+func auditID(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d:%s;", len(p), p)
+	}
+	return "ev_" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:15])
+}

@@ -1,0 +1,213 @@
+package localhub
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/monsys/hub/internal/ca"
+	"github.com/monsys/hub/internal/dynamo"
+	"github.com/monsys/hub/internal/hub"
+	"github.com/monsys/hub/internal/kmssign"
+)
+
+// CAKeyAlias names the hub CA's key in the local KMS.
+const CAKeyAlias = "alias/monsys-hub-ca"
+
+const (
+	caValidity     = 10 * 365 * 24 * time.Hour
+	clientValidity = 365 * 24 * time.Hour
+	renewBefore    = 7 * 24 * time.Hour
+)
+
+// ensureCAKey finds the CA key by alias, creating it on first start.
+func ensureCAKey(ctx context.Context, c *kms.Client) (string, error) {
+	out, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(CAKeyAlias)})
+	if err == nil {
+		return aws.ToString(out.KeyMetadata.KeyId), nil
+	}
+	var nf *types.NotFoundException
+	if !errors.As(err, &nf) {
+		return "", fmt.Errorf("find CA key %s: %w", CAKeyAlias, err)
+	}
+	k, err := c.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeSignVerify,
+		Description: aws.String("monsys hub CA (local)")})
+	if err != nil {
+		return "", fmt.Errorf("create CA key: %w", err)
+	}
+	id := aws.ToString(k.KeyMetadata.KeyId)
+	if _, err := c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(CAKeyAlias), TargetKeyId: aws.String(id)}); err != nil {
+		return "", fmt.Errorf("alias CA key: %w", err)
+	}
+	return id, nil
+}
+
+// ensureCACert self-signs the CA certificate with the KMS key once and keeps it
+// in DynamoDB, where the functions read it.
+func ensureCACert(ctx context.Context, store *dynamo.Store, c *kms.Client, keyID string, now time.Time) error {
+	if _, err := store.CACert(ctx); err == nil {
+		return nil
+	} else if !errors.Is(err, hub.ErrNotFound) {
+		return err
+	}
+	signer, err := kmssign.New(ctx, c, keyID)
+	if err != nil {
+		return err
+	}
+	cert, err := ca.NewRoot(signer, "monsys hub local CA", now, caValidity, rand.Reader)
+	if err != nil {
+		return fmt.Errorf("self-sign CA: %w", err)
+	}
+	_, err = store.PutCACert(ctx, string(ca.EncodeCertPEM(cert)), keyID)
+	return err
+}
+
+// stateFiles are the PEM files the local hub keeps in its state folder.
+type stateFiles struct {
+	caCert, serverCert, serverKey, enrollCert, enrollKey, operatorCert, operatorKey string
+}
+
+// ensureFiles writes the CA certificate and (re)issues the server, enrollment
+// and operator certificates when missing, near expiry or from another CA.
+func ensureFiles(ctx context.Context, cfg Config, store *dynamo.Store, c *kms.Client, keyID string) (stateFiles, error) {
+	d := cfg.Dir
+	f := stateFiles{caCert: filepath.Join(d, "ca.pem"),
+		serverCert: filepath.Join(d, "server.pem"), serverKey: filepath.Join(d, "server.key"),
+		enrollCert: filepath.Join(d, cfg.TenantID+"-enroll.pem"), enrollKey: filepath.Join(d, cfg.TenantID+"-enroll.key"),
+		operatorCert: filepath.Join(d, cfg.TenantID+"-operator.pem"), operatorKey: filepath.Join(d, cfg.TenantID+"-operator.key")}
+	pemText, err := store.CACert(ctx)
+	if err != nil {
+		return f, err
+	}
+	caCert, err := ca.ParseCertPEM(pemText)
+	if err != nil {
+		return f, err
+	}
+	if err := writeFileAtomic(f.caCert, []byte(pemText), 0o644); err != nil {
+		return f, err
+	}
+	signer, err := kmssign.New(ctx, c, keyID)
+	if err != nil {
+		return f, err
+	}
+	auth := &ca.Authority{Cert: caCert, Signer: signer, Rand: rand.Reader, Now: cfg.Now}
+	issue := []struct {
+		cert, key string
+		make      func(pub any) (*x509.Certificate, error)
+	}{
+		{f.serverCert, f.serverKey, func(pub any) (*x509.Certificate, error) {
+			return auth.IssueServer([]string{"127.0.0.1", "localhost", "::1"}, pub, clientValidity)
+		}},
+		{f.enrollCert, f.enrollKey, func(pub any) (*x509.Certificate, error) {
+			return auth.IssueEnrollment(cfg.TenantID, pub, clientValidity)
+		}},
+		{f.operatorCert, f.operatorKey, func(pub any) (*x509.Certificate, error) {
+			return auth.IssueOperator(cfg.TenantID, pub, clientValidity)
+		}},
+	}
+	for _, it := range issue {
+		if current(it.cert, it.key, caCert, cfg.Now()) {
+			continue
+		}
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return f, err
+		}
+		cert, err := it.make(&key.PublicKey)
+		if err != nil {
+			return f, fmt.Errorf("issue %s: %w", filepath.Base(it.cert), err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return f, err
+		}
+		if err := writeFileAtomic(it.key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			return f, err
+		}
+		if err := writeFileAtomic(it.cert, ca.EncodeCertPEM(cert), 0o644); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+// current reports whether a certificate file is usable: present with its key,
+// issued by this CA and not close to expiry.
+func current(certPath, keyPath string, caCert *x509.Certificate, now time.Time) bool {
+	b, err := os.ReadFile(certPath)
+	if err != nil {
+		return false
+	}
+	if _, err := os.Stat(keyPath); err != nil {
+		return false
+	}
+	c, err := ca.ParseCertPEM(string(b))
+	if err != nil || c.CheckSignatureFrom(caCert) != nil {
+		return false
+	}
+	return now.Add(renewBefore).Before(c.NotAfter)
+}
+
+// ensureAdminKey reuses the admin key of the previous run when it is still
+// valid for the tenant, else bootstraps the tenant with a new one.
+func ensureAdminKey(ctx context.Context, svc *hub.Service, tenant, prev string) (string, error) {
+	if prev != "" {
+		ok, err := svc.AdminKeyValid(ctx, tenant, prev)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return prev, nil
+		}
+	}
+	return svc.Bootstrap(ctx, tenant)
+}
+
+func loadPool(caPath string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(caPath)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("no certificate in %s", caPath)
+	}
+	return pool, nil
+}
+
+// writeFileAtomic writes through a temporary file created with the final mode.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

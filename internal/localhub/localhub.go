@@ -1,0 +1,302 @@
+// Package localhub runs the hub on one machine (SPEC 1.1): dynalite for
+// DynamoDB, the project's local KMS, and an HTTPS listener that does real
+// mutual TLS and hands the same handlers the proxy events API Gateway would.
+package localhub
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/dynamo"
+	"github.com/monsys/hub/internal/emu"
+	"github.com/monsys/hub/internal/hub"
+	"github.com/monsys/hub/internal/localkms"
+	"github.com/monsys/hub/internal/wire"
+)
+
+// Config configures a local hub. Zero values take the SPEC 1.1 defaults.
+type Config struct {
+	Addr           string // MONSYS_LOCAL_ADDR, default 127.0.0.1:8443; port 0 picks a free one
+	Dir            string // MONSYS_LOCAL_DIR, default .local
+	TenantID       string // default "demo"
+	DynamoEndpoint string // reuse this DynamoDB endpoint instead of starting dynalite
+	TablePrefix    string // default "monsys-"
+	IntegrityEvery time.Duration
+	Log            *slog.Logger
+	Now            func() time.Time
+}
+
+// Info is hub.json.
+type Info struct {
+	URL          string `json:"url"`
+	TenantID     string `json:"tenant_id"`
+	AdminKey     string `json:"admin_key"`
+	CACert       string `json:"ca_cert"`
+	EnrollCert   string `json:"enroll_cert"`
+	EnrollKey    string `json:"enroll_key"`
+	OperatorCert string `json:"operator_cert"`
+	OperatorKey  string `json:"operator_key"`
+}
+
+// Hub is a running local hub.
+type Hub struct {
+	info     Info
+	cfg      Config
+	dynalite *emu.Dynalite
+	kmsSrv   *http.Server
+	https    *http.Server
+	Service  *hub.Service
+	Store    *dynamo.Store
+	DynamoDB *dynamodb.Client
+	KMS      *kms.Client
+
+	closeOnce sync.Once
+	done      chan struct{}
+	serveErr  error
+}
+
+// Info returns what hub.json says.
+func (h *Hub) Info() Info { return h.info }
+
+// Dynalite is the emulator this hub started, or nil when it reuses an endpoint.
+func (h *Hub) Dynalite() *emu.Dynalite { return h.dynalite }
+
+func (c *Config) defaults() error {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8443"
+	}
+	if c.Dir == "" {
+		c.Dir = ".local"
+	}
+	if c.TenantID == "" {
+		c.TenantID = "demo"
+	}
+	if c.TablePrefix == "" {
+		c.TablePrefix = "monsys-"
+	}
+	if c.IntegrityEvery == 0 {
+		c.IntegrityEvery = 10 * time.Minute
+	}
+	if c.Log == nil {
+		c.Log = wire.Logger(os.Stderr)
+	}
+	if c.Now == nil {
+		c.Now = func() time.Time { return time.Now().UTC() }
+	}
+	dir, err := filepath.Abs(c.Dir)
+	if err != nil {
+		return fmt.Errorf("state folder %q: %w", c.Dir, err)
+	}
+	c.Dir = dir
+	return os.MkdirAll(dir, 0o700)
+}
+
+// Start brings the local hub up and returns once it accepts connections and
+// hub.json is written. Close stops it and everything it started.
+func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	h := &Hub{cfg: cfg, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			h.Close()
+		}
+	}()
+	prev := readInfo(filepath.Join(cfg.Dir, "hub.json"))
+	_ = os.Remove(filepath.Join(cfg.Dir, "hub.json"))
+
+	endpoint := cfg.DynamoEndpoint
+	if endpoint == "" {
+		if endpoint, err = h.startDynalite(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if h.DynamoDB, err = emu.DynamoClient(ctx, endpoint); err != nil {
+		return nil, err
+	}
+	kmsURL, err := h.startKMS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h.KMS = kms.New(kms.Options{Region: "us-east-1", BaseEndpoint: aws.String(kmsURL), Credentials: wire.StaticCredentials()})
+
+	tables := dynamo.TablesWithPrefix(cfg.TablePrefix)
+	if err := dynamo.CreateTables(ctx, h.DynamoDB, tables); err != nil {
+		return nil, fmt.Errorf("local hub: %w", err)
+	}
+	keyID, err := ensureCAKey(ctx, h.KMS)
+	if err != nil {
+		return nil, err
+	}
+	store, err := dynamo.New(h.DynamoDB, tables)
+	if err != nil {
+		return nil, err
+	}
+	if err := ensureCACert(ctx, store, h.KMS, keyID, cfg.Now()); err != nil {
+		return nil, err
+	}
+	settings := wire.Settings{Tables: tables, CAKeyID: keyID}
+	svc, st, err := wire.Service(ctx, settings, wire.Clients{DynamoDB: h.DynamoDB, KMS: h.KMS}, cfg.Log, hub.WithClock(cfg.Now))
+	if err != nil {
+		return nil, err
+	}
+	h.Service, h.Store = svc, st
+	files, err := ensureFiles(ctx, cfg, store, h.KMS, keyID)
+	if err != nil {
+		return nil, err
+	}
+	adminKey, err := ensureAdminKey(ctx, svc, cfg.TenantID, prev.AdminKey)
+	if err != nil {
+		return nil, err
+	}
+	handler, err := api.New(svc, cfg.Log, api.All)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := h.listen(cfg, files)
+	if err != nil {
+		return nil, err
+	}
+	h.https = &http.Server{Handler: h.gateway(handler), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn)}
+	go func() {
+		defer close(h.done)
+		if err := h.https.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			h.serveErr = err
+		}
+	}()
+	h.info = Info{URL: "https://" + ln.Addr().String(), TenantID: cfg.TenantID, AdminKey: adminKey,
+		CACert: files.caCert, EnrollCert: files.enrollCert, EnrollKey: files.enrollKey,
+		OperatorCert: files.operatorCert, OperatorKey: files.operatorKey}
+	if err := writeFileAtomic(filepath.Join(cfg.Dir, "hub.json"), mustJSON(h.info), 0o600); err != nil {
+		return nil, err
+	}
+	cfg.Log.Info("local hub ready", "url", h.info.URL, "tenant_id", cfg.TenantID, "hub_json", filepath.Join(cfg.Dir, "hub.json"))
+	return h, nil
+}
+
+func (h *Hub) startDynalite(ctx context.Context) (string, error) {
+	root, err := emu.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	if err := emu.EnsureNodeModules(ctx, root); err != nil {
+		return "", err
+	}
+	d, err := emu.StartDynalite(ctx, emu.DynaliteOptions{Dir: filepath.Join(h.cfg.Dir, "dynamodb")})
+	if err != nil {
+		return "", err
+	}
+	h.dynalite = d
+	return d.Endpoint(), nil
+}
+
+func (h *Hub) startKMS(cfg Config) (string, error) {
+	srv, err := localkms.Open(filepath.Join(cfg.Dir, "kms"))
+	if err != nil {
+		return "", fmt.Errorf("local kms: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("local kms: %w", err)
+	}
+	h.kmsSrv = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = h.kmsSrv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), nil
+}
+
+func (h *Hub) listen(cfg Config, f stateFiles) (net.Listener, error) {
+	cert, err := tls.LoadX509KeyPair(f.serverCert, f.serverKey)
+	if err != nil {
+		return nil, fmt.Errorf("server certificate: %w", err)
+	}
+	pool, err := loadPool(f.caCert)
+	if err != nil {
+		return nil, err
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	ln, err := tls.Listen("tcp", cfg.Addr, tc)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	return ln, nil
+}
+
+// gateway plays API Gateway: one proxy event per request.
+func (h *Hub) gateway(handler *api.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, tooBig, err := readBody(r)
+		if err != nil {
+			http.Error(w, `{"message":"could not read the request body"}`, http.StatusBadRequest)
+			return
+		}
+		if tooBig {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			_, _ = w.Write([]byte(`{"error":{"code":"payload_too_large","message":"request is over API Gateway's 10 MiB limit"},"request_id":""}`))
+			return
+		}
+		resp, _ := handler.Handle(r.Context(), proxyEvent(r, body, h.cfg.Now()))
+		writeProxyResponse(w, resp)
+	})
+}
+
+// Wait blocks until the hub stops serving, returning why.
+func (h *Hub) Wait() error {
+	<-h.done
+	return h.serveErr
+}
+
+// Close stops the listener, the local KMS and dynalite (if this hub started it).
+func (h *Hub) Close() error {
+	var errs []error
+	h.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if h.https != nil {
+			errs = append(errs, h.https.Shutdown(ctx))
+		} else {
+			close(h.done)
+		}
+		if h.kmsSrv != nil {
+			errs = append(errs, h.kmsSrv.Shutdown(ctx))
+		}
+		if h.dynalite != nil {
+			errs = append(errs, h.dynalite.Stop())
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		panic(err)
+	}
+	return append(b, '\n')
+}
+
+func readInfo(path string) Info {
+	var i Info
+	if b, err := os.ReadFile(path); err == nil {
+		_ = json.Unmarshal(b, &i)
+	}
+	return i
+}

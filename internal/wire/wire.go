@@ -1,0 +1,209 @@
+// Package wire builds the hub from its settings: SDK clients, adapters and the
+// core service. Lambda mains and the local hub share it, so they run the same
+// code. It reads settings from the environment (see docs/configuration.md).
+package wire
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/ca"
+	"github.com/monsys/hub/internal/dynamo"
+	"github.com/monsys/hub/internal/hub"
+	"github.com/monsys/hub/internal/kmssign"
+)
+
+// Settings are the hub's deployment settings.
+type Settings struct {
+	Tables               dynamo.Tables
+	CAKeyID              string
+	AgentCertValidity    time.Duration
+	InsecureNoClientCert bool
+}
+
+// Env names, one per setting. template.yaml sets each of them.
+const (
+	EnvTableCredentials = "MONSYS_TABLE_CREDENTIALS"
+	EnvTableTenants     = "MONSYS_TABLE_TENANTS"
+	EnvTableAgents      = "MONSYS_TABLE_AGENTS"
+	EnvTableBatches     = "MONSYS_TABLE_BATCHES"
+	EnvTableBatchIndex  = "MONSYS_TABLE_BATCH_INDEX"
+	EnvTableAnomalies   = "MONSYS_TABLE_ANOMALIES"
+	EnvTableAudit       = "MONSYS_TABLE_AUDIT"
+	EnvCAKeyID          = "MONSYS_CA_KEY_ID"
+	EnvAgentCertDays    = "MONSYS_AGENT_CERT_DAYS"
+	EnvInsecureNoMTLS   = "MONSYS_INSECURE_NO_CLIENT_CERT"
+)
+
+// FromEnv reads Settings; every table name and the CA key id are required.
+func FromEnv(getenv func(string) string) (Settings, error) {
+	s := Settings{Tables: dynamo.Tables{
+		Credentials: getenv(EnvTableCredentials), Tenants: getenv(EnvTableTenants), Agents: getenv(EnvTableAgents),
+		Batches: getenv(EnvTableBatches), BatchIndex: getenv(EnvTableBatchIndex), Anomalies: getenv(EnvTableAnomalies),
+		Audit: getenv(EnvTableAudit)}, CAKeyID: getenv(EnvCAKeyID)}
+	var missing []string
+	for _, kv := range [][2]string{{EnvTableCredentials, s.Tables.Credentials}, {EnvTableTenants, s.Tables.Tenants},
+		{EnvTableAgents, s.Tables.Agents}, {EnvTableBatches, s.Tables.Batches}, {EnvTableBatchIndex, s.Tables.BatchIndex},
+		{EnvTableAnomalies, s.Tables.Anomalies}, {EnvTableAudit, s.Tables.Audit}, {EnvCAKeyID, s.CAKeyID}} {
+		if kv[1] == "" {
+			missing = append(missing, kv[0])
+		}
+	}
+	if len(missing) > 0 {
+		return Settings{}, fmt.Errorf("settings: missing %s", strings.Join(missing, ", "))
+	}
+	if d := getenv(EnvAgentCertDays); d != "" {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 1 || n > 825 {
+			return Settings{}, fmt.Errorf("settings: %s=%q: want whole days from 1 to 825", EnvAgentCertDays, d)
+		}
+		s.AgentCertValidity = time.Duration(n) * 24 * time.Hour
+	}
+	switch v := getenv(EnvInsecureNoMTLS); v {
+	case "", "false", "0":
+	case "true", "1":
+		s.InsecureNoClientCert = true
+	default:
+		return Settings{}, fmt.Errorf("settings: %s=%q: want true or false", EnvInsecureNoMTLS, v)
+	}
+	return s, nil
+}
+
+// Clients are the SDK clients the hub uses.
+type Clients struct {
+	DynamoDB *dynamodb.Client
+	KMS      *kms.Client
+}
+
+// LoadClients builds SDK clients from the default AWS configuration chain
+// (AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_KMS point them at local endpoints).
+func LoadClients(ctx context.Context) (Clients, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return Clients{}, fmt.Errorf("load AWS config: %w", err)
+	}
+	return Clients{DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}, nil
+}
+
+// Logger is the JSON logger every function uses.
+func Logger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// Service builds the store and the core service. The CA certificate is read
+// now (the handlers verify client certificates against it); the KMS signer is
+// built on first use, so functions that never issue never call KMS.
+func Service(ctx context.Context, s Settings, c Clients, log *slog.Logger, opts ...hub.Option) (*hub.Service, *dynamo.Store, error) {
+	store, err := dynamo.New(c.DynamoDB, s.Tables)
+	if err != nil {
+		return nil, nil, err
+	}
+	pem, err := store.CACert(ctx)
+	if errors.Is(err, hub.ErrNotFound) {
+		return nil, nil, errors.New("the hub CA is not bootstrapped: run `monsys-admin bootstrap` (or the local hub) first")
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read hub CA certificate: %w", err)
+	}
+	cert, err := ca.ParseCertPEM(pem)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hub CA certificate: %w", err)
+	}
+	auth := &ca.Authority{Cert: cert, Signer: &LazySigner{KeyID: s.CAKeyID, API: c.KMS, Pub: cert.PublicKey}}
+	svc, err := hub.New(store, auth, auth, hub.Config{AgentCertValidity: s.AgentCertValidity, InsecureNoClientCert: s.InsecureNoClientCert},
+		append([]hub.Option{hub.WithLogger(log)}, opts...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return svc, store, nil
+}
+
+// LazySigner is a crypto.Signer over a KMS key that is looked up on first use.
+type LazySigner struct {
+	KeyID string
+	API   kmssign.API
+	Pub   crypto.PublicKey // known from the CA certificate
+
+	mu sync.Mutex
+	s  *kmssign.Signer
+}
+
+var _ crypto.Signer = (*LazySigner)(nil)
+
+// Public implements crypto.Signer.
+func (l *LazySigner) Public() crypto.PublicKey { return l.Pub }
+
+// Sign implements crypto.Signer.
+func (l *LazySigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	s, err := l.signer()
+	if err != nil {
+		return nil, err
+	}
+	return s.Sign(r, digest, opts)
+}
+
+// signer builds the KMS signer once it succeeds; a failure is not cached, so a
+// passing KMS outage does not outlive itself. A KMS key whose public key is not
+// the CA certificate's is refused.
+func (l *LazySigner) signer() (*kmssign.Signer, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.s != nil {
+		return l.s, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := kmssign.New(ctx, l.API, l.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	if eq, ok := l.Pub.(interface{ Equal(crypto.PublicKey) bool }); ok && !eq.Equal(s.Public()) {
+		return nil, fmt.Errorf("kms key %s does not hold the hub CA certificate's key", l.KeyID)
+	}
+	l.s = s
+	return s, nil
+}
+
+// StaticCredentials are dummy credentials for local endpoints.
+func StaticCredentials() aws.CredentialsProvider {
+	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local", Source: "monsys-local"}, nil
+	})
+}
+
+// Getenv is os.Getenv, named for wiring.
+var Getenv = os.Getenv
+
+// Handler builds a Lambda function's handler for its route groups from the
+// environment: the whole of a function main's wiring.
+func Handler(ctx context.Context, getenv func(string) string, groups api.Group) (*api.Handler, error) {
+	log := Logger(os.Stdout)
+	s, err := FromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	c, err := LoadClients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	svc, _, err := Service(ctx, s, c, log)
+	if err != nil {
+		return nil, err
+	}
+	return api.New(svc, log, groups)
+}
