@@ -33,6 +33,10 @@ type IngestResult struct {
 
 // Ingest runs the checks of SPEC 4.2 in their order and stores the batch.
 func (s *Service) Ingest(ctx context.Context, req IngestRequest) (IngestResult, error) {
+	// No request outlives its pending lease, so a marker older than the lease
+	// belongs to a request that is gone and may be finished or undone.
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.PendingLease*2/3)
+	defer cancel()
 	a, err := s.authAgent(ctx, req.Token) // 1
 	if err != nil {
 		return IngestResult{}, err
@@ -96,16 +100,17 @@ func (s *Service) commitSigned(ctx context.Context, a Agent, b batch.Batch, req 
 	h := b.Header
 	now := s.clock()
 	if pd := a.Pending; pd != nil {
-		fresh := now.Sub(pd.At) < s.cfg.PendingLease
+		left := s.cfg.PendingLease - now.Sub(pd.At)
+		fresh := left > 0
 		switch {
 		case pd.SHA == sha && pd.Seq == h.Seq && fresh:
-			return IngestResult{}, &Error{Code: CodeUnavailable, Message: "this batch is being stored by another request; retry", RetryAfter: time.Second}
+			return IngestResult{}, &Error{Code: CodeUnavailable, Message: "this batch is being stored by another request; retry", RetryAfter: max(left, time.Second)}
 		case pd.SHA == sha && pd.Seq == h.Seq:
 			return s.finish(ctx, a, b, req, sha, *pd)
 		case h.Seq <= pd.Seq:
 			// falls through to the replay check below: last_seq already holds pd.Seq
 		case fresh:
-			return IngestResult{}, &Error{Code: CodeUnavailable, Message: "the previous batch is still being stored; retry", RetryAfter: time.Second}
+			return IngestResult{}, &Error{Code: CodeUnavailable, Message: "the previous batch is still being stored; retry", RetryAfter: max(left, time.Second)}
 		default:
 			if err := s.undo(ctx, a, *pd); err != nil {
 				return IngestResult{}, err

@@ -30,7 +30,8 @@ type Config struct {
 	// AgentCertValidity is the lifetime of issued agent certificates.
 	AgentCertValidity time.Duration
 	// PendingLease is how long a batch in flight is left alone before another
-	// request may finish or undo it; longer than the function timeout.
+	// request may finish or undo it. An ingest request gives up after two
+	// thirds of it, so the lease always outlives the request that set it.
 	PendingLease time.Duration
 	// InsecureNoClientCert accepts requests that carry no client certificate.
 	// Only for LocalStack, whose free edition does not do mutual TLS.
@@ -69,7 +70,7 @@ func New(store Store, certs Identifier, issuer Issuer, cfg Config, opts ...Optio
 		cfg.AgentCertValidity = 30 * 24 * time.Hour
 	}
 	if cfg.PendingLease <= 0 {
-		cfg.PendingLease = 60 * time.Second
+		cfg.PendingLease = 15 * time.Second
 	}
 	s := &Service{store: store, certs: certs, issuer: issuer, cfg: cfg,
 		now: func() time.Time { return time.Now().UTC() }, rand: rand.Reader, log: slog.Default()}

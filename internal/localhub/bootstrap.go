@@ -76,71 +76,78 @@ func ensureCACert(ctx context.Context, store *dynamo.Store, c *kms.Client, keyID
 
 // stateFiles are the PEM files the local hub keeps in its state folder.
 type stateFiles struct {
-	caCert, serverCert, serverKey, enrollCert, enrollKey, operatorCert, operatorKey string
+	caCert, serverCert, serverKey string
 }
 
-// ensureFiles writes the CA certificate and (re)issues the server, enrollment
-// and operator certificates when missing, near expiry or from another CA.
-func ensureFiles(ctx context.Context, cfg Config, store *dynamo.Store, c *kms.Client, keyID string) (stateFiles, error) {
-	d := cfg.Dir
-	f := stateFiles{caCert: filepath.Join(d, "ca.pem"),
-		serverCert: filepath.Join(d, "server.pem"), serverKey: filepath.Join(d, "server.key"),
-		enrollCert: filepath.Join(d, cfg.TenantID+"-enroll.pem"), enrollKey: filepath.Join(d, cfg.TenantID+"-enroll.key"),
-		operatorCert: filepath.Join(d, cfg.TenantID+"-operator.pem"), operatorKey: filepath.Join(d, cfg.TenantID+"-operator.key")}
+// TenantFiles are a tenant's client certificates and keys.
+type TenantFiles struct {
+	EnrollCert, EnrollKey, OperatorCert, OperatorKey string
+}
+
+// authority is the hub CA with its KMS-held key.
+func authority(ctx context.Context, store *dynamo.Store, c *kms.Client, keyID string, now func() time.Time) (*ca.Authority, string, error) {
 	pemText, err := store.CACert(ctx)
 	if err != nil {
-		return f, err
+		return nil, "", err
 	}
 	caCert, err := ca.ParseCertPEM(pemText)
 	if err != nil {
-		return f, err
-	}
-	if err := writeFileAtomic(f.caCert, []byte(pemText), 0o644); err != nil {
-		return f, err
+		return nil, "", err
 	}
 	signer, err := kmssign.New(ctx, c, keyID)
 	if err != nil {
+		return nil, "", err
+	}
+	return &ca.Authority{Cert: caCert, Signer: signer, Rand: rand.Reader, Now: now}, pemText, nil
+}
+
+// ensureServerFiles writes the CA certificate and (re)issues the server certificate.
+func ensureServerFiles(dir string, auth *ca.Authority, caPEM string, now time.Time) (stateFiles, error) {
+	f := stateFiles{caCert: filepath.Join(dir, "ca.pem"), serverCert: filepath.Join(dir, "server.pem"), serverKey: filepath.Join(dir, "server.key")}
+	if err := writeFileAtomic(f.caCert, []byte(caPEM), 0o644); err != nil {
 		return f, err
 	}
-	auth := &ca.Authority{Cert: caCert, Signer: signer, Rand: rand.Reader, Now: cfg.Now}
-	issue := []struct {
-		cert, key string
-		make      func(pub any) (*x509.Certificate, error)
-	}{
-		{f.serverCert, f.serverKey, func(pub any) (*x509.Certificate, error) {
-			return auth.IssueServer([]string{"127.0.0.1", "localhost", "::1"}, pub, clientValidity)
-		}},
-		{f.enrollCert, f.enrollKey, func(pub any) (*x509.Certificate, error) {
-			return auth.IssueEnrollment(cfg.TenantID, pub, clientValidity)
-		}},
-		{f.operatorCert, f.operatorKey, func(pub any) (*x509.Certificate, error) {
-			return auth.IssueOperator(cfg.TenantID, pub, clientValidity)
-		}},
+	return f, ensureIssued(f.serverCert, f.serverKey, auth.Cert, now, func(pub any) (*x509.Certificate, error) {
+		return auth.IssueServer([]string{"127.0.0.1", "localhost", "::1"}, pub, clientValidity)
+	})
+}
+
+// ensureTenantFiles (re)issues a tenant's enrollment and operator certificates.
+func ensureTenantFiles(dir, tenant string, auth *ca.Authority, now time.Time) (TenantFiles, error) {
+	f := TenantFiles{EnrollCert: filepath.Join(dir, tenant+"-enroll.pem"), EnrollKey: filepath.Join(dir, tenant+"-enroll.key"),
+		OperatorCert: filepath.Join(dir, tenant+"-operator.pem"), OperatorKey: filepath.Join(dir, tenant+"-operator.key")}
+	if err := ensureIssued(f.EnrollCert, f.EnrollKey, auth.Cert, now, func(pub any) (*x509.Certificate, error) {
+		return auth.IssueEnrollment(tenant, pub, clientValidity)
+	}); err != nil {
+		return f, err
 	}
-	for _, it := range issue {
-		if current(it.cert, it.key, caCert, cfg.Now()) {
-			continue
-		}
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return f, err
-		}
-		cert, err := it.make(&key.PublicKey)
-		if err != nil {
-			return f, fmt.Errorf("issue %s: %w", filepath.Base(it.cert), err)
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			return f, err
-		}
-		if err := writeFileAtomic(it.key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-			return f, err
-		}
-		if err := writeFileAtomic(it.cert, ca.EncodeCertPEM(cert), 0o644); err != nil {
-			return f, err
-		}
+	return f, ensureIssued(f.OperatorCert, f.OperatorKey, auth.Cert, now, func(pub any) (*x509.Certificate, error) {
+		return auth.IssueOperator(tenant, pub, clientValidity)
+	})
+}
+
+// ensureIssued issues a certificate with a fresh P-256 key unless the files
+// hold a current one from this CA.
+func ensureIssued(certPath, keyPath string, caCert *x509.Certificate, now time.Time, issue func(pub any) (*x509.Certificate, error)) error {
+	if current(certPath, keyPath, caCert, now) {
+		return nil
 	}
-	return f, nil
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	cert, err := issue(&key.PublicKey)
+	if err != nil {
+		return fmt.Errorf("issue %s: %w", filepath.Base(certPath), err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return err
+	}
+	return writeFileAtomic(certPath, ca.EncodeCertPEM(cert), 0o644)
 }
 
 // current reports whether a certificate file is usable: present with its key,

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/dynamo"
 	"github.com/monsys/hub/internal/emu"
 	"github.com/monsys/hub/internal/hub"
@@ -65,6 +66,8 @@ type Hub struct {
 	DynamoDB *dynamodb.Client
 	KMS      *kms.Client
 
+	auth *ca.Authority
+
 	closeOnce sync.Once
 	done      chan struct{}
 	serveErr  error
@@ -72,6 +75,21 @@ type Hub struct {
 
 // Info returns what hub.json says.
 func (h *Hub) Info() Info { return h.info }
+
+// AddTenant creates another tenant with a new admin key and its enrollment and
+// operator certificates in the state folder, for multi-tenant trials and tests.
+func (h *Hub) AddTenant(ctx context.Context, tenant string) (Info, error) {
+	key, err := h.Service.Bootstrap(ctx, tenant)
+	if err != nil {
+		return Info{}, err
+	}
+	tf, err := ensureTenantFiles(h.cfg.Dir, tenant, h.auth, h.cfg.Now())
+	if err != nil {
+		return Info{}, err
+	}
+	return Info{URL: h.info.URL, TenantID: tenant, AdminKey: key, CACert: h.info.CACert,
+		EnrollCert: tf.EnrollCert, EnrollKey: tf.EnrollKey, OperatorCert: tf.OperatorCert, OperatorKey: tf.OperatorKey}, nil
+}
 
 // Dynalite is the emulator this hub started, or nil when it reuses an endpoint.
 func (h *Hub) Dynalite() *emu.Dynalite { return h.dynalite }
@@ -157,7 +175,16 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		return nil, err
 	}
 	h.Service, h.Store = svc, st
-	files, err := ensureFiles(ctx, cfg, store, h.KMS, keyID)
+	auth, caPEM, err := authority(ctx, store, h.KMS, keyID, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	h.auth = auth
+	files, err := ensureServerFiles(cfg.Dir, auth, caPEM, cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	tf, err := ensureTenantFiles(cfg.Dir, cfg.TenantID, auth, cfg.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -182,8 +209,8 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		}
 	}()
 	h.info = Info{URL: "https://" + ln.Addr().String(), TenantID: cfg.TenantID, AdminKey: adminKey,
-		CACert: files.caCert, EnrollCert: files.enrollCert, EnrollKey: files.enrollKey,
-		OperatorCert: files.operatorCert, OperatorKey: files.operatorKey}
+		CACert: files.caCert, EnrollCert: tf.EnrollCert, EnrollKey: tf.EnrollKey,
+		OperatorCert: tf.OperatorCert, OperatorKey: tf.OperatorKey}
 	if err := writeFileAtomic(filepath.Join(cfg.Dir, "hub.json"), mustJSON(h.info), 0o600); err != nil {
 		return nil, err
 	}

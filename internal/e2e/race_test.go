@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"sync"
+	"testing"
+)
+
+// TestRaceRegister50Keys: 50 concurrent registrations of one agent with 50
+// different keys. DynamoDB's conditional write decides: exactly one 200, 49
+// 403 signature_invalid, and the pin is the winner's key.
+func TestRaceRegister50Keys(t *testing.T) {
+	e := newEnv(t)
+	a := e.newAgent()
+	const n = 50
+	keys := make([]string, n)
+	for i := range keys {
+		pub, _, _ := ed25519.GenerateKey(rand.Reader)
+		keys[i] = base64.StdEncoding.EncodeToString(pub)
+	}
+	results := make([]resp, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i] = a.register(a.enrollC, a.regBody(&keys[i], ""))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	winner := -1
+	for i, r := range results {
+		switch {
+		case r.Status == http.StatusOK:
+			if winner >= 0 {
+				t.Fatalf("two registrations won: %d and %d", winner, i)
+			}
+			winner = i
+		case r.Status == http.StatusForbidden && r.code() == "signature_invalid":
+		default:
+			t.Fatalf("registration %d: %s", i, r)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no registration won")
+	}
+	ad := e.admin()
+	if v := ad.agent(a.id); v["signing_pubkey"] != keys[winner] {
+		t.Fatalf("pinned %v, want the winner's key %s", v["signing_pubkey"], keys[winner])
+	}
+	if an := ad.anomaly(a.id, "signature_invalid"); an["count"] != float64(n-1) {
+		t.Fatalf("anomaly count %v, want %d (one open anomaly for all losers)", an["count"], n-1)
+	}
+}
+
+// TestRaceIngestSameSeq: 20 concurrent ingests of the same seq, each a
+// different body: exactly one is accepted and stored.
+func TestRaceIngestSameSeq(t *testing.T) {
+	e := newEnv(t)
+	a := e.enrolledAgent()
+	const n = 20
+	seq := a.seq.Add(1)
+	bodies := make([][]byte, n)
+	for i := range bodies {
+		bodies[i] = a.bodySeq(seq, metric("cpu", float64(i)))
+	}
+	results := make([]resp, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i] = a.ingest(bodies[i])
+		}()
+	}
+	close(start)
+	wg.Wait()
+	accepted := -1
+	for i, r := range results {
+		switch {
+		case r.Status == http.StatusAccepted:
+			if accepted >= 0 {
+				t.Fatalf("two ingests of seq %d accepted: %d and %d", seq, accepted, i)
+			}
+			accepted = i
+		case r.Status == http.StatusConflict && r.code() == "replay_rejected":
+		case r.Status == http.StatusServiceUnavailable && r.Header.Get("Retry-After") != "":
+			// the winner was still storing its batch; a retry would get 409
+		default:
+			t.Fatalf("ingest %d: %s", i, r)
+		}
+	}
+	if accepted < 0 {
+		t.Fatal("no ingest accepted")
+	}
+	b, err := e.hub.Store.GetBatch(t.Context(), a.id, "s#"+pad19(seq))
+	if err != nil || string(b.Body) != string(bodies[accepted]) {
+		t.Fatalf("stored batch is not the accepted one: %v", err)
+	}
+	if v := e.admin().agent(a.id); v["last_seq"] != float64(seq) {
+		t.Fatalf("last_seq %v", v["last_seq"])
+	}
+}
+
+// TestRaceIngestIdenticalBodies: the same body sent 20 times at once (a retry
+// storm) is accepted once; the others are duplicates, replays of it, or told
+// to retry while it is stored.
+func TestRaceIngestIdenticalBodies(t *testing.T) {
+	e := newEnv(t)
+	a := e.enrolledAgent()
+	body := a.body(metric("cpu", 1))
+	const n = 20
+	results := make([]resp, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = a.ingest(body) }()
+	}
+	wg.Wait()
+	count := 0
+	for i, r := range results {
+		switch {
+		case r.Status == http.StatusAccepted:
+			count++
+		case r.Status == http.StatusOK && r.Body["duplicate"] == true:
+		case r.Status == http.StatusServiceUnavailable:
+		default:
+			t.Fatalf("ingest %d: %s", i, r)
+		}
+	}
+	if count != 1 {
+		t.Fatalf("%d accepted, want exactly 1", count)
+	}
+}
