@@ -40,8 +40,6 @@ type env struct {
 	logs *logBuffer
 }
 
-
-
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	return startEnv(t, localhub.Config{DynamoEndpoint: emu.DynamoEndpointForTest(t), TablePrefix: emu.UniquePrefix(t)})

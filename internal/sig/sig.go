@@ -54,6 +54,11 @@ func Parse(header string) ([]byte, error) {
 	if len(raw) != ed25519.SignatureSize {
 		return nil, fmt.Errorf("%w: decodes to %d bytes, want %d", ErrMalformed, len(raw), ed25519.SignatureSize)
 	}
+	// The decoder skips CR and LF even in strict mode; only the canonical
+	// encoding of the 64 bytes is a signature header.
+	if base64.StdEncoding.EncodeToString(raw) != h {
+		return nil, fmt.Errorf("%w: contains characters outside the base64 alphabet", ErrMalformed)
+	}
 	return raw, nil
 }
 
