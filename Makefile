@@ -1,0 +1,68 @@
+# monsys hub. The two commands a newcomer needs:
+#   make local   start the local hub (dynalite, local KMS, mutual-TLS gateway)
+#   make test    run every test
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO        ?= go
+GOFLAGS   ?=
+FUNCTIONS := $(notdir $(wildcard functions/*))
+BIN       := bin
+# Lambda builds: provided.al2023 on arm64, static, stripped.
+LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
+LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags='-s -w'
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.PHONY: deps
+deps: node_modules/.package-lock.json ## install the local emulators (dynalite from npm, MinIO from the module proxy)
+	@bash scripts/ensure-minio.sh >/dev/null
+	@bash scripts/ensure-python.sh
+
+.PHONY: local
+local: node_modules/.package-lock.json ## start the local hub in the foreground (MONSYS_LOCAL_ADDR, MONSYS_LOCAL_DIR)
+	$(GO) run ./cmd/monsys-local
+
+.PHONY: test
+test: deps lint ## run every test (race detector on)
+	$(GO) test $(GOFLAGS) -race -count=1 -timeout 25m ./...
+
+.PHONY: lint
+lint: ## gofmt, go vet, and a cross-compile of the agent for Windows
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@if [ -d agent ]; then GOOS=windows $(GO) vet ./agent/...; fi
+
+.PHONY: build
+build: $(addprefix $(BIN)/,$(addsuffix /bootstrap,$(FUNCTIONS))) ## build every Lambda bootstrap (linux/arm64)
+
+$(BIN)/%/bootstrap: FORCE
+	@mkdir -p $(dir $@)
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $@ ./functions/$*
+	@ls -l $@ | awk '{printf "  %s  %.1f MB\n", $$9, $$5/1048576}'
+
+.PHONY: bench
+bench: ## benchmarks, reported as ratios measured in one run
+	bash scripts/bench-ratio.sh
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	@for spec in internal/sig:FuzzParseHeader internal/batch:FuzzParse internal/ca:FuzzParseCSR; do \
+	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
+	  echo "== $$fn ($$pkg)"; \
+	  $(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $${FUZZTIME:-30s}; \
+	done
+
+.PHONY: clean
+clean: ## remove build output and the local hub's state
+	rm -rf $(BIN) .local
+
+FORCE:
