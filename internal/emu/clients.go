@@ -1,0 +1,102 @@
+package emu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Region is the region the emulator clients sign for.
+const Region = "us-east-1"
+
+// ErrBadEndpoint is returned for an endpoint that is not an absolute http(s) URL.
+var ErrBadEndpoint = errors.New("emu: bad endpoint")
+
+// Client settings for emulators on loopback: fail fast when one is down (as
+// fault tests arrange) instead of backing off for the better part of a minute.
+const (
+	clientAttempts       = 3
+	clientMaxBackoff     = time.Second
+	clientDialTimeout    = 2 * time.Second
+	clientHeaderTimeout  = 15 * time.Second // from request sent to response headers; bodies may stream longer
+	emulatorAccessKey    = "local"
+	emulatorSecretKey    = "local-secret"
+	defaultMinIOUser     = "monsys"
+	defaultMinIOPassword = "monsys-minio-secret"
+)
+
+// DynamoClient returns a DynamoDB client for an emulator endpoint, with
+// static dummy credentials, region us-east-1, at most 3 attempts per call and
+// short network timeouts. It reads no shared AWS config or environment. ctx
+// is unused: building the client does no I/O.
+func DynamoClient(_ context.Context, endpoint string) (*dynamodb.Client, error) {
+	if err := checkEndpoint(endpoint); err != nil {
+		return nil, fmt.Errorf("emu: dynamodb client: %w", err)
+	}
+	return dynamodb.New(dynamodb.Options{
+		Region:       Region,
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider(emulatorAccessKey, emulatorSecretKey, ""),
+		Retryer:      emulatorRetryer(),
+		HTTPClient:   emulatorHTTPClient(),
+	}), nil
+}
+
+// S3Client returns a path-style S3 client for an emulator endpoint (MinIO)
+// with the given root credentials and the same retry and timeout settings as
+// DynamoClient. ctx is unused: building the client does no I/O.
+func S3Client(_ context.Context, endpoint, user, pass string) (*s3.Client, error) {
+	if err := checkEndpoint(endpoint); err != nil {
+		return nil, fmt.Errorf("emu: s3 client: %w", err)
+	}
+	if user == "" || pass == "" {
+		return nil, fmt.Errorf("emu: s3 client for %q: empty user or password", endpoint)
+	}
+	return s3.New(s3.Options{
+		Region:       Region,
+		BaseEndpoint: aws.String(endpoint),
+		UsePathStyle: true,
+		Credentials:  credentials.NewStaticCredentialsProvider(user, pass, ""),
+		Retryer:      emulatorRetryer(),
+		HTTPClient:   emulatorHTTPClient(),
+	}), nil
+}
+
+func checkEndpoint(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return fmt.Errorf("%w %q: %w", ErrBadEndpoint, endpoint, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%w %q: want http(s)://host:port", ErrBadEndpoint, endpoint)
+	}
+	return nil
+}
+
+// emulatorRetryer retries without a retry quota: a fault test that kills an
+// emulator must not drain the token bucket and break the calls that follow.
+func emulatorRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = clientAttempts
+		o.MaxBackoff = clientMaxBackoff
+		o.RateLimiter = ratelimit.None
+	})
+}
+
+func emulatorHTTPClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = clientDialTimeout }).
+		WithTransportOptions(func(t *http.Transport) { t.ResponseHeaderTimeout = clientHeaderTimeout })
+}
