@@ -1,0 +1,5 @@
+//go:build !linux
+
+package collect
+
+const runtimeHasInodes = false
