@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/monsys/hub/internal/pack"
+	"github.com/monsys/hub/internal/pack/packtest"
+)
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 2
+}
+
+// TestRun checks exit codes and output against verify.py given the same
+// arguments.
+func TestRun(t *testing.T) {
+	k := packtest.Key(1)
+	b, res, err := packtest.Build(packtest.Meta(k), packtest.Signer{Priv: k}, packtest.Files(), pack.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, res.FileName)
+	bad := filepath.Join(dir, "bad.tar.gz")
+	if err := os.WriteFile(good, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, append(bytes.Clone(b), 0), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fp := res.Fingerprint
+	script := packtest.VerifyPy(t)
+
+	tests := []struct {
+		name string
+		args []string
+		exit int
+		out  string // a substring of stdout
+	}{
+		{"ok/pack", []string{good}, 0, "✓ Tenant: acme-bv\n"},
+		{"ok/expected-fingerprint", []string{good, "--expect-fingerprint", fp}, 0, "✓ Signing key matches expected fingerprint: " + fp},
+		{"ok/flags-first", []string{"--expect-fingerprint=" + fp, "--", good}, 0, "✓ Signature valid (Ed25519)"},
+		{"ok/json", []string{"--json", good}, 0, `"ok": true`},
+		{"ok/help", []string{"--help"}, 0, "usage"},
+		{"fail/trailing-byte", []string{bad}, 1, "✗ Data after the end of the gzip stream"},
+		{"fail/trailing-byte-json", []string{bad, "--json"}, 1, `"code": "trailing_data"`},
+		{"fail/fingerprint-mismatch", []string{good, "--expect-fingerprint", strings.Repeat("ab", 32)}, 1, "✗ Signing key does not match expected fingerprint"},
+		{"fail/no-such-file", []string{filepath.Join(dir, "nope.tar.gz")}, 2, ""},
+		{"fail/no-args", nil, 2, ""},
+		{"fail/two-packs", []string{good, good}, 2, ""},
+		{"fail/unknown-flag", []string{good, "--fast"}, 2, ""},
+		{"fail/malformed-fingerprint", []string{good, "--expect-fingerprint", "4a:b3"}, 2, ""},
+		{"fail/empty-fingerprint", []string{good, "--expect-fingerprint="}, 2, ""},
+		{"fail/fingerprint-without-value", []string{good, "--expect-fingerprint"}, 2, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := run(tt.args, &out, &errb)
+			if got := exitCode(err); got != tt.exit {
+				t.Fatalf("exit %d, want %d (%v)\n%s%s", got, tt.exit, err, out.String(), errb.String())
+			}
+			if !strings.Contains(out.String(), tt.out) {
+				t.Fatalf("stdout lacks %q:\n%s", tt.out, out.String())
+			}
+			if strings.Contains(strings.Join(tt.args, " "), "--json") && tt.exit != 2 && !json.Valid(out.Bytes()) {
+				t.Fatalf("--json output is not JSON:\n%s", out.String())
+			}
+			pyExit, pyOut, _ := packtest.RunPy(t, packtest.Cryptography, script, tt.args...)
+			if pyExit != tt.exit {
+				t.Fatalf("verify.py exit %d, monsys-verify %d", pyExit, tt.exit)
+			}
+			if tt.exit != 2 && tt.name != "ok/help" && !strings.Contains(tt.name, "json") && pyOut != out.String() {
+				t.Fatalf("outputs differ:\n--- verify.py\n%s--- monsys-verify\n%s", pyOut, out.String())
+			}
+		})
+	}
+}

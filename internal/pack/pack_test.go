@@ -1,0 +1,448 @@
+package pack_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/monsys/hub/internal/canon"
+	"github.com/monsys/hub/internal/pack"
+	"github.com/monsys/hub/internal/pack/packtest"
+)
+
+func date(y int, m time.Month, d, h, mi, s int) time.Time {
+	return time.Date(y, m, d, h, mi, s, 0, time.UTC)
+}
+
+func TestLabel(t *testing.T) {
+	tests := []struct {
+		name       string
+		start, end time.Time
+		want       string
+	}{
+		{"ok/month-inclusive", date(2026, 4, 1, 0, 0, 0), date(2026, 4, 30, 23, 59, 59), "april-2026"},
+		{"ok/month-exclusive", date(2026, 4, 1, 0, 0, 0), date(2026, 5, 1, 0, 0, 0), "april-2026"},
+		{"ok/month-nanos", date(2026, 2, 1, 0, 0, 0), date(2026, 3, 1, 0, 0, 0).Add(-time.Nanosecond), "february-2026"},
+		{"ok/december", date(2025, 12, 1, 0, 0, 0), date(2025, 12, 31, 23, 59, 59), "december-2025"},
+		{"ok/other-zone-same-instant", date(2026, 4, 1, 0, 0, 0).In(time.FixedZone("x", 7200)), date(2026, 4, 30, 23, 59, 59), "april-2026"},
+		{"ok/partial-month", date(2026, 4, 2, 0, 0, 0), date(2026, 4, 30, 23, 59, 59), "2026-04-02_2026-04-30"},
+		{"ok/two-months", date(2026, 4, 1, 0, 0, 0), date(2026, 5, 31, 23, 59, 59), "2026-04-01_2026-05-31"},
+		{"ok/exclusive-midnight", date(2026, 4, 3, 0, 0, 0), date(2026, 4, 10, 0, 0, 0), "2026-04-03_2026-04-09"},
+		{"ok/one-day", date(2026, 4, 3, 0, 0, 0), date(2026, 4, 3, 23, 59, 59), "2026-04-03_2026-04-03"},
+		{"ok/month-start-not-midnight", date(2026, 4, 1, 1, 0, 0), date(2026, 4, 30, 23, 59, 59), "2026-04-01_2026-04-30"},
+		{"ok/month-ends-early", date(2026, 4, 1, 0, 0, 0), date(2026, 4, 30, 23, 0, 0), "2026-04-01_2026-04-30"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := pack.Label(tt.start, tt.end); got != tt.want {
+				t.Fatalf("Label = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFileName(t *testing.T) {
+	got, err := pack.FileName("acme-bv", packtest.PeriodStart, packtest.PeriodEnd)
+	if err != nil || got != "evidence_acme-bv_april-2026.tar.gz" {
+		t.Fatalf("FileName = %q, %v", got, err)
+	}
+	for _, bad := range []string{"", "../x", "a/b", "a b", "-x", strings.Repeat("a", 65)} {
+		if _, err := pack.FileName(bad, packtest.PeriodStart, packtest.PeriodEnd); !errors.Is(err, pack.ErrInvalidMeta) {
+			t.Errorf("fail/tenant-%q: err = %v", bad, err)
+		}
+	}
+}
+
+func TestFingerprintAndPEM(t *testing.T) {
+	pub := packtest.Key(1).Public().(ed25519.PublicKey)
+	fp := pack.Fingerprint(pub)
+	sum := sha256.Sum256(pub)
+	if strings.ReplaceAll(fp, ":", "") != hex.EncodeToString(sum[:]) || len(fp) != 95 {
+		t.Fatalf("Fingerprint = %q", fp)
+	}
+	pem, err := pack.PublicKeyPEM(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := pack.ParsePublicKeyPEM(pem)
+	if err != nil || !back.Equal(pub) {
+		t.Fatalf("ParsePublicKeyPEM = %x, %v", back, err)
+	}
+	for _, bad := range [][]byte{nil, []byte("junk"), append([]byte("x\n"), pem...), append(append([]byte{}, pem...), "extra"...)} {
+		if _, err := pack.ParsePublicKeyPEM(bad); !errors.Is(err, pack.ErrPublicKey) {
+			t.Errorf("fail/pem %q: err = %v", bad, err)
+		}
+	}
+}
+
+// entry is one tar member as read back.
+type entry struct {
+	hdr  *tar.Header
+	body []byte
+}
+
+func readPack(t *testing.T, b []byte) []entry {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	var out []entry
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, entry{h, body})
+	}
+	return out
+}
+
+func TestBuildDeterministic(t *testing.T) {
+	k := packtest.Key(1)
+	a, resA, err := packtest.Build(packtest.Meta(k), packtest.Signer{Priv: k}, packtest.Files(), pack.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Same data, records in reverse order, a tiny sort budget that forces
+	// spilled runs and merges: the bytes must not change.
+	rev := map[string][]any{}
+	for p, recs := range packtest.Files() {
+		for i := len(recs) - 1; i >= 0; i-- {
+			rev[p] = append(rev[p], recs[i])
+		}
+		if rev[p] == nil {
+			rev[p] = []any{}
+		}
+	}
+	b, resB, err := packtest.Build(packtest.Meta(k), packtest.Signer{Priv: k}, rev, pack.Options{SortMemory: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Fatalf("packs differ: %d vs %d bytes", len(a), len(b))
+	}
+	if resA.ManifestSHA256 != resB.ManifestSHA256 || resA.Size != int64(len(a)) {
+		t.Fatalf("results differ: %+v vs %+v", resA, resB)
+	}
+	// Another generated_at changes the bytes.
+	m := packtest.Meta(k)
+	m.GeneratedAt = m.GeneratedAt.Add(time.Second)
+	c, _, err := packtest.Build(m, packtest.Signer{Priv: k}, packtest.Files(), pack.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(a, c) {
+		t.Fatal("generated_at does not change the pack")
+	}
+}
+
+func TestArchiveLayout(t *testing.T) {
+	k := packtest.Key(1)
+	b, res, err := packtest.Build(packtest.Meta(k), packtest.Signer{Priv: k}, packtest.Files(), pack.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FileName != "evidence_acme-bv_april-2026.tar.gz" {
+		t.Errorf("FileName = %q", res.FileName)
+	}
+	// gzip header: magic, deflate, no flags (no name, no comment), MTIME 0.
+	if !bytes.Equal(b[:8], []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0}) {
+		t.Errorf("gzip header = % x", b[:10])
+	}
+	entries := readPack(t, b)
+	wantOrder := []string{
+		"manifest.json", "manifest.sig", "signing_key.pub", "key_lineage.json", "verify.py", "README.txt",
+		"data/agents.ndjson", "data/agents/web-edge-01/inventory_snapshot.ndjson",
+		"data/agents/web-edge-01/metric.ndjson", "data/alerts/anomalies.ndjson", "data/audit_log/audit_log.ndjson",
+	}
+	if len(entries) != len(wantOrder) {
+		t.Fatalf("%d entries, want %d", len(entries), len(wantOrder))
+	}
+	byName := map[string][]byte{}
+	for i, e := range entries {
+		h := e.hdr
+		if h.Name != wantOrder[i] {
+			t.Errorf("entry %d = %q, want %q", i, h.Name, wantOrder[i])
+		}
+		if h.Typeflag != tar.TypeReg || h.Mode != 0o644 || h.Uid != 0 || h.Gid != 0 || h.Uname != "" || h.Gname != "" ||
+			!h.ModTime.Equal(packtest.GeneratedAt) {
+			t.Errorf("entry %q header = %+v", h.Name, h)
+		}
+		byName[h.Name] = e.body
+	}
+	man := byName["manifest.json"]
+	if c, err := canon.Transform(man); err != nil || !bytes.Equal(c, man) {
+		t.Fatalf("manifest.json is not canonical: %s", man)
+	}
+	if !bytes.Equal(man, res.ManifestJSON) {
+		t.Fatal("manifest.json differs from Result.ManifestJSON")
+	}
+	var m pack.Manifest
+	if err := json.Unmarshal(man, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.FormatVersion != 1 || m.TenantID != "acme-bv" || m.PeriodStart != "2026-04-01T00:00:00Z" ||
+		m.PeriodEnd != "2026-04-30T23:59:59Z" || m.GeneratedAt != "2026-05-01T08:03:14Z" || m.SigningKeyID != "sk_1" ||
+		m.PreviousPack != nil || !strings.Contains(string(man), `"previous_pack":null`) {
+		t.Errorf("manifest = %s", man)
+	}
+	if m.InputsHash != pack.InputsHash(m.Files) || m.KeyLineageSHA256 != pack.SHA256Hex(byName["key_lineage.json"]) {
+		t.Error("inputs_hash or key_lineage_sha256 wrong")
+	}
+	for _, f := range m.Files {
+		body := byName["data/"+f.Path]
+		if pack.SHA256Hex(body) != f.SHA256 || int64(bytes.Count(body, []byte("\n"))) != f.RecordCount {
+			t.Errorf("file %q: sha/count mismatch", f.Path)
+		}
+		lines := strings.SplitAfter(string(body), "\n")
+		for i := 1; i < len(lines)-1; i++ {
+			if lines[i-1] > lines[i] {
+				t.Errorf("file %q: lines not sorted: %q > %q", f.Path, lines[i-1], lines[i])
+			}
+		}
+		for _, l := range lines[:len(lines)-1] {
+			if c, err := canon.Transform([]byte(strings.TrimSuffix(l, "\n"))); err != nil || string(c)+"\n" != l {
+				t.Errorf("file %q: line not canonical: %q", f.Path, l)
+			}
+		}
+	}
+	sig, err := hex.DecodeString(string(byName["manifest.sig"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := pack.ParsePublicKeyPEM(byName["signing_key.pub"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256(man)
+	if !ed25519.Verify(pub, digest[:], sig) {
+		t.Error("manifest.sig does not verify over SHA-256(manifest.json)")
+	}
+	if !bytes.Equal(byName["verify.py"], pack.VerifyScript()) || !strings.Contains(string(byName["README.txt"]), "python3 verify.py") {
+		t.Error("verify.py or README.txt missing")
+	}
+	if res.Records != 8 {
+		t.Errorf("Records = %d, want 8", res.Records)
+	}
+}
+
+func TestExternalSort(t *testing.T) {
+	k := packtest.Key(2)
+	recs := make([]any, 3000)
+	for i := range recs {
+		recs[i] = map[string]any{"i": (i * 7919) % 3000, "pad": strings.Repeat("x", i%13)}
+	}
+	files := map[string][]any{"a.ndjson": recs, "b.ndjson": recs[:100]}
+	mem, _, err := packtest.Build(packtest.Meta(k), packtest.Signer{Priv: k}, files, pack.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spilled, res, err := packtest.Build(packtest.Meta(k), packtest.Signer{Priv: k}, files, pack.Options{SortMemory: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(mem, spilled) || res.Records != 3100 {
+		t.Fatalf("external sort changed the pack (records %d)", res.Records)
+	}
+}
+
+type badSigner struct{}
+
+func (badSigner) SignDigest(context.Context, []byte) ([]byte, error) { return make([]byte, 64), nil }
+
+type failSigner struct{}
+
+func (failSigner) SignDigest(context.Context, []byte) ([]byte, error) {
+	return nil, errors.New("kms down")
+}
+
+func TestBuilderRejects(t *testing.T) {
+	k := packtest.Key(1)
+	good := packtest.Meta(k)
+	tests := []struct {
+		name   string
+		meta   func(m *pack.Meta)
+		signer pack.Signer
+		want   error
+	}{
+		{"fail/tenant", func(m *pack.Meta) { m.TenantID = "a/b" }, nil, pack.ErrInvalidMeta},
+		{"fail/pack-id", func(m *pack.Meta) { m.PackID = "" }, nil, pack.ErrInvalidMeta},
+		{"fail/key-id", func(m *pack.Meta) { m.SigningKeyID = "has space" }, nil, pack.ErrInvalidMeta},
+		{"fail/period-reversed", func(m *pack.Meta) { m.PeriodEnd = m.PeriodStart.Add(-time.Hour) }, nil, pack.ErrInvalidMeta},
+		{"fail/previous-pack", func(m *pack.Meta) { m.PreviousPack = &pack.PackRef{PackID: "p", ManifestSHA256: "xyz"} }, nil, pack.ErrInvalidMeta},
+		{"fail/key-not-in-lineage", func(m *pack.Meta) { m.SigningKeyID = "sk_9" }, nil, pack.ErrLineage},
+		{"fail/key-not-pub", func(m *pack.Meta) { m.PublicKey = packtest.Key(9).Public().(ed25519.PublicKey) }, nil, pack.ErrLineage},
+		{"fail/key-not-yet-active", func(m *pack.Meta) { m.GeneratedAt = packtest.KeyFrom.Add(-time.Hour) }, nil, pack.ErrLineage},
+		{"fail/nil-signer", func(m *pack.Meta) {}, nil, pack.ErrInvalidMeta},
+		{"fail/lineage-fingerprint", func(m *pack.Meta) {
+			m.Lineage = append(pack.Lineage{}, m.Lineage...)
+			m.Lineage[0].Fingerprint = "00"
+		}, nil, pack.ErrLineage},
+		{"fail/lineage-bad-endorsement", func(m *pack.Meta) {
+			l, err := m.Lineage.Rotate(context.Background(), "sk_2", packtest.Key(2).Public().(ed25519.PublicKey),
+				packtest.GeneratedAt.Add(-time.Hour), packtest.Signer{Priv: packtest.Key(1)})
+			if err != nil {
+				panic(err)
+			}
+			l[1].Endorsement.ByKeyID = "sk_x"
+			m.Lineage, m.SigningKeyID, m.PublicKey = l, "sk_2", packtest.Key(2).Public().(ed25519.PublicKey)
+		}, nil, pack.ErrLineage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := good
+			tt.meta(&m)
+			_, err := pack.NewBuilder(m, tt.signer, pack.Options{})
+			if tt.name != "fail/nil-signer" {
+				_, err = pack.NewBuilder(m, packtest.Signer{Priv: k}, pack.Options{})
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+
+	for _, tt := range []struct {
+		name   string
+		signer pack.Signer
+		want   error
+	}{{"fail/wrong-signature", badSigner{}, pack.ErrSignature}, {"fail/signer-error", failSigner{}, nil}} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := packtest.Build(good, tt.signer, packtest.Files(), pack.Options{})
+			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+
+	t.Run("fail/paths", func(t *testing.T) {
+		b, err := pack.NewBuilder(good, packtest.Signer{Priv: k}, pack.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		for _, p := range []string{"", "/abs.ndjson", "../x.ndjson", "a/../x.ndjson", "a//x.ndjson", "x.json", "a\\b.ndjson", "a\x01.ndjson", "./x.ndjson"} {
+			if _, err := b.Create(p); !errors.Is(err, pack.ErrInvalidPath) {
+				t.Errorf("Create(%q) err = %v", p, err)
+			}
+		}
+		fw, err := b.Create("x.ndjson")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Create("x.ndjson"); !errors.Is(err, pack.ErrDuplicate) {
+			t.Errorf("duplicate open: %v", err)
+		}
+		if err := fw.AddJSON([]byte(`{"a":1,"a":2}`)); !errors.Is(err, canon.ErrDuplicateKey) {
+			t.Errorf("AddJSON duplicate key: %v", err)
+		}
+		if _, err := b.Finish(context.Background(), io.Discard); !errors.Is(err, pack.ErrOpenFile) {
+			t.Errorf("Finish with open file: %v", err)
+		}
+		fw.Close()
+		if _, err := b.Create("x.ndjson"); !errors.Is(err, pack.ErrDuplicate) {
+			t.Errorf("duplicate closed: %v", err)
+		}
+		if _, err := b.Create("x.ndjson/y.ndjson"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("fail/file-and-dir", func(t *testing.T) {
+		files := map[string][]any{"x.ndjson": {}, "x.ndjson/y.ndjson": {}}
+		if _, _, err := packtest.Build(good, packtest.Signer{Priv: k}, files, pack.Options{}); !errors.Is(err, pack.ErrInvalidPath) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func TestLineageRotate(t *testing.T) {
+	ctx := context.Background()
+	k1, k2, k3 := packtest.Key(1), packtest.Key(2), packtest.Key(3)
+	l, err := pack.NewLineage("sk_1", k1.Public().(ed25519.PublicKey), packtest.KeyFrom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot := date(2026, 6, 1, 0, 0, 0)
+	l2, err := l.Rotate(ctx, "sk_2", k2.Public().(ed25519.PublicKey), rot, packtest.Signer{Priv: k1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l) != 1 || l[0].ActiveUntil != nil {
+		t.Fatal("Rotate modified its receiver")
+	}
+	if *l2[0].ActiveUntil != "2026-06-01T00:00:00Z" || l2[1].ActiveFrom != "2026-06-01T00:00:00Z" || l2[1].Endorsement.ByKeyID != "sk_1" {
+		t.Fatalf("rotated lineage = %+v", l2)
+	}
+	msg, err := pack.EndorsementMessage(l2[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(msg), "endorsement") || !strings.Contains(string(msg), `"active_until":null`) {
+		t.Fatalf("endorsement message = %s", msg)
+	}
+	sig, _ := hex.DecodeString(l2[1].Endorsement.Signature)
+	d := sha256.Sum256(msg)
+	if !ed25519.Verify(k1.Public().(ed25519.PublicKey), d[:], sig) {
+		t.Fatal("endorsement does not verify")
+	}
+	// Unendorsed rotation (after compromise), then errors.
+	l3, err := l2.Rotate(ctx, "sk_3", k3.Public().(ed25519.PublicKey), rot.AddDate(0, 1, 0), nil)
+	if err != nil || l3[2].Endorsement != nil {
+		t.Fatalf("unendorsed rotation: %v", err)
+	}
+	if _, err := l3.Rotate(ctx, "sk_2", k2.Public().(ed25519.PublicKey), rot.AddDate(1, 0, 0), nil); !errors.Is(err, pack.ErrLineage) {
+		t.Errorf("fail/reused-id: %v", err)
+	}
+	if _, err := l3.Rotate(ctx, "sk_4", k2.Public().(ed25519.PublicKey), rot, nil); !errors.Is(err, pack.ErrLineage) {
+		t.Errorf("fail/rotation-in-the-past: %v", err)
+	}
+	if _, err := l2.Rotate(ctx, "sk_4", k3.Public().(ed25519.PublicKey), rot.AddDate(0, 2, 0), packtest.Signer{Priv: k1}); !errors.Is(err, pack.ErrSignature) {
+		t.Errorf("fail/endorsed-by-wrong-key: %v", err)
+	}
+	// AsOf: before the rotation sk_1 is open and sk_2 absent.
+	before := l3.AsOf(date(2026, 3, 1, 0, 0, 0))
+	if len(before) != 1 || before[0].ActiveUntil != nil {
+		t.Fatalf("AsOf(before) = %+v", before)
+	}
+	if got := l3.AsOf(rot.AddDate(0, 0, 1)); len(got) != 2 || got[0].ActiveUntil == nil || got[1].ActiveUntil != nil {
+		t.Fatalf("AsOf(after) = %+v", got)
+	}
+	if err := l3.ActiveAt("sk_1", k1.Public().(ed25519.PublicKey), rot.AddDate(0, 0, 1)); !errors.Is(err, pack.ErrKeyInactive) {
+		t.Errorf("sk_1 after its rotation: %v", err)
+	}
+	if err := l3.ActiveAt("sk_1", k1.Public().(ed25519.PublicKey), rot); err != nil {
+		t.Errorf("sk_1 at the rotation instant: %v", err)
+	}
+	raw, err := l3.MarshalCanonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := pack.ParseLineage(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := back.MarshalCanonical()
+	if err != nil || !bytes.Equal(again, raw) {
+		t.Fatalf("lineage round trip: %s vs %s (%v)", again, raw, err)
+	}
+}

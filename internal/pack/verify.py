@@ -1,0 +1,1315 @@
+#!/usr/bin/env python3
+"""Verify a monsys evidence pack offline.
+
+    python verify.py PACK.tar.gz [--expect-fingerprint FP] [--json]
+    python verify.py DIRECTORY   [--expect-fingerprint FP] [--json]
+
+Needs Python 3.8+ and its standard library only. When the `cryptography`
+package is importable it checks Ed25519 signatures with it; otherwise it uses
+the pure-Python RFC 8032 implementation below. It reads the archive as a
+stream, never extracts it, never follows links and downloads nothing.
+
+Exit status: 0 when every check holds, 1 when any check fails, 2 on a usage
+error or input that cannot be read at all.
+"""
+
+import argparse
+import base64
+import binascii
+import datetime
+import hashlib
+import json
+import os
+import re
+import stat
+import struct
+import sys
+import zlib
+
+try:  # optional, faster and constant-time; the fallback below is exact too
+    from cryptography.exceptions import InvalidSignature as _InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PublicKey as _Ed25519PublicKey,
+    )
+
+    ED25519_BACKEND = "cryptography"
+except Exception:  # ImportError, or a broken installation
+    ED25519_BACKEND = "pure-python"
+
+# Hard caps, applied before any content is trusted (same values as the Go verifier).
+MAX_MEMBERS = 100000
+MAX_MEMBER_SIZE = 64 << 30
+MAX_MANIFEST_SIZE = 32 << 20
+MAX_LINEAGE_SIZE = 4 << 20
+MAX_SMALL_SIZE = 64 << 10  # manifest.sig, signing_key.pub
+MAX_DOC_SIZE = 4 << 20  # verify.py, README.txt
+MAX_PAX_SIZE = 1 << 20
+MAX_PADDING = 1 << 20  # zero bytes accepted after the end of the tar archive
+CHUNK = 1 << 16
+
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+PUBKEY = "signing_key.pub"
+LINEAGE = "key_lineage.json"
+REQUIRED = (MANIFEST, SIGNATURE, PUBKEY, LINEAGE)
+DOCS = ("verify.py", "README.txt")
+SIZE_CAPS = {
+    MANIFEST: MAX_MANIFEST_SIZE,
+    SIGNATURE: MAX_SMALL_SIZE,
+    PUBKEY: MAX_SMALL_SIZE,
+    LINEAGE: MAX_LINEAGE_SIZE,
+    "verify.py": MAX_DOC_SIZE,
+    "README.txt": MAX_DOC_SIZE,
+}
+
+OK, FAIL, WARN = "\u2713", "\u2717", "\u26a0"
+ARROW = "\u2192"
+
+
+class UsageError(Exception):
+    pass
+
+
+class Fatal(Exception):
+    """The archive cannot be read any further."""
+
+    def __init__(self, code, message):
+        Exception.__init__(self, message)
+        self.code = code
+        self.message = message
+
+
+# ---------------------------------------------------------------------------
+# Ed25519 (RFC 8032), pure Python. Verification only.
+
+_P = 2**255 - 19
+_L = 2**252 + 27742317777372353535851937790883648493
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+
+
+def _inv(x):
+    return pow(x, _P - 2, _P)
+
+
+def _recover_x(y, sign):
+    if y >= _P:
+        return None
+    x2 = (y * y - 1) * _inv(_D * y * y + 1) % _P
+    if x2 == 0:
+        return None if sign else 0
+    x = pow(x2, (_P + 3) // 8, _P)
+    if (x * x - x2) % _P != 0:
+        x = x * _SQRT_M1 % _P
+    if (x * x - x2) % _P != 0:
+        return None
+    if (x & 1) != sign:
+        x = _P - x
+    return x
+
+
+def _add(p, q):
+    x1, y1, z1, t1 = p
+    x2, y2, z2, t2 = q
+    a = (y1 - x1) * (y2 - x2) % _P
+    b = (y1 + x1) * (y2 + x2) % _P
+    c = 2 * t1 * t2 * _D % _P
+    d = 2 * z1 * z2 % _P
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return (e * f % _P, g * h % _P, f * g % _P, e * h % _P)
+
+
+def _mul(s, p):
+    q = (0, 1, 1, 0)
+    while s > 0:
+        if s & 1:
+            q = _add(q, p)
+        p = _add(p, p)
+        s >>= 1
+    return q
+
+
+def _encode(p):
+    x, y, z, _ = p
+    zi = _inv(z)
+    x, y = x * zi % _P, y * zi % _P
+    return (y | ((x & 1) << 255)).to_bytes(32, "little")
+
+
+def _decode(b):
+    if len(b) != 32:
+        return None
+    n = int.from_bytes(b, "little")
+    y, sign = n & ((1 << 255) - 1), n >> 255
+    x = _recover_x(y, sign)
+    if x is None:
+        return None
+    return (x, y, 1, x * y % _P)
+
+
+_GY = 4 * _inv(5) % _P
+_G = (_recover_x(_GY, 0), _GY, 1, _recover_x(_GY, 0) * _GY % _P)
+
+
+def _is_identity(p):
+    x, y, z, _ = p
+    return x % _P == 0 and (y - z) % _P == 0
+
+
+def ed25519_key_ok(pub):
+    """A canonical encoding of a point that is not of small order."""
+    a = _decode(pub)
+    return a is not None and not _is_identity(_mul(8, a))
+
+
+def _verify_pure(pub, msg, sig):
+    a = _decode(pub)
+    if a is None or len(sig) != 64:
+        return False
+    s = int.from_bytes(sig[32:], "little")
+    if s >= _L:
+        return False
+    h = int.from_bytes(hashlib.sha512(sig[:32] + pub + msg).digest(), "little") % _L
+    # R' = [S]B - [h]A, compared by encoding with R (cofactorless, as Go does).
+    neg_a = ((_P - a[0]) % _P, a[1], a[2], (_P - a[3]) % _P)
+    return _encode(_add(_mul(s, _G), _mul(h, neg_a))) == sig[:32]
+
+
+def ed25519_verify(pub, msg, sig):
+    """Strict Ed25519: also rejects small-order and non-canonical keys."""
+    if len(pub) != 32 or len(sig) != 64 or not ed25519_key_ok(pub):
+        return False
+    if int.from_bytes(sig[32:], "little") >= _L:
+        return False
+    if ED25519_BACKEND == "cryptography":
+        try:
+            _Ed25519PublicKey.from_public_bytes(pub).verify(sig, msg)
+            return True
+        except (_InvalidSignature, ValueError):
+            return False
+    return _verify_pure(pub, msg, sig)
+
+
+# ---------------------------------------------------------------------------
+# RFC 8785 canonical JSON (for lineage endorsements).
+
+
+def _es_number(f):
+    if f != f or f in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")
+    if f == 0:
+        return "0"
+    sign = "-" if f < 0 else ""
+    r = repr(abs(f))
+    mant, _, exp = r.partition("e")
+    exp = int(exp) if exp else 0
+    ip, _, fp = mant.partition(".")
+    digits = (ip + fp).lstrip("0")
+    lead = len(ip + fp) - len((ip + fp).lstrip("0"))
+    n = len(ip) + exp - lead  # value = 0.DIGITS * 10**n
+    digits = digits.rstrip("0")
+    k = len(digits)
+    if k <= n <= 21:
+        out = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        out = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        out = "0." + "0" * (-n) + digits
+    else:
+        e = n - 1
+        es = ("+" if e >= 0 else "-") + str(abs(e))
+        out = digits[0] + ("." + digits[1:] if k > 1 else "") + "e" + es
+    return sign + out
+
+
+def _es_string(s):
+    out = ['"']
+    for ch in s:
+        c = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\b":
+            out.append("\\b")
+        elif ch == "\f":
+            out.append("\\f")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif c < 0x20:
+            out.append("\\u%04x" % c)
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def canonical_json(v):
+    """RFC 8785 text of a value decoded by json.loads."""
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, int):
+        if abs(v) < 2**53:
+            return str(v)
+        return _es_number(float(v))
+    if isinstance(v, float):
+        return _es_number(v)
+    if isinstance(v, str):
+        return _es_string(v)
+    if isinstance(v, list):
+        return "[" + ",".join(canonical_json(x) for x in v) + "]"
+    if isinstance(v, dict):
+        keys = sorted(v, key=lambda k: k.encode("utf-16-be", "surrogatepass"))
+        return "{" + ",".join(_es_string(k) + ":" + canonical_json(v[k]) for k in keys) + "}"
+    raise ValueError("not a JSON value")
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_dupes(pairs):
+    d = {}
+    for k, v in pairs:
+        if k in d:
+            raise _DuplicateKey(k)
+        d[k] = v
+    return d
+
+
+def _bad_constant(name):
+    raise ValueError("not JSON: " + name)
+
+
+def strict_json(data):
+    """Parse UTF-8 JSON, rejecting duplicate keys and NaN/Infinity."""
+    text = data.decode("utf-8")
+    return json.loads(text, object_pairs_hook=_no_dupes, parse_constant=_bad_constant)
+
+
+# ---------------------------------------------------------------------------
+# Small helpers shared by the checks.
+
+
+def show(name):
+    """Printable form of an archive name: control bytes and bytes that are not
+    UTF-8 are written as \\xNN."""
+    out = []
+    for ch in name:
+        c = ord(ch)
+        if 0xDC80 <= c <= 0xDCFF:
+            out.append("\\x%02x" % (c - 0xDC00))
+        elif c < 0x20 or c == 0x7F:
+            out.append("\\x%02x" % c)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def path_safe(p):
+    """A relative '/'-separated path without empty, '.' or '..' parts."""
+    if not p or p.startswith("/") or "\\" in p or "\x00" in p:
+        return False
+    if re.match(r"^[A-Za-z]:", p):
+        return False
+    for ch in p:
+        c = ord(ch)
+        if c < 0x20 or c == 0x7F or 0xD800 <= c <= 0xDFFF:
+            return False
+    for part in p.split("/"):
+        if part in ("", ".", ".."):
+            return False
+    return True
+
+
+def fingerprint(pub):
+    return ":".join("%02x" % b for b in hashlib.sha256(pub).digest())
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def parse_time(s):
+    """RFC 3339 instant -> aware UTC datetime (microsecond precision), or None."""
+    if not isinstance(s, str):
+        return None
+    m = _TIME.fullmatch(s)
+    if not m:
+        return None
+    y, mo, d, h, mi, se = (int(m.group(i)) for i in range(1, 7))
+    frac = m.group(7) or ""
+    micro = int((frac + "000000")[:6])
+    tz = m.group(8)
+    try:
+        if tz == "Z":
+            off = datetime.timedelta(0)
+        else:
+            oh, om = int(tz[1:3]), int(tz[4:6])
+            if oh > 23 or om > 59:
+                return None
+            off = datetime.timedelta(hours=oh, minutes=om)
+            if tz[0] == "-":
+                off = -off
+        t = datetime.datetime(y, mo, d, h, mi, se, micro, tzinfo=datetime.timezone(off))
+        return t.astimezone(datetime.timezone.utc)
+    except (ValueError, OverflowError):
+        return None
+
+
+def is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+_PEM_PREFIX = bytes.fromhex("302a300506032b6570032100")
+
+
+def parse_public_key_pem(data):
+    """signing_key.pub: one PEM PUBLIC KEY block, Ed25519 SubjectPublicKeyInfo."""
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    text = text.strip(" \t\r\n")
+    begin, end = "-----BEGIN PUBLIC KEY-----", "-----END PUBLIC KEY-----"
+    if len(text) < len(begin) + len(end) or not text.startswith(begin) or not text.endswith(end):
+        return None
+    body = text[len(begin) : -len(end)]
+    if "-----" in body or ":" in body:
+        return None
+    body = re.sub(r"[ \t\r\n]", "", body)
+    try:
+        der = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(der) != 44 or not der.startswith(_PEM_PREFIX):
+        return None
+    return der[12:]
+
+
+def normalize_fingerprint(fp):
+    s = fp.strip(" \t\r\n").lower()
+    if s.startswith("sha256:"):
+        s = s[7:]
+    s = s.replace(":", "")
+    if not re.fullmatch(r"[0-9a-f]{64}", s):
+        return None
+    return ":".join(s[i : i + 2] for i in range(0, 64, 2))
+
+
+# ---------------------------------------------------------------------------
+# Reading the pack: archive (gzip + tar, streamed) or directory.
+
+
+class Contents(object):
+    def __init__(self):
+        self.members = {}  # root files -> bytes
+        self.files = {}  # path under data/ -> (sha256 hex, size, lines)
+        self.problems = []  # (code, message), in archive order
+        self.warnings = []
+        self.fatal = False
+        self.seen = set()
+        self.count = 0
+
+    def problem(self, code, message):
+        self.problems.append((code, message))
+
+
+class GzipStream(object):
+    """One gzip member (RFC 1952), decompressed as a stream. After the member
+    ends, any further byte of the file is trailing data."""
+
+    def __init__(self, f):
+        self.f = f
+        self.buf = b""  # compressed bytes read but not yet used
+        self.out = b""
+        self.z = zlib.decompressobj(-15)
+        self.crc = 0
+        self.size = 0
+        self.done = False
+        self._header()
+
+    def _raw(self, n):
+        while len(self.buf) < n:
+            chunk = self.f.read(CHUNK)
+            if not chunk:
+                raise Fatal("truncated", "Archive truncated: unexpected end of data")
+            self.buf += chunk
+        b, self.buf = self.buf[:n], self.buf[n:]
+        return b
+
+    def _cstring(self):
+        out = b""
+        while True:
+            c = self._raw(1)
+            if c == b"\x00":
+                return out
+            out += c
+
+    def _header(self):
+        first = self.f.read(10)
+        if not first:
+            raise Fatal("truncated", "Archive truncated: unexpected end of data")
+        self.buf = first
+        h = self._raw(10)
+        if h[0] != 0x1F or h[1] != 0x8B:
+            raise Fatal("corrupt", "Archive unreadable: not a gzip file")
+        if h[2] != 8 or h[3] & 0xE0:
+            raise Fatal("corrupt", "Archive unreadable: corrupt gzip header")
+        flags = h[3]
+        hdr = h
+        if flags & 4:
+            xl = self._raw(2)
+            hdr += xl + self._raw(struct.unpack("<H", xl)[0])
+        if flags & 8:
+            hdr += self._cstring() + b"\x00"
+        if flags & 16:
+            hdr += self._cstring() + b"\x00"
+        if flags & 2:
+            want = struct.unpack("<H", self._raw(2))[0]
+            if zlib.crc32(hdr) & 0xFFFF != want:
+                raise Fatal("corrupt", "Archive unreadable: corrupt gzip header")
+
+    def read(self, n):
+        while len(self.out) < n and not self.done:
+            if not self.buf:
+                self.buf = self.f.read(CHUNK)
+                if not self.buf:
+                    raise Fatal("truncated", "Archive truncated: unexpected end of data")
+            try:
+                data = self.z.decompress(self.buf, max(n, CHUNK))
+            except zlib.error:
+                raise Fatal("corrupt", "Archive unreadable: corrupt gzip data")
+            self.buf = self.z.unconsumed_tail
+            self.crc = zlib.crc32(data, self.crc)
+            self.size += len(data)
+            self.out += data
+            if self.z.eof:
+                self.buf = self.z.unused_data
+                self.done = True
+                trailer = self._raw(8)
+                crc, isize = struct.unpack("<II", trailer)
+                if crc != self.crc & 0xFFFFFFFF or isize != self.size & 0xFFFFFFFF:
+                    raise Fatal("corrupt", "Archive unreadable: gzip checksum mismatch")
+        b, self.out = self.out[:n], self.out[n:]
+        return b
+
+    def trailing(self):
+        """True when bytes follow the gzip member in the file."""
+        if self.buf:
+            return True
+        return bool(self.f.read(1))
+
+
+def _read_full(stream, n):
+    """Exactly n bytes; b"" at a clean end; Fatal on a partial read."""
+    out = b""
+    while len(out) < n:
+        chunk = stream.read(min(n - len(out), CHUNK))
+        if not chunk:
+            if not out:
+                return b""
+            raise Fatal("truncated", "Archive truncated: unexpected end of data")
+        out += chunk
+    return out
+
+
+def _octal(field):
+    """tar numeric field: octal text, or base-256 when the high bit is set."""
+    if field and field[0] & 0x80:
+        inv = 0xFF if field[0] & 0x40 else 0
+        x = 0
+        for i, c in enumerate(field):
+            c ^= inv
+            if i == 0:
+                c &= 0x7F
+            x = (x << 8) | c
+        if inv:
+            x = -x - 1
+        if x >= 1 << 63 or x < -(1 << 63):
+            raise Fatal("corrupt", "Archive unreadable: corrupt tar header")
+        return x
+    s = field.strip(b" \x00").split(b"\x00", 1)[0]
+    if not s:
+        return 0
+    if not re.fullmatch(rb"[0-7]+", s) or int(s, 8) >= 1 << 64:
+        raise Fatal("corrupt", "Archive unreadable: corrupt tar header")
+    return int(s, 8)
+
+
+def _cstr(field):
+    return field.split(b"\x00", 1)[0]
+
+
+def _parse_pax(data):
+    recs = {}
+    while data:
+        sp = data.find(b" ")
+        if sp <= 0 or not re.fullmatch(rb"[0-9]+", data[:sp]):
+            raise Fatal("corrupt", "Archive unreadable: corrupt tar header")
+        n = int(data[:sp])
+        if n <= sp + 1 or n > len(data) or data[n - 1 : n] != b"\n":
+            raise Fatal("corrupt", "Archive unreadable: corrupt tar header")
+        rec, data = data[sp + 1 : n - 1], data[n:]
+        key, eq, value = rec.partition(b"=")
+        if not eq or not key:
+            raise Fatal("corrupt", "Archive unreadable: corrupt tar header")
+        if key in (b"path", b"linkpath", b"uname", b"gname") and b"\x00" in value:
+            raise Fatal("corrupt", "Archive unreadable: corrupt tar header")
+        recs[key] = value
+    return recs
+
+
+def _pax_int(v):
+    if not re.fullmatch(rb"[+-]?[0-9]+", v) or not -(1 << 63) <= int(v) < 1 << 63:
+        raise Fatal("corrupt", "Archive unreadable: corrupt tar header")
+    return int(v)
+
+
+def _checksum_ok(block):
+    value = _octal(block[148:156])
+    b = block[:148] + b"        " + block[156:]
+    unsigned = sum(b)
+    signed = sum(x - 256 if x > 127 else x for x in b)
+    return value in (unsigned, signed)
+
+
+def iter_tar(stream):
+    """Yield (name, typeflag, size, linkname, reader) for each entry of a tar
+    stream; reader(n) reads the entry's data. Mirrors Go's archive/tar."""
+    pax = {}
+    long_name = None
+    long_link = None
+    while True:
+        block = _read_full(stream, 512)
+        if not block:
+            return
+        if block == b"\x00" * 512:
+            block = _read_full(stream, 512)
+            if not block or block == b"\x00" * 512:
+                return
+            raise Fatal("corrupt", "Archive unreadable: corrupt tar header")
+        if not _checksum_ok(block):
+            raise Fatal("corrupt", "Archive unreadable: corrupt tar header")
+        typeflag = block[156:157].decode("latin-1") or "\x00"
+        name = _cstr(block[0:100])
+        link = _cstr(block[157:257])
+        size = _octal(block[124:136])
+        for lo, hi in ((100, 108), (108, 116), (116, 124), (136, 148)):
+            _octal(block[lo:hi])
+        magic, version = block[257:263], block[263:265]
+        if magic == b"ustar\x00":
+            _octal(block[329:337])
+            _octal(block[337:345])
+            prefix = _cstr(block[345:500])
+            if prefix:
+                name = prefix + b"/" + name
+        elif magic == b"ustar " and version == b" \x00":
+            for lo, hi in ((345, 357), (357, 369)):
+                if block[lo] != 0:
+                    _octal(block[lo:hi])
+        if typeflag in ("1", "2", "3", "4", "5", "6"):
+            size_data = 0
+        else:
+            size_data = size
+        if size_data < 0:
+            raise Fatal("corrupt", "Archive unreadable: corrupt tar header")
+
+        if typeflag in ("x", "g", "L", "K"):
+            if size_data > MAX_PAX_SIZE:
+                raise Fatal("corrupt", "Archive unreadable: corrupt tar header")
+            data = _read_full(stream, size_data) if size_data else b""
+            if len(data) != size_data:
+                raise Fatal("truncated", "Archive truncated: unexpected end of data")
+            _skip(stream, (-size_data) % 512)
+            if typeflag in ("x", "g"):
+                recs = _parse_pax(data)
+                if typeflag == "g":
+                    yield (name, "g", 0, b"", None)
+                    continue
+                pax = recs
+            elif typeflag == "L":
+                long_name = _cstr(data)
+            else:
+                long_link = _cstr(data)
+            continue
+
+        sparse = False
+        for k, v in pax.items():
+            if k == b"path":
+                name = v
+            elif k == b"linkpath":
+                link = v
+            elif k == b"size":
+                size = _pax_int(v)
+            elif k in (b"uid", b"gid"):
+                _pax_int(v)
+            elif k.startswith(b"GNU.sparse."):
+                sparse = True
+        if long_name is not None:
+            name = long_name
+        if long_link is not None:
+            link = long_link
+        pax, long_name, long_link = {}, None, None
+        if typeflag == "\x00":
+            typeflag = "5" if name.endswith(b"/") else "0"
+        if typeflag in ("1", "2", "3", "4", "5", "6"):
+            size_data = 0
+        else:
+            size_data = size
+        if size_data < 0:
+            raise Fatal("corrupt", "Archive unreadable: corrupt tar header")
+        if sparse:
+            typeflag = "S"
+        remaining = [size_data]
+
+        def reader(n, remaining=remaining):
+            n = min(n, remaining[0])
+            if n <= 0:
+                return b""
+            b = stream.read(n)
+            if not b:
+                raise Fatal("truncated", "Archive truncated: unexpected end of data")
+            remaining[0] -= len(b)
+            return b
+
+        yield (name, typeflag, size_data, link, reader)
+        while remaining[0] > 0:
+            reader(CHUNK)
+        _skip(stream, (-size_data) % 512)
+
+
+def _skip(stream, n):
+    while n > 0:
+        b = stream.read(min(n, CHUNK))
+        if not b:
+            raise Fatal("truncated", "Archive truncated: unexpected end of data")
+        n -= len(b)
+
+
+def _classify(c, raw_name, kind, size):
+    """Decide what to do with one entry. Returns ("root", name), ("data", rel)
+    or None to skip its data."""
+    c.count += 1
+    if c.count > MAX_MEMBERS:
+        raise Fatal("limit", "Too many entries in archive (limit %d)" % MAX_MEMBERS)
+    name = raw_name.decode("utf-8", "surrogateescape")
+    if name.startswith("./"):
+        name = name[2:]
+    if size > MAX_MEMBER_SIZE:  # even skipping it means reading it: stop here
+        raise Fatal("limit", "Entry too large: %s (%d bytes, limit %d)" % (show(name), size, MAX_MEMBER_SIZE))
+    if kind == "dir":
+        if name.endswith("/"):
+            name = name[:-1]
+        if name in ("", "."):
+            return None  # the archive's own root, as "tar -C dir ." writes it
+    if not path_safe(name):
+        c.problem("unsafe_path", "Unsafe path in archive: " + show(name))
+        return None
+    if kind == "link":
+        c.problem("link", "Link not allowed in archive: " + show(name))
+        return None
+    if kind == "special":
+        c.problem("special_file", "Device or special file not allowed in archive: " + show(name))
+        return None
+    if kind == "other":
+        c.problem("unsupported_type", "Unsupported entry type in archive: " + show(name))
+        return None
+    if name in c.seen:
+        c.problem("duplicate", "Duplicate entry in archive: " + show(name))
+        return None
+    c.seen.add(name)
+    if kind == "dir":
+        if name != "data" and not name.startswith("data/"):
+            c.problem("unexpected_member", "Unexpected entry in archive: " + show(name))
+        return None
+    if name in SIZE_CAPS:
+        if size > SIZE_CAPS[name]:
+            c.problem("limit", "Entry too large: %s (%d bytes, limit %d)" % (name, size, SIZE_CAPS[name]))
+            return None
+        return ("root", name)
+    if name.startswith("data/"):
+        return ("data", name[5:])
+    c.problem("unexpected_member", "Unexpected entry in archive: " + show(name))
+    return None
+
+
+def _consume(c, target, read):
+    """Read one file's data into Contents."""
+    if target[0] == "root":
+        parts = []
+        while True:
+            b = read(CHUNK)
+            if not b:
+                break
+            parts.append(b)
+        c.members[target[1]] = b"".join(parts)
+        return
+    h = hashlib.sha256()
+    size = lines = 0
+    last = b""
+    while True:
+        b = read(CHUNK)
+        if not b:
+            break
+        h.update(b)
+        size += len(b)
+        lines += b.count(b"\n")
+        last = b[-1:]
+    if size and last != b"\n":
+        lines += 1
+    c.files[target[1]] = (h.hexdigest(), size, lines)
+
+
+_KINDS = {"0": "file", "5": "dir", "1": "link", "2": "link", "3": "special", "4": "special", "6": "special"}
+
+
+def read_archive(f):
+    c = Contents()
+    try:
+        gz = GzipStream(f)
+        for name, typeflag, size, _link, reader in iter_tar(gz):
+            target = _classify(c, name, _KINDS.get(typeflag, "other"), size)
+            if target is not None:
+                _consume(c, target, reader)
+        padding = 0
+        while True:  # the rest of the gzip member: tar padding, zeros only
+            b = gz.read(CHUNK)
+            if not b:
+                break
+            padding += len(b)
+            if b.strip(b"\x00") or padding > MAX_PADDING:
+                c.problem("trailing_data", "Data after the end of the tar archive")
+                return c
+        if gz.trailing():
+            c.problem("trailing_data", "Data after the end of the gzip stream")
+    except Fatal as e:
+        c.problem(e.code, e.message)
+        c.fatal = True
+    return c
+
+
+def read_directory(top):
+    c = Contents()
+    try:
+        _walk(c, top, "")
+    except Fatal as e:
+        c.problem(e.code, e.message)
+        c.fatal = True
+    return c
+
+
+def _walk(c, top, rel):
+    try:
+        names = sorted(os.listdir(os.path.join(top, rel) if rel else top))
+    except OSError:
+        raise Fatal("unreadable", "Cannot read directory: " + show(rel or "."))
+    for n in names:
+        r = rel + "/" + n if rel else n
+        full = os.path.join(top, r)
+        try:
+            st = os.lstat(full)
+        except OSError:
+            raise Fatal("unreadable", "Cannot read: " + show(r))
+        mode = st.st_mode
+        if stat.S_ISLNK(mode):
+            kind = "link"
+        elif stat.S_ISDIR(mode):
+            kind = "dir"
+        elif stat.S_ISREG(mode):
+            kind = "file"
+        else:
+            kind = "special"
+        raw = os.fsencode(r)
+        target = _classify(c, raw, kind, st.st_size)
+        if kind == "dir" and target is None and r in c.seen:
+            _walk(c, top, r)
+        elif target is not None:
+            try:
+                with open(full, "rb") as fh:
+                    _consume(c, target, fh.read)
+            except OSError:
+                raise Fatal("unreadable", "Cannot read: " + show(r))
+
+
+# ---------------------------------------------------------------------------
+# The checks (SPEC 7 and 8). Each returns a Check.
+
+
+class Check(object):
+    def __init__(self, name):
+        self.name = name
+        self.ok = True
+        self.lines = []  # text lines, with their symbols
+        self.problems = []
+        self.warnings = []
+        self.detail = ""
+
+    def passed(self, text):
+        self.lines.append(OK + " " + text)
+        self.detail = text
+
+    def fail(self, code, text, *details):
+        self.ok = False
+        self.lines.append(FAIL + " " + text)
+        self.lines.extend(details)
+        self.problems.append((code, text))
+        if not self.detail:
+            self.detail = text
+
+    def warn(self, text):
+        self.lines.append(WARN + " " + text)
+        self.warnings.append(text)
+
+
+def check_archive(c):
+    """SPEC 8.1: layout and archive safety."""
+    ch = Check("archive")
+    for code, msg in c.problems:
+        ch.fail(code, msg)
+    if not c.fatal:
+        for name in REQUIRED:
+            if name not in c.members:
+                ch.fail("missing_member", "Missing " + name)
+        for name in DOCS:
+            if name not in c.members:
+                ch.warn("Missing " + name + " (not needed to verify)")
+    if ch.ok:
+        ch.detail = "archive well-formed"
+    return ch
+
+
+def check_signature(c):
+    """SPEC 8: manifest.sig = hex(Ed25519(SHA-256(manifest.json)))."""
+    ch = Check("signature")
+    man, sig, pem = c.members.get(MANIFEST), c.members.get(SIGNATURE), c.members.get(PUBKEY)
+    if man is None or sig is None or pem is None:
+        ch.fail("not_checked", "Signature not checked: manifest.json, manifest.sig or signing_key.pub missing")
+        return ch
+    pub = parse_public_key_pem(pem)
+    if pub is None:
+        ch.fail("public_key", "Signature not checked: signing_key.pub is not a PEM Ed25519 public key")
+        return ch
+    if not ed25519_key_ok(pub):
+        ch.fail("public_key", "Signature invalid (Ed25519): signing_key.pub is a weak key (small order or non-canonical)")
+        return ch
+    try:
+        text = sig.decode("ascii").strip(" \t\r\n")
+    except UnicodeDecodeError:
+        text = ""
+    raw = bytes.fromhex(text) if re.fullmatch(r"[0-9a-fA-F]{128}", text) else b""
+    if len(raw) != 64:
+        ch.fail("bad_signature", "Signature invalid (Ed25519): manifest.sig is not the hex of 64 bytes")
+        return ch
+    if not ed25519_verify(pub, hashlib.sha256(man).digest(), raw):
+        ch.fail("bad_signature", "Signature invalid (Ed25519): manifest.json is not signed by the key in signing_key.pub")
+        return ch
+    ch.passed("Signature valid (Ed25519)")
+    return ch
+
+
+def check_fingerprint(c, expected):
+    """SPEC 7/8.1: the signing key's fingerprint, against --expect-fingerprint."""
+    ch = Check("fingerprint")
+    pem = c.members.get(PUBKEY)
+    pub = parse_public_key_pem(pem) if pem is not None else None
+    if pub is None:
+        ch.fail("not_checked", "Signing key fingerprint not checked: signing_key.pub unreadable")
+        return ch, None
+    fp = fingerprint(pub)
+    if expected is None:
+        ch.passed("Signing key fingerprint: %s (not checked against an expected fingerprint; use --expect-fingerprint)" % fp)
+    elif expected == fp:
+        ch.passed("Signing key matches expected fingerprint: " + fp)
+    else:
+        ch.fail("fingerprint_mismatch", "Signing key does not match expected fingerprint: expected %s, got %s" % (expected, fp))
+    return ch, fp
+
+
+_STRING_FIELDS = (
+    "pack_id",
+    "tenant_id",
+    "period_start",
+    "period_end",
+    "generated_at",
+    "signing_key_id",
+    "inputs_hash",
+    "key_lineage_sha256",
+)
+
+
+def parse_manifest(data):
+    """SPEC 8: manifest.json fields. Returns (manifest, None) or (None, reason)."""
+    try:
+        m = strict_json(data)
+    except _DuplicateKey:
+        return None, "duplicate key"
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None, "not valid JSON"
+    if not isinstance(m, dict):
+        return None, "not a JSON object"
+    if not is_int(m.get("format_version")) or m.get("format_version") != 1:
+        return None, "format_version is not 1"
+    for k in _STRING_FIELDS:
+        if not isinstance(m.get(k), str) or not m.get(k):
+            return None, k + " missing or not a string"
+    for k in ("period_start", "period_end", "generated_at"):
+        if parse_time(m[k]) is None:
+            return None, k + " is not an RFC 3339 time"
+    if not _HEX64.fullmatch(m["key_lineage_sha256"]):
+        return None, "key_lineage_sha256 is not 64 lowercase hex"
+    ih = m["inputs_hash"]
+    if not ih.startswith("sha256:") or not _HEX64.fullmatch(ih[7:]):
+        return None, "inputs_hash is not sha256:<64 lowercase hex>"
+    files = m.get("files")
+    if not isinstance(files, list):
+        return None, "files missing or not a list"
+    prev = None
+    for i, f in enumerate(files):
+        if (
+            not isinstance(f, dict)
+            or not isinstance(f.get("path"), str)
+            or not isinstance(f.get("sha256"), str)
+            or not _HEX64.fullmatch(f["sha256"])
+            or not is_int(f.get("record_count"))
+            or not 0 <= f["record_count"] < 1 << 63
+        ):
+            return None, "files[%d] is malformed" % i
+        if not path_safe(f["path"]):
+            return None, "files[%d] has an unsafe path" % i
+        if prev is not None and not prev < f["path"].encode("utf-8"):
+            return None, "files not sorted by path or not unique"
+        prev = f["path"].encode("utf-8")
+    pp = m.get("previous_pack")
+    if pp is not None and (
+        not isinstance(pp, dict)
+        or not isinstance(pp.get("pack_id"), str)
+        or not isinstance(pp.get("manifest_sha256"), str)
+        or not _HEX64.fullmatch(pp["manifest_sha256"])
+    ):
+        return None, "previous_pack is malformed"
+    return m, None
+
+
+def check_files(c, m):
+    """SPEC 8: every file under data/ listed, same SHA-256 and record_count."""
+    ch = Check("files")
+    listed = dict((f["path"], f) for f in m["files"])
+    for p in sorted(set(listed) | set(c.files), key=lambda s: s.encode("utf-8", "surrogateescape")):
+        f, got = listed.get(p), c.files.get(p)
+        if got is None:
+            ch.fail("file_missing", "File missing: data/" + show(p))
+        elif f is None:
+            ch.fail("file_unlisted", "File not listed in manifest: data/" + show(p))
+        elif got[0] != f["sha256"]:
+            ch.fail(
+                "file_tampered",
+                "File tampered: data/" + show(p),
+                "  Expected SHA256: " + f["sha256"],
+                "  Actual SHA256:   " + got[0],
+            )
+        elif got[2] != f["record_count"]:
+            ch.fail(
+                "record_count",
+                "Record count mismatch: data/%s (manifest says %d, file has %d)" % (show(p), f["record_count"], got[2]),
+            )
+    if ch.ok:
+        ch.passed("All %d files intact (SHA256 match)" % len(m["files"]))
+    return ch
+
+
+def check_inputs_hash(m):
+    """SPEC 8: inputs_hash over the files' sha256 strings, in files order."""
+    ch = Check("inputs_hash")
+    h = hashlib.sha256("".join(f["sha256"] for f in m["files"]).encode("ascii")).hexdigest()
+    if m["inputs_hash"] != "sha256:" + h:
+        ch.fail("inputs_hash", "inputs_hash inconsistent: manifest says %s, files give sha256:%s" % (m["inputs_hash"], h))
+    else:
+        ch.passed("inputs_hash consistent")
+    return ch
+
+
+class Key(object):
+    """One parsed lineage entry; raw is the entry exactly as decoded."""
+
+    def __init__(self, raw, pub, start, until):
+        self.raw, self.pub, self.start, self.until = raw, pub, start, until
+        self.key_id = raw["key_id"]
+
+
+def parse_lineage(data):
+    """SPEC 7: key_lineage.json. Returns ([Key], None) or (None, reason)."""
+    try:
+        doc = strict_json(data)
+    except _DuplicateKey:
+        return None, "duplicate key"
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None, "not valid JSON"
+    if isinstance(doc, dict) and isinstance(doc.get("keys"), list):
+        doc = doc["keys"]
+    if not isinstance(doc, list) or not doc:
+        return None, "not a non-empty list of keys"
+    ids = set()
+    prev_until = None
+    keys = []
+    for i, e in enumerate(doc):
+        if not isinstance(e, dict):
+            return None, "entry %d is not an object" % i
+        for k in ("key_id", "public_key", "fingerprint", "active_from"):
+            if not isinstance(e.get(k), str) or not e.get(k):
+                return None, "entry %d: %s missing or not a string" % (i, k)
+        if e["key_id"] in ids:
+            return None, "entry %d: key_id repeated" % i
+        ids.add(e["key_id"])
+        try:
+            pub = base64.b64decode(e["public_key"], validate=True)
+        except (binascii.Error, ValueError):
+            pub = b""
+        if len(pub) != 32 or base64.b64encode(pub).decode("ascii") != e["public_key"]:
+            return None, "entry %d: public_key is not base64 of 32 bytes" % i
+        if e["fingerprint"] != fingerprint(pub):
+            return None, "entry %d: fingerprint does not match public_key" % i
+        start = parse_time(e["active_from"])
+        if start is None:
+            return None, "entry %d: active_from is not an RFC 3339 time" % i
+        until = None
+        if e.get("active_until") is not None:
+            until = parse_time(e["active_until"])
+            if until is None or until < start:
+                return None, "entry %d: active_until is not an RFC 3339 time after active_from" % i
+        elif i != len(doc) - 1:
+            return None, "entry %d: only the last key may be open (active_until null)" % i
+        if prev_until is not None and start < prev_until:
+            return None, "entry %d: active_from before the previous key's active_until" % i
+        prev_until = until
+        end = e.get("endorsement")
+        if end is not None and (
+            not isinstance(end, dict) or not isinstance(end.get("by_key_id"), str) or not isinstance(end.get("signature"), str)
+        ):
+            return None, "entry %d: endorsement is malformed" % i
+        keys.append(Key(e, pub, start, until))
+    return keys, None
+
+
+def endorsement_messages(entry):
+    """What an endorsement may sign: the entry without "endorsement", with
+    active_until as written, or null as it was when the key became active."""
+    d = dict((k, v) for k, v in entry.items() if k != "endorsement")
+    out = [canonical_json(d).encode("utf-8")]
+    if d.get("active_until") is not None:
+        d["active_until"] = None
+        out.append(canonical_json(d).encode("utf-8"))
+    return out
+
+
+def check_lineage(c, m, pub):
+    """SPEC 7: key_lineage_sha256, the key active at generated_at, endorsements."""
+    ch = Check("key_lineage")
+    data = c.members.get(LINEAGE)
+    if data is None:
+        ch.fail("not_checked", "Key lineage not checked: key_lineage.json missing")
+        return ch
+    if hashlib.sha256(data).hexdigest() != m["key_lineage_sha256"]:
+        ch.fail("lineage_hash", "key_lineage.json does not match key_lineage_sha256 in manifest.json")
+    keys, reason = parse_lineage(data)
+    if keys is None:
+        ch.fail("lineage_invalid", "key_lineage.json invalid: " + reason)
+        return ch
+    kid = m["signing_key_id"]
+    gen = parse_time(m["generated_at"])
+    key = None
+    for k in keys:
+        if k.key_id == kid:
+            key = k
+    if key is None:
+        ch.fail("key_not_in_lineage", "Signing key %s not found in key lineage" % show(kid))
+    else:
+        if pub is None or key.pub != pub:
+            ch.fail("key_mismatch", "Signing key %s in key lineage is not the key in signing_key.pub" % show(kid))
+        if gen < key.start or (key.until is not None and gen > key.until):
+            ch.fail(
+                "key_inactive",
+                "Signing key %s not active at generated_at %s (active %s %s %s)"
+                % (show(kid), m["generated_at"], key.raw["active_from"], ARROW, key.raw.get("active_until") or "now"),
+            )
+    for i, k in enumerate(keys):
+        end = k.raw.get("endorsement")
+        if i == 0:
+            if end is not None:
+                ch.warn(
+                    "Key lineage: first key %s is endorsed by %s, which is not in the lineage; not checked"
+                    % (show(k.key_id), show(end["by_key_id"]))
+                )
+            continue
+        prev = keys[i - 1]
+        if end is None:
+            ch.warn(
+                "Key lineage: %s is not endorsed by the previous key %s (a rotation after compromise?)"
+                % (show(k.key_id), show(prev.key_id))
+            )
+            continue
+        if end["by_key_id"] != prev.key_id:
+            ch.fail(
+                "endorsement_invalid",
+                "Key lineage endorsement broken: %s is endorsed by %s, not by the previous key %s"
+                % (show(k.key_id), show(end["by_key_id"]), show(prev.key_id)),
+            )
+            continue
+        sig = b""
+        if re.fullmatch(r"[0-9a-f]{128}", end["signature"]):
+            sig = bytes.fromhex(end["signature"])
+        good = False
+        if sig:
+            try:
+                msgs = endorsement_messages(k.raw)
+            except (ValueError, UnicodeEncodeError):
+                msgs = []
+            good = any(ed25519_verify(prev.pub, hashlib.sha256(msg).digest(), sig) for msg in msgs)
+        if not good:
+            ch.fail(
+                "endorsement_invalid",
+                "Key lineage endorsement broken: %s is not validly endorsed by %s" % (show(k.key_id), show(prev.key_id)),
+            )
+    if ch.ok:
+        ch.lines.insert(0, OK + " Signing key active at generated_at (key lineage)")
+        ch.detail = "Signing key active at generated_at (key lineage)"
+    return ch
+
+
+def check_period(m):
+    ch = Check("period")
+    start, end = parse_time(m["period_start"]), parse_time(m["period_end"])
+    if end < start:
+        ch.fail("period_invalid", "Period invalid: period_end %s before period_start %s" % (m["period_end"], m["period_start"]))
+    else:
+        ch.passed("Period: %s %s %s" % (start.date().isoformat(), ARROW, end.date().isoformat()))
+    return ch
+
+
+def check_tenant(m):
+    ch = Check("tenant")
+    ch.passed("Tenant: " + show(m["tenant_id"]))
+    return ch
+
+
+def verify(c, expected):
+    """Run every check; returns (ok, checks, manifest-or-None, fingerprint)."""
+    checks = [check_archive(c)]
+    if c.fatal:
+        return False, checks, None, None
+    checks.append(check_signature(c))
+    fp_check, fp = check_fingerprint(c, expected)
+    checks.append(fp_check)
+    mc = Check("manifest")
+    m = None
+    if MANIFEST not in c.members:
+        mc.fail("not_checked", "manifest.json not checked: missing")
+    else:
+        m, reason = parse_manifest(c.members[MANIFEST])
+        if m is None:
+            mc.fail("manifest_invalid", "manifest.json invalid: " + reason)
+        else:
+            mc.detail = "manifest.json well-formed"
+    checks.append(mc)
+    if m is not None:
+        pem = c.members.get(PUBKEY)
+        pub = parse_public_key_pem(pem) if pem is not None else None
+        checks.append(check_files(c, m))
+        checks.append(check_inputs_hash(m))
+        checks.append(check_lineage(c, m, pub))
+        checks.append(check_period(m))
+        checks.append(check_tenant(m))
+    ok = all(ch.ok for ch in checks)
+    return ok, checks, m, fp
+
+
+def render_text(ok, checks):
+    lines = []
+    for ch in checks:
+        lines.extend(ch.lines)
+    if not ok:
+        n = sum(len(ch.problems) for ch in checks)
+        lines.append("%s Verification FAILED: %d problem%s" % (FAIL, n, "" if n == 1 else "s"))
+    return "\n".join(lines) + "\n"
+
+
+def render_json(ok, checks, m, fp, target):
+    names = ("archive", "signature", "fingerprint", "manifest", "files", "inputs_hash", "key_lineage", "period", "tenant")
+    by_name = dict((ch.name, ch) for ch in checks)
+    out_checks = []
+    for n in names:
+        ch = by_name.get(n)
+        if ch is None:
+            out_checks.append({"name": n, "ok": False, "detail": "not checked"})
+        else:
+            out_checks.append({"name": n, "ok": ch.ok, "detail": ch.detail})
+    doc = {
+        "ok": ok,
+        "pack": target,
+        "ed25519": ED25519_BACKEND,
+        "fingerprint": fp,
+        "checks": out_checks,
+        "problems": [{"code": code, "message": msg} for ch in checks for code, msg in ch.problems],
+        "warnings": [w for ch in checks for w in ch.warnings],
+    }
+    for k in ("pack_id", "tenant_id", "period_start", "period_end", "generated_at", "signing_key_id"):
+        doc[k] = m.get(k) if m is not None else None
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def main(argv=None):
+    for s in (sys.stdout, sys.stderr):
+        try:
+            s.reconfigure(encoding="utf-8", errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
+    parser = _Parser(prog="verify.py", description="Verify a monsys evidence pack offline.", allow_abbrev=False)
+    parser.add_argument("pack", help="PACK.tar.gz or the directory of an extracted pack")
+    parser.add_argument("--expect-fingerprint", metavar="FP", help="the signing key fingerprint you expect (aa:bb:...)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    try:
+        args = parser.parse_args(argv)
+        expected = None
+        if args.expect_fingerprint is not None:
+            expected = normalize_fingerprint(args.expect_fingerprint)
+            if expected is None:
+                raise UsageError("--expect-fingerprint: not a SHA-256 fingerprint: %r" % args.expect_fingerprint)
+    except UsageError as e:
+        sys.stderr.write("usage: verify.py PACK.tar.gz|DIRECTORY [--expect-fingerprint FP] [--json]\nerror: %s\n" % e)
+        return 2
+    target = args.pack
+    try:
+        if os.path.isdir(target):
+            c = read_directory(target)
+        else:
+            with open(target, "rb") as f:
+                c = read_archive(f)
+    except OSError as e:
+        sys.stderr.write("error: cannot read %s: %s\n" % (target, e.strerror or e))
+        return 2
+    ok, checks, m, fp = verify(c, expected)
+    if args.json:
+        sys.stdout.write(render_json(ok, checks, m, fp, target))
+    else:
+        sys.stdout.write(render_text(ok, checks))
+    sys.stdout.flush()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
