@@ -397,24 +397,59 @@ func (s *Store) RaiseAnomaly(ctx context.Context, e anomaly.Event, gen int64) (a
 	return a, nil
 }
 
+// CloseAnomaly closes the open anomaly id of tenant at t for reason, with a
+// write conditional on status open: hub.ErrNotFound when there is no such
+// anomaly, hub.ErrConflict when it is already closed.
+func (s *Store) CloseAnomaly(ctx context.Context, tenant, id string, t time.Time, reason string) error {
+	k := item{"tenant_id": vs(tenant), "anomaly_id": vs(id)}
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.t.Anomalies), Key: k,
+		UpdateExpression:         aws.String("SET #st = :closed, closed_at = :t, closed_reason = :r"),
+		ConditionExpression:      aws.String("#st = :open"),
+		ExpressionAttributeNames: names("#st", "status"),
+		ExpressionAttributeValues: item{":closed": vs(string(anomaly.Closed)), ":open": vs(string(anomaly.Open)),
+			":t": vt(t), ":r": vs(reason)}})
+	err = classify("close anomaly "+id, err)
+	if !errors.Is(err, hub.ErrConflict) {
+		return err
+	}
+	// The condition also fails on a missing item: tell the two apart.
+	if _, gerr := s.get(ctx, "close anomaly "+id, s.t.Anomalies, k); gerr != nil {
+		return gerr
+	}
+	return err
+}
+
 const cursorPrefix = "v1:"
 
 // ListAnomalies implements hub.AnomalyStore: one tenant partition, narrowed to
 // one agent by key prefix, filtered by status and kind, paged by anomaly id.
 func (s *Store) ListAnomalies(ctx context.Context, tenant string, f anomaly.Filter, cursor string, limit int) (hub.AnomalyPage, error) {
 	var start item
+	after := ""
 	if cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || !strings.HasPrefix(string(raw), cursorPrefix) {
+		var ok bool
+		if after, ok = strings.CutPrefix(string(raw), cursorPrefix); err != nil || !ok || after == "" {
 			return hub.AnomalyPage{}, hub.ErrBadCursor
 		}
-		start = item{"tenant_id": vs(tenant), "anomaly_id": vs(strings.TrimPrefix(string(raw), cursorPrefix))}
+		start = item{"tenant_id": vs(tenant), "anomaly_id": vs(after)}
 	}
 	kc := "tenant_id = :t"
 	v := item{":t": vs(tenant)}
 	if f.AgentID != "" {
+		p := "an_" + f.AgentID + "."
 		kc += " AND begins_with(anomaly_id, :p)"
-		v[":p"] = vs("an_" + f.AgentID + ".")
+		v[":p"] = vs(p)
+		// A cursor means "after this id" and may come from a listing with
+		// another agent filter; DynamoDB refuses a start key outside the
+		// begins_with range, so clamp it to that range.
+		switch {
+		case start == nil || strings.HasPrefix(after, p):
+		case after < p:
+			start = nil
+		default:
+			return hub.AnomalyPage{}, nil
+		}
 	}
 	var filters []string
 	n := map[string]string{}

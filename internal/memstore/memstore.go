@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -73,11 +74,14 @@ func (s *Store) GetTenant(_ context.Context, id string) (hub.Tenant, error) {
 	return t, nil
 }
 
-// PutTenant implements hub.TenantStore.
+// PutTenant implements hub.TenantStore; an existing tenant is left as it is,
+// as the DynamoDB adapter does.
 func (s *Store) PutTenant(_ context.Context, t hub.Tenant) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tenants[t.TenantID] = t
+	if _, ok := s.tenants[t.TenantID]; !ok {
+		s.tenants[t.TenantID] = t
+	}
 	return nil
 }
 
@@ -258,9 +262,15 @@ func (s *Store) BumpAnomalyGen(_ context.Context, id string, k anomaly.Kind, fro
 func (s *Store) PutBatch(_ context.Context, b hub.StoredBatch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b.Body = bytes.Clone(b.Body)
-	s.batches[b.AgentID+"|"+b.Key] = b
+	s.batches[b.AgentID+"|"+b.Key] = cloneBatch(b)
 	return nil
+}
+
+// cloneBatch copies the slices of b, so that neither the writer nor a reader
+// shares them with the store.
+func cloneBatch(b hub.StoredBatch) hub.StoredBatch {
+	b.Body, b.Days = bytes.Clone(b.Body), slices.Clone(b.Days)
+	return b
 }
 
 // GetBatch implements hub.BatchStore.
@@ -271,7 +281,7 @@ func (s *Store) GetBatch(_ context.Context, agentID, key string) (hub.StoredBatc
 	if !ok {
 		return hub.StoredBatch{}, hub.ErrNotFound
 	}
-	return b, nil
+	return cloneBatch(b), nil
 }
 
 // DeleteBatch implements hub.BatchStore.
@@ -312,6 +322,24 @@ func (s *Store) RaiseAnomaly(_ context.Context, e anomaly.Event, gen int64) (ano
 	}
 	s.anomalies[k] = a
 	return a, nil
+}
+
+// CloseAnomaly closes the open anomaly id of tenant at t for reason:
+// hub.ErrNotFound when there is no such anomaly, hub.ErrConflict when it is
+// already closed.
+func (s *Store) CloseAnomaly(_ context.Context, tenant, id string, t time.Time, reason string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := tenant + "|" + id
+	a, ok := s.anomalies[k]
+	switch {
+	case !ok:
+		return hub.ErrNotFound
+	case a.Status != anomaly.Open:
+		return hub.ErrConflict
+	}
+	s.anomalies[k] = a.Close(t, reason)
+	return nil
 }
 
 // ListAnomalies implements hub.AnomalyStore; the cursor is the last id returned.

@@ -1,0 +1,298 @@
+package storetest
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/monsys/hub/internal/anomaly"
+	"github.com/monsys/hub/internal/cred"
+	"github.com/monsys/hub/internal/hub"
+)
+
+func testCredentials(t *testing.T, s hub.Store) {
+	ctx := t.Context()
+	agentCred := hub.Credential{Hash: hash("ms_agent"), Kind: cred.KindAgent, TenantID: "t-cred", AgentID: "ag_cred", CreatedAt: at(1)}
+	adminCred := hub.Credential{Hash: hash("msa_admin"), Kind: cred.KindAdmin, TenantID: "t-cred", CreatedAt: at(2)}
+	get := func(t *testing.T, h string, want hub.Credential) {
+		t.Helper()
+		got, err := s.GetCredential(ctx, h)
+		check(t, "GetCredential", err, nil)
+		utc(&got.CreatedAt)
+		same(t, "GetCredential", got, want)
+	}
+	t.Run("fail/get unknown", func(t *testing.T) {
+		_, err := s.GetCredential(ctx, hash("nobody"))
+		check(t, "GetCredential(unknown)", err, hub.ErrNotFound)
+	})
+	t.Run("ok/agent token round trip", func(t *testing.T) {
+		check(t, "PutCredential", s.PutCredential(ctx, agentCred), nil)
+		get(t, agentCred.Hash, agentCred)
+	})
+	t.Run("ok/admin key round trip", func(t *testing.T) {
+		check(t, "PutCredential", s.PutCredential(ctx, adminCred), nil)
+		get(t, adminCred.Hash, adminCred)
+	})
+	t.Run("ok/delete", func(t *testing.T) {
+		check(t, "DeleteCredential", s.DeleteCredential(ctx, agentCred.Hash), nil)
+		_, err := s.GetCredential(ctx, agentCred.Hash)
+		check(t, "GetCredential(deleted)", err, hub.ErrNotFound)
+		get(t, adminCred.Hash, adminCred)
+	})
+	t.Run("ok/delete is idempotent", func(t *testing.T) {
+		check(t, "DeleteCredential(again)", s.DeleteCredential(ctx, agentCred.Hash), nil)
+		check(t, "DeleteCredential(never stored)", s.DeleteCredential(ctx, hash("never")), nil)
+	})
+}
+
+func testTenants(t *testing.T, s hub.Store) {
+	ctx := t.Context()
+	first := hub.Tenant{TenantID: "acme", CreatedAt: at(1)}
+	get := func(t *testing.T, want hub.Tenant) {
+		t.Helper()
+		got, err := s.GetTenant(ctx, want.TenantID)
+		check(t, "GetTenant", err, nil)
+		utc(&got.CreatedAt)
+		same(t, "GetTenant", got, want)
+	}
+	t.Run("fail/get unknown", func(t *testing.T) {
+		_, err := s.GetTenant(ctx, "nobody")
+		check(t, "GetTenant(unknown)", err, hub.ErrNotFound)
+	})
+	t.Run("ok/round trip", func(t *testing.T) {
+		check(t, "PutTenant", s.PutTenant(ctx, first), nil)
+		get(t, first)
+	})
+	t.Run("ok/put again keeps the first", func(t *testing.T) {
+		check(t, "PutTenant(again)", s.PutTenant(ctx, hub.Tenant{TenantID: "acme", CreatedAt: at(99)}), nil)
+		get(t, first)
+	})
+}
+
+// agentWrites are one call of every conditional write on an agent, for the
+// missing-agent cases.
+var agentWrites = []struct {
+	name  string
+	write func(ctx context.Context, s hub.Store, id string) error
+}{
+	{"PinSigningKey", func(ctx context.Context, s hub.Store, id string) error {
+		return s.PinSigningKey(ctx, id, key(1), t0)
+	}},
+	{"UnpinSigningKey", func(ctx context.Context, s hub.Store, id string) error { return s.UnpinSigningKey(ctx, id) }},
+	{"PinCert", func(ctx context.Context, s hub.Store, id string) error { return s.PinCert(ctx, id, certPin(1, ""), "") }},
+	{"UnpinCert", func(ctx context.Context, s hub.Store, id string) error { return s.UnpinCert(ctx, id) }},
+	{"ReplaceToken", func(ctx context.Context, s hub.Store, id string) error {
+		return s.ReplaceToken(ctx, id, hash("new"), hash("token-"+id))
+	}},
+	{"RecordRegistration", func(ctx context.Context, s hub.Store, id string) error {
+		return s.RecordRegistration(ctx, id, registration(1))
+	}},
+	{"BeginBatch", func(ctx context.Context, s hub.Store, id string) error {
+		return s.BeginBatch(ctx, id, hub.Pending{Seq: 1, SHA: "a", At: t0}, key(1), "1.0.0", "1.0.0")
+	}},
+	{"EndBatch", func(ctx context.Context, s hub.Store, id string) error {
+		return s.EndBatch(ctx, id, hub.Pending{Seq: 1, SHA: "a", At: t0})
+	}},
+	{"AbortBatch", func(ctx context.Context, s hub.Store, id string) error {
+		return s.AbortBatch(ctx, id, hub.Pending{Seq: 1, SHA: "a", At: t0})
+	}},
+	{"MarkUnsigned", func(ctx context.Context, s hub.Store, id string) error { return s.MarkUnsigned(ctx, id, t0) }},
+	{"BumpAnomalyGen", func(ctx context.Context, s hub.Store, id string) error {
+		return s.BumpAnomalyGen(ctx, id, anomaly.UnsignedPayload, 0)
+	}},
+}
+
+func key(n byte) []byte {
+	k := make([]byte, 32)
+	for i := range k {
+		k[i] = n + byte(i)
+	}
+	return k
+}
+
+func certPin(n int, previous string) hub.CertPin {
+	s := strconv.Itoa(n)
+	return hub.CertPin{Fingerprint: hash("cert-" + s), PEM: "-----BEGIN CERTIFICATE-----\n" + s + "\n-----END CERTIFICATE-----\n",
+		PubKeySHA: hash("spki-" + s), NotAfter: at(86400 * n), SetAt: at(n), Previous: previous}
+}
+
+func registration(n int) hub.Registration {
+	s := strconv.Itoa(n)
+	return hub.Registration{Hostname: "web-" + s, AgentVersion: "1.4." + s, OS: "linux", Arch: "arm64",
+		MaxAgentVersion: "1.5." + s, At: at(100 + n)}
+}
+
+func testAgents(t *testing.T, s hub.Store) {
+	ctx := t.Context()
+	t.Run("fail/get unknown", func(t *testing.T) {
+		_, err := s.GetAgent(ctx, "ag_nobody")
+		check(t, "GetAgent(unknown)", err, hub.ErrNotFound)
+	})
+	a := newAgent("t-agents", "ag_one")
+	t.Run("ok/create and read back", func(t *testing.T) {
+		createAgent(t, s, a)
+		wantAgent(t, s, a)
+	})
+	t.Run("fail/create twice", func(t *testing.T) {
+		again := a
+		again.TokenHash, again.TenantID = hash("other"), "t-other"
+		check(t, "CreateAgent(again)", s.CreateAgent(ctx, again), hub.ErrConflict)
+		wantAgent(t, s, a)
+	})
+	for _, w := range agentWrites {
+		t.Run("fail/"+w.name+" on a missing agent", func(t *testing.T) {
+			check(t, w.name, w.write(ctx, s, "ag_missing"), hub.ErrConflict)
+			_, err := s.GetAgent(ctx, "ag_missing")
+			check(t, "GetAgent after "+w.name, err, hub.ErrNotFound)
+		})
+	}
+	runAgentSteps(t, s, newAgent("t-agents", "ag_two"), []agentStep{
+		{name: "ok/record registration", write: func(ctx context.Context, s hub.Store, id string) error {
+			return s.RecordRegistration(ctx, id, registration(1))
+		}, apply: func(a *hub.Agent) {
+			r := registration(1)
+			a.Hostname, a.AgentVersion, a.OS, a.Arch, a.MaxAgentVersion = r.Hostname, r.AgentVersion, r.OS, r.Arch, r.MaxAgentVersion
+			a.RegisteredAt, a.LastSeen = r.At, r.At
+		}},
+		{name: "ok/record registration again", write: func(ctx context.Context, s hub.Store, id string) error {
+			return s.RecordRegistration(ctx, id, registration(2))
+		}, apply: func(a *hub.Agent) {
+			r := registration(2)
+			a.Hostname, a.AgentVersion, a.OS, a.Arch, a.MaxAgentVersion = r.Hostname, r.AgentVersion, r.OS, r.Arch, r.MaxAgentVersion
+			a.RegisteredAt, a.LastSeen = r.At, r.At
+		}},
+		{name: "ok/mark unsigned", write: func(ctx context.Context, s hub.Store, id string) error {
+			return s.MarkUnsigned(ctx, id, at(200))
+		}, apply: func(a *hub.Agent) { a.LastUnsignedAt, a.LastSeen = at(200), at(200) }},
+	})
+}
+
+func testSigningPin(t *testing.T, s hub.Store) {
+	pin := func(k []byte, ts time.Time) func(context.Context, hub.Store, string) error {
+		return func(ctx context.Context, s hub.Store, id string) error { return s.PinSigningKey(ctx, id, k, ts) }
+	}
+	unpin := func(ctx context.Context, s hub.Store, id string) error { return s.UnpinSigningKey(ctx, id) }
+	runAgentSteps(t, s, newAgent("t-pin", "ag_pin"), []agentStep{
+		{name: "ok/pin on an unpinned agent", write: pin(key(1), at(1)),
+			apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = key(1), at(1) }},
+		{name: "fail/pin another key while pinned", write: pin(key(2), at(2)), want: hub.ErrConflict},
+		{name: "fail/pin the same key while pinned", write: pin(key(1), at(3)), want: hub.ErrConflict},
+		{name: "ok/unpin", write: unpin, apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = nil, time.Time{} }},
+		{name: "ok/unpin an unpinned agent", write: unpin},
+		{name: "ok/pin a new key after unpin", write: pin(key(2), at(4)),
+			apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = key(2), at(4) }},
+	})
+}
+
+func testCertPin(t *testing.T, s hub.Store) {
+	c1, c3 := certPin(1, ""), certPin(3, "")
+	c2 := certPin(2, c1.Fingerprint)
+	c3.PEM = "" // a certificate the hub did not issue: no PEM kept
+	pin := func(c hub.CertPin, expect string) func(context.Context, hub.Store, string) error {
+		return func(ctx context.Context, s hub.Store, id string) error { return s.PinCert(ctx, id, c, expect) }
+	}
+	set := func(c hub.CertPin) func(a *hub.Agent) { return func(a *hub.Agent) { a.Cert = &c } }
+	runAgentSteps(t, s, newAgent("t-cert", "ag_cert"), []agentStep{
+		{name: "fail/expect a fingerprint while none is pinned", write: pin(c1, c1.Fingerprint), want: hub.ErrConflict},
+		{name: "ok/pin with expect none", write: pin(c1, ""), apply: set(c1)},
+		{name: "fail/expect none while pinned", write: pin(c2, ""), want: hub.ErrConflict},
+		{name: "fail/expect a wrong fingerprint", write: pin(c2, c3.Fingerprint), want: hub.ErrConflict},
+		{name: "ok/renew with expect the old fingerprint", write: pin(c2, c1.Fingerprint), apply: set(c2)},
+		{name: "fail/renew again from the replaced fingerprint", write: pin(c3, c1.Fingerprint), want: hub.ErrConflict},
+		{name: "ok/unpin", write: func(ctx context.Context, s hub.Store, id string) error { return s.UnpinCert(ctx, id) },
+			apply: func(a *hub.Agent) { a.Cert = nil }},
+		{name: "ok/pin without PEM after unpin", write: pin(c3, ""), apply: set(c3)},
+	})
+}
+
+func testToken(t *testing.T, s hub.Store) {
+	a := newAgent("t-token", "ag_token")
+	replace := func(newHash, oldHash string) func(context.Context, hub.Store, string) error {
+		return func(ctx context.Context, s hub.Store, id string) error {
+			return s.ReplaceToken(ctx, id, newHash, oldHash)
+		}
+	}
+	runAgentSteps(t, s, a, []agentStep{
+		{name: "fail/stale old hash", write: replace(hash("new-1"), hash("stale")), want: hub.ErrConflict},
+		{name: "ok/current old hash", write: replace(hash("new-1"), a.TokenHash),
+			apply: func(a *hub.Agent) { a.TokenHash = hash("new-1") }},
+		{name: "fail/the hash it replaced", write: replace(hash("new-2"), a.TokenHash), want: hub.ErrConflict},
+		{name: "ok/rotate again", write: replace(hash("new-2"), hash("new-1")),
+			apply: func(a *hub.Agent) { a.TokenHash = hash("new-2") }},
+	})
+}
+
+func testBatchSeq(t *testing.T, s hub.Store) {
+	begin := func(p hub.Pending, pub []byte, v, maxV string) func(context.Context, hub.Store, string) error {
+		return func(ctx context.Context, s hub.Store, id string) error { return s.BeginBatch(ctx, id, p, pub, v, maxV) }
+	}
+	end := func(p hub.Pending) func(context.Context, hub.Store, string) error {
+		return func(ctx context.Context, s hub.Store, id string) error { return s.EndBatch(ctx, id, p) }
+	}
+	abort := func(p hub.Pending) func(context.Context, hub.Store, string) error {
+		return func(ctx context.Context, s hub.Store, id string) error { return s.AbortBatch(ctx, id, p) }
+	}
+	begun := func(p hub.Pending, v, maxV string) func(a *hub.Agent) {
+		return func(a *hub.Agent) {
+			a.LastSeq, a.LastBatchSHA, a.Pending = p.Seq, p.SHA, &p
+			a.AgentVersion, a.MaxAgentVersion, a.LastSeen, a.LastSignedAt = v, maxV, p.At, p.At
+		}
+	}
+	cleared := func(a *hub.Agent) { a.Pending = nil }
+	aborted := func(p hub.Pending) func(a *hub.Agent) {
+		return func(a *hub.Agent) { a.LastSeq, a.LastBatchSHA, a.Pending = p.PrevSeq, p.PrevSHA, nil }
+	}
+	k := key(7)
+	p1 := hub.Pending{Seq: 10, SHA: hash("b1"), PrevSeq: 0, PrevSHA: "", At: at(10)}
+	p2 := hub.Pending{Seq: 20, SHA: hash("b2"), PrevSeq: 10, PrevSHA: p1.SHA, At: at(20)}
+	p3 := hub.Pending{Seq: 30, SHA: hash("b3"), PrevSeq: 10, PrevSHA: p1.SHA, At: at(30)}
+	other := func(p hub.Pending, seq int64, sha string) hub.Pending { p.Seq, p.SHA = seq, sha; return p }
+	runAgentSteps(t, s, newAgent("t-seq", "ag_seq"), []agentStep{
+		{name: "ok/pin the signing key", write: func(ctx context.Context, s hub.Store, id string) error {
+			return s.PinSigningKey(ctx, id, k, at(1))
+		}, apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = k, at(1) }},
+		{name: "fail/begin when last_seq is not prev", write: begin(hub.Pending{Seq: 10, SHA: p1.SHA, PrevSeq: 5, At: at(10)}, k, "1.0.0", "1.0.0"),
+			want: hub.ErrConflict},
+		{name: "fail/begin with another signing key", write: begin(p1, key(8), "1.0.0", "1.0.0"), want: hub.ErrConflict},
+		{name: "ok/begin the first batch", write: begin(p1, k, "1.0.0", "1.0.0"), apply: begun(p1, "1.0.0", "1.0.0")},
+		{name: "ok/abort the first batch", write: abort(p1), apply: aborted(p1)},
+		{name: "fail/abort it again", write: abort(p1), want: hub.ErrConflict},
+		{name: "ok/begin the first batch again", write: begin(p1, k, "1.0.0", "1.0.0"), apply: begun(p1, "1.0.0", "1.0.0")},
+		{name: "fail/begin while a batch is pending", write: begin(p2, k, "1.0.0", "1.0.0"), want: hub.ErrConflict},
+		{name: "fail/end with another sha", write: end(other(p1, p1.Seq, hash("x"))), want: hub.ErrConflict},
+		{name: "fail/end with another seq", write: end(other(p1, 11, p1.SHA)), want: hub.ErrConflict},
+		{name: "fail/abort with another marker", write: abort(other(p1, 11, hash("x"))), want: hub.ErrConflict},
+		{name: "ok/end", write: end(p1), apply: cleared},
+		{name: "fail/end again", write: end(p1), want: hub.ErrConflict},
+		{name: "fail/begin when last_seq moved", write: begin(hub.Pending{Seq: 20, SHA: p2.SHA, PrevSeq: 0, At: at(20)}, k, "1.0.0", "1.0.0"),
+			want: hub.ErrConflict},
+		{name: "ok/begin the second batch", write: begin(p2, k, "0.9.0", "1.0.0"), apply: begun(p2, "0.9.0", "1.0.0")},
+		{name: "ok/abort restores last_seq and sha", write: abort(p2), apply: aborted(p2)},
+		{name: "ok/begin from the restored seq", write: begin(p3, k, "1.1.0", "1.1.0"), apply: begun(p3, "1.1.0", "1.1.0")},
+		{name: "ok/end the third batch", write: end(p3), apply: cleared},
+		{name: "ok/unpin the signing key", write: func(ctx context.Context, s hub.Store, id string) error {
+			return s.UnpinSigningKey(ctx, id)
+		}, apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = nil, time.Time{} }},
+		{name: "fail/begin with the unpinned key", write: begin(hub.Pending{Seq: 40, SHA: hash("b4"), PrevSeq: 30, PrevSHA: p3.SHA, At: at(40)}, k, "1.1.0", "1.1.0"),
+			want: hub.ErrConflict},
+	})
+}
+
+func testAnomalyGen(t *testing.T, s hub.Store) {
+	bump := func(k anomaly.Kind, from int64) func(context.Context, hub.Store, string) error {
+		return func(ctx context.Context, s hub.Store, id string) error { return s.BumpAnomalyGen(ctx, id, k, from) }
+	}
+	set := func(k anomaly.Kind, gen int64) func(a *hub.Agent) {
+		return func(a *hub.Agent) { a.AnomalyGen[k] = gen }
+	}
+	u, r := anomaly.UnsignedPayload, anomaly.ReplayDetected
+	runAgentSteps(t, s, newAgent("t-gen", "ag_gen"), []agentStep{
+		{name: "fail/bump from a generation never reached", write: bump(u, 1), want: hub.ErrConflict},
+		{name: "ok/bump from 0", write: bump(u, 0), apply: set(u, 1)},
+		{name: "fail/bump from stale 0", write: bump(u, 0), want: hub.ErrConflict},
+		{name: "ok/bump from 1", write: bump(u, 1), apply: set(u, 2)},
+		{name: "ok/another kind has its own generation", write: bump(r, 0), apply: set(r, 1)},
+		{name: "fail/bump from stale 1", write: bump(u, 1), want: hub.ErrConflict},
+	})
+}
