@@ -82,6 +82,8 @@ type Agent struct {
 	LastSeen        time.Time
 	LastSignedAt    time.Time
 	LastUnsignedAt  time.Time
+	LiveAt          time.Time // last batch of data, signed or not
+	StaleSince      time.Time // set by the integrity cycle while stale_agent is open
 	RegisteredAt    time.Time
 	CreatedAt       time.Time
 	AnomalyGen      map[anomaly.Kind]int64

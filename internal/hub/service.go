@@ -38,15 +38,28 @@ type Config struct {
 	InsecureNoClientCert bool
 }
 
+// Metrics counts anomaly occurrences by kind and severity, for alarms
+// (CloudWatch Embedded Metric Format in AWS).
+type Metrics interface {
+	Anomaly(ctx context.Context, k anomaly.Kind, sev anomaly.Severity)
+	Cycle(ctx context.Context, s Summary)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) Anomaly(context.Context, anomaly.Kind, anomaly.Severity) {}
+func (noMetrics) Cycle(context.Context, Summary)                          {}
+
 // Service is the hub core.
 type Service struct {
-	store  Store
-	certs  Identifier
-	issuer Issuer
-	cfg    Config
-	now    func() time.Time
-	rand   io.Reader
-	log    *slog.Logger
+	store   Store
+	certs   Identifier
+	issuer  Issuer
+	cfg     Config
+	now     func() time.Time
+	rand    io.Reader
+	log     *slog.Logger
+	metrics Metrics
 }
 
 // Option tunes a Service.
@@ -57,6 +70,9 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 
 // WithRand sets the randomness source for credentials and ids.
 func WithRand(r io.Reader) Option { return func(s *Service) { s.rand = r } }
+
+// WithMetrics sets where anomaly counts go.
+func WithMetrics(m Metrics) Option { return func(s *Service) { s.metrics = m } }
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
@@ -73,7 +89,7 @@ func New(store Store, certs Identifier, issuer Issuer, cfg Config, opts ...Optio
 		cfg.PendingLease = 15 * time.Second
 	}
 	s := &Service{store: store, certs: certs, issuer: issuer, cfg: cfg,
-		now: func() time.Time { return time.Now().UTC() }, rand: rand.Reader, log: slog.Default()}
+		now: func() time.Time { return time.Now().UTC() }, rand: rand.Reader, log: slog.Default(), metrics: noMetrics{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -133,6 +149,7 @@ func (s *Service) Raise(ctx context.Context, e anomaly.Event, gen int64) error {
 	for range 4 {
 		_, err := s.store.RaiseAnomaly(ctx, e, gen)
 		if err == nil {
+			s.metrics.Anomaly(ctx, e.Kind, e.Severity)
 			return nil
 		}
 		if !errors.Is(err, ErrClosed) {
