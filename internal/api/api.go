@@ -12,6 +12,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -44,7 +45,15 @@ type Handler struct {
 	svc    *hub.Service
 	log    *slog.Logger
 	groups Group
+	runner func(context.Context) (hub.Summary, error)
 }
+
+// LocalIntegrityPath runs the integrity cycle on demand; the local hub only.
+const LocalIntegrityPath = "/local/run/integrity"
+
+// ServeLocalIntegrity adds POST /local/run/integrity (admin key and operator
+// certificate), which runs the integrity cycle now. Only the local hub calls it.
+func (h *Handler) ServeLocalIntegrity(run func(context.Context) (hub.Summary, error)) { h.runner = run }
 
 // New returns a handler for the given route groups.
 func New(svc *hub.Service, log *slog.Logger, groups Group) (*Handler, error) {
@@ -152,12 +161,15 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayProxyRequest) 
 	status, resp := h.serve(ctx, r)
 	resp.Headers["X-Request-Id"] = r.reqID
 	h.log.LogAttrs(ctx, slog.LevelInfo, "request",
-		slog.String("request_id", r.reqID), slog.String("method", ev.HTTPMethod), slog.String("path", ev.Path),
+		slog.String("request_id", r.reqID), slog.String("method", ev.HTTPMethod), slog.String("path", redact(ev.Path)),
 		slog.Int("status", status), slog.String("agent_id", r.agentID), slog.Duration("duration", time.Since(start)))
 	return resp, nil
 }
 
 func (h *Handler) serve(ctx context.Context, r *request) (int, events.APIGatewayProxyResponse) {
+	if h.runner != nil && r.ev.Path == LocalIntegrityPath {
+		return h.runIntegrity(ctx, r)
+	}
 	rt, param, ok, exists := h.match(r.ev.HTTPMethod, r.ev.Path)
 	if !ok {
 		if exists {
@@ -249,11 +261,18 @@ func (h *Handler) fail(ctx context.Context, r *request, err error) (int, events.
 	}
 	attrs := []slog.Attr{slog.String("request_id", r.reqID), slog.String("code", string(he.Code)), slog.Int("status", status)}
 	if he.Cause != nil {
-		attrs = append(attrs, slog.String("cause", he.Cause.Error()))
+		attrs = append(attrs, slog.String("cause", redact(he.Cause.Error())))
 	}
 	h.log.LogAttrs(ctx, lvl, "refused", attrs...)
 	return status, jsonResponse(status, b, extra)
 }
+
+// credential matches what must never reach a log line: agent tokens, admin
+// keys and bearer values, should a backend error or a path quote them.
+var credential = regexp.MustCompile(`(?i)\bbearer\s+\S+|\bmsa?_[A-Za-z0-9_=-]+`)
+
+// redact masks credentials in text bound for the log.
+func redact(s string) string { return credential.ReplaceAllString(s, "[redacted]") }
 
 func newRequestID() string {
 	b := make([]byte, 12)
@@ -377,4 +396,18 @@ func (h *Handler) listAnomalies(ctx context.Context, r *request) (int, any, erro
 func isJSON(ct string) bool {
 	mt, _, _ := strings.Cut(ct, ";")
 	return strings.EqualFold(strings.TrimSpace(mt), "application/json")
+}
+
+func (h *Handler) runIntegrity(ctx context.Context, r *request) (int, events.APIGatewayProxyResponse) {
+	if r.ev.HTTPMethod != http.MethodPost {
+		return h.fail(ctx, r, &hub.Error{Code: hub.CodeNotFound, Message: "method " + r.ev.HTTPMethod + " is not allowed here"})
+	}
+	if _, err := h.admin(ctx, r); err != nil {
+		return h.fail(ctx, r, err)
+	}
+	sum, err := h.runner(ctx)
+	if err != nil {
+		return h.fail(ctx, r, &hub.Error{Code: hub.CodeInternal, Message: "internal error", Cause: err})
+	}
+	return http.StatusOK, jsonResponse(http.StatusOK, sum, nil)
 }

@@ -48,10 +48,33 @@ type Batch struct {
 
 // fields are the members the hub reads; the rest of a record is kept verbatim.
 type fields struct {
-	Type         *string          `json:"type"`
-	TS           *string          `json:"ts"`
-	Seq          *json.Number     `json:"seq"`
-	AgentVersion *json.RawMessage `json:"agent_version"`
+	Type         *string
+	TS           *string
+	Seq          json.RawMessage // the number exactly as sent; nil when absent
+	AgentVersion json.RawMessage
+}
+
+// readFields picks the members by their exact names. Decoding into a struct
+// would match "TYPE" or "Ts" too (encoding/json folds case), accepting records
+// that have no "type" or "ts" member at all.
+func readFields(raw json.RawMessage) (fields, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return fields{}, err
+	}
+	var f fields
+	for _, member := range []struct {
+		name string
+		dst  **string
+	}{{"type", &f.Type}, {"ts", &f.TS}} {
+		if v, ok := m[member.name]; ok {
+			if err := json.Unmarshal(v, member.dst); err != nil {
+				return fields{}, fmt.Errorf("%q: %w", member.name, err)
+			}
+		}
+	}
+	f.Seq, f.AgentVersion = m["seq"], m["agent_version"]
+	return f, nil
 }
 
 func invalid(format string, a ...any) error {
@@ -107,8 +130,8 @@ func (b *Batch) add(i int, raw json.RawMessage) error {
 	if len(raw) == 0 || raw[0] != '{' {
 		return invalid("record %d is not an object", i)
 	}
-	var f fields
-	if err := json.Unmarshal(raw, &f); err != nil {
+	f, err := readFields(raw)
+	if err != nil {
 		return invalid("record %d: %v", i, err)
 	}
 	if f.Type == nil {
@@ -120,7 +143,7 @@ func (b *Batch) add(i int, raw json.RawMessage) error {
 	if f.TS == nil {
 		return invalid("record %d has no \"ts\"", i)
 	}
-	ts, err := time.Parse(time.RFC3339Nano, *f.TS)
+	ts, err := parseTS(*f.TS)
 	if err != nil {
 		return invalid("record %d: ts %q is not RFC 3339", i, *f.TS)
 	}
@@ -143,19 +166,57 @@ func header(f fields, ts time.Time) (Header, error) {
 	if f.Seq == nil {
 		return Header{}, invalid("batch header has no \"seq\"")
 	}
-	seq, err := strconv.ParseInt(f.Seq.String(), 10, 64)
+	seq, err := strconv.ParseInt(string(f.Seq), 10, 64)
 	if err != nil || seq <= 0 {
-		return Header{}, invalid("batch header: seq %s must be a positive int64", f.Seq.String())
+		return Header{}, invalid("batch header: seq %.32s must be a positive int64", f.Seq)
 	}
 	if f.AgentVersion == nil {
 		return Header{}, invalid("batch header has no \"agent_version\"")
 	}
 	var v string
-	if err := json.Unmarshal(*f.AgentVersion, &v); err != nil || v == "" || len(v) > maxVersion {
+	if err := json.Unmarshal(f.AgentVersion, &v); err != nil || v == "" || len(v) > maxVersion {
 		return Header{}, invalid("batch header: agent_version must be a string of 1 to %d characters", maxVersion)
 	}
 	return Header{TS: ts, Seq: seq, AgentVersion: v}, nil
 }
+
+// parseTS reads an RFC 3339 date-time. time.Parse alone also takes a one-digit
+// hour, a comma before the fraction and a +24:00 offset, none of which RFC 3339
+// allows, so the shape is checked first.
+func parseTS(s string) (time.Time, error) {
+	const shape = "dddd-dd-ddTdd:dd:dd" // then an optional fraction and the offset
+	bad := fmt.Errorf("ts %q is not RFC 3339", s)
+	if len(s) < len(shape)+1 {
+		return time.Time{}, bad
+	}
+	for i := 0; i < len(shape); i++ {
+		if shape[i] == 'd' && !isDigit(s[i]) || shape[i] != 'd' && s[i] != shape[i] {
+			return time.Time{}, bad
+		}
+	}
+	rest := s[len(shape):]
+	if rest[0] == '.' {
+		n := 1
+		for n < len(rest) && isDigit(rest[n]) {
+			n++
+		}
+		if n == 1 {
+			return time.Time{}, bad
+		}
+		rest = rest[n:]
+	}
+	switch {
+	case rest == "Z":
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':' &&
+		isDigit(rest[1]) && isDigit(rest[2]) && isDigit(rest[4]) && isDigit(rest[5]) &&
+		rest[1:3] <= "23" && rest[4:6] <= "59":
+	default:
+		return time.Time{}, bad
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func validType(s string) bool {
 	if len(s) == 0 || len(s) > maxTypeLen {

@@ -36,6 +36,12 @@ func TablesWithPrefix(prefix string) Tables {
 // Index names.
 const (
 	AuditByTime = "by-time"
+	// AgentsAttention is the sparse index of agents that need the integrity
+	// cycle's attention: only items with an attn attribute are in it.
+	AgentsAttention = "attention"
+	// AgentsLive is the sparse index of agents that send data, by the time of
+	// their last batch; an agent leaves it when it is marked stale.
+	AgentsLive = "live"
 )
 
 // IndexShards is the number of partitions per tenant and day in the batch index;
@@ -69,10 +75,21 @@ func Schema(t Tables) []*dynamodb.CreateTableInput {
 	audit.LocalSecondaryIndexes = []types.LocalSecondaryIndex{{IndexName: aws.String(AuditByTime),
 		KeySchema:  []types.KeySchemaElement{key("tenant_id", types.KeyTypeHash), key("at", types.KeyTypeRange)},
 		Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll}}}
+	agents := pk(t.Agents, "agent_id")
+	agents.AttributeDefinitions = append(agents.AttributeDefinitions, attr("attn", types.ScalarAttributeTypeS),
+		attr("live_shard", types.ScalarAttributeTypeS), attr("live_at", types.ScalarAttributeTypeS))
+	agents.GlobalSecondaryIndexes = []types.GlobalSecondaryIndex{
+		{IndexName: aws.String(AgentsAttention),
+			KeySchema:  []types.KeySchemaElement{key("attn", types.KeyTypeHash), key("agent_id", types.KeyTypeRange)},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll}},
+		{IndexName: aws.String(AgentsLive),
+			KeySchema:  []types.KeySchemaElement{key("live_shard", types.KeyTypeHash), key("live_at", types.KeyTypeRange)},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll}},
+	}
 	return []*dynamodb.CreateTableInput{
 		pk(t.Credentials, "hash"),
 		pk(t.Tenants, "tenant_id"),
-		pk(t.Agents, "agent_id"),
+		agents,
 		pksk(t.Batches, "agent_id", "batch_key"),
 		pksk(t.BatchIndex, "tday", "entry"),
 		pksk(t.Anomalies, "tenant_id", "anomaly_id"),

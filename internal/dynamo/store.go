@@ -122,6 +122,7 @@ func decodeAgent(it item) hub.Agent {
 		LastSeq: gn(it, "last_seq"), LastBatchSHA: gs(it, "last_batch_sha"),
 		LastSeen: gt(it, "last_seen"), LastSignedAt: gt(it, "last_signed_at"), LastUnsignedAt: gt(it, "last_unsigned_at"),
 		RegisteredAt: gt(it, "registered_at"), CreatedAt: gt(it, "created_at"),
+		LiveAt: gt(it, "live_at"), StaleSince: gt(it, "stale_since"),
 		AnomalyGen: map[anomaly.Kind]int64{},
 	}
 	if c := gm(it, "cert"); c != nil {
@@ -233,10 +234,11 @@ func pendingValue(p hub.Pending) types.AttributeValue {
 // BeginBatch implements hub.AgentWriter: the commit point of a signed batch.
 func (s *Store) BeginBatch(ctx context.Context, id string, p hub.Pending, pub []byte, version, maxVersion string) error {
 	return s.update(ctx, "begin batch", id,
-		"SET last_seq = :seq, last_batch_sha = :sha, pending = :p, agent_version = :v, max_agent_version = :mv, last_seen = :t, last_signed_at = :t",
+		"SET last_seq = :seq, last_batch_sha = :sha, pending = :p, agent_version = :v, max_agent_version = :mv, last_seen = :t, last_signed_at = :t, "+
+			"live_at = :t, live_shard = :sh",
 		"last_seq = :prev AND attribute_not_exists(pending) AND signing_pubkey = :pub", nil,
 		item{":seq": vn(p.Seq), ":sha": vs(p.SHA), ":p": pendingValue(p), ":v": vs(version), ":mv": vs(maxVersion),
-			":t": vt(p.At), ":prev": vn(p.PrevSeq), ":pub": vb(pub)})
+			":t": vt(p.At), ":prev": vn(p.PrevSeq), ":pub": vb(pub), ":sh": vs(shardOf(id))})
 }
 
 // EndBatch implements hub.AgentWriter.
@@ -254,7 +256,8 @@ func (s *Store) AbortBatch(ctx context.Context, id string, p hub.Pending) error 
 
 // MarkUnsigned implements hub.AgentWriter.
 func (s *Store) MarkUnsigned(ctx context.Context, id string, t time.Time) error {
-	return s.update(ctx, "mark unsigned", id, "SET last_unsigned_at = :t, last_seen = :t", "", nil, item{":t": vt(t)})
+	return s.update(ctx, "mark unsigned", id, "SET last_unsigned_at = :t, last_seen = :t, live_at = :t, live_shard = :sh, attn = :sh",
+		"", nil, item{":t": vt(t), ":sh": vs(shardOf(id))})
 }
 
 // BumpAnomalyGen implements hub.AgentWriter.
@@ -364,22 +367,48 @@ func decodeAnomaly(it item) anomaly.Anomaly {
 // generation's item, then (rarely) a second conditional write that escalates
 // the severity.
 func (s *Store) RaiseAnomaly(ctx context.Context, e anomaly.Event, gen int64) (anomaly.Anomaly, error) {
-	k := item{"tenant_id": vs(e.TenantID), "anomaly_id": vs(anomaly.ID(e.AgentID, e.Kind, gen))}
+	a, _, err := s.upsertAnomaly(ctx, e, gen, "attribute_not_exists(#st) OR #st = :open", nil)
+	return a, err
+}
+
+// RefreshAnomaly implements hub.IntegrityStore: the raise, conditional also
+// on the open anomaly's last_seen being at least every old.
+func (s *Store) RefreshAnomaly(ctx context.Context, e anomaly.Event, gen int64, every time.Duration) (anomaly.Anomaly, bool, error) {
+	return s.upsertAnomaly(ctx, e, gen, "attribute_not_exists(#st) OR (#st = :open AND last_seen <= :cutoff)",
+		item{":cutoff": vt(e.At.Add(-every))})
+}
+
+func (s *Store) upsertAnomaly(ctx context.Context, e anomaly.Event, gen int64, cond string, extra item) (anomaly.Anomaly, bool, error) {
+	id := anomaly.ID(e.AgentID, e.Kind, gen)
+	k := item{"tenant_id": vs(e.TenantID), "anomaly_id": vs(id)}
+	v := item{":a": vs(e.AgentID), ":k": vs(string(e.Kind)), ":g": vn(gen), ":t": vt(e.At),
+		":d": vs(e.Detail), ":open": vs(string(anomaly.Open)), ":sev": vs(string(e.Severity)),
+		":rank": vn(int64(e.Severity.Rank())), ":one": vn(1)}
+	for kk, vv := range extra {
+		v[kk] = vv
+	}
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.t.Anomalies), Key: k,
 		UpdateExpression: aws.String("SET agent_id = :a, kind = :k, gen = :g, first_seen = if_not_exists(first_seen, :t), " +
 			"last_seen = :t, detail = :d, #st = if_not_exists(#st, :open), severity = if_not_exists(severity, :sev), " +
 			"severity_rank = if_not_exists(severity_rank, :rank) ADD #c :one"),
-		ConditionExpression:      aws.String("attribute_not_exists(#st) OR #st = :open"),
-		ExpressionAttributeNames: names("#st", "status", "#c", "count"),
-		ExpressionAttributeValues: item{":a": vs(e.AgentID), ":k": vs(string(e.Kind)), ":g": vn(gen), ":t": vt(e.At),
-			":d": vs(e.Detail), ":open": vs(string(anomaly.Open)), ":sev": vs(string(e.Severity)),
-			":rank": vn(int64(e.Severity.Rank())), ":one": vn(1)},
-		ReturnValues: types.ReturnValueAllNew})
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  names("#st", "status", "#c", "count"),
+		ExpressionAttributeValues: v,
+		ReturnValues:              types.ReturnValueAllNew})
 	if err := classify("raise anomaly", err); err != nil {
-		if errors.Is(err, hub.ErrConflict) {
-			return anomaly.Anomaly{}, fmt.Errorf("raise anomaly %s: %w", anomaly.ID(e.AgentID, e.Kind, gen), hub.ErrClosed)
+		if !errors.Is(err, hub.ErrConflict) {
+			return anomaly.Anomaly{}, false, err
 		}
-		return anomaly.Anomaly{}, err
+		// Lost the condition: closed (move on a generation) or refreshed recently (nothing to do).
+		cur, gerr := s.get(ctx, "read anomaly", s.t.Anomalies, k)
+		if gerr != nil {
+			return anomaly.Anomaly{}, false, gerr
+		}
+		a := decodeAnomaly(cur)
+		if a.Status == anomaly.Closed {
+			return a, false, fmt.Errorf("raise anomaly %s: %w", id, hub.ErrClosed)
+		}
+		return a, false, nil
 	}
 	a := decodeAnomaly(out.Attributes)
 	if e.Severity.Rank() > a.Severity.Rank() {
@@ -390,11 +419,11 @@ func (s *Store) RaiseAnomaly(ctx context.Context, e anomaly.Event, gen int64) (a
 			ExpressionAttributeValues: item{":sev": vs(string(e.Severity)), ":rank": vn(int64(e.Severity.Rank())),
 				":open": vs(string(anomaly.Open))}})
 		if err := classify("escalate anomaly", err); err != nil && !errors.Is(err, hub.ErrConflict) {
-			return a, err
+			return a, true, err
 		}
 		a.Severity = e.Severity
 	}
-	return a, nil
+	return a, true, nil
 }
 
 // CloseAnomaly closes the open anomaly id of tenant at t for reason, with a

@@ -121,8 +121,10 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (RegisterRe
 			return RegisterResult{}, &Error{Code: CodeInvalidRequest, Message: "csr: " + err.Error(), Cause: err}
 		}
 	}
-	if verdict == certPrevious && csr == nil {
-		s.raise(ctx, a, anomaly.CertPinMismatch, anomaly.Critical, "a renewed-away client certificate was presented")
+	// Decided before any write, so that a refused registration pins nothing.
+	plan, why := planCert(a, p, verdict, csr)
+	if why != "" {
+		s.raise(ctx, a, anomaly.CertPinMismatch, anomaly.Critical, why)
 		return RegisterResult{}, refuse(CodeCertPinMismatch, "the client certificate is not the one pinned for this agent")
 	}
 
@@ -134,7 +136,7 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (RegisterRe
 		at := a.SigningSetAt
 		res.SigningPubKeyPinned, res.SigningSetAt = true, &at
 	}
-	if res.ClientCert, err = s.pinCert(ctx, a, p, verdict, csr); err != nil {
+	if res.ClientCert, err = s.pinCert(ctx, a, p, plan, csr); err != nil {
 		return RegisterResult{}, err
 	}
 	now := s.clock()
@@ -210,36 +212,64 @@ func pinAudit(a Agent) AuditEvent {
 		Detail: map[string]string{"fingerprint": fp}}
 }
 
-// pinCert carries out SPEC 5 steps 3 to 5 and returns the issued certificate's PEM, if any.
-func (s *Service) pinCert(ctx context.Context, a Agent, p presented, v certVerdict, csr *x509.CertificateRequest) (string, error) {
+// certPlan is what a registration does to the certificate pin (SPEC 5 steps 3 to 5).
+type certPlan struct {
+	tofu   bool   // pin the presented certificate
+	reuse  string // a retried issuance: answer with this PEM again
+	issue  bool   // issue a certificate for the CSR, pinned if the pin is still expect
+	expect string // the fingerprint a renewal replaces
+}
+
+// planCert is the pure certificate rule of a registration. A non-empty reason
+// refuses it with cert_pin_mismatch: once an agent's own certificate is pinned,
+// the enrollment certificate only gets a retried issuance answered again, and
+// a renewed-away certificate only a retried renewal.
+func planCert(a Agent, p presented, v certVerdict, csr *x509.CertificateRequest) (certPlan, string) {
 	if csr == nil {
-		if v != certOK || a.Cert != nil || p.err != nil {
-			return "", nil // enrollment without CSR pins nothing; a pinned agent keeps its pin
+		switch {
+		case v == certPrevious:
+			return certPlan{}, "a renewed-away client certificate was presented"
+		case v == certEnrollment && a.Cert != nil:
+			return certPlan{}, "the enrollment certificate was presented for an agent with a pinned certificate"
+		case v == certOK && a.Cert == nil && p.err == nil:
+			return certPlan{tofu: true}, ""
 		}
-		pin := CertPin{Fingerprint: p.id.Fingerprint, PubKeySHA: spkiSHA(p.id.Cert), NotAfter: p.id.NotAfter, SetAt: s.clock()}
-		return "", s.writeCertPin(ctx, a, pin, "", "client_cert_pinned_tofu")
+		return certPlan{}, "" // enrollment without CSR pins nothing; a pinned agent keeps its pin
 	}
 	csrKey := spkiSHAOf(csr.RawSubjectPublicKeyInfo)
 	// A retried issuance: the pin already holds a certificate the hub issued
 	// for this very key, so answer with it again rather than issuing another.
 	if a.Cert != nil && a.Cert.PEM != "" && a.Cert.PubKeySHA == csrKey && (v == certEnrollment || v == certPrevious) {
-		return a.Cert.PEM, nil
+		return certPlan{reuse: a.Cert.PEM}, ""
 	}
-	expect := ""
 	switch {
 	case v == certEnrollment && a.Cert == nil, v == certOK && a.Cert == nil:
+		return certPlan{issue: true}, ""
 	case v == certOK && a.Cert != nil && p.err == nil && p.id.Fingerprint == a.Cert.Fingerprint:
-		expect = a.Cert.Fingerprint // renewal (SPEC 5 step 5)
-	default:
-		s.raise(ctx, a, anomaly.CertPinMismatch, anomaly.Critical, "certificate request with a certificate that cannot renew the pin")
-		return "", refuse(CodeCertPinMismatch, "the client certificate is not the one pinned for this agent")
+		return certPlan{issue: true, expect: a.Cert.Fingerprint}, "" // renewal (SPEC 5 step 5)
+	}
+	return certPlan{}, "certificate request with a certificate that cannot renew the pin"
+}
+
+// pinCert carries out plan and returns the issued certificate's PEM, if any.
+func (s *Service) pinCert(ctx context.Context, a Agent, p presented, plan certPlan, csr *x509.CertificateRequest) (string, error) {
+	switch {
+	case plan.reuse != "":
+		return plan.reuse, nil
+	case plan.tofu:
+		pin := CertPin{Fingerprint: p.id.Fingerprint, PubKeySHA: spkiSHA(p.id.Cert), NotAfter: p.id.NotAfter, SetAt: s.clock()}
+		return "", s.writeCertPin(ctx, a, pin, "", "client_cert_pinned_tofu")
+	case !plan.issue:
+		return "", nil
 	}
 	cert, err := s.issuer.IssueAgent(csr, a.TenantID, a.AgentID, s.cfg.AgentCertValidity)
 	if err != nil {
 		return "", backend("issue agent certificate", err)
 	}
 	pem := string(ca.EncodeCertPEM(cert))
-	pin := CertPin{Fingerprint: ca.Fingerprint(cert.Raw), PEM: pem, PubKeySHA: csrKey, NotAfter: cert.NotAfter, SetAt: s.clock(), Previous: expect}
+	expect := plan.expect
+	pin := CertPin{Fingerprint: ca.Fingerprint(cert.Raw), PEM: pem, PubKeySHA: spkiSHAOf(csr.RawSubjectPublicKeyInfo),
+		NotAfter: cert.NotAfter, SetAt: s.clock(), Previous: expect}
 	action := "client_cert_issued"
 	if expect != "" {
 		action = "client_cert_renewed"

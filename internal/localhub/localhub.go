@@ -32,12 +32,13 @@ import (
 
 // Config configures a local hub. Zero values take the SPEC 1.1 defaults.
 type Config struct {
-	Addr           string // MONSYS_LOCAL_ADDR, default 127.0.0.1:8443; port 0 picks a free one
-	Dir            string // MONSYS_LOCAL_DIR, default .local
-	TenantID       string // default "demo"
-	DynamoEndpoint string // reuse this DynamoDB endpoint instead of starting dynalite
-	TablePrefix    string // default "monsys-"
-	IntegrityEvery time.Duration
+	Addr           string        // MONSYS_LOCAL_ADDR, default 127.0.0.1:8443; port 0 picks a free one
+	Dir            string        // MONSYS_LOCAL_DIR, default .local
+	TenantID       string        // default "demo"
+	DynamoEndpoint string        // reuse this DynamoDB endpoint instead of starting dynalite
+	TablePrefix    string        // default "monsys-"
+	IntegrityEvery time.Duration // MONSYS_INTEGRITY_EVERY, default 10m
+	StaleAfter     time.Duration // default 30m
 	Log            *slog.Logger
 	Now            func() time.Time
 }
@@ -56,15 +57,17 @@ type Info struct {
 
 // Hub is a running local hub.
 type Hub struct {
-	info     Info
-	cfg      Config
-	dynalite *emu.Dynalite
-	kmsSrv   *http.Server
-	https    *http.Server
-	Service  *hub.Service
-	Store    *dynamo.Store
-	DynamoDB *dynamodb.Client
-	KMS      *kms.Client
+	info      Info
+	cfg       Config
+	dynalite  *emu.Dynalite
+	kmsSrv    *http.Server
+	https     *http.Server
+	Service   *hub.Service
+	Integrity *hub.Integrity
+	stopTimer chan struct{}
+	Store     *dynamo.Store
+	DynamoDB  *dynamodb.Client
+	KMS       *kms.Client
 
 	auth *ca.Authority
 
@@ -196,6 +199,10 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if h.Integrity, err = hub.NewIntegrity(svc, st, hub.IntegrityConfig{StaleAfter: cfg.StaleAfter}); err != nil {
+		return nil, err
+	}
+	handler.ServeLocalIntegrity(h.Integrity.Run)
 	ln, err := h.listen(cfg, files)
 	if err != nil {
 		return nil, err
@@ -214,6 +221,8 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if err := writeFileAtomic(filepath.Join(cfg.Dir, "hub.json"), mustJSON(h.info), 0o600); err != nil {
 		return nil, err
 	}
+	h.stopTimer = make(chan struct{})
+	go h.integrityTimer(cfg.IntegrityEvery)
 	cfg.Log.Info("local hub ready", "url", h.info.URL, "tenant_id", cfg.TenantID, "hub_json", filepath.Join(cfg.Dir, "hub.json"))
 	return h, nil
 }
@@ -285,6 +294,24 @@ func (h *Hub) gateway(handler *api.Handler) http.Handler {
 	})
 }
 
+// integrityTimer runs the integrity cycle every period, as EventBridge does in AWS.
+func (h *Hub) integrityTimer(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stopTimer:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			if _, err := h.Integrity.Run(ctx); err != nil {
+				h.cfg.Log.Error("integrity cycle", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
 // Wait blocks until the hub stops serving, returning why.
 func (h *Hub) Wait() error {
 	<-h.done
@@ -297,6 +324,9 @@ func (h *Hub) Close() error {
 	h.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		if h.stopTimer != nil {
+			close(h.stopTimer)
+		}
 		if h.https != nil {
 			errs = append(errs, h.https.Shutdown(ctx))
 		} else {

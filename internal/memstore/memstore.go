@@ -26,6 +26,8 @@ type Store struct {
 	batches   map[string]hub.StoredBatch // agentID + "|" + key
 	anomalies map[string]anomaly.Anomaly // tenant + "|" + id
 	audit     map[string]hub.AuditEvent
+	attn      map[string]bool // the sparse attention index
+	live      map[string]bool // the sparse live index
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -33,7 +35,8 @@ var _ hub.Store = (*Store)(nil)
 // New returns an empty store.
 func New() *Store {
 	return &Store{creds: map[string]hub.Credential{}, tenants: map[string]hub.Tenant{}, agents: map[string]hub.Agent{},
-		batches: map[string]hub.StoredBatch{}, anomalies: map[string]anomaly.Anomaly{}, audit: map[string]hub.AuditEvent{}}
+		batches: map[string]hub.StoredBatch{}, anomalies: map[string]anomaly.Anomaly{}, audit: map[string]hub.AuditEvent{},
+		attn: map[string]bool{}, live: map[string]bool{}}
 }
 
 // GetCredential implements hub.CredentialStore.
@@ -208,7 +211,8 @@ func (s *Store) BeginBatch(_ context.Context, id string, p hub.Pending, pub []by
 		}
 		a.LastSeq, a.LastBatchSHA, a.Pending = p.Seq, p.SHA, &p
 		a.AgentVersion, a.MaxAgentVersion = version, maxVersion
-		a.LastSeen, a.LastSignedAt = p.At, p.At
+		a.LastSeen, a.LastSignedAt, a.LiveAt = p.At, p.At, p.At
+		s.live[id] = true
 		return true
 	})
 }
@@ -242,7 +246,8 @@ func (s *Store) AbortBatch(_ context.Context, id string, p hub.Pending) error {
 // MarkUnsigned implements hub.AgentWriter.
 func (s *Store) MarkUnsigned(_ context.Context, id string, t time.Time) error {
 	return s.update(id, func(a *hub.Agent) bool {
-		a.LastUnsignedAt, a.LastSeen = t, t
+		a.LastUnsignedAt, a.LastSeen, a.LiveAt = t, t, t
+		s.live[id], s.attn[id] = true, true
 		return true
 	})
 }

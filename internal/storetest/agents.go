@@ -164,7 +164,7 @@ func testAgents(t *testing.T, s hub.Store) {
 		}},
 		{name: "ok/mark unsigned", write: func(ctx context.Context, s hub.Store, id string) error {
 			return s.MarkUnsigned(ctx, id, at(200))
-		}, apply: func(a *hub.Agent) { a.LastUnsignedAt, a.LastSeen = at(200), at(200) }},
+		}, apply: func(a *hub.Agent) { a.LastUnsignedAt, a.LastSeen, a.LiveAt = at(200), at(200), at(200) }},
 	})
 }
 
@@ -236,7 +236,7 @@ func testBatchSeq(t *testing.T, s hub.Store) {
 	begun := func(p hub.Pending, v, maxV string) func(a *hub.Agent) {
 		return func(a *hub.Agent) {
 			a.LastSeq, a.LastBatchSHA, a.Pending = p.Seq, p.SHA, &p
-			a.AgentVersion, a.MaxAgentVersion, a.LastSeen, a.LastSignedAt = v, maxV, p.At, p.At
+			a.AgentVersion, a.MaxAgentVersion, a.LastSeen, a.LastSignedAt, a.LiveAt = v, maxV, p.At, p.At, p.At
 		}
 	}
 	cleared := func(a *hub.Agent) { a.Pending = nil }

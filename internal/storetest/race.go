@@ -66,7 +66,7 @@ func testRace(t *testing.T, s hub.Store) {
 		p := pending(w)
 		a.SigningPubKey, a.SigningSetAt = k, at(1)
 		a.LastSeq, a.LastBatchSHA, a.Pending = p.Seq, p.SHA, &p
-		a.AgentVersion, a.MaxAgentVersion, a.LastSeen, a.LastSignedAt = "1.0."+strconv.Itoa(w), "1.0."+strconv.Itoa(w), p.At, p.At
+		a.AgentVersion, a.MaxAgentVersion, a.LastSeen, a.LastSignedAt, a.LiveAt = "1.0."+strconv.Itoa(w), "1.0."+strconv.Itoa(w), p.At, p.At, p.At
 		wantAgent(t, s, a)
 	})
 	t.Run("ok/10 creates of one agent, one wins", func(t *testing.T) {

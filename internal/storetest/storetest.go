@@ -104,7 +104,7 @@ func utc(ts ...*time.Time) {
 }
 
 func normAgent(a hub.Agent) hub.Agent {
-	utc(&a.SigningSetAt, &a.LastSeen, &a.LastSignedAt, &a.LastUnsignedAt, &a.RegisteredAt, &a.CreatedAt)
+	utc(&a.SigningSetAt, &a.LastSeen, &a.LastSignedAt, &a.LastUnsignedAt, &a.LiveAt, &a.StaleSince, &a.RegisteredAt, &a.CreatedAt)
 	if len(a.SigningPubKey) == 0 {
 		a.SigningPubKey = nil
 	}

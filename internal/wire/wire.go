@@ -34,6 +34,7 @@ type Settings struct {
 	CAKeyID              string
 	AgentCertValidity    time.Duration
 	InsecureNoClientCert bool
+	StaleAfter           time.Duration
 }
 
 // Env names, one per setting. template.yaml sets each of them.
@@ -48,6 +49,7 @@ const (
 	EnvCAKeyID          = "MONSYS_CA_KEY_ID"
 	EnvAgentCertDays    = "MONSYS_AGENT_CERT_DAYS"
 	EnvInsecureNoMTLS   = "MONSYS_INSECURE_NO_CLIENT_CERT"
+	EnvStaleAfter       = "MONSYS_STALE_AFTER"
 )
 
 // FromEnv reads Settings; every table name and the CA key id are required.
@@ -73,6 +75,13 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 			return Settings{}, fmt.Errorf("settings: %s=%q: want whole days from 1 to 825", EnvAgentCertDays, d)
 		}
 		s.AgentCertValidity = time.Duration(n) * 24 * time.Hour
+	}
+	if v := getenv(EnvStaleAfter); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			return Settings{}, fmt.Errorf("settings: %s=%q: want a Go duration of at least 1m, such as 30m", EnvStaleAfter, v)
+		}
+		s.StaleAfter = d
 	}
 	switch v := getenv(EnvInsecureNoMTLS); v {
 	case "", "false", "0":
@@ -189,21 +198,36 @@ func StaticCredentials() aws.CredentialsProvider {
 // Getenv is os.Getenv, named for wiring.
 var Getenv = os.Getenv
 
-// Handler builds a Lambda function's handler for its route groups from the
-// environment: the whole of a function main's wiring.
-func Handler(ctx context.Context, getenv func(string) string, groups api.Group) (*api.Handler, error) {
+// fromEnv is the wiring every function shares: settings, clients, store and service.
+func fromEnv(ctx context.Context, getenv func(string) string) (*hub.Service, *dynamo.Store, Settings, *slog.Logger, error) {
 	log := Logger(os.Stdout)
 	s, err := FromEnv(getenv)
 	if err != nil {
-		return nil, err
+		return nil, nil, s, nil, err
 	}
 	c, err := LoadClients(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, s, nil, err
 	}
-	svc, _, err := Service(ctx, s, c, log)
+	svc, store, err := Service(ctx, s, c, log, hub.WithMetrics(NewEMFMetrics(os.Stdout)))
+	return svc, store, s, log, err
+}
+
+// Handler builds a Lambda function's handler for its route groups from the
+// environment: the whole of a function main's wiring.
+func Handler(ctx context.Context, getenv func(string) string, groups api.Group) (*api.Handler, error) {
+	svc, _, _, log, err := fromEnv(ctx, getenv)
 	if err != nil {
 		return nil, err
 	}
 	return api.New(svc, log, groups)
+}
+
+// Integrity builds the scheduled integrity cycle from the environment.
+func Integrity(ctx context.Context, getenv func(string) string) (*hub.Integrity, error) {
+	svc, store, s, _, err := fromEnv(ctx, getenv)
+	if err != nil {
+		return nil, err
+	}
+	return hub.NewIntegrity(svc, store, hub.IntegrityConfig{StaleAfter: s.StaleAfter})
 }
