@@ -74,6 +74,9 @@ func judgeCert(a Agent, p presented, ep endpoint, insecure bool) (certVerdict, s
 		if p.id.AgentID != a.AgentID {
 			return certMismatch, "the client certificate was issued to another agent"
 		}
+	default:
+		// The hub issues no other client profile: fail closed.
+		return certForbidden, "the client certificate has no agent role"
 	}
 	if a.Cert == nil {
 		return certOK, ""

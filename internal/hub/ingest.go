@@ -103,10 +103,8 @@ func (s *Service) commitSigned(ctx context.Context, a Agent, b batch.Batch, req 
 		left := s.cfg.PendingLease - now.Sub(pd.At)
 		fresh := left > 0
 		switch {
-		case pd.SHA == sha && pd.Seq == h.Seq && fresh:
-			return IngestResult{}, &Error{Code: CodeUnavailable, Message: "this batch is being stored by another request; retry", RetryAfter: max(left, time.Second)}
 		case pd.SHA == sha && pd.Seq == h.Seq:
-			return s.finish(ctx, a, b, req, sha, *pd)
+			return s.resume(ctx, a, b, req, sha, *pd, left)
 		case h.Seq <= pd.Seq:
 			// falls through to the replay check below: last_seq already holds pd.Seq
 		case fresh:
@@ -144,6 +142,26 @@ func (s *Service) commitSigned(ctx context.Context, a Agent, b batch.Batch, req 
 			fmt.Sprintf("agent_version %s is lower than %s reported before", h.AgentVersion, a.MaxAgentVersion))
 	}
 	return res, nil
+}
+
+// resume handles this very body while its marker is still set. Stored already
+// (only the marker's removal was lost): an idempotent retry, so the marker is
+// cleared and the answer is the duplicate. Not stored: wait for the request in
+// flight, or finish the batch once that request is past its lease.
+func (s *Service) resume(ctx context.Context, a Agent, b batch.Batch, req IngestRequest, sha string, p Pending, left time.Duration) (IngestResult, error) {
+	cur, err := s.store.GetBatch(ctx, a.AgentID, signedKey(p.Seq))
+	switch {
+	case err == nil && cur.SHA == sha:
+		if err := s.store.EndBatch(ctx, a.AgentID, p); err != nil && !errors.Is(err, ErrConflict) {
+			return IngestResult{}, backend("end batch", err)
+		}
+		return IngestResult{Accepted: 0, Duplicate: true}, nil
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return IngestResult{}, backend("read pending batch", err)
+	case left > 0:
+		return IngestResult{}, &Error{Code: CodeUnavailable, Message: "this batch is being stored by another request; retry", RetryAfter: max(left, time.Second)}
+	}
+	return s.finish(ctx, a, b, req, sha, p)
 }
 
 // finish stores the batch of pending marker p and clears the marker. When the

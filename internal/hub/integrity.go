@@ -105,12 +105,17 @@ func (in *Integrity) Run(ctx context.Context) (Summary, error) {
 			}
 		}
 	}
+	done := map[string]bool{} // an agent that just went quiet is in both indexes
 	note(in.store.QuietAgents(ctx, start.Add(-in.cfg.StaleAfter), func(a Agent) error {
 		sum.Checked++
+		done[a.AgentID] = true
 		note(in.goneQuiet(ctx, a, start, &sum))
 		return ctx.Err()
 	}))
 	note(in.store.AttentionAgents(ctx, func(a Agent) error {
+		if done[a.AgentID] {
+			return nil
+		}
 		sum.Checked++
 		note(in.attend(ctx, a, start, &sum))
 		return ctx.Err()
