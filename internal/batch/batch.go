@@ -56,25 +56,111 @@ type fields struct {
 
 // readFields picks the members by their exact names. Decoding into a struct
 // would match "TYPE" or "Ts" too (encoding/json folds case), accepting records
-// that have no "type" or "ts" member at all.
+// that have no "type" or "ts" member at all. raw is one valid JSON object.
 func readFields(raw json.RawMessage) (fields, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return fields{}, err
-	}
 	var f fields
-	for _, member := range []struct {
-		name string
-		dst  **string
-	}{{"type", &f.Type}, {"ts", &f.TS}} {
-		if v, ok := m[member.name]; ok {
-			if err := json.Unmarshal(v, member.dst); err != nil {
-				return fields{}, fmt.Errorf("%q: %w", member.name, err)
+	j := skipSpace(raw, 1)
+	for raw[j] != '}' {
+		kend := skipString(raw, j)
+		key := raw[j+1 : kend-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			var k string
+			if err := json.Unmarshal(raw[j:kend], &k); err != nil {
+				return fields{}, err
+			}
+			key = []byte(k)
+		}
+		v := skipSpace(raw, skipSpace(raw, kend)+1) // past the colon
+		vend := skipValue(raw, v)
+		val := raw[v:vend]
+		switch string(key) {
+		case "type":
+			s, err := stringValue("type", val)
+			if err != nil {
+				return fields{}, err
+			}
+			f.Type = s
+		case "ts":
+			s, err := stringValue("ts", val)
+			if err != nil {
+				return fields{}, err
+			}
+			f.TS = s
+		case "seq":
+			f.Seq = json.RawMessage(val)
+		case "agent_version":
+			f.AgentVersion = json.RawMessage(val)
+		}
+		j = skipSpace(raw, vend)
+		if raw[j] == ',' {
+			j = skipSpace(raw, j+1)
+		}
+	}
+	return f, nil
+}
+
+// stringValue reads a JSON string member; null counts as absent.
+func stringValue(name string, v []byte) (*string, error) {
+	if string(v) == "null" {
+		return nil, nil
+	}
+	if v[0] == '"' && bytes.IndexByte(v, '\\') < 0 {
+		s := string(v[1 : len(v)-1])
+		return &s, nil
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return nil, fmt.Errorf("%q: %w", name, err)
+	}
+	return &s, nil
+}
+
+func skipSpace(d []byte, i int) int {
+	for i < len(d) && (d[i] == ' ' || d[i] == '\n' || d[i] == '\r' || d[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string that starts at d[i].
+func skipString(d []byte, i int) int {
+	for i++; ; i++ {
+		switch d[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+}
+
+// skipValue returns the index after the valid JSON value that starts at d[i].
+func skipValue(d []byte, i int) int {
+	switch d[i] {
+	case '"':
+		return skipString(d, i)
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch d[i] {
+			case '"':
+				i = skipString(d, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
 			}
 		}
 	}
-	f.Seq, f.AgentVersion = m["seq"], m["agent_version"]
-	return f, nil
+	for ; i < len(d); i++ { // a number or a literal
+		switch d[i] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return i
+		}
+	}
+	return i
 }
 
 func invalid(format string, a ...any) error {
@@ -83,39 +169,25 @@ func invalid(format string, a ...any) error {
 
 // Parse reads body. With requireHeader (the agent has a signing pin) the first
 // record must be a batch header; without it a leading header is still read.
+//
+// A well-formed body takes the fast path: one validity scan, then one walk
+// that slices out each record and reads only the members the hub needs. A
+// malformed one is decoded token by token instead, to say exactly where it
+// breaks.
 func Parse(body []byte, requireHeader bool) (Batch, error) {
 	if len(body) > MaxBytes {
 		return Batch{}, invalid("body is %d bytes, limit %d", len(body), MaxBytes)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return Batch{}, invalid("not JSON: %v", err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
-		return Batch{}, invalid("body must be a JSON array")
-	}
 	var b Batch
-	n := 0
-	for dec.More() {
-		n++
-		if n > MaxRecords {
-			return Batch{}, invalid("more than %d records", MaxRecords)
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return Batch{}, invalid("record %d: %v", n-1, err)
-		}
-		if err := b.add(n-1, raw); err != nil {
-			return Batch{}, err
-		}
+	var n int
+	var err error
+	if json.Valid(body) {
+		n, err = b.walk(body)
+	} else {
+		n, err = b.decode(body)
 	}
-	if _, err := dec.Token(); err != nil {
-		return Batch{}, invalid("unterminated array: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Batch{}, invalid("data after the array")
+	if err != nil {
+		return Batch{}, err
 	}
 	if n == 0 {
 		return Batch{}, invalid("empty array: want 1 to %d records", MaxRecords)
@@ -124,6 +196,72 @@ func Parse(body []byte, requireHeader bool) (Batch, error) {
 		return Batch{}, invalid("first record must be the batch header {\"type\":\"batch\",...}")
 	}
 	return b, nil
+}
+
+// walk reads a body that json.Valid accepted, so every token is well formed.
+// Records are sliced from one private copy of the body, so they do not change
+// with the caller's buffer.
+func (b *Batch) walk(body []byte) (int, error) {
+	body = bytes.Clone(body)
+	i := skipSpace(body, 0)
+	if body[i] != '[' {
+		return 0, invalid("body must be a JSON array")
+	}
+	i = skipSpace(body, i+1)
+	if body[i] == ']' {
+		return 0, nil
+	}
+	n := 0
+	for {
+		n++
+		if n > MaxRecords {
+			return 0, invalid("more than %d records", MaxRecords)
+		}
+		end := skipValue(body, i)
+		if err := b.add(n-1, body[i:end:end]); err != nil {
+			return 0, err
+		}
+		i = skipSpace(body, end)
+		if body[i] == ']' {
+			return n, nil
+		}
+		i = skipSpace(body, i+1) // the comma
+	}
+}
+
+// decode is the slow path for a body that is not valid JSON: it reads token by
+// token to report where the body breaks.
+func (b *Batch) decode(body []byte) (int, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return 0, invalid("not JSON: %v", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return 0, invalid("body must be a JSON array")
+	}
+	n := 0
+	for dec.More() {
+		n++
+		if n > MaxRecords {
+			return 0, invalid("more than %d records", MaxRecords)
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return 0, invalid("record %d: %v", n-1, err)
+		}
+		if err := b.add(n-1, raw); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return 0, invalid("unterminated array: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return 0, invalid("data after the array")
+	}
+	return n, nil
 }
 
 func (b *Batch) add(i int, raw json.RawMessage) error {

@@ -39,7 +39,14 @@ func (s *Service) identify(pem string) presented {
 	if pem == "" {
 		return presented{err: errNoCert}
 	}
+	now := s.clock()
+	if id, ok := s.idents.get(pem, now); ok {
+		return presented{id: id, pem: pem}
+	}
 	id, err := s.certs.Identify(pem)
+	if err == nil {
+		s.idents.put(pem, id, now)
+	}
 	return presented{id: id, err: err, pem: pem}
 }
 

@@ -50,12 +50,13 @@ func (s *Service) Ingest(ctx context.Context, req IngestRequest) (IngestResult, 
 	if !isJSON(req.ContentType) {
 		return IngestResult{}, refuse(CodeUnsupportedMedia, "Content-Type must be application/json, got %q", req.ContentType)
 	}
-	sha := bodySHA(req.Body)
+	digest := sig.Digest(req.Body)
+	sha := hex.EncodeToString(digest[:])
 	for range 4 {
 		if len(a.SigningPubKey) == 0 { // 4
 			return s.ingestLegacy(ctx, a, req, sha)
 		}
-		if err := s.verifySignature(ctx, a, req); err != nil { // 5, 6
+		if err := s.verifySignature(ctx, a, req, digest); err != nil { // 5, 6
 			return IngestResult{}, err
 		}
 		b, err := batch.Parse(req.Body, true) // 7
@@ -76,7 +77,7 @@ func (s *Service) Ingest(ctx context.Context, req IngestRequest) (IngestResult, 
 // errReread asks Ingest to decide again on a fresh read of the agent.
 var errReread = errors.New("agent changed under the request")
 
-func (s *Service) verifySignature(ctx context.Context, a Agent, req IngestRequest) error {
+func (s *Service) verifySignature(ctx context.Context, a Agent, req IngestRequest, digest [sha256.Size]byte) error {
 	sg, err := sig.Parse(req.Signature)
 	switch {
 	case errors.Is(err, sig.ErrMissing):
@@ -86,7 +87,7 @@ func (s *Service) verifySignature(ctx context.Context, a Agent, req IngestReques
 		s.raise(ctx, a, anomaly.SignatureInvalid, anomaly.Critical, "malformed payload signature")
 		return &Error{Code: CodeSignatureInvalid, Message: "the signature must be standard base64 of 64 bytes", Cause: err}
 	}
-	if err := sig.Verify(a.SigningPubKey, req.Body, sg); err != nil {
+	if err := sig.VerifyDigest(a.SigningPubKey, digest, sg); err != nil {
 		s.raise(ctx, a, anomaly.SignatureInvalid, anomaly.Critical, "payload signature does not verify with the pinned key")
 		return &Error{Code: CodeSignatureInvalid, Message: "the signature does not verify with the pinned signing key", Cause: err}
 	}
@@ -242,11 +243,6 @@ func stored(a Agent, b batch.Batch, req IngestRequest, sha string, now time.Time
 }
 
 func signedKey(seq int64) string { return fmt.Sprintf("s#%019d", seq) }
-
-func bodySHA(b []byte) string {
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
-}
 
 func isJSON(ct string) bool {
 	mt, _, err := mime.ParseMediaType(ct)

@@ -60,6 +60,7 @@ type Service struct {
 	rand    io.Reader
 	log     *slog.Logger
 	metrics Metrics
+	idents  identCache
 }
 
 // Option tunes a Service.

@@ -64,11 +64,16 @@ func Parse(header string) ([]byte, error) {
 
 // Verify checks a parsed signature over body against the raw 32-byte public key.
 func Verify(pub []byte, body, signature []byte) error {
+	d := Digest(body)
+	return VerifyDigest(pub, d, signature)
+}
+
+// VerifyDigest is Verify for a caller that already holds the body's SHA-256.
+func VerifyDigest(pub []byte, digest [sha256.Size]byte, signature []byte) error {
 	if len(pub) != ed25519.PublicKeySize {
 		return fmt.Errorf("%w: %d bytes", ErrBadKey, len(pub))
 	}
-	d := Digest(body)
-	if !ed25519.Verify(ed25519.PublicKey(pub), d[:], signature) {
+	if !ed25519.Verify(ed25519.PublicKey(pub), digest[:], signature) {
 		return ErrInvalid
 	}
 	return nil
