@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -25,7 +26,20 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg := localhub.Config{Addr: os.Getenv("MONSYS_LOCAL_ADDR"), Dir: os.Getenv("MONSYS_LOCAL_DIR"),
-		DynamoEndpoint: os.Getenv("MONSYS_LOCAL_DYNAMODB_ENDPOINT"), Log: wire.Logger(os.Stderr)}
+		DynamoEndpoint: os.Getenv("MONSYS_LOCAL_DYNAMODB_ENDPOINT"), Log: wire.Logger(os.Stderr),
+		S3Endpoint: os.Getenv("MONSYS_LOCAL_S3_ENDPOINT"), S3User: os.Getenv("MONSYS_LOCAL_S3_USER"),
+		S3Password: os.Getenv("MONSYS_LOCAL_S3_PASSWORD"), Bucket: os.Getenv(wire.EnvPackBucket),
+		SigningMode: os.Getenv(wire.EnvSigningMode)}
+	if v := os.Getenv(wire.EnvRetentionDays); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 36500 {
+			return fmt.Errorf("%s=%q: want whole days from 0 (none) to 36500", wire.EnvRetentionDays, v)
+		}
+		cfg.RetentionDays = n
+		if n == 0 {
+			cfg.RetentionDays = -1
+		}
+	}
 	if v := os.Getenv("MONSYS_INTEGRITY_EVERY"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {

@@ -37,7 +37,8 @@ const (
 	Ingest
 	Rotate
 	Admin
-	All = Register | Ingest | Rotate | Admin
+	Packs
+	All = Register | Ingest | Rotate | Admin | Packs
 )
 
 // Handler serves the routes of its groups.
@@ -46,7 +47,12 @@ type Handler struct {
 	log    *slog.Logger
 	groups Group
 	runner func(context.Context) (hub.Summary, error)
+	packs  *hub.Packs
 }
+
+// ServePacks gives the Packs routes their service (evidence packs and
+// pack-signing keys); without it they answer 404.
+func (h *Handler) ServePacks(p *hub.Packs) { h.packs = p }
 
 // LocalIntegrityPath runs the integrity cycle on demand; the local hub only.
 const LocalIntegrityPath = "/local/run/integrity"
@@ -115,6 +121,9 @@ var routes = []route{
 	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-token"}, (*Handler).rotateToken},
 	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-client-cert"}, (*Handler).rotateClientCert},
 	{Admin, http.MethodGet, []string{"anomalies"}, (*Handler).listAnomalies},
+	{Packs, http.MethodPost, []string{"evidence-packs"}, (*Handler).requestPack},
+	{Packs, http.MethodGet, []string{"evidence-packs", "{id}"}, (*Handler).getPack},
+	{Packs, http.MethodPost, []string{"signing-keys", "rotate"}, (*Handler).rotatePackKey},
 }
 
 // match finds the route for a method and path; allowed is true when the path
@@ -410,4 +419,50 @@ func (h *Handler) runIntegrity(ctx context.Context, r *request) (int, events.API
 		return h.fail(ctx, r, &hub.Error{Code: hub.CodeInternal, Message: "internal error", Cause: err})
 	}
 	return http.StatusOK, jsonResponse(http.StatusOK, sum, nil)
+}
+
+// --- evidence packs and pack-signing keys
+
+func (h *Handler) packsAdmin(ctx context.Context, r *request) (hub.Admin, error) {
+	ad, err := h.admin(ctx, r)
+	if err != nil {
+		return ad, err
+	}
+	if h.packs == nil {
+		return ad, &hub.Error{Code: hub.CodeNotFound, Message: "no such endpoint"}
+	}
+	return ad, nil
+}
+
+func (h *Handler) requestPack(ctx context.Context, r *request) (int, any, error) {
+	ad, err := h.packsAdmin(ctx, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if ct := r.header("Content-Type"); !isJSON(ct) {
+		return 0, nil, &hub.Error{Code: hub.CodeUnsupportedMedia, Message: "Content-Type must be application/json, got " + strconv.Quote(ct)}
+	}
+	v, err := h.packs.RequestPack(ctx, ad, r.body)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusAccepted, v, nil
+}
+
+func (h *Handler) getPack(ctx context.Context, r *request) (int, any, error) {
+	ad, err := h.packsAdmin(ctx, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	v, err := h.packs.GetPack(ctx, ad, r.param, r.ev.QueryStringParameters["expires_in"])
+	return http.StatusOK, v, err
+}
+
+func (h *Handler) rotatePackKey(ctx context.Context, r *request) (int, any, error) {
+	ad, err := h.packsAdmin(ctx, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	v, err := h.packs.Keys().Rotate(ctx, ad)
+	return http.StatusOK, v, err
 }

@@ -4,16 +4,17 @@ package canon
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
-	"strings"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
-
-	"github.com/gowebpki/jcs"
+	"unsafe"
 )
 
 // Sentinel errors. Every error returned by this package wraps one of them.
@@ -34,21 +35,12 @@ const MaxDepth = 512
 // keys and numbers outside the double range. Whitespace around the value is
 // allowed; anything else after it is not.
 func Transform(in []byte) ([]byte, error) {
-	if !utf8.Valid(in) {
-		return nil, fmt.Errorf("%w: not valid utf-8", ErrInvalid)
-	}
-	p := parser{in: in}
-	p.skipSpace()
-	out, err := p.value(make([]byte, 0, len(in)), 0)
-	if err != nil {
-		return nil, err
-	}
-	p.skipSpace()
-	if p.pos != len(p.in) {
-		return nil, p.errorf("unexpected %q after the value", p.in[p.pos])
-	}
-	return out, nil
+	t := pool.Get().(*Transformer)
+	defer pool.Put(t)
+	return t.Append(make([]byte, 0, len(in)), in)
 }
+
+var pool = sync.Pool{New: func() any { return new(Transformer) }}
 
 // Marshal encodes v with encoding/json and returns its canonical form.
 func Marshal(v any) ([]byte, error) {
@@ -61,283 +53,403 @@ func Marshal(v any) ([]byte, error) {
 	return Transform(buf.Bytes())
 }
 
-type parser struct {
-	in  []byte
-	pos int
+// Transformer canonicalizes JSON in one pass over the input, writing the
+// output as it reads. Only object members are reordered, in place, through a
+// scratch buffer; the transformer keeps its buffers between calls, so that
+// canonicalizing many records allocates nothing once it is warm. The zero
+// value is ready to use; a Transformer is not safe for concurrent use.
+type Transformer struct {
+	in      []byte
+	pos     int
+	members []span // members of the objects being read, innermost last
+	keys    []byte // decoded keys that held escapes
+	scratch []byte // reordering, decoded strings
+	order   []ord
+	supp    bool // the last string scanned holds a character above U+FFFF
 }
 
-func (p *parser) errorf(format string, args ...any) error {
-	return fmt.Errorf("%w: at offset %d: %s", ErrInvalid, p.pos, fmt.Sprintf(format, args...))
+// span is one object member in the output: out[start:end] is `"key":value`
+// (no comma). The decoded key is in.in[kFrom:kTo], or keys[kFrom:kTo] when
+// esc is set.
+type span struct {
+	start, end int
+	kFrom, kTo int
+	esc        bool
+	supp       bool   // the key holds a character above U+FFFF
+	prefix     uint64 // the key's first 8 bytes, big-endian, zero-padded
 }
 
-func (p *parser) skipSpace() {
-	for p.pos < len(p.in) {
-		switch p.in[p.pos] {
+// ord is a member in the sort: its key prefix and its index in members.
+type ord struct {
+	prefix uint64
+	i      int32
+	supp   bool
+}
+
+func keyPrefix(k []byte) uint64 {
+	if len(k) >= 8 {
+		return binary.BigEndian.Uint64(k)
+	}
+	var p uint64
+	for i := range 8 {
+		p <<= 8
+		if i < len(k) {
+			p |= uint64(k[i])
+		}
+	}
+	return p
+}
+
+// Append appends the canonical form of the JSON value in to dst. It returns
+// dst unchanged with an error when in is not acceptable (see Transform).
+func (t *Transformer) Append(dst, in []byte) ([]byte, error) {
+	if !utf8.Valid(in) {
+		return dst, fmt.Errorf("%w: not valid utf-8", ErrInvalid)
+	}
+	t.in, t.pos = in, 0
+	t.members, t.keys = t.members[:0], t.keys[:0]
+	defer func() { t.in = nil }()
+	n := len(dst)
+	t.skipSpace()
+	out, err := t.value(dst, 0)
+	if err != nil {
+		return dst[:n], err
+	}
+	t.skipSpace()
+	if t.pos != len(t.in) {
+		return dst[:n], t.errorf("unexpected %q after the value", t.in[t.pos])
+	}
+	return out, nil
+}
+
+func (t *Transformer) errorf(format string, args ...any) error {
+	return fmt.Errorf("%w: at offset %d: %s", ErrInvalid, t.pos, fmt.Sprintf(format, args...))
+}
+
+func (t *Transformer) skipSpace() {
+	for t.pos < len(t.in) {
+		switch t.in[t.pos] {
 		case ' ', '\t', '\n', '\r':
-			p.pos++
+			t.pos++
 		default:
 			return
 		}
 	}
 }
 
-func (p *parser) value(out []byte, depth int) ([]byte, error) {
+func (t *Transformer) value(out []byte, depth int) ([]byte, error) {
 	if depth > MaxDepth {
-		return nil, p.errorf("nesting deeper than %d", MaxDepth)
+		return nil, t.errorf("nesting deeper than %d", MaxDepth)
 	}
-	if p.pos >= len(p.in) {
-		return nil, p.errorf("unexpected end of input")
+	if t.pos >= len(t.in) {
+		return nil, t.errorf("unexpected end of input")
 	}
-	switch c := p.in[p.pos]; {
+	switch c := t.in[t.pos]; {
 	case c == '{':
-		return p.object(out, depth)
+		return t.object(out, depth)
 	case c == '[':
-		return p.array(out, depth)
+		return t.array(out, depth)
 	case c == '"':
-		s, err := p.str()
-		if err != nil {
-			return nil, err
-		}
-		return appendString(out, s), nil
+		return t.stringValue(out)
 	case c == '-' || (c >= '0' && c <= '9'):
-		return p.number(out)
+		return t.number(out)
 	default:
-		for _, lit := range []string{"true", "false", "null"} {
-			if bytes.HasPrefix(p.in[p.pos:], []byte(lit)) {
-				p.pos += len(lit)
+		for _, lit := range [...]string{"true", "false", "null"} {
+			if len(t.in)-t.pos >= len(lit) && string(t.in[t.pos:t.pos+len(lit)]) == lit {
+				t.pos += len(lit)
 				return append(out, lit...), nil
 			}
 		}
-		return nil, p.errorf("unexpected %q", c)
+		return nil, t.errorf("unexpected %q", c)
 	}
 }
 
-type member struct {
-	key   string
-	value []byte
+func (t *Transformer) key(s span) []byte {
+	if s.esc {
+		return t.keys[s.kFrom:s.kTo]
+	}
+	return t.in[s.kFrom:s.kTo]
 }
 
-// compareKeys orders keys by their UTF-16 code units (RFC 8785 3.2.3). That
-// is UTF-8 byte order unless a key holds a character above U+FFFF (a 4-byte
-// UTF-8 sequence, lead byte 0xF0 or more), so only then convert.
-func compareKeys(a, b string) int {
-	if !hasSupplementary(a) && !hasSupplementary(b) {
-		return strings.Compare(a, b)
-	}
-	return slices.Compare(utf16.Encode([]rune(a)), utf16.Encode([]rune(b)))
-}
-
-func hasSupplementary(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0xf0 {
-			return true
-		}
-	}
-	return false
-}
-
-func (p *parser) object(out []byte, depth int) ([]byte, error) {
-	p.pos++ // '{'
-	var members []member
-	p.skipSpace()
-	if p.pos < len(p.in) && p.in[p.pos] == '}' {
-		p.pos++
-		return append(out, "{}"...), nil
-	}
-	for {
-		p.skipSpace()
-		if p.pos >= len(p.in) || p.in[p.pos] != '"' {
-			return nil, p.errorf("expected an object key")
-		}
-		raw, err := p.str()
-		if err != nil {
-			return nil, err
-		}
-		key := string(raw)
-		p.skipSpace()
-		if p.pos >= len(p.in) || p.in[p.pos] != ':' {
-			return nil, p.errorf("expected ':' after key %q", key)
-		}
-		p.pos++
-		p.skipSpace()
-		v, err := p.value(nil, depth+1)
-		if err != nil {
-			return nil, err
-		}
-		members = append(members, member{key: key, value: v})
-		p.skipSpace()
-		if p.pos >= len(p.in) {
-			return nil, p.errorf("unterminated object")
-		}
-		if p.in[p.pos] == ',' {
-			p.pos++
-			continue
-		}
-		if p.in[p.pos] != '}' {
-			return nil, p.errorf("expected ',' or '}' in object")
-		}
-		p.pos++
-		break
-	}
-	// RFC 8785 section 3.2.3: sort by the UTF-16 code units of the raw keys.
-	slices.SortFunc(members, func(a, b member) int { return compareKeys(a.key, b.key) })
+func (t *Transformer) object(out []byte, depth int) ([]byte, error) {
+	t.pos++ // '{'
 	out = append(out, '{')
-	for i, m := range members {
-		if i > 0 {
-			if members[i-1].key == m.key {
-				return nil, fmt.Errorf("%w: %q", ErrDuplicateKey, m.key)
-			}
+	t.skipSpace()
+	if t.pos < len(t.in) && t.in[t.pos] == '}' {
+		t.pos++
+		return append(out, '}'), nil
+	}
+	base := len(t.members)
+	sorted := true
+	for {
+		t.skipSpace()
+		if t.pos >= len(t.in) || t.in[t.pos] != '"' {
+			return nil, t.errorf("expected an object key")
+		}
+		if len(t.members) > base {
 			out = append(out, ',')
 		}
-		out = appendString(out, m.key)
+		s := span{start: len(out)}
+		from, to, esc, err := t.rawString()
+		if err != nil {
+			return nil, err
+		}
+		s.supp = t.supp
+		if esc {
+			kf := len(t.keys)
+			if t.keys, err = t.decode(t.keys, from, to); err != nil {
+				return nil, err
+			}
+			s.kFrom, s.kTo, s.esc = kf, len(t.keys), true
+			s.supp = hasSupplementary(t.keys[kf:]) // escapes may spell such characters
+			out = appendString(out, t.keys[kf:])
+		} else {
+			s.kFrom, s.kTo = from, to
+			out = append(out, t.in[from-1:to+1]...) // no escapes: canonical as it is
+		}
+		t.skipSpace()
+		if t.pos >= len(t.in) || t.in[t.pos] != ':' {
+			return nil, t.errorf("expected ':' after key %q", t.key(s))
+		}
+		t.pos++
 		out = append(out, ':')
-		out = append(out, m.value...)
+		t.skipSpace()
+		if out, err = t.value(out, depth+1); err != nil {
+			return nil, err
+		}
+		s.end = len(out)
+		s.prefix = keyPrefix(t.key(s))
+		if len(t.members) > base && sorted && t.compare(t.members[len(t.members)-1], s) >= 0 {
+			sorted = false
+		}
+		t.members = append(t.members, s)
+		t.skipSpace()
+		if t.pos >= len(t.in) {
+			return nil, t.errorf("unterminated object")
+		}
+		if t.in[t.pos] == ',' {
+			t.pos++
+			continue
+		}
+		if t.in[t.pos] != '}' {
+			return nil, t.errorf("expected ',' or '}' in object")
+		}
+		t.pos++
+		break
+	}
+	ms := t.members[base:]
+	if !sorted {
+		// RFC 8785 section 3.2.3: sort by the UTF-16 code units of the raw keys.
+		t.order = t.order[:0]
+		for i, m := range ms {
+			t.order = append(t.order, ord{prefix: m.prefix, i: int32(i), supp: m.supp})
+		}
+		t.sortOrder(ms)
+		for i := 1; i < len(t.order); i++ {
+			if t.order[i-1].prefix != t.order[i].prefix {
+				continue // different first bytes: different keys
+			}
+			if a, b := t.key(ms[t.order[i-1].i]), t.key(ms[t.order[i].i]); bytes.Equal(a, b) {
+				return nil, fmt.Errorf("%w: %q", ErrDuplicateKey, b)
+			}
+		}
+		from := ms[0].start // members are in output order before the sort
+		t.scratch = append(t.scratch[:0], out[from:]...)
+		out = out[:from]
+		for i, o := range t.order {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			m := ms[o.i]
+			out = append(out, t.scratch[m.start-from:m.end-from]...)
+		}
+	}
+	t.members = t.members[:base]
+	if len(t.members) == 0 {
+		t.keys = t.keys[:0]
 	}
 	return append(out, '}'), nil
 }
 
-func (p *parser) array(out []byte, depth int) ([]byte, error) {
-	p.pos++ // '['
+func (t *Transformer) array(out []byte, depth int) ([]byte, error) {
+	t.pos++ // '['
 	out = append(out, '[')
-	p.skipSpace()
-	if p.pos < len(p.in) && p.in[p.pos] == ']' {
-		p.pos++
+	t.skipSpace()
+	if t.pos < len(t.in) && t.in[t.pos] == ']' {
+		t.pos++
 		return append(out, ']'), nil
 	}
 	for first := true; ; first = false {
 		if !first {
 			out = append(out, ',')
 		}
-		p.skipSpace()
+		t.skipSpace()
 		var err error
-		if out, err = p.value(out, depth+1); err != nil {
+		if out, err = t.value(out, depth+1); err != nil {
 			return nil, err
 		}
-		p.skipSpace()
-		if p.pos >= len(p.in) {
-			return nil, p.errorf("unterminated array")
+		t.skipSpace()
+		if t.pos >= len(t.in) {
+			return nil, t.errorf("unterminated array")
 		}
-		if p.in[p.pos] == ',' {
-			p.pos++
+		if t.in[t.pos] == ',' {
+			t.pos++
 			continue
 		}
-		if p.in[p.pos] != ']' {
-			return nil, p.errorf("expected ',' or ']' in array")
+		if t.in[t.pos] != ']' {
+			return nil, t.errorf("expected ',' or ']' in array")
 		}
-		p.pos++
+		t.pos++
 		return append(out, ']'), nil
 	}
 }
 
-// number validates the JSON number grammar, then re-serializes the double it
-// denotes the way ECMAScript's Number.prototype.toString does (RFC 8785 3.2.2.3).
-func (p *parser) number(out []byte) ([]byte, error) {
-	start := p.pos
-	digits := func() int {
-		n := 0
-		for p.pos < len(p.in) && p.in[p.pos] >= '0' && p.in[p.pos] <= '9' {
-			p.pos++
-			n++
+// compare orders two members by key (RFC 8785 section 3.2.3).
+func (t *Transformer) compare(a, b span) int {
+	if !a.supp && !b.supp {
+		if a.prefix != b.prefix {
+			if a.prefix < b.prefix {
+				return -1
+			}
+			return 1
 		}
-		return n
+		return bytes.Compare(t.key(a), t.key(b))
 	}
-	if p.in[p.pos] == '-' {
-		p.pos++
-	}
-	if p.pos < len(p.in) && p.in[p.pos] == '0' {
-		p.pos++
-	} else if digits() == 0 {
-		return nil, p.errorf("malformed number")
-	}
-	if p.pos < len(p.in) && p.in[p.pos] == '.' {
-		p.pos++
-		if digits() == 0 {
-			return nil, p.errorf("malformed number")
-		}
-	}
-	if p.pos < len(p.in) && (p.in[p.pos] == 'e' || p.in[p.pos] == 'E') {
-		p.pos++
-		if p.pos < len(p.in) && (p.in[p.pos] == '+' || p.in[p.pos] == '-') {
-			p.pos++
-		}
-		if digits() == 0 {
-			return nil, p.errorf("malformed number")
-		}
-	}
-	lit := p.in[start:p.pos]
-	if isSmallInt(lit) {
-		// At most 15 digits: exact as a double, and ECMAScript prints it as is.
-		if string(lit) == "-0" {
-			return append(out, '0'), nil
-		}
-		return append(out, lit...), nil
-	}
-	f, err := strconv.ParseFloat(string(lit), 64)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %q", ErrNumber, lit)
-	}
-	s, err := jcs.NumberToJSON(f)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %q", ErrNumber, lit)
-	}
-	return append(out, s...), nil
+	return compareKeys(t.key(a), t.key(b))
 }
 
-func isSmallInt(lit []byte) bool {
-	digits := lit
-	if len(digits) > 0 && digits[0] == '-' {
-		digits = digits[1:]
+// less orders two members of ms by key, by their prefixes when those differ.
+func (t *Transformer) less(ms []span, a, b ord) bool {
+	if a.prefix != b.prefix && !a.supp && !b.supp {
+		return a.prefix < b.prefix
 	}
-	if len(digits) == 0 || len(digits) > 15 {
-		return false
-	}
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
+	return t.compare(ms[a.i], ms[b.i]) < 0
 }
 
-// str decodes one JSON string starting at the opening quote. A string
-// without escapes is returned as a slice of the input.
-func (p *parser) str() ([]byte, error) {
-	p.pos++ // opening quote
-	start := p.pos
-	for p.pos < len(p.in) {
-		c := p.in[p.pos]
-		if c == '"' {
-			p.pos++
-			return p.in[start : p.pos-1], nil
-		}
-		if c == '\\' || c < 0x20 {
-			break
-		}
-		p.pos++
+// sortOrder sorts t.order, the members of ms, by key: insertion sort of
+// small (prefix, index) pairs for the few members records have.
+func (t *Transformer) sortOrder(ms []span) {
+	o := t.order
+	if len(o) > 24 {
+		slices.SortFunc(o, func(a, b ord) int { return t.compare(ms[a.i], ms[b.i]) })
+		return
 	}
-	b := append([]byte(nil), p.in[start:p.pos]...)
-	for {
-		if p.pos >= len(p.in) {
-			return nil, p.errorf("unterminated string")
+	for i := 1; i < len(o); i++ {
+		x := o[i]
+		j := i
+		for ; j > 0; j-- {
+			y := o[j-1]
+			if y.prefix != x.prefix && !x.supp && !y.supp {
+				if y.prefix < x.prefix {
+					break
+				}
+			} else if !t.less(ms, x, y) {
+				break
+			}
+			o[j] = y
 		}
-		c := p.in[p.pos]
-		switch {
-		case c == '"':
-			p.pos++
-			return b, nil
-		case c < 0x20:
-			return nil, p.errorf("control character %#02x in string", c)
-		case c != '\\':
-			b = append(b, c)
-			p.pos++
+		o[j] = x
+	}
+}
+
+// compareKeys orders keys by their UTF-16 code units (RFC 8785 3.2.3). That
+// is UTF-8 byte order unless a key holds a character above U+FFFF (a 4-byte
+// UTF-8 sequence, lead byte 0xF0 or more), so only then convert.
+func compareKeys(a, b []byte) int {
+	if !hasSupplementary(a) && !hasSupplementary(b) {
+		return bytes.Compare(a, b)
+	}
+	return slices.Compare(utf16.Encode([]rune(string(a))), utf16.Encode([]rune(string(b))))
+}
+
+func hasSupplementary(s []byte) bool {
+	for _, c := range s {
+		if c >= 0xf0 {
+			return true
+		}
+	}
+	return false
+}
+
+// rawString scans the string at t.pos (its opening quote) and returns the
+// input offsets of its content and whether it holds escapes. It checks
+// control characters; escapes are checked by decode.
+func (t *Transformer) rawString() (from, to int, esc bool, err error) {
+	t.pos++
+	from = t.pos
+	t.supp = false
+	for t.pos < len(t.in) {
+		c := t.in[t.pos]
+		if !special[c] {
+			t.pos++
 			continue
 		}
-		p.pos++ // backslash
-		if p.pos >= len(p.in) {
-			return nil, p.errorf("unterminated escape")
+		switch {
+		case c >= 0xf0:
+			t.supp = true
+		case c == '"':
+			t.pos++
+			return from, t.pos - 1, esc, nil
+		case c == '\\':
+			esc = true
+			t.pos += 2
+			continue
+		case c < 0x20:
+			return 0, 0, false, t.errorf("control character %#02x in string", c)
 		}
-		e := p.in[p.pos]
-		p.pos++
+		t.pos++
+	}
+	return 0, 0, false, t.errorf("unterminated string")
+}
+
+// special marks the bytes a string scan must stop at.
+var special = func() (s [256]bool) {
+	for c := range 0x20 {
+		s[c] = true
+	}
+	s['"'], s['\\'] = true, true
+	for c := 0xf0; c < 0x100; c++ {
+		s[c] = true // lead bytes of characters above U+FFFF, for key order
+	}
+	return s
+}()
+
+// stringValue copies a string without escapes as it is (it is canonical
+// already) and decodes and re-escapes one with escapes.
+func (t *Transformer) stringValue(out []byte) ([]byte, error) {
+	from, to, esc, err := t.rawString()
+	if err != nil {
+		return nil, err
+	}
+	if !esc {
+		return append(out, t.in[from-1:to+1]...), nil
+	}
+	if t.scratch, err = t.decode(t.scratch[:0], from, to); err != nil {
+		return nil, err
+	}
+	return appendString(out, t.scratch), nil
+}
+
+// decode appends the unescaped content of in[from:to] to b.
+func (t *Transformer) decode(b []byte, from, to int) ([]byte, error) {
+	in := t.in
+	for i := from; i < to; {
+		c := in[i]
+		if c != '\\' {
+			j := i + 1
+			for j < to && in[j] != '\\' {
+				j++
+			}
+			b = append(b, in[i:j]...)
+			i = j
+			continue
+		}
+		if i+1 >= to {
+			t.pos = i
+			return nil, t.errorf("unterminated escape")
+		}
+		e := in[i+1]
+		i += 2
 		switch e {
 		case '"', '\\', '/':
 			b = append(b, e)
@@ -352,50 +464,250 @@ func (p *parser) str() ([]byte, error) {
 		case 't':
 			b = append(b, '\t')
 		case 'u':
-			r, err := p.hex4()
-			if err != nil {
-				return nil, err
+			r, ok := hex4(in[i:to])
+			if !ok {
+				t.pos = i
+				return nil, t.errorf("bad \\u escape")
 			}
+			i += 4
 			if utf16.IsSurrogate(r) {
-				if r >= 0xdc00 || !bytes.HasPrefix(p.in[p.pos:], []byte(`\u`)) {
-					return nil, p.errorf("lone surrogate \\u%04x", r)
+				if r >= 0xdc00 || to-i < 6 || in[i] != '\\' || in[i+1] != 'u' {
+					t.pos = i
+					return nil, t.errorf("lone surrogate \\u%04x", r)
 				}
-				p.pos += 2
-				r2, err := p.hex4()
-				if err != nil {
-					return nil, err
+				r2, ok := hex4(in[i+2 : to])
+				if !ok || r2 < 0xdc00 || r2 > 0xdfff {
+					t.pos = i
+					return nil, t.errorf("lone surrogate \\u%04x", r)
 				}
-				if r2 < 0xdc00 || r2 > 0xdfff {
-					return nil, p.errorf("lone surrogate \\u%04x", r)
-				}
+				i += 6
 				r = utf16.DecodeRune(r, r2)
 			}
 			b = utf8.AppendRune(b, r)
 		default:
-			return nil, p.errorf("bad escape \\%c", e)
+			t.pos = i - 1
+			return nil, t.errorf("bad escape \\%c", e)
 		}
 	}
+	return b, nil
 }
 
-func (p *parser) hex4() (rune, error) {
-	if p.pos+4 > len(p.in) {
-		return 0, p.errorf("short \\u escape")
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
 	}
-	v, err := strconv.ParseUint(string(p.in[p.pos:p.pos+4]), 16, 16)
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
+// number validates the JSON number grammar, then re-serializes the double it
+// denotes the way ECMAScript's Number.prototype.toString does (RFC 8785 3.2.2.3).
+func (t *Transformer) number(out []byte) ([]byte, error) {
+	in, i := t.in, t.pos
+	start := i
+	if in[i] == '-' {
+		i++
+	}
+	intStart := i
+	if i < len(in) && in[i] == '0' {
+		i++
+	} else {
+		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+			i++
+		}
+		if i == intStart {
+			t.pos = i
+			return nil, t.errorf("malformed number")
+		}
+	}
+	simple := i-intStart <= 15
+	if i < len(in) && in[i] == '.' {
+		i++
+		simple = false
+		f := i
+		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+			i++
+		}
+		if i == f {
+			t.pos = i
+			return nil, t.errorf("malformed number")
+		}
+	}
+	if i < len(in) && (in[i] == 'e' || in[i] == 'E') {
+		i++
+		simple = false
+		if i < len(in) && (in[i] == '+' || in[i] == '-') {
+			i++
+		}
+		f := i
+		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+			i++
+		}
+		if i == f {
+			t.pos = i
+			return nil, t.errorf("malformed number")
+		}
+	}
+	t.pos = i
+	lit := t.in[start:t.pos]
+	if !simple && shortDecimal(lit) {
+		return append(out, lit...), nil
+	}
+	if simple {
+		// At most 15 digits: exact as a double, and ECMAScript prints it as is.
+		if len(lit) == 2 && lit[0] == '-' && lit[1] == '0' {
+			return append(out, '0'), nil
+		}
+		return append(out, lit...), nil
+	}
+	// strconv copies the string into any error it returns, so viewing the
+	// input bytes as a string is safe and saves an allocation per number.
+	f, err := strconv.ParseFloat(unsafe.String(&lit[0], len(lit)), 64)
 	if err != nil {
-		return 0, p.errorf("bad \\u escape %q", p.in[p.pos:p.pos+4])
+		return nil, fmt.Errorf("%w: %q", ErrNumber, lit)
 	}
-	p.pos += 4
-	return rune(v), nil
+	return AppendNumber(out, f)
+}
+
+// shortDecimal reports whether lit, a valid JSON number, is already what
+// ECMAScript prints for its double: plain decimal notation ("-"? int "."
+// frac, no exponent), no redundant zero (the integer part is "0" or starts
+// with another digit, the fraction does not end in 0), at most 15
+// significant digits, and at least 1e-6 in magnitude. Two decimals of 15
+// significant digits or fewer are farther apart than two doubles, so such a
+// literal is the shortest form of its double and round-trips exactly.
+func shortDecimal(lit []byte) bool {
+	i := 0
+	if lit[0] == '-' {
+		i = 1
+	}
+	dot := bytes.IndexByte(lit, '.')
+	if dot < 0 || lit[len(lit)-1] == '0' {
+		return false
+	}
+	for _, c := range lit[dot+1:] {
+		if c < '0' || c > '9' {
+			return false // an exponent
+		}
+	}
+	sig := 0
+	if dot-i == 1 && lit[i] == '0' {
+		zeros := 0
+		for zeros < len(lit)-dot-1 && lit[dot+1+zeros] == '0' {
+			zeros++
+		}
+		if zeros > 5 { // below 1e-6: exponential notation
+			return false
+		}
+		sig = len(lit) - dot - 1 - zeros
+	} else {
+		sig = dot - i + len(lit) - dot - 1
+	}
+	return sig <= 15
+}
+
+// AppendNumber appends f as ECMAScript's Number.prototype.toString writes it
+// (RFC 8785 section 3.2.2.3): the shortest digits that round-trip, in fixed
+// notation for 1e-7 <= |f| < 1e21 and exponential notation otherwise. NaN and
+// infinities have no JSON form.
+func AppendNumber(out []byte, f float64) ([]byte, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return out, fmt.Errorf("%w: %v", ErrNumber, f)
+	}
+	if f == 0 {
+		return append(out, '0'), nil // also -0
+	}
+	if a := math.Abs(f); a >= 1e-6 && a < 1e21 {
+		// Go's shortest fixed notation is ECMAScript's in this range.
+		return strconv.AppendFloat(out, f, 'f', -1, 64), nil
+	}
+	if f < 0 {
+		out = append(out, '-')
+		f = -f
+	}
+	// Shortest round-trip digits d1…dk and exponent e of d1.d2…dk × 10^e.
+	var buf [32]byte
+	b := strconv.AppendFloat(buf[:0], f, 'e', -1, 64)
+	mant, exp := b, 0
+	if i := bytes.IndexByte(b, 'e'); i >= 0 {
+		mant = b[:i]
+		e := b[i+1:]
+		neg := e[0] == '-'
+		for _, c := range e[1:] {
+			exp = exp*10 + int(c-'0')
+		}
+		if neg {
+			exp = -exp
+		}
+	}
+	var digs [24]byte
+	k := 0
+	for _, c := range mant {
+		if c != '.' {
+			digs[k] = c
+			k++
+		}
+	}
+	d := digs[:k]
+	n := exp + 1 // ECMAScript's n: the value is 0.d1…dk × 10^n
+	switch {
+	case k <= n && n <= 21:
+		out = append(out, d...)
+		for range n - k {
+			out = append(out, '0')
+		}
+	case 0 < n && n <= 21:
+		out = append(out, d[:n]...)
+		out = append(out, '.')
+		out = append(out, d[n:]...)
+	case -6 < n && n <= 0:
+		out = append(out, '0', '.')
+		for range -n {
+			out = append(out, '0')
+		}
+		out = append(out, d...)
+	default:
+		out = append(out, d[0])
+		if k > 1 {
+			out = append(out, '.')
+			out = append(out, d[1:]...)
+		}
+		out = append(out, 'e')
+		if n-1 >= 0 {
+			out = append(out, '+')
+		}
+		out = strconv.AppendInt(out, int64(n-1), 10)
+	}
+	return out, nil
 }
 
 // appendString writes s as RFC 8785 requires: only '"', '\\' and control
 // characters are escaped, with the short forms where JSON has them.
-func appendString[S string | []byte](out []byte, s S) []byte {
+func appendString(out []byte, s []byte) []byte {
 	const hex = "0123456789abcdef"
 	out = append(out, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && s[j] >= 0x20 && s[j] != '"' && s[j] != '\\' {
+			j++
+		}
+		out = append(out, s[i:j]...)
+		if j == len(s) {
+			break
+		}
+		c := s[j]
 		switch c {
 		case '"', '\\':
 			out = append(out, '\\', c)
@@ -410,12 +722,9 @@ func appendString[S string | []byte](out []byte, s S) []byte {
 		case '\t':
 			out = append(out, '\\', 't')
 		default:
-			if c < 0x20 {
-				out = append(out, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			} else {
-				out = append(out, c)
-			}
+			out = append(out, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 		}
+		i = j + 1
 	}
 	return append(out, '"')
 }

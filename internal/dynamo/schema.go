@@ -23,6 +23,10 @@ type Tables struct {
 	BatchIndex  string
 	Anomalies   string
 	Audit       string
+	// Packs and SigningKeys are used by the evidence-pack functions only;
+	// the other functions may leave them empty.
+	Packs       string
+	SigningKeys string
 }
 
 // TablesWithPrefix names every table prefix + its short name, as the local hub and tests do.
@@ -30,6 +34,7 @@ func TablesWithPrefix(prefix string) Tables {
 	return Tables{
 		Credentials: prefix + "credentials", Tenants: prefix + "tenants", Agents: prefix + "agents",
 		Batches: prefix + "batches", BatchIndex: prefix + "batch-index", Anomalies: prefix + "anomalies", Audit: prefix + "audit",
+		Packs: prefix + "packs", SigningKeys: prefix + "signing-keys",
 	}
 }
 
@@ -86,7 +91,7 @@ func Schema(t Tables) []*dynamodb.CreateTableInput {
 			KeySchema:  []types.KeySchemaElement{key("live_shard", types.KeyTypeHash), key("live_at", types.KeyTypeRange)},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll}},
 	}
-	return []*dynamodb.CreateTableInput{
+	out := []*dynamodb.CreateTableInput{
 		pk(t.Credentials, "hash"),
 		pk(t.Tenants, "tenant_id"),
 		agents,
@@ -95,6 +100,13 @@ func Schema(t Tables) []*dynamodb.CreateTableInput {
 		pksk(t.Anomalies, "tenant_id", "anomaly_id"),
 		audit,
 	}
+	if t.Packs != "" {
+		out = append(out, pksk(t.Packs, "tenant_id", "pack_id"))
+	}
+	if t.SigningKeys != "" {
+		out = append(out, pk(t.SigningKeys, "tenant_id"))
+	}
+	return out
 }
 
 // CreateTables creates any missing table and waits until all are active. It is

@@ -28,7 +28,7 @@ import (
 	"github.com/monsys/hub/internal/sig"
 )
 
-func TestMain(m *testing.M) { os.Exit(emu.SharedDynalite(m)) }
+func TestMain(m *testing.M) { os.Exit(emu.RunTests(m, emu.NeedDynamo|emu.NeedS3)) }
 
 // env is one local hub with its own tables on the shared dynalite (or its own
 // dynalite, for fault tests).
@@ -38,6 +38,8 @@ type env struct {
 	info localhub.Info
 	pool *x509.CertPool
 	logs *logBuffer
+	// bucket is the hub's packs bucket.
+	bucket string
 }
 
 func newEnv(t *testing.T) *env {
@@ -57,6 +59,10 @@ func startEnv(t *testing.T, cfg localhub.Config) *env {
 	defer cancel()
 	buf := &logBuffer{}
 	cfg.Dir, cfg.Addr, cfg.Log = t.TempDir(), "127.0.0.1:0", slog.New(slog.NewJSONHandler(buf, nil))
+	if cfg.S3Endpoint == "" {
+		cfg.S3Endpoint, cfg.S3User, cfg.S3Password = emu.S3EndpointForTest(t)
+		cfg.Bucket = emu.UniqueBucket(t)
+	}
 	h, err := localhub.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start local hub: %v", err)
@@ -69,7 +75,7 @@ func startEnv(t *testing.T, cfg localhub.Config) *env {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
-	return &env{t: t, hub: h, info: info, pool: pool, logs: buf}
+	return &env{t: t, hub: h, info: info, pool: pool, logs: buf, bucket: cfg.Bucket}
 }
 
 // client is an HTTPS client that presents cert (nil: no client certificate).

@@ -20,13 +20,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/dynamo"
 	"github.com/monsys/hub/internal/emu"
 	"github.com/monsys/hub/internal/hub"
+	"github.com/monsys/hub/internal/kmssign"
 	"github.com/monsys/hub/internal/localkms"
+	"github.com/monsys/hub/internal/s3store"
 	"github.com/monsys/hub/internal/wire"
 )
 
@@ -41,6 +44,17 @@ type Config struct {
 	StaleAfter     time.Duration // default 30m
 	Log            *slog.Logger
 	Now            func() time.Time
+
+	// S3Endpoint reuses this S3 endpoint (with S3User, S3Password) instead
+	// of starting MinIO.
+	S3Endpoint, S3User, S3Password string
+	Bucket                         string // packs bucket, default "monsys-packs"; created with Object Lock
+	SigningMode                    string // MONSYS_SIGNING_MODE: kms (default; the local KMS makes Ed25519 keys) or kms-envelope
+	RetentionDays                  int    // COMPLIANCE retention of each pack, default 1 day; -1: none
+	// WrapS3 and WrapVault let tests put faults between the pack builder and
+	// S3 or KMS.
+	WrapS3    func(s3store.API) s3store.API
+	WrapVault func(hub.KeyVault) hub.KeyVault
 }
 
 // Info is hub.json.
@@ -60,6 +74,7 @@ type Hub struct {
 	info      Info
 	cfg       Config
 	dynalite  *emu.Dynalite
+	minio     *emu.MinIO
 	kmsSrv    *http.Server
 	https     *http.Server
 	Service   *hub.Service
@@ -68,6 +83,9 @@ type Hub struct {
 	Store     *dynamo.Store
 	DynamoDB  *dynamodb.Client
 	KMS       *kms.Client
+	S3        *s3.Client
+	Packs     *hub.Packs
+	Builds    *hub.LocalStarter
 
 	auth *ca.Authority
 
@@ -90,6 +108,9 @@ func (h *Hub) AddTenant(ctx context.Context, tenant string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
+	if _, err := h.Packs.Keys().Ensure(ctx, tenant); err != nil {
+		return Info{}, err
+	}
 	return Info{URL: h.info.URL, TenantID: tenant, AdminKey: key, CACert: h.info.CACert,
 		EnrollCert: tf.EnrollCert, EnrollKey: tf.EnrollKey, OperatorCert: tf.OperatorCert, OperatorKey: tf.OperatorKey}, nil
 }
@@ -109,6 +130,15 @@ func (c *Config) defaults() error {
 	}
 	if c.TablePrefix == "" {
 		c.TablePrefix = "monsys-"
+	}
+	if c.Bucket == "" {
+		c.Bucket = "monsys-packs"
+	}
+	if c.SigningMode == "" {
+		c.SigningMode = kmssign.ModeKMS
+	}
+	if c.RetentionDays == 0 {
+		c.RetentionDays = 1
 	}
 	if c.IntegrityEvery == 0 {
 		c.IntegrityEvery = 10 * time.Minute
@@ -203,6 +233,9 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		return nil, err
 	}
 	handler.ServeLocalIntegrity(h.Integrity.Run)
+	if err := h.startPacks(ctx, st, svc, handler); err != nil {
+		return nil, err
+	}
 	ln, err := h.listen(cfg, files)
 	if err != nil {
 		return nil, err
@@ -332,8 +365,14 @@ func (h *Hub) Close() error {
 		} else {
 			close(h.done)
 		}
+		if h.Builds != nil {
+			h.Builds.Wait()
+		}
 		if h.kmsSrv != nil {
 			errs = append(errs, h.kmsSrv.Shutdown(ctx))
+		}
+		if h.minio != nil {
+			errs = append(errs, h.minio.Stop())
 		}
 		if h.dynalite != nil {
 			errs = append(errs, h.dynalite.Stop())

@@ -1,6 +1,7 @@
 package pack_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 
 // benchRecords is the number of synthetic records per benchmark iteration:
 // MONSYS_BENCH_RECORDS=1000000 go test -run X -bench . ./internal/pack/
+// (scripts/bench-pack.sh runs the whole set and prints the ratios).
 func benchRecords(b *testing.B) int {
 	if s := os.Getenv("MONSYS_BENCH_RECORDS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -43,13 +46,14 @@ type metric struct {
 	Seq     int64     `json:"seq"`
 }
 
+var benchBase = time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+
 func synth(n int) []metric {
-	base := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
 	out := make([]metric, n)
 	for i := range out {
 		j := (i * 7919) % n // out of order, as a query might return them
 		out[i] = metric{
-			Type: "metric", TS: base.Add(time.Duration(j) * time.Second).Format(time.RFC3339),
+			Type: "metric", TS: benchBase.Add(time.Duration(j) * time.Second).Format(time.RFC3339),
 			AgentID: fmt.Sprintf("web-edge-%02d", j%16), CPU: float64(j%1000) / 7, MemUsed: int64(j) * 4096,
 			Load: []float64{0.5, float64(j%10) / 3, 1.25}, Host: "web-edge.example.net", Seq: 1743465600000000000 + int64(j),
 		}
@@ -57,12 +61,78 @@ func synth(n int) []metric {
 	return out
 }
 
+// appendRaw appends record i of n as an agent would send it: members in the
+// agent's order (not canonical), floats as Go prints them.
+func appendRaw(b []byte, i, n int) []byte {
+	j := (i * 7919) % n
+	b = append(b, `{"type":"metric","ts":"`...)
+	b = benchBase.Add(time.Duration(j)*time.Second).AppendFormat(b, time.RFC3339)
+	b = append(b, `","agent_id":"web-edge-`...)
+	b = strconv.AppendInt(b, int64(j%16), 10)
+	b = append(b, `","cpu":`...)
+	b = strconv.AppendFloat(b, float64(j%1000)/7, 'g', -1, 64)
+	b = append(b, `,"mem_used":`...)
+	b = strconv.AppendInt(b, int64(j)*4096, 10)
+	b = append(b, `,"load":[0.5,`...)
+	b = strconv.AppendFloat(b, float64(j%10)/3, 'g', -1, 64)
+	b = append(b, `,1.25],"host":"web-edge.example.net","seq":"`...)
+	b = strconv.AppendInt(b, 1743465600000000000+int64(j), 10)
+	return append(b, `"}`...)
+}
+
+func synthRaw(n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = appendRaw(nil, i, n)
+	}
+	return out
+}
+
+// BenchmarkBuild is the builder on the hub's path: raw JSON records, as
+// stored batches hold them, canonicalized, sorted, spooled, hashed, signed,
+// tarred and gzipped.
 func BenchmarkBuild(b *testing.B) {
+	recs := synthRaw(benchRecords(b))
+	k := packtest.Key(1)
+	meta := packtest.Meta(k)
+	signer := packtest.Signer{Priv: k}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		bl, err := pack.NewBuilder(meta, signer, pack.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		fw, err := bl.Create("agents/web-edge-01/metric.ndjson")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range recs {
+			if err := fw.AddJSON(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := fw.Close(); err != nil {
+			b.Fatal(err)
+		}
+		res, err := bl.Finish(context.Background(), io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i == 0 {
+			b.SetBytes(res.DataBytes)
+		}
+	}
+	b.ReportMetric(float64(len(recs))*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkBuildStructs is the builder fed Go values (FileWriter.Add):
+// encoding/json first, then canonicalization.
+func BenchmarkBuildStructs(b *testing.B) {
 	recs := synth(benchRecords(b))
 	k := packtest.Key(1)
 	meta := packtest.Meta(k)
 	signer := packtest.Signer{Priv: k}
-	var dataBytes int64
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -86,21 +156,126 @@ func BenchmarkBuild(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		dataBytes = res.DataBytes
 		if i == 0 {
-			b.SetBytes(dataBytes)
+			b.SetBytes(res.DataBytes)
 		}
 	}
 	b.ReportMetric(float64(len(recs))*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
 // BenchmarkFloor is the least any pack writer must do with the same data:
-// SHA-256 and gzip of the finished NDJSON bytes.
+// SHA-256 and gzip (at the builder's level) of the finished NDJSON bytes.
 func BenchmarkFloor(b *testing.B) {
-	recs := synth(benchRecords(b))
+	recs := synthRaw(benchRecords(b))
 	lines := make([][]byte, len(recs))
-	for i := range recs {
-		l, err := canon.MarshalLine(&recs[i])
+	for i, r := range recs {
+		l, err := canon.Line(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lines[i] = l
+	}
+	slices.SortFunc(lines, bytes.Compare)
+	data := bytes.Join(lines, nil)
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_ = sha256.Sum256(data)
+		zw, err := gzip.NewWriterLevel(io.Discard, pack.DefaultLevel)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := zw.Write(data); err != nil {
+			b.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(recs))*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkCanon is canonicalization alone, per record.
+func BenchmarkCanon(b *testing.B) {
+	recs := synthRaw(1000)
+	var t canon.Transformer
+	var out []byte
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var err error
+		if out, err = t.Append(out[:0], recs[i%len(recs)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestPeakRSS builds a pack of MONSYS_RSS_RECORDS synthetic records,
+// generated one at a time so that only the builder holds memory, writes it
+// to MONSYS_RSS_OUT (or discards it) and prints the process's peak RSS.
+// scripts/bench-pack.sh runs it in fresh processes at 100,000 and 1,000,000.
+func TestPeakRSS(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("MONSYS_RSS_RECORDS"))
+	if n <= 0 {
+		t.Skip("set MONSYS_RSS_RECORDS to measure")
+	}
+	var opts pack.Options
+	if mib, _ := strconv.Atoi(os.Getenv("MONSYS_RSS_SORT_MIB")); mib > 0 {
+		opts.SortMemory = int64(mib) << 20
+	}
+	k := packtest.Key(1)
+	bl, err := pack.NewBuilder(packtest.Meta(k), packtest.Signer{Priv: k}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw, err := bl.Create("agents/web-edge-01/metric.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec []byte
+	for i := range n {
+		rec = appendRaw(rec[:0], i, n)
+		if err := fw.AddJSON(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var w io.Writer = io.Discard
+	if p := os.Getenv("MONSYS_RSS_OUT"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		bw := bufio.NewWriterSize(f, 1<<20)
+		defer bw.Flush()
+		w = bw
+	}
+	res, err := bl.Finish(context.Background(), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status")
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			f := strings.Fields(l)
+			fmt.Printf("peak_rss_kib %s records %d data_bytes %d pack_bytes %d\n", f[1], n, res.DataBytes, res.Size)
+		}
+	}
+}
+
+// BenchmarkFloorDefault is BenchmarkFloor at gzip's default level (6), the
+// floor as first measured.
+func BenchmarkFloorDefault(b *testing.B) {
+	recs := synthRaw(benchRecords(b))
+	lines := make([][]byte, len(recs))
+	for i, r := range recs {
+		l, err := canon.Line(r)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -38,15 +40,24 @@ type Options struct {
 	// TempDir holds spool and sort-run files (default os.TempDir()).
 	TempDir string
 	// SortMemory bounds the bytes of data lines held in memory across all open
-	// files before a sorted run is spilled to disk (default 64 MiB).
+	// files before a sorted run is spilled to disk (default 16 MiB).
 	SortMemory int64
-	// Level is the gzip level (default gzip.DefaultCompression). Packs are
+	// Level is the gzip level (default DefaultLevel). Packs are
 	// reproducible for a given level and klauspost/compress version.
 	Level int
+	// Workers is how many goroutines canonicalize AddJSON records (default
+	// GOMAXPROCS; 1 canonicalizes in the caller). The output does not depend
+	// on it.
+	Workers int
 }
 
+// DefaultLevel is the gzip level packs are written with unless
+// Options.Level says otherwise: klauspost/compress's fastest level, about
+// twice the speed of level 6 for a few percent more bytes on NDJSON.
+const DefaultLevel = gzip.BestSpeed
+
 // DefaultSortMemory is Options.SortMemory's default.
-const DefaultSortMemory = 64 << 20
+const DefaultSortMemory = 16 << 20
 
 // Result describes a written pack.
 type Result struct {
@@ -67,13 +78,20 @@ type Result struct {
 // are sorted in runs spilled to TempDir and merged. A Builder is not safe for
 // concurrent use. Close it to remove its temporary files.
 type Builder struct {
-	meta     Meta
-	signer   Signer
-	opts     Options
-	dir      string
-	open     map[*FileWriter]struct{}
-	done     map[string]*spooled
-	mem      int64
+	meta   Meta
+	signer Signer
+	opts   Options
+	dir    string
+	open   map[*FileWriter]struct{}
+	done   map[string]*spooled
+	mem    int64
+	canon  canon.Transformer
+	line   []byte // scratch for one canonical line
+	// mu guards open, mem and the sorters while workers add lines.
+	mu       sync.Mutex
+	spilling bool      // a worker is writing a run without the lock
+	spilled  sync.Cond // on mu: that run is written
+	workers  *workers  // nil: AddJSON canonicalizes in the caller
 	closed   bool
 	finished bool
 }
@@ -90,7 +108,7 @@ func NewBuilder(meta Meta, signer Signer, opts Options) (*Builder, error) {
 		opts.SortMemory = DefaultSortMemory
 	}
 	if opts.Level == 0 {
-		opts.Level = gzip.DefaultCompression
+		opts.Level = DefaultLevel
 	}
 	if _, err := gzip.NewWriterLevel(io.Discard, opts.Level); err != nil {
 		return nil, fmt.Errorf("%w: gzip level %d", ErrInvalidMeta, opts.Level)
@@ -99,10 +117,18 @@ func NewBuilder(meta Meta, signer Signer, opts Options) (*Builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pack: temp dir: %w", err)
 	}
-	return &Builder{
+	b := &Builder{
 		meta: meta, signer: signer, opts: opts, dir: dir,
 		open: map[*FileWriter]struct{}{}, done: map[string]*spooled{},
-	}, nil
+	}
+	if opts.Workers == 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	b.spilled.L = &b.mu
+	if opts.Workers > 1 {
+		b.workers = newWorkers(b, opts.Workers)
+	}
+	return b, nil
 }
 
 func checkMeta(m *Meta) error {
@@ -213,33 +239,51 @@ func (b *Builder) Create(path string) (*FileWriter, error) {
 		}
 	}
 	fw := &FileWriter{b: b, path: path, s: &sorter{dir: b.dir}}
+	b.mu.Lock()
 	b.open[fw] = struct{}{}
+	b.mu.Unlock()
 	return fw, nil
 }
 
 // Add appends v, encoded with encoding/json and canonicalized, as one record.
 func (fw *FileWriter) Add(v any) error {
+	if fw.s == nil {
+		return fmt.Errorf("pack: add to closed file %q: %w", fw.path, ErrClosed)
+	}
 	line, err := canon.MarshalLine(v)
 	if err != nil {
 		return fmt.Errorf("pack: record %d of %q: %w", fw.n+1, fw.path, err)
 	}
-	return fw.addLine(line)
+	fw.n++
+	fw.b.mu.Lock()
+	defer fw.b.mu.Unlock()
+	return fw.addLineLocked(line)
 }
 
-// AddJSON appends the JSON value raw, canonicalized, as one record.
+// AddJSON appends the JSON value raw, canonicalized, as one record. raw is
+// not retained. With Options.Workers > 1 records are canonicalized in the
+// background: a bad record's error is returned by a later AddJSON or by
+// Close (of any file), and the pack cannot be finished.
 func (fw *FileWriter) AddJSON(raw []byte) error {
-	line, err := canon.Line(raw)
-	if err != nil {
-		return fmt.Errorf("pack: record %d of %q: %w", fw.n+1, fw.path, err)
-	}
-	return fw.addLine(line)
-}
-
-func (fw *FileWriter) addLine(line []byte) error {
 	if fw.s == nil {
 		return fmt.Errorf("pack: add to closed file %q: %w", fw.path, ErrClosed)
 	}
+	b := fw.b
+	if b.workers != nil {
+		return b.workers.add(fw, raw)
+	}
+	line, err := b.canon.Append(b.line[:0], raw)
+	if err != nil {
+		return fmt.Errorf("pack: record %d of %q: %w", fw.n+1, fw.path, err)
+	}
+	b.line = append(line, '\n')
 	fw.n++
+	return fw.addLineLocked(b.line)
+}
+
+// addLineLocked adds one line (the sorter copies it); b.mu is held, or
+// there are no workers.
+func (fw *FileWriter) addLineLocked(line []byte) error {
 	fw.b.mem += fw.s.add(line)
 	if fw.b.mem > fw.b.opts.SortMemory {
 		return fw.b.spillLargest()
@@ -247,12 +291,41 @@ func (fw *FileWriter) addLine(line []byte) error {
 	return nil
 }
 
-func (b *Builder) spillLargest() error {
+// largestOpen is the open file with the most buffered lines, or nil.
+func (b *Builder) largestOpen() *FileWriter {
 	var big *FileWriter
 	for fw := range b.open {
 		if big == nil || fw.s.mem > big.s.mem || (fw.s.mem == big.s.mem && fw.path < big.path) {
 			big = fw
 		}
+	}
+	return big
+}
+
+// heldMem is the memory of the biggest finished file held in memory.
+func (b *Builder) heldMem() int64 {
+	var m int64
+	for _, sp := range b.done {
+		m = max(m, sp.mem)
+	}
+	return m
+}
+
+// spillLargest frees the most memory it can in one step: it spills the
+// open file with the most buffered lines as a sorted run, or writes a
+// finished file held in memory to disk, whichever is bigger.
+func (b *Builder) spillLargest() error {
+	big := b.largestOpen()
+	var held *spooled
+	for _, sp := range b.done {
+		if sp.mem > 0 && (held == nil || sp.mem > held.mem || (sp.mem == held.mem && sp.path < held.path)) {
+			held = sp
+		}
+	}
+	if held != nil && (big == nil || held.mem > big.s.mem) {
+		freed, err := held.toDisk(b.dir)
+		b.mem -= freed
+		return err
 	}
 	if big == nil {
 		return nil
@@ -269,11 +342,23 @@ func (fw *FileWriter) Close() error {
 		return nil
 	}
 	b := fw.b
-	mem := fw.s.mem
-	sp, err := fw.s.finish(fw.path)
-	b.mem -= mem
+	if b.workers != nil {
+		if err := b.workers.flush(); err != nil {
+			return err
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := fw.s
 	fw.s = nil
 	delete(b.open, fw)
+	if len(s.runs) == 0 {
+		// Still within the budget: keep the sorted lines in memory (they
+		// stay counted) until Finish or a spill needs the room.
+		b.done[fw.path] = s.finishInMemory(fw.path)
+		return nil
+	}
+	sp, err := s.finish(fw.path) // its tail stays in memory, counted
 	if err != nil {
 		return err
 	}
@@ -288,6 +373,9 @@ func (b *Builder) Close() error {
 		return nil
 	}
 	b.closed = true
+	if b.workers != nil {
+		b.workers.stop()
+	}
 	if err := os.RemoveAll(b.dir); err != nil {
 		return fmt.Errorf("pack: remove temp dir: %w", err)
 	}
@@ -435,6 +523,41 @@ func tarHeader(name string, size int64, mtime time.Time) *tar.Header {
 
 func copyData(tw *tar.Writer, f *spooled, mtime time.Time) error {
 	name := DataDir + f.path
+	if f.runs != nil {
+		if err := tw.WriteHeader(tarHeader(name, f.size, mtime)); err != nil {
+			return fmt.Errorf("pack: write %s: %w", name, err)
+		}
+		cw := &countWriter{w: tw}
+		aw := newAsyncWriter(cw) // merge here, compress there
+		w := bufio.NewWriterSize(aw, 256<<10)
+		err := mergeRuns(f.runs, f.tail, w)
+		if err == nil {
+			err = w.Flush()
+		}
+		if cerr := aw.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("pack: write %s: %w", name, err)
+		}
+		if cw.n != f.size {
+			return fmt.Errorf("pack: write %s: runs hold %d bytes, want %d", name, cw.n, f.size)
+		}
+		return nil
+	}
+	if f.lines != nil {
+		if err := tw.WriteHeader(tarHeader(name, f.size, mtime)); err != nil {
+			return fmt.Errorf("pack: write %s: %w", name, err)
+		}
+		w := bufio.NewWriterSize(tw, 256<<10)
+		for _, l := range f.lines {
+			w.Write(l)
+		}
+		if err := w.Flush(); err != nil {
+			return fmt.Errorf("pack: write %s: %w", name, err)
+		}
+		return nil
+	}
 	src, err := os.Open(f.file)
 	if err != nil {
 		return fmt.Errorf("pack: open spool of %q: %w", f.path, err)

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -353,7 +354,12 @@ func TestBuilderRejects(t *testing.T) {
 		if _, err := b.Create("x.ndjson"); !errors.Is(err, pack.ErrDuplicate) {
 			t.Errorf("duplicate open: %v", err)
 		}
-		if err := fw.AddJSON([]byte(`{"a":1,"a":2}`)); !errors.Is(err, canon.ErrDuplicateKey) {
+		// With workers, a bad record's error comes from a later call or Close.
+		err = fw.AddJSON([]byte(`{"a":1,"a":2}`))
+		if err == nil {
+			err = fw.Close()
+		}
+		if !errors.Is(err, canon.ErrDuplicateKey) {
 			t.Errorf("AddJSON duplicate key: %v", err)
 		}
 		if _, err := b.Finish(context.Background(), io.Discard); !errors.Is(err, pack.ErrOpenFile) {
@@ -444,5 +450,64 @@ func TestLineageRotate(t *testing.T) {
 	again, err := back.MarshalCanonical()
 	if err != nil || !bytes.Equal(again, raw) {
 		t.Fatalf("lineage round trip: %s vs %s (%v)", again, raw, err)
+	}
+}
+
+// TestBuildIndependentOfWorkersAndMemory builds the same interleaved raw
+// records with several worker counts and memory budgets (finished files
+// held in memory, spilled runs, held files written out later) and wants
+// identical bytes.
+func TestBuildIndependentOfWorkersAndMemory(t *testing.T) {
+	k := packtest.Key(3)
+	build := func(opts pack.Options) []byte {
+		b, err := pack.NewBuilder(packtest.Meta(k), packtest.Signer{Priv: k}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		small, err := b.Create("agents/a/small.ndjson")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 50 {
+			if err := small.AddJSON([]byte(fmt.Sprintf(`{"z":%d,"a":"small %d"}`, (i*31)%50, i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := small.Close(); err != nil {
+			t.Fatal(err)
+		}
+		x, _ := b.Create("agents/a/x.ndjson")
+		y, _ := b.Create("agents/b/y.ndjson")
+		for i := range 20000 {
+			fw := x
+			if i%3 == 0 {
+				fw = y
+			}
+			raw := fmt.Sprintf(`{"ts":"2026-04-01T00:00:%02dZ","v":%d.25,"tags":["t%d"],"type":"metric","seq":"%d"}`, i%60, (i*7919)%20000, i%7, i)
+			if err := fw.AddJSON([]byte(raw)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := x.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := y.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if _, err := b.Finish(context.Background(), &buf); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	want := build(pack.Options{Workers: 1})
+	for _, opts := range []pack.Options{{Workers: 2}, {Workers: 4, SortMemory: 4 << 10}, {Workers: 1, SortMemory: 64 << 10},
+		{Workers: 3, SortMemory: 300 << 10}} {
+		t.Run(fmt.Sprintf("ok/workers-%d-mem-%d", opts.Workers, opts.SortMemory), func(t *testing.T) {
+			if got := build(opts); !bytes.Equal(got, want) {
+				t.Fatalf("pack differs from the single-worker, in-memory build (%d vs %d bytes)", len(got), len(want))
+			}
+		})
 	}
 }

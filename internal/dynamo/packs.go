@@ -1,0 +1,309 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/monsys/hub/internal/hub"
+	"github.com/monsys/hub/internal/pack"
+)
+
+var (
+	_ hub.PackStore  = (*Store)(nil)
+	_ hub.PackSource = (*Store)(nil)
+	_ hub.KeyStore   = (*Store)(nil)
+)
+
+// headID is the item of the packs table that holds a tenant's chain head and
+// build lease; pack ids start with "pk_", so it cannot collide.
+const headID = "_head"
+
+func (s *Store) packsTable(op string) (string, error) {
+	if s.t.Packs == "" {
+		return "", fmt.Errorf("%s: no packs table configured", op)
+	}
+	return s.t.Packs, nil
+}
+
+func packItem(p hub.Pack) item {
+	it := item{"tenant_id": vs(p.TenantID), "pack_id": vs(p.PackID), "status": vs(p.Status),
+		"period_start": vt(p.PeriodStart), "period_end": vt(p.PeriodEnd), "requested_at": vt(p.RequestedAt)}
+	if !p.GeneratedAt.IsZero() {
+		it["generated_at"] = vt(p.GeneratedAt)
+	}
+	if !p.FinishedAt.IsZero() {
+		it["finished_at"] = vt(p.FinishedAt)
+	}
+	for k, v := range map[string]string{"object_key": p.ObjectKey, "object_version": p.ObjectVersion, "file_name": p.FileName, "manifest_sha256": p.ManifestSHA256,
+		"signing_key_id": p.SigningKeyID, "reason": p.Reason} {
+		if v != "" {
+			it[k] = vs(v)
+		}
+	}
+	if p.Status == hub.PackReady {
+		it["size"], it["records"] = vn(p.Size), vn(p.Records)
+	}
+	if p.Previous != nil {
+		it["prev_pack_id"], it["prev_manifest_sha256"] = vs(p.Previous.PackID), vs(p.Previous.ManifestSHA256)
+	}
+	return it
+}
+
+func decodePack(it item) hub.Pack {
+	p := hub.Pack{TenantID: gs(it, "tenant_id"), PackID: gs(it, "pack_id"), Status: gs(it, "status"),
+		PeriodStart: gt(it, "period_start"), PeriodEnd: gt(it, "period_end"), RequestedAt: gt(it, "requested_at"),
+		GeneratedAt: gt(it, "generated_at"), FinishedAt: gt(it, "finished_at"), ObjectKey: gs(it, "object_key"), ObjectVersion: gs(it, "object_version"),
+		FileName: gs(it, "file_name"), Size: gn(it, "size"), Records: gn(it, "records"),
+		ManifestSHA256: gs(it, "manifest_sha256"), SigningKeyID: gs(it, "signing_key_id"), Reason: gs(it, "reason")}
+	if id := gs(it, "prev_pack_id"); id != "" {
+		p.Previous = &pack.PackRef{PackID: id, ManifestSHA256: gs(it, "prev_manifest_sha256")}
+	}
+	return p
+}
+
+// CreatePack implements hub.PackStore.
+func (s *Store) CreatePack(ctx context.Context, p hub.Pack) error {
+	t, err := s.packsTable("create pack")
+	if err != nil {
+		return err
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(t), Item: packItem(p),
+		ConditionExpression: aws.String("attribute_not_exists(pack_id)")})
+	return classify("create pack "+p.PackID, err)
+}
+
+// GetPack implements hub.PackStore.
+func (s *Store) GetPack(ctx context.Context, tenantID, packID string) (hub.Pack, error) {
+	t, err := s.packsTable("get pack")
+	if err != nil {
+		return hub.Pack{}, err
+	}
+	if packID == headID {
+		return hub.Pack{}, fmt.Errorf("get pack: %w", hub.ErrNotFound)
+	}
+	it, err := s.get(ctx, "get pack "+packID, t, item{"tenant_id": vs(tenantID), "pack_id": vs(packID)})
+	if err != nil {
+		return hub.Pack{}, err
+	}
+	return decodePack(it), nil
+}
+
+// FinishPack implements hub.PackStore: the whole item, if still pending.
+func (s *Store) FinishPack(ctx context.Context, p hub.Pack) error {
+	t, err := s.packsTable("finish pack")
+	if err != nil {
+		return err
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(t), Item: packItem(p),
+		ConditionExpression:      aws.String("#st = :pending"),
+		ExpressionAttributeNames: names("#st", "status"), ExpressionAttributeValues: item{":pending": vs(hub.PackPending)}})
+	return classify("finish pack "+p.PackID, err)
+}
+
+func decodeHead(it item) hub.PackHead {
+	h := hub.PackHead{Building: gs(it, "building"), LeaseUntil: gt(it, "lease_until")}
+	if id := gs(it, "last_pack_id"); id != "" {
+		h.Last = &pack.PackRef{PackID: id, ManifestSHA256: gs(it, "last_manifest_sha256")}
+	}
+	return h
+}
+
+// AcquireBuild implements hub.PackStore with one conditional update of the
+// tenant's head item.
+func (s *Store) AcquireBuild(ctx context.Context, tenantID, packID string, until, now time.Time) (hub.PackHead, error) {
+	t, err := s.packsTable("acquire build")
+	if err != nil {
+		return hub.PackHead{}, err
+	}
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(t),
+		Key:                       item{"tenant_id": vs(tenantID), "pack_id": vs(headID)},
+		UpdateExpression:          aws.String("SET building = :id, lease_until = :until"),
+		ConditionExpression:       aws.String("attribute_not_exists(building) OR building = :id OR lease_until < :now"),
+		ExpressionAttributeValues: item{":id": vs(packID), ":until": vt(until), ":now": vt(now)},
+		ReturnValues:              types.ReturnValueAllNew})
+	if err != nil {
+		return hub.PackHead{}, classify("acquire build of "+tenantID, err)
+	}
+	return decodeHead(out.Attributes), nil
+}
+
+// ReleaseBuild implements hub.PackStore.
+func (s *Store) ReleaseBuild(ctx context.Context, tenantID, packID string, last *pack.PackRef) error {
+	t, err := s.packsTable("release build")
+	if err != nil {
+		return err
+	}
+	in := &dynamodb.UpdateItemInput{TableName: aws.String(t),
+		Key:                       item{"tenant_id": vs(tenantID), "pack_id": vs(headID)},
+		UpdateExpression:          aws.String("REMOVE building, lease_until"),
+		ConditionExpression:       aws.String("building = :id"),
+		ExpressionAttributeValues: item{":id": vs(packID)}}
+	if last != nil {
+		in.UpdateExpression = aws.String("SET last_pack_id = :last, last_manifest_sha256 = :sha REMOVE building, lease_until")
+		in.ExpressionAttributeValues[":last"] = vs(last.PackID)
+		in.ExpressionAttributeValues[":sha"] = vs(last.ManifestSHA256)
+	}
+	_, err = s.db.UpdateItem(ctx, in)
+	return classify("release build of "+tenantID, err)
+}
+
+// --- period data
+
+// PeriodBatches implements hub.PackSource: one query per (day, shard) of the
+// batch index, at most IndexShards at a time, then GetItem of each batch.
+func (s *Store) PeriodBatches(ctx context.Context, tenantID string, from, to time.Time, fn func(hub.StoredBatch) error) error {
+	var parts []string
+	for d := from.UTC().Truncate(24 * time.Hour); !d.After(to); d = d.Add(24 * time.Hour) {
+		for sh := range IndexShards {
+			parts = append(parts, IndexPartition(tenantID, d.Format("2006-01-02"), sh))
+		}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	work := make(chan string)
+	var mu sync.Mutex // fn is never called concurrently
+	var wg sync.WaitGroup
+	seen := map[string]bool{}
+	for range min(IndexShards, len(parts)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				if err := s.readPartition(ctx, p, from, to, &mu, seen, fn); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+feed:
+	for _, p := range parts {
+		select {
+		case work <- p:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *Store) readPartition(ctx context.Context, part string, from, to time.Time, mu *sync.Mutex, seen map[string]bool, fn func(hub.StoredBatch) error) error {
+	q := &dynamodb.QueryInput{TableName: aws.String(s.t.BatchIndex), KeyConditionExpression: aws.String("tday = :p"),
+		ExpressionAttributeValues: item{":p": vs(part)}}
+	end := to.Add(time.Second)
+	for {
+		out, err := s.db.Query(ctx, q)
+		if err != nil {
+			return classify("query batch index "+part, err)
+		}
+		for _, it := range out.Items {
+			if gt(it, "min_ts").After(end) || gt(it, "max_ts").Before(from) {
+				continue
+			}
+			agentID, key := gs(it, "agent_id"), gs(it, "batch_key")
+			mu.Lock()
+			dup := seen[agentID+"#"+key] // a batch spanning days has an entry per day
+			seen[agentID+"#"+key] = true
+			mu.Unlock()
+			if dup {
+				continue
+			}
+			b, err := s.GetBatch(ctx, agentID, key)
+			if errors.Is(err, hub.ErrNotFound) {
+				continue // an index entry of a batch being undone
+			}
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			err = fn(b)
+			mu.Unlock()
+			if err != nil {
+				return err
+			}
+		}
+		if out.LastEvaluatedKey == nil {
+			return nil
+		}
+		q.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// --- signing keys
+
+func (s *Store) keysTable(op string) (string, error) {
+	if s.t.SigningKeys == "" {
+		return "", fmt.Errorf("%s: no signing-keys table configured", op)
+	}
+	return s.t.SigningKeys, nil
+}
+
+// GetKeys implements hub.KeyStore.
+func (s *Store) GetKeys(ctx context.Context, tenantID string) (hub.KeyRecord, error) {
+	t, err := s.keysTable("get signing keys")
+	if err != nil {
+		return hub.KeyRecord{}, err
+	}
+	it, err := s.get(ctx, "get signing keys of "+tenantID, t, item{"tenant_id": vs(tenantID)})
+	if err != nil {
+		return hub.KeyRecord{}, err
+	}
+	r := hub.KeyRecord{TenantID: tenantID, Version: gn(it, "version"), Refs: map[string]string{}}
+	if raw := gs(it, "lineage"); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &r.Lineage); err != nil {
+			return hub.KeyRecord{}, fmt.Errorf("get signing keys of %s: lineage: %w", tenantID, err)
+		}
+	}
+	for k := range gm(it, "refs") {
+		r.Refs[k] = gs(gm(it, "refs"), k)
+	}
+	if p := gm(it, "pending"); p != nil {
+		r.Pending = &hub.PendingKey{KeyID: gs(p, "key_id"), Ref: gs(p, "ref")}
+	}
+	return r, nil
+}
+
+// PutKeys implements hub.KeyStore: one conditional put on the version.
+func (s *Store) PutKeys(ctx context.Context, r hub.KeyRecord) error {
+	t, err := s.keysTable("put signing keys")
+	if err != nil {
+		return err
+	}
+	it := item{"tenant_id": vs(r.TenantID), "version": vn(r.Version)}
+	if len(r.Lineage) > 0 {
+		raw, err := r.Lineage.MarshalCanonical()
+		if err != nil {
+			return fmt.Errorf("put signing keys of %s: %w", r.TenantID, err)
+		}
+		it["lineage"] = vs(string(raw))
+	}
+	refs := item{}
+	for k, v := range r.Refs {
+		refs[k] = vs(v)
+	}
+	it["refs"] = &types.AttributeValueMemberM{Value: refs}
+	if r.Pending != nil {
+		it["pending"] = &types.AttributeValueMemberM{Value: item{"key_id": vs(r.Pending.KeyID), "ref": vs(r.Pending.Ref)}}
+	}
+	in := &dynamodb.PutItemInput{TableName: aws.String(t), Item: it}
+	if r.Version <= 1 {
+		in.ConditionExpression = aws.String("attribute_not_exists(tenant_id)")
+	} else {
+		in.ConditionExpression = aws.String("version = :prev")
+		in.ExpressionAttributeValues = item{":prev": vn(r.Version - 1)}
+	}
+	_, err = s.db.PutItem(ctx, in)
+	return classify("put signing keys of "+r.TenantID, err)
+}

@@ -1,0 +1,768 @@
+package hub
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/monsys/hub/internal/anomaly"
+	"github.com/monsys/hub/internal/batch"
+	"github.com/monsys/hub/internal/pack"
+)
+
+// Pack statuses.
+const (
+	PackPending = "pending"
+	PackReady   = "ready"
+	PackFailed  = "failed"
+)
+
+// Pack is the hub's record of one evidence pack.
+type Pack struct {
+	TenantID       string
+	PackID         string
+	Status         string
+	PeriodStart    time.Time
+	PeriodEnd      time.Time
+	RequestedAt    time.Time
+	GeneratedAt    time.Time
+	FinishedAt     time.Time
+	ObjectKey      string
+	ObjectVersion  string
+	FileName       string
+	Size           int64
+	Records        int64
+	ManifestSHA256 string
+	SigningKeyID   string
+	Previous       *pack.PackRef
+	Reason         string
+}
+
+// PackHead is the tenant's pack chain: the last ready pack, and the build
+// that holds the tenant's build lease, if any.
+type PackHead struct {
+	Last       *pack.PackRef
+	Building   string
+	LeaseUntil time.Time
+}
+
+// PackStore keeps pack records and each tenant's chain head.
+type PackStore interface {
+	// CreatePack writes a new pending pack; ErrConflict if the id exists.
+	CreatePack(ctx context.Context, p Pack) error
+	// GetPack returns the tenant's pack, or ErrNotFound.
+	GetPack(ctx context.Context, tenantID, packID string) (Pack, error)
+	// FinishPack writes p (ready or failed) if the stored pack is still pending; else ErrConflict.
+	FinishPack(ctx context.Context, p Pack) error
+	// AcquireBuild takes the tenant's build lease for packID until until,
+	// if nobody holds it or the holder's lease ended before now; else
+	// ErrConflict. It returns the head as it stood.
+	AcquireBuild(ctx context.Context, tenantID, packID string, until, now time.Time) (PackHead, error)
+	// ReleaseBuild gives the lease up if packID holds it, and moves the
+	// chain to last when last is not nil (the same conditional write).
+	ReleaseBuild(ctx context.Context, tenantID, packID string, last *pack.PackRef) error
+}
+
+// PackSource reads what goes into a pack: never a scan.
+type PackSource interface {
+	// PeriodBatches calls fn (never concurrently) for every batch of the
+	// tenant whose records may fall in [from, to].
+	PeriodBatches(ctx context.Context, tenantID string, from, to time.Time, fn func(StoredBatch) error) error
+	// Audit lists the tenant's audit events in [from, to).
+	Audit(ctx context.Context, tenantID string, from, to time.Time) ([]AuditEvent, error)
+}
+
+// ObjectStore keeps pack archives. Upload streams r as one object with a
+// multipart upload under the store's retention and returns its size and
+// version; on any error it aborts the upload, so that no object and no parts
+// are left. Links name the version, so a later write under the same key
+// (a new version) never changes what a link serves.
+type ObjectStore interface {
+	Upload(ctx context.Context, key string, r io.Reader) (size int64, version string, err error)
+	PresignGet(ctx context.Context, key, version, fileName string, ttl time.Duration) (string, error)
+}
+
+// BuildStarter starts the build of a pending pack asynchronously.
+type BuildStarter interface {
+	StartBuild(ctx context.Context, tenantID, packID string) error
+}
+
+// PackConfig tunes evidence packs. Zero values take the defaults.
+type PackConfig struct {
+	MaxSpan     time.Duration // longest period, default 366 days
+	LinkTTL     time.Duration // default presigned link lifetime, 15 minutes
+	MaxLinkTTL  time.Duration // at most 7 days (SigV4's limit)
+	BuildLease  time.Duration // how long a build holds the tenant's lease, default 15 minutes
+	LeaseWait   time.Duration // how long a build waits for another one of the tenant, default 2 minutes
+	KeyPrefix   string        // object key prefix, default "packs/"
+	TempDir     string
+	SortMemory  int64
+	GzipLevel   int
+	RetainUntil func(time.Time) time.Time // for the pack view only; the store applies retention
+}
+
+// Packs requests, builds and hands out evidence packs (SPEC 8).
+type Packs struct {
+	svc     *Service
+	store   PackStore
+	src     PackSource
+	keys    *Keys
+	objects ObjectStore
+	cfg     PackConfig
+
+	mu    sync.Mutex
+	start BuildStarter
+}
+
+// NewPacks returns the pack service. SetStarter must be called before RequestPack.
+func NewPacks(svc *Service, store PackStore, src PackSource, keys *Keys, objects ObjectStore, cfg PackConfig) (*Packs, error) {
+	if svc == nil || store == nil || src == nil || keys == nil || objects == nil {
+		return nil, errors.New("hub: packs need a service, stores, keys and an object store")
+	}
+	if cfg.MaxSpan <= 0 {
+		cfg.MaxSpan = 366 * 24 * time.Hour
+	}
+	if cfg.LinkTTL <= 0 {
+		cfg.LinkTTL = 15 * time.Minute
+	}
+	if cfg.MaxLinkTTL <= 0 || cfg.MaxLinkTTL > 7*24*time.Hour {
+		cfg.MaxLinkTTL = 7 * 24 * time.Hour
+	}
+	if cfg.BuildLease <= 0 {
+		cfg.BuildLease = 15 * time.Minute
+	}
+	if cfg.LeaseWait <= 0 {
+		cfg.LeaseWait = 2 * time.Minute
+	}
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = "packs/"
+	}
+	return &Packs{svc: svc, store: store, src: src, keys: keys, objects: objects, cfg: cfg}, nil
+}
+
+// Keys returns the key manager the packs sign with.
+func (p *Packs) Keys() *Keys { return p.keys }
+
+// SetStarter sets how builds are started (a Lambda self-invocation in AWS, a
+// goroutine in the local hub).
+func (p *Packs) SetStarter(s BuildStarter) {
+	p.mu.Lock()
+	p.start = s
+	p.mu.Unlock()
+}
+
+// PackView is the answer of the evidence-pack endpoints.
+type PackView struct {
+	PackID         string        `json:"pack_id"`
+	Status         string        `json:"status"`
+	PeriodStart    string        `json:"period_start"`
+	PeriodEnd      string        `json:"period_end"`
+	RequestedAt    time.Time     `json:"requested_at"`
+	GeneratedAt    *string       `json:"generated_at"`
+	FileName       *string       `json:"file_name"`
+	Size           *int64        `json:"size"`
+	Records        *int64        `json:"records"`
+	SigningKeyID   *string       `json:"signing_key_id"`
+	ManifestSHA256 *string       `json:"manifest_sha256"`
+	PreviousPack   *pack.PackRef `json:"previous_pack"`
+	DownloadURL    *string       `json:"download_url"`
+	ExpiresAt      *time.Time    `json:"expires_at"`
+	Reason         *string       `json:"reason"`
+}
+
+func packView(pk Pack) PackView {
+	v := PackView{PackID: pk.PackID, Status: pk.Status, PeriodStart: pack.TimeString(pk.PeriodStart),
+		PeriodEnd: pack.TimeString(pk.PeriodEnd), RequestedAt: pk.RequestedAt}
+	if pk.Status == PackReady {
+		g, f, s, n, k, m := pack.TimeString(pk.GeneratedAt), pk.FileName, pk.Size, pk.Records, pk.SigningKeyID, pk.ManifestSHA256
+		v.GeneratedAt, v.FileName, v.Size, v.Records, v.SigningKeyID, v.ManifestSHA256 = &g, &f, &s, &n, &k, &m
+		v.PreviousPack = pk.Previous
+	}
+	if pk.Status == PackFailed {
+		r := pk.Reason
+		v.Reason = &r
+	}
+	return v
+}
+
+// maxPeriodBody bounds the request body of POST /evidence-packs.
+const maxPeriodBody = 4 << 10
+
+// ParsePeriod validates a pack request: RFC 3339 bounds, start before end,
+// a span of at most maxSpan. The bounds are kept to the second.
+func ParsePeriod(body []byte, maxSpan time.Duration) (time.Time, time.Time, error) {
+	if len(body) > maxPeriodBody {
+		return time.Time{}, time.Time{}, refuse(CodeInvalidRequest, "body is %d bytes, limit %d", len(body), maxPeriodBody)
+	}
+	var req struct {
+		Start *string `json:"period_start"`
+		End   *string `json:"period_end"`
+	}
+	if err := DecodeJSONObject(body, &req); err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	if req.Start == nil || req.End == nil {
+		return time.Time{}, time.Time{}, refuse(CodeInvalidRequest, "period_start and period_end are required")
+	}
+	start, err := time.Parse(time.RFC3339, *req.Start)
+	if err != nil {
+		return time.Time{}, time.Time{}, refuse(CodeInvalidRequest, "period_start %q is not an RFC 3339 time", *req.Start)
+	}
+	end, err := time.Parse(time.RFC3339, *req.End)
+	if err != nil {
+		return time.Time{}, time.Time{}, refuse(CodeInvalidRequest, "period_end %q is not an RFC 3339 time", *req.End)
+	}
+	start, end = start.UTC().Truncate(time.Second), end.UTC().Truncate(time.Second)
+	if !start.Before(end) {
+		return time.Time{}, time.Time{}, refuse(CodeInvalidRequest, "period_start %q must be before period_end %q", *req.Start, *req.End)
+	}
+	if end.Sub(start) > maxSpan {
+		return time.Time{}, time.Time{}, refuse(CodeInvalidRequest, "the period spans %s, limit %d days", end.Sub(start).Round(time.Hour), int(maxSpan/(24*time.Hour)))
+	}
+	if start.Year() < 2000 || end.Year() > 9999 {
+		return time.Time{}, time.Time{}, refuse(CodeInvalidRequest, "the period must lie between the years 2000 and 9999")
+	}
+	return start, end, nil
+}
+
+// RequestPack is POST /evidence-packs: a pending pack whose build starts now.
+func (p *Packs) RequestPack(ctx context.Context, ad Admin, body []byte) (PackView, error) {
+	start, end, err := ParsePeriod(body, p.cfg.MaxSpan)
+	if err != nil {
+		return PackView{}, err
+	}
+	id, err := newID("pk_", p.svc.rand)
+	if err != nil {
+		return PackView{}, backend("new pack id", err)
+	}
+	now := p.svc.clock()
+	pk := Pack{TenantID: ad.TenantID, PackID: id, Status: PackPending, PeriodStart: start, PeriodEnd: end, RequestedAt: now}
+	if err := p.store.CreatePack(ctx, pk); err != nil {
+		return PackView{}, backend("create pack", err)
+	}
+	if err := p.svc.audit(ctx, AuditEvent{TenantID: ad.TenantID, Actor: actorOf(ad), At: now, Action: "pack_requested",
+		ID: auditID("pack_requested", id), Detail: map[string]string{"pack_id": id, "period_start": pack.TimeString(start),
+			"period_end": pack.TimeString(end)}}); err != nil {
+		return PackView{}, err
+	}
+	p.mu.Lock()
+	st := p.start
+	p.mu.Unlock()
+	if st == nil {
+		return PackView{}, backend("start build", errors.New("no build starter configured"))
+	}
+	if err := st.StartBuild(ctx, ad.TenantID, id); err != nil {
+		p.fail(ctx, pk, "the build could not be started; request the pack again")
+		return PackView{}, backend("start build", fmt.Errorf("%w: %w", ErrUnavailable, err))
+	}
+	return packView(pk), nil
+}
+
+// GetPack is GET /evidence-packs/{id}: the pack's status and, once it is
+// ready, a fresh presigned link whose issue is an audit event. expiresIn is
+// the ?expires_in= value: seconds or a Go duration; "" takes the default.
+func (p *Packs) GetPack(ctx context.Context, ad Admin, id, expiresIn string) (PackView, error) {
+	ttl := p.cfg.LinkTTL
+	if expiresIn != "" {
+		d, err := parseTTL(expiresIn)
+		if err != nil || d < time.Second || d > p.cfg.MaxLinkTTL {
+			return PackView{}, refuse(CodeInvalidRequest, "expires_in %q must be from 1 second to %d seconds", expiresIn, int(p.cfg.MaxLinkTTL/time.Second))
+		}
+		ttl = d
+	}
+	if !validPackID(id) {
+		return PackView{}, refuse(CodeNotFound, "no evidence pack %q", id)
+	}
+	pk, err := p.store.GetPack(ctx, ad.TenantID, id)
+	if errors.Is(err, ErrNotFound) {
+		return PackView{}, refuse(CodeNotFound, "no evidence pack %q", id)
+	}
+	if err != nil {
+		return PackView{}, backend("get pack", err)
+	}
+	now := p.svc.clock()
+	if pk.Status == PackPending && now.Sub(pk.RequestedAt) > p.cfg.BuildLease+p.cfg.LeaseWait+time.Minute {
+		// The build is gone (a crashed function): say so once, for good.
+		pk = p.fail(ctx, pk, "the build did not finish; request the pack again")
+	}
+	v := packView(pk)
+	if pk.Status != PackReady {
+		return v, nil
+	}
+	url, err := p.objects.PresignGet(ctx, pk.ObjectKey, pk.ObjectVersion, pk.FileName, ttl)
+	if err != nil {
+		return PackView{}, backend("presign pack link", err)
+	}
+	exp := now.Add(ttl).Truncate(time.Second)
+	linkID, err := newID("ln_", p.svc.rand)
+	if err != nil {
+		return PackView{}, backend("new link id", err)
+	}
+	if err := p.svc.audit(ctx, AuditEvent{TenantID: ad.TenantID, Actor: actorOf(ad), At: now, Action: "pack_link_issued",
+		ID: auditID("pack_link_issued", linkID), Detail: map[string]string{"pack_id": id, "link_id": linkID,
+			"expires_at": pack.TimeString(exp)}}); err != nil {
+		return PackView{}, err
+	}
+	v.DownloadURL, v.ExpiresAt = &url, &exp
+	return v, nil
+}
+
+func parseTTL(s string) (time.Duration, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n > int64(30*24*time.Hour/time.Second) {
+			return 0, errors.New("too long")
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(s)
+}
+
+func validPackID(id string) bool {
+	if !strings.HasPrefix(id, "pk_") || len(id) > 64 {
+		return false
+	}
+	for _, c := range id[3:] {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// fail marks pk failed with reason, if it is still pending, and returns what is stored.
+func (p *Packs) fail(ctx context.Context, pk Pack, reason string) Pack {
+	pk.Status, pk.Reason, pk.FinishedAt = PackFailed, reason, p.svc.clock()
+	err := p.store.FinishPack(ctx, pk)
+	if errors.Is(err, ErrConflict) {
+		if cur, gerr := p.store.GetPack(ctx, pk.TenantID, pk.PackID); gerr == nil {
+			return cur
+		}
+	} else if err != nil {
+		p.svc.log.ErrorContext(ctx, "mark pack failed", "tenant_id", pk.TenantID, "pack_id", pk.PackID, "err", err)
+	}
+	_ = p.svc.audit(ctx, AuditEvent{TenantID: pk.TenantID, Actor: "hub", At: pk.FinishedAt, Action: "pack_failed",
+		ID: auditID("pack_failed", pk.PackID), Detail: map[string]string{"pack_id": pk.PackID, "reason": reason}})
+	return pk
+}
+
+// ErrPackFailed reports a build that ended with the pack marked failed.
+var ErrPackFailed = errors.New("pack build failed")
+
+// BuildPack builds a pending pack: it reads the period, writes the
+// deterministic archive to the object store and marks the pack ready; on
+// any failure the upload is aborted and the pack is marked failed with a
+// reason. A pack that is no longer pending is left alone, so a repeated
+// start (an async retry) does nothing. The returned error is for logs.
+func (p *Packs) BuildPack(ctx context.Context, tenantID, packID string) error {
+	pk, err := p.store.GetPack(ctx, tenantID, packID)
+	if err != nil {
+		return fmt.Errorf("build pack %q: %w", packID, err)
+	}
+	if pk.Status != PackPending {
+		return nil
+	}
+	head, err := p.acquire(ctx, pk)
+	if err != nil {
+		p.fail(ctx, pk, "another pack of this tenant is still being built; request the pack again later")
+		return fmt.Errorf("build pack %q: %w: %w", packID, ErrPackFailed, err)
+	}
+	res, reason, err := p.build(ctx, pk, head)
+	if err != nil {
+		_ = p.store.ReleaseBuild(context.WithoutCancel(ctx), tenantID, packID, nil)
+		p.fail(context.WithoutCancel(ctx), pk, reason)
+		return fmt.Errorf("build pack %q: %w: %w", packID, ErrPackFailed, err)
+	}
+	// The chain moves first: the object exists and is the tenant's newest pack.
+	ref := &pack.PackRef{PackID: packID, ManifestSHA256: res.ManifestSHA256}
+	if err := p.store.ReleaseBuild(ctx, tenantID, packID, ref); err != nil {
+		p.fail(context.WithoutCancel(ctx), pk, "the pack chain could not be updated; request the pack again")
+		return fmt.Errorf("build pack %q: %w: advance chain: %w", packID, ErrPackFailed, err)
+	}
+	done := pk
+	done.Status, done.GeneratedAt, done.FinishedAt = PackReady, res.GeneratedAt, p.svc.clock()
+	done.ObjectKey, done.ObjectVersion, done.FileName, done.Size, done.Records = res.ObjectKey, res.ObjectVersion, res.FileName, res.Size, res.Records
+	done.ManifestSHA256, done.SigningKeyID, done.Previous = res.ManifestSHA256, res.SigningKeyID, head.Last
+	if err := p.store.FinishPack(ctx, done); err != nil {
+		return fmt.Errorf("build pack %q: mark ready: %w", packID, err)
+	}
+	return p.svc.audit(ctx, AuditEvent{TenantID: tenantID, Actor: "hub", At: done.FinishedAt, Action: "pack_built",
+		ID: auditID("pack_built", packID), Detail: map[string]string{"pack_id": packID, "manifest_sha256": res.ManifestSHA256,
+			"signing_key_id": res.SigningKeyID, "records": strconv.FormatInt(res.Records, 10)}})
+}
+
+func (p *Packs) acquire(ctx context.Context, pk Pack) (PackHead, error) {
+	deadline := time.Now().Add(p.cfg.LeaseWait)
+	for {
+		now := p.svc.clock()
+		head, err := p.store.AcquireBuild(ctx, pk.TenantID, pk.PackID, now.Add(p.cfg.BuildLease), now)
+		if err == nil || !errors.Is(err, ErrConflict) || time.Now().After(deadline) {
+			return head, err
+		}
+		select {
+		case <-ctx.Done():
+			return PackHead{}, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+type built struct {
+	ObjectKey, ObjectVersion, FileName string
+	ManifestSHA256, SigningKeyID       string
+	GeneratedAt                        time.Time
+	Size, Records                      int64
+}
+
+// build returns the reason to show the admin along with any error.
+func (p *Packs) build(ctx context.Context, pk Pack, head PackHead) (built, string, error) {
+	rec, key, signer, err := p.keys.Active(ctx, pk.TenantID)
+	if err != nil {
+		return built{}, "the tenant's signing key is unavailable; request the pack again", err
+	}
+	// generated_at is the next whole second: waiting for it makes "held
+	// before generated_at" include everything received until the build began.
+	now := p.svc.clock()
+	gen := now.Truncate(time.Second)
+	if gen.Before(now) {
+		gen = gen.Add(time.Second)
+		select {
+		case <-ctx.Done():
+			return built{}, "the build was cancelled; request the pack again", ctx.Err()
+		case <-time.After(gen.Sub(now)):
+		}
+	}
+	name, err := pack.FileName(pk.TenantID, pk.PeriodStart, pk.PeriodEnd)
+	if err != nil {
+		return built{}, "the pack could not be named", err
+	}
+	objKey := p.cfg.KeyPrefix + pk.TenantID + "/" + pk.PackID + "/" + name
+
+	pr, pw := io.Pipe()
+	type finished struct {
+		res *pack.Result
+		err error
+	}
+	ch := make(chan finished, 1)
+	go func() {
+		res, err := p.assemble(ctx, pk, gen, rec.Lineage, key, signer, head.Last, pw)
+		pw.CloseWithError(err)
+		ch <- finished{res, err}
+	}()
+	size, version, upErr := p.objects.Upload(ctx, objKey, pr)
+	pr.CloseWithError(errUploadEnded) // unblocks the writer if the upload stopped reading
+	fin := <-ch
+	switch {
+	case fin.err != nil && !errors.Is(fin.err, errUploadEnded):
+		return built{}, "reading, signing or writing the pack failed; request the pack again", fin.err
+	case upErr != nil:
+		return built{}, "storing the pack failed; request the pack again", upErr
+	case fin.err != nil:
+		return built{}, "storing the pack failed; request the pack again", fin.err
+	case size != fin.res.Size:
+		return built{}, "storing the pack failed; request the pack again", fmt.Errorf("stored %d bytes of %d", size, fin.res.Size)
+	}
+	return built{ObjectKey: objKey, ObjectVersion: version, FileName: fin.res.FileName, ManifestSHA256: fin.res.ManifestSHA256, SigningKeyID: key.KeyID,
+		GeneratedAt: gen, Size: fin.res.Size, Records: fin.res.Records}, "", nil
+}
+
+// assemble reads pk's period and writes its archive to w.
+func (p *Packs) assemble(ctx context.Context, pk Pack, gen time.Time, lineage pack.Lineage, key pack.LineageEntry,
+	signer pack.Signer, prev *pack.PackRef, w io.Writer) (*pack.Result, error) {
+	pub, err := key.Key()
+	if err != nil {
+		return nil, err
+	}
+	meta := pack.Meta{PackID: pk.PackID, TenantID: pk.TenantID, PeriodStart: pk.PeriodStart, PeriodEnd: pk.PeriodEnd,
+		GeneratedAt: gen, SigningKeyID: key.KeyID, PublicKey: pub, Lineage: lineage, PreviousPack: prev}
+	b, err := pack.NewBuilder(meta, signer, pack.Options{TempDir: p.cfg.TempDir, SortMemory: p.cfg.SortMemory, Level: p.cfg.GzipLevel})
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	if err := p.writeData(ctx, b, pk, gen); err != nil {
+		return nil, err
+	}
+	return b.Finish(ctx, w)
+}
+
+// Reproduce rebuilds a ready pack into w from the data the hub holds now,
+// with its generated_at, signing key and previous pack. Ed25519 signatures
+// are deterministic, so unchanged data gives the stored pack's exact bytes.
+func (p *Packs) Reproduce(ctx context.Context, tenantID, packID string, w io.Writer) (*pack.Result, error) {
+	pk, err := p.store.GetPack(ctx, tenantID, packID)
+	if err != nil {
+		return nil, fmt.Errorf("reproduce %q: %w", packID, err)
+	}
+	if pk.Status != PackReady {
+		return nil, fmt.Errorf("reproduce %q: pack is %s", packID, pk.Status)
+	}
+	rec, err := p.keys.store.GetKeys(ctx, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("reproduce %q: %w", packID, err)
+	}
+	key, ok := rec.Lineage.Key(pk.SigningKeyID)
+	if !ok {
+		return nil, fmt.Errorf("reproduce %q: key %q is not in the lineage", packID, pk.SigningKeyID)
+	}
+	signer, err := p.keys.SignerFor(ctx, tenantID, key.KeyID)
+	if err != nil {
+		return nil, fmt.Errorf("reproduce %q: %w", packID, err)
+	}
+	return p.assemble(ctx, pk, pk.GeneratedAt, rec.Lineage, key, signer, pk.Previous, w)
+}
+
+var errUploadEnded = errors.New("upload ended")
+
+// writeData writes the data files of SPEC 8 (docs/evidence-pack.md, "what
+// goes in"): what the hub held before gen (generated_at) about the period.
+func (p *Packs) writeData(ctx context.Context, b *pack.Builder, pk Pack, gen time.Time) error {
+	asOf := gen
+	from, to := pk.PeriodStart, pk.PeriodEnd
+	inPeriod := func(t time.Time) bool { return !t.Before(from) && t.Before(to.Add(time.Second)) }
+	agents := map[string]bool{}
+	files := map[string]*pack.FileWriter{}
+	file := func(path string) (*pack.FileWriter, error) {
+		if fw, ok := files[path]; ok {
+			return fw, nil
+		}
+		fw, err := b.Create(path)
+		if err != nil {
+			return nil, err
+		}
+		files[path] = fw
+		return fw, nil
+	}
+	err := p.src.PeriodBatches(ctx, pk.TenantID, from, to, func(sb StoredBatch) error {
+		if sb.TenantID != pk.TenantID || !sb.ReceivedAt.Before(asOf) {
+			return nil
+		}
+		parsed, err := batch.Parse(sb.Body, sb.Signed)
+		if err != nil {
+			return fmt.Errorf("stored batch %s/%s: %w", sb.AgentID, sb.Key, err)
+		}
+		n := 0
+		for _, r := range parsed.Records {
+			if !inPeriod(r.TS) {
+				continue
+			}
+			fw, err := file("agents/" + sb.AgentID + "/" + r.Type + ".ndjson")
+			if err != nil {
+				return err
+			}
+			if err := fw.AddJSON(r.Raw); err != nil {
+				return err
+			}
+			n++
+		}
+		if n == 0 {
+			return nil
+		}
+		agents[sb.AgentID] = true
+		fw, err := file("agents/" + sb.AgentID + "/batch.ndjson")
+		if err != nil {
+			return err
+		}
+		return fw.Add(batchLine(sb, parsed, n))
+	})
+	if err != nil {
+		return err
+	}
+
+	an, err := file("alerts/anomalies.ndjson")
+	if err != nil {
+		return err
+	}
+	cursor := ""
+	for {
+		page, err := p.svc.store.ListAnomalies(ctx, pk.TenantID, anomaly.Filter{}, cursor, 500)
+		if err != nil {
+			return fmt.Errorf("list anomalies: %w", err)
+		}
+		for _, a := range page.Anomalies {
+			// Open at any time in the period: opened by its end, not closed before its start.
+			if a.FirstSeen.After(to) || !a.FirstSeen.Before(asOf) || (a.ClosedAt != nil && a.ClosedAt.Before(from)) {
+				continue
+			}
+			agents[a.AgentID] = true
+			if err := an.Add(a); err != nil {
+				return err
+			}
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+
+	al, err := file("audit_log/audit_log.ndjson")
+	if err != nil {
+		return err
+	}
+	events, err := p.src.Audit(ctx, pk.TenantID, from, to.Add(time.Second))
+	if err != nil {
+		return fmt.Errorf("read audit log: %w", err)
+	}
+	for _, e := range events {
+		if !e.At.Before(asOf) {
+			continue
+		}
+		if e.AgentID != "" {
+			agents[e.AgentID] = true
+		}
+		if err := al.Add(auditLine(e)); err != nil {
+			return err
+		}
+	}
+
+	ag, err := file("agents.ndjson")
+	if err != nil {
+		return err
+	}
+	for id := range agents {
+		a, err := p.svc.store.GetAgent(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("get agent %q: %w", id, err)
+		}
+		if a.TenantID != pk.TenantID {
+			continue
+		}
+		if err := ag.Add(agentLine(a)); err != nil {
+			return err
+		}
+	}
+	for _, fw := range files {
+		if err := fw.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Pack records: hub-generated integers that can exceed 2^53 (seq) are
+// decimal strings, because RFC 8785 numbers are doubles.
+
+type batchRecord struct {
+	Type         string  `json:"type"`
+	TS           string  `json:"ts,omitempty"`
+	Seq          *string `json:"seq"`
+	AgentVersion string  `json:"agent_version,omitempty"`
+	BatchKey     string  `json:"batch_key"`
+	BodySHA256   string  `json:"body_sha256"`
+	Signature    *string `json:"signature"`
+	Signed       bool    `json:"signed"`
+	ReceivedAt   string  `json:"received_at"`
+	Records      int     `json:"records"`
+	InPeriod     int     `json:"records_in_period"`
+}
+
+func batchLine(sb StoredBatch, b batch.Batch, n int) batchRecord {
+	r := batchRecord{Type: "batch", BatchKey: sb.Key, BodySHA256: sb.SHA, Signed: sb.Signed,
+		ReceivedAt: sb.ReceivedAt.UTC().Format(time.RFC3339Nano), Records: len(b.Records), InPeriod: n}
+	if h := b.Header; h != nil {
+		r.TS, r.AgentVersion = h.TS.UTC().Format(time.RFC3339Nano), h.AgentVersion
+		s := strconv.FormatInt(h.Seq, 10)
+		r.Seq = &s
+	}
+	if sb.Signed {
+		s := sb.Signature
+		r.Signature = &s
+	}
+	return r
+}
+
+type auditRecord struct {
+	EventID string            `json:"event_id"`
+	At      string            `json:"at"`
+	Action  string            `json:"action"`
+	Actor   string            `json:"actor"`
+	AgentID *string           `json:"agent_id"`
+	Detail  map[string]string `json:"detail"`
+}
+
+func auditLine(e AuditEvent) auditRecord {
+	r := auditRecord{EventID: e.ID, At: e.At.UTC().Format(time.RFC3339Nano), Action: e.Action, Actor: e.Actor, Detail: e.Detail}
+	if e.AgentID != "" {
+		id := e.AgentID
+		r.AgentID = &id
+	}
+	if r.Detail == nil {
+		r.Detail = map[string]string{}
+	}
+	return r
+}
+
+type agentRecord struct {
+	AgentID            string  `json:"agent_id"`
+	Hostname           string  `json:"hostname"`
+	OS                 string  `json:"os"`
+	Arch               string  `json:"arch"`
+	AgentVersion       string  `json:"agent_version"`
+	MaxAgentVersion    string  `json:"max_agent_version"`
+	SigningPubKey      *string `json:"signing_pubkey"`
+	SigningKeyFP       *string `json:"signing_key_fingerprint"`
+	SigningSetAt       *string `json:"signing_set_at"`
+	ClientCertFP       *string `json:"client_cert_fingerprint"`
+	ClientCertSetAt    *string `json:"client_cert_set_at"`
+	ClientCertNotAfter *string `json:"client_cert_not_after"`
+	LastSeq            string  `json:"last_seq"`
+	RegisteredAt       *string `json:"registered_at"`
+	CreatedAt          string  `json:"created_at"`
+}
+
+func ts(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.UTC().Format(time.RFC3339Nano)
+	return &s
+}
+
+func agentLine(a Agent) agentRecord {
+	r := agentRecord{AgentID: a.AgentID, Hostname: a.Hostname, OS: a.OS, Arch: a.Arch, AgentVersion: a.AgentVersion,
+		MaxAgentVersion: a.MaxAgentVersion, LastSeq: strconv.FormatInt(a.LastSeq, 10), RegisteredAt: ts(a.RegisteredAt),
+		CreatedAt: a.CreatedAt.UTC().Format(time.RFC3339Nano)}
+	if len(a.SigningPubKey) > 0 {
+		k, fp := base64.StdEncoding.EncodeToString(a.SigningPubKey), keyFingerprint(a.SigningPubKey)
+		r.SigningPubKey, r.SigningKeyFP, r.SigningSetAt = &k, &fp, ts(a.SigningSetAt)
+	}
+	if a.Cert != nil {
+		fp := a.Cert.Fingerprint
+		r.ClientCertFP, r.ClientCertSetAt, r.ClientCertNotAfter = &fp, ts(a.Cert.SetAt), ts(a.Cert.NotAfter)
+	}
+	return r
+}
+
+// LocalStarter runs builds in goroutines of this process (the local hub):
+// the same BuildPack the pack function runs in AWS.
+type LocalStarter struct {
+	Packs *Packs
+	Log   *slog.Logger
+	wg    sync.WaitGroup
+}
+
+// StartBuild implements BuildStarter.
+func (l *LocalStarter) StartBuild(_ context.Context, tenantID, packID string) error {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), l.Packs.cfg.BuildLease)
+		defer cancel()
+		if err := l.Packs.BuildPack(ctx, tenantID, packID); err != nil && l.Log != nil {
+			l.Log.Error("build pack", "tenant_id", tenantID, "pack_id", packID, "err", err)
+		}
+	}()
+	return nil
+}
+
+// Wait blocks until every started build has ended.
+func (l *LocalStarter) Wait() { l.wg.Wait() }

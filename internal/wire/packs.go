@@ -1,0 +1,239 @@
+package wire
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/dynamo"
+	"github.com/monsys/hub/internal/hub"
+	"github.com/monsys/hub/internal/kmssign"
+	"github.com/monsys/hub/internal/s3store"
+)
+
+// Env names of the evidence-pack settings (docs/configuration.md).
+const (
+	EnvTablePacks       = "MONSYS_TABLE_PACKS"
+	EnvTableSigningKeys = "MONSYS_TABLE_SIGNING_KEYS"
+	EnvPackBucket       = "MONSYS_PACK_BUCKET"
+	EnvRetentionDays    = "MONSYS_PACK_RETENTION_DAYS"
+	EnvSigningMode      = "MONSYS_SIGNING_MODE"
+	EnvWrapKeyID        = "MONSYS_SIGNING_WRAP_KEY_ID"
+	EnvLinkTTL          = "MONSYS_PACK_LINK_TTL"
+	EnvS3PathStyle      = "MONSYS_S3_PATH_STYLE"
+	EnvBuildFunction    = "MONSYS_PACK_BUILD_FUNCTION"
+	// EnvLambdaFunction is set by Lambda: the build invokes its own function.
+	EnvLambdaFunction = "AWS_LAMBDA_FUNCTION_NAME"
+)
+
+// DefaultRetentionDays is the Object Lock retention of a pack when
+// MONSYS_PACK_RETENTION_DAYS is unset.
+const DefaultRetentionDays = 365
+
+// PackSettings are the evidence-pack settings.
+type PackSettings struct {
+	Bucket        string
+	RetentionDays int
+	SigningMode   string
+	WrapKeyID     string
+	LinkTTL       time.Duration
+	PathStyle     bool
+	BuildFunction string
+}
+
+// PacksFromEnv reads PackSettings; the bucket, both tables and the signing
+// mode are required, and kms-envelope needs the wrapping key. Nothing is
+// guessed: an unknown mode is an error.
+func PacksFromEnv(getenv func(string) string, s *Settings) (PackSettings, error) {
+	s.Tables.Packs, s.Tables.SigningKeys = getenv(EnvTablePacks), getenv(EnvTableSigningKeys)
+	p := PackSettings{Bucket: getenv(EnvPackBucket), SigningMode: getenv(EnvSigningMode), WrapKeyID: getenv(EnvWrapKeyID),
+		RetentionDays: DefaultRetentionDays, BuildFunction: getenv(EnvBuildFunction)}
+	if p.BuildFunction == "" {
+		p.BuildFunction = getenv(EnvLambdaFunction)
+	}
+	var missing []string
+	for _, kv := range [][2]string{{EnvTablePacks, s.Tables.Packs}, {EnvTableSigningKeys, s.Tables.SigningKeys},
+		{EnvPackBucket, p.Bucket}, {EnvSigningMode, p.SigningMode}} {
+		if kv[1] == "" {
+			missing = append(missing, kv[0])
+		}
+	}
+	if len(missing) > 0 {
+		return PackSettings{}, fmt.Errorf("settings: missing %s", strings.Join(missing, ", "))
+	}
+	switch p.SigningMode {
+	case kmssign.ModeKMS:
+		if p.WrapKeyID != "" {
+			return PackSettings{}, fmt.Errorf("settings: %s is only for %s=%s", EnvWrapKeyID, EnvSigningMode, kmssign.ModeKMSEnvelope)
+		}
+	case kmssign.ModeKMSEnvelope:
+		if p.WrapKeyID == "" {
+			return PackSettings{}, fmt.Errorf("settings: %s=%s needs %s (a symmetric KMS key)", EnvSigningMode, p.SigningMode, EnvWrapKeyID)
+		}
+	default:
+		return PackSettings{}, fmt.Errorf("settings: %s=%q: want %s or %s", EnvSigningMode, p.SigningMode, kmssign.ModeKMS, kmssign.ModeKMSEnvelope)
+	}
+	if v := getenv(EnvRetentionDays); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 36500 {
+			return PackSettings{}, fmt.Errorf("settings: %s=%q: want whole days from 0 (bucket default) to 36500", EnvRetentionDays, v)
+		}
+		p.RetentionDays = n
+	}
+	if v := getenv(EnvLinkTTL); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute || d > 7*24*time.Hour {
+			return PackSettings{}, fmt.Errorf("settings: %s=%q: want a Go duration from 1m to 168h", EnvLinkTTL, v)
+		}
+		p.LinkTTL = d
+	}
+	switch v := getenv(EnvS3PathStyle); v {
+	case "", "false", "0":
+	case "true", "1":
+		p.PathStyle = true
+	default:
+		return PackSettings{}, fmt.Errorf("settings: %s=%q: want true or false", EnvS3PathStyle, v)
+	}
+	return p, nil
+}
+
+// PackParts are what Packs needs besides the service.
+type PackParts struct {
+	Store   *dynamo.Store
+	KMS     kmssign.VaultAPI
+	S3      *s3.Client
+	Log     *slog.Logger
+	TempDir string
+}
+
+// Packs builds the evidence-pack service over the given clients.
+func Packs(svc *hub.Service, ps PackSettings, parts PackParts) (*hub.Packs, error) {
+	vault, err := kmssign.NewVault(ps.SigningMode, parts.KMS, ps.WrapKeyID)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := hub.NewKeys(svc, parts.Store, vault)
+	if err != nil {
+		return nil, err
+	}
+	objects, err := s3store.New(parts.S3, s3store.Config{Bucket: ps.Bucket, Retention: time.Duration(ps.RetentionDays) * 24 * time.Hour})
+	if err != nil {
+		return nil, err
+	}
+	return hub.NewPacks(svc, parts.Store, parts.Store, keys, objects, hub.PackConfig{LinkTTL: ps.LinkTTL, TempDir: parts.TempDir})
+}
+
+// BuildEvent is the payload the pack function sends itself to build a pack.
+type BuildEvent struct {
+	Build *struct {
+		TenantID string `json:"tenant_id"`
+		PackID   string `json:"pack_id"`
+	} `json:"monsys_pack_build"`
+}
+
+// InvokeAPI is the part of the Lambda client the starter calls.
+type InvokeAPI interface {
+	Invoke(ctx context.Context, in *lambda.InvokeInput, optFns ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
+}
+
+// LambdaStarter starts a build by invoking a function (the pack function
+// itself) with InvocationType Event: the request answers at once, and the
+// build runs in its own invocation with the function's full timeout.
+type LambdaStarter struct {
+	API      InvokeAPI
+	Function string
+}
+
+var _ hub.BuildStarter = (*LambdaStarter)(nil)
+
+// StartBuild implements hub.BuildStarter.
+func (l *LambdaStarter) StartBuild(ctx context.Context, tenantID, packID string) error {
+	payload, err := json.Marshal(map[string]any{"monsys_pack_build": map[string]string{"tenant_id": tenantID, "pack_id": packID}})
+	if err != nil {
+		return err
+	}
+	_, err = l.API.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(l.Function),
+		InvocationType: lambdatypes.InvocationTypeEvent, Payload: payload})
+	if err != nil {
+		return fmt.Errorf("invoke %s: %w", l.Function, err)
+	}
+	return nil
+}
+
+// PackFunction is the pack Lambda function: API Gateway events for the
+// Packs routes, and its own build events.
+type PackFunction struct {
+	API   *api.Handler
+	Packs *hub.Packs
+	Log   *slog.Logger
+}
+
+// Handle serves one invocation.
+func (f *PackFunction) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	var be BuildEvent
+	if err := json.Unmarshal(raw, &be); err == nil && be.Build != nil {
+		if err := f.Packs.BuildPack(ctx, be.Build.TenantID, be.Build.PackID); err != nil {
+			// The pack is marked failed already; a Lambda retry would do nothing.
+			f.Log.ErrorContext(ctx, "build pack", "tenant_id", be.Build.TenantID, "pack_id", be.Build.PackID, "err", err)
+		}
+		return map[string]string{"status": "done"}, nil
+	}
+	var ev events.APIGatewayProxyRequest
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return nil, errors.New("pack: the event is neither an API Gateway proxy event nor a build event")
+	}
+	return f.API.Handle(ctx, ev)
+}
+
+// PackFunctionFromEnv is the whole wiring of functions/pack.
+func PackFunctionFromEnv(ctx context.Context, getenv func(string) string) (*PackFunction, error) {
+	log := Logger(os.Stdout)
+	s, err := FromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := PacksFromEnv(getenv, &s)
+	if err != nil {
+		return nil, err
+	}
+	if ps.BuildFunction == "" {
+		return nil, fmt.Errorf("settings: %s (set by Lambda) or %s is required", EnvLambdaFunction, EnvBuildFunction)
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	c := Clients{DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}
+	svc, store, err := Service(ctx, s, c, log, hub.WithMetrics(NewEMFMetrics(os.Stdout)))
+	if err != nil {
+		return nil, err
+	}
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = ps.PathStyle })
+	packs, err := Packs(svc, ps, PackParts{Store: store, KMS: c.KMS, S3: s3c, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	packs.SetStarter(&LambdaStarter{API: lambda.NewFromConfig(cfg), Function: ps.BuildFunction})
+	h, err := api.New(svc, log, api.Packs)
+	if err != nil {
+		return nil, err
+	}
+	h.ServePacks(packs)
+	return &PackFunction{API: h, Packs: packs, Log: log}, nil
+}
