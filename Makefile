@@ -34,6 +34,15 @@ local: node_modules/.package-lock.json ## start the local hub in the foreground 
 test: deps lint ## run every test (race detector on)
 	$(GO) test $(GOFLAGS) -race -count=1 -timeout 25m ./...
 
+.PHONY: demo
+demo: deps ## the whole story on the local hub, in one command (cmd/monsys-demo)
+	$(GO) run ./cmd/monsys-demo
+
+.PHONY: cfn-lint
+cfn-lint: ## lint template.yaml with cfn-lint, when installed (make test runs it too, in internal/deploy)
+	@if command -v cfn-lint >/dev/null 2>&1; then cfn-lint template.yaml && echo "cfn-lint: template.yaml ok"; \
+	  else echo "cfn-lint is not installed: skipped (it comes from PyPI, which this project does not use)"; fi
+
 .PHONY: lint
 lint: ## gofmt, go vet, and a cross-compile of the agent for Windows
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \

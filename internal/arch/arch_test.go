@@ -22,6 +22,7 @@ var adapters = map[string]bool{
 	"internal/coldstart": true,
 	"cmd/monsys-local":   true,
 	"cmd/monsys-admin":   true,
+	"cmd/monsys-demo":    true, // runs the local hub in-process
 }
 
 func isAdapter(pkg string) bool {

@@ -1,0 +1,273 @@
+// Command monsys-admin does the one-time set-up of a deployed hub that
+// CloudFormation cannot do (README, "Deploying to AWS"):
+//
+//	monsys-admin bootstrap --ca-key ARN --tenant acme [--table-prefix monsys-]
+//	    [--truststore-bucket NAME] [--url https://hub.example.com] [--out DIR]
+//
+// It self-signs the hub CA certificate with the CA's KMS key and stores it in
+// the tenants table (item _hub), creates the tenant with a new admin key,
+// issues the tenant's enrollment and operator certificates, and uploads the
+// CA certificate as truststore.pem to the truststore bucket, printing the S3
+// version to deploy the mTLS custom domain with. It writes hub.json (the local
+// hub's format) and the certificates into --out. Running it again keeps the CA
+// and the tenant and issues a new admin key and new certificates.
+//
+// AWS credentials, region and endpoints come from the standard SDK chain
+// (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL for LocalStack).
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/monsys/hub/internal/ca"
+	"github.com/monsys/hub/internal/dynamo"
+	"github.com/monsys/hub/internal/hub"
+	"github.com/monsys/hub/internal/kmssign"
+	"github.com/monsys/hub/internal/localhub"
+	"github.com/monsys/hub/internal/wire"
+)
+
+// TruststoreKey is the truststore object the template's custom domain reads.
+const TruststoreKey = "truststore.pem"
+
+const (
+	caValidity     = 10 * 365 * 24 * time.Hour
+	clientValidity = 365 * 24 * time.Hour
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "monsys-admin:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "bootstrap" {
+		fmt.Fprintln(stderr, "usage: monsys-admin bootstrap --ca-key ARN --tenant ID [flags]   (bootstrap -h for the flags)")
+		return errors.New("unknown or missing command")
+	}
+	fs := flag.NewFlagSet("bootstrap", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o Options
+	fs.StringVar(&o.CAKeyID, "ca-key", "", "KMS key of the hub CA (stack output HubCAKeyArn)")
+	fs.StringVar(&o.Tenant, "tenant", "", "tenant to create, e.g. acme")
+	fs.StringVar(&o.TablePrefix, "table-prefix", "monsys-", "table name prefix (stack output TablePrefix)")
+	fs.StringVar(&o.TruststoreBucket, "truststore-bucket", "", "bucket for truststore.pem (stack output TruststoreBucketName); empty: no upload")
+	fs.StringVar(&o.URL, "url", "", "the hub's address, written into hub.json (https://<DomainName>)")
+	fs.StringVar(&o.Dir, "out", "", "folder for hub.json, certificates and keys (default ./monsys-<tenant>)")
+	fs.StringVar(&o.CAName, "ca-name", "monsys hub CA", "common name of the CA certificate (first run only)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if o.Dir == "" {
+		o.Dir = "monsys-" + o.Tenant
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("load AWS config: %w", err)
+	}
+	c := Clients{DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}
+	if o.TruststoreBucket != "" {
+		c.S3 = s3.NewFromConfig(cfg)
+	}
+	res, err := Bootstrap(ctx, o, c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "hub CA        %s (%s)\n", res.CACert, map[bool]string{true: "created", false: "kept"}[res.CACreated])
+	fmt.Fprintf(stdout, "tenant        %s, new admin key in %s (shown nowhere else)\n", o.Tenant, res.HubJSON)
+	fmt.Fprintf(stdout, "enrollment    %s (ship with the agent installer)\n", res.Info.EnrollCert)
+	fmt.Fprintf(stdout, "operator      %s\n", res.Info.OperatorCert)
+	if res.TruststoreVersion != "" {
+		fmt.Fprintf(stdout, "truststore    s3://%s/%s version %s\n\n", o.TruststoreBucket, TruststoreKey, res.TruststoreVersion)
+		fmt.Fprintf(stdout, "next: sam deploy --parameter-overrides TruststoreVersion=%s DomainName=... CertificateArn=...\n", res.TruststoreVersion)
+	}
+	return nil
+}
+
+// Options are the bootstrap's inputs.
+type Options struct {
+	CAKeyID, Tenant, TablePrefix, TruststoreBucket, URL, Dir, CAName string
+	Now                                                              func() time.Time
+}
+
+// Clients are the AWS clients the bootstrap calls; S3 may be nil (no truststore upload).
+type Clients struct {
+	DynamoDB *dynamodb.Client
+	KMS      *kms.Client
+	S3       *s3.Client
+}
+
+// Result says what the bootstrap did.
+type Result struct {
+	Info              localhub.Info
+	HubJSON, CACert   string
+	CACreated         bool
+	TruststoreVersion string
+}
+
+// Bootstrap does the one-time set-up; see the package comment.
+func Bootstrap(ctx context.Context, o Options, c Clients) (Result, error) {
+	if o.CAKeyID == "" || o.Tenant == "" {
+		return Result{}, errors.New("bootstrap: --ca-key and --tenant are required")
+	}
+	if !ca.ValidTenantID(o.Tenant) {
+		return Result{}, fmt.Errorf("bootstrap: tenant id %q: want [a-z0-9][a-z0-9-]{0,62}", o.Tenant)
+	}
+	if o.Now == nil {
+		o.Now = func() time.Time { return time.Now().UTC() }
+	}
+	if o.CAName == "" {
+		o.CAName = "monsys hub CA"
+	}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Result{}, fmt.Errorf("bootstrap: %w", err)
+	}
+	tables := dynamo.TablesWithPrefix(o.TablePrefix)
+	store, err := dynamo.New(c.DynamoDB, tables)
+	if err != nil {
+		return Result{}, err
+	}
+	signer, err := kmssign.New(ctx, c.KMS, o.CAKeyID)
+	if err != nil {
+		return Result{}, fmt.Errorf("bootstrap: CA key %s: %w", o.CAKeyID, err)
+	}
+	var res Result
+	caPEM, err := store.CACert(ctx)
+	if errors.Is(err, hub.ErrNotFound) {
+		root, err := ca.NewRoot(signer, o.CAName, o.Now(), caValidity, rand.Reader)
+		if err != nil {
+			return Result{}, fmt.Errorf("bootstrap: self-sign the CA: %w", err)
+		}
+		mine := string(ca.EncodeCertPEM(root))
+		if caPEM, err = store.PutCACert(ctx, mine, o.CAKeyID); err != nil {
+			return Result{}, fmt.Errorf("bootstrap: store the CA certificate: %w", err)
+		}
+		res.CACreated = caPEM == mine
+	} else if err != nil {
+		return Result{}, fmt.Errorf("bootstrap: read the CA certificate: %w", err)
+	}
+	caCert, err := ca.ParseCertPEM(caPEM)
+	if err != nil {
+		return Result{}, fmt.Errorf("bootstrap: stored CA certificate: %w", err)
+	}
+	if pub, ok := caCert.PublicKey.(*ecdsa.PublicKey); !ok || !pub.Equal(signer.Public()) {
+		return Result{}, fmt.Errorf("bootstrap: the stored CA certificate is not for KMS key %s", o.CAKeyID)
+	}
+	auth := &ca.Authority{Cert: caCert, Signer: signer, Rand: rand.Reader, Now: o.Now}
+
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, _, err := wire.Service(ctx, wire.Settings{Tables: tables, CAKeyID: o.CAKeyID},
+		wire.Clients{DynamoDB: c.DynamoDB, KMS: c.KMS}, log, hub.WithClock(o.Now))
+	if err != nil {
+		return Result{}, err
+	}
+	adminKey, err := svc.Bootstrap(ctx, o.Tenant)
+	if err != nil {
+		return Result{}, err
+	}
+
+	res.CACert = filepath.Join(dir, "ca.pem")
+	if err := writeFile(res.CACert, []byte(caPEM), 0o644); err != nil {
+		return Result{}, err
+	}
+	info := localhub.Info{URL: o.URL, TenantID: o.Tenant, AdminKey: adminKey, CACert: res.CACert}
+	if info.EnrollCert, info.EnrollKey, err = issue(dir, o.Tenant+"-enroll", func(pub any) (*x509.Certificate, error) {
+		return auth.IssueEnrollment(o.Tenant, pub, clientValidity)
+	}); err != nil {
+		return Result{}, err
+	}
+	if info.OperatorCert, info.OperatorKey, err = issue(dir, o.Tenant+"-operator", func(pub any) (*x509.Certificate, error) {
+		return auth.IssueOperator(o.Tenant, pub, clientValidity)
+	}); err != nil {
+		return Result{}, err
+	}
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return Result{}, err
+	}
+	res.Info, res.HubJSON = info, filepath.Join(dir, "hub.json")
+	if err := writeFile(res.HubJSON, append(b, '\n'), 0o600); err != nil {
+		return Result{}, err
+	}
+	if c.S3 != nil && o.TruststoreBucket != "" {
+		out, err := c.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(o.TruststoreBucket), Key: aws.String(TruststoreKey),
+			Body: strings.NewReader(caPEM), ContentType: aws.String("application/x-pem-file")})
+		if err != nil {
+			return Result{}, fmt.Errorf("bootstrap: upload the truststore to s3://%s/%s: %w", o.TruststoreBucket, TruststoreKey, err)
+		}
+		res.TruststoreVersion = aws.ToString(out.VersionId)
+		if res.TruststoreVersion == "" {
+			return Result{}, fmt.Errorf("bootstrap: s3://%s is not versioned; API Gateway needs a truststore version", o.TruststoreBucket)
+		}
+	}
+	return res, nil
+}
+
+// issue makes a P-256 key, has the CA certify it, and writes <name>.pem and <name>.key.
+func issue(dir, name string, certify func(pub any) (*x509.Certificate, error)) (certPath, keyPath string, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	cert, err := certify(&key.PublicKey)
+	if err != nil {
+		return "", "", fmt.Errorf("bootstrap: issue %s: %w", name, err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", "", err
+	}
+	certPath, keyPath = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
+	if err := writeFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return "", "", err
+	}
+	return certPath, keyPath, writeFile(certPath, ca.EncodeCertPEM(cert), 0o644)
+}
+
+// writeFile replaces path atomically, creating it with mode.
+func writeFile(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,427 @@
+package deploy_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/monsys/hub/internal/anomaly"
+	"github.com/monsys/hub/internal/deploy"
+	"github.com/monsys/hub/internal/dynamo"
+	"github.com/monsys/hub/internal/kmssign"
+	"github.com/monsys/hub/internal/s3store"
+	"github.com/monsys/hub/internal/wire"
+)
+
+// tableEnv names, for each table, the variable that carries its name.
+var tableEnv = map[string]string{
+	dynamo.TableCredentials: wire.EnvTableCredentials, dynamo.TableTenants: wire.EnvTableTenants,
+	dynamo.TableAgents: wire.EnvTableAgents, dynamo.TableBatches: wire.EnvTableBatches,
+	dynamo.TableBatchIndex: wire.EnvTableBatchIndex, dynamo.TableAnomalies: wire.EnvTableAnomalies,
+	dynamo.TableAudit: wire.EnvTableAudit, dynamo.TablePacks: wire.EnvTablePacks,
+	dynamo.TableSigningKeys: wire.EnvTableSigningKeys,
+}
+
+// keyEnv names, for each KMS key role, the variable that carries its id.
+// Pack-signing keys (kmssign.KeyPack) are created by the code, one per
+// tenant key, so no variable names them.
+var keyEnv = map[string]string{
+	kmssign.KeyCA:       wire.EnvCAKeyID,
+	kmssign.KeyEnvelope: wire.EnvWrapKeyID,
+}
+
+// envResource resolves a variable to the logical id of the resource it names
+// (!Ref X or !GetAtt X.Arn), looking at every function's environment.
+func envResource(t *testing.T, tpl *deploy.Template, env string) string {
+	t.Helper()
+	for _, f := range tpl.Functions() {
+		if v, ok := f.Env[env]; ok {
+			if fn, ok := v.(deploy.Fn); ok && fn.Name == "Fn::If" && len(deploy.List(fn.Arg)) == 3 {
+				v = deploy.List(fn.Arg)[1] // the value when the condition holds
+			}
+			id, _, _ := strings.Cut(deploy.Token(v), ".")
+			if _, ok := tpl.Resources[id]; ok {
+				return id
+			}
+		}
+	}
+	t.Fatalf("no function sets %s to a resource of the template", env)
+	return ""
+}
+
+func tableResources(t *testing.T, tpl *deploy.Template) (byShort, byLogical map[string]string) {
+	byShort, byLogical = map[string]string{}, map[string]string{}
+	for short, env := range tableEnv {
+		id := envResource(t, tpl, env)
+		if tpl.Resources[id].Type != "AWS::DynamoDB::Table" {
+			t.Fatalf("%s names %s, not a table", env, id)
+		}
+		byShort[short], byLogical[id] = id, short
+	}
+	return byShort, byLogical
+}
+
+func TestTablesMatchSchema(t *testing.T) {
+	tpl := load(t)
+	byShort, _ := tableResources(t, tpl)
+	names := dynamo.TablesWithPrefix("")
+	short := map[string]string{
+		names.Credentials: dynamo.TableCredentials, names.Tenants: dynamo.TableTenants, names.Agents: dynamo.TableAgents,
+		names.Batches: dynamo.TableBatches, names.BatchIndex: dynamo.TableBatchIndex, names.Anomalies: dynamo.TableAnomalies,
+		names.Audit: dynamo.TableAudit, names.Packs: dynamo.TablePacks, names.SigningKeys: dynamo.TableSigningKeys,
+	}
+	schema := dynamo.Schema(names)
+	if got := len(tpl.ResourcesOfType("AWS::DynamoDB::Table")); got != len(schema) {
+		t.Errorf("template has %d tables, dynamo.Schema %d", got, len(schema))
+	}
+	for _, in := range schema {
+		name := aws.ToString(in.TableName)
+		t.Run("ok/"+name, func(t *testing.T) {
+			id := byShort[short[name]]
+			p := tpl.Resources[id].Properties
+			if p["BillingMode"] != string(in.BillingMode) {
+				t.Errorf("BillingMode %v, want %s", p["BillingMode"], in.BillingMode)
+			}
+			var want, got []string
+			for _, a := range in.AttributeDefinitions {
+				want = append(want, aws.ToString(a.AttributeName)+":"+string(a.AttributeType))
+			}
+			for _, a := range deploy.List(p["AttributeDefinitions"]) {
+				got = append(got, fmt.Sprint(deploy.Path(a, "AttributeName"), ":", deploy.Path(a, "AttributeType")))
+			}
+			sort.Strings(want)
+			sort.Strings(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("AttributeDefinitions %v, want %v", got, want)
+			}
+			wantKey := keyString(in.KeySchema)
+			if got := tplKey(p["KeySchema"]); got != wantKey {
+				t.Errorf("KeySchema %s, want %s", got, wantKey)
+			}
+			wantIdx := map[string]string{}
+			for _, g := range in.GlobalSecondaryIndexes {
+				wantIdx["gsi:"+aws.ToString(g.IndexName)] = keyString(g.KeySchema) + " " + string(g.Projection.ProjectionType)
+			}
+			for _, l := range in.LocalSecondaryIndexes {
+				wantIdx["lsi:"+aws.ToString(l.IndexName)] = keyString(l.KeySchema) + " " + string(l.Projection.ProjectionType)
+			}
+			gotIdx := map[string]string{}
+			for kind, prop := range map[string]string{"gsi": "GlobalSecondaryIndexes", "lsi": "LocalSecondaryIndexes"} {
+				for _, ix := range deploy.List(p[prop]) {
+					gotIdx[fmt.Sprint(kind, ":", deploy.Path(ix, "IndexName"))] = tplKey(deploy.Path(ix, "KeySchema")) + " " +
+						fmt.Sprint(deploy.Path(ix, "Projection", "ProjectionType"))
+				}
+			}
+			if fmt.Sprint(gotIdx) != fmt.Sprint(wantIdx) {
+				t.Errorf("indexes %v, want %v", gotIdx, wantIdx)
+			}
+		})
+	}
+}
+
+func keyString(ks []types.KeySchemaElement) string {
+	var parts []string
+	for _, k := range ks {
+		parts = append(parts, aws.ToString(k.AttributeName)+":"+string(k.KeyType))
+	}
+	return strings.Join(parts, ",")
+}
+
+func tplKey(v any) string {
+	var parts []string
+	for _, k := range deploy.List(v) {
+		parts = append(parts, fmt.Sprint(deploy.Path(k, "AttributeName"), ":", deploy.Path(k, "KeyType")))
+	}
+	return strings.Join(parts, ",")
+}
+
+// roleOf returns the logical id of a function's role.
+func roleOf(f deploy.Function) string {
+	id, _, _ := strings.Cut(deploy.Token(f.Properties["Role"]), ".")
+	return id
+}
+
+func allows(sts []deploy.Statement, action string, resources ...string) bool {
+	for _, st := range sts {
+		if st.Effect != "Allow" || !slices.Contains(st.Actions, action) {
+			continue
+		}
+		for _, r := range resources {
+			if slices.Contains(st.Resources, r) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Every DynamoDB action the adapter declares for a function is allowed by its
+// role, on that table (or index); and the role allows nothing else on tables.
+func TestDynamoPermissions(t *testing.T) {
+	tpl := load(t)
+	fns := byName(t, tpl)
+	byShort, byLogical := tableResources(t, tpl)
+	for name, perms := range dynamo.FunctionPermissions {
+		f, ok := fns[name]
+		if !ok {
+			t.Errorf("internal/dynamo declares permissions for functions/%s, which the template does not deploy", name)
+			continue
+		}
+		sts := tpl.RoleStatements(roleOf(f))
+		declared := map[string]bool{}
+		for _, p := range perms {
+			arn := byShort[p.Table] + ".Arn"
+			res := []string{arn}
+			if p.Index != "" {
+				res = []string{arn + "/index/" + p.Index, arn + "/index/*"}
+			}
+			declared[p.Action+" "+res[0]] = true
+			if !allows(sts, p.Action, res...) {
+				t.Errorf("%s: role %s does not allow %s on %s", name, roleOf(f), p.Action, res[0])
+			}
+		}
+		for _, st := range sts {
+			for _, a := range st.Actions {
+				if !strings.HasPrefix(a, "dynamodb:") {
+					continue
+				}
+				for _, r := range st.Resources {
+					id, _, _ := strings.Cut(r, ".")
+					if _, ok := byLogical[id]; ok && !declared[a+" "+r] {
+						t.Errorf("%s: role %s allows %s on %s, which internal/dynamo does not declare", name, roleOf(f), a, r)
+					}
+				}
+			}
+		}
+	}
+	for name, f := range fns {
+		if _, ok := dynamo.FunctionPermissions[name]; !ok {
+			for _, st := range tpl.RoleStatements(roleOf(f)) {
+				for _, a := range st.Actions {
+					if strings.HasPrefix(a, "dynamodb:") {
+						t.Errorf("%s: allows %s but internal/dynamo declares nothing for it", name, a)
+					}
+				}
+			}
+		}
+	}
+}
+
+// Every KMS action an adapter declares for a function is allowed on that key,
+// by the key's policy naming the function's role (or by the role's policy);
+// key policies grant function roles nothing more, and give the account no
+// cryptographic use of the keys through IAM.
+func TestKMSPermissions(t *testing.T) {
+	tpl := load(t)
+	fns := byName(t, tpl)
+	keyOf := map[string]string{}
+	for role, env := range keyEnv {
+		keyOf[role] = envResource(t, tpl, env)
+	}
+	ca := tpl.Resources[keyOf[kmssign.KeyCA]].Properties
+	if ca["KeySpec"] != "ECC_NIST_P256" || ca["KeyUsage"] != "SIGN_VERIFY" {
+		t.Errorf("hub CA key: %v %v, want ECC_NIST_P256 SIGN_VERIFY", ca["KeySpec"], ca["KeyUsage"])
+	}
+	declared := map[string]bool{} // role.Arn action key
+	for name, perms := range kmssign.FunctionPermissions {
+		f, ok := fns[name]
+		if !ok {
+			t.Errorf("internal/kmssign declares permissions for functions/%s, which the template does not deploy", name)
+			continue
+		}
+		role := roleOf(f) + ".Arn"
+		for _, p := range perms {
+			if p.Key == kmssign.KeyPack {
+				// Created at run time: allowed by the role on this account's
+				// keys, or on "*" for CreateKey, which has no resource.
+				if !allows(tpl.RoleStatements(roleOf(f)), p.Action, accountKeys, "*") ||
+					(p.Action != kmssign.ActCreateKey && allows(tpl.RoleStatements(roleOf(f)), p.Action, "*")) {
+					t.Errorf("%s: role %s does not allow %s on the account's keys (and only there)", name, roleOf(f), p.Action)
+				}
+				continue
+			}
+			key, ok := keyOf[p.Key]
+			if !ok {
+				t.Errorf("%s: no variable names the %s key", name, p.Key)
+				continue
+			}
+			declared[role+" "+p.Action+" "+key] = true
+			inKey := false
+			for _, st := range deploy.Statements(tpl.Resources[key].Properties["KeyPolicy"]) {
+				if st.Effect == "Allow" && slices.Contains(st.Principals, role) && slices.Contains(st.Actions, p.Action) {
+					inKey = true
+				}
+			}
+			if !inKey && !allows(tpl.RoleStatements(roleOf(f)), p.Action, key+".Arn") {
+				t.Errorf("%s: %s on %s is allowed neither by the key policy nor by role %s", name, p.Action, key, roleOf(f))
+			}
+		}
+	}
+	roles := map[string]string{}
+	for name, f := range fns {
+		roles[roleOf(f)+".Arn"] = name
+	}
+	// S3 uses the packs bucket's SSE-KMS key with the caller's credentials.
+	for name, acts := range s3store.FunctionPermissions {
+		f, ok := fns[name]
+		if !ok || len(acts) == 0 {
+			continue
+		}
+		key := bucketKey(t, tpl, packsBucket(t, tpl))
+		for _, a := range s3store.KMSViaS3 {
+			declared[roleOf(f)+".Arn "+a+" "+key] = true
+			ok := false
+			for _, st := range deploy.Statements(tpl.Resources[key].Properties["KeyPolicy"]) {
+				ok = ok || st.Effect == "Allow" && slices.Contains(st.Principals, roleOf(f)+".Arn") && slices.Contains(st.Actions, a)
+			}
+			if !ok {
+				t.Errorf("%s: %s's policy does not let role %s %s (S3 needs it for SSE-KMS)", name, key, roleOf(f), a)
+			}
+		}
+	}
+	crypto := []string{"kms:Sign", "kms:Verify", "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:ReEncryptTo"}
+	for _, key := range tpl.ResourcesOfType("AWS::KMS::Key") {
+		for _, st := range deploy.Statements(tpl.Resources[key].Properties["KeyPolicy"]) {
+			for _, pr := range st.Principals {
+				if strings.HasSuffix(pr, ":root") || pr == "*" {
+					for _, a := range st.Actions {
+						if slices.Contains(crypto, a) || strings.Contains(a, "*") {
+							t.Errorf("%s %s: the account (and so any IAM policy) may %s", key, st.Sid, a)
+						}
+					}
+				}
+				name, isFn := roles[pr]
+				if !isFn {
+					continue
+				}
+				for _, a := range st.Actions {
+					if !declared[pr+" "+a+" "+key] {
+						t.Errorf("%s %s: grants %s to %s, which no adapter declares for functions/%s", key, st.Sid, a, pr, name)
+					}
+				}
+			}
+		}
+	}
+}
+
+// accountKeys is the token of "any KMS key of this account and region".
+const accountKeys = "arn:AWS::Partition:kms:AWS::Region:AWS::AccountId:key/*"
+
+func packsBucket(t *testing.T, tpl *deploy.Template) string {
+	t.Helper()
+	return envResource(t, tpl, wire.EnvPackBucket)
+}
+
+// bucketKey is the logical id of the KMS key a bucket encrypts with by default.
+func bucketKey(t *testing.T, tpl *deploy.Template, bucket string) string {
+	t.Helper()
+	enc := deploy.List(deploy.Path(tpl.Resources[bucket].Properties, "BucketEncryption", "ServerSideEncryptionConfiguration"))
+	if len(enc) == 0 {
+		t.Fatalf("%s has no default encryption", bucket)
+	}
+	id, _, _ := strings.Cut(deploy.Token(deploy.Path(enc[0], "ServerSideEncryptionByDefault", "KMSMasterKeyID")), ".")
+	if tpl.Resources[id].Type != "AWS::KMS::Key" {
+		t.Fatalf("%s is not encrypted with a KMS key of the template", bucket)
+	}
+	return id
+}
+
+// S3 and Lambda actions the adapters declare are allowed on the packs
+// bucket's objects and on the function itself; the role allows nothing else there.
+func TestS3AndLambdaPermissions(t *testing.T) {
+	tpl := load(t)
+	fns := byName(t, tpl)
+	objects := packsBucket(t, tpl) + ".Arn/*"
+	for name, acts := range s3store.FunctionPermissions {
+		f, ok := fns[name]
+		if !ok {
+			t.Errorf("internal/s3store declares permissions for functions/%s, which the template does not deploy", name)
+			continue
+		}
+		sts := tpl.RoleStatements(roleOf(f))
+		for _, a := range acts {
+			if !allows(sts, a, objects) {
+				t.Errorf("%s: role %s does not allow %s on %s", name, roleOf(f), a, objects)
+			}
+		}
+	}
+	for name, f := range fns {
+		for _, st := range tpl.RoleStatements(roleOf(f)) {
+			for _, a := range st.Actions {
+				if strings.HasPrefix(a, "s3:") && !slices.Contains(s3store.FunctionPermissions[name], a) {
+					t.Errorf("%s: role allows %s, which internal/s3store does not declare for it", name, a)
+				}
+				if strings.HasPrefix(a, "lambda:") && !slices.Contains(wire.FunctionPermissions[name], a) {
+					t.Errorf("%s: role allows %s, which internal/wire does not declare for it", name, a)
+				}
+			}
+		}
+	}
+	for name, acts := range wire.FunctionPermissions {
+		f, ok := fns[name]
+		if !ok {
+			t.Errorf("internal/wire declares permissions for functions/%s, which the template does not deploy", name)
+			continue
+		}
+		self := deploy.Token(f.Properties["FunctionName"])
+		for _, a := range acts {
+			want := "arn:AWS::Partition:lambda:AWS::Region:AWS::AccountId:function:" + self
+			if self == "" || !allows(tpl.RoleStatements(roleOf(f)), a, want) {
+				t.Errorf("%s: role %s does not allow %s on the function itself (%s)", name, roleOf(f), a, want)
+			}
+		}
+	}
+}
+
+// The critical-anomaly alarm reads the metric the functions really emit:
+// the EMF line of one critical anomaly names the namespace, metric and
+// dimension set the alarm uses.
+func TestAlarmMatchesEMF(t *testing.T) {
+	var buf bytes.Buffer
+	wire.NewEMFMetrics(&buf).Anomaly(t.Context(), anomaly.SignatureInvalid, anomaly.Critical)
+	var line struct {
+		AWS struct {
+			CloudWatchMetrics []struct {
+				Namespace  string
+				Dimensions [][]string
+				Metrics    []struct{ Name string }
+			}
+		} `json:"_aws"`
+		Kind, Severity string
+	}
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil || len(line.AWS.CloudWatchMetrics) != 1 {
+		t.Fatalf("EMF line %q: %v", buf.String(), err)
+	}
+	emitted := line.AWS.CloudWatchMetrics[0]
+	tpl := load(t)
+	found := false
+	for _, id := range tpl.ResourcesOfType("AWS::CloudWatch::Alarm") {
+		for _, m := range deploy.List(tpl.Resources[id].Properties["Metrics"]) {
+			metric := deploy.Path(m, "MetricStat", "Metric")
+			var dims []string
+			vals := map[string]any{}
+			for _, d := range deploy.List(deploy.Path(metric, "Dimensions")) {
+				n := fmt.Sprint(deploy.Path(d, "Name"))
+				dims, vals[n] = append(dims, n), deploy.Path(d, "Value")
+			}
+			sort.Strings(dims)
+			want := slices.Clone(emitted.Dimensions[0])
+			sort.Strings(want)
+			if deploy.Path(metric, "Namespace") == emitted.Namespace && deploy.Path(metric, "MetricName") == emitted.Metrics[0].Name &&
+				slices.Equal(dims, want) && vals["Kind"] == line.Kind && vals["Severity"] == line.Severity {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no alarm reads %s/%s with dimensions %v = (%s, %s), as the functions emit it",
+			emitted.Namespace, emitted.Metrics[0].Name, emitted.Dimensions[0], line.Kind, line.Severity)
+	}
+}
