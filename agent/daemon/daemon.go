@@ -24,11 +24,11 @@ import (
 	"github.com/monsys/hub/agent/client"
 	"github.com/monsys/hub/agent/collect"
 	"github.com/monsys/hub/agent/identity"
-	"github.com/monsys/hub/agent/internal/atomicfile"
 	"github.com/monsys/hub/agent/internal/flock"
 	"github.com/monsys/hub/agent/keyfile"
 	"github.com/monsys/hub/agent/spool"
 	"github.com/monsys/hub/agent/state"
+	"github.com/monsys/hub/internal/atomicfile"
 )
 
 // SpoolDir is the spool's directory inside the state directory.

@@ -20,7 +20,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/monsys/hub/agent/internal/atomicfile"
+	"github.com/monsys/hub/internal/atomicfile"
 )
 
 // FileName is the client identity file in the state directory: the issued

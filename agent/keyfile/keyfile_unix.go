@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/monsys/hub/agent/internal/atomicfile"
+	"github.com/monsys/hub/internal/atomicfile"
 )
 
 // checkAccess refuses a file that group or others can access in any way, or

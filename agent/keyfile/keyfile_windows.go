@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/windows"
 
-	"github.com/monsys/hub/agent/internal/atomicfile"
+	"github.com/monsys/hub/internal/atomicfile"
 )
 
 // keySDDL grants full access to SYSTEM and the Administrators group only, and

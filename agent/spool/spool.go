@@ -16,7 +16,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/monsys/hub/agent/internal/atomicfile"
+	"github.com/monsys/hub/internal/atomicfile"
 )
 
 // DefaultMaxBytes is the default bound on the bytes of all spooled batches:

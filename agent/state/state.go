@@ -12,8 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/monsys/hub/agent/internal/atomicfile"
 	"github.com/monsys/hub/agent/internal/flock"
+	"github.com/monsys/hub/internal/atomicfile"
 )
 
 // FileName is the state file in the state directory.

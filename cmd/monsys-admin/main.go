@@ -19,11 +19,8 @@ package main
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,6 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/monsys/hub/internal/atomicfile"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/dynamo"
 	"github.com/monsys/hub/internal/hub"
@@ -194,26 +192,21 @@ func Bootstrap(ctx context.Context, o Options, c Clients) (Result, error) {
 	}
 
 	res.CACert = filepath.Join(dir, "ca.pem")
-	if err := writeFile(res.CACert, []byte(caPEM), 0o644); err != nil {
+	if err := atomicfile.Write(res.CACert, []byte(caPEM), 0o644); err != nil {
 		return Result{}, err
 	}
 	info := localhub.Info{URL: o.URL, TenantID: o.Tenant, AdminKey: adminKey, CACert: res.CACert}
-	if info.EnrollCert, info.EnrollKey, err = issue(dir, o.Tenant+"-enroll", func(pub any) (*x509.Certificate, error) {
-		return auth.IssueEnrollment(o.Tenant, pub, clientValidity)
-	}); err != nil {
-		return Result{}, err
+	tf, err := localhub.EnsureTenantFiles(dir, o.Tenant, auth, o.Now())
+	if err != nil {
+		return Result{}, fmt.Errorf("bootstrap: %w", err)
 	}
-	if info.OperatorCert, info.OperatorKey, err = issue(dir, o.Tenant+"-operator", func(pub any) (*x509.Certificate, error) {
-		return auth.IssueOperator(o.Tenant, pub, clientValidity)
-	}); err != nil {
-		return Result{}, err
-	}
+	info.EnrollCert, info.EnrollKey, info.OperatorCert, info.OperatorKey = tf.EnrollCert, tf.EnrollKey, tf.OperatorCert, tf.OperatorKey
 	b, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return Result{}, err
 	}
 	res.Info, res.HubJSON = info, filepath.Join(dir, "hub.json")
-	if err := writeFile(res.HubJSON, append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(res.HubJSON, append(b, '\n'), 0o600); err != nil {
 		return Result{}, err
 	}
 	if c.S3 != nil && o.TruststoreBucket != "" {
@@ -228,46 +221,4 @@ func Bootstrap(ctx context.Context, o Options, c Clients) (Result, error) {
 		}
 	}
 	return res, nil
-}
-
-// issue makes a P-256 key, has the CA certify it, and writes <name>.pem and <name>.key.
-func issue(dir, name string, certify func(pub any) (*x509.Certificate, error)) (certPath, keyPath string, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", err
-	}
-	cert, err := certify(&key.PublicKey)
-	if err != nil {
-		return "", "", fmt.Errorf("bootstrap: issue %s: %w", name, err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return "", "", err
-	}
-	certPath, keyPath = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-	if err := writeFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		return "", "", err
-	}
-	return certPath, keyPath, writeFile(certPath, ca.EncodeCertPEM(cert), 0o644)
-}
-
-// writeFile replaces path atomically, creating it with mode.
-func writeFile(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/monsys/hub/internal/atomicfile"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/dynamo"
 	"github.com/monsys/hub/internal/hub"
@@ -104,7 +105,7 @@ func authority(ctx context.Context, store *dynamo.Store, c *kms.Client, keyID st
 // ensureServerFiles writes the CA certificate and (re)issues the server certificate.
 func ensureServerFiles(dir string, auth *ca.Authority, caPEM string, now time.Time) (stateFiles, error) {
 	f := stateFiles{caCert: filepath.Join(dir, "ca.pem"), serverCert: filepath.Join(dir, "server.pem"), serverKey: filepath.Join(dir, "server.key")}
-	if err := writeFileAtomic(f.caCert, []byte(caPEM), 0o644); err != nil {
+	if err := atomicfile.Write(f.caCert, []byte(caPEM), 0o644); err != nil {
 		return f, err
 	}
 	return f, ensureIssued(f.serverCert, f.serverKey, auth.Cert, now, func(pub any) (*x509.Certificate, error) {
@@ -112,8 +113,8 @@ func ensureServerFiles(dir string, auth *ca.Authority, caPEM string, now time.Ti
 	})
 }
 
-// ensureTenantFiles (re)issues a tenant's enrollment and operator certificates.
-func ensureTenantFiles(dir, tenant string, auth *ca.Authority, now time.Time) (TenantFiles, error) {
+// EnsureTenantFiles (re)issues a tenant's enrollment and operator certificates.
+func EnsureTenantFiles(dir, tenant string, auth *ca.Authority, now time.Time) (TenantFiles, error) {
 	f := TenantFiles{EnrollCert: filepath.Join(dir, tenant+"-enroll.pem"), EnrollKey: filepath.Join(dir, tenant+"-enroll.key"),
 		OperatorCert: filepath.Join(dir, tenant+"-operator.pem"), OperatorKey: filepath.Join(dir, tenant+"-operator.key")}
 	if err := ensureIssued(f.EnrollCert, f.EnrollKey, auth.Cert, now, func(pub any) (*x509.Certificate, error) {
@@ -144,10 +145,10 @@ func ensureIssued(certPath, keyPath string, caCert *x509.Certificate, now time.T
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := atomicfile.Write(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return err
 	}
-	return writeFileAtomic(certPath, ca.EncodeCertPEM(cert), 0o644)
+	return atomicfile.Write(certPath, ca.EncodeCertPEM(cert), 0o644)
 }
 
 // current reports whether a certificate file is usable: present with its key,
@@ -192,29 +193,4 @@ func loadPool(caPath string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("no certificate in %s", caPath)
 	}
 	return pool, nil
-}
-
-// writeFileAtomic writes through a temporary file created with the final mode.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/atomicfile"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/dynamo"
 	"github.com/monsys/hub/internal/emu"
@@ -104,7 +105,7 @@ func (h *Hub) AddTenant(ctx context.Context, tenant string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	tf, err := ensureTenantFiles(h.cfg.Dir, tenant, h.auth, h.cfg.Now())
+	tf, err := EnsureTenantFiles(h.cfg.Dir, tenant, h.auth, h.cfg.Now())
 	if err != nil {
 		return Info{}, err
 	}
@@ -217,7 +218,7 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if err != nil {
 		return nil, err
 	}
-	tf, err := ensureTenantFiles(cfg.Dir, cfg.TenantID, auth, cfg.Now())
+	tf, err := EnsureTenantFiles(cfg.Dir, cfg.TenantID, auth, cfg.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +252,7 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	h.info = Info{URL: "https://" + ln.Addr().String(), TenantID: cfg.TenantID, AdminKey: adminKey,
 		CACert: files.caCert, EnrollCert: tf.EnrollCert, EnrollKey: tf.EnrollKey,
 		OperatorCert: tf.OperatorCert, OperatorKey: tf.OperatorKey}
-	if err := writeFileAtomic(filepath.Join(cfg.Dir, "hub.json"), mustJSON(h.info), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(cfg.Dir, "hub.json"), mustJSON(h.info), 0o600); err != nil {
 		return nil, err
 	}
 	h.stopTimer = make(chan struct{})

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/monsys/hub/internal/atomicfile"
 )
 
 const (
@@ -164,44 +166,16 @@ func encodeKeyFile(st *state) ([]byte, error) {
 	return json.MarshalIndent(f, "", "  ")
 }
 
-// save writes the key file atomically: a 0600 temporary file in the same
-// directory, synced, then renamed over the old one.
-func save(path string, st *state) (err error) {
+// save writes the key file atomically (internal/atomicfile): mode 0600 from
+// its first byte, synced, renamed over the old one, the directory synced.
+func save(path string, st *state) error {
 	b, err := encodeKeyFile(st)
 	if err != nil {
 		return fmt.Errorf("localkms: encode key file: %w", err)
 	}
 	defer clear(b)
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".keys-*.tmp") // CreateTemp uses mode 0600
-	if err != nil {
+	if err := atomicfile.Write(path, b, 0o600); err != nil {
 		return fmt.Errorf("localkms: save key file: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("localkms: save key file: %w", err)
-	}
-	if _, err := tmp.Write(b); err != nil {
-		return fmt.Errorf("localkms: save key file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("localkms: save key file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("localkms: save key file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("localkms: save key file: %w", err)
-	}
-	// Make the rename durable; not every platform can sync a directory.
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
 	}
 	return nil
 }
