@@ -1,5 +1,5 @@
 # monsys hub. The two commands a newcomer needs:
-#   make local   start the local hub (dynalite, local KMS, mutual-TLS gateway)
+#   make local   start the local hub (dynalite, local KMS, MinIO, mutual-TLS gateway)
 #   make test    run every test
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
