@@ -97,15 +97,7 @@ func (d *Dynalite) Stop() error { return d.proc.stop() }
 // Restart stops dynalite and starts it again on the same port and directory,
 // as after a crash: tables in Dir survive, in-memory tables do not.
 func (d *Dynalite) Restart(ctx context.Context) error {
-	if err := d.proc.stop(); err != nil {
-		return fmt.Errorf("emu: restart %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, dynaliteStartTimeout)
-	defer cancel()
-	if err := d.proc.start(ctx, d.probe); err != nil {
-		return fmt.Errorf("emu: restart %w", err)
-	}
-	return nil
+	return d.proc.restart(ctx, dynaliteStartTimeout, d.probe, nil)
 }
 
 // probe makes a real ListTables call. dynalite checks that the Authorization

@@ -212,18 +212,7 @@ func (m *MinIO) Stop() error {
 // buckets and objects survive (unless Stop already removed a temporary
 // directory).
 func (m *MinIO) Restart(ctx context.Context) error {
-	if err := m.proc.stop(); err != nil {
-		return fmt.Errorf("emu: restart %w", err)
-	}
-	if err := os.MkdirAll(m.dir, 0o700); err != nil {
-		return fmt.Errorf("emu: restart minio: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, minioStartTimeout)
-	defer cancel()
-	if err := m.proc.start(ctx, m.probe); err != nil {
-		return fmt.Errorf("emu: restart %w", err)
-	}
-	return nil
+	return m.proc.restart(ctx, minioStartTimeout, m.probe, func() error { return os.MkdirAll(m.dir, 0o700) })
 }
 
 func (m *MinIO) probe(ctx context.Context) error {

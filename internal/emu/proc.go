@@ -110,6 +110,26 @@ func (p *proc) stop() error {
 	return nil
 }
 
+// restart stops the process and starts it again on the same port and
+// directory, giving the start at most timeout; prepare, if not nil, runs in
+// between.
+func (p *proc) restart(ctx context.Context, timeout time.Duration, probe func(context.Context) error, prepare func() error) error {
+	if err := p.stop(); err != nil {
+		return fmt.Errorf("emu: restart %w", err)
+	}
+	if prepare != nil {
+		if err := prepare(); err != nil {
+			return fmt.Errorf("emu: restart: %w", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := p.start(ctx, probe); err != nil {
+		return fmt.Errorf("emu: restart %w", err)
+	}
+	return nil
+}
+
 // portTaken reports whether emulator output says its port was bound already
 // (node: EADDRINUSE; MinIO: "Specified port is already in use").
 func portTaken(output string) bool {
