@@ -26,11 +26,11 @@ import (
 	"github.com/monsys/hub/agent/daemon"
 	"github.com/monsys/hub/agent/identity"
 	"github.com/monsys/hub/agent/keyfile"
-	"github.com/monsys/hub/internal/emu"
+	"github.com/monsys/hub/internal/emu/emutest"
 	"github.com/monsys/hub/internal/localhub"
 )
 
-func TestMain(m *testing.M) { os.Exit(emu.SharedDynalite(m)) }
+func TestMain(m *testing.M) { os.Exit(emutest.SharedDynalite(m)) }
 
 // counter emits numbered records so every one can be traced to the hub.
 type counter struct{ next atomic.Int64 }
@@ -104,7 +104,7 @@ func startHub(t *testing.T, cfg localhub.Config) *localhub.Hub {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	cfg := localhub.Config{
-		DynamoEndpoint: emu.DynamoEndpointForTest(t), TablePrefix: emu.UniquePrefix(t),
+		DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t),
 		Dir: t.TempDir(), Addr: "127.0.0.1:0", Log: slog.New(slog.DiscardHandler),
 	}
 	e := &env{t: t, cfg: cfg, hub: startHub(t, cfg), count: &counter{}}

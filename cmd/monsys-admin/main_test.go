@@ -17,13 +17,13 @@ import (
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/cred"
 	"github.com/monsys/hub/internal/dynamo"
-	"github.com/monsys/hub/internal/emu"
+	"github.com/monsys/hub/internal/emu/emutest"
 	"github.com/monsys/hub/internal/localhub"
 	"github.com/monsys/hub/internal/localkms"
 	"github.com/monsys/hub/internal/wire"
 )
 
-func TestMain(m *testing.M) { os.Exit(emu.RunTests(m, emu.NeedDynamo|emu.NeedS3)) }
+func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo|emutest.NeedS3)) }
 
 // env is a deployed hub's backend as bootstrap finds it: tables, a CA key,
 // a versioned truststore bucket.
@@ -41,13 +41,13 @@ func env(t *testing.T) (Options, Clients) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prefix := emu.UniquePrefix(t)
-	ddb := emu.DynamoForTest(t)
+	prefix := emutest.UniquePrefix(t)
+	ddb := emutest.DynamoForTest(t)
 	if err := dynamo.CreateTables(ctx, ddb, dynamo.TablesWithPrefix(prefix)); err != nil {
 		t.Fatal(err)
 	}
-	s3c := emu.S3ForTest(t)
-	bucket := emu.UniqueBucket(t)
+	s3c := emutest.S3ForTest(t)
+	bucket := emutest.UniqueBucket(t)
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/coldstart"
 	"github.com/monsys/hub/internal/dynamo"
-	"github.com/monsys/hub/internal/emu"
+	"github.com/monsys/hub/internal/emu/emutest"
 	"github.com/monsys/hub/internal/wire"
 )
 
@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	code := emu.RunTests(m, emu.NeedDynamo)
+	code := emutest.RunTests(m, emutest.NeedDynamo)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -94,8 +94,8 @@ func TestBinarySize(t *testing.T) {
 func functionEnv(tb testing.TB) []string {
 	tb.Helper()
 	ctx := tb.Context()
-	db := emu.DynamoForTest(tb)
-	tables := dynamo.TablesWithPrefix(emu.UniquePrefix(tb))
+	db := emutest.DynamoForTest(tb)
+	tables := dynamo.TablesWithPrefix(emutest.UniquePrefix(tb))
 	if err := dynamo.CreateTables(ctx, db, tables); err != nil {
 		tb.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func functionEnv(tb testing.TB) []string {
 		wire.EnvTableAnomalies + "=" + tables.Anomalies,
 		wire.EnvTableAudit + "=" + tables.Audit,
 		wire.EnvCAKeyID + "=unused",
-		"AWS_ENDPOINT_URL_DYNAMODB=" + emu.DynamoEndpointForTest(tb),
+		"AWS_ENDPOINT_URL_DYNAMODB=" + emutest.DynamoEndpointForTest(tb),
 		"AWS_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID=local",
 		"AWS_SECRET_ACCESS_KEY=local",

@@ -12,17 +12,18 @@ const module = "github.com/monsys/hub"
 
 // adapters may import AWS packages; everything else in the module may not.
 var adapters = map[string]bool{
-	"internal/api":       true, // API Gateway events in and out
-	"internal/dynamo":    true,
-	"internal/kmssign":   true,
-	"internal/s3store":   true,
-	"internal/wire":      true,
-	"internal/localhub":  true,
-	"internal/emu":       true,
-	"internal/coldstart": true,
-	"cmd/monsys-local":   true,
-	"cmd/monsys-admin":   true,
-	"cmd/monsys-demo":    true, // runs the local hub in-process
+	"internal/api":         true, // API Gateway events in and out
+	"internal/dynamo":      true,
+	"internal/kmssign":     true,
+	"internal/s3store":     true,
+	"internal/wire":        true,
+	"internal/localhub":    true,
+	"internal/emu":         true,
+	"internal/emu/emutest": true,
+	"internal/coldstart":   true,
+	"cmd/monsys-local":     true,
+	"cmd/monsys-admin":     true,
+	"cmd/monsys-demo":      true, // runs the local hub in-process
 }
 
 func isAdapter(pkg string) bool {

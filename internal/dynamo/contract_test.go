@@ -18,18 +18,19 @@ import (
 	"github.com/monsys/hub/internal/anomaly"
 	"github.com/monsys/hub/internal/dynamo"
 	"github.com/monsys/hub/internal/emu"
+	"github.com/monsys/hub/internal/emu/emutest"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/storetest"
 )
 
-func TestMain(m *testing.M) { os.Exit(emu.RunTests(m, emu.NeedDynamo)) }
+func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo)) }
 
 var _ storetest.AnomalyCloser = (*dynamo.Store)(nil)
 
 // newStore returns a store over fresh tables on the shared dynalite.
 func newStore(t *testing.T, db *dynamodb.Client) (*dynamo.Store, dynamo.Tables) {
 	t.Helper()
-	tables := dynamo.TablesWithPrefix(emu.UniquePrefix(t))
+	tables := dynamo.TablesWithPrefix(emutest.UniquePrefix(t))
 	if err := dynamo.CreateTables(t.Context(), db, tables); err != nil {
 		t.Fatal(err)
 	}
@@ -42,13 +43,13 @@ func newStore(t *testing.T, db *dynamodb.Client) (*dynamo.Store, dynamo.Tables) 
 
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) hub.Store {
-		s, _ := newStore(t, emu.DynamoForTest(t))
+		s, _ := newStore(t, emutest.DynamoForTest(t))
 		return s
 	})
 }
 
 func TestCreateTablesIdempotent(t *testing.T) {
-	db := emu.DynamoForTest(t)
+	db := emutest.DynamoForTest(t)
 	s, tables := newStore(t, db)
 	ctx := t.Context()
 	want := hub.Tenant{TenantID: "acme", CreatedAt: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)}
@@ -76,7 +77,7 @@ func TestCreateTablesIdempotent(t *testing.T) {
 }
 
 func TestPutCACert(t *testing.T) {
-	s, _ := newStore(t, emu.DynamoForTest(t))
+	s, _ := newStore(t, emutest.DynamoForTest(t))
 	ctx := t.Context()
 	if _, err := s.CACert(ctx); !errors.Is(err, hub.ErrNotFound) {
 		t.Fatalf("CACert() before bootstrap = %v, want %v", err, hub.ErrNotFound)
@@ -215,7 +216,7 @@ func str(it map[string]types.AttributeValue, k string) string {
 }
 
 func TestBatchIndex(t *testing.T) {
-	db := emu.DynamoForTest(t)
+	db := emutest.DynamoForTest(t)
 	s, tables := newStore(t, db)
 	ctx := t.Context()
 	day := func(d int) time.Time { return time.Date(2026, 3, 30+d, 12, 0, 0, 0, time.UTC) }

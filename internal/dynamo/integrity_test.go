@@ -18,6 +18,7 @@ import (
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/dynamo"
 	"github.com/monsys/hub/internal/emu"
+	"github.com/monsys/hub/internal/emu/emutest"
 	"github.com/monsys/hub/internal/hub"
 )
 
@@ -165,7 +166,7 @@ func TestIntegrityCostFollowsAttention(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 5,000 agents")
 	}
-	db := emu.DynamoForTest(t)
+	db := emutest.DynamoForTest(t)
 	_, tables := newStore(t, db)
 	clk := &fixedClock{t: time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)}
 	cnt := &counting{API: db, agents: tables.Agents}

@@ -23,12 +23,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsys/hub/internal/emu"
+	"github.com/monsys/hub/internal/emu/emutest"
 	"github.com/monsys/hub/internal/localhub"
 	"github.com/monsys/hub/internal/sig"
 )
 
-func TestMain(m *testing.M) { os.Exit(emu.RunTests(m, emu.NeedDynamo|emu.NeedS3)) }
+func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo|emutest.NeedS3)) }
 
 // env is one local hub with its own tables on the shared dynalite (or its own
 // dynalite, for fault tests).
@@ -44,7 +44,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	return startEnv(t, localhub.Config{DynamoEndpoint: emu.DynamoEndpointForTest(t), TablePrefix: emu.UniquePrefix(t)})
+	return startEnv(t, localhub.Config{DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t)})
 }
 
 // newEnvOwnDynalite starts a hub that runs (and can lose) its own dynalite.
@@ -60,8 +60,8 @@ func startEnv(t *testing.T, cfg localhub.Config) *env {
 	buf := &logBuffer{}
 	cfg.Dir, cfg.Addr, cfg.Log = t.TempDir(), "127.0.0.1:0", slog.New(slog.NewJSONHandler(buf, nil))
 	if cfg.S3Endpoint == "" {
-		cfg.S3Endpoint, cfg.S3User, cfg.S3Password = emu.S3EndpointForTest(t)
-		cfg.Bucket = emu.UniqueBucket(t)
+		cfg.S3Endpoint, cfg.S3User, cfg.S3Password = emutest.S3EndpointForTest(t)
+		cfg.Bucket = emutest.UniqueBucket(t)
 	}
 	h, err := localhub.Start(ctx, cfg)
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsys/hub/internal/emu"
+	"github.com/monsys/hub/internal/emu/emutest"
 	"github.com/monsys/hub/internal/localhub"
 )
 
@@ -14,7 +14,7 @@ import (
 func newClockEnv(t *testing.T) (*env, *clock) {
 	t.Helper()
 	clk := &clock{}
-	e := startEnv(t, localhub.Config{DynamoEndpoint: emu.DynamoEndpointForTest(t), TablePrefix: emu.UniquePrefix(t), Now: clk.Now})
+	e := startEnv(t, localhub.Config{DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t), Now: clk.Now})
 	return e, clk
 }
 

@@ -12,13 +12,13 @@ import (
 	"time"
 
 	"github.com/monsys/hub/internal/canon"
-	"github.com/monsys/hub/internal/emu"
+	"github.com/monsys/hub/internal/emu/emutest"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/pack"
 )
 
-func emuDynamo(t *testing.T) string { return emu.DynamoEndpointForTest(t) }
-func prefix(t *testing.T) string    { return emu.UniquePrefix(t) }
+func emuDynamo(t *testing.T) string { return emutest.DynamoEndpointForTest(t) }
+func prefix(t *testing.T) string    { return emutest.UniquePrefix(t) }
 
 type member struct {
 	name string

@@ -27,14 +27,12 @@ var ErrBadEndpoint = errors.New("emu: bad endpoint")
 // Client settings for emulators on loopback: fail fast when one is down (as
 // fault tests arrange) instead of backing off for the better part of a minute.
 const (
-	clientAttempts       = 3
-	clientMaxBackoff     = time.Second
-	clientDialTimeout    = 2 * time.Second
-	clientHeaderTimeout  = 15 * time.Second // from request sent to response headers; bodies may stream longer
-	emulatorAccessKey    = "local"
-	emulatorSecretKey    = "local-secret"
-	defaultMinIOUser     = "monsys"
-	defaultMinIOPassword = "monsys-minio-secret"
+	clientAttempts      = 3
+	clientMaxBackoff    = time.Second
+	clientDialTimeout   = 2 * time.Second
+	clientHeaderTimeout = 15 * time.Second // from request sent to response headers; bodies may stream longer
+	emulatorAccessKey   = "local"
+	emulatorSecretKey   = "local-secret"
 )
 
 // DynamoClient returns a DynamoDB client for an emulator endpoint, with
@@ -100,3 +98,9 @@ func emulatorHTTPClient() *awshttp.BuildableClient {
 		WithDialerOptions(func(d *net.Dialer) { d.Timeout = clientDialTimeout }).
 		WithTransportOptions(func(t *http.Transport) { t.ResponseHeaderTimeout = clientHeaderTimeout })
 }
+
+// The MinIO root credentials the harness uses when none are given.
+const (
+	DefaultMinIOUser     = "monsys"
+	DefaultMinIOPassword = "monsys-minio-secret"
+)

@@ -19,9 +19,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/monsys/hub/internal/emu"
+	"github.com/monsys/hub/internal/emu/emutest"
 )
 
-func TestMain(m *testing.M) { os.Exit(emu.RunTests(m, emu.NeedDynamo|emu.NeedS3)) }
+func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo|emutest.NeedS3)) }
 
 func TestRepoRoot(t *testing.T) {
 	tests := []struct {
@@ -146,14 +147,14 @@ func TestUniqueNames(t *testing.T) {
 		"ok/---",
 	} {
 		t.Run(name, func(t *testing.T) {
-			p1, p2 := emu.UniquePrefix(t), emu.UniquePrefix(t)
+			p1, p2 := emutest.UniquePrefix(t), emutest.UniquePrefix(t)
 			if p1 == p2 {
 				t.Errorf("UniquePrefix() twice = %q", p1)
 			}
 			if !table.MatchString(p1 + "agents") {
 				t.Errorf("UniquePrefix() = %q: not a valid table-name prefix", p1)
 			}
-			b1, b2 := emu.UniqueBucket(t), emu.UniqueBucket(t)
+			b1, b2 := emutest.UniqueBucket(t), emutest.UniqueBucket(t)
 			if b1 == b2 {
 				t.Errorf("UniqueBucket() twice = %q", b1)
 			}
@@ -166,8 +167,8 @@ func TestUniqueNames(t *testing.T) {
 
 func TestSharedDynamo(t *testing.T) {
 	ctx := t.Context()
-	db := emu.DynamoForTest(t)
-	name := emu.UniquePrefix(t) + "items"
+	db := emutest.DynamoForTest(t)
+	name := emutest.UniquePrefix(t) + "items"
 	createTable(t, db, name)
 	putItem(t, db, name, "a", "1")
 	if got := getItem(t, db, name, "a"); got != "1" {
@@ -194,7 +195,7 @@ func TestDynaliteRestartKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := emu.UniquePrefix(t) + "items"
+	name := emutest.UniquePrefix(t) + "items"
 	createTable(t, db, name)
 	putItem(t, db, name, "k", "before-restart")
 

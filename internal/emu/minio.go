@@ -110,10 +110,10 @@ func StartMinIO(ctx context.Context, o MinIOOptions) (*MinIO, error) {
 	}
 	user, pass := o.RootUser, o.RootPassword
 	if user == "" {
-		user = defaultMinIOUser
+		user = DefaultMinIOUser
 	}
 	if pass == "" {
-		pass = defaultMinIOPassword
+		pass = DefaultMinIOPassword
 	}
 	if len(user) < 3 || len(pass) < 8 {
 		return nil, fmt.Errorf("emu: start minio: root user needs 3+ characters and password 8+, got %d and %d", len(user), len(pass))

@@ -16,12 +16,13 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/monsys/hub/internal/emu"
+	"github.com/monsys/hub/internal/emu/emutest"
 )
 
 func skipWithoutMinIO(t *testing.T) {
 	t.Helper()
-	if os.Getenv(emu.EnvSkipMinIO) == "1" {
-		t.Skipf("%s=1: MinIO-backed test skipped", emu.EnvSkipMinIO)
+	if os.Getenv(emutest.EnvSkipMinIO) == "1" {
+		t.Skipf("%s=1: MinIO-backed test skipped", emutest.EnvSkipMinIO)
 	}
 }
 
@@ -43,7 +44,7 @@ func TestMinIOObjectLock(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bucket := emu.UniqueBucket(t)
+	bucket := emutest.UniqueBucket(t)
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{
 		Bucket:                     aws.String(bucket),
 		ObjectLockEnabledForBucket: aws.Bool(true),
@@ -143,8 +144,8 @@ func TestMinIOTempDirRemovedOnStop(t *testing.T) {
 
 func TestSharedS3(t *testing.T) {
 	ctx := t.Context()
-	c := emu.S3ForTest(t)
-	bucket := emu.UniqueBucket(t)
+	c := emutest.S3ForTest(t)
+	bucket := emutest.UniqueBucket(t)
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatalf("CreateBucket(%q): %v", bucket, err)
 	}

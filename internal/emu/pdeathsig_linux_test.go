@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/monsys/hub/internal/emu"
+	"github.com/monsys/hub/internal/emu/emutest"
 )
 
 // helperEnv makes the test binary act as a parent that starts dynalite,
@@ -34,7 +35,7 @@ func TestDynaliteDiesWithParent(t *testing.T) {
 	parent := exec.Command(os.Args[0], "-test.run=^TestDynaliteDiesWithParent$", "-test.v")
 	// The helper needs no shared emulators of its own.
 	parent.Env = append(os.Environ(), helperEnv+"=1",
-		emu.EnvTestDynamoEndpoint+"=http://127.0.0.1:1", emu.EnvSkipMinIO+"=1")
+		emutest.EnvTestDynamoEndpoint+"=http://127.0.0.1:1", emutest.EnvSkipMinIO+"=1")
 	stdout, err := parent.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -14,16 +14,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/monsys/hub/internal/emu"
+	"github.com/monsys/hub/internal/emu/emutest"
 	"github.com/monsys/hub/internal/s3store"
 )
 
-func TestMain(m *testing.M) { os.Exit(emu.RunTests(m, emu.NeedS3)) }
+func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedS3)) }
 
 func lockedBucket(t *testing.T) (*s3.Client, string) {
 	t.Helper()
-	c := emu.S3ForTest(t)
-	b := emu.UniqueBucket(t)
+	c := emutest.S3ForTest(t)
+	b := emutest.UniqueBucket(t)
 	if _, err := c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(b), ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestUpload(t *testing.T) {
 		})
 	}
 	t.Run("fail/config", func(t *testing.T) {
-		c := emu.S3ForTest(t)
+		c := emutest.S3ForTest(t)
 		for _, cfg := range []s3store.Config{{}, {Bucket: "b", PartSize: 1 << 20}, {Bucket: "b", Retention: -time.Second}} {
 			if _, err := s3store.New(c, cfg); !errors.Is(err, s3store.ErrConfig) {
 				t.Errorf("New(%+v) = %v, want ErrConfig", cfg, err)

@@ -1,4 +1,9 @@
-package emu
+// Package emutest gives a test binary the shared emulators of internal/emu:
+// one dynalite and one MinIO per binary, started from TestMain, with unique
+// table prefixes and bucket names per test. It is the only part of the
+// harness that imports "testing", so binaries that start emulators (the local
+// hub, the demo) do not link it.
+package emutest
 
 import (
 	"context"
@@ -13,6 +18,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/monsys/hub/internal/emu"
 )
 
 // Environment variables read by RunTests.
@@ -22,7 +29,7 @@ const (
 	EnvTestDynamoEndpoint = "MONSYS_TEST_DYNAMODB_ENDPOINT"
 	// EnvTestS3Endpoint names a running S3-compatible endpoint to use
 	// instead of starting MinIO; EnvTestS3User and EnvTestS3Password are
-	// its credentials (default: MinIOOptions' defaults).
+	// its credentials (default: emu.MinIOOptions' defaults).
 	EnvTestS3Endpoint = "MONSYS_TEST_S3_ENDPOINT"
 	EnvTestS3User     = "MONSYS_TEST_S3_USER"
 	EnvTestS3Password = "MONSYS_TEST_S3_PASSWORD"
@@ -60,7 +67,7 @@ var shared struct {
 // RunTests starts the emulators in need once for the whole test binary,
 // runs the tests and stops the emulators. Use it from TestMain:
 //
-//	func TestMain(m *testing.M) { os.Exit(emu.RunTests(m, emu.NeedDynamo|emu.NeedS3)) }
+//	func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emu.NeedDynamo|emu.NeedS3)) }
 //
 // Tests then call DynamoForTest, S3ForTest and UniquePrefix. An emulator that
 // fails to start fails the tests that ask for it, with the reason.
@@ -76,7 +83,7 @@ func RunTests(m *testing.M, need Need) int {
 	if need&NeedDynamo != 0 {
 		if ep := os.Getenv(EnvTestDynamoEndpoint); ep != "" {
 			shared.dynamo = ep
-		} else if d, err := StartDynalite(ctx, DynaliteOptions{Log: log}); err != nil {
+		} else if d, err := emu.StartDynalite(ctx, emu.DynaliteOptions{Log: log}); err != nil {
 			shared.dynamoErr = err
 		} else {
 			defer d.Stop()
@@ -87,12 +94,12 @@ func RunTests(m *testing.M, need Need) int {
 		switch {
 		case os.Getenv(EnvTestS3Endpoint) != "":
 			shared.s3 = os.Getenv(EnvTestS3Endpoint)
-			shared.s3User = envOr(EnvTestS3User, defaultMinIOUser)
-			shared.s3Pass = envOr(EnvTestS3Password, defaultMinIOPassword)
+			shared.s3User = envOr(EnvTestS3User, emu.DefaultMinIOUser)
+			shared.s3Pass = envOr(EnvTestS3Password, emu.DefaultMinIOPassword)
 		case os.Getenv(EnvSkipMinIO) == "1":
 			shared.s3Err = errSkipMinIO
 		default:
-			if mi, err := StartMinIO(ctx, MinIOOptions{Log: log}); err != nil {
+			if mi, err := emu.StartMinIO(ctx, emu.MinIOOptions{Log: log}); err != nil {
 				shared.s3Err = err
 			} else {
 				defer mi.Stop()
@@ -108,7 +115,7 @@ func RunTests(m *testing.M, need Need) int {
 // SharedDynalite is RunTests(m, NeedDynamo), for packages that only need
 // DynamoDB:
 //
-//	func TestMain(m *testing.M) { os.Exit(emu.SharedDynalite(m)) }
+//	func TestMain(m *testing.M) { os.Exit(emutest.SharedDynalite(m)) }
 func SharedDynalite(m *testing.M) int { return RunTests(m, NeedDynamo) }
 
 // DynamoEndpointForTest returns the test binary's DynamoDB endpoint, or fails
@@ -117,9 +124,9 @@ func DynamoEndpointForTest(t testing.TB) string {
 	t.Helper()
 	switch {
 	case !shared.ran || shared.need&NeedDynamo == 0:
-		t.Fatal("emu: no shared DynamoDB: call emu.RunTests(m, emu.NeedDynamo) or emu.SharedDynalite(m) from TestMain")
+		t.Fatal("emutest: no shared DynamoDB: call emutest.RunTests(m, emu.NeedDynamo) or emutest.SharedDynalite(m) from TestMain")
 	case shared.dynamoErr != nil:
-		t.Fatalf("emu: shared DynamoDB did not start: %v", shared.dynamoErr)
+		t.Fatalf("emutest: shared DynamoDB did not start: %v", shared.dynamoErr)
 	}
 	return shared.dynamo
 }
@@ -128,7 +135,7 @@ func DynamoEndpointForTest(t testing.TB) string {
 // Tables are shared by all tests of the binary: name them with UniquePrefix.
 func DynamoForTest(t testing.TB) *dynamodb.Client {
 	t.Helper()
-	c, err := DynamoClient(t.Context(), DynamoEndpointForTest(t))
+	c, err := emu.DynamoClient(t.Context(), DynamoEndpointForTest(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,11 +148,11 @@ func S3EndpointForTest(t testing.TB) (endpoint, user, pass string) {
 	t.Helper()
 	switch {
 	case !shared.ran || shared.need&NeedS3 == 0:
-		t.Fatal("emu: no shared S3: call emu.RunTests(m, emu.NeedS3) from TestMain")
+		t.Fatal("emutest: no shared S3: call emutest.RunTests(m, emu.NeedS3) from TestMain")
 	case errors.Is(shared.s3Err, errSkipMinIO):
 		t.Skip(shared.s3Err)
 	case shared.s3Err != nil:
-		t.Fatalf("emu: shared MinIO did not start (set %s=1 to skip MinIO-backed tests): %v", EnvSkipMinIO, shared.s3Err)
+		t.Fatalf("emutest: shared MinIO did not start (set %s=1 to skip MinIO-backed tests): %v", EnvSkipMinIO, shared.s3Err)
 	}
 	return shared.s3, shared.s3User, shared.s3Pass
 }
@@ -155,7 +162,7 @@ func S3EndpointForTest(t testing.TB) (endpoint, user, pass string) {
 func S3ForTest(t testing.TB) *s3.Client {
 	t.Helper()
 	ep, user, pass := S3EndpointForTest(t)
-	c, err := S3Client(t.Context(), ep, user, pass)
+	c, err := emu.S3Client(t.Context(), ep, user, pass)
 	if err != nil {
 		t.Fatal(err)
 	}
