@@ -325,7 +325,7 @@ func (h *Handler) createAgent(ctx context.Context, r *request) (int, any, error)
 		Hostname string `json:"hostname"`
 	}
 	if len(strings.TrimSpace(string(r.body))) > 0 {
-		if ct := r.header("Content-Type"); !isJSON(ct) {
+		if ct := r.header("Content-Type"); !hub.IsJSON(ct) {
 			return 0, nil, &hub.Error{Code: hub.CodeUnsupportedMedia, Message: "Content-Type must be application/json, got " + strconv.Quote(ct)}
 		}
 		if err := hub.DecodeJSONObject(r.body, &body); err != nil {
@@ -402,11 +402,6 @@ func (h *Handler) listAnomalies(ctx context.Context, r *request) (int, any, erro
 	return http.StatusOK, out, nil
 }
 
-func isJSON(ct string) bool {
-	mt, _, _ := strings.Cut(ct, ";")
-	return strings.EqualFold(strings.TrimSpace(mt), "application/json")
-}
-
 func (h *Handler) runIntegrity(ctx context.Context, r *request) (int, events.APIGatewayProxyResponse) {
 	if r.ev.HTTPMethod != http.MethodPost {
 		return h.fail(ctx, r, &hub.Error{Code: hub.CodeNotFound, Message: "method " + r.ev.HTTPMethod + " is not allowed here"})
@@ -439,7 +434,7 @@ func (h *Handler) requestPack(ctx context.Context, r *request) (int, any, error)
 	if err != nil {
 		return 0, nil, err
 	}
-	if ct := r.header("Content-Type"); !isJSON(ct) {
+	if ct := r.header("Content-Type"); !hub.IsJSON(ct) {
 		return 0, nil, &hub.Error{Code: hub.CodeUnsupportedMedia, Message: "Content-Type must be application/json, got " + strconv.Quote(ct)}
 	}
 	v, err := h.packs.RequestPack(ctx, ad, r.body)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/localhub"
 )
 
@@ -137,7 +138,7 @@ func TestBackendFaults(t *testing.T) {
 		if accepted[i] > 1 {
 			t.Fatalf("batch %d accepted %d times", i, accepted[i])
 		}
-		b, err := e.hub.Store.GetBatch(ctx, a.id, "s#"+pad19(seqs[i]))
+		b, err := e.hub.Store.GetBatch(ctx, a.id, hub.SignedBatchKey(seqs[i]))
 		if err != nil || string(b.Body) != string(bodies[i]) {
 			t.Fatalf("batch %d (seq %d) not stored as sent: %v", i, seqs[i], err)
 		}

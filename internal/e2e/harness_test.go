@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/monsys/hub/internal/emu/emutest"
+	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/localhub"
 	"github.com/monsys/hub/internal/sig"
 )
@@ -359,7 +360,7 @@ func expect(t testing.TB, r resp, status int, code string) {
 // storedBatches counts the batches stored for an agent with the given keys.
 func (e *env) batchStored(agentID string, seq int64) bool {
 	e.t.Helper()
-	_, err := e.hub.Store.GetBatch(context.Background(), agentID, fmt.Sprintf("s#%019d", seq))
+	_, err := e.hub.Store.GetBatch(context.Background(), agentID, hub.SignedBatchKey(seq))
 	return err == nil
 }
 

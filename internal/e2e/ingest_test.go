@@ -6,11 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/sig"
 )
 
@@ -148,7 +148,7 @@ func TestIngestCheckTable(t *testing.T) {
 		if r.Body["accepted"] != float64(4) {
 			t.Fatalf("accepted: %s", r)
 		}
-		b, err := e.hub.Store.GetBatch(t.Context(), a.id, "s#"+pad19(a.seq.Load()))
+		b, err := e.hub.Store.GetBatch(t.Context(), a.id, hub.SignedBatchKey(a.seq.Load()))
 		if err != nil || !bytes.Equal(b.Body, body) || b.Signature != signOf(a, body) {
 			t.Fatalf("stored batch does not hold the exact signed body: %v", err)
 		}
@@ -167,11 +167,6 @@ func padTo(a *agent, n int) []byte {
 		panic("padTo: base too long")
 	}
 	return bytes.Replace(base, []byte(`"pad":""`), []byte(`"pad":"`+strings.Repeat("x", fill)+`"`), 1)
-}
-
-func pad19(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	return strings.Repeat("0", 19-len(s)) + s
 }
 
 // nothingStored checks that the agent has accepted nothing.

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+
+	"github.com/monsys/hub/internal/hub"
 )
 
 // TestRaceRegister50Keys: 50 concurrent registrations of one agent with 50
@@ -101,7 +103,7 @@ func TestRaceIngestSameSeq(t *testing.T) {
 	if accepted < 0 {
 		t.Fatal("no ingest accepted")
 	}
-	b, err := e.hub.Store.GetBatch(t.Context(), a.id, "s#"+pad19(seq))
+	b, err := e.hub.Store.GetBatch(t.Context(), a.id, hub.SignedBatchKey(seq))
 	if err != nil || string(b.Body) != string(bodies[accepted]) {
 		t.Fatalf("stored batch is not the accepted one: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/monsys/hub/internal/anomaly"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/cred"
+	"github.com/monsys/hub/internal/pack"
 )
 
 // Admin is an authenticated tenant administrator.
@@ -130,7 +131,7 @@ func view(a Agent) AgentView {
 		LastSeen: tp(a.LastSeen), LastSignedAt: tp(a.LastSignedAt), LastUnsignedAt: tp(a.LastUnsignedAt),
 		RegisteredAt: tp(a.RegisteredAt), CreatedAt: a.CreatedAt}
 	if len(a.SigningPubKey) > 0 {
-		k, fp := base64.StdEncoding.EncodeToString(a.SigningPubKey), keyFingerprint(a.SigningPubKey)
+		k, fp := base64.StdEncoding.EncodeToString(a.SigningPubKey), pack.Fingerprint(a.SigningPubKey)
 		v.SigningPubKeyPinned, v.SigningPubKey, v.SigningKeyFP, v.SigningSetAt = true, &k, &fp, tp(a.SigningSetAt)
 	}
 	if a.Cert != nil {
@@ -174,8 +175,8 @@ func (s *Service) RotateSigningKey(ctx context.Context, ad Admin, id string) (Ag
 	}
 	now := s.clock()
 	if err := s.audit(ctx, AuditEvent{TenantID: a.TenantID, AgentID: id, Actor: "admin", At: now, Action: "signing_key_unpinned",
-		ID:     auditID("signing_key_unpinned", id, keyFingerprint(a.SigningPubKey), a.SigningSetAt.Format(time.RFC3339Nano)),
-		Detail: map[string]string{"previous_fingerprint": keyFingerprint(a.SigningPubKey)}}); err != nil {
+		ID:     auditID("signing_key_unpinned", id, pack.Fingerprint(a.SigningPubKey), a.SigningSetAt.Format(time.RFC3339Nano)),
+		Detail: map[string]string{"previous_fingerprint": pack.Fingerprint(a.SigningPubKey)}}); err != nil {
 		return AgentView{}, err
 	}
 	a.SigningPubKey, a.SigningSetAt = nil, time.Time{}

@@ -47,7 +47,7 @@ func (s *Service) Ingest(ctx context.Context, req IngestRequest) (IngestResult, 
 	if len(req.Body) > batch.MaxBytes { // 3
 		return IngestResult{}, refuse(CodePayloadTooLarge, "body is %d bytes, limit %d", len(req.Body), batch.MaxBytes)
 	}
-	if !isJSON(req.ContentType) {
+	if !IsJSON(req.ContentType) {
 		return IngestResult{}, refuse(CodeUnsupportedMedia, "Content-Type must be application/json, got %q", req.ContentType)
 	}
 	digest := sig.Digest(req.Body)
@@ -150,7 +150,7 @@ func (s *Service) commitSigned(ctx context.Context, a Agent, b batch.Batch, req 
 // cleared and the answer is the duplicate. Not stored: wait for the request in
 // flight, or finish the batch once that request is past its lease.
 func (s *Service) resume(ctx context.Context, a Agent, b batch.Batch, req IngestRequest, sha string, p Pending, left time.Duration) (IngestResult, error) {
-	cur, err := s.store.GetBatch(ctx, a.AgentID, signedKey(p.Seq))
+	cur, err := s.store.GetBatch(ctx, a.AgentID, SignedBatchKey(p.Seq))
 	switch {
 	case err == nil && cur.SHA == sha:
 		if err := s.store.EndBatch(ctx, a.AgentID, p); err != nil && !errors.Is(err, ErrConflict) {
@@ -185,7 +185,7 @@ func (s *Service) finish(ctx context.Context, a Agent, b batch.Batch, req Ingest
 // undo removes the batch of marker p and restores last_seq; both steps are
 // idempotent, so a crash in between is repaired by the next request.
 func (s *Service) undo(ctx context.Context, a Agent, p Pending) error {
-	sb := StoredBatch{TenantID: a.TenantID, AgentID: a.AgentID, Key: signedKey(p.Seq), Seq: p.Seq, SHA: p.SHA}
+	sb := StoredBatch{TenantID: a.TenantID, AgentID: a.AgentID, Key: SignedBatchKey(p.Seq), Seq: p.Seq, SHA: p.SHA}
 	if cur, err := s.store.GetBatch(ctx, a.AgentID, sb.Key); err == nil {
 		sb = cur
 	} else if !errors.Is(err, ErrNotFound) {
@@ -220,7 +220,7 @@ func stored(a Agent, b batch.Batch, req IngestRequest, sha string, now time.Time
 	sb := StoredBatch{TenantID: a.TenantID, AgentID: a.AgentID, SHA: sha, Body: req.Body,
 		Records: len(b.Records), ReceivedAt: now}
 	if b.Header != nil && len(a.SigningPubKey) > 0 {
-		sb.Key, sb.Seq, sb.Signed, sb.Signature = signedKey(b.Header.Seq), b.Header.Seq, true, req.Signature
+		sb.Key, sb.Seq, sb.Signed, sb.Signature = SignedBatchKey(b.Header.Seq), b.Header.Seq, true, req.Signature
 	} else {
 		sb.Key = "u#" + sha
 	}
@@ -242,9 +242,11 @@ func stored(a Agent, b batch.Batch, req IngestRequest, sha string, now time.Time
 	return sb
 }
 
-func signedKey(seq int64) string { return fmt.Sprintf("s#%019d", seq) }
+// SignedBatchKey is the batches-table sort key of the signed batch with seq.
+func SignedBatchKey(seq int64) string { return fmt.Sprintf("s#%019d", seq) }
 
-func isJSON(ct string) bool {
+// IsJSON reports whether a Content-Type names application/json (parameters allowed).
+func IsJSON(ct string) bool {
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == "application/json"
 }

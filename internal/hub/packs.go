@@ -732,7 +732,7 @@ func agentLine(a Agent) agentRecord {
 		MaxAgentVersion: a.MaxAgentVersion, LastSeq: strconv.FormatInt(a.LastSeq, 10), RegisteredAt: ts(a.RegisteredAt),
 		CreatedAt: a.CreatedAt.UTC().Format(time.RFC3339Nano)}
 	if len(a.SigningPubKey) > 0 {
-		k, fp := base64.StdEncoding.EncodeToString(a.SigningPubKey), keyFingerprint(a.SigningPubKey)
+		k, fp := base64.StdEncoding.EncodeToString(a.SigningPubKey), pack.Fingerprint(a.SigningPubKey)
 		r.SigningPubKey, r.SigningKeyFP, r.SigningSetAt = &k, &fp, ts(a.SigningSetAt)
 	}
 	if a.Cert != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/monsys/hub/internal/anomaly"
 	"github.com/monsys/hub/internal/ca"
+	"github.com/monsys/hub/internal/pack"
 	"github.com/monsys/hub/internal/semver"
 	"github.com/monsys/hub/internal/sig"
 )
@@ -153,7 +154,7 @@ func decodeRegister(req RegisterRequest) (registerBody, error) {
 	if len(req.Body) > maxRegisterBody {
 		return b, refuse(CodePayloadTooLarge, "body is %d bytes, limit %d", len(req.Body), maxRegisterBody)
 	}
-	if !isJSON(req.ContentType) {
+	if !IsJSON(req.ContentType) {
 		return b, refuse(CodeUnsupportedMedia, "Content-Type must be application/json, got %q", req.ContentType)
 	}
 	if err := DecodeJSONObject(req.Body, &b); err != nil {
@@ -186,7 +187,7 @@ func (s *Service) pinSigning(ctx context.Context, a Agent, key []byte) (Agent, e
 			return a, s.audit(ctx, pinAudit(a))
 		case keyOther:
 			s.raise(ctx, a, anomaly.SignatureInvalid, anomaly.Critical,
-				"registration with a signing key other than the pinned one (fingerprint "+keyFingerprint(key)+")")
+				"registration with a signing key other than the pinned one (fingerprint "+pack.Fingerprint(key)+")")
 			return a, refuse(CodeSignatureInvalid, "a different signing key is pinned for this agent; an admin must rotate it first")
 		}
 		at := s.clock()
@@ -206,7 +207,7 @@ func (s *Service) pinSigning(ctx context.Context, a Agent, key []byte) (Agent, e
 }
 
 func pinAudit(a Agent) AuditEvent {
-	fp := keyFingerprint(a.SigningPubKey)
+	fp := pack.Fingerprint(a.SigningPubKey)
 	return AuditEvent{TenantID: a.TenantID, AgentID: a.AgentID, Actor: "agent:" + a.AgentID, At: a.SigningSetAt,
 		Action: "signing_key_pinned", ID: auditID("signing_key_pinned", a.AgentID, fp, a.SigningSetAt.Format(time.RFC3339Nano)),
 		Detail: map[string]string{"fingerprint": fp}}
@@ -313,20 +314,6 @@ func spkiSHA(c *x509.Certificate) string {
 func spkiSHAOf(spki []byte) string {
 	h := sha256.Sum256(spki)
 	return hex.EncodeToString(h[:])
-}
-
-// keyFingerprint is SHA-256 of the raw key as colon-joined hex pairs (SPEC 7's form).
-func keyFingerprint(key []byte) string {
-	h := sha256.Sum256(key)
-	const hexd = "0123456789abcdef"
-	out := make([]byte, 0, 95)
-	for i, b := range h {
-		if i > 0 {
-			out = append(out, ':')
-		}
-		out = append(out, hexd[b>>4], hexd[b&15])
-	}
-	return string(out)
 }
 
 // auditID derives a stable event id from its parts, so retries overwrite.
