@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"testing"
 	"time"
 
@@ -15,38 +11,19 @@ import (
 	"github.com/monsys/hub/internal/emu/emutest"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/pack"
+	"github.com/monsys/hub/internal/pack/packtest"
 )
 
 func emuDynamo(t *testing.T) string { return emutest.DynamoEndpointForTest(t) }
 func prefix(t *testing.T) string    { return emutest.UniquePrefix(t) }
 
-type member struct {
-	name string
-	body []byte
-}
-
-func readMembers(t *testing.T, tgz []byte) []member {
+func readMembers(t *testing.T, tgz []byte) []packtest.Member {
 	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(tgz))
+	ms, err := packtest.Unpack(tgz)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := tar.NewReader(zr)
-	var out []member
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, member{h.Name, b})
-	}
+	return ms
 }
 
 // members maps each archive member to its content.
@@ -54,31 +31,18 @@ func members(t *testing.T, tgz []byte) map[string]string {
 	t.Helper()
 	m := map[string]string{}
 	for _, x := range readMembers(t, tgz) {
-		m[x.name] = string(x.body)
+		m[x.Hdr.Name] = string(x.Body)
 	}
 	return m
 }
 
-func repack(t *testing.T, ms []member) []byte {
+func repack(t *testing.T, ms []packtest.Member) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for _, m := range ms {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: m.name, Size: int64(len(m.body)), Mode: 0o644}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(m.body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
+	b, err := packtest.Repack(ms)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return b
 }
 
 // forgePack re-signs tgz's manifest with keyID (through the hub's vault) as
@@ -92,8 +56,8 @@ func forgePack(t *testing.T, e *env, rec hub.KeyRecord, keyID string, claimed ti
 	}
 	var man map[string]any
 	for _, m := range ms {
-		if m.name == pack.ManifestName {
-			if err := json.Unmarshal(m.body, &man); err != nil {
+		if m.Hdr.Name == pack.ManifestName {
+			if err := json.Unmarshal(m.Body, &man); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -115,13 +79,13 @@ func forgePack(t *testing.T, e *env, rec hub.KeyRecord, keyID string, claimed ti
 		t.Fatal(err)
 	}
 	for i := range ms {
-		switch ms[i].name {
+		switch ms[i].Hdr.Name {
 		case pack.ManifestName:
-			ms[i].body = mj
+			ms[i].Body = mj
 		case pack.SignatureName:
-			ms[i].body = []byte(hex.EncodeToString(sig))
+			ms[i].Body = []byte(hex.EncodeToString(sig))
 		case pack.LineageName:
-			ms[i].body = lj
+			ms[i].Body = lj
 		}
 	}
 	return repack(t, ms)

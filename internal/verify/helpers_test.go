@@ -3,13 +3,11 @@ package verify_test
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,10 +20,7 @@ import (
 )
 
 // member is one tar entry of a pack being tampered with.
-type member struct {
-	hdr  tar.Header
-	body []byte
-}
+type member = packtest.Member
 
 func buildPack(t *testing.T, meta pack.Meta, k ed25519.PrivateKey) []byte {
 	t.Helper()
@@ -38,62 +33,28 @@ func buildPack(t *testing.T, meta pack.Meta, k ed25519.PrivateKey) []byte {
 
 func unpack(t *testing.T, b []byte) []member {
 	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(b))
+	ms, err := packtest.Unpack(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := tar.NewReader(zr)
-	var ms []member
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return ms
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ms = append(ms, member{*h, body})
-	}
+	return ms
 }
 
 // repack writes members with archive/tar and compress/gzip, as an attacker
 // with ordinary tools would.
 func repack(t *testing.T, ms []member) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for _, m := range ms {
-		h := m.hdr
-		if h.Typeflag == tar.TypeReg {
-			h.Size = int64(len(m.body))
-		}
-		if err := tw.WriteHeader(&h); err != nil {
-			t.Fatal(err)
-		}
-		if len(m.body) > 0 {
-			if _, err := tw.Write(m.body); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
+	b, err := packtest.Repack(ms)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return b
 }
 
 func find(t *testing.T, ms []member, name string) *member {
 	t.Helper()
 	for i := range ms {
-		if ms[i].hdr.Name == name {
+		if ms[i].Hdr.Name == name {
 			return &ms[i]
 		}
 	}
@@ -102,14 +63,14 @@ func find(t *testing.T, ms []member, name string) *member {
 }
 
 func regular(name string, body []byte) member {
-	return member{hdr: tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(body)), ModTime: packtest.GeneratedAt}, body: body}
+	return member{Hdr: tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(body)), ModTime: packtest.GeneratedAt}, Body: body}
 }
 
 // resign replaces manifest.sig with k's signature of manifest.json.
 func resign(t *testing.T, ms []member, k ed25519.PrivateKey) {
 	t.Helper()
-	d := sha256.Sum256(find(t, ms, "manifest.json").body)
-	find(t, ms, "manifest.sig").body = []byte(hex.EncodeToString(ed25519.Sign(k, d[:])))
+	d := sha256.Sum256(find(t, ms, "manifest.json").Body)
+	find(t, ms, "manifest.sig").Body = []byte(hex.EncodeToString(ed25519.Sign(k, d[:])))
 }
 
 // editManifest decodes manifest.json, lets edit change it, and writes it
@@ -117,7 +78,7 @@ func resign(t *testing.T, ms []member, k ed25519.PrivateKey) {
 func editManifest(t *testing.T, ms []member, edit func(m map[string]any)) {
 	t.Helper()
 	mm := find(t, ms, "manifest.json")
-	dec := json.NewDecoder(bytes.NewReader(mm.body))
+	dec := json.NewDecoder(bytes.NewReader(mm.Body))
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
@@ -128,13 +89,13 @@ func editManifest(t *testing.T, ms []member, edit func(m map[string]any)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mm.body = b
+	mm.Body = b
 }
 
 // setLineage replaces key_lineage.json and points the manifest at it.
 func setLineage(t *testing.T, ms []member, raw []byte) {
 	t.Helper()
-	find(t, ms, "key_lineage.json").body = raw
+	find(t, ms, "key_lineage.json").Body = raw
 	editManifest(t, ms, func(m map[string]any) { m["key_lineage_sha256"] = pack.SHA256Hex(raw) })
 }
 

@@ -74,11 +74,11 @@ func TestRoundTrip(t *testing.T) {
 func extract(t *testing.T, b []byte, dir string) {
 	t.Helper()
 	for _, m := range unpack(t, b) {
-		p := filepath.Join(dir, filepath.FromSlash(m.hdr.Name))
+		p := filepath.Join(dir, filepath.FromSlash(m.Hdr.Name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(p, m.body, 0o644); err != nil {
+		if err := os.WriteFile(p, m.Body, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -111,7 +111,7 @@ func tamperCases(t *testing.T, k ed25519.PrivateKey) []tamperCase {
 			name: "fail/data-byte-changed",
 			mutate: func(t *testing.T, ms []member) []member {
 				f := find(t, ms, "data/alerts/anomalies.ndjson")
-				f.body = bytes.Replace(f.body, []byte("high"), []byte("low!"), 1)
+				f.Body = bytes.Replace(f.Body, []byte("high"), []byte("low!"), 1)
 				return ms
 			},
 			want: "file_tampered", line: "✗ File tampered: data/alerts/anomalies.ndjson",
@@ -119,7 +119,7 @@ func tamperCases(t *testing.T, k ed25519.PrivateKey) []tamperCase {
 		{
 			name: "fail/file-removed",
 			mutate: func(t *testing.T, ms []member) []member {
-				return slices.DeleteFunc(ms, func(m member) bool { return m.hdr.Name == "data/agents.ndjson" })
+				return slices.DeleteFunc(ms, func(m member) bool { return m.Hdr.Name == "data/agents.ndjson" })
 			},
 			want: "file_missing", line: "✗ File missing: data/agents.ndjson",
 		},
@@ -160,7 +160,7 @@ func tamperCases(t *testing.T, k ed25519.PrivateKey) []tamperCase {
 		{
 			name: "fail/signing-key-pub-swapped",
 			mutate: func(t *testing.T, ms []member) []member {
-				find(t, ms, "signing_key.pub").body = otherPEM
+				find(t, ms, "signing_key.pub").Body = otherPEM
 				resign(t, ms, other)
 				return ms
 			},
@@ -212,7 +212,7 @@ func tamperCases(t *testing.T, k ed25519.PrivateKey) []tamperCase {
 		{
 			name: "fail/lineage-not-the-one-signed",
 			mutate: func(t *testing.T, ms []member) []member {
-				find(t, ms, "key_lineage.json").body = lineageJSON(t, rotated(t, k, false))
+				find(t, ms, "key_lineage.json").Body = lineageJSON(t, rotated(t, k, false))
 				return ms
 			},
 			want: "lineage_hash",
@@ -254,21 +254,21 @@ func tamperCases(t *testing.T, k ed25519.PrivateKey) []tamperCase {
 		{
 			name: "fail/symlink-member",
 			mutate: func(t *testing.T, ms []member) []member {
-				return append(ms, member{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: "data/link.ndjson", Linkname: "/etc/passwd", Mode: 0o777}})
+				return append(ms, member{Hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: "data/link.ndjson", Linkname: "/etc/passwd", Mode: 0o777}})
 			},
 			want: "link", line: "✗ Link not allowed in archive: data/link.ndjson",
 		},
 		{
 			name: "fail/hardlink-member",
 			mutate: func(t *testing.T, ms []member) []member {
-				return append(ms, member{hdr: tar.Header{Typeflag: tar.TypeLink, Name: "data/hard.ndjson", Linkname: "data/agents.ndjson"}})
+				return append(ms, member{Hdr: tar.Header{Typeflag: tar.TypeLink, Name: "data/hard.ndjson", Linkname: "data/agents.ndjson"}})
 			},
 			want: "link",
 		},
 		{
 			name: "fail/device-member",
 			mutate: func(t *testing.T, ms []member) []member {
-				return append(ms, member{hdr: tar.Header{Typeflag: tar.TypeChar, Name: "data/null", Devmajor: 1, Devminor: 3}})
+				return append(ms, member{Hdr: tar.Header{Typeflag: tar.TypeChar, Name: "data/null", Devmajor: 1, Devminor: 3}})
 			},
 			want: "special_file",
 		},
@@ -297,7 +297,7 @@ func tamperCases(t *testing.T, k ed25519.PrivateKey) []tamperCase {
 		{
 			name: "fail/manifest-missing",
 			mutate: func(t *testing.T, ms []member) []member {
-				return slices.DeleteFunc(ms, func(m member) bool { return m.hdr.Name == "manifest.json" })
+				return slices.DeleteFunc(ms, func(m member) bool { return m.Hdr.Name == "manifest.json" })
 			},
 			want: "missing_member", line: "✗ Missing manifest.json",
 		},
@@ -358,8 +358,8 @@ func tamperCases(t *testing.T, k ed25519.PrivateKey) []tamperCase {
 				if err != nil {
 					t.Fatal(err)
 				}
-				find(t, ms, "signing_key.pub").body = pem
-				find(t, ms, "manifest.sig").body = []byte(hex.EncodeToString(append(bytes.Clone(identity), make([]byte, 32)...)))
+				find(t, ms, "signing_key.pub").Body = pem
+				find(t, ms, "manifest.sig").Body = []byte(hex.EncodeToString(append(bytes.Clone(identity), make([]byte, 32)...)))
 				return ms
 			},
 			want: "public_key",
@@ -420,9 +420,9 @@ func TestTamperedFileLines(t *testing.T) {
 	k := packtest.Key(1)
 	ms := unpack(t, buildPack(t, packtest.Meta(k), k))
 	f := find(t, ms, "data/alerts/anomalies.ndjson")
-	want := pack.SHA256Hex(f.body)
-	f.body = append(f.body, "{}\n"...)
-	got := pack.SHA256Hex(f.body)
+	want := pack.SHA256Hex(f.Body)
+	f.Body = append(f.Body, "{}\n"...)
+	got := pack.SHA256Hex(f.Body)
 	r, err := verify.VerifyPath(writeTemp(t, "p.tar.gz", repack(t, ms)), verify.Options{})
 	if err != nil {
 		t.Fatal(err)

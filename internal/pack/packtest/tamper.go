@@ -1,0 +1,70 @@
+package packtest
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Member is one tar entry of a pack: its header and its content.
+type Member struct {
+	Hdr  tar.Header
+	Body []byte
+}
+
+// Unpack reads every entry of a tar.gz without judging any of them, so tests
+// can change a pack the way an attacker with ordinary tools would.
+func Unpack(tgz []byte) ([]Member, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(tgz))
+	if err != nil {
+		return nil, fmt.Errorf("packtest: unpack: %w", err)
+	}
+	tr := tar.NewReader(zr)
+	var ms []Member
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return ms, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("packtest: unpack: %w", err)
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, fmt.Errorf("packtest: unpack %s: %w", h.Name, err)
+		}
+		ms = append(ms, Member{Hdr: *h, Body: body})
+	}
+}
+
+// Repack writes members with archive/tar and compress/gzip, keeping each
+// header but the size of regular files, which follows the body.
+func Repack(ms []Member) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, m := range ms {
+		h := m.Hdr
+		if h.Typeflag == tar.TypeReg {
+			h.Size = int64(len(m.Body))
+		}
+		if err := tw.WriteHeader(&h); err != nil {
+			return nil, fmt.Errorf("packtest: repack %s: %w", h.Name, err)
+		}
+		if len(m.Body) > 0 {
+			if _, err := tw.Write(m.Body); err != nil {
+				return nil, fmt.Errorf("packtest: repack %s: %w", h.Name, err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("packtest: repack: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("packtest: repack: %w", err)
+	}
+	return buf.Bytes(), nil
+}
