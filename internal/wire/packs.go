@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -67,15 +66,9 @@ func PacksFromEnv(getenv func(string) string, s *Settings) (PackSettings, error)
 	if p.BuildFunction == "" {
 		p.BuildFunction = getenv(EnvLambdaFunction)
 	}
-	var missing []string
-	for _, kv := range [][2]string{{EnvTablePacks, s.Tables.Packs}, {EnvTableSigningKeys, s.Tables.SigningKeys},
-		{EnvPackBucket, p.Bucket}, {EnvSigningMode, p.SigningMode}} {
-		if kv[1] == "" {
-			missing = append(missing, kv[0])
-		}
-	}
-	if len(missing) > 0 {
-		return PackSettings{}, fmt.Errorf("settings: missing %s", strings.Join(missing, ", "))
+	if err := required([][2]string{{EnvTablePacks, s.Tables.Packs}, {EnvTableSigningKeys, s.Tables.SigningKeys},
+		{EnvPackBucket, p.Bucket}, {EnvSigningMode, p.SigningMode}}); err != nil {
+		return PackSettings{}, err
 	}
 	switch p.SigningMode {
 	case kmssign.ModeKMS:
@@ -103,12 +96,9 @@ func PacksFromEnv(getenv func(string) string, s *Settings) (PackSettings, error)
 		}
 		p.LinkTTL = d
 	}
-	switch v := getenv(EnvS3PathStyle); v {
-	case "", "false", "0":
-	case "true", "1":
-		p.PathStyle = true
-	default:
-		return PackSettings{}, fmt.Errorf("settings: %s=%q: want true or false", EnvS3PathStyle, v)
+	var err error
+	if p.PathStyle, err = flag(getenv, EnvS3PathStyle); err != nil {
+		return PackSettings{}, err
 	}
 	return p, nil
 }

@@ -58,16 +58,10 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 		Credentials: getenv(EnvTableCredentials), Tenants: getenv(EnvTableTenants), Agents: getenv(EnvTableAgents),
 		Batches: getenv(EnvTableBatches), BatchIndex: getenv(EnvTableBatchIndex), Anomalies: getenv(EnvTableAnomalies),
 		Audit: getenv(EnvTableAudit)}, CAKeyID: getenv(EnvCAKeyID)}
-	var missing []string
-	for _, kv := range [][2]string{{EnvTableCredentials, s.Tables.Credentials}, {EnvTableTenants, s.Tables.Tenants},
+	if err := required([][2]string{{EnvTableCredentials, s.Tables.Credentials}, {EnvTableTenants, s.Tables.Tenants},
 		{EnvTableAgents, s.Tables.Agents}, {EnvTableBatches, s.Tables.Batches}, {EnvTableBatchIndex, s.Tables.BatchIndex},
-		{EnvTableAnomalies, s.Tables.Anomalies}, {EnvTableAudit, s.Tables.Audit}, {EnvCAKeyID, s.CAKeyID}} {
-		if kv[1] == "" {
-			missing = append(missing, kv[0])
-		}
-	}
-	if len(missing) > 0 {
-		return Settings{}, fmt.Errorf("settings: missing %s", strings.Join(missing, ", "))
+		{EnvTableAnomalies, s.Tables.Anomalies}, {EnvTableAudit, s.Tables.Audit}, {EnvCAKeyID, s.CAKeyID}}); err != nil {
+		return Settings{}, err
 	}
 	if d := getenv(EnvAgentCertDays); d != "" {
 		n, err := strconv.Atoi(d)
@@ -83,14 +77,37 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 		}
 		s.StaleAfter = d
 	}
-	switch v := getenv(EnvInsecureNoMTLS); v {
-	case "", "false", "0":
-	case "true", "1":
-		s.InsecureNoClientCert = true
-	default:
-		return Settings{}, fmt.Errorf("settings: %s=%q: want true or false", EnvInsecureNoMTLS, v)
+	var err error
+	if s.InsecureNoClientCert, err = flag(getenv, EnvInsecureNoMTLS); err != nil {
+		return Settings{}, err
 	}
 	return s, nil
+}
+
+// required names every variable of pairs (name, value) whose value is empty.
+func required(pairs [][2]string) error {
+	var missing []string
+	for _, kv := range pairs {
+		if kv[1] == "" {
+			missing = append(missing, kv[0])
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("settings: missing %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// flag reads a boolean variable: unset, false or 0; true or 1; anything else is an error.
+func flag(getenv func(string) string, name string) (bool, error) {
+	switch v := getenv(name); v {
+	case "", "false", "0":
+		return false, nil
+	case "true", "1":
+		return true, nil
+	default:
+		return false, fmt.Errorf("settings: %s=%q: want true or false", name, v)
+	}
 }
 
 // Clients are the SDK clients the hub uses.
