@@ -103,9 +103,8 @@ func keyPrefix(k []byte) uint64 {
 // Append appends the canonical form of the JSON value in to dst. It returns
 // dst unchanged with an error when in is not acceptable (see Transform).
 func (t *Transformer) Append(dst, in []byte) ([]byte, error) {
-	if !utf8.Valid(in) {
-		return dst, fmt.Errorf("%w: not valid utf-8", ErrInvalid)
-	}
+	// UTF-8 is checked as strings are scanned: outside them only ASCII is
+	// valid JSON.
 	t.in, t.pos = in, 0
 	t.members, t.keys = t.members[:0], t.keys[:0]
 	defer func() { t.in = nil }()
@@ -113,6 +112,11 @@ func (t *Transformer) Append(dst, in []byte) ([]byte, error) {
 	t.skipSpace()
 	out, err := t.value(dst, 0)
 	if err != nil {
+		if !errors.Is(err, ErrInvalid) && !utf8.Valid(in) {
+			// Input that is not UTF-8 is invalid whatever else is wrong
+			// with it (a duplicate key seen before the bad byte).
+			return dst[:n], fmt.Errorf("%w: not valid utf-8", ErrInvalid)
+		}
 		return dst[:n], err
 	}
 	t.skipSpace()
@@ -218,7 +222,16 @@ func (t *Transformer) object(out []byte, depth int) ([]byte, error) {
 			return nil, err
 		}
 		s.end = len(out)
-		s.prefix = keyPrefix(t.key(s))
+		if !s.esc && s.kFrom+8 <= len(t.in) {
+			// The key's first 8 bytes straight from the input, with the bytes
+			// past its end masked off.
+			s.prefix = binary.BigEndian.Uint64(t.in[s.kFrom:])
+			if k := s.kTo - s.kFrom; k < 8 {
+				s.prefix &= ^uint64(0) << (8 * (8 - k))
+			}
+		} else {
+			s.prefix = keyPrefix(t.key(s))
+		}
 		if len(t.members) > base && sorted && t.compare(t.members[len(t.members)-1], s) >= 0 {
 			sorted = false
 		}
@@ -373,20 +386,23 @@ func hasSupplementary(s []byte) bool {
 
 // rawString scans the string at t.pos (its opening quote) and returns the
 // input offsets of its content and whether it holds escapes. It checks
-// control characters; escapes are checked by decode.
+// control characters and UTF-8; escapes are checked by decode.
 func (t *Transformer) rawString() (from, to int, esc bool, err error) {
 	t.pos++
 	from = t.pos
 	t.supp = false
-	for t.pos < len(t.in) {
-		c := t.in[t.pos]
+	in := t.in
+	for t.pos < len(in) {
+		if t.pos+8 <= len(in) && !hasSpecial(binary.LittleEndian.Uint64(in[t.pos:])) {
+			t.pos += 8 // eight plain ASCII characters
+			continue
+		}
+		c := in[t.pos]
 		if !special[c] {
 			t.pos++
 			continue
 		}
 		switch {
-		case c >= 0xf0:
-			t.supp = true
 		case c == '"':
 			t.pos++
 			return from, t.pos - 1, esc, nil
@@ -397,9 +413,28 @@ func (t *Transformer) rawString() (from, to int, esc bool, err error) {
 		case c < 0x20:
 			return 0, 0, false, t.errorf("control character %#02x in string", c)
 		}
-		t.pos++
+		r, size := utf8.DecodeRune(in[t.pos:])
+		if r == utf8.RuneError && size <= 1 {
+			return 0, 0, false, fmt.Errorf("%w: not valid utf-8 at offset %d", ErrInvalid, t.pos)
+		}
+		if size == 4 {
+			t.supp = true // above U+FFFF: keys with such characters sort by UTF-16
+		}
+		t.pos += size
 	}
 	return 0, 0, false, t.errorf("unterminated string")
+}
+
+// hasSpecial reports whether any of the 8 bytes in v is one a string scan
+// must stop at: a control character, '"', '\\' or a non-ASCII byte. (The
+// classic bit tricks: a byte below 0x20 borrows into its top bit when 0x20
+// is subtracted, and x^c has a zero byte where x has c.)
+func hasSpecial(v uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	ctl := (v - lo*0x20) & ^v
+	quote := v ^ (lo * '"')
+	bs := v ^ (lo * '\\')
+	return (ctl|(quote-lo)&^quote|(bs-lo)&^bs|v)&hi != 0
 }
 
 // special marks the bytes a string scan must stop at.
@@ -408,8 +443,8 @@ var special = func() (s [256]bool) {
 		s[c] = true
 	}
 	s['"'], s['\\'] = true, true
-	for c := 0xf0; c < 0x100; c++ {
-		s[c] = true // lead bytes of characters above U+FFFF, for key order
+	for c := 0x80; c < 0x100; c++ {
+		s[c] = true // UTF-8 to check, and characters above U+FFFF for key order
 	}
 	return s
 }()

@@ -403,7 +403,9 @@ func refAppendString[S string | []byte](out []byte, s S) []byte {
 func FuzzTransformReference(f *testing.F) {
 	for _, s := range []string{`{"b":1,"a":[1,2.5,"x"]}`, `"\ud83d\ude00"`, `-0`, `[{"b":{},"a":null}]`,
 		`{"\u0061":1,"a":2}`, `{"z":{"y":1,"x":[{"b":1,"a":2}]},"a":1e21}`, `1E-7`, `{"é":1,"\u00e9x":2,"😀":3,"\uffff":4}`,
-		`{"a":"\n\u0001\/"}`, `123456789012345678`, `[1e400]`, `{"a" : 1 , "b" :2 }`} {
+		`{"a":"\n\u0001\/"}`, `123456789012345678`, `[1e400]`, `{"a" : 1 , "b" :2 }`,
+		`{"abcdefghijé":"0123456789😀abcdefgh","abcdefghi":"\u00e9xxxxxxxxxxxxxxxx\"yy"}`,
+		`{"type":"metric","ts":"2026-04-01T00:00:00Z","agent_id":"web-edge-07","cpu":142.71428571428572}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
