@@ -3,23 +3,24 @@ package pack
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"hash"
+	"hash/crc32"
 	"io"
 	"os"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
-	"github.com/klauspost/compress/gzip"
-
-	"github.com/monsys/hub/internal/canon"
+	"github.com/klauspost/compress/flate"
 )
 
 // Meta is what a pack says about itself besides its data.
@@ -40,12 +41,13 @@ type Options struct {
 	// TempDir holds spool and sort-run files (default os.TempDir()).
 	TempDir string
 	// SortMemory bounds the bytes of data lines held in memory across all open
-	// files before a sorted run is spilled to disk (default 16 MiB).
+	// files before a sorted run is spilled to disk (default 16 MiB), shared
+	// evenly by the workers.
 	SortMemory int64
 	// Level is the gzip level (default DefaultLevel). Packs are
 	// reproducible for a given level and klauspost/compress version.
 	Level int
-	// Workers is how many goroutines canonicalize AddJSON records (default
+	// Workers is how many goroutines canonicalize records (default
 	// GOMAXPROCS; 1 canonicalizes in the caller). The output does not depend
 	// on it.
 	Workers int
@@ -54,7 +56,7 @@ type Options struct {
 // DefaultLevel is the gzip level packs are written with unless
 // Options.Level says otherwise: klauspost/compress's fastest level, about
 // twice the speed of level 6 for a few percent more bytes on NDJSON.
-const DefaultLevel = gzip.BestSpeed
+const DefaultLevel = flate.BestSpeed
 
 // DefaultSortMemory is Options.SortMemory's default.
 const DefaultSortMemory = 16 << 20
@@ -75,23 +77,25 @@ type Result struct {
 // Builder assembles one evidence pack. Data files are added one at a time
 // (or several at once) through Create; Finish signs and writes the archive.
 // Memory stays bounded by Options.SortMemory whatever the data size: lines
-// are sorted in runs spilled to TempDir and merged. A Builder is not safe for
-// concurrent use. Close it to remove its temporary files.
+// are sorted in runs spilled to TempDir and merged once, when their file is
+// closed, into a deflate segment on disk that Finish splices into the
+// archive (see gzsplice.go). A Builder is not safe for concurrent use.
+// Close it to remove its temporary files.
 type Builder struct {
-	meta   Meta
-	signer Signer
-	opts   Options
-	dir    string
-	open   map[*FileWriter]struct{}
-	done   map[string]*spooled
-	mem    int64
-	canon  canon.Transformer
-	line   []byte // scratch for one canonical line
-	// mu guards open, mem and the sorters while workers add lines.
-	mu       sync.Mutex
-	spilling bool      // a worker is writing a run without the lock
-	spilled  sync.Cond // on mu: that run is written
-	workers  *workers  // nil: AddJSON canonicalizes in the caller
+	meta    Meta
+	signer  Signer
+	opts    Options
+	dir     string
+	open    map[*FileWriter]struct{}
+	done    map[string]*spooled
+	lanes   []*lane
+	workers *workers      // nil: records are canonicalized in the caller
+	zw      *flate.Writer // deflates segments, then the archive's own bytes
+	segs    *os.File      // the deflate segments of the closed files
+	segw    *bufio.Writer
+	segEnd  int64
+	err     error // a failed Close: the pack cannot be finished
+	// closed and finished end the builder.
 	closed   bool
 	finished bool
 }
@@ -110,23 +114,26 @@ func NewBuilder(meta Meta, signer Signer, opts Options) (*Builder, error) {
 	if opts.Level == 0 {
 		opts.Level = DefaultLevel
 	}
-	if _, err := gzip.NewWriterLevel(io.Discard, opts.Level); err != nil {
+	zw, err := flate.NewWriter(io.Discard, opts.Level)
+	if err != nil {
 		return nil, fmt.Errorf("%w: gzip level %d", ErrInvalidMeta, opts.Level)
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
 	}
 	dir, err := os.MkdirTemp(opts.TempDir, "monsys-pack-*")
 	if err != nil {
 		return nil, fmt.Errorf("pack: temp dir: %w", err)
 	}
 	b := &Builder{
-		meta: meta, signer: signer, opts: opts, dir: dir,
+		meta: meta, signer: signer, opts: opts, dir: dir, zw: zw,
 		open: map[*FileWriter]struct{}{}, done: map[string]*spooled{},
 	}
-	if opts.Workers == 0 {
-		opts.Workers = runtime.GOMAXPROCS(0)
+	for range opts.Workers {
+		b.lanes = append(b.lanes, newLane(dir, opts.SortMemory/int64(opts.Workers)))
 	}
-	b.spilled.L = &b.mu
 	if opts.Workers > 1 {
-		b.workers = newWorkers(b, opts.Workers)
+		b.workers = newWorkers(b.lanes)
 	}
 	return b, nil
 }
@@ -215,10 +222,10 @@ func CheckDataPath(p string) error {
 
 // FileWriter receives the records of one data file.
 type FileWriter struct {
-	b    *Builder
-	path string
-	s    *sorter
-	n    int64
+	b      *Builder
+	path   string
+	n      int64 // records added
+	closed bool
 }
 
 // Create starts the data file at path (relative to data/, e.g.
@@ -226,6 +233,9 @@ type FileWriter struct {
 func (b *Builder) Create(path string) (*FileWriter, error) {
 	if b.closed || b.finished {
 		return nil, ErrClosed
+	}
+	if b.err != nil {
+		return nil, fmt.Errorf("pack: a data file failed: %w", b.err)
 	}
 	if err := CheckDataPath(path); err != nil {
 		return nil, err
@@ -238,132 +248,140 @@ func (b *Builder) Create(path string) (*FileWriter, error) {
 			return nil, fmt.Errorf("%w: %q", ErrDuplicate, path)
 		}
 	}
-	fw := &FileWriter{b: b, path: path, s: &sorter{dir: b.dir}}
-	b.mu.Lock()
+	fw := &FileWriter{b: b, path: path}
 	b.open[fw] = struct{}{}
-	b.mu.Unlock()
 	return fw, nil
 }
 
 // Add appends v, encoded with encoding/json and canonicalized, as one record.
 func (fw *FileWriter) Add(v any) error {
-	if fw.s == nil {
+	if fw.closed {
 		return fmt.Errorf("pack: add to closed file %q: %w", fw.path, ErrClosed)
 	}
-	line, err := canon.MarshalLine(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("pack: record %d of %q: %w", fw.n+1, fw.path, err)
 	}
-	fw.n++
-	fw.b.mu.Lock()
-	defer fw.b.mu.Unlock()
-	return fw.addLineLocked(line)
+	return fw.AddJSON(buf.Bytes())
 }
 
 // AddJSON appends the JSON value raw, canonicalized, as one record. raw is
-// not retained. With Options.Workers > 1 records are canonicalized in the
-// background: a bad record's error is returned by a later AddJSON or by
-// Close (of any file), and the pack cannot be finished.
+// not retained. A bad record breaks the builder: the pack cannot be
+// finished. With Options.Workers > 1 records are canonicalized in the
+// background, and its error is returned by a later AddJSON or by Close (of
+// any file).
 func (fw *FileWriter) AddJSON(raw []byte) error {
-	if fw.s == nil {
+	if fw.closed {
 		return fmt.Errorf("pack: add to closed file %q: %w", fw.path, ErrClosed)
 	}
 	b := fw.b
+	if b.closed || b.finished {
+		return ErrClosed
+	}
 	if b.workers != nil {
 		return b.workers.add(fw, raw)
 	}
-	line, err := b.canon.Append(b.line[:0], raw)
-	if err != nil {
-		return fmt.Errorf("pack: record %d of %q: %w", fw.n+1, fw.path, err)
+	if b.err != nil {
+		return fmt.Errorf("pack: a data file failed: %w", b.err)
 	}
-	b.line = append(line, '\n')
 	fw.n++
-	return fw.addLineLocked(b.line)
-}
-
-// addLineLocked adds one line (the sorter copies it); b.mu is held, or
-// there are no workers.
-func (fw *FileWriter) addLineLocked(line []byte) error {
-	fw.b.mem += fw.s.add(line)
-	if fw.b.mem > fw.b.opts.SortMemory {
-		return fw.b.spillLargest()
+	if err := b.lanes[0].add(fw, raw, fw.n); err != nil {
+		b.err = err
+		return err
 	}
 	return nil
 }
 
-// largestOpen is the open file with the most buffered lines, or nil.
-func (b *Builder) largestOpen() *FileWriter {
-	var big *FileWriter
-	for fw := range b.open {
-		if big == nil || fw.s.mem > big.s.mem || (fw.s.mem == big.s.mem && fw.path < big.path) {
-			big = fw
-		}
-	}
-	return big
-}
-
-// heldMem is the memory of the biggest finished file held in memory.
-func (b *Builder) heldMem() int64 {
-	var m int64
-	for _, sp := range b.done {
-		m = max(m, sp.mem)
-	}
-	return m
-}
-
-// spillLargest frees the most memory it can in one step: it spills the
-// open file with the most buffered lines as a sorted run, or writes a
-// finished file held in memory to disk, whichever is bigger.
-func (b *Builder) spillLargest() error {
-	big := b.largestOpen()
-	var held *spooled
-	for _, sp := range b.done {
-		if sp.mem > 0 && (held == nil || sp.mem > held.mem || (sp.mem == held.mem && sp.path < held.path)) {
-			held = sp
-		}
-	}
-	if held != nil && (big == nil || held.mem > big.s.mem) {
-		freed, err := held.toDisk(b.dir)
-		b.mem -= freed
-		return err
-	}
-	if big == nil {
+// Close finishes the file: its lines, from every lane, are merged in order
+// once, hashed, counted and deflated into the builder's segment file.
+func (fw *FileWriter) Close() error {
+	if fw.closed {
 		return nil
 	}
-	freed, err := big.s.spill()
-	b.mem -= freed
+	fw.closed = true
+	b := fw.b
+	delete(b.open, fw)
+	err := b.seal(fw)
+	if err != nil && b.err == nil {
+		b.err = err
+	}
 	return err
 }
 
-// Close finishes the file: its lines are sorted, written to a spool file,
-// hashed and counted.
-func (fw *FileWriter) Close() error {
-	if fw.s == nil {
-		return nil
+// seal merges fw's runs and buffered lines into its deflate segment.
+func (b *Builder) seal(fw *FileWriter) error {
+	if b.closed || b.finished {
+		return ErrClosed
 	}
-	b := fw.b
 	if b.workers != nil {
 		if err := b.workers.flush(); err != nil {
 			return err
 		}
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := fw.s
-	fw.s = nil
-	delete(b.open, fw)
-	if len(s.runs) == 0 {
-		// Still within the budget: keep the sorted lines in memory (they
-		// stay counted) until Finish or a spill needs the room.
-		b.done[fw.path] = s.finishInMemory(fw.path)
-		return nil
+	var runs []string
+	var tails [][][]byte
+	for _, l := range b.lanes {
+		r, t := l.take(fw)
+		runs = append(runs, r...)
+		if len(t) > 0 {
+			tails = append(tails, t)
+		}
 	}
-	sp, err := s.finish(fw.path) // its tail stays in memory, counted
+	defer func() {
+		for _, r := range runs {
+			os.Remove(r) // merged or not, they are done with
+		}
+	}()
+	var err error
+	if runs, err = reduceRuns(b.dir, runs); err != nil {
+		return fmt.Errorf("pack: merge %q: %w", fw.path, err)
+	}
+	if b.segs == nil {
+		if b.segs, err = os.CreateTemp(b.dir, "segments-*"); err != nil {
+			return fmt.Errorf("pack: segment file: %w", err)
+		}
+		b.segw = bufio.NewWriterSize(b.segs, 256<<10)
+	}
+	seg := &countWriter{w: b.segw, n: b.segEnd}
+	b.zw.Reset(seg)
+	sum := &sealHash{h: sha256.New()}
+	pipe := newPipeline(sum, b.zw)
+	w := bufio.NewWriterSize(pipe, 256<<10)
+	err = mergeRuns(runs, tails, w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := pipe.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = b.zw.Flush() // the segment ends on a byte boundary
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("pack: write %q: %w", fw.path, err)
 	}
-	b.done[fw.path] = sp
+	b.done[fw.path] = &spooled{path: fw.path, off: b.segEnd, clen: seg.n - b.segEnd, crc: sum.crc,
+		size: sum.size, records: sum.lines, sha256: hex.EncodeToString(sum.h.Sum(nil))}
+	b.segEnd = seg.n
 	return nil
+}
+
+// sealHash hashes, checksums and counts the bytes and lines of a data file.
+type sealHash struct {
+	h     hash.Hash
+	crc   uint32
+	size  int64
+	lines int64
+}
+
+func (c *sealHash) Write(p []byte) (int, error) {
+	c.h.Write(p)
+	c.crc = crc32.Update(c.crc, crc32.IEEETable, p)
+	c.size += int64(len(p))
+	c.lines += int64(bytes.Count(p, []byte{'\n'}))
+	return len(p), nil
 }
 
 // Close removes the builder's temporary files. It is safe to call more than
@@ -375,6 +393,9 @@ func (b *Builder) Close() error {
 	b.closed = true
 	if b.workers != nil {
 		b.workers.stop()
+	}
+	if b.segs != nil {
+		b.segs.Close()
 	}
 	if err := os.RemoveAll(b.dir); err != nil {
 		return fmt.Errorf("pack: remove temp dir: %w", err)
@@ -388,6 +409,14 @@ func (b *Builder) Close() error {
 func (b *Builder) Finish(ctx context.Context, w io.Writer) (*Result, error) {
 	if b.closed || b.finished {
 		return nil, ErrClosed
+	}
+	if b.err != nil {
+		return nil, fmt.Errorf("pack: a data file failed: %w", b.err)
+	}
+	if b.workers != nil {
+		if err := b.workers.flush(); err != nil {
+			return nil, err
+		}
 	}
 	if len(b.open) > 0 {
 		var names []string
@@ -459,15 +488,16 @@ func (b *Builder) Finish(ctx context.Context, w io.Writer) (*Result, error) {
 	}
 	readme := readmeText(&man, name)
 
-	cw := &countWriter{w: w}
-	zw, err := gzip.NewWriterLevel(cw, b.opts.Level)
-	if err != nil {
-		return nil, fmt.Errorf("pack: gzip: %w", err)
+	if b.segw != nil {
+		if err := b.segw.Flush(); err != nil {
+			return nil, fmt.Errorf("pack: segment file: %w", err)
+		}
 	}
-	// No name, no comment, MTIME 0 (klauspost writes the zero time.Time's
-	// Unix seconds, truncated, unless told otherwise), OS 255 (unknown).
-	zw.ModTime = time.Unix(0, 0)
-	tw := tar.NewWriter(zw)
+	cw := &countWriter{w: w}
+	gz, err := newGzipStream(cw, b.zw, b.opts.Level)
+	if err != nil {
+		return nil, fmt.Errorf("pack: write gzip header: %w", err)
+	}
 	small := []struct {
 		name string
 		body []byte
@@ -480,25 +510,33 @@ func (b *Builder) Finish(ctx context.Context, w io.Writer) (*Result, error) {
 		{ReadmeName, []byte(readme)},
 	}
 	for _, s := range small {
-		if err := tw.WriteHeader(tarHeader(s.name, int64(len(s.body)), m.GeneratedAt)); err != nil {
-			return nil, fmt.Errorf("pack: write %s: %w", s.name, err)
-		}
-		if _, err := tw.Write(s.body); err != nil {
-			return nil, fmt.Errorf("pack: write %s: %w", s.name, err)
+		if err := writeMember(gz, s.name, s.body, m.GeneratedAt); err != nil {
+			return nil, err
 		}
 	}
 	for _, f := range files {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("pack: write data: %w", err)
 		}
-		if err := copyData(tw, f, m.GeneratedAt); err != nil {
+		name := DataDir + f.path
+		hdr, err := tarHeaderBytes(tarHeader(name, f.size, m.GeneratedAt))
+		if err != nil {
 			return nil, err
 		}
+		if _, err := gz.Write(hdr); err != nil {
+			return nil, fmt.Errorf("pack: write %s: %w", name, err)
+		}
+		if err := gz.Splice(io.NewSectionReader(b.segs, f.off, f.clen), f.size, f.crc); err != nil {
+			return nil, fmt.Errorf("pack: write %s: %w", name, err)
+		}
+		if _, err := gz.Write(tarPadding(f.size)); err != nil {
+			return nil, fmt.Errorf("pack: write %s: %w", name, err)
+		}
 	}
-	if err := tw.Close(); err != nil {
+	if _, err := gz.Write(tarEnd); err != nil {
 		return nil, fmt.Errorf("pack: close tar: %w", err)
 	}
-	if err := zw.Close(); err != nil {
+	if err := gz.Close(); err != nil {
 		return nil, fmt.Errorf("pack: close gzip: %w", err)
 	}
 	res.FileName = name
@@ -521,57 +559,16 @@ func tarHeader(name string, size int64, mtime time.Time) *tar.Header {
 	}
 }
 
-func copyData(tw *tar.Writer, f *spooled, mtime time.Time) error {
-	name := DataDir + f.path
-	if f.runs != nil {
-		if err := tw.WriteHeader(tarHeader(name, f.size, mtime)); err != nil {
-			return fmt.Errorf("pack: write %s: %w", name, err)
-		}
-		cw := &countWriter{w: tw}
-		aw := newAsyncWriter(cw) // merge here, compress there
-		w := bufio.NewWriterSize(aw, 256<<10)
-		err := mergeRuns(f.runs, f.tail, w)
-		if err == nil {
-			err = w.Flush()
-		}
-		if cerr := aw.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("pack: write %s: %w", name, err)
-		}
-		if cw.n != f.size {
-			return fmt.Errorf("pack: write %s: runs hold %d bytes, want %d", name, cw.n, f.size)
-		}
-		return nil
-	}
-	if f.lines != nil {
-		if err := tw.WriteHeader(tarHeader(name, f.size, mtime)); err != nil {
-			return fmt.Errorf("pack: write %s: %w", name, err)
-		}
-		w := bufio.NewWriterSize(tw, 256<<10)
-		for _, l := range f.lines {
-			w.Write(l)
-		}
-		if err := w.Flush(); err != nil {
-			return fmt.Errorf("pack: write %s: %w", name, err)
-		}
-		return nil
-	}
-	src, err := os.Open(f.file)
+// writeMember writes one small member: header, body, padding.
+func writeMember(gz *gzipStream, name string, body []byte, mtime time.Time) error {
+	hdr, err := tarHeaderBytes(tarHeader(name, int64(len(body)), mtime))
 	if err != nil {
-		return fmt.Errorf("pack: open spool of %q: %w", f.path, err)
+		return err
 	}
-	defer src.Close()
-	if err := tw.WriteHeader(tarHeader(name, f.size, mtime)); err != nil {
-		return fmt.Errorf("pack: write %s: %w", name, err)
-	}
-	n, err := io.Copy(tw, bufio.NewReaderSize(src, 256<<10))
-	if err != nil {
-		return fmt.Errorf("pack: write %s: %w", name, err)
-	}
-	if n != f.size {
-		return fmt.Errorf("pack: write %s: spool holds %d bytes, want %d", name, n, f.size)
+	for _, p := range [][]byte{hdr, body, tarPadding(int64(len(body)))} {
+		if _, err := gz.Write(p); err != nil {
+			return fmt.Errorf("pack: write %s: %w", name, err)
+		}
 	}
 	return nil
 }

@@ -354,18 +354,12 @@ func TestBuilderRejects(t *testing.T) {
 		if _, err := b.Create("x.ndjson"); !errors.Is(err, pack.ErrDuplicate) {
 			t.Errorf("duplicate open: %v", err)
 		}
-		// With workers, a bad record's error comes from a later call or Close.
-		err = fw.AddJSON([]byte(`{"a":1,"a":2}`))
-		if err == nil {
-			err = fw.Close()
-		}
-		if !errors.Is(err, canon.ErrDuplicateKey) {
-			t.Errorf("AddJSON duplicate key: %v", err)
-		}
 		if _, err := b.Finish(context.Background(), io.Discard); !errors.Is(err, pack.ErrOpenFile) {
 			t.Errorf("Finish with open file: %v", err)
 		}
-		fw.Close()
+		if err := fw.Close(); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := b.Create("x.ndjson"); !errors.Is(err, pack.ErrDuplicate) {
 			t.Errorf("duplicate closed: %v", err)
 		}
@@ -373,6 +367,35 @@ func TestBuilderRejects(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	// A bad record (with workers, its error comes from a later call or
+	// Close) breaks the builder: nothing more can be created or finished.
+	for _, workers := range []int{1, 3} {
+		t.Run(fmt.Sprintf("fail/bad-record-workers-%d", workers), func(t *testing.T) {
+			b, err := pack.NewBuilder(good, packtest.Signer{Priv: k}, pack.Options{Workers: workers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			fw, err := b.Create("x.ndjson")
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = fw.AddJSON([]byte(`{"a":1,"a":2}`))
+			if err == nil {
+				err = fw.Close()
+			}
+			if !errors.Is(err, canon.ErrDuplicateKey) {
+				t.Errorf("AddJSON duplicate key: %v", err)
+			}
+			fw.Close()
+			if _, err := b.Create("y.ndjson"); !errors.Is(err, canon.ErrDuplicateKey) {
+				t.Errorf("Create after a bad record: %v", err)
+			}
+			if _, err := b.Finish(context.Background(), io.Discard); !errors.Is(err, canon.ErrDuplicateKey) {
+				t.Errorf("Finish after a bad record: %v", err)
+			}
+		})
+	}
 	t.Run("fail/file-and-dir", func(t *testing.T) {
 		files := map[string][]any{"x.ndjson": {}, "x.ndjson/y.ndjson": {}}
 		if _, _, err := packtest.Build(good, packtest.Signer{Priv: k}, files, pack.Options{}); !errors.Is(err, pack.ErrInvalidPath) {

@@ -3,34 +3,32 @@ package pack
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"runtime"
 	"slices"
 	"sync"
+
+	"github.com/monsys/hub/internal/canon"
 )
 
 // lineOverhead approximates the bookkeeping cost of one buffered line
 // (slice header and allocation rounding) for the sort memory budget.
 const lineOverhead = 32
 
-// sorter sorts the canonical lines of one data file: lines collect in
-// memory; when the builder's budget is exceeded they are sorted and spilled
-// to a run file; finish merges the runs into the final spool file.
+// sorter holds the canonical lines one lane has for one data file: they
+// collect in memory until the lane's budget is exceeded, then are sorted
+// and spilled to a run file.
 type sorter struct {
-	dir   string
 	lines [][]byte
-	arena []byte // lines are copied into chunks of arenaChunk bytes
+	arena []byte // lines live in chunks of up to maxChunk bytes
 	mem   int64
 	runs  []string
 }
 
-// Buffered lines are copied into chunks that start at minChunk bytes and
+// Buffered lines are written into chunks that start at minChunk bytes and
 // double up to maxChunk: one allocation per chunk instead of one per line,
 // and a file with few lines (a pack has many) holds little.
 const (
@@ -38,28 +36,63 @@ const (
 	maxChunk = 1 << 20
 )
 
+// room makes sure the current chunk has n bytes free.
+func (s *sorter) room(n int) {
+	if cap(s.arena)-len(s.arena) < n {
+		size := min(maxChunk, max(minChunk, 2*cap(s.arena)))
+		s.arena = make([]byte, 0, max(size, n))
+	}
+}
+
 // add copies line into the sorter and returns the memory it now takes.
 func (s *sorter) add(line []byte) int64 {
-	if cap(s.arena)-len(s.arena) < len(line) {
-		size := min(maxChunk, max(minChunk, 2*cap(s.arena)))
-		s.arena = make([]byte, 0, max(size, len(line)))
-	}
+	s.room(len(line))
 	start := len(s.arena)
 	s.arena = append(s.arena, line...)
+	return s.keep(start)
+}
+
+// addJSON canonicalizes raw straight into the sorter's chunk, as one line,
+// and returns the memory it now takes.
+func (s *sorter) addJSON(t *canon.Transformer, raw []byte) (int64, error) {
+	// Canonical JSON is rarely longer than its input (only numbers such as
+	// 1e20 grow), so this much room almost always holds the line.
+	s.room(len(raw) + 64)
+	start := len(s.arena)
+	out, err := t.Append(s.arena, raw)
+	if err != nil {
+		return 0, err
+	}
+	out = append(out, '\n')
+	if cap(out) != cap(s.arena) {
+		// The line outgrew the chunk and out is a new array: keep the line
+		// alone in a chunk of its own.
+		line := out[start:]
+		s.arena = make([]byte, 0, max(minChunk, len(line)))
+		s.arena = append(s.arena, line...)
+		return s.keep(0), nil
+	}
+	s.arena = out
+	return s.keep(start), nil
+}
+
+// keep records arena[start:] as a line.
+func (s *sorter) keep(start int) int64 {
 	s.lines = append(s.lines, s.arena[start:len(s.arena):len(s.arena)])
-	n := int64(len(line)) + lineOverhead
+	n := int64(len(s.arena)-start) + lineOverhead
 	s.mem += n
 	return n
 }
 
-// spill writes the buffered lines as one sorted run and returns the memory
-// it freed.
-func (s *sorter) spill() (int64, error) {
-	lines, freed := s.detach()
+// spill writes the buffered lines as one sorted run in dir and returns the
+// memory it freed.
+func (s *sorter) spill(dir string) (int64, error) {
+	lines, freed := s.lines, s.mem
+	s.lines, s.arena, s.mem = nil, nil, 0
 	if len(lines) == 0 {
 		return freed, nil
 	}
-	name, err := writeRun(s.dir, lines)
+	name, err := writeRun(dir, lines)
 	if err != nil {
 		return freed, err
 	}
@@ -67,27 +100,25 @@ func (s *sorter) spill() (int64, error) {
 	return freed, nil
 }
 
-// detach takes the buffered lines out of the sorter, to be written as a run
-// by writeRun (possibly without the builder's lock), and returns the memory
-// they took.
-func (s *sorter) detach() ([][]byte, int64) {
-	lines, freed := s.lines, s.mem
-	s.lines, s.arena, s.mem = nil, nil, 0
-	return lines, freed
-}
-
 // writeRun sorts lines and writes them to a new run file in dir.
 func writeRun(dir string, lines [][]byte) (string, error) {
-	f, err := os.CreateTemp(dir, "run-*")
+	sortLines(lines)
+	return writeTemp(dir, "run-*", func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 256<<10)
+		for _, l := range lines {
+			bw.Write(l)
+		}
+		return bw.Flush()
+	})
+}
+
+// writeTemp creates a file in dir, has write fill it and closes it.
+func writeTemp(dir, pattern string, write func(io.Writer) error) (string, error) {
+	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		return "", fmt.Errorf("pack: spill sorted run: %w", err)
 	}
-	sortLines(lines)
-	w := bufio.NewWriterSize(f, 256<<10)
-	for _, l := range lines {
-		w.Write(l)
-	}
-	if err := w.Flush(); err != nil {
+	if err := write(f); err != nil {
 		f.Close()
 		return "", fmt.Errorf("pack: spill sorted run: %w", err)
 	}
@@ -97,119 +128,43 @@ func writeRun(dir string, lines [][]byte) (string, error) {
 	return f.Name(), nil
 }
 
-// spooled is a finished data file: sorted lines, hashed and counted, in
-// memory (lines) while the builder's budget allows, else on disk (file).
+// maxFanIn bounds how many runs one merge reads at once (each holds an open
+// file and a 64 KiB buffer): more runs are first merged into bigger ones.
+const maxFanIn = 64
+
+// reduceRuns merges runs, maxFanIn at a time, into new runs in dir until at
+// most maxFanIn are left, removing the ones it merged.
+func reduceRuns(dir string, runs []string) ([]string, error) {
+	for len(runs) > maxFanIn {
+		group := runs[:maxFanIn]
+		name, err := writeTemp(dir, "run-*", func(w io.Writer) error {
+			bw := bufio.NewWriterSize(w, 256<<10)
+			if err := mergeRuns(group, nil, bw); err != nil {
+				return err
+			}
+			return bw.Flush()
+		})
+		if err != nil {
+			return runs, err
+		}
+		for _, r := range group {
+			os.Remove(r)
+		}
+		runs = append(runs[maxFanIn:], name)
+	}
+	return runs, nil
+}
+
+// spooled is a finished data file: its lines sorted, hashed, counted and
+// deflated into the builder's segment file.
 type spooled struct {
-	path    string   // relative to data/
-	file    string   // spool file on disk, when lines and runs are nil
-	lines   [][]byte // sorted lines kept in memory
-	runs    []string // sorted runs, merged again when the archive is written
-	tail    [][]byte // with runs: the last, sorted lines, kept in memory
-	mem     int64    // budget the lines take
+	path    string // relative to data/
+	off     int64  // its deflate segment in the segment file
+	clen    int64
+	crc     uint32 // CRC-32 (IEEE) of its bytes, for the gzip trailer
 	size    int64
 	records int64
 	sha256  string
-}
-
-// toDisk writes what a finished file holds in memory to disk and returns
-// the memory freed: the tail of a file with runs as one more run, or a whole
-// file as a spool file.
-func (sp *spooled) toDisk(dir string) (int64, error) {
-	if sp.tail != nil {
-		name, err := writeRun(dir, sp.tail)
-		if err != nil {
-			return 0, err
-		}
-		freed := sp.mem
-		sp.runs, sp.tail, sp.mem = append(sp.runs, name), nil, 0
-		return freed, nil
-	}
-	f, err := os.CreateTemp(dir, "data-*")
-	if err != nil {
-		return 0, fmt.Errorf("pack: spool %q: %w", sp.path, err)
-	}
-	w := bufio.NewWriterSize(f, 256<<10)
-	for _, l := range sp.lines {
-		w.Write(l)
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return 0, fmt.Errorf("pack: spool %q: %w", sp.path, err)
-	}
-	if err := f.Close(); err != nil {
-		return 0, fmt.Errorf("pack: spool %q: %w", sp.path, err)
-	}
-	freed := sp.mem
-	sp.file, sp.lines, sp.mem = f.Name(), nil, 0
-	return freed, nil
-}
-
-// countingHash hashes, counts bytes and counts lines of what is written.
-type countingHash struct {
-	h     hash.Hash
-	size  int64
-	lines int64
-}
-
-func (c *countingHash) Write(p []byte) (int, error) {
-	c.h.Write(p)
-	c.size += int64(len(p))
-	c.lines += int64(bytes.Count(p, []byte{'\n'}))
-	return len(p), nil
-}
-
-// finishInMemory sorts the lines of a file that never spilled and keeps
-// them, hashed and counted, in memory.
-func (s *sorter) finishInMemory(rel string) *spooled {
-	sortLines(s.lines)
-	h := sha256.New()
-	var size int64
-	buf := make([]byte, 0, 64<<10) // hash in blocks, not line by line
-	for _, l := range s.lines {
-		if len(buf)+len(l) > cap(buf) {
-			h.Write(buf)
-			buf = buf[:0]
-		}
-		buf = append(buf, l...)
-		size += int64(len(l))
-	}
-	h.Write(buf)
-	if s.lines == nil {
-		s.lines = [][]byte{} // in memory, with no lines
-	}
-	sp := &spooled{path: rel, lines: s.lines, mem: s.mem, size: size, records: int64(len(s.lines)),
-		sha256: hex.EncodeToString(h.Sum(nil))}
-	s.lines, s.arena, s.mem = nil, nil, 0
-	return sp
-}
-
-// finish sorts the lines still buffered (they stay in memory, as the tail)
-// and merges them with the runs once to hash and count the file; Finish
-// merges them again into the archive. Reading runs twice costs less than
-// writing the merged file once.
-func (s *sorter) finish(rel string) (*spooled, error) {
-	sortLines(s.lines)
-	tail := s.lines
-	if tail == nil {
-		tail = [][]byte{}
-	}
-	ch := &countingHash{h: sha256.New()}
-	aw := newAsyncWriter(ch)
-	w := bufio.NewWriterSize(aw, 256<<10)
-	err := mergeRuns(s.runs, tail, w)
-	if err == nil {
-		err = w.Flush()
-	}
-	if cerr := aw.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("pack: merge %q: %w", rel, err)
-	}
-	sp := &spooled{path: rel, runs: s.runs, tail: tail, mem: s.mem, size: ch.size, records: ch.lines,
-		sha256: hex.EncodeToString(ch.h.Sum(nil))}
-	s.runs, s.lines, s.arena, s.mem = nil, nil, nil, 0
-	return sp, nil
 }
 
 type runReader struct {
@@ -222,9 +177,10 @@ type runReader struct {
 
 type runHeap []*runReader
 
-// mergeRuns k-way merges sorted run files and the sorted lines of tail into w.
-func mergeRuns(runs []string, tail [][]byte, w io.Writer) error {
-	h := make(runHeap, 0, len(runs))
+// mergeRuns k-way merges sorted run files and sorted in-memory lines
+// (tails) into w.
+func mergeRuns(runs []string, tails [][][]byte, w io.Writer) error {
+	h := make(runHeap, 0, len(runs)+len(tails))
 	defer func() {
 		for _, r := range h {
 			r.close()
@@ -245,8 +201,10 @@ func mergeRuns(runs []string, tail [][]byte, w io.Writer) error {
 		}
 		h = append(h, rr)
 	}
-	if len(tail) > 0 {
-		h = append(h, &runReader{mem: tail[1:], line: tail[0]})
+	for _, tail := range tails {
+		if len(tail) > 0 {
+			h = append(h, &runReader{mem: tail[1:], line: tail[0]})
+		}
 	}
 	for i := len(h)/2 - 1; i >= 0; i-- {
 		siftDown(h, i)
@@ -453,52 +411,65 @@ func mkqs(a []keyed, d, budget int) {
 	}
 }
 
-// asyncWriter passes what it is given to w on another goroutine, in 256 KiB
-// blocks, two at a time: merging runs (the producer) and hashing or
-// compressing (w) then use two cores. Errors of w are returned by Close;
-// blocks after the first error are dropped.
-type asyncWriter struct {
-	w    io.Writer
-	free chan []byte
-	full chan []byte
-	done chan struct{}
-	err  error // set by run, read after done
+// pipeline passes what it is written, in 256 KiB blocks, through two
+// stages on two goroutines, first to then: merging (the caller), hashing
+// and compressing then use the machine's cores. Close returns the first
+// error of either stage; blocks after a stage's error skip that stage.
+type pipeline struct {
+	first, then io.Writer
+	free        chan []byte
+	q1, q2      chan []byte
+	done        chan struct{}
+	err1, err2  error // set by the stages, read after done
 }
 
-func newAsyncWriter(w io.Writer) *asyncWriter {
-	a := &asyncWriter{w: w, free: make(chan []byte, 2), full: make(chan []byte, 2), done: make(chan struct{})}
-	for range 2 {
-		a.free <- make([]byte, 0, 256<<10)
+const pipeBlocks = 4
+
+func newPipeline(first, then io.Writer) *pipeline {
+	p := &pipeline{first: first, then: then, free: make(chan []byte, pipeBlocks),
+		q1: make(chan []byte, pipeBlocks), q2: make(chan []byte, pipeBlocks), done: make(chan struct{})}
+	for range pipeBlocks {
+		p.free <- make([]byte, 0, 256<<10)
 	}
-	go a.run()
-	return a
-}
-
-func (a *asyncWriter) run() {
-	defer close(a.done)
-	for b := range a.full {
-		if a.err == nil {
-			_, a.err = a.w.Write(b)
+	go func() {
+		defer close(p.q2)
+		for b := range p.q1 {
+			if p.err1 == nil {
+				_, p.err1 = p.first.Write(b)
+			}
+			p.q2 <- b
 		}
-		a.free <- b[:0]
-	}
+	}()
+	go func() {
+		defer close(p.done)
+		for b := range p.q2 {
+			if p.err2 == nil {
+				_, p.err2 = p.then.Write(b)
+			}
+			p.free <- b[:0]
+		}
+	}()
+	return p
 }
 
 // Write copies p into blocks and queues them.
-func (a *asyncWriter) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 {
-		b := <-a.free
-		k := min(len(p), cap(b))
-		a.full <- append(b, p[:k]...)
-		p = p[k:]
+func (p *pipeline) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		blk := <-p.free
+		k := min(len(b), cap(blk))
+		p.q1 <- append(blk, b[:k]...)
+		b = b[k:]
 	}
 	return n, nil
 }
 
-// Close waits until every block is written and returns the first error.
-func (a *asyncWriter) Close() error {
-	close(a.full)
-	<-a.done
-	return a.err
+// Close waits until every block went through both stages.
+func (p *pipeline) Close() error {
+	close(p.q1)
+	<-p.done
+	if p.err1 != nil {
+		return p.err1
+	}
+	return p.err2
 }

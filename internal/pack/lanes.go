@@ -1,0 +1,188 @@
+package pack
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/monsys/hub/internal/canon"
+)
+
+// lane canonicalizes records and keeps their lines, per data file, within
+// its share of Options.SortMemory, spilling sorted runs when it is over.
+// Each worker goroutine owns one lane, so adding a line takes no lock; a
+// file's lines end up spread over the lanes, and FileWriter.Close merges
+// them. Without workers the caller uses the builder's only lane.
+type lane struct {
+	dir    string
+	t      canon.Transformer
+	files  map[*FileWriter]*sorter
+	mem    int64
+	budget int64
+}
+
+func newLane(dir string, budget int64) *lane {
+	return &lane{dir: dir, files: map[*FileWriter]*sorter{}, budget: max(budget, 1)}
+}
+
+// add canonicalizes raw, record n of fw, into the lane.
+func (l *lane) add(fw *FileWriter, raw []byte, n int64) error {
+	s := l.files[fw]
+	if s == nil {
+		s = &sorter{}
+		l.files[fw] = s
+	}
+	m, err := s.addJSON(&l.t, raw)
+	if err != nil {
+		return fmt.Errorf("pack: record %d of %q: %w", n, fw.path, err)
+	}
+	l.mem += m
+	if l.mem > l.budget {
+		return l.spill()
+	}
+	return nil
+}
+
+// spill writes the lines of the lane's biggest file as a sorted run.
+func (l *lane) spill() error {
+	var big *FileWriter
+	for fw, s := range l.files {
+		if big == nil || s.mem > l.files[big].mem || (s.mem == l.files[big].mem && fw.path < big.path) {
+			big = fw
+		}
+	}
+	if big == nil {
+		return nil
+	}
+	freed, err := l.files[big].spill(l.dir)
+	l.mem -= freed
+	return err
+}
+
+// take removes fw's lines from the lane: its runs, and its buffered lines
+// sorted.
+func (l *lane) take(fw *FileWriter) (runs []string, tail [][]byte) {
+	s := l.files[fw]
+	if s == nil {
+		return nil, nil
+	}
+	delete(l.files, fw)
+	l.mem -= s.mem
+	sortLines(s.lines)
+	return s.runs, s.lines
+}
+
+// batchBytes is how many bytes of raw records AddJSON collects before a
+// worker canonicalizes them.
+const batchBytes = 256 << 10
+
+// job is a batch of raw records for one worker: raw holds them back to
+// back, items says where each ends and which file it goes to.
+type job struct {
+	raw   []byte
+	items []item
+}
+
+type item struct {
+	fw  *FileWriter
+	end int
+	n   int64 // record number in its file, for errors
+}
+
+// workers canonicalize batches of AddJSON records on several goroutines,
+// each into its own lane, so that a pack uses the machine's cores.
+type workers struct {
+	jobs  chan *job
+	free  chan *job
+	cur   *job
+	wg    sync.WaitGroup // jobs in flight
+	done  sync.WaitGroup // worker goroutines
+	errMu sync.Mutex
+	err   error
+}
+
+func newWorkers(lanes []*lane) *workers {
+	n := len(lanes)
+	w := &workers{jobs: make(chan *job, n), free: make(chan *job, 2*n+1)}
+	for range 2*n + 1 {
+		w.free <- &job{}
+	}
+	w.cur = <-w.free
+	w.done.Add(n)
+	for _, l := range lanes {
+		go w.run(l)
+	}
+	return w
+}
+
+func (w *workers) fail(err error) {
+	w.errMu.Lock()
+	if w.err == nil {
+		w.err = err
+	}
+	w.errMu.Unlock()
+}
+
+func (w *workers) firstErr() error {
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	return w.err
+}
+
+// add queues one raw record of fw.
+func (w *workers) add(fw *FileWriter, raw []byte) error {
+	if err := w.firstErr(); err != nil {
+		return err
+	}
+	fw.n++
+	j := w.cur
+	j.raw = append(j.raw, raw...)
+	j.items = append(j.items, item{fw: fw, end: len(j.raw), n: fw.n})
+	if len(j.raw) >= batchBytes {
+		w.dispatch()
+	}
+	return nil
+}
+
+func (w *workers) dispatch() {
+	if len(w.cur.items) == 0 {
+		return
+	}
+	w.wg.Add(1)
+	w.jobs <- w.cur
+	w.cur = <-w.free
+}
+
+// flush hands over the current batch and waits until every batch is in
+// the lanes; it returns the first error any record had. The lanes are the
+// caller's until the next add.
+func (w *workers) flush() error {
+	w.dispatch()
+	w.wg.Wait()
+	return w.firstErr()
+}
+
+// stop ends the worker goroutines.
+func (w *workers) stop() {
+	w.wg.Wait()
+	close(w.jobs)
+	w.done.Wait()
+}
+
+func (w *workers) run(l *lane) {
+	defer w.done.Done()
+	for j := range w.jobs {
+		if w.firstErr() == nil {
+			start := 0
+			for _, it := range j.items {
+				if err := l.add(it.fw, j.raw[start:it.end], it.n); err != nil {
+					w.fail(err)
+					break
+				}
+				start = it.end
+			}
+		}
+		j.raw, j.items = j.raw[:0], j.items[:0]
+		w.free <- j
+		w.wg.Done()
+	}
+}
