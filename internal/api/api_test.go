@@ -111,6 +111,12 @@ type apiFx struct {
 
 func newAPIFx(t *testing.T) *apiFx {
 	t.Helper()
+	return newAPIFxClock(t, func() time.Time { return eventTime })
+}
+
+// newAPIFxClock is newAPIFx with now as the clock of the service and the CA.
+func newAPIFxClock(t *testing.T, now func() time.Time) *apiFx {
+	t.Helper()
 	root, err := ca.ParseCertPEM(string(readFile(t, "pki", "ca.pem")))
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +133,6 @@ func newAPIFx(t *testing.T) *apiFx {
 	if !ok {
 		t.Fatalf("CA key is %T", pk)
 	}
-	now := func() time.Time { return eventTime }
 	auth := &ca.Authority{Cert: root, Signer: k, Now: now}
 	store := &failStore{Store: memstore.New(), faults: map[string][]error{}}
 	logs := &lockedBuffer{}

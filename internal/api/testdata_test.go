@@ -41,6 +41,10 @@ const (
 	firstSeq      = int64(1743501600000000000)
 	// requestID is the requestContext.requestId of every event file.
 	requestID = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+	// packID is the pack get-pack.json asks about; packPeriod is the body
+	// of request-pack.json (March 2026, a whole calendar month).
+	packID     = "pk_apitest7q2m4kzb3c5d6f7gh"
+	packPeriod = `{"period_start":"2026-03-01T00:00:00Z","period_end":"2026-03-31T23:59:59Z"}`
 )
 
 // eventTime is when the events were "received"; the tests' clock.
@@ -60,7 +64,8 @@ var pkiFiles = []string{"ca.pem", "ca-TEST-ONLY.key", "operator.pem", "enrollmen
 // eventFiles are the API Gateway REST proxy events under testdata/events.
 var eventFiles = []string{"register.json", "register-csr.json", "ingest.json", "ingest-base64.json",
 	"create-agent.json", "get-agent.json", "rotate-token.json", "rotate-signing-key.json",
-	"rotate-client-cert.json", "list-anomalies.json", "unknown-path.json"}
+	"rotate-client-cert.json", "list-anomalies.json", "unknown-path.json",
+	"request-pack.json", "get-pack.json", "rotate-pack-key.json"}
 
 // TestTestdata regenerates testdata/pki and testdata/events with -update
 // (go test ./internal/api -run TestTestdata -update); without it, it checks
@@ -174,6 +179,9 @@ func TestTestdata(t *testing.T) {
 		{"rotate-client-cert.json", "POST", "/api/v1/agents/" + agentID + "/rotate-client-cert", adminHeaders(false), nil, oper, "", false},
 		{"list-anomalies.json", "GET", "/api/v1/anomalies", adminHeaders(false), map[string]string{"status": "open", "agent_id": agentID}, oper, "", false},
 		{"unknown-path.json", "GET", "/api/v1/nothing-here", adminHeaders(false), nil, oper, "", false},
+		{"request-pack.json", "POST", "/api/v1/evidence-packs", adminHeaders(true), nil, oper, packPeriod, false},
+		{"get-pack.json", "GET", "/api/v1/evidence-packs/" + packID, adminHeaders(false), map[string]string{"expires_in": "3600"}, oper, "", false},
+		{"rotate-pack-key.json", "POST", "/api/v1/signing-keys/rotate", adminHeaders(false), nil, oper, "", false},
 	}
 	for _, e := range evs {
 		var buf bytes.Buffer

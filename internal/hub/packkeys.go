@@ -88,25 +88,31 @@ func (k *Keys) Active(ctx context.Context, tenantID string) (KeyRecord, pack.Lin
 // Concurrent callers converge on one key: the record is written with a
 // conditional put, and a vault key made by a loser is left unused.
 func (k *Keys) Ensure(ctx context.Context, tenantID string) (KeyRecord, error) {
+	rec, _, err := k.ensure(ctx, tenantID)
+	return rec, err
+}
+
+// ensure is Ensure that also says whether this call created the first key.
+func (k *Keys) ensure(ctx context.Context, tenantID string) (KeyRecord, bool, error) {
 	for range 4 {
 		rec, err := k.store.GetKeys(ctx, tenantID)
 		if err == nil && len(rec.Lineage) > 0 {
-			return rec, nil
+			return rec, false, nil
 		}
 		if err != nil && !errors.Is(err, ErrNotFound) {
-			return KeyRecord{}, backend("get signing keys", err)
+			return KeyRecord{}, false, backend("get signing keys", err)
 		}
 		if err != nil {
 			rec = KeyRecord{TenantID: tenantID, Refs: map[string]string{}}
 		}
 		pend, pub, err := k.pendingKey(ctx, &rec)
 		if err != nil {
-			return KeyRecord{}, err
+			return KeyRecord{}, false, err
 		}
 		now := k.svc.clock()
 		l, err := pack.NewLineage(pend.KeyID, pub, now)
 		if err != nil {
-			return KeyRecord{}, backend("new lineage", err)
+			return KeyRecord{}, false, backend("new lineage", err)
 		}
 		next := KeyRecord{TenantID: tenantID, Version: rec.Version + 1, Lineage: l, Refs: map[string]string{pend.KeyID: pend.Ref}}
 		err = k.store.PutKeys(ctx, next)
@@ -114,15 +120,15 @@ func (k *Keys) Ensure(ctx context.Context, tenantID string) (KeyRecord, error) {
 			continue
 		}
 		if err != nil {
-			return KeyRecord{}, backend("put signing keys", err)
+			return KeyRecord{}, false, backend("put signing keys", err)
 		}
 		if err := k.svc.audit(ctx, AuditEvent{TenantID: tenantID, Actor: "hub", At: now, Action: "signing_key_created",
 			ID: auditID("signing_key_created", pend.KeyID), Detail: map[string]string{"key_id": pend.KeyID, "fingerprint": l[0].Fingerprint}}); err != nil {
-			return KeyRecord{}, err
+			return KeyRecord{}, false, err
 		}
-		return next, nil
+		return next, true, nil
 	}
-	return KeyRecord{}, backend("create first signing key", errors.New("key record kept changing"))
+	return KeyRecord{}, false, backend("create first signing key", errors.New("key record kept changing"))
 }
 
 // pendingKey reuses the record's pending key or makes one and records it as
@@ -169,11 +175,16 @@ func publicOf(s pack.Signer) (ed25519.PublicKey, bool) {
 func (k *Keys) Rotate(ctx context.Context, ad Admin) (KeyView, error) {
 	tenantID := ad.TenantID
 	for range 4 {
-		rec, err := k.Ensure(ctx, tenantID)
+		rec, created, err := k.ensure(ctx, tenantID)
 		if err != nil {
 			return KeyView{}, err
 		}
 		cur := rec.Lineage[len(rec.Lineage)-1]
+		if created {
+			// The tenant had no key: its first one, made just now, is what a
+			// rotation would have produced (docs/signing-keys.md).
+			return KeyView{TenantID: tenantID, SigningKeyID: cur.KeyID, Fingerprint: cur.Fingerprint, Lineage: rec.Lineage}, nil
+		}
 		outgoing, err := k.vault.Signer(ctx, tenantID, cur.KeyID, rec.Refs[cur.KeyID])
 		if err != nil {
 			return KeyView{}, backend("signer of the outgoing key", err)
@@ -186,7 +197,9 @@ func (k *Keys) Rotate(ctx context.Context, ad Admin) (KeyView, error) {
 		from, _ := time.Parse(time.RFC3339, cur.ActiveFrom)
 		if !now.Truncate(time.Second).After(from) {
 			// Windows are whole seconds; two rotations in one second would overlap.
-			return KeyView{}, refuse(CodeThrottled, "the active key became active less than a second ago; retry")
+			e := refuse(CodeThrottled, "the active key became active less than a second ago; retry")
+			e.RetryAfter = time.Second
+			return KeyView{}, e
 		}
 		l, err := rec.Lineage.Rotate(ctx, pend.KeyID, pub, now, outgoing)
 		if err != nil {
