@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"sync"
@@ -388,53 +389,69 @@ func hasSupplementary(s []byte) bool {
 // input offsets of its content and whether it holds escapes. It checks
 // control characters and UTF-8; escapes are checked by decode.
 func (t *Transformer) rawString() (from, to int, esc bool, err error) {
-	t.pos++
-	from = t.pos
-	t.supp = false
 	in := t.in
-	for t.pos < len(in) {
-		if t.pos+8 <= len(in) && !hasSpecial(binary.LittleEndian.Uint64(in[t.pos:])) {
-			t.pos += 8 // eight plain ASCII characters
-			continue
+	pos := t.pos + 1
+	from = pos
+	t.supp = false
+	for {
+		// Find the next byte the scan must look at, eight bytes at a time.
+		if pos+8 <= len(in) {
+			m := specialMask(binary.LittleEndian.Uint64(in[pos:]))
+			if m == 0 {
+				pos += 8
+				continue
+			}
+			pos += bits.TrailingZeros64(m) >> 3
+		} else {
+			for pos < len(in) && !special[in[pos]] {
+				pos++
+			}
+			if pos >= len(in) {
+				t.pos = pos
+				return 0, 0, false, t.errorf("unterminated string")
+			}
 		}
-		c := in[t.pos]
-		if !special[c] {
-			t.pos++
-			continue
-		}
-		switch {
+		switch c := in[pos]; {
 		case c == '"':
-			t.pos++
-			return from, t.pos - 1, esc, nil
+			t.pos = pos + 1
+			return from, pos, esc, nil
 		case c == '\\':
 			esc = true
-			t.pos += 2
-			continue
+			pos += 2
+			if pos > len(in) {
+				t.pos = len(in)
+				return 0, 0, false, t.errorf("unterminated string")
+			}
 		case c < 0x20:
+			t.pos = pos
 			return 0, 0, false, t.errorf("control character %#02x in string", c)
+		default:
+			r, size := utf8.DecodeRune(in[pos:])
+			if r == utf8.RuneError && size <= 1 {
+				t.pos = pos
+				return 0, 0, false, fmt.Errorf("%w: not valid utf-8 at offset %d", ErrInvalid, pos)
+			}
+			if size == 4 {
+				t.supp = true // above U+FFFF: keys with such characters sort by UTF-16
+			}
+			pos += size
 		}
-		r, size := utf8.DecodeRune(in[t.pos:])
-		if r == utf8.RuneError && size <= 1 {
-			return 0, 0, false, fmt.Errorf("%w: not valid utf-8 at offset %d", ErrInvalid, t.pos)
-		}
-		if size == 4 {
-			t.supp = true // above U+FFFF: keys with such characters sort by UTF-16
-		}
-		t.pos += size
 	}
-	return 0, 0, false, t.errorf("unterminated string")
 }
 
-// hasSpecial reports whether any of the 8 bytes in v is one a string scan
-// must stop at: a control character, '"', '\\' or a non-ASCII byte. (The
-// classic bit tricks: a byte below 0x20 borrows into its top bit when 0x20
-// is subtracted, and x^c has a zero byte where x has c.)
-func hasSpecial(v uint64) bool {
+// specialMask has the top bit set of each of the 8 bytes of v (little
+// endian: the first byte is the lowest) that a string scan must stop at —
+// a control character, '"', '\\' or a non-ASCII byte — and possibly of
+// bytes after such a byte, never before the first one. (The classic bit
+// tricks: a byte below 0x20 borrows into its top bit when 0x20 is
+// subtracted, and x^c has a zero byte where x has c; borrows only run
+// upwards, so the lowest flagged byte is exact.)
+func specialMask(v uint64) uint64 {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	ctl := (v - lo*0x20) & ^v
 	quote := v ^ (lo * '"')
 	bs := v ^ (lo * '\\')
-	return (ctl|(quote-lo)&^quote|(bs-lo)&^bs|v)&hi != 0
+	return (ctl | (quote-lo)&^quote | (bs-lo)&^bs | v) & hi
 }
 
 // special marks the bytes a string scan must stop at.
@@ -597,7 +614,7 @@ func (t *Transformer) number(out []byte) ([]byte, error) {
 	}
 	t.pos = i
 	lit := t.in[start:t.pos]
-	if !simple && shortDecimal(lit) {
+	if !simple && (shortDecimal(lit) || longDecimal(lit)) {
 		return append(out, lit...), nil
 	}
 	if simple {

@@ -2,21 +2,30 @@ package canon
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"math/rand/v2"
 	"testing"
 )
 
-// TestHasSpecial checks the 8-byte string scan against the byte table: every
-// byte value at every position among plain characters, then random words
-// mixing all kinds of bytes.
-func TestHasSpecial(t *testing.T) {
-	want := func(b []byte) bool {
-		for _, c := range b {
+// TestSpecialMask checks the 8-byte string scan against the byte table:
+// the lowest flagged byte is the first special one (none flagged when there
+// is none), for every byte value at every position among plain characters,
+// then for random words mixing all kinds of bytes.
+func TestSpecialMask(t *testing.T) {
+	first := func(b []byte) int {
+		for i, c := range b {
 			if special[c] {
-				return true
+				return i
 			}
 		}
-		return false
+		return 8
+	}
+	got := func(b []byte) int {
+		m := specialMask(binary.LittleEndian.Uint64(b))
+		if m == 0 {
+			return 8
+		}
+		return bits.TrailingZeros64(m) >> 3
 	}
 	var b [8]byte
 	for pos := range 8 {
@@ -25,8 +34,8 @@ func TestHasSpecial(t *testing.T) {
 				b[i] = 'a' + byte(i)
 			}
 			b[pos] = byte(c)
-			if got := hasSpecial(binary.LittleEndian.Uint64(b[:])); got != want(b[:]) {
-				t.Fatalf("hasSpecial(%q) = %v", b, got)
+			if g, w := got(b[:]), first(b[:]); g != w {
+				t.Fatalf("specialMask(%q): first special byte %d, want %d", b, g, w)
 			}
 		}
 	}
@@ -40,8 +49,8 @@ func TestHasSpecial(t *testing.T) {
 				b[i] = byte(r.IntN(256))
 			}
 		}
-		if got := hasSpecial(binary.LittleEndian.Uint64(b[:])); got != want(b[:]) {
-			t.Fatalf("hasSpecial(%q) = %v", b, got)
+		if g, w := got(b[:]), first(b[:]); g != w {
+			t.Fatalf("specialMask(%q): first special byte %d, want %d", b, g, w)
 		}
 	}
 }
