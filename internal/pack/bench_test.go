@@ -3,6 +3,7 @@ package pack_test
 import (
 	"bufio"
 	"bytes"
+	stdgzip "compress/gzip"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -99,26 +100,7 @@ func BenchmarkBuild(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		bl, err := pack.NewBuilder(meta, signer, pack.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		fw, err := bl.Create("agents/web-edge-01/metric.ndjson")
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, r := range recs {
-			if err := fw.AddJSON(r); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := fw.Close(); err != nil {
-			b.Fatal(err)
-		}
-		res, err := bl.Finish(context.Background(), io.Discard)
-		if err != nil {
-			b.Fatal(err)
-		}
+		res := buildRaw(b, meta, signer, recs)
 		if i == 0 {
 			b.SetBytes(res.DataBytes)
 		}
@@ -167,10 +149,8 @@ func BenchmarkBuildStructs(b *testing.B) {
 // SHA-256 and gzip (at the builder's level) of the finished NDJSON bytes.
 func BenchmarkFloor(b *testing.B) { benchFloor(b, pack.DefaultLevel) }
 
-// benchFloor hashes and gzips, at level, the sorted canonical NDJSON of the
-// benchmark's records.
-func benchFloor(b *testing.B, level int) {
-	recs := synthRaw(benchRecords(b))
+// floorData is the sorted canonical NDJSON of the benchmark's records.
+func floorData(b *testing.B, recs [][]byte) []byte {
 	lines := make([][]byte, len(recs))
 	for i, r := range recs {
 		l, err := canon.Line(r)
@@ -180,23 +160,114 @@ func benchFloor(b *testing.B, level int) {
 		lines[i] = l
 	}
 	slices.SortFunc(lines, bytes.Compare)
-	data := bytes.Join(lines, nil)
+	return bytes.Join(lines, nil)
+}
+
+// floor hashes data and gzips it at level with klauspost/compress, or with
+// the standard library's compress/gzip when std is set.
+func floor(b *testing.B, data []byte, level int, std bool) {
+	_ = sha256.Sum256(data)
+	var zw io.WriteCloser
+	var err error
+	if std {
+		zw, err = stdgzip.NewWriterLevel(io.Discard, level)
+	} else {
+		zw, err = gzip.NewWriterLevel(io.Discard, level)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := zw.Write(data); err != nil {
+		b.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// benchFloor hashes and gzips, at level, the sorted canonical NDJSON of the
+// benchmark's records.
+func benchFloor(b *testing.B, level int) {
+	recs := synthRaw(benchRecords(b))
+	data := floorData(b, recs)
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		_ = sha256.Sum256(data)
-		zw, err := gzip.NewWriterLevel(io.Discard, level)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := zw.Write(data); err != nil {
-			b.Fatal(err)
-		}
-		if err := zw.Close(); err != nil {
+		floor(b, data, level, false)
+	}
+	b.ReportMetric(float64(len(recs))*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkBuildVsFloor measures the builder and the floors in turns, in one
+// run, so that a noisy neighbour slows them alike: each iteration builds the
+// pack, then hashes and gzips its NDJSON at the builder's level 1, at level
+// 6 (both klauspost/compress) and at level 6 with the standard library.
+// It reports the builder's throughput and, from the best and from the
+// median runs, the ratio floor time / build time for each floor (1 means
+// as fast as the floor).
+func BenchmarkBuildVsFloor(b *testing.B) {
+	recs := synthRaw(benchRecords(b))
+	data := floorData(b, recs)
+	k := packtest.Key(1)
+	meta := packtest.Meta(k)
+	signer := packtest.Signer{Priv: k}
+	var build, l1, l6, std []time.Duration
+	timed := func(into *[]time.Duration, f func()) {
+		t0 := time.Now()
+		f()
+		*into = append(*into, time.Since(t0))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		timed(&build, func() { buildRaw(b, meta, signer, recs) })
+		timed(&l1, func() { floor(b, data, pack.DefaultLevel, false) })
+		timed(&l6, func() { floor(b, data, gzip.DefaultCompression, false) })
+		timed(&std, func() { floor(b, data, stdgzip.DefaultCompression, true) })
+	}
+	b.StopTimer()
+	// The best of the runs is the least disturbed by the machine's other
+	// load (the builder, using every core, suffers from it more than the
+	// one-core floors); the medians show how much that load weighed.
+	best := func(d []time.Duration) float64 { return slices.Min(d).Seconds() }
+	median := func(d []time.Duration) float64 {
+		d = slices.Clone(d)
+		slices.Sort(d)
+		return d[len(d)/2].Seconds()
+	}
+	bb, mb := best(build), median(build)
+	b.ReportMetric(float64(len(recs))/bb, "records/s")
+	b.ReportMetric(float64(len(data))/bb/1e6, "build-MB/s")
+	b.ReportMetric(best(l1)/bb, "best-ratio-level1")
+	b.ReportMetric(best(l6)/bb, "best-ratio-level6")
+	b.ReportMetric(best(std)/bb, "best-ratio-stdlib6")
+	b.ReportMetric(median(l1)/mb, "median-ratio-level1")
+	b.ReportMetric(median(l6)/mb, "median-ratio-level6")
+	b.ReportMetric(median(std)/mb, "median-ratio-stdlib6")
+}
+
+// buildRaw builds a pack of recs, as BenchmarkBuild does, and discards it.
+func buildRaw(b *testing.B, meta pack.Meta, signer pack.Signer, recs [][]byte) *pack.Result {
+	bl, err := pack.NewBuilder(meta, signer, pack.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	fw, err := bl.Create("agents/web-edge-01/metric.ndjson")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, r := range recs {
+		if err := fw.AddJSON(r); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(len(recs))*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	if err := fw.Close(); err != nil {
+		b.Fatal(err)
+	}
+	res, err := bl.Finish(context.Background(), io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return res
 }
 
 // BenchmarkCanon is canonicalization alone, per record.

@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -329,6 +330,15 @@ func (b *Builder) seal(fw *FileWriter) error {
 			tails = append(tails, t)
 		}
 	}
+	// The lanes' buffers are sorted side by side, a core each.
+	var wg sync.WaitGroup
+	for _, t := range tails[min(1, len(tails)):] {
+		wg.Go(func() { sortLines(t) })
+	}
+	if len(tails) > 0 {
+		sortLines(tails[0])
+	}
+	wg.Wait()
 	defer func() {
 		for _, r := range runs {
 			os.Remove(r) // merged or not, they are done with

@@ -18,10 +18,12 @@ type lane struct {
 	files  map[*FileWriter]*sorter
 	mem    int64
 	budget int64
+	pool   pool
 }
 
 func newLane(dir string, budget int64) *lane {
-	return &lane{dir: dir, files: map[*FileWriter]*sorter{}, budget: max(budget, 1)}
+	budget = max(budget, 1)
+	return &lane{dir: dir, files: map[*FileWriter]*sorter{}, budget: budget, pool: pool{limit: budget}}
 }
 
 // add canonicalizes raw, record n of fw, into the lane.
@@ -31,7 +33,7 @@ func (l *lane) add(fw *FileWriter, raw []byte, n int64) error {
 		s = &sorter{}
 		l.files[fw] = s
 	}
-	m, err := s.addJSON(&l.t, raw)
+	m, err := s.addJSON(&l.t, raw, &l.pool)
 	if err != nil {
 		return fmt.Errorf("pack: record %d of %q: %w", n, fw.path, err)
 	}
@@ -53,13 +55,13 @@ func (l *lane) spill() error {
 	if big == nil {
 		return nil
 	}
-	freed, err := l.files[big].spill(l.dir)
+	freed, err := l.files[big].spill(l.dir, &l.pool)
 	l.mem -= freed
 	return err
 }
 
 // take removes fw's lines from the lane: its runs, and its buffered lines
-// sorted.
+// (not yet sorted).
 func (l *lane) take(fw *FileWriter) (runs []string, tail [][]byte) {
 	s := l.files[fw]
 	if s == nil {
@@ -67,7 +69,6 @@ func (l *lane) take(fw *FileWriter) (runs []string, tail [][]byte) {
 	}
 	delete(l.files, fw)
 	l.mem -= s.mem
-	sortLines(s.lines)
 	return s.runs, s.lines
 }
 

@@ -534,3 +534,43 @@ func TestBuildIndependentOfWorkersAndMemory(t *testing.T) {
 		})
 	}
 }
+
+// TestBuildReusesSpilledMemory builds a file big enough for its lines to
+// fill 1 MiB chunks and spill several times, so that later lines are
+// written into the chunks of spilled ones: the pack is the same as one
+// built without spilling.
+func TestBuildReusesSpilledMemory(t *testing.T) {
+	k := packtest.Key(4)
+	build := func(opts pack.Options) []byte {
+		b, err := pack.NewBuilder(packtest.Meta(k), packtest.Signer{Priv: k}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		fw, err := b.Create("agents/a/metric.ndjson")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pad := strings.Repeat("x", 150)
+		for i := range 60000 {
+			raw := fmt.Sprintf(`{"v":%d,"pad":"%s","ts":"2026-04-01T00:%02d:00Z"}`, (i*7919)%60000, pad, i%60)
+			if err := fw.AddJSON([]byte(raw)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := fw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if _, err := b.Finish(context.Background(), &buf); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	want := build(pack.Options{Workers: 1, SortMemory: 64 << 20})
+	for _, opts := range []pack.Options{{Workers: 1, SortMemory: 3 << 20}, {Workers: 2, SortMemory: 5 << 20}} {
+		if got := build(opts); !bytes.Equal(got, want) {
+			t.Fatalf("%+v: pack differs from the build without spills", opts)
+		}
+	}
+}

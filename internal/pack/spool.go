@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/monsys/hub/internal/canon"
 )
@@ -22,10 +20,11 @@ const lineOverhead = 32
 // collect in memory until the lane's budget is exceeded, then are sorted
 // and spilled to a run file.
 type sorter struct {
-	lines [][]byte
-	arena []byte // lines live in chunks of up to maxChunk bytes
-	mem   int64
-	runs  []string
+	lines  [][]byte
+	arena  []byte   // lines live in chunks of up to maxChunk bytes
+	chunks [][]byte // every chunk the lines use, for reuse after a spill
+	mem    int64
+	runs   []string
 }
 
 // Buffered lines are written into chunks that start at minChunk bytes and
@@ -36,28 +35,23 @@ const (
 	maxChunk = 1 << 20
 )
 
-// room makes sure the current chunk has n bytes free.
-func (s *sorter) room(n int) {
-	if cap(s.arena)-len(s.arena) < n {
-		size := min(maxChunk, max(minChunk, 2*cap(s.arena)))
-		s.arena = make([]byte, 0, max(size, n))
+// room makes sure the current chunk has n bytes free, reusing a chunk of
+// the lane's pool when one is big enough.
+func (s *sorter) room(n int, p *pool) {
+	if cap(s.arena)-len(s.arena) >= n {
+		return
 	}
-}
-
-// add copies line into the sorter and returns the memory it now takes.
-func (s *sorter) add(line []byte) int64 {
-	s.room(len(line))
-	start := len(s.arena)
-	s.arena = append(s.arena, line...)
-	return s.keep(start)
+	size := max(min(maxChunk, max(minChunk, 2*cap(s.arena))), n)
+	s.arena = p.chunk(size)
+	s.chunks = append(s.chunks, s.arena)
 }
 
 // addJSON canonicalizes raw straight into the sorter's chunk, as one line,
 // and returns the memory it now takes.
-func (s *sorter) addJSON(t *canon.Transformer, raw []byte) (int64, error) {
+func (s *sorter) addJSON(t *canon.Transformer, raw []byte, p *pool) (int64, error) {
 	// Canonical JSON is rarely longer than its input (only numbers such as
 	// 1e20 grow), so this much room almost always holds the line.
-	s.room(len(raw) + 64)
+	s.room(len(raw)+64, p)
 	start := len(s.arena)
 	out, err := t.Append(s.arena, raw)
 	if err != nil {
@@ -68,8 +62,8 @@ func (s *sorter) addJSON(t *canon.Transformer, raw []byte) (int64, error) {
 		// The line outgrew the chunk and out is a new array: keep the line
 		// alone in a chunk of its own.
 		line := out[start:]
-		s.arena = make([]byte, 0, max(minChunk, len(line)))
-		s.arena = append(s.arena, line...)
+		s.arena = append(make([]byte, 0, max(minChunk, len(line))), line...)
+		s.chunks = append(s.chunks, s.arena)
 		return s.keep(0), nil
 	}
 	s.arena = out
@@ -85,14 +79,18 @@ func (s *sorter) keep(start int) int64 {
 }
 
 // spill writes the buffered lines as one sorted run in dir and returns the
-// memory it freed.
-func (s *sorter) spill(dir string) (int64, error) {
-	lines, freed := s.lines, s.mem
-	s.lines, s.arena, s.mem = nil, nil, 0
-	if len(lines) == 0 {
+// memory it freed; their chunks and line list go back to the pool.
+func (s *sorter) spill(dir string, p *pool) (int64, error) {
+	freed := s.mem
+	if len(s.lines) == 0 {
 		return freed, nil
 	}
-	name, err := writeRun(dir, lines)
+	name, err := p.writeRun(dir, s.lines)
+	for _, c := range s.chunks {
+		p.put(c)
+	}
+	p.putLines(s.lines)
+	s.lines, s.arena, s.chunks, s.mem = p.takeLines(), nil, nil, 0
 	if err != nil {
 		return freed, err
 	}
@@ -100,16 +98,69 @@ func (s *sorter) spill(dir string) (int64, error) {
 	return freed, nil
 }
 
+// pool keeps what a lane's spills leave behind for the next lines: chunks
+// (up to limit bytes of them), one line list, the sort's scratch and the
+// run writer's buffer. Reusing them spares the allocator, the zeroing of
+// fresh memory and the page faults behind it.
+type pool struct {
+	free      [][]byte
+	freeBytes int64
+	limit     int64
+	lines     [][]byte
+	keys      []keyed
+	bw        *bufio.Writer
+}
+
+// chunk returns an empty chunk of at least n bytes.
+func (p *pool) chunk(n int) []byte {
+	if k := len(p.free); k > 0 && cap(p.free[k-1]) >= n {
+		c := p.free[k-1]
+		p.free = p.free[:k-1]
+		p.freeBytes -= int64(cap(c))
+		return c[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+func (p *pool) put(c []byte) {
+	if cap(c) < maxChunk || p.freeBytes+int64(cap(c)) > p.limit {
+		return // small chunks are cheap to make; the pool stays within the budget
+	}
+	p.free = append(p.free, c)
+	p.freeBytes += int64(cap(c))
+}
+
+func (p *pool) putLines(l [][]byte) {
+	if cap(l) > cap(p.lines) {
+		clear(l[:cap(l)]) // drop the references to the chunks
+		p.lines = l[:0]
+	}
+}
+
+func (p *pool) takeLines() [][]byte {
+	l := p.lines
+	p.lines = nil
+	return l
+}
+
+// writeRun sorts lines and writes them to a new run file in dir.
+func (p *pool) writeRun(dir string, lines [][]byte) (string, error) {
+	p.keys = sortLinesWith(lines, p.keys)
+	return writeTemp(dir, "run-*", func(w io.Writer) error {
+		if p.bw == nil {
+			p.bw = bufio.NewWriterSize(w, 256<<10)
+		}
+		p.bw.Reset(w)
+		for _, l := range lines {
+			p.bw.Write(l)
+		}
+		return p.bw.Flush()
+	})
+}
+
 // writeRun sorts lines and writes them to a new run file in dir.
 func writeRun(dir string, lines [][]byte) (string, error) {
-	sortLines(lines)
-	return writeTemp(dir, "run-*", func(w io.Writer) error {
-		bw := bufio.NewWriterSize(w, 256<<10)
-		for _, l := range lines {
-			bw.Write(l)
-		}
-		return bw.Flush()
-	})
+	return (&pool{}).writeRun(dir, lines)
 }
 
 // writeTemp creates a file in dir, has write fill it and closes it.
@@ -293,11 +344,17 @@ func (r *runReader) next() error {
 // it in an array, so partitioning reads memory in order. Canonical lines
 // hold no 0x00 byte, so a chunk that runs past the end of a line
 // (zero-padded) ends the line.
-func sortLines(lines [][]byte) {
+func sortLines(lines [][]byte) { sortLinesWith(lines, nil) }
+
+// sortLinesWith is sortLines with scratch space to reuse; it returns it.
+func sortLinesWith(lines [][]byte, scratch []keyed) []keyed {
 	if len(lines) < 2 {
-		return
+		return scratch
 	}
-	es := make([]keyed, len(lines))
+	if cap(scratch) < len(lines) {
+		scratch = make([]keyed, len(lines))
+	}
+	es := scratch[:len(lines)]
 	for i, l := range lines {
 		es[i] = keyed{chunkAt(l, 0), l}
 	}
@@ -305,38 +362,13 @@ func sortLines(lines [][]byte) {
 	for n := len(lines); n > 1; n >>= 1 {
 		budget += 2
 	}
-	if len(es) < parallelSort || runtime.GOMAXPROCS(0) < 2 {
-		mkqs(es, 0, budget)
-		for i := range es {
-			lines[i] = es[i].line
-		}
-		return
+	mkqs(es, 0, budget)
+	for i := range es {
+		lines[i] = es[i].line
+		es[i].line = nil
 	}
-	// Two halves on two cores, then one merge.
-	half := len(es) / 2
-	a, b := es[:half], es[half:]
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		mkqs(a, 0, budget)
-	}()
-	mkqs(b, 0, budget)
-	wg.Wait()
-	i, j := 0, 0
-	for k := range lines {
-		if j == len(b) || (i < len(a) && bytes.Compare(a[i].line, b[j].line) <= 0) {
-			lines[k] = a[i].line
-			i++
-		} else {
-			lines[k] = b[j].line
-			j++
-		}
-	}
+	return scratch
 }
-
-// parallelSort is the number of lines from which sortLines uses two cores.
-const parallelSort = 1 << 15
 
 // keyed is a line and its 8 bytes at the current sort depth.
 type keyed struct {
