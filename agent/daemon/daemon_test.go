@@ -22,25 +22,8 @@ import (
 	"github.com/monsys/hub/agent/internal/fakehub"
 	"github.com/monsys/hub/agent/keyfile"
 	"github.com/monsys/hub/agent/spool"
+	"github.com/monsys/hub/internal/testclock"
 )
-
-// clock is a settable clock: real time plus an offset.
-type clock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset += d
-}
 
 // counter emits numbered records ("n") of a chosen size, so tests can check
 // that every record arrives exactly once and in order.
@@ -65,7 +48,7 @@ type env struct {
 	hub   *fakehub.Hub
 	token string
 	dir   string
-	clk   *clock
+	clk   *testclock.Clock
 	rec   *counter
 	opts  Options
 	agent *Agent
@@ -78,7 +61,7 @@ func newEnv(t *testing.T, perCycle, pad int) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(hub.Close)
-	e := &env{t: t, hub: hub, token: hub.NewAgent(), dir: filepath.Join(t.TempDir(), "state"), clk: &clock{}, rec: &counter{perCycle: perCycle, pad: pad}}
+	e := &env{t: t, hub: hub, token: hub.NewAgent(), dir: filepath.Join(t.TempDir(), "state"), clk: testclock.Skewed(), rec: &counter{perCycle: perCycle, pad: pad}}
 	roots, err := identity.LoadRoots(hub.CAFile)
 	if err != nil {
 		t.Fatal(err)

@@ -29,6 +29,7 @@ import (
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/memstore"
 	"github.com/monsys/hub/internal/pack"
+	"github.com/monsys/hub/internal/testclock"
 )
 
 // The evidence-pack routes (SPEC 4, 7 and 8; docs/packs.md and
@@ -37,24 +38,6 @@ import (
 // real hub.Packs over in-memory ports.
 
 // --- in-memory ports of hub.Packs
-
-// clock is the settable clock of a pack fixture.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // packStore is hub.PackStore in memory, with the conditions of the DynamoDB one.
 type packStore struct {
@@ -379,7 +362,7 @@ func (s *starter) take() [][2]string {
 // hub.Packs with in-memory ports and a clock the test moves.
 type packsFx struct {
 	*apiFx
-	clock   *clock
+	clock   *testclock.Clock
 	packs   *hub.Packs
 	pstore  *packStore
 	keys    *keyStore
@@ -390,8 +373,8 @@ type packsFx struct {
 
 func newPacksFx(t *testing.T) *packsFx {
 	t.Helper()
-	c := &clock{t: eventTime}
-	f := &packsFx{apiFx: newAPIFxClock(t, c.now), clock: c,
+	c := testclock.At(eventTime)
+	f := &packsFx{apiFx: newAPIFxClock(t, c.Now), clock: c,
 		pstore:  &packStore{packs: map[string]hub.Pack{}, heads: map[string]hub.PackHead{}},
 		keys:    &keyStore{recs: map[string]hub.KeyRecord{}},
 		vault:   &vault{},
@@ -783,7 +766,7 @@ func TestRequestPackStartFails(t *testing.T) {
 func TestGetPackPending(t *testing.T) {
 	f := newPacksFx(t)
 	id := f.request()
-	f.clock.advance(time.Minute)
+	f.clock.Advance(time.Minute)
 	r := f.call(getPackEvent(t, id, "-"))
 	if r.Status != 200 {
 		t.Fatalf("status %d: %s", r.Status, r.Body)
@@ -803,9 +786,9 @@ func TestGetPackReady(t *testing.T) {
 	f := newPacksFx(t)
 	f.marchAudit()
 	id := f.request()
-	f.clock.advance(2 * time.Minute) // the build runs at 10:02:00
+	f.clock.Advance(2 * time.Minute) // the build runs at 10:02:00
 	f.build(id)
-	f.clock.advance(3 * time.Minute) // the admin asks at 10:05:00
+	f.clock.Advance(3 * time.Minute) // the admin asks at 10:05:00
 	r := f.call(getPackEvent(t, id, ""))
 	if r.Status != 200 {
 		t.Fatalf("status %d: %s", r.Status, r.Body)
@@ -937,7 +920,7 @@ func TestGetPackExpiresIn(t *testing.T) {
 			f := newPacksFx(t)
 			id := f.request()
 			f.build(id)
-			f.clock.advance(time.Minute)
+			f.clock.Advance(time.Minute)
 			r := f.call(getPackEvent(t, id, tt.value))
 			links, audited := f.objects.links(), f.audits(tenant, "pack_link_issued")
 			if tt.ttl == 0 {
@@ -972,7 +955,7 @@ func TestGetPackEveryLinkAudited(t *testing.T) {
 	f.build(id)
 	var answers []result
 	for _, ttl := range []string{"", "60", "3600"} {
-		f.clock.advance(time.Minute)
+		f.clock.Advance(time.Minute)
 		r := f.call(getPackEvent(t, id, ttl))
 		if r.Status != 200 {
 			t.Fatalf("status %d: %s", r.Status, r.Body)
@@ -1140,7 +1123,7 @@ func TestGetPackFailed(t *testing.T) {
 			}
 			// The failure released the tenant's build lease.
 			f.objects.failUpload, f.vault.fail = nil, nil
-			f.clock.advance(time.Second)
+			f.clock.Advance(time.Second)
 			next := f.request()
 			f.build(next)
 			if r := f.call(getPackEvent(t, next, "-")); r.Status != 200 || r.json["status"] != "ready" {
@@ -1156,11 +1139,11 @@ func TestGetPackStale(t *testing.T) {
 	f := newPacksFx(t)
 	id := f.request()
 	f.starter.take() // the build never runs
-	f.clock.advance(18 * time.Minute)
+	f.clock.Advance(18 * time.Minute)
 	if r := f.call(getPackEvent(t, id, "-")); r.Status != 200 || r.json["status"] != "pending" {
 		t.Fatalf("at 18 minutes: %d %s", r.Status, r.Body)
 	}
-	f.clock.advance(time.Second)
+	f.clock.Advance(time.Second)
 	r := f.call(getPackEvent(t, id, "-"))
 	if r.Status != 200 {
 		t.Fatalf("status %d: %s", r.Status, r.Body)
@@ -1182,7 +1165,7 @@ func TestGetPackChain(t *testing.T) {
 	first := f.request()
 	f.build(first)
 	r1 := f.call(getPackEvent(t, first, "-"))
-	f.clock.advance(time.Hour)
+	f.clock.Advance(time.Hour)
 	second := f.request()
 	f.build(second)
 	r2 := f.call(getPackEvent(t, second, "-"))
@@ -1257,7 +1240,7 @@ func TestRotatePackKey(t *testing.T) {
 	old := f.request()
 	f.build(old)
 	first := f.keys.lineage(tenant)[0]
-	f.clock.advance(time.Hour)
+	f.clock.Advance(time.Hour)
 
 	r := f.call(event(t, "rotate-pack-key.json"))
 	if r.Status != 200 {
@@ -1302,7 +1285,7 @@ func TestRotatePackKey(t *testing.T) {
 	}
 
 	// The next pack is signed with the new key; the old pack keeps its own.
-	f.clock.advance(time.Minute)
+	f.clock.Advance(time.Minute)
 	next := f.request()
 	f.build(next)
 	if r := f.call(getPackEvent(t, next, "-")); r.json["signing_key_id"] != newID {
@@ -1313,7 +1296,7 @@ func TestRotatePackKey(t *testing.T) {
 	}
 
 	// A second rotation chains on: the second key endorses the third.
-	f.clock.advance(24 * time.Hour)
+	f.clock.Advance(24 * time.Hour)
 	r = f.call(event(t, "rotate-pack-key.json"))
 	if r.Status != 200 {
 		t.Fatalf("second rotation: %d %s", r.Status, r.Body)
@@ -1344,7 +1327,7 @@ func TestRotatePackKeySameSecond(t *testing.T) {
 	f := newPacksFx(t)
 	_, err := f.packs.Keys().Ensure(f.ctx, tenant)
 	f.must(err)
-	f.clock.advance(time.Minute)
+	f.clock.Advance(time.Minute)
 	if r := f.call(event(t, "rotate-pack-key.json")); r.Status != 200 {
 		t.Fatalf("first rotation: %d %s", r.Status, r.Body)
 	}
@@ -1360,7 +1343,7 @@ func TestRotatePackKeySameSecond(t *testing.T) {
 	if after := f.keys.lineage(tenant); !equalJSON(before, after) || len(after) != 2 {
 		t.Fatalf("lineage changed: %+v", after)
 	}
-	f.clock.advance(time.Second)
+	f.clock.Advance(time.Second)
 	if r := f.call(event(t, "rotate-pack-key.json")); r.Status != 200 || len(lineageJSON(t, r)) != 3 {
 		t.Fatalf("rotation a second later: %d %s", r.Status, r.Body)
 	}
@@ -1384,7 +1367,7 @@ func TestRotatePackKeyFirstKey(t *testing.T) {
 		r.json["fingerprint"] != stored[0].Fingerprint || stored[0].Endorsement != nil || stored[0].ActiveUntil != nil {
 		t.Fatalf("first key: answer %s, stored %+v", r.Body, stored)
 	}
-	f.clock.advance(time.Second)
+	f.clock.Advance(time.Second)
 	r = f.call(event(t, "rotate-pack-key.json"))
 	if r.Status != 200 || len(lineageJSON(t, r)) != 2 {
 		t.Fatalf("rotation a second later: %d %s", r.Status, r.Body)
@@ -1402,7 +1385,7 @@ func TestRotatePackKeyTenants(t *testing.T) {
 		f.must(err)
 	}
 	acme := f.keys.lineage(tenant)
-	f.clock.advance(time.Minute)
+	f.clock.Advance(time.Minute)
 	ev := event(t, "rotate-pack-key.json")
 	asOther(t, &ev)
 	r := f.call(ev)
@@ -1452,7 +1435,7 @@ func TestRotatePackKeyRefused(t *testing.T) {
 			_, err := f.packs.Keys().Ensure(f.ctx, tenant)
 			f.must(err)
 			before := f.keys.lineage(tenant)
-			f.clock.advance(time.Minute)
+			f.clock.Advance(time.Minute)
 			ev := event(t, "rotate-pack-key.json")
 			tt.mutate(t, &ev)
 			r := f.call(ev)
@@ -1523,7 +1506,7 @@ func TestPackLogs(t *testing.T) {
 	}
 	for _, file := range []string{"request-pack.json", "get-pack.json", "rotate-pack-key.json"} {
 		for _, v := range variants {
-			f.clock.advance(time.Second)
+			f.clock.Advance(time.Second)
 			ev := event(t, file)
 			if file == "get-pack.json" {
 				ev = getPackEvent(t, id, "-")

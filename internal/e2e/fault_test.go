@@ -4,31 +4,13 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/localhub"
+	"github.com/monsys/hub/internal/testclock"
 )
-
-// clock is a wall clock that a test can move forward.
-type clock struct {
-	mu   sync.Mutex
-	skew time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().UTC().Add(c.skew)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.skew += d
-}
 
 // internalText are fragments that must never reach a client.
 var internalText = []string{"dial", "127.0.0.1", "connection", "dynamodb", "DynamoDB", "operation error", "refused", "EOF"}
@@ -57,7 +39,7 @@ func TestBackendFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and stops its own dynalite")
 	}
-	clk := &clock{}
+	clk := testclock.Skewed()
 	e := startEnv(t, localhub.Config{Now: clk.Now})
 	a := e.enrolledAgent()
 	ad := e.admin()

@@ -8,12 +8,13 @@ import (
 
 	"github.com/monsys/hub/internal/emu/emutest"
 	"github.com/monsys/hub/internal/localhub"
+	"github.com/monsys/hub/internal/testclock"
 )
 
 // newClockEnv is a hub on the shared dynalite whose clock the test moves.
-func newClockEnv(t *testing.T) (*env, *clock) {
+func newClockEnv(t *testing.T) (*env, *testclock.Clock) {
 	t.Helper()
-	clk := &clock{}
+	clk := testclock.Skewed()
 	e := startEnv(t, localhub.Config{DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t), Now: clk.Now})
 	return e, clk
 }

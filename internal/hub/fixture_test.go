@@ -28,6 +28,7 @@ import (
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/memstore"
 	"github.com/monsys/hub/internal/sig"
+	"github.com/monsys/hub/internal/testclock"
 )
 
 // t0 is the hub's clock at the start of every test.
@@ -38,24 +39,6 @@ const (
 	otherTenant = "globex"
 	lease       = time.Minute // the PendingLease the tests configure
 )
-
-// clock is a settable clock shared by the service and the CA.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // lockedReader makes a seeded ChaCha8 stream safe for concurrent use.
 type lockedReader struct {
@@ -183,7 +166,7 @@ func (s *faultStore) ListAnomalies(ctx context.Context, t string, f anomaly.Filt
 type fx struct {
 	t     *testing.T
 	ctx   context.Context
-	clock *clock
+	clock *testclock.Clock
 	store *faultStore
 	svc   *hub.Service
 	auth  *ca.Authority
@@ -197,7 +180,7 @@ type fx struct {
 
 func newFx(t *testing.T) *fx {
 	t.Helper()
-	clk := &clock{t: t0}
+	clk := testclock.At(t0)
 	caKey := p256(t)
 	root, err := ca.NewRoot(caKey, "monsys test CA", t0.Add(-24*time.Hour), 10*365*24*time.Hour, nil)
 	if err != nil {

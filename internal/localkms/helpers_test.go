@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,28 +14,11 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/monsys/hub/internal/localkms"
+	"github.com/monsys/hub/internal/testclock"
 )
 
 // t0 is the fixed start of the test clock.
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // serve starts srv behind httptest and returns a real SDK client for it.
 func serve(t *testing.T, srv *localkms.Server) *kms.Client {
@@ -53,10 +35,10 @@ func serve(t *testing.T, srv *localkms.Server) *kms.Client {
 }
 
 // newClient opens an in-memory server with a test clock.
-func newClient(t *testing.T, opts ...localkms.Option) (*kms.Client, *clock) {
+func newClient(t *testing.T, opts ...localkms.Option) (*kms.Client, *testclock.Clock) {
 	t.Helper()
-	c := &clock{t: t0}
-	srv, err := localkms.Open("", append([]localkms.Option{localkms.WithClock(c.now)}, opts...)...)
+	c := testclock.At(t0)
+	srv, err := localkms.Open("", append([]localkms.Option{localkms.WithClock(c.Now)}, opts...)...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

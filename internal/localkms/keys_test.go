@@ -373,7 +373,7 @@ func TestKeyLifecycle(t *testing.T) {
 		check(t, encrypt(), pending)
 	})
 	t.Run("fail/deleted-after-window", func(t *testing.T) {
-		clk.advance(30 * 24 * time.Hour)
+		clk.Advance(30 * 24 * time.Hour)
 		_, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: id})
 		check(t, err, wantType[*types.NotFoundException]())
 		check(t, sign(), wantType[*types.NotFoundException]())
