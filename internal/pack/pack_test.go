@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -572,5 +574,63 @@ func TestBuildReusesSpilledMemory(t *testing.T) {
 		if got := build(opts); !bytes.Equal(got, want) {
 			t.Fatalf("%+v: pack differs from the build without spills", opts)
 		}
+	}
+}
+
+// TestBuildDiskFaults takes the builder's spill files away under it (a full
+// or failing temp disk does the same): closing the file fails with the
+// cause, and the pack can then be neither extended nor finished.
+func TestBuildDiskFaults(t *testing.T) {
+	k := packtest.Key(5)
+	for _, tc := range []struct {
+		name    string
+		gone    string // what is removed before Close
+		workers int    // 1: the runs are on disk when AddJSON returns
+	}{{"fail/runs-gone", "run-*", 1}, {"fail/temp-dir-gone", "", 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			b, err := pack.NewBuilder(packtest.Meta(k), packtest.Signer{Priv: k}, pack.Options{TempDir: tmp, Workers: tc.workers, SortMemory: 8 << 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			fw, err := b.Create("agents/a/metric.ndjson")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2000 {
+				if err := fw.AddJSON([]byte(fmt.Sprintf(`{"i":%d,"pad":"%s"}`, i, strings.Repeat("y", 40)))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dirs, _ := filepath.Glob(filepath.Join(tmp, "monsys-pack-*"))
+			if len(dirs) != 1 {
+				t.Fatalf("temp dirs %q", dirs)
+			}
+			if tc.gone == "" {
+				if err := os.RemoveAll(dirs[0]); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				runs, _ := filepath.Glob(filepath.Join(dirs[0], tc.gone))
+				if len(runs) == 0 {
+					t.Fatal("no runs were spilled")
+				}
+				for _, r := range runs {
+					os.Remove(r)
+				}
+			}
+			err = fw.Close()
+			var pe *os.PathError
+			if !errors.As(err, &pe) {
+				t.Fatalf("Close = %v, want the file error", err)
+			}
+			if _, err := b.Create("agents/b/metric.ndjson"); !errors.As(err, &pe) {
+				t.Fatalf("Create after the fault = %v", err)
+			}
+			if _, err := b.Finish(context.Background(), io.Discard); !errors.As(err, &pe) {
+				t.Fatalf("Finish after the fault = %v", err)
+			}
+		})
 	}
 }
