@@ -29,6 +29,7 @@ import (
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/memstore"
 	"github.com/monsys/hub/internal/sig"
+	"github.com/monsys/hub/internal/testlog"
 )
 
 // secret is what a backend error might drag along: credentials that must
@@ -78,23 +79,6 @@ func (s *failStore) PutBatch(ctx context.Context, b hub.StoredBatch) error {
 	return s.Store.PutBatch(ctx, b)
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // apiFx is a handler for all route groups over a seeded in-memory store:
 // tenants acme and globex with their admin keys, and agent ag_apitest1 of
 // acme with the token of the event files and no pins.
@@ -104,7 +88,7 @@ type apiFx struct {
 	store *failStore
 	svc   *hub.Service
 	h     *api.Handler
-	logs  *lockedBuffer
+	logs  *testlog.Buffer
 	// secrets are strings no log line may contain; tests add issued tokens.
 	secrets []string
 }
@@ -135,7 +119,7 @@ func newAPIFxClock(t *testing.T, now func() time.Time) *apiFx {
 	}
 	auth := &ca.Authority{Cert: root, Signer: k, Now: now}
 	store := &failStore{Store: memstore.New(), faults: map[string][]error{}}
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := hub.New(store, auth, auth, hub.Config{PendingLease: time.Minute},
 		hub.WithClock(now), hub.WithLogger(log), hub.WithRand(mrand.NewChaCha8([32]byte{7})))

@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,6 +26,7 @@ import (
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/localhub"
 	"github.com/monsys/hub/internal/sig"
+	"github.com/monsys/hub/internal/testlog"
 )
 
 func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo|emutest.NeedS3)) }
@@ -38,7 +38,7 @@ type env struct {
 	hub  *localhub.Hub
 	info localhub.Info
 	pool *x509.CertPool
-	logs *logBuffer
+	logs *testlog.Buffer
 	// bucket is the hub's packs bucket.
 	bucket string
 }
@@ -58,7 +58,7 @@ func startEnv(t *testing.T, cfg localhub.Config) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	buf := &logBuffer{}
+	buf := &testlog.Buffer{}
 	cfg.Dir, cfg.Addr, cfg.Log = t.TempDir(), "127.0.0.1:0", slog.New(slog.NewJSONHandler(buf, nil))
 	if cfg.S3Endpoint == "" {
 		cfg.S3Endpoint, cfg.S3User, cfg.S3Password = emutest.S3EndpointForTest(t)
@@ -362,22 +362,4 @@ func (e *env) batchStored(agentID string, seq int64) bool {
 	e.t.Helper()
 	_, err := e.hub.Store.GetBatch(context.Background(), agentID, hub.SignedBatchKey(seq))
 	return err == nil
-}
-
-// logBuffer collects the hub's log lines, safe for concurrent writers.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }

@@ -1,7 +1,6 @@
 package hub_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -29,6 +28,7 @@ import (
 	"github.com/monsys/hub/internal/memstore"
 	"github.com/monsys/hub/internal/sig"
 	"github.com/monsys/hub/internal/testclock"
+	"github.com/monsys/hub/internal/testlog"
 )
 
 // t0 is the hub's clock at the start of every test.
@@ -50,24 +50,6 @@ func (l *lockedReader) Read(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.r.Read(p)
-}
-
-// lockedBuffer collects log output from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // faultStore is the in-memory store with injectable failures: each queued
@@ -170,7 +152,7 @@ type fx struct {
 	store *faultStore
 	svc   *hub.Service
 	auth  *ca.Authority
-	logs  *lockedBuffer
+	logs  *testlog.Buffer
 
 	adminKey, otherAdminKey string
 	admin, otherAdmin       hub.Admin
@@ -188,7 +170,7 @@ func newFx(t *testing.T) *fx {
 	}
 	auth := &ca.Authority{Cert: root, Signer: caKey, Now: clk.Now}
 	store := &faultStore{Store: memstore.New(), faults: map[string][]error{}}
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	svc, err := hub.New(store, auth, auth, hub.Config{PendingLease: lease},
 		hub.WithClock(clk.Now),
 		hub.WithRand(&lockedReader{r: mrand.NewChaCha8([32]byte{1})}),
