@@ -478,29 +478,51 @@ func TestLineageRotate(t *testing.T) {
 	}
 }
 
+// buildWith builds a pack signed by k with opts, fill adding its data, and
+// returns its bytes.
+func buildWith(t *testing.T, k ed25519.PrivateKey, opts pack.Options, fill func(b *pack.Builder) error) []byte {
+	t.Helper()
+	b, err := pack.NewBuilder(packtest.Meta(k), packtest.Signer{Priv: k}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := fill(b); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := b.Finish(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// addAll adds n raw records, record(i) for i < n, to the file at path and
+// closes it.
+func addAll(b *pack.Builder, path string, n int, record func(i int) string) error {
+	fw, err := b.Create(path)
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		if err := fw.AddJSON([]byte(record(i))); err != nil {
+			return err
+		}
+	}
+	return fw.Close()
+}
+
 // TestBuildIndependentOfWorkersAndMemory builds the same interleaved raw
-// records with several worker counts and memory budgets (finished files
-// held in memory, spilled runs, held files written out later) and wants
-// identical bytes.
+// records with several worker counts and memory budgets (nothing spilled,
+// a few runs, thousands of runs merged in stages) and wants identical
+// bytes.
 func TestBuildIndependentOfWorkersAndMemory(t *testing.T) {
 	k := packtest.Key(3)
-	build := func(opts pack.Options) []byte {
-		b, err := pack.NewBuilder(packtest.Meta(k), packtest.Signer{Priv: k}, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer b.Close()
-		small, err := b.Create("agents/a/small.ndjson")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range 50 {
-			if err := small.AddJSON([]byte(fmt.Sprintf(`{"z":%d,"a":"small %d"}`, (i*31)%50, i))); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := small.Close(); err != nil {
-			t.Fatal(err)
+	fill := func(b *pack.Builder) error {
+		if err := addAll(b, "agents/a/small.ndjson", 50, func(i int) string {
+			return fmt.Sprintf(`{"z":%d,"a":"small %d"}`, (i*31)%50, i)
+		}); err != nil {
+			return err
 		}
 		x, _ := b.Create("agents/a/x.ndjson")
 		y, _ := b.Create("agents/b/y.ndjson")
@@ -511,26 +533,19 @@ func TestBuildIndependentOfWorkersAndMemory(t *testing.T) {
 			}
 			raw := fmt.Sprintf(`{"ts":"2026-04-01T00:00:%02dZ","v":%d.25,"tags":["t%d"],"type":"metric","seq":"%d"}`, i%60, (i*7919)%20000, i%7, i)
 			if err := fw.AddJSON([]byte(raw)); err != nil {
-				t.Fatal(err)
+				return err
 			}
 		}
 		if err := x.Close(); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if err := y.Close(); err != nil {
-			t.Fatal(err)
-		}
-		var buf bytes.Buffer
-		if _, err := b.Finish(context.Background(), &buf); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
+		return y.Close()
 	}
-	want := build(pack.Options{Workers: 1})
+	want := buildWith(t, k, pack.Options{Workers: 1}, fill)
 	for _, opts := range []pack.Options{{Workers: 2}, {Workers: 4, SortMemory: 4 << 10}, {Workers: 1, SortMemory: 64 << 10},
 		{Workers: 3, SortMemory: 300 << 10}} {
 		t.Run(fmt.Sprintf("ok/workers-%d-mem-%d", opts.Workers, opts.SortMemory), func(t *testing.T) {
-			if got := build(opts); !bytes.Equal(got, want) {
+			if got := buildWith(t, k, opts, fill); !bytes.Equal(got, want) {
 				t.Fatalf("pack differs from the single-worker, in-memory build (%d vs %d bytes)", len(got), len(want))
 			}
 		})
@@ -543,35 +558,15 @@ func TestBuildIndependentOfWorkersAndMemory(t *testing.T) {
 // built without spilling.
 func TestBuildReusesSpilledMemory(t *testing.T) {
 	k := packtest.Key(4)
-	build := func(opts pack.Options) []byte {
-		b, err := pack.NewBuilder(packtest.Meta(k), packtest.Signer{Priv: k}, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer b.Close()
-		fw, err := b.Create("agents/a/metric.ndjson")
-		if err != nil {
-			t.Fatal(err)
-		}
-		pad := strings.Repeat("x", 150)
-		for i := range 60000 {
-			raw := fmt.Sprintf(`{"v":%d,"pad":"%s","ts":"2026-04-01T00:%02d:00Z"}`, (i*7919)%60000, pad, i%60)
-			if err := fw.AddJSON([]byte(raw)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := fw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		var buf bytes.Buffer
-		if _, err := b.Finish(context.Background(), &buf); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
+	pad := strings.Repeat("x", 150)
+	fill := func(b *pack.Builder) error {
+		return addAll(b, "agents/a/metric.ndjson", 60000, func(i int) string {
+			return fmt.Sprintf(`{"v":%d,"pad":"%s","ts":"2026-04-01T00:%02d:00Z"}`, (i*7919)%60000, pad, i%60)
+		})
 	}
-	want := build(pack.Options{Workers: 1, SortMemory: 64 << 20})
+	want := buildWith(t, k, pack.Options{Workers: 1, SortMemory: 64 << 20}, fill)
 	for _, opts := range []pack.Options{{Workers: 1, SortMemory: 3 << 20}, {Workers: 2, SortMemory: 5 << 20}} {
-		if got := build(opts); !bytes.Equal(got, want) {
+		if got := buildWith(t, k, opts, fill); !bytes.Equal(got, want) {
 			t.Fatalf("%+v: pack differs from the build without spills", opts)
 		}
 	}
