@@ -129,7 +129,7 @@ func TestReduceRuns(t *testing.T) {
 			lines[i] = []byte{'{', byte('a' + r.IntN(26)), byte('a' + r.IntN(26)), '}', '\n'}
 		}
 		all = append(all, lines...)
-		name, err := writeRun(dir, lines)
+		name, err := (&pool{}).writeRun(dir, lines)
 		if err != nil {
 			t.Fatal(err)
 		}

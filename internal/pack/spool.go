@@ -158,11 +158,6 @@ func (p *pool) writeRun(dir string, lines [][]byte) (string, error) {
 	})
 }
 
-// writeRun sorts lines and writes them to a new run file in dir.
-func writeRun(dir string, lines [][]byte) (string, error) {
-	return (&pool{}).writeRun(dir, lines)
-}
-
 // writeTemp creates a file in dir, has write fill it and closes it.
 func writeTemp(dir, pattern string, write func(io.Writer) error) (string, error) {
 	f, err := os.CreateTemp(dir, pattern)
