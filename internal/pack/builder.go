@@ -10,9 +10,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash"
-	"hash/crc32"
 	"io"
+	"maps"
 	"os"
 	"runtime"
 	"slices"
@@ -77,25 +76,23 @@ type Result struct {
 
 // Builder assembles one evidence pack. Data files are added one at a time
 // (or several at once) through Create; Finish signs and writes the archive.
-// Memory stays bounded by Options.SortMemory whatever the data size: lines
-// are sorted in runs spilled to TempDir and merged once, when their file is
-// closed, into a deflate segment on disk that Finish splices into the
-// archive (see gzsplice.go). A Builder is not safe for concurrent use.
-// Close it to remove its temporary files.
+// Memory stays bounded by Options.SortMemory whatever the data size and
+// however many files: lines are sorted in runs spilled to TempDir, and
+// Finish merges them once into one deflate segment a file, on disk, which
+// it splices into the archive (see gzsplice.go). A Builder is not safe for
+// concurrent use. Close it to remove its temporary files.
 type Builder struct {
 	meta    Meta
 	signer  Signer
 	opts    Options
 	dir     string
-	open    map[*FileWriter]struct{}
-	done    map[string]*spooled
+	files   map[string]*FileWriter // every file created, by path
+	byID    []*FileWriter
 	lanes   []*lane
 	workers *workers      // nil: records are canonicalized in the caller
 	zw      *flate.Writer // deflates segments, then the archive's own bytes
-	segs    *os.File      // the deflate segments of the closed files
-	segw    *bufio.Writer
-	segEnd  int64
-	err     error // a failed Close: the pack cannot be finished
+	segs    *os.File      // the deflate segments of the files
+	err     error         // a bad record or a failed spill: the pack cannot be finished
 	// closed and finished end the builder.
 	closed   bool
 	finished bool
@@ -127,8 +124,7 @@ func NewBuilder(meta Meta, signer Signer, opts Options) (*Builder, error) {
 		return nil, fmt.Errorf("pack: temp dir: %w", err)
 	}
 	b := &Builder{
-		meta: meta, signer: signer, opts: opts, dir: dir, zw: zw,
-		open: map[*FileWriter]struct{}{}, done: map[string]*spooled{},
+		meta: meta, signer: signer, opts: opts, dir: dir, zw: zw, files: map[string]*FileWriter{},
 	}
 	for range opts.Workers {
 		b.lanes = append(b.lanes, newLane(dir, opts.SortMemory/int64(opts.Workers)))
@@ -225,7 +221,8 @@ func CheckDataPath(p string) error {
 type FileWriter struct {
 	b      *Builder
 	path   string
-	n      int64 // records added
+	key    fileKey // its lines' prefix in the lanes
+	n      int64   // records added
 	closed bool
 }
 
@@ -241,16 +238,15 @@ func (b *Builder) Create(path string) (*FileWriter, error) {
 	if err := CheckDataPath(path); err != nil {
 		return nil, err
 	}
-	if _, ok := b.done[path]; ok {
+	if _, ok := b.files[path]; ok {
 		return nil, fmt.Errorf("%w: %q", ErrDuplicate, path)
 	}
-	for fw := range b.open {
-		if fw.path == path {
-			return nil, fmt.Errorf("%w: %q", ErrDuplicate, path)
-		}
+	if len(b.byID) >= maxFiles {
+		return nil, fmt.Errorf("%w: more than %d data files", ErrInvalidPath, maxFiles)
 	}
-	fw := &FileWriter{b: b, path: path}
-	b.open[fw] = struct{}{}
+	fw := &FileWriter{b: b, path: path, key: newFileKey(len(b.byID))}
+	b.files[path] = fw
+	b.byID = append(b.byID, fw)
 	return fw, nil
 }
 
@@ -295,42 +291,46 @@ func (fw *FileWriter) AddJSON(raw []byte) error {
 	return nil
 }
 
-// Close finishes the file: its lines, from every lane, are merged in order
-// once, hashed, counted and deflated into the builder's segment file.
+// Close ends the file: nothing more can be added to it. With workers it
+// waits until its records are canonicalized and returns the first error
+// any record had.
 func (fw *FileWriter) Close() error {
 	if fw.closed {
 		return nil
 	}
 	fw.closed = true
 	b := fw.b
-	delete(b.open, fw)
-	err := b.seal(fw)
-	if err != nil && b.err == nil {
-		b.err = err
+	if b.workers == nil || b.closed || b.finished {
+		return nil
 	}
-	return err
+	if err := b.workers.flush(); err != nil {
+		if b.err == nil {
+			b.err = err
+		}
+		return err
+	}
+	return nil
 }
 
-// seal merges fw's runs and buffered lines into its deflate segment.
-func (b *Builder) seal(fw *FileWriter) error {
-	if b.closed || b.finished {
-		return ErrClosed
-	}
-	if b.workers != nil {
-		if err := b.workers.flush(); err != nil {
-			return err
-		}
-	}
+// writeSegments merges every lane's runs and last lines once and deflates
+// each file's lines into its segment of the segment file, hashing,
+// checksumming and counting them on the way. It returns the files by id.
+func (b *Builder) writeSegments() ([]spooled, error) {
 	var runs []string
 	var tails [][][]byte
 	for _, l := range b.lanes {
-		r, t := l.take(fw)
+		r, t := l.take()
 		runs = append(runs, r...)
 		if len(t) > 0 {
 			tails = append(tails, t)
 		}
 	}
-	// The lanes' buffers are sorted side by side, a core each.
+	defer func() {
+		for _, r := range runs {
+			os.Remove(r) // merged or not, they are done with
+		}
+	}()
+	// The lanes' last lines are sorted side by side, a core each.
 	var wg sync.WaitGroup
 	for _, t := range tails[min(1, len(tails)):] {
 		wg.Go(func() { sortLines(t) })
@@ -339,59 +339,65 @@ func (b *Builder) seal(fw *FileWriter) error {
 		sortLines(tails[0])
 	}
 	wg.Wait()
-	defer func() {
-		for _, r := range runs {
-			os.Remove(r) // merged or not, they are done with
-		}
-	}()
 	var err error
 	if runs, err = reduceRuns(b.dir, runs); err != nil {
-		return fmt.Errorf("pack: merge %q: %w", fw.path, err)
+		return nil, fmt.Errorf("pack: merge runs: %w", err)
 	}
-	if b.segs == nil {
-		if b.segs, err = os.CreateTemp(b.dir, "segments-*"); err != nil {
-			return fmt.Errorf("pack: segment file: %w", err)
-		}
-		b.segw = bufio.NewWriterSize(b.segs, 256<<10)
+	if b.segs, err = os.CreateTemp(b.dir, "segments-*"); err != nil {
+		return nil, fmt.Errorf("pack: segment file: %w", err)
 	}
-	seg := &countWriter{w: b.segw, n: b.segEnd}
-	b.zw.Reset(seg)
-	sum := &sealHash{h: sha256.New()}
-	pipe := newPipeline(sum, b.zw)
-	w := bufio.NewWriterSize(pipe, 256<<10)
-	err = mergeRuns(runs, tails, w)
+	segw := bufio.NewWriterSize(b.segs, 256<<10)
+	g := newSegmenter(b.zw, &countWriter{w: segw})
+	d := &demux{g: g, cur: -1}
+	err = mergeRuns(runs, tails, d)
+	if d.cur >= 0 {
+		g.End()
+	}
+	got, gerr := g.Close()
 	if err == nil {
-		err = w.Flush()
-	}
-	if cerr := pipe.Close(); err == nil {
-		err = cerr
+		err = gerr
 	}
 	if err == nil {
-		err = b.zw.Flush() // the segment ends on a byte boundary
+		err = segw.Flush()
 	}
 	if err != nil {
-		return fmt.Errorf("pack: write %q: %w", fw.path, err)
+		return nil, fmt.Errorf("pack: write data files: %w", err)
 	}
-	b.done[fw.path] = &spooled{path: fw.path, off: b.segEnd, clen: seg.n - b.segEnd, crc: sum.crc,
-		size: sum.size, records: sum.lines, sha256: hex.EncodeToString(sum.h.Sum(nil))}
-	b.segEnd = seg.n
-	return nil
+	empty := sha256.Sum256(nil)
+	out := make([]spooled, len(b.byID))
+	for id, fw := range b.byID {
+		out[id] = spooled{path: fw.path, sha256: hex.EncodeToString(empty[:])}
+	}
+	for i, sp := range got {
+		sp.path = out[d.ids[i]].path
+		out[d.ids[i]] = sp
+	}
+	return out, nil
 }
 
-// sealHash hashes, checksums and counts the bytes and lines of a data file.
-type sealHash struct {
-	h     hash.Hash
-	crc   uint32
-	size  int64
-	lines int64
+// demux passes merged lines, one whole line a Write, to a segmenter
+// without their file key, ending a file's segment where the key changes.
+type demux struct {
+	g   *segmenter
+	cur int   // the current file's id, -1 before the first line
+	ids []int // the id of each file ended, in order
 }
 
-func (c *sealHash) Write(p []byte) (int, error) {
-	c.h.Write(p)
-	c.crc = crc32.Update(c.crc, crc32.IEEETable, p)
-	c.size += int64(len(p))
-	c.lines += int64(bytes.Count(p, []byte{'\n'}))
-	return len(p), nil
+func (d *demux) Write(line []byte) (int, error) {
+	var k fileKey
+	if len(line) < len(k) {
+		return 0, fmt.Errorf("pack: merged line of %d bytes has no file key", len(line))
+	}
+	copy(k[:], line)
+	if id := k.id(); id != d.cur {
+		if d.cur >= 0 {
+			d.g.End()
+		}
+		d.cur = id
+		d.ids = append(d.ids, id)
+	}
+	d.g.Write(line[len(k):])
+	return len(line), nil
 }
 
 // Close removes the builder's temporary files. It is safe to call more than
@@ -428,27 +434,32 @@ func (b *Builder) Finish(ctx context.Context, w io.Writer) (*Result, error) {
 			return nil, err
 		}
 	}
-	if len(b.open) > 0 {
-		var names []string
-		for fw := range b.open {
-			names = append(names, fw.path)
+	var open []string
+	for _, fw := range b.byID {
+		if !fw.closed {
+			open = append(open, fw.path)
 		}
-		slices.Sort(names)
-		return nil, fmt.Errorf("%w: %q", ErrOpenFile, names)
+	}
+	if len(open) > 0 {
+		slices.Sort(open)
+		return nil, fmt.Errorf("%w: %q", ErrOpenFile, open)
+	}
+	paths := slices.Sorted(maps.Keys(b.files))
+	for i := 1; i < len(paths); i++ {
+		// "a.ndjson" and "a.ndjson/b.ndjson" cannot both exist on disk.
+		if strings.HasPrefix(paths[i], paths[i-1]+"/") {
+			return nil, fmt.Errorf("%w: %q is also a directory of %q", ErrInvalidPath, paths[i-1], paths[i])
+		}
 	}
 	b.finished = true
 	defer b.Close()
-
-	files := make([]*spooled, 0, len(b.done))
-	for _, sp := range b.done {
-		files = append(files, sp)
+	byID, err := b.writeSegments()
+	if err != nil {
+		return nil, err
 	}
-	slices.SortFunc(files, func(x, y *spooled) int { return strings.Compare(x.path, y.path) })
-	for i := 1; i < len(files); i++ {
-		// "a.ndjson" and "a.ndjson/b.ndjson" cannot both exist on disk.
-		if strings.HasPrefix(files[i].path, files[i-1].path+"/") {
-			return nil, fmt.Errorf("%w: %q is also a directory of %q", ErrInvalidPath, files[i-1].path, files[i].path)
-		}
+	files := make([]spooled, 0, len(paths))
+	for _, p := range paths {
+		files = append(files, byID[b.files[p].key.id()])
 	}
 
 	m := b.meta
@@ -498,11 +509,6 @@ func (b *Builder) Finish(ctx context.Context, w io.Writer) (*Result, error) {
 	}
 	readme := readmeText(&man, name)
 
-	if b.segw != nil {
-		if err := b.segw.Flush(); err != nil {
-			return nil, fmt.Errorf("pack: segment file: %w", err)
-		}
-	}
 	cw := &countWriter{w: w}
 	gz, err := newGzipStream(cw, b.zw, b.opts.Level)
 	if err != nil {
@@ -536,8 +542,10 @@ func (b *Builder) Finish(ctx context.Context, w io.Writer) (*Result, error) {
 		if _, err := gz.Write(hdr); err != nil {
 			return nil, fmt.Errorf("pack: write %s: %w", name, err)
 		}
-		if err := gz.Splice(io.NewSectionReader(b.segs, f.off, f.clen), f.size, f.crc); err != nil {
-			return nil, fmt.Errorf("pack: write %s: %w", name, err)
+		if f.size > 0 {
+			if err := gz.Splice(io.NewSectionReader(b.segs, f.off, f.clen), f.size, f.crc); err != nil {
+				return nil, fmt.Errorf("pack: write %s: %w", name, err)
+			}
 		}
 		if _, err := gz.Write(tarPadding(f.size)); err != nil {
 			return nil, fmt.Errorf("pack: write %s: %w", name, err)

@@ -7,69 +7,60 @@ import (
 	"github.com/monsys/hub/internal/canon"
 )
 
-// lane canonicalizes records and keeps their lines, per data file, within
-// its share of Options.SortMemory, spilling sorted runs when it is over.
-// Each worker goroutine owns one lane, so adding a line takes no lock; a
-// file's lines end up spread over the lanes, and FileWriter.Close merges
-// them. Without workers the caller uses the builder's only lane.
+// lane canonicalizes records and keeps their lines within its share of
+// Options.SortMemory, spilling sorted runs when it is over. Each worker
+// goroutine owns one lane, so adding a line takes no lock; without workers
+// the caller uses the builder's only lane. A lane keeps the lines of every
+// data file in one sorter, each line behind its file's id (fileKey), so
+// that the number of files does not divide the budget: runs stay about
+// the budget's size however many files a pack has. Finish merges every
+// lane's runs and last lines once; the merged lines come out grouped by
+// file, each file's sorted.
 type lane struct {
 	dir    string
 	t      canon.Transformer
-	files  map[*FileWriter]*sorter
-	mem    int64
+	s      sorter
 	budget int64
 	pool   pool
 }
 
 func newLane(dir string, budget int64) *lane {
 	budget = max(budget, 1)
-	return &lane{dir: dir, files: map[*FileWriter]*sorter{}, budget: budget, pool: pool{limit: budget}}
+	return &lane{dir: dir, budget: budget, pool: pool{limit: budget}}
 }
 
 // add canonicalizes raw, record n of fw, into the lane.
 func (l *lane) add(fw *FileWriter, raw []byte, n int64) error {
-	s := l.files[fw]
-	if s == nil {
-		s = &sorter{}
-		l.files[fw] = s
-	}
-	m, err := s.addJSON(&l.t, raw, &l.pool)
-	if err != nil {
+	if _, err := l.s.addJSON(&l.t, fw.key, raw, &l.pool); err != nil {
 		return fmt.Errorf("pack: record %d of %q: %w", n, fw.path, err)
 	}
-	l.mem += m
-	if l.mem > l.budget {
-		return l.spill()
+	if l.s.mem > l.budget {
+		return l.s.spill(l.dir, &l.pool)
 	}
 	return nil
 }
 
-// spill writes the lines of the lane's biggest file as a sorted run.
-func (l *lane) spill() error {
-	var big *FileWriter
-	for fw, s := range l.files {
-		if big == nil || s.mem > l.files[big].mem || (s.mem == l.files[big].mem && fw.path < big.path) {
-			big = fw
-		}
-	}
-	if big == nil {
-		return nil
-	}
-	freed, err := l.files[big].spill(l.dir, &l.pool)
-	l.mem -= freed
-	return err
+// take removes the lane's runs and its buffered lines (not yet sorted).
+func (l *lane) take() (runs []string, tail [][]byte) {
+	runs, tail = l.s.runs, l.s.lines
+	l.s = sorter{}
+	return runs, tail
 }
 
-// take removes fw's lines from the lane: its runs, and its buffered lines
-// (not yet sorted).
-func (l *lane) take(fw *FileWriter) (runs []string, tail [][]byte) {
-	s := l.files[fw]
-	if s == nil {
-		return nil, nil
-	}
-	delete(l.files, fw)
-	l.mem -= s.mem
-	return s.runs, s.lines
+// fileKey prefixes a file's lines in the lanes: its id in four base-128
+// digits, each with the top bit set, so that the prefix sorts as the id
+// does and holds neither '\n' (runs are split at newlines) nor 0x00 (the
+// sort's end-of-line mark).
+type fileKey [4]byte
+
+const maxFiles = 1 << 28
+
+func newFileKey(id int) fileKey {
+	return fileKey{0x80 | byte(id>>21&0x7f), 0x80 | byte(id>>14&0x7f), 0x80 | byte(id>>7&0x7f), 0x80 | byte(id&0x7f)}
+}
+
+func (k fileKey) id() int {
+	return int(k[0]&0x7f)<<21 | int(k[1]&0x7f)<<14 | int(k[2]&0x7f)<<7 | int(k[3]&0x7f)
 }
 
 // batchBytes is how many bytes of raw records AddJSON collects before a

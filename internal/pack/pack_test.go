@@ -573,8 +573,8 @@ func TestBuildReusesSpilledMemory(t *testing.T) {
 }
 
 // TestBuildDiskFaults takes the builder's spill files away under it (a full
-// or failing temp disk does the same): closing the file fails with the
-// cause, and the pack can then be neither extended nor finished.
+// or failing temp disk does the same): the pack fails with the cause, and
+// can then be neither extended nor finished.
 func TestBuildDiskFaults(t *testing.T) {
 	k := packtest.Key(5)
 	for _, tc := range []struct {
@@ -615,16 +615,23 @@ func TestBuildDiskFaults(t *testing.T) {
 					os.Remove(r)
 				}
 			}
-			err = fw.Close()
+			// The fault shows where the files are next needed: at Close when
+			// the workers still have records to spill, else at Finish.
 			var pe *os.PathError
-			if !errors.As(err, &pe) {
-				t.Fatalf("Close = %v, want the file error", err)
-			}
-			if _, err := b.Create("agents/b/metric.ndjson"); !errors.As(err, &pe) {
-				t.Fatalf("Create after the fault = %v", err)
+			err = fw.Close()
+			if err != nil {
+				if !errors.As(err, &pe) {
+					t.Fatalf("Close = %v, want the file error", err)
+				}
+				if _, err := b.Create("agents/b/metric.ndjson"); !errors.As(err, &pe) {
+					t.Fatalf("Create after the fault = %v", err)
+				}
 			}
 			if _, err := b.Finish(context.Background(), io.Discard); !errors.As(err, &pe) {
 				t.Fatalf("Finish after the fault = %v", err)
+			}
+			if _, err := b.Finish(context.Background(), io.Discard); err == nil {
+				t.Fatal("a second Finish succeeded")
 			}
 		})
 	}

@@ -3,22 +3,30 @@ package pack
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"slices"
+	"sync"
+
+	"github.com/klauspost/compress/flate"
 
 	"github.com/monsys/hub/internal/canon"
 )
 
 // lineOverhead approximates the bookkeeping cost of one buffered line
-// (slice header and allocation rounding) for the sort memory budget.
+// (its slice header, and the line list's growth) for the sort memory
+// budget.
 const lineOverhead = 32
 
-// sorter holds the canonical lines one lane has for one data file: they
-// collect in memory until the lane's budget is exceeded, then are sorted
-// and spilled to a run file.
+// sorter holds a lane's canonical lines: they collect in memory until the
+// lane's budget is exceeded, then are sorted and spilled to a run file. Its
+// memory is what it holds, not what its lines need: every chunk's capacity
+// plus lineOverhead a line.
 type sorter struct {
 	lines  [][]byte
 	arena  []byte   // lines live in chunks of up to maxChunk bytes
@@ -28,10 +36,9 @@ type sorter struct {
 }
 
 // Buffered lines are written into chunks that start at minChunk bytes and
-// double up to maxChunk: one allocation per chunk instead of one per line,
-// and a file with few lines (a pack has many) holds little.
+// double up to maxChunk: one allocation per chunk instead of one per line.
 const (
-	minChunk = 4 << 10
+	minChunk = 64 << 10
 	maxChunk = 1 << 20
 )
 
@@ -42,18 +49,23 @@ func (s *sorter) room(n int, p *pool) {
 		return
 	}
 	size := max(min(maxChunk, max(minChunk, 2*cap(s.arena))), n)
-	s.arena = p.chunk(size)
-	s.chunks = append(s.chunks, s.arena)
+	s.newChunk(p.chunk(size))
 }
 
-// addJSON canonicalizes raw straight into the sorter's chunk, as one line,
-// and returns the memory it now takes.
-func (s *sorter) addJSON(t *canon.Transformer, raw []byte, p *pool) (int64, error) {
+func (s *sorter) newChunk(c []byte) {
+	s.arena = c
+	s.chunks = append(s.chunks, c)
+	s.mem += int64(cap(c))
+}
+
+// addJSON canonicalizes raw straight into the sorter's chunk, as one line
+// behind key.
+func (s *sorter) addJSON(t *canon.Transformer, key fileKey, raw []byte, p *pool) (int64, error) {
 	// Canonical JSON is rarely longer than its input (only numbers such as
 	// 1e20 grow), so this much room almost always holds the line.
-	s.room(len(raw)+64, p)
+	s.room(len(key)+len(raw)+64, p)
 	start := len(s.arena)
-	out, err := t.Append(s.arena, raw)
+	out, err := t.Append(append(s.arena, key[:]...), raw)
 	if err != nil {
 		return 0, err
 	}
@@ -62,28 +74,21 @@ func (s *sorter) addJSON(t *canon.Transformer, raw []byte, p *pool) (int64, erro
 		// The line outgrew the chunk and out is a new array: keep the line
 		// alone in a chunk of its own.
 		line := out[start:]
-		s.arena = append(make([]byte, 0, max(minChunk, len(line))), line...)
-		s.chunks = append(s.chunks, s.arena)
-		return s.keep(0), nil
+		s.newChunk(append(make([]byte, 0, len(line)), line...))
+		start = 0
+	} else {
+		s.arena = out
 	}
-	s.arena = out
-	return s.keep(start), nil
-}
-
-// keep records arena[start:] as a line.
-func (s *sorter) keep(start int) int64 {
 	s.lines = append(s.lines, s.arena[start:len(s.arena):len(s.arena)])
-	n := int64(len(s.arena)-start) + lineOverhead
-	s.mem += n
-	return n
+	s.mem += lineOverhead
+	return int64(len(s.arena) - start), nil
 }
 
-// spill writes the buffered lines as one sorted run in dir and returns the
-// memory it freed; their chunks and line list go back to the pool.
-func (s *sorter) spill(dir string, p *pool) (int64, error) {
-	freed := s.mem
+// spill writes the buffered lines as one sorted run in dir; their chunks
+// and line list go back to the pool.
+func (s *sorter) spill(dir string, p *pool) error {
 	if len(s.lines) == 0 {
-		return freed, nil
+		return nil
 	}
 	name, err := p.writeRun(dir, s.lines)
 	for _, c := range s.chunks {
@@ -92,10 +97,10 @@ func (s *sorter) spill(dir string, p *pool) (int64, error) {
 	p.putLines(s.lines)
 	s.lines, s.arena, s.chunks, s.mem = p.takeLines(), nil, nil, 0
 	if err != nil {
-		return freed, err
+		return err
 	}
 	s.runs = append(s.runs, name)
-	return freed, nil
+	return nil
 }
 
 // pool keeps what a lane's spills leave behind for the next lines: chunks
@@ -111,7 +116,8 @@ type pool struct {
 	bw        *bufio.Writer
 }
 
-// chunk returns an empty chunk of at least n bytes.
+// chunk returns an empty chunk of at least n bytes, a pooled one when it
+// is big enough.
 func (p *pool) chunk(n int) []byte {
 	if k := len(p.free); k > 0 && cap(p.free[k-1]) >= n {
 		c := p.free[k-1]
@@ -201,8 +207,8 @@ func reduceRuns(dir string, runs []string) ([]string, error) {
 	return runs, nil
 }
 
-// spooled is a finished data file: its lines sorted, hashed, counted and
-// deflated into the builder's segment file.
+// spooled is a data file as Finish wrote it: its lines sorted, hashed,
+// counted and deflated into the builder's segment file.
 type spooled struct {
 	path    string // relative to data/
 	off     int64  // its deflate segment in the segment file
@@ -224,7 +230,7 @@ type runReader struct {
 type runHeap []*runReader
 
 // mergeRuns k-way merges sorted run files and sorted in-memory lines
-// (tails) into w.
+// (tails) into w, one whole line per Write.
 func mergeRuns(runs []string, tails [][][]byte, w io.Writer) error {
 	h := make(runHeap, 0, len(runs)+len(tails))
 	defer func() {
@@ -438,65 +444,120 @@ func mkqs(a []keyed, d, budget int) {
 	}
 }
 
-// pipeline passes what it is written, in 256 KiB blocks, through two
-// stages on two goroutines, first to then: merging (the caller), hashing
-// and compressing then use the machine's cores. Close returns the first
-// error of either stage; blocks after a stage's error skip that stage.
-type pipeline struct {
-	first, then io.Writer
-	free        chan []byte
-	q1, q2      chan []byte
-	done        chan struct{}
-	err1, err2  error // set by the stages, read after done
+// segmenter turns the merged lines of every file into their deflate
+// segments, on two goroutines besides the merge: a file's lines (Write) are
+// hashed, checksummed and counted on one, deflated into the segment file
+// on the other; End closes the file's segment. Close returns the first
+// error and the files' results in order.
+type segmenter struct {
+	free   chan []byte
+	q1, q2 chan piece
+	done   chan struct{}
+	cur    []byte // the block being filled
+	zw     *flate.Writer
+	seg    *countWriter // the segment file, at its end
+	out    []spooled    // one a file, in End order; set by both stages
+	err    error        // the first stage error, read after done
+	errMu  sync.Mutex
 }
 
-const pipeBlocks = 4
+// piece is a block of a file's bytes, or (end) the end of the file.
+type piece struct {
+	b   []byte
+	end bool
+}
 
-func newPipeline(first, then io.Writer) *pipeline {
-	p := &pipeline{first: first, then: then, free: make(chan []byte, pipeBlocks),
-		q1: make(chan []byte, pipeBlocks), q2: make(chan []byte, pipeBlocks), done: make(chan struct{})}
-	for range pipeBlocks {
-		p.free <- make([]byte, 0, 256<<10)
+const segBlocks = 4
+
+func newSegmenter(zw *flate.Writer, seg *countWriter) *segmenter {
+	g := &segmenter{free: make(chan []byte, segBlocks), q1: make(chan piece, segBlocks+1),
+		q2: make(chan piece, segBlocks+1), done: make(chan struct{}), zw: zw, seg: seg}
+	for range segBlocks {
+		g.free <- make([]byte, 0, 256<<10)
 	}
+	g.cur = <-g.free
+	results := make(chan spooled, 1) // hash results for the deflate stage, in order
 	go func() {
-		defer close(p.q2)
-		for b := range p.q1 {
-			if p.err1 == nil {
-				_, p.err1 = p.first.Write(b)
+		defer close(g.q2)
+		h := sha256.New()
+		var sp spooled
+		for p := range g.q1 {
+			if p.end {
+				sp.sha256 = hex.EncodeToString(h.Sum(nil))
+				h.Reset()
+				g.q2 <- p
+				results <- sp
+				sp = spooled{}
+				continue
 			}
-			p.q2 <- b
+			h.Write(p.b)
+			sp.crc = crc32.Update(sp.crc, crc32.IEEETable, p.b)
+			sp.size += int64(len(p.b))
+			sp.records += int64(bytes.Count(p.b, []byte{'\n'}))
+			g.q2 <- p
 		}
 	}()
 	go func() {
-		defer close(p.done)
-		for b := range p.q2 {
-			if p.err2 == nil {
-				_, p.err2 = p.then.Write(b)
+		defer close(g.done)
+		zw.Reset(seg)
+		off := seg.n
+		for p := range g.q2 {
+			if p.end {
+				g.fail(zw.Flush()) // the segment ends on a byte boundary
+				sp := <-results
+				sp.off, sp.clen = off, seg.n-off
+				g.out = append(g.out, sp)
+				zw.Reset(seg)
+				off = seg.n
+				continue
 			}
-			p.free <- b[:0]
+			if _, err := zw.Write(p.b); err != nil {
+				g.fail(err)
+			}
+			g.free <- p.b[:0]
 		}
 	}()
-	return p
+	return g
 }
 
-// Write copies p into blocks and queues them.
-func (p *pipeline) Write(b []byte) (int, error) {
+func (g *segmenter) fail(err error) {
+	if err == nil {
+		return
+	}
+	g.errMu.Lock()
+	if g.err == nil {
+		g.err = err
+	}
+	g.errMu.Unlock()
+}
+
+// Write adds bytes of the current file.
+func (g *segmenter) Write(b []byte) (int, error) {
 	n := len(b)
 	for len(b) > 0 {
-		blk := <-p.free
-		k := min(len(b), cap(blk))
-		p.q1 <- append(blk, b[:k]...)
+		k := min(len(b), cap(g.cur)-len(g.cur))
+		g.cur = append(g.cur, b[:k]...)
 		b = b[k:]
+		if len(g.cur) == cap(g.cur) {
+			g.q1 <- piece{b: g.cur}
+			g.cur = <-g.free
+		}
 	}
 	return n, nil
 }
 
-// Close waits until every block went through both stages.
-func (p *pipeline) Close() error {
-	close(p.q1)
-	<-p.done
-	if p.err1 != nil {
-		return p.err1
+// End ends the current file.
+func (g *segmenter) End() {
+	if len(g.cur) > 0 {
+		g.q1 <- piece{b: g.cur}
+		g.cur = <-g.free
 	}
-	return p.err2
+	g.q1 <- piece{end: true}
+}
+
+// Close waits for both stages and returns the files' results in End order.
+func (g *segmenter) Close() ([]spooled, error) {
+	close(g.q1)
+	<-g.done
+	return g.out, g.err
 }
