@@ -12,10 +12,10 @@ import (
 )
 
 // A pack's gzip stream is assembled from deflate pieces: every data file is
-// deflated once, when it is closed, into a segment that ends with a sync
-// flush (an empty stored block, so it ends on a byte boundary) and refers
-// to nothing before it. Finish then deflates the tar headers and the small
-// members itself, flushing the same way before each segment and starting a
+// deflated once, as the merge of the sorted runs produces it, into a
+// segment that ends with a sync flush (an empty stored block, so it ends on
+// a byte boundary) and refers to nothing before it. Finish then deflates
+// the tar headers and the small members itself, flushing the same way before each segment and starting a
 // fresh compressor after it, and splices the segments in between. The
 // result is one ordinary gzip member (RFC 1952) whose deflate stream
 // (RFC 1951) is a sequence of non-final blocks ended by a final one; any
