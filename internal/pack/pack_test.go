@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/monsys/hub/internal/canon"
 	"github.com/monsys/hub/internal/pack"
 	"github.com/monsys/hub/internal/pack/packtest"
+	"github.com/monsys/hub/internal/verify"
 )
 
 func date(y int, m time.Month, d, h, mi, s int) time.Time {
@@ -634,5 +636,83 @@ func TestBuildDiskFaults(t *testing.T) {
 				t.Fatal("a second Finish succeeded")
 			}
 		})
+	}
+}
+
+// TestBuildManyFiles builds a pack of 400 files, written to in turns with
+// runs spilled from three workers (plus an empty file and a file created
+// last): the Go verifier accepts it, and every file holds exactly its own
+// records, sorted, as the single-worker build without spills does.
+func TestBuildManyFiles(t *testing.T) {
+	k := packtest.Key(7)
+	const files, perFile = 400, 30
+	record := func(f, i int) string {
+		return fmt.Sprintf(`{"seq":"%d","file":%d,"v":%d.5}`, (i*7)%perFile, f, i)
+	}
+	fill := func(b *pack.Builder) error {
+		fws := make([]*pack.FileWriter, files)
+		for f := range fws {
+			var err error
+			if fws[f], err = b.Create(fmt.Sprintf("agents/ag_%03d/metric.ndjson", f)); err != nil {
+				return err
+			}
+		}
+		empty, err := b.Create("agents/empty.ndjson")
+		if err != nil {
+			return err
+		}
+		for i := range perFile {
+			for f, fw := range fws {
+				if err := fw.AddJSON([]byte(record(f, i))); err != nil {
+					return err
+				}
+			}
+		}
+		if err := addAll(b, "agents/last.ndjson", 3, func(i int) string { return fmt.Sprint(3 - i) }); err != nil {
+			return err
+		}
+		for _, fw := range append(fws, empty) {
+			if err := fw.Close(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	want := buildWith(t, k, pack.Options{Workers: 1, SortMemory: 64 << 20}, fill)
+	got := buildWith(t, k, pack.Options{Workers: 3, SortMemory: 48 << 10}, fill)
+	if !bytes.Equal(got, want) {
+		t.Fatal("the spilled, three-worker pack differs from the in-memory one")
+	}
+	r, err := verify.VerifyReader(bytes.NewReader(got), verify.Options{})
+	if err != nil || !r.OK {
+		t.Fatalf("verify: %v %+v", err, r)
+	}
+	if n := len(r.Manifest.Files); n != files+2 {
+		t.Fatalf("%d files in the manifest", n)
+	}
+	ms, err := packtest.Unpack(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := map[string]string{}
+	for _, m := range ms {
+		body[m.Hdr.Name] = string(m.Body)
+	}
+	if body["data/agents/empty.ndjson"] != "" || body["data/agents/last.ndjson"] != "1\n2\n3\n" {
+		t.Fatalf("empty %q, last %q", body["data/agents/empty.ndjson"], body["data/agents/last.ndjson"])
+	}
+	for _, f := range []int{0, 1, 137, files - 1} {
+		var lines []string
+		for i := range perFile {
+			l, err := canon.Line([]byte(record(f, i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, string(l))
+		}
+		slices.Sort(lines)
+		if got, want := body[fmt.Sprintf("data/agents/ag_%03d/metric.ndjson", f)], strings.Join(lines, ""); got != want {
+			t.Fatalf("file %d holds %q, want %q", f, got, want)
+		}
 	}
 }
