@@ -118,26 +118,7 @@ func BenchmarkBuildStructs(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		bl, err := pack.NewBuilder(meta, signer, pack.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		fw, err := bl.Create("agents/web-edge-01/metric.ndjson")
-		if err != nil {
-			b.Fatal(err)
-		}
-		for j := range recs {
-			if err := fw.Add(&recs[j]); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := fw.Close(); err != nil {
-			b.Fatal(err)
-		}
-		res, err := bl.Finish(context.Background(), io.Discard)
-		if err != nil {
-			b.Fatal(err)
-		}
+		res := build(b, meta, signer, len(recs), func(fw *pack.FileWriter, j int) error { return fw.Add(&recs[j]) })
 		if i == 0 {
 			b.SetBytes(res.DataBytes)
 		}
@@ -247,6 +228,12 @@ func BenchmarkBuildVsFloor(b *testing.B) {
 
 // buildRaw builds a pack of recs, as BenchmarkBuild does, and discards it.
 func buildRaw(b *testing.B, meta pack.Meta, signer pack.Signer, recs [][]byte) *pack.Result {
+	return build(b, meta, signer, len(recs), func(fw *pack.FileWriter, j int) error { return fw.AddJSON(recs[j]) })
+}
+
+// build builds a pack of one file of n records, add adding record j, and
+// discards it.
+func build(b *testing.B, meta pack.Meta, signer pack.Signer, n int, add func(fw *pack.FileWriter, j int) error) *pack.Result {
 	bl, err := pack.NewBuilder(meta, signer, pack.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -255,8 +242,8 @@ func buildRaw(b *testing.B, meta pack.Meta, signer pack.Signer, recs [][]byte) *
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, r := range recs {
-		if err := fw.AddJSON(r); err != nil {
+	for j := range n {
+		if err := add(fw, j); err != nil {
 			b.Fatal(err)
 		}
 	}
