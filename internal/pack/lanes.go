@@ -31,7 +31,7 @@ func newLane(dir string, budget int64) *lane {
 
 // add canonicalizes raw, record n of fw, into the lane.
 func (l *lane) add(fw *FileWriter, raw []byte, n int64) error {
-	if _, err := l.s.addJSON(&l.t, fw.key, raw, &l.pool); err != nil {
+	if err := l.s.addJSON(&l.t, fw.key, raw, &l.pool); err != nil {
 		return fmt.Errorf("pack: record %d of %q: %w", n, fw.path, err)
 	}
 	if l.s.mem > l.budget {

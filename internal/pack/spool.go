@@ -60,14 +60,14 @@ func (s *sorter) newChunk(c []byte) {
 
 // addJSON canonicalizes raw straight into the sorter's chunk, as one line
 // behind key.
-func (s *sorter) addJSON(t *canon.Transformer, key fileKey, raw []byte, p *pool) (int64, error) {
+func (s *sorter) addJSON(t *canon.Transformer, key fileKey, raw []byte, p *pool) error {
 	// Canonical JSON is rarely longer than its input (only numbers such as
 	// 1e20 grow), so this much room almost always holds the line.
 	s.room(len(key)+len(raw)+64, p)
 	start := len(s.arena)
 	out, err := t.Append(append(s.arena, key[:]...), raw)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	out = append(out, '\n')
 	if cap(out) != cap(s.arena) {
@@ -81,7 +81,7 @@ func (s *sorter) addJSON(t *canon.Transformer, key fileKey, raw []byte, p *pool)
 	}
 	s.lines = append(s.lines, s.arena[start:len(s.arena):len(s.arena)])
 	s.mem += lineOverhead
-	return int64(len(s.arena) - start), nil
+	return nil
 }
 
 // spill writes the buffered lines as one sorted run in dir; their chunks
