@@ -315,7 +315,7 @@ func (fw *FileWriter) Close() error {
 // writeSegments merges every lane's runs and last lines once and deflates
 // each file's lines into its segment of the segment file, hashing,
 // checksumming and counting them on the way. It returns the files by id.
-func (b *Builder) writeSegments() ([]spooled, error) {
+func (b *Builder) writeSegments(ctx context.Context) ([]spooled, error) {
 	var runs []string
 	var tails [][][]byte
 	for _, l := range b.lanes {
@@ -348,7 +348,7 @@ func (b *Builder) writeSegments() ([]spooled, error) {
 	}
 	segw := bufio.NewWriterSize(b.segs, 256<<10)
 	g := newSegmenter(b.zw, &countWriter{w: segw})
-	d := &demux{g: g, cur: -1}
+	d := &demux{ctx: ctx, g: g, cur: -1}
 	err = mergeRuns(runs, tails, d)
 	if d.cur >= 0 {
 		g.End()
@@ -377,10 +377,13 @@ func (b *Builder) writeSegments() ([]spooled, error) {
 
 // demux passes merged lines, one whole line a Write, to a segmenter
 // without their file key, ending a file's segment where the key changes.
+// It stops the merge when ctx ends.
 type demux struct {
-	g   *segmenter
-	cur int   // the current file's id, -1 before the first line
-	ids []int // the id of each file ended, in order
+	ctx   context.Context
+	g     *segmenter
+	cur   int   // the current file's id, -1 before the first line
+	ids   []int // the id of each file ended, in order
+	lines int
 }
 
 func (d *demux) Write(line []byte) (int, error) {
@@ -389,6 +392,11 @@ func (d *demux) Write(line []byte) (int, error) {
 		return 0, fmt.Errorf("pack: merged line of %d bytes has no file key", len(line))
 	}
 	copy(k[:], line)
+	if d.lines++; d.lines%(64<<10) == 0 {
+		if err := d.ctx.Err(); err != nil {
+			return 0, err
+		}
+	}
 	if id := k.id(); id != d.cur {
 		if d.cur >= 0 {
 			d.g.End()
@@ -453,7 +461,7 @@ func (b *Builder) Finish(ctx context.Context, w io.Writer) (*Result, error) {
 	}
 	b.finished = true
 	defer b.Close()
-	byID, err := b.writeSegments()
+	byID, err := b.writeSegments(ctx)
 	if err != nil {
 		return nil, err
 	}

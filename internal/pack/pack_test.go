@@ -716,3 +716,26 @@ func TestBuildManyFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestFinishCancelled: a context that ends while Finish merges the data
+// stops it with the context's error, and nothing is written.
+func TestFinishCancelled(t *testing.T) {
+	k := packtest.Key(8)
+	b, err := pack.NewBuilder(packtest.Meta(k), packtest.Signer{Priv: k}, pack.Options{Workers: 2, SortMemory: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := addAll(b, "agents/a/metric.ndjson", 70000, func(i int) string { return fmt.Sprintf(`{"i":%d}`, i) }); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out bytes.Buffer
+	if _, err := b.Finish(ctx, &out); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Finish = %v, want context.Canceled", err)
+	}
+	if out.Len() != 0 {
+		t.Fatalf("%d bytes written", out.Len())
+	}
+}
