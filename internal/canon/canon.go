@@ -572,11 +572,20 @@ func (t *Transformer) number(out []byte) ([]byte, error) {
 	if in[i] == '-' {
 		i++
 	}
+	// One pass checks the grammar and gathers what deciding whether the
+	// literal is already canonical takes: its significant digits (the first
+	// 19 as an integer), its fraction digits and the zeros leading them.
+	var d uint64
+	sig := 0
 	intStart := i
 	if i < len(in) && in[i] == '0' {
 		i++
 	} else {
 		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+			if sig < 19 {
+				d = d*10 + uint64(in[i]-'0')
+			}
+			sig++
 			i++
 		}
 		if i == intStart {
@@ -584,22 +593,32 @@ func (t *Transformer) number(out []byte) ([]byte, error) {
 			return nil, t.errorf("malformed number")
 		}
 	}
-	simple := i-intStart <= 15
+	intDigits := i - intStart
+	frac, lead := 0, 0 // lead: zeros after "0." before the first significant digit
 	if i < len(in) && in[i] == '.' {
 		i++
-		simple = false
 		f := i
 		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+			if sig == 0 && in[i] == '0' {
+				lead++
+			} else {
+				if sig < 19 {
+					d = d*10 + uint64(in[i]-'0')
+				}
+				sig++
+			}
 			i++
 		}
 		if i == f {
 			t.pos = i
 			return nil, t.errorf("malformed number")
 		}
+		frac = i - f
 	}
+	exp := false
 	if i < len(in) && (in[i] == 'e' || in[i] == 'E') {
 		i++
-		simple = false
+		exp = true
 		if i < len(in) && (in[i] == '+' || in[i] == '-') {
 			i++
 		}
@@ -613,16 +632,26 @@ func (t *Transformer) number(out []byte) ([]byte, error) {
 		}
 	}
 	t.pos = i
-	lit := t.in[start:t.pos]
-	if !simple && (shortDecimal(lit) || longDecimal(lit)) {
-		return append(out, lit...), nil
-	}
-	if simple {
-		// At most 15 digits: exact as a double, and ECMAScript prints it as is.
-		if len(lit) == 2 && lit[0] == '-' && lit[1] == '0' {
-			return append(out, '0'), nil
+	lit := in[start:i]
+	switch {
+	case exp:
+	case frac == 0:
+		if intDigits <= 15 {
+			// At most 15 digits: exact as a double, and ECMAScript prints it as is.
+			if len(lit) == 2 && lit[0] == '-' && lit[1] == '0' {
+				return append(out, '0'), nil
+			}
+			return append(out, lit...), nil
 		}
-		return append(out, lit...), nil
+	case in[i-1] != '0' && lead <= 5:
+		// Plain decimal notation, no redundant zero, at least 1e-6 (below
+		// that ECMAScript uses exponential notation). Two decimals of 15
+		// significant digits or fewer are farther apart than two doubles,
+		// so such a literal is the shortest form of its double; longer ones
+		// need proving (shortestLong).
+		if sig <= 15 || (sig <= 17 && frac <= 19 && shortestLong(lit, d, frac)) {
+			return append(out, lit...), nil
+		}
 	}
 	// strconv copies the string into any error it returns, so viewing the
 	// input bytes as a string is safe and saves an allocation per number.
@@ -631,43 +660,6 @@ func (t *Transformer) number(out []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %q", ErrNumber, lit)
 	}
 	return AppendNumber(out, f)
-}
-
-// shortDecimal reports whether lit, a valid JSON number, is already what
-// ECMAScript prints for its double: plain decimal notation ("-"? int "."
-// frac, no exponent), no redundant zero (the integer part is "0" or starts
-// with another digit, the fraction does not end in 0), at most 15
-// significant digits, and at least 1e-6 in magnitude. Two decimals of 15
-// significant digits or fewer are farther apart than two doubles, so such a
-// literal is the shortest form of its double and round-trips exactly.
-func shortDecimal(lit []byte) bool {
-	i := 0
-	if lit[0] == '-' {
-		i = 1
-	}
-	dot := bytes.IndexByte(lit, '.')
-	if dot < 0 || lit[len(lit)-1] == '0' {
-		return false
-	}
-	for _, c := range lit[dot+1:] {
-		if c < '0' || c > '9' {
-			return false // an exponent
-		}
-	}
-	sig := 0
-	if dot-i == 1 && lit[i] == '0' {
-		zeros := 0
-		for zeros < len(lit)-dot-1 && lit[dot+1+zeros] == '0' {
-			zeros++
-		}
-		if zeros > 5 { // below 1e-6: exponential notation
-			return false
-		}
-		sig = len(lit) - dot - 1 - zeros
-	} else {
-		sig = dot - i + len(lit) - dot - 1
-	}
-	return sig <= 15
 }
 
 // AppendNumber appends f as ECMAScript's Number.prototype.toString writes it

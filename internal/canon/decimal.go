@@ -8,36 +8,25 @@ import (
 )
 
 // longDecimal reports whether lit, a valid JSON number, is already what
-// ECMAScript prints for its double, for the literals shortDecimal leaves
-// out that producers print most: shortest round-trip forms of 16 or 17
-// significant digits in plain decimal notation, such as 142.71428571428572
-// (Go, JavaScript and Python all print doubles that way). It proves it
-// with exact integer arithmetic instead of formatting the double, and says
-// false whenever it cannot (the caller then formats): a false answer is
-// never wrong, only slower.
-//
-// With lit = d·10^-P (d of k digits, 16 ≤ k ≤ 17) and its double x =
-// m·2^-E (m of 53 bits), ECMAScript prints the fewest digits that read back
-// as x, and of those the closest to x. lit is that when
-//
-//  1. no decimal of k-1 digits reads back as x: the two multiples of
-//     10^(1-P) around lit both lie outside x's rounding interval, which is
-//     ±2^-E/2 wide (m is not a power of two, so both halves are equal), and
-//  2. lit is the closest k-digit decimal to x: |lit - x| < 10^-P/2.
-//
-// Scaled by 2·10^P·2^E both are comparisons of integers below 2^128.
+// ECMAScript prints for its double, for the literals of 16 or 17
+// significant digits in plain decimal notation that producers print most:
+// shortest round-trip forms such as 142.71428571428572 (Go, JavaScript and
+// Python all print doubles that way). Transformer.number gathers the
+// digits itself and calls shortestLong; this is the same decision from the
+// literal alone, for tests.
 func longDecimal(lit []byte) bool {
-	if lit[0] == '-' {
-		lit = lit[1:]
+	body := lit
+	if body[0] == '-' {
+		body = body[1:]
 	}
 	var d uint64
 	k, P, i := 0, 0, 0
-	if len(lit) > 1 && lit[0] == '0' {
-		if lit[1] != '.' {
+	if len(body) > 1 && body[0] == '0' {
+		if body[1] != '.' {
 			return false
 		}
 		i = 2
-		for i < len(lit) && lit[i] == '0' {
+		for i < len(body) && body[i] == '0' {
 			i++
 			P++
 		}
@@ -46,8 +35,8 @@ func longDecimal(lit []byte) bool {
 		}
 	}
 	seenDot := i > 0
-	for ; i < len(lit); i++ {
-		c := lit[i]
+	for ; i < len(body); i++ {
+		c := body[i]
 		switch {
 		case c == '.':
 			if seenDot {
@@ -67,9 +56,28 @@ func longDecimal(lit []byte) bool {
 			P++
 		}
 	}
-	if !seenDot || k < 16 || lit[len(lit)-1] == '0' || P > 19 {
+	if !seenDot || k < 16 || body[len(body)-1] == '0' || P > 19 {
 		return false
 	}
+	return shortestLong(lit, d, P)
+}
+
+// shortestLong reports whether lit = ±d·10^-P, in plain decimal notation
+// with d of 16 or 17 digits (no trailing zero) and P ≤ 19, is what
+// ECMAScript prints for its double x. It proves it with exact integer
+// arithmetic instead of formatting x, and says false whenever it cannot
+// (the caller then formats): a false answer is never wrong, only slower.
+//
+// With x = m·2^-E (m of 53 bits), ECMAScript prints the fewest digits that
+// read back as x, and of those the closest to x. lit is that when
+//
+//  1. no decimal of fewer digits reads back as x: the two multiples of
+//     10^(1-P) around lit both lie outside x's rounding interval, which is
+//     ±2^-E/2 wide (m is not a power of two, so both halves are equal), and
+//  2. lit is the closest decimal of its length to x: |lit - x| < 10^-P/2.
+//
+// Scaled by 2·10^P·2^E both are comparisons of integers below 2^128.
+func shortestLong(lit []byte, d uint64, P int) bool {
 	// x, the double lit denotes: exact when d and 10^P are (Clinger's fast
 	// path), otherwise parsed.
 	var x float64
@@ -80,6 +88,7 @@ func longDecimal(lit []byte) bool {
 		if x, err = strconv.ParseFloat(unsafe.String(&lit[0], len(lit)), 64); err != nil {
 			return false
 		}
+		x = math.Abs(x)
 	}
 	b := math.Float64bits(x)
 	exp := int(b>>52) & 0x7ff
