@@ -67,6 +67,13 @@ type Transformer struct {
 	scratch []byte // reordering, decoded strings
 	order   []ord
 	supp    bool // the last string scanned holds a character above U+FFFF
+	// shape is the key order of the last record (top-level object) that
+	// needed sorting: its raw keys back to back, where each ends, and the
+	// order they sort in. Records of one kind repeat their keys, so the
+	// next one usually reuses the order instead of sorting again.
+	shapeKeys []byte
+	shapeEnds []int
+	shapeOrd  []ord
 }
 
 // span is one object member in the output: out[start:end] is `"key":value`
@@ -253,24 +260,33 @@ func (t *Transformer) object(out []byte, depth int) ([]byte, error) {
 	}
 	ms := t.members[base:]
 	if !sorted {
-		// RFC 8785 section 3.2.3: sort by the UTF-16 code units of the raw keys.
-		t.order = t.order[:0]
-		for i, m := range ms {
-			t.order = append(t.order, ord{prefix: m.prefix, i: int32(i), supp: m.supp})
-		}
-		t.sortOrder(ms)
-		for i := 1; i < len(t.order); i++ {
-			if t.order[i-1].prefix != t.order[i].prefix {
-				continue // different first bytes: different keys
+		order := t.order
+		if depth == 0 && t.sameShape(ms) {
+			order = t.shapeOrd // the same keys as the last record: no duplicates, same order
+		} else {
+			// RFC 8785 section 3.2.3: sort by the UTF-16 code units of the raw keys.
+			t.order = t.order[:0]
+			for i, m := range ms {
+				t.order = append(t.order, ord{prefix: m.prefix, i: int32(i), supp: m.supp})
 			}
-			if a, b := t.key(ms[t.order[i-1].i]), t.key(ms[t.order[i].i]); bytes.Equal(a, b) {
-				return nil, fmt.Errorf("%w: %q", ErrDuplicateKey, b)
+			t.sortOrder(ms)
+			for i := 1; i < len(t.order); i++ {
+				if t.order[i-1].prefix != t.order[i].prefix {
+					continue // different first bytes: different keys
+				}
+				if a, b := t.key(ms[t.order[i-1].i]), t.key(ms[t.order[i].i]); bytes.Equal(a, b) {
+					return nil, fmt.Errorf("%w: %q", ErrDuplicateKey, b)
+				}
+			}
+			order = t.order
+			if depth == 0 {
+				t.saveShape(ms)
 			}
 		}
 		from := ms[0].start // members are in output order before the sort
 		t.scratch = append(t.scratch[:0], out[from:]...)
 		out = out[:from]
-		for i, o := range t.order {
+		for i, o := range order {
 			if i > 0 {
 				out = append(out, ',')
 			}
@@ -283,6 +299,32 @@ func (t *Transformer) object(out []byte, depth int) ([]byte, error) {
 		t.keys = t.keys[:0]
 	}
 	return append(out, '}'), nil
+}
+
+// sameShape reports whether the members ms have exactly the keys, in the
+// same input order, of the shape saved last.
+func (t *Transformer) sameShape(ms []span) bool {
+	if len(ms) != len(t.shapeEnds) {
+		return false
+	}
+	from := 0
+	for i, m := range ms {
+		if !bytes.Equal(t.key(m), t.shapeKeys[from:t.shapeEnds[i]]) {
+			return false
+		}
+		from = t.shapeEnds[i]
+	}
+	return true
+}
+
+// saveShape remembers the keys of ms and t.order, their sorted order.
+func (t *Transformer) saveShape(ms []span) {
+	t.shapeKeys, t.shapeEnds = t.shapeKeys[:0], t.shapeEnds[:0]
+	for _, m := range ms {
+		t.shapeKeys = append(t.shapeKeys, t.key(m)...)
+		t.shapeEnds = append(t.shapeEnds, len(t.shapeKeys))
+	}
+	t.shapeOrd = append(t.shapeOrd[:0], t.order...)
 }
 
 func (t *Transformer) array(out []byte, depth int) ([]byte, error) {

@@ -54,3 +54,36 @@ func TestSpecialMask(t *testing.T) {
 		}
 	}
 }
+
+// TestShapeReuse runs records through one Transformer, so that each may
+// reuse the key order of the one before: same keys, same keys spelled with
+// escapes, a duplicate where the last record had two different keys,
+// nested objects and arrays of the same shape.
+func TestShapeReuse(t *testing.T) {
+	var tr Transformer
+	for _, tc := range []struct{ in, want string }{
+		{`{"b":1,"a":2}`, `{"a":2,"b":1}`},
+		{`{"b":"x","a":[3]}`, `{"a":[3],"b":"x"}`},
+		{`{"\u0062":1,"a":2}`, `{"a":2,"b":1}`},
+		{`{"b":1,"b":2}`, "error"},
+		{`{"a":1,"b":2}`, `{"a":1,"b":2}`},
+		{`{"b":{"d":1,"c":2},"a":{"b":1,"a":2}}`, `{"a":{"a":2,"b":1},"b":{"c":2,"d":1}}`},
+		{`{"b":1,"a":2,"c":3}`, `{"a":2,"b":1,"c":3}`},
+		{`{"b":1,"a":2}`, `{"a":2,"b":1}`},
+		{`{"a":1,"b":2,"a":3}`, "error"},
+		{`[{"b":1,"a":2},{"b":1,"a":2}]`, `[{"a":2,"b":1},{"a":2,"b":1}]`},
+		{`{"\uffff":1,"😀":2}`, "{\"😀\":2,\"\uffff\":1}"},
+		{`{"\uffff":3,"😀":4}`, "{\"😀\":4,\"\uffff\":3}"},
+	} {
+		got, err := tr.Append(nil, []byte(tc.in))
+		if tc.want == "error" {
+			if err == nil {
+				t.Fatalf("Append(%s) = %s, want an error", tc.in, got)
+			}
+			continue
+		}
+		if err != nil || string(got) != tc.want {
+			t.Fatalf("Append(%s) = %s, %v; want %s", tc.in, got, err, tc.want)
+		}
+	}
+}
