@@ -58,10 +58,7 @@ func StartDynalite(ctx context.Context, o DynaliteOptions) (*Dynalite, error) {
 	}
 	dir := o.Dir
 	if dir != "" {
-		if dir, err = filepath.Abs(dir); err != nil {
-			return nil, fmt.Errorf("emu: start dynalite: dir %q: %w", o.Dir, err)
-		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+		if dir, err = dataDir(dir); err != nil {
 			return nil, fmt.Errorf("emu: start dynalite: %w", err)
 		}
 	}
@@ -134,3 +131,16 @@ func (d *Dynalite) probe(ctx context.Context) error {
 // probeClient never reuses connections, so a probe cannot hit a socket of the
 // previous incarnation of a restarted emulator.
 var probeClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
+// dataDir makes dir (0700) for an emulator's data and returns its absolute
+// path.
+func dataDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("dir %q: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return "", err
+	}
+	return abs, nil
+}

@@ -126,13 +126,8 @@ func StartMinIO(ctx context.Context, o MinIOOptions) (*MinIO, error) {
 			return nil, fmt.Errorf("emu: start minio: %w", err)
 		}
 		tempDir = true
-	} else {
-		if dir, err = filepath.Abs(dir); err != nil {
-			return nil, fmt.Errorf("emu: start minio: dir %q: %w", o.Dir, err)
-		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("emu: start minio: %w", err)
-		}
+	} else if dir, err = dataDir(dir); err != nil {
+		return nil, fmt.Errorf("emu: start minio: %w", err)
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, minioStartTimeout)
