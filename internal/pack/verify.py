@@ -222,28 +222,16 @@ def _es_number(f):
     return sign + out
 
 
+_ES_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def _es_string(s):
     out = ['"']
     for ch in s:
-        c = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\f":
-            out.append("\\f")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif c < 0x20:
-            out.append("\\u%04x" % c)
-        else:
-            out.append(ch)
+        esc = _ES_ESCAPES.get(ch)
+        if esc is None and ord(ch) < 0x20:
+            esc = "\\u%04x" % ord(ch)
+        out.append(ch if esc is None else esc)
     out.append('"')
     return "".join(out)
 
