@@ -189,7 +189,7 @@ main() {
 	if [ -n "$systemctl" ]; then
 		echo "check it with: sudo -u monsys monsys-agent status --config /etc/monsys/agent.json"
 	else
-		echo "systemd is not running here: start it with /usr/bin/monsys-agent run --config /etc/monsys/agent.json"
+		echo "no service manager was called (systemd is not running, or --root): enable and start monsys-agent.service there"
 	fi
 }
 
