@@ -22,9 +22,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@touch $@
 
 .PHONY: deps
-deps: node_modules/.package-lock.json ## install the local emulators (dynalite from npm, MinIO from the module proxy)
+deps: node_modules/.package-lock.json ## install the local emulators (dynalite from npm, MinIO from the module proxy) and lintian
 	@bash scripts/ensure-minio.sh >/dev/null
 	@bash scripts/ensure-python.sh
+	@bash scripts/ensure-lintian.sh
 
 .PHONY: local
 local: node_modules/.package-lock.json ## start the local hub in the foreground (MONSYS_LOCAL_ADDR, MONSYS_LOCAL_DIR)
