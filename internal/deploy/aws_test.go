@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -292,4 +293,167 @@ func onlyWithoutTLS(st deploy.Statement) bool {
 	}
 	b := deploy.Map(st.Condition["Bool"])
 	return len(b) == 1 && b["aws:SecureTransport"] == "false"
+}
+
+// The real SAM transform gives the resources the hub needs and no others:
+// one stage, an invoke permission per route scoped to the hub's API, the
+// functions' own roles, the mTLS domain on that stage, and the schedule.
+func TestSAMTransform(t *testing.T) {
+	src := load(t)
+	tpl := transformed(t)
+	apis := tpl.ResourcesOfType("AWS::ApiGateway::RestApi")
+	if len(apis) != 1 {
+		t.Fatalf("the transform made REST APIs %v, want one", apis)
+	}
+	api := apis[0]
+
+	t.Run("ok/one-stage", func(t *testing.T) {
+		stages := tpl.ResourcesOfType("AWS::ApiGateway::Stage")
+		if len(stages) != 1 || tpl.Resources[stages[0]].Properties["StageName"] != "live" {
+			t.Errorf("stages %v, want exactly one, named live", stages)
+		}
+		for _, id := range tpl.ResourcesOfType("AWS::ApiGateway::Deployment") {
+			if sn, ok := tpl.Resources[id].Properties["StageName"]; ok {
+				t.Errorf("deployment %s creates a second stage, %v (SAM's \"Stage\" stage: set OpenApiVersion)", id, sn)
+			}
+		}
+	})
+
+	t.Run("ok/execute-api-disabled", func(t *testing.T) {
+		// SAM writes it into the OpenAPI body rather than as the property:
+		// at the top level in Swagger 2.0, in the servers objects in OpenAPI 3.
+		p := tpl.Resources[api].Properties
+		ext := "x-amazon-apigateway-endpoint-configuration"
+		body := deploy.Path(p, "Body", ext, "disableExecuteApiEndpoint")
+		for _, srv := range deploy.List(deploy.Path(p, "Body", "servers")) {
+			if body == nil {
+				body = deploy.Path(srv, ext, "disableExecuteApiEndpoint")
+			}
+		}
+		if p["DisableExecuteApiEndpoint"] != "true" && body != "true" {
+			t.Errorf("%s: the execute-api endpoint is not disabled (property %v, OpenAPI body %v)", api, p["DisableExecuteApiEndpoint"], body)
+		}
+	})
+
+	t.Run("ok/invoke-permissions", func(t *testing.T) {
+		want := map[string]bool{} // "Fn METHOD /path", path parameters as * (as in the SourceArn)
+		params := regexp.MustCompile(`\{[^}/]+\}`)
+		for _, f := range src.Functions() {
+			for _, ev := range deploy.Map(f.Properties["Events"]) {
+				if deploy.Path(ev, "Type") == "Api" {
+					want[f.LogicalID+" "+strings.ToUpper(deploy.Path(ev, "Properties", "Method").(string))+" "+
+						params.ReplaceAllString(deploy.Path(ev, "Properties", "Path").(string), "*")] = true
+				}
+			}
+		}
+		got := map[string]bool{}
+		for _, id := range tpl.ResourcesOfType("AWS::Lambda::Permission") {
+			p := tpl.Resources[id].Properties
+			if p["Principal"] != "apigateway.amazonaws.com" {
+				continue
+			}
+			fn, _ := deploy.RefTarget(p["FunctionName"])
+			var sub []any
+			if f, ok := p["SourceArn"].(deploy.Fn); ok && f.Name == "Fn::Sub" {
+				sub = deploy.List(f.Arg)
+			}
+			if p["Action"] != "lambda:InvokeFunction" || len(sub) != 2 {
+				t.Errorf("%s: %v %v, want lambda:InvokeFunction with a SourceArn", id, p["Action"], p["SourceArn"])
+				continue
+			}
+			arn, _ := sub[0].(string)
+			vars := deploy.Map(sub[1])
+			if deploy.Token(vars["__ApiId__"]) != api {
+				t.Errorf("%s: SourceArn names API %v, not %s", id, vars["__ApiId__"], api)
+			}
+			_, route, ok := strings.Cut(arn, "${__Stage__}/")
+			method, path, _ := strings.Cut(route, "/")
+			if !ok || method == "*" {
+				t.Errorf("%s: SourceArn %q does not name one method and path", id, arn)
+				continue
+			}
+			got[fn+" "+method+" /"+path] = true
+		}
+		for r := range want {
+			if !got[r] {
+				t.Errorf("no invoke permission for %s", r)
+			}
+		}
+		for r := range got {
+			if !want[r] {
+				t.Errorf("invoke permission for %s, which is no event of the template", r)
+			}
+		}
+	})
+
+	t.Run("ok/own-roles", func(t *testing.T) {
+		if got, want := len(tpl.ResourcesOfType("AWS::IAM::Role")), len(src.ResourcesOfType("AWS::IAM::Role")); got != want {
+			t.Errorf("the transform made %d roles, the template declares %d: SAM added roles", got, want)
+		}
+		for _, id := range tpl.ResourcesOfType("AWS::Lambda::Function") {
+			role, _, _ := strings.Cut(deploy.Token(tpl.Resources[id].Properties["Role"]), ".")
+			if src.Resources[role].Type != "AWS::IAM::Role" {
+				t.Errorf("%s runs as %q, not a role of the template", id, role)
+			}
+		}
+	})
+
+	t.Run("ok/mtls-domain", func(t *testing.T) {
+		doms := tpl.ResourcesOfType("AWS::ApiGateway::DomainName")
+		maps := tpl.ResourcesOfType("AWS::ApiGateway::BasePathMapping")
+		if len(doms) != 1 || len(maps) != 1 {
+			t.Fatalf("domains %v, base path mappings %v: want one of each", doms, maps)
+		}
+		d := tpl.Resources[doms[0]].Properties
+		if deploy.Path(d, "MutualTlsAuthentication", "TruststoreUri") == nil || deploy.Path(d, "MutualTlsAuthentication", "TruststoreVersion") == nil {
+			t.Error("the domain has no mutual TLS truststore (URI and version)")
+		}
+		if d["SecurityPolicy"] != "TLS_1_2" {
+			t.Errorf("SecurityPolicy %v", d["SecurityPolicy"])
+		}
+		m := tpl.Resources[maps[0]].Properties
+		stages := tpl.ResourcesOfType("AWS::ApiGateway::Stage")
+		if deploy.Token(m["RestApiId"]) != api || len(stages) == 0 || deploy.Token(m["Stage"]) != stages[0] ||
+			deploy.Token(m["DomainName"]) != doms[0] {
+			t.Errorf("base path mapping %v does not map %s's stage on the domain", m, api)
+		}
+	})
+
+	t.Run("ok/schedule", func(t *testing.T) {
+		var rules []string
+		for _, id := range tpl.ResourcesOfType("AWS::Events::Rule") {
+			p := tpl.Resources[id].Properties
+			for _, tg := range deploy.List(p["Targets"]) {
+				if deploy.Token(deploy.Path(tg, "Arn")) == "IntegrityFunction.Arn" && p["ScheduleExpression"] == "rate(10 minutes)" &&
+					deploy.Path(tg, "RetryPolicy", "MaximumRetryAttempts") == "0" {
+					rules = append(rules, id)
+				}
+			}
+		}
+		if len(rules) != 1 {
+			t.Fatalf("rules running IntegrityFunction every 10 minutes without retries: %v, want one", rules)
+		}
+		allowed := false
+		for _, id := range tpl.ResourcesOfType("AWS::Lambda::Permission") {
+			p := tpl.Resources[id].Properties
+			fn, _ := deploy.RefTarget(p["FunctionName"])
+			allowed = allowed || fn == "IntegrityFunction" && p["Principal"] == "events.amazonaws.com" &&
+				deploy.Token(p["SourceArn"]) == rules[0]+".Arn"
+		}
+		if !allowed {
+			t.Error("EventBridge may not invoke IntegrityFunction from that rule")
+		}
+	})
+
+	t.Run("ok/pack-no-retries", func(t *testing.T) {
+		found := false
+		for _, id := range tpl.ResourcesOfType("AWS::Lambda::EventInvokeConfig") {
+			p := tpl.Resources[id].Properties
+			fn, _ := deploy.RefTarget(p["FunctionName"])
+			found = found || fn == "PackFunction" && p["MaximumRetryAttempts"] == "0"
+		}
+		if !found {
+			t.Error("PackFunction's asynchronous builds are retried (a retry of a failed build does nothing but cost)")
+		}
+	})
 }
