@@ -445,6 +445,14 @@ func TestSAMTransform(t *testing.T) {
 		}
 	})
 
+	t.Run("ok/rules-kept", func(t *testing.T) {
+		for name := range src.Rules {
+			if _, ok := tpl.Rules[name]; !ok {
+				t.Errorf("the transform dropped rule %s", name)
+			}
+		}
+	})
+
 	t.Run("ok/pack-no-retries", func(t *testing.T) {
 		found := false
 		for _, id := range tpl.ResourcesOfType("AWS::Lambda::EventInvokeConfig") {
