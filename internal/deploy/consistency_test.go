@@ -425,3 +425,40 @@ func TestAlarmMatchesEMF(t *testing.T) {
 			emitted.Namespace, emitted.Metrics[0].Name, emitted.Dimensions[0], line.Kind, line.Severity)
 	}
 }
+
+// A failed pack build (the function logs it and answers Lambda without an
+// error, so the Errors alarm never sees it) is counted as an EMF metric that
+// an alarm reads with exactly the emitted namespace, name and dimensions.
+func TestPackBuildFailureAlarm(t *testing.T) {
+	var buf bytes.Buffer
+	wire.NewEMFMetrics(&buf).PackBuildFailed(t.Context())
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("EMF line %q: %v", buf.String(), err)
+	}
+	cw := deploy.List(deploy.Path(line, "_aws", "CloudWatchMetrics"))
+	if len(cw) != 1 {
+		t.Fatalf("EMF line %q", buf.String())
+	}
+	ns := deploy.Path(cw[0], "Namespace")
+	name := deploy.Path(deploy.List(deploy.Path(cw[0], "Metrics"))[0], "Name")
+	dims := map[string]any{}
+	for _, d := range deploy.List(deploy.List(deploy.Path(cw[0], "Dimensions"))[0]) {
+		dims[d.(string)] = line[d.(string)]
+	}
+	tpl := load(t)
+	for _, id := range tpl.ResourcesOfType("AWS::CloudWatch::Alarm") {
+		p := tpl.Resources[id].Properties
+		got := map[string]any{}
+		for _, d := range deploy.List(p["Dimensions"]) {
+			got[fmt.Sprint(deploy.Path(d, "Name"))] = deploy.Path(d, "Value")
+		}
+		if p["Namespace"] == ns && p["MetricName"] == name && fmt.Sprint(got) == fmt.Sprint(dims) {
+			if len(deploy.List(p["AlarmActions"])) == 0 || p["Threshold"] != "1" {
+				t.Errorf("%s reads %s/%s but does not alarm on the first failure", id, ns, name)
+			}
+			return
+		}
+	}
+	t.Fatalf("no alarm reads %s/%s with dimensions %v, as the pack function emits it", ns, name, dims)
+}

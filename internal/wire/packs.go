@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"time"
 
@@ -166,21 +165,37 @@ func (l *LambdaStarter) StartBuild(ctx context.Context, tenantID, packID string)
 	return nil
 }
 
+// PackBuilder builds a requested pack (hub.Packs).
+type PackBuilder interface {
+	BuildPack(ctx context.Context, tenantID, packID string) error
+}
+
+// BuildMetrics counts what a build event came to (EMFMetrics).
+type BuildMetrics interface {
+	PackBuildFailed(ctx context.Context)
+}
+
 // PackFunction is the pack Lambda function: API Gateway events for the
 // Packs routes, and its own build events.
 type PackFunction struct {
-	API   *api.Handler
-	Packs *hub.Packs
-	Log   *slog.Logger
+	API     APIFunc
+	Packs   PackBuilder
+	Metrics BuildMetrics
+	Log     *slog.Logger
 }
 
-// Handle serves one invocation.
+// Handle serves one invocation. A failed build is logged and counted
+// (PackBuildFailures, alarmed in template.yaml), not returned: the pack is
+// marked failed already and a Lambda retry would do nothing.
 func (f *PackFunction) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	var be BuildEvent
 	if err := json.Unmarshal(raw, &be); err == nil && be.Build != nil {
 		if err := f.Packs.BuildPack(ctx, be.Build.TenantID, be.Build.PackID); err != nil {
-			// The pack is marked failed already; a Lambda retry would do nothing.
 			f.Log.ErrorContext(ctx, "build pack", "tenant_id", be.Build.TenantID, "pack_id", be.Build.PackID, "err", err)
+			if f.Metrics != nil {
+				f.Metrics.PackBuildFailed(ctx)
+			}
+			return map[string]string{"status": "failed"}, nil
 		}
 		return map[string]string{"status": "done"}, nil
 	}
@@ -188,12 +203,30 @@ func (f *PackFunction) Handle(ctx context.Context, raw json.RawMessage) (any, er
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return nil, errors.New("pack: the event is neither an API Gateway proxy event nor a build event")
 	}
-	return f.API.Handle(ctx, ev)
+	return f.API(ctx, ev)
 }
 
-// PackFunctionFromEnv is the whole wiring of functions/pack.
+// packParts are what the pack function builds from the hub's stored state.
+type packParts struct {
+	api   *api.Handler
+	packs *hub.Packs
+}
+
+// lazyPacks is a PackBuilder over parts that may not be built yet.
+type lazyPacks struct{ r *retrying[packParts] }
+
+func (l lazyPacks) BuildPack(ctx context.Context, tenantID, packID string) error {
+	p, err := l.r.get(ctx)
+	if err != nil {
+		return err
+	}
+	return p.packs.BuildPack(ctx, tenantID, packID)
+}
+
+// PackFunctionFromEnv is the whole wiring of functions/pack. Before the
+// bootstrap its API answers 503 unavailable ("not bootstrapped yet").
 func PackFunctionFromEnv(ctx context.Context, getenv func(string) string) (*PackFunction, error) {
-	log := Logger(os.Stdout)
+	log := Logger(output)
 	s, err := FromEnv(getenv)
 	if err != nil {
 		return nil, err
@@ -210,20 +243,34 @@ func PackFunctionFromEnv(ctx context.Context, getenv func(string) string) (*Pack
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	c := Clients{DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}
-	svc, store, err := Service(ctx, s, c, log, hub.WithMetrics(NewEMFMetrics(os.Stdout)))
+	metrics := NewEMFMetrics(output)
+	r, err := startRetrying(ctx, log, "pack", func(ctx context.Context) (packParts, error) {
+		svc, store, err := Service(ctx, s, c, log, hub.WithMetrics(metrics))
+		if err != nil {
+			return packParts{}, err
+		}
+		s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = ps.PathStyle })
+		packs, err := Packs(svc, ps, PackParts{Store: store, KMS: c.KMS, S3: s3c, Log: log})
+		if err != nil {
+			return packParts{}, err
+		}
+		packs.SetStarter(&LambdaStarter{API: lambda.NewFromConfig(cfg), Function: ps.BuildFunction})
+		h, err := api.New(svc, log, api.Packs)
+		if err != nil {
+			return packParts{}, err
+		}
+		h.ServePacks(packs)
+		return packParts{api: h, packs: packs}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = ps.PathStyle })
-	packs, err := Packs(svc, ps, PackParts{Store: store, KMS: c.KMS, S3: s3c, Log: log})
-	if err != nil {
-		return nil, err
+	serve := func(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		p, err := r.get(ctx)
+		if err != nil {
+			return notReady(ctx, log, "pack", ev, err), nil
+		}
+		return p.api.Handle(ctx, ev)
 	}
-	packs.SetStarter(&LambdaStarter{API: lambda.NewFromConfig(cfg), Function: ps.BuildFunction})
-	h, err := api.New(svc, log, api.Packs)
-	if err != nil {
-		return nil, err
-	}
-	h.ServePacks(packs)
-	return &PackFunction{API: h, Packs: packs, Log: log}, nil
+	return &PackFunction{API: serve, Packs: lazyPacks{r}, Metrics: metrics, Log: log}, nil
 }
