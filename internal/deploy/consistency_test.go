@@ -239,12 +239,7 @@ func TestKMSPermissions(t *testing.T) {
 		role := roleOf(f) + ".Arn"
 		for _, p := range perms {
 			if p.Key == kmssign.KeyPack {
-				// Created at run time: allowed by the role on this account's
-				// keys, or on "*" for CreateKey, which has no resource.
-				if !allows(tpl.RoleStatements(roleOf(f)), p.Action, accountKeys, "*") ||
-					(p.Action != kmssign.ActCreateKey && allows(tpl.RoleStatements(roleOf(f)), p.Action, "*")) {
-					t.Errorf("%s: role %s does not allow %s on the account's keys (and only there)", name, roleOf(f), p.Action)
-				}
+				packKeyPermission(t, tpl, f, p.Action)
 				continue
 			}
 			key, ok := keyOf[p.Key]
@@ -286,6 +281,16 @@ func TestKMSPermissions(t *testing.T) {
 			}
 		}
 	}
+	// Roles allow by IAM no KMS action their code does not call.
+	for name, f := range fns {
+		for _, st := range tpl.RoleStatements(roleOf(f)) {
+			for _, a := range st.Actions {
+				if strings.HasPrefix(a, "kms:") && !slices.ContainsFunc(kmssign.FunctionPermissions[name], func(p kmssign.Permission) bool { return p.Action == a }) {
+					t.Errorf("%s: role %s allows %s, which internal/kmssign does not declare for it", name, roleOf(f), a)
+				}
+			}
+		}
+	}
 	crypto := []string{"kms:Sign", "kms:Verify", "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:ReEncryptTo"}
 	for _, key := range tpl.ResourcesOfType("AWS::KMS::Key") {
 		for _, st := range deploy.Statements(tpl.Resources[key].Properties["KeyPolicy"]) {
@@ -311,8 +316,64 @@ func TestKMSPermissions(t *testing.T) {
 	}
 }
 
-// accountKeys is the token of "any KMS key of this account and region".
-const accountKeys = "arn:AWS::Partition:kms:AWS::Region:AWS::AccountId:key/*"
+// packKeyPermission checks one action on the tenants' pack-signing keys,
+// which the code creates at run time: CreateKey (no resource) is allowed by
+// the role on "*"; every other action by the key policy the code sets at
+// CreateKey (kmssign.PackKeyPolicy of MONSYS_SIGNING_KEY_USER, which must be
+// the function's own role) and by no IAM policy, so the role can use no
+// other key of the account.
+func packKeyPermission(t *testing.T, tpl *deploy.Template, f deploy.Function, action string) {
+	t.Helper()
+	role := roleOf(f)
+	sts := tpl.RoleStatements(role)
+	if action == kmssign.ActCreateKey {
+		if !allows(sts, action, "*") {
+			t.Errorf("%s: role %s does not allow %s", f.LogicalID, role, action)
+		}
+		return
+	}
+	for _, st := range sts {
+		if st.Effect == "Allow" && slices.Contains(st.Actions, action) {
+			t.Errorf("%s: role %s allows %s on %v by IAM: any key whose policy leaves use to IAM would do", f.LogicalID, role, action, st.Resources)
+		}
+	}
+	if got := deploy.Token(f.Env[wire.EnvSigningKeyUser]); got != role+".Arn" {
+		t.Errorf("%s: %s is %q, want its own role (%s.Arn)", f.LogicalID, wire.EnvSigningKeyUser, got, role)
+		return
+	}
+	policy, err := kmssign.PackKeyPolicy("arn:aws:iam::123456789012:role/" + role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := json.Unmarshal([]byte(policy), &doc); err != nil {
+		t.Fatal(err)
+	}
+	granted := false
+	for _, st := range deploy.Statements(doc) {
+		granted = granted || st.Effect == "Allow" && slices.Contains(st.Principals, "arn:aws:iam::123456789012:role/"+role) &&
+			slices.Contains(st.Actions, action)
+	}
+	if !granted {
+		t.Errorf("%s: the pack-signing key policy does not let role %s %s", f.LogicalID, role, action)
+	}
+}
+
+// Every key of the template and every key the code creates gives the
+// account the same administration, kmssign.KeyAdminActions, and only that.
+func TestKeyAdministrationIsOneList(t *testing.T) {
+	tpl := load(t)
+	want := slices.Sorted(slices.Values(kmssign.KeyAdminActions))
+	for _, key := range tpl.ResourcesOfType("AWS::KMS::Key") {
+		for _, st := range deploy.Statements(tpl.Resources[key].Properties["KeyPolicy"]) {
+			if slices.ContainsFunc(st.Principals, func(p string) bool { return strings.HasSuffix(p, ":root") }) {
+				if got := slices.Sorted(slices.Values(st.Actions)); !slices.Equal(got, want) {
+					t.Errorf("%s %s: the account may %v, want kmssign.KeyAdminActions %v", key, st.Sid, got, want)
+				}
+			}
+		}
+	}
+}
 
 func packsBucket(t *testing.T, tpl *deploy.Template) string {
 	t.Helper()

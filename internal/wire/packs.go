@@ -36,6 +36,11 @@ const (
 	EnvLinkTTL          = "MONSYS_PACK_LINK_TTL"
 	EnvS3PathStyle      = "MONSYS_S3_PATH_STYLE"
 	EnvBuildFunction    = "MONSYS_PACK_BUILD_FUNCTION"
+	// EnvSigningKeyUser is the role that alone may sign with the tenants'
+	// pack-signing keys (kms mode): the key policy each key gets at CreateKey
+	// names it (kmssign.PackKeyPolicy). Empty: KMS's default key policy (the
+	// local KMS, which enforces none).
+	EnvSigningKeyUser = "MONSYS_SIGNING_KEY_USER"
 	// EnvLambdaFunction is set by Lambda: the build invokes its own function.
 	EnvLambdaFunction = "AWS_LAMBDA_FUNCTION_NAME"
 )
@@ -53,6 +58,7 @@ type PackSettings struct {
 	LinkTTL       time.Duration
 	PathStyle     bool
 	BuildFunction string
+	KeyUser       string
 }
 
 // PacksFromEnv reads PackSettings; the bucket, both tables and the signing
@@ -61,7 +67,7 @@ type PackSettings struct {
 func PacksFromEnv(getenv func(string) string, s *Settings) (PackSettings, error) {
 	s.Tables.Packs, s.Tables.SigningKeys = getenv(EnvTablePacks), getenv(EnvTableSigningKeys)
 	p := PackSettings{Bucket: getenv(EnvPackBucket), SigningMode: getenv(EnvSigningMode), WrapKeyID: getenv(EnvWrapKeyID),
-		RetentionDays: DefaultRetentionDays, BuildFunction: getenv(EnvBuildFunction)}
+		RetentionDays: DefaultRetentionDays, BuildFunction: getenv(EnvBuildFunction), KeyUser: getenv(EnvSigningKeyUser)}
 	if p.BuildFunction == "" {
 		p.BuildFunction = getenv(EnvLambdaFunction)
 	}
@@ -95,6 +101,11 @@ func PacksFromEnv(getenv func(string) string, s *Settings) (PackSettings, error)
 		}
 		p.LinkTTL = d
 	}
+	if p.KeyUser != "" {
+		if _, err := kmssign.PackKeyPolicy(p.KeyUser); err != nil {
+			return PackSettings{}, fmt.Errorf("settings: %s: %w", EnvSigningKeyUser, err)
+		}
+	}
 	var err error
 	if p.PathStyle, err = flag(getenv, EnvS3PathStyle); err != nil {
 		return PackSettings{}, err
@@ -113,7 +124,11 @@ type PackParts struct {
 
 // Packs builds the evidence-pack service over the given clients.
 func Packs(svc *hub.Service, ps PackSettings, parts PackParts) (*hub.Packs, error) {
-	vault, err := kmssign.NewVault(ps.SigningMode, parts.KMS, ps.WrapKeyID)
+	var opts []kmssign.VaultOption
+	if ps.KeyUser != "" && ps.SigningMode == kmssign.ModeKMS {
+		opts = append(opts, kmssign.WithSigner(ps.KeyUser))
+	}
+	vault, err := kmssign.NewVault(ps.SigningMode, parts.KMS, ps.WrapKeyID, opts...)
 	if err != nil {
 		return nil, err
 	}
