@@ -419,7 +419,7 @@ func TestS3AndLambdaPermissions(t *testing.T) {
 				if strings.HasPrefix(a, "s3:") && !slices.Contains(s3store.FunctionPermissions[name], a) {
 					t.Errorf("%s: role allows %s, which internal/s3store does not declare for it", name, a)
 				}
-				if strings.HasPrefix(a, "lambda:") && !slices.Contains(wire.FunctionPermissions[name], a) {
+				if (strings.HasPrefix(a, "lambda:") || strings.HasPrefix(a, "sts:")) && !slices.Contains(wire.FunctionPermissions[name], a) {
 					t.Errorf("%s: role allows %s, which internal/wire does not declare for it", name, a)
 				}
 			}
@@ -433,11 +433,68 @@ func TestS3AndLambdaPermissions(t *testing.T) {
 		}
 		self := deploy.Token(f.Properties["FunctionName"])
 		for _, a := range acts {
+			if a == "sts:AssumeRole" {
+				// On the link role only (TestLinkRole checks that role).
+				if link := deploy.Token(f.Env[wire.EnvLinkRole]); link == "" || !allows(tpl.RoleStatements(roleOf(f)), a, link) {
+					t.Errorf("%s: role %s does not allow %s on the role %s names (%q)", name, roleOf(f), a, wire.EnvLinkRole, link)
+				}
+				continue
+			}
 			want := "arn:AWS::Partition:lambda:AWS::Region:AWS::AccountId:function:" + self
 			if self == "" || !allows(tpl.RoleStatements(roleOf(f)), a, want) {
 				t.Errorf("%s: role %s does not allow %s on the function itself (%s)", name, roleOf(f), a, want)
 			}
 		}
+	}
+}
+
+// Presigned links are signed as the link role (wire.LinkRoleCredentials):
+// only the pack function's role may assume it, and it may only read the
+// packs bucket's objects (s3store.LinkPermissions) and have S3 decrypt them
+// with the bucket's key (s3store.LinkKMSViaS3, through S3 only).
+func TestLinkRole(t *testing.T) {
+	tpl := load(t)
+	pack, ok := byName(t, tpl)["pack"]
+	if !ok {
+		t.Fatal("no pack function")
+	}
+	link, attr, _ := strings.Cut(deploy.Token(pack.Env[wire.EnvLinkRole]), ".")
+	if attr != "Arn" || tpl.Resources[link].Type != "AWS::IAM::Role" {
+		t.Fatalf("%s is %v, want !GetAtt <a role of the template>.Arn", wire.EnvLinkRole, pack.Env[wire.EnvLinkRole])
+	}
+	trust := deploy.Statements(tpl.Resources[link].Properties["AssumeRolePolicyDocument"])
+	if len(trust) != 1 || trust[0].Effect != "Allow" || !slices.Equal(trust[0].Principals, []string{roleOf(pack) + ".Arn"}) ||
+		!slices.Equal(trust[0].Actions, []string{"sts:AssumeRole"}) {
+		t.Errorf("%s trusts %+v, want only %s to assume it", link, trust, roleOf(pack))
+	}
+	objects := packsBucket(t, tpl) + ".Arn/*"
+	var granted []string
+	for _, st := range tpl.RoleStatements(link) {
+		for _, a := range st.Actions {
+			granted = append(granted, a)
+			if !slices.Contains(s3store.LinkPermissions, a) || !slices.Equal(st.Resources, []string{objects}) || st.Effect != "Allow" {
+				t.Errorf("%s %s: %s %s on %v; want only %v on %s", link, st.Sid, st.Effect, a, st.Resources, s3store.LinkPermissions, objects)
+			}
+		}
+	}
+	for _, a := range s3store.LinkPermissions {
+		if !slices.Contains(granted, a) {
+			t.Errorf("%s does not allow %s on %s", link, a, objects)
+		}
+	}
+	key := bucketKey(t, tpl, packsBucket(t, tpl))
+	var kms []string
+	for _, st := range deploy.Statements(tpl.Resources[key].Properties["KeyPolicy"]) {
+		if !slices.Contains(st.Principals, link+".Arn") {
+			continue
+		}
+		if deploy.Path(st.Condition, "StringEquals", "kms:ViaService") == nil {
+			t.Errorf("%s %s: %s may use the key outside S3", key, st.Sid, link)
+		}
+		kms = append(kms, st.Actions...)
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(kms)), slices.Sorted(slices.Values(s3store.LinkKMSViaS3))) {
+		t.Errorf("%s lets %s %v, want %v via S3", key, link, kms, s3store.LinkKMSViaS3)
 	}
 }
 

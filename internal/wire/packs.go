@@ -7,16 +7,19 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/dynamo"
@@ -41,6 +44,12 @@ const (
 	// names it (kmssign.PackKeyPolicy). Empty: KMS's default key policy (the
 	// local KMS, which enforces none).
 	EnvSigningKeyUser = "MONSYS_SIGNING_KEY_USER"
+	// EnvLinkRole is the role presigned links are signed with (STS
+	// AssumeRole, a session of LinkSession): a link dies with the
+	// credentials it is signed with, and the function's own session ends at
+	// a time it is not told. Empty: the function's own credentials (the local
+	// hub's static ones).
+	EnvLinkRole = "MONSYS_PACK_LINK_ROLE_ARN"
 	// EnvLambdaFunction is set by Lambda: the build invokes its own function.
 	EnvLambdaFunction = "AWS_LAMBDA_FUNCTION_NAME"
 )
@@ -48,6 +57,15 @@ const (
 // DefaultRetentionDays is the Object Lock retention of a pack when
 // MONSYS_PACK_RETENTION_DAYS is unset.
 const DefaultRetentionDays = 365
+
+// Presigned links signed with the link role (docs/packs.md): its sessions
+// last LinkSession, the most STS grants a role assumed from a Lambda
+// function's own role session (role chaining); a link lives at most
+// LinkCap, so that a fresh session outlives it with minutes to spare.
+const (
+	LinkSession = time.Hour
+	LinkCap     = 55 * time.Minute
+)
 
 // PackSettings are the evidence-pack settings.
 type PackSettings struct {
@@ -59,6 +77,7 @@ type PackSettings struct {
 	PathStyle     bool
 	BuildFunction string
 	KeyUser       string
+	LinkRole      string
 }
 
 // PacksFromEnv reads PackSettings; the bucket, both tables and the signing
@@ -67,7 +86,8 @@ type PackSettings struct {
 func PacksFromEnv(getenv func(string) string, s *Settings) (PackSettings, error) {
 	s.Tables.Packs, s.Tables.SigningKeys = getenv(EnvTablePacks), getenv(EnvTableSigningKeys)
 	p := PackSettings{Bucket: getenv(EnvPackBucket), SigningMode: getenv(EnvSigningMode), WrapKeyID: getenv(EnvWrapKeyID),
-		RetentionDays: DefaultRetentionDays, BuildFunction: getenv(EnvBuildFunction), KeyUser: getenv(EnvSigningKeyUser)}
+		RetentionDays: DefaultRetentionDays, BuildFunction: getenv(EnvBuildFunction), KeyUser: getenv(EnvSigningKeyUser),
+		LinkRole: getenv(EnvLinkRole)}
 	if p.BuildFunction == "" {
 		p.BuildFunction = getenv(EnvLambdaFunction)
 	}
@@ -101,6 +121,9 @@ func PacksFromEnv(getenv func(string) string, s *Settings) (PackSettings, error)
 		}
 		p.LinkTTL = d
 	}
+	if p.LinkRole != "" && !strings.HasPrefix(p.LinkRole, "arn:") {
+		return PackSettings{}, fmt.Errorf("settings: %s=%q: want a role ARN", EnvLinkRole, p.LinkRole)
+	}
 	if p.KeyUser != "" {
 		if _, err := kmssign.PackKeyPolicy(p.KeyUser); err != nil {
 			return PackSettings{}, fmt.Errorf("settings: %s: %w", EnvSigningKeyUser, err)
@@ -120,6 +143,17 @@ type PackParts struct {
 	S3      *s3.Client
 	Log     *slog.Logger
 	TempDir string
+	// LinkCredentials sign the presigned links (LinkRoleCredentials); nil:
+	// the S3 client's own, and links as long as asked (up to 7 days).
+	LinkCredentials s3store.LinkCredentials
+}
+
+// LinkRoleCredentials are sessions of the link role, LinkSession long,
+// cached until a link would outlive the cached one.
+func LinkRoleCredentials(cfg aws.Config, role string) *aws.CredentialsCache {
+	return aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), role, func(o *stscreds.AssumeRoleOptions) {
+		o.Duration, o.RoleSessionName = LinkSession, "monsys-pack-links"
+	}))
 }
 
 // Packs builds the evidence-pack service over the given clients.
@@ -136,11 +170,16 @@ func Packs(svc *hub.Service, ps PackSettings, parts PackParts) (*hub.Packs, erro
 	if err != nil {
 		return nil, err
 	}
-	objects, err := s3store.New(parts.S3, s3store.Config{Bucket: ps.Bucket, Retention: time.Duration(ps.RetentionDays) * 24 * time.Hour})
+	objects, err := s3store.New(parts.S3, s3store.Config{Bucket: ps.Bucket, Retention: time.Duration(ps.RetentionDays) * 24 * time.Hour,
+		LinkCredentials: parts.LinkCredentials})
 	if err != nil {
 		return nil, err
 	}
-	return hub.NewPacks(svc, parts.Store, parts.Store, keys, objects, hub.PackConfig{LinkTTL: ps.LinkTTL, TempDir: parts.TempDir})
+	cfg := hub.PackConfig{LinkTTL: ps.LinkTTL, TempDir: parts.TempDir}
+	if parts.LinkCredentials != nil {
+		cfg.LinkCap = LinkCap
+	}
+	return hub.NewPacks(svc, parts.Store, parts.Store, keys, objects, cfg)
 }
 
 // BuildEvent is the payload the pack function sends itself to build a pack.
@@ -265,7 +304,11 @@ func PackFunctionFromEnv(ctx context.Context, getenv func(string) string) (*Pack
 			return packParts{}, err
 		}
 		s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = ps.PathStyle })
-		packs, err := Packs(svc, ps, PackParts{Store: store, KMS: c.KMS, S3: s3c, Log: log})
+		parts := PackParts{Store: store, KMS: c.KMS, S3: s3c, Log: log}
+		if ps.LinkRole != "" {
+			parts.LinkCredentials = LinkRoleCredentials(cfg, ps.LinkRole)
+		}
+		packs, err := Packs(svc, ps, parts)
 		if err != nil {
 			return packParts{}, err
 		}
