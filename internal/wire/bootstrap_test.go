@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,28 +21,11 @@ import (
 	"github.com/monsys/hub/internal/dynamo"
 	"github.com/monsys/hub/internal/emu/emutest"
 	"github.com/monsys/hub/internal/hub"
+	"github.com/monsys/hub/internal/testlog"
 	"github.com/monsys/hub/internal/wire"
 )
 
 func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo)) }
-
-// syncBuffer collects the functions' output lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // deployedEnv is a deployed hub's function environment over fresh tables of
 // the emulator: what CloudFormation has created before the bootstrap.
@@ -106,7 +88,7 @@ func errorCode(t *testing.T, body string) (string, string) {
 // run they serve, without a new cold start.
 func TestNotBootstrappedYet(t *testing.T) {
 	ctx := context.Background()
-	out := &syncBuffer{}
+	out := &testlog.Buffer{}
 	defer wire.SetOutput(out)()
 	getenv, store := deployedEnv(t)
 
