@@ -55,9 +55,9 @@ func TestLinksOutliveTheirCredentials(t *testing.T) {
 	}{
 		{name: "ok/own-credentials", ttl: 15 * time.Minute, wantKey: "FUNCTION"},
 		{name: "ok/cached-session", sessions: []aws.Credentials{session("A", now.Add(time.Hour))}, ttl: 15 * time.Minute, wantKey: "A"},
-		{name: "ok/new-session", sessions: []aws.Credentials{session("A", now.Add(10 * time.Minute)), session("B", now.Add(time.Hour))},
+		{name: "ok/new-session", sessions: []aws.Credentials{session("A", now.Add(10*time.Minute)), session("B", now.Add(time.Hour))},
 			ttl: 55 * time.Minute, wantKey: "B", invalidated: 1},
-		{name: "fail/sessions-too-short", sessions: []aws.Credentials{session("A", now.Add(10 * time.Minute)), session("B", now.Add(30 * time.Minute))},
+		{name: "fail/sessions-too-short", sessions: []aws.Credentials{session("A", now.Add(10*time.Minute)), session("B", now.Add(30*time.Minute))},
 			ttl: 55 * time.Minute, invalidated: 1, fail: true},
 	}
 	for _, tc := range tests {
