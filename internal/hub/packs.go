@@ -96,13 +96,10 @@ type BuildStarter interface {
 
 // PackConfig tunes evidence packs. Zero values take the defaults.
 type PackConfig struct {
-	MaxSpan    time.Duration // longest period, default 366 days
-	LinkTTL    time.Duration // default presigned link lifetime, 15 minutes
-	MaxLinkTTL time.Duration // at most 7 days (SigV4's limit)
-	// LinkCap bounds every link's life (0: MaxLinkTTL): what the signing
-	// credentials are known to outlive. A longer expires_in is shortened to
-	// it, and expires_at says so (docs/packs.md).
-	LinkCap     time.Duration
+	MaxSpan     time.Duration // longest period, default 366 days
+	LinkTTL     time.Duration // default presigned link lifetime, 15 minutes
+	MaxLinkTTL  time.Duration // at most 7 days (SigV4's limit)
+	LinkCap     time.Duration // no link outlives it (0: none); expires_at says so (docs/packs.md)
 	BuildLease  time.Duration // how long a build holds the tenant's lease, default 15 minutes
 	LeaseWait   time.Duration // how long a build waits for another one of the tenant, default 2 minutes
 	KeyPrefix   string        // object key prefix, default "packs/"
