@@ -111,14 +111,28 @@ func cfnData(t *testing.T, args ...string) []byte {
 	return out
 }
 
-// transformed is template.yaml after the real SAM transform.
+// transformed is template.yaml after the real SAM transform (done once per
+// test binary; each caller gets its own parse).
 func transformed(t *testing.T) *deploy.Template {
 	t.Helper()
-	tpl, err := deploy.Parse(cfnData(t, "transform", "template.yaml"))
+	b := func() []byte {
+		samOut.mu.Lock()
+		defer samOut.mu.Unlock() // also when cfnData skips or fails the test
+		if samOut.json == nil {
+			samOut.json = cfnData(t, "transform", "template.yaml")
+		}
+		return samOut.json
+	}()
+	tpl, err := deploy.Parse(b)
 	if err != nil {
 		t.Fatalf("parse the transformed template: %v", err)
 	}
 	return tpl
+}
+
+var samOut struct {
+	mu   sync.Mutex
+	json []byte
 }
 
 // handlerPerms is testdata/cfn-handlers.json.
