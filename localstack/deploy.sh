@@ -16,10 +16,12 @@ out() { awslocal cloudformation describe-stacks --stack-name "$stack" \
 api=$(out ApiId)
 url="http://${api}.execute-api.localhost.localstack.cloud:4566/live"
 
-# The one-time bootstrap, as in AWS, against LocalStack's endpoints.
+# The one-time bootstrap, as in AWS, against LocalStack's endpoints. The
+# truststore bucket is addressed by path (http://localhost:4566/<bucket>/...):
+# the SDK's default, <bucket>.localhost, does not resolve.
 AWS_ENDPOINT_URL=http://localhost:4566 go run ./cmd/monsys-admin bootstrap \
   --ca-key "$(out HubCAKeyArn)" --table-prefix "$(out TablePrefix)" \
-  --truststore-bucket "$(out TruststoreBucketName)" --tenant "$tenant" \
+  --truststore-bucket "$(out TruststoreBucketName)" --s3-path-style --tenant "$tenant" \
   --url "$url" --out ".local/localstack/$tenant"
 
 echo

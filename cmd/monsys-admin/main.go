@@ -1,8 +1,8 @@
 // Command monsys-admin does the one-time set-up of a deployed hub that
 // CloudFormation cannot do (README, "Deploying to AWS"):
 //
-//	monsys-admin bootstrap --ca-key ARN --tenant acme [--table-prefix monsys-]
-//	    [--truststore-bucket NAME] [--url https://hub.example.com] [--out DIR]
+//	monsys-admin bootstrap --ca-key ARN --table-prefix PREFIX --tenant acme
+//	    [--truststore-bucket NAME] [--s3-path-style] [--url https://hub.example.com] [--out DIR]
 //
 // It self-signs the hub CA certificate with the CA's KMS key and stores it in
 // the tenants table (item _hub), creates the tenant with a new admin key,
@@ -13,7 +13,9 @@
 // and the tenant and issues a new admin key and new certificates.
 //
 // AWS credentials, region and endpoints come from the standard SDK chain
-// (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL for LocalStack).
+// (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL for LocalStack). With an
+// endpoint set, the truststore bucket is addressed by path (--s3-path-style):
+// the virtual-hosted <bucket>.localhost of an emulator does not resolve.
 package main
 
 import (
@@ -71,8 +73,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o Options
 	fs.StringVar(&o.CAKeyID, "ca-key", "", "KMS key of the hub CA (stack output HubCAKeyArn)")
 	fs.StringVar(&o.Tenant, "tenant", "", "tenant to create, e.g. acme")
-	fs.StringVar(&o.TablePrefix, "table-prefix", "monsys-", "table name prefix (stack output TablePrefix)")
+	fs.StringVar(&o.TablePrefix, "table-prefix", "", "table name prefix (stack output TablePrefix)")
 	fs.StringVar(&o.TruststoreBucket, "truststore-bucket", "", "bucket for truststore.pem (stack output TruststoreBucketName); empty: no upload")
+	endpoint := os.Getenv("AWS_ENDPOINT_URL") != "" || os.Getenv("AWS_ENDPOINT_URL_S3") != ""
+	pathStyle := fs.Bool("s3-path-style", endpoint, "address the truststore bucket by path, not as <bucket>.<host> (default true when AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_S3 is set)")
 	fs.StringVar(&o.URL, "url", "", "the hub's address, written into hub.json (https://<DomainName>)")
 	fs.StringVar(&o.Dir, "out", "", "folder for hub.json, certificates and keys (default ./monsys-<tenant>)")
 	fs.StringVar(&o.CAName, "ca-name", "monsys hub CA", "common name of the CA certificate (first run only)")
@@ -88,7 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	c := Clients{DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}
 	if o.TruststoreBucket != "" {
-		c.S3 = s3.NewFromConfig(cfg)
+		c.S3 = s3.NewFromConfig(cfg, func(so *s3.Options) { so.UsePathStyle = *pathStyle })
 	}
 	res, err := Bootstrap(ctx, o, c)
 	if err != nil {
@@ -128,8 +132,8 @@ type Result struct {
 
 // Bootstrap does the one-time set-up; see the package comment.
 func Bootstrap(ctx context.Context, o Options, c Clients) (Result, error) {
-	if o.CAKeyID == "" || o.Tenant == "" {
-		return Result{}, errors.New("bootstrap: --ca-key and --tenant are required")
+	if o.CAKeyID == "" || o.Tenant == "" || o.TablePrefix == "" {
+		return Result{}, errors.New("bootstrap: --ca-key, --table-prefix and --tenant are required (stack outputs HubCAKeyArn and TablePrefix)")
 	}
 	if !ca.ValidTenantID(o.Tenant) {
 		return Result{}, fmt.Errorf("bootstrap: tenant id %q: want [a-z0-9][a-z0-9-]{0,62}", o.Tenant)

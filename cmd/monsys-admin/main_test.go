@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -28,6 +32,13 @@ func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo|emu
 // env is a deployed hub's backend as bootstrap finds it: tables, a CA key,
 // a versioned truststore bucket.
 func env(t *testing.T) (Options, Clients) {
+	t.Helper()
+	o, c, _ := envWithKMS(t)
+	return o, c
+}
+
+// envWithKMS is env and the local KMS's address.
+func envWithKMS(t *testing.T) (Options, Clients, string) {
 	t.Helper()
 	ctx := t.Context()
 	srv, err := localkms.Open("")
@@ -57,7 +68,7 @@ func env(t *testing.T) (Options, Clients) {
 	}
 	return Options{CAKeyID: aws.ToString(key.KeyMetadata.Arn), Tenant: "acme", TablePrefix: prefix, TruststoreBucket: bucket,
 			URL: "https://hub.example.com", Dir: t.TempDir()},
-		Clients{DynamoDB: ddb, KMS: k, S3: s3c}
+		Clients{DynamoDB: ddb, KMS: k, S3: s3c}, hs.URL
 }
 
 func TestBootstrap(t *testing.T) {
@@ -128,6 +139,13 @@ func TestBootstrap(t *testing.T) {
 			t.Fatal("bootstrapped with a key that is not the stored CA's")
 		}
 	})
+	t.Run("fail/no-table-prefix", func(t *testing.T) {
+		o5 := o
+		o5.TablePrefix, o5.Dir = "", t.TempDir()
+		if _, err := Bootstrap(ctx, o5, c); err == nil || !strings.Contains(err.Error(), "--table-prefix") {
+			t.Fatalf("err %v, want --table-prefix required", err)
+		}
+	})
 	t.Run("fail/bad-tenant", func(t *testing.T) {
 		o4 := o
 		o4.Tenant = "Not_A_Tenant"
@@ -135,4 +153,115 @@ func TestBootstrap(t *testing.T) {
 			t.Fatal("accepted a bad tenant id")
 		}
 	})
+}
+
+// deployScriptBootstrap returns the environment assignments and the
+// arguments of the monsys-admin bootstrap command in localstack/deploy.sh,
+// with its shell variables and $(out X) stack outputs replaced from vars.
+func deployScriptBootstrap(t *testing.T, vars map[string]string) (env []string, args []string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "localstack", "deploy.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := strings.ReplaceAll(string(b), "\\\n", " ")
+	var line string
+	for _, l := range strings.Split(script, "\n") {
+		if strings.Contains(l, "monsys-admin bootstrap") {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatal("localstack/deploy.sh does not run monsys-admin bootstrap")
+	}
+	subst := regexp.MustCompile(`\$\(out ([A-Za-z]+)\)|\$\{?([a-z_]+)\}?`)
+	var words []string
+	for _, m := range regexp.MustCompile(`"[^"]*"|\S+`).FindAllString(line, -1) {
+		w := subst.ReplaceAllStringFunc(strings.Trim(m, `"`), func(v string) string {
+			g := subst.FindStringSubmatch(v)
+			name := g[1] + g[2]
+			val, ok := vars[name]
+			if !ok {
+				t.Fatalf("localstack/deploy.sh: the bootstrap line uses %s, which the test does not know", v)
+			}
+			return val
+		})
+		words = append(words, w)
+	}
+	i := 0
+	for ; i < len(words) && strings.Contains(words[i], "=") && !strings.HasPrefix(words[i], "-"); i++ {
+		env = append(env, words[i])
+	}
+	rest := strings.Join(words[i:], " ")
+	_, after, ok := strings.Cut(rest, "monsys-admin bootstrap")
+	if !ok {
+		t.Fatalf("cannot read the bootstrap command of %q", line)
+	}
+	return env, append([]string{"bootstrap"}, strings.Fields(after)...)
+}
+
+// The bootstrap of localstack/deploy.sh, run as the script runs it: every
+// service through one AWS_ENDPOINT_URL on localhost (here MinIO for S3,
+// the tables and KMS through their own endpoint variables, as LocalStack
+// serves them all on one port). The truststore upload must reach the bucket
+// by path: the virtual-hosted <bucket>.localhost does not exist.
+func TestBootstrapAsDeployScript(t *testing.T) {
+	o, c, kmsURL := envWithKMS(t)
+	s3URL, user, pass := emutest.S3EndpointForTest(t)
+	u, err := url.Parse(s3URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	env, args := deployScriptBootstrap(t, map[string]string{"HubCAKeyArn": o.CAKeyID, "TablePrefix": o.TablePrefix,
+		"TruststoreBucketName": o.TruststoreBucket, "tenant": "demo", "url": "http://api.example:4566/live",
+		"LOCAL_DIR": dir})
+	var endpoint string
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		if k == "AWS_ENDPOINT_URL" {
+			endpoint = v
+		}
+	}
+	lu, err := url.Parse(endpoint)
+	if err != nil || lu.Hostname() != "localhost" {
+		t.Fatalf("deploy.sh sets AWS_ENDPOINT_URL=%q, want LocalStack on http://localhost:<port>", endpoint)
+	}
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL":          "http://localhost:" + u.Port(), // LocalStack's address, MinIO's port
+		"AWS_ENDPOINT_URL_DYNAMODB": emutest.DynamoEndpointForTest(t),
+		"AWS_ENDPOINT_URL_KMS":      kmsURL,
+		"AWS_ACCESS_KEY_ID":         user, "AWS_SECRET_ACCESS_KEY": pass, "AWS_SESSION_TOKEN": "",
+		"AWS_REGION": "us-east-1", "AWS_PROFILE": "", "AWS_CONFIG_FILE": filepath.Join(dir, "none"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "none"), "AWS_ENDPOINT_URL_S3": "",
+	} {
+		t.Setenv(k, v)
+	}
+	for i, a := range args {
+		if i > 0 && args[i-1] == "--out" {
+			args[i] = filepath.Join(dir, filepath.Base(a))
+		}
+	}
+	// As the script runs it, and without --s3-path-style (the default
+	// follows AWS_ENDPOINT_URL).
+	variants := map[string][]string{"ok/as-deploy-sh": args,
+		"ok/path-style-by-default": slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--s3-path-style" })}
+	for name, args := range variants {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			if err := run(t.Context(), args, &stdout, &stderr); err != nil {
+				t.Fatalf("monsys-admin %v: %v\n%s", args, err, stderr.String())
+			}
+			m := regexp.MustCompile(`truststore +s3://(\S+)/truststore\.pem version (\S+)`).FindStringSubmatch(stdout.String())
+			if m == nil || m[1] != o.TruststoreBucket {
+				t.Fatalf("no truststore upload reported:\n%s", stdout.String())
+			}
+			obj, err := c.S3.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(o.TruststoreBucket), Key: aws.String(TruststoreKey),
+				VersionId: aws.String(m[2])})
+			if err != nil {
+				t.Fatalf("the reported truststore version is not in the bucket: %v", err)
+			}
+			obj.Body.Close()
+		})
+	}
 }

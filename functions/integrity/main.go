@@ -4,21 +4,19 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/wire"
 )
 
 func main() {
-	in, err := wire.Integrity(context.Background(), os.Getenv)
+	run, err := wire.Integrity(context.Background(), os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integrity:", err)
 		os.Exit(1)
 	}
-	lambda.Start(func(ctx context.Context, _ json.RawMessage) (hub.Summary, error) { return in.Run(ctx) })
+	lambda.Start(run)
 }

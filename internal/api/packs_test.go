@@ -373,6 +373,12 @@ type packsFx struct {
 
 func newPacksFx(t *testing.T) *packsFx {
 	t.Helper()
+	return newPacksFxWith(t, hub.PackConfig{TempDir: t.TempDir()})
+}
+
+// newPacksFxWith is newPacksFx with the packs' configuration.
+func newPacksFxWith(t *testing.T, cfg hub.PackConfig) *packsFx {
+	t.Helper()
 	c := testclock.At(eventTime)
 	f := &packsFx{apiFx: newAPIFxClock(t, c.Now), clock: c,
 		pstore:  &packStore{packs: map[string]hub.Pack{}, heads: map[string]hub.PackHead{}},
@@ -382,7 +388,7 @@ func newPacksFx(t *testing.T) *packsFx {
 		starter: &starter{}}
 	keys, err := hub.NewKeys(f.svc, f.keys, f.vault)
 	f.must(err)
-	f.packs, err = hub.NewPacks(f.svc, f.pstore, packSource{f.store.Store}, keys, f.objects, hub.PackConfig{TempDir: t.TempDir()})
+	f.packs, err = hub.NewPacks(f.svc, f.pstore, packSource{f.store.Store}, keys, f.objects, cfg)
 	f.must(err)
 	f.packs.SetStarter(f.starter)
 	h, err := api.New(f.svc, slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), api.Packs)

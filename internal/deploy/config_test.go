@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -92,6 +93,11 @@ func TestSamconfig(t *testing.T) {
 					t.Errorf("%s: %s=%q, want %q", name, k, ov[k], v)
 				}
 			}
+			// sam build's cache keys on CodeUri (functions/<name>) only:
+			// with cached = true an edit under internal/ ships the old binary.
+			if c, ok := env["build"]["parameters"]["cached"]; ok && c != false {
+				t.Errorf("%s: build cached = %v: a change under internal/ would deploy a stale bootstrap", name, c)
+			}
 			if caps, _ := env["deploy"]["parameters"]["capabilities"].(string); !strings.Contains(caps, "CAPABILITY_IAM") {
 				t.Errorf("%s: deploy capabilities %q lack CAPABILITY_IAM (the template creates roles)", name, caps)
 			}
@@ -141,5 +147,40 @@ func TestLocalStackCompose(t *testing.T) {
 		if st, err := os.Stat(h); err != nil || st.Mode()&0o111 == 0 {
 			t.Errorf("%s is not executable", h)
 		}
+	}
+}
+
+// deploy/Makefile refuses to build without ARTIFACTS_DIR (sam build sets it)
+// instead of writing /bootstrap.
+func TestDeployMakefileNeedsArtifactsDir(t *testing.T) {
+	mk, err := exec.LookPath("make")
+	if err != nil {
+		t.Skip("make is not installed")
+	}
+	tpl := load(t)
+	for _, f := range tpl.Functions() {
+		t.Run("fail/"+f.LogicalID, func(t *testing.T) {
+			cmd := exec.Command(mk, "-n", "-f", filepath.Join("deploy", "Makefile"), "build-"+f.LogicalID)
+			cmd.Dir = root
+			cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+				return strings.HasPrefix(kv, "ARTIFACTS_DIR=") || strings.HasPrefix(kv, "MAKEFLAGS=") || strings.HasPrefix(kv, "MAKELEVEL=")
+			})
+			out, err := cmd.CombinedOutput()
+			if err == nil || strings.Contains(string(out), "-o /bootstrap") {
+				t.Fatalf("make build-%s without ARTIFACTS_DIR: err %v, output:\n%s", f.LogicalID, err, out)
+			}
+			if !strings.Contains(string(out), "ARTIFACTS_DIR") {
+				t.Errorf("the refusal does not name ARTIFACTS_DIR:\n%s", out)
+			}
+		})
+		t.Run("ok/"+f.LogicalID, func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command(mk, "-n", "-f", filepath.Join("deploy", "Makefile"), "build-"+f.LogicalID, "ARTIFACTS_DIR="+dir)
+			cmd.Dir = root
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "-o "+dir+"/bootstrap") {
+				t.Fatalf("make -n build-%s ARTIFACTS_DIR=%s: %v\n%s", f.LogicalID, dir, err, out)
+			}
+		})
 	}
 }

@@ -239,12 +239,7 @@ func TestKMSPermissions(t *testing.T) {
 		role := roleOf(f) + ".Arn"
 		for _, p := range perms {
 			if p.Key == kmssign.KeyPack {
-				// Created at run time: allowed by the role on this account's
-				// keys, or on "*" for CreateKey, which has no resource.
-				if !allows(tpl.RoleStatements(roleOf(f)), p.Action, accountKeys, "*") ||
-					(p.Action != kmssign.ActCreateKey && allows(tpl.RoleStatements(roleOf(f)), p.Action, "*")) {
-					t.Errorf("%s: role %s does not allow %s on the account's keys (and only there)", name, roleOf(f), p.Action)
-				}
+				packKeyPermission(t, tpl, f, p.Action)
 				continue
 			}
 			key, ok := keyOf[p.Key]
@@ -286,6 +281,16 @@ func TestKMSPermissions(t *testing.T) {
 			}
 		}
 	}
+	// Roles allow by IAM no KMS action their code does not call.
+	for name, f := range fns {
+		for _, st := range tpl.RoleStatements(roleOf(f)) {
+			for _, a := range st.Actions {
+				if strings.HasPrefix(a, "kms:") && !slices.ContainsFunc(kmssign.FunctionPermissions[name], func(p kmssign.Permission) bool { return p.Action == a }) {
+					t.Errorf("%s: role %s allows %s, which internal/kmssign does not declare for it", name, roleOf(f), a)
+				}
+			}
+		}
+	}
 	crypto := []string{"kms:Sign", "kms:Verify", "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:ReEncryptTo"}
 	for _, key := range tpl.ResourcesOfType("AWS::KMS::Key") {
 		for _, st := range deploy.Statements(tpl.Resources[key].Properties["KeyPolicy"]) {
@@ -311,8 +316,64 @@ func TestKMSPermissions(t *testing.T) {
 	}
 }
 
-// accountKeys is the token of "any KMS key of this account and region".
-const accountKeys = "arn:AWS::Partition:kms:AWS::Region:AWS::AccountId:key/*"
+// packKeyPermission checks one action on the tenants' pack-signing keys,
+// which the code creates at run time: CreateKey (no resource) is allowed by
+// the role on "*"; every other action by the key policy the code sets at
+// CreateKey (kmssign.PackKeyPolicy of MONSYS_SIGNING_KEY_USER, which must be
+// the function's own role) and by no IAM policy, so the role can use no
+// other key of the account.
+func packKeyPermission(t *testing.T, tpl *deploy.Template, f deploy.Function, action string) {
+	t.Helper()
+	role := roleOf(f)
+	sts := tpl.RoleStatements(role)
+	if action == kmssign.ActCreateKey {
+		if !allows(sts, action, "*") {
+			t.Errorf("%s: role %s does not allow %s", f.LogicalID, role, action)
+		}
+		return
+	}
+	for _, st := range sts {
+		if st.Effect == "Allow" && slices.Contains(st.Actions, action) {
+			t.Errorf("%s: role %s allows %s on %v by IAM: any key whose policy leaves use to IAM would do", f.LogicalID, role, action, st.Resources)
+		}
+	}
+	if got := deploy.Token(f.Env[wire.EnvSigningKeyUser]); got != role+".Arn" {
+		t.Errorf("%s: %s is %q, want its own role (%s.Arn)", f.LogicalID, wire.EnvSigningKeyUser, got, role)
+		return
+	}
+	policy, err := kmssign.PackKeyPolicy("arn:aws:iam::123456789012:role/" + role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := json.Unmarshal([]byte(policy), &doc); err != nil {
+		t.Fatal(err)
+	}
+	granted := false
+	for _, st := range deploy.Statements(doc) {
+		granted = granted || st.Effect == "Allow" && slices.Contains(st.Principals, "arn:aws:iam::123456789012:role/"+role) &&
+			slices.Contains(st.Actions, action)
+	}
+	if !granted {
+		t.Errorf("%s: the pack-signing key policy does not let role %s %s", f.LogicalID, role, action)
+	}
+}
+
+// Every key of the template and every key the code creates gives the
+// account the same administration, kmssign.KeyAdminActions, and only that.
+func TestKeyAdministrationIsOneList(t *testing.T) {
+	tpl := load(t)
+	want := slices.Sorted(slices.Values(kmssign.KeyAdminActions))
+	for _, key := range tpl.ResourcesOfType("AWS::KMS::Key") {
+		for _, st := range deploy.Statements(tpl.Resources[key].Properties["KeyPolicy"]) {
+			if slices.ContainsFunc(st.Principals, func(p string) bool { return strings.HasSuffix(p, ":root") }) {
+				if got := slices.Sorted(slices.Values(st.Actions)); !slices.Equal(got, want) {
+					t.Errorf("%s %s: the account may %v, want kmssign.KeyAdminActions %v", key, st.Sid, got, want)
+				}
+			}
+		}
+	}
+}
 
 func packsBucket(t *testing.T, tpl *deploy.Template) string {
 	t.Helper()
@@ -358,7 +419,7 @@ func TestS3AndLambdaPermissions(t *testing.T) {
 				if strings.HasPrefix(a, "s3:") && !slices.Contains(s3store.FunctionPermissions[name], a) {
 					t.Errorf("%s: role allows %s, which internal/s3store does not declare for it", name, a)
 				}
-				if strings.HasPrefix(a, "lambda:") && !slices.Contains(wire.FunctionPermissions[name], a) {
+				if (strings.HasPrefix(a, "lambda:") || strings.HasPrefix(a, "sts:")) && !slices.Contains(wire.FunctionPermissions[name], a) {
 					t.Errorf("%s: role allows %s, which internal/wire does not declare for it", name, a)
 				}
 			}
@@ -372,11 +433,68 @@ func TestS3AndLambdaPermissions(t *testing.T) {
 		}
 		self := deploy.Token(f.Properties["FunctionName"])
 		for _, a := range acts {
+			if a == "sts:AssumeRole" {
+				// On the link role only (TestLinkRole checks that role).
+				if link := deploy.Token(f.Env[wire.EnvLinkRole]); link == "" || !allows(tpl.RoleStatements(roleOf(f)), a, link) {
+					t.Errorf("%s: role %s does not allow %s on the role %s names (%q)", name, roleOf(f), a, wire.EnvLinkRole, link)
+				}
+				continue
+			}
 			want := "arn:AWS::Partition:lambda:AWS::Region:AWS::AccountId:function:" + self
 			if self == "" || !allows(tpl.RoleStatements(roleOf(f)), a, want) {
 				t.Errorf("%s: role %s does not allow %s on the function itself (%s)", name, roleOf(f), a, want)
 			}
 		}
+	}
+}
+
+// Presigned links are signed as the link role (wire.LinkRoleCredentials):
+// only the pack function's role may assume it, and it may only read the
+// packs bucket's objects (s3store.LinkPermissions) and have S3 decrypt them
+// with the bucket's key (s3store.LinkKMSViaS3, through S3 only).
+func TestLinkRole(t *testing.T) {
+	tpl := load(t)
+	pack, ok := byName(t, tpl)["pack"]
+	if !ok {
+		t.Fatal("no pack function")
+	}
+	link, attr, _ := strings.Cut(deploy.Token(pack.Env[wire.EnvLinkRole]), ".")
+	if attr != "Arn" || tpl.Resources[link].Type != "AWS::IAM::Role" {
+		t.Fatalf("%s is %v, want !GetAtt <a role of the template>.Arn", wire.EnvLinkRole, pack.Env[wire.EnvLinkRole])
+	}
+	trust := deploy.Statements(tpl.Resources[link].Properties["AssumeRolePolicyDocument"])
+	if len(trust) != 1 || trust[0].Effect != "Allow" || !slices.Equal(trust[0].Principals, []string{roleOf(pack) + ".Arn"}) ||
+		!slices.Equal(trust[0].Actions, []string{"sts:AssumeRole"}) {
+		t.Errorf("%s trusts %+v, want only %s to assume it", link, trust, roleOf(pack))
+	}
+	objects := packsBucket(t, tpl) + ".Arn/*"
+	var granted []string
+	for _, st := range tpl.RoleStatements(link) {
+		for _, a := range st.Actions {
+			granted = append(granted, a)
+			if !slices.Contains(s3store.LinkPermissions, a) || !slices.Equal(st.Resources, []string{objects}) || st.Effect != "Allow" {
+				t.Errorf("%s %s: %s %s on %v; want only %v on %s", link, st.Sid, st.Effect, a, st.Resources, s3store.LinkPermissions, objects)
+			}
+		}
+	}
+	for _, a := range s3store.LinkPermissions {
+		if !slices.Contains(granted, a) {
+			t.Errorf("%s does not allow %s on %s", link, a, objects)
+		}
+	}
+	key := bucketKey(t, tpl, packsBucket(t, tpl))
+	var kms []string
+	for _, st := range deploy.Statements(tpl.Resources[key].Properties["KeyPolicy"]) {
+		if !slices.Contains(st.Principals, link+".Arn") {
+			continue
+		}
+		if deploy.Path(st.Condition, "StringEquals", "kms:ViaService") == nil {
+			t.Errorf("%s %s: %s may use the key outside S3", key, st.Sid, link)
+		}
+		kms = append(kms, st.Actions...)
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(kms)), slices.Sorted(slices.Values(s3store.LinkKMSViaS3))) {
+		t.Errorf("%s lets %s %v, want %v via S3", key, link, kms, s3store.LinkKMSViaS3)
 	}
 }
 
@@ -424,4 +542,41 @@ func TestAlarmMatchesEMF(t *testing.T) {
 		t.Fatalf("no alarm reads %s/%s with dimensions %v = (%s, %s), as the functions emit it",
 			emitted.Namespace, emitted.Metrics[0].Name, emitted.Dimensions[0], line.Kind, line.Severity)
 	}
+}
+
+// A failed pack build (the function logs it and answers Lambda without an
+// error, so the Errors alarm never sees it) is counted as an EMF metric that
+// an alarm reads with exactly the emitted namespace, name and dimensions.
+func TestPackBuildFailureAlarm(t *testing.T) {
+	var buf bytes.Buffer
+	wire.NewEMFMetrics(&buf).PackBuildFailed(t.Context())
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("EMF line %q: %v", buf.String(), err)
+	}
+	cw := deploy.List(deploy.Path(line, "_aws", "CloudWatchMetrics"))
+	if len(cw) != 1 {
+		t.Fatalf("EMF line %q", buf.String())
+	}
+	ns := deploy.Path(cw[0], "Namespace")
+	name := deploy.Path(deploy.List(deploy.Path(cw[0], "Metrics"))[0], "Name")
+	dims := map[string]any{}
+	for _, d := range deploy.List(deploy.List(deploy.Path(cw[0], "Dimensions"))[0]) {
+		dims[d.(string)] = line[d.(string)]
+	}
+	tpl := load(t)
+	for _, id := range tpl.ResourcesOfType("AWS::CloudWatch::Alarm") {
+		p := tpl.Resources[id].Properties
+		got := map[string]any{}
+		for _, d := range deploy.List(p["Dimensions"]) {
+			got[fmt.Sprint(deploy.Path(d, "Name"))] = deploy.Path(d, "Value")
+		}
+		if p["Namespace"] == ns && p["MetricName"] == name && fmt.Sprint(got) == fmt.Sprint(dims) {
+			if len(deploy.List(p["AlarmActions"])) == 0 || p["Threshold"] != "1" {
+				t.Errorf("%s reads %s/%s but does not alarm on the first failure", id, ns, name)
+			}
+			return
+		}
+	}
+	t.Fatalf("no alarm reads %s/%s with dimensions %v, as the pack function emits it", ns, name, dims)
 }

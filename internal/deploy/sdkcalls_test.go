@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -100,7 +101,7 @@ func TestDeclaredActionsCoverSDKCalls(t *testing.T) {
 			declared[p.Action] = true
 		}
 	}
-	for _, acts := range s3store.FunctionPermissions {
+	for _, acts := range append(slices.Collect(maps.Values(s3store.FunctionPermissions)), s3store.LinkPermissions) {
 		for _, a := range acts {
 			declared[a] = true
 		}

@@ -27,16 +27,19 @@ type Fn struct {
 
 // Resource is one entry of Resources.
 type Resource struct {
-	Type       string
-	Condition  string
-	Properties map[string]any
-	Metadata   map[string]any
+	Type                string
+	Condition           string
+	DeletionPolicy      string
+	UpdateReplacePolicy string
+	Properties          map[string]any
+	Metadata            map[string]any
 }
 
 // Template is a parsed SAM template.
 type Template struct {
 	Parameters map[string]map[string]any
 	Conditions map[string]any
+	Rules      map[string]any
 	Globals    map[string]any
 	Resources  map[string]Resource
 	Outputs    map[string]any
@@ -70,6 +73,7 @@ func Parse(b []byte) (*Template, error) {
 		t.Parameters[name] = mapOf(p)
 	}
 	t.Conditions = mapOf(root["Conditions"])
+	t.Rules = mapOf(root["Rules"])
 	t.Globals = mapOf(root["Globals"])
 	t.Outputs = mapOf(root["Outputs"])
 	for name, r := range mapOf(root["Resources"]) {
@@ -78,8 +82,11 @@ func Parse(b []byte) (*Template, error) {
 		if typ == "" {
 			return nil, fmt.Errorf("%w: resource %q has no Type", ErrTemplate, name)
 		}
-		cond, _ := m["Condition"].(string)
-		t.Resources[name] = Resource{Type: typ, Condition: cond, Properties: mapOf(m["Properties"]), Metadata: mapOf(m["Metadata"])}
+		r := Resource{Type: typ, Properties: mapOf(m["Properties"]), Metadata: mapOf(m["Metadata"])}
+		r.Condition, _ = m["Condition"].(string)
+		r.DeletionPolicy, _ = m["DeletionPolicy"].(string)
+		r.UpdateReplacePolicy, _ = m["UpdateReplacePolicy"].(string)
+		t.Resources[name] = r
 	}
 	return t, nil
 }

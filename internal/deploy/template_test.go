@@ -301,6 +301,14 @@ func TestSecurityControls(t *testing.T) {
 		if deploy.Path(p, "MutualTlsAuthentication", "TruststoreVersion") == nil {
 			t.Error("TruststoreVersion is not pinned")
 		}
+		// An imported or Private CA certificate needs an ownership
+		// verification certificate for mutual TLS; an ACM-issued one must not
+		// be given one.
+		own, ok := p["OwnershipVerificationCertificateArn"].(deploy.Fn)
+		if args := deploy.List(own.Arg); !ok || own.Name != "Fn::If" || len(args) != 3 ||
+			deploy.Token(args[1]) != "OwnershipVerificationCertificateArn" || deploy.Token(args[2]) != "AWS::NoValue" {
+			t.Errorf("OwnershipVerificationCertificateArn %v: want !If [<condition>, !Ref OwnershipVerificationCertificateArn, !Ref AWS::NoValue]", p["OwnershipVerificationCertificateArn"])
+		}
 		maps := tpl.ResourcesOfType("AWS::ApiGateway::BasePathMapping")
 		if len(maps) != 1 || deploy.Token(tpl.Resources[maps[0]].Properties["DomainName"]) != doms[0] {
 			t.Error("the API is not mapped on the mTLS domain")

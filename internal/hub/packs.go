@@ -99,6 +99,7 @@ type PackConfig struct {
 	MaxSpan     time.Duration // longest period, default 366 days
 	LinkTTL     time.Duration // default presigned link lifetime, 15 minutes
 	MaxLinkTTL  time.Duration // at most 7 days (SigV4's limit)
+	LinkCap     time.Duration // no link outlives it (0: none); expires_at says so (docs/packs.md)
 	BuildLease  time.Duration // how long a build holds the tenant's lease, default 15 minutes
 	LeaseWait   time.Duration // how long a build waits for another one of the tenant, default 2 minutes
 	KeyPrefix   string        // object key prefix, default "packs/"
@@ -276,6 +277,9 @@ func (p *Packs) GetPack(ctx context.Context, ad Admin, id, expiresIn string) (Pa
 			return PackView{}, refuse(CodeInvalidRequest, "expires_in %q must be from 1 second to %d seconds", expiresIn, int(p.cfg.MaxLinkTTL/time.Second))
 		}
 		ttl = d
+	}
+	if p.cfg.LinkCap > 0 && ttl > p.cfg.LinkCap {
+		ttl = p.cfg.LinkCap
 	}
 	if !validPackID(id) {
 		return PackView{}, refuse(CodeNotFound, "no evidence pack %q", id)

@@ -23,7 +23,6 @@ const (
 	ActSign         = "kms:Sign"
 	ActGetPublicKey = "kms:GetPublicKey"
 	ActCreateKey    = "kms:CreateKey"
-	ActTagResource  = "kms:TagResource" // CreateKey with Tags needs it
 	ActEncrypt      = "kms:Encrypt"
 	ActDecrypt      = "kms:Decrypt"
 )
@@ -34,13 +33,15 @@ const (
 // never reach KMS for the CA).
 //
 // pack holds the tenants' pack-signing keys (vault.go): in kms mode it
-// creates an Ed25519 key per tenant key (tagged) and signs with it; in
-// kms-envelope mode it encrypts and decrypts seeds under the envelope key.
-// The template allows both, so that the mode is a parameter.
+// creates an Ed25519 key per tenant key and signs with it (CreateKey is
+// allowed by its IAM role; GetPublicKey and Sign by the key policy it sets,
+// PackKeyPolicy, and by nothing else); in kms-envelope mode it encrypts and
+// decrypts seeds under the envelope key. The template allows both, so that
+// the mode is a parameter.
 var FunctionPermissions = map[string][]Permission{
 	"register": {{ActGetPublicKey, KeyCA}, {ActSign, KeyCA}},
 	"pack": {
-		{ActCreateKey, KeyPack}, {ActTagResource, KeyPack}, {ActGetPublicKey, KeyPack}, {ActSign, KeyPack},
+		{ActCreateKey, KeyPack}, {ActGetPublicKey, KeyPack}, {ActSign, KeyPack},
 		{ActEncrypt, KeyEnvelope}, {ActDecrypt, KeyEnvelope},
 	},
 }

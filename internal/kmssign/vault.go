@@ -38,15 +38,35 @@ var _ VaultAPI = (*kms.Client)(nil)
 // ErrVault reports a vault reference or key that cannot be used.
 var ErrVault = errors.New("kmssign: pack-signing key")
 
+// VaultOption tunes a vault.
+type VaultOption func(*KeyVault) error
+
+// WithSigner makes ModeKMS create each key with PackKeyPolicy(signer): only
+// that role (the pack function's) may sign with it. Without it keys get
+// KMS's default key policy, which leaves their use to IAM (the local KMS).
+func WithSigner(signer string) VaultOption {
+	return func(v *KeyVault) error {
+		p, err := PackKeyPolicy(signer)
+		v.policy = p
+		return err
+	}
+}
+
 // NewVault returns the vault of mode. wrapKeyID (the symmetric key) is
 // required for ModeKMSEnvelope and must be empty for ModeKMS.
-func NewVault(mode string, api VaultAPI, wrapKeyID string) (hub.KeyVault, error) {
+func NewVault(mode string, api VaultAPI, wrapKeyID string, opts ...VaultOption) (hub.KeyVault, error) {
 	if api == nil {
 		return nil, errors.New("kmssign: nil KMS API")
 	}
 	switch mode {
 	case ModeKMS:
-		return &KeyVault{api: api}, nil
+		v := &KeyVault{api: api}
+		for _, o := range opts {
+			if err := o(v); err != nil {
+				return nil, err
+			}
+		}
+		return v, nil
 	case ModeKMSEnvelope:
 		if wrapKeyID == "" {
 			return nil, fmt.Errorf("%w: mode %q needs a symmetric wrapping key", ErrVault, mode)
@@ -58,17 +78,25 @@ func NewVault(mode string, api VaultAPI, wrapKeyID string) (hub.KeyVault, error)
 
 // KeyVault keeps each pack-signing key as an Ed25519 KMS key: the private
 // key never leaves KMS. Its reference is the key's ARN.
-type KeyVault struct{ api VaultAPI }
+type KeyVault struct {
+	api    VaultAPI
+	policy string // key policy of new keys; "" for KMS's default
+}
 
 var _ hub.KeyVault = (*KeyVault)(nil)
 
-// NewKey implements hub.KeyVault: CreateKey ECC_NIST_EDWARDS25519, tagged
-// with the tenant and key id.
+// NewKey implements hub.KeyVault: CreateKey ECC_NIST_EDWARDS25519, named
+// by its description, with the vault's key policy. The policy leaves the
+// caller no PutKeyPolicy, on purpose (the pack function cannot widen a key
+// it signs with), hence BypassPolicyLockoutSafetyCheck; the account keeps
+// PutKeyPolicy, so the key stays manageable.
 func (v *KeyVault) NewKey(ctx context.Context, tenantID, keyID string) (string, ed25519.PublicKey, error) {
-	out, err := v.api.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistEdwards25519,
-		KeyUsage: types.KeyUsageTypeSignVerify, Description: aws.String("monsys pack signing " + tenantID + " " + keyID),
-		Tags: []types.Tag{{TagKey: aws.String("monsys:tenant"), TagValue: aws.String(tenantID)},
-			{TagKey: aws.String("monsys:key_id"), TagValue: aws.String(keyID)}}})
+	in := &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistEdwards25519, KeyUsage: types.KeyUsageTypeSignVerify,
+		Description: aws.String("monsys pack signing " + tenantID + " " + keyID)}
+	if v.policy != "" {
+		in.Policy, in.BypassPolicyLockoutSafetyCheck = aws.String(v.policy), true
+	}
+	out, err := v.api.CreateKey(ctx, in)
 	if err != nil {
 		return "", nil, fmt.Errorf("kmssign: create pack-signing key %q of %q: %w", keyID, tenantID, err)
 	}

@@ -38,7 +38,24 @@ type Config struct {
 	// PartSize is the multipart part size, at least 5 MiB (default 8 MiB).
 	PartSize int
 	Now      func() time.Time
+	// LinkCredentials sign presigned links instead of the client's own
+	// credentials. A link dies with the credentials it is signed with, so
+	// these are a role session whose expiry is known (STS AssumeRole); a
+	// link is signed only with credentials that outlive it. Nil: the
+	// client's credentials (static ones locally).
+	LinkCredentials LinkCredentials
 }
+
+// LinkCredentials are the credentials links are signed with
+// (aws.CredentialsCache over an AssumeRole provider).
+type LinkCredentials interface {
+	Retrieve(ctx context.Context) (aws.Credentials, error)
+	Invalidate()
+}
+
+// ErrLinkLifetime reports signing credentials that would expire before the
+// link they sign.
+var ErrLinkLifetime = errors.New("s3store: the link's signing credentials expire before the link")
 
 // ErrConfig reports an unusable configuration.
 var ErrConfig = errors.New("s3store: bad configuration")
@@ -163,9 +180,41 @@ func (s *Store) PresignGet(ctx context.Context, key, version, fileName string, t
 	if fileName != "" {
 		in.ResponseContentDisposition = aws.String("attachment; filename=" + strconv.Quote(fileName))
 	}
-	req, err := s.presign.PresignGetObject(ctx, in, s3.WithPresignExpires(ttl))
+	opts := []func(*s3.PresignOptions){s3.WithPresignExpires(ttl)}
+	if s.cfg.LinkCredentials != nil {
+		creds, err := s.linkCredentials(ctx, ttl)
+		if err != nil {
+			return "", err
+		}
+		opts = append(opts, func(o *s3.PresignOptions) {
+			o.ClientOptions = append(o.ClientOptions, func(so *s3.Options) {
+				so.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })
+			})
+		})
+	}
+	req, err := s.presign.PresignGetObject(ctx, in, opts...)
 	if err != nil {
 		return "", fmt.Errorf("s3store: presign %s: %w", key, err)
 	}
 	return req.URL, nil
+}
+
+// linkCredentials returns link credentials that outlive a link of ttl made
+// now: the cached session, or a new one when the cached one ends sooner.
+func (s *Store) linkCredentials(ctx context.Context, ttl time.Duration) (aws.Credentials, error) {
+	lc := s.cfg.LinkCredentials
+	end := s.cfg.Now().Add(ttl)
+	c, err := lc.Retrieve(ctx)
+	if err == nil && c.CanExpire && c.Expires.Before(end) {
+		lc.Invalidate()
+		c, err = lc.Retrieve(ctx)
+	}
+	if err != nil {
+		return aws.Credentials{}, fmt.Errorf("s3store: credentials for links: %w", err)
+	}
+	if c.CanExpire && c.Expires.Before(end) {
+		return aws.Credentials{}, fmt.Errorf("%w: they end at %s, a %s link would end at %s", ErrLinkLifetime,
+			c.Expires.UTC().Format(time.RFC3339), ttl, end.UTC().Format(time.RFC3339))
+	}
+	return c, nil
 }

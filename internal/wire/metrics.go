@@ -11,7 +11,8 @@ import (
 
 // EMFMetrics writes the hub's metrics as CloudWatch Embedded Metric Format
 // lines: AnomalyOccurrences by Kind and Severity (template.yaml alarms on
-// Severity=critical) and one line per integrity cycle.
+// Severity=critical), one line per integrity cycle, and PackBuildFailures
+// (alarmed: a pack that was requested and will not come).
 type EMFMetrics struct{ W *emf.Writer }
 
 var _ hub.Metrics = EMFMetrics{}
@@ -34,4 +35,9 @@ func (m EMFMetrics) Cycle(_ context.Context, s hub.Summary) {
 		emf.Metric{Name: "IntegrityClosed", Value: float64(s.Closed), Unit: emf.Count},
 		emf.Metric{Name: "IntegrityErrors", Value: float64(s.Errors), Unit: emf.Count},
 		emf.Metric{Name: "IntegrityDuration", Value: float64(s.Duration.Milliseconds()), Unit: emf.Milliseconds})
+}
+
+// PackBuildFailed counts a pack build that failed (wire.PackFunction).
+func (m EMFMetrics) PackBuildFailed(_ context.Context) {
+	_ = m.W.Emit(map[string]string{"Function": "pack"}, emf.Metric{Name: "PackBuildFailures", Value: 1, Unit: emf.Count})
 }

@@ -6,18 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/dynamo"
@@ -37,6 +39,17 @@ const (
 	EnvLinkTTL          = "MONSYS_PACK_LINK_TTL"
 	EnvS3PathStyle      = "MONSYS_S3_PATH_STYLE"
 	EnvBuildFunction    = "MONSYS_PACK_BUILD_FUNCTION"
+	// EnvSigningKeyUser is the role that alone may sign with the tenants'
+	// pack-signing keys (kms mode): the key policy each key gets at CreateKey
+	// names it (kmssign.PackKeyPolicy). Empty: KMS's default key policy (the
+	// local KMS, which enforces none).
+	EnvSigningKeyUser = "MONSYS_SIGNING_KEY_USER"
+	// EnvLinkRole is the role presigned links are signed with (STS
+	// AssumeRole, a session of LinkSession): a link dies with the
+	// credentials it is signed with, and the function's own session ends at
+	// a time it is not told. Empty: the function's own credentials (the local
+	// hub's static ones).
+	EnvLinkRole = "MONSYS_PACK_LINK_ROLE_ARN"
 	// EnvLambdaFunction is set by Lambda: the build invokes its own function.
 	EnvLambdaFunction = "AWS_LAMBDA_FUNCTION_NAME"
 )
@@ -44,6 +57,15 @@ const (
 // DefaultRetentionDays is the Object Lock retention of a pack when
 // MONSYS_PACK_RETENTION_DAYS is unset.
 const DefaultRetentionDays = 365
+
+// Presigned links signed with the link role (docs/packs.md): its sessions
+// last LinkSession, the most STS grants a role assumed from a Lambda
+// function's own role session (role chaining); a link lives at most
+// LinkCap, so that a fresh session outlives it with minutes to spare.
+const (
+	LinkSession = time.Hour
+	LinkCap     = 55 * time.Minute
+)
 
 // PackSettings are the evidence-pack settings.
 type PackSettings struct {
@@ -54,6 +76,8 @@ type PackSettings struct {
 	LinkTTL       time.Duration
 	PathStyle     bool
 	BuildFunction string
+	KeyUser       string
+	LinkRole      string
 }
 
 // PacksFromEnv reads PackSettings; the bucket, both tables and the signing
@@ -62,7 +86,8 @@ type PackSettings struct {
 func PacksFromEnv(getenv func(string) string, s *Settings) (PackSettings, error) {
 	s.Tables.Packs, s.Tables.SigningKeys = getenv(EnvTablePacks), getenv(EnvTableSigningKeys)
 	p := PackSettings{Bucket: getenv(EnvPackBucket), SigningMode: getenv(EnvSigningMode), WrapKeyID: getenv(EnvWrapKeyID),
-		RetentionDays: DefaultRetentionDays, BuildFunction: getenv(EnvBuildFunction)}
+		RetentionDays: DefaultRetentionDays, BuildFunction: getenv(EnvBuildFunction), KeyUser: getenv(EnvSigningKeyUser),
+		LinkRole: getenv(EnvLinkRole)}
 	if p.BuildFunction == "" {
 		p.BuildFunction = getenv(EnvLambdaFunction)
 	}
@@ -96,6 +121,14 @@ func PacksFromEnv(getenv func(string) string, s *Settings) (PackSettings, error)
 		}
 		p.LinkTTL = d
 	}
+	if p.LinkRole != "" && !strings.HasPrefix(p.LinkRole, "arn:") {
+		return PackSettings{}, fmt.Errorf("settings: %s=%q: want a role ARN", EnvLinkRole, p.LinkRole)
+	}
+	if p.KeyUser != "" {
+		if _, err := kmssign.PackKeyPolicy(p.KeyUser); err != nil {
+			return PackSettings{}, fmt.Errorf("settings: %s: %w", EnvSigningKeyUser, err)
+		}
+	}
 	var err error
 	if p.PathStyle, err = flag(getenv, EnvS3PathStyle); err != nil {
 		return PackSettings{}, err
@@ -110,11 +143,26 @@ type PackParts struct {
 	S3      *s3.Client
 	Log     *slog.Logger
 	TempDir string
+	// LinkCredentials sign the presigned links (LinkRoleCredentials); nil:
+	// the S3 client's own, and links as long as asked (up to 7 days).
+	LinkCredentials s3store.LinkCredentials
+}
+
+// LinkRoleCredentials are sessions of the link role, LinkSession long,
+// cached until a link would outlive the cached one.
+func LinkRoleCredentials(cfg aws.Config, role string) *aws.CredentialsCache {
+	return aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), role, func(o *stscreds.AssumeRoleOptions) {
+		o.Duration, o.RoleSessionName = LinkSession, "monsys-pack-links"
+	}))
 }
 
 // Packs builds the evidence-pack service over the given clients.
 func Packs(svc *hub.Service, ps PackSettings, parts PackParts) (*hub.Packs, error) {
-	vault, err := kmssign.NewVault(ps.SigningMode, parts.KMS, ps.WrapKeyID)
+	var opts []kmssign.VaultOption
+	if ps.KeyUser != "" && ps.SigningMode == kmssign.ModeKMS {
+		opts = append(opts, kmssign.WithSigner(ps.KeyUser))
+	}
+	vault, err := kmssign.NewVault(ps.SigningMode, parts.KMS, ps.WrapKeyID, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -122,11 +170,16 @@ func Packs(svc *hub.Service, ps PackSettings, parts PackParts) (*hub.Packs, erro
 	if err != nil {
 		return nil, err
 	}
-	objects, err := s3store.New(parts.S3, s3store.Config{Bucket: ps.Bucket, Retention: time.Duration(ps.RetentionDays) * 24 * time.Hour})
+	objects, err := s3store.New(parts.S3, s3store.Config{Bucket: ps.Bucket, Retention: time.Duration(ps.RetentionDays) * 24 * time.Hour,
+		LinkCredentials: parts.LinkCredentials})
 	if err != nil {
 		return nil, err
 	}
-	return hub.NewPacks(svc, parts.Store, parts.Store, keys, objects, hub.PackConfig{LinkTTL: ps.LinkTTL, TempDir: parts.TempDir})
+	cfg := hub.PackConfig{LinkTTL: ps.LinkTTL, TempDir: parts.TempDir}
+	if parts.LinkCredentials != nil {
+		cfg.LinkCap = LinkCap
+	}
+	return hub.NewPacks(svc, parts.Store, parts.Store, keys, objects, cfg)
 }
 
 // BuildEvent is the payload the pack function sends itself to build a pack.
@@ -166,21 +219,37 @@ func (l *LambdaStarter) StartBuild(ctx context.Context, tenantID, packID string)
 	return nil
 }
 
+// PackBuilder builds a requested pack (hub.Packs).
+type PackBuilder interface {
+	BuildPack(ctx context.Context, tenantID, packID string) error
+}
+
+// BuildMetrics counts what a build event came to (EMFMetrics).
+type BuildMetrics interface {
+	PackBuildFailed(ctx context.Context)
+}
+
 // PackFunction is the pack Lambda function: API Gateway events for the
 // Packs routes, and its own build events.
 type PackFunction struct {
-	API   *api.Handler
-	Packs *hub.Packs
-	Log   *slog.Logger
+	API     APIFunc
+	Packs   PackBuilder
+	Metrics BuildMetrics
+	Log     *slog.Logger
 }
 
-// Handle serves one invocation.
+// Handle serves one invocation. A failed build is logged and counted
+// (PackBuildFailures, alarmed in template.yaml), not returned: the pack is
+// marked failed already and a Lambda retry would do nothing.
 func (f *PackFunction) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	var be BuildEvent
 	if err := json.Unmarshal(raw, &be); err == nil && be.Build != nil {
 		if err := f.Packs.BuildPack(ctx, be.Build.TenantID, be.Build.PackID); err != nil {
-			// The pack is marked failed already; a Lambda retry would do nothing.
 			f.Log.ErrorContext(ctx, "build pack", "tenant_id", be.Build.TenantID, "pack_id", be.Build.PackID, "err", err)
+			if f.Metrics != nil {
+				f.Metrics.PackBuildFailed(ctx)
+			}
+			return map[string]string{"status": "failed"}, nil
 		}
 		return map[string]string{"status": "done"}, nil
 	}
@@ -188,12 +257,30 @@ func (f *PackFunction) Handle(ctx context.Context, raw json.RawMessage) (any, er
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return nil, errors.New("pack: the event is neither an API Gateway proxy event nor a build event")
 	}
-	return f.API.Handle(ctx, ev)
+	return f.API(ctx, ev)
 }
 
-// PackFunctionFromEnv is the whole wiring of functions/pack.
+// packParts are what the pack function builds from the hub's stored state.
+type packParts struct {
+	api   *api.Handler
+	packs *hub.Packs
+}
+
+// lazyPacks is a PackBuilder over parts that may not be built yet.
+type lazyPacks struct{ r *retrying[packParts] }
+
+func (l lazyPacks) BuildPack(ctx context.Context, tenantID, packID string) error {
+	p, err := l.r.get(ctx)
+	if err != nil {
+		return err
+	}
+	return p.packs.BuildPack(ctx, tenantID, packID)
+}
+
+// PackFunctionFromEnv is the whole wiring of functions/pack. Before the
+// bootstrap its API answers 503 unavailable ("not bootstrapped yet").
 func PackFunctionFromEnv(ctx context.Context, getenv func(string) string) (*PackFunction, error) {
-	log := Logger(os.Stdout)
+	log := Logger(output)
 	s, err := FromEnv(getenv)
 	if err != nil {
 		return nil, err
@@ -210,20 +297,38 @@ func PackFunctionFromEnv(ctx context.Context, getenv func(string) string) (*Pack
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	c := Clients{DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}
-	svc, store, err := Service(ctx, s, c, log, hub.WithMetrics(NewEMFMetrics(os.Stdout)))
+	metrics := NewEMFMetrics(output)
+	r, err := startRetrying(ctx, log, "pack", func(ctx context.Context) (packParts, error) {
+		svc, store, err := Service(ctx, s, c, log, hub.WithMetrics(metrics))
+		if err != nil {
+			return packParts{}, err
+		}
+		s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = ps.PathStyle })
+		parts := PackParts{Store: store, KMS: c.KMS, S3: s3c, Log: log}
+		if ps.LinkRole != "" {
+			parts.LinkCredentials = LinkRoleCredentials(cfg, ps.LinkRole)
+		}
+		packs, err := Packs(svc, ps, parts)
+		if err != nil {
+			return packParts{}, err
+		}
+		packs.SetStarter(&LambdaStarter{API: lambda.NewFromConfig(cfg), Function: ps.BuildFunction})
+		h, err := api.New(svc, log, api.Packs)
+		if err != nil {
+			return packParts{}, err
+		}
+		h.ServePacks(packs)
+		return packParts{api: h, packs: packs}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = ps.PathStyle })
-	packs, err := Packs(svc, ps, PackParts{Store: store, KMS: c.KMS, S3: s3c, Log: log})
-	if err != nil {
-		return nil, err
+	serve := func(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		p, err := r.get(ctx)
+		if err != nil {
+			return notReady(ctx, log, "pack", ev, err), nil
+		}
+		return p.api.Handle(ctx, ev)
 	}
-	packs.SetStarter(&LambdaStarter{API: lambda.NewFromConfig(cfg), Function: ps.BuildFunction})
-	h, err := api.New(svc, log, api.Packs)
-	if err != nil {
-		return nil, err
-	}
-	h.ServePacks(packs)
-	return &PackFunction{API: h, Packs: packs, Log: log}, nil
+	return &PackFunction{API: serve, Packs: lazyPacks{r}, Metrics: metrics, Log: log}, nil
 }

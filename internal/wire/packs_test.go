@@ -34,6 +34,14 @@ func TestPacksFromEnv(t *testing.T) {
 			func(p wire.PackSettings) bool {
 				return p.RetentionDays == 0 && p.LinkTTL == time.Hour && p.PathStyle && p.BuildFunction == "other"
 			}},
+		{"ok/key-user", with(wire.EnvSigningKeyUser, "arn:aws:iam::123456789012:role/stack-PackRole-X"), true,
+			func(p wire.PackSettings) bool { return p.KeyUser == "arn:aws:iam::123456789012:role/stack-PackRole-X" }},
+		{"fail/key-user-not-a-role", with(wire.EnvSigningKeyUser, "arn:aws:kms:us-east-1:123456789012:key/x"), false, nil},
+		{"ok/link-role", with(wire.EnvLinkRole, "arn:aws:iam::123456789012:role/stack-PackLinkRole-X"), true,
+			func(p wire.PackSettings) bool {
+				return p.LinkRole == "arn:aws:iam::123456789012:role/stack-PackLinkRole-X"
+			}},
+		{"fail/link-role-not-an-arn", with(wire.EnvLinkRole, "PackLinkRole"), false, nil},
 		{"fail/no-mode", with(wire.EnvSigningMode, ""), false, nil},
 		{"fail/unknown-mode", with(wire.EnvSigningMode, "local"), false, nil},
 		{"fail/envelope-without-key", with(wire.EnvSigningMode, "kms-envelope"), false, nil},

@@ -6,6 +6,7 @@ package wire
 import (
 	"context"
 	"crypto"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -141,7 +143,7 @@ func Service(ctx context.Context, s Settings, c Clients, log *slog.Logger, opts 
 	}
 	pem, err := store.CACert(ctx)
 	if errors.Is(err, hub.ErrNotFound) {
-		return nil, nil, errors.New("the hub CA is not bootstrapped: run `monsys-admin bootstrap` (or the local hub) first")
+		return nil, nil, ErrNotBootstrapped
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read hub CA certificate: %w", err)
@@ -215,36 +217,139 @@ func StaticCredentials() aws.CredentialsProvider {
 // Getenv is os.Getenv, named for wiring.
 var Getenv = os.Getenv
 
-// fromEnv is the wiring every function shares: settings, clients, store and service.
-func fromEnv(ctx context.Context, getenv func(string) string) (*hub.Service, *dynamo.Store, Settings, *slog.Logger, error) {
-	log := Logger(os.Stdout)
+// output is where the functions' log and EMF lines go (CloudWatch Logs).
+var output io.Writer = os.Stdout
+
+// ErrNotBootstrapped is the state of a deployed hub before `monsys-admin
+// bootstrap` has stored the hub CA: the functions start, answer 503 and log
+// it, and serve as soon as the bootstrap has run (no new cold start needed).
+var ErrNotBootstrapped = errors.New("the hub is not bootstrapped yet: its operator must run `monsys-admin bootstrap` (README, Deploying to AWS)")
+
+// APIFunc is a Lambda handler of API Gateway proxy events.
+type APIFunc func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
+
+// retrying holds what a function builds from the hub's stored state. While
+// the hub is not bootstrapped, each use tries again; once built it is kept.
+type retrying[T any] struct {
+	build func(context.Context) (T, error)
+	mu    sync.Mutex
+	v     T
+	done  bool
+}
+
+func (r *retrying[T]) get(ctx context.Context) (T, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		return r.v, nil
+	}
+	v, err := r.build(ctx)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	r.v, r.done = v, true
+	return v, nil
+}
+
+// startRetrying builds once at start: an error other than ErrNotBootstrapped
+// fails the start, as before; not bootstrapped is logged and tried again at
+// each use.
+func startRetrying[T any](ctx context.Context, log *slog.Logger, function string, build func(context.Context) (T, error)) (*retrying[T], error) {
+	r := &retrying[T]{build: build}
+	_, err := r.get(ctx)
+	if errors.Is(err, ErrNotBootstrapped) {
+		logNotBootstrapped(ctx, log, function)
+		err = nil
+	}
+	return r, err
+}
+
+func logNotBootstrapped(ctx context.Context, log *slog.Logger, function string) {
+	log.WarnContext(ctx, "hub not bootstrapped", "function", function, "state", "not_bootstrapped",
+		"hint", "run monsys-admin bootstrap with the stack's outputs (README, Deploying to AWS)")
+}
+
+// notReady answers a request a function cannot serve yet: 503 unavailable,
+// saying why, in the SPEC 4 envelope.
+func notReady(ctx context.Context, log *slog.Logger, function string, ev events.APIGatewayProxyRequest, err error) events.APIGatewayProxyResponse {
+	he := &hub.Error{Code: hub.CodeUnavailable, Message: "the hub is unavailable; retry later", RetryAfter: 5 * time.Second, Cause: err}
+	if errors.Is(err, ErrNotBootstrapped) {
+		logNotBootstrapped(ctx, log, function)
+		he.Message, he.RetryAfter = "the hub is not bootstrapped yet: its operator must run monsys-admin bootstrap", time.Minute
+	}
+	return api.ErrorResponse(ctx, log, ev, he)
+}
+
+// settingsAndClients is the part of the wiring that needs no stored state.
+func settingsAndClients(ctx context.Context, getenv func(string) string) (Settings, Clients, *slog.Logger, error) {
+	log := Logger(output)
 	s, err := FromEnv(getenv)
 	if err != nil {
-		return nil, nil, s, nil, err
+		return s, Clients{}, log, err
 	}
 	c, err := LoadClients(ctx)
-	if err != nil {
-		return nil, nil, s, nil, err
-	}
-	svc, store, err := Service(ctx, s, c, log, hub.WithMetrics(NewEMFMetrics(os.Stdout)))
-	return svc, store, s, log, err
+	return s, c, log, err
 }
 
 // Handler builds a Lambda function's handler for its route groups from the
-// environment: the whole of a function main's wiring.
-func Handler(ctx context.Context, getenv func(string) string, groups api.Group) (*api.Handler, error) {
-	svc, _, _, log, err := fromEnv(ctx, getenv)
+// environment: the whole of a function main's wiring. Before the bootstrap
+// it answers 503 unavailable ("not bootstrapped yet") and logs it.
+func Handler(ctx context.Context, getenv func(string) string, groups api.Group) (APIFunc, error) {
+	s, c, log, err := settingsAndClients(ctx, getenv)
 	if err != nil {
 		return nil, err
 	}
-	return api.New(svc, log, groups)
+	function := fmt.Sprintf("api group %d", groups)
+	if n := getenv(EnvLambdaFunction); n != "" {
+		function = n
+	}
+	r, err := startRetrying(ctx, log, function, func(ctx context.Context) (*api.Handler, error) {
+		svc, _, err := Service(ctx, s, c, log, hub.WithMetrics(NewEMFMetrics(output)))
+		if err != nil {
+			return nil, err
+		}
+		return api.New(svc, log, groups)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		h, err := r.get(ctx)
+		if err != nil {
+			return notReady(ctx, log, function, ev, err), nil
+		}
+		return h.Handle(ctx, ev)
+	}, nil
 }
 
 // Integrity builds the scheduled integrity cycle from the environment.
-func Integrity(ctx context.Context, getenv func(string) string) (*hub.Integrity, error) {
-	svc, store, s, _, err := fromEnv(ctx, getenv)
+// Before the bootstrap there is nothing to check: a run logs that and
+// succeeds, so no error alarm fires every 10 minutes.
+func Integrity(ctx context.Context, getenv func(string) string) (func(context.Context, json.RawMessage) (hub.Summary, error), error) {
+	s, c, log, err := settingsAndClients(ctx, getenv)
 	if err != nil {
 		return nil, err
 	}
-	return hub.NewIntegrity(svc, store, hub.IntegrityConfig{StaleAfter: s.StaleAfter})
+	r, err := startRetrying(ctx, log, "integrity", func(ctx context.Context) (*hub.Integrity, error) {
+		svc, store, err := Service(ctx, s, c, log, hub.WithMetrics(NewEMFMetrics(output)))
+		if err != nil {
+			return nil, err
+		}
+		return hub.NewIntegrity(svc, store, hub.IntegrityConfig{StaleAfter: s.StaleAfter})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, _ json.RawMessage) (hub.Summary, error) {
+		in, err := r.get(ctx)
+		if errors.Is(err, ErrNotBootstrapped) {
+			logNotBootstrapped(ctx, log, "integrity")
+			return hub.Summary{}, nil
+		}
+		if err != nil {
+			return hub.Summary{}, err
+		}
+		return in.Run(ctx)
+	}, nil
 }
