@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/cred"
 	"github.com/monsys/hub/internal/deploy"
 	"github.com/monsys/hub/internal/dynamo"
@@ -39,18 +40,6 @@ import (
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/localkms"
 	"github.com/monsys/hub/internal/wire"
-)
-
-// The credentials and names the API Gateway event files of internal/api
-// carry (see internal/api/testdata_test.go); the seeded state holds their
-// hashes.
-const (
-	tenant        = "acme"
-	otherTenant   = "globex"
-	agentID       = "ag_apitest1"
-	agentToken    = "ms_dGVzdC1vbmx5LWFnZW50LXRva2VuLWZvci1hcGktdGVzdHM"
-	adminKey      = "msa_dGVzdC1vbmx5LWFkbWluLWtleS1mb3ItYXBpLXRlc3RzLQ"
-	otherAdminKey = "msa_Z2xvYmV4LXRlc3Qtb25seS1hZG1pbi1rZXktZm9yLWFwaQ"
 )
 
 var (
@@ -201,8 +190,8 @@ type state struct {
 // newState resolves the template for a stack named stackName and creates and
 // seeds what its functions' variables name, as the local hub does: the
 // tables (dynamo.Schema), the packs bucket with Object Lock, the hub CA
-// certificate (the test CA), tenants acme and globex with their admin keys
-// and agent ag_apitest1 with the events' token.
+// certificate (the test CA), and the tenant, admin key, agent and token the
+// event files carry (eventIdentities).
 func (w *world) newState(t *testing.T, name, stackName, tablePrefix string) *state {
 	t.Helper()
 	ctx := t.Context()
@@ -263,14 +252,46 @@ func (w *world) newState(t *testing.T, name, stackName, tablePrefix string) *sta
 	}
 	_, err = st.store.PutCACert(ctx, string(readFile(t, filepath.Join(apiTestdata, "pki", "ca.pem"))), settings.CAKeyID)
 	must(err)
+	id := eventIdentities(t)
 	now := time.Now().UTC()
-	for _, tn := range []struct{ id, key string }{{tenant, adminKey}, {otherTenant, otherAdminKey}} {
-		must(st.store.PutTenant(ctx, hub.Tenant{TenantID: tn.id, CreatedAt: now}))
-		must(st.store.PutCredential(ctx, hub.Credential{Hash: cred.Hash(tn.key), Kind: cred.KindAdmin, TenantID: tn.id, CreatedAt: now}))
-	}
-	must(st.store.PutCredential(ctx, hub.Credential{Hash: cred.Hash(agentToken), Kind: cred.KindAgent, TenantID: tenant, AgentID: agentID, CreatedAt: now}))
-	must(st.store.CreateAgent(ctx, hub.Agent{TenantID: tenant, AgentID: agentID, TokenHash: cred.Hash(agentToken), Hostname: "web-01", CreatedAt: now}))
+	must(st.store.PutTenant(ctx, hub.Tenant{TenantID: id.tenant, CreatedAt: now}))
+	must(st.store.PutCredential(ctx, hub.Credential{Hash: cred.Hash(id.adminKey), Kind: cred.KindAdmin, TenantID: id.tenant, CreatedAt: now}))
+	must(st.store.PutCredential(ctx, hub.Credential{Hash: cred.Hash(id.agentToken), Kind: cred.KindAgent, TenantID: id.tenant, AgentID: id.agentID, CreatedAt: now}))
+	must(st.store.CreateAgent(ctx, hub.Agent{TenantID: id.tenant, AgentID: id.agentID, TokenHash: cred.Hash(id.agentToken), Hostname: "web-01", CreatedAt: now}))
 	return st
+}
+
+// identities are the tenant, agent and credentials the event files carry:
+// the agent's token and id in register.json (its Authorization header and
+// its client certificate's CN and O), the admin key in create-agent.json.
+type identities struct{ tenant, agentID, agentToken, adminKey string }
+
+func eventIdentities(t *testing.T) identities {
+	t.Helper()
+	read := func(name string) events.APIGatewayProxyRequest {
+		var ev events.APIGatewayProxyRequest
+		if err := json.Unmarshal(apiEvent(t, name), &ev); err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	bearer := func(ev events.APIGatewayProxyRequest) string {
+		v, ok := strings.CutPrefix(ev.Headers["Authorization"], "Bearer ")
+		if !ok || v == "" {
+			t.Fatalf("%s %s has no bearer token", ev.HTTPMethod, ev.Path)
+		}
+		return v
+	}
+	reg := read("register.json")
+	if reg.RequestContext.Identity.ClientCert == nil {
+		t.Fatal("register.json has no client certificate")
+	}
+	cert, err := ca.ParseCertPEM(reg.RequestContext.Identity.ClientCert.ClientCertPem)
+	if err != nil || len(cert.Subject.Organization) != 1 {
+		t.Fatalf("register.json's client certificate: %v", err)
+	}
+	return identities{tenant: cert.Subject.Organization[0], agentID: cert.Subject.CommonName,
+		agentToken: bearer(reg), adminKey: bearer(read("create-agent.json"))}
 }
 
 // awsEnv is what points the SDK at the emulators, for the functions'

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"testing"
 
 	"github.com/monsys/hub/internal/deploy"
 )
@@ -19,7 +20,7 @@ import (
 type stack struct {
 	tpl    *deploy.Template
 	name   string            // AWS::StackName
-	params map[string]string // every parameter: its default or override
+	params map[string]string // every parameter with a default or an override
 	// key gives a KMS key resource's key id and ARN.
 	key func(logicalID string, props map[string]any) (id, arn string, err error)
 	// names are the generated physical names, so each is drawn once.
@@ -36,14 +37,12 @@ func newStack(tpl *deploy.Template, name string, overrides map[string]string,
 	key func(string, map[string]any) (string, string, error)) (*stack, error) {
 	s := &stack{tpl: tpl, name: name, params: map[string]string{}, key: key, names: map[string]string{}}
 	for p, def := range tpl.Parameters {
-		v, ok := def["Default"].(string)
-		if !ok {
-			return nil, fmt.Errorf("parameter %s has no default: a first deploy could not leave it out", p)
+		if v, ok := def["Default"].(string); ok {
+			s.params[p] = v
 		}
-		s.params[p] = v
 	}
 	for p, v := range overrides {
-		if _, ok := s.params[p]; ok {
+		if _, ok := tpl.Parameters[p]; ok {
 			s.params[p] = v
 		}
 	}
@@ -124,6 +123,9 @@ func (s *stack) ref(name string) (string, error) {
 	if v, ok := s.params[name]; ok {
 		return v, nil
 	}
+	if _, ok := s.tpl.Parameters[name]; ok {
+		return "", fmt.Errorf("!Ref %s: the parameter has no default, and this check gives it no value", name)
+	}
 	r, ok := s.tpl.Resources[name]
 	if !ok {
 		return "", fmt.Errorf("!Ref %s: no such parameter or resource", name)
@@ -168,7 +170,10 @@ func (s *stack) getAtt(res, attr string) (string, error) {
 // generate (stack-LogicalId-SUFFIX, cut to max; lowercase for buckets).
 func (s *stack) physical(logicalID string, named any, max int, lower bool) (string, error) {
 	if named != nil {
-		return s.value(named)
+		n, err := s.value(named)
+		if err != nil || n != "" { // "": AWS::NoValue, the property is left out
+			return n, err
+		}
 	}
 	if n, ok := s.names[logicalID]; ok {
 		return n, nil
@@ -281,4 +286,136 @@ func (s *stack) truth(v any) (bool, error) {
 		return slices.Contains(got, true), nil
 	}
 	return false, fmt.Errorf("condition function %s is not resolved by this check", f.Name)
+}
+
+func TestStack(t *testing.T) {
+	tpl, err := deploy.Parse([]byte(`
+Parameters:
+  Prefix: {Type: String, Default: "monsys-"}
+  Mode: {Type: String, Default: kms}
+Conditions:
+  Envelope: !Equals [!Ref Mode, kms-envelope]
+  NotEnvelope: !Not [!Condition Envelope]
+  Both: !And [!Condition NotEnvelope, !Equals [!Ref Prefix, "monsys-"]]
+Resources:
+  Table: {Type: AWS::DynamoDB::Table, Properties: {TableName: !Sub "${Prefix}agents"}}
+  Bucket: {Type: AWS::S3::Bucket}
+  Key: {Type: AWS::KMS::Key, Properties: {KeySpec: ECC_NIST_P256}}
+  Fn: {Type: AWS::Serverless::Function, Properties: {FunctionName: !Sub "${AWS::StackName}-fn"}}
+  Other: {Type: AWS::DynamoDB::Table, Properties: {TableName: !If [Envelope, "named", !Ref AWS::NoValue]}}
+  Topic: {Type: AWS::SNS::Topic}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(id string, props map[string]any) (string, string, error) {
+		return "k-" + id, "arn:aws:kms:us-east-1:000000000000:key/k-" + id + "-" + props["KeySpec"].(string), nil
+	}
+	tests := []struct {
+		name      string
+		overrides map[string]string
+		value     any
+		want      string // "" with wantErr
+		wantErr   string
+	}{
+		{name: "ok/parameter-default", value: deploy.Fn{Name: "Ref", Arg: "Mode"}, want: "kms"},
+		{name: "ok/override", overrides: map[string]string{"Prefix": "t1-", "Nope": "x"}, value: deploy.Fn{Name: "Ref", Arg: "Table"}, want: "t1-agents"},
+		{name: "ok/table-name", value: deploy.Fn{Name: "Ref", Arg: "Table"}, want: "monsys-agents"},
+		{name: "ok/name-left-out", value: deploy.Fn{Name: "Fn::Sub", Arg: "${Other}"}, want: "Stack-One-Other-"},
+		{name: "ok/function-name", value: deploy.Fn{Name: "Ref", Arg: "Fn"}, want: "Stack-One-fn"},
+		{name: "ok/key-arn", value: deploy.Fn{Name: "Fn::GetAtt", Arg: []any{"Key", "Arn"}}, want: "arn:aws:kms:us-east-1:000000000000:key/k-Key-ECC_NIST_P256"},
+		{name: "ok/sub-attribute-and-literal", value: deploy.Fn{Name: "Fn::Sub", Arg: "${Table.Arn}/index/${!x}"},
+			want: "arn:aws:dynamodb:us-east-1:000000000000:table/monsys-agents/index/${x}"},
+		{name: "ok/sub-with-variables", value: deploy.Fn{Name: "Fn::Sub", Arg: []any{"${A}-${AWS::Region}", map[string]any{"A": deploy.Fn{Name: "Ref", Arg: "Mode"}}}},
+			want: "kms-us-east-1"},
+		{name: "ok/if-false", value: deploy.Fn{Name: "Fn::If", Arg: []any{"Envelope", deploy.Fn{Name: "Fn::GetAtt", Arg: []any{"Key", "Arn"}}, ""}}, want: ""},
+		{name: "ok/if-true", overrides: map[string]string{"Mode": "kms-envelope"},
+			value: deploy.Fn{Name: "Fn::If", Arg: []any{"Envelope", "yes", "no"}}, want: "yes"},
+		{name: "ok/nested-conditions", value: deploy.Fn{Name: "Fn::If", Arg: []any{"Both", "yes", "no"}}, want: "yes"},
+		{name: "ok/join", value: deploy.Fn{Name: "Fn::Join", Arg: []any{",", []any{"a", deploy.Fn{Name: "Ref", Arg: "Mode"}}}}, want: "a,kms"},
+		{name: "fail/unknown-ref", value: deploy.Fn{Name: "Ref", Arg: "Nothing"}, wantErr: "no such parameter or resource"},
+		{name: "fail/unresolved-type", value: deploy.Fn{Name: "Ref", Arg: "Topic"}, wantErr: "AWS::SNS::Topic"},
+		{name: "fail/unresolved-function", value: deploy.Fn{Name: "Fn::ImportValue", Arg: "x"}, wantErr: "Fn::ImportValue"},
+		{name: "fail/unknown-condition", value: deploy.Fn{Name: "Fn::If", Arg: []any{"Nope", "a", "b"}}, wantErr: "no condition Nope"},
+		{name: "fail/not-a-string", value: []any{"a"}, wantErr: "not a string"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := newStack(tpl, "Stack-One", tc.overrides, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.value(tc.value)
+			switch {
+			case tc.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("value = %q, %v; want an error saying %q", got, err, tc.wantErr)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case strings.HasSuffix(tc.want, "-") && strings.HasPrefix(got, tc.want) && len(got) == len(tc.want)+12:
+				// a generated name: the prefix and a 12-character suffix
+			case got != tc.want:
+				t.Errorf("value = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	t.Run("ok/generated-bucket-name", func(t *testing.T) {
+		s, err := newStack(tpl, "Stack-"+strings.Repeat("x", 70), nil, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := s.value(deploy.Fn{Name: "Ref", Arg: "Bucket"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := s.value(deploy.Fn{Name: "Fn::Sub", Arg: "${Bucket}"})
+		if a != b || len(a) > 63 || a != strings.ToLower(a) || !strings.HasPrefix(a, "stack-xxx") {
+			t.Errorf("bucket %q then %q: want one lowercase name of at most 63 characters", a, b)
+		}
+	})
+	t.Run("fail/parameter-without-default", func(t *testing.T) {
+		bad, err := deploy.Parse([]byte("Parameters:\n  Domain: {Type: String}\nResources:\n  B: {Type: AWS::S3::Bucket}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := newStack(bad, "s", nil, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := s.value(deploy.Fn{Name: "Ref", Arg: "Domain"}); err == nil || !strings.Contains(err.Error(), "no default") {
+			t.Fatalf("value = %q, %v; want a missing-default error", v, err)
+		}
+		s, _ = newStack(bad, "s", map[string]string{"Domain": "hub.example.com"}, key)
+		if v, err := s.value(deploy.Fn{Name: "Ref", Arg: "Domain"}); err != nil || v != "hub.example.com" {
+			t.Fatalf("value = %q, %v; want the override", v, err)
+		}
+	})
+}
+
+func TestMatchPath(t *testing.T) {
+	tests := []struct {
+		tmpl, path string
+		want       bool
+	}{
+		{"/api/v1/agents", "/api/v1/agents", true},
+		{"/api/v1/agents/{id}", "/api/v1/agents/ag_1", true},
+		{"/api/v1/agents/{id}/rotate-token", "/api/v1/agents/ag_1/rotate-token", true},
+		{"/{proxy+}", "/api/v1/anything/at/all", true},
+		{"/api/v1/agents/{id}", "/api/v1/agents", false},
+		{"/api/v1/agents/{id}", "/api/v1/agents/", false},
+		{"/api/v1/agents/{id}", "/api/v1/agents/ag_1/rotate-token", false},
+		{"/api/v1/agents", "/api/v1/agent", false},
+	}
+	for _, tc := range tests {
+		name := "ok/"
+		if !tc.want {
+			name = "fail/"
+		}
+		t.Run(name+tc.tmpl+"~"+tc.path, func(t *testing.T) {
+			if got := matchPath(tc.tmpl, tc.path); got != tc.want {
+				t.Errorf("matchPath(%q, %q) = %v, want %v", tc.tmpl, tc.path, got, tc.want)
+			}
+		})
+	}
 }
