@@ -2,6 +2,7 @@ package rie
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -98,19 +99,18 @@ func TestRuntimeProtocol(t *testing.T) {
 		boots[f.id] = bin
 	}
 
-	unique := strings.ToLower(strings.TrimSuffix(emutest.UniquePrefix(t), "_"))
-	unique = unique[strings.LastIndexByte(unique, '_')+1:]
+	unique := strings.ToLower(rand.Text()[:8]) // -count=N runs share the binary's emulators
 	inproc := &side{name: "in-process", st: w.newState(t, "in-process", "inproc-"+unique, "inproc-"+unique+"-"), invoke: map[string]invoker{}}
-	real := &side{name: "rie", st: w.newState(t, "rie", "rie-"+unique, "rie-"+unique+"-"), invoke: map[string]invoker{}}
-	if inproc.st.tables == real.st.tables || inproc.st.bucket == real.st.bucket {
-		t.Fatalf("the two stacks share resources: tables %+v, bucket %s", real.st.tables, real.st.bucket)
+	underRIE := &side{name: "rie", st: w.newState(t, "rie", "rie-"+unique, "rie-"+unique+"-"), invoke: map[string]invoker{}}
+	if inproc.st.tables == underRIE.st.tables || inproc.st.bucket == underRIE.st.bucket {
+		t.Fatalf("the two stacks share resources: tables %+v, bucket %s", underRIE.st.tables, underRIE.st.bucket)
 	}
 
 	// In-process: the SDK reads its endpoints from this process's environment.
 	for k, v := range w.awsEnv(inproc.st.tmp) {
 		t.Setenv(k, v)
 	}
-	for _, k := range []string{"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION"} {
+	for _, k := range []string{"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("AWS_REGION", stackRegion)
@@ -125,8 +125,8 @@ func TestRuntimeProtocol(t *testing.T) {
 	// Under the emulator: one per function, with only Lambda's environment.
 	rieOf := map[string]*emu.RIE{}
 	for _, f := range w.fns {
-		env := maps.Clone(real.st.env[f.id])
-		maps.Copy(env, w.awsEnv(real.st.tmp))
+		env := maps.Clone(underRIE.st.env[f.id])
+		maps.Copy(env, w.awsEnv(underRIE.st.tmp))
 		var list []string
 		for k, v := range env {
 			list = append(list, k+"="+v)
@@ -142,18 +142,18 @@ func TestRuntimeProtocol(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = r.Stop() })
 		rieOf[f.id] = r
-		real.invoke[f.id] = r.Invoke
+		underRIE.invoke[f.id] = r.Invoke
 	}
 
 	times := map[string][]time.Duration{} // wall time of each RIE invocation, by function
 	run := func(t *testing.T, s step) {
 		for _, id := range targets(t, w, s, inproc) {
 			var got [2]any
-			for i, sd := range []*side{inproc, real} {
+			for i, sd := range []*side{inproc, underRIE} {
 				payload := s.event(t, sd)
 				start := time.Now()
 				resp, err := sd.invoke[id](ctx, payload)
-				if sd == real {
+				if sd == underRIE {
 					times[id] = append(times[id], time.Since(start))
 				}
 				if err != nil {
