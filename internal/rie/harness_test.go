@@ -42,13 +42,12 @@ import (
 	"github.com/monsys/hub/internal/wire"
 )
 
-var (
-	// apiTestdata holds the API Gateway events and the test PKI whose CA
-	// issued the events' client certificates.
-	apiTestdata = filepath.Join("..", "api", "testdata")
-	// caKeyID is the local KMS key id of the test CA's key.
-	caKeyID = "0e3c5a7b-2d4f-4a61-9b8c-7d6e5f4a3b21"
-)
+// apiTestdata holds the API Gateway events and the test PKI whose CA issued
+// the events' client certificates.
+var apiTestdata = filepath.Join("..", "api", "testdata")
+
+// caKeyID is the local KMS key id of the test CA's key.
+const caKeyID = "0e3c5a7b-2d4f-4a61-9b8c-7d6e5f4a3b21"
 
 // world is what both runs share: the emulators, the local KMS holding the
 // test CA's key, and a stand-in for Lambda's Invoke API that records the
