@@ -1,14 +1,11 @@
 package emu
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -62,32 +59,8 @@ type MinIO struct {
 // per version and cache). MONSYS_MINIO_BIN, when set, names a binary to use
 // instead. Build progress goes to stderr.
 func EnsureMinIO(ctx context.Context, root string) (string, error) {
-	if bin := os.Getenv("MONSYS_MINIO_BIN"); bin != "" {
-		if _, err := os.Stat(bin); err != nil {
-			return "", fmt.Errorf("emu: MONSYS_MINIO_BIN: %w", err)
-		}
-		return bin, nil
-	}
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		return "", fmt.Errorf("emu: ensure minio: bash not in PATH: %w", err)
-	}
-	script := filepath.Join(root, filepath.FromSlash(ensureMinIOScript))
-	var stdout bytes.Buffer
-	stderr := newTailBuffer(8 << 10)
-	cmd := exec.CommandContext(ctx, bash, script)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "MINIO_MODULE_VERSION="+MinIOModuleVersion)
-	cmd.Stdout = &stdout
-	cmd.Stderr = io.MultiWriter(stderr, lenientWriter{os.Stderr})
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("emu: ensure minio: %s: %w\n%s", script, err, stderr.String())
-	}
-	bin := strings.TrimSpace(stdout.String())
-	if fi, err := os.Stat(bin); err != nil || fi.IsDir() {
-		return "", fmt.Errorf("emu: ensure minio: %s printed %q, which is not a binary", script, bin)
-	}
-	return bin, nil
+	return ensureTool(ctx, root, cachedTool{name: "minio", script: ensureMinIOScript,
+		versionEnv: "MINIO_MODULE_VERSION", version: MinIOModuleVersion, binEnv: "MONSYS_MINIO_BIN"})
 }
 
 // StartMinIO starts `minio server` on loopback ports and returns once

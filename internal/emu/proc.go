@@ -33,6 +33,7 @@ type proc struct {
 	bin  string
 	args []string
 	env  []string // nil: inherit
+	dir  string   // working directory; "": the caller's
 	log  io.Writer
 	// ports are the loopback ports the process binds, checked before each
 	// start so that a probe never mistakes another server on them for ours.
@@ -72,6 +73,7 @@ func (p *proc) start(ctx context.Context, probe func(context.Context) error) err
 	}
 	r.cmd = exec.Command(p.bin, p.args...)
 	r.cmd.Env = p.env
+	r.cmd.Dir = p.dir
 	r.cmd.Stdout = out
 	r.cmd.Stderr = out
 	r.cmd.SysProcAttr = sysProcAttr()
@@ -108,6 +110,16 @@ func (p *proc) stop() error {
 		return fmt.Errorf("%s: stop: %w", p.name, err)
 	}
 	return nil
+}
+
+// output returns the tail of the current run's output.
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil {
+		return ""
+	}
+	return p.cur.tail.String()
 }
 
 // restart stops the process and starts it again on the same port and

@@ -240,10 +240,28 @@ type PackFunction struct {
 
 // Handle serves one invocation. A failed build is logged and counted
 // (PackBuildFailures, alarmed in template.yaml), not returned: the pack is
-// marked failed already and a Lambda retry would do nothing.
+// marked failed already and a Lambda retry would do nothing. The event is a build event when it has the
+// monsys_pack_build member (which must name the tenant and the pack), an API
+// Gateway proxy event when it has httpMethod and path; anything else is an
+// invocation error, so that a stray event (a misrouted rule, a malformed
+// invoke) shows in the function's Errors metric instead of getting a 404
+// nobody reads. json.Unmarshal alone cannot tell: any JSON object decodes
+// into an APIGatewayProxyRequest.
 func (f *PackFunction) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
-	var be BuildEvent
-	if err := json.Unmarshal(raw, &be); err == nil && be.Build != nil {
+	var kind struct {
+		Build  json.RawMessage `json:"monsys_pack_build"`
+		Method string          `json:"httpMethod"`
+		Path   string          `json:"path"`
+	}
+	if err := json.Unmarshal(raw, &kind); err != nil {
+		return nil, errors.New("pack: the event is neither an API Gateway proxy event nor a build event: not a JSON object")
+	}
+	switch {
+	case kind.Build != nil:
+		var be BuildEvent
+		if err := json.Unmarshal(raw, &be); err != nil || be.Build == nil || be.Build.TenantID == "" || be.Build.PackID == "" {
+			return nil, errors.New("pack: a build event needs monsys_pack_build.tenant_id and pack_id")
+		}
 		if err := f.Packs.BuildPack(ctx, be.Build.TenantID, be.Build.PackID); err != nil {
 			f.Log.ErrorContext(ctx, "build pack", "tenant_id", be.Build.TenantID, "pack_id", be.Build.PackID, "err", err)
 			if f.Metrics != nil {
@@ -252,12 +270,14 @@ func (f *PackFunction) Handle(ctx context.Context, raw json.RawMessage) (any, er
 			return map[string]string{"status": "failed"}, nil
 		}
 		return map[string]string{"status": "done"}, nil
+	case kind.Method != "" && kind.Path != "":
+		var ev events.APIGatewayProxyRequest
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, fmt.Errorf("pack: decode the API Gateway proxy event: %w", err)
+		}
+		return f.API(ctx, ev)
 	}
-	var ev events.APIGatewayProxyRequest
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		return nil, errors.New("pack: the event is neither an API Gateway proxy event nor a build event")
-	}
-	return f.API(ctx, ev)
+	return nil, errors.New("pack: the event is neither an API Gateway proxy event (httpMethod, path) nor a build event (monsys_pack_build)")
 }
 
 // packParts are what the pack function builds from the hub's stored state.
