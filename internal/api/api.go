@@ -226,7 +226,7 @@ func Status(c hub.Code) int {
 		return http.StatusForbidden
 	case hub.CodeNotFound:
 		return http.StatusNotFound
-	case hub.CodeReplayRejected:
+	case hub.CodeReplayRejected, hub.CodeConflict:
 		return http.StatusConflict
 	case hub.CodePayloadTooLarge:
 		return http.StatusRequestEntityTooLarge
