@@ -74,6 +74,7 @@ type request struct {
 	ev      *events.APIGatewayProxyRequest
 	body    []byte
 	param   string // the {id} path parameter
+	id      idKind // what the {id} names, if the route has one
 	reqID   string
 	agentID string // for the log line
 }
@@ -110,20 +111,32 @@ type route struct {
 	// path segments after the prefix; "{id}" matches one segment.
 	segs []string
 	fn   func(*Handler, context.Context, *request) (int, any, error)
+	id   idKind // what {id} names
 }
 
+// idKind is what a route's {id} names, with the shape it must have.
+type idKind struct {
+	what  string
+	valid func(string) bool
+}
+
+var (
+	agentID = idKind{"agent", hub.ValidAgentID}
+	packID  = idKind{"evidence pack", hub.ValidPackID}
+)
+
 var routes = []route{
-	{Register, http.MethodPost, []string{"agents", "register"}, (*Handler).register},
-	{Ingest, http.MethodPost, []string{"ingest"}, (*Handler).ingest},
-	{Admin, http.MethodPost, []string{"agents"}, (*Handler).createAgent},
-	{Admin, http.MethodGet, []string{"agents", "{id}"}, (*Handler).getAgent},
-	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-signing-key"}, (*Handler).rotateSigningKey},
-	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-token"}, (*Handler).rotateToken},
-	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-client-cert"}, (*Handler).rotateClientCert},
-	{Admin, http.MethodGet, []string{"anomalies"}, (*Handler).listAnomalies},
-	{Packs, http.MethodPost, []string{"evidence-packs"}, (*Handler).requestPack},
-	{Packs, http.MethodGet, []string{"evidence-packs", "{id}"}, (*Handler).getPack},
-	{Packs, http.MethodPost, []string{"signing-keys", "rotate"}, (*Handler).rotatePackKey},
+	{Register, http.MethodPost, []string{"agents", "register"}, (*Handler).register, idKind{}},
+	{Ingest, http.MethodPost, []string{"ingest"}, (*Handler).ingest, idKind{}},
+	{Admin, http.MethodPost, []string{"agents"}, (*Handler).createAgent, idKind{}},
+	{Admin, http.MethodGet, []string{"agents", "{id}"}, (*Handler).getAgent, agentID},
+	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-signing-key"}, (*Handler).rotateSigningKey, agentID},
+	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-token"}, (*Handler).rotateToken, agentID},
+	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-client-cert"}, (*Handler).rotateClientCert, agentID},
+	{Admin, http.MethodGet, []string{"anomalies"}, (*Handler).listAnomalies, idKind{}},
+	{Packs, http.MethodPost, []string{"evidence-packs"}, (*Handler).requestPack, idKind{}},
+	{Packs, http.MethodGet, []string{"evidence-packs", "{id}"}, (*Handler).getPack, packID},
+	{Packs, http.MethodPost, []string{"signing-keys", "rotate"}, (*Handler).rotatePackKey, idKind{}},
 }
 
 // match finds the route for a method and path; allowed is true when the path
@@ -186,7 +199,7 @@ func (h *Handler) serve(ctx context.Context, r *request) (int, events.APIGateway
 		}
 		return h.fail(ctx, r, &hub.Error{Code: hub.CodeNotFound, Message: "no such endpoint"})
 	}
-	r.param = param
+	r.param, r.id = param, rt.id
 	body := []byte(r.ev.Body)
 	if r.ev.IsBase64Encoded {
 		b, err := base64.StdEncoding.DecodeString(r.ev.Body)
@@ -312,8 +325,18 @@ func (h *Handler) ingest(ctx context.Context, r *request) (int, any, error) {
 
 // --- admin routes
 
+// admin authenticates the admin and then checks the route's {id}: one that
+// cannot be valid is answered as one that does not exist (SPEC 4), before
+// it reaches the store, which would fail on keys over DynamoDB's limits.
 func (h *Handler) admin(ctx context.Context, r *request) (hub.Admin, error) {
-	return h.svc.AuthAdmin(ctx, r.bearer(), r.clientCert())
+	ad, err := h.svc.AuthAdmin(ctx, r.bearer(), r.clientCert())
+	if err != nil {
+		return ad, err
+	}
+	if r.id.valid != nil && !r.id.valid(r.param) {
+		return ad, &hub.Error{Code: hub.CodeNotFound, Message: "no " + r.id.what + " with this id"}
+	}
+	return ad, nil
 }
 
 func (h *Handler) createAgent(ctx context.Context, r *request) (int, any, error) {
@@ -389,6 +412,12 @@ func (h *Handler) listAnomalies(ctx context.Context, r *request) (int, any, erro
 		if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > 500 {
 			return 0, nil, &hub.Error{Code: hub.CodeInvalidRequest, Message: "limit must be a number from 1 to 500"}
 		}
+	}
+	if id := q["agent_id"]; id != "" && !hub.ValidAgentID(id) {
+		return 0, nil, &hub.Error{Code: hub.CodeInvalidRequest, Message: "agent_id is not an agent id"}
+	}
+	if c := q["cursor"]; c != "" && !hub.ValidCursor(c) {
+		return 0, nil, &hub.Error{Code: hub.CodeInvalidRequest, Message: "the cursor is not one this hub issued"}
 	}
 	f := anomaly.Filter{Status: anomaly.Status(q["status"]), Kind: anomaly.Kind(q["kind"]), AgentID: q["agent_id"]}
 	p, err := h.svc.ListAnomalies(ctx, ad, f, q["cursor"], limit)
