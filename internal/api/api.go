@@ -213,13 +213,18 @@ func (h *Handler) serve(ctx context.Context, r *request) (int, events.APIGateway
 	if err != nil {
 		return h.fail(ctx, r, err)
 	}
-	return status, jsonResponse(status, v, nil)
+	return status, jsonResponse(r.reqID, status, v, nil)
 }
 
-func jsonResponse(status int, v any, extra map[string]string) events.APIGatewayProxyResponse {
+// jsonResponse encodes v as the answer; if it cannot be encoded, the answer
+// is the SPEC 4 internal error with the request's id.
+func jsonResponse(reqID string, status int, v any, extra map[string]string) events.APIGatewayProxyResponse {
 	b, err := json.Marshal(v)
 	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+		var e errorBody
+		e.Error.Code, e.Error.Message, e.RequestID = hub.CodeInternal, "internal error", reqID
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(e) // strings only: it always encodes
 	}
 	hdr := map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"}
 	for k, v := range extra {
@@ -286,7 +291,7 @@ func (h *Handler) fail(ctx context.Context, r *request, err error) (int, events.
 		attrs = append(attrs, slog.String("cause", redact(he.Cause.Error())))
 	}
 	h.log.LogAttrs(ctx, lvl, "refused", attrs...)
-	return status, jsonResponse(status, b, extra)
+	return status, jsonResponse(r.reqID, status, b, extra)
 }
 
 // credential matches what must never reach a log line: agent tokens, admin
@@ -442,7 +447,7 @@ func (h *Handler) runIntegrity(ctx context.Context, r *request) (int, events.API
 	if err != nil {
 		return h.fail(ctx, r, &hub.Error{Code: hub.CodeInternal, Message: "internal error", Cause: err})
 	}
-	return http.StatusOK, jsonResponse(http.StatusOK, sum, nil)
+	return http.StatusOK, jsonResponse(r.reqID, http.StatusOK, sum, nil)
 }
 
 // --- evidence packs and pack-signing keys
