@@ -114,3 +114,50 @@ func wantKMSKeysRecorded(t *testing.T, e *env) {
 		t.Fatalf("KMS holds %d pack keys of %s, the record refers to %d:\n KMS    %v\n record %v", len(got), e.info.TenantID, len(want), got, want)
 	}
 }
+
+// TestRaceRotateToken: five concurrent POST /agents/{id}/rotate-token (SPEC 4:
+// never 5xx; each carried out or 409 conflict). Exactly the token of a 200
+// that won last works; the old one and those of the losers do not.
+func TestRaceRotateToken(t *testing.T) {
+	e := newEnv(t)
+	a := e.enrolledAgent()
+	ad := e.admin()
+	const n = 5
+	results := make([]resp, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			results[i] = ad.do("POST", "/agents/"+a.id+"/rotate-token", nil)
+		})
+	}
+	close(start)
+	wg.Wait()
+	var won []string
+	for i, r := range results {
+		switch {
+		case r.Status == http.StatusOK:
+			won = append(won, r.Body["token"].(string))
+		case r.Status == http.StatusConflict && r.code() == "conflict":
+		default:
+			t.Errorf("rotation %d: %s", i, r)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	if len(won) == 0 {
+		t.Fatal("no rotation was carried out")
+	}
+	working := 0
+	for _, tok := range append(won, a.token) {
+		a.token = tok
+		if r := a.ingest(a.body(metric("cpu", 1))); r.Status == http.StatusAccepted {
+			working++
+		}
+	}
+	if working != 1 {
+		t.Fatalf("%d tokens work, want exactly one", working)
+	}
+}

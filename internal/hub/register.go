@@ -201,7 +201,7 @@ func (s *Service) pinSigning(ctx context.Context, a Agent, key []byte) (Agent, e
 			return a, backend("re-read agent", err)
 		}
 	}
-	return a, &Error{Code: CodeUnavailable, Message: "the signing-key pin is contended; retry", RetryAfter: time.Second}
+	return a, &Error{Code: CodeConflict, Message: "the signing-key pin is contended; retry", RetryAfter: time.Second}
 }
 
 // otherKey refuses a registration with another key than the pinned one.

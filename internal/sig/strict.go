@@ -17,23 +17,23 @@ var (
 	errSmallOrder   = errors.New("a point of small order")
 )
 
-// point decodes b as RFC 8032 section 5.1.3 does, strictly: it must be the
+// checkPoint decodes b as RFC 8032 section 5.1.3 does, strictly: it must be the
 // canonical encoding (y < p; x = 0 only with the sign bit clear) of a curve
 // point, and the point must not be one of the eight of small order. The
 // edwards25519 decoder accepts non-canonical encodings, so the point is
 // encoded again and compared.
-func point(b []byte) (*edwards25519.Point, error) {
+func checkPoint(b []byte) error {
 	p, err := new(edwards25519.Point).SetBytes(b)
 	if err != nil {
-		return nil, errNotOnCurve
+		return errNotOnCurve
 	}
 	if !bytes.Equal(p.Bytes(), b) {
-		return nil, errNonCanonical
+		return errNonCanonical
 	}
 	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
-		return nil, errSmallOrder
+		return errSmallOrder
 	}
-	return p, nil
+	return nil
 }
 
 // CheckPublicKey reports whether pub can be an agent's or a pack's Ed25519
@@ -45,7 +45,7 @@ func CheckPublicKey(pub []byte) error {
 	if len(pub) != ed25519.PublicKeySize {
 		return fmt.Errorf("%w: %d bytes, want %d", ErrBadKey, len(pub), ed25519.PublicKeySize)
 	}
-	if _, err := point(pub); err != nil {
+	if err := checkPoint(pub); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadKey, err)
 	}
 	return nil
@@ -64,7 +64,7 @@ func VerifyEd25519(pub, msg, signature []byte) error {
 	if len(signature) != ed25519.SignatureSize {
 		return fmt.Errorf("%w: %d bytes, want %d", ErrInvalid, len(signature), ed25519.SignatureSize)
 	}
-	if _, err := point(signature[:32]); err != nil {
+	if err := checkPoint(signature[:32]); err != nil {
 		return fmt.Errorf("%w: R is %w", ErrInvalid, err)
 	}
 	if _, err := new(edwards25519.Scalar).SetCanonicalBytes(signature[32:]); err != nil {
