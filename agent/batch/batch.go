@@ -1,13 +1,11 @@
-// Package batch builds, sequences and signs ingest bodies as SPEC 3 and 4.2
-// define them: a JSON array whose first element is the batch header, at most
-// 1000 elements and 256 KiB, signed as base64(Ed25519(SHA-256(body))).
+// Package batch builds and sequences ingest bodies as SPEC 4.2 defines them:
+// a JSON array whose first element is the batch header, at most 1000 elements
+// and 256 KiB. The agent signs them with the hub's own package
+// internal/sig (SPEC 3), so that signing and verifying are one implementation.
 package batch
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,9 +17,6 @@ const (
 	MaxBodyBytes = 256 << 10
 	MaxElements  = 1000
 )
-
-// SignatureHeader carries the payload signature (SPEC 3).
-const SignatureHeader = "X-Monsys-Signature"
 
 // headerReserve bounds the encoded size of any Header with a version string
 // of up to 64 bytes; splitting leaves this much room for it.
@@ -127,21 +122,4 @@ func Resequence(body []byte, seq int64) ([]byte, error) {
 	}
 	h.Seq = seq
 	return Encode(h, recs)
-}
-
-// Sign returns the SPEC 3 signature of body: the standard base64 (padded) of
-// the Ed25519 signature of body's SHA-256 digest.
-func Sign(key ed25519.PrivateKey, body []byte) string {
-	d := sha256.Sum256(body)
-	return base64.StdEncoding.EncodeToString(ed25519.Sign(key, d[:]))
-}
-
-// Verify checks a SPEC 3 signature; the agent's tests and fake hub use it.
-func Verify(pub ed25519.PublicKey, body []byte, sig string) bool {
-	raw, err := base64.StdEncoding.DecodeString(sig)
-	if err != nil || len(raw) != ed25519.SignatureSize {
-		return false
-	}
-	d := sha256.Sum256(body)
-	return ed25519.Verify(pub, d[:], raw)
 }

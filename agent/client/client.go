@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/monsys/hub/agent/batch"
+	"github.com/monsys/hub/internal/sig"
 )
 
 // maxResponse bounds how much of a response the agent reads.
@@ -211,10 +211,10 @@ type IngestResponse struct {
 }
 
 // Ingest sends a body with its signature (empty: unsigned) over cert.
-func (c *Client) Ingest(ctx context.Context, cert tls.Certificate, body []byte, sig string) (IngestResponse, error) {
+func (c *Client) Ingest(ctx context.Context, cert tls.Certificate, body []byte, signature string) (IngestResponse, error) {
 	hdr := http.Header{}
-	if sig != "" {
-		hdr.Set(batch.SignatureHeader, sig)
+	if signature != "" {
+		hdr.Set(sig.Header, signature)
 	}
 	var out IngestResponse
 	status, err := c.do(ctx, cert, "/ingest", body, hdr, &out)

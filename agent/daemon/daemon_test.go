@@ -22,6 +22,7 @@ import (
 	"github.com/monsys/hub/agent/internal/fakehub"
 	"github.com/monsys/hub/agent/keyfile"
 	"github.com/monsys/hub/agent/spool"
+	"github.com/monsys/hub/internal/sig"
 	"github.com/monsys/hub/internal/testclock"
 )
 
@@ -205,7 +206,7 @@ func TestForged(t *testing.T) {
 		sig  string
 		code string
 	}{
-		{name: "fail/second key", sig: batch.Sign(other, body), code: client.CodeSignatureInvalid},
+		{name: "fail/second key", sig: sig.Sign(other, body), code: client.CodeSignatureInvalid},
 		{name: "fail/no signature", sig: "", code: client.CodeSignatureMissing},
 		{name: "fail/garbage signature", sig: "bm90IGEgc2lnbmF0dXJl", code: client.CodeSignatureInvalid},
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/monsys/hub/agent/identity"
 	"github.com/monsys/hub/agent/spool"
 	"github.com/monsys/hub/agent/state"
+	"github.com/monsys/hub/internal/sig"
 )
 
 // maxReplays bounds 409 rounds for one batch within one drain.
@@ -67,7 +68,7 @@ func (a *Agent) Drain(ctx context.Context) (sent int, err error) {
 		if err != nil {
 			return sent, &DrainError{Err: err}
 		}
-		_, err = a.o.Hub.Ingest(ctx, id.TLS, e.Body, batch.Sign(key, e.Body))
+		_, err = a.o.Hub.Ingest(ctx, id.TLS, e.Body, sig.Sign(key, e.Body))
 		if err == nil {
 			if err := a.spool.Remove(e.ID); err != nil {
 				return sent, &DrainError{Err: err}

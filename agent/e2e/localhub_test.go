@@ -28,6 +28,7 @@ import (
 	"github.com/monsys/hub/agent/keyfile"
 	"github.com/monsys/hub/internal/emu/emutest"
 	"github.com/monsys/hub/internal/localhub"
+	"github.com/monsys/hub/internal/sig"
 )
 
 func TestMain(m *testing.M) { os.Exit(emutest.SharedDynalite(m)) }
@@ -297,7 +298,7 @@ func TestLocalHub(t *testing.T) {
 		_, other, _ := ed25519.GenerateKey(rand.Reader)
 		body, _ := batch.Encode(batch.NewHeader(time.Now(), time.Now().UnixNano()+int64(time.Hour), "1.0.0"),
 			[]json.RawMessage{json.RawMessage(`{"type":"honeypot_trip","ts":"2026-04-01T10:00:00Z","path":"/forged"}`)})
-		for _, sig := range []string{batch.Sign(other, body), ""} {
+		for _, sig := range []string{sig.Sign(other, body), ""} {
 			_, err := cl.Ingest(context.Background(), id.TLS, body, sig)
 			var ae *client.Error
 			if !errors.As(err, &ae) || ae.Status != http.StatusForbidden {

@@ -552,12 +552,14 @@ func (d *demo) client(cert *tls.Certificate) *http.Client {
 }
 
 // call sends one request with a client certificate and checks the status.
-// A 429 or 503 (nothing was stored, SPEC 4) is retried after Retry-After.
+// A 429 or 503 (nothing was stored) or a 409 conflict (a concurrent change
+// of the same thing won) is retried after Retry-After (SPEC 4).
 func (d *demo) call(ctx context.Context, cert tls.Certificate, auth, method, path string, body any, hdr map[string]string, want int, out any) error {
 	for try := 1; ; try++ {
 		err := d.callOnce(ctx, cert, auth, method, path, body, hdr, want, out)
 		var se *statusError
-		if try == 5 || !errors.As(err, &se) || (se.status != 429 && se.status != 503) || want == se.status {
+		retry := errors.As(err, &se) && (se.status == 429 || se.status == 503 || se.status == 409 && se.code == "conflict")
+		if try == 5 || !retry || want == se.status {
 			return err
 		}
 		wait := time.Duration(max(se.retryAfter, 1)) * time.Second

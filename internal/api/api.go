@@ -74,6 +74,7 @@ type request struct {
 	ev      *events.APIGatewayProxyRequest
 	body    []byte
 	param   string // the {id} path parameter
+	id      idKind // what the {id} names, if the route has one
 	reqID   string
 	agentID string // for the log line
 }
@@ -110,20 +111,32 @@ type route struct {
 	// path segments after the prefix; "{id}" matches one segment.
 	segs []string
 	fn   func(*Handler, context.Context, *request) (int, any, error)
+	id   idKind // what {id} names
 }
 
+// idKind is what a route's {id} names, with the shape it must have.
+type idKind struct {
+	what  string
+	valid func(string) bool
+}
+
+var (
+	agentID = idKind{"agent", hub.ValidAgentID}
+	packID  = idKind{"evidence pack", hub.ValidPackID}
+)
+
 var routes = []route{
-	{Register, http.MethodPost, []string{"agents", "register"}, (*Handler).register},
-	{Ingest, http.MethodPost, []string{"ingest"}, (*Handler).ingest},
-	{Admin, http.MethodPost, []string{"agents"}, (*Handler).createAgent},
-	{Admin, http.MethodGet, []string{"agents", "{id}"}, (*Handler).getAgent},
-	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-signing-key"}, (*Handler).rotateSigningKey},
-	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-token"}, (*Handler).rotateToken},
-	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-client-cert"}, (*Handler).rotateClientCert},
-	{Admin, http.MethodGet, []string{"anomalies"}, (*Handler).listAnomalies},
-	{Packs, http.MethodPost, []string{"evidence-packs"}, (*Handler).requestPack},
-	{Packs, http.MethodGet, []string{"evidence-packs", "{id}"}, (*Handler).getPack},
-	{Packs, http.MethodPost, []string{"signing-keys", "rotate"}, (*Handler).rotatePackKey},
+	{Register, http.MethodPost, []string{"agents", "register"}, (*Handler).register, idKind{}},
+	{Ingest, http.MethodPost, []string{"ingest"}, (*Handler).ingest, idKind{}},
+	{Admin, http.MethodPost, []string{"agents"}, (*Handler).createAgent, idKind{}},
+	{Admin, http.MethodGet, []string{"agents", "{id}"}, (*Handler).getAgent, agentID},
+	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-signing-key"}, (*Handler).rotateSigningKey, agentID},
+	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-token"}, (*Handler).rotateToken, agentID},
+	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-client-cert"}, (*Handler).rotateClientCert, agentID},
+	{Admin, http.MethodGet, []string{"anomalies"}, (*Handler).listAnomalies, idKind{}},
+	{Packs, http.MethodPost, []string{"evidence-packs"}, (*Handler).requestPack, idKind{}},
+	{Packs, http.MethodGet, []string{"evidence-packs", "{id}"}, (*Handler).getPack, packID},
+	{Packs, http.MethodPost, []string{"signing-keys", "rotate"}, (*Handler).rotatePackKey, idKind{}},
 }
 
 // match finds the route for a method and path; allowed is true when the path
@@ -186,7 +199,7 @@ func (h *Handler) serve(ctx context.Context, r *request) (int, events.APIGateway
 		}
 		return h.fail(ctx, r, &hub.Error{Code: hub.CodeNotFound, Message: "no such endpoint"})
 	}
-	r.param = param
+	r.param, r.id = param, rt.id
 	body := []byte(r.ev.Body)
 	if r.ev.IsBase64Encoded {
 		b, err := base64.StdEncoding.DecodeString(r.ev.Body)
@@ -200,13 +213,18 @@ func (h *Handler) serve(ctx context.Context, r *request) (int, events.APIGateway
 	if err != nil {
 		return h.fail(ctx, r, err)
 	}
-	return status, jsonResponse(status, v, nil)
+	return status, jsonResponse(r.reqID, status, v, nil)
 }
 
-func jsonResponse(status int, v any, extra map[string]string) events.APIGatewayProxyResponse {
+// jsonResponse encodes v as the answer; if it cannot be encoded, the answer
+// is the SPEC 4 internal error with the request's id.
+func jsonResponse(reqID string, status int, v any, extra map[string]string) events.APIGatewayProxyResponse {
 	b, err := json.Marshal(v)
 	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+		var e errorBody
+		e.Error.Code, e.Error.Message, e.RequestID = hub.CodeInternal, "internal error", reqID
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(e) // strings only: it always encodes
 	}
 	hdr := map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"}
 	for k, v := range extra {
@@ -226,7 +244,7 @@ func Status(c hub.Code) int {
 		return http.StatusForbidden
 	case hub.CodeNotFound:
 		return http.StatusNotFound
-	case hub.CodeReplayRejected:
+	case hub.CodeReplayRejected, hub.CodeConflict:
 		return http.StatusConflict
 	case hub.CodePayloadTooLarge:
 		return http.StatusRequestEntityTooLarge
@@ -273,7 +291,7 @@ func (h *Handler) fail(ctx context.Context, r *request, err error) (int, events.
 		attrs = append(attrs, slog.String("cause", redact(he.Cause.Error())))
 	}
 	h.log.LogAttrs(ctx, lvl, "refused", attrs...)
-	return status, jsonResponse(status, b, extra)
+	return status, jsonResponse(r.reqID, status, b, extra)
 }
 
 // credential matches what must never reach a log line: agent tokens, admin
@@ -312,8 +330,18 @@ func (h *Handler) ingest(ctx context.Context, r *request) (int, any, error) {
 
 // --- admin routes
 
+// admin authenticates the admin and then checks the route's {id}: one that
+// cannot be valid is answered as one that does not exist (SPEC 4), before
+// it reaches the store, which would fail on keys over DynamoDB's limits.
 func (h *Handler) admin(ctx context.Context, r *request) (hub.Admin, error) {
-	return h.svc.AuthAdmin(ctx, r.bearer(), r.clientCert())
+	ad, err := h.svc.AuthAdmin(ctx, r.bearer(), r.clientCert())
+	if err != nil {
+		return ad, err
+	}
+	if r.id.valid != nil && !r.id.valid(r.param) {
+		return ad, &hub.Error{Code: hub.CodeNotFound, Message: "no " + r.id.what + " with this id"}
+	}
+	return ad, nil
 }
 
 func (h *Handler) createAgent(ctx context.Context, r *request) (int, any, error) {
@@ -390,6 +418,12 @@ func (h *Handler) listAnomalies(ctx context.Context, r *request) (int, any, erro
 			return 0, nil, &hub.Error{Code: hub.CodeInvalidRequest, Message: "limit must be a number from 1 to 500"}
 		}
 	}
+	if id := q["agent_id"]; id != "" && !hub.ValidAgentID(id) {
+		return 0, nil, &hub.Error{Code: hub.CodeInvalidRequest, Message: "agent_id is not an agent id"}
+	}
+	if c := q["cursor"]; c != "" && !hub.ValidCursor(c) {
+		return 0, nil, &hub.Error{Code: hub.CodeInvalidRequest, Message: "the cursor is not one this hub issued"}
+	}
 	f := anomaly.Filter{Status: anomaly.Status(q["status"]), Kind: anomaly.Kind(q["kind"]), AgentID: q["agent_id"]}
 	p, err := h.svc.ListAnomalies(ctx, ad, f, q["cursor"], limit)
 	if err != nil {
@@ -413,7 +447,7 @@ func (h *Handler) runIntegrity(ctx context.Context, r *request) (int, events.API
 	if err != nil {
 		return h.fail(ctx, r, &hub.Error{Code: hub.CodeInternal, Message: "internal error", Cause: err})
 	}
-	return http.StatusOK, jsonResponse(http.StatusOK, sum, nil)
+	return http.StatusOK, jsonResponse(r.reqID, http.StatusOK, sum, nil)
 }
 
 // --- evidence packs and pack-signing keys

@@ -23,6 +23,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/monsys/hub/internal/anomaly"
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/cred"
@@ -42,11 +43,36 @@ const (
 var errSecret = fmt.Errorf("dynamodb: GetItem token=%s key=%s: %w", leakedToken, leakedKey,
 	errors.New("operation error DynamoDB: GetItem, Authorization: Bearer "+leakedToken))
 
-// failStore is the in-memory store with one-shot failures.
+// failStore is the in-memory store with one-shot failures. It also notes
+// the agent ids and cursors it was asked about.
 type failStore struct {
 	*memstore.Store
 	mu     sync.Mutex
 	faults map[string][]error
+	asked  []string
+}
+
+func (s *failStore) note(what string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.asked = append(s.asked, what)
+}
+
+func (s *failStore) wasAsked(what string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Contains(s.asked, what)
+}
+
+func (s *failStore) GetAgent(ctx context.Context, id string) (hub.Agent, error) {
+	s.note(id)
+	return s.Store.GetAgent(ctx, id)
+}
+
+func (s *failStore) ListAnomalies(ctx context.Context, tenant string, f anomaly.Filter, cursor string, limit int) (hub.AnomalyPage, error) {
+	s.note(f.AgentID)
+	s.note(cursor)
+	return s.Store.ListAnomalies(ctx, tenant, f, cursor, limit)
 }
 
 func (s *failStore) failNext(method string, err error) {
@@ -662,6 +688,7 @@ func TestStatus(t *testing.T) {
 		{hub.CodeCertPinMismatch, 403},
 		{hub.CodeNotFound, 404},
 		{hub.CodeReplayRejected, 409},
+		{hub.CodeConflict, 409},
 		{hub.CodePayloadTooLarge, 413},
 		{hub.CodeUnsupportedMedia, 415},
 		{hub.CodeThrottled, 429},
@@ -676,6 +703,93 @@ func TestStatus(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withPath rewrites every place of a proxy event that carries the path.
+func withPath(ev events.APIGatewayProxyRequest, old, new string) events.APIGatewayProxyRequest {
+	ev.Path = strings.Replace(ev.Path, old, new, 1)
+	ev.RequestContext.Path = strings.Replace(ev.RequestContext.Path, old, new, 1)
+	ev.PathParameters = map[string]string{"proxy": strings.Replace(ev.PathParameters["proxy"], old, new, 1)}
+	return ev
+}
+
+// TestBadIdentifiers: SPEC 4, an id in the path that cannot be valid (wrong
+// shape, too long) is 404 not_found, as for one that does not exist, and a
+// query value or cursor that cannot be valid is 400 invalid_request; all are
+// refused at the edge, so the store is never asked about them (DynamoDB
+// would fail on keys over its limits). The events are the real API Gateway
+// event files with the id or query replaced.
+func TestBadIdentifiers(t *testing.T) {
+	badAgentIDs := []struct{ name, id string }{
+		{"too-long", "ag_" + strings.Repeat("a", 3000)},
+		{"65-characters", "ag_" + strings.Repeat("a", 62)},
+		{"upper-case", strings.ToUpper(agentID)},
+		{"no-prefix", strings.TrimPrefix(agentID, "ag_")},
+		{"prefix-only", "ag_"},
+		{"non-ascii", "ag_apitest\u00e9"},
+		{"nul", "ag_apitest1\x00"},
+		{"invalid-utf8", "ag_\xff\xfe"},
+	}
+	for _, file := range []string{"get-agent.json", "rotate-token.json", "rotate-signing-key.json", "rotate-client-cert.json"} {
+		for _, b := range badAgentIDs {
+			t.Run("fail/404/"+strings.TrimSuffix(file, ".json")+"/"+b.name, func(t *testing.T) {
+				f := newAPIFx(t)
+				r := f.send(withPath(event(t, file), agentID, b.id))
+				if r.Status != 404 {
+					t.Fatalf("status %d: %s", r.Status, r.Body)
+				}
+				wantEnvelope(t, r, hub.CodeNotFound)
+				if f.store.wasAsked(b.id) {
+					t.Fatal("the store was asked about an id that cannot be valid")
+				}
+			})
+		}
+	}
+	query := func(q map[string]string) events.APIGatewayProxyRequest {
+		ev := event(t, "list-anomalies.json")
+		ev.QueryStringParameters, ev.MultiValueQueryStringParameters = map[string]string{}, map[string][]string{}
+		for k, v := range q {
+			ev.QueryStringParameters[k], ev.MultiValueQueryStringParameters[k] = v, []string{v}
+		}
+		return ev
+	}
+	cursorOf := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	badQueries := []struct {
+		name  string
+		q     map[string]string
+		asked string
+	}{
+		{"agent-id-too-long", map[string]string{"agent_id": "ag_" + strings.Repeat("a", 3000)}, "ag_" + strings.Repeat("a", 3000)},
+		{"agent-id-malformed", map[string]string{"agent_id": "ag_\xff"}, "ag_\xff"},
+		{"cursor-too-long", map[string]string{"cursor": cursorOf("v1:an_" + strings.Repeat("x", 3000))}, cursorOf("v1:an_" + strings.Repeat("x", 3000))},
+		{"cursor-not-base64url", map[string]string{"cursor": "not base64!"}, "not base64!"},
+		{"cursor-padded", map[string]string{"cursor": base64.URLEncoding.EncodeToString([]byte("v1:an_x"))}, base64.URLEncoding.EncodeToString([]byte("v1:an_x"))},
+		{"limit-too-long", map[string]string{"limit": strings.Repeat("9", 3000)}, ""},
+		{"status-too-long", map[string]string{"status": strings.Repeat("o", 3000)}, ""},
+		{"kind-too-long", map[string]string{"kind": strings.Repeat("k", 3000)}, ""},
+	}
+	for _, b := range badQueries {
+		t.Run("fail/400/list-anomalies/"+b.name, func(t *testing.T) {
+			f := newAPIFx(t)
+			r := f.send(query(b.q))
+			if r.Status != 400 {
+				t.Fatalf("status %d: %s", r.Status, r.Body)
+			}
+			wantEnvelope(t, r, hub.CodeInvalidRequest)
+			if b.asked != "" && f.store.wasAsked(b.asked) {
+				t.Fatal("the store was asked about a value that cannot be valid")
+			}
+		})
+	}
+	t.Run("ok/valid-ids-still-answer", func(t *testing.T) {
+		f := newAPIFx(t)
+		if r := f.sendFile("get-agent.json"); r.Status != 200 {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+		if r := f.send(query(map[string]string{"agent_id": agentID, "cursor": cursorOf("v1:an_" + agentID + ".x")})); r.Status != 200 {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+	})
 }
 
 // TestRequestIDGenerated: without a requestContext.requestId the handler

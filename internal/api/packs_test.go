@@ -1327,8 +1327,9 @@ func equalJSON(a, b any) bool {
 }
 
 // TestRotatePackKeySameSecond: windows are whole seconds, so a second
-// rotation within the second of the previous one is refused with 429
-// throttled and the lineage stays as it was.
+// rotation within the second of the previous one is refused with 409
+// conflict (SPEC 4: a concurrent change of the same thing won; retry) and the
+// lineage stays as it was.
 func TestRotatePackKeySameSecond(t *testing.T) {
 	f := newPacksFx(t)
 	_, err := f.packs.Keys().Ensure(f.ctx, tenant)
@@ -1339,11 +1340,11 @@ func TestRotatePackKeySameSecond(t *testing.T) {
 	}
 	before := f.keys.lineage(tenant)
 	r := f.call(event(t, "rotate-pack-key.json"))
-	if r.Status != 429 {
-		t.Fatalf("status %d, want 429: %s", r.Status, r.Body)
+	if r.Status != 409 {
+		t.Fatalf("status %d, want 409: %s", r.Status, r.Body)
 	}
-	wantEnvelope(t, r, hub.CodeThrottled)
-	if r.Headers["Retry-After"] != "1" { // SPEC 4: every 429 says when to retry
+	wantEnvelope(t, r, hub.CodeConflict)
+	if r.Headers["Retry-After"] != "1" { // says when to retry
 		t.Fatalf("Retry-After %q", r.Headers["Retry-After"])
 	}
 	if after := f.keys.lineage(tenant); !equalJSON(before, after) || len(after) != 2 {
@@ -1353,6 +1354,83 @@ func TestRotatePackKeySameSecond(t *testing.T) {
 	if r := f.call(event(t, "rotate-pack-key.json")); r.Status != 200 || len(lineageJSON(t, r)) != 3 {
 		t.Fatalf("rotation a second later: %d %s", r.Status, r.Body)
 	}
+}
+
+// TestRotatePackKeyClaims: a new key is made in the vault only by the
+// request that claimed the tenant's pending slot (docs/signing-keys.md). A
+// live claim of another request is 409 conflict and makes no key; a claim
+// older than hub.KeyClaimLease is taken over; a failed vault call frees its
+// claim at once; a key a crashed rotation made and recorded is reused.
+func TestRotatePackKeyClaims(t *testing.T) {
+	setup := func(t *testing.T) (*packsFx, hub.KeyRecord) {
+		f := newPacksFx(t)
+		rec, err := f.packs.Keys().Ensure(f.ctx, tenant)
+		f.must(err)
+		f.clock.Advance(time.Minute)
+		return f, rec
+	}
+	rotate := func(f *packsFx) result { return f.call(event(f.t, "rotate-pack-key.json")) }
+	claim := func(f *packsFx, rec hub.KeyRecord, p hub.PendingKey) {
+		rec.Version++
+		rec.Pending = &p
+		f.must(f.keys.PutKeys(f.ctx, rec))
+	}
+
+	t.Run("fail/live-claim-is-conflict", func(t *testing.T) {
+		f, rec := setup(t)
+		claim(f, rec, hub.PendingKey{KeyID: "sk_claimed", At: f.clock.Now().Add(-time.Second)})
+		made := len(f.vault.keys())
+		r := rotate(f)
+		if r.Status != 409 || r.Headers["Retry-After"] != "1" {
+			t.Fatalf("status %d, Retry-After %q: %s", r.Status, r.Headers["Retry-After"], r.Body)
+		}
+		wantEnvelope(t, r, hub.CodeConflict)
+		if len(f.vault.keys()) != made || len(f.keys.lineage(tenant)) != 1 {
+			t.Fatalf("a key was made (%d, was %d) or the lineage changed", len(f.vault.keys()), made)
+		}
+	})
+	t.Run("ok/stale-claim-is-taken-over", func(t *testing.T) {
+		f, rec := setup(t)
+		claim(f, rec, hub.PendingKey{KeyID: "sk_claimed", At: f.clock.Now()})
+		f.clock.Advance(hub.KeyClaimLease)
+		if r := rotate(f); r.Status != 200 {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+		if l := f.keys.lineage(tenant); len(l) != 2 || l[1].KeyID == "sk_claimed" {
+			t.Fatalf("lineage %+v", l)
+		}
+	})
+	t.Run("ok/vault-failure-frees-the-claim", func(t *testing.T) {
+		f, _ := setup(t)
+		f.vault.mu.Lock()
+		f.vault.fail = errors.New("kms: unavailable")
+		f.vault.mu.Unlock()
+		if r := rotate(f); r.Status != 500 {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+		f.vault.mu.Lock()
+		f.vault.fail = nil
+		f.vault.mu.Unlock()
+		if rec, err := f.keys.GetKeys(f.ctx, tenant); err != nil || rec.Pending != nil {
+			t.Fatalf("claim left after the failure: %+v, %v", rec.Pending, err)
+		}
+		if r := rotate(f); r.Status != 200 { // at once, not after the lease
+			t.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+	})
+	t.Run("ok/recorded-pending-key-is-reused", func(t *testing.T) {
+		f, rec := setup(t)
+		ref, _, err := f.vault.NewKey(f.ctx, tenant, "sk_pending")
+		f.must(err)
+		claim(f, rec, hub.PendingKey{KeyID: "sk_pending", Ref: ref, At: f.clock.Now().Add(-time.Hour)})
+		made := len(f.vault.keys())
+		if r := rotate(f); r.Status != 200 || r.json["signing_key_id"] != "sk_pending" {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+		if len(f.vault.keys()) != made {
+			t.Fatal("a second key was made")
+		}
+	})
 }
 
 // TestRotatePackKeyFirstKey: a tenant with no key yet gets its first key

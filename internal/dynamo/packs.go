@@ -270,7 +270,7 @@ func (s *Store) GetKeys(ctx context.Context, tenantID string) (hub.KeyRecord, er
 		r.Refs[k] = gs(gm(it, "refs"), k)
 	}
 	if p := gm(it, "pending"); p != nil {
-		r.Pending = &hub.PendingKey{KeyID: gs(p, "key_id"), Ref: gs(p, "ref")}
+		r.Pending = &hub.PendingKey{KeyID: gs(p, "key_id"), Ref: gs(p, "ref"), At: gt(p, "at")}
 	}
 	return r, nil
 }
@@ -295,7 +295,11 @@ func (s *Store) PutKeys(ctx context.Context, r hub.KeyRecord) error {
 	}
 	it["refs"] = &types.AttributeValueMemberM{Value: refs}
 	if r.Pending != nil {
-		it["pending"] = &types.AttributeValueMemberM{Value: item{"key_id": vs(r.Pending.KeyID), "ref": vs(r.Pending.Ref)}}
+		p := item{"key_id": vs(r.Pending.KeyID), "at": vt(r.Pending.At)}
+		if r.Pending.Ref != "" { // a claim has no reference yet
+			p["ref"] = vs(r.Pending.Ref)
+		}
+		it["pending"] = &types.AttributeValueMemberM{Value: p}
 	}
 	in := &dynamodb.PutItemInput{TableName: aws.String(t), Item: it}
 	if r.Version <= 1 {

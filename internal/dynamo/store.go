@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -450,6 +451,12 @@ func (s *Store) CloseAnomaly(ctx context.Context, tenant, id string, t time.Time
 
 const cursorPrefix = "v1:"
 
+// validAnomalyKey reports whether a cursor's anomaly id can be a sort key:
+// an anomaly id (an_...), valid UTF-8, within DynamoDB's 1024 bytes.
+func validAnomalyKey(id string) bool {
+	return strings.HasPrefix(id, "an_") && len(id) <= 1024 && utf8.ValidString(id)
+}
+
 // ListAnomalies implements hub.AnomalyStore: one tenant partition, narrowed to
 // one agent by key prefix, filtered by status and kind, paged by anomaly id.
 func (s *Store) ListAnomalies(ctx context.Context, tenant string, f anomaly.Filter, cursor string, limit int) (hub.AnomalyPage, error) {
@@ -458,7 +465,8 @@ func (s *Store) ListAnomalies(ctx context.Context, tenant string, f anomaly.Filt
 	if cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(cursor)
 		var ok bool
-		if after, ok = strings.CutPrefix(string(raw), cursorPrefix); err != nil || !ok || after == "" {
+		// What it decodes to becomes a key: it must be one DynamoDB takes.
+		if after, ok = strings.CutPrefix(string(raw), cursorPrefix); err != nil || !ok || !validAnomalyKey(after) {
 			return hub.AnomalyPage{}, hub.ErrBadCursor
 		}
 		start = item{"tenant_id": vs(tenant), "anomaly_id": vs(after)}

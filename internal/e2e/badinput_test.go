@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -68,5 +69,58 @@ func TestBadInput(t *testing.T) {
 	t.Run("ok/limits", func(t *testing.T) {
 		expect(t, a.ingest(a.body(records(999)...)), http.StatusAccepted, "")
 		expect(t, a.ingest(padTo(a, 256<<10)), http.StatusAccepted, "")
+	})
+}
+
+// TestBadIdentifiers: SPEC 4, an identifier, cursor or query value that
+// cannot be valid (wrong shape, too long) is 400 invalid_request or 404
+// not_found, never a 5xx, against the real store (dynalite refuses keys over
+// DynamoDB's limits, as DynamoDB does). An id in the path that cannot be
+// valid is answered like one that does not exist: 404. A query value or
+// cursor that cannot be valid is 400.
+func TestBadIdentifiers(t *testing.T) {
+	e := newEnv(t)
+	a := e.enrolledAgent()
+	ad := e.admin()
+	long := "ag_" + strings.Repeat("a", 3000)     // over the 2048-byte partition key
+	longPack := "pk_" + strings.Repeat("b", 3000) // and over the 1024-byte sort key
+	cursorOf := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	cases := []struct {
+		name, method, path string
+		status             int
+		code               string
+	}{
+		{"fail/agent-id-too-long", "GET", "/agents/" + long, 404, "not_found"},
+		{"fail/agent-id-too-long-rotate-signing-key", "POST", "/agents/" + long + "/rotate-signing-key", 404, "not_found"},
+		{"fail/agent-id-too-long-rotate-token", "POST", "/agents/" + long + "/rotate-token", 404, "not_found"},
+		{"fail/agent-id-too-long-rotate-client-cert", "POST", "/agents/" + long + "/rotate-client-cert", 404, "not_found"},
+		{"fail/agent-id-without-prefix", "GET", "/agents/" + strings.TrimPrefix(a.id, "ag_"), 404, "not_found"},
+		{"fail/agent-id-upper-case", "GET", "/agents/" + strings.ToUpper(a.id), 404, "not_found"},
+		{"fail/agent-id-percent-encoded-nul", "GET", "/agents/ag_%00", 404, "not_found"},
+		{"fail/agent-id-invalid-utf8", "GET", "/agents/ag_%FF%FE", 404, "not_found"},
+		{"fail/pack-id-too-long", "GET", "/evidence-packs/" + longPack, 404, "not_found"},
+		{"fail/pack-id-malformed", "GET", "/evidence-packs/pk_%FF", 404, "not_found"},
+		{"fail/anomalies-agent-id-too-long", "GET", "/anomalies?agent_id=" + long, 400, "invalid_request"},
+		{"fail/anomalies-agent-id-malformed", "GET", "/anomalies?agent_id=ag_%FF", 400, "invalid_request"},
+		{"fail/anomalies-cursor-too-long", "GET", "/anomalies?cursor=" + cursorOf("v1:an_"+strings.Repeat("x", 3000)), 400, "invalid_request"},
+		{"fail/anomalies-cursor-long-garbage", "GET", "/anomalies?cursor=" + strings.Repeat("A", 5000), 400, "invalid_request"},
+		{"fail/anomalies-cursor-not-base64", "GET", "/anomalies?cursor=" + url.QueryEscape("not base64!"), 400, "invalid_request"},
+		{"fail/anomalies-cursor-invalid-utf8", "GET", "/anomalies?cursor=" + cursorOf("v1:an_\xff\xfe"), 400, "invalid_request"},
+		{"fail/anomalies-cursor-with-agent-filter", "GET", "/anomalies?agent_id=" + a.id + "&cursor=" + cursorOf("v1:an_"+a.id+"."+strings.Repeat("z", 2000)), 400, "invalid_request"},
+		{"fail/anomalies-status", "GET", "/anomalies?status=" + strings.Repeat("o", 3000), 400, "invalid_request"},
+		{"fail/anomalies-kind", "GET", "/anomalies?kind=" + strings.Repeat("k", 3000), 400, "invalid_request"},
+		{"fail/anomalies-limit", "GET", "/anomalies?limit=" + strings.Repeat("9", 3000), 400, "invalid_request"},
+		{"fail/pack-expires-in", "GET", "/evidence-packs/pk_abc?expires_in=" + strings.Repeat("9", 3000), 400, "invalid_request"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := ad.do(c.method, c.path, nil)
+			expect(t, r, c.status, c.code)
+		})
+	}
+	// The valid ones still answer.
+	t.Run("ok/agent", func(t *testing.T) { expect(t, ad.do("GET", "/agents/"+a.id, nil), http.StatusOK, "") })
+	t.Run("ok/anomalies-of-agent", func(t *testing.T) {
+		expect(t, ad.do("GET", "/anomalies?agent_id="+a.id+"&status=open", nil), http.StatusOK, "")
 	})
 }

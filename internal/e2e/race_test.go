@@ -61,6 +61,77 @@ func TestRaceRegister50Keys(t *testing.T) {
 	}
 }
 
+// TestRaceRegisterWithCSRs: concurrent first registrations of one agent,
+// each with its own signing key and most with their own CSR, through the
+// enrollment certificate, then a few more once the race is decided (SPEC 4.1:
+// every loser gets 403 signature_invalid whether or not it carries a csr,
+// never cert_pin_mismatch). Exactly one wins; its key and certificate are
+// pinned.
+func TestRaceRegisterWithCSRs(t *testing.T) {
+	e := newEnv(t)
+	a := e.newAgent()
+	const n, late = 16, 4 // the last four start after the race
+	keys, bodies := make([]string, n), make([][]byte, n)
+	for i := range n {
+		b := e.newAgentKeysOnly()
+		keys[i] = b.pub()
+		csr := b.csr()
+		if i%3 == 2 {
+			csr = "" // some racers carry no csr
+		}
+		bodies[i] = a.regBody(&keys[i], csr)
+	}
+	results := make([]resp, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n - late {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i] = a.register(a.enrollC, bodies[i])
+		}()
+	}
+	close(start)
+	wg.Wait()
+	// Late losers: they start once the race is decided and find both pins.
+	for i := n - late; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = a.register(a.enrollC, bodies[i])
+		}()
+	}
+	wg.Wait()
+	winner := -1
+	for i, r := range results {
+		switch {
+		case r.Status == http.StatusOK:
+			if winner >= 0 {
+				t.Fatalf("two registrations won: %d and %d", winner, i)
+			}
+			winner = i
+		case r.Status == http.StatusForbidden && r.code() == "signature_invalid":
+		default:
+			t.Errorf("registration %d (csr %v, late %v): %s", i, i%3 != 2, i >= n-late, r)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	if winner < 0 {
+		t.Fatal("no registration won")
+	}
+	v := e.admin().agent(a.id)
+	if v["signing_pubkey"] != keys[winner] {
+		t.Fatalf("pinned %v, want the winner's key %s", v["signing_pubkey"], keys[winner])
+	}
+	if wantCert := winner%3 != 2; v["client_cert_pinned"] != wantCert {
+		t.Fatalf("client_cert_pinned = %v, want %v (winner %d)", v["client_cert_pinned"], wantCert, winner)
+	}
+	e.admin().noAnomaly(a.id, "cert_pin_mismatch")
+}
+
 // TestRaceIngestSameSeq: 20 concurrent ingests of the same seq, each a
 // different body: exactly one is accepted and stored.
 func TestRaceIngestSameSeq(t *testing.T) {

@@ -74,6 +74,10 @@ func TestRegisterBadInput(t *testing.T) {
 	e := newEnv(t)
 	a := e.newAgent()
 	short := base64.StdEncoding.EncodeToString(make([]byte, 31))
+	zero := base64.StdEncoding.EncodeToString(make([]byte, 32)) // small order (4)
+	identity := base64.StdEncoding.EncodeToString(append([]byte{1}, make([]byte, 31)...))
+	good := a.pub()
+	broken := good[:20] + "\n" + good[20:]
 	cases := []struct {
 		name   string
 		body   []byte
@@ -84,6 +88,11 @@ func TestRegisterBadInput(t *testing.T) {
 		{"fail/malformed-json", []byte(`{"hostname":`), nil, 400, "invalid_request"},
 		{"fail/array", []byte(`[]`), nil, 400, "invalid_request"},
 		{"fail/short-key", a.regBody(&short, ""), nil, 400, "invalid_request"},
+		{"fail/small-order-key-zero-bytes", a.regBody(&zero, ""), nil, 400, "invalid_request"},
+		{"fail/small-order-key-identity", a.regBody(&identity, a.csr()), nil, 400, "invalid_request"},
+		{"fail/key-with-line-break", a.regBody(&broken, ""), nil, 400, "invalid_request"},
+		{"fail/member-name-case", []byte(`{"hostname":"h","Signing_PubKey":"` + good + `"}`), nil, 400, "invalid_request"},
+		{"fail/duplicate-member", []byte(`{"hostname":"h","signing_pubkey":"` + good + `","signing_pubkey":"` + good + `"}`), nil, 400, "invalid_request"},
 		{"fail/bad-csr", []byte(`{"hostname":"h","csr":"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"}`), nil, 400, "invalid_request"},
 		{"fail/content-type", []byte(`{}`), map[string]string{"Content-Type": "text/plain"}, 415, "unsupported_media_type"},
 	}

@@ -222,8 +222,9 @@ func (s *Service) RotateToken(ctx context.Context, ad Admin, id string) (NewAgen
 	}
 	if err := s.store.ReplaceToken(ctx, id, h, a.TokenHash); err != nil {
 		_ = s.store.DeleteCredential(ctx, h) // the new token never became valid
+		// A concurrent rotation won (SPEC 4: 409, never 5xx).
 		if errors.Is(err, ErrConflict) {
-			return NewAgent{}, &Error{Code: CodeUnavailable, Message: "the token changed concurrently; retry", RetryAfter: time.Second}
+			return NewAgent{}, &Error{Code: CodeConflict, Message: "the token was rotated concurrently; retry", RetryAfter: time.Second, Cause: err}
 		}
 		return NewAgent{}, backend("replace token", err)
 	}

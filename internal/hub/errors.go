@@ -19,6 +19,7 @@ const (
 	CodeCertPinMismatch  Code = "cert_pin_mismatch"
 	CodeNotFound         Code = "not_found"
 	CodeReplayRejected   Code = "replay_rejected"
+	CodeConflict         Code = "conflict" // a concurrent change of the same thing won; retry
 	CodePayloadTooLarge  Code = "payload_too_large"
 	CodeUnsupportedMedia Code = "unsupported_media_type"
 	CodeThrottled        Code = "throttled"

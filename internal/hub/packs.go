@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -281,7 +280,7 @@ func (p *Packs) GetPack(ctx context.Context, ad Admin, id, expiresIn string) (Pa
 	if p.cfg.LinkCap > 0 && ttl > p.cfg.LinkCap {
 		ttl = p.cfg.LinkCap
 	}
-	if !validPackID(id) {
+	if !ValidPackID(id) {
 		return PackView{}, refuse(CodeNotFound, "no evidence pack %q", id)
 	}
 	pk, err := p.store.GetPack(ctx, ad.TenantID, id)
@@ -326,18 +325,6 @@ func parseTTL(s string) (time.Duration, error) {
 		return time.Duration(n) * time.Second, nil
 	}
 	return time.ParseDuration(s)
-}
-
-func validPackID(id string) bool {
-	if !strings.HasPrefix(id, "pk_") || len(id) > 64 {
-		return false
-	}
-	for _, c := range id[3:] {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // fail marks pk failed with reason, if it is still pending, and returns what is stored.

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -113,7 +112,7 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (RegisterRe
 	var key []byte
 	if body.SigningPubKey != nil {
 		if key, err = sig.ParsePublicKey(*body.SigningPubKey); err != nil {
-			return RegisterResult{}, refuse(CodeInvalidRequest, "signing_pubkey must be a raw 32-byte Ed25519 public key in standard base64")
+			return RegisterResult{}, badSigningKey(err)
 		}
 	}
 	var csr *x509.CertificateRequest
@@ -123,6 +122,12 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (RegisterRe
 		}
 	}
 	// Decided before any write, so that a refused registration pins nothing.
+	// Another key than the pinned one is signature_invalid before any rule
+	// of the certificate (SPEC 4.1): the late loser of a race of first
+	// registrations finds both pins set, and is answered as the others are.
+	if key != nil && decideSigning(a.SigningPubKey, key) == keyOther {
+		return RegisterResult{}, s.otherKey(ctx, a, key)
+	}
 	plan, why := planCert(a, p, verdict, csr)
 	if why != "" {
 		s.raise(ctx, a, anomaly.CertPinMismatch, anomaly.Critical, why)
@@ -163,32 +168,25 @@ func decodeRegister(req RegisterRequest) (registerBody, error) {
 	return b, validateRegister(&b)
 }
 
-// DecodeJSONObject decodes a JSON object body strictly: one object, nothing after it.
-func DecodeJSONObject(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(v); err != nil {
-		return &Error{Code: CodeInvalidRequest, Message: "body must be a JSON object: " + err.Error(), Cause: err}
-	}
-	if dec.More() {
-		return refuse(CodeInvalidRequest, "body must hold one JSON object")
-	}
-	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' {
-		return refuse(CodeInvalidRequest, "body must be a JSON object")
-	}
-	return nil
+// badSigningKey is the answer to a signing_pubkey SPEC 4.1 refuses.
+func badSigningKey(err error) error {
+	return &Error{Code: CodeInvalidRequest, Cause: err, Message: "signing_pubkey must be a raw 32-byte Ed25519 public key in standard padded base64, " +
+		"nothing else, that is a canonical point encoding and not of small order (" + err.Error() + ")"}
 }
 
 // pinSigning applies the SPEC 4.1 table; a lost race is decided again on what
-// DynamoDB now holds, so exactly one of many concurrent keys wins.
+// DynamoDB now holds, so exactly one of many concurrent keys wins. A key that
+// SPEC 3 refuses is never pinned, whichever path brings it here.
 func (s *Service) pinSigning(ctx context.Context, a Agent, key []byte) (Agent, error) {
+	if err := sig.CheckPublicKey(key); err != nil {
+		return a, badSigningKey(err)
+	}
 	for range 3 {
 		switch decideSigning(a.SigningPubKey, key) {
 		case keySame:
 			return a, s.audit(ctx, pinAudit(a))
 		case keyOther:
-			s.raise(ctx, a, anomaly.SignatureInvalid, anomaly.Critical,
-				"registration with a signing key other than the pinned one (fingerprint "+pack.Fingerprint(key)+")")
-			return a, refuse(CodeSignatureInvalid, "a different signing key is pinned for this agent; an admin must rotate it first")
+			return a, s.otherKey(ctx, a, key)
 		}
 		at := s.clock()
 		err := s.store.PinSigningKey(ctx, a.AgentID, key, at)
@@ -203,7 +201,14 @@ func (s *Service) pinSigning(ctx context.Context, a Agent, key []byte) (Agent, e
 			return a, backend("re-read agent", err)
 		}
 	}
-	return a, &Error{Code: CodeUnavailable, Message: "the signing-key pin is contended; retry", RetryAfter: time.Second}
+	return a, &Error{Code: CodeConflict, Message: "the signing-key pin is contended; retry", RetryAfter: time.Second}
+}
+
+// otherKey refuses a registration with another key than the pinned one.
+func (s *Service) otherKey(ctx context.Context, a Agent, key []byte) error {
+	s.raise(ctx, a, anomaly.SignatureInvalid, anomaly.Critical,
+		"registration with a signing key other than the pinned one (fingerprint "+pack.Fingerprint(key)+")")
+	return refuse(CodeSignatureInvalid, "a different signing key is pinned for this agent; an admin must rotate it first")
 }
 
 func pinAudit(a Agent) AuditEvent {

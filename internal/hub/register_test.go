@@ -44,6 +44,19 @@ func TestRegisterTable(t *testing.T) {
 			anomalies: []anom{{anomaly.SignatureInvalid, anomaly.Critical, 1}},
 			req:       func(e env) hub.RegisterRequest { return e.req(e.a.cert, regBody("1.4.2", pubB64(other), "")) },
 			keyAfter:  func(e env) []byte { return e.a.pub() }},
+		// A second host with the agent's token, after the first one enrolled
+		// (the late loser of a race): another key is signature_invalid, with
+		// or without a csr, before any certificate rule (SPEC 4.1).
+		{name: "fail/pinned-other-key-enrollment-cert-with-csr", pinned: true, code: hub.CodeSignatureInvalid,
+			anomalies: []anom{{anomaly.SignatureInvalid, anomaly.Critical, 1}},
+			req: func(e env) hub.RegisterRequest {
+				return e.req(e.f.enroll, regBody("1.4.2", pubB64(other), csrPEM(t, p256(t))))
+			},
+			keyAfter: func(e env) []byte { return e.a.pub() }},
+		{name: "fail/pinned-other-key-enrollment-cert-no-csr", pinned: true, code: hub.CodeSignatureInvalid,
+			anomalies: []anom{{anomaly.SignatureInvalid, anomaly.Critical, 1}},
+			req:       func(e env) hub.RegisterRequest { return e.req(e.f.enroll, regBody("1.4.2", pubB64(other), "")) },
+			keyAfter:  func(e env) []byte { return e.a.pub() }},
 		{name: "ok/no-pin-no-key-legacy",
 			req: func(e env) hub.RegisterRequest { return e.req(e.f.enroll, regBody("1.0.0", "", "")) }},
 		{name: "ok/pinned-no-key-keeps-pin", pinned: true,
@@ -148,6 +161,62 @@ func TestRegisterTable(t *testing.T) {
 		{name: "fail/csr-ed25519-key", code: hub.CodeInvalidRequest, req: func(e env) hub.RegisterRequest {
 			return e.req(e.f.enroll, regBody("1.4.2", pubB64(e.a.key), ed25519CSR(t)))
 		}},
+		// SPEC 3 and 4.1: exactly standard padded base64 of a 32-byte key that
+		// is a canonical point encoding and not of small order.
+		{name: "fail/key-zero-bytes-small-order", code: hub.CodeInvalidRequest, req: func(e env) hub.RegisterRequest {
+			return e.req(e.f.enroll, regBody("1.4.2", pubB64Raw(make([]byte, 32)), ""))
+		}},
+		{name: "fail/key-identity", code: hub.CodeInvalidRequest, req: func(e env) hub.RegisterRequest {
+			return e.req(e.f.enroll, regBody("1.4.2", pubB64Raw(append([]byte{1}, make([]byte, 31)...)), ""))
+		}},
+		{name: "fail/key-order-8", code: hub.CodeInvalidRequest, req: func(e env) hub.RegisterRequest {
+			return e.req(e.f.enroll, regBody("1.4.2", "xxdqcD1N2E+6PAt2DRBnDyogU/osOczGTsf9d5KsA3o=", ""))
+		}},
+		{name: "fail/key-non-canonical-identity", code: hub.CodeInvalidRequest, req: func(e env) hub.RegisterRequest {
+			return e.req(e.f.enroll, regBody("1.4.2", "7v///////////////////////////////////////38=", ""))
+		}},
+		{name: "fail/key-with-line-break", code: hub.CodeInvalidRequest, req: func(e env) hub.RegisterRequest {
+			k := pubB64(e.a.key)
+			return e.req(e.f.enroll, regBody("1.4.2", k[:20]+"\n"+k[20:], ""))
+		}},
+		{name: "fail/key-with-trailing-crlf", code: hub.CodeInvalidRequest, req: func(e env) hub.RegisterRequest {
+			return e.req(e.f.enroll, regBody("1.4.2", pubB64(e.a.key)+"\r\n", ""))
+		}},
+		{name: "fail/key-with-space", code: hub.CodeInvalidRequest, req: func(e env) hub.RegisterRequest {
+			return e.req(e.f.enroll, regBody("1.4.2", " "+pubB64(e.a.key), ""))
+		}},
+		{name: "fail/pinned-then-small-order-key", pinned: true, code: hub.CodeInvalidRequest, keyAfter: func(e env) []byte { return e.a.pub() },
+			req: func(e env) hub.RegisterRequest {
+				return e.req(e.a.cert, regBody("1.4.2", pubB64Raw(make([]byte, 32)), ""))
+			}},
+		// Member names are matched exactly; a name twice is refused, also
+		// when one of them is written with escapes.
+		{name: "fail/member-name-other-case", code: hub.CodeInvalidRequest, req: func(e env) hub.RegisterRequest {
+			return e.req(e.f.enroll, []byte(`{"hostname":"h","agent_version":"1.4.2","Signing_PubKey":"`+pubB64(e.a.key)+`"}`))
+		}},
+		{name: "fail/member-name-upper-case", code: hub.CodeInvalidRequest, req: func(e env) hub.RegisterRequest {
+			return e.req(e.f.enroll, []byte(`{"HOSTNAME":"h","agent_version":"1.4.2"}`))
+		}},
+		{name: "fail/member-name-kelvin-sign", code: hub.CodeInvalidRequest, req: func(e env) hub.RegisterRequest {
+			// U+212A folds to k in Go's case-insensitive match.
+			return e.req(e.f.enroll, []byte("{\"hostname\":\"h\",\"signing_pub\u212aey\":\""+pubB64(e.a.key)+"\"}"))
+		}},
+		{name: "fail/duplicate-member", code: hub.CodeInvalidRequest, req: func(e env) hub.RegisterRequest {
+			return e.req(e.f.enroll, []byte("{\"hostname\":\"h\",\"signing_pub\u212aey\":\""+pubB64(e.a.key)+"\"}"))
+		}},
+		{name: "fail/duplicate-member-escaped", code: hub.CodeInvalidRequest, req: func(e env) hub.RegisterRequest {
+			return e.req(e.f.enroll, []byte(`{"hostname":"h","host\u006eame":"h2","signing_pubkey":"`+pubB64(e.a.key)+`"}`))
+		}},
+		{name: "fail/duplicate-member-null-first", code: hub.CodeInvalidRequest, req: func(e env) hub.RegisterRequest {
+			return e.req(e.f.enroll, []byte(`{"hostname":"h","signing_pubkey":null,"signing_pubkey":"`+pubB64(e.a.key)+`"}`))
+		}},
+		{name: "fail/invalid-utf8", code: hub.CodeInvalidRequest, req: func(e env) hub.RegisterRequest {
+			return e.req(e.f.enroll, []byte("{\"hostname\":\"h\xff\",\"signing_pubkey\":\""+pubB64(e.a.key)+"\"}"))
+		}},
+		{name: "ok/unknown-member-ignored", wantPinned: true, keyAfter: func(e env) []byte { return e.a.pub() },
+			req: func(e env) hub.RegisterRequest {
+				return e.req(e.f.enroll, []byte(`{"hostname":"h","agent_version":"1.4.2","features":{"x":[1,2]},"signing_pubkey":"`+pubB64(e.a.key)+`"}`))
+			}},
 		{name: "fail/pinned-other-key-and-bad-csr", pinned: true, code: hub.CodeInvalidRequest, keyAfter: func(e env) []byte { return e.a.pub() },
 			req: func(e env) hub.RegisterRequest {
 				return e.req(e.a.cert, regBody("1.4.2", pubB64(other), "garbage"))

@@ -23,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/monsys/hub/internal/sig"
 )
 
 // API is the part of the KMS client a Signer uses.
@@ -170,12 +172,12 @@ func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 
 // verify guards against a KMS answer from the wrong key or a corrupted
 // response: a signature the caller cannot verify is useless anyway.
-func (s *Signer) verify(msg, sig []byte) bool {
+func (s *Signer) verify(msg, signature []byte) bool {
 	switch p := s.pub.(type) {
 	case *ecdsa.PublicKey:
-		return ecdsa.VerifyASN1(p, msg, sig)
+		return ecdsa.VerifyASN1(p, msg, signature)
 	case ed25519.PublicKey:
-		return ed25519.Verify(p, msg, sig)
+		return sig.VerifyEd25519(p, msg, signature) == nil
 	}
 	return false
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -22,8 +23,8 @@ const maxGatewayBody = 10 << 20
 
 // proxyEvent turns an HTTPS request into the REST API proxy event (payload v1)
 // that API Gateway sends for a greedy {proxy+} resource, with the mutual-TLS
-// client certificate filled in as API Gateway does.
-func proxyEvent(r *http.Request, body []byte, now time.Time) events.APIGatewayProxyRequest {
+// client certificate filled in as API Gateway does; id is its requestId.
+func proxyEvent(r *http.Request, body []byte, now time.Time, id string) events.APIGatewayProxyRequest {
 	ev := events.APIGatewayProxyRequest{
 		Resource:                        "/{proxy+}",
 		Path:                            r.URL.Path,
@@ -52,7 +53,7 @@ func proxyEvent(r *http.Request, body []byte, now time.Time) events.APIGatewayPr
 	}
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
 	ev.RequestContext = events.APIGatewayProxyRequestContext{
-		AccountID: "000000000000", Stage: "local", DomainName: r.Host, RequestID: requestID(),
+		AccountID: "000000000000", Stage: "local", DomainName: r.Host, RequestID: id,
 		Protocol: r.Proto, HTTPMethod: r.Method, Path: r.URL.Path, ResourcePath: "/{proxy+}",
 		RequestTime: now.UTC().Format("02/Jan/2006:15:04:05 -0700"), RequestTimeEpoch: now.UnixMilli(), APIID: "local",
 		Identity: events.APIGatewayRequestIdentity{SourceIP: host, UserAgent: r.UserAgent()},
@@ -86,6 +87,25 @@ func requestID() string {
 	_, _ = rand.Read(b)
 	h := hex.EncodeToString(b)
 	return fmt.Sprintf("%s-%s-%s-%s-%s", h[0:8], h[8:12], h[12:16], h[16:20], h[20:32])
+}
+
+// writeGatewayError writes an answer the gateway gives itself, before any
+// function runs, as the gateway responses of template.yaml do: the SPEC 4
+// envelope with the request's id ($context.requestId there).
+func writeGatewayError(w http.ResponseWriter, id string, status int, code, message string) {
+	var env struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+		RequestID string `json:"request_id"`
+	}
+	env.Error.Code, env.Error.Message, env.RequestID = code, message, id
+	b, _ := json.Marshal(env) // a struct of strings always encodes
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Request-Id", id)
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
 }
 
 // writeProxyResponse writes a proxy response back as HTTP.

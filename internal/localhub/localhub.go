@@ -312,18 +312,17 @@ func (h *Hub) listen(cfg Config, f stateFiles) (net.Listener, error) {
 // gateway plays API Gateway: one proxy event per request.
 func (h *Hub) gateway(handler *api.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := requestID()
 		body, tooBig, err := readBody(r)
 		if err != nil {
-			http.Error(w, `{"message":"could not read the request body"}`, http.StatusBadRequest)
+			writeGatewayError(w, id, http.StatusBadRequest, "invalid_request", "could not read the request body")
 			return
 		}
 		if tooBig {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusRequestEntityTooLarge)
-			_, _ = w.Write([]byte(`{"error":{"code":"payload_too_large","message":"request is over API Gateway's 10 MiB limit"},"request_id":""}`))
+			writeGatewayError(w, id, http.StatusRequestEntityTooLarge, "payload_too_large", "request is over API Gateway's 10 MiB limit")
 			return
 		}
-		resp, _ := handler.Handle(r.Context(), proxyEvent(r, body, h.cfg.Now()))
+		resp, _ := handler.Handle(r.Context(), proxyEvent(r, body, h.cfg.Now(), id))
 		writeProxyResponse(w, resp)
 	})
 }

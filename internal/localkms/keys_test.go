@@ -259,6 +259,60 @@ func TestAliases(t *testing.T) {
 	})
 }
 
+// TestListKeys: every key not yet deleted, in key-id order, page by page;
+// a key past its deletion date is gone from the list.
+func TestListKeys(t *testing.T) {
+	client, clock := newClient(t)
+	ctx := context.Background()
+	var want []string
+	for _, spec := range []types.KeySpec{types.KeySpecEccNistEdwards25519, types.KeySpecSymmetricDefault, types.KeySpecEccNistP256} {
+		want = append(want, aws.ToString(createKey(t, client, spec).KeyId))
+	}
+	doomed := aws.ToString(createKey(t, client, types.KeySpecEccNistEdwards25519).KeyId)
+	if _, err := client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &doomed, PendingWindowInDays: aws.Int32(7)}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(want)
+	list := func(t *testing.T, limit int32) []string {
+		var ids []string
+		p := kms.NewListKeysPaginator(client, &kms.ListKeysInput{Limit: aws.Int32(limit)})
+		for p.HasMorePages() {
+			out, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range out.Keys {
+				if got, want := aws.ToString(k.KeyArn), "arn:aws:kms:us-east-1:000000000000:key/"+aws.ToString(k.KeyId); got != want {
+					t.Errorf("KeyArn = %q, want %q", got, want)
+				}
+				ids = append(ids, aws.ToString(k.KeyId))
+			}
+		}
+		return ids
+	}
+	t.Run("ok/pending-deletion-still-listed", func(t *testing.T) {
+		all := append(slices.Clone(want), doomed)
+		slices.Sort(all)
+		if got := list(t, 100); !slices.Equal(got, all) {
+			t.Fatalf("keys = %v, want %v", got, all)
+		}
+	})
+	t.Run("ok/paginate-after-deletion", func(t *testing.T) {
+		clock.Advance(8 * 24 * time.Hour)
+		if got := list(t, 1); !slices.Equal(got, want) {
+			t.Fatalf("keys = %v, want %v", got, want)
+		}
+	})
+	t.Run("fail/limit", func(t *testing.T) {
+		_, err := client.ListKeys(ctx, &kms.ListKeysInput{Limit: aws.Int32(1001)})
+		check(t, err, wantCode("ValidationException"))
+	})
+	t.Run("fail/marker", func(t *testing.T) {
+		_, err := client.ListKeys(ctx, &kms.ListKeysInput{Marker: aws.String("not a key id")})
+		check(t, err, wantType[*types.InvalidMarkerException]())
+	})
+}
+
 func TestKeyLifecycle(t *testing.T) {
 	client, clk := newClient(t)
 	ctx := context.Background()

@@ -415,3 +415,57 @@ func (s *Server) listAliases(body []byte) (any, error) {
 		return out, nil
 	})
 }
+
+type listKeysRequest struct {
+	Limit  *int32
+	Marker string
+}
+
+type keyListEntry struct {
+	KeyId  string
+	KeyArn string
+}
+
+type listKeysResponse struct {
+	Keys       []keyListEntry
+	NextMarker string `json:",omitempty"`
+	Truncated  bool
+}
+
+// listKeys lists the keys that are not gone, in key-id order, paged with
+// Limit (1 to 1000, default 100) and Marker, the last key id returned.
+func (s *Server) listKeys(body []byte) (any, error) {
+	var req listKeysRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	limit := 100
+	if req.Limit != nil {
+		if *req.Limit < 1 || *req.Limit > 1000 {
+			return nil, fail(excValidation, "Limit %d is outside 1 to 1000", *req.Limit)
+		}
+		limit = int(*req.Limit)
+	}
+	if req.Marker != "" && !uuidRE.MatchString(req.Marker) {
+		return nil, fail(excInvalidMarker, "invalid marker %q", req.Marker)
+	}
+	return s.view(func(st *state) (any, error) {
+		now := s.now()
+		var ids []string
+		for id, k := range st.keys {
+			if !k.gone(now) && id > req.Marker {
+				ids = append(ids, id)
+			}
+		}
+		sort.Strings(ids)
+		out := &listKeysResponse{Keys: []keyListEntry{}}
+		if len(ids) > limit {
+			ids = ids[:limit]
+			out.Truncated, out.NextMarker = true, ids[limit-1]
+		}
+		for _, id := range ids {
+			out.Keys = append(out.Keys, keyListEntry{KeyId: id, KeyArn: s.keyARN(id)})
+		}
+		return out, nil
+	})
+}

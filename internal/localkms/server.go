@@ -177,6 +177,7 @@ var handlers = map[string]handler{
 	"GenerateDataKey":     (*Server).generateDataKey,
 	"GetPublicKey":        (*Server).getPublicKey,
 	"ListAliases":         (*Server).listAliases,
+	"ListKeys":            (*Server).listKeys,
 	"ScheduleKeyDeletion": (*Server).scheduleKeyDeletion,
 	"Sign":                (*Server).sign,
 	"Verify":              (*Server).verify,

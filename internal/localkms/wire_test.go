@@ -110,6 +110,6 @@ func do(h http.Handler, method, target, ctype, auth, body string) *httptest.Resp
 // does not implement reaches the caller as UnknownOperationException.
 func TestUnimplementedOperation(t *testing.T) {
 	client, _ := newClient(t)
-	_, err := client.ListKeys(context.Background(), &kms.ListKeysInput{})
+	_, err := client.ListGrants(context.Background(), &kms.ListGrantsInput{KeyId: new("1234abcd-12ab-34cd-56ef-1234567890ab")})
 	check(t, err, wantCode("UnknownOperationException"))
 }

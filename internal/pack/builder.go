@@ -21,6 +21,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/klauspost/compress/flate"
+
+	"github.com/monsys/hub/internal/sig"
 )
 
 // Meta is what a pack says about itself besides its data.
@@ -500,11 +502,11 @@ func (b *Builder) Finish(ctx context.Context, w io.Writer) (*Result, error) {
 		return nil, fmt.Errorf("pack: manifest: %w", err)
 	}
 	digest := sha256.Sum256(manJSON)
-	sig, err := b.signer.SignDigest(ctx, digest[:])
+	manSig, err := b.signer.SignDigest(ctx, digest[:])
 	if err != nil {
 		return nil, fmt.Errorf("pack: sign manifest: %w", err)
 	}
-	if len(sig) != ed25519.SignatureSize || !ed25519.Verify(m.PublicKey, digest[:], sig) {
+	if sig.VerifyEd25519(m.PublicKey, digest[:], manSig) != nil {
 		return nil, fmt.Errorf("%w: manifest signature by %q", ErrSignature, m.SigningKeyID)
 	}
 	pubPEM, err := PublicKeyPEM(m.PublicKey)
@@ -527,7 +529,7 @@ func (b *Builder) Finish(ctx context.Context, w io.Writer) (*Result, error) {
 		body []byte
 	}{
 		{ManifestName, manJSON},
-		{SignatureName, []byte(hex.EncodeToString(sig))},
+		{SignatureName, []byte(hex.EncodeToString(manSig))},
 		{PublicKeyName, pubPEM},
 		{LineageName, lineageJSON},
 		{VerifyPyName, verifyPy},
@@ -569,7 +571,7 @@ func (b *Builder) Finish(ctx context.Context, w io.Writer) (*Result, error) {
 	res.Manifest = man
 	res.ManifestJSON = manJSON
 	res.ManifestSHA256 = hex.EncodeToString(digest[:])
-	res.Signature = sig
+	res.Signature = manSig
 	res.Size = cw.n
 	return res, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/monsys/hub/internal/canon"
+	"github.com/monsys/hub/internal/sig"
 )
 
 // Endorsement is the outgoing key's signature over an incoming lineage entry.
@@ -105,7 +106,7 @@ func (l Lineage) Rotate(ctx context.Context, keyID string, pub ed25519.PublicKey
 			return nil, err
 		}
 		digest := sha256.Sum256(msg)
-		sig, err := outgoing.SignDigest(ctx, digest[:])
+		endorsement, err := outgoing.SignDigest(ctx, digest[:])
 		if err != nil {
 			return nil, fmt.Errorf("pack: endorse %q by %q: %w", keyID, last.KeyID, err)
 		}
@@ -113,10 +114,10 @@ func (l Lineage) Rotate(ctx context.Context, keyID string, pub ed25519.PublicKey
 		if err != nil {
 			return nil, err
 		}
-		if !ed25519.Verify(prevPub, digest[:], sig) {
+		if sig.VerifyEd25519(prevPub, digest[:], endorsement) != nil {
 			return nil, fmt.Errorf("%w: endorsement of %q by %q", ErrSignature, keyID, last.KeyID)
 		}
-		next.Endorsement = &Endorsement{ByKeyID: last.KeyID, Signature: hex.EncodeToString(sig)}
+		next.Endorsement = &Endorsement{ByKeyID: last.KeyID, Signature: hex.EncodeToString(endorsement)}
 	}
 	out := make(Lineage, 0, len(l)+1)
 	out = append(out, l...)
@@ -269,9 +270,9 @@ func (l Lineage) Validate() error {
 		if err != nil {
 			return err
 		}
-		sig, err := hex.DecodeString(e.Endorsement.Signature)
+		endorsement, err := hex.DecodeString(e.Endorsement.Signature)
 		digest := sha256.Sum256(msg)
-		if err != nil || len(sig) != ed25519.SignatureSize || !ed25519.Verify(prevPub, digest[:], sig) {
+		if err != nil || sig.VerifyEd25519(prevPub, digest[:], endorsement) != nil {
 			return fmt.Errorf("%w: entry %d (%q): endorsement by %q does not verify", ErrLineage, i, e.KeyID, prev.KeyID)
 		}
 	}

@@ -156,10 +156,17 @@ def _is_identity(p):
     return x % _P == 0 and (y - z) % _P == 0
 
 
+def _strict_point(b):
+    """The canonical encoding (y < p, no negative zero) of a curve point that
+    is not of small order: what SPEC 3 asks of a public key and of R."""
+    p = _decode(b)
+    return p is not None and not _is_identity(_mul(8, p))
+
+
 def ed25519_key_ok(pub):
-    """A canonical encoding of a point that is not of small order."""
-    a = _decode(pub)
-    return a is not None and not _is_identity(_mul(8, a))
+    """A public key SPEC 3 accepts: 32 bytes, a canonical encoding of a
+    point that is not of small order."""
+    return len(pub) == 32 and _strict_point(pub)
 
 
 def _verify_pure(pub, msg, sig):
@@ -176,8 +183,14 @@ def _verify_pure(pub, msg, sig):
 
 
 def ed25519_verify(pub, msg, sig):
-    """Strict Ed25519: also rejects small-order and non-canonical keys."""
-    if len(pub) != 32 or len(sig) != 64 or not ed25519_key_ok(pub):
+    """Strict Ed25519 (SPEC 3), the same rules as the hub's Go code: RFC 8032
+    section 5.1.7 with the cofactorless equation, and a public key or R that
+    is not a canonical point encoding or is of small order, or S >= L, is
+    invalid. These checks come first for both back ends: OpenSSL, under
+    `cryptography`, accepts small-order keys and R and non-canonical keys."""
+    if len(pub) != 32 or len(sig) != 64:
+        return False
+    if not _strict_point(pub) or not _strict_point(sig[:32]):
         return False
     if int.from_bytes(sig[32:], "little") >= _L:
         return False

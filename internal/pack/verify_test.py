@@ -18,9 +18,20 @@ _spec.loader.exec_module(verify)
 L = 2**252 + 27742317777372353535851937790883648493
 
 
+# The Ed25519 vectors of SPEC 3, shared with the Go tests of internal/sig:
+# every file lists vectors with the strict answer in "valid"; constructed.json
+# also lists key encodings with the answer in "ok".
+VECTORS = os.path.join(HERE, "..", "sig", "testdata", "ed25519")
+VECTOR_FILES = ("rfc8032.json", "speccheck.json", "ed25519vectors.json", "constructed.json")
+
+
+def _load(name):
+    with open(os.path.join(VECTORS, name)) as f:
+        return json.load(f)
+
+
 def _vectors():
-    with open(os.path.join(HERE, "testdata", "rfc8032.json")) as f:
-        return json.load(f)["vectors"]
+    return _load("rfc8032.json")["vectors"]
 
 
 class Backend(unittest.TestCase):
@@ -78,6 +89,29 @@ class Ed25519Vectors(unittest.TestCase):
         self.assertFalse(verify.ed25519_verify(identity, b"any message", sig))
         for v in _vectors():
             self.assertTrue(verify.ed25519_key_ok(bytes.fromhex(v["public"])))
+
+
+class Ed25519Strict(unittest.TestCase):
+    """The same vectors and answers as internal/sig's TestStrictVectors."""
+
+    def test_signature_vectors(self):
+        n = valid = 0
+        for name in VECTOR_FILES:
+            for v in _load(name)["vectors"]:
+                pub, msg, sig = (bytes.fromhex(v[k]) for k in ("public", "message", "signature"))
+                n += 1
+                valid += v["valid"]
+                with self.subTest(v["name"]):
+                    self.assertEqual(verify.ed25519_verify(pub, msg, sig), v["valid"], v["flags"])
+        self.assertGreater(n, 800)
+        self.assertGreater(valid, 50)
+
+    def test_key_vectors(self):
+        keys = _load("constructed.json")["keys"]
+        self.assertGreater(len(keys), 30)
+        for k in keys:
+            with self.subTest(k["name"]):
+                self.assertEqual(verify.ed25519_key_ok(bytes.fromhex(k["public"])), k["ok"], k["flags"])
 
 
 class CanonicalJSON(unittest.TestCase):

@@ -70,13 +70,7 @@ func Verify(pub []byte, body, signature []byte) error {
 
 // VerifyDigest is Verify for a caller that already holds the body's SHA-256.
 func VerifyDigest(pub []byte, digest [sha256.Size]byte, signature []byte) error {
-	if len(pub) != ed25519.PublicKeySize {
-		return fmt.Errorf("%w: %d bytes", ErrBadKey, len(pub))
-	}
-	if !ed25519.Verify(ed25519.PublicKey(pub), digest[:], signature) {
-		return ErrInvalid
-	}
-	return nil
+	return VerifyEd25519(pub, digest[:], signature)
 }
 
 // VerifyHeader parses header and verifies it over body: the whole of SPEC 3 for a hub.
@@ -88,14 +82,22 @@ func VerifyHeader(pub []byte, body []byte, header string) error {
 	return Verify(pub, body, s)
 }
 
-// ParsePublicKey decodes a standard-base64 raw 32-byte Ed25519 public key.
+// ParsePublicKey decodes a signing_pubkey (SPEC 4.1): exactly the standard
+// padded base64 of 32 bytes, nothing else (the decoder alone would skip
+// CR and LF), that CheckPublicKey accepts.
 func ParsePublicKey(b64 string) ([]byte, error) {
+	if len(b64) != base64.StdEncoding.EncodedLen(ed25519.PublicKeySize) {
+		return nil, fmt.Errorf("%w: %d characters, want %d of standard padded base64", ErrBadKey, len(b64), base64.StdEncoding.EncodedLen(ed25519.PublicKeySize))
+	}
 	raw, err := base64.StdEncoding.Strict().DecodeString(b64)
 	if err != nil {
 		return nil, fmt.Errorf("%w: not standard base64: %v", ErrBadKey, err)
 	}
-	if len(raw) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrBadKey, len(raw), ed25519.PublicKeySize)
+	if len(raw) != ed25519.PublicKeySize || base64.StdEncoding.EncodeToString(raw) != b64 {
+		return nil, fmt.Errorf("%w: not the standard padded base64 of 32 bytes", ErrBadKey)
+	}
+	if err := CheckPublicKey(raw); err != nil {
+		return nil, err
 	}
 	return raw, nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -183,6 +184,19 @@ func TestParsePublicKey(t *testing.T) {
 		{"fail/33-bytes", base64.StdEncoding.EncodeToString(append(append([]byte(nil), pub...), 0)), false},
 		{"fail/hex", hexString(pub), false},
 		{"fail/pem", "-----BEGIN PUBLIC KEY-----", false},
+		{"fail/embedded-lf", std[:20] + "\n" + std[20:], false},
+		{"fail/embedded-crlf", std[:20] + "\r\n" + std[20:], false},
+		{"fail/trailing-lf", std + "\n", false},
+		{"fail/leading-space", " " + std, false},
+		{"fail/trailing-space", std + " ", false},
+		{"fail/non-zero-padding-bits", std[:42] + nextB64(std[42]) + "=", false},
+		{"fail/zero-bytes-order-4", base64.StdEncoding.EncodeToString(make([]byte, 32)), false},
+		{"fail/identity", b64hex(t, "0100000000000000000000000000000000000000000000000000000000000000"), false},
+		{"fail/identity-lf", b64lf(b64hex(t, "0100000000000000000000000000000000000000000000000000000000000000")), false},
+		{"fail/order-2", b64hex(t, "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"), false},
+		{"fail/order-8", b64hex(t, "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"), false},
+		{"fail/non-canonical-identity-y-over-p", b64hex(t, "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"), false},
+		{"fail/not-on-curve", b64hex(t, "0200000000000000000000000000000000000000000000000000000000000000"), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,5 +231,46 @@ func TestSignRoundTrip(t *testing.T) {
 		if h2 := sig.Sign(priv, b); h2 != h {
 			t.Fatalf("len %d: Ed25519 is deterministic, got %q then %q", n, h, h2)
 		}
+	}
+}
+
+func b64hex(t *testing.T, h string) string {
+	t.Helper()
+	return base64.StdEncoding.EncodeToString(unhex(t, h))
+}
+
+// b64lf breaks a base64 string in two lines, as a PEM body would be.
+func b64lf(s string) string { return s[:22] + "\n" + s[22:] }
+
+// TestKeylessForgery is the attack of issue 10: with a small-order public key
+// pinned (32 zero bytes, or the identity), the constant signature R = B, S = 1
+// passes plain Ed25519 verification for a share of all bodies, with no private
+// key at all. Strict verification refuses the key, so no body verifies.
+func TestKeylessForgery(t *testing.T) {
+	forged := append(unhex(t, "5866666666666666666666666666666666666666666666666666666666666666"), make([]byte, 32)...)
+	forged[32] = 1
+	header := base64.StdEncoding.EncodeToString(forged)
+	for _, k := range []struct{ name, pub string }{
+		{"fail/zero-bytes", "0000000000000000000000000000000000000000000000000000000000000000"},
+		{"fail/identity", "0100000000000000000000000000000000000000000000000000000000000000"},
+	} {
+		t.Run(k.name, func(t *testing.T) {
+			pub := unhex(t, k.pub)
+			forgedBodies := 0
+			for i := range 64 {
+				b := []byte(`[{"type":"batch","ts":"2026-04-01T10:00:00Z","seq":` + strconv.Itoa(1743501600000000000+i) + `,"agent_version":"1.4.2"}]`)
+				d := sig.Digest(b)
+				if ed25519.Verify(pub, d[:], forged) {
+					forgedBodies++ // plain Ed25519 is fooled
+				}
+				if err := sig.VerifyHeader(pub, b, header); !errors.Is(err, sig.ErrBadKey) {
+					t.Fatalf("body %d: VerifyHeader = %v, want ErrBadKey", i, err)
+				}
+			}
+			if forgedBodies == 0 {
+				t.Fatal("the forgery fooled crypto/ed25519 for no body: the test shows nothing")
+			}
+			t.Logf("plain Ed25519 accepted the forged header for %d of 64 bodies", forgedBodies)
+		})
 	}
 }

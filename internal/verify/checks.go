@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/monsys/hub/internal/pack"
+	"github.com/monsys/hub/internal/sig"
 )
 
 const (
@@ -84,7 +85,7 @@ var sigHexRE = regexp.MustCompile(`^[0-9a-fA-F]{128}$`)
 func CheckSignature(c *Contents) Check {
 	ch := newCheck("signature")
 	man, okm := c.Members[manifestName]
-	sig, oks := c.Members[sigName]
+	sigFile, oks := c.Members[sigName]
 	pem, okp := c.Members[pubkeyName]
 	if !okm || !oks || !okp {
 		ch.fail("not_checked", "Signature not checked: manifest.json, manifest.sig or signing_key.pub missing")
@@ -95,13 +96,13 @@ func CheckSignature(c *Contents) Check {
 		ch.fail("public_key", "Signature not checked: signing_key.pub is not a PEM Ed25519 public key")
 		return ch
 	}
-	if !KeyOK(pub) {
+	if sig.CheckPublicKey(pub) != nil {
 		ch.fail("public_key", "Signature invalid (Ed25519): signing_key.pub is a weak key (small order or non-canonical)")
 		return ch
 	}
 	text := ""
-	if isASCII(sig) {
-		text = strings.Trim(string(sig), " \t\r\n")
+	if isASCII(sigFile) {
+		text = strings.Trim(string(sigFile), " \t\r\n")
 	}
 	if !sigHexRE.MatchString(text) {
 		ch.fail("bad_signature", "Signature invalid (Ed25519): manifest.sig is not the hex of 64 bytes")
@@ -109,7 +110,7 @@ func CheckSignature(c *Contents) Check {
 	}
 	raw, _ := hex.DecodeString(text)
 	digest := sha256.Sum256(man)
-	if !VerifyStrict(pub, digest[:], raw) {
+	if sig.VerifyEd25519(pub, digest[:], raw) != nil {
 		ch.fail("bad_signature", "Signature invalid (Ed25519): manifest.json is not signed by the key in signing_key.pub")
 		return ch
 	}
@@ -291,10 +292,10 @@ func endorsed(by []byte, k LineageKey, sigHex string) bool {
 	if !endorsementRE.MatchString(sigHex) {
 		return false
 	}
-	sig, _ := hex.DecodeString(sigHex)
+	s, _ := hex.DecodeString(sigHex)
 	for _, msg := range EndorsementMessages(k) {
 		d := sha256.Sum256(msg)
-		if VerifyStrict(by, d[:], sig) {
+		if sig.VerifyEd25519(by, d[:], s) == nil {
 			return true
 		}
 	}

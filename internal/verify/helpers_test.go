@@ -73,6 +73,18 @@ func resign(t *testing.T, ms []member, k ed25519.PrivateKey) {
 	find(t, ms, "manifest.sig").Body = []byte(hex.EncodeToString(ed25519.Sign(k, d[:])))
 }
 
+// resignIdentityR replaces manifest.sig with k's signature of manifest.json
+// whose R is the identity point (packtest.IdentityRSignature).
+func resignIdentityR(t *testing.T, ms []member, k ed25519.PrivateKey) {
+	t.Helper()
+	d := sha256.Sum256(find(t, ms, "manifest.json").Body)
+	s := packtest.IdentityRSignature(k, d[:])
+	if !ed25519.Verify(k.Public().(ed25519.PublicKey), d[:], s) {
+		t.Fatal("crypto/ed25519 refuses the identity-R signature: the test shows nothing")
+	}
+	find(t, ms, "manifest.sig").Body = []byte(hex.EncodeToString(s))
+}
+
 // editManifest decodes manifest.json, lets edit change it, and writes it
 // back as canonical JSON.
 func editManifest(t *testing.T, ms []member, edit func(m map[string]any)) {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -156,6 +157,30 @@ func tamperCases(t *testing.T, k ed25519.PrivateKey) []tamperCase {
 				return ms
 			},
 			want: "bad_signature",
+		},
+		{
+			name: "fail/signature-with-identity-R",
+			mutate: func(t *testing.T, ms []member) []member {
+				resignIdentityR(t, ms, k)
+				return ms
+			},
+			want: "bad_signature", line: "✗ Signature invalid (Ed25519): manifest.json is not signed by the key in signing_key.pub",
+		},
+		{
+			name: "fail/endorsement-with-identity-R",
+			mutate: func(t *testing.T, ms []member) []member {
+				l := rotated(t, k, false)
+				msg, err := pack.EndorsementMessage(l[1])
+				if err != nil {
+					t.Fatal(err)
+				}
+				d := sha256.Sum256(msg)
+				l[1].Endorsement.Signature = hex.EncodeToString(packtest.IdentityRSignature(packtest.Key(0xa0), d[:]))
+				setLineage(t, ms, lineageJSON(t, l))
+				resign(t, ms, k)
+				return ms
+			},
+			want: "endorsement_invalid", line: "✗ Key lineage endorsement broken: sk_1 is not validly endorsed by sk_0",
 		},
 		{
 			name: "fail/signing-key-pub-swapped",

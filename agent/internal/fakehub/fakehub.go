@@ -30,6 +30,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/monsys/hub/internal/sig"
 )
 
 // Tenant is the fake hub's only tenant.
@@ -347,9 +349,9 @@ func (h *Hub) register(w http.ResponseWriter, r *http.Request) {
 	}
 	var pub ed25519.PublicKey
 	if req.SigningPubkey != "" {
-		raw, err := base64.StdEncoding.DecodeString(req.SigningPubkey)
-		if err != nil || len(raw) != ed25519.PublicKeySize {
-			fail(w, http.StatusBadRequest, "invalid_request", "signing_pubkey must be 32 bytes base64", nil)
+		raw, err := sig.ParsePublicKey(req.SigningPubkey)
+		if err != nil {
+			fail(w, http.StatusBadRequest, "invalid_request", "signing_pubkey must be a raw 32-byte Ed25519 public key in standard base64", nil)
 			return
 		}
 		pub = raw
@@ -421,20 +423,18 @@ func (h *Hub) ingest(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	sig := r.Header.Get("X-Monsys-Signature")
+	signature := r.Header.Get(sig.Header)
 	switch {
 	case a.Pubkey == nil && a.PinRotated && h.strict:
 		fail(w, http.StatusForbidden, "forbidden", "signing key pin was reset; register again", nil)
 		return
 	case a.Pubkey == nil:
 		a.Unsigned++
-	case sig == "":
+	case signature == "":
 		fail(w, http.StatusForbidden, "signature_missing", "missing signature", nil)
 		return
 	default:
-		raw, err := base64.StdEncoding.DecodeString(sig)
-		digest := sha256.Sum256(body)
-		if err != nil || len(raw) != ed25519.SignatureSize || !ed25519.Verify(a.Pubkey, digest[:], raw) {
+		if sig.VerifyHeader(a.Pubkey, body, signature) != nil {
 			a.Forged++
 			fail(w, http.StatusForbidden, "signature_invalid", "signature does not verify", nil)
 			return

@@ -5,9 +5,12 @@ package packtest
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha512"
 	"errors"
 	"fmt"
 	"time"
+
+	"filippo.io/edwards25519"
 
 	"github.com/monsys/hub/internal/pack"
 )
@@ -32,6 +35,28 @@ func (s Signer) SignDigest(_ context.Context, digest []byte) ([]byte, error) {
 		return nil, fmt.Errorf("packtest: digest of %d bytes", len(digest))
 	}
 	return ed25519.Sign(s.Priv, digest), nil
+}
+
+// IdentityRSignature signs msg with priv so that R is the identity point:
+// S = k*a makes [S]B - [k]A the identity, so the cofactorless equation holds.
+// Only the key's owner can make one, and plain Ed25519 (crypto/ed25519,
+// OpenSSL) accepts it; SPEC 3 does not, because R is of small order.
+func IdentityRSignature(priv ed25519.PrivateKey, msg []byte) []byte {
+	h := sha512.Sum512(priv.Seed())
+	a, err := new(edwards25519.Scalar).SetBytesWithClamping(h[:32])
+	if err != nil {
+		panic(err)
+	}
+	r := edwards25519.NewIdentityPoint().Bytes()
+	kh := sha512.New()
+	kh.Write(r)
+	kh.Write(priv.Public().(ed25519.PublicKey))
+	kh.Write(msg)
+	k, err := new(edwards25519.Scalar).SetUniformBytes(kh.Sum(nil))
+	if err != nil {
+		panic(err)
+	}
+	return append(r, new(edwards25519.Scalar).Multiply(k, a).Bytes()...)
 }
 
 // Pub returns the signer's public key.
