@@ -24,6 +24,7 @@ import (
 	"github.com/monsys/hub/internal/emu"
 	"github.com/monsys/hub/internal/emu/emutest"
 	"github.com/monsys/hub/internal/localhub"
+	"github.com/monsys/hub/internal/sig"
 	"github.com/monsys/hub/internal/testlog"
 )
 
@@ -61,6 +62,7 @@ func TestCrashBurst(t *testing.T) {
 	var failure atomic.Value
 	fail := func(format string, args ...any) { failure.CompareAndSwap(nil, fmt.Sprintf(format, args...)) }
 	var wg sync.WaitGroup
+	t.Cleanup(func() { fail("the test ended"); wg.Wait() }) // no agent outlives a failed test
 	var unanswered, retryAfter atomic.Int64
 	for i, a := range agents {
 		wg.Go(func() {
@@ -69,7 +71,7 @@ func TestCrashBurst(t *testing.T) {
 				body, recs := crashBody(a, i, j, prev, from)
 				status := 0
 				for status == 0 && failure.Load() == nil {
-					r, err := send(a.c, "POST", e.info.URL+"/api/v1/ingest", a.token, body, map[string]string{"X-Monsys-Signature": signOf(a, body)})
+					r, err := send(a.c, "POST", e.info.URL+"/api/v1/ingest", a.token, body, map[string]string{sig.Header: signOf(a, body)})
 					switch {
 					case err != nil: // the hub is down: try again once it is back
 						unanswered.Add(1)
@@ -99,16 +101,23 @@ func TestCrashBurst(t *testing.T) {
 			}
 		})
 	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
 	acked := 0
+kills:
 	for _, k := range killAt {
 		for acked < k {
-			<-acks
-			acked++
+			select {
+			case <-acks:
+				acked++
+			case <-finished: // only if an agent gave up
+				break kills
+			}
 		}
 		hp.kill()
 		hp.start()
 	}
-	wg.Wait()
+	<-finished
 	if f := failure.Load(); f != nil {
 		t.Fatalf("%s\n--- hub output (tail) ---\n%s", f, hp.tail())
 	}
