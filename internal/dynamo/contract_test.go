@@ -275,6 +275,25 @@ func TestBatchIndex(t *testing.T) {
 			t.Errorf("entries after a repeated put %q, want 1", e)
 		}
 	})
+	t.Run("ok/a batch cut short cannot be read without all its entries", func(t *testing.T) {
+		writes := int64(len(b1.Days) + 1)
+		for n := range writes {
+			b := b1
+			b.AgentID = "ag_idx_cut" + strconv.FormatInt(n, 10)
+			f := &faultAPI{API: db}
+			f.setFault(crashAfter(n))
+			cut, err := dynamo.New(f, tables)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cut.PutBatch(ctx, b); err == nil {
+				t.Fatalf("PutBatch() crashed after %d of %d writes = nil", n, writes)
+			}
+			if _, err := s.GetBatch(ctx, b.AgentID, b.Key); !errors.Is(err, hub.ErrNotFound) {
+				t.Fatalf("after %d of %d writes: GetBatch() = %v, want %v (entries first, the item last)\n%s", n, writes, err, hub.ErrNotFound, f.Trace())
+			}
+		}
+	})
 	t.Run("ok/delete removes every entry of the batch", func(t *testing.T) {
 		if err := s.DeleteBatch(ctx, b1); err != nil {
 			t.Fatal(err)

@@ -7,12 +7,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/monsys/hub/internal/anomaly"
 	"github.com/monsys/hub/internal/ca"
@@ -21,40 +17,6 @@ import (
 	"github.com/monsys/hub/internal/emu/emutest"
 	"github.com/monsys/hub/internal/hub"
 )
-
-// counting wraps the client and counts the agent items each call returns, and
-// can stop the emulator before the n-th write.
-type counting struct {
-	dynamo.API
-	agents      string
-	agentReads  atomic.Int64
-	writes      atomic.Int64
-	failAt      int64
-	beforeWrite func()
-}
-
-func (c *counting) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	out, err := c.API.GetItem(ctx, in, o...)
-	if err == nil && aws.ToString(in.TableName) == c.agents && out.Item != nil {
-		c.agentReads.Add(1)
-	}
-	return out, err
-}
-
-func (c *counting) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	out, err := c.API.Query(ctx, in, o...)
-	if err == nil && aws.ToString(in.TableName) == c.agents {
-		c.agentReads.Add(int64(len(out.Items)))
-	}
-	return out, err
-}
-
-func (c *counting) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	if n := c.writes.Add(1); c.failAt > 0 && n == c.failAt && c.beforeWrite != nil {
-		c.beforeWrite()
-	}
-	return c.API.UpdateItem(ctx, in, o...)
-}
 
 type fixedClock struct {
 	mu sync.Mutex
@@ -169,7 +131,7 @@ func TestIntegrityCostFollowsAttention(t *testing.T) {
 	db := emutest.DynamoForTest(t)
 	_, tables := newStore(t, db)
 	clk := &fixedClock{t: time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)}
-	cnt := &counting{API: db, agents: tables.Agents}
+	cnt := &faultAPI{API: db, agents: tables.Agents}
 	in, s := integrityOver(t, cnt, tables, clk)
 
 	now := clk.Now()
@@ -228,7 +190,7 @@ func TestIntegrityInterruptedRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := &fixedClock{t: time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)}
-	cnt := &counting{API: db, agents: tables.Agents}
+	cnt := &faultAPI{API: db, agents: tables.Agents}
 	in, s := integrityOver(t, cnt, tables, clk)
 	now := clk.Now()
 	quiet := fleet(t, s, "quiet", 6, now.Add(-2*time.Hour))
@@ -237,11 +199,16 @@ func TestIntegrityInterruptedRun(t *testing.T) {
 	// Stop dynalite just before the run's 9th write: some agents are done,
 	// one may be cut between its two writes, the rest are untouched.
 	cnt.writes.Store(0)
-	cnt.failAt, cnt.beforeWrite = 9, func() { _ = d.Stop() }
+	cnt.setFault(func(n int64, _ string) verdict {
+		if n == 9 {
+			_ = d.Stop()
+		}
+		return pass
+	})
 	if _, err := in.Run(ctx); err == nil {
 		t.Fatal("a run against a dead emulator reported success")
 	}
-	cnt.failAt = 0
+	cnt.setFault(nil)
 	if err := d.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}

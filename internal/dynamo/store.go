@@ -131,7 +131,8 @@ func decodeAgent(it item) hub.Agent {
 			NotAfter: gt(c, "not_after"), SetAt: gt(c, "set_at"), Previous: gs(c, "previous")}
 	}
 	if p := gm(it, "pending"); p != nil {
-		a.Pending = &hub.Pending{Seq: gn(p, "seq"), SHA: gs(p, "sha"), PrevSeq: gn(p, "prev_seq"), PrevSHA: gs(p, "prev_sha"), At: gt(p, "at")}
+		a.Pending = &hub.Pending{Seq: gn(p, "seq"), SHA: gs(p, "sha"), PrevSeq: gn(p, "prev_seq"), PrevSHA: gs(p, "prev_sha"),
+			At: gt(p, "at"), Undo: gbool(p, "undo")}
 	}
 	for k := range it {
 		if kind, ok := strings.CutPrefix(k, "gen_"); ok {
@@ -228,8 +229,22 @@ func (s *Store) RecordRegistration(ctx context.Context, id string, r hub.Registr
 }
 
 func pendingValue(p hub.Pending) types.AttributeValue {
-	return &types.AttributeValueMemberM{Value: item{"seq": vn(p.Seq), "sha": vs(p.SHA), "prev_seq": vn(p.PrevSeq),
-		"prev_sha": vs(p.PrevSHA), "at": vt(p.At)}}
+	m := item{"seq": vn(p.Seq), "sha": vs(p.SHA), "prev_seq": vn(p.PrevSeq), "prev_sha": vs(p.PrevSHA), "at": vt(p.At)}
+	if p.Undo {
+		m["undo"] = vbool(true)
+	}
+	return &types.AttributeValueMemberM{Value: m}
+}
+
+// samePending is the condition that the marker is still p's: seq, sha and
+// at (the holder's lease), with pendingNames and the values pendingKey adds.
+const samePending = "pending.seq = :pseq AND pending.sha = :psha AND pending.#at = :pat"
+
+var pendingNames = map[string]string{"#at": "at", "#undo": "undo"}
+
+func pendingKey(p hub.Pending, v item) item {
+	v[":pseq"], v[":psha"], v[":pat"] = vn(p.Seq), vs(p.SHA), vt(p.At)
+	return v
 }
 
 // BeginBatch implements hub.AgentWriter: the commit point of a signed batch.
@@ -242,17 +257,26 @@ func (s *Store) BeginBatch(ctx context.Context, id string, p hub.Pending, pub []
 			":t": vt(p.At), ":prev": vn(p.PrevSeq), ":pub": vb(pub), ":sh": vs(shardOf(id))})
 }
 
+// ClaimBatch implements hub.AgentWriter.
+func (s *Store) ClaimBatch(ctx context.Context, id string, seen, next hub.Pending) error {
+	undo := "attribute_not_exists(pending.#undo)"
+	v := pendingKey(seen, item{":p": pendingValue(next)})
+	if seen.Undo {
+		undo, v[":true"] = "pending.#undo = :true", vbool(true)
+	}
+	return s.update(ctx, "claim batch", id, "SET pending = :p", samePending+" AND "+undo, pendingNames, v)
+}
+
 // EndBatch implements hub.AgentWriter.
 func (s *Store) EndBatch(ctx context.Context, id string, p hub.Pending) error {
-	return s.update(ctx, "end batch", id, "REMOVE pending", "pending.seq = :seq AND pending.sha = :sha", nil,
-		item{":seq": vn(p.Seq), ":sha": vs(p.SHA)})
+	return s.update(ctx, "end batch", id, "REMOVE pending", samePending+" AND attribute_not_exists(pending.#undo)",
+		pendingNames, pendingKey(p, item{}))
 }
 
 // AbortBatch implements hub.AgentWriter.
 func (s *Store) AbortBatch(ctx context.Context, id string, p hub.Pending) error {
-	return s.update(ctx, "abort batch", id, "SET last_seq = :prev, last_batch_sha = :psha REMOVE pending",
-		"pending.seq = :seq AND pending.sha = :sha", nil,
-		item{":seq": vn(p.Seq), ":sha": vs(p.SHA), ":prev": vn(p.PrevSeq), ":psha": vs(p.PrevSHA)})
+	return s.update(ctx, "abort batch", id, "SET last_seq = :prev, last_batch_sha = :prevsha REMOVE pending",
+		samePending, names("#at", "at"), pendingKey(p, item{":prev": vn(p.PrevSeq), ":prevsha": vs(p.PrevSHA)}))
 }
 
 // MarkUnsigned implements hub.AgentWriter.
@@ -286,9 +310,14 @@ func IndexPartition(tenant, day string, shard int) string {
 
 func indexEntry(b hub.StoredBatch) string { return b.AgentID + "#" + b.Key }
 
-// PutBatch implements hub.BatchStore: the batch item, then one index entry per
-// day its records fall on. Both writes are idempotent puts.
+// PutBatch implements hub.BatchStore: one index entry per day the batch's
+// records fall on, then the batch item. The item comes last so that a batch
+// that can be read has all its entries; a crash in between leaves entries
+// without a batch, which pack reads skip and the batch's retry completes.
 func (s *Store) PutBatch(ctx context.Context, b hub.StoredBatch) error {
+	if err := s.PutBatchIndex(ctx, b); err != nil {
+		return err
+	}
 	it := item{"agent_id": vs(b.AgentID), "batch_key": vs(b.Key), "tenant_id": vs(b.TenantID), "sha256": vs(b.SHA),
 		"signed": vbool(b.Signed), "body": vb(b.Body), "records": vn(int64(b.Records)), "received_at": vt(b.ReceivedAt)}
 	if b.Signed {
@@ -298,9 +327,12 @@ func (s *Store) PutBatch(ctx context.Context, b hub.StoredBatch) error {
 		it["min_ts"], it["max_ts"] = vt(b.MinTS), vt(b.MaxTS)
 		it["days"] = &types.AttributeValueMemberSS{Value: b.Days}
 	}
-	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.t.Batches), Item: it}); err != nil {
-		return classify("put batch", err)
-	}
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.t.Batches), Item: it})
+	return classify("put batch", err)
+}
+
+// PutBatchIndex implements hub.BatchStore: one idempotent put per day.
+func (s *Store) PutBatchIndex(ctx context.Context, b hub.StoredBatch) error {
 	shard := indexShard(b.AgentID)
 	for _, d := range b.Days {
 		e := item{"tday": vs(IndexPartition(b.TenantID, d, shard)), "entry": vs(indexEntry(b)),
@@ -332,8 +364,9 @@ func decodeBatch(it item) hub.StoredBatch {
 	return b
 }
 
-// DeleteBatch implements hub.BatchStore: index entries first, so an index
-// entry never outlives its batch.
+// DeleteBatch implements hub.BatchStore: index entries first, then the
+// batch item, so that a crash in between leaves the item that says which
+// entries to delete (only a batch being undone is deleted, and nobody ends it).
 func (s *Store) DeleteBatch(ctx context.Context, b hub.StoredBatch) error {
 	shard := indexShard(b.AgentID)
 	for _, d := range b.Days {

@@ -119,9 +119,18 @@ func (r resp) String() string { return fmt.Sprintf("%d %s", r.Status, r.Raw) }
 // when there is a body) and any other header.
 func call(t testing.TB, c *http.Client, method, url, bearer string, body []byte, hdr map[string]string) resp {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	r, err := send(c, method, url, bearer, body, hdr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return r
+}
+
+// send is call without a test: a request that gets no answer is an error.
+func send(c *http.Client, method, url, bearer string, body []byte, hdr map[string]string) (resp, error) {
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		return resp{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -138,16 +147,16 @@ func call(t testing.TB, c *http.Client, method, url, bearer string, body []byte,
 	}
 	res, err := c.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return resp{}, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
 	if err != nil {
-		t.Fatal(err)
+		return resp{}, fmt.Errorf("%s %s: read the answer: %w", method, url, err)
 	}
 	r := resp{Status: res.StatusCode, Header: res.Header, Raw: raw}
 	_ = json.Unmarshal(raw, &r.Body)
-	return r
+	return r, nil
 }
 
 func mustJSON(t testing.TB, v any) []byte {

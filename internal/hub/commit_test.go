@@ -183,12 +183,46 @@ func TestCommitRepair(t *testing.T) {
 		next := a.req(a.next("1.4.2", 1))
 		_, err = f.ingest(next)
 		wantCode(t, err, hub.CodeThrottled)
+		// The failed undo claimed the batch, renewing its lease: the next
+		// request waits for it, then finishes the undo.
+		_, err = f.ingest(next)
+		he := wantCode(t, err, hub.CodeUnavailable)
+		if he.RetryAfter < lease-time.Second {
+			t.Fatalf("Retry-After %v, want the rest of the undo's lease", he.RetryAfter)
+		}
+		f.clock.Advance(he.RetryAfter)
 		if _, err := f.ingest(next); err != nil {
 			t.Fatal(err)
 		}
 		f.consistent(a.id)
 		if n := len(f.store.Batches(a.id)); n != 2 {
 			t.Fatalf("%d batches", n)
+		}
+	})
+
+	t.Run("ok/retry-while-the-batch-is-undone-is-not-acknowledged", func(t *testing.T) {
+		f := newFx(t)
+		a := f.enrolled()
+		f.mustIngest(a, "1.4.2", 1)
+		// Stored whole, but the marker's removal failed: the agent was told 500.
+		f.store.failNext("EndBatch", errBoom)
+		old := a.req(a.next("1.4.2", 1))
+		_, err := f.ingest(old)
+		wantCode(t, err, hub.CodeInternal)
+		f.clock.Advance(lease + time.Second)
+		// The agent moves on; while its new batch undoes the stale one, a
+		// late retry of the old body arrives. It must not be acknowledged:
+		// the old batch is on its way out.
+		var late error
+		f.store.beforeNext("DeleteBatch", func() { _, late = f.ingest(old) })
+		next := a.req(a.next("1.4.2", 2))
+		if res, err := f.ingest(next); err != nil || res.Accepted != 2 {
+			t.Fatalf("next batch: %+v, %v", res, err)
+		}
+		wantCode(t, late, hub.CodeUnavailable)
+		f.consistent(a.id)
+		if bs := f.store.Batches(a.id); len(bs) != 2 || bs[1].Seq != a.seq {
+			t.Fatalf("batches = %v", seqs(bs))
 		}
 	})
 

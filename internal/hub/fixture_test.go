@@ -54,11 +54,13 @@ func (l *lockedReader) Read(p []byte) (int, error) {
 
 // faultStore is the in-memory store with injectable failures: each queued
 // error is returned once, before the call reaches the store, as if the
-// backend had refused or the function had died just before the write.
+// backend had refused or the function had died just before the write. A
+// queued hook runs once, just before the call, to interleave another request.
 type faultStore struct {
 	*memstore.Store
 	mu     sync.Mutex
 	faults map[string][]error
+	hooks  map[string][]func()
 }
 
 var _ hub.Store = (*faultStore)(nil)
@@ -69,8 +71,21 @@ func (s *faultStore) failNext(method string, errs ...error) {
 	s.faults[method] = append(s.faults[method], errs...)
 }
 
+// beforeNext runs fn before the next call of method.
+func (s *faultStore) beforeNext(method string, fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hooks[method] = append(s.hooks[method], fn)
+}
+
 func (s *faultStore) take(method string) error {
 	s.mu.Lock()
+	if h := s.hooks[method]; len(h) > 0 {
+		s.hooks[method] = h[1:]
+		s.mu.Unlock()
+		h[0]()
+		s.mu.Lock()
+	}
 	defer s.mu.Unlock()
 	q := s.faults[method]
 	if len(q) == 0 {
@@ -169,7 +184,7 @@ func newFx(t *testing.T) *fx {
 		t.Fatal(err)
 	}
 	auth := &ca.Authority{Cert: root, Signer: caKey, Now: clk.Now}
-	store := &faultStore{Store: memstore.New(), faults: map[string][]error{}}
+	store := &faultStore{Store: memstore.New(), faults: map[string][]error{}, hooks: map[string][]func(){}}
 	logs := &testlog.Buffer{}
 	svc, err := hub.New(store, auth, auth, hub.Config{PendingLease: lease},
 		hub.WithClock(clk.Now),

@@ -96,7 +96,8 @@ func (s *Service) verifySignature(ctx context.Context, a Agent, req IngestReques
 
 // commitSigned is checks 8 and 9 and the store. The seq advance on the agent
 // item is the commit point; the pending marker lets a retry finish the batch,
-// or a later request undo it, if the function dies between the two writes.
+// or a later request undo it, if the function dies before the batch is whole
+// (docs/dynamodb.md, "The ingest commit").
 func (s *Service) commitSigned(ctx context.Context, a Agent, b batch.Batch, req IngestRequest, sha string) (IngestResult, error) {
 	h := b.Header
 	now := s.clock()
@@ -111,7 +112,7 @@ func (s *Service) commitSigned(ctx context.Context, a Agent, b batch.Batch, req 
 		case fresh:
 			return IngestResult{}, &Error{Code: CodeUnavailable, Message: "the previous batch is still being stored; retry", RetryAfter: max(left, time.Second)}
 		default:
-			if err := s.undo(ctx, a, *pd); err != nil {
+			if err := s.undo(ctx, a, *pd, nil); err != nil {
 				return IngestResult{}, err
 			}
 			return IngestResult{}, errReread
@@ -119,6 +120,11 @@ func (s *Service) commitSigned(ctx context.Context, a Agent, b batch.Batch, req 
 	}
 	if h.Seq <= a.LastSeq {
 		if h.Seq == a.LastSeq && sha == a.LastBatchSHA && a.Pending == nil {
+			// An idempotent retry of the last batch: its answer may have been
+			// lost, so make sure it is whole before saying so again.
+			if err := s.ensureStored(ctx, stored(a, b, req, sha, now)); err != nil {
+				return IngestResult{}, err
+			}
 			return IngestResult{Accepted: 0, Duplicate: true}, nil
 		}
 		s.raise(ctx, a, anomaly.ReplayDetected, anomaly.High, fmt.Sprintf("batch seq %d is not above the last accepted seq %d", h.Seq, a.LastSeq))
@@ -145,57 +151,105 @@ func (s *Service) commitSigned(ctx context.Context, a Agent, b batch.Batch, req 
 	return res, nil
 }
 
-// resume handles this very body while its marker is still set. Stored already
-// (only the marker's removal was lost): an idempotent retry, so the marker is
-// cleared and the answer is the duplicate. Not stored: wait for the request in
-// flight, or finish the batch once that request is past its lease.
+// resume handles this very body while its marker p is set. Within the lease
+// the request that holds the marker may still be at work, so nothing is
+// written but the end of a batch that is already whole: its item is stored
+// (items are written after their index entries; the entries are put again
+// for batches stored before that rule) and nobody is undoing it. Otherwise the
+// answer is to retry once the lease is over; then this request takes the
+// batch over (a conditional write on the marker, which renews the lease) and
+// stores it.
 func (s *Service) resume(ctx context.Context, a Agent, b batch.Batch, req IngestRequest, sha string, p Pending, left time.Duration) (IngestResult, error) {
-	cur, err := s.store.GetBatch(ctx, a.AgentID, SignedBatchKey(p.Seq))
-	switch {
-	case err == nil && cur.SHA == sha:
-		if err := s.store.EndBatch(ctx, a.AgentID, p); err != nil && !errors.Is(err, ErrConflict) {
-			return IngestResult{}, backend("end batch", err)
+	if left > 0 {
+		cur, err := s.store.GetBatch(ctx, a.AgentID, SignedBatchKey(p.Seq))
+		switch {
+		case err == nil && cur.SHA == sha && !p.Undo:
+			if err := s.store.PutBatchIndex(ctx, cur); err != nil {
+				return IngestResult{}, backend("repair batch index", err)
+			}
+			if err := s.store.EndBatch(ctx, a.AgentID, p); errors.Is(err, ErrConflict) {
+				return IngestResult{}, errReread // ended, undone or taken over meanwhile: decide again
+			} else if err != nil {
+				return IngestResult{}, backend("end batch", err)
+			}
+			return IngestResult{Accepted: 0, Duplicate: true}, nil
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return IngestResult{}, backend("read pending batch", err)
 		}
-		return IngestResult{Accepted: 0, Duplicate: true}, nil
-	case err != nil && !errors.Is(err, ErrNotFound):
-		return IngestResult{}, backend("read pending batch", err)
-	case left > 0:
 		return IngestResult{}, &Error{Code: CodeUnavailable, Message: "this batch is being stored by another request; retry", RetryAfter: max(left, time.Second)}
 	}
-	return s.finish(ctx, a, b, req, sha, p)
+	mine := p
+	mine.At, mine.Undo = s.clock(), false
+	if err := s.store.ClaimBatch(ctx, a.AgentID, p, mine); errors.Is(err, ErrConflict) {
+		return IngestResult{}, errReread
+	} else if err != nil {
+		return IngestResult{}, backend("take over pending batch", err)
+	}
+	return s.finish(ctx, a, b, req, sha, mine)
 }
 
-// finish stores the batch of pending marker p and clears the marker. When the
-// store fails the batch is undone, so a 503 leaves nothing behind.
+// finish stores the batch of marker p, which this request holds, and clears
+// the marker. When the store fails the batch is undone, so a 503 leaves
+// nothing behind.
 func (s *Service) finish(ctx context.Context, a Agent, b batch.Batch, req IngestRequest, sha string, p Pending) (IngestResult, error) {
-	sb := stored(a, b, req, sha, s.clock())
+	sb := stored(a, b, req, sha, p.At)
 	if err := s.store.PutBatch(ctx, sb); err != nil {
-		if uerr := s.undo(ctx, a, p); uerr != nil {
+		if uerr := s.undo(ctx, a, p, &sb); uerr != nil {
 			s.log.ErrorContext(ctx, "undo batch", "agent_id", a.AgentID, "seq", p.Seq, "err", uerr)
 		}
 		return IngestResult{}, backend("store batch", err)
 	}
+	// A conflict means that a retry of this body found it whole and ended it.
 	if err := s.store.EndBatch(ctx, a.AgentID, p); err != nil && !errors.Is(err, ErrConflict) {
-		// The batch is stored and last_seq advanced; the retry of this body finishes it.
+		// The batch is whole and last_seq advanced; the retry of this body ends it.
 		return IngestResult{}, backend("end batch", err)
 	}
 	return IngestResult{Accepted: len(b.Records)}, nil
 }
 
-// undo removes the batch of marker p and restores last_seq; both steps are
-// idempotent, so a crash in between is repaired by the next request.
-func (s *Service) undo(ctx context.Context, a Agent, p Pending) error {
-	sb := StoredBatch{TenantID: a.TenantID, AgentID: a.AgentID, Key: SignedBatchKey(p.Seq), Seq: p.Seq, SHA: p.SHA}
-	if cur, err := s.store.GetBatch(ctx, a.AgentID, sb.Key); err == nil {
-		sb = cur
+// undo removes the batch of marker p and restores last_seq. It first claims
+// the batch for its removal (renewing the lease), so that nobody ends it
+// while it goes; every step is idempotent, so a crash in between is repaired
+// by the next request once the lease is over. sb is the batch when the
+// caller knows it; otherwise the stored item says which entries to delete.
+// A lost claim means another request holds the batch: nothing is undone.
+func (s *Service) undo(ctx context.Context, a Agent, p Pending, sb *StoredBatch) error {
+	mine := p
+	mine.At, mine.Undo = s.clock(), true
+	if err := s.store.ClaimBatch(ctx, a.AgentID, p, mine); errors.Is(err, ErrConflict) {
+		return nil
+	} else if err != nil {
+		return backend("claim batch to undo", err)
+	}
+	del := StoredBatch{TenantID: a.TenantID, AgentID: a.AgentID, Key: SignedBatchKey(p.Seq), Seq: p.Seq, SHA: p.SHA}
+	if cur, err := s.store.GetBatch(ctx, a.AgentID, del.Key); err == nil {
+		del = cur
 	} else if !errors.Is(err, ErrNotFound) {
 		return backend("read batch to undo", err)
+	} else if sb != nil {
+		del = *sb
 	}
-	if err := s.store.DeleteBatch(ctx, sb); err != nil {
+	if err := s.store.DeleteBatch(ctx, del); err != nil {
 		return backend("delete batch", err)
 	}
-	if err := s.store.AbortBatch(ctx, a.AgentID, p); err != nil && !errors.Is(err, ErrConflict) {
+	if err := s.store.AbortBatch(ctx, a.AgentID, mine); err != nil && !errors.Is(err, ErrConflict) {
 		return backend("abort batch", err)
+	}
+	return nil
+}
+
+// ensureStored makes sure that an accepted signed batch is whole: its item
+// (written again from the body if it went missing) and every index entry.
+func (s *Service) ensureStored(ctx context.Context, sb StoredBatch) error {
+	cur, err := s.store.GetBatch(ctx, sb.AgentID, sb.Key)
+	switch {
+	case err == nil && cur.SHA == sb.SHA:
+		err = s.store.PutBatchIndex(ctx, cur)
+	case err == nil || errors.Is(err, ErrNotFound):
+		err = s.store.PutBatch(ctx, sb)
+	}
+	if err != nil {
+		return backend("repair stored batch", err)
 	}
 	return nil
 }

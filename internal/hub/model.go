@@ -55,12 +55,16 @@ type CertPin struct {
 
 // Pending marks a signed batch between its seq advance and its storage; it lets
 // a later request finish or undo the batch (docs/dynamodb.md, "ingest commit").
+// At starts the lease of the request that holds the batch: it set the marker
+// or took it over (StoredBatch.ReceivedAt is the holder's At). Undo says the
+// holder is removing the batch, so nobody may end it.
 type Pending struct {
 	Seq     int64
 	SHA     string
 	PrevSeq int64
 	PrevSHA string
 	At      time.Time
+	Undo    bool
 }
 
 // Agent is the hub's record of one host.

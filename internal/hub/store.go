@@ -45,9 +45,15 @@ type AgentWriter interface {
 	// last_seq is still p.PrevSeq, no batch is pending and the signing key is
 	// still pubKey; else ErrConflict. version and maxVersion are recorded with it.
 	BeginBatch(ctx context.Context, agentID string, p Pending, pubKey []byte, version, maxVersion string) error
-	// EndBatch clears the pending marker if it is still p.
+	// ClaimBatch replaces the pending marker by next if it is still exactly
+	// seen (seq, sha, at and undo), else ErrConflict: the one conditional
+	// write by which a request takes over a batch in flight.
+	ClaimBatch(ctx context.Context, agentID string, seen, next Pending) error
+	// EndBatch clears the pending marker if it is still p (seq, sha and at)
+	// and not being undone, else ErrConflict.
 	EndBatch(ctx context.Context, agentID string, p Pending) error
-	// AbortBatch restores last_seq to p.PrevSeq and clears the marker if it is still p.
+	// AbortBatch restores last_seq to p.PrevSeq and clears the marker if it
+	// is still p (seq, sha and at), else ErrConflict.
 	AbortBatch(ctx context.Context, agentID string, p Pending) error
 	// MarkUnsigned records that the agent sent unsigned data at t.
 	MarkUnsigned(ctx context.Context, agentID string, t time.Time) error
@@ -57,10 +63,14 @@ type AgentWriter interface {
 
 // BatchStore keeps accepted bodies and their time index.
 type BatchStore interface {
-	// PutBatch stores b and its time-index entries; idempotent.
+	// PutBatch stores b's time-index entries, then b itself, so that a
+	// batch that can be read has all its index entries; idempotent.
 	PutBatch(ctx context.Context, b StoredBatch) error
+	// PutBatchIndex puts b's time-index entries again; idempotent. It
+	// repairs a batch whose entries were lost.
+	PutBatchIndex(ctx context.Context, b StoredBatch) error
 	GetBatch(ctx context.Context, agentID, key string) (StoredBatch, error)
-	// DeleteBatch removes b and its index entries; idempotent.
+	// DeleteBatch removes b's index entries, then b; idempotent.
 	DeleteBatch(ctx context.Context, b StoredBatch) error
 }
 

@@ -217,14 +217,26 @@ func (s *Store) BeginBatch(_ context.Context, id string, p hub.Pending, pub []by
 	})
 }
 
+// samePending reports whether the agent's marker is p's: seq, sha and at.
 func samePending(a *hub.Agent, p hub.Pending) bool {
-	return a.Pending != nil && a.Pending.Seq == p.Seq && a.Pending.SHA == p.SHA
+	return a.Pending != nil && a.Pending.Seq == p.Seq && a.Pending.SHA == p.SHA && a.Pending.At.Equal(p.At)
+}
+
+// ClaimBatch implements hub.AgentWriter.
+func (s *Store) ClaimBatch(_ context.Context, id string, seen, next hub.Pending) error {
+	return s.update(id, func(a *hub.Agent) bool {
+		if !samePending(a, seen) || a.Pending.Undo != seen.Undo {
+			return false
+		}
+		a.Pending = &next
+		return true
+	})
 }
 
 // EndBatch implements hub.AgentWriter.
 func (s *Store) EndBatch(_ context.Context, id string, p hub.Pending) error {
 	return s.update(id, func(a *hub.Agent) bool {
-		if !samePending(a, p) {
+		if !samePending(a, p) || a.Pending.Undo {
 			return false
 		}
 		a.Pending = nil
@@ -277,6 +289,10 @@ func cloneBatch(b hub.StoredBatch) hub.StoredBatch {
 	b.Body, b.Days = bytes.Clone(b.Body), slices.Clone(b.Days)
 	return b
 }
+
+// PutBatchIndex implements hub.BatchStore: this store keeps no separate
+// index, a stored batch is found by its period as it is.
+func (s *Store) PutBatchIndex(context.Context, hub.StoredBatch) error { return nil }
 
 // GetBatch implements hub.BatchStore.
 func (s *Store) GetBatch(_ context.Context, agentID, key string) (hub.StoredBatch, error) {

@@ -97,6 +97,9 @@ var agentWrites = []struct {
 	{"AbortBatch", func(ctx context.Context, s hub.Store, id string) error {
 		return s.AbortBatch(ctx, id, hub.Pending{Seq: 1, SHA: "a", At: t0})
 	}},
+	{"ClaimBatch", func(ctx context.Context, s hub.Store, id string) error {
+		return s.ClaimBatch(ctx, id, hub.Pending{Seq: 1, SHA: "a", At: t0}, hub.Pending{Seq: 1, SHA: "a", At: t0, Undo: true})
+	}},
 	{"MarkUnsigned", func(ctx context.Context, s hub.Store, id string) error { return s.MarkUnsigned(ctx, id, t0) }},
 	{"BumpAnomalyGen", func(ctx context.Context, s hub.Store, id string) error {
 		return s.BumpAnomalyGen(ctx, id, anomaly.UnsignedPayload, 0)
@@ -233,6 +236,10 @@ func testBatchSeq(t *testing.T, s hub.Store) {
 	abort := func(p hub.Pending) func(context.Context, hub.Store, string) error {
 		return func(ctx context.Context, s hub.Store, id string) error { return s.AbortBatch(ctx, id, p) }
 	}
+	claim := func(seen, next hub.Pending) func(context.Context, hub.Store, string) error {
+		return func(ctx context.Context, s hub.Store, id string) error { return s.ClaimBatch(ctx, id, seen, next) }
+	}
+	claimed := func(next hub.Pending) func(a *hub.Agent) { return func(a *hub.Agent) { a.Pending = &next } }
 	begun := func(p hub.Pending, v, maxV string) func(a *hub.Agent) {
 		return func(a *hub.Agent) {
 			a.LastSeq, a.LastBatchSHA, a.Pending = p.Seq, p.SHA, &p
@@ -248,6 +255,8 @@ func testBatchSeq(t *testing.T, s hub.Store) {
 	p2 := hub.Pending{Seq: 20, SHA: hash("b2"), PrevSeq: 10, PrevSHA: p1.SHA, At: at(20)}
 	p3 := hub.Pending{Seq: 30, SHA: hash("b3"), PrevSeq: 10, PrevSHA: p1.SHA, At: at(30)}
 	other := func(p hub.Pending, seq int64, sha string) hub.Pending { p.Seq, p.SHA = seq, sha; return p }
+	held := func(p hub.Pending, when int, undo bool) hub.Pending { p.At, p.Undo = at(when), undo; return p }
+	u1, f1 := held(p1, 12, true), held(p1, 13, false)
 	runAgentSteps(t, s, newAgent("t-seq", "ag_seq"), []agentStep{
 		{name: "ok/pin the signing key", write: func(ctx context.Context, s hub.Store, id string) error {
 			return s.PinSigningKey(ctx, id, k, at(1))
@@ -263,8 +272,19 @@ func testBatchSeq(t *testing.T, s hub.Store) {
 		{name: "fail/end with another sha", write: end(other(p1, p1.Seq, hash("x"))), want: hub.ErrConflict},
 		{name: "fail/end with another seq", write: end(other(p1, 11, p1.SHA)), want: hub.ErrConflict},
 		{name: "fail/abort with another marker", write: abort(other(p1, 11, hash("x"))), want: hub.ErrConflict},
-		{name: "ok/end", write: end(p1), apply: cleared},
-		{name: "fail/end again", write: end(p1), want: hub.ErrConflict},
+		{name: "fail/end with another lease", write: end(held(p1, 11, false)), want: hub.ErrConflict},
+		{name: "fail/abort with another lease", write: abort(held(p1, 11, false)), want: hub.ErrConflict},
+		{name: "fail/claim with another lease", write: claim(held(p1, 11, false), u1), want: hub.ErrConflict},
+		{name: "fail/claim a marker not being undone as undone", write: claim(held(p1, 10, true), f1), want: hub.ErrConflict},
+		{name: "fail/claim with another sha", write: claim(other(p1, p1.Seq, hash("x")), u1), want: hub.ErrConflict},
+		{name: "ok/claim to undo", write: claim(p1, u1), apply: claimed(u1)},
+		{name: "fail/end while being undone", write: end(u1), want: hub.ErrConflict},
+		{name: "fail/claim from the lease before", write: claim(p1, f1), want: hub.ErrConflict},
+		{name: "fail/claim as not being undone", write: claim(held(p1, 12, false), f1), want: hub.ErrConflict},
+		{name: "ok/claim back to finish", write: claim(u1, f1), apply: claimed(f1)},
+		{name: "fail/end with the lease before the claim", write: end(p1), want: hub.ErrConflict},
+		{name: "ok/end", write: end(f1), apply: cleared},
+		{name: "fail/end again", write: end(f1), want: hub.ErrConflict},
 		{name: "fail/begin when last_seq moved", write: begin(hub.Pending{Seq: 20, SHA: p2.SHA, PrevSeq: 0, At: at(20)}, k, "1.0.0", "1.0.0"),
 			want: hub.ErrConflict},
 		{name: "ok/begin the second batch", write: begin(p2, k, "0.9.0", "1.0.0"), apply: begun(p2, "0.9.0", "1.0.0")},
