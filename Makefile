@@ -22,8 +22,9 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@touch $@
 
 .PHONY: deps
-deps: node_modules/.package-lock.json ## install the local emulators (dynalite from npm, MinIO from the module proxy)
+deps: node_modules/.package-lock.json ## install the local emulators (dynalite from npm, MinIO and litewitness from the module proxy)
 	@bash scripts/ensure-minio.sh >/dev/null
+	@bash scripts/ensure-litewitness.sh >/dev/null
 	@bash scripts/ensure-python.sh
 
 .PHONY: local
