@@ -34,7 +34,7 @@ var (
 )
 
 // stack returns fresh stores on the emulators.
-func stack(t *testing.T) tlog.Stores {
+func stack(t testing.TB) tlog.Stores {
 	t.Helper()
 	db := emutest.DynamoForTest(t)
 	table := emutest.UniquePrefix(t) + dynamo.TableLog
@@ -178,6 +178,41 @@ func TestCrashAtEachWrite(t *testing.T) {
 				t.Fatalf("the next run's cosigning: %v", err)
 			}
 			tlogtest.VerifyLog(t, st, vkey, append(append([]tlog.Entry(nil), base...), more...))
+		})
+	}
+}
+
+// BenchmarkIntegrate measures one integration on dynalite and MinIO (the
+// emulators' latency, not AWS's): entries/s for a batch, and the
+// DynamoDB and S3 writes it makes.
+//
+//	go test ./internal/tlog/awslog -run '^$' -bench Integrate -benchtime 5x
+func BenchmarkIntegrate(b *testing.B) {
+	for _, batch := range []int{1, 16, 256} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			st := stack(b)
+			l := newLog(b, st, tlogtest.Unwitnessed{})
+			if _, err := l.Append(b.Context(), tlogtest.TestEntries("base", 0, 300)...); err != nil {
+				b.Fatal(err)
+			}
+			n, writes := 0, 0
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				if _, err := l.Submit(b.Context(), tlogtest.TestEntries("bench", n, batch)...); err != nil {
+					b.Fatal(err)
+				}
+				f := tlogtest.NewFaulty(st, 0)
+				fl := newLog(b, f.Stores(), tlogtest.Unwitnessed{})
+				b.StartTimer()
+				if _, err := fl.Integrate(b.Context()); err != nil {
+					b.Fatal(err)
+				}
+				n += batch
+				writes += f.Writes() - 1 + batch // Settle is one write per entry on DynamoDB
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "entries/s")
+			b.ReportMetric(float64(writes)/float64(b.N), "writes/integration")
 		})
 	}
 }
