@@ -22,9 +22,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@touch $@
 
 .PHONY: deps
-deps: node_modules/.package-lock.json ## install the local emulators (dynalite from npm; MinIO and the Lambda RIE from the module proxy) and lintian
+deps: node_modules/.package-lock.json ## install the local emulators and peers (dynalite from npm; MinIO, the Lambda RIE and litewitness from the module proxy) and lintian
 	@bash scripts/ensure-minio.sh >/dev/null
 	@bash scripts/ensure-rie.sh >/dev/null
+	@bash scripts/ensure-litewitness.sh >/dev/null
 	@bash scripts/ensure-python.sh
 	@bash scripts/ensure-lintian.sh
 

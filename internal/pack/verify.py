@@ -1312,5 +1312,461 @@ def main(argv=None):
     return 0 if ok else 1
 
 
+
+# ---------------------------------------------------------------------------
+# SPEC 10: the transparency/ proofs, checked against --log-key, --witness-key
+# and --witness-quorum. Formats of c2sp.org: signed-note, tlog-checkpoint,
+# tlog-cosignature (cosignature/v1), tlog-proof@v1, and RFC 6962 inclusion
+# proofs. The Go verifier (internal/verify/transparency.go) prints the same
+# lines; both run internal/verify/testdata/transparency/vectors.json.
+
+PACK_PROOF = "transparency/pack.tlog-proof"
+PINS_PROOFS = "transparency/pins.tlog-proofs"
+PROOF_HEADER = b"c2sp.org/tlog-proof@v1"
+ALG_ED25519, ALG_COSIGNATURE = 0x01, 0x04
+MAX_COSIGN_TIME = 253402300799  # 9999-12-31T23:59:59Z
+MAX_PROOF_HASHES = 63
+_SIG_PREFIX = "\u2014 ".encode("utf-8")
+_B64 = re.compile(rb"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+_HASH_B64 = re.compile(rb"[A-Za-z0-9+/]{43}=")
+_INDEX = re.compile(rb"0|[1-9][0-9]{0,18}")
+_SIZE = re.compile(r"0|[1-9][0-9]*")
+_KEY_HASH = re.compile(r"[0-9a-fA-F]{8}")
+_FINGERPRINT = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){31}")
+
+
+def note_name_ok(name):
+    """A signed-note key name: non-empty, no '+', no space (Go's unicode.IsSpace)."""
+    if not name or "+" in name:
+        return False
+    return not any(c.isspace() and c not in "\x1c\x1d\x1e\x1f" for c in name)
+
+
+def note_key_hash(name, alg_key):
+    return struct.unpack(">I", hashlib.sha256(name.encode("utf-8") + b"\n" + alg_key).digest()[:4])[0]
+
+
+def _b64(data, pattern=_B64):
+    """Standard padded base64 (bytes in), or None."""
+    if pattern.fullmatch(data) is None:
+        return None
+    return base64.b64decode(data)
+
+
+def parse_vkey(vkey, alg):
+    """A c2sp.org/signed-note verifier key of algorithm alg: (name, hash, key), or None."""
+    name, sep1, rest = vkey.partition("+")
+    h, sep2, k64 = rest.partition("+")
+    if not sep1 or not sep2 or not note_name_ok(name) or _KEY_HASH.fullmatch(h) is None:
+        return None
+    try:
+        key = _b64(k64.encode("ascii"))
+    except UnicodeEncodeError:
+        return None
+    if key is None or base64.b64encode(key).decode("ascii") != k64 or len(key) != 33 or key[0] != alg:
+        return None
+    if int(h, 16) != note_key_hash(name, key) or not ed25519_key_ok(key[1:]):
+        return None
+    return name, int(h, 16), key[1:]
+
+
+class TransparencyKeys(object):
+    def __init__(self, log, witnesses, quorum):
+        self.log = log  # (name, hash, key)
+        self.witnesses = witnesses  # [(name, hash, key)], in the order given
+        self.quorum = quorum
+
+
+def parse_transparency_options(log_key, witness_keys, quorum):
+    """--log-key, --witness-key... and --witness-quorum (None or 0: all); UsageError if unusable."""
+    log = parse_vkey(log_key, ALG_ED25519)
+    if log is None:
+        raise UsageError("--log-key %r is not an Ed25519 note verifier key" % log_key)
+    seen, witnesses = set([log_key]), []
+    for k in witness_keys:
+        w = parse_vkey(k, ALG_COSIGNATURE)
+        if w is None:
+            raise UsageError("--witness-key %r is not a cosignature/v1 verifier key" % k)
+        if k in seen:
+            raise UsageError("key %r given twice" % k)
+        seen.add(k)
+        witnesses.append(w)
+    q = quorum or len(witnesses)
+    if q < 0 or q > len(witnesses) or (witnesses and q < 1):
+        raise UsageError("--witness-quorum %s with %d witness keys" % (quorum, len(witnesses)))
+    return TransparencyKeys(log, witnesses, q)
+
+
+def parse_checkpoint(text):
+    """c2sp.org/tlog-checkpoint text -> (origin, size, root, extension), or None."""
+    if text.count("\n") < 3 or len(text) > 1000000 or not text.endswith("\n"):
+        return None
+    origin, size, root, rest = text.split("\n", 3)
+    if _SIZE.fullmatch(size) is None or int(size) >= 2**63:
+        return None
+    h = _b64(root.encode("ascii", "replace"))
+    if h is None or len(h) != 32:
+        return None
+    while rest:
+        line, nl, rest = rest.partition("\n")
+        if not line or not nl:
+            return None
+    return origin, int(size), h, text.split("\n", 3)[3]
+
+
+def checkpoint_text(c):
+    origin, size, root, ext = c
+    return "%s\n%d\n%s\n%s" % (origin, size, base64.b64encode(root).decode("ascii"), ext)
+
+
+def _verify_note_sig(key, text, sig):
+    return ed25519_verify(key, text, sig)
+
+
+def _verify_cosignature(key, text, sig):
+    """cosignature/v1 (c2sp.org/tlog-cosignature): 8-byte time || Ed25519 signature."""
+    if len(sig) != 72:
+        return False
+    c = parse_checkpoint(text.decode("utf-8"))
+    if c is None or checkpoint_text(c).encode("utf-8") != text:
+        return False
+    t = struct.unpack(">Q", sig[:8])[0]
+    return ed25519_verify(key, b"cosignature/v1\ntime %d\n" % t + text, sig[8:])
+
+
+def open_note(msg, known):
+    """c2sp.org/signed-note verification as Go's note.Open does it. known maps
+    (name, hash) to a function (text, sig) -> bool. Returns ("ok", text,
+    [(name, hash, sig)]), ("invalid", name), ("unverified",) or ("malformed",)."""
+    try:
+        s = msg.decode("utf-8")
+    except UnicodeDecodeError:
+        return ("malformed",)
+    if any(ord(ch) < 0x20 and ch != "\n" for ch in s):
+        return ("malformed",)
+    split = msg.rfind(b"\n\n")
+    if split < 0:
+        return ("malformed",)
+    text, sigs = msg[: split + 1], msg[split + 2 :]
+    if not sigs or not sigs.endswith(b"\n"):
+        return ("malformed",)
+    seen, good, n = set(), [], 0
+    for line in sigs[:-1].split(b"\n"):
+        if not line.startswith(_SIG_PREFIX):
+            return ("malformed",)
+        name, _, b64 = line[len(_SIG_PREFIX) :].partition(b" ")
+        raw = _b64(b64) if b64 else None
+        name = name.decode("utf-8")
+        if raw is None or not note_name_ok(name) or len(raw) < 5:
+            return ("malformed",)
+        n += 1
+        if n > 100:
+            return ("malformed",)
+        h = struct.unpack(">I", raw[:4])[0]
+        verify_fn = known.get((name, h))
+        if verify_fn is None or (name, h) in seen:
+            continue
+        seen.add((name, h))
+        if not verify_fn(text, raw[4:]):
+            return ("invalid", name)
+        good.append((name, h, raw[4:]))
+    if not good:
+        return ("unverified",)
+    return ("ok", text, good)
+
+
+class ProofMalformed(ValueError):
+    pass
+
+
+def parse_proof(data):
+    """c2sp.org/tlog-proof@v1 -> (extra or None, index, [hash], checkpoint bytes); ProofMalformed(reason)."""
+    pos = [0]
+
+    def line():
+        i = data.find(b"\n", pos[0])
+        if i < 0:
+            return None
+        out = data[pos[0] : i]
+        pos[0] = i + 1
+        return out
+
+    if line() != PROOF_HEADER:
+        raise ProofMalformed("missing header")
+    l = line()
+    if l is None:
+        raise ProofMalformed("truncated")
+    extra = None
+    if l.startswith(b"extra "):
+        extra = _b64(l[6:])
+        if extra is None:
+            raise ProofMalformed("bad extra line")
+        l = line()
+        if l is None:
+            raise ProofMalformed("truncated")
+    if not l.startswith(b"index ") or _INDEX.fullmatch(l[6:]) is None or int(l[6:]) >= 2**63:
+        raise ProofMalformed("bad index line")
+    index, path = int(l[6:]), []
+    while True:
+        l = line()
+        if l is None:
+            raise ProofMalformed("truncated")
+        if l == b"":
+            break
+        if len(path) == MAX_PROOF_HASHES:
+            raise ProofMalformed("too many proof hashes")
+        if _HASH_B64.fullmatch(l) is None:
+            raise ProofMalformed("bad proof hash")
+        path.append(base64.b64decode(l))
+    if pos[0] >= len(data):
+        raise ProofMalformed("truncated")
+    return extra, index, path, data[pos[0] :]
+
+
+def split_proofs(data):
+    """The proofs of a .tlog-proofs file (blank-line separated); ProofMalformed."""
+    if not data:
+        return []
+    if not data.startswith(PROOF_HEADER + b"\n"):
+        raise ProofMalformed("missing header")
+    sep, out = b"\n\n" + PROOF_HEADER + b"\n", []
+    while True:
+        i = data.find(sep)
+        if i < 0:
+            return out + [data]
+        out.append(data[: i + 1])
+        data = data[i + 2 :]
+
+
+def verify_inclusion(index, size, entry, path, root):
+    """RFC 6962 inclusion of the leaf SHA-256(0x00 || entry) (RFC 9162 2.1.3.2)."""
+    if index < 0 or index >= size:
+        return False
+    fn, sn = index, size - 1
+    r = hashlib.sha256(b"\x00" + entry).digest()
+    for p in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = hashlib.sha256(b"\x01" + p + r).digest()
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = hashlib.sha256(b"\x01" + r + p).digest()
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+class _Checkpoint(object):
+    def __init__(self, raw, c, times):
+        self.raw, self.origin, self.size, self.root = raw, c[0], c[1], c[2]
+        self.times = times  # witness name -> cosignature time
+
+
+def open_checkpoint(raw, keys, where):
+    """(checkpoint, None, None) or (None, code, text of the failure)."""
+    log_name, log_hash, log_key = keys.log
+    known = {(log_name, log_hash): lambda text, sig: _verify_note_sig(log_key, text, sig)}
+    for name, h, key in keys.witnesses:
+        known[(name, h)] = (lambda k: lambda text, sig: _verify_cosignature(k, text, sig))(key)
+    res = open_note(raw, known)
+    unsigned = ("checkpoint_unsigned", "Checkpoint not signed by the log key " + log_name)
+    if res[0] == "invalid":
+        return None, "checkpoint_signature_invalid", "Checkpoint signature invalid: " + res[1]
+    if res[0] == "unverified":
+        return (None,) + unsigned
+    if res[0] == "malformed":
+        return None, "checkpoint_malformed", "Checkpoint malformed: " + where
+    text, sigs = res[1], res[2]
+    if not any(n == log_name and h == log_hash for n, h, _ in sigs):
+        return (None,) + unsigned
+    c = parse_checkpoint(text.decode("utf-8"))
+    if c is None:
+        return None, "checkpoint_malformed", "Checkpoint malformed: " + where
+    if c[0] != log_name:
+        return None, "checkpoint_origin", "Checkpoint of another log: " + c[0]
+    times = {}
+    for n, h, sig in sigs:
+        for name, wh, _ in keys.witnesses:
+            if n == name and h == wh:
+                t = struct.unpack(">Q", sig[:8])[0]
+                if t <= MAX_COSIGN_TIME:
+                    times[name] = t
+    return _Checkpoint(raw, c, times), None, None
+
+
+def _entry_ok(e):
+    """The checks of Go's tlog.Entry.Validate for the pin, unpin and pack entries."""
+    if not e.get("tenant_id"):
+        return False
+    if e["type"] in ("pin", "unpin"):
+        return bool(e.get("agent_id")) and _FINGERPRINT.fullmatch(e.get("fingerprint", "")) is not None and parse_time(e.get("at")) is not None
+    if e["type"] == "pack":
+        return bool(e.get("pack_id")) and _HEX64.fullmatch(e.get("manifest_sha256", "")) is not None and parse_time(e.get("generated_at")) is not None
+    return False
+
+
+def _entry_bytes(e):
+    return canonical_json(e).encode("utf-8") if _entry_ok(e) else None
+
+
+_PACK_FIELDS = ("type", "tenant_id", "pack_id", "manifest_sha256", "generated_at")
+
+
+def _entry_mismatch(extra, want):
+    try:
+        got = strict_json(extra)
+        canonical_json(got)
+    except (ValueError, UnicodeDecodeError):
+        got = None
+    if not isinstance(got, dict):
+        return "Logged entry is not a pack entry"
+    diff = [f for f in _PACK_FIELDS if not isinstance(got.get(f), str) or got.get(f) != want[f]]
+    if not diff:
+        return "Logged entry is not this pack's: not in canonical form"
+    return "Logged entry is not this pack's: " + ", ".join(diff) + (" differs" if len(diff) == 1 else " differ")
+
+
+def check_pack_logged(inp, keys):
+    """SPEC 10: the pack's own entry is in the log."""
+    ch = Check("log")
+    raw = inp.get("pack_proof")
+    if raw is None:
+        ch.fail("transparency_missing", "Transparency proof missing: " + PACK_PROOF)
+        return ch, None
+    try:
+        extra, index, path, cp_raw = parse_proof(raw)
+        if extra is None:
+            raise ProofMalformed("no entry (extra line)")
+    except ProofMalformed as e:
+        ch.fail("transparency_malformed", "Transparency proof malformed: %s (%s)" % (PACK_PROOF, e))
+        return ch, None
+    cp, code, msg = open_checkpoint(cp_raw, keys, PACK_PROOF)
+    if cp is None:
+        ch.fail(code, msg)
+        return ch, None
+    if not verify_inclusion(index, cp.size, extra, path, cp.root):
+        ch.fail("inclusion_invalid", "Inclusion proof invalid: %s (index %d, tree size %d)" % (PACK_PROOF, index, cp.size))
+        return ch, cp
+    want = {"type": "pack", "tenant_id": inp["tenant_id"], "pack_id": inp["pack_id"],
+            "manifest_sha256": inp["manifest_sha256"], "generated_at": inp["generated_at"]}
+    if _entry_bytes(want) != extra:
+        ch.fail("entry_mismatch", _entry_mismatch(extra, want))
+        return ch, cp
+    ch.passed("Logged in %s at index %d (tree size %d)" % (cp.origin, index, cp.size))
+    return ch, cp
+
+
+def _utc(t):
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_witnesses(inp, keys, cp):
+    """SPEC 10: a quorum of the given witnesses cosigned, none before generated_at."""
+    ch = Check("witnesses")
+    if not keys.witnesses:
+        ch.fail("no_witness_key", "No witness key given: cosignatures not checked")
+        return ch
+    if cp is None:
+        ch.fail("not_checked", "Cosignatures not checked: the checkpoint did not verify")
+        return ch
+    missing = [name for name, _, _ in keys.witnesses if name not in cp.times]
+    have = [cp.times[name] for name, _, _ in keys.witnesses if name in cp.times]
+    n, total = len(have), len(keys.witnesses)
+    if n < keys.quorum:
+        ch.fail("quorum", "Cosigned by %d of %d witnesses, quorum %d not met (no cosignature from: %s)"
+                % (n, total, keys.quorum, ", ".join(missing)))
+        return ch
+    first = min(have)
+    gen = parse_time(inp["generated_at"])
+    if gen is None:
+        ch.fail("generated_at", "generated_at is not a valid time")
+    elif int((gen - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)).total_seconds() // 1) > first:
+        ch.fail("backdated", "generated_at %s is later than the first cosignature, %s" % (inp["generated_at"], _utc(first)))
+    else:
+        ch.passed("Cosigned by %d of %d witnesses (quorum %d), first at %s" % (n, total, keys.quorum, _utc(first)))
+    return ch
+
+
+def check_key_history(inp, keys, cp):
+    """SPEC 10: every pin and unpin of the key history is in the log."""
+    ch = Check("key_history")
+    if cp is None:
+        ch.fail("not_checked", "Key history not checked: the checkpoint did not verify")
+        return ch
+    history = inp.get("key_history") or []
+    raw, logged = inp.get("pins_proofs"), set()
+    if raw is None:
+        if history:
+            ch.fail("transparency_missing", "Transparency proofs missing: " + PINS_PROOFS)
+            return ch
+    else:
+        try:
+            proofs = split_proofs(raw)
+        except ProofMalformed:
+            proofs = []
+        if not proofs:
+            ch.fail("transparency_malformed", "Transparency proof malformed: %s #1 (missing header)" % PINS_PROOFS)
+            return ch
+        for i, p in enumerate(proofs):
+            where = "%s #%d" % (PINS_PROOFS, i + 1)
+            try:
+                extra, index, path, cp_raw = parse_proof(p)
+            except ProofMalformed as e:
+                ch.fail("transparency_malformed", "Transparency proof malformed: %s (%s)" % (where, e))
+                continue
+            if extra is None:
+                ch.fail("transparency_malformed", "Transparency proof malformed: %s (no entry (extra line))" % where)
+            elif cp_raw != cp.raw:
+                ch.fail("checkpoint_differs", "Transparency proof against another checkpoint: " + where)
+            elif not verify_inclusion(index, cp.size, extra, path, cp.root):
+                ch.fail("inclusion_invalid", "Inclusion proof invalid: %s (index %d, tree size %d)" % (where, index, cp.size))
+            else:
+                logged.add(extra)
+    pins = unpins = 0
+    for e in history:
+        entry = dict(e, tenant_id=inp["tenant_id"])
+        b = _entry_bytes(entry) if entry.get("type") in ("pin", "unpin") else None
+        if b is None or b not in logged:
+            ch.fail("not_logged", "Key history not in the log: %s of %s for %s at %s"
+                    % (e.get("type"), e.get("fingerprint"), e.get("agent_id"), e.get("at")))
+            continue
+        if e["type"] == "pin":
+            pins += 1
+        else:
+            unpins += 1
+    if ch.ok:
+        ch.passed("Key history in the log (%d pin%s, %d unpin%s)"
+                  % (pins, "" if pins == 1 else "s", unpins, "" if unpins == 1 else "s"))
+    return ch
+
+
+def check_transparency(inp, keys):
+    """The three SPEC 10 checks, in the order they are printed. inp holds the
+    manifest's pack_id, tenant_id and generated_at, the manifest's
+    manifest_sha256, pack_proof and pins_proofs (bytes, None when missing)
+    and key_history ([{type, agent_id, fingerprint, at}])."""
+    lc, cp = check_pack_logged(inp, keys)
+    return [lc, check_witnesses(inp, keys, cp), check_key_history(inp, keys, cp)]
+
+
+def key_history_entries(agents_ndjson):
+    """The pins and unpins that data/agents.ndjson's key history (SPEC 9) says
+    the log holds: [{type, agent_id, fingerprint, at}]."""
+    out = []
+    for line in agents_ndjson.split(b"\n"):
+        if not line:
+            continue
+        a = strict_json(line)
+        for k in a.get("signing_keys") or []:
+            out.append({"type": "pin", "agent_id": a.get("agent_id"), "fingerprint": k.get("fingerprint"), "at": k.get("pinned_at")})
+            if k.get("unpinned_at") is not None:
+                out.append({"type": "unpin", "agent_id": a.get("agent_id"), "fingerprint": k.get("fingerprint"), "at": k.get("unpinned_at")})
+    return out
+
+
 if __name__ == "__main__":
     sys.exit(main())
