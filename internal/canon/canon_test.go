@@ -191,6 +191,45 @@ func TestTransformRules(t *testing.T) {
 	}
 }
 
+// TestIJSONVectors runs the vectors verify.py's tests share: each "ok"
+// input canonicalizes, each "fail" one breaks the rule it names.
+func TestIJSONVectors(t *testing.T) {
+	rules := map[string]canon.Rule{"syntax": canon.RuleSyntax, "utf8": canon.RuleUTF8, "surrogate": canon.RuleSurrogate,
+		"duplicate": canon.RuleDuplicate, "number": canon.RuleNumber, "depth": canon.RuleDepth}
+	raw, err := os.ReadFile("testdata/ijson.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.SplitN(line, " ", 4)
+		in, err := hex.DecodeString(f[2])
+		if err != nil || len(f) != 4 {
+			t.Fatalf("bad vector %q", line)
+		}
+		n++
+		t.Run(f[0]+"/"+f[3], func(t *testing.T) {
+			out, err := canon.Transform(in)
+			if f[0] == "ok" {
+				if err != nil {
+					t.Fatalf("Transform(%.60q): %v", in, err)
+				}
+				return
+			}
+			var ce *canon.Error
+			if !errors.As(err, &ce) || ce.Rule != rules[f[1]] {
+				t.Fatalf("Transform(%.60q) = %.60q, %v; want rule %s", in, out, err, f[1])
+			}
+		})
+	}
+	if n < 30 {
+		t.Fatalf("only %d vectors", n)
+	}
+}
+
 // TestAppendValue: the value at pos is canonicalized and delimited; what
 // follows it is not read; errors give offsets in the whole input.
 func TestAppendValue(t *testing.T) {
