@@ -27,7 +27,6 @@ import (
 
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/hub"
-	"github.com/monsys/hub/internal/memstore"
 	"github.com/monsys/hub/internal/pack"
 	"github.com/monsys/hub/internal/testclock"
 )
@@ -120,12 +119,16 @@ func (s *packStore) count() int {
 	return len(s.packs)
 }
 
-// packSource is hub.PackSource over the fixture's in-memory store.
-type packSource struct{ store *memstore.Store }
+// packSource is hub.PackSource over the fixture's in-memory store; its
+// failNext("PeriodBatches", err) fails the next read of the period.
+type packSource struct{ store *failStore }
 
 var _ hub.PackSource = packSource{}
 
 func (s packSource) PeriodBatches(_ context.Context, tenantID string, _, _ time.Time, fn func(hub.StoredBatch) error) error {
+	if err := s.store.take("PeriodBatches"); err != nil {
+		return err
+	}
 	for _, b := range s.store.Batches(agentID) {
 		if b.TenantID != tenantID {
 			continue
@@ -197,11 +200,13 @@ func (s *keyStore) lineage(tenantID string) pack.Lineage {
 }
 
 // vault is hub.KeyVault with local Ed25519 keys, one fixed seed per tenant
-// and key id; fail makes every call fail.
+// and key id; fail makes every call fail, failSign every signature of the
+// signers it hands out from then on.
 type vault struct {
-	mu   sync.Mutex
-	fail error
-	made []string
+	mu       sync.Mutex
+	fail     error
+	failSign error
+	made     []string
 }
 
 var _ hub.KeyVault = (*vault)(nil)
@@ -232,7 +237,7 @@ func (v *vault) Signer(_ context.Context, tenantID, keyID, ref string) (pack.Sig
 	if ref != vaultRef(tenantID, keyID) {
 		return nil, fmt.Errorf("vault: ref %q does not name key %s of %s", ref, keyID, tenantID)
 	}
-	return localSigner{vaultKey(tenantID, keyID)}, nil
+	return localSigner{vaultKey(tenantID, keyID), v.failSign}, nil
 }
 
 func (v *vault) keys() []string {
@@ -241,10 +246,17 @@ func (v *vault) keys() []string {
 	return slices.Clone(v.made)
 }
 
-// localSigner signs SHA-256 digests with pure Ed25519, as the KMS signers do.
-type localSigner struct{ priv ed25519.PrivateKey }
+// localSigner signs SHA-256 digests with pure Ed25519, as the KMS signers
+// do; with fail set it fails instead.
+type localSigner struct {
+	priv ed25519.PrivateKey
+	fail error
+}
 
 func (s localSigner) SignDigest(_ context.Context, digest []byte) ([]byte, error) {
+	if s.fail != nil {
+		return nil, s.fail
+	}
 	return ed25519.Sign(s.priv, digest), nil
 }
 
@@ -382,7 +394,7 @@ func newPacksFx(t *testing.T) *packsFx {
 		starter: &starter{}}
 	keys, err := hub.NewKeys(f.svc, f.keys, f.vault)
 	f.must(err)
-	f.packs, err = hub.NewPacks(f.svc, f.pstore, packSource{f.store.Store}, keys, f.objects, hub.PackConfig{TempDir: t.TempDir()})
+	f.packs, err = hub.NewPacks(f.svc, f.pstore, packSource{f.store}, keys, f.objects, hub.PackConfig{TempDir: t.TempDir()})
 	f.must(err)
 	f.packs.SetStarter(f.starter)
 	h, err := api.New(f.svc, slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), api.Packs)
@@ -752,7 +764,7 @@ func TestRequestPackStartFails(t *testing.T) {
 		}
 	}
 	failed := f.audits(tenant, "pack_failed")
-	if len(failed) != 1 || failed[0].Detail["reason"] != "the build could not be started; request the pack again" {
+	if len(failed) != 1 || failed[0].Detail["reason"] != "build: the build could not be started; request the pack again" {
 		t.Fatalf("pack_failed audit %+v", failed)
 	}
 	p, err := f.pstore.GetPack(f.ctx, tenant, failed[0].Detail["pack_id"])
@@ -1085,8 +1097,9 @@ func TestGetPackOtherTenantSameAsUnknown(t *testing.T) {
 	}
 }
 
-// TestGetPackFailed: a build that fails shows "failed" with a reason, and
-// no link; the tenant's next pack builds.
+// TestGetPackFailed: a build that fails shows "failed" with a reason that
+// names the cause (backend, kms, s3 or build) and nothing of the error
+// itself, and no link; the tenant's next pack builds.
 func TestGetPackFailed(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -1094,9 +1107,13 @@ func TestGetPackFailed(t *testing.T) {
 		reason string
 	}{
 		{"fail/upload", func(f *packsFx) { f.objects.failUpload = fmt.Errorf("s3: UploadPart: %w", errSecret) },
-			"storing the pack failed; request the pack again"},
-		{"fail/signing-key", func(f *packsFx) { f.vault.fail = fmt.Errorf("kms: Sign: %w", errSecret) },
-			"the tenant's signing key is unavailable; request the pack again"},
+			"s3: storing the pack failed; request the pack again"},
+		{"fail/signing-key", func(f *packsFx) { f.vault.fail = fmt.Errorf("kms: GetPublicKey: %w", errSecret) },
+			"kms: the tenant's signing key is unavailable; request the pack again"},
+		{"fail/signature", func(f *packsFx) { f.vault.failSign = fmt.Errorf("kms: Sign: %w", errSecret) },
+			"kms: the tenant's signing key could not sign the pack; request the pack again"},
+		{"fail/read-period", func(f *packsFx) { f.store.failNext("PeriodBatches", fmt.Errorf("dynamodb: Query: %w", errSecret)) },
+			"backend: the tenant's data could not be read; request the pack again"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1122,7 +1139,7 @@ func TestGetPackFailed(t *testing.T) {
 				t.Fatalf("pack_failed %+v", a)
 			}
 			// The failure released the tenant's build lease.
-			f.objects.failUpload, f.vault.fail = nil, nil
+			f.objects.failUpload, f.vault.fail, f.vault.failSign = nil, nil, nil
 			f.clock.Advance(time.Second)
 			next := f.request()
 			f.build(next)
@@ -1148,7 +1165,7 @@ func TestGetPackStale(t *testing.T) {
 	if r.Status != 200 {
 		t.Fatalf("status %d: %s", r.Status, r.Body)
 	}
-	const reason = "the build did not finish; request the pack again"
+	const reason = "build: the build did not finish; request the pack again"
 	wantJSON(t, r, failedView(id, reason))
 	if p, _ := f.pstore.GetPack(f.ctx, tenant, id); p.Status != hub.PackFailed || p.Reason != reason {
 		t.Fatalf("stored %+v", p)
