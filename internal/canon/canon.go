@@ -176,25 +176,20 @@ func keyPrefix(k []byte) uint64 {
 // Append appends the canonical form of the JSON value in to dst. It returns
 // dst unchanged with an error when in is not acceptable (see Transform).
 func (t *Transformer) Append(dst, in []byte) ([]byte, error) {
-	// UTF-8 is checked as strings are scanned: outside them only ASCII is
-	// valid JSON.
-	t.in, t.pos = in, 0
-	t.members, t.keys = t.members[:0], t.keys[:0]
-	defer func() { t.in = nil }()
-	n := len(dst)
-	t.skipSpace()
-	out, err := t.value(dst, 0)
-	if err != nil {
-		if !errors.Is(err, ErrInvalid) && !utf8.Valid(in) {
-			// Input that is not UTF-8 is invalid whatever else is wrong
-			// with it (a duplicate key seen before the bad byte).
-			return dst[:n], &Error{Rule: RuleUTF8, Offset: firstInvalidUTF8(in)}
-		}
-		return dst[:n], err
+	out, end, err := t.AppendValue(dst, in, 0)
+	switch {
+	case err != nil && !errors.Is(err, ErrInvalid) && !utf8.Valid(in):
+		// Input that is not UTF-8 is invalid whatever else is wrong with
+		// it (a duplicate key seen before the bad byte).
+		return dst, &Error{Rule: RuleUTF8, Offset: firstInvalidUTF8(in)}
+	case err != nil:
+		return dst, err
 	}
-	t.skipSpace()
-	if t.pos != len(t.in) {
-		return dst[:n], t.errorf("unexpected %q after the value", t.in[t.pos])
+	for end < len(in) && (in[end] == ' ' || in[end] == '\t' || in[end] == '\n' || in[end] == '\r') {
+		end++
+	}
+	if end != len(in) {
+		return dst, &Error{Rule: RuleSyntax, Offset: end, Detail: fmt.Sprintf("unexpected %q after the value", in[end])}
 	}
 	return out, nil
 }
@@ -206,6 +201,8 @@ func (t *Transformer) Append(dst, in []byte) ([]byte, error) {
 // document (an ingest body) use it to validate and delimit each value in
 // the one walk that canonicalizes it.
 func (t *Transformer) AppendValue(dst, in []byte, pos int) ([]byte, int, error) {
+	// UTF-8 is checked as strings are scanned: outside them only ASCII is
+	// valid JSON.
 	t.in, t.pos = in, pos
 	t.members, t.keys = t.members[:0], t.keys[:0]
 	defer func() { t.in = nil }()
