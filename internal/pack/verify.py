@@ -289,7 +289,7 @@ def _double(s):
 
 
 def _integer(s):
-    _double(s)
+    _double(s)  # an integer beyond the double range is refused too
     return int(s)
 
 
@@ -302,11 +302,10 @@ def _ijson(v, depth):
     elif isinstance(v, (list, dict)):
         if depth >= MAX_DEPTH:
             raise ValueError("nesting deeper than %d levels" % MAX_DEPTH)
-        for k in v:
-            if isinstance(v, dict):
-                _ijson(k, depth)  # a name: its surrogates
-                k = v[k]
-            _ijson(k, depth + 1)
+        pairs = v.items() if isinstance(v, dict) else (("", x) for x in v)
+        for name, x in pairs:
+            _ijson(name, depth)
+            _ijson(x, depth + 1)
 
 
 def strict_json(data):
