@@ -29,6 +29,7 @@ import (
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/pack"
 	"github.com/monsys/hub/internal/testclock"
+	"github.com/monsys/hub/internal/verify"
 )
 
 // The evidence-pack routes (SPEC 4, 7 and 8; docs/packs.md and
@@ -870,6 +871,42 @@ func TestGetPackReady(t *testing.T) {
 	}
 	if b := f.audits(tenant, "pack_built"); len(b) != 1 || b[0].Detail["pack_id"] != id || b[0].Detail["manifest_sha256"] != hex.EncodeToString(sum[:]) {
 		t.Fatalf("pack_built %+v", b)
+	}
+}
+
+// TestGetPackQuarantine: a stored batch the pack cannot hold (stored before
+// check 7 refused it, or damaged) does not fail the pack: it is ready, the
+// batch has its quarantine line and no record of it is packed, and the
+// verifier passes the pack with a warning (SPEC 9).
+func TestGetPackQuarantine(t *testing.T) {
+	f := newPacksFx(t)
+	body := []byte(`[{"type":"metric","ts":"2026-03-10T00:00:00Z","v":1e400}]`)
+	sha := pack.SHA256Hex(body)
+	f.must(f.store.PutBatch(f.ctx, hub.StoredBatch{TenantID: tenant, AgentID: agentID, Key: "u#" + sha, SHA: sha, Body: body, Records: 1,
+		MinTS: time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC), MaxTS: time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC), Days: []string{"2026-03-10"},
+		ReceivedAt: eventTime.Add(-time.Hour)}))
+	id := f.request()
+	f.build(id)
+	if r := f.call(getPackEvent(t, id, "")); r.Status != 200 || r.json["status"] != "ready" {
+		t.Fatalf("pack: %d %s", r.Status, r.Body)
+	}
+	_, obj := f.objects.object(t, "packs/acme/"+id+"/evidence_acme_march-2026.tar.gz")
+	m := members(t, obj)
+	want := `{"batch_key":"u#` + sha + `","body_sha256":"` + sha + `",` +
+		`"quarantined":"record 0: number 1e400 is outside the IEEE 754 double range at byte 50",` +
+		`"received_at":"2026-04-01T09:00:00Z","records":1,"records_in_period":0,"seq":null,"signature":null,"signed":false,"type":"batch"}` + "\n"
+	if got := string(m["data/agents/"+agentID+"/batch.ndjson"]); got != want {
+		t.Fatalf("batch.ndjson\n%s\nwant\n%s", got, want)
+	}
+	if b, ok := m["data/agents/"+agentID+"/metric.ndjson"]; ok {
+		t.Fatalf("a quarantined record is packed: %s", b)
+	}
+	if !bytes.Contains(m["data/agents.ndjson"], []byte(agentID)) {
+		t.Fatalf("agents.ndjson does not name the agent: %s", m["data/agents.ndjson"])
+	}
+	rep, err := verify.VerifyReader(bytes.NewReader(obj), verify.Options{})
+	if err != nil || !rep.OK || !strings.Contains(rep.Text(), "⚠ Quarantined batch (records not packed): agent "+agentID+", batch u#"+sha+": record 0: number 1e400") {
+		t.Fatalf("verify: %v\n%s", err, rep.Text())
 	}
 }
 
