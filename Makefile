@@ -66,11 +66,12 @@ bench: ## benchmarks, reported as ratios measured in one run
 	bash scripts/bench-ratio.sh
 
 .PHONY: fuzz
-fuzz: ## run each fuzz target for FUZZTIME (default 30s)
-	@for spec in internal/sig:FuzzParseHeader internal/batch:FuzzParse internal/ca:FuzzParseCSR; do \
-	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
+fuzz: ## run every fuzz target of the repository, one after the other, for FUZZTIME each (default 30s)
+	@find . -name '*_test.go' -not -path './node_modules/*' -not -path './.*' | sort | while read -r f; do \
+	  sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$f" | while read -r fn; do echo "$$(dirname "$$f") $$fn"; done; \
+	done | while read -r pkg fn; do \
 	  echo "== $$fn ($$pkg)"; \
-	  $(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $${FUZZTIME:-30s}; \
+	  $(GO) test "$$pkg" -run '^$$' -fuzz "^$$fn$$" -fuzztime $${FUZZTIME:-30s} </dev/null; \
 	done
 
 .PHONY: clean

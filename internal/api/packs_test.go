@@ -27,9 +27,9 @@ import (
 
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/hub"
-	"github.com/monsys/hub/internal/memstore"
 	"github.com/monsys/hub/internal/pack"
 	"github.com/monsys/hub/internal/testclock"
+	"github.com/monsys/hub/internal/verify"
 )
 
 // The evidence-pack routes (SPEC 4, 7 and 8; docs/packs.md and
@@ -120,12 +120,16 @@ func (s *packStore) count() int {
 	return len(s.packs)
 }
 
-// packSource is hub.PackSource over the fixture's in-memory store.
-type packSource struct{ store *memstore.Store }
+// packSource is hub.PackSource over the fixture's in-memory store; its
+// failNext("PeriodBatches", err) fails the next read of the period.
+type packSource struct{ store *failStore }
 
 var _ hub.PackSource = packSource{}
 
 func (s packSource) PeriodBatches(_ context.Context, tenantID string, _, _ time.Time, fn func(hub.StoredBatch) error) error {
+	if err := s.store.take("PeriodBatches"); err != nil {
+		return err
+	}
 	for _, b := range s.store.Batches(agentID) {
 		if b.TenantID != tenantID {
 			continue
@@ -197,11 +201,13 @@ func (s *keyStore) lineage(tenantID string) pack.Lineage {
 }
 
 // vault is hub.KeyVault with local Ed25519 keys, one fixed seed per tenant
-// and key id; fail makes every call fail.
+// and key id; fail makes every call fail, failSign every signature of the
+// signers it hands out from then on.
 type vault struct {
-	mu   sync.Mutex
-	fail error
-	made []string
+	mu       sync.Mutex
+	fail     error
+	failSign error
+	made     []string
 }
 
 var _ hub.KeyVault = (*vault)(nil)
@@ -232,7 +238,7 @@ func (v *vault) Signer(_ context.Context, tenantID, keyID, ref string) (pack.Sig
 	if ref != vaultRef(tenantID, keyID) {
 		return nil, fmt.Errorf("vault: ref %q does not name key %s of %s", ref, keyID, tenantID)
 	}
-	return localSigner{vaultKey(tenantID, keyID)}, nil
+	return localSigner{vaultKey(tenantID, keyID), v.failSign}, nil
 }
 
 func (v *vault) keys() []string {
@@ -241,10 +247,17 @@ func (v *vault) keys() []string {
 	return slices.Clone(v.made)
 }
 
-// localSigner signs SHA-256 digests with pure Ed25519, as the KMS signers do.
-type localSigner struct{ priv ed25519.PrivateKey }
+// localSigner signs SHA-256 digests with pure Ed25519, as the KMS signers
+// do; with fail set it fails instead.
+type localSigner struct {
+	priv ed25519.PrivateKey
+	fail error
+}
 
 func (s localSigner) SignDigest(_ context.Context, digest []byte) ([]byte, error) {
+	if s.fail != nil {
+		return nil, s.fail
+	}
 	return ed25519.Sign(s.priv, digest), nil
 }
 
@@ -388,7 +401,7 @@ func newPacksFxWith(t *testing.T, cfg hub.PackConfig) *packsFx {
 		starter: &starter{}}
 	keys, err := hub.NewKeys(f.svc, f.keys, f.vault)
 	f.must(err)
-	f.packs, err = hub.NewPacks(f.svc, f.pstore, packSource{f.store.Store}, keys, f.objects, cfg)
+	f.packs, err = hub.NewPacks(f.svc, f.pstore, packSource{f.store}, keys, f.objects, cfg)
 	f.must(err)
 	f.packs.SetStarter(f.starter)
 	h, err := api.New(f.svc, slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), api.Packs)
@@ -758,7 +771,7 @@ func TestRequestPackStartFails(t *testing.T) {
 		}
 	}
 	failed := f.audits(tenant, "pack_failed")
-	if len(failed) != 1 || failed[0].Detail["reason"] != "the build could not be started; request the pack again" {
+	if len(failed) != 1 || failed[0].Detail["reason"] != "build: the build could not be started; request the pack again" {
 		t.Fatalf("pack_failed audit %+v", failed)
 	}
 	p, err := f.pstore.GetPack(f.ctx, tenant, failed[0].Detail["pack_id"])
@@ -864,6 +877,42 @@ func TestGetPackReady(t *testing.T) {
 	}
 	if b := f.audits(tenant, "pack_built"); len(b) != 1 || b[0].Detail["pack_id"] != id || b[0].Detail["manifest_sha256"] != hex.EncodeToString(sum[:]) {
 		t.Fatalf("pack_built %+v", b)
+	}
+}
+
+// TestGetPackQuarantine: a stored batch the pack cannot hold (stored before
+// check 7 refused it, or damaged) does not fail the pack: it is ready, the
+// batch has its quarantine line and no record of it is packed, and the
+// verifier passes the pack with a warning (SPEC 9).
+func TestGetPackQuarantine(t *testing.T) {
+	f := newPacksFx(t)
+	body := []byte(`[{"type":"metric","ts":"2026-03-10T00:00:00Z","v":1e400}]`)
+	sha := pack.SHA256Hex(body)
+	f.must(f.store.PutBatch(f.ctx, hub.StoredBatch{TenantID: tenant, AgentID: agentID, Key: "u#" + sha, SHA: sha, Body: body, Records: 1,
+		MinTS: time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC), MaxTS: time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC), Days: []string{"2026-03-10"},
+		ReceivedAt: eventTime.Add(-time.Hour)}))
+	id := f.request()
+	f.build(id)
+	if r := f.call(getPackEvent(t, id, "")); r.Status != 200 || r.json["status"] != "ready" {
+		t.Fatalf("pack: %d %s", r.Status, r.Body)
+	}
+	_, obj := f.objects.object(t, "packs/acme/"+id+"/evidence_acme_march-2026.tar.gz")
+	m := members(t, obj)
+	want := `{"batch_key":"u#` + sha + `","body_sha256":"` + sha + `",` +
+		`"quarantined":"record 0: number 1e400 is outside the IEEE 754 double range at byte 50",` +
+		`"received_at":"2026-04-01T09:00:00Z","records":1,"records_in_period":0,"seq":null,"signature":null,"signed":false,"type":"batch"}` + "\n"
+	if got := string(m["data/agents/"+agentID+"/batch.ndjson"]); got != want {
+		t.Fatalf("batch.ndjson\n%s\nwant\n%s", got, want)
+	}
+	if b, ok := m["data/agents/"+agentID+"/metric.ndjson"]; ok {
+		t.Fatalf("a quarantined record is packed: %s", b)
+	}
+	if !bytes.Contains(m["data/agents.ndjson"], []byte(agentID)) {
+		t.Fatalf("agents.ndjson does not name the agent: %s", m["data/agents.ndjson"])
+	}
+	rep, err := verify.VerifyReader(bytes.NewReader(obj), verify.Options{})
+	if err != nil || !rep.OK || !strings.Contains(rep.Text(), "⚠ Quarantined batch (records not packed): agent "+agentID+", batch u#"+sha+": record 0: number 1e400") {
+		t.Fatalf("verify: %v\n%s", err, rep.Text())
 	}
 }
 
@@ -1091,8 +1140,9 @@ func TestGetPackOtherTenantSameAsUnknown(t *testing.T) {
 	}
 }
 
-// TestGetPackFailed: a build that fails shows "failed" with a reason, and
-// no link; the tenant's next pack builds.
+// TestGetPackFailed: a build that fails shows "failed" with a reason that
+// names the cause (backend, kms, s3 or build) and nothing of the error
+// itself, and no link; the tenant's next pack builds.
 func TestGetPackFailed(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -1100,9 +1150,13 @@ func TestGetPackFailed(t *testing.T) {
 		reason string
 	}{
 		{"fail/upload", func(f *packsFx) { f.objects.failUpload = fmt.Errorf("s3: UploadPart: %w", errSecret) },
-			"storing the pack failed; request the pack again"},
-		{"fail/signing-key", func(f *packsFx) { f.vault.fail = fmt.Errorf("kms: Sign: %w", errSecret) },
-			"the tenant's signing key is unavailable; request the pack again"},
+			"s3: storing the pack failed; request the pack again"},
+		{"fail/signing-key", func(f *packsFx) { f.vault.fail = fmt.Errorf("kms: GetPublicKey: %w", errSecret) },
+			"kms: the tenant's signing key is unavailable; request the pack again"},
+		{"fail/signature", func(f *packsFx) { f.vault.failSign = fmt.Errorf("kms: Sign: %w", errSecret) },
+			"kms: the tenant's signing key could not sign the pack; request the pack again"},
+		{"fail/read-period", func(f *packsFx) { f.store.failNext("PeriodBatches", fmt.Errorf("dynamodb: Query: %w", errSecret)) },
+			"backend: the tenant's data could not be read; request the pack again"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1128,7 +1182,7 @@ func TestGetPackFailed(t *testing.T) {
 				t.Fatalf("pack_failed %+v", a)
 			}
 			// The failure released the tenant's build lease.
-			f.objects.failUpload, f.vault.fail = nil, nil
+			f.objects.failUpload, f.vault.fail, f.vault.failSign = nil, nil, nil
 			f.clock.Advance(time.Second)
 			next := f.request()
 			f.build(next)
@@ -1154,7 +1208,7 @@ func TestGetPackStale(t *testing.T) {
 	if r.Status != 200 {
 		t.Fatalf("status %d: %s", r.Status, r.Body)
 	}
-	const reason = "the build did not finish; request the pack again"
+	const reason = "build: the build did not finish; request the pack again"
 	wantJSON(t, r, failedView(id, reason))
 	if p, _ := f.pstore.GetPack(f.ctx, tenant, id); p.Status != hub.PackFailed || p.Reason != reason {
 		t.Fatalf("stored %+v", p)

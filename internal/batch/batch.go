@@ -1,5 +1,12 @@
 // Package batch parses an ingest body: a JSON array of 1 to 1000 records, each
 // with a "type" and an RFC 3339 "ts", led by a batch header when signed (SPEC 4.2).
+//
+// Parse is the one definition of a well-formed batch (SPEC 4.2 check 7):
+// ingest refuses what it refuses, and the pack builder quarantines stored
+// batches it refuses (SPEC 9). Every record must be I-JSON (RFC 7493) with
+// at most canon.MaxDepth levels of nesting, and Parse checks that by running
+// each record through the pack's own canonicalizer, so that whatever Parse
+// accepts, a pack can hold.
 package batch
 
 import (
@@ -7,9 +14,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/monsys/hub/internal/canon"
 )
 
 // Limits of SPEC 4.2.
@@ -167,25 +176,32 @@ func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
 }
 
+// scanner is the canonicalizer and its output buffer, reused across
+// parses so that a warm Parse allocates no buffer for it.
+type scanner struct {
+	t   canon.Transformer
+	out []byte
+}
+
+var scanners = sync.Pool{New: func() any { return new(scanner) }}
+
 // Parse reads body. With requireHeader (the agent has a signing pin) the first
 // record must be a batch header; without it a leading header is still read.
 //
-// A well-formed body takes the fast path: one validity scan, then one walk
-// that slices out each record and reads only the members the hub needs. A
-// malformed one is decoded token by token instead, to say exactly where it
-// breaks.
+// One walk over the body reads the array; each record is validated and
+// delimited by the canonicalizer (canon.Transformer.AppendValue), which
+// checks JSON's grammar and I-JSON's rules in the same pass, and then only
+// the record's top-level members are read for the fields the hub needs. An
+// error names the record (its index in the array), the rule broken and
+// the byte of the body where it was found.
 func Parse(body []byte, requireHeader bool) (Batch, error) {
 	if len(body) > MaxBytes {
 		return Batch{}, invalid("body is %d bytes, limit %d", len(body), MaxBytes)
 	}
+	s := scanners.Get().(*scanner)
+	defer scanners.Put(s)
 	var b Batch
-	var n int
-	var err error
-	if json.Valid(body) {
-		n, err = b.walk(body)
-	} else {
-		n, err = b.decode(body)
-	}
+	n, err := b.walk(s, body)
 	if err != nil {
 		return Batch{}, err
 	}
@@ -198,70 +214,71 @@ func Parse(body []byte, requireHeader bool) (Batch, error) {
 	return b, nil
 }
 
-// walk reads a body that json.Valid accepted, so every token is well formed.
-// Records are sliced from one private copy of the body, so they do not change
-// with the caller's buffer.
-func (b *Batch) walk(body []byte) (int, error) {
+// walk reads the array of records and returns how many it holds. Records
+// are sliced from one private copy of the body, so they do not change with
+// the caller's buffer.
+func (b *Batch) walk(s *scanner, body []byte) (int, error) {
 	body = bytes.Clone(body)
 	i := skipSpace(body, 0)
-	if body[i] != '[' {
+	switch {
+	case i == len(body):
+		return 0, invalid("not JSON: the body is empty")
+	case body[i] == '[':
+	case bytes.IndexByte([]byte(`{"-0123456789tfn`), body[i]) >= 0:
 		return 0, invalid("body must be a JSON array")
+	default:
+		return 0, invalid("not JSON: unexpected %q at byte %d", body[i], i)
 	}
 	i = skipSpace(body, i+1)
-	if body[i] == ']' {
-		return 0, nil
-	}
 	n := 0
+	if i < len(body) && body[i] == ']' {
+		return n, atEnd(body, i+1)
+	}
 	for {
-		n++
-		if n > MaxRecords {
+		if n == MaxRecords {
 			return 0, invalid("more than %d records", MaxRecords)
 		}
-		end := skipValue(body, i)
-		if err := b.add(n-1, body[i:end:end]); err != nil {
+		start := i
+		var end int
+		var err error
+		if s.out, end, err = s.t.AppendValue(s.out[:0], body, i); err != nil {
+			return 0, recordError(n, err)
+		}
+		if body[start] != '{' {
+			return 0, invalid("record %d is not an object", n)
+		}
+		if err := b.add(n, body[start:end:end]); err != nil {
 			return 0, err
 		}
+		n++
 		i = skipSpace(body, end)
-		if body[i] == ']' {
-			return n, nil
+		switch {
+		case i == len(body):
+			return 0, invalid("not JSON: unterminated array")
+		case body[i] == ']':
+			return n, atEnd(body, i+1)
+		case body[i] != ',':
+			return 0, invalid("record %d: not JSON: expected ',' or ']' before it at byte %d", n, i)
 		}
-		i = skipSpace(body, i+1) // the comma
+		i = skipSpace(body, i+1)
 	}
 }
 
-// decode is the slow path for a body that is not valid JSON: it reads token by
-// token to report where the body breaks.
-func (b *Batch) decode(body []byte) (int, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return 0, invalid("not JSON: %v", err)
+// atEnd checks that nothing but white space follows the array.
+func atEnd(body []byte, i int) error {
+	if skipSpace(body, i) != len(body) {
+		return invalid("data after the array")
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
-		return 0, invalid("body must be a JSON array")
+	return nil
+}
+
+// recordError names record i and the rule its error says it breaks.
+func recordError(i int, err error) error {
+	var ce *canon.Error
+	if errors.As(err, &ce) {
+		return invalid("record %d: %s at byte %d", i, ce.Reason(), ce.Offset)
 	}
-	n := 0
-	for dec.More() {
-		n++
-		if n > MaxRecords {
-			return 0, invalid("more than %d records", MaxRecords)
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return 0, invalid("record %d: %v", n-1, err)
-		}
-		if err := b.add(n-1, raw); err != nil {
-			return 0, err
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return 0, invalid("unterminated array: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return 0, invalid("data after the array")
-	}
-	return n, nil
+	return invalid("record %d: %v", i, err)
 }
 
 func (b *Batch) add(i int, raw json.RawMessage) error {
@@ -276,14 +293,14 @@ func (b *Batch) add(i int, raw json.RawMessage) error {
 		return invalid("record %d has no \"type\"", i)
 	}
 	if !validType(*f.Type) {
-		return invalid("record %d: type %q must match [a-z0-9_]{1,64}", i, *f.Type)
+		return invalid("record %d: type %.70q must match [a-z0-9_]{1,64}", i, *f.Type)
 	}
 	if f.TS == nil {
 		return invalid("record %d has no \"ts\"", i)
 	}
 	ts, err := parseTS(*f.TS)
 	if err != nil {
-		return invalid("record %d: ts %q is not RFC 3339", i, *f.TS)
+		return invalid("record %d: ts %.40q is not RFC 3339", i, *f.TS)
 	}
 	if *f.Type != HeaderType {
 		b.Records = append(b.Records, Record{Type: *f.Type, TS: ts, Raw: raw})
@@ -323,13 +340,12 @@ func header(f fields, ts time.Time) (Header, error) {
 // allows, so the shape is checked first.
 func parseTS(s string) (time.Time, error) {
 	const shape = "dddd-dd-ddTdd:dd:dd" // then an optional fraction and the offset
-	bad := fmt.Errorf("ts %q is not RFC 3339", s)
 	if len(s) < len(shape)+1 {
-		return time.Time{}, bad
+		return time.Time{}, errTS
 	}
 	for i := 0; i < len(shape); i++ {
 		if shape[i] == 'd' && !isDigit(s[i]) || shape[i] != 'd' && s[i] != shape[i] {
-			return time.Time{}, bad
+			return time.Time{}, errTS
 		}
 	}
 	rest := s[len(shape):]
@@ -339,7 +355,7 @@ func parseTS(s string) (time.Time, error) {
 			n++
 		}
 		if n == 1 {
-			return time.Time{}, bad
+			return time.Time{}, errTS
 		}
 		rest = rest[n:]
 	}
@@ -349,10 +365,13 @@ func parseTS(s string) (time.Time, error) {
 		isDigit(rest[1]) && isDigit(rest[2]) && isDigit(rest[4]) && isDigit(rest[5]) &&
 		rest[1:3] <= "23" && rest[4:6] <= "59":
 	default:
-		return time.Time{}, bad
+		return time.Time{}, errTS
 	}
 	return time.Parse(time.RFC3339Nano, s)
 }
+
+// errTS is parseTS's refusal; the caller names the record and the value.
+var errTS = errors.New("not RFC 3339")
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 

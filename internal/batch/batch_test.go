@@ -23,6 +23,10 @@ var header = hdr("1743501600000000000", `"1.4.2"`)
 
 func array(items ...string) string { return "[" + strings.Join(items, ",") + "]" }
 
+// nested returns n arrays, one inside the other, around an empty object:
+// n+1 levels of nesting, n+2 as a member of a record.
+func nested(n int) string { return strings.Repeat("[", n) + "{}" + strings.Repeat("]", n) }
+
 // records returns n metric records.
 func records(n int) []string {
 	out := make([]string, n)
@@ -175,6 +179,33 @@ func TestParse(t *testing.T) {
 		{name: "fail/agent-version-array", body: array(hdr("1", `["1.0.0"]`)), requireHeader: true, wantErr: "agent_version"},
 		{name: "fail/header-bad-ts", body: array(`{"type":"batch","ts":"yesterday","seq":1,"agent_version":"1.0.0"}`), requireHeader: true, wantErr: "RFC 3339"},
 		{name: "fail/legacy-with-broken-header", body: array(hdr("0", `"1.0.0"`), rec("metric")), wantErr: "positive int64"},
+
+		// I-JSON (RFC 7493), SPEC 4.2 check 7: what the pack canonicalizer refuses, ingest refuses.
+		{name: "fail/duplicate-member", body: array(header, `{"type":"metric","ts":"`+ts+`","v":1,"v":2}`), requireHeader: true, wantErr: `record 1: duplicate member name "v" at byte 96`},
+		{name: "fail/duplicate-member-escaped", body: array(header, `{"type":"metric","ts":"`+ts+`","v":1,"\u0076":2}`), requireHeader: true, wantErr: `record 1: duplicate member name "v" at byte 96`},
+		{name: "fail/duplicate-member-nested", body: array(`{"type":"metric","ts":"` + ts + `","o":{"a":[{"k":1,"k":1}]}}`), wantErr: `record 0: duplicate member name "k" at byte 56`},
+		{name: "fail/duplicate-type", body: array(`{"type":"metric","ts":"` + ts + `","type":"metric"}`), wantErr: `duplicate member name "type"`},
+		{name: "fail/duplicate-in-header", body: array(`{"type":"batch","ts":"` + ts + `","seq":1,"seq":2,"agent_version":"1"}`), requireHeader: true, wantErr: `record 0: duplicate member name "seq" at byte 1`},
+		{name: "fail/invalid-utf8", body: array(rec("metric"), `{"type":"metric","ts":"`+ts+`","s":"a`+"\xff"+`"}`), wantErr: "record 1: invalid UTF-8 at byte 98"},
+		{name: "fail/invalid-utf8-in-key", body: array(`{"type":"metric","ts":"` + ts + `","` + "\xc3\x28" + `":1}`), wantErr: "record 0: invalid UTF-8 at byte 47"},
+		{name: "fail/utf8-surrogate-bytes", body: array(`{"type":"metric","ts":"` + ts + `","s":"` + "\xed\xa0\x80" + `"}`), wantErr: "record 0: invalid UTF-8 at byte 51"},
+		{name: "fail/lone-high-surrogate", body: array(`{"type":"metric","ts":"` + ts + `","s":"\ud800"}`), wantErr: `record 0: lone surrogate \ud800 at byte 51`},
+		{name: "fail/lone-low-surrogate", body: array(`{"type":"metric","ts":"` + ts + `","s":"x\udc00y"}`), wantErr: `lone surrogate \udc00`},
+		{name: "fail/surrogate-pair-reversed", body: array(`{"type":"metric","ts":"` + ts + `","s":"\udc00\ud800"}`), wantErr: `lone surrogate \udc00`},
+		{name: "fail/lone-surrogate-in-key", body: array(`{"type":"metric","ts":"` + ts + `","\ud800":1}`), wantErr: `lone surrogate \ud800`},
+		{name: "fail/number-1e400", body: array(`{"type":"metric","ts":"` + ts + `","v":1e400}`), wantErr: "record 0: number 1e400 is outside the IEEE 754 double range at byte 50"},
+		{name: "fail/number-minus-1e400", body: array(`{"type":"metric","ts":"` + ts + `","v":[-1e400]}`), wantErr: "number -1e400 is outside the IEEE 754 double range"},
+		{name: "fail/number-400-digits", body: array(`{"type":"metric","ts":"` + ts + `","v":1` + strings.Repeat("0", 400) + `}`), wantErr: "is outside the IEEE 754 double range"},
+		{name: "fail/number-just-above-max", body: array(`{"type":"metric","ts":"` + ts + `","v":1.7976931348623159e308}`), wantErr: "is outside the IEEE 754 double range"},
+		{name: "fail/nesting-65-levels", body: array(`{"type":"metric","ts":"` + ts + `","v":` + nested(63) + `}`), wantErr: "record 0: nesting deeper than 64 levels at byte 113"},
+		{name: "fail/nesting-65-levels-second-record", body: array(rec("metric"), `{"type":"metric","ts":"`+ts+`","v":`+nested(63)+`}`), wantErr: "record 1: nesting deeper than 64 levels"},
+		{name: "fail/nesting-very-deep", body: array(`{"type":"metric","ts":"` + ts + `","v":` + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + `}`), wantErr: "nesting deeper than 64 levels"},
+		{name: "ok/nesting-64-levels", body: array(`{"type":"metric","ts":"` + ts + `","v":` + nested(62) + `}`), wantRecords: 1},
+		{name: "ok/number-largest-double", body: array(`{"type":"metric","ts":"` + ts + `","v":1.7976931348623157e308,"w":-1.7976931348623158e308}`), wantRecords: 1},
+		{name: "ok/number-underflow-is-zero", body: array(`{"type":"metric","ts":"` + ts + `","v":1e-400}`), wantRecords: 1},
+		{name: "ok/surrogate-pair", body: array(`{"type":"metric","ts":"` + ts + `","s":"\ud83d\ude00","\ud83d\ude00":1}`), wantRecords: 1},
+		{name: "ok/same-name-in-different-objects", body: array(`{"type":"metric","ts":"` + ts + `","v":{"v":{"v":1}},"w":[{"v":1},{"v":2}]}`), wantRecords: 1},
+		{name: "ok/names-differing-by-escape-only-in-value", body: array(`{"type":"metric","ts":"` + ts + `","v":"\u0076","w":"v"}`), wantRecords: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -271,6 +302,34 @@ func TestParseDeterministic(t *testing.T) {
 
 func BenchmarkParse1000(b *testing.B) {
 	body := []byte(array(append([]string{header}, records(999)...)...))
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := batch.Parse(body, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseMixed parses a signed body like the ingest benchmark's
+// (internal/hub): a header and 100 records of four kinds, about 10 KiB.
+func BenchmarkParseMixed(b *testing.B) {
+	var s strings.Builder
+	s.WriteString("[" + header)
+	for i := range 100 {
+		ts := fmt.Sprintf("2026-04-01T10:%02d:%02d.%03dZ", i/60, i%60, i)
+		switch i % 4 {
+		case 0:
+			fmt.Fprintf(&s, `,{"type":"metric","ts":%q,"name":"cpu.user","value":%d.25,"tags":{"core":"%d"}}`, ts, i, i%8)
+		case 1:
+			fmt.Fprintf(&s, `,{"type":"metric","ts":%q,"name":"mem.used_bytes","value":%d}`, ts, 1<<30+i)
+		case 2:
+			fmt.Fprintf(&s, `,{"type":"process_dna","ts":%q,"pid":%d,"exe":"/usr/sbin/nginx","sha256":"%024x"}`, ts, 1000+i, i)
+		case 3:
+			fmt.Fprintf(&s, `,{"type":"agent_status","ts":%q,"spool_depth":%d,"uptime_s":%d,"ok":true}`, ts, i, 86400+i)
+		}
+	}
+	s.WriteString("]")
+	body := []byte(s.String())
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
 		if _, err := batch.Parse(body, true); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/monsys/hub/internal/batch"
+	"github.com/monsys/hub/internal/canon"
 )
 
 // FuzzParse holds Parse to its contract: it never panics; it fails with
@@ -71,6 +72,51 @@ func FuzzParse(f *testing.F) {
 			}
 			if _, ok := m["ts"].(string); !ok {
 				t.Fatalf("record %d has no string member \"ts\"", i)
+			}
+		}
+	})
+}
+
+// FuzzParseCanonicalizes holds Parse to the pack (SPEC 4.2: what check 7
+// accepts, the evidence pack can always hold): every record of an accepted
+// body canonicalizes (RFC 8785, internal/canon, as the pack builder runs
+// it); the canonical form is a fixed point; and a body of the canonical
+// records parses again to the same types and times. The seed corpus is
+// under testdata/fuzz/FuzzParseCanonicalizes.
+func FuzzParseCanonicalizes(f *testing.F) {
+	f.Add([]byte(array(header, rec("metric"))), true)
+	f.Add([]byte(`[{"type":"metric","ts":"2026-04-01T10:00:00Z","v":1e308,"w":-0,"x":1E-400,"s":"\ud83d\ude00\u0000","\u00e9":{"e\u0301":[]}}]`), false)
+	f.Add([]byte(`[{"type":"metric","ts":"2026-04-01T10:00:00Z","v":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[{}]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}]`), false)
+	f.Fuzz(func(t *testing.T, body []byte, requireHeader bool) {
+		b, err := batch.Parse(body, requireHeader)
+		if err != nil {
+			return
+		}
+		var data []string
+		for i, r := range b.Records {
+			c, err := canon.Transform(r.Raw)
+			if err != nil {
+				t.Fatalf("record %d %q: Parse accepts it, the canonicalizer refuses it: %v", i, r.Raw, err)
+			}
+			again, err := canon.Transform(c)
+			if err != nil || !bytes.Equal(again, c) {
+				t.Fatalf("record %d %q: canonical form %q is not a fixed point: %q, %v", i, r.Raw, c, again, err)
+			}
+			data = append(data, string(c))
+		}
+		if len(data) == 0 {
+			return
+		}
+		b2, err := batch.Parse([]byte(array(data...)), false)
+		if err != nil {
+			t.Fatalf("the canonical records of %q do not parse: %v", body, err)
+		}
+		if len(b2.Records) != len(b.Records) || b2.Header != nil {
+			t.Fatalf("the canonical records of %q parse to %+v", body, b2)
+		}
+		for i, r := range b2.Records {
+			if r.Type != b.Records[i].Type || !r.TS.Equal(b.Records[i].TS) {
+				t.Fatalf("record %d: canonical %q parses to %q %v, was %q %v", i, r.Raw, r.Type, r.TS, b.Records[i].Type, b.Records[i].TS)
 			}
 		}
 	})

@@ -18,9 +18,12 @@ import (
 	"unsafe"
 )
 
-// Sentinel errors. Every error returned by this package wraps one of them.
+// Sentinel errors. Every error returned by this package wraps one of them;
+// those about input are an *Error that also names the rule broken.
 var (
-	// ErrInvalid reports input that is not a single well-formed I-JSON value.
+	// ErrInvalid reports input that is not a single well-formed I-JSON value
+	// for any reason but the two below: not JSON, invalid UTF-8, a lone
+	// surrogate escape, nesting deeper than MaxDepth.
 	ErrInvalid = errors.New("canon: invalid json")
 	// ErrDuplicateKey reports an object that names the same member twice.
 	ErrDuplicateKey = errors.New("canon: duplicate object key")
@@ -28,13 +31,75 @@ var (
 	ErrNumber = errors.New("canon: number out of range")
 )
 
-// MaxDepth bounds the nesting of arrays and objects the canonicalizer accepts.
-const MaxDepth = 512
+// MaxDepth bounds the nesting of arrays and objects the canonicalizer
+// accepts: a value nests at most MaxDepth levels, the outermost array or
+// object being the first (SPEC 4.2: a record nests at most 64 levels).
+const MaxDepth = 64
+
+// Rule is what a value that Transform refuses breaks: JSON's grammar
+// (RFC 8259) or one of I-JSON's rules (RFC 7493), with nesting bounded.
+type Rule int
+
+// The rules. Every input Transform refuses breaks exactly one of them (the
+// first one found).
+const (
+	RuleSyntax    Rule = iota // not JSON
+	RuleUTF8                  // invalid UTF-8
+	RuleSurrogate             // an escape of a lone surrogate (\ud800)
+	RuleDuplicate             // a member name twice in one object, compared after unescaping
+	RuleNumber                // a number beyond the IEEE 754 double range
+	RuleDepth                 // nesting deeper than MaxDepth
+)
+
+// Error is how the transformer refuses input: the rule broken, where, and
+// what. Its text never holds more than a short, quoted excerpt of the input.
+type Error struct {
+	Rule   Rule
+	Offset int    // byte offset in the input where the problem was found
+	Detail string // RuleSyntax: what is wrong; RuleSurrogate, RuleDuplicate, RuleNumber: the escape, name or literal
+}
+
+// Reason says what is wrong in words, without the offset: for example
+// `duplicate member name "v"`.
+func (e *Error) Reason() string {
+	switch e.Rule {
+	case RuleUTF8:
+		return "invalid UTF-8"
+	case RuleSurrogate:
+		return "lone surrogate " + e.Detail
+	case RuleDuplicate:
+		return "duplicate member name " + e.Detail
+	case RuleNumber:
+		return "number " + e.Detail + " is outside the IEEE 754 double range"
+	case RuleDepth:
+		return fmt.Sprintf("nesting deeper than %d levels", MaxDepth)
+	}
+	return "not JSON: " + e.Detail
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("canon: at offset %d: %s", e.Offset, e.Reason())
+}
+
+// Unwrap returns the sentinel of e's rule.
+func (e *Error) Unwrap() error {
+	switch e.Rule {
+	case RuleDuplicate:
+		return ErrDuplicateKey
+	case RuleNumber:
+		return ErrNumber
+	}
+	return ErrInvalid
+}
+
+// excerpt is how an error quotes input: at most 40 characters of it.
+func excerpt(b []byte) string { return fmt.Sprintf("%.40q", b) }
 
 // Transform returns the RFC 8785 canonical form of one JSON value. It rejects
 // what I-JSON (RFC 7493) rejects: invalid UTF-8, lone surrogates, duplicate
-// keys and numbers outside the double range. Whitespace around the value is
-// allowed; anything else after it is not.
+// keys and numbers outside the double range; and nesting deeper than
+// MaxDepth. Whitespace around the value is allowed; anything else after it
+// is not.
 func Transform(in []byte) ([]byte, error) {
 	t := pool.Get().(*Transformer)
 	defer pool.Put(t)
@@ -111,31 +176,58 @@ func keyPrefix(k []byte) uint64 {
 // Append appends the canonical form of the JSON value in to dst. It returns
 // dst unchanged with an error when in is not acceptable (see Transform).
 func (t *Transformer) Append(dst, in []byte) ([]byte, error) {
+	out, end, err := t.AppendValue(dst, in, 0)
+	switch {
+	case err != nil && !errors.Is(err, ErrInvalid) && !utf8.Valid(in):
+		// Input that is not UTF-8 is invalid whatever else is wrong with
+		// it (a duplicate key seen before the bad byte).
+		return dst, &Error{Rule: RuleUTF8, Offset: firstInvalidUTF8(in)}
+	case err != nil:
+		return dst, err
+	}
+	for end < len(in) && (in[end] == ' ' || in[end] == '\t' || in[end] == '\n' || in[end] == '\r') {
+		end++
+	}
+	if end != len(in) {
+		return dst, &Error{Rule: RuleSyntax, Offset: end, Detail: fmt.Sprintf("unexpected %q after the value", in[end])}
+	}
+	return out, nil
+}
+
+// AppendValue appends the canonical form of the one JSON value that starts
+// at in[pos], after any white space, to dst, and returns the index in in
+// just past the value; what follows it is not read. It refuses what
+// Transform refuses, and its errors give offsets in in. Parsers of a larger
+// document (an ingest body) use it to validate and delimit each value in
+// the one walk that canonicalizes it.
+func (t *Transformer) AppendValue(dst, in []byte, pos int) ([]byte, int, error) {
 	// UTF-8 is checked as strings are scanned: outside them only ASCII is
 	// valid JSON.
-	t.in, t.pos = in, 0
+	t.in, t.pos = in, pos
 	t.members, t.keys = t.members[:0], t.keys[:0]
 	defer func() { t.in = nil }()
 	n := len(dst)
 	t.skipSpace()
 	out, err := t.value(dst, 0)
 	if err != nil {
-		if !errors.Is(err, ErrInvalid) && !utf8.Valid(in) {
-			// Input that is not UTF-8 is invalid whatever else is wrong
-			// with it (a duplicate key seen before the bad byte).
-			return dst[:n], fmt.Errorf("%w: not valid utf-8", ErrInvalid)
+		return dst[:n], t.pos, err
+	}
+	return out, t.pos, nil
+}
+
+func firstInvalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
 		}
-		return dst[:n], err
+		i += size
 	}
-	t.skipSpace()
-	if t.pos != len(t.in) {
-		return dst[:n], t.errorf("unexpected %q after the value", t.in[t.pos])
-	}
-	return out, nil
+	return len(b)
 }
 
 func (t *Transformer) errorf(format string, args ...any) error {
-	return fmt.Errorf("%w: at offset %d: %s", ErrInvalid, t.pos, fmt.Sprintf(format, args...))
+	return &Error{Rule: RuleSyntax, Offset: t.pos, Detail: fmt.Sprintf(format, args...)}
 }
 
 func (t *Transformer) skipSpace() {
@@ -149,17 +241,21 @@ func (t *Transformer) skipSpace() {
 	}
 }
 
+// value reads the value at t.pos, inside depth arrays and objects.
 func (t *Transformer) value(out []byte, depth int) ([]byte, error) {
-	if depth > MaxDepth {
-		return nil, t.errorf("nesting deeper than %d", MaxDepth)
-	}
 	if t.pos >= len(t.in) {
 		return nil, t.errorf("unexpected end of input")
 	}
 	switch c := t.in[t.pos]; {
 	case c == '{':
+		if depth >= MaxDepth {
+			return nil, &Error{Rule: RuleDepth, Offset: t.pos}
+		}
 		return t.object(out, depth)
 	case c == '[':
+		if depth >= MaxDepth {
+			return nil, &Error{Rule: RuleDepth, Offset: t.pos}
+		}
 		return t.array(out, depth)
 	case c == '"':
 		return t.stringValue(out)
@@ -184,6 +280,7 @@ func (t *Transformer) key(s span) []byte {
 }
 
 func (t *Transformer) object(out []byte, depth int) ([]byte, error) {
+	at := t.pos
 	t.pos++ // '{'
 	out = append(out, '{')
 	t.skipSpace()
@@ -275,7 +372,7 @@ func (t *Transformer) object(out []byte, depth int) ([]byte, error) {
 					continue // different first bytes: different keys
 				}
 				if a, b := t.key(ms[t.order[i-1].i]), t.key(ms[t.order[i].i]); bytes.Equal(a, b) {
-					return nil, fmt.Errorf("%w: %q", ErrDuplicateKey, b)
+					return nil, &Error{Rule: RuleDuplicate, Offset: at, Detail: excerpt(b)}
 				}
 			}
 			order = t.order
@@ -471,7 +568,7 @@ func (t *Transformer) rawString() (from, to int, esc bool, err error) {
 			r, size := utf8.DecodeRune(in[pos:])
 			if r == utf8.RuneError && size <= 1 {
 				t.pos = pos
-				return 0, 0, false, fmt.Errorf("%w: not valid utf-8 at offset %d", ErrInvalid, pos)
+				return 0, 0, false, &Error{Rule: RuleUTF8, Offset: pos}
 			}
 			if size == 4 {
 				t.supp = true // above U+FFFF: keys with such characters sort by UTF-16
@@ -565,14 +662,15 @@ func (t *Transformer) decode(b []byte, from, to int) ([]byte, error) {
 			}
 			i += 4
 			if utf16.IsSurrogate(r) {
+				lone := &Error{Rule: RuleSurrogate, Offset: i - 6, Detail: fmt.Sprintf("\\u%04x", r)}
 				if r >= 0xdc00 || to-i < 6 || in[i] != '\\' || in[i+1] != 'u' {
 					t.pos = i
-					return nil, t.errorf("lone surrogate \\u%04x", r)
+					return nil, lone
 				}
 				r2, ok := hex4(in[i+2 : to])
 				if !ok || r2 < 0xdc00 || r2 > 0xdfff {
 					t.pos = i
-					return nil, t.errorf("lone surrogate \\u%04x", r)
+					return nil, lone
 				}
 				i += 6
 				r = utf16.DecodeRune(r, r2)
@@ -699,7 +797,11 @@ func (t *Transformer) number(out []byte) ([]byte, error) {
 	// input bytes as a string is safe and saves an allocation per number.
 	f, err := strconv.ParseFloat(unsafe.String(&lit[0], len(lit)), 64)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %q", ErrNumber, lit)
+		d := string(lit) // ASCII: the grammar held
+		if len(d) > 40 {
+			d = d[:37] + "..."
+		}
+		return nil, &Error{Rule: RuleNumber, Offset: start, Detail: d}
 	}
 	return AppendNumber(out, f)
 }

@@ -130,6 +130,133 @@ func TestTransformRejects(t *testing.T) {
 	}
 }
 
+// deep returns n levels of nesting: arrays and objects in turn, the
+// innermost holding a number.
+func deep(n int) string {
+	if n == 0 {
+		return "1"
+	}
+	if n%2 == 0 {
+		return `{"k":` + deep(n-1) + `}`
+	}
+	return "[" + deep(n-1) + "]"
+}
+
+// TestTransformRules: every refusal is an *Error naming the rule broken,
+// where, and (for names, escapes and numbers) what; SPEC 4.2 bounds the
+// nesting at 64 levels.
+func TestTransformRules(t *testing.T) {
+	long := strings.Repeat("x", 100)
+	tests := []struct {
+		name   string
+		in     string
+		rule   canon.Rule
+		offset int
+		reason string
+	}{
+		{"fail/duplicate", `{"a":{"v":1,"w":2,"v":3}}`, canon.RuleDuplicate, 5, `duplicate member name "v"`},
+		{"fail/duplicate-escaped", `{"v":1,"\u0076":2}`, canon.RuleDuplicate, 0, `duplicate member name "v"`},
+		{"fail/duplicate-long-name", `{"` + long + `":1,"` + long + `":2}`, canon.RuleDuplicate, 0, `duplicate member name "` + long[:40] + `"`},
+		{"fail/duplicate-control-name", `{"\u0000":1,"\u0000":2}`, canon.RuleDuplicate, 0, `duplicate member name "\x00"`},
+		{"fail/duplicate-many-members", `{"a":1,"b":1,"c":1,"d":1,"e":1,"f":1,"g":1,"h":1,"i":1,"j":1,"k":1,"l":1,"m":1,` +
+			`"n":1,"o":1,"p":1,"q":1,"r":1,"s":1,"t":1,"u":1,"v":1,"w":1,"x":1,"y":1,"z":1,"a":2}`, canon.RuleDuplicate, 0, `duplicate member name "a"`},
+		{"fail/invalid-utf8", "[\"ok\",\"a\xff\"]", canon.RuleUTF8, 8, "invalid UTF-8"},
+		{"fail/invalid-utf8-after-duplicate", "{\"a\":1,\"a\":2,\"b\":\"\xc3\"}", canon.RuleUTF8, 18, "invalid UTF-8"},
+		{"fail/lone-high-surrogate", `["\ud800x"]`, canon.RuleSurrogate, 2, `lone surrogate \ud800`},
+		{"fail/lone-low-surrogate", `{"k":"ab\udfff"}`, canon.RuleSurrogate, 8, `lone surrogate \udfff`},
+		{"fail/high-surrogate-then-other-escape", `"\ud83d\u0041"`, canon.RuleSurrogate, 1, `lone surrogate \ud83d`},
+		{"fail/number-overflow", `{"v":[1,-1e400]}`, canon.RuleNumber, 8, "number -1e400 is outside the IEEE 754 double range"},
+		{"fail/number-long-overflow", `1` + strings.Repeat("0", 400), canon.RuleNumber, 0, "number 1" + strings.Repeat("0", 36) + "... is outside the IEEE 754 double range"},
+		{"fail/depth-65-arrays", strings.Repeat("[", 65) + strings.Repeat("]", 65), canon.RuleDepth, 64, "nesting deeper than 64 levels"},
+		{"fail/depth-65-mixed", deep(65), canon.RuleDepth, 192, "nesting deeper than 64 levels"},
+		{"fail/depth-65-empty-object", strings.Repeat(`{"k":`, 64) + `{}` + strings.Repeat("}", 64), canon.RuleDepth, 320, "nesting deeper than 64 levels"},
+		{"fail/syntax", `{"a" 1}`, canon.RuleSyntax, 5, `not JSON: expected ':' after key "a"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := canon.Transform([]byte(tt.in))
+			var ce *canon.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Transform(%.80q) = %.80q, %v; want a *canon.Error", tt.in, got, err)
+			}
+			if ce.Rule != tt.rule || ce.Offset != tt.offset || ce.Reason() != tt.reason {
+				t.Fatalf("Transform(%.80q): rule %d at %d, %q; want rule %d at %d, %q", tt.in, ce.Rule, ce.Offset, ce.Reason(), tt.rule, tt.offset, tt.reason)
+			}
+		})
+	}
+	for _, in := range []string{deep(64), strings.Repeat("[", 64) + strings.Repeat("]", 64), strings.Repeat(`{"k":`, 63) + `{}` + strings.Repeat("}", 63)} {
+		if _, err := canon.Transform([]byte(in)); err != nil {
+			t.Errorf("ok/depth-64: Transform(%.40q...): %v", in, err)
+		}
+	}
+}
+
+// TestIJSONVectors runs the vectors verify.py's tests share: each "ok"
+// input canonicalizes, each "fail" one breaks the rule it names.
+func TestIJSONVectors(t *testing.T) {
+	rules := map[string]canon.Rule{"syntax": canon.RuleSyntax, "utf8": canon.RuleUTF8, "surrogate": canon.RuleSurrogate,
+		"duplicate": canon.RuleDuplicate, "number": canon.RuleNumber, "depth": canon.RuleDepth}
+	raw, err := os.ReadFile("testdata/ijson.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.SplitN(line, " ", 4)
+		in, err := hex.DecodeString(f[2])
+		if err != nil || len(f) != 4 {
+			t.Fatalf("bad vector %q", line)
+		}
+		n++
+		t.Run(f[0]+"/"+f[3], func(t *testing.T) {
+			out, err := canon.Transform(in)
+			if f[0] == "ok" {
+				if err != nil {
+					t.Fatalf("Transform(%.60q): %v", in, err)
+				}
+				return
+			}
+			var ce *canon.Error
+			if !errors.As(err, &ce) || ce.Rule != rules[f[1]] {
+				t.Fatalf("Transform(%.60q) = %.60q, %v; want rule %s", in, out, err, f[1])
+			}
+		})
+	}
+	if n < 30 {
+		t.Fatalf("only %d vectors", n)
+	}
+}
+
+// TestAppendValue: the value at pos is canonicalized and delimited; what
+// follows it is not read; errors give offsets in the whole input.
+func TestAppendValue(t *testing.T) {
+	var tr canon.Transformer
+	in := []byte(`[ {"b":1,"a":[2.50]} ,"\u0041", 1e2]` + "\xff garbage")
+	out, end, err := tr.AppendValue([]byte("x"), in, 1)
+	if err != nil || string(out) != `x{"a":[2.5],"b":1}` || end != 20 {
+		t.Fatalf("AppendValue(pos 1) = %q, %d, %v", out, end, err)
+	}
+	out, end, err = tr.AppendValue(nil, in, 22)
+	if err != nil || string(out) != `"A"` || end != 30 {
+		t.Fatalf("AppendValue(pos 22) = %q, %d, %v", out, end, err)
+	}
+	out, end, err = tr.AppendValue(nil, in, 31)
+	if err != nil || string(out) != `100` || end != 35 {
+		t.Fatalf("AppendValue(pos 31) = %q, %d, %v", out, end, err)
+	}
+	bad := []byte(`[1,{"a":1,"a":2}]`)
+	var ce *canon.Error
+	if _, _, err := tr.AppendValue(nil, bad, 3); !errors.As(err, &ce) || ce.Rule != canon.RuleDuplicate || ce.Offset != 3 {
+		t.Fatalf("AppendValue(duplicate at 3) = %v", err)
+	}
+	if _, _, err := tr.AppendValue(nil, []byte("   "), 1); !errors.As(err, &ce) || ce.Rule != canon.RuleSyntax || ce.Offset != 3 {
+		t.Fatalf("AppendValue(white space) = %v", err)
+	}
+}
+
 func TestWriter(t *testing.T) {
 	var buf bytes.Buffer
 	w := canon.NewWriter(&buf)

@@ -58,12 +58,14 @@ func (p *refParser) skipSpace() {
 	}
 }
 
+// value reads the value at p.pos, which depth arrays and objects enclose:
+// an array or object there is at level depth+1.
 func (p *refParser) value(out []byte, depth int) ([]byte, error) {
-	if depth > MaxDepth {
-		return nil, p.errorf("nesting deeper than %d", MaxDepth)
-	}
 	if p.pos >= len(p.in) {
 		return nil, p.errorf("unexpected end of input")
+	}
+	if c := p.in[p.pos]; (c == '{' || c == '[') && depth+1 > MaxDepth {
+		return nil, p.errorf("nesting deeper than %d", MaxDepth)
 	}
 	switch c := p.in[p.pos]; {
 	case c == '{':

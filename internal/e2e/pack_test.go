@@ -478,15 +478,16 @@ func (f faultSigner) SignDigest(ctx context.Context, d []byte) ([]byte, error) {
 
 func TestPackFaults(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		cfg  func(armed *bool) localhub.Config
+		name   string
+		cfg    func(armed *bool) localhub.Config
+		reason string // the failed pack's reason names the cause, and no more
 	}{
 		{"fail/s3-mid-build", func(armed *bool) localhub.Config {
 			return localhub.Config{WrapS3: func(a s3store.API) s3store.API { return faultS3{a, armed} }}
-		}},
+		}, "s3: storing the pack failed; request the pack again"},
 		{"fail/kms-mid-build", func(armed *bool) localhub.Config {
 			return localhub.Config{WrapVault: func(v hub.KeyVault) hub.KeyVault { return faultVault{v, armed} }}
-		}},
+		}, "kms: the tenant's signing key could not sign the pack; request the pack again"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			armed := new(bool)
@@ -499,7 +500,7 @@ func TestPackFaults(t *testing.T) {
 			*armed = true
 			id := ad.requestPack(period(t))
 			r := ad.awaitPack(id)
-			if r.Body["status"] != "failed" || r.Body["reason"] == nil || r.Body["download_url"] != nil {
+			if r.Body["status"] != "failed" || r.Body["reason"] != tc.reason || r.Body["download_url"] != nil {
 				t.Fatalf("pack under fault: %s", r)
 			}
 			objs, err := e.hub.S3.ListObjectVersions(t.Context(), &s3.ListObjectVersionsInput{Bucket: aws.String(e.bucket)})

@@ -259,7 +259,7 @@ func (p *Packs) RequestPack(ctx context.Context, ad Admin, body []byte) (PackVie
 		return PackView{}, backend("start build", errors.New("no build starter configured"))
 	}
 	if err := st.StartBuild(ctx, ad.TenantID, id); err != nil {
-		p.fail(ctx, pk, "the build could not be started; request the pack again")
+		p.fail(ctx, pk, reasonStart)
 		return PackView{}, backend("start build", fmt.Errorf("%w: %w", ErrUnavailable, err))
 	}
 	return packView(pk), nil
@@ -293,7 +293,7 @@ func (p *Packs) GetPack(ctx context.Context, ad Admin, id, expiresIn string) (Pa
 	now := p.svc.clock()
 	if pk.Status == PackPending && now.Sub(pk.RequestedAt) > p.cfg.BuildLease+p.cfg.LeaseWait+time.Minute {
 		// The build is gone (a crashed function): say so once, for good.
-		pk = p.fail(ctx, pk, "the build did not finish; request the pack again")
+		pk = p.fail(ctx, pk, reasonLost)
 	}
 	v := packView(pk)
 	if pk.Status != PackReady {
@@ -361,7 +361,11 @@ func (p *Packs) BuildPack(ctx context.Context, tenantID, packID string) error {
 	}
 	head, err := p.acquire(ctx, pk)
 	if err != nil {
-		p.fail(ctx, pk, "another pack of this tenant is still being built; request the pack again later")
+		reason := reasonLease
+		if !errors.Is(err, ErrConflict) {
+			reason = reasonOf(because(reasonHead, err))
+		}
+		p.fail(context.WithoutCancel(ctx), pk, reason)
 		return fmt.Errorf("build pack %q: %w: %w", packID, ErrPackFailed, err)
 	}
 	res, reason, err := p.build(ctx, pk, head)
@@ -373,7 +377,7 @@ func (p *Packs) BuildPack(ctx context.Context, tenantID, packID string) error {
 	// The chain moves first: the object exists and is the tenant's newest pack.
 	ref := &pack.PackRef{PackID: packID, ManifestSHA256: res.ManifestSHA256}
 	if err := p.store.ReleaseBuild(ctx, tenantID, packID, ref); err != nil {
-		p.fail(context.WithoutCancel(ctx), pk, "the pack chain could not be updated; request the pack again")
+		p.fail(context.WithoutCancel(ctx), pk, reasonChain)
 		return fmt.Errorf("build pack %q: %w: advance chain: %w", packID, ErrPackFailed, err)
 	}
 	done := pk
@@ -411,11 +415,68 @@ type built struct {
 	Size, Records                      int64
 }
 
+// Why a pack failed, as its reason says: the cause first (backend, kms,
+// s3, build), then what to do. A pack never fails because of the data it
+// holds (SPEC 9: what cannot be packed is quarantined), and a reason never
+// carries the error itself, which goes to the log.
+const (
+	reasonStart   = "build: the build could not be started; request the pack again"
+	reasonLost    = "build: the build did not finish; request the pack again"
+	reasonLease   = "build: another pack of this tenant is still being built; request the pack again later"
+	reasonCancel  = "build: the build was cancelled; request the pack again"
+	reasonBuild   = "build: writing the pack on the build host failed; request the pack again"
+	reasonRead    = "backend: the tenant's data could not be read; request the pack again"
+	reasonHead    = "backend: the tenant's build lease could not be taken; request the pack again"
+	reasonChain   = "backend: the pack chain could not be updated; request the pack again"
+	reasonKey     = "kms: the tenant's signing key is unavailable; request the pack again"
+	reasonSign    = "kms: the tenant's signing key could not sign the pack; request the pack again"
+	reasonStorage = "s3: storing the pack failed; request the pack again"
+)
+
+// causeError marks an error of assembling a pack with the reason it fails the pack for.
+type causeError struct {
+	reason string
+	err    error
+}
+
+func (e *causeError) Error() string { return e.err.Error() }
+func (e *causeError) Unwrap() error { return e.err }
+
+// because marks err with reason, unless it is marked already.
+func because(reason string, err error) error {
+	var ce *causeError
+	if err == nil || errors.As(err, &ce) {
+		return err
+	}
+	return &causeError{reason, err}
+}
+
+// reasonOf is the reason err fails a pack for: the build's end when it was
+// cancelled, else as marked, else a write of the build's own files.
+func reasonOf(err error) string {
+	var ce *causeError
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return reasonCancel
+	case errors.As(err, &ce):
+		return ce.reason
+	}
+	return reasonBuild
+}
+
+// signing marks the errors of a pack's signer as the key's (KMS).
+type signing struct{ pack.Signer }
+
+func (s signing) SignDigest(ctx context.Context, digest []byte) ([]byte, error) {
+	sig, err := s.Signer.SignDigest(ctx, digest)
+	return sig, because(reasonSign, err)
+}
+
 // build returns the reason to show the admin along with any error.
 func (p *Packs) build(ctx context.Context, pk Pack, head PackHead) (built, string, error) {
 	rec, key, signer, err := p.keys.Active(ctx, pk.TenantID)
 	if err != nil {
-		return built{}, "the tenant's signing key is unavailable; request the pack again", err
+		return built{}, reasonKey, err
 	}
 	// generated_at is the next whole second: waiting for it makes "held
 	// before generated_at" include everything received until the build began.
@@ -425,13 +486,13 @@ func (p *Packs) build(ctx context.Context, pk Pack, head PackHead) (built, strin
 		gen = gen.Add(time.Second)
 		select {
 		case <-ctx.Done():
-			return built{}, "the build was cancelled; request the pack again", ctx.Err()
+			return built{}, reasonCancel, ctx.Err()
 		case <-time.After(gen.Sub(now)):
 		}
 	}
 	name, err := pack.FileName(pk.TenantID, pk.PeriodStart, pk.PeriodEnd)
 	if err != nil {
-		return built{}, "the pack could not be named", err
+		return built{}, reasonBuild, err
 	}
 	objKey := p.cfg.KeyPrefix + pk.TenantID + "/" + pk.PackID + "/" + name
 
@@ -451,13 +512,13 @@ func (p *Packs) build(ctx context.Context, pk Pack, head PackHead) (built, strin
 	fin := <-ch
 	switch {
 	case fin.err != nil && !errors.Is(fin.err, errUploadEnded):
-		return built{}, "reading, signing or writing the pack failed; request the pack again", fin.err
+		return built{}, reasonOf(fin.err), fin.err
 	case upErr != nil:
-		return built{}, "storing the pack failed; request the pack again", upErr
+		return built{}, reasonStorage, upErr
 	case fin.err != nil:
-		return built{}, "storing the pack failed; request the pack again", fin.err
+		return built{}, reasonStorage, fin.err
 	case size != fin.res.Size:
-		return built{}, "storing the pack failed; request the pack again", fmt.Errorf("stored %d bytes of %d", size, fin.res.Size)
+		return built{}, reasonStorage, fmt.Errorf("stored %d bytes of %d", size, fin.res.Size)
 	}
 	return built{ObjectKey: objKey, ObjectVersion: version, FileName: fin.res.FileName, ManifestSHA256: fin.res.ManifestSHA256, SigningKeyID: key.KeyID,
 		GeneratedAt: gen, Size: fin.res.Size, Records: fin.res.Records}, "", nil
@@ -472,7 +533,7 @@ func (p *Packs) assemble(ctx context.Context, pk Pack, gen time.Time, lineage pa
 	}
 	meta := pack.Meta{PackID: pk.PackID, TenantID: pk.TenantID, PeriodStart: pk.PeriodStart, PeriodEnd: pk.PeriodEnd,
 		GeneratedAt: gen, SigningKeyID: key.KeyID, PublicKey: pub, Lineage: lineage, PreviousPack: prev}
-	b, err := pack.NewBuilder(meta, signer, pack.Options{TempDir: p.cfg.TempDir, SortMemory: p.cfg.SortMemory, Level: p.cfg.GzipLevel})
+	b, err := pack.NewBuilder(meta, signing{signer}, pack.Options{TempDir: p.cfg.TempDir, SortMemory: p.cfg.SortMemory, Level: p.cfg.GzipLevel})
 	if err != nil {
 		return nil, err
 	}
@@ -511,8 +572,12 @@ func (p *Packs) Reproduce(ctx context.Context, tenantID, packID string, w io.Wri
 
 var errUploadEnded = errors.New("upload ended")
 
-// writeData writes the data files of SPEC 8 (docs/evidence-pack.md, "what
-// goes in"): what the hub held before gen (generated_at) about the period.
+// writeData writes the data files of SPEC 8 (docs/packs.md, "what goes
+// in"): what the hub held before gen (generated_at) about the period. A
+// stored batch that does not parse (SPEC 4.2 check 7, batch.Parse: what it
+// accepts, the builder can hold) is quarantined: listed in batch.ndjson
+// with its reason, none of its records packed (SPEC 9). Errors of the
+// hub's reads are marked as the backend's.
 func (p *Packs) writeData(ctx context.Context, b *pack.Builder, pk Pack, gen time.Time) error {
 	asOf := gen
 	from, to := pk.PeriodStart, pk.PeriodEnd
@@ -530,13 +595,18 @@ func (p *Packs) writeData(ctx context.Context, b *pack.Builder, pk Pack, gen tim
 		files[path] = fw
 		return fw, nil
 	}
-	err := p.src.PeriodBatches(ctx, pk.TenantID, from, to, func(sb StoredBatch) error {
+	add := func(sb StoredBatch) error {
 		if sb.TenantID != pk.TenantID || !sb.ReceivedAt.Before(asOf) {
 			return nil
 		}
-		parsed, err := batch.Parse(sb.Body, sb.Signed)
-		if err != nil {
-			return fmt.Errorf("stored batch %s/%s: %w", sb.AgentID, sb.Key, err)
+		parsed, perr := batch.Parse(sb.Body, sb.Signed)
+		if perr != nil {
+			agents[sb.AgentID] = true
+			fw, err := file("agents/" + sb.AgentID + "/batch.ndjson")
+			if err != nil {
+				return err
+			}
+			return fw.Add(quarantineLine(sb, trimInvalid(perr)))
 		}
 		n := 0
 		for _, r := range parsed.Records {
@@ -561,9 +631,11 @@ func (p *Packs) writeData(ctx context.Context, b *pack.Builder, pk Pack, gen tim
 			return err
 		}
 		return fw.Add(batchLine(sb, parsed, n))
-	})
+	}
+	// What add returns is the builder's; what else PeriodBatches returns, the store's.
+	err := p.src.PeriodBatches(ctx, pk.TenantID, from, to, func(sb StoredBatch) error { return because(reasonBuild, add(sb)) })
 	if err != nil {
-		return err
+		return because(reasonRead, fmt.Errorf("read batches: %w", err))
 	}
 
 	an, err := file("alerts/anomalies.ndjson")
@@ -574,7 +646,7 @@ func (p *Packs) writeData(ctx context.Context, b *pack.Builder, pk Pack, gen tim
 	for {
 		page, err := p.svc.store.ListAnomalies(ctx, pk.TenantID, anomaly.Filter{}, cursor, 500)
 		if err != nil {
-			return fmt.Errorf("list anomalies: %w", err)
+			return because(reasonRead, fmt.Errorf("list anomalies: %w", err))
 		}
 		for _, a := range page.Anomalies {
 			// Open at any time in the period: opened by its end, not closed before its start.
@@ -598,7 +670,7 @@ func (p *Packs) writeData(ctx context.Context, b *pack.Builder, pk Pack, gen tim
 	}
 	events, err := p.src.Audit(ctx, pk.TenantID, from, to.Add(time.Second))
 	if err != nil {
-		return fmt.Errorf("read audit log: %w", err)
+		return because(reasonRead, fmt.Errorf("read audit log: %w", err))
 	}
 	for _, e := range events {
 		if !e.At.Before(asOf) {
@@ -622,7 +694,7 @@ func (p *Packs) writeData(ctx context.Context, b *pack.Builder, pk Pack, gen tim
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("get agent %q: %w", id, err)
+			return because(reasonRead, fmt.Errorf("get agent %q: %w", id, err))
 		}
 		if a.TenantID != pk.TenantID {
 			continue
@@ -654,6 +726,7 @@ type batchRecord struct {
 	ReceivedAt   string  `json:"received_at"`
 	Records      int     `json:"records"`
 	InPeriod     int     `json:"records_in_period"`
+	Quarantined  string  `json:"quarantined,omitempty"`
 }
 
 func batchLine(sb StoredBatch, b batch.Batch, n int) batchRecord {
@@ -667,6 +740,19 @@ func batchLine(sb StoredBatch, b batch.Batch, n int) batchRecord {
 	if sb.Signed {
 		s := sb.Signature
 		r.Signature = &s
+	}
+	return r
+}
+
+// quarantineLine is the batch.ndjson line of a stored batch none of whose
+// records can be packed (SPEC 9): what the store says of it, why, and
+// "records_in_period":0. records is the count the batch was stored with.
+func quarantineLine(sb StoredBatch, reason string) batchRecord {
+	r := batchRecord{Type: "batch", BatchKey: sb.Key, BodySHA256: sb.SHA, Signed: sb.Signed,
+		ReceivedAt: sb.ReceivedAt.UTC().Format(time.RFC3339Nano), Records: sb.Records, Quarantined: reason}
+	if sb.Signed {
+		seq, s := strconv.FormatInt(sb.Seq, 10), sb.Signature
+		r.Seq, r.Signature = &seq, &s
 	}
 	return r
 }

@@ -59,6 +59,13 @@ with status 0 when everything holds, 1 when any check fails (it names each
 problem, such as a changed, missing or extra file) and 2 when it could not read
 its input. Add --json for a machine-readable report.
 
+A line starting with a warning sign does not fail the pack but needs your
+attention. "Quarantined batch" means the hub holds a batch from that agent
+whose records it could not put in the pack (malformed, or damaged in
+storage): the batch is listed, with the reason, in
+data/agents/<agent>/batch.ndjson, and none of its records is in the other
+files.
+
 Because verify.py travels inside the pack, a careful auditor keeps a copy from
 an earlier pack or from the vendor and compares it, or uses that copy.
 

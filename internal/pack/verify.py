@@ -273,6 +273,10 @@ def canonical_json(v):
     raise ValueError("not a JSON value")
 
 
+MAX_DEPTH = 64  # I-JSON as SPEC 4.2 has it: nesting at most 64 levels
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class _DuplicateKey(ValueError):
     pass
 
@@ -290,10 +294,43 @@ def _bad_constant(name):
     raise ValueError("not JSON: " + name)
 
 
+def _double(s):
+    f = float(s)
+    if f in (float("inf"), float("-inf")):
+        raise ValueError("number out of range: " + s[:40])
+    return f
+
+
+def _integer(s):
+    _double(s)  # an integer beyond the double range is refused too
+    return int(s)
+
+
+def _ijson(v, depth):
+    """Raise ValueError unless v nests at most MAX_DEPTH levels and holds no
+    lone surrogate (json.loads decodes "\\ud800" to one)."""
+    if isinstance(v, str):
+        if _SURROGATE.search(v):
+            raise ValueError("lone surrogate")
+    elif isinstance(v, (list, dict)):
+        if depth >= MAX_DEPTH:
+            raise ValueError("nesting deeper than %d levels" % MAX_DEPTH)
+        pairs = v.items() if isinstance(v, dict) else (("", x) for x in v)
+        for name, x in pairs:
+            _ijson(name, depth)
+            _ijson(x, depth + 1)
+
+
 def strict_json(data):
-    """Parse UTF-8 JSON, rejecting duplicate keys and NaN/Infinity."""
+    """Parse I-JSON (RFC 7493) as the hub's canonicalizer does: UTF-8, no
+    duplicate keys, no lone surrogates, no number beyond the double range
+    (nor NaN/Infinity), nesting at most MAX_DEPTH levels."""
     text = data.decode("utf-8")
-    return json.loads(text, object_pairs_hook=_no_dupes, parse_constant=_bad_constant)
+    v = json.loads(
+        text, object_pairs_hook=_no_dupes, parse_constant=_bad_constant, parse_float=_double, parse_int=_integer
+    )
+    _ijson(v, 0)
+    return v
 
 
 # ---------------------------------------------------------------------------
@@ -418,6 +455,7 @@ class Contents(object):
         self.files = {}  # path under data/ -> (sha256 hex, size, lines)
         self.problems = []  # (code, message), in archive order
         self.warnings = []
+        self.quarantined = []  # (path, line, agent, batch key or None, reason or None)
         self.fatal = False
         self.seen = set()
         self.count = 0
@@ -756,6 +794,10 @@ def _consume(c, target, read):
             parts.append(b)
         c.members[target[1]] = b"".join(parts)
         return
+    q = None
+    agent = _batch_file_agent(target[1])
+    if agent is not None:
+        q = _QuarantineScan(target[1], agent)
     h = hashlib.sha256()
     size = lines = 0
     last = b""
@@ -763,6 +805,8 @@ def _consume(c, target, read):
         b = read(CHUNK)
         if not b:
             break
+        if q is not None:
+            q.write(b)
         h.update(b)
         size += len(b)
         lines += b.count(b"\n")
@@ -770,6 +814,75 @@ def _consume(c, target, read):
     if size and last != b"\n":
         lines += 1
     c.files[target[1]] = (h.hexdigest(), size, lines)
+    if q is not None:
+        q.close()
+        c.quarantined.extend(q.found)
+
+
+# ---------------------------------------------------------------------------
+# Quarantined batches (SPEC 9, "Records that cannot be packed"): a stored
+# batch none of whose records could be packed has a line in its agent's
+# batch.ndjson with "quarantined":"<reason>". The files are read as they
+# stream by, one line of at most MAX_BATCH_LINE bytes at a time.
+
+MAX_BATCH_LINE = 1 << 20  # a SPEC 9 batch line (a 256 KiB body in base64) is well under it
+_QUARANTINE_MARK = b'"quarantined":'  # never inside a canonical string, where '"' is escaped
+
+
+def _batch_file_agent(path):
+    """The agent whose batch.ndjson path (under data/) is, or None."""
+    if not path.startswith("agents/") or not path.endswith("/batch.ndjson"):
+        return None
+    agent = path[len("agents/") : -len("/batch.ndjson")]
+    if not agent or "/" in agent:
+        return None
+    return agent
+
+
+class _QuarantineScan(object):
+    def __init__(self, path, agent):
+        self.path, self.agent = path, agent
+        self.parts, self.size, self.long, self.n = [], 0, False, 0
+        self.found = []
+
+    def write(self, b):
+        while b:
+            i = b.find(b"\n")
+            if i < 0:
+                self._add(b)
+                return
+            self._add(b[:i])
+            self._end()
+            b = b[i + 1 :]
+
+    def _add(self, b):
+        if self.long:
+            return
+        if self.size + len(b) > MAX_BATCH_LINE:
+            self.long, self.parts, self.size = True, [], 0
+            return
+        self.parts.append(b)
+        self.size += len(b)
+
+    def _end(self):
+        self.n += 1
+        line = b"".join(self.parts)
+        if self.long:
+            self.found.append((self.path, self.n, self.agent, None, None))
+        elif _QUARANTINE_MARK in line:
+            key = reason = None
+            try:
+                o = strict_json(line)
+                if isinstance(o, dict) and isinstance(o.get("batch_key"), str) and isinstance(o.get("quarantined"), str):
+                    key, reason = o["batch_key"], o["quarantined"]
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                pass
+            self.found.append((self.path, self.n, self.agent, key, reason))
+        self.parts, self.size, self.long = [], 0, False
+
+    def close(self):
+        if self.size or self.long:
+            self._end()
 
 
 _KINDS = {"0": "file", "5": "dir", "1": "link", "2": "link", "3": "special", "4": "special", "6": "special"}
@@ -1203,6 +1316,22 @@ def check_tenant(m):
     return ch
 
 
+def check_quarantine(c):
+    """SPEC 9: warn of every quarantined batch, and of every batch line that
+    cannot be read, in path and line order. Never fails."""
+    ch = Check("quarantine")
+    for path, n, agent, key, reason in sorted(
+        c.quarantined, key=lambda q: (q[0].encode("utf-8", "surrogateescape"), q[1])
+    ):
+        if key is None:
+            ch.warn("Batch line not readable: data/%s line %d" % (show(path), n))
+        else:
+            ch.warn(
+                "Quarantined batch (records not packed): agent %s, batch %s: %s" % (show(agent), show(key), show(reason))
+            )
+    return ch
+
+
 def verify(c, expected):
     """Run every check; returns (ok, checks, manifest-or-None, fingerprint)."""
     checks = [check_archive(c)]
@@ -1230,6 +1359,7 @@ def verify(c, expected):
         checks.append(check_lineage(c, m, pub))
         checks.append(check_period(m))
         checks.append(check_tenant(m))
+    checks.append(check_quarantine(c))
     ok = all(ch.ok for ch in checks)
     return ok, checks, m, fp
 

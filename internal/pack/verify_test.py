@@ -145,6 +145,23 @@ class CanonicalJSON(unittest.TestCase):
             with self.subTest(bad):
                 self.assertRaises(ValueError, verify.strict_json, bad)
 
+    def test_ijson_vectors(self):
+        """The vectors internal/canon's tests run: verify.py reads as I-JSON
+        exactly what the hub's canonicalizer accepts."""
+        n = 0
+        with open(os.path.join(self.TESTDATA, "ijson.txt")) as f:
+            for line in f:
+                if not line.strip() or line.startswith("#"):
+                    continue
+                verdict, rule, data, what = line.rstrip("\n").split(" ", 3)
+                n += 1
+                with self.subTest(what):
+                    if verdict == "ok":
+                        verify.strict_json(bytes.fromhex(data))
+                    else:
+                        self.assertRaises(ValueError, verify.strict_json, bytes.fromhex(data))
+        self.assertGreaterEqual(n, 30)
+
 
 class Helpers(unittest.TestCase):
     def test_parse_time(self):

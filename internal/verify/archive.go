@@ -53,6 +53,9 @@ type Contents struct {
 	Files    map[string]FileDigest // by path relative to data/
 	Problems []Problem
 	Fatal    bool // the archive could not be read to its end
+	// Quarantined lists the batch.ndjson lines that say their batch was
+	// quarantined (SPEC 9), read as those files stream by.
+	Quarantined []Quarantine
 
 	lim   Limits
 	seen  map[string]bool
@@ -328,15 +331,24 @@ func (c *Contents) consume(t *target, r io.Reader) error {
 		c.Members[t.root] = b
 		return nil
 	}
-	d, err := digest(io.LimitReader(r, c.lim.MaxMemberSize+1))
+	var q *quarantineScan
+	if agent, ok := batchFileAgent(t.data); ok {
+		q = &quarantineScan{path: t.data, agent: agent}
+	}
+	d, err := digest(io.LimitReader(r, c.lim.MaxMemberSize+1), q)
 	if err != nil {
 		return err
 	}
 	c.Files[t.data] = d
+	if q != nil {
+		q.close()
+		c.Quarantined = append(c.Quarantined, q.found...)
+	}
 	return nil
 }
 
-func digest(r io.Reader) (FileDigest, error) {
+// digest hashes and counts a data file; q, when not nil, reads its lines.
+func digest(r io.Reader, q *quarantineScan) (FileDigest, error) {
 	h := sha256.New()
 	buf := make([]byte, 64<<10)
 	var d FileDigest
@@ -344,6 +356,9 @@ func digest(r io.Reader) (FileDigest, error) {
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
+			if q != nil {
+				q.write(buf[:n])
+			}
 			h.Write(buf[:n])
 			d.Size += int64(n)
 			d.Lines += int64(bytes.Count(buf[:n], []byte{'\n'}))

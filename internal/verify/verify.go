@@ -152,6 +152,7 @@ func Verify(c *Contents, opts Options) *Report {
 			CheckTenant(m),
 		)
 	}
+	r.Checks = append(r.Checks, CheckQuarantine(c))
 	r.OK = true
 	for _, ch := range r.Checks {
 		r.OK = r.OK && ch.OK
