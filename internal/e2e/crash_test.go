@@ -78,7 +78,8 @@ func TestCrashBurst(t *testing.T) {
 						time.Sleep(100 * time.Millisecond)
 					case r.Status == http.StatusAccepted, r.Status == http.StatusOK && r.Body["duplicate"] == true:
 						status = r.Status
-					case r.Status == http.StatusServiceUnavailable, r.Status == http.StatusTooManyRequests:
+					case r.Status == http.StatusServiceUnavailable, r.Status == http.StatusTooManyRequests,
+						r.Status == http.StatusConflict && r.code() == "conflict":
 						secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
 						if err != nil || secs <= 0 {
 							fail("agent %d batch %d: %s without Retry-After", i, j, r)

@@ -68,10 +68,11 @@ func TestBackendFaults(t *testing.T) {
 				case r.Status == http.StatusAccepted:
 					accepted[i]++
 				case r.Status == http.StatusOK && r.Body["duplicate"] == true:
-				case r.Status == http.StatusServiceUnavailable || r.Status == http.StatusTooManyRequests:
+				case r.Status == http.StatusServiceUnavailable || r.Status == http.StatusTooManyRequests ||
+					r.Status == http.StatusConflict && r.code() == "conflict":
 					unavailable++
 					if r.Header.Get("Retry-After") == "" || strings.Contains(string(r.Raw), "dial") {
-						failure = "bad 503: " + r.String()
+						failure = "bad answer without Retry-After: " + r.String()
 						return
 					}
 					// Honour Retry-After without waiting for real: a batch

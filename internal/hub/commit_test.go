@@ -108,10 +108,10 @@ func TestCommitRepair(t *testing.T) {
 		if st.Pending == nil || st.LastSeq != a.seq {
 			t.Fatalf("expected a stale marker, agent %+v", st)
 		}
-		// A newer batch within the lease waits.
+		// A newer batch within the lease is a lost race (SPEC 4: 409 conflict, never 5xx).
 		next := a.req(a.next("1.4.2", 2))
 		_, err = f.ingest(next)
-		wantCode(t, err, hub.CodeUnavailable)
+		wantCode(t, err, hub.CodeConflict)
 		// After the lease, the next request undoes the stale batch and goes on.
 		f.clock.Advance(lease + time.Second)
 		res, err := f.ingest(next)
@@ -186,7 +186,7 @@ func TestCommitRepair(t *testing.T) {
 		// The failed undo claimed the batch, renewing its lease: the next
 		// request waits for it, then finishes the undo.
 		_, err = f.ingest(next)
-		he := wantCode(t, err, hub.CodeUnavailable)
+		he := wantCode(t, err, hub.CodeConflict)
 		if he.RetryAfter < lease-time.Second {
 			t.Fatalf("Retry-After %v, want the rest of the undo's lease", he.RetryAfter)
 		}
@@ -219,7 +219,7 @@ func TestCommitRepair(t *testing.T) {
 		if res, err := f.ingest(next); err != nil || res.Accepted != 2 {
 			t.Fatalf("next batch: %+v, %v", res, err)
 		}
-		wantCode(t, late, hub.CodeUnavailable)
+		wantCode(t, late, hub.CodeConflict)
 		f.consistent(a.id)
 		if bs := f.store.Batches(a.id); len(bs) != 2 || bs[1].Seq != a.seq {
 			t.Fatalf("batches = %v", seqs(bs))

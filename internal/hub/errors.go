@@ -34,7 +34,7 @@ type Error struct {
 	Message    string
 	Cause      error
 	LastSeq    *int64        // replay_rejected only
-	RetryAfter time.Duration // throttled and unavailable
+	RetryAfter time.Duration // throttled, unavailable, and a conflict worth retrying
 }
 
 func (e *Error) Error() string {

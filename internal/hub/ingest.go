@@ -71,7 +71,7 @@ func (s *Service) Ingest(ctx context.Context, req IngestRequest) (IngestResult, 
 			return IngestResult{}, backend("re-read agent", err)
 		}
 	}
-	return IngestResult{}, &Error{Code: CodeUnavailable, Message: "the agent's batch sequence is contended; retry", RetryAfter: time.Second}
+	return IngestResult{}, &Error{Code: CodeConflict, Message: "concurrent batches of this agent kept changing its sequence; retry", RetryAfter: time.Second}
 }
 
 // errReread asks Ingest to decide again on a fresh read of the agent.
@@ -110,7 +110,7 @@ func (s *Service) commitSigned(ctx context.Context, a Agent, b batch.Batch, req 
 		case h.Seq <= pd.Seq:
 			// falls through to the replay check below: last_seq already holds pd.Seq
 		case fresh:
-			return IngestResult{}, &Error{Code: CodeUnavailable, Message: "the previous batch is still being stored; retry", RetryAfter: max(left, time.Second)}
+			return IngestResult{}, &Error{Code: CodeConflict, Message: "the previous batch of this agent is still being stored; retry", RetryAfter: max(left, time.Second)}
 		default:
 			if err := s.undo(ctx, a, *pd, nil); err != nil {
 				return IngestResult{}, err
@@ -176,7 +176,7 @@ func (s *Service) resume(ctx context.Context, a Agent, b batch.Batch, req Ingest
 		case err != nil && !errors.Is(err, ErrNotFound):
 			return IngestResult{}, backend("read pending batch", err)
 		}
-		return IngestResult{}, &Error{Code: CodeUnavailable, Message: "this batch is being stored by another request; retry", RetryAfter: max(left, time.Second)}
+		return IngestResult{}, &Error{Code: CodeConflict, Message: "this batch is being stored by another request; retry", RetryAfter: max(left, time.Second)}
 	}
 	mine := p
 	mine.At, mine.Undo = s.clock(), false
