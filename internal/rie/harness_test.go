@@ -183,14 +183,14 @@ type state struct {
 	tables dynamo.Tables
 	bucket string
 	store  *dynamo.Store
-	tmp    string // TMPDIR of the functions
+	tmp    string            // TMPDIR of the functions
+	merged map[string]string // the variables of all functions together
 }
 
-// newState resolves the template for a stack named stackName and creates and
-// seeds what its functions' variables name, as the local hub does: the
-// tables (dynamo.Schema), the packs bucket with Object Lock, the hub CA
-// certificate (the test CA), and the tenant, admin key, agent and token the
-// event files carry (eventIdentities).
+// newState resolves the template for a stack named stackName and creates
+// what its functions' variables name, as a first deploy does: the tables
+// (dynamo.Schema) and the packs bucket with Object Lock. The hub is not
+// bootstrapped yet (w.bootstrap).
 func (w *world) newState(t *testing.T, name, stackName, tablePrefix string) *state {
 	t.Helper()
 	ctx := t.Context()
@@ -224,7 +224,7 @@ func (w *world) newState(t *testing.T, name, stackName, tablePrefix string) *sta
 	if err != nil {
 		t.Fatalf("the template's variables: %v", err)
 	}
-	st.tables, st.bucket = settings.Tables, packs.Bucket
+	st.tables, st.bucket, st.merged = settings.Tables, packs.Bucket, merged
 
 	db, err := emu.DynamoClient(ctx, w.dynamo)
 	if err != nil {
@@ -243,12 +243,23 @@ func (w *world) newState(t *testing.T, name, stackName, tablePrefix string) *sta
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(st.bucket), ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
 		t.Fatalf("create bucket %s: %v", st.bucket, err)
 	}
+	return st
+}
+
+// bootstrap seeds st as monsys-admin bootstrap and the local hub do: the hub
+// CA certificate (the test CA), and the tenant, admin key, agent and token
+// the event files carry.
+func (w *world) bootstrap(t *testing.T, st *state) {
+	t.Helper()
+	ctx := t.Context()
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
+	settings, err := wire.FromEnv(mapEnv(st.merged))
+	must(err)
 	_, err = st.store.PutCACert(ctx, string(readFile(t, filepath.Join(apiTestdata, "pki", "ca.pem"))), settings.CAKeyID)
 	must(err)
 	id := eventIdentities(t)
@@ -257,7 +268,6 @@ func (w *world) newState(t *testing.T, name, stackName, tablePrefix string) *sta
 	must(st.store.PutCredential(ctx, hub.Credential{Hash: cred.Hash(id.adminKey), Kind: cred.KindAdmin, TenantID: id.tenant, CreatedAt: now}))
 	must(st.store.PutCredential(ctx, hub.Credential{Hash: cred.Hash(id.agentToken), Kind: cred.KindAgent, TenantID: id.tenant, AgentID: id.agentID, CreatedAt: now}))
 	must(st.store.CreateAgent(ctx, hub.Agent{TenantID: id.tenant, AgentID: id.agentID, TokenHash: cred.Hash(id.agentToken), Hostname: "web-01", CreatedAt: now}))
-	return st
 }
 
 // identities are the tenant, agent and credentials the event files carry:

@@ -100,8 +100,12 @@ func TestRuntimeProtocol(t *testing.T) {
 	}
 
 	unique := strings.ToLower(rand.Text()[:8]) // -count=N runs share the binary's emulators
+	t.Run("before-bootstrap", func(t *testing.T) { beforeBootstrap(t, w, rieBin, boots, unique) })
+
 	inproc := &side{name: "in-process", st: w.newState(t, "in-process", "inproc-"+unique, "inproc-"+unique+"-"), invoke: map[string]invoker{}}
 	underRIE := &side{name: "rie", st: w.newState(t, "rie", "rie-"+unique, "rie-"+unique+"-"), invoke: map[string]invoker{}}
+	w.bootstrap(t, inproc.st)
+	w.bootstrap(t, underRIE.st)
 	if inproc.st.tables == underRIE.st.tables || inproc.st.bucket == underRIE.st.bucket {
 		t.Fatalf("the two stacks share resources: tables %+v, bucket %s", underRIE.st.tables, underRIE.st.bucket)
 	}
