@@ -21,6 +21,7 @@ import (
 	sumtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/monsys/hub/internal/canon"
+	"github.com/monsys/hub/internal/sig"
 	"github.com/monsys/hub/internal/tlog"
 )
 
@@ -61,7 +62,7 @@ type witnessKey struct {
 func ParseTransparencyOptions(o TransparencyOptions) (*TransparencyKeys, error) {
 	k := &TransparencyKeys{}
 	lk, err := tlog.ParseVKey(o.LogKey)
-	if err != nil || lk.Alg != tlog.AlgEd25519 || !KeyOK(lk.Key) {
+	if err != nil || lk.Alg != tlog.AlgEd25519 || sig.CheckPublicKey(lk.Key) != nil {
 		return nil, fmt.Errorf("%w: --log-key %q is not an Ed25519 note verifier key", ErrUsage, o.LogKey)
 	}
 	if k.logV, err = note.NewVerifier(o.LogKey); err != nil {
@@ -71,7 +72,7 @@ func ParseTransparencyOptions(o TransparencyOptions) (*TransparencyKeys, error) 
 	seen := map[string]bool{o.LogKey: true}
 	for _, s := range o.WitnessKeys {
 		wk, err := tlog.ParseVKey(s)
-		if err != nil || wk.Alg != tlog.AlgCosignature || !KeyOK(wk.Key) {
+		if err != nil || wk.Alg != tlog.AlgCosignature || sig.CheckPublicKey(wk.Key) != nil {
 			return nil, fmt.Errorf("%w: --witness-key %q is not a cosignature/v1 verifier key", ErrUsage, s)
 		}
 		if seen[s] {
