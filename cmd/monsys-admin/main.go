@@ -39,13 +39,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/atomicfile"
+	"github.com/monsys/hub/internal/aws/dynamo"
+	"github.com/monsys/hub/internal/aws/kmssign"
 	"github.com/monsys/hub/internal/ca"
-	"github.com/monsys/hub/internal/dynamo"
 	"github.com/monsys/hub/internal/hub"
-	"github.com/monsys/hub/internal/kmssign"
-	"github.com/monsys/hub/internal/localhub"
-	"github.com/monsys/hub/internal/wire"
+	"github.com/monsys/hub/internal/local"
 )
 
 // TruststoreKey is the truststore object the template's custom domain reads.
@@ -124,7 +124,7 @@ type Clients struct {
 
 // Result says what the bootstrap did.
 type Result struct {
-	Info              localhub.Info
+	Info              local.Info
 	HubJSON, CACert   string
 	CACreated         bool
 	TruststoreVersion string
@@ -185,8 +185,8 @@ func Bootstrap(ctx context.Context, o Options, c Clients) (Result, error) {
 	auth := &ca.Authority{Cert: caCert, Signer: signer, Rand: rand.Reader, Now: o.Now}
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, _, err := wire.Service(ctx, wire.Settings{Tables: tables, CAKeyID: o.CAKeyID},
-		wire.Clients{DynamoDB: c.DynamoDB, KMS: c.KMS}, log, hub.WithClock(o.Now))
+	svc, _, err := app.Service(ctx, app.Settings{Tables: tables, CAKeyID: o.CAKeyID},
+		app.Clients{DynamoDB: c.DynamoDB, KMS: c.KMS}, log, hub.WithClock(o.Now))
 	if err != nil {
 		return Result{}, err
 	}
@@ -199,8 +199,8 @@ func Bootstrap(ctx context.Context, o Options, c Clients) (Result, error) {
 	if err := atomicfile.Write(res.CACert, []byte(caPEM), 0o644); err != nil {
 		return Result{}, err
 	}
-	info := localhub.Info{URL: o.URL, TenantID: o.Tenant, AdminKey: adminKey, CACert: res.CACert}
-	tf, err := localhub.EnsureTenantFiles(dir, o.Tenant, auth, o.Now())
+	info := local.Info{URL: o.URL, TenantID: o.Tenant, AdminKey: adminKey, CACert: res.CACert}
+	tf, err := local.EnsureTenantFiles(dir, o.Tenant, auth, o.Now())
 	if err != nil {
 		return Result{}, fmt.Errorf("bootstrap: %w", err)
 	}

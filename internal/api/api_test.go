@@ -28,9 +28,9 @@ import (
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/cred"
 	"github.com/monsys/hub/internal/hub"
-	"github.com/monsys/hub/internal/memstore"
+	"github.com/monsys/hub/internal/logtest"
 	"github.com/monsys/hub/internal/sig"
-	"github.com/monsys/hub/internal/testlog"
+	"github.com/monsys/hub/internal/storetest"
 )
 
 // secret is what a backend error might drag along: credentials that must
@@ -46,7 +46,7 @@ var errSecret = fmt.Errorf("dynamodb: GetItem token=%s key=%s: %w", leakedToken,
 // failStore is the in-memory store with one-shot failures. It also notes
 // the agent ids and cursors it was asked about.
 type failStore struct {
-	*memstore.Store
+	*storetest.Memory
 	mu     sync.Mutex
 	faults map[string][]error
 	asked  []string
@@ -66,13 +66,13 @@ func (s *failStore) wasAsked(what string) bool {
 
 func (s *failStore) GetAgent(ctx context.Context, id string) (hub.Agent, error) {
 	s.note(id)
-	return s.Store.GetAgent(ctx, id)
+	return s.Memory.GetAgent(ctx, id)
 }
 
 func (s *failStore) ListAnomalies(ctx context.Context, tenant string, f anomaly.Filter, cursor string, limit int) (hub.AnomalyPage, error) {
 	s.note(f.AgentID)
 	s.note(cursor)
-	return s.Store.ListAnomalies(ctx, tenant, f, cursor, limit)
+	return s.Memory.ListAnomalies(ctx, tenant, f, cursor, limit)
 }
 
 func (s *failStore) failNext(method string, err error) {
@@ -95,14 +95,14 @@ func (s *failStore) GetCredential(ctx context.Context, h string) (hub.Credential
 	if err := s.take("GetCredential"); err != nil {
 		return hub.Credential{}, err
 	}
-	return s.Store.GetCredential(ctx, h)
+	return s.Memory.GetCredential(ctx, h)
 }
 
 func (s *failStore) PutBatch(ctx context.Context, b hub.StoredBatch) error {
 	if err := s.take("PutBatch"); err != nil {
 		return err
 	}
-	return s.Store.PutBatch(ctx, b)
+	return s.Memory.PutBatch(ctx, b)
 }
 
 // apiFx is a handler for all route groups over a seeded in-memory store:
@@ -114,7 +114,7 @@ type apiFx struct {
 	store *failStore
 	svc   *hub.Service
 	h     *api.Handler
-	logs  *testlog.Buffer
+	logs  *logtest.Buffer
 	// secrets are strings no log line may contain; tests add issued tokens.
 	secrets []string
 }
@@ -144,8 +144,8 @@ func newAPIFxClock(t *testing.T, now func() time.Time) *apiFx {
 		t.Fatalf("CA key is %T", pk)
 	}
 	auth := &ca.Authority{Cert: root, Signer: k, Now: now}
-	store := &failStore{Store: memstore.New(), faults: map[string][]error{}}
-	logs := &testlog.Buffer{}
+	store := &failStore{Memory: storetest.NewMemory(), faults: map[string][]error{}}
+	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := hub.New(store, auth, auth, hub.Config{PendingLease: time.Minute},
 		hub.WithClock(now), hub.WithLogger(log), hub.WithRand(mrand.NewChaCha8([32]byte{7})))

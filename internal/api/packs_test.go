@@ -26,10 +26,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/clocktest"
 	"github.com/monsys/hub/internal/hub"
-	"github.com/monsys/hub/internal/memstore"
 	"github.com/monsys/hub/internal/pack"
-	"github.com/monsys/hub/internal/testclock"
+	"github.com/monsys/hub/internal/storetest"
 )
 
 // The evidence-pack routes (SPEC 4, 7 and 8; docs/packs.md and
@@ -121,7 +121,7 @@ func (s *packStore) count() int {
 }
 
 // packSource is hub.PackSource over the fixture's in-memory store.
-type packSource struct{ store *memstore.Store }
+type packSource struct{ store *storetest.Memory }
 
 var _ hub.PackSource = packSource{}
 
@@ -362,7 +362,7 @@ func (s *starter) take() [][2]string {
 // hub.Packs with in-memory ports and a clock the test moves.
 type packsFx struct {
 	*apiFx
-	clock   *testclock.Clock
+	clock   *clocktest.Clock
 	packs   *hub.Packs
 	pstore  *packStore
 	keys    *keyStore
@@ -379,7 +379,7 @@ func newPacksFx(t *testing.T) *packsFx {
 // newPacksFxWith is newPacksFx with the packs' configuration.
 func newPacksFxWith(t *testing.T, cfg hub.PackConfig) *packsFx {
 	t.Helper()
-	c := testclock.At(eventTime)
+	c := clocktest.At(eventTime)
 	f := &packsFx{apiFx: newAPIFxClock(t, c.Now), clock: c,
 		pstore:  &packStore{packs: map[string]hub.Pack{}, heads: map[string]hub.PackHead{}},
 		keys:    &keyStore{recs: map[string]hub.KeyRecord{}},
@@ -388,7 +388,7 @@ func newPacksFxWith(t *testing.T, cfg hub.PackConfig) *packsFx {
 		starter: &starter{}}
 	keys, err := hub.NewKeys(f.svc, f.keys, f.vault)
 	f.must(err)
-	f.packs, err = hub.NewPacks(f.svc, f.pstore, packSource{f.store.Store}, keys, f.objects, cfg)
+	f.packs, err = hub.NewPacks(f.svc, f.pstore, packSource{f.store.Memory}, keys, f.objects, cfg)
 	f.must(err)
 	f.packs.SetStarter(f.starter)
 	h, err := api.New(f.svc, slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), api.Packs)

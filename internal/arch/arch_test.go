@@ -12,18 +12,18 @@ const module = "github.com/monsys/hub"
 
 // adapters may import AWS packages; everything else in the module may not.
 var adapters = map[string]bool{
-	"internal/api":         true, // API Gateway events in and out
-	"internal/dynamo":      true,
-	"internal/kmssign":     true,
-	"internal/s3store":     true,
-	"internal/wire":        true,
-	"internal/localhub":    true,
-	"internal/emu":         true,
-	"internal/emu/emutest": true,
-	"internal/coldstart":   true,
-	"cmd/monsys-local":     true,
-	"cmd/monsys-admin":     true,
-	"cmd/monsys-demo":      true, // runs the local hub in-process
+	"internal/api":               true, // API Gateway events in and out
+	"internal/aws/dynamo":        true,
+	"internal/aws/kmssign":       true,
+	"internal/aws/s3store":       true,
+	"internal/app":               true,
+	"internal/local":             true,
+	"internal/local/emu":         true,
+	"internal/local/emu/emutest": true,
+	"internal/lambdatest":        true,
+	"cmd/monsys-local":           true,
+	"cmd/monsys-admin":           true,
+	"cmd/monsys-demo":            true, // runs the local hub in-process
 }
 
 func isAdapter(pkg string) bool {
@@ -73,7 +73,7 @@ func TestAdaptersExist(t *testing.T) {
 		have[strings.TrimPrefix(p, module+"/")] = true
 	}
 	for a := range adapters {
-		if !have[a] && a != "internal/s3store" && a != "cmd/monsys-admin" {
+		if !have[a] && a != "internal/aws/s3store" && a != "cmd/monsys-admin" {
 			t.Errorf("adapter %s in the allow-list is not a package", a)
 		}
 	}

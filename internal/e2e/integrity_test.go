@@ -6,16 +6,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsys/hub/internal/emu/emutest"
-	"github.com/monsys/hub/internal/localhub"
-	"github.com/monsys/hub/internal/testclock"
+	"github.com/monsys/hub/internal/clocktest"
+	"github.com/monsys/hub/internal/local"
+	"github.com/monsys/hub/internal/local/emu/emutest"
 )
 
 // newClockEnv is a hub on the shared dynalite whose clock the test moves.
-func newClockEnv(t *testing.T) (*env, *testclock.Clock) {
+func newClockEnv(t *testing.T) (*env, *clocktest.Clock) {
 	t.Helper()
-	clk := testclock.Skewed()
-	e := startEnv(t, localhub.Config{DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t), Now: clk.Now})
+	clk := clocktest.Skewed()
+	e := startEnv(t, local.Config{DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t), Now: clk.Now})
 	return e, clk
 }
 
