@@ -28,6 +28,7 @@ import (
 	"github.com/monsys/hub/agent/keyfile"
 	"github.com/monsys/hub/internal/local"
 	"github.com/monsys/hub/internal/local/emu/emutest"
+	"github.com/monsys/hub/internal/profile"
 	"github.com/monsys/hub/internal/sig"
 )
 
@@ -82,7 +83,7 @@ type env struct {
 	t     *testing.T
 	cfg   local.Config
 	hub   *local.Hub
-	info  local.Info
+	info  profile.Info
 	admin *http.Client
 	rec   *recorder
 	count *counter

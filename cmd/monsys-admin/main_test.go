@@ -22,9 +22,9 @@ import (
 	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/cred"
-	"github.com/monsys/hub/internal/local"
 	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/local/kmsserver"
+	"github.com/monsys/hub/internal/profile"
 )
 
 func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo|emutest.NeedS3)) }
@@ -82,7 +82,7 @@ func TestBootstrap(t *testing.T) {
 	if !first.CACreated || first.TruststoreVersion == "" {
 		t.Fatalf("first run: %+v", first)
 	}
-	var info local.Info
+	var info profile.Info
 	b, err := os.ReadFile(filepath.Join(o.Dir, "hub.json"))
 	if err != nil {
 		t.Fatal(err)

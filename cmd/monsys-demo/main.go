@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/monsys/hub/internal/local"
+	"github.com/monsys/hub/internal/profile"
 )
 
 func main() {
@@ -56,7 +57,7 @@ const totalSteps = 10
 type demo struct {
 	dir     string
 	hub     *local.Hub
-	info    local.Info
+	info    profile.Info
 	roots   *x509.CertPool
 	op      tls.Certificate // operator certificate
 	enroll  tls.Certificate

@@ -21,10 +21,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsys/hub/internal/local"
 	"github.com/monsys/hub/internal/local/emu"
 	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/logtest"
+	"github.com/monsys/hub/internal/profile"
 	"github.com/monsys/hub/internal/sig"
 )
 
@@ -303,7 +303,7 @@ func startHubProcess(t *testing.T) *hubProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var info local.Info
+	var info profile.Info
 	if err := json.Unmarshal(raw, &info); err != nil {
 		t.Fatal(err)
 	}

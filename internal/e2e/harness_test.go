@@ -26,6 +26,7 @@ import (
 	"github.com/monsys/hub/internal/local"
 	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/logtest"
+	"github.com/monsys/hub/internal/profile"
 	"github.com/monsys/hub/internal/sig"
 )
 
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo|emu
 type env struct {
 	t    *testing.T
 	hub  *local.Hub
-	info local.Info
+	info profile.Info
 	pool *x509.CertPool
 	logs *logtest.Buffer
 	// bucket is the hub's packs bucket.
@@ -181,7 +182,7 @@ func (e *env) admin() *admin {
 	return &admin{e: e, c: e.fileClient(e.info.OperatorCert, e.info.OperatorKey), key: e.info.AdminKey, url: e.info.URL + "/api/v1"}
 }
 
-func (e *env) adminOf(info local.Info) *admin {
+func (e *env) adminOf(info profile.Info) *admin {
 	return &admin{e: e, c: e.fileClient(info.OperatorCert, info.OperatorKey), key: info.AdminKey, url: info.URL + "/api/v1"}
 }
 

@@ -2,11 +2,8 @@ package local
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -22,16 +19,14 @@ import (
 	"github.com/monsys/hub/internal/aws/kmssign"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/hub"
+	"github.com/monsys/hub/internal/profile"
 )
 
 // CAKeyAlias names the hub CA's key in the local KMS.
 const CAKeyAlias = "alias/monsys-hub-ca"
 
-const (
-	caValidity     = 10 * 365 * 24 * time.Hour
-	clientValidity = 365 * 24 * time.Hour
-	renewBefore    = 7 * 24 * time.Hour
-)
+// caValidity is how long the local CA certificate is valid.
+const caValidity = 10 * 365 * 24 * time.Hour
 
 // ensureCAKey finds the CA key by alias, creating it on first start.
 func ensureCAKey(ctx context.Context, c *kms.Client) (string, error) {
@@ -80,11 +75,6 @@ type stateFiles struct {
 	caCert, serverCert, serverKey string
 }
 
-// TenantFiles are a tenant's client certificates and keys.
-type TenantFiles struct {
-	EnrollCert, EnrollKey, OperatorCert, OperatorKey string
-}
-
 // authority is the hub CA with its KMS-held key.
 func authority(ctx context.Context, store *dynamo.Store, c *kms.Client, keyID string, now func() time.Time) (*ca.Authority, string, error) {
 	pemText, err := store.CACert(ctx)
@@ -108,64 +98,9 @@ func ensureServerFiles(dir string, auth *ca.Authority, caPEM string, now time.Ti
 	if err := atomicfile.Write(f.caCert, []byte(caPEM), 0o644); err != nil {
 		return f, err
 	}
-	return f, ensureIssued(f.serverCert, f.serverKey, auth.Cert, now, func(pub any) (*x509.Certificate, error) {
-		return auth.IssueServer([]string{"127.0.0.1", "localhost", "::1"}, pub, clientValidity)
+	return f, profile.EnsureCert(f.serverCert, f.serverKey, auth.Cert, now, func(pub any) (*x509.Certificate, error) {
+		return auth.IssueServer([]string{"127.0.0.1", "localhost", "::1"}, pub, profile.CertValidity)
 	})
-}
-
-// EnsureTenantFiles (re)issues a tenant's enrollment and operator certificates.
-func EnsureTenantFiles(dir, tenant string, auth *ca.Authority, now time.Time) (TenantFiles, error) {
-	f := TenantFiles{EnrollCert: filepath.Join(dir, tenant+"-enroll.pem"), EnrollKey: filepath.Join(dir, tenant+"-enroll.key"),
-		OperatorCert: filepath.Join(dir, tenant+"-operator.pem"), OperatorKey: filepath.Join(dir, tenant+"-operator.key")}
-	if err := ensureIssued(f.EnrollCert, f.EnrollKey, auth.Cert, now, func(pub any) (*x509.Certificate, error) {
-		return auth.IssueEnrollment(tenant, pub, clientValidity)
-	}); err != nil {
-		return f, err
-	}
-	return f, ensureIssued(f.OperatorCert, f.OperatorKey, auth.Cert, now, func(pub any) (*x509.Certificate, error) {
-		return auth.IssueOperator(tenant, pub, clientValidity)
-	})
-}
-
-// ensureIssued issues a certificate with a fresh P-256 key unless the files
-// hold a current one from this CA.
-func ensureIssued(certPath, keyPath string, caCert *x509.Certificate, now time.Time, issue func(pub any) (*x509.Certificate, error)) error {
-	if current(certPath, keyPath, caCert, now) {
-		return nil
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	cert, err := issue(&key.PublicKey)
-	if err != nil {
-		return fmt.Errorf("issue %s: %w", filepath.Base(certPath), err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.Write(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		return err
-	}
-	return atomicfile.Write(certPath, ca.EncodeCertPEM(cert), 0o644)
-}
-
-// current reports whether a certificate file is usable: present with its key,
-// issued by this CA and not close to expiry.
-func current(certPath, keyPath string, caCert *x509.Certificate, now time.Time) bool {
-	b, err := os.ReadFile(certPath)
-	if err != nil {
-		return false
-	}
-	if _, err := os.Stat(keyPath); err != nil {
-		return false
-	}
-	c, err := ca.ParseCertPEM(string(b))
-	if err != nil || c.CheckSignatureFrom(caCert) != nil {
-		return false
-	}
-	return now.Add(renewBefore).Before(c.NotAfter)
 }
 
 // ensureAdminKey reuses the admin key of the previous run when it is still

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -24,7 +25,6 @@ import (
 
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/app"
-	"github.com/monsys/hub/internal/atomicfile"
 	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/aws/kmssign"
 	"github.com/monsys/hub/internal/aws/s3store"
@@ -32,6 +32,7 @@ import (
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/local/emu"
 	"github.com/monsys/hub/internal/local/kmsserver"
+	"github.com/monsys/hub/internal/profile"
 )
 
 // Config configures a local hub. Zero values take the SPEC 1.1 defaults.
@@ -58,21 +59,9 @@ type Config struct {
 	WrapVault func(hub.KeyVault) hub.KeyVault
 }
 
-// Info is hub.json.
-type Info struct {
-	URL          string `json:"url"`
-	TenantID     string `json:"tenant_id"`
-	AdminKey     string `json:"admin_key"`
-	CACert       string `json:"ca_cert"`
-	EnrollCert   string `json:"enroll_cert"`
-	EnrollKey    string `json:"enroll_key"`
-	OperatorCert string `json:"operator_cert"`
-	OperatorKey  string `json:"operator_key"`
-}
-
 // Hub is a running local hub.
 type Hub struct {
-	info      Info
+	info      profile.Info
 	cfg       Config
 	dynalite  *emu.Dynalite
 	minio     *emu.MinIO
@@ -86,7 +75,7 @@ type Hub struct {
 	KMS       *kms.Client
 	S3        *s3.Client
 	Packs     *hub.Packs
-	Builds    *hub.LocalStarter
+	builds    *builds
 
 	auth *ca.Authority
 
@@ -96,23 +85,23 @@ type Hub struct {
 }
 
 // Info returns what hub.json says.
-func (h *Hub) Info() Info { return h.info }
+func (h *Hub) Info() profile.Info { return h.info }
 
 // AddTenant creates another tenant with a new admin key and its enrollment and
 // operator certificates in the state folder, for multi-tenant trials and tests.
-func (h *Hub) AddTenant(ctx context.Context, tenant string) (Info, error) {
+func (h *Hub) AddTenant(ctx context.Context, tenant string) (profile.Info, error) {
 	key, err := h.Service.Bootstrap(ctx, tenant)
 	if err != nil {
-		return Info{}, err
+		return profile.Info{}, err
 	}
-	tf, err := EnsureTenantFiles(h.cfg.Dir, tenant, h.auth, h.cfg.Now())
+	tf, err := profile.EnsureTenantFiles(h.cfg.Dir, tenant, h.auth, h.cfg.Now())
 	if err != nil {
-		return Info{}, err
+		return profile.Info{}, err
 	}
 	if _, err := h.Packs.Keys().Ensure(ctx, tenant); err != nil {
-		return Info{}, err
+		return profile.Info{}, err
 	}
-	return Info{URL: h.info.URL, TenantID: tenant, AdminKey: key, CACert: h.info.CACert,
+	return profile.Info{URL: h.info.URL, TenantID: tenant, AdminKey: key, CACert: h.info.CACert,
 		EnrollCert: tf.EnrollCert, EnrollKey: tf.EnrollKey, OperatorCert: tf.OperatorCert, OperatorKey: tf.OperatorKey}, nil
 }
 
@@ -218,7 +207,7 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if err != nil {
 		return nil, err
 	}
-	tf, err := EnsureTenantFiles(cfg.Dir, cfg.TenantID, auth, cfg.Now())
+	tf, err := profile.EnsureTenantFiles(cfg.Dir, cfg.TenantID, auth, cfg.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +222,6 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if h.Integrity, err = hub.NewIntegrity(svc, st, hub.IntegrityConfig{StaleAfter: cfg.StaleAfter}); err != nil {
 		return nil, err
 	}
-	handler.ServeLocalIntegrity(h.Integrity.Run)
 	if err := h.startPacks(ctx, st, svc, handler); err != nil {
 		return nil, err
 	}
@@ -249,10 +237,10 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 			h.serveErr = err
 		}
 	}()
-	h.info = Info{URL: "https://" + ln.Addr().String(), TenantID: cfg.TenantID, AdminKey: adminKey,
+	h.info = profile.Info{URL: "https://" + ln.Addr().String(), TenantID: cfg.TenantID, AdminKey: adminKey,
 		CACert: files.caCert, EnrollCert: tf.EnrollCert, EnrollKey: tf.EnrollKey,
 		OperatorCert: tf.OperatorCert, OperatorKey: tf.OperatorKey}
-	if err := atomicfile.Write(filepath.Join(cfg.Dir, "hub.json"), mustJSON(h.info), 0o600); err != nil {
+	if err := profile.Write(filepath.Join(cfg.Dir, "hub.json"), h.info); err != nil {
 		return nil, err
 	}
 	h.stopTimer = make(chan struct{})
@@ -322,9 +310,29 @@ func (h *Hub) gateway(handler *api.Handler) http.Handler {
 			writeGatewayError(w, id, http.StatusRequestEntityTooLarge, "payload_too_large", "request is over API Gateway's 10 MiB limit")
 			return
 		}
-		resp, _ := handler.Handle(r.Context(), proxyEvent(r, body, h.cfg.Now(), id))
+		ev := proxyEvent(r, body, h.cfg.Now(), id)
+		var resp events.APIGatewayProxyResponse
+		if ev.Path == IntegrityPath {
+			resp = handler.HandleAdmin(r.Context(), ev, http.MethodPost, h.runIntegrity)
+		} else {
+			resp, _ = handler.Handle(r.Context(), ev)
+		}
 		writeProxyResponse(w, resp)
 	})
+}
+
+// IntegrityPath runs the integrity cycle on demand (SPEC 1.1): POST, with
+// the admin key and an operator certificate of any tenant. Only the local hub
+// serves it; in AWS the cycle runs on EventBridge's schedule alone.
+const IntegrityPath = "/local/run/integrity"
+
+// runIntegrity runs the integrity cycle now and answers its summary.
+func (h *Hub) runIntegrity(ctx context.Context, _ hub.Admin) (int, any, error) {
+	sum, err := h.Integrity.Run(ctx)
+	if err != nil {
+		return 0, nil, fmt.Errorf("integrity run: %w", err)
+	}
+	return http.StatusOK, sum, nil
 }
 
 // integrityTimer runs the integrity cycle every period, as EventBridge does in AWS.
@@ -365,8 +373,8 @@ func (h *Hub) Close() error {
 		} else {
 			close(h.done)
 		}
-		if h.Builds != nil {
-			h.Builds.Wait()
+		if h.builds != nil {
+			h.builds.wait()
 		}
 		if h.kmsSrv != nil {
 			errs = append(errs, h.kmsSrv.Shutdown(ctx))
@@ -381,16 +389,8 @@ func (h *Hub) Close() error {
 	return errors.Join(errs...)
 }
 
-func mustJSON(v any) []byte {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		panic(err)
-	}
-	return append(b, '\n')
-}
-
-func readInfo(path string) Info {
-	var i Info
+func readInfo(path string) profile.Info {
+	var i profile.Info
 	if b, err := os.ReadFile(path); err == nil {
 		_ = json.Unmarshal(b, &i)
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -79,12 +81,12 @@ func (h *Hub) startPacks(ctx context.Context, st *dynamo.Store, svc *hub.Service
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "tmp"), 0o700); err != nil {
 		return err
 	}
-	packs, err := hub.NewPacks(svc, st, st, keys, objects, hub.PackConfig{TempDir: filepath.Join(cfg.Dir, "tmp")})
+	packs, err := hub.NewPacks(svc, st, st, keys, objects, hub.PackConfig{TempDir: filepath.Join(cfg.Dir, "tmp"), BuildLease: buildLease})
 	if err != nil {
 		return err
 	}
-	h.Builds = &hub.LocalStarter{Packs: packs, Log: cfg.Log}
-	packs.SetStarter(h.Builds)
+	h.builds = &builds{packs: packs, log: cfg.Log}
+	packs.SetStarter(h.builds)
 	h.Packs = packs
 	handler.ServePacks(packs)
 	// The tenant's first signing key is made at bootstrap (and lazily by
@@ -94,6 +96,37 @@ func (h *Hub) startPacks(ctx context.Context, st *dynamo.Store, svc *hub.Service
 	}
 	return nil
 }
+
+// buildLease is how long a build holds its tenant's lease (the core's
+// default), and so how long a build in a goroutine may take.
+const buildLease = 15 * time.Minute
+
+// builds runs pack builds in goroutines of this process: the same BuildPack
+// the pack function runs in AWS.
+type builds struct {
+	packs *hub.Packs
+	log   *slog.Logger
+	wg    sync.WaitGroup
+}
+
+var _ hub.BuildStarter = (*builds)(nil)
+
+// StartBuild implements hub.BuildStarter.
+func (b *builds) StartBuild(_ context.Context, tenantID, packID string) error {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), buildLease)
+		defer cancel()
+		if err := b.packs.BuildPack(ctx, tenantID, packID); err != nil {
+			b.log.Error("build pack", "tenant_id", tenantID, "pack_id", packID, "err", err)
+		}
+	}()
+	return nil
+}
+
+// wait blocks until every started build has ended.
+func (b *builds) wait() { b.wg.Wait() }
 
 // ensureBucket creates the packs bucket with Object Lock (which also turns
 // versioning on); an existing bucket of ours is fine.
