@@ -22,9 +22,8 @@ const (
 	usageEncrypt = "ENCRYPT_DECRYPT"
 	usageSign    = "SIGN_VERIFY"
 
-	stateEnabled         = "Enabled"
-	stateDisabled        = "Disabled"
-	statePendingDeletion = "PendingDeletion"
+	stateEnabled  = "Enabled"
+	stateDisabled = "Disabled"
 
 	algSymmetric  = "SYMMETRIC_DEFAULT"
 	algECDSA256   = "ECDSA_SHA_256"
@@ -86,8 +85,6 @@ type key struct {
 	description string
 	created     time.Time
 	state       string
-	deletion    time.Time // set while PendingDeletion
-	window      int32     // PendingWindowInDays while PendingDeletion
 	tags        []tag
 
 	aes []byte             // SYMMETRIC_DEFAULT: 32-byte AES-256 key
@@ -119,25 +116,6 @@ func newState() *state {
 
 func (st *state) clone() *state {
 	return &state{keys: maps.Clone(st.keys), aliases: maps.Clone(st.aliases)}
-}
-
-// gone reports whether a key has passed its deletion date.
-func (k key) gone(now time.Time) bool {
-	return k.state == statePendingDeletion && !now.Before(k.deletion)
-}
-
-// purge drops keys whose deletion date has passed, and their aliases.
-func (st *state) purge(now time.Time) {
-	for id, k := range st.keys {
-		if k.gone(now) {
-			delete(st.keys, id)
-		}
-	}
-	for name, a := range st.aliases {
-		if _, ok := st.keys[a.target]; !ok {
-			delete(st.aliases, name)
-		}
-	}
 }
 
 // material returns the secret bytes persisted for a key: the AES key, the
@@ -219,7 +197,6 @@ func (s *Server) resolve(st *state, ident string, allowAlias bool) (key, error) 
 	if len(ident) > 2048 {
 		return key{}, fail(excValidation, "KeyId is longer than 2048 characters")
 	}
-	now := s.now()
 	id := ident
 	if rest, ok := strings.CutPrefix(ident, "arn:"); ok {
 		parts := strings.SplitN(rest, ":", 5)
@@ -247,7 +224,7 @@ func (s *Server) resolve(st *state, ident string, allowAlias bool) (key, error) 
 		id = a.target
 	}
 	k, ok := st.keys[id]
-	if !ok || k.gone(now) {
+	if !ok {
 		return key{}, fail(excNotFound, "Key %q does not exist", s.keyARN(id))
 	}
 	return k, nil
@@ -256,20 +233,8 @@ func (s *Server) resolve(st *state, ident string, allowAlias bool) (key, error) 
 // usable enforces the key-state table for cryptographic operations
 // ("Key states of KMS keys", AWS KMS Developer Guide).
 func (s *Server) usable(k key) error {
-	switch k.state {
-	case stateEnabled:
-		return nil
-	case stateDisabled:
+	if k.state != stateEnabled {
 		return fail(excDisabled, "%s is disabled.", s.keyARN(k.id))
-	default:
-		return fail(excInvalidState, "%s is pending deletion.", s.keyARN(k.id))
-	}
-}
-
-// notPending rejects management operations on keys pending deletion.
-func (s *Server) notPending(k key) error {
-	if k.state == statePendingDeletion {
-		return fail(excInvalidState, "%s is pending deletion.", s.keyARN(k.id))
 	}
 	return nil
 }
@@ -287,7 +252,6 @@ func (s *Server) update(fn func(st *state) (any, error)) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next := s.st.clone()
-	next.purge(s.now())
 	out, err := fn(next)
 	if err != nil {
 		return nil, err

@@ -88,17 +88,6 @@ type signResponse struct {
 	SigningAlgorithm string
 }
 
-type verifyRequest struct {
-	signRequest
-	Signature []byte
-}
-
-type verifyResponse struct {
-	KeyId            string
-	SignatureValid   bool
-	SigningAlgorithm string
-}
-
 // checkSignRequest validates a Sign or Verify request against the key it
 // names and returns the key and the effective MessageType.
 func (s *Server) checkSignRequest(st *state, req *signRequest) (key, string, error) {
@@ -185,24 +174,6 @@ func signMessage(k key, alg, msgType string, msg []byte) ([]byte, error) {
 	return nil, fmt.Errorf("kmsserver: signing algorithm %q not implemented", alg)
 }
 
-func verifyMessage(k key, alg, msgType string, msg, sig []byte) bool {
-	switch alg {
-	case algECDSA256:
-		digest := msg
-		if msgType == msgRaw {
-			h := sha256.Sum256(msg)
-			digest = h[:]
-		}
-		return ecdsa.VerifyASN1(&k.ec.PublicKey, digest, sig)
-	case algEd25519:
-		return ed25519.Verify(k.ed.Public().(ed25519.PublicKey), msg, sig)
-	case algEd25519ph:
-		h := sha512.Sum512(msg)
-		return ed25519.VerifyWithOptions(k.ed.Public().(ed25519.PublicKey), h[:], sig, &ed25519.Options{Hash: crypto.SHA512}) == nil
-	}
-	return false
-}
-
 func (s *Server) sign(body []byte) (any, error) {
 	var req signRequest
 	if err := decode(body, &req); err != nil {
@@ -218,31 +189,6 @@ func (s *Server) sign(body []byte) (any, error) {
 			return nil, err
 		}
 		return &signResponse{KeyId: s.keyARN(k.id), Signature: sig, SigningAlgorithm: req.SigningAlgorithm}, nil
-	})
-}
-
-// verify answers KMSInvalidSignatureException for a bad signature, as AWS
-// does, rather than SignatureValid=false.
-func (s *Server) verify(body []byte) (any, error) {
-	var req verifyRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
-	switch {
-	case req.Signature == nil:
-		return nil, fail(excValidation, "Signature is required")
-	case len(req.Signature) > 6144:
-		return nil, fail(excValidation, "Signature is %d bytes; the limit is 6144", len(req.Signature))
-	}
-	return s.view(func(st *state) (any, error) {
-		k, msgType, err := s.checkSignRequest(st, &req.signRequest)
-		if err != nil {
-			return nil, err
-		}
-		if !verifyMessage(k, req.SigningAlgorithm, msgType, req.Message, req.Signature) {
-			return nil, fail(excInvalidSignature, "signature verification failed")
-		}
-		return &verifyResponse{KeyId: s.keyARN(k.id), SignatureValid: true, SigningAlgorithm: req.SigningAlgorithm}, nil
 	})
 }
 
@@ -386,7 +332,7 @@ func (s *Server) decrypt(body []byte) (any, error) {
 		// A blob naming an unknown or non-encryption key cannot be
 		// decrypted; it is reported as invalid ciphertext.
 		k, ok := st.keys[id]
-		if !ok || k.gone(s.now()) || k.usage != usageEncrypt {
+		if !ok || k.usage != usageEncrypt {
 			return nil, fail(excInvalidCipher, "The ciphertext is invalid.")
 		}
 		if err := s.checkEncryptionKey(k, alg); err != nil {
@@ -400,76 +346,5 @@ func (s *Server) decrypt(body []byte) (any, error) {
 			return nil, fail(excInvalidCipher, "The ciphertext is invalid.")
 		}
 		return &decryptResponse{KeyId: s.keyARN(k.id), Plaintext: pt, EncryptionAlgorithm: alg}, nil
-	})
-}
-
-type generateDataKeyRequest struct {
-	KeyId             string
-	EncryptionContext map[string]string
-	NumberOfBytes     *int32
-	KeySpec           string
-	GrantTokens       []string
-	DryRun            bool
-	Recipient         json.RawMessage
-}
-
-type generateDataKeyResponse struct {
-	CiphertextBlob []byte
-	Plaintext      []byte
-	KeyId          string
-}
-
-func (s *Server) generateDataKey(body []byte) (any, error) {
-	var req generateDataKeyRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
-	var n int
-	switch {
-	case req.KeySpec != "" && req.NumberOfBytes != nil:
-		return nil, fail(excValidation, "specify either KeySpec or NumberOfBytes, not both")
-	case req.KeySpec == "AES_256":
-		n = 32
-	case req.KeySpec == "AES_128":
-		n = 16
-	case req.KeySpec != "":
-		return nil, fail(excValidation, "KeySpec %q is not AES_256 or AES_128", req.KeySpec)
-	case req.NumberOfBytes == nil:
-		return nil, fail(excValidation, "specify KeySpec or NumberOfBytes")
-	case *req.NumberOfBytes < 1 || *req.NumberOfBytes > 1024:
-		return nil, fail(excValidation, "NumberOfBytes %d is outside 1 to 1024", *req.NumberOfBytes)
-	default:
-		n = int(*req.NumberOfBytes)
-	}
-	if err := checkContext(req.EncryptionContext); err != nil {
-		return nil, err
-	}
-	if err := noRecipient(req.Recipient); err != nil {
-		return nil, err
-	}
-	return s.view(func(st *state) (any, error) {
-		k, err := s.resolve(st, req.KeyId, true)
-		if err != nil {
-			return nil, err
-		}
-		if err := s.checkEncryptionKey(k, algSymmetric); err != nil {
-			return nil, err
-		}
-		if req.DryRun {
-			return nil, dryRun()
-		}
-		pt, err := s.randBytes(n)
-		if err != nil {
-			return nil, err
-		}
-		nonce, err := s.randBytes(gcmNonceSize)
-		if err != nil {
-			return nil, err
-		}
-		blob, err := seal(k.aes, k.id, req.EncryptionContext, nonce, pt)
-		if err != nil {
-			return nil, err
-		}
-		return &generateDataKeyResponse{CiphertextBlob: blob, Plaintext: pt, KeyId: s.keyARN(k.id)}, nil
 	})
 }

@@ -5,49 +5,44 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 )
 
 // keyMetadata is the KeyMetadata structure of the AWS KMS API.
 type keyMetadata struct {
-	AWSAccountId                string   `json:"AWSAccountId"`
-	KeyId                       string   `json:"KeyId"`
-	Arn                         string   `json:"Arn"`
-	CreationDate                *epoch   `json:"CreationDate"`
-	Enabled                     bool     `json:"Enabled"`
-	Description                 string   `json:"Description"`
-	KeyUsage                    string   `json:"KeyUsage"`
-	KeyState                    string   `json:"KeyState"`
-	DeletionDate                *epoch   `json:"DeletionDate,omitempty"`
-	PendingDeletionWindowInDays int32    `json:"PendingDeletionWindowInDays,omitempty"`
-	Origin                      string   `json:"Origin"`
-	KeyManager                  string   `json:"KeyManager"`
-	CustomerMasterKeySpec       string   `json:"CustomerMasterKeySpec"`
-	KeySpec                     string   `json:"KeySpec"`
-	EncryptionAlgorithms        []string `json:"EncryptionAlgorithms,omitempty"`
-	SigningAlgorithms           []string `json:"SigningAlgorithms,omitempty"`
-	MultiRegion                 bool     `json:"MultiRegion"`
+	AWSAccountId          string   `json:"AWSAccountId"`
+	KeyId                 string   `json:"KeyId"`
+	Arn                   string   `json:"Arn"`
+	CreationDate          *epoch   `json:"CreationDate"`
+	Enabled               bool     `json:"Enabled"`
+	Description           string   `json:"Description"`
+	KeyUsage              string   `json:"KeyUsage"`
+	KeyState              string   `json:"KeyState"`
+	Origin                string   `json:"Origin"`
+	KeyManager            string   `json:"KeyManager"`
+	CustomerMasterKeySpec string   `json:"CustomerMasterKeySpec"`
+	KeySpec               string   `json:"KeySpec"`
+	EncryptionAlgorithms  []string `json:"EncryptionAlgorithms,omitempty"`
+	SigningAlgorithms     []string `json:"SigningAlgorithms,omitempty"`
+	MultiRegion           bool     `json:"MultiRegion"`
 }
 
 func (s *Server) metadata(k key) *keyMetadata {
 	info := specs[k.spec]
 	return &keyMetadata{
-		AWSAccountId:                s.account,
-		KeyId:                       k.id,
-		Arn:                         s.keyARN(k.id),
-		CreationDate:                epochPtr(k.created),
-		Enabled:                     k.state == stateEnabled,
-		Description:                 k.description,
-		KeyUsage:                    k.usage,
-		KeyState:                    k.state,
-		DeletionDate:                epochPtr(k.deletion),
-		PendingDeletionWindowInDays: k.window,
-		Origin:                      "AWS_KMS",
-		KeyManager:                  "CUSTOMER",
-		CustomerMasterKeySpec:       k.spec,
-		KeySpec:                     k.spec,
-		EncryptionAlgorithms:        info.encryption,
-		SigningAlgorithms:           info.signing,
+		AWSAccountId:          s.account,
+		KeyId:                 k.id,
+		Arn:                   s.keyARN(k.id),
+		CreationDate:          epochPtr(k.created),
+		Enabled:               k.state == stateEnabled,
+		Description:           k.description,
+		KeyUsage:              k.usage,
+		KeyState:              k.state,
+		Origin:                "AWS_KMS",
+		KeyManager:            "CUSTOMER",
+		CustomerMasterKeySpec: k.spec,
+		KeySpec:               k.spec,
+		EncryptionAlgorithms:  info.encryption,
+		SigningAlgorithms:     info.signing,
 	}
 }
 
@@ -203,12 +198,9 @@ func (s *Server) describeKey(body []byte) (any, error) {
 	})
 }
 
-func (s *Server) enableKey(body []byte) (any, error)  { return s.setEnabled(body, stateEnabled) }
-func (s *Server) disableKey(body []byte) (any, error) { return s.setEnabled(body, stateDisabled) }
-
-// setEnabled implements EnableKey and DisableKey. AWS accepts only a key
-// id or key ARN for both, and both are idempotent.
-func (s *Server) setEnabled(body []byte, to string) (any, error) {
+// disableKey implements DisableKey: AWS accepts only a key id or key ARN,
+// and it is idempotent.
+func (s *Server) disableKey(body []byte) (any, error) {
 	var req keyIDRequest
 	if err := decode(body, &req); err != nil {
 		return nil, err
@@ -218,81 +210,9 @@ func (s *Server) setEnabled(body []byte, to string) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := s.notPending(k); err != nil {
-			return nil, err
-		}
-		k.state = to
+		k.state = stateDisabled
 		st.keys[k.id] = k
 		return emptyResponse{}, nil
-	})
-}
-
-type scheduleKeyDeletionRequest struct {
-	KeyId               string
-	PendingWindowInDays *int32
-}
-
-type scheduleKeyDeletionResponse struct {
-	KeyId               string
-	DeletionDate        *epoch
-	KeyState            string
-	PendingWindowInDays int32
-}
-
-func (s *Server) scheduleKeyDeletion(body []byte) (any, error) {
-	var req scheduleKeyDeletionRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
-	days := int32(30)
-	if req.PendingWindowInDays != nil {
-		days = *req.PendingWindowInDays
-	}
-	if days < 7 || days > 30 {
-		return nil, fail(excValidation, "PendingWindowInDays %d is outside 7 to 30", days)
-	}
-	return s.update(func(st *state) (any, error) {
-		k, err := s.resolve(st, req.KeyId, false)
-		if err != nil {
-			return nil, err
-		}
-		if err := s.notPending(k); err != nil {
-			return nil, err
-		}
-		k.state = statePendingDeletion
-		k.window = days
-		k.deletion = s.now().UTC().Add(time.Duration(days) * 24 * time.Hour)
-		st.keys[k.id] = k
-		return &scheduleKeyDeletionResponse{
-			KeyId:               s.keyARN(k.id),
-			DeletionDate:        epochPtr(k.deletion),
-			KeyState:            k.state,
-			PendingWindowInDays: days,
-		}, nil
-	})
-}
-
-type cancelKeyDeletionResponse struct {
-	KeyId string
-}
-
-// cancelKeyDeletion leaves the key Disabled, as AWS does.
-func (s *Server) cancelKeyDeletion(body []byte) (any, error) {
-	var req keyIDRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
-	return s.update(func(st *state) (any, error) {
-		k, err := s.resolve(st, req.KeyId, false)
-		if err != nil {
-			return nil, err
-		}
-		if k.state != statePendingDeletion {
-			return nil, fail(excInvalidState, "%s is not pending deletion.", s.keyARN(k.id))
-		}
-		k.state, k.deletion, k.window = stateDisabled, time.Time{}, 0
-		st.keys[k.id] = k
-		return &cancelKeyDeletionResponse{KeyId: s.keyARN(k.id)}, nil
 	})
 }
 
@@ -329,90 +249,12 @@ func (s *Server) createAlias(body []byte) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := s.notPending(k); err != nil {
-			return nil, err
-		}
 		if _, dup := st.aliases[req.AliasName]; dup {
 			return nil, fail(excAlreadyExists, "An alias with the name %s already exists", s.aliasARN(req.AliasName))
 		}
 		now := s.now().UTC()
 		st.aliases[req.AliasName] = alias{target: k.id, created: now, updated: now}
 		return emptyResponse{}, nil
-	})
-}
-
-type listAliasesRequest struct {
-	KeyId  string
-	Limit  *int32
-	Marker string
-}
-
-type aliasEntry struct {
-	AliasName       string
-	AliasArn        string
-	TargetKeyId     string
-	CreationDate    *epoch
-	LastUpdatedDate *epoch
-}
-
-type listAliasesResponse struct {
-	Aliases    []aliasEntry
-	NextMarker string `json:",omitempty"`
-	Truncated  bool
-}
-
-// listAliases lists aliases in name order. The marker is the last alias
-// name returned; it stays valid if aliases are added or removed.
-func (s *Server) listAliases(body []byte) (any, error) {
-	var req listAliasesRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
-	limit := 50
-	if req.Limit != nil {
-		if *req.Limit < 1 || *req.Limit > 100 {
-			return nil, fail(excValidation, "Limit %d is outside 1 to 100", *req.Limit)
-		}
-		limit = int(*req.Limit)
-	}
-	if req.Marker != "" && !aliasRE.MatchString(req.Marker) {
-		return nil, fail(excInvalidMarker, "invalid marker %q", req.Marker)
-	}
-	return s.view(func(st *state) (any, error) {
-		target := ""
-		if req.KeyId != "" {
-			k, err := s.resolve(st, req.KeyId, false)
-			if err != nil {
-				return nil, err
-			}
-			target = k.id
-		}
-		now := s.now()
-		var names []string
-		for name, a := range st.aliases {
-			k, ok := st.keys[a.target]
-			if !ok || k.gone(now) || (target != "" && a.target != target) || name <= req.Marker {
-				continue
-			}
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		out := &listAliasesResponse{Aliases: []aliasEntry{}}
-		if len(names) > limit {
-			names = names[:limit]
-			out.Truncated, out.NextMarker = true, names[limit-1]
-		}
-		for _, name := range names {
-			a := st.aliases[name]
-			out.Aliases = append(out.Aliases, aliasEntry{
-				AliasName:       name,
-				AliasArn:        s.aliasARN(name),
-				TargetKeyId:     a.target,
-				CreationDate:    epochPtr(a.created),
-				LastUpdatedDate: epochPtr(a.updated),
-			})
-		}
-		return out, nil
 	})
 }
 
@@ -432,7 +274,7 @@ type listKeysResponse struct {
 	Truncated  bool
 }
 
-// listKeys lists the keys that are not gone, in key-id order, paged with
+// listKeys lists the keys in key-id order, paged with
 // Limit (1 to 1000, default 100) and Marker, the last key id returned.
 func (s *Server) listKeys(body []byte) (any, error) {
 	var req listKeysRequest
@@ -450,10 +292,9 @@ func (s *Server) listKeys(body []byte) (any, error) {
 		return nil, fail(excInvalidMarker, "invalid marker %q", req.Marker)
 	}
 	return s.view(func(st *state) (any, error) {
-		now := s.now()
 		var ids []string
-		for id, k := range st.keys {
-			if !k.gone(now) && id > req.Marker {
+		for id := range st.keys {
+			if id > req.Marker {
 				ids = append(ids, id)
 			}
 		}

@@ -138,25 +138,23 @@ func fail(code, format string, args ...any) *apiError {
 // (ValidationException, SerializationException, ...) surface as
 // smithy.GenericAPIError with the same ErrorCode.
 const (
-	excAlreadyExists    = "AlreadyExistsException"
-	excDisabled         = "DisabledException"
-	excDryRun           = "DryRunOperationException"
-	excIncorrectKey     = "IncorrectKeyException"
-	excInvalidAlias     = "InvalidAliasNameException"
-	excInvalidCipher    = "InvalidCiphertextException"
-	excInvalidKeyUsage  = "InvalidKeyUsageException"
-	excInvalidMarker    = "InvalidMarkerException"
-	excInternal         = "KMSInternalException"
-	excInvalidSignature = "KMSInvalidSignatureException"
-	excInvalidState     = "KMSInvalidStateException"
-	excMissingAuth      = "MissingAuthenticationTokenException"
-	excNotFound         = "NotFoundException"
-	excSerialization    = "SerializationException"
-	excTag              = "TagException"
-	excTooLarge         = "RequestEntityTooLargeException"
-	excUnknownOp        = "UnknownOperationException"
-	excUnsupported      = "UnsupportedOperationException"
-	excValidation       = "ValidationException"
+	excAlreadyExists   = "AlreadyExistsException"
+	excDisabled        = "DisabledException"
+	excDryRun          = "DryRunOperationException"
+	excIncorrectKey    = "IncorrectKeyException"
+	excInvalidAlias    = "InvalidAliasNameException"
+	excInvalidCipher   = "InvalidCiphertextException"
+	excInvalidKeyUsage = "InvalidKeyUsageException"
+	excInvalidMarker   = "InvalidMarkerException"
+	excInternal        = "KMSInternalException"
+	excMissingAuth     = "MissingAuthenticationTokenException"
+	excNotFound        = "NotFoundException"
+	excSerialization   = "SerializationException"
+	excTag             = "TagException"
+	excTooLarge        = "RequestEntityTooLargeException"
+	excUnknownOp       = "UnknownOperationException"
+	excUnsupported     = "UnsupportedOperationException"
+	excValidation      = "ValidationException"
 )
 
 // handler runs one operation and returns its response structure.
@@ -166,21 +164,15 @@ type handler func(s *Server, body []byte) (any, error)
 type emptyResponse struct{}
 
 var handlers = map[string]handler{
-	"CancelKeyDeletion":   (*Server).cancelKeyDeletion,
-	"CreateAlias":         (*Server).createAlias,
-	"CreateKey":           (*Server).createKey,
-	"Decrypt":             (*Server).decrypt,
-	"DescribeKey":         (*Server).describeKey,
-	"DisableKey":          (*Server).disableKey,
-	"EnableKey":           (*Server).enableKey,
-	"Encrypt":             (*Server).encrypt,
-	"GenerateDataKey":     (*Server).generateDataKey,
-	"GetPublicKey":        (*Server).getPublicKey,
-	"ListAliases":         (*Server).listAliases,
-	"ListKeys":            (*Server).listKeys,
-	"ScheduleKeyDeletion": (*Server).scheduleKeyDeletion,
-	"Sign":                (*Server).sign,
-	"Verify":              (*Server).verify,
+	"CreateAlias":  (*Server).createAlias,
+	"CreateKey":    (*Server).createKey,
+	"Decrypt":      (*Server).decrypt,
+	"DescribeKey":  (*Server).describeKey,
+	"DisableKey":   (*Server).disableKey,
+	"Encrypt":      (*Server).encrypt,
+	"GetPublicKey": (*Server).getPublicKey,
+	"ListKeys":     (*Server).listKeys,
+	"Sign":         (*Server).sign,
 }
 
 // ServeHTTP answers one KMS JSON request.

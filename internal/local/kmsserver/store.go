@@ -28,15 +28,13 @@ type keyFile struct {
 }
 
 type fileKey struct {
-	KeyID               string     `json:"key_id"`
-	KeySpec             string     `json:"key_spec"`
-	KeyUsage            string     `json:"key_usage"`
-	Description         string     `json:"description"`
-	CreationDate        time.Time  `json:"creation_date"`
-	KeyState            string     `json:"key_state"`
-	DeletionDate        *time.Time `json:"deletion_date,omitempty"`
-	PendingWindowInDays int32      `json:"pending_window_in_days,omitempty"`
-	Tags                []tag      `json:"tags,omitempty"`
+	KeyID        string    `json:"key_id"`
+	KeySpec      string    `json:"key_spec"`
+	KeyUsage     string    `json:"key_usage"`
+	Description  string    `json:"description"`
+	CreationDate time.Time `json:"creation_date"`
+	KeyState     string    `json:"key_state"`
+	Tags         []tag     `json:"tags,omitempty"`
 	// Material is the AES-256 key, the Ed25519 seed or the P-256 scalar
 	// (big-endian, 32 bytes); base64 in JSON.
 	Material []byte `json:"material"`
@@ -99,17 +97,7 @@ func decodeKeyFile(b []byte) (*state, error) {
 			state:       fk.KeyState,
 			tags:        fk.Tags,
 		}
-		switch fk.KeyState {
-		case stateEnabled, stateDisabled:
-			if fk.DeletionDate != nil {
-				return nil, fmt.Errorf("key %q: deletion date on a key in state %q", fk.KeyID, fk.KeyState)
-			}
-		case statePendingDeletion:
-			if fk.DeletionDate == nil {
-				return nil, fmt.Errorf("key %q: pending deletion without a deletion date", fk.KeyID)
-			}
-			k.deletion, k.window = *fk.DeletionDate, fk.PendingWindowInDays
-		default:
+		if fk.KeyState != stateEnabled && fk.KeyState != stateDisabled {
 			return nil, fmt.Errorf("key %q: unknown key state %q", fk.KeyID, fk.KeyState)
 		}
 		if err := k.setMaterial(fk.Material); err != nil {
@@ -148,10 +136,6 @@ func encodeKeyFile(st *state) ([]byte, error) {
 			KeyState:     k.state,
 			Tags:         k.tags,
 			Material:     m,
-		}
-		if k.state == statePendingDeletion {
-			d := k.deletion
-			fk.DeletionDate, fk.PendingWindowInDays = &d, k.window
 		}
 		f.Keys = append(f.Keys, fk)
 	}

@@ -31,22 +31,22 @@ func TestWire(t *testing.T) {
 		wantType   string // "" for success
 	}{
 		{name: "ok/create-key", target: "TrentService.CreateKey", body: `{"KeySpec":"ECC_NIST_EDWARDS25519","KeyUsage":"SIGN_VERIFY"}`, wantStatus: 200},
-		{name: "ok/empty-body-is-empty-object", target: "TrentService.ListAliases", body: ``, wantStatus: 200},
-		{name: "ok/json-1.0-content-type", target: "TrentService.ListAliases", ctype: "application/x-amz-json-1.0", body: `{}`, wantStatus: 200},
-		{name: "fail/no-authorization", target: "TrentService.ListAliases", auth: "-", body: `{}`, wantStatus: 400, wantType: "MissingAuthenticationTokenException"},
+		{name: "ok/empty-body-is-empty-object", target: "TrentService.ListKeys", body: ``, wantStatus: 200},
+		{name: "ok/json-1.0-content-type", target: "TrentService.ListKeys", ctype: "application/x-amz-json-1.0", body: `{}`, wantStatus: 200},
+		{name: "fail/no-authorization", target: "TrentService.ListKeys", auth: "-", body: `{}`, wantStatus: 400, wantType: "MissingAuthenticationTokenException"},
 		{name: "fail/unknown-operation", target: "TrentService.ListKeyRotations", body: `{}`, wantStatus: 400, wantType: "UnknownOperationException"},
 		{name: "fail/other-service", target: "DynamoDB_20120810.ListTables", body: `{}`, wantStatus: 400, wantType: "UnknownOperationException"},
 		{name: "fail/no-target", target: "", body: `{}`, wantStatus: 400, wantType: "UnknownOperationException"},
-		{name: "fail/get", method: http.MethodGet, target: "TrentService.ListAliases", wantStatus: 405, wantType: "UnknownOperationException"},
+		{name: "fail/get", method: http.MethodGet, target: "TrentService.ListKeys", wantStatus: 405, wantType: "UnknownOperationException"},
 		{name: "fail/malformed-json", target: "TrentService.DescribeKey", body: `{"KeyId":`, wantStatus: 400, wantType: "SerializationException"},
 		{name: "fail/not-an-object", target: "TrentService.DescribeKey", body: `["KeyId"]`, wantStatus: 400, wantType: "SerializationException"},
 		{name: "fail/trailing-data", target: "TrentService.DescribeKey", body: `{"KeyId":"a"} {}`, wantStatus: 400, wantType: "SerializationException"},
-		{name: "fail/wrong-member-type", target: "TrentService.ScheduleKeyDeletion", body: `{"KeyId":"a","PendingWindowInDays":"7"}`, wantStatus: 400, wantType: "SerializationException"},
+		{name: "fail/wrong-member-type", target: "TrentService.ListKeys", body: `{"Limit":"7"}`, wantStatus: 400, wantType: "SerializationException"},
 		{name: "fail/bad-base64", target: "TrentService.Sign", body: `{"KeyId":"a","Message":"!!!","SigningAlgorithm":"ED25519_SHA_512"}`, wantStatus: 400, wantType: "SerializationException"},
-		{name: "fail/form-content-type", target: "TrentService.ListAliases", ctype: "application/x-www-form-urlencoded", body: `{}`, wantStatus: 400, wantType: "SerializationException"},
+		{name: "fail/form-content-type", target: "TrentService.ListKeys", ctype: "application/x-www-form-urlencoded", body: `{}`, wantStatus: 400, wantType: "SerializationException"},
 		{name: "fail/missing-key-id", target: "TrentService.DescribeKey", body: `{}`, wantStatus: 400, wantType: "ValidationException"},
 		{name: "fail/missing-message", target: "TrentService.Sign", body: `{"KeyId":"alias/x","SigningAlgorithm":"ED25519_SHA_512"}`, wantStatus: 400, wantType: "ValidationException"},
-		{name: "fail/dry-run", target: "TrentService.GenerateDataKey", body: `{"KeyId":"alias/sym","KeySpec":"AES_256","DryRun":true}`, wantStatus: 412, wantType: "DryRunOperationException"},
+		{name: "fail/dry-run", target: "TrentService.Encrypt", body: `{"KeyId":"alias/sym","Plaintext":"cA==","DryRun":true}`, wantStatus: 412, wantType: "DryRunOperationException"},
 	}
 	// A symmetric key behind alias/sym for the DryRun case.
 	rec := do(srv, http.MethodPost, "TrentService.CreateKey", "", auth, `{}`)
