@@ -6,8 +6,11 @@ package arch
 
 import (
 	"maps"
+	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -183,6 +186,56 @@ func TestForbidden(t *testing.T) {
 		})
 	}
 }
+
+// TestREADMEFolderTable holds the README's table of folders to the tree:
+// every path it names exists, and every folder directly under internal/ is
+// named in it.
+func TestREADMEFolderTable(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := readmePaths(string(b))
+	if len(named) < 10 {
+		t.Fatalf("found only %v in the README's | path | what | table", named)
+	}
+	for _, p := range named {
+		if _, err := os.Stat(filepath.Join("../..", filepath.FromSlash(p))); err != nil {
+			t.Errorf("the README's table names %s, which is not in the tree", p)
+		}
+	}
+	dirs, err := os.ReadDir("../../internal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if d.IsDir() && !slices.Contains(named, "internal/"+d.Name()) {
+			t.Errorf("internal/%s is not in the README's table of folders", d.Name())
+		}
+	}
+}
+
+// readmePaths returns the code spans of the first column of the README's
+// "| path | what |" table, with any trailing slash dropped.
+func readmePaths(readme string) []string {
+	_, table, ok := strings.Cut(readme, "\n| path | what |\n")
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(table, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			break
+		}
+		cells := strings.Split(line, "|")
+		for _, span := range codeSpan.FindAllStringSubmatch(cells[1], -1) {
+			out = append(out, strings.TrimSuffix(span[1], "/"))
+		}
+	}
+	return out
+}
+
+var codeSpan = regexp.MustCompile("`([^`]+)`")
 
 func list(t *testing.T, args ...string) []string {
 	t.Helper()
