@@ -42,7 +42,7 @@ demo: deps ## the whole story on the local hub, in one command (cmd/monsys-demo)
 	$(GO) run ./cmd/monsys-demo
 
 .PHONY: cfn-lint
-cfn-lint: ## lint template.yaml with cfn-lint, when installed (make test runs it too, in internal/deploy)
+cfn-lint: ## lint template.yaml with cfn-lint, when installed (make test runs it too, in internal/samtemplate)
 	@if command -v cfn-lint >/dev/null 2>&1; then cfn-lint template.yaml && echo "cfn-lint: template.yaml ok"; \
 	  else echo "cfn-lint is not installed: skipped (it comes from PyPI, which this project does not use)"; fi
 

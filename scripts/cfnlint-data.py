@@ -7,7 +7,7 @@
                                           CloudFormation registry schemas that
                                           cfn-lint ships (us-east-1)
 
-internal/deploy runs it with the Python that runs cfn-lint; nothing is
+internal/samtemplate runs it with the Python that runs cfn-lint; nothing is
 fetched. Exit 3: cfn-lint or samtranslator is not importable.
 """
 import json

@@ -19,11 +19,11 @@ import (
 	"github.com/monsys/hub/agent/batch"
 	"github.com/monsys/hub/agent/client"
 	"github.com/monsys/hub/agent/identity"
-	"github.com/monsys/hub/agent/internal/fakehub"
+	"github.com/monsys/hub/agent/internal/hubtest"
 	"github.com/monsys/hub/agent/keyfile"
 	"github.com/monsys/hub/agent/spool"
+	"github.com/monsys/hub/internal/clocktest"
 	"github.com/monsys/hub/internal/sig"
-	"github.com/monsys/hub/internal/testclock"
 )
 
 // counter emits numbered records ("n") of a chosen size, so tests can check
@@ -46,10 +46,10 @@ func (c *counter) Collect(_ context.Context, now time.Time) ([]any, error) {
 
 type env struct {
 	t     *testing.T
-	hub   *fakehub.Hub
+	hub   *hubtest.Hub
 	token string
 	dir   string
-	clk   *testclock.Clock
+	clk   *clocktest.Clock
 	rec   *counter
 	opts  Options
 	agent *Agent
@@ -57,12 +57,12 @@ type env struct {
 
 func newEnv(t *testing.T, perCycle, pad int) *env {
 	t.Helper()
-	hub, err := fakehub.Start(t.TempDir())
+	hub, err := hubtest.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(hub.Close)
-	e := &env{t: t, hub: hub, token: hub.NewAgent(), dir: filepath.Join(t.TempDir(), "state"), clk: testclock.Skewed(), rec: &counter{perCycle: perCycle, pad: pad}}
+	e := &env{t: t, hub: hub, token: hub.NewAgent(), dir: filepath.Join(t.TempDir(), "state"), clk: clocktest.Skewed(), rec: &counter{perCycle: perCycle, pad: pad}}
 	roots, err := identity.LoadRoots(hub.CAFile)
 	if err != nil {
 		t.Fatal(err)
@@ -269,13 +269,13 @@ func TestIdempotentResend(t *testing.T) {
 func TestRetryAfter(t *testing.T) {
 	tests := []struct {
 		name       string
-		failure    fakehub.Failure
+		failure    hubtest.Failure
 		wantAfter  time.Duration
 		wantStatus int
 	}{
-		{name: "fail/503 with seconds", failure: fakehub.Failure{Status: 503, Code: "unavailable", RetryAfter: "7"}, wantAfter: 7 * time.Second, wantStatus: 503},
-		{name: "fail/429 with seconds", failure: fakehub.Failure{Status: 429, Code: "throttled", RetryAfter: "120"}, wantAfter: 120 * time.Second, wantStatus: 429},
-		{name: "fail/500 without header", failure: fakehub.Failure{Status: 500, Code: "internal"}, wantStatus: 500},
+		{name: "fail/503 with seconds", failure: hubtest.Failure{Status: 503, Code: "unavailable", RetryAfter: "7"}, wantAfter: 7 * time.Second, wantStatus: 503},
+		{name: "fail/429 with seconds", failure: hubtest.Failure{Status: 429, Code: "throttled", RetryAfter: "120"}, wantAfter: 120 * time.Second, wantStatus: 429},
+		{name: "fail/500 without header", failure: hubtest.Failure{Status: 500, Code: "internal"}, wantStatus: 500},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -283,7 +283,7 @@ func TestRetryAfter(t *testing.T) {
 			e.collect(1)
 			e.mustDrain()
 			e.collect(1)
-			e.hub.SetBefore(func(kind string) *fakehub.Failure {
+			e.hub.SetBefore(func(kind string) *hubtest.Failure {
 				if kind == "ingest" {
 					f := tt.failure
 					return &f

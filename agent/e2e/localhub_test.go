@@ -26,8 +26,9 @@ import (
 	"github.com/monsys/hub/agent/daemon"
 	"github.com/monsys/hub/agent/identity"
 	"github.com/monsys/hub/agent/keyfile"
-	"github.com/monsys/hub/internal/emu/emutest"
-	"github.com/monsys/hub/internal/localhub"
+	"github.com/monsys/hub/internal/local"
+	"github.com/monsys/hub/internal/local/emu/emutest"
+	"github.com/monsys/hub/internal/profile"
 	"github.com/monsys/hub/internal/sig"
 )
 
@@ -80,9 +81,9 @@ func (r *recorder) Ingest(ctx context.Context, cert tls.Certificate, body []byte
 
 type env struct {
 	t     *testing.T
-	cfg   localhub.Config
-	hub   *localhub.Hub
-	info  localhub.Info
+	cfg   local.Config
+	hub   *local.Hub
+	info  profile.Info
 	admin *http.Client
 	rec   *recorder
 	count *counter
@@ -91,11 +92,11 @@ type env struct {
 	id    string
 }
 
-func startHub(t *testing.T, cfg localhub.Config) *localhub.Hub {
+func startHub(t *testing.T, cfg local.Config) *local.Hub {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	h, err := localhub.Start(ctx, cfg)
+	h, err := local.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start local hub: %v", err)
 	}
@@ -104,7 +105,7 @@ func startHub(t *testing.T, cfg localhub.Config) *localhub.Hub {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	cfg := localhub.Config{
+	cfg := local.Config{
 		DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t),
 		Dir: t.TempDir(), Addr: "127.0.0.1:0", Log: slog.New(slog.DiscardHandler),
 	}

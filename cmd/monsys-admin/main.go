@@ -8,9 +8,10 @@
 // the tenants table (item _hub), creates the tenant with a new admin key,
 // issues the tenant's enrollment and operator certificates, and uploads the
 // CA certificate as truststore.pem to the truststore bucket, printing the S3
-// version to deploy the mTLS custom domain with. It writes hub.json (the local
-// hub's format) and the certificates into --out. Running it again keeps the CA
-// and the tenant and issues a new admin key and new certificates.
+// version to deploy the mTLS custom domain with. It writes hub.json (the hub
+// profile, as the local hub does) and the certificates into --out. Running it
+// again keeps the CA and the tenant and issues a new admin key and new
+// certificates.
 //
 // AWS credentials, region and endpoints come from the standard SDK chain
 // (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL for LocalStack). With an
@@ -22,7 +23,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -39,22 +39,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/atomicfile"
+	"github.com/monsys/hub/internal/aws/dynamo"
+	"github.com/monsys/hub/internal/aws/kmssign"
 	"github.com/monsys/hub/internal/ca"
-	"github.com/monsys/hub/internal/dynamo"
 	"github.com/monsys/hub/internal/hub"
-	"github.com/monsys/hub/internal/kmssign"
-	"github.com/monsys/hub/internal/localhub"
-	"github.com/monsys/hub/internal/wire"
+	"github.com/monsys/hub/internal/profile"
 )
 
 // TruststoreKey is the truststore object the template's custom domain reads.
 const TruststoreKey = "truststore.pem"
 
-const (
-	caValidity     = 10 * 365 * 24 * time.Hour
-	clientValidity = 365 * 24 * time.Hour
-)
+// caValidity is how long the hub CA certificate is valid.
+const caValidity = 10 * 365 * 24 * time.Hour
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -124,7 +122,7 @@ type Clients struct {
 
 // Result says what the bootstrap did.
 type Result struct {
-	Info              localhub.Info
+	Info              profile.Info
 	HubJSON, CACert   string
 	CACreated         bool
 	TruststoreVersion string
@@ -185,8 +183,8 @@ func Bootstrap(ctx context.Context, o Options, c Clients) (Result, error) {
 	auth := &ca.Authority{Cert: caCert, Signer: signer, Rand: rand.Reader, Now: o.Now}
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, _, err := wire.Service(ctx, wire.Settings{Tables: tables, CAKeyID: o.CAKeyID},
-		wire.Clients{DynamoDB: c.DynamoDB, KMS: c.KMS}, log, hub.WithClock(o.Now))
+	svc, _, err := app.Service(ctx, app.Settings{Tables: tables, CAKeyID: o.CAKeyID},
+		app.Clients{DynamoDB: c.DynamoDB, KMS: c.KMS}, log, hub.WithClock(o.Now))
 	if err != nil {
 		return Result{}, err
 	}
@@ -199,18 +197,14 @@ func Bootstrap(ctx context.Context, o Options, c Clients) (Result, error) {
 	if err := atomicfile.Write(res.CACert, []byte(caPEM), 0o644); err != nil {
 		return Result{}, err
 	}
-	info := localhub.Info{URL: o.URL, TenantID: o.Tenant, AdminKey: adminKey, CACert: res.CACert}
-	tf, err := localhub.EnsureTenantFiles(dir, o.Tenant, auth, o.Now())
+	info := profile.Info{URL: o.URL, TenantID: o.Tenant, AdminKey: adminKey, CACert: res.CACert}
+	tf, err := profile.EnsureTenantFiles(dir, o.Tenant, auth, o.Now())
 	if err != nil {
 		return Result{}, fmt.Errorf("bootstrap: %w", err)
 	}
 	info.EnrollCert, info.EnrollKey, info.OperatorCert, info.OperatorKey = tf.EnrollCert, tf.EnrollKey, tf.OperatorCert, tf.OperatorKey
-	b, err := json.MarshalIndent(info, "", "  ")
-	if err != nil {
-		return Result{}, err
-	}
 	res.Info, res.HubJSON = info, filepath.Join(dir, "hub.json")
-	if err := atomicfile.Write(res.HubJSON, append(b, '\n'), 0o600); err != nil {
+	if err := profile.Write(res.HubJSON, info); err != nil {
 		return Result{}, err
 	}
 	if c.S3 != nil && o.TruststoreBucket != "" {

@@ -18,13 +18,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/monsys/hub/internal/app"
+	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/cred"
-	"github.com/monsys/hub/internal/dynamo"
-	"github.com/monsys/hub/internal/emu/emutest"
-	"github.com/monsys/hub/internal/localhub"
-	"github.com/monsys/hub/internal/localkms"
-	"github.com/monsys/hub/internal/wire"
+	"github.com/monsys/hub/internal/local/emu/emutest"
+	"github.com/monsys/hub/internal/local/kmsserver"
+	"github.com/monsys/hub/internal/profile"
 )
 
 func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo|emutest.NeedS3)) }
@@ -41,13 +41,13 @@ func env(t *testing.T) (Options, Clients) {
 func envWithKMS(t *testing.T) (Options, Clients, string) {
 	t.Helper()
 	ctx := t.Context()
-	srv, err := localkms.Open("")
+	srv, err := kmsserver.Open("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	k := kms.New(kms.Options{Region: "us-east-1", BaseEndpoint: aws.String(hs.URL), Credentials: wire.StaticCredentials()})
+	k := kms.New(kms.Options{Region: "us-east-1", BaseEndpoint: aws.String(hs.URL), Credentials: app.StaticCredentials()})
 	key, err := k.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeSignVerify})
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestBootstrap(t *testing.T) {
 	if !first.CACreated || first.TruststoreVersion == "" {
 		t.Fatalf("first run: %+v", first)
 	}
-	var info localhub.Info
+	var info profile.Info
 	b, err := os.ReadFile(filepath.Join(o.Dir, "hub.json"))
 	if err != nil {
 		t.Fatal(err)

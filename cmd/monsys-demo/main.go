@@ -40,7 +40,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/monsys/hub/internal/localhub"
+	"github.com/monsys/hub/internal/local"
+	"github.com/monsys/hub/internal/profile"
 )
 
 func main() {
@@ -55,8 +56,8 @@ const totalSteps = 10
 // demo is the state the steps share.
 type demo struct {
 	dir     string
-	hub     *localhub.Hub
-	info    localhub.Info
+	hub     *local.Hub
+	info    profile.Info
 	roots   *x509.CertPool
 	op      tls.Certificate // operator certificate
 	enroll  tls.Certificate
@@ -130,7 +131,7 @@ func (d *demo) start(ctx context.Context, l *stepLog) error {
 	if err != nil {
 		return err
 	}
-	h, err := localhub.Start(ctx, localhub.Config{Addr: "127.0.0.1:0", Dir: filepath.Join(d.dir, "hub"), IntegrityEvery: time.Hour,
+	h, err := local.Start(ctx, local.Config{Addr: "127.0.0.1:0", Dir: filepath.Join(d.dir, "hub"), IntegrityEvery: time.Hour,
 		Log: slog.New(slog.NewJSONHandler(logf, nil))})
 	if err != nil {
 		return fmt.Errorf("%w (hub log: %s)", err, logf.Name())

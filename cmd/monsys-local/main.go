@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/monsys/hub/internal/localhub"
-	"github.com/monsys/hub/internal/wire"
+	"github.com/monsys/hub/internal/app"
+	"github.com/monsys/hub/internal/local"
 )
 
 func main() {
@@ -25,15 +25,15 @@ func main() {
 func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg := localhub.Config{Addr: os.Getenv("MONSYS_LOCAL_ADDR"), Dir: os.Getenv("MONSYS_LOCAL_DIR"),
-		DynamoEndpoint: os.Getenv("MONSYS_LOCAL_DYNAMODB_ENDPOINT"), Log: wire.Logger(os.Stderr),
+	cfg := local.Config{Addr: os.Getenv("MONSYS_LOCAL_ADDR"), Dir: os.Getenv("MONSYS_LOCAL_DIR"),
+		DynamoEndpoint: os.Getenv("MONSYS_LOCAL_DYNAMODB_ENDPOINT"), Log: app.Logger(os.Stderr),
 		S3Endpoint: os.Getenv("MONSYS_LOCAL_S3_ENDPOINT"), S3User: os.Getenv("MONSYS_LOCAL_S3_USER"),
-		S3Password: os.Getenv("MONSYS_LOCAL_S3_PASSWORD"), Bucket: os.Getenv(wire.EnvPackBucket),
-		SigningMode: os.Getenv(wire.EnvSigningMode)}
-	if v := os.Getenv(wire.EnvRetentionDays); v != "" {
+		S3Password: os.Getenv("MONSYS_LOCAL_S3_PASSWORD"), Bucket: os.Getenv(app.EnvPackBucket),
+		SigningMode: os.Getenv(app.EnvSigningMode)}
+	if v := os.Getenv(app.EnvRetentionDays); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 36500 {
-			return fmt.Errorf("%s=%q: want whole days from 0 (none) to 36500", wire.EnvRetentionDays, v)
+			return fmt.Errorf("%s=%q: want whole days from 0 (none) to 36500", app.EnvRetentionDays, v)
 		}
 		cfg.RetentionDays = n
 		if n == 0 {
@@ -47,7 +47,7 @@ func run() error {
 		}
 		cfg.IntegrityEvery = d
 	}
-	h, err := localhub.Start(ctx, cfg)
+	h, err := local.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func run() error {
 	}
 }
 
-func waitChan(h *localhub.Hub) <-chan struct{} {
+func waitChan(h *local.Hub) <-chan struct{} {
 	c := make(chan struct{})
 	go func() { _ = h.Wait(); close(c) }()
 	return c

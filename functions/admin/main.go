@@ -10,11 +10,11 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/monsys/hub/internal/api"
-	"github.com/monsys/hub/internal/wire"
+	"github.com/monsys/hub/internal/app"
 )
 
 func main() {
-	h, err := wire.Handler(context.Background(), os.Getenv, api.Admin)
+	h, err := app.Handler(context.Background(), os.Getenv, api.Admin)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "admin:", err)
 		os.Exit(1)

@@ -18,11 +18,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/monsys/hub/internal/app"
+	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/ca"
-	"github.com/monsys/hub/internal/coldstart"
-	"github.com/monsys/hub/internal/dynamo"
-	"github.com/monsys/hub/internal/emu/emutest"
-	"github.com/monsys/hub/internal/wire"
+	"github.com/monsys/hub/internal/lambdatest"
+	"github.com/monsys/hub/internal/local/emu/emutest"
 )
 
 // maxBinarySize bounds the linux/arm64 bootstrap (bytes, decimal MB).
@@ -115,14 +115,14 @@ func functionEnv(tb testing.TB) []string {
 		tb.Fatal(err)
 	}
 	return []string{
-		wire.EnvTableCredentials + "=" + tables.Credentials,
-		wire.EnvTableTenants + "=" + tables.Tenants,
-		wire.EnvTableAgents + "=" + tables.Agents,
-		wire.EnvTableBatches + "=" + tables.Batches,
-		wire.EnvTableBatchIndex + "=" + tables.BatchIndex,
-		wire.EnvTableAnomalies + "=" + tables.Anomalies,
-		wire.EnvTableAudit + "=" + tables.Audit,
-		wire.EnvCAKeyID + "=unused",
+		app.EnvTableCredentials + "=" + tables.Credentials,
+		app.EnvTableTenants + "=" + tables.Tenants,
+		app.EnvTableAgents + "=" + tables.Agents,
+		app.EnvTableBatches + "=" + tables.Batches,
+		app.EnvTableBatchIndex + "=" + tables.BatchIndex,
+		app.EnvTableAnomalies + "=" + tables.Anomalies,
+		app.EnvTableAudit + "=" + tables.Audit,
+		app.EnvCAKeyID + "=unused",
 		"AWS_ENDPOINT_URL_DYNAMODB=" + emutest.DynamoEndpointForTest(tb),
 		"AWS_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID=local",
@@ -161,7 +161,7 @@ func TestColdStart(t *testing.T) {
 	bin := bootstrap(t, runtime.GOOS, runtime.GOARCH)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	res, err := coldstart.Measure(ctx, bin, functionEnv(t), badTokenEvent(t))
+	res, err := lambdatest.Measure(ctx, bin, functionEnv(t), badTokenEvent(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func BenchmarkColdStart(b *testing.B) {
 	env, event := functionEnv(b), badTokenEvent(b)
 	var ready, invoke time.Duration
 	for b.Loop() {
-		res, err := coldstart.Measure(b.Context(), bin, env, event)
+		res, err := lambdatest.Measure(b.Context(), bin, env, event)
 		if err != nil {
 			b.Fatal(err)
 		}

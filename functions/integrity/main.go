@@ -9,11 +9,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/monsys/hub/internal/wire"
+	"github.com/monsys/hub/internal/app"
 )
 
 func main() {
-	run, err := wire.Integrity(context.Background(), os.Getenv)
+	run, err := app.Integrity(context.Background(), os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integrity:", err)
 		os.Exit(1)

@@ -10,11 +10,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/monsys/hub/internal/wire"
+	"github.com/monsys/hub/internal/app"
 )
 
 func main() {
-	f, err := wire.PackFunctionFromEnv(context.Background(), os.Getenv)
+	f, err := app.PackFunctionFromEnv(context.Background(), os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pack:", err)
 		os.Exit(1)

@@ -10,11 +10,11 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/monsys/hub/internal/api"
-	"github.com/monsys/hub/internal/wire"
+	"github.com/monsys/hub/internal/app"
 )
 
 func main() {
-	h, err := wire.Handler(context.Background(), os.Getenv, api.Rotate)
+	h, err := app.Handler(context.Background(), os.Getenv, api.Rotate)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rotate:", err)
 		os.Exit(1)

@@ -46,20 +46,12 @@ type Handler struct {
 	svc    *hub.Service
 	log    *slog.Logger
 	groups Group
-	runner func(context.Context) (hub.Summary, error)
 	packs  *hub.Packs
 }
 
 // ServePacks gives the Packs routes their service (evidence packs and
 // pack-signing keys); without it they answer 404.
 func (h *Handler) ServePacks(p *hub.Packs) { h.packs = p }
-
-// LocalIntegrityPath runs the integrity cycle on demand; the local hub only.
-const LocalIntegrityPath = "/local/run/integrity"
-
-// ServeLocalIntegrity adds POST /local/run/integrity (admin key and operator
-// certificate), which runs the integrity cycle now. Only the local hub calls it.
-func (h *Handler) ServeLocalIntegrity(run func(context.Context) (hub.Summary, error)) { h.runner = run }
 
 // New returns a handler for the given route groups.
 func New(svc *hub.Service, log *slog.Logger, groups Group) (*Handler, error) {
@@ -173,25 +165,49 @@ func (h *Handler) match(method, path string) (route, string, bool, bool) {
 }
 
 // Handle serves one API Gateway proxy event. It never returns an error: every
-// failure becomes a response in the SPEC envelope.
+// failure becomes a response in the SPEC 4 envelope.
 func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.answer(ctx, ev, h.serve), nil
+}
+
+// HandleAdmin serves ev as an operation outside the route table, with the
+// checks and answers of the admin routes: method, then admin key and operator
+// certificate, then op, whose value is answered with its status and whose
+// error in the SPEC 4 envelope. The local hub serves its on-demand integrity
+// run (SPEC 1.1) with it.
+func (h *Handler) HandleAdmin(ctx context.Context, ev events.APIGatewayProxyRequest, method string, op func(context.Context, hub.Admin) (int, any, error)) events.APIGatewayProxyResponse {
+	return h.answer(ctx, ev, func(ctx context.Context, r *request) (int, events.APIGatewayProxyResponse) {
+		if r.ev.HTTPMethod != method {
+			return h.fail(ctx, r, &hub.Error{Code: hub.CodeNotFound, Message: "method " + r.ev.HTTPMethod + " is not allowed here"})
+		}
+		ad, err := h.admin(ctx, r)
+		if err != nil {
+			return h.fail(ctx, r, err)
+		}
+		status, v, err := op(ctx, ad)
+		if err != nil {
+			return h.fail(ctx, r, err)
+		}
+		return status, jsonResponse(r.reqID, status, v, nil)
+	})
+}
+
+// answer serves one event with serve, with its request id and log line.
+func (h *Handler) answer(ctx context.Context, ev events.APIGatewayProxyRequest, serve func(context.Context, *request) (int, events.APIGatewayProxyResponse)) events.APIGatewayProxyResponse {
 	start := time.Now()
 	r := &request{ev: &ev, reqID: ev.RequestContext.RequestID}
 	if r.reqID == "" {
 		r.reqID = newRequestID()
 	}
-	status, resp := h.serve(ctx, r)
+	status, resp := serve(ctx, r)
 	resp.Headers["X-Request-Id"] = r.reqID
 	h.log.LogAttrs(ctx, slog.LevelInfo, "request",
 		slog.String("request_id", r.reqID), slog.String("method", ev.HTTPMethod), slog.String("path", redact(ev.Path)),
 		slog.Int("status", status), slog.String("agent_id", r.agentID), slog.Duration("duration", time.Since(start)))
-	return resp, nil
+	return resp
 }
 
 func (h *Handler) serve(ctx context.Context, r *request) (int, events.APIGatewayProxyResponse) {
-	if h.runner != nil && r.ev.Path == LocalIntegrityPath {
-		return h.runIntegrity(ctx, r)
-	}
 	rt, param, ok, exists := h.match(r.ev.HTTPMethod, r.ev.Path)
 	if !ok {
 		if exists {
@@ -434,20 +450,6 @@ func (h *Handler) listAnomalies(ctx context.Context, r *request) (int, any, erro
 		out.NextCursor = &p.NextCursor
 	}
 	return http.StatusOK, out, nil
-}
-
-func (h *Handler) runIntegrity(ctx context.Context, r *request) (int, events.APIGatewayProxyResponse) {
-	if r.ev.HTTPMethod != http.MethodPost {
-		return h.fail(ctx, r, &hub.Error{Code: hub.CodeNotFound, Message: "method " + r.ev.HTTPMethod + " is not allowed here"})
-	}
-	if _, err := h.admin(ctx, r); err != nil {
-		return h.fail(ctx, r, err)
-	}
-	sum, err := h.runner(ctx)
-	if err != nil {
-		return h.fail(ctx, r, &hub.Error{Code: hub.CodeInternal, Message: "internal error", Cause: err})
-	}
-	return http.StatusOK, jsonResponse(r.reqID, http.StatusOK, sum, nil)
 }
 
 // --- evidence packs and pack-signing keys

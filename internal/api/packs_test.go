@@ -26,9 +26,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/clocktest"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/pack"
-	"github.com/monsys/hub/internal/testclock"
 	"github.com/monsys/hub/internal/verify"
 )
 
@@ -375,7 +375,7 @@ func (s *starter) take() [][2]string {
 // hub.Packs with in-memory ports and a clock the test moves.
 type packsFx struct {
 	*apiFx
-	clock   *testclock.Clock
+	clock   *clocktest.Clock
 	packs   *hub.Packs
 	pstore  *packStore
 	keys    *keyStore
@@ -392,7 +392,7 @@ func newPacksFx(t *testing.T) *packsFx {
 // newPacksFxWith is newPacksFx with the packs' configuration.
 func newPacksFxWith(t *testing.T, cfg hub.PackConfig) *packsFx {
 	t.Helper()
-	c := testclock.At(eventTime)
+	c := clocktest.At(eventTime)
 	f := &packsFx{apiFx: newAPIFxClock(t, c.Now), clock: c,
 		pstore:  &packStore{packs: map[string]hub.Pack{}, heads: map[string]hub.PackHead{}},
 		keys:    &keyStore{recs: map[string]hub.KeyRecord{}},

@@ -257,24 +257,6 @@ func TestAppendValue(t *testing.T) {
 	}
 }
 
-func TestWriter(t *testing.T) {
-	var buf bytes.Buffer
-	w := canon.NewWriter(&buf)
-	if err := w.Encode(map[string]any{"b": 1, "a": "x\ny"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WriteRaw([]byte(` { "z" : [ 1.0 , 2e0 ] } `)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WriteRaw([]byte(`{`)); err == nil {
-		t.Fatal("WriteRaw accepted broken json")
-	}
-	want := "{\"a\":\"x\\ny\",\"b\":1}\n{\"z\":[1,2]}\n"
-	if buf.String() != want || w.Count() != 2 {
-		t.Fatalf("got %q (%d lines), want %q", buf.String(), w.Count(), want)
-	}
-}
-
 func FuzzTransform(f *testing.F) {
 	for _, s := range []string{`{"a":[1,2.5,"x"]}`, `"\ud83d\ude00"`, `-0`, `[{"b":{},"a":null}]`} {
 		f.Add([]byte(s))

@@ -4,7 +4,6 @@ import (
 	"math"
 	"math/bits"
 	"strconv"
-	"unsafe"
 )
 
 // longDecimal reports whether lit, a valid JSON number, is already what
@@ -85,7 +84,7 @@ func shortestLong(lit []byte, d uint64, P int) bool {
 		x = float64(d) / pow10[P]
 	} else {
 		var err error
-		if x, err = strconv.ParseFloat(unsafe.String(&lit[0], len(lit)), 64); err != nil {
+		if x, err = strconv.ParseFloat(string(lit), 64); err != nil {
 			return false
 		}
 		x = math.Abs(x)

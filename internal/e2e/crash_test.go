@@ -21,11 +21,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsys/hub/internal/emu"
-	"github.com/monsys/hub/internal/emu/emutest"
-	"github.com/monsys/hub/internal/localhub"
+	"github.com/monsys/hub/internal/local/emu"
+	"github.com/monsys/hub/internal/local/emu/emutest"
+	"github.com/monsys/hub/internal/logtest"
+	"github.com/monsys/hub/internal/profile"
 	"github.com/monsys/hub/internal/sig"
-	"github.com/monsys/hub/internal/testlog"
 )
 
 // TestCrashBurst is SPEC 4.2's last paragraph end to end, and issue 10's
@@ -268,7 +268,7 @@ type hubProcess struct {
 	root string
 	vars []string
 	env  *env
-	out  testlog.Buffer
+	out  logtest.Buffer
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -304,7 +304,7 @@ func startHubProcess(t *testing.T) *hubProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var info localhub.Info
+	var info profile.Info
 	if err := json.Unmarshal(raw, &info); err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func startHubProcess(t *testing.T) *hubProcess {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
-	hp.env = &env{t: t, info: info, pool: pool, logs: &testlog.Buffer{}}
+	hp.env = &env{t: t, info: info, pool: pool, logs: &logtest.Buffer{}}
 	return hp
 }
 

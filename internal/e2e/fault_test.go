@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/monsys/hub/internal/clocktest"
 	"github.com/monsys/hub/internal/hub"
-	"github.com/monsys/hub/internal/localhub"
-	"github.com/monsys/hub/internal/testclock"
+	"github.com/monsys/hub/internal/local"
 )
 
 // internalText are fragments that must never reach a client.
@@ -39,8 +39,8 @@ func TestBackendFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and stops its own dynalite")
 	}
-	clk := testclock.Skewed()
-	e := startEnv(t, localhub.Config{Now: clk.Now})
+	clk := clocktest.Skewed()
+	e := startEnv(t, local.Config{Now: clk.Now})
 	a := e.enrolledAgent()
 	ad := e.admin()
 

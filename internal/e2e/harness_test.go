@@ -22,11 +22,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsys/hub/internal/emu/emutest"
 	"github.com/monsys/hub/internal/hub"
-	"github.com/monsys/hub/internal/localhub"
+	"github.com/monsys/hub/internal/local"
+	"github.com/monsys/hub/internal/local/emu/emutest"
+	"github.com/monsys/hub/internal/logtest"
+	"github.com/monsys/hub/internal/profile"
 	"github.com/monsys/hub/internal/sig"
-	"github.com/monsys/hub/internal/testlog"
 )
 
 func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo|emutest.NeedS3)) }
@@ -35,36 +36,36 @@ func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo|emu
 // dynalite, for fault tests).
 type env struct {
 	t    *testing.T
-	hub  *localhub.Hub
-	info localhub.Info
+	hub  *local.Hub
+	info profile.Info
 	pool *x509.CertPool
-	logs *testlog.Buffer
+	logs *logtest.Buffer
 	// bucket is the hub's packs bucket.
 	bucket string
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	return startEnv(t, localhub.Config{DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t)})
+	return startEnv(t, local.Config{DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t)})
 }
 
 // newEnvOwnDynalite starts a hub that runs (and can lose) its own dynalite.
 func newEnvOwnDynalite(t *testing.T) *env {
 	t.Helper()
-	return startEnv(t, localhub.Config{})
+	return startEnv(t, local.Config{})
 }
 
-func startEnv(t *testing.T, cfg localhub.Config) *env {
+func startEnv(t *testing.T, cfg local.Config) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	buf := &testlog.Buffer{}
+	buf := &logtest.Buffer{}
 	cfg.Dir, cfg.Addr, cfg.Log = t.TempDir(), "127.0.0.1:0", slog.New(slog.NewJSONHandler(buf, nil))
 	if cfg.S3Endpoint == "" {
 		cfg.S3Endpoint, cfg.S3User, cfg.S3Password = emutest.S3EndpointForTest(t)
 		cfg.Bucket = emutest.UniqueBucket(t)
 	}
-	h, err := localhub.Start(ctx, cfg)
+	h, err := local.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start local hub: %v", err)
 	}
@@ -181,7 +182,7 @@ func (e *env) admin() *admin {
 	return &admin{e: e, c: e.fileClient(e.info.OperatorCert, e.info.OperatorKey), key: e.info.AdminKey, url: e.info.URL + "/api/v1"}
 }
 
-func (e *env) adminOf(info localhub.Info) *admin {
+func (e *env) adminOf(info profile.Info) *admin {
 	return &admin{e: e, c: e.fileClient(info.OperatorCert, info.OperatorKey), key: info.AdminKey, url: info.URL + "/api/v1"}
 }
 

@@ -2,20 +2,21 @@ package e2e
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/monsys/hub/internal/emu/emutest"
-	"github.com/monsys/hub/internal/localhub"
-	"github.com/monsys/hub/internal/testclock"
+	"github.com/monsys/hub/internal/clocktest"
+	"github.com/monsys/hub/internal/local"
+	"github.com/monsys/hub/internal/local/emu/emutest"
 )
 
 // newClockEnv is a hub on the shared dynalite whose clock the test moves.
-func newClockEnv(t *testing.T) (*env, *testclock.Clock) {
+func newClockEnv(t *testing.T) (*env, *clocktest.Clock) {
 	t.Helper()
-	clk := testclock.Skewed()
-	e := startEnv(t, localhub.Config{DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t), Now: clk.Now})
+	clk := clocktest.Skewed()
+	e := startEnv(t, local.Config{DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t), Now: clk.Now})
 	return e, clk
 }
 
@@ -181,5 +182,47 @@ func TestIntegrityOverlappingRuns(t *testing.T) {
 	}
 	if an := ad.anomaly(stale.id, "stale_agent"); an["count"] != float64(1) {
 		t.Fatalf("overlapping runs counted stale twice: %v", an)
+	}
+}
+
+// TestLocalIntegrityRun is SPEC 1.1's on-demand integrity run, POST
+// /local/run/integrity on the local hub: the admin key with its tenant's
+// operator certificate runs the cycle and answers its summary; any other
+// method, a missing or foreign admin key and a certificate that is not an
+// operator's are refused as on the admin routes.
+func TestLocalIntegrityRun(t *testing.T) {
+	e := newEnv(t)
+	other, err := e.hub.AddTenant(t.Context(), "integrity-bv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	operator := e.fileClient(e.info.OperatorCert, e.info.OperatorKey)
+	enrollment := e.fileClient(e.info.EnrollCert, e.info.EnrollKey)
+	url := e.info.URL + local.IntegrityPath
+	for _, tt := range []struct {
+		name, method, key string
+		c                 *http.Client
+		status            int
+		code              string
+	}{
+		{"ok/operator", "POST", e.info.AdminKey, operator, http.StatusOK, ""},
+		{"fail/get", "GET", e.info.AdminKey, operator, http.StatusNotFound, "not_found"},
+		{"fail/no-admin-key", "POST", "", operator, http.StatusUnauthorized, "unauthorized"},
+		{"fail/wrong-admin-key", "POST", "msa_" + strings.Repeat("A", 43), operator, http.StatusUnauthorized, "unauthorized"},
+		{"fail/other-tenants-admin-key", "POST", other.AdminKey, operator, http.StatusForbidden, "forbidden"},
+		{"fail/enrollment-cert", "POST", e.info.AdminKey, enrollment, http.StatusForbidden, "forbidden"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := call(t, tt.c, tt.method, url, tt.key, nil, nil)
+			expect(t, r, tt.status, tt.code)
+			if tt.status != http.StatusOK {
+				return
+			}
+			for _, k := range []string{"checked", "raised", "refreshed", "closed", "errors", "duration"} {
+				if _, ok := r.Body[k]; !ok {
+					t.Errorf("summary %s has no %q", r, k)
+				}
+			}
+		})
 	}
 }

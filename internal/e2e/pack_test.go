@@ -17,11 +17,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/monsys/hub/internal/aws/s3store"
 	"github.com/monsys/hub/internal/hub"
-	"github.com/monsys/hub/internal/localhub"
+	"github.com/monsys/hub/internal/local"
 	"github.com/monsys/hub/internal/pack"
 	"github.com/monsys/hub/internal/pack/packtest"
-	"github.com/monsys/hub/internal/s3store"
 	"github.com/monsys/hub/internal/verify"
 )
 
@@ -479,14 +479,14 @@ func (f faultSigner) SignDigest(ctx context.Context, d []byte) ([]byte, error) {
 func TestPackFaults(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		cfg    func(armed *bool) localhub.Config
+		cfg    func(armed *bool) local.Config
 		reason string // the failed pack's reason names the cause, and no more
 	}{
-		{"fail/s3-mid-build", func(armed *bool) localhub.Config {
-			return localhub.Config{WrapS3: func(a s3store.API) s3store.API { return faultS3{a, armed} }}
+		{"fail/s3-mid-build", func(armed *bool) local.Config {
+			return local.Config{WrapS3: func(a s3store.API) s3store.API { return faultS3{a, armed} }}
 		}, "s3: storing the pack failed; request the pack again"},
-		{"fail/kms-mid-build", func(armed *bool) localhub.Config {
-			return localhub.Config{WrapVault: func(v hub.KeyVault) hub.KeyVault { return faultVault{v, armed} }}
+		{"fail/kms-mid-build", func(armed *bool) local.Config {
+			return local.Config{WrapVault: func(v hub.KeyVault) hub.KeyVault { return faultVault{v, armed} }}
 		}, "kms: the tenant's signing key could not sign the pack; request the pack again"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -527,7 +527,7 @@ func TestPackFaults(t *testing.T) {
 
 // TestPackEnvelopeMode builds and verifies a pack signed in kms-envelope mode.
 func TestPackEnvelopeMode(t *testing.T) {
-	e := startEnv(t, localhub.Config{DynamoEndpoint: emuDynamo(t), TablePrefix: prefix(t), SigningMode: "kms-envelope"})
+	e := startEnv(t, local.Config{DynamoEndpoint: emuDynamo(t), TablePrefix: prefix(t), SigningMode: "kms-envelope"})
 	ad := e.admin()
 	ag := e.enrolledAgent()
 	expect(t, ag.ingest(ag.body(metric("cpu", 1))), http.StatusAccepted, "")

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/monsys/hub/internal/canon"
-	"github.com/monsys/hub/internal/emu/emutest"
 	"github.com/monsys/hub/internal/hub"
+	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/pack"
 	"github.com/monsys/hub/internal/pack/packtest"
 )

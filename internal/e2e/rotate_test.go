@@ -13,9 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
-	"github.com/monsys/hub/internal/emu/emutest"
-	"github.com/monsys/hub/internal/localhub"
-	"github.com/monsys/hub/internal/testclock"
+	"github.com/monsys/hub/internal/clocktest"
+	"github.com/monsys/hub/internal/local"
+	"github.com/monsys/hub/internal/local/emu/emutest"
 )
 
 // TestRaceRotatePackKey: rounds of five concurrent POST /signing-keys/rotate
@@ -24,8 +24,8 @@ import (
 // no rotation leaves a KMS key behind: after every round the tenant's
 // Ed25519 keys in KMS are exactly those of its lineage and its pending key.
 func TestRaceRotatePackKey(t *testing.T) {
-	clk := testclock.Skewed()
-	e := startEnv(t, localhub.Config{DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t), Now: clk.Now})
+	clk := clocktest.Skewed()
+	e := startEnv(t, local.Config{DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t), Now: clk.Now})
 	ad := e.admin()
 	const rounds, n = 3, 5
 	rotated := 0

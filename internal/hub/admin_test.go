@@ -192,7 +192,7 @@ func TestRotateTokenLingeringCredential(t *testing.T) {
 	if _, err := f.svc.RotateToken(f.ctx, f.admin, a.id); err != nil {
 		t.Fatal(err)
 	}
-	c, _ := f.store.Store.GetCredential(f.ctx, f.agentState(a.id).TokenHash)
+	c, _ := f.store.Memory.GetCredential(f.ctx, f.agentState(a.id).TokenHash)
 	c.Hash = old // put the old credential back, as if its delete had failed
 	if err := f.store.PutCredential(f.ctx, c); err != nil {
 		t.Fatal(err)
@@ -387,7 +387,7 @@ func TestListAnomalies(t *testing.T) {
 	}
 }
 
-// closer is the optional memstore method the integrity cycle uses.
+// closer is the optional storetest.Memory method the integrity cycle uses.
 type closer interface {
 	CloseAnomaly(ctx context.Context, tenant, id string, t time.Time, reason string) error
 }
@@ -395,7 +395,7 @@ type closer interface {
 func TestListAnomaliesClosed(t *testing.T) {
 	f := newFx(t)
 	_, _, all := seedAnomalies(t, f)
-	c, ok := any(f.store.Store).(closer)
+	c, ok := any(f.store.Memory).(closer)
 	if !ok {
 		t.Skip("the store cannot close anomalies")
 	}

@@ -18,8 +18,8 @@ import (
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/cred"
 	"github.com/monsys/hub/internal/hub"
-	"github.com/monsys/hub/internal/memstore"
 	"github.com/monsys/hub/internal/sig"
+	"github.com/monsys/hub/internal/storetest"
 )
 
 // The ingest benchmarks compare the whole accept path of a signed batch
@@ -35,7 +35,7 @@ const (
 	benchSeq0 = int64(1743501600000000000)
 )
 
-// ingestFixture is a service over a memstore holding one agent whose signing
+// ingestFixture is a service over an in-memory store (storetest.Memory) holding one agent whose signing
 // key and client certificate are pinned, as after a full registration.
 type ingestFixture struct {
 	svc   *hub.Service
@@ -80,7 +80,7 @@ func newIngestFixture(tb testing.TB) *ingestFixture {
 	}
 	token := "ms_" + base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
 
-	st := memstore.New()
+	st := storetest.NewMemory()
 	h := cred.Hash(token)
 	for _, err := range []error{
 		st.PutCredential(ctx, hub.Credential{Hash: h, Kind: cred.KindAgent, TenantID: benchTenant, AgentID: benchAgent, CreatedAt: now}),

@@ -24,11 +24,11 @@ import (
 
 	"github.com/monsys/hub/internal/anomaly"
 	"github.com/monsys/hub/internal/ca"
+	"github.com/monsys/hub/internal/clocktest"
 	"github.com/monsys/hub/internal/hub"
-	"github.com/monsys/hub/internal/memstore"
+	"github.com/monsys/hub/internal/logtest"
 	"github.com/monsys/hub/internal/sig"
-	"github.com/monsys/hub/internal/testclock"
-	"github.com/monsys/hub/internal/testlog"
+	"github.com/monsys/hub/internal/storetest"
 )
 
 // t0 is the hub's clock at the start of every test.
@@ -57,7 +57,7 @@ func (l *lockedReader) Read(p []byte) (int, error) {
 // backend had refused or the function had died just before the write. A
 // queued hook runs once, just before the call, to interleave another request.
 type faultStore struct {
-	*memstore.Store
+	*storetest.Memory
 	mu     sync.Mutex
 	faults map[string][]error
 	hooks  map[string][]func()
@@ -99,63 +99,63 @@ func (s *faultStore) GetCredential(ctx context.Context, h string) (hub.Credentia
 	if err := s.take("GetCredential"); err != nil {
 		return hub.Credential{}, err
 	}
-	return s.Store.GetCredential(ctx, h)
+	return s.Memory.GetCredential(ctx, h)
 }
 
 func (s *faultStore) BeginBatch(ctx context.Context, id string, p hub.Pending, pub []byte, v, maxV string) error {
 	if err := s.take("BeginBatch"); err != nil {
 		return err
 	}
-	return s.Store.BeginBatch(ctx, id, p, pub, v, maxV)
+	return s.Memory.BeginBatch(ctx, id, p, pub, v, maxV)
 }
 
 func (s *faultStore) PutBatch(ctx context.Context, b hub.StoredBatch) error {
 	if err := s.take("PutBatch"); err != nil {
 		return err
 	}
-	return s.Store.PutBatch(ctx, b)
+	return s.Memory.PutBatch(ctx, b)
 }
 
 func (s *faultStore) EndBatch(ctx context.Context, id string, p hub.Pending) error {
 	if err := s.take("EndBatch"); err != nil {
 		return err
 	}
-	return s.Store.EndBatch(ctx, id, p)
+	return s.Memory.EndBatch(ctx, id, p)
 }
 
 func (s *faultStore) AbortBatch(ctx context.Context, id string, p hub.Pending) error {
 	if err := s.take("AbortBatch"); err != nil {
 		return err
 	}
-	return s.Store.AbortBatch(ctx, id, p)
+	return s.Memory.AbortBatch(ctx, id, p)
 }
 
 func (s *faultStore) DeleteBatch(ctx context.Context, b hub.StoredBatch) error {
 	if err := s.take("DeleteBatch"); err != nil {
 		return err
 	}
-	return s.Store.DeleteBatch(ctx, b)
+	return s.Memory.DeleteBatch(ctx, b)
 }
 
 func (s *faultStore) MarkUnsigned(ctx context.Context, id string, t time.Time) error {
 	if err := s.take("MarkUnsigned"); err != nil {
 		return err
 	}
-	return s.Store.MarkUnsigned(ctx, id, t)
+	return s.Memory.MarkUnsigned(ctx, id, t)
 }
 
 func (s *faultStore) RaiseAnomaly(ctx context.Context, e anomaly.Event, gen int64) (anomaly.Anomaly, error) {
 	if err := s.take("RaiseAnomaly"); err != nil {
 		return anomaly.Anomaly{}, err
 	}
-	return s.Store.RaiseAnomaly(ctx, e, gen)
+	return s.Memory.RaiseAnomaly(ctx, e, gen)
 }
 
 func (s *faultStore) ListAnomalies(ctx context.Context, t string, f anomaly.Filter, c string, n int) (hub.AnomalyPage, error) {
 	if err := s.take("ListAnomalies"); err != nil {
 		return hub.AnomalyPage{}, err
 	}
-	return s.Store.ListAnomalies(ctx, t, f, c, n)
+	return s.Memory.ListAnomalies(ctx, t, f, c, n)
 }
 
 // fx is one hub with two tenants, acme and globex, each with an admin key,
@@ -163,11 +163,11 @@ func (s *faultStore) ListAnomalies(ctx context.Context, t string, f anomaly.Filt
 type fx struct {
 	t     *testing.T
 	ctx   context.Context
-	clock *testclock.Clock
+	clock *clocktest.Clock
 	store *faultStore
 	svc   *hub.Service
 	auth  *ca.Authority
-	logs  *testlog.Buffer
+	logs  *logtest.Buffer
 
 	adminKey, otherAdminKey string
 	admin, otherAdmin       hub.Admin
@@ -177,15 +177,15 @@ type fx struct {
 
 func newFx(t *testing.T) *fx {
 	t.Helper()
-	clk := testclock.At(t0)
+	clk := clocktest.At(t0)
 	caKey := p256(t)
 	root, err := ca.NewRoot(caKey, "monsys test CA", t0.Add(-24*time.Hour), 10*365*24*time.Hour, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	auth := &ca.Authority{Cert: root, Signer: caKey, Now: clk.Now}
-	store := &faultStore{Store: memstore.New(), faults: map[string][]error{}, hooks: map[string][]func(){}}
-	logs := &testlog.Buffer{}
+	store := &faultStore{Memory: storetest.NewMemory(), faults: map[string][]error{}, hooks: map[string][]func(){}}
+	logs := &logtest.Buffer{}
 	svc, err := hub.New(store, auth, auth, hub.Config{PendingLease: lease},
 		hub.WithClock(clk.Now),
 		hub.WithRand(&lockedReader{r: mrand.NewChaCha8([32]byte{1})}),
@@ -407,7 +407,7 @@ type anom struct {
 
 func (f *fx) anomalies(tenantID, agentID string) []anom {
 	f.t.Helper()
-	p, err := f.store.Store.ListAnomalies(f.ctx, tenantID, anomaly.Filter{AgentID: agentID}, "", 1000)
+	p, err := f.store.Memory.ListAnomalies(f.ctx, tenantID, anomaly.Filter{AgentID: agentID}, "", 1000)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -482,7 +482,7 @@ func TestIngestReplayAnomalyRepeats(t *testing.T) {
 		}
 	}
 	f.wantAnomalies(a.id, anom{anomaly.ReplayDetected, anomaly.High, 3})
-	p, _ := f.store.Store.ListAnomalies(f.ctx, tenant, anomaly.Filter{}, "", 10)
+	p, _ := f.store.Memory.ListAnomalies(f.ctx, tenant, anomaly.Filter{}, "", 10)
 	if an := p.Anomalies[0]; !an.FirstSeen.Equal(t0.Add(time.Second)) || !an.LastSeen.Equal(t0.Add(3*time.Second)) {
 		t.Fatalf("first/last seen = %v / %v", an.FirstSeen, an.LastSeen)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -818,28 +817,3 @@ func agentLine(a Agent) agentRecord {
 	}
 	return r
 }
-
-// LocalStarter runs builds in goroutines of this process (the local hub):
-// the same BuildPack the pack function runs in AWS.
-type LocalStarter struct {
-	Packs *Packs
-	Log   *slog.Logger
-	wg    sync.WaitGroup
-}
-
-// StartBuild implements BuildStarter.
-func (l *LocalStarter) StartBuild(_ context.Context, tenantID, packID string) error {
-	l.wg.Add(1)
-	go func() {
-		defer l.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), l.Packs.cfg.BuildLease)
-		defer cancel()
-		if err := l.Packs.BuildPack(ctx, tenantID, packID); err != nil && l.Log != nil {
-			l.Log.Error("build pack", "tenant_id", tenantID, "pack_id", packID, "err", err)
-		}
-	}()
-	return nil
-}
-
-// Wait blocks until every started build has ended.
-func (l *LocalStarter) Wait() { l.wg.Wait() }

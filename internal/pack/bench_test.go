@@ -134,11 +134,11 @@ func BenchmarkFloor(b *testing.B) { benchFloor(b, pack.DefaultLevel) }
 func floorData(b *testing.B, recs [][]byte) []byte {
 	lines := make([][]byte, len(recs))
 	for i, r := range recs {
-		l, err := canon.Line(r)
+		l, err := canon.Transform(r)
 		if err != nil {
 			b.Fatal(err)
 		}
-		lines[i] = l
+		lines[i] = append(l, '\n')
 	}
 	slices.SortFunc(lines, bytes.Compare)
 	return bytes.Join(lines, nil)

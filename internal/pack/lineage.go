@@ -207,15 +207,6 @@ func (l Lineage) MarshalCanonical() ([]byte, error) {
 	return canon.Marshal([]LineageEntry(l))
 }
 
-// ParseLineage decodes key_lineage.json.
-func ParseLineage(b []byte) (Lineage, error) {
-	var l Lineage
-	if err := json.Unmarshal(b, &l); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrLineage, err)
-	}
-	return l, nil
-}
-
 // Validate checks the rules verifiers apply to key_lineage.json (SPEC 7):
 // at least one key, unique key ids, canonical base64 keys whose fingerprints
 // match, RFC 3339 windows in order that do not overlap, only the last key

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/monsys/hub/internal/emu"
+	"github.com/monsys/hub/internal/local/emu"
 )
 
 // beforeBootstrap starts every real bootstrap under the emulator over a stack

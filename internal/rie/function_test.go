@@ -6,14 +6,14 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/monsys/hub/internal/deploy"
+	"github.com/monsys/hub/internal/samtemplate"
 )
 
 // function is one AWS::Serverless::Function of template.yaml.
 type function struct {
 	id     string // logical id, e.g. RegisterFunction
 	dir    string // its code: functions/<dir>
-	def    deploy.Function
+	def    samtemplate.Function
 	routes []route // its Api events
 	// scheduled: it has a Schedule event (EventBridge).
 	scheduled bool
@@ -24,7 +24,7 @@ type function struct {
 type route struct{ method, path string }
 
 // functions lists the template's functions, sorted by logical id.
-func functions(tpl *deploy.Template) ([]function, error) {
+func functions(tpl *samtemplate.Template) ([]function, error) {
 	var out []function
 	for id, f := range tpl.Functions() {
 		uri, _ := f.Prop(tpl, "CodeUri").(string)
@@ -33,11 +33,11 @@ func functions(tpl *deploy.Template) ([]function, error) {
 			return nil, fmt.Errorf("%s: CodeUri %q is not functions/<name>", id, uri)
 		}
 		fn := function{id: id, dir: dir, def: f}
-		for name, ev := range deploy.Map(f.Properties["Events"]) {
-			switch typ, _ := deploy.Path(ev, "Type").(string); typ {
+		for name, ev := range samtemplate.Map(f.Properties["Events"]) {
+			switch typ, _ := samtemplate.Path(ev, "Type").(string); typ {
 			case "Api":
-				m, _ := deploy.Path(ev, "Properties", "Method").(string)
-				p, _ := deploy.Path(ev, "Properties", "Path").(string)
+				m, _ := samtemplate.Path(ev, "Properties", "Method").(string)
+				p, _ := samtemplate.Path(ev, "Properties", "Path").(string)
 				if m == "" || p == "" {
 					return nil, fmt.Errorf("%s: Api event %s has no Method or Path", id, name)
 				}

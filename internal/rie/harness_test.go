@@ -31,15 +31,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/app"
+	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/cred"
-	"github.com/monsys/hub/internal/deploy"
-	"github.com/monsys/hub/internal/dynamo"
-	"github.com/monsys/hub/internal/emu"
-	"github.com/monsys/hub/internal/emu/emutest"
 	"github.com/monsys/hub/internal/hub"
-	"github.com/monsys/hub/internal/localkms"
-	"github.com/monsys/hub/internal/wire"
+	"github.com/monsys/hub/internal/local/emu"
+	"github.com/monsys/hub/internal/local/emu/emutest"
+	"github.com/monsys/hub/internal/local/kmsserver"
+	"github.com/monsys/hub/internal/samtemplate"
 )
 
 // apiTestdata holds the API Gateway events and the test PKI whose CA issued
@@ -53,7 +53,7 @@ const caKeyID = "0e3c5a7b-2d4f-4a61-9b8c-7d6e5f4a3b21"
 // test CA's key, and a stand-in for Lambda's Invoke API that records the
 // pack function's calls to itself.
 type world struct {
-	tpl       *deploy.Template
+	tpl       *samtemplate.Template
 	fns       []function
 	dynamo    string
 	s3        string
@@ -68,7 +68,7 @@ type world struct {
 	keys map[string][2]string // KMS keys made for key resources: logical id → id, ARN
 }
 
-func newWorld(t *testing.T, tpl *deploy.Template) *world {
+func newWorld(t *testing.T, tpl *samtemplate.Template) *world {
 	t.Helper()
 	fns, err := functions(tpl)
 	if err != nil {
@@ -80,14 +80,14 @@ func newWorld(t *testing.T, tpl *deploy.Template) *world {
 
 	dir := t.TempDir()
 	writeCAKey(t, dir)
-	srv, err := localkms.Open(dir, localkms.WithRegion(stackRegion), localkms.WithAccount(stackAccount))
+	srv, err := kmsserver.Open(dir, kmsserver.WithRegion(stackRegion), kmsserver.WithAccount(stackAccount))
 	if err != nil {
 		t.Fatal(err)
 	}
 	kmsSrv := httptest.NewServer(srv)
 	t.Cleanup(kmsSrv.Close)
 	w.kmsURL = kmsSrv.URL
-	w.kms = kms.New(kms.Options{Region: stackRegion, BaseEndpoint: aws.String(w.kmsURL), Credentials: wire.StaticCredentials()})
+	w.kms = kms.New(kms.Options{Region: stackRegion, BaseEndpoint: aws.String(w.kmsURL), Credentials: app.StaticCredentials()})
 
 	lam := httptest.NewServer(w.invokes)
 	t.Cleanup(lam.Close)
@@ -167,8 +167,8 @@ func (w *world) key(logicalID string, props map[string]any) (string, string, err
 // caKeyResource is the logical id of the key MONSYS_CA_KEY_ID names.
 func (w *world) caKeyResource() string {
 	for _, f := range w.fns {
-		if v, ok := f.def.Env[wire.EnvCAKeyID]; ok {
-			id, _, _ := strings.Cut(deploy.Token(v), ".")
+		if v, ok := f.def.Env[app.EnvCAKeyID]; ok {
+			id, _, _ := strings.Cut(samtemplate.Token(v), ".")
 			return id
 		}
 	}
@@ -216,11 +216,11 @@ func (w *world) newState(t *testing.T, name, stackName, tablePrefix string) *sta
 			merged[k] = v
 		}
 	}
-	settings, err := wire.FromEnv(mapEnv(merged))
+	settings, err := app.FromEnv(mapEnv(merged))
 	if err != nil {
 		t.Fatalf("the template's variables: %v", err)
 	}
-	packs, err := wire.PacksFromEnv(mapEnv(merged), &settings)
+	packs, err := app.PacksFromEnv(mapEnv(merged), &settings)
 	if err != nil {
 		t.Fatalf("the template's variables: %v", err)
 	}
@@ -258,7 +258,7 @@ func (w *world) bootstrap(t *testing.T, st *state) {
 			t.Fatal(err)
 		}
 	}
-	settings, err := wire.FromEnv(mapEnv(st.merged))
+	settings, err := app.FromEnv(mapEnv(st.merged))
 	must(err)
 	_, err = st.store.PutCACert(ctx, string(readFile(t, filepath.Join(apiTestdata, "pki", "ca.pem"))), settings.CAKeyID)
 	must(err)
@@ -373,14 +373,14 @@ var inProcess = map[string]func(ctx context.Context, getenv func(string) string)
 	"rotate":   apiFunction(api.Rotate),
 	"admin":    apiFunction(api.Admin),
 	"integrity": func(ctx context.Context, getenv func(string) string) (invoker, error) {
-		run, err := wire.Integrity(ctx, getenv)
+		run, err := app.Integrity(ctx, getenv)
 		if err != nil {
 			return nil, err
 		}
 		return handlerOf(run), nil
 	},
 	"pack": func(ctx context.Context, getenv func(string) string) (invoker, error) {
-		f, err := wire.PackFunctionFromEnv(ctx, getenv)
+		f, err := app.PackFunctionFromEnv(ctx, getenv)
 		if err != nil {
 			return nil, err
 		}
@@ -390,7 +390,7 @@ var inProcess = map[string]func(ctx context.Context, getenv func(string) string)
 
 func apiFunction(g api.Group) func(context.Context, func(string) string) (invoker, error) {
 	return func(ctx context.Context, getenv func(string) string) (invoker, error) {
-		h, err := wire.Handler(ctx, getenv, g)
+		h, err := app.Handler(ctx, getenv, g)
 		if err != nil {
 			return nil, err
 		}

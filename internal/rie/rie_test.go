@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsys/hub/internal/deploy"
-	"github.com/monsys/hub/internal/emu"
-	"github.com/monsys/hub/internal/emu/emutest"
+	"github.com/monsys/hub/internal/local/emu"
+	"github.com/monsys/hub/internal/local/emu/emutest"
+	"github.com/monsys/hub/internal/samtemplate"
 	"github.com/monsys/hub/internal/verify"
 )
 
@@ -70,7 +70,7 @@ func TestRuntimeProtocol(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tpl, err := deploy.Load(filepath.Join(root, "template.yaml"))
+	tpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

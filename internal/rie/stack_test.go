@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/monsys/hub/internal/deploy"
+	"github.com/monsys/hub/internal/samtemplate"
 )
 
 // stack resolves template values as CloudFormation would for one stack made
@@ -18,7 +18,7 @@ import (
 // key. Names the template leaves to CloudFormation are generated the way
 // CloudFormation does (stack name, logical id, random suffix).
 type stack struct {
-	tpl    *deploy.Template
+	tpl    *samtemplate.Template
 	name   string            // AWS::StackName
 	params map[string]string // every parameter with a default or an override
 	// key gives a KMS key resource's key id and ARN.
@@ -33,7 +33,7 @@ const (
 	stackAccount = "000000000000"
 )
 
-func newStack(tpl *deploy.Template, name string, overrides map[string]string,
+func newStack(tpl *samtemplate.Template, name string, overrides map[string]string,
 	key func(string, map[string]any) (string, string, error)) (*stack, error) {
 	s := &stack{tpl: tpl, name: name, params: map[string]string{}, key: key, names: map[string]string{}}
 	for p, def := range tpl.Parameters {
@@ -54,13 +54,13 @@ func (s *stack) value(v any) (string, error) {
 	switch x := v.(type) {
 	case string:
 		return x, nil
-	case deploy.Fn:
+	case samtemplate.Fn:
 		switch x.Name {
 		case "Ref":
 			name, _ := x.Arg.(string)
 			return s.ref(name)
 		case "Fn::GetAtt":
-			p := deploy.List(x.Arg)
+			p := samtemplate.List(x.Arg)
 			if len(p) != 2 {
 				return "", fmt.Errorf("!GetAtt %v: want Resource.Attribute", x.Arg)
 			}
@@ -70,7 +70,7 @@ func (s *stack) value(v any) (string, error) {
 		case "Fn::Sub":
 			return s.sub(x.Arg)
 		case "Fn::If":
-			p := deploy.List(x.Arg)
+			p := samtemplate.List(x.Arg)
 			if len(p) != 3 {
 				return "", fmt.Errorf("!If %v: want [condition, then, else]", x.Arg)
 			}
@@ -84,13 +84,13 @@ func (s *stack) value(v any) (string, error) {
 			}
 			return s.value(p[2])
 		case "Fn::Join":
-			p := deploy.List(x.Arg)
+			p := samtemplate.List(x.Arg)
 			if len(p) != 2 {
 				return "", fmt.Errorf("!Join %v: want [delimiter, list]", x.Arg)
 			}
 			sep, _ := p[0].(string)
 			var parts []string
-			for _, e := range deploy.List(p[1]) {
+			for _, e := range samtemplate.List(p[1]) {
 				v, err := s.value(e)
 				if err != nil {
 					return "", err
@@ -208,7 +208,7 @@ func (s *stack) sub(arg any) (string, error) {
 			return "", fmt.Errorf("!Sub %v: want text or [text, variables]", arg)
 		}
 		text, _ = x[0].(string)
-		vars = deploy.Map(x[1])
+		vars = samtemplate.Map(x[1])
 	}
 	var firstErr error
 	out := subVar.ReplaceAllStringFunc(text, func(m string) string {
@@ -248,11 +248,11 @@ func (s *stack) truth(v any) (bool, error) {
 			return s.condition(name)
 		}
 	}
-	f, ok := v.(deploy.Fn)
+	f, ok := v.(samtemplate.Fn)
 	if !ok {
 		return false, fmt.Errorf("condition %v is not an intrinsic function", v)
 	}
-	args := deploy.List(f.Arg)
+	args := samtemplate.List(f.Arg)
 	switch f.Name {
 	case "Condition":
 		name, _ := f.Arg.(string)
@@ -291,7 +291,7 @@ func (s *stack) truth(v any) (bool, error) {
 }
 
 func TestStack(t *testing.T) {
-	tpl, err := deploy.Parse([]byte(`
+	tpl, err := samtemplate.Parse([]byte(`
 Parameters:
   Prefix: {Type: String, Default: "monsys-"}
   Mode: {Type: String, Default: kms}
@@ -320,25 +320,25 @@ Resources:
 		want      string // "" with wantErr
 		wantErr   string
 	}{
-		{name: "ok/parameter-default", value: deploy.Fn{Name: "Ref", Arg: "Mode"}, want: "kms"},
-		{name: "ok/override", overrides: map[string]string{"Prefix": "t1-", "Nope": "x"}, value: deploy.Fn{Name: "Ref", Arg: "Table"}, want: "t1-agents"},
-		{name: "ok/table-name", value: deploy.Fn{Name: "Ref", Arg: "Table"}, want: "monsys-agents"},
-		{name: "ok/name-left-out", value: deploy.Fn{Name: "Fn::Sub", Arg: "${Other}"}, want: "Stack-One-Other-"},
-		{name: "ok/function-name", value: deploy.Fn{Name: "Ref", Arg: "Fn"}, want: "Stack-One-fn"},
-		{name: "ok/key-arn", value: deploy.Fn{Name: "Fn::GetAtt", Arg: []any{"Key", "Arn"}}, want: "arn:aws:kms:us-east-1:000000000000:key/k-Key-ECC_NIST_P256"},
-		{name: "ok/sub-attribute-and-literal", value: deploy.Fn{Name: "Fn::Sub", Arg: "${Table.Arn}/index/${!x}"},
+		{name: "ok/parameter-default", value: samtemplate.Fn{Name: "Ref", Arg: "Mode"}, want: "kms"},
+		{name: "ok/override", overrides: map[string]string{"Prefix": "t1-", "Nope": "x"}, value: samtemplate.Fn{Name: "Ref", Arg: "Table"}, want: "t1-agents"},
+		{name: "ok/table-name", value: samtemplate.Fn{Name: "Ref", Arg: "Table"}, want: "monsys-agents"},
+		{name: "ok/name-left-out", value: samtemplate.Fn{Name: "Fn::Sub", Arg: "${Other}"}, want: "Stack-One-Other-"},
+		{name: "ok/function-name", value: samtemplate.Fn{Name: "Ref", Arg: "Fn"}, want: "Stack-One-fn"},
+		{name: "ok/key-arn", value: samtemplate.Fn{Name: "Fn::GetAtt", Arg: []any{"Key", "Arn"}}, want: "arn:aws:kms:us-east-1:000000000000:key/k-Key-ECC_NIST_P256"},
+		{name: "ok/sub-attribute-and-literal", value: samtemplate.Fn{Name: "Fn::Sub", Arg: "${Table.Arn}/index/${!x}"},
 			want: "arn:aws:dynamodb:us-east-1:000000000000:table/monsys-agents/index/${x}"},
-		{name: "ok/sub-with-variables", value: deploy.Fn{Name: "Fn::Sub", Arg: []any{"${A}-${AWS::Region}", map[string]any{"A": deploy.Fn{Name: "Ref", Arg: "Mode"}}}},
+		{name: "ok/sub-with-variables", value: samtemplate.Fn{Name: "Fn::Sub", Arg: []any{"${A}-${AWS::Region}", map[string]any{"A": samtemplate.Fn{Name: "Ref", Arg: "Mode"}}}},
 			want: "kms-us-east-1"},
-		{name: "ok/if-false", value: deploy.Fn{Name: "Fn::If", Arg: []any{"Envelope", deploy.Fn{Name: "Fn::GetAtt", Arg: []any{"Key", "Arn"}}, ""}}, want: ""},
+		{name: "ok/if-false", value: samtemplate.Fn{Name: "Fn::If", Arg: []any{"Envelope", samtemplate.Fn{Name: "Fn::GetAtt", Arg: []any{"Key", "Arn"}}, ""}}, want: ""},
 		{name: "ok/if-true", overrides: map[string]string{"Mode": "kms-envelope"},
-			value: deploy.Fn{Name: "Fn::If", Arg: []any{"Envelope", "yes", "no"}}, want: "yes"},
-		{name: "ok/nested-conditions", value: deploy.Fn{Name: "Fn::If", Arg: []any{"Both", "yes", "no"}}, want: "yes"},
-		{name: "ok/join", value: deploy.Fn{Name: "Fn::Join", Arg: []any{",", []any{"a", deploy.Fn{Name: "Ref", Arg: "Mode"}}}}, want: "a,kms"},
-		{name: "fail/unknown-ref", value: deploy.Fn{Name: "Ref", Arg: "Nothing"}, wantErr: "no such parameter or resource"},
-		{name: "fail/unresolved-type", value: deploy.Fn{Name: "Ref", Arg: "Topic"}, wantErr: "AWS::SNS::Topic"},
-		{name: "fail/unresolved-function", value: deploy.Fn{Name: "Fn::ImportValue", Arg: "x"}, wantErr: "Fn::ImportValue"},
-		{name: "fail/unknown-condition", value: deploy.Fn{Name: "Fn::If", Arg: []any{"Nope", "a", "b"}}, wantErr: "no condition Nope"},
+			value: samtemplate.Fn{Name: "Fn::If", Arg: []any{"Envelope", "yes", "no"}}, want: "yes"},
+		{name: "ok/nested-conditions", value: samtemplate.Fn{Name: "Fn::If", Arg: []any{"Both", "yes", "no"}}, want: "yes"},
+		{name: "ok/join", value: samtemplate.Fn{Name: "Fn::Join", Arg: []any{",", []any{"a", samtemplate.Fn{Name: "Ref", Arg: "Mode"}}}}, want: "a,kms"},
+		{name: "fail/unknown-ref", value: samtemplate.Fn{Name: "Ref", Arg: "Nothing"}, wantErr: "no such parameter or resource"},
+		{name: "fail/unresolved-type", value: samtemplate.Fn{Name: "Ref", Arg: "Topic"}, wantErr: "AWS::SNS::Topic"},
+		{name: "fail/unresolved-function", value: samtemplate.Fn{Name: "Fn::ImportValue", Arg: "x"}, wantErr: "Fn::ImportValue"},
+		{name: "fail/unknown-condition", value: samtemplate.Fn{Name: "Fn::If", Arg: []any{"Nope", "a", "b"}}, wantErr: "no condition Nope"},
 		{name: "fail/not-a-string", value: []any{"a"}, wantErr: "not a string"},
 	}
 	for _, tc := range tests {
@@ -367,17 +367,17 @@ Resources:
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := s.value(deploy.Fn{Name: "Ref", Arg: "Bucket"})
+		a, err := s.value(samtemplate.Fn{Name: "Ref", Arg: "Bucket"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := s.value(deploy.Fn{Name: "Fn::Sub", Arg: "${Bucket}"})
+		b, _ := s.value(samtemplate.Fn{Name: "Fn::Sub", Arg: "${Bucket}"})
 		if a != b || len(a) > 63 || a != strings.ToLower(a) || !strings.HasPrefix(a, "stack-xxx") {
 			t.Errorf("bucket %q then %q: want one lowercase name of at most 63 characters", a, b)
 		}
 	})
 	t.Run("fail/parameter-without-default", func(t *testing.T) {
-		bad, err := deploy.Parse([]byte("Parameters:\n  Domain: {Type: String}\nResources:\n  B: {Type: AWS::S3::Bucket}\n"))
+		bad, err := samtemplate.Parse([]byte("Parameters:\n  Domain: {Type: String}\nResources:\n  B: {Type: AWS::S3::Bucket}\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,11 +385,11 @@ Resources:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v, err := s.value(deploy.Fn{Name: "Ref", Arg: "Domain"}); err == nil || !strings.Contains(err.Error(), "no default") {
+		if v, err := s.value(samtemplate.Fn{Name: "Ref", Arg: "Domain"}); err == nil || !strings.Contains(err.Error(), "no default") {
 			t.Fatalf("value = %q, %v; want a missing-default error", v, err)
 		}
 		s, _ = newStack(bad, "s", map[string]string{"Domain": "hub.example.com"}, key)
-		if v, err := s.value(deploy.Fn{Name: "Ref", Arg: "Domain"}); err != nil || v != "hub.example.com" {
+		if v, err := s.value(samtemplate.Fn{Name: "Ref", Arg: "Domain"}); err != nil || v != "hub.example.com" {
 			t.Fatalf("value = %q, %v; want the override", v, err)
 		}
 	})

@@ -62,13 +62,8 @@ func Parse(header string) ([]byte, error) {
 	return raw, nil
 }
 
-// Verify checks a parsed signature over body against the raw 32-byte public key.
-func Verify(pub []byte, body, signature []byte) error {
-	d := Digest(body)
-	return VerifyDigest(pub, d, signature)
-}
-
-// VerifyDigest is Verify for a caller that already holds the body's SHA-256.
+// VerifyDigest checks a parsed signature against the raw 32-byte public key,
+// for a caller that already holds the body's SHA-256.
 func VerifyDigest(pub []byte, digest [sha256.Size]byte, signature []byte) error {
 	return VerifyEd25519(pub, digest[:], signature)
 }
@@ -79,7 +74,7 @@ func VerifyHeader(pub []byte, body []byte, header string) error {
 	if err != nil {
 		return err
 	}
-	return Verify(pub, body, s)
+	return VerifyDigest(pub, Digest(body), s)
 }
 
 // ParsePublicKey decodes a signing_pubkey (SPEC 4.1): exactly the standard

@@ -11,7 +11,7 @@ import (
 )
 
 // auditOf reads the audit log of tenant through whichever reader the store
-// offers: memstore's snapshot or the DynamoDB adapter's time-range query.
+// offers: Memory's snapshot or the DynamoDB adapter's time-range query.
 func auditOf(t *testing.T, s hub.Store, tenant string) []hub.AuditEvent {
 	t.Helper()
 	var events []hub.AuditEvent

@@ -32,7 +32,7 @@ type AnomalyCloser interface {
 // Run runs the suite. newStore returns a new, empty store; it is called once
 // per group of tests, and the groups run in parallel. Besides hub.Store the
 // store must implement AnomalyCloser and let the suite read its audit log,
-// through memstore's Audit(tenant) or the DynamoDB adapter's
+// through Memory's Audit(tenant) or the DynamoDB adapter's
 // Audit(ctx, tenant, from, to).
 func Run(t *testing.T, newStore func(t *testing.T) hub.Store) {
 	groups := []struct {

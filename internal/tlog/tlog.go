@@ -8,7 +8,7 @@
 // note and filippo.io/torchwood; this package only sequences entries and
 // keeps the storage consistent. It imports no AWS package: storage, signing
 // and witnesses are the small interfaces below, implemented by
-// internal/dynamo, internal/s3store, internal/witness and KMS adapters. The
+// internal/aws/dynamo, internal/aws/s3store, internal/witness and KMS adapters. The
 // design is in docs/transparency-log.md.
 package tlog
 
@@ -117,7 +117,7 @@ type Checkpoints interface {
 }
 
 // Signer signs checkpoints with the Ed25519 log key: pure Ed25519 over the
-// message (opts is crypto.Hash(0)). internal/kmssign.Signer is one; tests
+// message (opts is crypto.Hash(0)). internal/aws/kmssign.Signer is one; tests
 // use an in-memory key.
 type Signer interface {
 	Public() crypto.PublicKey

@@ -11,8 +11,8 @@ import (
 	"filippo.io/torchwood"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/monsys/hub/internal/emu"
-	"github.com/monsys/hub/internal/emu/emutest"
+	"github.com/monsys/hub/internal/local/emu"
+	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/tlog"
 	"github.com/monsys/hub/internal/tlog/tlogtest"
 	"github.com/monsys/hub/internal/witness"

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/monsys/hub/internal/emu/emutest"
+	"github.com/monsys/hub/internal/local/emu/emutest"
 )
 
 // The litewitnesses are per test; no shared emulator is needed.

@@ -17,7 +17,7 @@ import (
 
 	"github.com/monsys/hub/agent/batch"
 	"github.com/monsys/hub/agent/daemon"
-	"github.com/monsys/hub/agent/internal/fakehub"
+	"github.com/monsys/hub/agent/internal/hubtest"
 	"github.com/monsys/hub/agent/keyfile"
 )
 
@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 }
 
 type setup struct {
-	hub   *fakehub.Hub
+	hub   *hubtest.Hub
 	token string
 	state string
 	env   []string
@@ -54,7 +54,7 @@ type setup struct {
 
 func newSetup(t testing.TB) *setup {
 	t.Helper()
-	hub, err := fakehub.Start(t.TempDir())
+	hub, err := hubtest.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,10 +246,10 @@ func TestSIGKILLMidSend(t *testing.T) {
 			if afterStore {
 				s.hub.SetAfterStore(func() { stall() })
 			} else {
-				s.hub.SetBefore(func(kind string) *fakehub.Failure {
+				s.hub.SetBefore(func(kind string) *hubtest.Failure {
 					if kind == "ingest" && stall() {
 						// The hub gives up on the request without storing it.
-						return &fakehub.Failure{Status: 503, Code: "unavailable"}
+						return &hubtest.Failure{Status: 503, Code: "unavailable"}
 					}
 					return nil
 				})

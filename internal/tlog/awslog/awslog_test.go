@@ -1,7 +1,7 @@
 // Package awslog_test runs the transparency log on the adapters it is
 // deployed with, against the emulators: the head and pool on dynalite
-// (internal/dynamo), tiles and checkpoint on MinIO with Object Lock
-// (internal/s3store), and real litewitnesses.
+// (internal/aws/dynamo), tiles and checkpoint on MinIO with Object Lock
+// (internal/aws/s3store), and real litewitnesses.
 package awslog_test
 
 import (
@@ -17,10 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/monsys/hub/internal/dynamo"
-	"github.com/monsys/hub/internal/emu"
-	"github.com/monsys/hub/internal/emu/emutest"
-	"github.com/monsys/hub/internal/s3store"
+	"github.com/monsys/hub/internal/aws/dynamo"
+	"github.com/monsys/hub/internal/aws/s3store"
+	"github.com/monsys/hub/internal/local/emu"
+	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/tlog"
 	"github.com/monsys/hub/internal/tlog/tlogtest"
 	"github.com/monsys/hub/internal/witness"

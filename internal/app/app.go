@@ -1,0 +1,355 @@
+// Package app builds the hub from its settings: SDK clients, adapters and the
+// core service. Lambda mains and the local hub share it, so they run the same
+// code. It reads settings from the environment (see docs/configuration.md).
+package app
+
+import (
+	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/aws/dynamo"
+	"github.com/monsys/hub/internal/aws/kmssign"
+	"github.com/monsys/hub/internal/ca"
+	"github.com/monsys/hub/internal/hub"
+)
+
+// Settings are the hub's deployment settings.
+type Settings struct {
+	Tables               dynamo.Tables
+	CAKeyID              string
+	AgentCertValidity    time.Duration
+	InsecureNoClientCert bool
+	StaleAfter           time.Duration
+}
+
+// Env names, one per setting. template.yaml sets each of them.
+const (
+	EnvTableCredentials = "MONSYS_TABLE_CREDENTIALS"
+	EnvTableTenants     = "MONSYS_TABLE_TENANTS"
+	EnvTableAgents      = "MONSYS_TABLE_AGENTS"
+	EnvTableBatches     = "MONSYS_TABLE_BATCHES"
+	EnvTableBatchIndex  = "MONSYS_TABLE_BATCH_INDEX"
+	EnvTableAnomalies   = "MONSYS_TABLE_ANOMALIES"
+	EnvTableAudit       = "MONSYS_TABLE_AUDIT"
+	EnvCAKeyID          = "MONSYS_CA_KEY_ID"
+	EnvAgentCertDays    = "MONSYS_AGENT_CERT_DAYS"
+	EnvInsecureNoMTLS   = "MONSYS_INSECURE_NO_CLIENT_CERT"
+	EnvStaleAfter       = "MONSYS_STALE_AFTER"
+)
+
+// FromEnv reads Settings; every table name and the CA key id are required.
+func FromEnv(getenv func(string) string) (Settings, error) {
+	s := Settings{Tables: dynamo.Tables{
+		Credentials: getenv(EnvTableCredentials), Tenants: getenv(EnvTableTenants), Agents: getenv(EnvTableAgents),
+		Batches: getenv(EnvTableBatches), BatchIndex: getenv(EnvTableBatchIndex), Anomalies: getenv(EnvTableAnomalies),
+		Audit: getenv(EnvTableAudit)}, CAKeyID: getenv(EnvCAKeyID)}
+	if err := required([][2]string{{EnvTableCredentials, s.Tables.Credentials}, {EnvTableTenants, s.Tables.Tenants},
+		{EnvTableAgents, s.Tables.Agents}, {EnvTableBatches, s.Tables.Batches}, {EnvTableBatchIndex, s.Tables.BatchIndex},
+		{EnvTableAnomalies, s.Tables.Anomalies}, {EnvTableAudit, s.Tables.Audit}, {EnvCAKeyID, s.CAKeyID}}); err != nil {
+		return Settings{}, err
+	}
+	if d := getenv(EnvAgentCertDays); d != "" {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 1 || n > 825 {
+			return Settings{}, fmt.Errorf("settings: %s=%q: want whole days from 1 to 825", EnvAgentCertDays, d)
+		}
+		s.AgentCertValidity = time.Duration(n) * 24 * time.Hour
+	}
+	if v := getenv(EnvStaleAfter); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			return Settings{}, fmt.Errorf("settings: %s=%q: want a Go duration of at least 1m, such as 30m", EnvStaleAfter, v)
+		}
+		s.StaleAfter = d
+	}
+	var err error
+	if s.InsecureNoClientCert, err = flag(getenv, EnvInsecureNoMTLS); err != nil {
+		return Settings{}, err
+	}
+	return s, nil
+}
+
+// required names every variable of pairs (name, value) whose value is empty.
+func required(pairs [][2]string) error {
+	var missing []string
+	for _, kv := range pairs {
+		if kv[1] == "" {
+			missing = append(missing, kv[0])
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("settings: missing %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// flag reads a boolean variable: unset, false or 0; true or 1; anything else is an error.
+func flag(getenv func(string) string, name string) (bool, error) {
+	switch v := getenv(name); v {
+	case "", "false", "0":
+		return false, nil
+	case "true", "1":
+		return true, nil
+	default:
+		return false, fmt.Errorf("settings: %s=%q: want true or false", name, v)
+	}
+}
+
+// Clients are the SDK clients the hub uses.
+type Clients struct {
+	DynamoDB *dynamodb.Client
+	KMS      *kms.Client
+}
+
+// LoadClients builds SDK clients from the default AWS configuration chain
+// (AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_KMS point them at local endpoints).
+func LoadClients(ctx context.Context) (Clients, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return Clients{}, fmt.Errorf("load AWS config: %w", err)
+	}
+	return Clients{DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}, nil
+}
+
+// Logger is the JSON logger every function uses.
+func Logger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// Service builds the store and the core service. The CA certificate is read
+// now (the handlers verify client certificates against it); the KMS signer is
+// built on first use, so functions that never issue never call KMS.
+func Service(ctx context.Context, s Settings, c Clients, log *slog.Logger, opts ...hub.Option) (*hub.Service, *dynamo.Store, error) {
+	store, err := dynamo.New(c.DynamoDB, s.Tables)
+	if err != nil {
+		return nil, nil, err
+	}
+	pem, err := store.CACert(ctx)
+	if errors.Is(err, hub.ErrNotFound) {
+		return nil, nil, ErrNotBootstrapped
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read hub CA certificate: %w", err)
+	}
+	cert, err := ca.ParseCertPEM(pem)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hub CA certificate: %w", err)
+	}
+	auth := &ca.Authority{Cert: cert, Signer: &LazySigner{KeyID: s.CAKeyID, API: c.KMS, Pub: cert.PublicKey}}
+	svc, err := hub.New(store, auth, auth, hub.Config{AgentCertValidity: s.AgentCertValidity, InsecureNoClientCert: s.InsecureNoClientCert},
+		append([]hub.Option{hub.WithLogger(log)}, opts...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return svc, store, nil
+}
+
+// LazySigner is a crypto.Signer over a KMS key that is looked up on first use.
+type LazySigner struct {
+	KeyID string
+	API   kmssign.API
+	Pub   crypto.PublicKey // known from the CA certificate
+
+	mu sync.Mutex
+	s  *kmssign.Signer
+}
+
+var _ crypto.Signer = (*LazySigner)(nil)
+
+// Public implements crypto.Signer.
+func (l *LazySigner) Public() crypto.PublicKey { return l.Pub }
+
+// Sign implements crypto.Signer.
+func (l *LazySigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	s, err := l.signer()
+	if err != nil {
+		return nil, err
+	}
+	return s.Sign(r, digest, opts)
+}
+
+// signer builds the KMS signer once it succeeds; a failure is not cached, so a
+// passing KMS outage does not outlive itself. A KMS key whose public key is not
+// the CA certificate's is refused.
+func (l *LazySigner) signer() (*kmssign.Signer, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.s != nil {
+		return l.s, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := kmssign.New(ctx, l.API, l.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	if eq, ok := l.Pub.(interface{ Equal(crypto.PublicKey) bool }); ok && !eq.Equal(s.Public()) {
+		return nil, fmt.Errorf("kms key %s does not hold the hub CA certificate's key", l.KeyID)
+	}
+	l.s = s
+	return s, nil
+}
+
+// StaticCredentials are dummy credentials for local endpoints.
+func StaticCredentials() aws.CredentialsProvider {
+	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local", Source: "monsys-local"}, nil
+	})
+}
+
+// Getenv is os.Getenv, named for wiring.
+var Getenv = os.Getenv
+
+// output is where the functions' log and EMF lines go (CloudWatch Logs).
+var output io.Writer = os.Stdout
+
+// ErrNotBootstrapped is the state of a deployed hub before `monsys-admin
+// bootstrap` has stored the hub CA: the functions start, answer 503 and log
+// it, and serve as soon as the bootstrap has run (no new cold start needed).
+var ErrNotBootstrapped = errors.New("the hub is not bootstrapped yet: its operator must run `monsys-admin bootstrap` (README, Deploying to AWS)")
+
+// APIFunc is a Lambda handler of API Gateway proxy events.
+type APIFunc func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
+
+// retrying holds what a function builds from the hub's stored state. While
+// the hub is not bootstrapped, each use tries again; once built it is kept.
+type retrying[T any] struct {
+	build func(context.Context) (T, error)
+	mu    sync.Mutex
+	v     T
+	done  bool
+}
+
+func (r *retrying[T]) get(ctx context.Context) (T, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		return r.v, nil
+	}
+	v, err := r.build(ctx)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	r.v, r.done = v, true
+	return v, nil
+}
+
+// startRetrying builds once at start: an error other than ErrNotBootstrapped
+// fails the start, as before; not bootstrapped is logged and tried again at
+// each use.
+func startRetrying[T any](ctx context.Context, log *slog.Logger, function string, build func(context.Context) (T, error)) (*retrying[T], error) {
+	r := &retrying[T]{build: build}
+	_, err := r.get(ctx)
+	if errors.Is(err, ErrNotBootstrapped) {
+		logNotBootstrapped(ctx, log, function)
+		err = nil
+	}
+	return r, err
+}
+
+func logNotBootstrapped(ctx context.Context, log *slog.Logger, function string) {
+	log.WarnContext(ctx, "hub not bootstrapped", "function", function, "state", "not_bootstrapped",
+		"hint", "run monsys-admin bootstrap with the stack's outputs (README, Deploying to AWS)")
+}
+
+// notReady answers a request a function cannot serve yet: 503 unavailable,
+// saying why, in the SPEC 4 envelope.
+func notReady(ctx context.Context, log *slog.Logger, function string, ev events.APIGatewayProxyRequest, err error) events.APIGatewayProxyResponse {
+	he := &hub.Error{Code: hub.CodeUnavailable, Message: "the hub is unavailable; retry later", RetryAfter: 5 * time.Second, Cause: err}
+	if errors.Is(err, ErrNotBootstrapped) {
+		logNotBootstrapped(ctx, log, function)
+		he.Message, he.RetryAfter = "the hub is not bootstrapped yet: its operator must run monsys-admin bootstrap", time.Minute
+	}
+	return api.ErrorResponse(ctx, log, ev, he)
+}
+
+// settingsAndClients is the part of the wiring that needs no stored state.
+func settingsAndClients(ctx context.Context, getenv func(string) string) (Settings, Clients, *slog.Logger, error) {
+	log := Logger(output)
+	s, err := FromEnv(getenv)
+	if err != nil {
+		return s, Clients{}, log, err
+	}
+	c, err := LoadClients(ctx)
+	return s, c, log, err
+}
+
+// Handler builds a Lambda function's handler for its route groups from the
+// environment: the whole of a function main's wiring. Before the bootstrap
+// it answers 503 unavailable ("not bootstrapped yet") and logs it.
+func Handler(ctx context.Context, getenv func(string) string, groups api.Group) (APIFunc, error) {
+	s, c, log, err := settingsAndClients(ctx, getenv)
+	if err != nil {
+		return nil, err
+	}
+	function := fmt.Sprintf("api group %d", groups)
+	if n := getenv(EnvLambdaFunction); n != "" {
+		function = n
+	}
+	r, err := startRetrying(ctx, log, function, func(ctx context.Context) (*api.Handler, error) {
+		svc, _, err := Service(ctx, s, c, log, hub.WithMetrics(NewEMFMetrics(output)))
+		if err != nil {
+			return nil, err
+		}
+		return api.New(svc, log, groups)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		h, err := r.get(ctx)
+		if err != nil {
+			return notReady(ctx, log, function, ev, err), nil
+		}
+		return h.Handle(ctx, ev)
+	}, nil
+}
+
+// Integrity builds the scheduled integrity cycle from the environment.
+// Before the bootstrap there is nothing to check: a run logs that and
+// succeeds, so no error alarm fires every 10 minutes.
+func Integrity(ctx context.Context, getenv func(string) string) (func(context.Context, json.RawMessage) (hub.Summary, error), error) {
+	s, c, log, err := settingsAndClients(ctx, getenv)
+	if err != nil {
+		return nil, err
+	}
+	r, err := startRetrying(ctx, log, "integrity", func(ctx context.Context) (*hub.Integrity, error) {
+		svc, store, err := Service(ctx, s, c, log, hub.WithMetrics(NewEMFMetrics(output)))
+		if err != nil {
+			return nil, err
+		}
+		return hub.NewIntegrity(svc, store, hub.IntegrityConfig{StaleAfter: s.StaleAfter})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, _ json.RawMessage) (hub.Summary, error) {
+		in, err := r.get(ctx)
+		if errors.Is(err, ErrNotBootstrapped) {
+			logNotBootstrapped(ctx, log, "integrity")
+			return hub.Summary{}, nil
+		}
+		if err != nil {
+			return hub.Summary{}, err
+		}
+		return in.Run(ctx)
+	}, nil
+}

@@ -1,0 +1,82 @@
+package app_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/app"
+	"github.com/monsys/hub/internal/ca"
+	"github.com/monsys/hub/internal/hub"
+	"github.com/monsys/hub/internal/storetest"
+)
+
+// TestPackFunctionEvents: the pack function serves API Gateway proxy events
+// and its own build events; anything else is an invocation error (which
+// Lambda counts, and the function's Errors alarm sees), not an answer.
+func TestPackFunctionEvents(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := ca.NewRoot(key, "wire test CA", time.Now(), time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := &ca.Authority{Cert: root, Signer: key}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	svc, err := hub.New(storetest.NewMemory(), auth, auth, hub.Config{}, hub.WithLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := api.New(svc, log, api.Packs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &app.PackFunction{API: h.Handle, Log: log}
+
+	const scheduled = `{"version":"0","id":"53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa","detail-type":"Scheduled Event",` +
+		`"source":"aws.events","account":"123456789012","time":"2026-04-01T10:00:00Z","region":"us-east-1","resources":[],"detail":{}}`
+	tests := []struct {
+		name    string
+		event   string
+		status  int    // of the proxy response; 0 when an error is wanted
+		errText string // in the error
+	}{
+		{name: "ok/api-event", status: 404,
+			event: `{"resource":"/{proxy+}","path":"/api/v1/nothing-here","httpMethod":"GET","requestContext":{"requestId":"r1"}}`},
+		{name: "fail/scheduled-event", event: scheduled, errText: "neither"},
+		{name: "fail/empty-object", event: `{}`, errText: "neither"},
+		{name: "fail/not-an-object", event: `["GET","/api/v1/evidence-packs"]`, errText: "neither"},
+		{name: "fail/build-without-ids", event: `{"monsys_pack_build":{}}`, errText: "tenant_id and pack_id"},
+		{name: "fail/build-without-pack", event: `{"monsys_pack_build":{"tenant_id":"acme"}}`, errText: "tenant_id and pack_id"},
+		{name: "fail/build-null", event: `{"monsys_pack_build":null}`, errText: "tenant_id and pack_id"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := f.Handle(t.Context(), json.RawMessage(tc.event))
+			if tc.status == 0 {
+				if err == nil || !strings.Contains(err.Error(), tc.errText) {
+					t.Fatalf("Handle = %+v, %v; want an error saying %q", out, err, tc.errText)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, ok := out.(events.APIGatewayProxyResponse)
+			if !ok || resp.StatusCode != tc.status {
+				t.Fatalf("Handle = %+v, want a proxy response with status %d", out, tc.status)
+			}
+		})
+	}
+}

@@ -1,0 +1,25 @@
+package s3store
+
+// FunctionPermissions lists, per function (functions/<name>), the S3 actions
+// its code path calls on the packs bucket's objects: the multipart upload
+// (CreateMultipartUpload, UploadPart and CompleteMultipartUpload are
+// s3:PutObject; the Object Lock retain-until date needs
+// s3:PutObjectRetention) and its abort. template.yaml must allow them; a
+// test in internal/samtemplate checks it.
+var FunctionPermissions = map[string][]string{
+	"pack": {"s3:PutObject", "s3:PutObjectRetention", "s3:AbortMultipartUpload"},
+}
+
+// KMSViaS3 are the KMS actions S3 performs with the caller's credentials on
+// the bucket's SSE-KMS key when those calls run: encrypt the upload and
+// decrypt its parts.
+var KMSViaS3 = []string{"kms:GenerateDataKey", "kms:Decrypt"}
+
+// LinkPermissions are what the credentials presigned links are signed with
+// (Config.LinkCredentials: the pack-link role) must allow on the packs
+// bucket's objects: the GET of one object version. LinkKMSViaS3 is what S3
+// then does with them on the bucket's key.
+var (
+	LinkPermissions = []string{"s3:GetObject", "s3:GetObjectVersion"}
+	LinkKMSViaS3    = []string{"kms:Decrypt"}
+)

@@ -1,0 +1,231 @@
+// Package emutest gives a test binary the shared emulators of internal/local/emu:
+// one dynalite and one MinIO per binary, started from TestMain, with unique
+// table prefixes and bucket names per test. It is the only part of the
+// harness that imports "testing", so binaries that start emulators (the local
+// hub, the demo) do not link it.
+package emutest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/monsys/hub/internal/local/emu"
+)
+
+// Environment variables read by RunTests.
+const (
+	// EnvTestDynamoEndpoint names a running DynamoDB-compatible endpoint
+	// to use instead of starting dynalite, e.g. http://127.0.0.1:4566.
+	EnvTestDynamoEndpoint = "MONSYS_TEST_DYNAMODB_ENDPOINT"
+	// EnvTestS3Endpoint names a running S3-compatible endpoint to use
+	// instead of starting MinIO; EnvTestS3User and EnvTestS3Password are
+	// its credentials (default: emu.MinIOOptions' defaults).
+	EnvTestS3Endpoint = "MONSYS_TEST_S3_ENDPOINT"
+	EnvTestS3User     = "MONSYS_TEST_S3_USER"
+	EnvTestS3Password = "MONSYS_TEST_S3_PASSWORD"
+	// EnvSkipMinIO=1 makes S3ForTest skip its test instead of building and
+	// starting MinIO.
+	EnvSkipMinIO = "MONSYS_SKIP_MINIO"
+	// EnvTestEmuLog=1 copies the emulators' output to stderr.
+	EnvTestEmuLog = "MONSYS_TEST_EMU_LOG"
+)
+
+// Need selects the emulators RunTests starts for a test binary.
+type Need uint8
+
+// The emulators a test binary can need.
+const (
+	NeedDynamo Need = 1 << iota // dynalite, or EnvTestDynamoEndpoint
+	NeedS3                      // MinIO, or EnvTestS3Endpoint
+)
+
+// sharedStartTimeout covers a first-time MinIO build on a slow machine.
+const sharedStartTimeout = 15 * time.Minute
+
+var errSkipMinIO = errors.New(EnvSkipMinIO + "=1: MinIO-backed test skipped")
+
+// shared is set by RunTests before m.Run and only read afterwards.
+var shared struct {
+	ran                bool
+	need               Need
+	dynamo             string
+	dynamoErr          error
+	s3, s3User, s3Pass string
+	s3Err              error
+}
+
+// RunTests starts the emulators in need once for the whole test binary,
+// runs the tests and stops the emulators. Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emu.NeedDynamo|emu.NeedS3)) }
+//
+// Tests then call DynamoForTest, S3ForTest and UniquePrefix. An emulator that
+// fails to start fails the tests that ask for it, with the reason.
+func RunTests(m *testing.M, need Need) int {
+	ctx, cancel := context.WithTimeout(context.Background(), sharedStartTimeout)
+	defer cancel()
+	var log io.Writer
+	if os.Getenv(EnvTestEmuLog) == "1" {
+		log = os.Stderr
+	}
+	shared.ran, shared.need = true, need
+
+	if need&NeedDynamo != 0 {
+		if ep := os.Getenv(EnvTestDynamoEndpoint); ep != "" {
+			shared.dynamo = ep
+		} else if d, err := emu.StartDynalite(ctx, emu.DynaliteOptions{Log: log}); err != nil {
+			shared.dynamoErr = err
+		} else {
+			defer d.Stop()
+			shared.dynamo = d.Endpoint()
+		}
+	}
+	if need&NeedS3 != 0 {
+		switch {
+		case os.Getenv(EnvTestS3Endpoint) != "":
+			shared.s3 = os.Getenv(EnvTestS3Endpoint)
+			shared.s3User = envOr(EnvTestS3User, emu.DefaultMinIOUser)
+			shared.s3Pass = envOr(EnvTestS3Password, emu.DefaultMinIOPassword)
+		case os.Getenv(EnvSkipMinIO) == "1":
+			shared.s3Err = errSkipMinIO
+		default:
+			if mi, err := emu.StartMinIO(ctx, emu.MinIOOptions{Log: log}); err != nil {
+				shared.s3Err = err
+			} else {
+				defer mi.Stop()
+				shared.s3 = mi.Endpoint()
+				shared.s3User, shared.s3Pass = mi.Credentials()
+			}
+		}
+	}
+	cancel() // the emulators outlive the start context by design
+	return m.Run()
+}
+
+// SharedDynalite is RunTests(m, NeedDynamo), for packages that only need
+// DynamoDB:
+//
+//	func TestMain(m *testing.M) { os.Exit(emutest.SharedDynalite(m)) }
+func SharedDynalite(m *testing.M) int { return RunTests(m, NeedDynamo) }
+
+// DynamoEndpointForTest returns the test binary's DynamoDB endpoint, or fails
+// t if RunTests did not start one.
+func DynamoEndpointForTest(t testing.TB) string {
+	t.Helper()
+	switch {
+	case !shared.ran || shared.need&NeedDynamo == 0:
+		t.Fatal("emutest: no shared DynamoDB: call emutest.RunTests(m, emu.NeedDynamo) or emutest.SharedDynalite(m) from TestMain")
+	case shared.dynamoErr != nil:
+		t.Fatalf("emutest: shared DynamoDB did not start: %v", shared.dynamoErr)
+	}
+	return shared.dynamo
+}
+
+// DynamoForTest returns a client of the test binary's DynamoDB endpoint.
+// Tables are shared by all tests of the binary: name them with UniquePrefix.
+func DynamoForTest(t testing.TB) *dynamodb.Client {
+	t.Helper()
+	c, err := emu.DynamoClient(t.Context(), DynamoEndpointForTest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// S3EndpointForTest returns the test binary's S3 endpoint and credentials.
+// It skips t when EnvSkipMinIO=1 and fails it if RunTests did not start one.
+func S3EndpointForTest(t testing.TB) (endpoint, user, pass string) {
+	t.Helper()
+	switch {
+	case !shared.ran || shared.need&NeedS3 == 0:
+		t.Fatal("emutest: no shared S3: call emutest.RunTests(m, emu.NeedS3) from TestMain")
+	case errors.Is(shared.s3Err, errSkipMinIO):
+		t.Skip(shared.s3Err)
+	case shared.s3Err != nil:
+		t.Fatalf("emutest: shared MinIO did not start (set %s=1 to skip MinIO-backed tests): %v", EnvSkipMinIO, shared.s3Err)
+	}
+	return shared.s3, shared.s3User, shared.s3Pass
+}
+
+// S3ForTest returns a client of the test binary's S3 endpoint. Buckets are
+// shared by all tests of the binary: name them with UniqueBucket.
+func S3ForTest(t testing.TB) *s3.Client {
+	t.Helper()
+	ep, user, pass := S3EndpointForTest(t)
+	c, err := emu.S3Client(t.Context(), ep, user, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// UniquePrefix returns a new DynamoDB table-name prefix for t, such as
+// "TestPin_ok_rotate_1f2e3d4c_": the test name (shortened) and random bits,
+// so tests and test binaries sharing one endpoint never see each other's
+// tables. Each call returns a different prefix.
+func UniquePrefix(t testing.TB) string {
+	t.Helper()
+	return sanitizeName(t.Name(), 48, '_', false) + "_" + randomHex() + "_"
+}
+
+// UniqueBucket returns a new S3 bucket name for t, such as
+// "testpack-ok-upload-1f2e3d4c": lowercase, at most 63 characters.
+func UniqueBucket(t testing.TB) string {
+	t.Helper()
+	return sanitizeName(t.Name(), 40, '-', true) + "-" + randomHex()
+}
+
+// sanitizeName keeps letters and digits of name, turns runs of anything else
+// into one sep and cuts the result to max bytes.
+func sanitizeName(name string, max int, sep rune, lower bool) string {
+	if lower {
+		name = strings.ToLower(name)
+	}
+	var b strings.Builder
+	pendingSep := false
+	for _, r := range name {
+		ok := r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || !lower && r >= 'A' && r <= 'Z'
+		if !ok {
+			pendingSep = b.Len() > 0
+			continue
+		}
+		if pendingSep {
+			b.WriteRune(sep)
+			pendingSep = false
+		}
+		b.WriteRune(r)
+	}
+	s := b.String()
+	if len(s) > max {
+		s = strings.TrimRight(s[:max], string(sep))
+	}
+	if s == "" {
+		s = "t"
+	}
+	return s
+}
+
+// randomHex returns 8 random hex digits. crypto/rand.Read does not fail: it
+// crashes the program if the OS cannot supply randomness.
+func randomHex() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,116 @@
+package emu_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/monsys/hub/internal/local/emu"
+	"github.com/monsys/hub/internal/local/emu/emutest"
+)
+
+// helperEnv makes the test binary act as a parent that starts dynalite,
+// prints its pid and waits to be killed.
+const helperEnv = "EMU_TEST_PDEATHSIG_HELPER"
+
+func TestDynaliteDiesWithParent(t *testing.T) {
+	if os.Getenv(helperEnv) == "1" {
+		d, err := emu.StartDynalite(t.Context(), emu.DynaliteOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("READY %s\n", d.Endpoint())
+		time.Sleep(time.Minute)
+		return
+	}
+
+	parent := exec.Command(os.Args[0], "-test.run=^TestDynaliteDiesWithParent$", "-test.v")
+	// The helper needs no shared emulators of its own.
+	parent.Env = append(os.Environ(), helperEnv+"=1",
+		emutest.EnvTestDynamoEndpoint+"=http://127.0.0.1:1", emutest.EnvSkipMinIO+"=1")
+	stdout, err := parent.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := parent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = parent.Process.Kill(); _ = parent.Wait() }()
+
+	var endpoint string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
+			endpoint = rest
+			break
+		}
+	}
+	if endpoint == "" {
+		t.Fatal("helper exited without starting dynalite")
+	}
+	pid := listenerPID(t, endpoint)
+
+	if err := parent.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = parent.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("dynalite (pid %d) still alive 10s after its parent was killed", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// listenerPID finds the child of this test's helper that listens on
+// endpoint's port, via /proc.
+func listenerPID(t *testing.T, endpoint string) int {
+	t.Helper()
+	port := endpoint[strings.LastIndex(endpoint, ":")+1:]
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := bytes.Split(bytes.TrimRight(cmdline, "\x00"), []byte{0})
+		for i, a := range args {
+			if string(a) == "--port" && i+1 < len(args) && string(args[i+1]) == port {
+				return pid
+			}
+		}
+	}
+	t.Fatalf("no process with --port %s", port)
+	return 0
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
+}

@@ -1,0 +1,398 @@
+// Package local runs the hub on one machine (SPEC 1.1): dynalite for
+// DynamoDB, the project's local KMS, and an HTTPS listener that does real
+// mutual TLS and hands the same handlers the proxy events API Gateway would.
+package local
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/app"
+	"github.com/monsys/hub/internal/aws/dynamo"
+	"github.com/monsys/hub/internal/aws/kmssign"
+	"github.com/monsys/hub/internal/aws/s3store"
+	"github.com/monsys/hub/internal/ca"
+	"github.com/monsys/hub/internal/hub"
+	"github.com/monsys/hub/internal/local/emu"
+	"github.com/monsys/hub/internal/local/kmsserver"
+	"github.com/monsys/hub/internal/profile"
+)
+
+// Config configures a local hub. Zero values take the SPEC 1.1 defaults.
+type Config struct {
+	Addr           string        // MONSYS_LOCAL_ADDR, default 127.0.0.1:8443; port 0 picks a free one
+	Dir            string        // MONSYS_LOCAL_DIR, default .local
+	TenantID       string        // default "demo"
+	DynamoEndpoint string        // reuse this DynamoDB endpoint instead of starting dynalite
+	TablePrefix    string        // default "monsys-"
+	IntegrityEvery time.Duration // MONSYS_INTEGRITY_EVERY, default 10m
+	StaleAfter     time.Duration // default 30m
+	Log            *slog.Logger
+	Now            func() time.Time
+
+	// S3Endpoint reuses this S3 endpoint (with S3User, S3Password) instead
+	// of starting MinIO.
+	S3Endpoint, S3User, S3Password string
+	Bucket                         string // packs bucket, default "monsys-packs"; created with Object Lock
+	SigningMode                    string // MONSYS_SIGNING_MODE: kms (default; the local KMS makes Ed25519 keys) or kms-envelope
+	RetentionDays                  int    // COMPLIANCE retention of each pack, default 1 day; -1: none
+	// WrapS3 and WrapVault let tests put faults between the pack builder and
+	// S3 or KMS.
+	WrapS3    func(s3store.API) s3store.API
+	WrapVault func(hub.KeyVault) hub.KeyVault
+}
+
+// Hub is a running local hub.
+type Hub struct {
+	info      profile.Info
+	cfg       Config
+	dynalite  *emu.Dynalite
+	minio     *emu.MinIO
+	kmsSrv    *http.Server
+	https     *http.Server
+	Service   *hub.Service
+	Integrity *hub.Integrity
+	stopTimer chan struct{}
+	Store     *dynamo.Store
+	DynamoDB  *dynamodb.Client
+	KMS       *kms.Client
+	S3        *s3.Client
+	Packs     *hub.Packs
+	builds    *builds
+
+	auth *ca.Authority
+
+	closeOnce sync.Once
+	done      chan struct{}
+	serveErr  error
+}
+
+// Info returns what hub.json says.
+func (h *Hub) Info() profile.Info { return h.info }
+
+// AddTenant creates another tenant with a new admin key and its enrollment and
+// operator certificates in the state folder, for multi-tenant trials and tests.
+func (h *Hub) AddTenant(ctx context.Context, tenant string) (profile.Info, error) {
+	key, err := h.Service.Bootstrap(ctx, tenant)
+	if err != nil {
+		return profile.Info{}, err
+	}
+	tf, err := profile.EnsureTenantFiles(h.cfg.Dir, tenant, h.auth, h.cfg.Now())
+	if err != nil {
+		return profile.Info{}, err
+	}
+	if _, err := h.Packs.Keys().Ensure(ctx, tenant); err != nil {
+		return profile.Info{}, err
+	}
+	return profile.Info{URL: h.info.URL, TenantID: tenant, AdminKey: key, CACert: h.info.CACert,
+		EnrollCert: tf.EnrollCert, EnrollKey: tf.EnrollKey, OperatorCert: tf.OperatorCert, OperatorKey: tf.OperatorKey}, nil
+}
+
+// Dynalite is the emulator this hub started, or nil when it reuses an endpoint.
+func (h *Hub) Dynalite() *emu.Dynalite { return h.dynalite }
+
+func (c *Config) defaults() error {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8443"
+	}
+	if c.Dir == "" {
+		c.Dir = ".local"
+	}
+	if c.TenantID == "" {
+		c.TenantID = "demo"
+	}
+	if c.TablePrefix == "" {
+		c.TablePrefix = "monsys-"
+	}
+	if c.Bucket == "" {
+		c.Bucket = "monsys-packs"
+	}
+	if c.SigningMode == "" {
+		c.SigningMode = kmssign.ModeKMS
+	}
+	if c.RetentionDays == 0 {
+		c.RetentionDays = 1
+	}
+	if c.IntegrityEvery == 0 {
+		c.IntegrityEvery = 10 * time.Minute
+	}
+	if c.Log == nil {
+		c.Log = app.Logger(os.Stderr)
+	}
+	if c.Now == nil {
+		c.Now = func() time.Time { return time.Now().UTC() }
+	}
+	dir, err := filepath.Abs(c.Dir)
+	if err != nil {
+		return fmt.Errorf("state folder %q: %w", c.Dir, err)
+	}
+	c.Dir = dir
+	return os.MkdirAll(dir, 0o700)
+}
+
+// Start brings the local hub up and returns once it accepts connections and
+// hub.json is written. Close stops it and everything it started.
+func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	h := &Hub{cfg: cfg, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			h.Close()
+		}
+	}()
+	prev := readInfo(filepath.Join(cfg.Dir, "hub.json"))
+	_ = os.Remove(filepath.Join(cfg.Dir, "hub.json"))
+
+	endpoint := cfg.DynamoEndpoint
+	if endpoint == "" {
+		if endpoint, err = h.startDynalite(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if h.DynamoDB, err = emu.DynamoClient(ctx, endpoint); err != nil {
+		return nil, err
+	}
+	kmsURL, err := h.startKMS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h.KMS = kms.New(kms.Options{Region: "us-east-1", BaseEndpoint: aws.String(kmsURL), Credentials: app.StaticCredentials()})
+
+	tables := dynamo.TablesWithPrefix(cfg.TablePrefix)
+	if err := dynamo.CreateTables(ctx, h.DynamoDB, tables); err != nil {
+		return nil, fmt.Errorf("local hub: %w", err)
+	}
+	keyID, err := ensureCAKey(ctx, h.KMS)
+	if err != nil {
+		return nil, err
+	}
+	store, err := dynamo.New(h.DynamoDB, tables)
+	if err != nil {
+		return nil, err
+	}
+	if err := ensureCACert(ctx, store, h.KMS, keyID, cfg.Now()); err != nil {
+		return nil, err
+	}
+	settings := app.Settings{Tables: tables, CAKeyID: keyID}
+	svc, st, err := app.Service(ctx, settings, app.Clients{DynamoDB: h.DynamoDB, KMS: h.KMS}, cfg.Log, hub.WithClock(cfg.Now))
+	if err != nil {
+		return nil, err
+	}
+	h.Service, h.Store = svc, st
+	auth, caPEM, err := authority(ctx, store, h.KMS, keyID, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	h.auth = auth
+	files, err := ensureServerFiles(cfg.Dir, auth, caPEM, cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	tf, err := profile.EnsureTenantFiles(cfg.Dir, cfg.TenantID, auth, cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	adminKey, err := ensureAdminKey(ctx, svc, cfg.TenantID, prev.AdminKey)
+	if err != nil {
+		return nil, err
+	}
+	handler, err := api.New(svc, cfg.Log, api.All)
+	if err != nil {
+		return nil, err
+	}
+	if h.Integrity, err = hub.NewIntegrity(svc, st, hub.IntegrityConfig{StaleAfter: cfg.StaleAfter}); err != nil {
+		return nil, err
+	}
+	if err := h.startPacks(ctx, st, svc, handler); err != nil {
+		return nil, err
+	}
+	ln, err := h.listen(cfg, files)
+	if err != nil {
+		return nil, err
+	}
+	h.https = &http.Server{Handler: h.gateway(handler), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn)}
+	go func() {
+		defer close(h.done)
+		if err := h.https.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			h.serveErr = err
+		}
+	}()
+	h.info = profile.Info{URL: "https://" + ln.Addr().String(), TenantID: cfg.TenantID, AdminKey: adminKey,
+		CACert: files.caCert, EnrollCert: tf.EnrollCert, EnrollKey: tf.EnrollKey,
+		OperatorCert: tf.OperatorCert, OperatorKey: tf.OperatorKey}
+	if err := profile.Write(filepath.Join(cfg.Dir, "hub.json"), h.info); err != nil {
+		return nil, err
+	}
+	h.stopTimer = make(chan struct{})
+	go h.integrityTimer(cfg.IntegrityEvery)
+	cfg.Log.Info("local hub ready", "url", h.info.URL, "tenant_id", cfg.TenantID, "hub_json", filepath.Join(cfg.Dir, "hub.json"))
+	return h, nil
+}
+
+func (h *Hub) startDynalite(ctx context.Context) (string, error) {
+	root, err := emu.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	if err := emu.EnsureNodeModules(ctx, root); err != nil {
+		return "", err
+	}
+	d, err := emu.StartDynalite(ctx, emu.DynaliteOptions{Dir: filepath.Join(h.cfg.Dir, "dynamodb")})
+	if err != nil {
+		return "", err
+	}
+	h.dynalite = d
+	return d.Endpoint(), nil
+}
+
+func (h *Hub) startKMS(cfg Config) (string, error) {
+	srv, err := kmsserver.Open(filepath.Join(cfg.Dir, "kms"))
+	if err != nil {
+		return "", fmt.Errorf("local kms: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("local kms: %w", err)
+	}
+	h.kmsSrv = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = h.kmsSrv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), nil
+}
+
+func (h *Hub) listen(cfg Config, f stateFiles) (net.Listener, error) {
+	cert, err := tls.LoadX509KeyPair(f.serverCert, f.serverKey)
+	if err != nil {
+		return nil, fmt.Errorf("server certificate: %w", err)
+	}
+	pool, err := loadPool(f.caCert)
+	if err != nil {
+		return nil, err
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	ln, err := tls.Listen("tcp", cfg.Addr, tc)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	return ln, nil
+}
+
+// gateway plays API Gateway: one proxy event per request.
+func (h *Hub) gateway(handler *api.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := requestID()
+		body, tooBig, err := readBody(r)
+		if err != nil {
+			writeGatewayError(w, id, http.StatusBadRequest, "invalid_request", "could not read the request body")
+			return
+		}
+		if tooBig {
+			writeGatewayError(w, id, http.StatusRequestEntityTooLarge, "payload_too_large", "request is over API Gateway's 10 MiB limit")
+			return
+		}
+		ev := proxyEvent(r, body, h.cfg.Now(), id)
+		var resp events.APIGatewayProxyResponse
+		if ev.Path == IntegrityPath {
+			resp = handler.HandleAdmin(r.Context(), ev, http.MethodPost, h.runIntegrity)
+		} else {
+			resp, _ = handler.Handle(r.Context(), ev)
+		}
+		writeProxyResponse(w, resp)
+	})
+}
+
+// IntegrityPath runs the integrity cycle on demand (SPEC 1.1): POST, with
+// the admin key and an operator certificate of any tenant. Only the local hub
+// serves it; in AWS the cycle runs on EventBridge's schedule alone.
+const IntegrityPath = "/local/run/integrity"
+
+// runIntegrity runs the integrity cycle now and answers its summary.
+func (h *Hub) runIntegrity(ctx context.Context, _ hub.Admin) (int, any, error) {
+	sum, err := h.Integrity.Run(ctx)
+	if err != nil {
+		return 0, nil, fmt.Errorf("integrity run: %w", err)
+	}
+	return http.StatusOK, sum, nil
+}
+
+// integrityTimer runs the integrity cycle every period, as EventBridge does in AWS.
+func (h *Hub) integrityTimer(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stopTimer:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			if _, err := h.Integrity.Run(ctx); err != nil {
+				h.cfg.Log.Error("integrity cycle", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// Wait blocks until the hub stops serving, returning why.
+func (h *Hub) Wait() error {
+	<-h.done
+	return h.serveErr
+}
+
+// Close stops the listener, the local KMS and dynalite (if this hub started it).
+func (h *Hub) Close() error {
+	var errs []error
+	h.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if h.stopTimer != nil {
+			close(h.stopTimer)
+		}
+		if h.https != nil {
+			errs = append(errs, h.https.Shutdown(ctx))
+		} else {
+			close(h.done)
+		}
+		if h.builds != nil {
+			h.builds.wait()
+		}
+		if h.kmsSrv != nil {
+			errs = append(errs, h.kmsSrv.Shutdown(ctx))
+		}
+		if h.minio != nil {
+			errs = append(errs, h.minio.Stop())
+		}
+		if h.dynalite != nil {
+			errs = append(errs, h.dynalite.Stop())
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func readInfo(path string) profile.Info {
+	var i profile.Info
+	if b, err := os.ReadFile(path); err == nil {
+		_ = json.Unmarshal(b, &i)
+	}
+	return i
+}

@@ -1,0 +1,113 @@
+// Package profile writes a hub profile: hub.json (SPEC 1.1, 11), what an
+// operator's tools read to reach a hub, and beside it the tenant's enrollment
+// and operator certificates with their keys. The local hub and
+// monsys-admin bootstrap both write one.
+package profile
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/monsys/hub/internal/atomicfile"
+	"github.com/monsys/hub/internal/ca"
+)
+
+const (
+	// CertValidity is how long the certificates issued here are valid.
+	CertValidity = 365 * 24 * time.Hour
+	// renewBefore is how close to its end a certificate is issued anew.
+	renewBefore = 7 * 24 * time.Hour
+)
+
+// Info is hub.json.
+type Info struct {
+	URL          string `json:"url"`
+	TenantID     string `json:"tenant_id"`
+	AdminKey     string `json:"admin_key"`
+	CACert       string `json:"ca_cert"`
+	EnrollCert   string `json:"enroll_cert"`
+	EnrollKey    string `json:"enroll_key"`
+	OperatorCert string `json:"operator_cert"`
+	OperatorKey  string `json:"operator_key"`
+}
+
+// Write writes info to path as indented JSON, mode 0600 (it holds the admin
+// key), replacing any file there in one step.
+func Write(path string, info Info) error {
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return fmt.Errorf("profile: encode %s: %w", path, err)
+	}
+	return atomicfile.Write(path, append(b, '\n'), 0o600)
+}
+
+// TenantFiles are a tenant's client certificates and keys.
+type TenantFiles struct {
+	EnrollCert, EnrollKey, OperatorCert, OperatorKey string
+}
+
+// EnsureTenantFiles (re)issues a tenant's enrollment and operator
+// certificates in dir: <tenant>-enroll.pem and .key, <tenant>-operator.pem
+// and .key.
+func EnsureTenantFiles(dir, tenant string, auth *ca.Authority, now time.Time) (TenantFiles, error) {
+	f := TenantFiles{EnrollCert: filepath.Join(dir, tenant+"-enroll.pem"), EnrollKey: filepath.Join(dir, tenant+"-enroll.key"),
+		OperatorCert: filepath.Join(dir, tenant+"-operator.pem"), OperatorKey: filepath.Join(dir, tenant+"-operator.key")}
+	if err := EnsureCert(f.EnrollCert, f.EnrollKey, auth.Cert, now, func(pub any) (*x509.Certificate, error) {
+		return auth.IssueEnrollment(tenant, pub, CertValidity)
+	}); err != nil {
+		return f, err
+	}
+	return f, EnsureCert(f.OperatorCert, f.OperatorKey, auth.Cert, now, func(pub any) (*x509.Certificate, error) {
+		return auth.IssueOperator(tenant, pub, CertValidity)
+	})
+}
+
+// EnsureCert issues a certificate with a fresh P-256 key unless the files
+// hold a current one from this CA: present with its key, issued by caCert and
+// more than a week from its end.
+func EnsureCert(certPath, keyPath string, caCert *x509.Certificate, now time.Time, issue func(pub any) (*x509.Certificate, error)) error {
+	if current(certPath, keyPath, caCert, now) {
+		return nil
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	cert, err := issue(&key.PublicKey)
+	if err != nil {
+		return fmt.Errorf("issue %s: %w", filepath.Base(certPath), err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return err
+	}
+	return atomicfile.Write(certPath, ca.EncodeCertPEM(cert), 0o644)
+}
+
+// current reports whether a certificate file is usable: present with its key,
+// issued by this CA and not close to expiry.
+func current(certPath, keyPath string, caCert *x509.Certificate, now time.Time) bool {
+	b, err := os.ReadFile(certPath)
+	if err != nil {
+		return false
+	}
+	if _, err := os.Stat(keyPath); err != nil {
+		return false
+	}
+	c, err := ca.ParseCertPEM(string(b))
+	if err != nil || c.CheckSignatureFrom(caCert) != nil {
+		return false
+	}
+	return now.Add(renewBefore).Before(c.NotAfter)
+}

@@ -1,0 +1,121 @@
+package profile_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/monsys/hub/internal/ca"
+	"github.com/monsys/hub/internal/profile"
+)
+
+var t0 = time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)
+
+func authority(t *testing.T, name string) *ca.Authority {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := ca.NewRoot(k, name, t0, 10*365*24*time.Hour, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &ca.Authority{Cert: root, Signer: k, Now: func() time.Time { return t0 }}
+}
+
+func read(t *testing.T, f profile.TenantFiles) string {
+	t.Helper()
+	var all string
+	for _, p := range []string{f.EnrollCert, f.EnrollKey, f.OperatorCert, f.OperatorKey} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all += string(b)
+	}
+	return all
+}
+
+// TestEnsureTenantFiles: the certificates are issued once and kept while
+// they are current; a week before their end, or from another CA, they are
+// issued anew. Keys are 0600.
+func TestEnsureTenantFiles(t *testing.T) {
+	dir := t.TempDir()
+	auth := authority(t, "monsys test CA")
+	first, err := profile.EnsureTenantFiles(dir, "acme", auth, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.OperatorCert != filepath.Join(dir, "acme-operator.pem") || first.EnrollKey != filepath.Join(dir, "acme-enroll.key") {
+		t.Fatalf("files %+v", first)
+	}
+	if runtime.GOOS != "windows" {
+		for _, k := range []string{first.EnrollKey, first.OperatorKey} {
+			if st, err := os.Stat(k); err != nil || st.Mode().Perm() != 0o600 {
+				t.Fatalf("%s: %v, %v; want mode 0600", k, st.Mode(), err)
+			}
+		}
+	}
+	issued := read(t, first)
+	for _, tt := range []struct {
+		name  string
+		auth  *ca.Authority
+		now   time.Time
+		anew  bool
+		label string
+	}{
+		{"ok/kept", auth, t0.Add(24 * time.Hour), false, "the next day"},
+		{"ok/kept-until-a-week-before", auth, t0.Add(profile.CertValidity - 8*24*time.Hour), false, "8 days before the end"},
+		{"ok/renewed-a-week-before", auth, t0.Add(profile.CertValidity - 6*24*time.Hour), true, "6 days before the end"},
+		{"ok/renewed-for-another-ca", authority(t, "monsys other CA"), t0, true, "another CA"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := profile.EnsureTenantFiles(dir, "acme", tt.auth, tt.now); err != nil {
+				t.Fatal(err)
+			}
+			if got := read(t, first); (got != issued) != tt.anew {
+				t.Fatalf("%s: issued anew %v, want %v", tt.label, got != issued, tt.anew)
+			}
+			issued = read(t, first)
+		})
+	}
+}
+
+// TestWrite: hub.json carries SPEC 1.1's names, is readable by its owner
+// alone (it holds the admin key) and ends with a newline.
+func TestWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hub.json")
+	in := profile.Info{URL: "https://127.0.0.1:8443", TenantID: "demo", AdminKey: "msa_x", CACert: "/s/ca.pem",
+		EnrollCert: "/s/e.pem", EnrollKey: "/s/e.key", OperatorCert: "/s/o.pem", OperatorKey: "/s/o.key"}
+	if err := profile.Write(path, in); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil || b[len(b)-1] != '\n' {
+		t.Fatalf("hub.json %q: %v", b, err)
+	}
+	want := map[string]string{"url": in.URL, "tenant_id": "demo", "admin_key": "msa_x", "ca_cert": "/s/ca.pem",
+		"enroll_cert": "/s/e.pem", "enroll_key": "/s/e.key", "operator_cert": "/s/o.pem", "operator_key": "/s/o.key"}
+	if len(m) != len(want) {
+		t.Fatalf("hub.json %s, want the keys of %v", b, want)
+	}
+	for k, v := range want {
+		if m[k] != v {
+			t.Errorf("hub.json %s = %q, want %q", k, m[k], v)
+		}
+	}
+	if st, err := os.Stat(path); runtime.GOOS != "windows" && (err != nil || st.Mode().Perm() != 0o600) {
+		t.Fatalf("hub.json mode %v, %v; want 0600", st.Mode(), err)
+	}
+}

@@ -1,0 +1,409 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/monsys/hub/internal/anomaly"
+	"github.com/monsys/hub/internal/hub"
+)
+
+// Memory is an in-memory hub.Store with the same conditional-write
+// semantics as the DynamoDB adapter, for unit tests and benchmarks; Run holds
+// both to one standard. It is safe for concurrent use.
+type Memory struct {
+	mu        sync.Mutex
+	creds     map[string]hub.Credential
+	tenants   map[string]hub.Tenant
+	agents    map[string]hub.Agent
+	batches   map[string]hub.StoredBatch // agentID + "|" + key
+	anomalies map[string]anomaly.Anomaly // tenant + "|" + id
+	audit     map[string]hub.AuditEvent
+}
+
+var _ hub.Store = (*Memory)(nil)
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory {
+	return &Memory{creds: map[string]hub.Credential{}, tenants: map[string]hub.Tenant{}, agents: map[string]hub.Agent{},
+		batches: map[string]hub.StoredBatch{}, anomalies: map[string]anomaly.Anomaly{}, audit: map[string]hub.AuditEvent{}}
+}
+
+// GetCredential implements hub.CredentialStore.
+func (s *Memory) GetCredential(_ context.Context, h string) (hub.Credential, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.creds[h]
+	if !ok {
+		return hub.Credential{}, hub.ErrNotFound
+	}
+	return c, nil
+}
+
+// PutCredential implements hub.CredentialStore.
+func (s *Memory) PutCredential(_ context.Context, c hub.Credential) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.creds[c.Hash] = c
+	return nil
+}
+
+// DeleteCredential implements hub.CredentialStore.
+func (s *Memory) DeleteCredential(_ context.Context, h string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.creds, h)
+	return nil
+}
+
+// GetTenant implements hub.TenantStore.
+func (s *Memory) GetTenant(_ context.Context, id string) (hub.Tenant, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tenants[id]
+	if !ok {
+		return hub.Tenant{}, hub.ErrNotFound
+	}
+	return t, nil
+}
+
+// PutTenant implements hub.TenantStore; an existing tenant is left as it is,
+// as the DynamoDB adapter does.
+func (s *Memory) PutTenant(_ context.Context, t hub.Tenant) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tenants[t.TenantID]; !ok {
+		s.tenants[t.TenantID] = t
+	}
+	return nil
+}
+
+func clone(a hub.Agent) hub.Agent {
+	g := make(map[anomaly.Kind]int64, len(a.AnomalyGen))
+	for k, v := range a.AnomalyGen {
+		g[k] = v
+	}
+	a.AnomalyGen = g
+	if a.Cert != nil {
+		c := *a.Cert
+		a.Cert = &c
+	}
+	if a.Pending != nil {
+		p := *a.Pending
+		a.Pending = &p
+	}
+	a.SigningPubKey = bytes.Clone(a.SigningPubKey)
+	return a
+}
+
+// GetAgent implements hub.AgentReader.
+func (s *Memory) GetAgent(_ context.Context, id string) (hub.Agent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.agents[id]
+	if !ok {
+		return hub.Agent{}, hub.ErrNotFound
+	}
+	return clone(a), nil
+}
+
+// update applies f to an existing agent under the lock; f returns false to fail the condition.
+func (s *Memory) update(id string, f func(a *hub.Agent) bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.agents[id]
+	if !ok {
+		return hub.ErrConflict
+	}
+	a = clone(a)
+	if !f(&a) {
+		return hub.ErrConflict
+	}
+	s.agents[id] = a
+	return nil
+}
+
+// CreateAgent implements hub.AgentWriter.
+func (s *Memory) CreateAgent(_ context.Context, a hub.Agent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.agents[a.AgentID]; ok {
+		return hub.ErrConflict
+	}
+	s.agents[a.AgentID] = clone(a)
+	return nil
+}
+
+// PinSigningKey implements hub.AgentWriter.
+func (s *Memory) PinSigningKey(_ context.Context, id string, key []byte, at time.Time) error {
+	return s.update(id, func(a *hub.Agent) bool {
+		if len(a.SigningPubKey) > 0 {
+			return false
+		}
+		a.SigningPubKey, a.SigningSetAt = bytes.Clone(key), at
+		return true
+	})
+}
+
+// UnpinSigningKey implements hub.AgentWriter.
+func (s *Memory) UnpinSigningKey(_ context.Context, id string) error {
+	return s.update(id, func(a *hub.Agent) bool {
+		a.SigningPubKey, a.SigningSetAt = nil, time.Time{}
+		return true
+	})
+}
+
+// PinCert implements hub.AgentWriter.
+func (s *Memory) PinCert(_ context.Context, id string, c hub.CertPin, expect string) error {
+	return s.update(id, func(a *hub.Agent) bool {
+		cur := ""
+		if a.Cert != nil {
+			cur = a.Cert.Fingerprint
+		}
+		if cur != expect {
+			return false
+		}
+		a.Cert = &c
+		return true
+	})
+}
+
+// UnpinCert implements hub.AgentWriter.
+func (s *Memory) UnpinCert(_ context.Context, id string) error {
+	return s.update(id, func(a *hub.Agent) bool { a.Cert = nil; return true })
+}
+
+// ReplaceToken implements hub.AgentWriter.
+func (s *Memory) ReplaceToken(_ context.Context, id, newHash, oldHash string) error {
+	return s.update(id, func(a *hub.Agent) bool {
+		if a.TokenHash != oldHash {
+			return false
+		}
+		a.TokenHash = newHash
+		return true
+	})
+}
+
+// RecordRegistration implements hub.AgentWriter.
+func (s *Memory) RecordRegistration(_ context.Context, id string, r hub.Registration) error {
+	return s.update(id, func(a *hub.Agent) bool {
+		a.Hostname, a.AgentVersion, a.OS, a.Arch, a.MaxAgentVersion = r.Hostname, r.AgentVersion, r.OS, r.Arch, r.MaxAgentVersion
+		a.RegisteredAt, a.LastSeen = r.At, r.At
+		return true
+	})
+}
+
+// BeginBatch implements hub.AgentWriter.
+func (s *Memory) BeginBatch(_ context.Context, id string, p hub.Pending, pub []byte, version, maxVersion string) error {
+	return s.update(id, func(a *hub.Agent) bool {
+		if a.LastSeq != p.PrevSeq || a.Pending != nil || !bytes.Equal(a.SigningPubKey, pub) {
+			return false
+		}
+		a.LastSeq, a.LastBatchSHA, a.Pending = p.Seq, p.SHA, &p
+		a.AgentVersion, a.MaxAgentVersion = version, maxVersion
+		a.LastSeen, a.LastSignedAt, a.LiveAt = p.At, p.At, p.At
+		return true
+	})
+}
+
+// samePending reports whether the agent's marker is p's: seq, sha and at.
+func samePending(a *hub.Agent, p hub.Pending) bool {
+	return a.Pending != nil && a.Pending.Seq == p.Seq && a.Pending.SHA == p.SHA && a.Pending.At.Equal(p.At)
+}
+
+// ClaimBatch implements hub.AgentWriter.
+func (s *Memory) ClaimBatch(_ context.Context, id string, seen, next hub.Pending) error {
+	return s.update(id, func(a *hub.Agent) bool {
+		if !samePending(a, seen) || a.Pending.Undo != seen.Undo {
+			return false
+		}
+		a.Pending = &next
+		return true
+	})
+}
+
+// EndBatch implements hub.AgentWriter.
+func (s *Memory) EndBatch(_ context.Context, id string, p hub.Pending) error {
+	return s.update(id, func(a *hub.Agent) bool {
+		if !samePending(a, p) || a.Pending.Undo {
+			return false
+		}
+		a.Pending = nil
+		return true
+	})
+}
+
+// AbortBatch implements hub.AgentWriter.
+func (s *Memory) AbortBatch(_ context.Context, id string, p hub.Pending) error {
+	return s.update(id, func(a *hub.Agent) bool {
+		if !samePending(a, p) {
+			return false
+		}
+		a.LastSeq, a.LastBatchSHA, a.Pending = p.PrevSeq, p.PrevSHA, nil
+		return true
+	})
+}
+
+// MarkUnsigned implements hub.AgentWriter.
+func (s *Memory) MarkUnsigned(_ context.Context, id string, t time.Time) error {
+	return s.update(id, func(a *hub.Agent) bool {
+		a.LastUnsignedAt, a.LastSeen, a.LiveAt = t, t, t
+		return true
+	})
+}
+
+// BumpAnomalyGen implements hub.AgentWriter.
+func (s *Memory) BumpAnomalyGen(_ context.Context, id string, k anomaly.Kind, from int64) error {
+	return s.update(id, func(a *hub.Agent) bool {
+		if a.AnomalyGen[k] != from {
+			return false
+		}
+		a.AnomalyGen[k] = from + 1
+		return true
+	})
+}
+
+// PutBatch implements hub.BatchStore.
+func (s *Memory) PutBatch(_ context.Context, b hub.StoredBatch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.batches[b.AgentID+"|"+b.Key] = cloneBatch(b)
+	return nil
+}
+
+// cloneBatch copies the slices of b, so that neither the writer nor a reader
+// shares them with the store.
+func cloneBatch(b hub.StoredBatch) hub.StoredBatch {
+	b.Body, b.Days = bytes.Clone(b.Body), slices.Clone(b.Days)
+	return b
+}
+
+// PutBatchIndex implements hub.BatchStore: this store keeps no separate
+// index, a stored batch is found by its period as it is.
+func (s *Memory) PutBatchIndex(context.Context, hub.StoredBatch) error { return nil }
+
+// GetBatch implements hub.BatchStore.
+func (s *Memory) GetBatch(_ context.Context, agentID, key string) (hub.StoredBatch, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.batches[agentID+"|"+key]
+	if !ok {
+		return hub.StoredBatch{}, hub.ErrNotFound
+	}
+	return cloneBatch(b), nil
+}
+
+// DeleteBatch implements hub.BatchStore.
+func (s *Memory) DeleteBatch(_ context.Context, b hub.StoredBatch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.batches, b.AgentID+"|"+b.Key)
+	return nil
+}
+
+// Batches returns every stored batch of an agent, by key (tests only).
+func (s *Memory) Batches(agentID string) []hub.StoredBatch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []hub.StoredBatch
+	for k, b := range s.batches {
+		if strings.HasPrefix(k, agentID+"|") {
+			out = append(out, b)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// RaiseAnomaly implements hub.AnomalyStore.
+func (s *Memory) RaiseAnomaly(_ context.Context, e anomaly.Event, gen int64) (anomaly.Anomaly, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := e.TenantID + "|" + anomaly.ID(e.AgentID, e.Kind, gen)
+	a, ok := s.anomalies[k]
+	switch {
+	case !ok:
+		a = anomaly.New(e, gen)
+	case a.Status == anomaly.Closed:
+		return anomaly.Anomaly{}, hub.ErrClosed
+	default:
+		a = a.Repeat(e)
+	}
+	s.anomalies[k] = a
+	return a, nil
+}
+
+// CloseAnomaly closes the open anomaly id of tenant at t for reason:
+// hub.ErrNotFound when there is no such anomaly, hub.ErrConflict when it is
+// already closed.
+func (s *Memory) CloseAnomaly(_ context.Context, tenant, id string, t time.Time, reason string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := tenant + "|" + id
+	a, ok := s.anomalies[k]
+	switch {
+	case !ok:
+		return hub.ErrNotFound
+	case a.Status != anomaly.Open:
+		return hub.ErrConflict
+	}
+	s.anomalies[k] = a.Close(t, reason)
+	return nil
+}
+
+// ListAnomalies implements hub.AnomalyStore; the cursor is the last id returned.
+func (s *Memory) ListAnomalies(_ context.Context, tenant string, f anomaly.Filter, cursor string, limit int) (hub.AnomalyPage, error) {
+	after := ""
+	if cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil {
+			return hub.AnomalyPage{}, hub.ErrBadCursor
+		}
+		after = string(b)
+	}
+	s.mu.Lock()
+	var all []anomaly.Anomaly
+	for k, a := range s.anomalies {
+		if strings.HasPrefix(k, tenant+"|") && f.Match(a) && a.ID > after {
+			all = append(all, a)
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
+	p := hub.AnomalyPage{Anomalies: all}
+	if len(all) > limit {
+		p.Anomalies = all[:limit]
+		p.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(all[limit-1].ID))
+	}
+	return p, nil
+}
+
+// AppendAudit implements hub.AuditStore.
+func (s *Memory) AppendAudit(_ context.Context, e hub.AuditEvent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.audit[e.TenantID+"|"+e.ID] = e
+	return nil
+}
+
+// Audit returns the audit events of a tenant, oldest first (tests only).
+func (s *Memory) Audit(tenant string) []hub.AuditEvent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []hub.AuditEvent
+	for k, e := range s.audit {
+		if strings.HasPrefix(k, tenant+"|") {
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].At.Before(out[j].At) || out[i].At.Equal(out[j].At) && out[i].ID < out[j].ID
+	})
+	return out
+}
