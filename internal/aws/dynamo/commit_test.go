@@ -68,8 +68,8 @@ var batchKinds = []batchKind{
 //   - fault before / after: write k fails (not applied, or applied with its
 //     answer lost) and the process goes on, undo included; the agent retries.
 //
-// Every answer is a 2xx or a 429/503 with Retry-After (which the agent
-// honours on the hub's clock). Each time a batch is acknowledged the pack
+// Every answer is a 2xx, or a 429/503 or a lost race's 409 conflict with
+// Retry-After (which the agent honours on the hub's clock). Each time a batch is acknowledged the pack
 // read path (Store.PeriodBatches) must hold every acknowledged batch exactly
 // once and nothing else, except that a batch sent and never acknowledged
 // may be there once; the agent then sends one more batch, which is accepted.
@@ -313,8 +313,8 @@ func (c *commitCase) deliver(svc *hub.Service, api *faultAPI, body []byte) (hub.
 			return res, true
 		}
 		var he *hub.Error
-		if !errors.As(err, &he) || (he.Code != hub.CodeUnavailable && he.Code != hub.CodeThrottled) || he.RetryAfter <= 0 {
-			c.t.Fatalf("answer %v: want a 2xx, or 429/503 with Retry-After\n%s", err, trace(api))
+		if !errors.As(err, &he) || (he.Code != hub.CodeUnavailable && he.Code != hub.CodeThrottled && he.Code != hub.CodeConflict) || he.RetryAfter <= 0 {
+			c.t.Fatalf("answer %v: want a 2xx, or 429/503/409 conflict with Retry-After\n%s", err, trace(api))
 		}
 		c.clk.Advance(he.RetryAfter)
 	}
