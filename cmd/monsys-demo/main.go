@@ -535,20 +535,24 @@ func notAvailable(err error) bool {
 	return errors.As(err, &se) && se.status == 404 && se.code == "not_found"
 }
 
+// clients holds one HTTP client per identity, by the SHA-256 of its
+// certificate: the certificate is passed by value, so its address would
+// differ on every call.
 var (
 	clientsMu sync.Mutex
-	clients   = map[*tls.Certificate]*http.Client{}
+	clients   = map[[32]byte]*http.Client{}
 )
 
-func (d *demo) client(cert *tls.Certificate) *http.Client {
+func (d *demo) client(cert tls.Certificate) *http.Client {
+	key := sha256.Sum256(cert.Certificate[0])
 	clientsMu.Lock()
 	defer clientsMu.Unlock()
-	if c, ok := clients[cert]; ok {
+	if c, ok := clients[key]; ok {
 		return c
 	}
 	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
-		RootCAs: d.roots, Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}}}
-	clients[cert] = c
+		RootCAs: d.roots, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}}
+	clients[key] = c
 	return c
 }
 
@@ -592,7 +596,7 @@ func (d *demo) callOnce(ctx context.Context, cert tls.Certificate, auth, method,
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := d.client(&cert).Do(req)
+	resp, err := d.client(cert).Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}

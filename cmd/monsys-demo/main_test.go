@@ -4,7 +4,21 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/monsys/hub/internal/profile"
 )
 
 func archive(t *testing.T, files map[string]string, order []string) []byte {
@@ -77,5 +91,49 @@ func TestTamperTar(t *testing.T) {
 				t.Errorf("verify.py: %q, %v", py, err)
 			}
 		})
+	}
+}
+
+// TestCallsReuseConnection: the demo's requests with one identity share one
+// TLS connection, as a client cache keyed by that identity promises.
+func TestCallsReuseConnection(t *testing.T) {
+	var mu sync.Mutex
+	conns := 0
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"anomalies":[]}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	srv.StartTLS()
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	d := &demo{info: profile.Info{URL: srv.URL}, roots: pool}
+	for range 3 {
+		if err := d.call(context.Background(), op, "Bearer msa_x", "GET", "/api/v1/anomalies", nil, nil, 200, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if conns != 1 {
+		t.Fatalf("3 calls with one certificate opened %d connections, want 1", conns)
 	}
 }
