@@ -9,7 +9,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -29,6 +28,7 @@ import (
 	"github.com/monsys/hub/agent/spool"
 	"github.com/monsys/hub/agent/state"
 	"github.com/monsys/hub/internal/atomicfile"
+	"github.com/monsys/hub/internal/sig"
 )
 
 // SpoolDir is the spool's directory inside the state directory.
@@ -177,7 +177,7 @@ func (a *Agent) key() (ed25519.PrivateKey, error) {
 
 // PubkeyB64 is the standard base64 of the raw public key (SPEC 4.1).
 func PubkeyB64(k ed25519.PrivateKey) string {
-	return base64.StdEncoding.EncodeToString(k.Public().(ed25519.PublicKey))
+	return sig.EncodePublicKey(k.Public().(ed25519.PublicKey))
 }
 
 // Fingerprint formats a public key's SHA-256 as lowercase hex pairs joined by ":".

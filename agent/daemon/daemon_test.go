@@ -16,12 +16,12 @@ import (
 	"time"
 
 	"github.com/monsys/hub/agent/backoff"
-	"github.com/monsys/hub/agent/batch"
 	"github.com/monsys/hub/agent/client"
 	"github.com/monsys/hub/agent/identity"
 	"github.com/monsys/hub/agent/internal/hubtest"
 	"github.com/monsys/hub/agent/keyfile"
 	"github.com/monsys/hub/agent/spool"
+	"github.com/monsys/hub/internal/batch"
 	"github.com/monsys/hub/internal/clocktest"
 	"github.com/monsys/hub/internal/sig"
 )
@@ -200,7 +200,7 @@ func TestForged(t *testing.T) {
 	cl, _ := client.New(client.Config{URL: e.hub.URL, Token: e.token, Roots: roots})
 	defer cl.CloseIdle()
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
-	body, _ := batch.Encode(batch.NewHeader(time.Now(), time.Now().UnixNano()+1e9, "1.0.0"), []json.RawMessage{json.RawMessage(`{"type":"honeypot_trip","ts":"2026-04-01T10:00:00Z","path":"/fake"}`)})
+	body, _ := batch.Encode(batch.Header{TS: time.Now(), Seq: time.Now().UnixNano() + 1e9, AgentVersion: "1.0.0"}, []json.RawMessage{json.RawMessage(`{"type":"honeypot_trip","ts":"2026-04-01T10:00:00Z","path":"/fake"}`)})
 	tests := []struct {
 		name string
 		sig  string
@@ -478,7 +478,7 @@ func TestRejectedBatch(t *testing.T) {
 	e := newEnv(t, 1, 0)
 	e.collect(1)
 	e.mustDrain()
-	bad, _ := batch.Encode(batch.NewHeader(time.Now(), time.Now().UnixNano()+1e9, "1.0.0"), []json.RawMessage{json.RawMessage(`{"type":"Bad Type!","ts":"yesterday"}`)})
+	bad, _ := batch.Encode(batch.Header{TS: time.Now(), Seq: time.Now().UnixNano() + 1e9, AgentVersion: "1.0.0"}, []json.RawMessage{json.RawMessage(`{"type":"Bad Type!","ts":"yesterday"}`)})
 	if _, err := e.agent.spool.Append(bad, 1); err != nil {
 		t.Fatal(err)
 	}

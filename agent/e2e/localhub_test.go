@@ -21,11 +21,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsys/hub/agent/batch"
 	"github.com/monsys/hub/agent/client"
 	"github.com/monsys/hub/agent/daemon"
 	"github.com/monsys/hub/agent/identity"
 	"github.com/monsys/hub/agent/keyfile"
+	"github.com/monsys/hub/internal/batch"
 	"github.com/monsys/hub/internal/local"
 	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/profile"
@@ -71,8 +71,9 @@ func (r *recorder) Ingest(ctx context.Context, cert tls.Certificate, body []byte
 		if res.Duplicate {
 			r.duplicate++
 		} else {
-			h, _, _ := batch.Decode(body)
-			r.accepted[h.Seq] = body
+			if b, err := batch.Parse(body, true); err == nil {
+				r.accepted[b.Header.Seq] = body
+			}
 			r.acked += res.Accepted
 		}
 	}
@@ -222,17 +223,17 @@ func (e *env) exactlyOnce() {
 	var ns []int64
 	records := 0
 	for _, s := range seqs {
-		_, recs, err := batch.Decode(e.rec.accepted[s])
+		b, err := batch.Parse(e.rec.accepted[s], true)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		records += len(recs)
-		for _, r := range recs {
+		records += len(b.Records)
+		for _, r := range b.Records {
 			var v struct {
 				Type string `json:"type"`
 				N    int64  `json:"n"`
 			}
-			_ = json.Unmarshal(r, &v)
+			_ = json.Unmarshal(r.Raw, &v)
 			if v.Type == "e2e_record" {
 				ns = append(ns, v.N)
 			}
@@ -297,7 +298,7 @@ func TestLocalHub(t *testing.T) {
 		cl, _ := client.New(client.Config{URL: e.info.URL, Token: e.token, Roots: roots})
 		defer cl.CloseIdle()
 		_, other, _ := ed25519.GenerateKey(rand.Reader)
-		body, _ := batch.Encode(batch.NewHeader(time.Now(), time.Now().UnixNano()+int64(time.Hour), "1.0.0"),
+		body, _ := batch.Encode(batch.Header{TS: time.Now(), Seq: time.Now().UnixNano() + int64(time.Hour), AgentVersion: "1.0.0"},
 			[]json.RawMessage{json.RawMessage(`{"type":"honeypot_trip","ts":"2026-04-01T10:00:00Z","path":"/forged"}`)})
 		for _, sig := range []string{sig.Sign(other, body), ""} {
 			_, err := cl.Ingest(context.Background(), id.TLS, body, sig)

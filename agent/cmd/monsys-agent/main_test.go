@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsys/hub/agent/batch"
 	"github.com/monsys/hub/agent/daemon"
 	"github.com/monsys/hub/agent/internal/hubtest"
 	"github.com/monsys/hub/agent/keyfile"
+	"github.com/monsys/hub/internal/batch"
 )
 
 // binary is the monsys-agent built once for the tests that run it.
@@ -203,11 +203,11 @@ func spooledSeqs(t *testing.T, state string) []int64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, _, err := batch.Decode(raw)
+		b, err := batch.Parse(raw, true)
 		if err != nil {
 			t.Fatalf("spool file %s: %v", e.Name(), err)
 		}
-		seqs = append(seqs, h.Seq)
+		seqs = append(seqs, b.Header.Seq)
 	}
 	return seqs
 }
