@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/monsys/hub/agent/backoff"
-	"github.com/monsys/hub/agent/client"
 	"github.com/monsys/hub/agent/collect"
 	"github.com/monsys/hub/agent/identity"
 	"github.com/monsys/hub/agent/internal/flock"
@@ -28,6 +27,7 @@ import (
 	"github.com/monsys/hub/agent/spool"
 	"github.com/monsys/hub/agent/state"
 	"github.com/monsys/hub/internal/atomicfile"
+	"github.com/monsys/hub/internal/client"
 	"github.com/monsys/hub/internal/sig"
 )
 
@@ -48,13 +48,13 @@ var (
 	ErrNoEnrollment = errors.New("no enrollment certificate configured")
 )
 
-// Hub is what the agent needs from the hub; *client.Client implements it.
+// Hub is what the agent needs from the hub; *client.Agent implements it.
 type Hub interface {
 	Register(ctx context.Context, cert tls.Certificate, req client.RegisterRequest) (client.RegisterResponse, error)
 	Ingest(ctx context.Context, cert tls.Certificate, body []byte, sig string) (client.IngestResponse, error)
 }
 
-var _ Hub = (*client.Client)(nil)
+var _ Hub = (*client.Agent)(nil)
 
 // Scheduled is a collector with its period; 0 means every cycle.
 type Scheduled struct {

@@ -16,12 +16,12 @@ import (
 	"time"
 
 	"github.com/monsys/hub/agent/backoff"
-	"github.com/monsys/hub/agent/client"
 	"github.com/monsys/hub/agent/identity"
 	"github.com/monsys/hub/agent/internal/hubtest"
 	"github.com/monsys/hub/agent/keyfile"
 	"github.com/monsys/hub/agent/spool"
 	"github.com/monsys/hub/internal/batch"
+	"github.com/monsys/hub/internal/client"
 	"github.com/monsys/hub/internal/clocktest"
 	"github.com/monsys/hub/internal/sig"
 )
@@ -67,7 +67,7 @@ func newEnv(t *testing.T, perCycle, pad int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := client.New(client.Config{URL: hub.URL, Token: e.token, Roots: roots, Now: e.clk.Now, Timeout: 5 * time.Second})
+	cl, err := client.NewAgent(client.AgentConfig{URL: hub.URL, Token: e.token, Roots: roots, Now: e.clk.Now, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestForged(t *testing.T) {
 	e.mustDrain()
 	id, _ := identity.Load(identity.Path(e.dir))
 	roots, _ := identity.LoadRoots(e.hub.CAFile)
-	cl, _ := client.New(client.Config{URL: e.hub.URL, Token: e.token, Roots: roots})
+	cl, _ := client.NewAgent(client.AgentConfig{URL: e.hub.URL, Token: e.token, Roots: roots})
 	defer cl.CloseIdle()
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
 	body, _ := batch.Encode(batch.Header{TS: time.Now(), Seq: time.Now().UnixNano() + 1e9, AgentVersion: "1.0.0"}, []json.RawMessage{json.RawMessage(`{"type":"honeypot_trip","ts":"2026-04-01T10:00:00Z","path":"/fake"}`)})

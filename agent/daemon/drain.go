@@ -7,11 +7,11 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/monsys/hub/agent/client"
 	"github.com/monsys/hub/agent/identity"
 	"github.com/monsys/hub/agent/spool"
 	"github.com/monsys/hub/agent/state"
 	"github.com/monsys/hub/internal/batch"
+	"github.com/monsys/hub/internal/client"
 	"github.com/monsys/hub/internal/sig"
 )
 

@@ -21,11 +21,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsys/hub/agent/client"
 	"github.com/monsys/hub/agent/daemon"
 	"github.com/monsys/hub/agent/identity"
 	"github.com/monsys/hub/agent/keyfile"
 	"github.com/monsys/hub/internal/batch"
+	"github.com/monsys/hub/internal/client"
 	"github.com/monsys/hub/internal/local"
 	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/profile"
@@ -131,7 +131,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatalf("create agent: %d", st)
 	}
 	e.id, e.token = created.AgentID, created.Token
-	cl, err := client.New(client.Config{URL: e.info.URL, Token: e.token, Roots: roots, Timeout: 30 * time.Second})
+	cl, err := client.NewAgent(client.AgentConfig{URL: e.info.URL, Token: e.token, Roots: roots, Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func TestLocalHub(t *testing.T) {
 	t.Run("fail/forged batches refused", func(t *testing.T) {
 		id, _ := identity.Load(identity.Path(e.opts.StateDir))
 		roots, _ := identity.LoadRoots(e.info.CACert)
-		cl, _ := client.New(client.Config{URL: e.info.URL, Token: e.token, Roots: roots})
+		cl, _ := client.NewAgent(client.AgentConfig{URL: e.info.URL, Token: e.token, Roots: roots})
 		defer cl.CloseIdle()
 		_, other, _ := ed25519.GenerateKey(rand.Reader)
 		body, _ := batch.Encode(batch.Header{TS: time.Now(), Seq: time.Now().UnixNano() + int64(time.Hour), AgentVersion: "1.0.0"},

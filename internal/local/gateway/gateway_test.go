@@ -1,6 +1,7 @@
-package local
+package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 )
 
 type zeros struct{}
@@ -24,7 +27,10 @@ func (failingBody) Read([]byte) (int, error) { return 0, errors.New("connection 
 // X-Request-Id header, as API Gateway's gateway responses in template.yaml
 // carry $context.requestId.
 func TestGatewayOwnErrors(t *testing.T) {
-	h := &Hub{cfg: Config{Now: time.Now}}
+	h := Handler(func(context.Context, events.APIGatewayProxyRequest) events.APIGatewayProxyResponse {
+		t.Fatal("the function ran")
+		return events.APIGatewayProxyResponse{}
+	}, time.Now)
 	tests := []struct {
 		name   string
 		body   io.Reader
@@ -37,7 +43,7 @@ func TestGatewayOwnErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			h.gateway(nil).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v1/ingest", tt.body))
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v1/ingest", tt.body))
 			var env struct {
 				Error struct {
 					Code    string `json:"code"`
