@@ -31,7 +31,7 @@ type Options struct {
 	// it did nothing (Error.NothingDone), waiting its Retry-After (at least
 	// a second) in between; 0 or 1 sends once.
 	Attempts int
-	// Wait waits d unless ctx ends first; the default uses a timer.
+	// Wait waits d unless ctx ends first; nil uses a timer.
 	Wait func(ctx context.Context, d time.Duration) error
 }
 
@@ -82,10 +82,6 @@ func NewAdmin(p profile.Info, opts Options) (*Admin, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.Wait == nil {
-		opts.Wait = wait
-	}
-	opts.Attempts = max(opts.Attempts, 1)
 	return &Admin{base: base, tenant: p.TenantID, key: p.AdminKey, hc: newHTTP(roots, cert, opts.Timeout), opts: opts}, nil
 }
 
@@ -101,7 +97,8 @@ func loadRoots(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-func wait(ctx context.Context, d time.Duration) error {
+// sleep waits d unless ctx ends first.
+func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -119,7 +116,7 @@ func (a *Admin) Tenant() string { return a.tenant }
 func (a *Admin) CloseIdle() { a.hc.CloseIdleConnections() }
 
 // call sends one route, again while the hub did nothing and attempts are
-// left, and checks that the answer has the status the route gives.
+// left (Retry), and checks that the answer has the status the route gives.
 func (a *Admin) call(ctx context.Context, method, path string, in any, want int, out any) error {
 	var body []byte
 	if in != nil {
@@ -130,22 +127,39 @@ func (a *Admin) call(ctx context.Context, method, path string, in any, want int,
 		body = b
 	}
 	r := request{method: method, path: path, bearer: a.key, body: body, userAgent: a.opts.UserAgent}
+	var status int
+	err := Retry(ctx, a.opts.Attempts, a.opts.Wait, func() error {
+		var err error
+		status, err = do(ctx, a.hc, a.base, r, a.opts.Now, out)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if status != want {
+		return fmt.Errorf("%s %s: status %d, want %d: %w", method, path, status, want, ErrResponse)
+	}
+	return nil
+}
+
+// Retry calls fn until it succeeds, fails otherwise than with an *Error
+// for which NothingDone holds, or has run attempts times (at least once).
+// In between it waits the Retry-After of the last answer, at least a
+// second, through wait (nil: a timer). If the wait ends early, Retry
+// returns the last error joined with why.
+func Retry(ctx context.Context, attempts int, wait func(context.Context, time.Duration) error, fn func() error) error {
+	if wait == nil {
+		wait = sleep
+	}
 	for try := 1; ; try++ {
-		status, err := do(ctx, a.hc, a.base, r, a.opts.Now, out)
+		err := fn()
 		var e *Error
-		if errors.As(err, &e) && e.NothingDone() && try < a.opts.Attempts {
-			if werr := a.opts.Wait(ctx, max(e.RetryAfter, time.Second)); werr != nil {
-				return fmt.Errorf("%s %s: %w", method, path, errors.Join(err, werr))
-			}
-			continue
+		if !errors.As(err, &e) || !e.NothingDone() || try >= attempts {
+			return err
 		}
-		if err != nil {
-			return fmt.Errorf("%s %s: %w", method, path, err)
+		if werr := wait(ctx, max(e.RetryAfter, time.Second)); werr != nil {
+			return errors.Join(err, werr)
 		}
-		if status != want {
-			return fmt.Errorf("%s %s: status %d, want %d: %w", method, path, status, want, ErrResponse)
-		}
-		return nil
 	}
 }
 

@@ -86,7 +86,7 @@ type Failure struct {
 // Exchange is one request the edge saw and the answer it gave.
 type Exchange struct {
 	Method, Path string
-	AgentID      string // the agent whose token the request carried, if NewAgent made it
+	AgentID      string // the agent whose token the request carried, once the hub gave it out
 	Status       int
 	Code         string // the SPEC 4 envelope's code; "" for a 2xx
 	Injected     bool   // answered by a Failure, not by the core
@@ -113,7 +113,7 @@ type Hub struct {
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{} // open
 	accepted  int
-	tokens    map[string]string // agent token → agent id, for NewAgent's agents
+	tokens    map[string]string // agent token → agent id, as the hub gave them out
 	exchanges []Exchange
 	fault     func(*http.Request) *Failure
 	after     func(*http.Request, int)
@@ -252,9 +252,6 @@ func (h *Hub) NewAgent(t testing.TB) (id, token string) {
 	if err != nil {
 		t.Fatalf("hubtest: %v", err)
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.tokens[a.Token] = a.AgentID
 	return a.AgentID, a.Token
 }
 
@@ -339,6 +336,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.gw.ServeHTTP(rec, r)
 	x.Status, x.Code = rec.Code, errorCode(rec.Code, rec.Body.Bytes())
 	h.record(x)
+	h.learnToken(rec.Code, rec.Body.Bytes())
 	if after != nil {
 		after(r, rec.Code)
 	}
@@ -347,6 +345,21 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(rec.Code)
 	_, _ = w.Write(rec.Body.Bytes())
+}
+
+// learnToken maps the token in an answer of POST /agents or rotate-token
+// to its agent, so that later exchanges name the agent.
+func (h *Hub) learnToken(status int, body []byte) {
+	if status != http.StatusOK && status != http.StatusCreated {
+		return
+	}
+	var a client.AgentToken
+	if json.Unmarshal(body, &a) != nil || a.AgentID == "" || !strings.HasPrefix(a.Token, "ms_") {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.tokens[a.Token] = a.AgentID
 }
 
 func (h *Hub) record(x Exchange) {
