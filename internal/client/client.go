@@ -186,7 +186,7 @@ func do(ctx context.Context, hc *http.Client, base string, r request, now func()
 		return resp.StatusCode, fmt.Errorf("read the answer: %w", err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, apiError(resp, raw, now())
+		return resp.StatusCode, ParseError(resp.StatusCode, resp.Header, raw, now())
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
@@ -196,9 +196,10 @@ func do(ctx context.Context, hc *http.Client, base string, r request, now func()
 	return resp.StatusCode, nil
 }
 
-// apiError reads the SPEC 4 envelope of a refusal. An answer that is not
-// one (a proxy's HTML page) still gives the status and a code made from it.
-func apiError(resp *http.Response, raw []byte, now time.Time) *Error {
+// ParseError reads an answer outside 2xx: the SPEC 4 envelope in body and
+// the Retry-After header, read at now. An answer that is not an envelope (a
+// proxy's HTML page) still gives the status and a code made from it.
+func ParseError(status int, header http.Header, body []byte, now time.Time) *Error {
 	var env struct {
 		Error struct {
 			Code    string `json:"code"`
@@ -207,16 +208,16 @@ func apiError(resp *http.Response, raw []byte, now time.Time) *Error {
 		RequestID string `json:"request_id"`
 		LastSeq   *int64 `json:"last_seq"`
 	}
-	e := &Error{Status: resp.StatusCode}
-	if json.Unmarshal(raw, &env) == nil {
+	e := &Error{Status: status}
+	if json.Unmarshal(body, &env) == nil {
 		e.Code, e.Message, e.RequestID = env.Error.Code, env.Error.Message, env.RequestID
 		if env.LastSeq != nil {
 			e.LastSeq, e.HasLastSeq = *env.LastSeq, true
 		}
 	}
 	if e.Code == "" {
-		e.Code = strings.ReplaceAll(strings.ToLower(http.StatusText(resp.StatusCode)), " ", "_")
+		e.Code = strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
 	}
-	e.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), now)
+	e.RetryAfter = ParseRetryAfter(header.Get("Retry-After"), now)
 	return e
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/monsys/hub/internal/client"
 )
 
 type zeros struct{}
@@ -44,21 +46,15 @@ func TestGatewayOwnErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v1/ingest", tt.body))
-			var env struct {
-				Error struct {
-					Code    string `json:"code"`
-					Message string `json:"message"`
-				} `json:"error"`
-				RequestID string `json:"request_id"`
-			}
-			if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+			if !json.Valid(rec.Body.Bytes()) {
 				t.Fatalf("body is not a JSON envelope: %q", rec.Body)
 			}
-			if rec.Code != tt.status || env.Error.Code != tt.code || env.Error.Message == "" {
+			e := client.ParseError(rec.Code, rec.Header(), rec.Body.Bytes(), time.Now())
+			if rec.Code != tt.status || e.Code != tt.code || e.Message == "" {
 				t.Fatalf("got %d %s", rec.Code, rec.Body)
 			}
-			if env.RequestID == "" || env.RequestID != rec.Header().Get("X-Request-Id") {
-				t.Fatalf("request_id %q, X-Request-Id %q", env.RequestID, rec.Header().Get("X-Request-Id"))
+			if e.RequestID == "" || e.RequestID != rec.Header().Get("X-Request-Id") {
+				t.Fatalf("request_id %q, X-Request-Id %q", e.RequestID, rec.Header().Get("X-Request-Id"))
 			}
 			if !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
 				t.Fatalf("Content-Type %q", rec.Header().Get("Content-Type"))

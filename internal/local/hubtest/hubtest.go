@@ -334,7 +334,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := httptest.NewRecorder()
 	h.gw.ServeHTTP(rec, r)
-	x.Status, x.Code = rec.Code, errorCode(rec.Code, rec.Body.Bytes())
+	x.Status = rec.Code
+	if rec.Code >= 300 {
+		x.Code = client.ParseError(rec.Code, rec.Header(), rec.Body.Bytes(), time.Now()).Code
+	}
 	h.record(x)
 	h.learnToken(rec.Code, rec.Body.Bytes())
 	if after != nil {
@@ -366,20 +369,6 @@ func (h *Hub) record(x Exchange) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.exchanges = append(h.exchanges, x)
-}
-
-// errorCode reads the code of a SPEC 4 envelope.
-func errorCode(status int, body []byte) string {
-	if status < 300 {
-		return ""
-	}
-	var env struct {
-		Error struct {
-			Code string `json:"code"`
-		} `json:"error"`
-	}
-	_ = json.Unmarshal(body, &env)
-	return env.Error.Code
 }
 
 // gate drops the connections it accepts while down.
