@@ -288,7 +288,7 @@ func listen(addr string, f stateFiles) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return gateway.Listen(addr, cert, pool)
+	return gateway.Listen(addr, cert, pool, nil)
 }
 
 // function is what the local gateway runs: the API handler, and the

@@ -53,10 +53,10 @@ func Handler(fn Func, now func() time.Time) http.Handler {
 
 // Listen listens on addr with TLS 1.2 or later, presenting cert and, as API
 // Gateway mutual TLS does, refusing in the handshake any client without a
-// certificate that clientCAs verify.
-func Listen(addr string, cert tls.Certificate, clientCAs *x509.CertPool) (net.Listener, error) {
+// certificate that clientCAs verify at the time now gives (nil: real time).
+func Listen(addr string, cert tls.Certificate, clientCAs *x509.CertPool, now func() time.Time) (net.Listener, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
-		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCAs}
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCAs, Time: now}
 	ln, err := tls.Listen("tcp", addr, tc)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)

@@ -66,9 +66,10 @@ type config struct {
 // Option tunes Start.
 type Option func(*config)
 
-// Clock sets the hub's clock (real time by default). The TLS listener checks
-// client certificates against real time, as API Gateway would against its
-// own, so the certificates the hub issues must hold in both.
+// Clock sets the hub's clock (real time by default): the core's, and the
+// one the TLS listener checks client certificates against, as API Gateway
+// would against its own. Clients check the hub's server certificate
+// against real time, which it holds for.
 func Clock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
 // CertValidity sets the lifetime of the client certificates the hub issues
@@ -135,7 +136,7 @@ func Start(t testing.TB, opts ...Option) *Hub {
 }
 
 func start(dir string, cfg config) (*Hub, error) {
-	auth, err := newCA(dir)
+	auth, err := newCA(dir, cfg.now())
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +151,7 @@ func start(dir string, cfg config) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := gateway.Listen("127.0.0.1:0", serverCert, auth.CertPool())
+	ln, err := gateway.Listen("127.0.0.1:0", serverCert, auth.CertPool(), cfg.now)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +160,7 @@ func start(dir string, cfg config) (*Hub, error) {
 	go func() { _ = h.srv.Serve(&gate{Listener: ln, down: &h.down}) }()
 
 	h.URL = "https://" + ln.Addr().String()
-	tf, err := profile.EnsureTenantFiles(dir, Tenant, auth, time.Now())
+	tf, err := profile.EnsureTenantFiles(dir, Tenant, &ca.Authority{Cert: auth.Cert, Signer: auth.Signer, Now: cfg.now}, cfg.now())
 	if err != nil {
 		h.close()
 		return nil, err
@@ -204,14 +205,18 @@ func (h *Hub) core(auth *ca.Authority, cfg config) (gateway.Func, string, error)
 	}, adminKey, nil
 }
 
-// newCA makes the hub CA, valid in real time, and writes its certificate to
-// dir/ca.pem.
-func newCA(dir string) (*ca.Authority, error) {
+// newCA makes the hub CA, valid in real time and at the hub's time now, and
+// writes its certificate to dir/ca.pem. The Authority issues in real time.
+func newCA(dir string, now time.Time) (*ca.Authority, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	root, err := ca.NewRoot(key, "monsys hubtest CA", time.Now(), 10*365*24*time.Hour, nil)
+	from, to := time.Now(), now
+	if to.Before(from) {
+		from, to = to, from
+	}
+	root, err := ca.NewRoot(key, "monsys hubtest CA", from, to.Sub(from)+10*365*24*time.Hour, nil)
 	if err != nil {
 		return nil, err
 	}

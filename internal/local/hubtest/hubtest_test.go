@@ -21,6 +21,7 @@ import (
 	"github.com/monsys/hub/internal/batch"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/client"
+	"github.com/monsys/hub/internal/clocktest"
 	"github.com/monsys/hub/internal/local/hubtest"
 	"github.com/monsys/hub/internal/profile"
 	"github.com/monsys/hub/internal/sig"
@@ -210,5 +211,16 @@ func TestConnections(t *testing.T) {
 	c.CloseIdleConnections()
 	if n := h.Connections() - before; n != 1 {
 		t.Fatalf("two requests on a keep-alive client took %d connections, want 1", n)
+	}
+}
+
+// TestClock: the hub's clock is the one the test gives.
+func TestClock(t *testing.T) {
+	at := time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)
+	h := hubtest.Start(t, hubtest.Clock(clocktest.At(at).Now))
+	id, _ := h.NewAgent(t)
+	v, err := h.Admin().GetAgent(context.Background(), id)
+	if err != nil || !v.CreatedAt.Equal(at) {
+		t.Fatalf("created_at %v, %v; want the test's clock, %v", v.CreatedAt, err, at)
 	}
 }
