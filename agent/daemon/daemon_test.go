@@ -149,16 +149,13 @@ func (e *env) refuseIngestUntilRegistered(code string) {
 	})
 }
 
-func (e *env) rotateSigningKey() {
-	e.t.Helper()
-	if _, err := e.admin().RotateSigningKey(context.Background(), e.id); err != nil {
-		e.t.Fatal(err)
-	}
-}
+// rotateSigningKey and rotateClientCert are the operator's unpinning.
+func (e *env) rotateSigningKey() { e.ok(e.admin().RotateSigningKey(context.Background(), e.id)) }
+func (e *env) rotateClientCert() { e.ok(e.admin().RotateClientCert(context.Background(), e.id)) }
 
-func (e *env) rotateClientCert() {
+func (e *env) ok(_ client.AgentView, err error) {
 	e.t.Helper()
-	if _, err := e.admin().RotateClientCert(context.Background(), e.id); err != nil {
+	if err != nil {
 		e.t.Fatal(err)
 	}
 }
