@@ -19,6 +19,3 @@ type Collector interface {
 
 // ErrUnsupported means a collector cannot run on this platform.
 var ErrUnsupported = errors.New("collector not supported on this platform")
-
-// ts formats record timestamps as the batch package does.
-func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/monsys/hub/internal/batch"
 )
 
 // ProcessDNA is a "process_dna" record: one per distinct executable file
@@ -97,7 +99,7 @@ func (d *DNA) Collect(ctx context.Context, now time.Time) ([]any, error) {
 			}
 			continue
 		}
-		rec.TS = ts(now)
+		rec.TS = batch.TS(now)
 		byKey[key] = rec
 		order = append(order, key)
 	}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/monsys/hub/internal/batch"
 )
 
 // HoneypotTrip is a "honeypot_trip" record: a canary file was read, changed,
@@ -88,9 +90,9 @@ func (h *Honeypot) Collect(_ context.Context, now time.Time) ([]any, error) {
 		if event == "" {
 			continue
 		}
-		rec := HoneypotTrip{Type: "honeypot_trip", TS: ts(now), Path: p, Event: event}
+		rec := HoneypotTrip{Type: "honeypot_trip", TS: batch.TS(now), Path: p, Event: event}
 		if !cur.missing {
-			rec.ATime, rec.MTime, rec.CTime = ts(cur.atime), ts(cur.mtime), ts(cur.ctime)
+			rec.ATime, rec.MTime, rec.CTime = batch.TS(cur.atime), batch.TS(cur.mtime), batch.TS(cur.ctime)
 		}
 		out = append(out, rec)
 		// Re-arm: a deleted canary is planted again, others get their

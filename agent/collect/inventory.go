@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/monsys/hub/internal/batch"
+
 	"github.com/shirou/gopsutil/v4/common"
 	"github.com/shirou/gopsutil/v4/net"
 )
@@ -106,7 +108,7 @@ func (in *Inventory) Collect(ctx context.Context, now time.Time) ([]any, error) 
 	recs := make([]any, 0, parts)
 	for p := range parts {
 		chunk := pkgs[min(len(pkgs), p*packagesPerPart):min(len(pkgs), (p+1)*packagesPerPart)]
-		r := InventorySnapshot{Type: "inventory_snapshot", TS: ts(now), SnapshotID: id, Part: p + 1, Parts: parts, PackageCount: len(pkgs), Packages: chunk}
+		r := InventorySnapshot{Type: "inventory_snapshot", TS: batch.TS(now), SnapshotID: id, Part: p + 1, Parts: parts, PackageCount: len(pkgs), Packages: chunk}
 		if r.Packages == nil {
 			r.Packages = []Package{}
 		}

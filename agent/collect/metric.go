@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/monsys/hub/internal/batch"
+
 	"github.com/shirou/gopsutil/v4/common"
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/disk"
@@ -69,7 +71,7 @@ func (m *Metrics) ctx(ctx context.Context) context.Context {
 // Collect implements Collector.
 func (m *Metrics) Collect(ctx context.Context, now time.Time) ([]any, error) {
 	ctx = m.ctx(ctx)
-	rec := Metric{Type: "metric", TS: ts(now)}
+	rec := Metric{Type: "metric", TS: batch.TS(now)}
 	var errs []error
 
 	if times, err := cpu.TimesWithContext(ctx, false); err == nil && len(times) == 1 {

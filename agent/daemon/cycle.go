@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/monsys/hub/agent/batch"
 	"github.com/monsys/hub/agent/identity"
 	"github.com/monsys/hub/agent/state"
+	"github.com/monsys/hub/internal/batch"
 )
 
 // AgentStatus is the "agent_status" record that ends every cycle.
@@ -120,7 +120,7 @@ func (a *Agent) spoolRecords(now time.Time, recs []json.RawMessage) error {
 		return fmt.Errorf("spool records: %w", err)
 	}
 	for i, g := range groups {
-		body, err := batch.Encode(batch.NewHeader(now, first+int64(i), a.o.Version), g)
+		body, err := batch.Encode(batch.Header{TS: now, Seq: first + int64(i), AgentVersion: a.o.Version}, g)
 		if err != nil {
 			return fmt.Errorf("spool records: %w", err)
 		}

@@ -9,7 +9,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -21,7 +20,6 @@ import (
 	"time"
 
 	"github.com/monsys/hub/agent/backoff"
-	"github.com/monsys/hub/agent/client"
 	"github.com/monsys/hub/agent/collect"
 	"github.com/monsys/hub/agent/identity"
 	"github.com/monsys/hub/agent/internal/flock"
@@ -29,6 +27,8 @@ import (
 	"github.com/monsys/hub/agent/spool"
 	"github.com/monsys/hub/agent/state"
 	"github.com/monsys/hub/internal/atomicfile"
+	"github.com/monsys/hub/internal/client"
+	"github.com/monsys/hub/internal/sig"
 )
 
 // SpoolDir is the spool's directory inside the state directory.
@@ -48,13 +48,13 @@ var (
 	ErrNoEnrollment = errors.New("no enrollment certificate configured")
 )
 
-// Hub is what the agent needs from the hub; *client.Client implements it.
+// Hub is what the agent needs from the hub; *client.Agent implements it.
 type Hub interface {
 	Register(ctx context.Context, cert tls.Certificate, req client.RegisterRequest) (client.RegisterResponse, error)
 	Ingest(ctx context.Context, cert tls.Certificate, body []byte, sig string) (client.IngestResponse, error)
 }
 
-var _ Hub = (*client.Client)(nil)
+var _ Hub = (*client.Agent)(nil)
 
 // Scheduled is a collector with its period; 0 means every cycle.
 type Scheduled struct {
@@ -177,7 +177,7 @@ func (a *Agent) key() (ed25519.PrivateKey, error) {
 
 // PubkeyB64 is the standard base64 of the raw public key (SPEC 4.1).
 func PubkeyB64(k ed25519.PrivateKey) string {
-	return base64.StdEncoding.EncodeToString(k.Public().(ed25519.PublicKey))
+	return sig.EncodePublicKey(k.Public().(ed25519.PublicKey))
 }
 
 // Fingerprint formats a public key's SHA-256 as lowercase hex pairs joined by ":".

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,13 +17,13 @@ import (
 	"time"
 
 	"github.com/monsys/hub/agent/backoff"
-	"github.com/monsys/hub/agent/batch"
-	"github.com/monsys/hub/agent/client"
 	"github.com/monsys/hub/agent/identity"
-	"github.com/monsys/hub/agent/internal/hubtest"
 	"github.com/monsys/hub/agent/keyfile"
 	"github.com/monsys/hub/agent/spool"
+	"github.com/monsys/hub/internal/batch"
+	"github.com/monsys/hub/internal/client"
 	"github.com/monsys/hub/internal/clocktest"
+	"github.com/monsys/hub/internal/local/hubtest"
 	"github.com/monsys/hub/internal/sig"
 )
 
@@ -47,6 +48,7 @@ func (c *counter) Collect(_ context.Context, now time.Time) ([]any, error) {
 type env struct {
 	t     *testing.T
 	hub   *hubtest.Hub
+	id    string
 	token string
 	dir   string
 	clk   *clocktest.Clock
@@ -55,28 +57,28 @@ type env struct {
 	agent *Agent
 }
 
-func newEnv(t *testing.T, perCycle, pad int) *env {
+// newEnv starts the real hub in-process (hubtest) with one agent on it.
+func newEnv(t *testing.T, perCycle, pad int, opts ...hubtest.Option) *env {
 	t.Helper()
-	hub, err := hubtest.Start(t.TempDir())
+	hub := hubtest.Start(t, opts...)
+	id, token := hub.NewAgent(t)
+	e := &env{t: t, hub: hub, id: id, token: token, dir: filepath.Join(t.TempDir(), "state"), clk: clocktest.Skewed(), rec: &counter{perCycle: perCycle, pad: pad}}
+	roots, err := identity.LoadRoots(hub.Profile.CACert)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(hub.Close)
-	e := &env{t: t, hub: hub, token: hub.NewAgent(), dir: filepath.Join(t.TempDir(), "state"), clk: clocktest.Skewed(), rec: &counter{perCycle: perCycle, pad: pad}}
-	roots, err := identity.LoadRoots(hub.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := client.New(client.Config{URL: hub.URL, Token: e.token, Roots: roots, Now: e.clk.Now, Timeout: 5 * time.Second})
+	cl, err := client.NewAgent(client.AgentConfig{URL: hub.URL, Token: e.token, Roots: roots, Now: e.clk.Now, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.CloseIdle)
 	e.opts = Options{
-		StateDir:      e.dir,
-		Version:       "1.0.0",
-		Hub:           cl,
-		Enrollment:    func() (identity.Identity, error) { return identity.LoadPair(hub.EnrollCertFile, hub.EnrollKeyFile) },
+		StateDir: e.dir,
+		Version:  "1.0.0",
+		Hub:      cl,
+		Enrollment: func() (identity.Identity, error) {
+			return identity.LoadPair(hub.Profile.EnrollCert, hub.Profile.EnrollKey)
+		},
 		Collectors:    []Scheduled{{Collector: e.rec}},
 		SpoolMaxBytes: spool.MinMaxBytes,
 		Hostname:      func() (string, error) { return "test-host", nil },
@@ -122,10 +124,69 @@ func (e *env) mustDrain() {
 	}
 }
 
+// view is what the hub holds for the agent and what it answered it.
+func (e *env) view() hubtest.Agent {
+	e.t.Helper()
+	return e.hub.Agent(e.t, e.id)
+}
+
+// admin returns the operator client of the hub's tenant.
+func (e *env) admin() *client.Admin { return e.hub.Admin() }
+
+// refuseIngestUntilRegistered makes the edge answer every ingest with 403
+// code until the agent registers again: what the agent must answer by
+// registering (forbidden) or enrolling (cert_pin_mismatch) anew.
+func (e *env) refuseIngestUntilRegistered(code string) {
+	var registered atomic.Bool
+	e.hub.SetFault(func(r *http.Request) *hubtest.Failure {
+		switch {
+		case r.URL.Path == hubtest.RegisterPath:
+			registered.Store(true)
+		case r.URL.Path == hubtest.IngestPath && !registered.Load():
+			return &hubtest.Failure{Status: http.StatusForbidden, Code: code}
+		}
+		return nil
+	})
+}
+
+// rotateSigningKey and rotateClientCert are the operator's unpinning.
+func (e *env) rotateSigningKey() { e.ok(e.admin().RotateSigningKey(context.Background(), e.id)) }
+func (e *env) rotateClientCert() { e.ok(e.admin().RotateClientCert(context.Background(), e.id)) }
+
+func (e *env) ok(_ client.AgentView, err error) {
+	e.t.Helper()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// sendUnknown sends, with the agent's key and certificate but not through
+// the agent, a signed batch (a header alone) with seq: the hub then holds a
+// batch the agent does not know of, as after its state was restored from an
+// older copy.
+func (e *env) sendUnknown(seq int64) {
+	e.t.Helper()
+	key, err := keyfile.Load(keyfile.Path(e.dir))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	id, err := identity.Load(identity.Path(e.dir))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	body, err := batch.Encode(batch.Header{TS: time.Now(), Seq: seq, AgentVersion: "1.0.0"}, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.opts.Hub.Ingest(context.Background(), id.TLS, body, sig.Sign(key, body)); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 // received returns the "n" of every test record the hub accepted, in order.
 func (e *env) received() []int64 {
 	var ns []int64
-	for _, r := range e.hub.Agent(e.token).Records {
+	for _, r := range e.view().Records {
 		var v struct {
 			Type string `json:"type"`
 			N    int64  `json:"n"`
@@ -150,7 +211,7 @@ func (e *env) exactlyOnce(want int) {
 			e.t.Fatalf("record %d has n=%d: lost, duplicated or out of order", i, n)
 		}
 	}
-	seqs := e.hub.Agent(e.token).Seqs
+	seqs := e.view().Seqs
 	if !slices.IsSorted(seqs) || len(slices.Compact(slices.Clone(seqs))) != len(seqs) {
 		e.t.Fatalf("accepted seqs not strictly increasing: %v", seqs)
 	}
@@ -160,7 +221,7 @@ func TestFirstStart(t *testing.T) {
 	e := newEnv(t, 3, 0)
 	e.collect(1)
 	e.mustDrain()
-	a := e.hub.Agent(e.token)
+	a := e.view()
 	if a.Pubkey == nil || a.CertFP == "" || a.Registrations != 1 {
 		t.Fatalf("after first start: pinned=%v cert=%q registrations=%d", a.Pubkey != nil, a.CertFP, a.Registrations)
 	}
@@ -184,7 +245,7 @@ func TestFirstStart(t *testing.T) {
 	}
 	// A second drain with nothing new registers no more.
 	e.mustDrain()
-	if got := e.hub.Agent(e.token).Registrations; got != 1 {
+	if got := e.view().Registrations; got != 1 {
 		t.Fatalf("registrations = %d after an idle drain", got)
 	}
 }
@@ -196,11 +257,11 @@ func TestForged(t *testing.T) {
 	e.collect(1)
 	e.mustDrain()
 	id, _ := identity.Load(identity.Path(e.dir))
-	roots, _ := identity.LoadRoots(e.hub.CAFile)
-	cl, _ := client.New(client.Config{URL: e.hub.URL, Token: e.token, Roots: roots})
+	roots, _ := identity.LoadRoots(e.hub.Profile.CACert)
+	cl, _ := client.NewAgent(client.AgentConfig{URL: e.hub.URL, Token: e.token, Roots: roots})
 	defer cl.CloseIdle()
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
-	body, _ := batch.Encode(batch.NewHeader(time.Now(), time.Now().UnixNano()+1e9, "1.0.0"), []json.RawMessage{json.RawMessage(`{"type":"honeypot_trip","ts":"2026-04-01T10:00:00Z","path":"/fake"}`)})
+	body, _ := batch.Encode(batch.Header{TS: time.Now(), Seq: time.Now().UnixNano() + 1e9, AgentVersion: "1.0.0"}, []json.RawMessage{json.RawMessage(`{"type":"honeypot_trip","ts":"2026-04-01T10:00:00Z","path":"/fake"}`)})
 	tests := []struct {
 		name string
 		sig  string
@@ -219,7 +280,7 @@ func TestForged(t *testing.T) {
 			}
 		})
 	}
-	if n := len(e.hub.Agent(e.token).Records); n != 2 { // one test record + one agent_status
+	if n := len(e.view().Records); n != 2 { // one test record + one agent_status
 		t.Fatalf("hub stored %d records; forged ones must not be stored", n)
 	}
 }
@@ -231,10 +292,10 @@ func TestReplayRecovery(t *testing.T) {
 	// The hub has accepted batches this agent does not know of (state lost,
 	// clock set back): its last_seq is far ahead.
 	ahead := time.Now().Add(time.Hour).UnixNano()
-	e.hub.SetLastSeq(e.token, ahead)
+	e.sendUnknown(ahead)
 	e.collect(3)
 	e.mustDrain()
-	a := e.hub.Agent(e.token)
+	a := e.view()
 	if a.Replays != 1 {
 		t.Fatalf("hub saw %d replays, want 1 (the re-sequenced seqs follow on)", a.Replays)
 	}
@@ -253,14 +314,18 @@ func TestIdempotentResend(t *testing.T) {
 	e.collect(1)
 	// The hub stores the batch but the answer is lost.
 	var once sync.Once
-	e.hub.SetAfterStore(func() { once.Do(func() { e.hub.SetDown(true) }) })
+	e.hub.SetAfter(func(r *http.Request, status int) {
+		if r.URL.Path == hubtest.IngestPath && status == http.StatusAccepted {
+			once.Do(func() { e.hub.SetDown(true) })
+		}
+	})
 	if _, err := e.drain(); err == nil {
 		t.Fatal("drain succeeded although the answer was lost")
 	}
-	e.hub.SetAfterStore(nil)
+	e.hub.SetAfter(nil)
 	e.hub.SetDown(false)
 	e.mustDrain()
-	if d := e.hub.Agent(e.token).Duplicates; d != 1 {
+	if d := e.view().Duplicates; d != 1 {
 		t.Fatalf("hub saw %d duplicate resends, want 1 (a byte-identical resend)", d)
 	}
 	e.exactlyOnce(1)
@@ -283,8 +348,8 @@ func TestRetryAfter(t *testing.T) {
 			e.collect(1)
 			e.mustDrain()
 			e.collect(1)
-			e.hub.SetBefore(func(kind string) *hubtest.Failure {
-				if kind == "ingest" {
+			e.hub.SetFault(func(r *http.Request) *hubtest.Failure {
+				if r.URL.Path == hubtest.IngestPath {
 					f := tt.failure
 					return &f
 				}
@@ -306,7 +371,7 @@ func TestRetryAfter(t *testing.T) {
 			if st := e.agent.SpoolStats(); st.Batches != 1 {
 				t.Fatalf("spool has %d batches, want the unsent one kept", st.Batches)
 			}
-			e.hub.SetBefore(nil)
+			e.hub.SetFault(nil)
 			e.mustDrain()
 			e.exactlyOnce(2)
 		})
@@ -339,14 +404,16 @@ func TestOutage(t *testing.T) {
 func TestRotation(t *testing.T) {
 	t.Run("ok/403 after admin unset leads to registering again", func(t *testing.T) {
 		e := newEnv(t, 1, 0)
-		e.hub.SetStrictAfterRotation(true)
 		e.collect(1)
 		e.mustDrain()
 		keyBefore, _ := keyfile.Load(keyfile.Path(e.dir))
-		e.hub.RotateSigningKey(e.token)
+		e.rotateSigningKey()
+		// The hub takes batches of an agent without a pin as legacy ones
+		// (SPEC 4.2 check 4); this test is about a hub that refuses them.
+		e.refuseIngestUntilRegistered(client.CodeForbidden)
 		e.collect(1)
 		e.mustDrain()
-		a := e.hub.Agent(e.token)
+		a := e.view()
 		if a.Pubkey == nil || !a.Pubkey.Equal(keyBefore.Public()) || a.Registrations != 2 {
 			t.Fatalf("after 403: pinned=%v registrations=%d; want the same key pinned again", a.Pubkey != nil, a.Registrations)
 		}
@@ -356,11 +423,11 @@ func TestRotation(t *testing.T) {
 		e := newEnv(t, 1, 0)
 		e.collect(1)
 		e.mustDrain()
-		e.hub.RotateSigningKey(e.token)
+		e.rotateSigningKey()
 		e.clk.Advance(time.Hour + time.Minute)
 		e.collect(1)
 		e.mustDrain()
-		if a := e.hub.Agent(e.token); a.Pubkey == nil || a.Unsigned != 0 {
+		if a := e.view(); a.Pubkey == nil || a.Unsigned != 0 {
 			t.Fatalf("pinned=%v unsigned=%d; want re-pinned before sending", a.Pubkey != nil, a.Unsigned)
 		}
 	})
@@ -369,7 +436,7 @@ func TestRotation(t *testing.T) {
 		e.collect(1)
 		e.mustDrain()
 		old, _ := keyfile.Load(keyfile.Path(e.dir))
-		e.hub.RotateSigningKey(e.token)
+		e.rotateSigningKey()
 		shared, err := OpenShared(e.opts)
 		if err != nil {
 			t.Fatal(err)
@@ -378,7 +445,7 @@ func TestRotation(t *testing.T) {
 			t.Fatal(err)
 		}
 		now, _ := keyfile.Load(keyfile.Path(e.dir))
-		a := e.hub.Agent(e.token)
+		a := e.view()
 		if now.Equal(old) || !a.Pubkey.Equal(now.Public()) {
 			t.Fatal("rotate-key did not pin a new key")
 		}
@@ -410,30 +477,52 @@ func TestRotation(t *testing.T) {
 
 func TestCertificate(t *testing.T) {
 	t.Run("ok/renewal at two thirds of the lifetime", func(t *testing.T) {
-		e := newEnv(t, 1, 0)
-		e.hub.SetCertLifetime(30 * time.Minute)
+		e := newEnv(t, 1, 0, hubtest.CertValidity(30*time.Minute))
 		e.collect(1)
 		e.mustDrain()
-		before := e.hub.Agent(e.token).CertFP
+		before := e.view().CertFP
 		e.clk.Advance(21 * time.Minute)
 		e.collect(1)
 		e.mustDrain()
-		after := e.hub.Agent(e.token)
+		after := e.view()
 		id, _ := identity.Load(identity.Path(e.dir))
 		if after.CertFP == before || id.Fingerprint() != after.CertFP {
 			t.Fatal("certificate not renewed and re-pinned")
 		}
 		e.exactlyOnce(2)
 	})
+	t.Run("ok/admin unpinned the certificate: pinned again at registration", func(t *testing.T) {
+		e := newEnv(t, 1, 0)
+		e.collect(1)
+		e.mustDrain()
+		before := e.view().CertFP
+		e.rotateClientCert()
+		e.collect(1)
+		e.mustDrain() // no pin: the hub takes the agent's own certificate
+		if fp := e.view().CertFP; fp != "" {
+			t.Fatalf("certificate pinned again before a registration: %s", fp)
+		}
+		e.clk.Advance(time.Hour + time.Minute) // the periodic registration pins it (SPEC 5.4)
+		e.collect(1)
+		e.mustDrain()
+		if fp := e.view().CertFP; fp != before {
+			t.Fatalf("pinned %q after the registration, want the agent's %q", fp, before)
+		}
+		e.exactlyOnce(3)
+	})
 	t.Run("ok/admin unpinned the certificate: enroll again", func(t *testing.T) {
 		e := newEnv(t, 1, 0)
 		e.collect(1)
 		e.mustDrain()
-		before := e.hub.Agent(e.token).CertFP
-		e.hub.RotateClientCert(e.token)
+		before := e.view().CertFP
+		e.rotateClientCert()
+		// The hub takes the agent's own certificate while none is pinned
+		// (ok/admin unpinned the certificate: pinned again at registration);
+		// this test is about a hub that refuses it.
+		e.refuseIngestUntilRegistered(client.CodeCertPinMismatch)
 		e.collect(1)
 		e.mustDrain()
-		if fp := e.hub.Agent(e.token).CertFP; fp == "" || fp == before {
+		if fp := e.view().CertFP; fp == "" || fp == before {
 			t.Fatal("no new certificate pinned")
 		}
 		e.exactlyOnce(2)
@@ -457,7 +546,7 @@ func TestSpoolBound(t *testing.T) {
 	// relies on dropped_batches_total; drops made while spooling the last
 	// cycle wait for the next agent_status.
 	var last AgentStatus
-	for _, r := range e.hub.Agent(e.token).Records {
+	for _, r := range e.view().Records {
 		var s AgentStatus
 		if json.Unmarshal(r, &s) == nil && s.Type == "agent_status" {
 			last = s
@@ -478,7 +567,7 @@ func TestRejectedBatch(t *testing.T) {
 	e := newEnv(t, 1, 0)
 	e.collect(1)
 	e.mustDrain()
-	bad, _ := batch.Encode(batch.NewHeader(time.Now(), time.Now().UnixNano()+1e9, "1.0.0"), []json.RawMessage{json.RawMessage(`{"type":"Bad Type!","ts":"yesterday"}`)})
+	bad, _ := batch.Encode(batch.Header{TS: time.Now(), Seq: time.Now().UnixNano() + 1e9, AgentVersion: "1.0.0"}, []json.RawMessage{json.RawMessage(`{"type":"Bad Type!","ts":"yesterday"}`)})
 	if _, err := e.agent.spool.Append(bad, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -530,7 +619,7 @@ func TestStatusReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := r.Format(e.clk.Now())
-	for _, want := range []string{"agent id:", e.hub.Agent(e.token).ID, "signing pin:", "pinned since", "client certificate:", "expires", "spool:", "2 batches waiting", "last contact:", "ago"} {
+	for _, want := range []string{"agent id:", e.view().ID, "signing pin:", "pinned since", "client certificate:", "expires", "spool:", "2 batches waiting", "last contact:", "ago"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}

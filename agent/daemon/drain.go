@@ -7,11 +7,11 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/monsys/hub/agent/batch"
-	"github.com/monsys/hub/agent/client"
 	"github.com/monsys/hub/agent/identity"
 	"github.com/monsys/hub/agent/spool"
 	"github.com/monsys/hub/agent/state"
+	"github.com/monsys/hub/internal/batch"
+	"github.com/monsys/hub/internal/client"
 	"github.com/monsys/hub/internal/sig"
 )
 
@@ -57,7 +57,7 @@ func (a *Agent) Drain(ctx context.Context) (sent int, err error) {
 			return sent, &DrainError{Err: err}
 		}
 		if floor > 0 {
-			if h, _, err := batch.Decode(e.Body); err == nil && h.Seq <= floor {
+			if b, err := batch.Parse(e.Body, true); err == nil && b.Header.Seq <= floor {
 				if err := a.resequence(e, floor); err != nil {
 					return sent, a.fail(err)
 				}

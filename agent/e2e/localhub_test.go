@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -21,11 +20,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsys/hub/agent/batch"
-	"github.com/monsys/hub/agent/client"
 	"github.com/monsys/hub/agent/daemon"
 	"github.com/monsys/hub/agent/identity"
 	"github.com/monsys/hub/agent/keyfile"
+	"github.com/monsys/hub/internal/batch"
+	"github.com/monsys/hub/internal/client"
 	"github.com/monsys/hub/internal/local"
 	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/profile"
@@ -71,8 +70,9 @@ func (r *recorder) Ingest(ctx context.Context, cert tls.Certificate, body []byte
 		if res.Duplicate {
 			r.duplicate++
 		} else {
-			h, _, _ := batch.Decode(body)
-			r.accepted[h.Seq] = body
+			if b, err := batch.Parse(body, true); err == nil {
+				r.accepted[b.Header.Seq] = body
+			}
 			r.acked += res.Accepted
 		}
 	}
@@ -84,7 +84,7 @@ type env struct {
 	cfg   local.Config
 	hub   *local.Hub
 	info  profile.Info
-	admin *http.Client
+	admin *client.Admin
 	rec   *recorder
 	count *counter
 	opts  daemon.Options
@@ -116,21 +116,16 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	op, err := tls.LoadX509KeyPair(e.info.OperatorCert, e.info.OperatorKey)
+	if e.admin, err = client.NewAdmin(e.info, client.Options{Timeout: 30 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.admin.CloseIdle)
+	created, err := e.admin.CreateAgent(context.Background(), "e2e-host")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.admin = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{op}}}}
-	t.Cleanup(e.admin.CloseIdleConnections)
-	var created struct {
-		AgentID string `json:"agent_id"`
-		Token   string `json:"token"`
-	}
-	if st := e.call("POST", "/agents", `{"hostname":"e2e-host"}`, &created); st != http.StatusCreated {
-		t.Fatalf("create agent: %d", st)
-	}
 	e.id, e.token = created.AgentID, created.Token
-	cl, err := client.New(client.Config{URL: e.info.URL, Token: e.token, Roots: roots, Timeout: 30 * time.Second})
+	cl, err := client.NewAgent(client.AgentConfig{URL: e.info.URL, Token: e.token, Roots: roots, Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,44 +144,12 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// call is an admin request (operator certificate and admin key).
-func (e *env) call(method, path, body string, out any) int {
+// view is the hub's record of the agent (GET /agents/{id}).
+func (e *env) view() client.AgentView {
 	e.t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = bytes.NewReader([]byte(body))
-	}
-	req, _ := http.NewRequest(method, e.info.URL+"/api/v1"+path, rd)
-	req.Header.Set("Authorization", "Bearer "+e.info.AdminKey)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := e.admin.Do(req)
+	v, err := e.admin.GetAgent(context.Background(), e.id)
 	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if out != nil {
-		_ = json.Unmarshal(raw, out)
-	}
-	return resp.StatusCode
-}
-
-type agentView struct {
-	SigningPubKeyPinned bool    `json:"signing_pubkey_pinned"`
-	SigningPubKey       *string `json:"signing_pubkey"`
-	ClientCertPinned    bool    `json:"client_cert_pinned"`
-	ClientCertFP        *string `json:"client_cert_fingerprint"`
-	LastSeq             int64   `json:"last_seq"`
-	SendsUnsigned       bool    `json:"sends_unsigned"`
-}
-
-func (e *env) view() agentView {
-	e.t.Helper()
-	var v agentView
-	if st := e.call("GET", "/agents/"+e.id, "", &v); st != http.StatusOK {
-		e.t.Fatalf("get agent: %d", st)
+		e.t.Fatal(err)
 	}
 	return v
 }
@@ -222,17 +185,17 @@ func (e *env) exactlyOnce() {
 	var ns []int64
 	records := 0
 	for _, s := range seqs {
-		_, recs, err := batch.Decode(e.rec.accepted[s])
+		b, err := batch.Parse(e.rec.accepted[s], true)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		records += len(recs)
-		for _, r := range recs {
+		records += len(b.Records)
+		for _, r := range b.Records {
 			var v struct {
 				Type string `json:"type"`
 				N    int64  `json:"n"`
 			}
-			_ = json.Unmarshal(r, &v)
+			_ = json.Unmarshal(r.Raw, &v)
 			if v.Type == "e2e_record" {
 				ns = append(ns, v.N)
 			}
@@ -275,14 +238,14 @@ func TestLocalHub(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !v.SigningPubKeyPinned || v.SigningPubKey == nil || *v.SigningPubKey != daemon.PubkeyB64(key) {
+		if !v.SigningPubKeyPinned || v.SigningPubKey != daemon.PubkeyB64(key) {
 			t.Fatalf("hub pin = %+v, want the key file's key", v)
 		}
 		id, err := identity.Load(identity.Path(e.opts.StateDir))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !v.ClientCertPinned || v.ClientCertFP == nil || !sameFP(*v.ClientCertFP, id.Fingerprint()) {
+		if !v.ClientCertPinned || !sameFP(v.ClientCertFP, id.Fingerprint()) {
 			t.Fatalf("hub cert pin = %v, agent's certificate %s", v.ClientCertFP, id.Fingerprint())
 		}
 		if v.SendsUnsigned {
@@ -294,10 +257,10 @@ func TestLocalHub(t *testing.T) {
 	t.Run("fail/forged batches refused", func(t *testing.T) {
 		id, _ := identity.Load(identity.Path(e.opts.StateDir))
 		roots, _ := identity.LoadRoots(e.info.CACert)
-		cl, _ := client.New(client.Config{URL: e.info.URL, Token: e.token, Roots: roots})
+		cl, _ := client.NewAgent(client.AgentConfig{URL: e.info.URL, Token: e.token, Roots: roots})
 		defer cl.CloseIdle()
 		_, other, _ := ed25519.GenerateKey(rand.Reader)
-		body, _ := batch.Encode(batch.NewHeader(time.Now(), time.Now().UnixNano()+int64(time.Hour), "1.0.0"),
+		body, _ := batch.Encode(batch.Header{TS: time.Now(), Seq: time.Now().UnixNano() + int64(time.Hour), AgentVersion: "1.0.0"},
 			[]json.RawMessage{json.RawMessage(`{"type":"honeypot_trip","ts":"2026-04-01T10:00:00Z","path":"/forged"}`)})
 		for _, sig := range []string{sig.Sign(other, body), ""} {
 			_, err := cl.Ingest(context.Background(), id.TLS, body, sig)
@@ -333,8 +296,8 @@ func TestLocalHub(t *testing.T) {
 	})
 
 	t.Run("ok/rotation: admin unsets the pin, agent pins a new key", func(t *testing.T) {
-		if st := e.call("POST", "/agents/"+e.id+"/rotate-signing-key", "", nil); st/100 != 2 {
-			t.Fatalf("rotate-signing-key: %d", st)
+		if _, err := e.admin.RotateSigningKey(context.Background(), e.id); err != nil {
+			t.Fatal(err)
 		}
 		shared, err := daemon.OpenShared(e.opts)
 		if err != nil {
@@ -345,7 +308,7 @@ func TestLocalHub(t *testing.T) {
 			t.Fatal(err)
 		}
 		now, _ := keyfile.Load(keyfile.Path(e.opts.StateDir))
-		if v := e.view(); now.Equal(old) || !v.SigningPubKeyPinned || *v.SigningPubKey != daemon.PubkeyB64(now) {
+		if v := e.view(); now.Equal(old) || !v.SigningPubKeyPinned || v.SigningPubKey != daemon.PubkeyB64(now) {
 			t.Fatalf("after rotation: pin %+v", v)
 		}
 		cycle(t, a)

@@ -7,11 +7,9 @@ package identity
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -19,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/monsys/hub/internal/ca"
 
 	"github.com/monsys/hub/internal/atomicfile"
 )
@@ -45,10 +45,7 @@ type Identity struct {
 }
 
 // Fingerprint is the lowercase hex SHA-256 of the leaf's DER, as the hub pins it.
-func (id Identity) Fingerprint() string {
-	sum := sha256.Sum256(id.Leaf.Raw)
-	return hex.EncodeToString(sum[:])
-}
+func (id Identity) Fingerprint() string { return ca.Fingerprint(id.Leaf.Raw) }
 
 // NeedsRenewal reports whether now is past two thirds of the certificate's
 // lifetime, the point at which the agent asks for a new one.

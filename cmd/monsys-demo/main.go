@@ -3,14 +3,14 @@
 // forged batch refused and its anomaly, rotate the agent's signing key, build
 // an evidence pack, download it through its presigned link, verify it with
 // its own verify.py, show a tampered copy fail, and clean up. It speaks the
-// SPEC wire format over real mutual TLS and exits non-zero as soon as any
+// SPEC wire format over real mutual TLS through internal/client, the client
+// the agent and the operators' tools use, and exits non-zero as soon as any
 // step does not behave as shown.
 package main
 
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -20,13 +20,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -34,14 +32,19 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/monsys/hub/internal/anomaly"
+	"github.com/monsys/hub/internal/batch"
+	"github.com/monsys/hub/internal/ca"
+	"github.com/monsys/hub/internal/client"
 	"github.com/monsys/hub/internal/local"
+	"github.com/monsys/hub/internal/pack"
+	"github.com/monsys/hub/internal/pack/packtest"
 	"github.com/monsys/hub/internal/profile"
+	"github.com/monsys/hub/internal/sig"
 )
 
 func main() {
@@ -59,10 +62,10 @@ type demo struct {
 	hub     *local.Hub
 	info    profile.Info
 	roots   *x509.CertPool
-	op      tls.Certificate // operator certificate
-	enroll  tls.Certificate
+	admin   *client.Admin   // the operator: operator certificate and admin key
+	hubc    *client.Agent   // the agent's calls, with its token
+	enroll  tls.Certificate // the tenant's enrollment certificate
 	agent   tls.Certificate // the agent's own, issued at registration
-	token   string
 	agentID string
 	signing ed25519.PrivateKey
 	seq     int64
@@ -136,19 +139,8 @@ func (d *demo) start(ctx context.Context, l *stepLog) error {
 	if err != nil {
 		return fmt.Errorf("%w (hub log: %s)", err, logf.Name())
 	}
-	d.hub, d.info = h, h.Info()
-	pemCA, err := os.ReadFile(d.info.CACert)
-	if err != nil {
-		return err
-	}
-	d.roots = x509.NewCertPool()
-	if !d.roots.AppendCertsFromPEM(pemCA) {
-		return errors.New("hub.json ca_cert holds no certificate")
-	}
-	if d.op, err = tls.LoadX509KeyPair(d.info.OperatorCert, d.info.OperatorKey); err != nil {
-		return err
-	}
-	if d.enroll, err = tls.LoadX509KeyPair(d.info.EnrollCert, d.info.EnrollKey); err != nil {
+	d.hub = h
+	if err := d.connect(h.Info()); err != nil {
 		return err
 	}
 	l.note("%s, tenant %q; state and logs in %s", d.info.URL, d.info.TenantID, d.dir)
@@ -162,18 +154,37 @@ func (d *demo) start(ctx context.Context, l *stepLog) error {
 	return nil
 }
 
-func (d *demo) enrollAgent(ctx context.Context, l *stepLog) error {
-	var created struct {
-		AgentID string `json:"agent_id"`
-		Token   string `json:"token"`
-	}
-	if err := d.call(ctx, d.op, "Bearer "+d.info.AdminKey, "POST", "/api/v1/agents", map[string]string{"hostname": "web-edge-01"},
-		nil, 201, &created); err != nil {
+// connect reads what hub.json says: the hub's CA, the operator's client
+// and the tenant's enrollment certificate.
+func (d *demo) connect(info profile.Info) error {
+	d.info = info
+	pemCA, err := os.ReadFile(info.CACert)
+	if err != nil {
 		return err
 	}
-	d.agentID, d.token = created.AgentID, created.Token
-	if d.agentID == "" || !strings.HasPrefix(d.token, "ms_") {
-		return errors.New("POST /agents did not return an agent id and an ms_ token")
+	d.roots = x509.NewCertPool()
+	if !d.roots.AppendCertsFromPEM(pemCA) {
+		return errors.New("hub.json ca_cert holds no certificate")
+	}
+	// A 429 or 503 (nothing was stored) or a 409 conflict (a concurrent
+	// change of the same thing won) is sent again after Retry-After (SPEC 4).
+	if d.admin, err = client.NewAdmin(info, client.Options{Attempts: attempts, UserAgent: "monsys-demo"}); err != nil {
+		return err
+	}
+	if d.enroll, err = tls.LoadX509KeyPair(info.EnrollCert, info.EnrollKey); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (d *demo) enrollAgent(ctx context.Context, l *stepLog) error {
+	created, err := d.admin.CreateAgent(ctx, "web-edge-01")
+	if err != nil {
+		return err
+	}
+	d.agentID = created.AgentID
+	if d.hubc, err = client.NewAgent(client.AgentConfig{URL: d.info.URL, Token: created.Token, Roots: d.roots, UserAgent: "monsys-demo"}); err != nil {
+		return err
 	}
 	l.note("operator (operator certificate + admin key) created agent %s; its ms_ token is shown once", d.agentID)
 
@@ -190,18 +201,12 @@ func (d *demo) enrollAgent(ctx context.Context, l *stepLog) error {
 	if err != nil {
 		return err
 	}
-	var reg struct {
-		AgentID      string `json:"agent_id"`
-		Pinned       bool   `json:"signing_pubkey_pinned"`
-		SigningSetAt string `json:"signing_set_at"`
-		ClientCert   string `json:"client_cert"`
-	}
-	if err := d.call(ctx, d.enroll, "Bearer "+d.token, "POST", "/api/v1/agents/register", d.registration(string(pem.EncodeToMemory(
-		&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER}))), nil, 200, &reg); err != nil {
+	reg, err := d.register(ctx, d.enroll, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})))
+	if err != nil {
 		return err
 	}
-	if !reg.Pinned || reg.ClientCert == "" {
-		return fmt.Errorf("registration answered pinned=%v and %d bytes of certificate", reg.Pinned, len(reg.ClientCert))
+	if !reg.SigningPubkeyPinned || reg.ClientCert == "" {
+		return fmt.Errorf("registration answered pinned=%v and %d bytes of certificate", reg.SigningPubkeyPinned, len(reg.ClientCert))
 	}
 	keyDER, err := x509.MarshalECPrivateKey(tlsKey)
 	if err != nil {
@@ -212,53 +217,87 @@ func (d *demo) enrollAgent(ctx context.Context, l *stepLog) error {
 	}
 	pub := priv.Public().(ed25519.PublicKey)
 	l.note("registered with the tenant's enrollment certificate: signing key %s pinned at %s", short(pub), reg.SigningSetAt)
-	l.note("hub-issued client certificate pinned: SHA-256 %s", fingerprint(d.agent.Certificate[0]))
+	l.note("hub-issued client certificate pinned: SHA-256 %s…", ca.Fingerprint(d.agent.Certificate[0])[:16])
 	return nil
 }
 
-func (d *demo) registration(csr string) map[string]string {
-	r := map[string]string{"hostname": "web-edge-01", "agent_version": "1.4.2", "os": runtime.GOOS, "arch": runtime.GOARCH,
-		"signing_pubkey": base64.StdEncoding.EncodeToString(d.signing.Public().(ed25519.PublicKey))}
-	if csr != "" {
-		r["csr"] = csr
-	}
-	return r
+// register registers the agent's current signing key over cert, with csr
+// when not empty.
+func (d *demo) register(ctx context.Context, cert tls.Certificate, csr string) (client.RegisterResponse, error) {
+	req := client.RegisterRequest{Hostname: "web-edge-01", AgentVersion: agentVersion, OS: runtime.GOOS, Arch: runtime.GOARCH,
+		SigningPubkey: sig.EncodePublicKey(d.signing.Public().(ed25519.PublicKey)), CSR: csr}
+	var res client.RegisterResponse
+	err := client.Retry(ctx, attempts, nil, func() error {
+		var err error
+		res, err = d.hubc.Register(ctx, cert, req)
+		return err
+	})
+	return res, err
 }
 
 // batch builds a signed batch body: the header and n metric records.
-func (d *demo) batch(n int) []byte {
+func (d *demo) batch(n int) ([]byte, error) {
 	now := time.Now().UTC()
-	d.seq = max(now.UnixNano(), d.seq+1)
-	recs := []map[string]any{{"type": "batch", "ts": now.Format(time.RFC3339), "seq": d.seq, "agent_version": "1.4.2"}}
-	for i := range n {
-		recs = append(recs, map[string]any{"type": "metric", "ts": now.Format(time.RFC3339), "name": "cpu.load1", "value": 0.25 + float64(i)/100})
+	d.seq = batch.NextSeq(now, d.seq)
+	recs := make([]json.RawMessage, n)
+	for i := range recs {
+		r, err := json.Marshal(map[string]any{"type": "metric", "ts": batch.TS(now), "name": "cpu.load1", "value": 0.25 + float64(i)/100})
+		if err != nil {
+			return nil, err
+		}
+		recs[i] = r
 	}
-	b, _ := json.Marshal(recs)
-	return b
+	return batch.Encode(batch.Header{TS: now, Seq: d.seq, AgentVersion: agentVersion}, recs)
 }
 
-// sign is SPEC 3: base64(Ed25519(SHA-256(body))).
-func sign(key ed25519.PrivateKey, body []byte) string {
-	sum := sha256.Sum256(body)
-	return base64.StdEncoding.EncodeToString(ed25519.Sign(key, sum[:]))
+// ingest sends body signed with key over the agent's certificate.
+func (d *demo) ingest(ctx context.Context, body []byte, key ed25519.PrivateKey) (client.IngestResponse, error) {
+	var res client.IngestResponse
+	err := client.Retry(ctx, attempts, nil, func() error {
+		var err error
+		res, err = d.hubc.Ingest(ctx, d.agent, body, sig.Sign(key, body))
+		return err
+	})
+	return res, err
 }
 
-func (d *demo) ingest(ctx context.Context, body []byte, sig string, status int, out any) error {
-	return d.call(ctx, d.agent, "Bearer "+d.token, "POST", "/api/v1/ingest", json.RawMessage(body),
-		map[string]string{"X-Monsys-Signature": sig}, status, out)
+// accepted sends a batch of n records signed with key and expects 202.
+func (d *demo) accepted(ctx context.Context, n int, key ed25519.PrivateKey) ([]byte, error) {
+	body, err := d.batch(n)
+	if err != nil {
+		return nil, err
+	}
+	res, err := d.ingest(ctx, body, key)
+	if err != nil {
+		return nil, err
+	}
+	if res.Status != http.StatusAccepted || res.Accepted != n {
+		return nil, fmt.Errorf("batch seq=%d: %d, accepted %d records, want 202 and %d", d.seq, res.Status, res.Accepted, n)
+	}
+	return body, nil
+}
+
+// refused sends a batch of one record signed with key and expects 403.
+func (d *demo) refused(ctx context.Context, key ed25519.PrivateKey) (*client.Error, error) {
+	body, err := d.batch(1)
+	if err != nil {
+		return nil, err
+	}
+	_, err = d.ingest(ctx, body, key)
+	var e *client.Error
+	if !errors.As(err, &e) || e.Status != http.StatusForbidden {
+		return nil, fmt.Errorf("batch signed with another key: %v, want 403", err)
+	}
+	return e, nil
 }
 
 func (d *demo) telemetry(ctx context.Context, l *stepLog) error {
-	for i := range 3 {
-		body := d.batch(4)
-		var res struct{ Accepted int }
-		if err := d.ingest(ctx, body, sign(d.signing, body), 202, &res); err != nil {
+	for range 3 {
+		body, err := d.accepted(ctx, 4, d.signing)
+		if err != nil {
 			return err
 		}
-		if res.Accepted != 4 {
-			return fmt.Errorf("batch %d: accepted %d records, want 4", i+1, res.Accepted)
-		}
-		l.note("batch seq=%d, %d bytes, X-Monsys-Signature %s… → 202 accepted %d", d.seq, len(body), sign(d.signing, body)[:12], res.Accepted)
+		l.note("batch seq=%d, %d bytes, X-Monsys-Signature %s… → 202 accepted %d", d.seq, len(body), sig.Sign(d.signing, body)[:12], 4)
 	}
 	return nil
 }
@@ -268,25 +307,21 @@ func (d *demo) forged(ctx context.Context, l *stepLog) error {
 	if err != nil {
 		return err
 	}
-	body := d.batch(1)
-	var e apiError
-	if err := d.ingest(ctx, body, sign(attacker, body), 403, &e); err != nil {
+	e, err := d.refused(ctx, attacker)
+	if err != nil {
 		return err
 	}
-	if e.Error.Code != "signature_invalid" {
-		return fmt.Errorf("forged batch: code %q, want signature_invalid", e.Error.Code)
+	if e.Code != client.CodeSignatureInvalid {
+		return fmt.Errorf("forged batch: code %q, want signature_invalid", e.Code)
 	}
-	l.note("batch signed with another key, sent with the agent's token and certificate → 403 %s", e.Error.Code)
-	var page struct {
-		Anomalies []map[string]any `json:"anomalies"`
-	}
-	if err := d.call(ctx, d.op, "Bearer "+d.info.AdminKey, "GET", "/api/v1/anomalies?status=open&kind=signature_invalid&agent_id="+d.agentID,
-		nil, nil, 200, &page); err != nil {
+	l.note("batch signed with another key, sent with the agent's token and certificate → 403 %s", e.Code)
+	page, err := d.admin.Anomalies(ctx, client.AnomalyQuery{Status: anomaly.Open, Kind: anomaly.SignatureInvalid, AgentID: d.agentID})
+	if err != nil {
 		return err
 	}
 	for _, a := range page.Anomalies {
-		if a["kind"] == "signature_invalid" && a["severity"] == "critical" && a["agent_id"] == d.agentID {
-			l.note("open anomaly %v: kind %v, severity %v, count %v", a["anomaly_id"], a["kind"], a["severity"], a["count"])
+		if a.Kind == anomaly.SignatureInvalid && a.Severity == anomaly.Critical && a.AgentID == d.agentID {
+			l.note("open anomaly %s: kind %s, severity %s, count %d", a.ID, a.Kind, a.Severity, a.Count)
 			return nil
 		}
 	}
@@ -294,7 +329,7 @@ func (d *demo) forged(ctx context.Context, l *stepLog) error {
 }
 
 func (d *demo) rotate(ctx context.Context, l *stepLog) error {
-	if err := d.call(ctx, d.op, "Bearer "+d.info.AdminKey, "POST", "/api/v1/agents/"+d.agentID+"/rotate-signing-key", nil, nil, 200, nil); err != nil {
+	if _, err := d.admin.RotateSigningKey(ctx, d.agentID); err != nil {
 		return err
 	}
 	l.note("operator unpinned the agent's signing key")
@@ -304,38 +339,29 @@ func (d *demo) rotate(ctx context.Context, l *stepLog) error {
 		return err
 	}
 	d.signing = next
-	var reg struct {
-		Pinned bool `json:"signing_pubkey_pinned"`
-	}
 	// Re-registration with the agent's own (pinned) certificate, no CSR.
-	if err := d.call(ctx, d.agent, "Bearer "+d.token, "POST", "/api/v1/agents/register", d.registration(""), nil, 200, &reg); err != nil {
+	reg, err := d.register(ctx, d.agent, "")
+	if err != nil {
 		return err
 	}
-	if !reg.Pinned {
+	if !reg.SigningPubkeyPinned {
 		return errors.New("re-registration did not pin the new key")
 	}
 	l.note("agent re-registered: new signing key %s pinned", short(next.Public().(ed25519.PublicKey)))
-	body := d.batch(2)
-	var res struct{ Accepted int }
-	if err := d.ingest(ctx, body, sign(next, body), 202, &res); err != nil {
+	if _, err := d.accepted(ctx, 2, next); err != nil {
 		return err
 	}
-	l.note("batch signed with the new key → 202 accepted %d", res.Accepted)
-	body = d.batch(1)
-	var e apiError
-	if err := d.ingest(ctx, body, sign(old, body), 403, &e); err != nil {
+	l.note("batch signed with the new key → 202 accepted %d", 2)
+	e, err := d.refused(ctx, old)
+	if err != nil {
 		return err
 	}
-	l.note("batch signed with the old key → 403 %s", e.Error.Code)
+	l.note("batch signed with the old key → 403 %s", e.Code)
 	return nil
 }
 
 func (d *demo) buildPack(ctx context.Context, l *stepLog) error {
-	var key struct {
-		KeyID       string `json:"signing_key_id"`
-		Fingerprint string `json:"fingerprint"`
-	}
-	err := d.call(ctx, d.op, "Bearer "+d.info.AdminKey, "POST", "/api/v1/signing-keys/rotate", nil, nil, 200, &key)
+	key, err := d.admin.RotatePackKey(ctx)
 	if notAvailable(err) {
 		return errors.New("evidence packs are not available yet: POST /api/v1/signing-keys/rotate answered 404 not_found")
 	}
@@ -343,48 +369,42 @@ func (d *demo) buildPack(ctx context.Context, l *stepLog) error {
 		return err
 	}
 	d.packFP = key.Fingerprint
-	l.note("pack-signing key rotated: %s, fingerprint %s (the outgoing key endorses it)", key.KeyID, key.Fingerprint)
+	l.note("pack-signing key rotated: %s, fingerprint %s (the outgoing key endorses it)", key.SigningKeyID, key.Fingerprint)
 
 	// Yesterday and today (UTC), so that a run around midnight still covers its batches.
 	day := time.Now().UTC().Truncate(24 * time.Hour)
-	period := map[string]string{"period_start": day.Add(-24 * time.Hour).Format(time.RFC3339),
-		"period_end": day.Add(24*time.Hour - time.Second).Format(time.RFC3339)}
-	var p struct {
-		PackID string `json:"pack_id"`
-		Status string `json:"status"`
-	}
-	err = d.call(ctx, d.op, "Bearer "+d.info.AdminKey, "POST", "/api/v1/evidence-packs", period, nil, 202, &p)
+	start, end := day.Add(-24*time.Hour), day.Add(24*time.Hour-time.Second)
+	p, err := d.admin.RequestPack(ctx, start, end)
 	if notAvailable(err) {
 		return errors.New("evidence packs are not available yet: POST /api/v1/evidence-packs answered 404 not_found")
 	}
 	if err != nil {
 		return err
 	}
-	l.note("POST /evidence-packs %s → %s: 202 %s, %s", period["period_start"][:10], period["period_end"][:10], p.PackID, p.Status)
+	l.note("POST /evidence-packs %s → %s: 202 %s, %s", start.Format(time.DateOnly), end.Format(time.DateOnly), p.PackID, p.Status)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		var v map[string]any
-		if err := d.call(ctx, d.op, "Bearer "+d.info.AdminKey, "GET", "/api/v1/evidence-packs/"+p.PackID, nil, nil, 200, &v); err != nil {
+		v, err := d.admin.GetPack(ctx, p.PackID, 0)
+		if err != nil {
 			return err
 		}
-		switch v["status"] {
-		case "ready":
-			l.note("ready: %v, %v records, manifest SHA-256 %v", v["file_name"], v["records"], v["manifest_sha256"])
-			url, _ := v["download_url"].(string)
-			if url == "" {
-				return errors.New("a ready pack without download_url")
-			}
-			d.packRel, _ = v["file_name"].(string)
+		switch v.Status {
+		case client.PackReady:
+			l.note("ready: %s, %d records, manifest SHA-256 %s", v.FileName, v.Records, v.ManifestSHA256)
+			d.packRel = v.FileName
 			if d.packRel == "" {
 				d.packRel = p.PackID + ".tar.gz"
 			}
-			d.link, d.expires = url, fmt.Sprint(v["expires_at"])
+			d.link = v.DownloadURL
+			if v.ExpiresAt != nil {
+				d.expires = v.ExpiresAt.Format(time.RFC3339)
+			}
 			return nil
-		case "failed":
-			return fmt.Errorf("the pack failed: %v", v["reason"])
+		case client.PackFailed:
+			return fmt.Errorf("the pack failed: %s", v.Reason)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the pack is still %v after 2 minutes", v["status"])
+			return fmt.Errorf("the pack is still %s after 2 minutes", v.Status)
 		}
 		select {
 		case <-ctx.Done():
@@ -395,22 +415,11 @@ func (d *demo) buildPack(ctx context.Context, l *stepLog) error {
 }
 
 func (d *demo) download(ctx context.Context, l *stepLog) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.link, nil)
-	if err != nil {
+	var buf bytes.Buffer
+	if _, err := client.Download(ctx, d.link, &buf); err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("download: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("download: HTTP %d: %.200s", resp.StatusCode, b)
-	}
+	b := buf.Bytes()
 	d.pack = b
 	path := filepath.Join(d.dir, filepath.Base(d.packRel))
 	if err := os.WriteFile(path, b, 0o644); err != nil {
@@ -436,7 +445,7 @@ func (d *demo) verifyPack(ctx context.Context, l *stepLog) error {
 	if err != nil {
 		return errors.New("python3 is not installed; verify.py needs Python 3.8+")
 	}
-	script, err := tarFile(d.pack, "verify.py")
+	script, err := member(d.pack, "verify.py")
 	if err != nil {
 		return err
 	}
@@ -459,7 +468,7 @@ func (d *demo) verifyPack(ctx context.Context, l *stepLog) error {
 }
 
 func (d *demo) tamper(ctx context.Context, l *stepLog) error {
-	bad, victim, err := tamperTar(d.pack)
+	bad, victim, err := packtest.FlipByte(d.pack)
 	if err != nil {
 		return err
 	}
@@ -497,6 +506,12 @@ func (d *demo) showLog() {
 }
 
 func (d *demo) cleanup() error {
+	if d.admin != nil {
+		d.admin.CloseIdle()
+	}
+	if d.hubc != nil {
+		d.hubc.CloseIdle()
+	}
 	var errs []error
 	if d.hub != nil {
 		errs = append(errs, d.hub.Close())
@@ -509,221 +524,54 @@ func (d *demo) cleanup() error {
 	return errors.Join(errs...)
 }
 
-// ---- HTTP over mutual TLS
+// ---- answers and archives
 
-type apiError struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
+// attempts is how many times a call is sent while the hub answers that it
+// did nothing (client.Retry).
+const attempts = 5
 
-// statusError is an answer other than the expected one.
-type statusError struct {
-	status     int
-	code       string
-	body       string
-	retryAfter int // seconds
-}
-
-func (e *statusError) Error() string {
-	return fmt.Sprintf("HTTP %d %s: %.300s", e.status, e.code, e.body)
-}
+// agentVersion is the version the demo's agent reports.
+const agentVersion = "1.4.2"
 
 func notAvailable(err error) bool {
-	var se *statusError
-	return errors.As(err, &se) && se.status == 404 && se.code == "not_found"
+	var e *client.Error
+	return errors.As(err, &e) && e.Status == http.StatusNotFound && e.Code == client.CodeNotFound
 }
 
-var (
-	clientsMu sync.Mutex
-	clients   = map[*tls.Certificate]*http.Client{}
-)
-
-func (d *demo) client(cert *tls.Certificate) *http.Client {
-	clientsMu.Lock()
-	defer clientsMu.Unlock()
-	if c, ok := clients[cert]; ok {
-		return c
-	}
-	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
-		RootCAs: d.roots, Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}}}
-	clients[cert] = c
-	return c
-}
-
-// call sends one request with a client certificate and checks the status.
-// A 429 or 503 (nothing was stored) or a 409 conflict (a concurrent change
-// of the same thing won) is retried after Retry-After (SPEC 4).
-func (d *demo) call(ctx context.Context, cert tls.Certificate, auth, method, path string, body any, hdr map[string]string, want int, out any) error {
-	for try := 1; ; try++ {
-		err := d.callOnce(ctx, cert, auth, method, path, body, hdr, want, out)
-		var se *statusError
-		retry := errors.As(err, &se) && (se.status == 429 || se.status == 503 || se.status == 409 && se.code == "conflict")
-		if try == 5 || !retry || want == se.status {
-			return err
-		}
-		wait := time.Duration(max(se.retryAfter, 1)) * time.Second
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-	}
-}
-
-func (d *demo) callOnce(ctx context.Context, cert tls.Certificate, auth, method, path string, body any, hdr map[string]string, want int, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, d.info.URL+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", auth)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := d.client(&cert).Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != want {
-		var e apiError
-		_ = json.Unmarshal(b, &e)
-		ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
-		return fmt.Errorf("%s %s: %w (want %d)", method, path,
-			&statusError{status: resp.StatusCode, code: e.Error.Code, body: string(b), retryAfter: ra}, want)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("%s %s: answer is not JSON: %w", method, path, err)
-		}
-	}
-	return nil
-}
-
-// ---- archives
-
-func readTar(pack []byte, fn func(h *tar.Header, r io.Reader) error) error {
-	zr, err := gzip.NewReader(bytes.NewReader(pack))
-	if err != nil {
-		return fmt.Errorf("pack is not gzip: %w", err)
-	}
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("pack is not a tar archive: %w", err)
-		}
-		if err := fn(h, tr); err != nil {
-			return err
-		}
-	}
-}
-
-func listTar(pack []byte) ([]string, error) {
-	var names []string
-	err := readTar(pack, func(h *tar.Header, _ io.Reader) error {
-		if !strings.HasPrefix(h.Name, "data/") {
-			names = append(names, h.Name)
-		}
-		return nil
-	})
+func listTar(tgz []byte) ([]string, error) {
+	ms, err := packtest.Unpack(tgz)
 	if err != nil {
 		return nil, err
 	}
+	var names []string
 	n := 0
-	_ = readTar(pack, func(h *tar.Header, _ io.Reader) error {
-		if strings.HasPrefix(h.Name, "data/") && h.Typeflag == tar.TypeReg {
+	for _, m := range ms {
+		switch {
+		case !strings.HasPrefix(m.Hdr.Name, "data/"):
+			names = append(names, m.Hdr.Name)
+		case m.Hdr.Typeflag == tar.TypeReg:
 			n++
 		}
-		return nil
-	})
+	}
 	return append(names, fmt.Sprintf("data/ (%d files)", n)), nil
 }
 
-func tarFile(pack []byte, name string) ([]byte, error) {
-	var out []byte
-	err := readTar(pack, func(h *tar.Header, r io.Reader) error {
-		if h.Name == name || h.Name == "./"+name {
-			b, err := io.ReadAll(r)
-			out = b
-			return err
-		}
-		return nil
-	})
-	if err == nil && out == nil {
-		err = fmt.Errorf("the pack has no %s", name)
-	}
-	return out, err
-}
-
-// tamperTar rewrites the archive with one byte of the first non-empty data
-// file changed (the anomalies file when it has content).
-func tamperTar(pack []byte) ([]byte, string, error) {
-	victim := ""
-	_ = readTar(pack, func(h *tar.Header, _ io.Reader) error {
-		if h.Typeflag == tar.TypeReg && strings.HasPrefix(h.Name, "data/") && h.Size > 0 &&
-			(victim == "" || h.Name == "data/alerts/anomalies.ndjson") {
-			victim = h.Name
-		}
-		return nil
-	})
-	if victim == "" {
-		return nil, "", errors.New("the pack has no data file to tamper with")
-	}
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	err := readTar(pack, func(h *tar.Header, r io.Reader) error {
-		b, err := io.ReadAll(r)
-		if err != nil {
-			return err
-		}
-		if h.Name == victim {
-			i := bytes.IndexByte(b, ':') + 2 // inside the first value
-			if i < 2 || i >= len(b) {
-				i = 0
-			}
-			b[i] ^= 0x01
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		_, err = tw.Write(b)
-		return err
-	})
+// member returns the content of the pack's member name.
+func member(tgz []byte, name string) ([]byte, error) {
+	ms, err := packtest.Unpack(tgz)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	if err := tw.Close(); err != nil {
-		return nil, "", err
+	for _, m := range ms {
+		if m.Hdr.Name == name || m.Hdr.Name == "./"+name {
+			return m.Body, nil
+		}
 	}
-	if err := zw.Close(); err != nil {
-		return nil, "", err
-	}
-	return buf.Bytes(), victim, nil
+	return nil, fmt.Errorf("the pack has no %s", name)
 }
 
-func runVerify(ctx context.Context, py, script, pack, fp string) (string, int, error) {
-	cmd := exec.CommandContext(ctx, py, script, pack, "--expect-fingerprint", fp)
+func runVerify(ctx context.Context, py, script, tgz, fp string) (string, int, error) {
+	cmd := exec.CommandContext(ctx, py, script, tgz, "--expect-fingerprint", fp)
 	cmd.Env = append(os.Environ(), "PYTHONIOENCODING=utf-8")
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
@@ -738,17 +586,7 @@ func runVerify(ctx context.Context, py, script, pack, fp string) (string, int, e
 
 // ---- small helpers
 
-func fingerprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:])[:16] + "…"
-}
-
 // short names an Ed25519 public key by the start of its SPEC 7 fingerprint.
 func short(pub ed25519.PublicKey) string {
-	sum := sha256.Sum256(pub)
-	var parts []string
-	for _, b := range sum[:6] {
-		parts = append(parts, hex.EncodeToString([]byte{b}))
-	}
-	return strings.Join(parts, ":") + ":…"
+	return pack.Fingerprint(pub)[:17] + ":…"
 }

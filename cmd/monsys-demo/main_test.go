@@ -1,81 +1,42 @@
 package main
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
+	"context"
+	"strings"
 	"testing"
+
+	"github.com/monsys/hub/internal/local/hubtest"
 )
 
-func archive(t *testing.T, files map[string]string, order []string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for _, name := range order {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name])), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(files[name])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
+// TestAgentSteps runs steps 2 to 5 (enroll, telemetry, a forged batch and
+// its anomaly, rotation) against the real core served in-process, and
+// checks that each identity's calls share one TLS connection: the operator,
+// the enrollment certificate and the agent's own certificate, three in all.
+// (Before internal/client, the demo's client cache was keyed by the address
+// of a copied certificate and never hit: every call opened a connection.)
+func TestAgentSteps(t *testing.T) {
+	h := hubtest.Start(t)
+	d := &demo{dir: t.TempDir()}
+	if err := d.connect(h.Profile); err != nil {
 		t.Fatal(err)
 	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
+	defer func() { _ = d.cleanup() }()
+	before := h.Connections()
+	for _, step := range []func(context.Context, *stepLog) error{d.enrollAgent, d.telemetry, d.forged, d.rotate} {
+		var l stepLog
+		if err := step(context.Background(), &l); err != nil {
+			t.Fatal(err)
+		}
+		if len(l.lines) == 0 {
+			t.Fatal("a step said nothing")
+		}
+		t.Log(strings.Join(l.lines, "\n"))
 	}
-	return buf.Bytes()
-}
-
-func TestTamperTar(t *testing.T) {
-	files := map[string]string{
-		"manifest.json":                   `{"format_version":1}`,
-		"verify.py":                       "print('ok')\n",
-		"data/agents.ndjson":              `{"agent_id":"ag_1"}` + "\n",
-		"data/alerts/anomalies.ndjson":    `{"kind":"signature_invalid"}` + "\n",
-		"data/audit_log/audit_log.ndjson": "",
+	if n := h.Connections() - before; n != 3 {
+		t.Fatalf("the steps took %d connections, want 3: one per identity", n)
 	}
-	order := []string{"manifest.json", "verify.py", "data/agents.ndjson", "data/alerts/anomalies.ndjson", "data/audit_log/audit_log.ndjson"}
-	tests := []struct {
-		name   string
-		order  []string
-		victim string
-		fail   bool
-	}{
-		{name: "ok/prefers-anomalies", order: order, victim: "data/alerts/anomalies.ndjson"},
-		{name: "ok/first-data-file", order: order[:3], victim: "data/agents.ndjson"},
-		{name: "fail/no-data", order: order[:2], fail: true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			pack := archive(t, files, tc.order)
-			bad, victim, err := tamperTar(pack)
-			if tc.fail {
-				if err == nil {
-					t.Fatal("tampered an archive without data files")
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if victim != tc.victim {
-				t.Fatalf("victim %s, want %s", victim, tc.victim)
-			}
-			for _, name := range tc.order {
-				got, err := tarFile(bad, name)
-				if err != nil && files[name] != "" {
-					t.Fatal(err)
-				}
-				if changed := string(got) != files[name]; changed != (name == victim) {
-					t.Errorf("%s: changed=%v", name, changed)
-				}
-			}
-			if py, err := tarFile(bad, "verify.py"); err != nil || string(py) != files["verify.py"] {
-				t.Errorf("verify.py: %q, %v", py, err)
-			}
-		})
+	v := h.Agent(t, d.agentID)
+	if v.Batches != 4 || len(v.Records) != 14 || v.Forged != 2 {
+		t.Fatalf("hub holds %d batches with %d records and refused %d; want 4, 14 and 2", v.Batches, len(v.Records), v.Forged)
 	}
 }

@@ -174,7 +174,7 @@ func TestForbidden(t *testing.T) {
 		{"fail/local-kms", module + "/internal/local/kmsserver", true},
 		{"fail/emulators", module + "/internal/local/emu", true},
 		{"fail/store-kit", module + "/internal/storetest", true},
-		{"fail/agent-kit", module + "/agent/internal/hubtest", true},
+		{"fail/hub-kit", module + "/internal/local/hubtest", true},
 		{"fail/httptest", "net/http/httptest", true},
 		{"fail/testing", "testing", true},
 		{"fail/fstest", "testing/fstest", true},

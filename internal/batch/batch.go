@@ -1,5 +1,7 @@
-// Package batch parses an ingest body: a JSON array of 1 to 1000 records, each
-// with a "type" and an RFC 3339 "ts", led by a batch header when signed (SPEC 4.2).
+// Package batch reads and writes an ingest body: a JSON array of 1 to 1000
+// records, each with a "type" and an RFC 3339 "ts", led by a batch header when
+// signed (SPEC 4.2). The hub reads bodies with Parse; the agent writes them
+// with Split and Encode, under the same limits and header shape.
 //
 // Parse is the one definition of a well-formed batch (SPEC 4.2 check 7):
 // ingest refuses what it refuses, and the pack builder quarantines stored

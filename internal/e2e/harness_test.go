@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/monsys/hub/internal/client"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/local"
 	"github.com/monsys/hub/internal/local/emu/emutest"
@@ -171,19 +172,26 @@ func mustJSON(t testing.TB, v any) []byte {
 
 // --- admin
 
+// admin is an operator of one tenant: raw requests through c, for what the
+// tests check at the HTTP level, and the typed calls of internal/client.
 type admin struct {
 	e   *env
 	c   *http.Client
+	api *client.Admin
 	key string
 	url string
 }
 
-func (e *env) admin() *admin {
-	return &admin{e: e, c: e.fileClient(e.info.OperatorCert, e.info.OperatorKey), key: e.info.AdminKey, url: e.info.URL + "/api/v1"}
-}
+func (e *env) admin() *admin { return e.adminOf(e.info) }
 
 func (e *env) adminOf(info profile.Info) *admin {
-	return &admin{e: e, c: e.fileClient(info.OperatorCert, info.OperatorKey), key: info.AdminKey, url: info.URL + "/api/v1"}
+	e.t.Helper()
+	api, err := client.NewAdmin(info, client.Options{Timeout: 60 * time.Second})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(api.CloseIdle)
+	return &admin{e: e, c: e.fileClient(info.OperatorCert, info.OperatorKey), api: api, key: info.AdminKey, url: info.URL + "/api/v1"}
 }
 
 func (a *admin) do(method, path string, body []byte) resp {
@@ -193,11 +201,11 @@ func (a *admin) do(method, path string, body []byte) resp {
 
 func (a *admin) createAgent() (string, string) {
 	a.e.t.Helper()
-	r := a.do("POST", "/agents", []byte(`{"hostname":"web-edge-01"}`))
-	if r.Status != http.StatusCreated {
-		a.e.t.Fatalf("create agent: %s", r)
+	created, err := a.api.CreateAgent(a.e.t.Context(), "web-edge-01")
+	if err != nil {
+		a.e.t.Fatal(err)
 	}
-	return r.Body["agent_id"].(string), r.Body["token"].(string)
+	return created.AgentID, created.Token
 }
 
 func (a *admin) agent(id string) map[string]any {

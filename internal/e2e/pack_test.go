@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/monsys/hub/internal/aws/s3store"
+	"github.com/monsys/hub/internal/client"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/local"
 	"github.com/monsys/hub/internal/pack"
@@ -77,16 +77,11 @@ func download(t *testing.T, link string) []byte {
 	if !strings.HasPrefix(link, "http://") {
 		t.Fatalf("download_url %q is not plain HTTP", link)
 	}
-	res, err := http.Get(link)
-	if err != nil {
-		t.Fatal(err)
+	var b bytes.Buffer
+	if _, err := client.Download(t.Context(), link, &b); err != nil {
+		t.Fatalf("GET presigned link: %v", err)
 	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("GET presigned link: %d %s", res.StatusCode, b)
-	}
-	return b
+	return b.Bytes()
 }
 
 func writeTemp(t *testing.T, name string, b []byte) string {

@@ -6,7 +6,6 @@ package local
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +30,7 @@ import (
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/local/emu"
+	"github.com/monsys/hub/internal/local/gateway"
 	"github.com/monsys/hub/internal/local/kmsserver"
 	"github.com/monsys/hub/internal/profile"
 )
@@ -159,7 +159,7 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 			h.Close()
 		}
 	}()
-	prev := readInfo(filepath.Join(cfg.Dir, "hub.json"))
+	prev, _ := profile.Read(filepath.Join(cfg.Dir, "hub.json")) // a new state folder has none
 	_ = os.Remove(filepath.Join(cfg.Dir, "hub.json"))
 
 	endpoint := cfg.DynamoEndpoint
@@ -225,11 +225,11 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if err := h.startPacks(ctx, st, svc, handler); err != nil {
 		return nil, err
 	}
-	ln, err := h.listen(cfg, files)
+	ln, err := listen(cfg.Addr, files)
 	if err != nil {
 		return nil, err
 	}
-	h.https = &http.Server{Handler: h.gateway(handler), ReadHeaderTimeout: 10 * time.Second,
+	h.https = &http.Server{Handler: gateway.Handler(h.function(handler), cfg.Now), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn)}
 	go func() {
 		defer close(h.done)
@@ -279,7 +279,7 @@ func (h *Hub) startKMS(cfg Config) (string, error) {
 	return "http://" + ln.Addr().String(), nil
 }
 
-func (h *Hub) listen(cfg Config, f stateFiles) (net.Listener, error) {
+func listen(addr string, f stateFiles) (net.Listener, error) {
 	cert, err := tls.LoadX509KeyPair(f.serverCert, f.serverKey)
 	if err != nil {
 		return nil, fmt.Errorf("server certificate: %w", err)
@@ -288,37 +288,19 @@ func (h *Hub) listen(cfg Config, f stateFiles) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
-		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
-	ln, err := tls.Listen("tcp", cfg.Addr, tc)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
-	return ln, nil
+	return gateway.Listen(addr, cert, pool, nil)
 }
 
-// gateway plays API Gateway: one proxy event per request.
-func (h *Hub) gateway(handler *api.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := requestID()
-		body, tooBig, err := readBody(r)
-		if err != nil {
-			writeGatewayError(w, id, http.StatusBadRequest, "invalid_request", "could not read the request body")
-			return
-		}
-		if tooBig {
-			writeGatewayError(w, id, http.StatusRequestEntityTooLarge, "payload_too_large", "request is over API Gateway's 10 MiB limit")
-			return
-		}
-		ev := proxyEvent(r, body, h.cfg.Now(), id)
-		var resp events.APIGatewayProxyResponse
+// function is what the local gateway runs: the API handler, and the
+// on-demand integrity run at IntegrityPath.
+func (h *Hub) function(handler *api.Handler) gateway.Func {
+	return func(ctx context.Context, ev events.APIGatewayProxyRequest) events.APIGatewayProxyResponse {
 		if ev.Path == IntegrityPath {
-			resp = handler.HandleAdmin(r.Context(), ev, http.MethodPost, h.runIntegrity)
-		} else {
-			resp, _ = handler.Handle(r.Context(), ev)
+			return handler.HandleAdmin(ctx, ev, http.MethodPost, h.runIntegrity)
 		}
-		writeProxyResponse(w, resp)
-	})
+		resp, _ := handler.Handle(ctx, ev)
+		return resp
+	}
 }
 
 // IntegrityPath runs the integrity cycle on demand (SPEC 1.1): POST, with
@@ -387,12 +369,4 @@ func (h *Hub) Close() error {
 		}
 	})
 	return errors.Join(errs...)
-}
-
-func readInfo(path string) profile.Info {
-	var i profile.Info
-	if b, err := os.ReadFile(path); err == nil {
-		_ = json.Unmarshal(b, &i)
-	}
-	return i
 }

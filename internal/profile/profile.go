@@ -1,7 +1,7 @@
-// Package profile writes a hub profile: hub.json (SPEC 1.1, 11), what an
-// operator's tools read to reach a hub, and beside it the tenant's enrollment
-// and operator certificates with their keys. The local hub and
-// monsys-admin bootstrap both write one.
+// Package profile reads and writes a hub profile: hub.json (SPEC 1.1, 11),
+// what an operator's tools read to reach a hub, and beside it the tenant's
+// enrollment and operator certificates with their keys. The local hub and
+// monsys-admin bootstrap both write one; internal/client reads it.
 package profile
 
 import (
@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -47,6 +48,38 @@ func Write(path string, info Info) error {
 		return fmt.Errorf("profile: encode %s: %w", path, err)
 	}
 	return atomicfile.Write(path, append(b, '\n'), 0o600)
+}
+
+// maxProfile bounds what Read reads: hub.json is a few hundred bytes.
+const maxProfile = 64 << 10
+
+// Read reads hub.json at path. Members it does not know are ignored (SPEC
+// 1.1 adds log_vkey and witness_vkeys); a relative certificate or key path
+// is taken relative to the file's folder, as SPEC 1.1 writes them absolute.
+func Read(path string) (Info, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Info{}, fmt.Errorf("profile: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxProfile+1))
+	if err != nil {
+		return Info{}, fmt.Errorf("profile: read %s: %w", path, err)
+	}
+	if len(b) > maxProfile {
+		return Info{}, fmt.Errorf("profile: %s is over %d bytes, not a hub.json", path, maxProfile)
+	}
+	var info Info
+	if err := json.Unmarshal(b, &info); err != nil {
+		return Info{}, fmt.Errorf("profile: %s is not a hub.json: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	for _, p := range []*string{&info.CACert, &info.EnrollCert, &info.EnrollKey, &info.OperatorCert, &info.OperatorKey} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	return info, nil
 }
 
 // TenantFiles are a tenant's client certificates and keys.

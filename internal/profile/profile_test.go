@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,5 +118,55 @@ func TestWrite(t *testing.T) {
 	}
 	if st, err := os.Stat(path); runtime.GOOS != "windows" && (err != nil || st.Mode().Perm() != 0o600) {
 		t.Fatalf("hub.json mode %v, %v; want 0600", st.Mode(), err)
+	}
+}
+
+// TestRead: what Write writes, Read gives back; unknown members are ignored,
+// relative paths are taken from the file's folder, and anything that is not
+// a hub.json is an error naming the file.
+func TestRead(t *testing.T) {
+	dir := t.TempDir()
+	in := profile.Info{URL: "https://127.0.0.1:8443", TenantID: "demo", AdminKey: "msa_x", CACert: "/s/ca.pem",
+		EnrollCert: "/s/e.pem", EnrollKey: "/s/e.key", OperatorCert: "/s/o.pem", OperatorKey: "/s/o.key"}
+	written := filepath.Join(dir, "hub.json")
+	if err := profile.Write(written, in); err != nil {
+		t.Fatal(err)
+	}
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		path string
+		want profile.Info
+		fail bool
+	}{
+		{name: "ok/round trip", path: written, want: in},
+		{name: "ok/unknown members ignored", path: file("later.json", `{"url":"https://h","tenant_id":"t","admin_key":"msa_y","log_vkey":"h+1+AA","witness_vkeys":["w+2+AA"]}`),
+			want: profile.Info{URL: "https://h", TenantID: "t", AdminKey: "msa_y"}},
+		{name: "ok/relative paths from the file's folder", path: file("rel.json", `{"url":"https://h","ca_cert":"ca.pem","operator_cert":"certs/o.pem","operator_key":"/abs/o.key"}`),
+			want: profile.Info{URL: "https://h", CACert: filepath.Join(dir, "ca.pem"), OperatorCert: filepath.Join(dir, "certs", "o.pem"), OperatorKey: "/abs/o.key"}},
+		{name: "fail/missing", path: filepath.Join(dir, "none.json"), fail: true},
+		{name: "fail/not json", path: file("bad.json", `url=https://h`), fail: true},
+		{name: "fail/an array", path: file("arr.json", `[1,2]`), fail: true},
+		{name: "fail/too large", path: file("big.json", `{"url":"`+strings.Repeat("x", 70<<10)+`"}`), fail: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := profile.Read(tt.path)
+			if tt.fail {
+				if err == nil || !strings.Contains(err.Error(), filepath.Base(tt.path)) {
+					t.Fatalf("Read = %+v, %v; want an error naming the file", got, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("Read = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
 	}
 }

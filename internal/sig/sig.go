@@ -77,6 +77,12 @@ func VerifyHeader(pub []byte, body []byte, header string) error {
 	return VerifyDigest(pub, Digest(body), s)
 }
 
+// EncodePublicKey is the signing_pubkey of SPEC 4.1: the standard padded
+// base64 of the raw 32-byte key, what ParsePublicKey reads.
+func EncodePublicKey(pub ed25519.PublicKey) string {
+	return base64.StdEncoding.EncodeToString(pub)
+}
+
 // ParsePublicKey decodes a signing_pubkey (SPEC 4.1): exactly the standard
 // padded base64 of 32 bytes, nothing else (the decoder alone would skip
 // CR and LF), that CheckPublicKey accepts.

@@ -1,6 +1,7 @@
 package sig_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
@@ -230,6 +231,19 @@ func TestSignRoundTrip(t *testing.T) {
 		}
 		if h2 := sig.Sign(priv, b); h2 != h {
 			t.Fatalf("len %d: Ed25519 is deterministic, got %q then %q", n, h, h2)
+		}
+	}
+}
+
+// TestEncodePublicKey: what the agent registers (EncodePublicKey) is what
+// the hub reads (ParsePublicKey), the key's exact bytes.
+func TestEncodePublicKey(t *testing.T) {
+	for n := range byte(8) {
+		pub := key(t, n+10).Public().(ed25519.PublicKey)
+		s := sig.EncodePublicKey(pub)
+		got, err := sig.ParsePublicKey(s)
+		if err != nil || !bytes.Equal(got, pub) {
+			t.Fatalf("ParsePublicKey(EncodePublicKey(%x)) = %x, %v", pub, got, err)
 		}
 	}
 }

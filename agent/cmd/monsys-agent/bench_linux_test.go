@@ -36,14 +36,15 @@ func procMem(pid int, field string) int64 {
 }
 
 // BenchmarkAgentRun runs the real agent binary with every collector against
-// the fake hub at one batch a second and reports its CPU per batch in the
+// the real hub served in-process (hubtest) at one batch a second and reports its CPU per batch in the
 // steady state (metric + agent_status each cycle; inventory and process_dna
 // fall due only at start at their default periods) and its resident memory.
 // Each iteration is one steady-state batch.
 func BenchmarkAgentRun(b *testing.B) {
 	s := newSetup(b)
-	cfg := s.env[0] // MONSYS_CONFIG=...
-	_ = os.WriteFile(strings.TrimPrefix(cfg, "MONSYS_CONFIG="), []byte(`{}`), 0o644)
+	if err := os.WriteFile(s.config, []byte(`{}`), 0o644); err != nil { // every collector
+		b.Fatal(err)
+	}
 	c := s.cmd("run", "--interval", "1s")
 	if err := c.Start(); err != nil {
 		b.Fatal(err)
@@ -51,15 +52,15 @@ func BenchmarkAgentRun(b *testing.B) {
 	defer func() { _ = c.Process.Kill(); _ = c.Wait() }()
 	waitBatches := func(n int) {
 		deadline := time.Now().Add(time.Duration(n)*2*time.Second + time.Minute)
-		for s.hub.Agent(s.token).Batches < n {
+		for s.hub.Agent(b, s.id).Batches < n {
 			if time.Now().After(deadline) {
-				b.Fatalf("only %d batches arrived", s.hub.Agent(s.token).Batches)
+				b.Fatalf("only %d batches arrived", s.hub.Agent(b, s.id).Batches)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	waitBatches(2) // start-up: registration, inventory, first process_dna pass
-	start := s.hub.Agent(s.token).Batches
+	start := s.hub.Agent(b, s.id).Batches
 	cpu0, err := procCPU(c.Process.Pid)
 	if err != nil {
 		b.Fatal(err)

@@ -20,12 +20,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/monsys/hub/agent/client"
 	"github.com/monsys/hub/agent/collect"
 	"github.com/monsys/hub/agent/config"
 	"github.com/monsys/hub/agent/daemon"
 	"github.com/monsys/hub/agent/identity"
 	"github.com/monsys/hub/agent/keyfile"
+	"github.com/monsys/hub/internal/client"
 )
 
 // version is set at build time with -ldflags "-X main.version=1.2.3".
@@ -175,7 +175,7 @@ func options(cfg config.Config, log *slog.Logger) (daemon.Options, error) {
 	if err != nil {
 		return daemon.Options{}, err
 	}
-	hub, err := client.New(client.Config{URL: cfg.HubURL, Token: token, Roots: roots, UserAgent: "monsys-agent/" + version})
+	hub, err := client.NewAgent(client.AgentConfig{URL: cfg.HubURL, Token: token, Roots: roots, UserAgent: "monsys-agent/" + version})
 	if err != nil {
 		return daemon.Options{}, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsys/hub/agent/batch"
 	"github.com/monsys/hub/agent/daemon"
-	"github.com/monsys/hub/agent/internal/hubtest"
 	"github.com/monsys/hub/agent/keyfile"
+	"github.com/monsys/hub/internal/batch"
+	"github.com/monsys/hub/internal/local/hubtest"
 )
 
 // binary is the monsys-agent built once for the tests that run it.
@@ -46,21 +47,20 @@ func TestMain(m *testing.M) {
 }
 
 type setup struct {
-	hub   *hubtest.Hub
-	token string
-	state string
-	env   []string
+	hub    *hubtest.Hub
+	id     string
+	token  string
+	state  string
+	config string // agent.json
+	env    []string
 }
 
 func newSetup(t testing.TB) *setup {
 	t.Helper()
-	hub, err := hubtest.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(hub.Close)
-	s := &setup{hub: hub, token: hub.NewAgent(), state: filepath.Join(t.TempDir(), "state")}
+	hub := hubtest.Start(t)
+	id, token := hub.NewAgent(t)
 	cfg := filepath.Join(t.TempDir(), "agent.json")
+	s := &setup{hub: hub, id: id, token: token, state: filepath.Join(t.TempDir(), "state"), config: cfg}
 	if err := os.WriteFile(cfg, []byte(`{"collectors":["metric"]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -68,9 +68,9 @@ func newSetup(t testing.TB) *setup {
 		"MONSYS_CONFIG="+cfg,
 		"MONSYS_HUB_URL="+hub.URL,
 		"MONSYS_TOKEN="+s.token,
-		"MONSYS_CA_CERT="+hub.CAFile,
-		"MONSYS_ENROLL_CERT="+hub.EnrollCertFile,
-		"MONSYS_ENROLL_KEY="+hub.EnrollKeyFile,
+		"MONSYS_CA_CERT="+hub.Profile.CACert,
+		"MONSYS_ENROLL_CERT="+hub.Profile.EnrollCert,
+		"MONSYS_ENROLL_KEY="+hub.Profile.EnrollKey,
 		"MONSYS_STATE_DIR="+s.state,
 	)
 	return s
@@ -116,7 +116,11 @@ func TestCLI(t *testing.T) {
 		{name: "ok/once", args: []string{"once"}},
 		{name: "ok/status", args: []string{"status"}, wantOut: "pinned since"},
 		{name: "fail/rotate-key while pinned", args: []string{"rotate-key"}, wantCode: 1, wantErr: "rotate-signing-key"},
-		{name: "ok/rotate-key after admin unset", args: []string{"rotate-key"}, prepare: func(*testing.T) { s.hub.RotateSigningKey(s.token) }, wantOut: "signing key pinned: true"},
+		{name: "ok/rotate-key after admin unset", args: []string{"rotate-key"}, prepare: func(t *testing.T) {
+			if _, err := s.hub.Admin().RotateSigningKey(context.Background(), s.id); err != nil {
+				t.Fatal(err)
+			}
+		}, wantOut: "signing key pinned: true"},
 		{name: "ok/once with new key", args: []string{"once"}},
 	}
 	for _, tt := range tests {
@@ -130,7 +134,7 @@ func TestCLI(t *testing.T) {
 			}
 		})
 	}
-	a := s.hub.Agent(s.token)
+	a := s.hub.Agent(t, s.id)
 	if a.Batches != 2 || a.Forged != 1 {
 		t.Fatalf("hub: %d batches, %d refused keys; want 2 and 1 (the refused rotation)", a.Batches, a.Forged)
 	}
@@ -170,7 +174,7 @@ func TestKeyFileRefusals(t *testing.T) {
 					t.Fatalf("%s: exit %d, stderr: %s", cmd, code, errOut)
 				}
 			}
-			if a := s.hub.Agent(s.token); a.Registrations != 0 || a.Batches != 0 {
+			if a := s.hub.Agent(t, s.id); a.Registrations != 0 || a.Batches != 0 {
 				t.Fatal("agent talked to the hub with a refused key")
 			}
 			if fi, _ := os.Stat(p); fi.Mode().Perm() != tt.mode {
@@ -203,11 +207,11 @@ func spooledSeqs(t *testing.T, state string) []int64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, _, err := batch.Decode(raw)
+		b, err := batch.Parse(raw, true)
 		if err != nil {
 			t.Fatalf("spool file %s: %v", e.Name(), err)
 		}
-		seqs = append(seqs, h.Seq)
+		seqs = append(seqs, b.Header.Seq)
 	}
 	return seqs
 }
@@ -244,10 +248,14 @@ func TestSIGKILLMidSend(t *testing.T) {
 				return false
 			}
 			if afterStore {
-				s.hub.SetAfterStore(func() { stall() })
+				s.hub.SetAfter(func(r *http.Request, status int) {
+					if r.URL.Path == hubtest.IngestPath && status == http.StatusAccepted {
+						stall()
+					}
+				})
 			} else {
-				s.hub.SetBefore(func(kind string) *hubtest.Failure {
-					if kind == "ingest" && stall() {
+				s.hub.SetFault(func(r *http.Request) *hubtest.Failure {
+					if r.URL.Path == hubtest.IngestPath && stall() {
 						// The hub gives up on the request without storing it.
 						return &hubtest.Failure{Status: 503, Code: "unavailable"}
 					}
@@ -272,7 +280,7 @@ func TestSIGKILLMidSend(t *testing.T) {
 			_ = c.Wait()
 			close(release)
 
-			before := s.hub.Agent(s.token)
+			before := s.hub.Agent(t, s.id)
 			spooled := spooledSeqs(t, s.state)
 			if len(spooled) == 0 {
 				t.Fatal("spool empty after the kill; the stalled batch must still be there")
@@ -281,13 +289,13 @@ func TestSIGKILLMidSend(t *testing.T) {
 			if afterStore && before.Seqs[len(before.Seqs)-1] != stalledSeq {
 				t.Fatalf("hub stored seq %d last, spool head is %d", before.Seqs[len(before.Seqs)-1], stalledSeq)
 			}
-			s.hub.SetAfterStore(nil)
-			s.hub.SetBefore(nil)
+			s.hub.SetAfter(nil)
+			s.hub.SetFault(nil)
 
 			if _, errOut, code := s.run(t, "once"); code != 0 {
 				t.Fatalf("once after kill: exit %d: %s", code, errOut)
 			}
-			after := s.hub.Agent(s.token)
+			after := s.hub.Agent(t, s.id)
 			if left := spooledSeqs(t, s.state); len(left) != 0 {
 				t.Fatalf("spool still holds %v", left)
 			}
@@ -345,7 +353,7 @@ func TestRunStopsOnSIGTERM(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for s.hub.Agent(s.token).Batches == 0 && ctx.Err() == nil {
+	for s.hub.Agent(t, s.id).Batches == 0 && ctx.Err() == nil {
 		time.Sleep(50 * time.Millisecond)
 	}
 	_ = c.Process.Signal(os.Interrupt)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Member is one tar entry of a pack: its header and its content.
@@ -67,4 +68,37 @@ func Repack(ms []Member) ([]byte, error) {
 		return nil, fmt.Errorf("packtest: repack: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// FlipByte returns a copy of the pack with one bit of one data file changed,
+// as an auditor checking verify.py would: the anomalies file when it has
+// content, else the first data file that has. It names the file changed;
+// every other member, verify.py included, is kept as it is.
+func FlipByte(tgz []byte) ([]byte, string, error) {
+	ms, err := Unpack(tgz)
+	if err != nil {
+		return nil, "", err
+	}
+	victim := -1
+	for i, m := range ms {
+		if m.Hdr.Typeflag == tar.TypeReg && strings.HasPrefix(m.Hdr.Name, "data/") && len(m.Body) > 0 &&
+			(victim < 0 || m.Hdr.Name == "data/alerts/anomalies.ndjson") {
+			victim = i
+		}
+	}
+	if victim < 0 {
+		return nil, "", errors.New("packtest: the pack has no data file to tamper with")
+	}
+	b := bytes.Clone(ms[victim].Body)
+	i := bytes.IndexByte(b, ':') + 2 // inside the first value
+	if i < 2 || i >= len(b) {
+		i = 0
+	}
+	b[i] ^= 0x01
+	ms[victim].Body = b
+	out, err := Repack(ms)
+	if err != nil {
+		return nil, "", err
+	}
+	return out, ms[victim].Hdr.Name, nil
 }

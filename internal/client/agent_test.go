@@ -36,20 +36,20 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
-func TestNew(t *testing.T) {
+func TestNewAgent(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  Config
+		cfg  AgentConfig
 		want error
 	}{
-		{name: "ok/https", cfg: Config{URL: "https://hub.example.com", Token: "ms_x"}},
-		{name: "fail/http", cfg: Config{URL: "http://hub.example.com", Token: "ms_x"}, want: ErrConfig},
-		{name: "fail/admin key as token", cfg: Config{URL: "https://hub.example.com", Token: "msa_x"}, want: ErrConfig},
-		{name: "fail/no host", cfg: Config{URL: "https://", Token: "ms_x"}, want: ErrConfig},
+		{name: "ok/https", cfg: AgentConfig{URL: "https://hub.example.com", Token: "ms_x"}},
+		{name: "fail/http", cfg: AgentConfig{URL: "http://hub.example.com", Token: "ms_x"}, want: ErrConfig},
+		{name: "fail/admin key as token", cfg: AgentConfig{URL: "https://hub.example.com", Token: "msa_x"}, want: ErrConfig},
+		{name: "fail/no host", cfg: AgentConfig{URL: "https://", Token: "ms_x"}, want: ErrConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := New(tt.cfg); !errors.Is(err, tt.want) {
+			if _, err := NewAgent(tt.cfg); !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
 		})
@@ -110,7 +110,7 @@ func TestIngestAnswers(t *testing.T) {
 				_, _ = io.WriteString(w, tt.body)
 			}))
 			defer srv.Close()
-			c, err := New(Config{URL: srv.URL, Token: "ms_tok", Roots: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs})
+			c, err := NewAgent(AgentConfig{URL: srv.URL, Token: "ms_tok", Roots: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,7 +149,7 @@ func TestRegisterChecksAnswer(t *testing.T) {
 				_ = json.NewEncoder(w).Encode(tt.resp)
 			}))
 			defer srv.Close()
-			c, _ := New(Config{URL: srv.URL, Token: "ms_tok", Roots: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs})
+			c, _ := NewAgent(AgentConfig{URL: srv.URL, Token: "ms_tok", Roots: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs})
 			defer c.CloseIdle()
 			cert := srv.TLS.Certificates[0]
 			_, err := c.Register(context.Background(), cert, tt.req)

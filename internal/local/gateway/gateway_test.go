@@ -1,6 +1,7 @@
-package local
+package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/monsys/hub/internal/client"
 )
 
 type zeros struct{}
@@ -24,7 +29,10 @@ func (failingBody) Read([]byte) (int, error) { return 0, errors.New("connection 
 // X-Request-Id header, as API Gateway's gateway responses in template.yaml
 // carry $context.requestId.
 func TestGatewayOwnErrors(t *testing.T) {
-	h := &Hub{cfg: Config{Now: time.Now}}
+	h := Handler(func(context.Context, events.APIGatewayProxyRequest) events.APIGatewayProxyResponse {
+		t.Fatal("the function ran")
+		return events.APIGatewayProxyResponse{}
+	}, time.Now)
 	tests := []struct {
 		name   string
 		body   io.Reader
@@ -37,22 +45,16 @@ func TestGatewayOwnErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			h.gateway(nil).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v1/ingest", tt.body))
-			var env struct {
-				Error struct {
-					Code    string `json:"code"`
-					Message string `json:"message"`
-				} `json:"error"`
-				RequestID string `json:"request_id"`
-			}
-			if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v1/ingest", tt.body))
+			if !json.Valid(rec.Body.Bytes()) {
 				t.Fatalf("body is not a JSON envelope: %q", rec.Body)
 			}
-			if rec.Code != tt.status || env.Error.Code != tt.code || env.Error.Message == "" {
+			e := client.ParseError(rec.Code, rec.Header(), rec.Body.Bytes(), time.Now())
+			if rec.Code != tt.status || e.Code != tt.code || e.Message == "" {
 				t.Fatalf("got %d %s", rec.Code, rec.Body)
 			}
-			if env.RequestID == "" || env.RequestID != rec.Header().Get("X-Request-Id") {
-				t.Fatalf("request_id %q, X-Request-Id %q", env.RequestID, rec.Header().Get("X-Request-Id"))
+			if e.RequestID == "" || e.RequestID != rec.Header().Get("X-Request-Id") {
+				t.Fatalf("request_id %q, X-Request-Id %q", e.RequestID, rec.Header().Get("X-Request-Id"))
 			}
 			if !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
 				t.Fatalf("Content-Type %q", rec.Header().Get("Content-Type"))

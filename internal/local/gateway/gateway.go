@@ -1,7 +1,15 @@
-package local
+// Package gateway plays API Gateway on one machine (SPEC 1.1, 5): a TLS
+// listener that demands a client certificate from the hub CA, and a handler
+// that turns each HTTPS request into the REST API proxy event (payload v1)
+// API Gateway would send, hands it to the function and writes its answer
+// back. The local hub and the in-process test hub (hubtest) serve the core
+// through it.
+package gateway
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -20,6 +28,41 @@ import (
 
 // maxGatewayBody is API Gateway's payload limit.
 const maxGatewayBody = 10 << 20
+
+// Func is what runs behind the gateway: a Lambda function's handler.
+type Func func(context.Context, events.APIGatewayProxyRequest) events.APIGatewayProxyResponse
+
+// Handler plays API Gateway in front of fn: one proxy event per request,
+// stamped with now, and the gateway's own answers (body over 10 MiB,
+// unreadable body) before fn runs.
+func Handler(fn Func, now func() time.Time) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := RequestID()
+		body, tooBig, err := readBody(r)
+		if err != nil {
+			WriteError(w, id, http.StatusBadRequest, "invalid_request", "could not read the request body")
+			return
+		}
+		if tooBig {
+			WriteError(w, id, http.StatusRequestEntityTooLarge, "payload_too_large", "request is over API Gateway's 10 MiB limit")
+			return
+		}
+		writeProxyResponse(w, fn(r.Context(), proxyEvent(r, body, now(), id)))
+	})
+}
+
+// Listen listens on addr with TLS 1.2 or later, presenting cert and, as API
+// Gateway mutual TLS does, refusing in the handshake any client without a
+// certificate that clientCAs verify at the time now gives (nil: real time).
+func Listen(addr string, cert tls.Certificate, clientCAs *x509.CertPool, now func() time.Time) (net.Listener, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCAs, Time: now}
+	ln, err := tls.Listen("tcp", addr, tc)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
 
 // proxyEvent turns an HTTPS request into the REST API proxy event (payload v1)
 // that API Gateway sends for a greedy {proxy+} resource, with the mutual-TLS
@@ -82,17 +125,18 @@ func clientCert(c *x509.Certificate) *events.APIGatewayCustomAuthorizerRequestTy
 	}
 }
 
-func requestID() string {
+// RequestID returns a new request id in API Gateway's form.
+func RequestID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	h := hex.EncodeToString(b)
 	return fmt.Sprintf("%s-%s-%s-%s-%s", h[0:8], h[8:12], h[12:16], h[16:20], h[20:32])
 }
 
-// writeGatewayError writes an answer the gateway gives itself, before any
+// WriteError writes an answer the gateway gives itself, before any
 // function runs, as the gateway responses of template.yaml do: the SPEC 4
 // envelope with the request's id ($context.requestId there).
-func writeGatewayError(w http.ResponseWriter, id string, status int, code, message string) {
+func WriteError(w http.ResponseWriter, id string, status int, code, message string) {
 	var env struct {
 		Error struct {
 			Code    string `json:"code"`
