@@ -1,19 +1,18 @@
-package pack
+package spool
 
 import (
-	"fmt"
 	"sync"
 
 	"github.com/monsys/hub/internal/canon"
 )
 
 // lane canonicalizes records and keeps their lines within its share of
-// Options.SortMemory, spilling sorted runs when it is over. Each worker
+// Options.Memory, spilling sorted runs when it is over. Each worker
 // goroutine owns one lane, so adding a line takes no lock; without workers
-// the caller uses the builder's only lane. A lane keeps the lines of every
-// data file in one sorter, each line behind its file's id (fileKey), so
+// the caller uses the spool's only lane. A lane keeps the lines of every
+// file in one sorter, each line behind its file's number (fileKey), so
 // that the number of files does not divide the budget: runs stay about
-// the budget's size however many files a pack has. Finish merges every
+// the budget's size however many files a pack has. Seal merges every
 // lane's runs and last lines once; the merged lines come out grouped by
 // file, each file's sorted.
 type lane struct {
@@ -29,10 +28,10 @@ func newLane(dir string, budget int64) *lane {
 	return &lane{dir: dir, budget: budget, pool: pool{limit: budget}}
 }
 
-// add canonicalizes raw, record n of fw, into the lane.
-func (l *lane) add(fw *FileWriter, raw []byte, n int64) error {
-	if err := l.s.addJSON(&l.t, fw.key, raw, &l.pool); err != nil {
-		return fmt.Errorf("pack: record %d of %q: %w", n, fw.path, err)
+// add canonicalizes raw, record n of file, into the lane.
+func (l *lane) add(file int, raw []byte, n int64) error {
+	if err := l.s.addJSON(&l.t, newFileKey(file), raw, &l.pool); err != nil {
+		return &recordError{file: file, n: n, err: err}
 	}
 	if l.s.mem > l.budget {
 		return l.s.spill(l.dir, &l.pool)
@@ -47,7 +46,7 @@ func (l *lane) take() (runs []string, tail [][]byte) {
 	return runs, tail
 }
 
-// fileKey prefixes a file's lines in the lanes: its id in four base-128
+// fileKey prefixes a file's lines in the lanes: its number in four base-128
 // digits, each with the top bit set, so that the prefix sorts as the id
 // does and holds neither '\n' (runs are split at newlines) nor 0x00 (the
 // sort's end-of-line mark).
@@ -63,7 +62,7 @@ func (k fileKey) id() int {
 	return int(k[0]&0x7f)<<21 | int(k[1]&0x7f)<<14 | int(k[2]&0x7f)<<7 | int(k[3]&0x7f)
 }
 
-// batchBytes is how many bytes of raw records AddJSON collects before a
+// batchBytes is how many bytes of raw records Add collects before a
 // worker canonicalizes them.
 const batchBytes = 256 << 10
 
@@ -75,9 +74,9 @@ type job struct {
 }
 
 type item struct {
-	fw  *FileWriter
-	end int
-	n   int64 // record number in its file, for errors
+	file int
+	end  int
+	n    int64 // record number in its file, for errors
 }
 
 // workers canonicalize batches of AddJSON records on several goroutines,
@@ -120,15 +119,14 @@ func (w *workers) firstErr() error {
 	return w.err
 }
 
-// add queues one raw record of fw.
-func (w *workers) add(fw *FileWriter, raw []byte) error {
+// add queues raw, record n of file.
+func (w *workers) add(file int, raw []byte, n int64) error {
 	if err := w.firstErr(); err != nil {
 		return err
 	}
-	fw.n++
 	j := w.cur
 	j.raw = append(j.raw, raw...)
-	j.items = append(j.items, item{fw: fw, end: len(j.raw), n: fw.n})
+	j.items = append(j.items, item{file: file, end: len(j.raw), n: n})
 	if len(j.raw) >= batchBytes {
 		w.dispatch()
 	}
@@ -166,7 +164,7 @@ func (w *workers) run(l *lane) {
 		if w.firstErr() == nil {
 			start := 0
 			for _, it := range j.items {
-				if err := l.add(it.fw, j.raw[start:it.end], it.n); err != nil {
+				if err := l.add(it.file, j.raw[start:it.end], it.n); err != nil {
 					w.fail(err)
 					break
 				}
