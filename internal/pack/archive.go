@@ -9,7 +9,15 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/monsys/hub/internal/pack/internal/spool"
 )
+
+// dataFile is one file under data/ as the spool sealed it.
+type dataFile struct {
+	path string // relative to data/
+	spool.Segment
+}
 
 // member is one small file at the root of a pack.
 type member struct {

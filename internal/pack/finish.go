@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/monsys/hub/internal/pack/internal/spool"
 	"github.com/monsys/hub/internal/sig"
 )
 
@@ -96,12 +95,6 @@ func (b *Builder) finishable() ([]string, error) {
 		}
 	}
 	return paths, nil
-}
-
-// dataFile is one file under data/ as the spool sealed it.
-type dataFile struct {
-	path string // relative to data/
-	spool.Segment
 }
 
 // seal has the spool merge, hash, count and deflate every file, and

@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/monsys/hub/internal/canon"
@@ -46,21 +47,17 @@ func (l *lane) take() (runs []string, tail [][]byte) {
 	return runs, tail
 }
 
-// fileKey prefixes a file's lines in the lanes: its number in four base-128
-// digits, each with the top bit set, so that the prefix sorts as the id
-// does and holds neither '\n' (runs are split at newlines) nor 0x00 (the
-// sort's end-of-line mark).
-type fileKey [4]byte
-
-const maxFiles = 1 << 28
-
-func newFileKey(id int) fileKey {
-	return fileKey{0x80 | byte(id>>21&0x7f), 0x80 | byte(id>>14&0x7f), 0x80 | byte(id>>7&0x7f), 0x80 | byte(id&0x7f)}
+// recordError is a record that does not canonicalize, as a lane found it.
+type recordError struct {
+	file int
+	n    int64
+	err  error
 }
 
-func (k fileKey) id() int {
-	return int(k[0]&0x7f)<<21 | int(k[1]&0x7f)<<14 | int(k[2]&0x7f)<<7 | int(k[3]&0x7f)
+func (e *recordError) Error() string {
+	return fmt.Sprintf("record %d of file %d: %v", e.n, e.file, e.err)
 }
+func (e *recordError) Unwrap() error { return e.err }
 
 // batchBytes is how many bytes of raw records Add collects before a
 // worker canonicalizes them.

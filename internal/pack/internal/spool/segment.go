@@ -5,10 +5,21 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"hash/crc32"
+	"io"
 	"sync"
 
 	"github.com/klauspost/compress/flate"
 )
+
+// Segment is one file as Seal wrote it: its lines sorted, hashed, counted
+// and deflated into its piece of the segment file.
+type Segment struct {
+	Off, Len int64  // its deflate segment in the segment file
+	CRC      uint32 // CRC-32 (IEEE) of its bytes, for the gzip trailer
+	Size     int64  // uncompressed bytes
+	Lines    int64
+	SHA256   string // lowercase hex
+}
 
 // segmenter turns the merged lines of every file into their deflate
 // segments, on two goroutines besides the merge: a file's lines (Write) are
@@ -126,4 +137,16 @@ func (g *segmenter) Close() ([]Segment, error) {
 	close(g.q1)
 	<-g.done
 	return g.out, g.err
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -17,6 +17,22 @@ import (
 // budget.
 const lineOverhead = 32
 
+// fileKey prefixes a file's lines in the lanes: its number in four base-128
+// digits, each with the top bit set, so that the prefix sorts as the id
+// does and holds neither '\n' (runs are split at newlines) nor 0x00 (the
+// sort's end-of-line mark).
+type fileKey [4]byte
+
+const maxFiles = 1 << 28
+
+func newFileKey(id int) fileKey {
+	return fileKey{0x80 | byte(id>>21&0x7f), 0x80 | byte(id>>14&0x7f), 0x80 | byte(id>>7&0x7f), 0x80 | byte(id&0x7f)}
+}
+
+func (k fileKey) id() int {
+	return int(k[0]&0x7f)<<21 | int(k[1]&0x7f)<<14 | int(k[2]&0x7f)<<7 | int(k[3]&0x7f)
+}
+
 // sorter holds a lane's canonical lines: they collect in memory until the
 // lane's budget is exceeded, then are sorted and spilled to a run file. Its
 // memory is what it holds, not what its lines need: every chunk's capacity

@@ -53,16 +53,6 @@ type Options struct {
 // DefaultMemory is Options.Memory's default.
 const DefaultMemory = 16 << 20
 
-// Segment is one file as Seal wrote it: its lines sorted, hashed, counted
-// and deflated into its piece of the segment file.
-type Segment struct {
-	Off, Len int64  // its deflate segment in the segment file
-	CRC      uint32 // CRC-32 (IEEE) of its bytes, for the gzip trailer
-	Size     int64  // uncompressed bytes
-	Lines    int64
-	SHA256   string // lowercase hex
-}
-
 // Spool holds the lines of numbered files until Seal. It is not safe for
 // concurrent use; Close removes its files.
 type Spool struct {
@@ -165,18 +155,6 @@ func (s *Spool) describe(err error) error {
 	}
 	return err
 }
-
-// recordError is a record that does not canonicalize, as a lane found it.
-type recordError struct {
-	file int
-	n    int64
-	err  error
-}
-
-func (e *recordError) Error() string {
-	return fmt.Sprintf("record %d of file %d: %v", e.n, e.file, e.err)
-}
-func (e *recordError) Unwrap() error { return e.err }
 
 // Seal merges every lane's runs and last lines once and deflates each
 // file's lines into its segment of the segment file, hashing, checksumming
@@ -300,15 +278,4 @@ func (s *Spool) Close() error {
 		return fmt.Errorf("pack: remove temp dir: %w", err)
 	}
 	return nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
