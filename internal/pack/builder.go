@@ -75,7 +75,6 @@ type Result struct {
 type Builder struct {
 	meta   Meta
 	signer Signer
-	opts   Options
 	spool  *spool.Spool
 	files  map[string]*FileWriter // every file created, by path
 	byID   []*FileWriter          // by spool file number
@@ -102,7 +101,7 @@ func NewBuilder(meta Meta, signer Signer, opts Options) (*Builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Builder{meta: meta, signer: signer, opts: opts, spool: sp, files: map[string]*FileWriter{}}, nil
+	return &Builder{meta: meta, signer: signer, spool: sp, files: map[string]*FileWriter{}}, nil
 }
 
 func checkMeta(m *Meta) error {
