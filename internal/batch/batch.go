@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -176,6 +177,16 @@ func skipValue(d []byte, i int) int {
 
 func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+}
+
+// Reason is why Parse refused a body, without the class ("invalid batch:
+// "): what a 400 answer and a quarantined batch say.
+func Reason(err error) string {
+	msg := err.Error()
+	if r, ok := strings.CutPrefix(msg, ErrInvalid.Error()+": "); ok && r != "" {
+		return r
+	}
+	return msg
 }
 
 // scanner is the canonicalizer and its output buffer, reused across

@@ -181,8 +181,8 @@ func TestParse(t *testing.T) {
 		{name: "fail/legacy-with-broken-header", body: array(hdr("0", `"1.0.0"`), rec("metric")), wantErr: "positive int64"},
 
 		// I-JSON (RFC 7493), SPEC 4.2 check 7: what the pack canonicalizer refuses, ingest refuses.
-		{name: "fail/duplicate-member", body: array(header, `{"type":"metric","ts":"`+ts+`","v":1,"v":2}`), requireHeader: true, wantErr: `record 1: duplicate member name "v" at byte 96`},
-		{name: "fail/duplicate-member-escaped", body: array(header, `{"type":"metric","ts":"`+ts+`","v":1,"\u0076":2}`), requireHeader: true, wantErr: `record 1: duplicate member name "v" at byte 96`},
+		{name: "fail/duplicate-member", body: array(header, `{"type":"metric","ts":"`+ts+`","v":1,"v":2}`), requireHeader: true, wantErr: `record 1: duplicate member name "v" at byte 47`},
+		{name: "fail/duplicate-member-escaped", body: array(header, `{"type":"metric","ts":"`+ts+`","v":1,"\u0076":2}`), requireHeader: true, wantErr: `record 1: duplicate member name "v" at byte 47`},
 		{name: "fail/duplicate-member-nested", body: array(`{"type":"metric","ts":"` + ts + `","o":{"a":[{"k":1,"k":1}]}}`), wantErr: `record 0: duplicate member name "k" at byte 56`},
 		{name: "fail/duplicate-type", body: array(`{"type":"metric","ts":"` + ts + `","type":"metric"}`), wantErr: `duplicate member name "type"`},
 		{name: "fail/duplicate-in-header", body: array(`{"type":"batch","ts":"` + ts + `","seq":1,"seq":2,"agent_version":"1"}`), requireHeader: true, wantErr: `record 0: duplicate member name "seq" at byte 1`},
@@ -335,5 +335,28 @@ func BenchmarkParseMixed(b *testing.B) {
 		if _, err := batch.Parse(body, true); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestReason: what a 400 answer and a quarantined batch say of a refusal
+// is Parse's reason without the class; any other error is said whole.
+func TestReason(t *testing.T) {
+	_, refused := batch.Parse([]byte(array(rec("metric"), `{"type":"metric","ts":"`+ts+`","v":1,"v":2}`)), false)
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"ok/refusal", refused, `record 1: duplicate member name "v" at byte 47`},
+		{"ok/wrapped", fmt.Errorf("ingest: %w", refused), `ingest: invalid batch: record 1: duplicate member name "v" at byte 47`},
+		{"ok/class-alone", fmt.Errorf("%w: ", batch.ErrInvalid), "invalid batch: "},
+		{"ok/other", errors.New("body too large"), "body too large"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := batch.Reason(tc.err); got != tc.want {
+				t.Fatalf("Reason(%v) = %q, want %q", tc.err, got, tc.want)
+			}
+		})
 	}
 }

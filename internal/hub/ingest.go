@@ -61,7 +61,7 @@ func (s *Service) Ingest(ctx context.Context, req IngestRequest) (IngestResult, 
 		}
 		b, err := batch.Parse(req.Body, true) // 7
 		if err != nil {
-			return IngestResult{}, &Error{Code: CodeInvalidRequest, Message: trimInvalid(err), Cause: err}
+			return IngestResult{}, &Error{Code: CodeInvalidRequest, Message: batch.Reason(err), Cause: err}
 		}
 		res, err := s.commitSigned(ctx, a, b, req, sha) // 8, 9
 		if !errors.Is(err, errReread) {
@@ -257,7 +257,7 @@ func (s *Service) ensureStored(ctx context.Context, sb StoredBatch) error {
 func (s *Service) ingestLegacy(ctx context.Context, a Agent, req IngestRequest, sha string) (IngestResult, error) {
 	b, err := batch.Parse(req.Body, false) // 7
 	if err != nil {
-		return IngestResult{}, &Error{Code: CodeInvalidRequest, Message: trimInvalid(err), Cause: err}
+		return IngestResult{}, &Error{Code: CodeInvalidRequest, Message: batch.Reason(err), Cause: err}
 	}
 	now := s.clock()
 	// Marked first: an unsigned attempt that then fails to store is still worth the integrity cycle's attention.
@@ -303,13 +303,4 @@ func SignedBatchKey(seq int64) string { return fmt.Sprintf("s#%019d", seq) }
 func IsJSON(ct string) bool {
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == "application/json"
-}
-
-func trimInvalid(err error) string {
-	msg := err.Error()
-	const p = "invalid batch: "
-	if len(msg) > len(p) && msg[:len(p)] == p {
-		return msg[len(p):]
-	}
-	return msg
 }

@@ -1,7 +1,10 @@
-// Package pack builds evidence packs (SPEC sections 7 and 8): canonical NDJSON
-// data files, manifest.json, its Ed25519 signature, the key lineage snapshot
-// and a byte-for-byte reproducible tar.gz. It talks to no AWS service: data
-// comes in through Builder.Create and signatures through Signer.
+// Package pack is the evidence-pack format (SPEC sections 7, 8 and 9) in one
+// place: the data files' paths and records, what goes in for a period, the
+// manifest, its Ed25519 signature, the key lineage snapshot and the
+// byte-for-byte reproducible tar.gz that holds them, with the verify.py that
+// checks it. It talks to no AWS service: Build reads a period through a
+// Source and signs through a Signer; Builder takes data files directly.
+// The engine that sorts, spills and deflates is internal/pack/internal/spool.
 package pack
 
 import (

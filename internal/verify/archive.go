@@ -16,19 +16,19 @@ import (
 
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/monsys/hub/internal/pack"
 )
 
-const (
-	manifestName = "manifest.json"
-	sigName      = "manifest.sig"
-	pubkeyName   = "signing_key.pub"
-	lineageName  = "key_lineage.json"
-)
-
+// The members at the root of a pack (SPEC 8): those needed to verify it,
+// and those that help a reader.
 var (
-	requiredMembers = []string{manifestName, sigName, pubkeyName, lineageName}
-	docMembers      = []string{"verify.py", "README.txt"}
+	requiredMembers = []string{pack.ManifestName, pack.SignatureName, pack.PublicKeyName, pack.LineageName}
+	docMembers      = []string{pack.VerifyPyName, pack.ReadmeName}
 )
+
+// dataDir is the folder of the data files, without its slash.
+var dataDir = strings.TrimSuffix(pack.DataDir, "/")
 
 // FileDigest is what reading a data file yields: it is hashed and counted
 // as it streams by, never held in memory.
@@ -282,7 +282,7 @@ func (c *Contents) classify(raw string, k kind, size int64) (*target, error) {
 	}
 	c.seen[name] = true
 	if k == kindDir {
-		if name != "data" && !strings.HasPrefix(name, "data/") {
+		if name != dataDir && !strings.HasPrefix(name, pack.DataDir) {
 			c.problem("unexpected_member", "Unexpected entry in archive: "+show(name))
 		}
 		return nil, nil
@@ -294,7 +294,7 @@ func (c *Contents) classify(raw string, k kind, size int64) (*target, error) {
 		}
 		return &target{root: name}, nil
 	}
-	if rel, ok := strings.CutPrefix(name, "data/"); ok {
+	if rel, ok := strings.CutPrefix(name, pack.DataDir); ok {
 		return &target{data: rel}, nil
 	}
 	c.problem("unexpected_member", "Unexpected entry in archive: "+show(name))
@@ -303,13 +303,13 @@ func (c *Contents) classify(raw string, k kind, size int64) (*target, error) {
 
 func (c *Contents) rootCap(name string) (int64, bool) {
 	switch name {
-	case manifestName:
+	case pack.ManifestName:
 		return c.lim.MaxManifestSize, true
-	case sigName, pubkeyName:
+	case pack.SignatureName, pack.PublicKeyName:
 		return c.lim.MaxSmallSize, true
-	case lineageName:
+	case pack.LineageName:
 		return c.lim.MaxLineageSize, true
-	case "verify.py", "README.txt":
+	case pack.VerifyPyName, pack.ReadmeName:
 		return c.lim.MaxDocSize, true
 	}
 	return 0, false
@@ -332,7 +332,7 @@ func (c *Contents) consume(t *target, r io.Reader) error {
 		return nil
 	}
 	var q *quarantineScan
-	if agent, ok := batchFileAgent(t.data); ok {
+	if agent, ok := pack.BatchPathAgent(t.data); ok {
 		q = &quarantineScan{path: t.data, agent: agent}
 	}
 	d, err := digest(io.LimitReader(r, c.lim.MaxMemberSize+1), q)

@@ -84,9 +84,9 @@ var sigHexRE = regexp.MustCompile(`^[0-9a-fA-F]{128}$`)
 // signature, by the key in signing_key.pub, over SHA-256(manifest.json).
 func CheckSignature(c *Contents) Check {
 	ch := newCheck("signature")
-	man, okm := c.Members[manifestName]
-	sigFile, oks := c.Members[sigName]
-	pem, okp := c.Members[pubkeyName]
+	man, okm := c.Members[pack.ManifestName]
+	sigFile, oks := c.Members[pack.SignatureName]
+	pem, okp := c.Members[pack.PublicKeyName]
 	if !okm || !oks || !okp {
 		ch.fail("not_checked", "Signature not checked: manifest.json, manifest.sig or signing_key.pub missing")
 		return ch
@@ -132,7 +132,7 @@ func isASCII(b []byte) bool {
 // was not checked. It returns the fingerprint, or "" when unreadable.
 func CheckFingerprint(c *Contents, expected string) (Check, string) {
 	ch := newCheck("fingerprint")
-	pub, ok := ParsePublicKey(c.Members[pubkeyName])
+	pub, ok := ParsePublicKey(c.Members[pack.PublicKeyName])
 	if !ok {
 		ch.fail("not_checked", "Signing key fingerprint not checked: signing_key.pub unreadable")
 		return ch, ""
@@ -153,7 +153,7 @@ func CheckFingerprint(c *Contents, expected string) (Check, string) {
 // manifest is well-formed; the later steps need its result.
 func CheckManifest(c *Contents) (Check, *Manifest) {
 	ch := newCheck("manifest")
-	b, ok := c.Members[manifestName]
+	b, ok := c.Members[pack.ManifestName]
 	if !ok {
 		ch.fail("not_checked", "manifest.json not checked: missing")
 		return ch, nil
@@ -223,7 +223,7 @@ func CheckInputsHash(m *Manifest) Check {
 // outgoing key (an unendorsed rotation is a warning: "verifiers say so").
 func CheckLineage(c *Contents, m *Manifest, pub []byte) Check {
 	ch := newCheck("key_lineage")
-	data, ok := c.Members[lineageName]
+	data, ok := c.Members[pack.LineageName]
 	if !ok {
 		ch.fail("not_checked", "Key lineage not checked: key_lineage.json missing")
 		return ch

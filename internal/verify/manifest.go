@@ -114,11 +114,11 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if _, ok := v.(map[string]any); !ok {
 		return nil, errors.New("not a JSON object")
 	}
-	if string(o["format_version"]) != "1" {
-		return nil, errors.New("format_version is not 1")
+	if string(o["format_version"]) != strconv.Itoa(pack.FormatVersion) {
+		return nil, fmt.Errorf("format_version is not %d", pack.FormatVersion)
 	}
 	m := &Manifest{}
-	m.FormatVersion = 1
+	m.FormatVersion = pack.FormatVersion
 	vals := map[string]string{}
 	for _, k := range manifestStrings {
 		s, ok := o.str(k)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/monsys/hub/internal/pack"
 )
 
 // Quarantine is one batch.ndjson line that says its batch was quarantined
@@ -28,18 +30,7 @@ const maxBatchLine = 1 << 20
 // quarantineMark starts the member every quarantine line has. In canonical
 // JSON a quote inside a string is escaped, so the mark is never part of a
 // string value.
-var quarantineMark = []byte(`"quarantined":`)
-
-// batchFileAgent says whether path (relative to data/) is an agent's
-// batch.ndjson, and whose.
-func batchFileAgent(path string) (string, bool) {
-	rest, ok := strings.CutPrefix(path, "agents/")
-	if !ok {
-		return "", false
-	}
-	agent, ok := strings.CutSuffix(rest, "/batch.ndjson")
-	return agent, ok && agent != "" && !strings.Contains(agent, "/")
-}
+var quarantineMark = []byte(`"` + pack.QuarantinedMember + `":`)
 
 // quarantineScan reads the lines of one batch.ndjson as the file streams
 // by, keeping at most one line of maxBatchLine bytes, and collects the
@@ -84,8 +75,8 @@ func (q *quarantineScan) end() {
 	case bytes.Contains(q.line, quarantineMark):
 		e := Quarantine{Path: q.path, Line: q.n, AgentID: q.agent, Unreadable: true}
 		if o, _, bad := parseObject(q.line); bad == "" {
-			key, okk := o.str("batch_key")
-			reason, okr := o.str("quarantined")
+			key, okk := o.str(pack.BatchKeyMember)
+			reason, okr := o.str(pack.QuarantinedMember)
 			if okk && okr {
 				e.BatchKey, e.Reason, e.Unreadable = key, reason, false
 			}

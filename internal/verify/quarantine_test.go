@@ -1,6 +1,7 @@
 package verify_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,11 +16,11 @@ import (
 
 // batchLine is a data/agents/<id>/batch.ndjson line as the hub writes it;
 // reason "" is a batch that was packed, else one that was quarantined.
-func batchLine(key, reason string) map[string]any {
-	l := map[string]any{"type": "batch", "batch_key": key, "seq": nil, "body_sha256": strings.Repeat("ab", 32),
-		"signature": nil, "signed": false, "received_at": "2026-04-02T10:00:00Z", "records": 3, "records_in_period": 3}
+func batchLine(key, reason string) pack.BatchLine {
+	l := pack.BatchLine{Type: "batch", BatchKey: key, BodySHA256: strings.Repeat("ab", 32), ReceivedAt: "2026-04-02T10:00:00Z",
+		Records: 3, InPeriod: 3}
 	if reason != "" {
-		l["records_in_period"], l["quarantined"] = 0, reason
+		l.InPeriod, l.Quarantined = 0, reason
 	}
 	return l
 }
@@ -186,4 +187,41 @@ func warningsOf(t *testing.T, js []byte) []string {
 		t.Fatalf("json report: %v\n%s", err, js)
 	}
 	return doc.Warnings
+}
+
+// TestMarchPack: the pack of packtest.March, whose data files are the
+// golden ones of internal/pack/testdata/period (one case of every rule of
+// what goes in, a quarantined batch of each kind among them), passes both
+// verifiers, from the archive and from a directory, with the same lines:
+// the seven, then a warning for each quarantined batch.
+func TestMarchPack(t *testing.T) {
+	meta, signer, data := packtest.March()
+	var out bytes.Buffer
+	if _, err := pack.Build(t.Context(), meta, signer, pack.Options{TempDir: t.TempDir()}, &packtest.Source{Data: data}, &out); err != nil {
+		t.Fatal(err)
+	}
+	archive := writeTemp(t, "pack.tar.gz", out.Bytes())
+	dir := t.TempDir()
+	extract(t, out.Bytes(), dir)
+	fp := pack.Fingerprint(signer.Pub())
+	want := "✓ Signature valid (Ed25519)\n" +
+		"✓ Signing key matches expected fingerprint: " + fp + "\n" +
+		"✓ All 8 files intact (SHA256 match)\n" +
+		"✓ inputs_hash consistent\n" +
+		"✓ Signing key active at generated_at (key lineage)\n" +
+		"✓ Period: 2026-03-01 → 2026-03-31\n" +
+		"✓ Tenant: acme\n" +
+		warnPrefix + "agent ag_legacy, batch u#b113f669db0e79aa778ecc5d58c12b57ceb5e7c56ebcb016181ff876f99caec8: record 0: number 1e400 is outside the IEEE 754 double range at byte 50\n" +
+		warnPrefix + "agent ag_signed, batch s#1772323200000000007: record 1: duplicate member name \"v\" at byte 96\n"
+	script := packtest.VerifyPy(t)
+	for _, path := range []string{archive, dir} {
+		if g := runGo(t, path, fp); g.exit != 0 || g.text != want {
+			t.Fatalf("Go verifier on %s: exit %d\n%s\nwant\n%s", path, g.exit, g.text, want)
+		}
+		for _, backend := range backends {
+			if p := runPy(t, script, backend, path, fp); p.exit != 0 || p.text != want {
+				t.Fatalf("verify.py (%s) on %s: exit %d\n%s\nwant\n%s", backend, path, p.exit, p.text, want)
+			}
+		}
+	}
 }

@@ -21,6 +21,7 @@ import (
 	sumtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/monsys/hub/internal/canon"
+	"github.com/monsys/hub/internal/pack"
 	"github.com/monsys/hub/internal/sig"
 	"github.com/monsys/hub/internal/tlog"
 )
@@ -346,7 +347,7 @@ func KeyHistoryEntries(tenantID string, agentsNDJSON []byte) ([]tlog.Entry, erro
 			} `json:"signing_keys"`
 		}
 		if err := json.Unmarshal(line, &a); err != nil {
-			return nil, fmt.Errorf("data/agents.ndjson line %d: %w", i+1, err)
+			return nil, fmt.Errorf("%s%s line %d: %w", pack.DataDir, pack.AgentsPath, i+1, err)
 		}
 		for _, k := range a.SigningKeys {
 			out = append(out, tlog.Entry{Type: tlog.TypePin, TenantID: tenantID, AgentID: a.AgentID, Fingerprint: k.Fingerprint, At: k.PinnedAt})

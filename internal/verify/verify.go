@@ -13,6 +13,8 @@ import (
 	"os"
 	"regexp"
 	"strings"
+
+	"github.com/monsys/hub/internal/pack"
 )
 
 // Sentinel errors.
@@ -143,7 +145,7 @@ func Verify(c *Contents, opts Options) *Report {
 	r.Checks = append(r.Checks, mc)
 	if m != nil {
 		r.Manifest = m
-		pub, _ := ParsePublicKey(c.Members[pubkeyName])
+		pub, _ := ParsePublicKey(c.Members[pack.PublicKeyName])
 		r.Checks = append(r.Checks,
 			CheckFiles(c, m),
 			CheckInputsHash(m),

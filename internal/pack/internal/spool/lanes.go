@@ -1,4 +1,4 @@
-package pack
+package spool
 
 import (
 	"fmt"
@@ -8,12 +8,12 @@ import (
 )
 
 // lane canonicalizes records and keeps their lines within its share of
-// Options.SortMemory, spilling sorted runs when it is over. Each worker
+// Options.Memory, spilling sorted runs when it is over. Each worker
 // goroutine owns one lane, so adding a line takes no lock; without workers
-// the caller uses the builder's only lane. A lane keeps the lines of every
-// data file in one sorter, each line behind its file's id (fileKey), so
+// the caller uses the spool's only lane. A lane keeps the lines of every
+// file in one sorter, each line behind its file's number (fileKey), so
 // that the number of files does not divide the budget: runs stay about
-// the budget's size however many files a pack has. Finish merges every
+// the budget's size however many files a pack has. Seal merges every
 // lane's runs and last lines once; the merged lines come out grouped by
 // file, each file's sorted.
 type lane struct {
@@ -29,10 +29,10 @@ func newLane(dir string, budget int64) *lane {
 	return &lane{dir: dir, budget: budget, pool: pool{limit: budget}}
 }
 
-// add canonicalizes raw, record n of fw, into the lane.
-func (l *lane) add(fw *FileWriter, raw []byte, n int64) error {
-	if err := l.s.addJSON(&l.t, fw.key, raw, &l.pool); err != nil {
-		return fmt.Errorf("pack: record %d of %q: %w", n, fw.path, err)
+// add canonicalizes raw, record n of file, into the lane.
+func (l *lane) add(file int, raw []byte, n int64) error {
+	if err := l.s.addJSON(&l.t, newFileKey(file), raw, &l.pool); err != nil {
+		return &recordError{file: file, n: n, err: err}
 	}
 	if l.s.mem > l.budget {
 		return l.s.spill(l.dir, &l.pool)
@@ -47,23 +47,19 @@ func (l *lane) take() (runs []string, tail [][]byte) {
 	return runs, tail
 }
 
-// fileKey prefixes a file's lines in the lanes: its id in four base-128
-// digits, each with the top bit set, so that the prefix sorts as the id
-// does and holds neither '\n' (runs are split at newlines) nor 0x00 (the
-// sort's end-of-line mark).
-type fileKey [4]byte
-
-const maxFiles = 1 << 28
-
-func newFileKey(id int) fileKey {
-	return fileKey{0x80 | byte(id>>21&0x7f), 0x80 | byte(id>>14&0x7f), 0x80 | byte(id>>7&0x7f), 0x80 | byte(id&0x7f)}
+// recordError is a record that does not canonicalize, as a lane found it.
+type recordError struct {
+	file int
+	n    int64
+	err  error
 }
 
-func (k fileKey) id() int {
-	return int(k[0]&0x7f)<<21 | int(k[1]&0x7f)<<14 | int(k[2]&0x7f)<<7 | int(k[3]&0x7f)
+func (e *recordError) Error() string {
+	return fmt.Sprintf("record %d of file %d: %v", e.n, e.file, e.err)
 }
+func (e *recordError) Unwrap() error { return e.err }
 
-// batchBytes is how many bytes of raw records AddJSON collects before a
+// batchBytes is how many bytes of raw records Add collects before a
 // worker canonicalizes them.
 const batchBytes = 256 << 10
 
@@ -75,9 +71,9 @@ type job struct {
 }
 
 type item struct {
-	fw  *FileWriter
-	end int
-	n   int64 // record number in its file, for errors
+	file int
+	end  int
+	n    int64 // record number in its file, for errors
 }
 
 // workers canonicalize batches of AddJSON records on several goroutines,
@@ -120,15 +116,14 @@ func (w *workers) firstErr() error {
 	return w.err
 }
 
-// add queues one raw record of fw.
-func (w *workers) add(fw *FileWriter, raw []byte) error {
+// add queues raw, record n of file.
+func (w *workers) add(file int, raw []byte, n int64) error {
 	if err := w.firstErr(); err != nil {
 		return err
 	}
-	fw.n++
 	j := w.cur
 	j.raw = append(j.raw, raw...)
-	j.items = append(j.items, item{fw: fw, end: len(j.raw), n: fw.n})
+	j.items = append(j.items, item{file: file, end: len(j.raw), n: n})
 	if len(j.raw) >= batchBytes {
 		w.dispatch()
 	}
@@ -166,7 +161,7 @@ func (w *workers) run(l *lane) {
 		if w.firstErr() == nil {
 			start := 0
 			for _, it := range j.items {
-				if err := l.add(it.fw, j.raw[start:it.end], it.n); err != nil {
+				if err := l.add(it.file, j.raw[start:it.end], it.n); err != nil {
 					w.fail(err)
 					break
 				}

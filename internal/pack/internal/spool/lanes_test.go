@@ -1,4 +1,4 @@
-package pack
+package spool
 
 import (
 	"fmt"
@@ -12,10 +12,7 @@ import (
 func TestManySmallFilesStayInBudget(t *testing.T) {
 	const budget = 1 << 20
 	l := newLane(t.TempDir(), budget)
-	files := make([]*FileWriter, 3000)
-	for i := range files {
-		files[i] = &FileWriter{path: fmt.Sprintf("agents/ag_%04d/metric.ndjson", i), key: newFileKey(i)}
-	}
+	const files = 3000
 	held := func() int64 {
 		n := l.pool.freeBytes + int64(cap(l.s.lines))*24
 		for _, c := range l.s.chunks {
@@ -27,7 +24,7 @@ func TestManySmallFilesStayInBudget(t *testing.T) {
 	for i := range 60000 {
 		raw := fmt.Sprintf(`{"type":"metric","ts":"2026-04-01T00:%02d:%02dZ","cpu":%d.5,"seq":"%d"}`, i/60%60, i%60, i%97, i)
 		data += int64(len(raw))
-		if err := l.add(files[i%len(files)], []byte(raw), int64(i)); err != nil {
+		if err := l.add(i%files, []byte(raw), int64(i)); err != nil {
 			t.Fatal(err)
 		}
 		if i%500 == 0 {
@@ -43,7 +40,7 @@ func TestManySmallFilesStayInBudget(t *testing.T) {
 	t.Logf("held at most %d bytes for a budget of %d; %d runs for %d bytes", most, budget, len(l.s.runs), data)
 }
 
-// TestFileKeys: keys sort as their ids and hold neither '\n' nor 0x00.
+// TestFileKeys: keys sort as their file numbers and hold neither '\n' nor 0x00.
 func TestFileKeys(t *testing.T) {
 	prev := newFileKey(0)
 	for _, id := range []int{1, 9, 10, 11, 127, 128, 255, 256, 1 << 14, 1<<21 + 10, maxFiles - 1} {

@@ -1,4 +1,4 @@
-package pack
+package spool
 
 import (
 	"bytes"
@@ -71,7 +71,7 @@ func TestGzipStreamSplices(t *testing.T) {
 				}
 				continue
 			}
-			// A segment deflated on its own, as seal makes them.
+			// A segment deflated on its own, as Seal makes them.
 			var seg bytes.Buffer
 			sw, _ := flate.NewWriter(&seg, level)
 			sw.Write(p)

@@ -1,10 +1,8 @@
-package pack
+package spool
 
 import (
-	"archive/tar"
-	"bytes"
 	"encoding/binary"
-	"fmt"
+	"errors"
 	"hash/crc32"
 	"io"
 
@@ -14,12 +12,52 @@ import (
 // A pack's gzip stream is assembled from deflate pieces: every data file is
 // deflated once, as the merge of the sorted runs produces it, into a
 // segment that ends with a sync flush (an empty stored block, so it ends on
-// a byte boundary) and refers to nothing before it. Finish then deflates
-// the tar headers and the small members itself, flushing the same way before each segment and starting a
-// fresh compressor after it, and splices the segments in between. The
-// result is one ordinary gzip member (RFC 1952) whose deflate stream
-// (RFC 1951) is a sequence of non-final blocks ended by a final one; any
-// gzip reader reads it. Its CRC-32 is combined from the pieces' CRCs.
+// a byte boundary) and refers to nothing before it. The archive's own
+// bytes (tar headers, small members) are deflated around them, flushing
+// the same way before each segment and starting a fresh compressor after
+// it. The result is one ordinary gzip member (RFC 1952) whose deflate
+// stream (RFC 1951) is a sequence of non-final blocks ended by a final
+// one; any gzip reader reads it. Its CRC-32 is combined from the pieces'
+// CRCs.
+
+// Gzip writes one gzip member from plain bytes (Write) and the spool's
+// segments (Splice).
+type Gzip struct {
+	s *gzipStream
+	w *countWriter
+	f io.ReaderAt // the segment file
+}
+
+// Gzip starts a gzip member on w. Seal must have been called; the spool
+// must stay open until the member is closed.
+func (s *Spool) Gzip(w io.Writer) (*Gzip, error) {
+	if s.segs == nil {
+		return nil, errors.New("pack: gzip before seal")
+	}
+	cw := &countWriter{w: w}
+	gz, err := newGzipStream(cw, s.zw, s.opts.Level)
+	if err != nil {
+		return nil, err
+	}
+	return &Gzip{s: gz, w: cw, f: s.segs}, nil
+}
+
+// Write deflates p.
+func (g *Gzip) Write(p []byte) (int, error) { return g.s.Write(p) }
+
+// Splice copies a file's deflate segment into the member.
+func (g *Gzip) Splice(seg Segment) error {
+	if seg.Size == 0 {
+		return nil
+	}
+	return g.s.Splice(io.NewSectionReader(g.f, seg.Off, seg.Len), seg.Size, seg.CRC)
+}
+
+// Close writes the final block and the trailer.
+func (g *Gzip) Close() error { return g.s.Close() }
+
+// Written is how many bytes the member has taken so far on w.
+func (g *Gzip) Written() int64 { return g.w.n }
 
 // gzipStream writes one gzip member to w from plain bytes (Write) and
 // deflate segments (Splice).
@@ -81,27 +119,6 @@ func (g *gzipStream) Close() error {
 	_, err := g.w.Write(tr[:])
 	return err
 }
-
-// tarHeaderBytes is what archive/tar writes for h before the member's data
-// (with PAX records when the name needs them).
-func tarHeaderBytes(h *tar.Header) ([]byte, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf) // not closed: the data is written elsewhere
-	if err := tw.WriteHeader(h); err != nil {
-		return nil, fmt.Errorf("pack: tar header of %s: %w", h.Name, err)
-	}
-	return buf.Bytes(), nil
-}
-
-// tarPadding is the zero padding after a member of size bytes.
-func tarPadding(size int64) []byte {
-	return make([]byte, (tarBlock-size%tarBlock)%tarBlock)
-}
-
-const tarBlock = 512
-
-// tarEnd is the end-of-archive marker: two zero blocks.
-var tarEnd = make([]byte, 2*tarBlock)
 
 // crc32Combine returns the CRC-32 (IEEE) of A followed by B from crcA, crcB
 // and len(B), as zlib's crc32_combine does: CRCs are remainders of

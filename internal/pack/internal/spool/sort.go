@@ -1,19 +1,13 @@
-package pack
+package spool
 
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"slices"
-	"sync"
-
-	"github.com/klauspost/compress/flate"
 
 	"github.com/monsys/hub/internal/canon"
 )
@@ -22,6 +16,22 @@ import (
 // (its slice header, and the line list's growth) for the sort memory
 // budget.
 const lineOverhead = 32
+
+// fileKey prefixes a file's lines in the lanes: its number in four base-128
+// digits, each with the top bit set, so that the prefix sorts as the id
+// does and holds neither '\n' (runs are split at newlines) nor 0x00 (the
+// sort's end-of-line mark).
+type fileKey [4]byte
+
+const maxFiles = 1 << 28
+
+func newFileKey(id int) fileKey {
+	return fileKey{0x80 | byte(id>>21&0x7f), 0x80 | byte(id>>14&0x7f), 0x80 | byte(id>>7&0x7f), 0x80 | byte(id&0x7f)}
+}
+
+func (k fileKey) id() int {
+	return int(k[0]&0x7f)<<21 | int(k[1]&0x7f)<<14 | int(k[2]&0x7f)<<7 | int(k[3]&0x7f)
+}
 
 // sorter holds a lane's canonical lines: they collect in memory until the
 // lane's budget is exceeded, then are sorted and spilled to a run file. Its
@@ -205,18 +215,6 @@ func reduceRuns(dir string, runs []string) ([]string, error) {
 		runs = append(runs[maxFanIn:], name)
 	}
 	return runs, nil
-}
-
-// spooled is a data file as Finish wrote it: its lines sorted, hashed,
-// counted and deflated into the builder's segment file.
-type spooled struct {
-	path    string // relative to data/
-	off     int64  // its deflate segment in the segment file
-	clen    int64
-	crc     uint32 // CRC-32 (IEEE) of its bytes, for the gzip trailer
-	size    int64
-	records int64
-	sha256  string
 }
 
 type runReader struct {
@@ -442,122 +440,4 @@ func mkqs(a []keyed, d, budget int) {
 			a[i].key = chunkAt(a[i].line, d)
 		}
 	}
-}
-
-// segmenter turns the merged lines of every file into their deflate
-// segments, on two goroutines besides the merge: a file's lines (Write) are
-// hashed, checksummed and counted on one, deflated into the segment file
-// on the other; End closes the file's segment. Close returns the first
-// error and the files' results in order.
-type segmenter struct {
-	free   chan []byte
-	q1, q2 chan piece
-	done   chan struct{}
-	cur    []byte // the block being filled
-	zw     *flate.Writer
-	seg    *countWriter // the segment file, at its end
-	out    []spooled    // one a file, in End order; set by both stages
-	err    error        // the first stage error, read after done
-	errMu  sync.Mutex
-}
-
-// piece is a block of a file's bytes, or (end) the end of the file.
-type piece struct {
-	b   []byte
-	end bool
-}
-
-const segBlocks = 4
-
-func newSegmenter(zw *flate.Writer, seg *countWriter) *segmenter {
-	g := &segmenter{free: make(chan []byte, segBlocks), q1: make(chan piece, segBlocks+1),
-		q2: make(chan piece, segBlocks+1), done: make(chan struct{}), zw: zw, seg: seg}
-	for range segBlocks {
-		g.free <- make([]byte, 0, 256<<10)
-	}
-	g.cur = <-g.free
-	results := make(chan spooled, 1) // hash results for the deflate stage, in order
-	go func() {
-		defer close(g.q2)
-		h := sha256.New()
-		var sp spooled
-		for p := range g.q1 {
-			if p.end {
-				sp.sha256 = hex.EncodeToString(h.Sum(nil))
-				h.Reset()
-				g.q2 <- p
-				results <- sp
-				sp = spooled{}
-				continue
-			}
-			h.Write(p.b)
-			sp.crc = crc32.Update(sp.crc, crc32.IEEETable, p.b)
-			sp.size += int64(len(p.b))
-			sp.records += int64(bytes.Count(p.b, []byte{'\n'}))
-			g.q2 <- p
-		}
-	}()
-	go func() {
-		defer close(g.done)
-		zw.Reset(seg)
-		off := seg.n
-		for p := range g.q2 {
-			if p.end {
-				g.fail(zw.Flush()) // the segment ends on a byte boundary
-				sp := <-results
-				sp.off, sp.clen = off, seg.n-off
-				g.out = append(g.out, sp)
-				zw.Reset(seg)
-				off = seg.n
-				continue
-			}
-			if _, err := zw.Write(p.b); err != nil {
-				g.fail(err)
-			}
-			g.free <- p.b[:0]
-		}
-	}()
-	return g
-}
-
-func (g *segmenter) fail(err error) {
-	if err == nil {
-		return
-	}
-	g.errMu.Lock()
-	if g.err == nil {
-		g.err = err
-	}
-	g.errMu.Unlock()
-}
-
-// Write adds bytes of the current file.
-func (g *segmenter) Write(b []byte) (int, error) {
-	n := len(b)
-	for len(b) > 0 {
-		k := min(len(b), cap(g.cur)-len(g.cur))
-		g.cur = append(g.cur, b[:k]...)
-		b = b[k:]
-		if len(g.cur) == cap(g.cur) {
-			g.q1 <- piece{b: g.cur}
-			g.cur = <-g.free
-		}
-	}
-	return n, nil
-}
-
-// End ends the current file.
-func (g *segmenter) End() {
-	if len(g.cur) > 0 {
-		g.q1 <- piece{b: g.cur}
-		g.cur = <-g.free
-	}
-	g.q1 <- piece{end: true}
-}
-
-// Close waits for both stages and returns the files' results in End order.
-func (g *segmenter) Close() ([]spooled, error) {
-	close(g.q1)
-	<-g.done
-	return g.out, g.err
 }

@@ -1,0 +1,159 @@
+package pack
+
+import (
+	"encoding/base64"
+	"strconv"
+	"time"
+
+	"github.com/monsys/hub/internal/anomaly"
+	"github.com/monsys/hub/internal/batch"
+)
+
+// The records of the data files (SPEC 8 and 9; docs/packs.md, "What goes
+// in"): one canonical JSON line each. Integers the hub generates that can
+// exceed 2^53 (seq) are decimal strings, because RFC 8785 numbers are
+// doubles; instants are RFC 3339 UTC. The records of an agent's
+// <type>.ndjson files are the agent's own, as it sent them.
+
+// BatchLine is a line of an agent's batch.ndjson (BatchPath): one stored
+// batch that records of the pack came from, or that was quarantined.
+type BatchLine struct {
+	Type         string  `json:"type"` // "batch"
+	TS           string  `json:"ts,omitempty"`
+	Seq          *string `json:"seq"`
+	AgentVersion string  `json:"agent_version,omitempty"`
+	BatchKey     string  `json:"batch_key"`
+	BodySHA256   string  `json:"body_sha256"`
+	Signature    *string `json:"signature"`
+	Signed       bool    `json:"signed"`
+	ReceivedAt   string  `json:"received_at"`
+	Records      int     `json:"records"`
+	InPeriod     int     `json:"records_in_period"`
+	Quarantined  string  `json:"quarantined,omitempty"`
+}
+
+// Members of a BatchLine that the verifiers read (SPEC 9: a quarantined
+// batch is reported with its key and reason).
+const (
+	BatchKeyMember    = "batch_key"
+	QuarantinedMember = "quarantined"
+)
+
+// batchLine is the line of b, whose header and records are parsed, n of
+// them in the period.
+func batchLine(b Batch, parsed batch.Batch, n int) BatchLine {
+	l := BatchLine{Type: "batch", BatchKey: b.Key, BodySHA256: b.SHA256, Signed: b.Signed,
+		ReceivedAt: b.ReceivedAt.UTC().Format(time.RFC3339Nano), Records: len(parsed.Records), InPeriod: n}
+	if h := parsed.Header; h != nil {
+		l.TS, l.AgentVersion = h.TS.UTC().Format(time.RFC3339Nano), h.AgentVersion
+		s := strconv.FormatInt(h.Seq, 10)
+		l.Seq = &s
+	}
+	if b.Signed {
+		s := b.Signature
+		l.Signature = &s
+	}
+	return l
+}
+
+// quarantineLine is the line of a stored batch none of whose records can
+// be packed (SPEC 9): what the store says of it, why, and
+// "records_in_period":0. records is the count the batch was stored with.
+func quarantineLine(b Batch, reason string) BatchLine {
+	l := BatchLine{Type: "batch", BatchKey: b.Key, BodySHA256: b.SHA256, Signed: b.Signed,
+		ReceivedAt: b.ReceivedAt.UTC().Format(time.RFC3339Nano), Records: b.Records, Quarantined: reason}
+	if b.Signed {
+		seq, s := strconv.FormatInt(b.Seq, 10), b.Signature
+		l.Seq, l.Signature = &seq, &s
+	}
+	return l
+}
+
+// AnomalyLine is a line of alerts/anomalies.ndjson (AnomaliesPath): an
+// anomaly as SPEC 4.3 shows it.
+type AnomalyLine struct {
+	AnomalyID    string     `json:"anomaly_id"`
+	TenantID     string     `json:"tenant_id"`
+	AgentID      string     `json:"agent_id"`
+	Kind         string     `json:"kind"`
+	Severity     string     `json:"severity"`
+	Status       string     `json:"status"`
+	FirstSeen    time.Time  `json:"first_seen"`
+	LastSeen     time.Time  `json:"last_seen"`
+	Count        int64      `json:"count"`
+	Detail       string     `json:"detail"`
+	ClosedAt     *time.Time `json:"closed_at"`
+	ClosedReason *string    `json:"closed_reason"`
+}
+
+func anomalyLine(a anomaly.Anomaly) AnomalyLine {
+	return AnomalyLine{AnomalyID: a.ID, TenantID: a.TenantID, AgentID: a.AgentID, Kind: string(a.Kind), Severity: string(a.Severity),
+		Status: string(a.Status), FirstSeen: a.FirstSeen, LastSeen: a.LastSeen, Count: a.Count, Detail: a.Detail,
+		ClosedAt: a.ClosedAt, ClosedReason: a.ClosedReason}
+}
+
+// AuditLine is a line of audit_log/audit_log.ndjson (AuditPath).
+type AuditLine struct {
+	EventID string            `json:"event_id"`
+	At      string            `json:"at"`
+	Action  string            `json:"action"`
+	Actor   string            `json:"actor"`
+	AgentID *string           `json:"agent_id"`
+	Detail  map[string]string `json:"detail"`
+}
+
+func auditLine(e AuditEvent) AuditLine {
+	l := AuditLine{EventID: e.ID, At: e.At.UTC().Format(time.RFC3339Nano), Action: e.Action, Actor: e.Actor, Detail: e.Detail}
+	if e.AgentID != "" {
+		id := e.AgentID
+		l.AgentID = &id
+	}
+	if l.Detail == nil {
+		l.Detail = map[string]string{}
+	}
+	return l
+}
+
+// AgentLine is a line of agents.ndjson (AgentsPath): an agent, its pins
+// and its versions.
+type AgentLine struct {
+	AgentID            string  `json:"agent_id"`
+	Hostname           string  `json:"hostname"`
+	OS                 string  `json:"os"`
+	Arch               string  `json:"arch"`
+	AgentVersion       string  `json:"agent_version"`
+	MaxAgentVersion    string  `json:"max_agent_version"`
+	SigningPubKey      *string `json:"signing_pubkey"`
+	SigningKeyFP       *string `json:"signing_key_fingerprint"`
+	SigningSetAt       *string `json:"signing_set_at"`
+	ClientCertFP       *string `json:"client_cert_fingerprint"`
+	ClientCertSetAt    *string `json:"client_cert_set_at"`
+	ClientCertNotAfter *string `json:"client_cert_not_after"`
+	LastSeq            string  `json:"last_seq"`
+	RegisteredAt       *string `json:"registered_at"`
+	CreatedAt          string  `json:"created_at"`
+}
+
+func agentLine(a Agent) AgentLine {
+	l := AgentLine{AgentID: a.AgentID, Hostname: a.Hostname, OS: a.OS, Arch: a.Arch, AgentVersion: a.AgentVersion,
+		MaxAgentVersion: a.MaxAgentVersion, LastSeq: strconv.FormatInt(a.LastSeq, 10), RegisteredAt: instant(a.RegisteredAt),
+		CreatedAt: a.CreatedAt.UTC().Format(time.RFC3339Nano)}
+	if len(a.SigningPubKey) > 0 {
+		k, fp := base64.StdEncoding.EncodeToString(a.SigningPubKey), Fingerprint(a.SigningPubKey)
+		l.SigningPubKey, l.SigningKeyFP, l.SigningSetAt = &k, &fp, instant(a.SigningSetAt)
+	}
+	if c := a.ClientCert; c != nil {
+		fp := c.Fingerprint
+		l.ClientCertFP, l.ClientCertSetAt, l.ClientCertNotAfter = &fp, instant(c.SetAt), instant(c.NotAfter)
+	}
+	return l
+}
+
+// instant is t as RFC 3339 UTC, or null when it is zero.
+func instant(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.UTC().Format(time.RFC3339Nano)
+	return &s
+}
