@@ -1,8 +1,11 @@
 package kmsserver_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -29,9 +32,34 @@ func serve(t *testing.T, srv *kmsserver.Server) *kms.Client {
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(hs.URL),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDLOCALKMS", "local-secret", ""),
-		HTTPClient:   hs.Client(),
+		HTTPClient:   bufferedBodies{hs.Client()},
 		Retryer:      aws.NopRetryer{},
 	})
+}
+
+// bufferedBodies hands net/http a private copy of each request body.
+//
+// The SDK closes a request's body as soon as Do returns, which is when the
+// response headers arrive. For a body larger than the transport's 4 KiB
+// write buffer the server has read all of it and answered while net/http's
+// write loop still makes its last read (the check that the body is no
+// longer than Content-Length); that read then fails on the closed body, and
+// the transport closes the connection under the response the SDK is still
+// reading: "deserialization failed ... use of closed network connection"
+// (aws/aws-sdk-go-v2#2737). The production clients retry it; these tests run
+// without retries so that every answer of the server is seen exactly once.
+type bufferedBodies struct{ c *http.Client }
+
+func (b bufferedBodies) Do(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	return b.c.Do(req)
 }
 
 // newClient opens an in-memory server with a test clock.
