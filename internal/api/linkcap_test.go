@@ -35,8 +35,8 @@ func TestGetPackLinkCap(t *testing.T) {
 			if got := r.json["expires_at"]; got != tc.expiresAt {
 				t.Errorf("expires_at %v, want %s", got, tc.expiresAt)
 			}
-			links := f.objects.links()
-			if len(links) != 1 || links[0].ttl != tc.ttl {
+			links := f.objects.Links()
+			if len(links) != 1 || links[0].TTL != tc.ttl {
 				t.Fatalf("links %+v, want one of %s", links, tc.ttl)
 			}
 			if a := f.audits(tenant, "pack_link_issued"); len(a) != 1 || a[0].Detail["expires_at"] != tc.expiresAt {

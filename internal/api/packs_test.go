@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -15,20 +14,20 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/clocktest"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/pack"
+	"github.com/monsys/hub/internal/storetest"
 	"github.com/monsys/hub/internal/verify"
 )
 
@@ -39,336 +38,6 @@ import (
 
 // --- in-memory ports of hub.Packs
 
-// packStore is hub.PackStore in memory, with the conditions of the DynamoDB one.
-type packStore struct {
-	mu    sync.Mutex
-	packs map[string]hub.Pack
-	heads map[string]hub.PackHead
-}
-
-var _ hub.PackStore = (*packStore)(nil)
-
-func (s *packStore) CreatePack(_ context.Context, p hub.Pack) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := p.TenantID + "/" + p.PackID
-	if _, ok := s.packs[k]; ok {
-		return fmt.Errorf("create pack %s: %w", p.PackID, hub.ErrConflict)
-	}
-	s.packs[k] = p
-	return nil
-}
-
-func (s *packStore) GetPack(_ context.Context, tenantID, packID string) (hub.Pack, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, ok := s.packs[tenantID+"/"+packID]
-	if !ok {
-		return hub.Pack{}, fmt.Errorf("get pack %s: %w", packID, hub.ErrNotFound)
-	}
-	return p, nil
-}
-
-func (s *packStore) FinishPack(_ context.Context, p hub.Pack) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := p.TenantID + "/" + p.PackID
-	if cur, ok := s.packs[k]; !ok || cur.Status != hub.PackPending {
-		return fmt.Errorf("finish pack %s: %w", p.PackID, hub.ErrConflict)
-	}
-	s.packs[k] = p
-	return nil
-}
-
-func (s *packStore) AcquireBuild(_ context.Context, tenantID, packID string, until, now time.Time) (hub.PackHead, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	h := s.heads[tenantID]
-	if h.Building != "" && h.Building != packID && !h.LeaseUntil.Before(now) {
-		return hub.PackHead{}, fmt.Errorf("acquire build of %s: %w", tenantID, hub.ErrConflict)
-	}
-	h.Building, h.LeaseUntil = packID, until
-	s.heads[tenantID] = h
-	return h, nil
-}
-
-func (s *packStore) ReleaseBuild(_ context.Context, tenantID, packID string, last *pack.PackRef) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	h := s.heads[tenantID]
-	if h.Building != packID {
-		return fmt.Errorf("release build of %s: %w", tenantID, hub.ErrConflict)
-	}
-	h.Building, h.LeaseUntil = "", time.Time{}
-	if last != nil {
-		l := *last
-		h.Last = &l
-	}
-	s.heads[tenantID] = h
-	return nil
-}
-
-func (s *packStore) put(p hub.Pack) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.packs[p.TenantID+"/"+p.PackID] = p
-}
-
-func (s *packStore) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.packs)
-}
-
-// packSource is hub.PackSource over the fixture's in-memory store; its
-// failNext("PeriodBatches", err) fails the next read of the period.
-type packSource struct{ store *failStore }
-
-var _ hub.PackSource = packSource{}
-
-func (s packSource) PeriodBatches(_ context.Context, tenantID string, _, _ time.Time, fn func(hub.StoredBatch) error) error {
-	if err := s.store.take("PeriodBatches"); err != nil {
-		return err
-	}
-	for _, b := range s.store.Batches(agentID) {
-		if b.TenantID != tenantID {
-			continue
-		}
-		if err := fn(b); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (s packSource) Audit(_ context.Context, tenantID string, from, to time.Time) ([]hub.AuditEvent, error) {
-	var out []hub.AuditEvent
-	for _, e := range s.store.Audit(tenantID) {
-		if !e.At.Before(from) && e.At.Before(to) {
-			out = append(out, e)
-		}
-	}
-	return out, nil
-}
-
-// keyStore is hub.KeyStore in memory: PutKeys is conditional on the version.
-type keyStore struct {
-	mu   sync.Mutex
-	recs map[string]hub.KeyRecord
-}
-
-var _ hub.KeyStore = (*keyStore)(nil)
-
-func copyRecord(r hub.KeyRecord) hub.KeyRecord {
-	r.Lineage = slices.Clone(r.Lineage)
-	refs := map[string]string{}
-	for k, v := range r.Refs {
-		refs[k] = v
-	}
-	r.Refs = refs
-	if r.Pending != nil {
-		p := *r.Pending
-		r.Pending = &p
-	}
-	return r
-}
-
-func (s *keyStore) GetKeys(_ context.Context, tenantID string) (hub.KeyRecord, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.recs[tenantID]
-	if !ok {
-		return hub.KeyRecord{}, fmt.Errorf("get signing keys of %s: %w", tenantID, hub.ErrNotFound)
-	}
-	return copyRecord(r), nil
-}
-
-func (s *keyStore) PutKeys(_ context.Context, r hub.KeyRecord) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r.Version != s.recs[r.TenantID].Version+1 {
-		return fmt.Errorf("put signing keys of %s: %w", r.TenantID, hub.ErrConflict)
-	}
-	s.recs[r.TenantID] = copyRecord(r)
-	return nil
-}
-
-// lineage returns the tenant's stored lineage (nil without a record).
-func (s *keyStore) lineage(tenantID string) pack.Lineage {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.recs[tenantID].Lineage)
-}
-
-// vault is hub.KeyVault with local Ed25519 keys, one fixed seed per tenant
-// and key id; fail makes every call fail, failSign every signature of the
-// signers it hands out from then on.
-type vault struct {
-	mu       sync.Mutex
-	fail     error
-	failSign error
-	made     []string
-}
-
-var _ hub.KeyVault = (*vault)(nil)
-
-func vaultKey(tenantID, keyID string) ed25519.PrivateKey {
-	seed := sha256.Sum256([]byte("monsys api test pack key " + tenantID + "/" + keyID))
-	return ed25519.NewKeyFromSeed(seed[:])
-}
-
-func vaultRef(tenantID, keyID string) string { return "test-vault/" + tenantID + "/" + keyID }
-
-func (v *vault) NewKey(_ context.Context, tenantID, keyID string) (string, ed25519.PublicKey, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.fail != nil {
-		return "", nil, v.fail
-	}
-	v.made = append(v.made, tenantID+"/"+keyID)
-	return vaultRef(tenantID, keyID), vaultKey(tenantID, keyID).Public().(ed25519.PublicKey), nil
-}
-
-func (v *vault) Signer(_ context.Context, tenantID, keyID, ref string) (pack.Signer, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.fail != nil {
-		return nil, v.fail
-	}
-	if ref != vaultRef(tenantID, keyID) {
-		return nil, fmt.Errorf("vault: ref %q does not name key %s of %s", ref, keyID, tenantID)
-	}
-	return localSigner{vaultKey(tenantID, keyID), v.failSign}, nil
-}
-
-func (v *vault) keys() []string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return slices.Clone(v.made)
-}
-
-// localSigner signs SHA-256 digests with pure Ed25519, as the KMS signers
-// do; with fail set it fails instead.
-type localSigner struct {
-	priv ed25519.PrivateKey
-	fail error
-}
-
-func (s localSigner) SignDigest(_ context.Context, digest []byte) ([]byte, error) {
-	if s.fail != nil {
-		return nil, s.fail
-	}
-	return ed25519.Sign(s.priv, digest), nil
-}
-
-func (s localSigner) Public() ed25519.PublicKey { return s.priv.Public().(ed25519.PublicKey) }
-
-// objects is hub.ObjectStore in memory; its links look like presigned S3
-// GETs and each one is new. failUpload makes the next uploads fail.
-type objects struct {
-	mu         sync.Mutex
-	failUpload error
-	versions   map[string][]string // key → version ids, oldest first
-	data       map[string][]byte   // key + "?" + version → bytes
-	presigned  []presigned
-}
-
-type presigned struct {
-	key, version, fileName, url string
-	ttl                         time.Duration
-}
-
-var _ hub.ObjectStore = (*objects)(nil)
-
-func (o *objects) Upload(_ context.Context, key string, r io.Reader) (int64, string, error) {
-	o.mu.Lock()
-	fail := o.failUpload
-	o.mu.Unlock()
-	if fail != nil {
-		return 0, "", fail
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return 0, "", err
-	}
-	return int64(len(b)), o.put(key, b), nil
-}
-
-func (o *objects) put(key string, b []byte) string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	v := fmt.Sprintf("v%03d.Qm9iamVjdFZlcnNpb24", len(o.data)+1)
-	o.versions[key] = append(o.versions[key], v)
-	o.data[key+"?"+v] = b
-	return v
-}
-
-func (o *objects) PresignGet(_ context.Context, key, version, fileName string, ttl time.Duration) (string, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	q := url.Values{}
-	q.Set("versionId", version)
-	q.Set("response-content-disposition", `attachment; filename="`+fileName+`"`)
-	q.Set("X-Amz-Algorithm", "AWS4-HMAC-SHA256")
-	q.Set("X-Amz-Expires", fmt.Sprint(int64(ttl/time.Second)))
-	q.Set("X-Amz-Signature", fmt.Sprintf("%064x", len(o.presigned)+1))
-	u := "https://monsys-packs-test.s3.eu-central-1.amazonaws.com/" + key + "?" + q.Encode()
-	o.presigned = append(o.presigned, presigned{key: key, version: version, fileName: fileName, url: u, ttl: ttl})
-	return u, nil
-}
-
-func (o *objects) links() []presigned {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return slices.Clone(o.presigned)
-}
-
-func (o *objects) count() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.data)
-}
-
-// object returns the only version stored under key.
-func (o *objects) object(t *testing.T, key string) (string, []byte) {
-	t.Helper()
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	vs := o.versions[key]
-	if len(vs) != 1 {
-		t.Fatalf("%d versions under %s, want 1", len(vs), key)
-	}
-	return vs[0], o.data[key+"?"+vs[0]]
-}
-
-// starter is hub.BuildStarter that queues builds for the test to run, as
-// the pack function's build events would; err makes StartBuild fail.
-type starter struct {
-	mu     sync.Mutex
-	err    error
-	queued [][2]string
-}
-
-var _ hub.BuildStarter = (*starter)(nil)
-
-func (s *starter) StartBuild(_ context.Context, tenantID, packID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return s.err
-	}
-	s.queued = append(s.queued, [2]string{tenantID, packID})
-	return nil
-}
-
-func (s *starter) take() [][2]string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q := s.queued
-	s.queued = nil
-	return q
-}
-
 // --- fixture
 
 // packsFx is apiFx whose handler serves the Packs route group over a real
@@ -377,11 +46,9 @@ type packsFx struct {
 	*apiFx
 	clock   *clocktest.Clock
 	packs   *hub.Packs
-	pstore  *packStore
-	keys    *keyStore
-	vault   *vault
-	objects *objects
-	starter *starter
+	vault   *storetest.Vault
+	objects *storetest.Objects
+	starter *storetest.Builds
 }
 
 func newPacksFx(t *testing.T) *packsFx {
@@ -393,25 +60,17 @@ func newPacksFx(t *testing.T) *packsFx {
 func newPacksFxWith(t *testing.T, cfg hub.PackConfig) *packsFx {
 	t.Helper()
 	c := clocktest.At(eventTime)
-	f := &packsFx{apiFx: newAPIFxClock(t, c.Now), clock: c,
-		pstore:  &packStore{packs: map[string]hub.Pack{}, heads: map[string]hub.PackHead{}},
-		keys:    &keyStore{recs: map[string]hub.KeyRecord{}},
-		vault:   &vault{},
-		objects: &objects{versions: map[string][]string{}, data: map[string][]byte{}},
-		starter: &starter{}}
-	keys, err := hub.NewKeys(f.svc, f.keys, f.vault)
+	f := &packsFx{apiFx: newAPIFxClock(t, c), clock: c,
+		vault: &storetest.Vault{}, objects: storetest.NewObjects(), starter: &storetest.Builds{}}
+	f.must(f.core.AddPacks(app.PackPorts{Vault: f.vault, Objects: f.objects, Starter: f.starter}, cfg))
+	f.packs = f.core.Packs
+	h, err := api.New(f.core.Services(), slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), api.Packs)
 	f.must(err)
-	f.packs, err = hub.NewPacks(f.svc, f.pstore, packSource{f.store}, keys, f.objects, cfg)
-	f.must(err)
-	f.packs.SetStarter(f.starter)
-	h, err := api.New(f.svc, slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), api.Packs)
-	f.must(err)
-	h.ServePacks(f.packs)
 	f.h = h
 	// A presigned link is a bearer credential for the pack: never logged.
 	t.Cleanup(func() {
-		for _, l := range f.objects.links() {
-			f.secrets = append(f.secrets, l.url)
+		for _, l := range f.objects.Links() {
+			f.secrets = append(f.secrets, l.URL)
 		}
 		if strings.Contains(f.logs.String(), "X-Amz-Signature") {
 			t.Errorf("the log carries a presigned link:\n%s", f.logs.String())
@@ -450,7 +109,7 @@ func (f *packsFx) request() string {
 // build runs the one build the handler started and wants it to succeed.
 func (f *packsFx) build(id string) {
 	f.t.Helper()
-	q := f.starter.take()
+	q := f.starter.Take()
 	if len(q) != 1 || q[0] != [2]string{tenant, id} {
 		f.t.Fatalf("started builds %v, want [[%s %s]]", q, tenant, id)
 	}
@@ -459,10 +118,44 @@ func (f *packsFx) build(id string) {
 	}
 }
 
+// lineage returns the tenant's stored lineage (nil without a record).
+func (f *packsFx) lineage(tenantID string) pack.Lineage {
+	rec, err := f.store.GetKeys(f.ctx, tenantID)
+	if errors.Is(err, hub.ErrNotFound) {
+		return nil
+	}
+	f.must(err)
+	return rec.Lineage
+}
+
+// packCount is the number of packs of both tenants.
+func (f *packsFx) packCount() int {
+	return len(f.store.StoredPacks(tenant)) + len(f.store.StoredPacks(otherTenant))
+}
+
+// object returns the only version stored under key and its bytes.
+func (f *packsFx) object(key string) (string, []byte) {
+	f.t.Helper()
+	vs := f.objects.Versions(key)
+	if len(vs) != 1 {
+		f.t.Fatalf("%d versions under %s, want 1", len(vs), key)
+	}
+	b, _ := f.objects.Object(key, vs[0])
+	return vs[0], b
+}
+
+// putPack stores p as it is, as a finished build would have.
+func (f *packsFx) putPack(p hub.Pack) {
+	pending := p
+	pending.Status = hub.PackPending
+	f.must(f.store.CreatePack(f.ctx, pending))
+	f.must(f.store.FinishPack(f.ctx, p))
+}
+
 // audits returns the tenant's audit events of one action, oldest first.
 func (f *packsFx) audits(tenantID, action string) []hub.AuditEvent {
 	var out []hub.AuditEvent
-	for _, e := range f.store.Audit(tenantID) {
+	for _, e := range f.store.AuditLog(tenantID) {
 		if e.Action == action {
 			out = append(out, e)
 		}
@@ -711,7 +404,7 @@ func TestRequestPack(t *testing.T) {
 			if tt.code != "" {
 				wantEnvelope(t, r, tt.code)
 				// Nothing was created, started or audited.
-				if n, q := f.pstore.count(), f.starter.take(); n != 0 || len(q) != 0 {
+				if n, q := f.packCount(), f.starter.Take(); n != 0 || len(q) != 0 {
 					t.Fatalf("a refused request created %d packs and started %v", n, q)
 				}
 				for _, tn := range []string{tenant, otherTenant} {
@@ -730,11 +423,11 @@ func TestRequestPack(t *testing.T) {
 			wantJSON(t, r, want)
 			// The pack is stored pending under the admin's tenant, its
 			// build is started, and the request is audited.
-			p, err := f.pstore.GetPack(f.ctx, tenant, id)
+			p, err := f.store.GetPack(f.ctx, tenant, id)
 			if err != nil || p.Status != hub.PackPending || pack.TimeString(p.PeriodStart) != tt.start || pack.TimeString(p.PeriodEnd) != tt.end {
 				t.Fatalf("stored %+v, %v", p, err)
 			}
-			if q := f.starter.take(); len(q) != 1 || q[0] != [2]string{tenant, id} {
+			if q := f.starter.Take(); len(q) != 1 || q[0] != [2]string{tenant, id} {
 				t.Fatalf("started %v", q)
 			}
 			a := f.audits(tenant, "pack_requested")
@@ -750,8 +443,8 @@ func TestRequestPack(t *testing.T) {
 func TestRequestPackTwice(t *testing.T) {
 	f := newPacksFx(t)
 	a, b := f.request(), f.request()
-	if a == b || f.pstore.count() != 2 || len(f.starter.take()) != 2 {
-		t.Fatalf("two requests gave %s and %s, %d packs", a, b, f.pstore.count())
+	if a == b || f.packCount() != 2 || len(f.starter.Take()) != 2 {
+		t.Fatalf("two requests gave %s and %s, %d packs", a, b, f.packCount())
 	}
 }
 
@@ -759,7 +452,7 @@ func TestRequestPackTwice(t *testing.T) {
 // Retry-After, and the pack, whose id the admin never saw, is failed.
 func TestRequestPackStartFails(t *testing.T) {
 	f := newPacksFx(t)
-	f.starter.err = fmt.Errorf("invoke monsys-pack: %w", errSecret)
+	f.starter.Fail(fmt.Errorf("invoke monsys-pack: %w", errSecret))
 	r := f.call(event(t, "request-pack.json"))
 	if r.Status != 503 || r.Headers["Retry-After"] != "5" {
 		t.Fatalf("status %d, Retry-After %q: %s", r.Status, r.Headers["Retry-After"], r.Body)
@@ -774,7 +467,7 @@ func TestRequestPackStartFails(t *testing.T) {
 	if len(failed) != 1 || failed[0].Detail["reason"] != "build: the build could not be started; request the pack again" {
 		t.Fatalf("pack_failed audit %+v", failed)
 	}
-	p, err := f.pstore.GetPack(f.ctx, tenant, failed[0].Detail["pack_id"])
+	p, err := f.store.GetPack(f.ctx, tenant, failed[0].Detail["pack_id"])
 	if err != nil || p.Status != hub.PackFailed {
 		t.Fatalf("stored %+v, %v", p, err)
 	}
@@ -791,7 +484,7 @@ func TestGetPackPending(t *testing.T) {
 		t.Fatalf("status %d: %s", r.Status, r.Body)
 	}
 	wantJSON(t, r, pendingView(id))
-	if n := len(f.objects.links()); n != 0 {
+	if n := len(f.objects.Links()); n != 0 {
 		t.Fatalf("%d links for a pending pack", n)
 	}
 	if a := f.audits(tenant, "pack_link_issued"); len(a) != 0 {
@@ -816,7 +509,7 @@ func TestGetPackReady(t *testing.T) {
 
 	const name = "evidence_acme_march-2026.tar.gz"
 	key := "packs/acme/" + id + "/" + name
-	version, obj := f.objects.object(t, key)
+	version, obj := f.object(key)
 	m := members(t, obj)
 	var man struct {
 		PackID       string `json:"pack_id"`
@@ -833,7 +526,7 @@ func TestGetPackReady(t *testing.T) {
 		t.Fatalf("manifest.json: %v", err)
 	}
 	sum := sha256.Sum256(m["manifest.json"])
-	lineage := f.keys.lineage(tenant)
+	lineage := f.lineage(tenant)
 	if len(lineage) != 1 {
 		t.Fatalf("lineage %+v", lineage)
 	}
@@ -856,18 +549,18 @@ func TestGetPackReady(t *testing.T) {
 		}
 	}
 
-	links := f.objects.links()
+	links := f.objects.Links()
 	if len(links) != 1 {
 		t.Fatalf("%d links, want 1", len(links))
 	}
 	l := links[0]
-	if l.key != key || l.version != version || l.fileName != name || l.ttl != 15*time.Minute {
+	if l.Key != key || l.Version != version || l.FileName != name || l.TTL != 15*time.Minute {
 		t.Fatalf("presigned %+v, want %s version %s for 15m", l, key, version)
 	}
 	want := fmt.Sprintf(`{"pack_id":%q,"status":"ready","period_start":"2026-03-01T00:00:00Z","period_end":"2026-03-31T23:59:59Z",`+
 		`"requested_at":"2026-04-01T10:00:00Z","generated_at":"2026-04-01T10:02:00Z","file_name":%q,"size":%d,"records":%d,`+
 		`"signing_key_id":%q,"manifest_sha256":%q,"previous_pack":null,"download_url":%s,"expires_at":"2026-04-01T10:20:00Z","reason":null}`,
-		id, name, len(obj), records, keyID, hex.EncodeToString(sum[:]), jsonString(l.url))
+		id, name, len(obj), records, keyID, hex.EncodeToString(sum[:]), jsonString(l.URL))
 	wantJSON(t, r, want)
 
 	a := f.audits(tenant, "pack_link_issued")
@@ -896,7 +589,7 @@ func TestGetPackQuarantine(t *testing.T) {
 	if r := f.call(getPackEvent(t, id, "")); r.Status != 200 || r.json["status"] != "ready" {
 		t.Fatalf("pack: %d %s", r.Status, r.Body)
 	}
-	_, obj := f.objects.object(t, "packs/acme/"+id+"/evidence_acme_march-2026.tar.gz")
+	_, obj := f.object("packs/acme/" + id + "/evidence_acme_march-2026.tar.gz")
 	m := members(t, obj)
 	want := `{"batch_key":"u#` + sha + `","body_sha256":"` + sha + `",` +
 		`"quarantined":"record 0: number 1e400 is outside the IEEE 754 double range at byte 50",` +
@@ -922,9 +615,9 @@ func TestGetPackFile(t *testing.T) {
 	f := newPacksFx(t)
 	const name = "evidence_acme_march-2026.tar.gz"
 	key := "packs/acme/" + packID + "/" + name
-	version := f.objects.put(key, []byte("a pack"))
+	version := f.objects.Put(key, []byte("a pack"))
 	gen := eventTime.Add(-time.Hour)
-	f.pstore.put(hub.Pack{TenantID: tenant, PackID: packID, Status: hub.PackReady,
+	f.putPack(hub.Pack{TenantID: tenant, PackID: packID, Status: hub.PackReady,
 		PeriodStart: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), PeriodEnd: time.Date(2026, 3, 31, 23, 59, 59, 0, time.UTC),
 		RequestedAt: gen.Add(-time.Minute), GeneratedAt: gen, FinishedAt: gen, ObjectKey: key, ObjectVersion: version, FileName: name,
 		Size: 6, Records: 12, ManifestSHA256: strings.Repeat("ab", 32), SigningKeyID: "sk_apitestkey",
@@ -933,15 +626,15 @@ func TestGetPackFile(t *testing.T) {
 	if r.Status != 200 {
 		t.Fatalf("status %d: %s", r.Status, r.Body)
 	}
-	links := f.objects.links()
-	if len(links) != 1 || links[0].key != key || links[0].version != version || links[0].ttl != time.Hour {
+	links := f.objects.Links()
+	if len(links) != 1 || links[0].Key != key || links[0].Version != version || links[0].TTL != time.Hour {
 		t.Fatalf("presigned %+v", links)
 	}
 	wantJSON(t, r, `{"pack_id":"`+packID+`","status":"ready","period_start":"2026-03-01T00:00:00Z","period_end":"2026-03-31T23:59:59Z",`+
 		`"requested_at":"2026-04-01T08:59:00Z","generated_at":"2026-04-01T09:00:00Z","file_name":"`+name+`","size":6,"records":12,`+
 		`"signing_key_id":"sk_apitestkey","manifest_sha256":"`+strings.Repeat("ab", 32)+`",`+
 		`"previous_pack":{"pack_id":"pk_apitestprevious","manifest_sha256":"`+strings.Repeat("cd", 32)+`"},`+
-		`"download_url":`+jsonString(links[0].url)+`,"expires_at":"2026-04-01T11:00:00Z","reason":null}`)
+		`"download_url":`+jsonString(links[0].URL)+`,"expires_at":"2026-04-01T11:00:00Z","reason":null}`)
 	if a := f.audits(tenant, "pack_link_issued"); len(a) != 1 || a[0].Detail["expires_at"] != "2026-04-01T11:00:00Z" {
 		t.Fatalf("pack_link_issued %+v", a)
 	}
@@ -977,7 +670,7 @@ func TestGetPackExpiresIn(t *testing.T) {
 			f.build(id)
 			f.clock.Advance(time.Minute)
 			r := f.call(getPackEvent(t, id, tt.value))
-			links, audited := f.objects.links(), f.audits(tenant, "pack_link_issued")
+			links, audited := f.objects.Links(), f.audits(tenant, "pack_link_issued")
 			if tt.ttl == 0 {
 				if r.Status != 400 {
 					t.Fatalf("status %d, want 400: %s", r.Status, r.Body)
@@ -992,7 +685,7 @@ func TestGetPackExpiresIn(t *testing.T) {
 				t.Fatalf("status %d: %s", r.Status, r.Body)
 			}
 			exp := pack.TimeString(eventTime.Add(time.Minute + tt.ttl))
-			if len(links) != 1 || links[0].ttl != tt.ttl || r.json["download_url"] != links[0].url || r.json["expires_at"] != exp {
+			if len(links) != 1 || links[0].TTL != tt.ttl || r.json["download_url"] != links[0].URL || r.json["expires_at"] != exp {
 				t.Fatalf("links %+v; body %s; want expires_at %s", links, r.Body, exp)
 			}
 			if len(audited) != 1 || audited[0].Detail["expires_at"] != exp {
@@ -1017,15 +710,15 @@ func TestGetPackEveryLinkAudited(t *testing.T) {
 		}
 		answers = append(answers, r)
 	}
-	links, audited := f.objects.links(), f.audits(tenant, "pack_link_issued")
+	links, audited := f.objects.Links(), f.audits(tenant, "pack_link_issued")
 	if len(links) != 3 || len(audited) != 3 {
 		t.Fatalf("%d links, %d audit events, want 3 and 3", len(links), len(audited))
 	}
 	wantExp := []string{"2026-04-01T10:16:00Z", "2026-04-01T10:03:00Z", "2026-04-01T11:03:00Z"}
 	ids := map[string]bool{}
 	for i, r := range answers {
-		if r.json["download_url"] != links[i].url || r.json["expires_at"] != wantExp[i] {
-			t.Fatalf("answer %d: %s, want link %s expiring %s", i, r.Body, links[i].url, wantExp[i])
+		if r.json["download_url"] != links[i].URL || r.json["expires_at"] != wantExp[i] {
+			t.Fatalf("answer %d: %s, want link %s expiring %s", i, r.Body, links[i].URL, wantExp[i])
 		}
 		e := audited[i]
 		if e.Detail["pack_id"] != id || e.Detail["expires_at"] != wantExp[i] || !e.At.Equal(eventTime.Add(time.Duration(i+1)*time.Minute)) {
@@ -1034,7 +727,7 @@ func TestGetPackEveryLinkAudited(t *testing.T) {
 		ids[e.Detail["link_id"]] = true
 		ids[e.ID] = true
 	}
-	if len(ids) != 6 || links[0].url == links[1].url || links[1].url == links[2].url {
+	if len(ids) != 6 || links[0].URL == links[1].URL || links[1].URL == links[2].URL {
 		t.Fatalf("links or their audit events repeat: %v %+v", ids, links)
 	}
 }
@@ -1103,7 +796,7 @@ func TestGetPackRefused(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", r.Status, tt.status, r.Body)
 			}
 			wantEnvelope(t, r, tt.code)
-			if n := len(f.objects.links()); n != 0 {
+			if n := len(f.objects.Links()); n != 0 {
 				t.Fatalf("a refused request presigned %d links", n)
 			}
 			for _, tn := range []string{tenant, otherTenant} {
@@ -1149,13 +842,13 @@ func TestGetPackFailed(t *testing.T) {
 		fault  func(f *packsFx)
 		reason string
 	}{
-		{"fail/upload", func(f *packsFx) { f.objects.failUpload = fmt.Errorf("s3: UploadPart: %w", errSecret) },
+		{"fail/upload", func(f *packsFx) { f.objects.FailUploads(fmt.Errorf("s3: UploadPart: %w", errSecret)) },
 			"s3: storing the pack failed; request the pack again"},
-		{"fail/signing-key", func(f *packsFx) { f.vault.fail = fmt.Errorf("kms: GetPublicKey: %w", errSecret) },
+		{"fail/signing-key", func(f *packsFx) { f.vault.Fail(fmt.Errorf("kms: GetPublicKey: %w", errSecret)) },
 			"kms: the tenant's signing key is unavailable; request the pack again"},
-		{"fail/signature", func(f *packsFx) { f.vault.failSign = fmt.Errorf("kms: Sign: %w", errSecret) },
+		{"fail/signature", func(f *packsFx) { f.vault.FailSigning(fmt.Errorf("kms: Sign: %w", errSecret)) },
 			"kms: the tenant's signing key could not sign the pack; request the pack again"},
-		{"fail/read-period", func(f *packsFx) { f.store.failNext("PeriodBatches", fmt.Errorf("dynamodb: Query: %w", errSecret)) },
+		{"fail/read-period", func(f *packsFx) { f.store.FailNext("PeriodBatches", fmt.Errorf("dynamodb: Query: %w", errSecret)) },
 			"backend: the tenant's data could not be read; request the pack again"},
 	}
 	for _, tt := range tests {
@@ -1163,7 +856,7 @@ func TestGetPackFailed(t *testing.T) {
 			f := newPacksFx(t)
 			id := f.request()
 			tt.fault(f)
-			q := f.starter.take()
+			q := f.starter.Take()
 			if len(q) != 1 {
 				t.Fatalf("started %v", q)
 			}
@@ -1175,14 +868,16 @@ func TestGetPackFailed(t *testing.T) {
 				t.Fatalf("status %d: %s", r.Status, r.Body)
 			}
 			wantJSON(t, r, failedView(id, tt.reason))
-			if f.objects.count() != 0 || len(f.objects.links()) != 0 || len(f.audits(tenant, "pack_link_issued")) != 0 {
-				t.Fatalf("a failed pack left %d objects, %d links", f.objects.count(), len(f.objects.links()))
+			if f.objects.Count() != 0 || len(f.objects.Links()) != 0 || len(f.audits(tenant, "pack_link_issued")) != 0 {
+				t.Fatalf("a failed pack left %d objects, %d links", f.objects.Count(), len(f.objects.Links()))
 			}
 			if a := f.audits(tenant, "pack_failed"); len(a) != 1 || a[0].Detail["pack_id"] != id || a[0].Detail["reason"] != tt.reason {
 				t.Fatalf("pack_failed %+v", a)
 			}
 			// The failure released the tenant's build lease.
-			f.objects.failUpload, f.vault.fail, f.vault.failSign = nil, nil, nil
+			f.objects.FailUploads(nil)
+			f.vault.Fail(nil)
+			f.vault.FailSigning(nil)
 			f.clock.Advance(time.Second)
 			next := f.request()
 			f.build(next)
@@ -1198,7 +893,7 @@ func TestGetPackFailed(t *testing.T) {
 func TestGetPackStale(t *testing.T) {
 	f := newPacksFx(t)
 	id := f.request()
-	f.starter.take() // the build never runs
+	f.starter.Take() // the build never runs
 	f.clock.Advance(18 * time.Minute)
 	if r := f.call(getPackEvent(t, id, "-")); r.Status != 200 || r.json["status"] != "pending" {
 		t.Fatalf("at 18 minutes: %d %s", r.Status, r.Body)
@@ -1210,12 +905,12 @@ func TestGetPackStale(t *testing.T) {
 	}
 	const reason = "build: the build did not finish; request the pack again"
 	wantJSON(t, r, failedView(id, reason))
-	if p, _ := f.pstore.GetPack(f.ctx, tenant, id); p.Status != hub.PackFailed || p.Reason != reason {
+	if p, _ := f.store.GetPack(f.ctx, tenant, id); p.Status != hub.PackFailed || p.Reason != reason {
 		t.Fatalf("stored %+v", p)
 	}
 	// A late build leaves the failed pack alone.
-	if err := f.packs.BuildPack(f.ctx, tenant, id); err != nil || f.objects.count() != 0 {
-		t.Fatalf("late build: %v, %d objects", err, f.objects.count())
+	if err := f.packs.BuildPack(f.ctx, tenant, id); err != nil || f.objects.Count() != 0 {
+		t.Fatalf("late build: %v, %d objects", err, f.objects.Count())
 	}
 }
 
@@ -1299,7 +994,7 @@ func TestRotatePackKey(t *testing.T) {
 	// acme's first key, made by its first pack at 10:00:00.
 	old := f.request()
 	f.build(old)
-	first := f.keys.lineage(tenant)[0]
+	first := f.lineage(tenant)[0]
 	f.clock.Advance(time.Hour)
 
 	r := f.call(event(t, "rotate-pack-key.json"))
@@ -1328,10 +1023,10 @@ func TestRotatePackKey(t *testing.T) {
 	}
 	wantEndorsed(t, out, in)
 	// The key is the vault's key of that id, and the stored lineage is the answer's.
-	if want := base64.StdEncoding.EncodeToString(vaultKey(tenant, newID).Public().(ed25519.PublicKey)); in["public_key"] != want {
+	if want := base64.StdEncoding.EncodeToString(storetest.VaultKey(tenant, newID).Public().(ed25519.PublicKey)); in["public_key"] != want {
 		t.Fatalf("public_key %v, want the vault's %s", in["public_key"], want)
 	}
-	stored, err := json.Marshal(f.keys.lineage(tenant))
+	stored, err := json.Marshal(f.lineage(tenant))
 	f.must(err)
 	var a, b any
 	f.must(json.Unmarshal(stored, &a))
@@ -1369,7 +1064,7 @@ func TestRotatePackKey(t *testing.T) {
 	}
 	wantEndorsed(t, l[0], l[1])
 	wantEndorsed(t, l[1], l[2])
-	if n := f.keys.lineage(otherTenant); n != nil {
+	if n := f.lineage(otherTenant); n != nil {
 		t.Fatalf("globex got a lineage: %+v", n)
 	}
 }
@@ -1386,13 +1081,13 @@ func equalJSON(a, b any) bool {
 // lineage stays as it was.
 func TestRotatePackKeySameSecond(t *testing.T) {
 	f := newPacksFx(t)
-	_, err := f.packs.Keys().Ensure(f.ctx, tenant)
+	_, err := f.core.Keys.Ensure(f.ctx, tenant)
 	f.must(err)
 	f.clock.Advance(time.Minute)
 	if r := f.call(event(t, "rotate-pack-key.json")); r.Status != 200 {
 		t.Fatalf("first rotation: %d %s", r.Status, r.Body)
 	}
-	before := f.keys.lineage(tenant)
+	before := f.lineage(tenant)
 	r := f.call(event(t, "rotate-pack-key.json"))
 	if r.Status != 409 {
 		t.Fatalf("status %d, want 409: %s", r.Status, r.Body)
@@ -1401,7 +1096,7 @@ func TestRotatePackKeySameSecond(t *testing.T) {
 	if r.Headers["Retry-After"] != "1" { // says when to retry
 		t.Fatalf("Retry-After %q", r.Headers["Retry-After"])
 	}
-	if after := f.keys.lineage(tenant); !equalJSON(before, after) || len(after) != 2 {
+	if after := f.lineage(tenant); !equalJSON(before, after) || len(after) != 2 {
 		t.Fatalf("lineage changed: %+v", after)
 	}
 	f.clock.Advance(time.Second)
@@ -1418,7 +1113,7 @@ func TestRotatePackKeySameSecond(t *testing.T) {
 func TestRotatePackKeyClaims(t *testing.T) {
 	setup := func(t *testing.T) (*packsFx, hub.KeyRecord) {
 		f := newPacksFx(t)
-		rec, err := f.packs.Keys().Ensure(f.ctx, tenant)
+		rec, err := f.core.Keys.Ensure(f.ctx, tenant)
 		f.must(err)
 		f.clock.Advance(time.Minute)
 		return f, rec
@@ -1427,20 +1122,20 @@ func TestRotatePackKeyClaims(t *testing.T) {
 	claim := func(f *packsFx, rec hub.KeyRecord, p hub.PendingKey) {
 		rec.Version++
 		rec.Pending = &p
-		f.must(f.keys.PutKeys(f.ctx, rec))
+		f.must(f.store.PutKeys(f.ctx, rec))
 	}
 
 	t.Run("fail/live-claim-is-conflict", func(t *testing.T) {
 		f, rec := setup(t)
 		claim(f, rec, hub.PendingKey{KeyID: "sk_claimed", At: f.clock.Now().Add(-time.Second)})
-		made := len(f.vault.keys())
+		made := len(f.vault.Made())
 		r := rotate(f)
 		if r.Status != 409 || r.Headers["Retry-After"] != "1" {
 			t.Fatalf("status %d, Retry-After %q: %s", r.Status, r.Headers["Retry-After"], r.Body)
 		}
 		wantEnvelope(t, r, hub.CodeConflict)
-		if len(f.vault.keys()) != made || len(f.keys.lineage(tenant)) != 1 {
-			t.Fatalf("a key was made (%d, was %d) or the lineage changed", len(f.vault.keys()), made)
+		if len(f.vault.Made()) != made || len(f.lineage(tenant)) != 1 {
+			t.Fatalf("a key was made (%d, was %d) or the lineage changed", len(f.vault.Made()), made)
 		}
 	})
 	t.Run("ok/stale-claim-is-taken-over", func(t *testing.T) {
@@ -1450,22 +1145,18 @@ func TestRotatePackKeyClaims(t *testing.T) {
 		if r := rotate(f); r.Status != 200 {
 			t.Fatalf("status %d: %s", r.Status, r.Body)
 		}
-		if l := f.keys.lineage(tenant); len(l) != 2 || l[1].KeyID == "sk_claimed" {
+		if l := f.lineage(tenant); len(l) != 2 || l[1].KeyID == "sk_claimed" {
 			t.Fatalf("lineage %+v", l)
 		}
 	})
 	t.Run("ok/vault-failure-frees-the-claim", func(t *testing.T) {
 		f, _ := setup(t)
-		f.vault.mu.Lock()
-		f.vault.fail = errors.New("kms: unavailable")
-		f.vault.mu.Unlock()
+		f.vault.Fail(errors.New("kms: unavailable"))
 		if r := rotate(f); r.Status != 500 {
 			t.Fatalf("status %d: %s", r.Status, r.Body)
 		}
-		f.vault.mu.Lock()
-		f.vault.fail = nil
-		f.vault.mu.Unlock()
-		if rec, err := f.keys.GetKeys(f.ctx, tenant); err != nil || rec.Pending != nil {
+		f.vault.Fail(nil)
+		if rec, err := f.store.GetKeys(f.ctx, tenant); err != nil || rec.Pending != nil {
 			t.Fatalf("claim left after the failure: %+v, %v", rec.Pending, err)
 		}
 		if r := rotate(f); r.Status != 200 { // at once, not after the lease
@@ -1477,11 +1168,11 @@ func TestRotatePackKeyClaims(t *testing.T) {
 		ref, _, err := f.vault.NewKey(f.ctx, tenant, "sk_pending")
 		f.must(err)
 		claim(f, rec, hub.PendingKey{KeyID: "sk_pending", Ref: ref, At: f.clock.Now().Add(-time.Hour)})
-		made := len(f.vault.keys())
+		made := len(f.vault.Made())
 		if r := rotate(f); r.Status != 200 || r.json["signing_key_id"] != "sk_pending" {
 			t.Fatalf("status %d: %s", r.Status, r.Body)
 		}
-		if len(f.vault.keys()) != made {
+		if len(f.vault.Made()) != made {
 			t.Fatal("a second key was made")
 		}
 	})
@@ -1492,7 +1183,7 @@ func TestRotatePackKeyClaims(t *testing.T) {
 // and the next rotation a second later endorses a second key with it.
 func TestRotatePackKeyFirstKey(t *testing.T) {
 	f := newPacksFx(t)
-	if n := f.keys.lineage(tenant); len(n) != 0 {
+	if n := f.lineage(tenant); len(n) != 0 {
 		t.Fatalf("tenant starts with keys: %+v", n)
 	}
 	r := f.call(event(t, "rotate-pack-key.json"))
@@ -1500,7 +1191,7 @@ func TestRotatePackKeyFirstKey(t *testing.T) {
 		t.Fatalf("status %d: %s", r.Status, r.Body)
 	}
 	l := lineageJSON(t, r)
-	stored := f.keys.lineage(tenant)
+	stored := f.lineage(tenant)
 	if len(l) != 1 || len(stored) != 1 || r.json["signing_key_id"] != stored[0].KeyID ||
 		r.json["fingerprint"] != stored[0].Fingerprint || stored[0].Endorsement != nil || stored[0].ActiveUntil != nil {
 		t.Fatalf("first key: answer %s, stored %+v", r.Body, stored)
@@ -1510,7 +1201,7 @@ func TestRotatePackKeyFirstKey(t *testing.T) {
 	if r.Status != 200 || len(lineageJSON(t, r)) != 2 {
 		t.Fatalf("rotation a second later: %d %s", r.Status, r.Body)
 	}
-	if after := f.keys.lineage(tenant); len(after) != 2 || after[1].Endorsement == nil || after[1].Endorsement.ByKeyID != stored[0].KeyID {
+	if after := f.lineage(tenant); len(after) != 2 || after[1].Endorsement == nil || after[1].Endorsement.ByKeyID != stored[0].KeyID {
 		t.Fatalf("second key not endorsed by the first: %+v", after)
 	}
 }
@@ -1519,10 +1210,10 @@ func TestRotatePackKeyFirstKey(t *testing.T) {
 func TestRotatePackKeyTenants(t *testing.T) {
 	f := newPacksFx(t)
 	for _, tn := range []string{tenant, otherTenant} {
-		_, err := f.packs.Keys().Ensure(f.ctx, tn)
+		_, err := f.core.Keys.Ensure(f.ctx, tn)
 		f.must(err)
 	}
-	acme := f.keys.lineage(tenant)
+	acme := f.lineage(tenant)
 	f.clock.Advance(time.Minute)
 	ev := event(t, "rotate-pack-key.json")
 	asOther(t, &ev)
@@ -1530,7 +1221,7 @@ func TestRotatePackKeyTenants(t *testing.T) {
 	if r.Status != 200 || r.json["tenant_id"] != otherTenant || len(lineageJSON(t, r)) != 2 {
 		t.Fatalf("globex rotation: %d %s", r.Status, r.Body)
 	}
-	if after := f.keys.lineage(tenant); !equalJSON(acme, after) {
+	if after := f.lineage(tenant); !equalJSON(acme, after) {
 		t.Fatalf("acme's lineage changed: %+v", after)
 	}
 	if strings.Contains(r.Body, acme[0].KeyID) || strings.Contains(r.Body, acme[0].PublicKey) {
@@ -1570,9 +1261,9 @@ func TestRotatePackKeyRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newPacksFx(t)
-			_, err := f.packs.Keys().Ensure(f.ctx, tenant)
+			_, err := f.core.Keys.Ensure(f.ctx, tenant)
 			f.must(err)
-			before := f.keys.lineage(tenant)
+			before := f.lineage(tenant)
 			f.clock.Advance(time.Minute)
 			ev := event(t, "rotate-pack-key.json")
 			tt.mutate(t, &ev)
@@ -1581,8 +1272,8 @@ func TestRotatePackKeyRefused(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", r.Status, tt.status, r.Body)
 			}
 			wantEnvelope(t, r, tt.code)
-			if after := f.keys.lineage(tenant); !equalJSON(before, after) || f.keys.lineage(otherTenant) != nil || len(f.vault.keys()) != 1 {
-				t.Fatalf("a refused rotation changed keys: %+v; vault %v", after, f.vault.keys())
+			if after := f.lineage(tenant); !equalJSON(before, after) || f.lineage(otherTenant) != nil || len(f.vault.Made()) != 1 {
+				t.Fatalf("a refused rotation changed keys: %+v; vault %v", after, f.vault.Made())
 			}
 			if e := f.audits(tenant, "signing_key_rotated"); len(e) != 0 {
 				t.Fatalf("a refused rotation was audited: %+v", e)
@@ -1598,11 +1289,10 @@ func TestRotatePackKeyRefused(t *testing.T) {
 func TestPackRoutes(t *testing.T) {
 	f := newPacksFx(t)
 	log := slog.New(slog.NewJSONHandler(f.logs, nil))
-	noService, err := api.New(f.svc, log, api.Packs)
+	noService, err := api.New(api.Services{AdminAuth: f.core.AdminAuth}, log, api.Packs)
 	f.must(err)
-	admin, err := api.New(f.svc, log, api.All&^api.Packs)
+	admin, err := api.New(f.core.Services(), log, api.All&^api.Packs)
 	f.must(err)
-	admin.ServePacks(f.packs)
 	for _, h := range []struct {
 		name string
 		h    *api.Handler
@@ -1616,7 +1306,7 @@ func TestPackRoutes(t *testing.T) {
 			wantEnvelope(t, r, hub.CodeNotFound)
 		}
 	}
-	if f.pstore.count() != 0 || f.keys.lineage(tenant) != nil || len(f.objects.links()) != 0 {
+	if f.packCount() != 0 || f.lineage(tenant) != nil || len(f.objects.Links()) != 0 {
 		t.Fatal("a handler without the route did something")
 	}
 	// And the Packs group serves no admin route of another group.
@@ -1654,7 +1344,7 @@ func TestPackLogs(t *testing.T) {
 		}
 	}
 	// Links from the unchanged event and the one with a (ignored) body.
-	if n := len(f.audits(tenant, "pack_link_issued")); n != 2 || len(f.objects.links()) != 2 {
+	if n := len(f.audits(tenant, "pack_link_issued")); n != 2 || len(f.objects.Links()) != 2 {
 		t.Fatalf("%d links issued, want 2", n)
 	}
 }

@@ -370,6 +370,6 @@ func expect(t testing.TB, r resp, status int, code string) {
 // storedBatches counts the batches stored for an agent with the given keys.
 func (e *env) batchStored(agentID string, seq int64) bool {
 	e.t.Helper()
-	_, err := e.hub.Store.GetBatch(context.Background(), agentID, hub.SignedBatchKey(seq))
+	_, err := e.hub.Stores.Batches.GetBatch(context.Background(), agentID, hub.SignedBatchKey(seq))
 	return err == nil
 }

@@ -145,7 +145,7 @@ func checkBoth(t *testing.T, path, fp string, wantOK bool) string {
 
 func (e *env) fingerprint(t *testing.T, tenant string) (string, pack.Lineage) {
 	t.Helper()
-	rec, err := e.hub.Packs.Keys().Ensure(t.Context(), tenant)
+	rec, err := e.hub.Core.Keys.Ensure(t.Context(), tenant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestPackEndToEnd(t *testing.T) {
 
 	t.Run("ok/determinism", func(t *testing.T) {
 		var buf bytes.Buffer
-		if _, err := e.hub.Packs.Reproduce(t.Context(), e.info.TenantID, id1, &buf); err != nil {
+		if _, err := e.hub.Core.Packs.Reproduce(t.Context(), e.info.TenantID, id1, &buf); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(buf.Bytes(), tgz1) {
@@ -232,7 +232,7 @@ func TestPackEndToEnd(t *testing.T) {
 	})
 
 	t.Run("ok/link-audited", func(t *testing.T) {
-		events, err := e.hub.Store.Audit(t.Context(), e.info.TenantID, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		events, err := e.hub.Stores.Audit.Audit(t.Context(), e.info.TenantID, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,7 +282,7 @@ func TestPackEndToEnd(t *testing.T) {
 	t.Run("fail/claimed-time-outside-window", func(t *testing.T) {
 		// The old key signs a manifest that claims a time after its retirement,
 		// with the lineage that shows the retirement.
-		rec, err := e.hub.Store.GetKeys(t.Context(), e.info.TenantID)
+		rec, err := e.hub.Stores.Keys.GetKeys(t.Context(), e.info.TenantID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -364,7 +364,7 @@ func TestPackStorage(t *testing.T) {
 	e := newEnv(t)
 	ad := e.admin()
 	id, r, _ := ad.readyPack()
-	pk, err := e.hub.Store.GetPack(t.Context(), e.info.TenantID, id)
+	pk, err := e.hub.Stores.Packs.GetPack(t.Context(), e.info.TenantID, id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/monsys/hub/internal/clock"
 )
 
 type zeros struct{}
@@ -24,7 +25,7 @@ func (failingBody) Read([]byte) (int, error) { return 0, errors.New("connection 
 // X-Request-Id header, as API Gateway's gateway responses in template.yaml
 // carry $context.requestId.
 func TestGatewayOwnErrors(t *testing.T) {
-	h := &Hub{cfg: Config{Now: time.Now}}
+	h := &Hub{cfg: Config{Clock: clock.Real{}}}
 	tests := []struct {
 		name   string
 		body   io.Reader

@@ -1,34 +1,18 @@
 package storetest
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/monsys/hub/internal/hub"
 )
 
-// auditOf reads the audit log of tenant through whichever reader the store
-// offers: Memory's snapshot or the DynamoDB adapter's time-range query.
-func auditOf(t *testing.T, s hub.Store, tenant string) []hub.AuditEvent {
+// auditOf reads the audit log of tenant, by event id.
+func auditOf(t *testing.T, s hub.Stores, tenant string) []hub.AuditEvent {
 	t.Helper()
-	var events []hub.AuditEvent
-	switch r := s.(type) {
-	case interface {
-		Audit(tenant string) []hub.AuditEvent
-	}:
-		events = r.Audit(tenant)
-	case interface {
-		Audit(ctx context.Context, tenant string, from, to time.Time) ([]hub.AuditEvent, error)
-	}:
-		var err error
-		events, err = r.Audit(t.Context(), tenant, at(-86400), at(86400))
-		check(t, "Audit", err, nil)
-	default:
-		t.Fatalf("%T has no Audit method the suite knows how to call", s)
-	}
+	events, err := s.Audit.Audit(t.Context(), tenant, at(-86400), at(86400))
+	check(t, "Audit", err, nil)
 	for i := range events {
 		events[i] = normAudit(events[i])
 	}
@@ -36,7 +20,7 @@ func auditOf(t *testing.T, s hub.Store, tenant string) []hub.AuditEvent {
 	return events
 }
 
-func testAudit(t *testing.T, s hub.Store) {
+func testAudit(t *testing.T, s hub.Stores) {
 	ctx := t.Context()
 	const tenant = "t-audit"
 	created := hub.AuditEvent{TenantID: tenant, ID: "ev-1", At: at(1), Action: "agent_created", AgentID: "ag_audit", Actor: "admin"}
@@ -56,7 +40,7 @@ func testAudit(t *testing.T, s hub.Store) {
 	}
 	for _, st := range steps {
 		ok := t.Run(st.name, func(t *testing.T) {
-			check(t, "AppendAudit", s.AppendAudit(ctx, st.append), nil)
+			check(t, "AppendAudit", s.Audit.AppendAudit(ctx, st.append), nil)
 			want := make([]hub.AuditEvent, 0, len(st.want))
 			for _, e := range st.want {
 				want = append(want, normAudit(e))

@@ -17,7 +17,7 @@ func binaryBody() []byte {
 	return append(b, ']')
 }
 
-func testBatches(t *testing.T, s hub.Store) {
+func testBatches(t *testing.T, s hub.Stores) {
 	ctx := t.Context()
 	signed := hub.StoredBatch{TenantID: "t-batch", AgentID: "ag_batch", Key: "s#0000000000000000042", Seq: 42,
 		SHA: hash("signed"), Signed: true, Signature: "c2lnbmF0dXJl", Body: binaryBody(), Records: 3,
@@ -34,7 +34,7 @@ func testBatches(t *testing.T, s hub.Store) {
 	}
 	get := func(t *testing.T, want hub.StoredBatch) {
 		t.Helper()
-		got, err := s.GetBatch(ctx, want.AgentID, want.Key)
+		got, err := s.Batches.GetBatch(ctx, want.AgentID, want.Key)
 		check(t, "GetBatch("+want.Key+")", err, nil)
 		if !bytes.Equal(got.Body, want.Body) {
 			t.Fatalf("GetBatch(%s).Body differs from the %d bytes stored: got %d bytes starting %.16q", want.Key, len(want.Body), len(got.Body), got.Body)
@@ -43,7 +43,7 @@ func testBatches(t *testing.T, s hub.Store) {
 	}
 	gone := func(t *testing.T, agentID, key string) {
 		t.Helper()
-		_, err := s.GetBatch(ctx, agentID, key)
+		_, err := s.Batches.GetBatch(ctx, agentID, key)
 		check(t, "GetBatch("+key+")", err, hub.ErrNotFound)
 	}
 
@@ -57,39 +57,39 @@ func testBatches(t *testing.T, s hub.Store) {
 		{"ok/largest body", full},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			check(t, "PutBatch", s.PutBatch(ctx, tc.b), nil)
+			check(t, "PutBatch", s.Batches.PutBatch(ctx, tc.b), nil)
 			get(t, tc.b)
 		})
 	}
 	t.Run("ok/put again is idempotent", func(t *testing.T) {
-		check(t, "PutBatch(again)", s.PutBatch(ctx, signed), nil)
+		check(t, "PutBatch(again)", s.Batches.PutBatch(ctx, signed), nil)
 		get(t, signed)
 	})
 	t.Run("fail/get under another agent", func(t *testing.T) { gone(t, "ag_other", signed.Key) })
 	t.Run("ok/the store keeps its own copy of the body", func(t *testing.T) {
 		b := unsigned
 		b.Key, b.Body = "u#copy", bytes.Clone(unsigned.Body)
-		check(t, "PutBatch", s.PutBatch(ctx, b), nil)
+		check(t, "PutBatch", s.Batches.PutBatch(ctx, b), nil)
 		b.Body[0] = 'X' // the caller reuses its buffer
-		got, err := s.GetBatch(ctx, b.AgentID, b.Key)
+		got, err := s.Batches.GetBatch(ctx, b.AgentID, b.Key)
 		check(t, "GetBatch", err, nil)
 		got.Body[1] = 'Y' // the reader scribbles on what it got
 		b.Body = unsigned.Body
 		get(t, b)
 	})
 	t.Run("ok/delete", func(t *testing.T) {
-		check(t, "DeleteBatch", s.DeleteBatch(ctx, signed), nil)
+		check(t, "DeleteBatch", s.Batches.DeleteBatch(ctx, signed), nil)
 		gone(t, signed.AgentID, signed.Key)
 		get(t, unsigned)
 	})
 	t.Run("ok/delete is idempotent", func(t *testing.T) {
-		check(t, "DeleteBatch(again)", s.DeleteBatch(ctx, signed), nil)
+		check(t, "DeleteBatch(again)", s.Batches.DeleteBatch(ctx, signed), nil)
 		never := signed
 		never.Key = "s#0000000000000000099"
-		check(t, "DeleteBatch(never stored)", s.DeleteBatch(ctx, never), nil)
+		check(t, "DeleteBatch(never stored)", s.Batches.DeleteBatch(ctx, never), nil)
 	})
 	t.Run("ok/put after delete", func(t *testing.T) {
-		check(t, "PutBatch", s.PutBatch(ctx, signed), nil)
+		check(t, "PutBatch", s.Batches.PutBatch(ctx, signed), nil)
 		get(t, signed)
 	})
 }

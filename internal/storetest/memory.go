@@ -14,7 +14,7 @@ import (
 	"github.com/monsys/hub/internal/hub"
 )
 
-// Memory is an in-memory hub.Store with the same conditional-write
+// Memory is every store of the core in memory, with the same conditional-write
 // semantics as the DynamoDB adapter, for unit tests and benchmarks; Run holds
 // both to one standard. It is safe for concurrent use.
 type Memory struct {
@@ -22,20 +22,34 @@ type Memory struct {
 	creds     map[string]hub.Credential
 	tenants   map[string]hub.Tenant
 	agents    map[string]hub.Agent
+	index     map[string]indexMarks      // agentID: the integrity cycle's sparse indexes
 	batches   map[string]hub.StoredBatch // agentID + "|" + key
 	anomalies map[string]anomaly.Anomaly // tenant + "|" + id
 	audit     map[string]hub.AuditEvent
+	packs     map[string]hub.Pack     // tenant + "|" + pack id
+	heads     map[string]hub.PackHead // tenant
+	keys      map[string]hub.KeyRecord
 }
 
-var _ hub.Store = (*Memory)(nil)
+var (
+	_ hub.CredentialStore = (*Memory)(nil)
+	_ hub.TenantStore     = (*Memory)(nil)
+	_ hub.AuditStore      = (*Memory)(nil)
+)
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
 	return &Memory{creds: map[string]hub.Credential{}, tenants: map[string]hub.Tenant{}, agents: map[string]hub.Agent{},
-		batches: map[string]hub.StoredBatch{}, anomalies: map[string]anomaly.Anomaly{}, audit: map[string]hub.AuditEvent{}}
+		index: map[string]indexMarks{}, batches: map[string]hub.StoredBatch{}, anomalies: map[string]anomaly.Anomaly{},
+		audit: map[string]hub.AuditEvent{}, packs: map[string]hub.Pack{}, heads: map[string]hub.PackHead{}, keys: map[string]hub.KeyRecord{}}
 }
 
-// GetCredential implements hub.CredentialStore.
+// Stores is m for every family.
+func (m *Memory) Stores() hub.Stores {
+	return hub.Stores{Credentials: m, Tenants: m, Agents: m, Commits: m, Attention: m, Batches: m, Anomalies: m, Audit: m, Packs: m, Keys: m}
+}
+
+// GetCredential implements hub.CredentialReader.
 func (s *Memory) GetCredential(_ context.Context, h string) (hub.Credential, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -46,7 +60,7 @@ func (s *Memory) GetCredential(_ context.Context, h string) (hub.Credential, err
 	return c, nil
 }
 
-// PutCredential implements hub.CredentialStore.
+// PutCredential implements hub.CredentialWriter.
 func (s *Memory) PutCredential(_ context.Context, c hub.Credential) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -54,7 +68,7 @@ func (s *Memory) PutCredential(_ context.Context, c hub.Credential) error {
 	return nil
 }
 
-// DeleteCredential implements hub.CredentialStore.
+// DeleteCredential implements hub.CredentialWriter.
 func (s *Memory) DeleteCredential(_ context.Context, h string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -115,21 +129,26 @@ func (s *Memory) GetAgent(_ context.Context, id string) (hub.Agent, error) {
 
 // update applies f to an existing agent under the lock; f returns false to fail the condition.
 func (s *Memory) update(id string, f func(a *hub.Agent) bool) error {
+	return s.updateMarked(id, func(a *hub.Agent, _ *indexMarks) bool { return f(a) })
+}
+
+// updateMarked is update that also sees the agent's index marks.
+func (s *Memory) updateMarked(id string, f func(a *hub.Agent, m *indexMarks) bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.agents[id]
 	if !ok {
 		return hub.ErrConflict
 	}
-	a = clone(a)
-	if !f(&a) {
+	a, m := clone(a), s.index[id]
+	if !f(&a, &m) {
 		return hub.ErrConflict
 	}
-	s.agents[id] = a
+	s.agents[id], s.index[id] = a, m
 	return nil
 }
 
-// CreateAgent implements hub.AgentWriter.
+// CreateAgent implements hub.AgentMaker.
 func (s *Memory) CreateAgent(_ context.Context, a hub.Agent) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -140,7 +159,7 @@ func (s *Memory) CreateAgent(_ context.Context, a hub.Agent) error {
 	return nil
 }
 
-// PinSigningKey implements hub.AgentWriter.
+// PinSigningKey implements hub.PinStore.
 func (s *Memory) PinSigningKey(_ context.Context, id string, key []byte, at time.Time) error {
 	return s.update(id, func(a *hub.Agent) bool {
 		if len(a.SigningPubKey) > 0 {
@@ -151,7 +170,7 @@ func (s *Memory) PinSigningKey(_ context.Context, id string, key []byte, at time
 	})
 }
 
-// UnpinSigningKey implements hub.AgentWriter.
+// UnpinSigningKey implements hub.Unpinner.
 func (s *Memory) UnpinSigningKey(_ context.Context, id string) error {
 	return s.update(id, func(a *hub.Agent) bool {
 		a.SigningPubKey, a.SigningSetAt = nil, time.Time{}
@@ -159,7 +178,7 @@ func (s *Memory) UnpinSigningKey(_ context.Context, id string) error {
 	})
 }
 
-// PinCert implements hub.AgentWriter.
+// PinCert implements hub.PinStore.
 func (s *Memory) PinCert(_ context.Context, id string, c hub.CertPin, expect string) error {
 	return s.update(id, func(a *hub.Agent) bool {
 		cur := ""
@@ -174,12 +193,12 @@ func (s *Memory) PinCert(_ context.Context, id string, c hub.CertPin, expect str
 	})
 }
 
-// UnpinCert implements hub.AgentWriter.
+// UnpinCert implements hub.Unpinner.
 func (s *Memory) UnpinCert(_ context.Context, id string) error {
 	return s.update(id, func(a *hub.Agent) bool { a.Cert = nil; return true })
 }
 
-// ReplaceToken implements hub.AgentWriter.
+// ReplaceToken implements hub.AgentMaker.
 func (s *Memory) ReplaceToken(_ context.Context, id, newHash, oldHash string) error {
 	return s.update(id, func(a *hub.Agent) bool {
 		if a.TokenHash != oldHash {
@@ -190,7 +209,7 @@ func (s *Memory) ReplaceToken(_ context.Context, id, newHash, oldHash string) er
 	})
 }
 
-// RecordRegistration implements hub.AgentWriter.
+// RecordRegistration implements hub.PinStore.
 func (s *Memory) RecordRegistration(_ context.Context, id string, r hub.Registration) error {
 	return s.update(id, func(a *hub.Agent) bool {
 		a.Hostname, a.AgentVersion, a.OS, a.Arch, a.MaxAgentVersion = r.Hostname, r.AgentVersion, r.OS, r.Arch, r.MaxAgentVersion
@@ -199,15 +218,16 @@ func (s *Memory) RecordRegistration(_ context.Context, id string, r hub.Registra
 	})
 }
 
-// BeginBatch implements hub.AgentWriter.
+// BeginBatch implements hub.SeqStore.
 func (s *Memory) BeginBatch(_ context.Context, id string, p hub.Pending, pub []byte, version, maxVersion string) error {
-	return s.update(id, func(a *hub.Agent) bool {
+	return s.updateMarked(id, func(a *hub.Agent, m *indexMarks) bool {
 		if a.LastSeq != p.PrevSeq || a.Pending != nil || !bytes.Equal(a.SigningPubKey, pub) {
 			return false
 		}
 		a.LastSeq, a.LastBatchSHA, a.Pending = p.Seq, p.SHA, &p
 		a.AgentVersion, a.MaxAgentVersion = version, maxVersion
 		a.LastSeen, a.LastSignedAt, a.LiveAt = p.At, p.At, p.At
+		m.live = true
 		return true
 	})
 }
@@ -217,7 +237,7 @@ func samePending(a *hub.Agent, p hub.Pending) bool {
 	return a.Pending != nil && a.Pending.Seq == p.Seq && a.Pending.SHA == p.SHA && a.Pending.At.Equal(p.At)
 }
 
-// ClaimBatch implements hub.AgentWriter.
+// ClaimBatch implements hub.ClaimStore.
 func (s *Memory) ClaimBatch(_ context.Context, id string, seen, next hub.Pending) error {
 	return s.update(id, func(a *hub.Agent) bool {
 		if !samePending(a, seen) || a.Pending.Undo != seen.Undo {
@@ -228,7 +248,7 @@ func (s *Memory) ClaimBatch(_ context.Context, id string, seen, next hub.Pending
 	})
 }
 
-// EndBatch implements hub.AgentWriter.
+// EndBatch implements hub.ClaimStore.
 func (s *Memory) EndBatch(_ context.Context, id string, p hub.Pending) error {
 	return s.update(id, func(a *hub.Agent) bool {
 		if !samePending(a, p) || a.Pending.Undo {
@@ -239,7 +259,7 @@ func (s *Memory) EndBatch(_ context.Context, id string, p hub.Pending) error {
 	})
 }
 
-// AbortBatch implements hub.AgentWriter.
+// AbortBatch implements hub.SeqStore.
 func (s *Memory) AbortBatch(_ context.Context, id string, p hub.Pending) error {
 	return s.update(id, func(a *hub.Agent) bool {
 		if !samePending(a, p) {
@@ -250,15 +270,16 @@ func (s *Memory) AbortBatch(_ context.Context, id string, p hub.Pending) error {
 	})
 }
 
-// MarkUnsigned implements hub.AgentWriter.
+// MarkUnsigned implements hub.UnsignedMarker.
 func (s *Memory) MarkUnsigned(_ context.Context, id string, t time.Time) error {
-	return s.update(id, func(a *hub.Agent) bool {
+	return s.updateMarked(id, func(a *hub.Agent, m *indexMarks) bool {
 		a.LastUnsignedAt, a.LastSeen, a.LiveAt = t, t, t
+		m.live, m.attn = true, true
 		return true
 	})
 }
 
-// BumpAnomalyGen implements hub.AgentWriter.
+// BumpAnomalyGen implements hub.AnomalyGens.
 func (s *Memory) BumpAnomalyGen(_ context.Context, id string, k anomaly.Kind, from int64) error {
 	return s.update(id, func(a *hub.Agent) bool {
 		if a.AnomalyGen[k] != from {
@@ -269,7 +290,7 @@ func (s *Memory) BumpAnomalyGen(_ context.Context, id string, k anomaly.Kind, fr
 	})
 }
 
-// PutBatch implements hub.BatchStore.
+// PutBatch implements hub.BatchWriter.
 func (s *Memory) PutBatch(_ context.Context, b hub.StoredBatch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -284,11 +305,11 @@ func cloneBatch(b hub.StoredBatch) hub.StoredBatch {
 	return b
 }
 
-// PutBatchIndex implements hub.BatchStore: this store keeps no separate
+// PutBatchIndex implements hub.BatchWriter: this store keeps no separate
 // index, a stored batch is found by its period as it is.
 func (s *Memory) PutBatchIndex(context.Context, hub.StoredBatch) error { return nil }
 
-// GetBatch implements hub.BatchStore.
+// GetBatch implements hub.BatchReader.
 func (s *Memory) GetBatch(_ context.Context, agentID, key string) (hub.StoredBatch, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -299,7 +320,7 @@ func (s *Memory) GetBatch(_ context.Context, agentID, key string) (hub.StoredBat
 	return cloneBatch(b), nil
 }
 
-// DeleteBatch implements hub.BatchStore.
+// DeleteBatch implements hub.BatchWriter.
 func (s *Memory) DeleteBatch(_ context.Context, b hub.StoredBatch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -321,7 +342,7 @@ func (s *Memory) Batches(agentID string) []hub.StoredBatch {
 	return out
 }
 
-// RaiseAnomaly implements hub.AnomalyStore.
+// RaiseAnomaly implements hub.AnomalyRaiser.
 func (s *Memory) RaiseAnomaly(_ context.Context, e anomaly.Event, gen int64) (anomaly.Anomaly, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -339,9 +360,7 @@ func (s *Memory) RaiseAnomaly(_ context.Context, e anomaly.Event, gen int64) (an
 	return a, nil
 }
 
-// CloseAnomaly closes the open anomaly id of tenant at t for reason:
-// hub.ErrNotFound when there is no such anomaly, hub.ErrConflict when it is
-// already closed.
+// CloseAnomaly implements hub.AnomalyCycle.
 func (s *Memory) CloseAnomaly(_ context.Context, tenant, id string, t time.Time, reason string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -357,7 +376,7 @@ func (s *Memory) CloseAnomaly(_ context.Context, tenant, id string, t time.Time,
 	return nil
 }
 
-// ListAnomalies implements hub.AnomalyStore; the cursor is the last id returned.
+// ListAnomalies implements hub.AnomalyLister; the cursor is the last id returned.
 func (s *Memory) ListAnomalies(_ context.Context, tenant string, f anomaly.Filter, cursor string, limit int) (hub.AnomalyPage, error) {
 	after := ""
 	if cursor != "" {
@@ -384,7 +403,7 @@ func (s *Memory) ListAnomalies(_ context.Context, tenant string, f anomaly.Filte
 	return p, nil
 }
 
-// AppendAudit implements hub.AuditStore.
+// AppendAudit implements hub.AuditSink.
 func (s *Memory) AppendAudit(_ context.Context, e hub.AuditEvent) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -392,8 +411,19 @@ func (s *Memory) AppendAudit(_ context.Context, e hub.AuditEvent) error {
 	return nil
 }
 
-// Audit returns the audit events of a tenant, oldest first (tests only).
-func (s *Memory) Audit(tenant string) []hub.AuditEvent {
+// Audit implements hub.AuditReader.
+func (s *Memory) Audit(_ context.Context, tenant string, from, to time.Time) ([]hub.AuditEvent, error) {
+	var out []hub.AuditEvent
+	for _, e := range s.AuditLog(tenant) {
+		if !e.At.Before(from) && e.At.Before(to) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// AuditLog returns the audit events of a tenant, oldest first (tests only).
+func (s *Memory) AuditLog(tenant string) []hub.AuditEvent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []hub.AuditEvent

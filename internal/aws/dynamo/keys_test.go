@@ -30,14 +30,14 @@ func TestKeyRecordPending(t *testing.T) {
 	last := hub.KeyRecord{}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			err := s.PutKeys(ctx, st.rec)
+			err := s.Keys.PutKeys(ctx, st.rec)
 			if !errors.Is(err, st.wantErr) {
 				t.Fatalf("PutKeys = %v, want %v", err, st.wantErr)
 			}
 			if err == nil {
 				last = st.rec
 			}
-			got, err := s.GetKeys(ctx, "acme")
+			got, err := s.Keys.GetKeys(ctx, "acme")
 			if err != nil {
 				t.Fatal(err)
 			}
