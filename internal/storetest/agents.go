@@ -106,6 +106,15 @@ var agentWrites = []struct {
 	{"BumpAnomalyGen", func(ctx context.Context, s hub.Stores, id string) error {
 		return s.Agents.BumpAnomalyGen(ctx, id, anomaly.UnsignedPayload, 0)
 	}},
+	{"MarkStale", func(ctx context.Context, s hub.Stores, id string) error {
+		return s.Attention.MarkStale(ctx, id, time.Time{}, t0)
+	}},
+	{"ClearStale", func(ctx context.Context, s hub.Stores, id string) error {
+		return s.Attention.ClearStale(ctx, id, time.Time{})
+	}},
+	{"ClearAttention", func(ctx context.Context, s hub.Stores, id string) error {
+		return s.Attention.ClearAttention(ctx, id, time.Time{})
+	}},
 }
 
 func key(n byte) []byte {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/monsys/hub/internal/anomaly"
 	"github.com/monsys/hub/internal/hub"
@@ -283,4 +284,50 @@ func testList(t *testing.T, s hub.Stores) {
 			same(t, "ids after "+last, ids(p.Anomalies), ids(want))
 		})
 	}
+}
+
+// testRefresh holds the integrity cycle's raise to at most one count per
+// period: a new anomaly counts, a refresh within every does not, one after
+// it does, and a closed generation is ErrClosed.
+func testRefresh(t *testing.T, s hub.Stores) {
+	ctx := t.Context()
+	const tenant, agent = "t-refresh", "ag_refresh"
+	k, every := anomaly.UnsignedPayload, time.Hour
+	e := event(tenant, agent, k, anomaly.Medium, 1)
+	want := anomaly.New(e, 0)
+	steps := []struct {
+		name    string
+		e       anomaly.Event
+		counted bool
+	}{
+		{"ok/opens", e, true},
+		{"ok/within the period it is left alone", event(tenant, agent, k, anomaly.Medium, 3599), false},
+		{"ok/a period later it counts again", event(tenant, agent, k, anomaly.Medium, 3601), true},
+		{"ok/right after, alone again", event(tenant, agent, k, anomaly.Medium, 3602), false},
+	}
+	for i, st := range steps {
+		ok := t.Run(st.name, func(t *testing.T) {
+			got, counted, err := s.Anomalies.RefreshAnomaly(ctx, st.e, 0, every)
+			check(t, "RefreshAnomaly", err, nil)
+			if counted != st.counted {
+				t.Fatalf("RefreshAnomaly counted = %v, want %v", counted, st.counted)
+			}
+			if counted && i > 0 {
+				want = want.Repeat(st.e)
+			}
+			same(t, "RefreshAnomaly", normAnomaly(got), normAnomaly(want))
+			same(t, "the stored anomaly", normAnomaly(listed(t, s, tenant, agent, want.ID)), normAnomaly(want))
+		})
+		if !ok {
+			return
+		}
+	}
+	t.Run("fail/closed generation", func(t *testing.T) {
+		check(t, "CloseAnomaly", s.Anomalies.CloseAnomaly(ctx, tenant, want.ID, at(4000), "agent_signing"), nil)
+		_, counted, err := s.Anomalies.RefreshAnomaly(ctx, event(tenant, agent, k, anomaly.Medium, 9000), 0, every)
+		check(t, "RefreshAnomaly(closed)", err, hub.ErrClosed)
+		if counted {
+			t.Fatal("a refresh of a closed generation counted")
+		}
+	})
 }

@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/monsys/hub/internal/hub"
 )
@@ -50,5 +52,52 @@ func testAudit(t *testing.T, s hub.Stores) {
 		if !ok {
 			return
 		}
+	}
+}
+
+// testAuditRange holds the audit reader to [from, to), oldest first, one
+// tenant only.
+func testAuditRange(t *testing.T, s hub.Stores) {
+	ctx := t.Context()
+	const tenant = "t-audit-range"
+	var events []hub.AuditEvent
+	// Appended out of order: the reader sorts by time.
+	for _, n := range []int{3, 1, 4, 2} {
+		e := hub.AuditEvent{TenantID: tenant, ID: "ev-" + strconv.Itoa(n), At: at(n), Action: "token_rotated", Actor: "admin"}
+		check(t, "AppendAudit", s.Audit.AppendAudit(ctx, e), nil)
+		events = append(events, e)
+	}
+	check(t, "AppendAudit(other tenant)", s.Audit.AppendAudit(ctx, hub.AuditEvent{TenantID: "t-audit-range-b", ID: "ev-2",
+		At: at(2), Action: "token_rotated", Actor: "admin"}), nil)
+	byN := func(ns ...int) []hub.AuditEvent {
+		var out []hub.AuditEvent
+		for _, n := range ns {
+			for _, e := range events {
+				if e.At.Equal(at(n)) {
+					out = append(out, normAudit(e))
+				}
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name     string
+		from, to time.Time
+		want     []hub.AuditEvent
+	}{
+		{"ok/from is in, to is out", at(1), at(3), byN(1, 2)},
+		{"ok/everything, oldest first", at(0), at(5), byN(1, 2, 3, 4)},
+		{"ok/nanoseconds count", at(2).Add(time.Nanosecond), at(4).Add(time.Nanosecond), byN(3, 4)},
+		{"ok/nothing in range", at(5), at(9), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.Audit.Audit(ctx, tenant, tc.from, tc.to)
+			check(t, "Audit", err, nil)
+			var norm []hub.AuditEvent
+			for _, e := range got {
+				norm = append(norm, normAudit(e))
+			}
+			same(t, "Audit", norm, tc.want)
+		})
 	}
 }

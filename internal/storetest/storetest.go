@@ -45,6 +45,13 @@ func Run(t *testing.T, newStore func(t *testing.T) hub.Stores) {
 		{"closed", testClosed},
 		{"list", testList},
 		{"audit", testAudit},
+		{"audit-range", testAuditRange},
+		{"period", testPeriod},
+		{"attention", testAttention},
+		{"refresh", testRefresh},
+		{"packs", testPacks},
+		{"build-lease", testBuildLease},
+		{"keys", testKeys},
 		{"race", testRace},
 	}
 	for _, g := range groups {
