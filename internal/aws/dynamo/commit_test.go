@@ -301,8 +301,9 @@ func (c *commitCase) request(body []byte) hub.IngestRequest {
 
 // deliver sends body through svc until the hub answers: true and the result
 // for a 2xx, false when the process behind api crashed (its answer never
-// left). A 429 or 503 is retried after its Retry-After; any other answer
-// fails the test.
+// left). A 429, a 503 or a 409 conflict (a batch of the agent still in
+// flight, docs/decisions.md) is retried after its Retry-After; any other
+// answer fails the test.
 func (c *commitCase) deliver(svc *app.Core, api *faultAPI, body []byte) (hub.IngestResult, bool) {
 	c.t.Helper()
 	for range 10 {
@@ -314,8 +315,9 @@ func (c *commitCase) deliver(svc *app.Core, api *faultAPI, body []byte) (hub.Ing
 			return res, true
 		}
 		var he *hub.Error
-		if !errors.As(err, &he) || (he.Code != hub.CodeUnavailable && he.Code != hub.CodeThrottled) || he.RetryAfter <= 0 {
-			c.t.Fatalf("answer %v: want a 2xx, or 429/503 with Retry-After\n%s", err, trace(api))
+		if !errors.As(err, &he) || (he.Code != hub.CodeUnavailable && he.Code != hub.CodeThrottled && he.Code != hub.CodeConflict) ||
+			he.RetryAfter <= 0 {
+			c.t.Fatalf("answer %v: want a 2xx, or 409 conflict/429/503 with Retry-After\n%s", err, trace(api))
 		}
 		c.clk.Advance(he.RetryAfter)
 	}
