@@ -19,7 +19,7 @@ type Clock struct {
 	t       time.Time // the fixed instant, or zero for a skewed clock
 	offset  time.Duration
 	waiting map[*timer]bool
-	changed *sync.Cond // signalled when a timer starts waiting
+	started chan struct{} // closed, and replaced, when a timer starts waiting
 }
 
 var _ clock.Clock = (*Clock)(nil)
@@ -32,9 +32,7 @@ func At(t time.Time) *Clock { return newClock(t) }
 func Skewed() *Clock { return newClock(time.Time{}) }
 
 func newClock(t time.Time) *Clock {
-	c := &Clock{t: t, waiting: map[*timer]bool{}}
-	c.changed = sync.NewCond(&c.mu)
-	return c
+	return &Clock{t: t, waiting: map[*timer]bool{}, started: make(chan struct{})}
 }
 
 // Now is the clock's time.
@@ -92,7 +90,8 @@ func (c *Clock) NewTimer(d time.Duration) clock.Timer {
 			c.fire()
 		})
 	}
-	c.changed.Broadcast()
+	close(c.started)
+	c.started = make(chan struct{})
 	return t
 }
 
@@ -105,11 +104,24 @@ func (c *Clock) Waiting() int {
 
 // BlockUntilWaiting returns once n timers or more wait on the clock: a test
 // calls it before Advance, so that the code under test is known to be waiting.
-func (c *Clock) BlockUntilWaiting(n int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for len(c.waiting) < n {
-		c.changed.Wait()
+func (c *Clock) BlockUntilWaiting(n int) { c.Await(n, nil) }
+
+// Await is BlockUntilWaiting that gives up when done is closed: true when n
+// timers wait, false when done came first (the code under test ended).
+func (c *Clock) Await(n int, done <-chan struct{}) bool {
+	for {
+		c.mu.Lock()
+		if len(c.waiting) >= n {
+			c.mu.Unlock()
+			return true
+		}
+		started := c.started
+		c.mu.Unlock()
+		select {
+		case <-started:
+		case <-done:
+			return false
+		}
 	}
 }
 

@@ -92,6 +92,18 @@ func TestTimer(t *testing.T) {
 			t.Fatalf("fired at %v", at)
 		}
 	})
+	t.Run("ok/await-gives-up-when-done", func(t *testing.T) {
+		c := clocktest.At(t0)
+		done := make(chan struct{})
+		close(done)
+		if c.Await(1, done) {
+			t.Fatal("Await reported a timer nobody started")
+		}
+		c.NewTimer(time.Hour)
+		if !c.Await(1, done) {
+			t.Fatal("Await missed a waiting timer")
+		}
+	})
 	t.Run("ok/skewed-fires-when-advanced", func(t *testing.T) {
 		c := clocktest.Skewed()
 		tm := c.NewTimer(24 * time.Hour)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/monsys/hub/internal/anomaly"
 	"github.com/monsys/hub/internal/batch"
+	"github.com/monsys/hub/internal/clock"
 	"github.com/monsys/hub/internal/pack"
 )
 
@@ -411,18 +412,18 @@ func (p *Packs) BuildPack(ctx context.Context, tenantID, packID string) error {
 			"signing_key_id": res.SigningKeyID, "records": strconv.FormatInt(res.Records, 10)}})
 }
 
+// acquire takes the tenant's build lease for pk, trying again every second
+// (on the clock) while another build holds it, for at most LeaseWait.
 func (p *Packs) acquire(ctx context.Context, pk Pack) (PackHead, error) {
-	deadline := time.Now().Add(p.cfg.LeaseWait)
+	deadline := p.env.now().Add(p.cfg.LeaseWait)
 	for {
 		now := p.env.now()
 		head, err := p.lease.AcquireBuild(ctx, pk.TenantID, pk.PackID, now.Add(p.cfg.BuildLease), now)
-		if err == nil || !errors.Is(err, ErrConflict) || time.Now().After(deadline) {
+		if err == nil || !errors.Is(err, ErrConflict) || now.After(deadline) {
 			return head, err
 		}
-		select {
-		case <-ctx.Done():
-			return PackHead{}, ctx.Err()
-		case <-time.After(time.Second):
+		if err := clock.Sleep(ctx, p.env.Clock, time.Second); err != nil {
+			return PackHead{}, err
 		}
 	}
 }
@@ -503,10 +504,8 @@ func (p *Packs) build(ctx context.Context, pk Pack, head PackHead) (built, strin
 	gen := now.Truncate(time.Second)
 	if gen.Before(now) {
 		gen = gen.Add(time.Second)
-		select {
-		case <-ctx.Done():
-			return built{}, reasonCancel, ctx.Err()
-		case <-time.After(gen.Sub(now)):
+		if err := clock.Sleep(ctx, p.env.Clock, gen.Sub(now)); err != nil {
+			return built{}, reasonCancel, err
 		}
 	}
 	name, err := pack.FileName(pk.TenantID, pk.PeriodStart, pk.PeriodEnd)
