@@ -49,12 +49,6 @@ func newEnv(t *testing.T) *env {
 	return startEnv(t, local.Config{DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t)})
 }
 
-// newEnvOwnDynalite starts a hub that runs (and can lose) its own dynalite.
-func newEnvOwnDynalite(t *testing.T) *env {
-	t.Helper()
-	return startEnv(t, local.Config{})
-}
-
 func startEnv(t *testing.T, cfg local.Config) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
