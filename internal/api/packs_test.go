@@ -128,17 +128,6 @@ func (f *packsFx) putPack(p hub.Pack) {
 	f.must(f.store.FinishPack(f.ctx, p))
 }
 
-// audits returns the tenant's audit events of one action, oldest first.
-func (f *packsFx) audits(tenantID, action string) []hub.AuditEvent {
-	var out []hub.AuditEvent
-	for _, e := range f.store.AuditLog(tenantID) {
-		if e.Action == action {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 // getPackEvent is get-pack.json asking about pack id; expiresIn "" drops
 // the query string, "-" keeps the file's.
 func getPackEvent(t *testing.T, id, expiresIn string) events.APIGatewayProxyRequest {
@@ -297,7 +286,7 @@ func TestRequestPack(t *testing.T) {
 					t.Fatalf("a refused request created %d packs and started %v", n, q)
 				}
 				for _, tn := range []string{tenant, otherTenant} {
-					if a := f.audits(tn, "pack_requested"); len(a) != 0 {
+					if a := f.store.Audited(tn, "pack_requested"); len(a) != 0 {
 						t.Fatalf("a refused request was audited: %+v", a)
 					}
 				}
@@ -319,7 +308,7 @@ func TestRequestPack(t *testing.T) {
 			if q := f.starter.Take(); len(q) != 1 || q[0] != [2]string{tenant, id} {
 				t.Fatalf("started %v", q)
 			}
-			a := f.audits(tenant, "pack_requested")
+			a := f.store.Audited(tenant, "pack_requested")
 			if len(a) != 1 || a[0].Actor != "admin" || !a[0].At.Equal(eventTime) || a[0].Detail["pack_id"] != id ||
 				a[0].Detail["period_start"] != tt.start || a[0].Detail["period_end"] != tt.end {
 				t.Fatalf("audit %+v", a)
@@ -393,7 +382,7 @@ func TestGetPackFile(t *testing.T) {
 		`"signing_key_id":"sk_apitestkey","manifest_sha256":"`+strings.Repeat("ab", 32)+`",`+
 		`"previous_pack":{"pack_id":"pk_apitestprevious","manifest_sha256":"`+strings.Repeat("cd", 32)+`"},`+
 		`"download_url":`+jsonString(links[0].URL)+`,"expires_at":"2026-04-01T11:00:00Z","reason":null}`)
-	if a := f.audits(tenant, "pack_link_issued"); len(a) != 1 || a[0].Detail["expires_at"] != "2026-04-01T11:00:00Z" {
+	if a := f.store.Audited(tenant, "pack_link_issued"); len(a) != 1 || a[0].Detail["expires_at"] != "2026-04-01T11:00:00Z" {
 		t.Fatalf("pack_link_issued %+v", a)
 	}
 }
@@ -501,7 +490,7 @@ func TestGetPackRefused(t *testing.T) {
 				t.Fatalf("a refused request presigned %d links", n)
 			}
 			for _, tn := range []string{tenant, otherTenant} {
-				if a := f.audits(tn, "pack_link_issued"); len(a) != 0 {
+				if a := f.store.Audited(tn, "pack_link_issued"); len(a) != 0 {
 					t.Fatalf("a refused request issued a link: %+v", a)
 				}
 			}
@@ -650,7 +639,7 @@ func TestRotatePackKeyRefused(t *testing.T) {
 			if after := f.lineage(tenant); !equalJSON(before, after) || f.lineage(otherTenant) != nil || len(f.vault.Made()) != 1 {
 				t.Fatalf("a refused rotation changed keys: %+v; vault %v", after, f.vault.Made())
 			}
-			if e := f.audits(tenant, "signing_key_rotated"); len(e) != 0 {
+			if e := f.store.Audited(tenant, "signing_key_rotated"); len(e) != 0 {
 				t.Fatalf("a refused rotation was audited: %+v", e)
 			}
 		})
@@ -719,7 +708,7 @@ func TestPackLogs(t *testing.T) {
 		}
 	}
 	// Links from the unchanged event and the one with a (ignored) body.
-	if n := len(f.audits(tenant, "pack_link_issued")); n != 2 || len(f.objects.Links()) != 2 {
+	if n := len(f.store.Audited(tenant, "pack_link_issued")); n != 2 || len(f.objects.Links()) != 2 {
 		t.Fatalf("%d links issued, want 2", n)
 	}
 }

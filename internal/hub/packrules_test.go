@@ -40,17 +40,6 @@ func (f *packFx) get(id, expiresIn string) hub.PackView {
 	return v
 }
 
-// audits returns the tenant's audit events of one action, oldest first.
-func (f *packFx) audits(tenantID, action string) []hub.AuditEvent {
-	var out []hub.AuditEvent
-	for _, e := range f.store.AuditLog(tenantID) {
-		if e.Action == action {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 // lineage returns the tenant's stored lineage (nil without a record).
 func (f *packFx) lineage(tenantID string) pack.Lineage {
 	f.t.Helper()
@@ -154,7 +143,7 @@ func TestRequestPack(t *testing.T) {
 				if n, q := len(f.store.StoredPacks(tenant)), f.builds.Take(); n != 0 || len(q) != 0 {
 					t.Fatalf("a refused request created %d packs and started %v", n, q)
 				}
-				if a := f.audits(tenant, "pack_requested"); len(a) != 0 {
+				if a := f.store.Audited(tenant, "pack_requested"); len(a) != 0 {
 					t.Fatalf("a refused request was audited: %+v", a)
 				}
 				return
@@ -175,7 +164,7 @@ func TestRequestPack(t *testing.T) {
 			if q := f.builds.Take(); len(q) != 1 || q[0] != [2]string{tenant, v.PackID} {
 				t.Fatalf("started %v", q)
 			}
-			a := f.audits(tenant, "pack_requested")
+			a := f.store.Audited(tenant, "pack_requested")
 			if len(a) != 1 || a[0].Actor != "admin" || !a[0].At.Equal(t0) || a[0].Detail["pack_id"] != v.PackID ||
 				a[0].Detail["period_start"] != tt.start || a[0].Detail["period_end"] != tt.end {
 				t.Fatalf("audit %+v", a)
@@ -202,7 +191,7 @@ func TestRequestPackStartFails(t *testing.T) {
 	if he := wantCode(t, err, hub.CodeUnavailable); he.RetryAfter <= 0 {
 		t.Fatalf("no Retry-After: %+v", he)
 	}
-	failed := f.audits(tenant, "pack_failed")
+	failed := f.store.Audited(tenant, "pack_failed")
 	if len(failed) != 1 || failed[0].Detail["reason"] != "build: the build could not be started; request the pack again" {
 		t.Fatalf("pack_failed audit %+v", failed)
 	}
@@ -222,7 +211,7 @@ func TestGetPackPending(t *testing.T) {
 	if n := len(f.objects.Links()); n != 0 {
 		t.Fatalf("%d links for a pending pack", n)
 	}
-	if a := f.audits(tenant, "pack_link_issued"); len(a) != 0 {
+	if a := f.store.Audited(tenant, "pack_link_issued"); len(a) != 0 {
 		t.Fatalf("link audited for a pending pack: %+v", a)
 	}
 }
@@ -313,12 +302,12 @@ func TestGetPackReady(t *testing.T) {
 	if got := viewJSON(t, v); got != want {
 		t.Fatalf("view\n%s\nwant\n%s", got, want)
 	}
-	au := f.audits(tenant, "pack_link_issued")
+	au := f.store.Audited(tenant, "pack_link_issued")
 	if len(au) != 1 || au[0].Actor != "admin" || !au[0].At.Equal(t0.Add(5*time.Minute)) || au[0].Detail["pack_id"] != id ||
 		au[0].Detail["expires_at"] != "2026-04-01T10:20:00Z" || !strings.HasPrefix(au[0].Detail["link_id"], "ln_") {
 		t.Fatalf("pack_link_issued %+v", au)
 	}
-	if b := f.audits(tenant, "pack_built"); len(b) != 1 || b[0].Detail["pack_id"] != id || b[0].Detail["manifest_sha256"] != hex.EncodeToString(sum[:]) {
+	if b := f.store.Audited(tenant, "pack_built"); len(b) != 1 || b[0].Detail["pack_id"] != id || b[0].Detail["manifest_sha256"] != hex.EncodeToString(sum[:]) {
 		t.Fatalf("pack_built %+v", b)
 	}
 }
@@ -391,7 +380,7 @@ func TestGetPackExpiresIn(t *testing.T) {
 			f.mustBuild(id)
 			f.clock.Advance(time.Minute)
 			v, err := f.packs.GetPack(f.ctx, f.admin, id, tt.value)
-			links, audited := f.objects.Links(), f.audits(tenant, "pack_link_issued")
+			links, audited := f.objects.Links(), f.store.Audited(tenant, "pack_link_issued")
 			if tt.ttl == 0 {
 				wantCode(t, err, hub.CodeInvalidRequest)
 				if len(links) != 0 || len(audited) != 0 {
@@ -436,7 +425,7 @@ func TestGetPackLinkCap(t *testing.T) {
 			if links := f.objects.Links(); len(links) != 1 || links[0].TTL != tc.ttl {
 				t.Fatalf("links %+v, want one of %s", links, tc.ttl)
 			}
-			if a := f.audits(tenant, "pack_link_issued"); len(a) != 1 || a[0].Detail["expires_at"] != tc.expiresAt {
+			if a := f.store.Audited(tenant, "pack_link_issued"); len(a) != 1 || a[0].Detail["expires_at"] != tc.expiresAt {
 				t.Errorf("pack_link_issued %+v", a)
 			}
 		})
@@ -454,7 +443,7 @@ func TestGetPackEveryLinkAudited(t *testing.T) {
 		f.clock.Advance(time.Minute)
 		views = append(views, f.get(id, ttl))
 	}
-	links, audited := f.objects.Links(), f.audits(tenant, "pack_link_issued")
+	links, audited := f.objects.Links(), f.store.Audited(tenant, "pack_link_issued")
 	if len(links) != 3 || len(audited) != 3 {
 		t.Fatalf("%d links, %d audit events, want 3 and 3", len(links), len(audited))
 	}
@@ -536,10 +525,10 @@ func TestGetPackFailed(t *testing.T) {
 			if tt.name != "fail/move-the-chain" && f.objects.Count() != 0 {
 				t.Fatalf("a failed pack left %d objects", f.objects.Count())
 			}
-			if len(f.objects.Links()) != 0 || len(f.audits(tenant, "pack_link_issued")) != 0 {
+			if len(f.objects.Links()) != 0 || len(f.store.Audited(tenant, "pack_link_issued")) != 0 {
 				t.Fatalf("a failed pack has %d links", len(f.objects.Links()))
 			}
-			if a := f.audits(tenant, "pack_failed"); len(a) != 1 || a[0].Detail["pack_id"] != id || a[0].Detail["reason"] != tt.reason {
+			if a := f.store.Audited(tenant, "pack_failed"); len(a) != 1 || a[0].Detail["pack_id"] != id || a[0].Detail["reason"] != tt.reason {
 				t.Fatalf("pack_failed %+v", a)
 			}
 			f.objects.FailUploads(nil)
@@ -669,7 +658,7 @@ func TestRotatePackKey(t *testing.T) {
 	if viewJSON(t, f.lineage(tenant)) != viewJSON(t, v.Lineage) {
 		t.Fatalf("stored lineage %+v, answer %+v", f.lineage(tenant), v.Lineage)
 	}
-	if e := f.audits(tenant, "signing_key_rotated"); len(e) != 1 || e[0].Actor != "admin" || e[0].Detail["key_id"] != in.KeyID ||
+	if e := f.store.Audited(tenant, "signing_key_rotated"); len(e) != 1 || e[0].Actor != "admin" || e[0].Detail["key_id"] != in.KeyID ||
 		e[0].Detail["previous_key_id"] != first.KeyID || e[0].Detail["fingerprint"] != in.Fingerprint {
 		t.Fatalf("signing_key_rotated %+v", e)
 	}
@@ -821,7 +810,7 @@ func TestRotatePackKeyFirstKey(t *testing.T) {
 		v.Fingerprint != stored[0].Fingerprint || stored[0].Endorsement != nil || stored[0].ActiveUntil != nil {
 		t.Fatalf("first key: answer %+v, stored %+v", v, stored)
 	}
-	if e := f.audits(tenant, "signing_key_created"); len(e) != 1 || e[0].Detail["key_id"] != stored[0].KeyID {
+	if e := f.store.Audited(tenant, "signing_key_created"); len(e) != 1 || e[0].Detail["key_id"] != stored[0].KeyID {
 		t.Fatalf("signing_key_created %+v", e)
 	}
 	f.clock.Advance(time.Second)

@@ -89,22 +89,7 @@ func (s *Memory) ClearAttention(_ context.Context, id string, unsignedAt time.Ti
 
 // RefreshAnomaly implements hub.AnomalyCycle.
 func (s *Memory) RefreshAnomaly(_ context.Context, e anomaly.Event, gen int64, every time.Duration) (anomaly.Anomaly, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := e.TenantID + "|" + anomaly.ID(e.AgentID, e.Kind, gen)
-	a, ok := s.anomalies[k]
-	switch {
-	case !ok:
-		a = anomaly.New(e, gen)
-	case a.Status == anomaly.Closed:
-		return a, false, hub.ErrClosed
-	case a.LastSeen.After(e.At.Add(-every)):
-		return a, false, nil
-	default:
-		a = a.Repeat(e)
-	}
-	s.anomalies[k] = a
-	return a, true, nil
+	return s.upsertAnomaly(e, gen, func(a anomaly.Anomaly) bool { return a.LastSeen.After(e.At.Add(-every)) })
 }
 
 // PeriodBatches implements hub.PeriodReader: the tenant's batches whose

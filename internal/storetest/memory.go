@@ -344,6 +344,17 @@ func (s *Memory) Batches(agentID string) []hub.StoredBatch {
 
 // RaiseAnomaly implements hub.AnomalyRaiser.
 func (s *Memory) RaiseAnomaly(_ context.Context, e anomaly.Event, gen int64) (anomaly.Anomaly, error) {
+	a, _, err := s.upsertAnomaly(e, gen, func(anomaly.Anomaly) bool { return false })
+	if err != nil {
+		return anomaly.Anomaly{}, err
+	}
+	return a, nil
+}
+
+// upsertAnomaly opens the anomaly of generation gen or folds e into it when
+// it is open, unless alone says to leave it (false); hub.ErrClosed when that
+// generation is closed.
+func (s *Memory) upsertAnomaly(e anomaly.Event, gen int64, alone func(anomaly.Anomaly) bool) (anomaly.Anomaly, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := e.TenantID + "|" + anomaly.ID(e.AgentID, e.Kind, gen)
@@ -352,12 +363,14 @@ func (s *Memory) RaiseAnomaly(_ context.Context, e anomaly.Event, gen int64) (an
 	case !ok:
 		a = anomaly.New(e, gen)
 	case a.Status == anomaly.Closed:
-		return anomaly.Anomaly{}, hub.ErrClosed
+		return a, false, hub.ErrClosed
+	case alone(a):
+		return a, false, nil
 	default:
 		a = a.Repeat(e)
 	}
 	s.anomalies[k] = a
-	return a, nil
+	return a, true, nil
 }
 
 // CloseAnomaly implements hub.AnomalyCycle.
@@ -420,6 +433,18 @@ func (s *Memory) Audit(_ context.Context, tenant string, from, to time.Time) ([]
 		}
 	}
 	return out, nil
+}
+
+// Audited returns the tenant's audit events of one action, oldest first
+// (tests only).
+func (s *Memory) Audited(tenant, action string) []hub.AuditEvent {
+	var out []hub.AuditEvent
+	for _, e := range s.AuditLog(tenant) {
+		if e.Action == action {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // AuditLog returns the audit events of a tenant, oldest first (tests only).
