@@ -29,16 +29,6 @@ const (
 // forever is "never refresh": open if absent, else leave alone.
 const forever = 100 * 365 * 24 * time.Hour
 
-// Summary is what one run did.
-type Summary struct {
-	Checked   int           `json:"checked"`
-	Raised    int           `json:"raised"`
-	Refreshed int           `json:"refreshed"`
-	Closed    int           `json:"closed"`
-	Errors    int           `json:"errors"`
-	Duration  time.Duration `json:"duration"`
-}
-
 // IntegrityDeps are what the integrity cycle reads and writes.
 type IntegrityDeps struct {
 	Index     AttentionIndex

@@ -19,42 +19,11 @@ type KeyVault interface {
 	Signer(ctx context.Context, tenantID, keyID, ref string) (pack.Signer, error)
 }
 
-// KeyRecord is a tenant's signing-key lineage as stored: the lineage, the
-// vault reference of each key, and a version that every change moves on.
-type KeyRecord struct {
-	TenantID string
-	Version  int64 // 0: no record yet
-	Lineage  pack.Lineage
-	Refs     map[string]string // key_id → vault reference
-	// Pending is a key made by a rotation (or first creation) that is not in
-	// the lineage yet; a retry reuses it instead of making another.
-	Pending *PendingKey
-}
-
-// PendingKey is a key on its way into the lineage. With an empty Ref it is a
-// claim: the writer that recorded it at At is making the key in the vault,
-// and nobody else makes one until it has recorded Ref, or until the claim is
-// older than KeyClaimLease (its holder is gone).
-type PendingKey struct {
-	KeyID string
-	Ref   string
-	At    time.Time
-}
-
 // KeyClaimLease is how long a claim on a tenant's pending key holds: longer
 // than the vault call it covers (a context deadline of half of it bounds
 // that call), short enough that a holder that died blocks rotations for
 // only this long.
 const KeyClaimLease = 2 * time.Minute
-
-// KeyStore keeps key records; PutKeys is one conditional write on Version.
-type KeyStore interface {
-	// GetKeys returns the tenant's record, or ErrNotFound.
-	GetKeys(ctx context.Context, tenantID string) (KeyRecord, error)
-	// PutKeys writes r with Version r.Version if the stored version is
-	// r.Version-1 (0: no record); else ErrConflict.
-	PutKeys(ctx context.Context, r KeyRecord) error
-}
 
 // KeyView is the answer of POST /signing-keys/rotate.
 type KeyView struct {

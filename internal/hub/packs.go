@@ -15,69 +15,6 @@ import (
 	"github.com/monsys/hub/internal/pack"
 )
 
-// Pack statuses.
-const (
-	PackPending = "pending"
-	PackReady   = "ready"
-	PackFailed  = "failed"
-)
-
-// Pack is the hub's record of one evidence pack.
-type Pack struct {
-	TenantID       string
-	PackID         string
-	Status         string
-	PeriodStart    time.Time
-	PeriodEnd      time.Time
-	RequestedAt    time.Time
-	GeneratedAt    time.Time
-	FinishedAt     time.Time
-	ObjectKey      string
-	ObjectVersion  string
-	FileName       string
-	Size           int64
-	Records        int64
-	ManifestSHA256 string
-	SigningKeyID   string
-	Previous       *pack.PackRef
-	Reason         string
-}
-
-// PackHead is the tenant's pack chain: the last ready pack, and the build
-// that holds the tenant's build lease, if any.
-type PackHead struct {
-	Last       *pack.PackRef
-	Building   string
-	LeaseUntil time.Time
-}
-
-// PackRecords keeps pack records.
-type PackRecords interface {
-	// CreatePack writes a new pending pack; ErrConflict if the id exists.
-	CreatePack(ctx context.Context, p Pack) error
-	// GetPack returns the tenant's pack, or ErrNotFound.
-	GetPack(ctx context.Context, tenantID, packID string) (Pack, error)
-	// FinishPack writes p (ready or failed) if the stored pack is still pending; else ErrConflict.
-	FinishPack(ctx context.Context, p Pack) error
-}
-
-// BuildLease keeps each tenant's chain head and build lease.
-type BuildLease interface {
-	// AcquireBuild takes the tenant's build lease for packID until until,
-	// if nobody holds it or the holder's lease ended before now; else
-	// ErrConflict. It returns the head as it stood.
-	AcquireBuild(ctx context.Context, tenantID, packID string, until, now time.Time) (PackHead, error)
-	// ReleaseBuild gives the lease up if packID holds it, and moves the
-	// chain to last when last is not nil (the same conditional write); else ErrConflict.
-	ReleaseBuild(ctx context.Context, tenantID, packID string, last *pack.PackRef) error
-}
-
-// PackStore is the packs' records and the tenants' chain heads.
-type PackStore interface {
-	PackRecords
-	BuildLease
-}
-
 // PackKeys are the tenants' signing keys as the packs use them (Keys).
 type PackKeys interface {
 	// Active returns the tenant's lineage, its active key and a signer for

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/monsys/hub/internal/anomaly"
+	"github.com/monsys/hub/internal/pack"
 )
 
 // The ports of the core's storage, one to three methods each, grouped here by
@@ -201,6 +202,38 @@ type AuditReader interface {
 	Audit(ctx context.Context, tenantID string, from, to time.Time) ([]AuditEvent, error)
 }
 
+// --- packs and signing keys
+
+// PackRecords keeps pack records.
+type PackRecords interface {
+	// CreatePack writes a new pending pack; ErrConflict if the id exists.
+	CreatePack(ctx context.Context, p Pack) error
+	// GetPack returns the tenant's pack, or ErrNotFound.
+	GetPack(ctx context.Context, tenantID, packID string) (Pack, error)
+	// FinishPack writes p (ready or failed) if the stored pack is still pending; else ErrConflict.
+	FinishPack(ctx context.Context, p Pack) error
+}
+
+// BuildLease keeps each tenant's chain head and build lease.
+type BuildLease interface {
+	// AcquireBuild takes the tenant's build lease for packID until until,
+	// if nobody holds it or the holder's lease ended before now; else
+	// ErrConflict. It returns the head as it stood.
+	AcquireBuild(ctx context.Context, tenantID, packID string, until, now time.Time) (PackHead, error)
+	// ReleaseBuild gives the lease up if packID holds it, and moves the
+	// chain to last when last is not nil (the same conditional write); else ErrConflict.
+	ReleaseBuild(ctx context.Context, tenantID, packID string, last *pack.PackRef) error
+}
+
+// KeyStore keeps key records; PutKeys is one conditional write on Version.
+type KeyStore interface {
+	// GetKeys returns the tenant's record, or ErrNotFound.
+	GetKeys(ctx context.Context, tenantID string) (KeyRecord, error)
+	// PutKeys writes r with Version r.Version if the stored version is
+	// r.Version-1 (0: no record); else ErrConflict.
+	PutKeys(ctx context.Context, r KeyRecord) error
+}
+
 // --- the stores, by family
 
 // The ports above, gathered by the part of storage that serves them: each
@@ -249,16 +282,8 @@ type AuditStore interface {
 	AuditReader
 }
 
-// Stores are one implementation of every family, for wiring.
-type Stores struct {
-	Credentials CredentialStore
-	Tenants     TenantStore
-	Agents      AgentStore
-	Commits     CommitStore
-	Attention   AttentionStore
-	Batches     BatchStore
-	Anomalies   AnomalyStore
-	Audit       AuditStore
-	Packs       PackStore
-	Keys        KeyStore
+// PackStore is the packs' records and the tenants' chain heads.
+type PackStore interface {
+	PackRecords
+	BuildLease
 }
