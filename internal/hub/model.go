@@ -1,7 +1,11 @@
-// Package hub is the functional core of the monsys hub: registration and pinning
-// (SPEC 4.1, 5), verified ingest (SPEC 4.2), anomalies (SPEC 4.3) and the admin
-// operations, over small store interfaces that the DynamoDB adapter and an
-// in-memory store implement. It imports no AWS package.
+// Package hub is the functional core of the monsys hub, one type per use case:
+// registration and pinning (SPEC 4.1, 5, Registrar), verified ingest (SPEC
+// 4.2, Ingester), the admin operations (Agents, Anomalies, Tenants), the
+// pack-signing keys (SPEC 7, Keys), evidence packs (SPEC 8, Packs) and the
+// integrity cycle (SPEC 4.4, Integrity). Each takes the small store ports it
+// calls (store.go), which the DynamoDB adapter and the test kit's in-memory
+// store implement, and its clock, randomness, logger and metrics (Env). It
+// imports no AWS package.
 package hub
 
 import (
@@ -13,7 +17,7 @@ import (
 	"github.com/monsys/hub/internal/pack"
 )
 
-// Store errors. Adapters wrap these so that the service can decide with errors.Is.
+// Store errors. Adapters wrap these so that the use cases can decide with errors.Is.
 var (
 	// ErrNotFound means the item does not exist.
 	ErrNotFound = errors.New("not found")
@@ -23,7 +27,7 @@ var (
 	ErrUnavailable = errors.New("backend unavailable")
 	// ErrThrottled means the backing service refused for rate; nothing was stored.
 	ErrThrottled = errors.New("backend throttled")
-	// ErrClosed means an anomaly generation is already closed (see Service.raise).
+	// ErrClosed means an anomaly generation is already closed (see Alarms.Raise).
 	ErrClosed = errors.New("anomaly closed")
 )
 
