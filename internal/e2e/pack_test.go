@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/monsys/hub/internal/aws/s3store"
+	"github.com/monsys/hub/internal/clocktest"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/local"
 	"github.com/monsys/hub/internal/pack"
@@ -153,7 +154,8 @@ func (e *env) fingerprint(t *testing.T, tenant string) (string, pack.Lineage) {
 }
 
 func TestPackEndToEnd(t *testing.T) {
-	e := newEnv(t)
+	clk := clocktest.Skewed() // windows are whole seconds on the hub's clock: moved on, not waited for
+	e := startEnv(t, local.Config{DynamoEndpoint: emuDynamo(t), TablePrefix: prefix(t), Clock: clk})
 	ad := e.admin()
 	ag := e.enrolledAgent()
 	// A seq beyond 2^53 must survive as a string in the pack.
@@ -257,7 +259,7 @@ func TestPackEndToEnd(t *testing.T) {
 	if r2.Body["previous_pack"] == nil {
 		t.Errorf("GET of the second pack has no previous_pack: %s", r2)
 	}
-	time.Sleep(1100 * time.Millisecond) // windows are whole seconds
+	clk.Advance(time.Second)
 	rot := ad.do("POST", "/signing-keys/rotate", nil)
 	if rot.Status != http.StatusOK {
 		t.Fatalf("rotate: %s", rot)
@@ -267,7 +269,7 @@ func TestPackEndToEnd(t *testing.T) {
 		lineage[1].Endorsement.ByKeyID != lineage[0].KeyID {
 		t.Fatalf("lineage after rotation: %+v", lineage)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	clk.Advance(time.Second)
 	_, _, tgz3 := ad.readyPack()
 	checkBoth(t, writeTemp(t, "third.tar.gz", tgz3), newFP, true)
 	// The first pack, fetched again after the rotation, still verifies.
@@ -527,16 +529,17 @@ func TestPackFaults(t *testing.T) {
 
 // TestPackEnvelopeMode builds and verifies a pack signed in kms-envelope mode.
 func TestPackEnvelopeMode(t *testing.T) {
-	e := startEnv(t, local.Config{DynamoEndpoint: emuDynamo(t), TablePrefix: prefix(t), SigningMode: "kms-envelope"})
+	clk := clocktest.Skewed()
+	e := startEnv(t, local.Config{DynamoEndpoint: emuDynamo(t), TablePrefix: prefix(t), SigningMode: "kms-envelope", Clock: clk})
 	ad := e.admin()
 	ag := e.enrolledAgent()
 	expect(t, ag.ingest(ag.body(metric("cpu", 1))), http.StatusAccepted, "")
 	fp, _ := e.fingerprint(t, e.info.TenantID)
 	_, _, tgz := ad.readyPack()
 	checkBoth(t, writeTemp(t, "envelope.tar.gz", tgz), fp, true)
-	time.Sleep(1100 * time.Millisecond)
+	clk.Advance(time.Second)
 	expect(t, ad.do("POST", "/signing-keys/rotate", nil), http.StatusOK, "")
-	time.Sleep(1100 * time.Millisecond)
+	clk.Advance(time.Second)
 	newFP, _ := e.fingerprint(t, e.info.TenantID)
 	_, _, tgz2 := ad.readyPack()
 	checkBoth(t, writeTemp(t, "envelope2.tar.gz", tgz2), newFP, true)
