@@ -132,6 +132,35 @@ func validAnomalyKey(id string) bool {
 // ListAnomalies implements hub.AnomalyLister: one tenant partition, narrowed to
 // one agent by key prefix, filtered by status and kind, paged by anomaly id.
 func (s *Anomalies) ListAnomalies(ctx context.Context, tenant string, f anomaly.Filter, cursor string, limit int) (hub.AnomalyPage, error) {
+	in, empty, err := s.listQuery(tenant, f, cursor, limit)
+	if err != nil || empty {
+		return hub.AnomalyPage{}, err
+	}
+	var page hub.AnomalyPage
+	for {
+		out, err := s.db.Query(ctx, in)
+		if err != nil {
+			return hub.AnomalyPage{}, classify("list anomalies", err)
+		}
+		for _, it := range out.Items {
+			if len(page.Anomalies) == limit {
+				last := page.Anomalies[limit-1].ID
+				page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + last))
+				return page, nil
+			}
+			page.Anomalies = append(page.Anomalies, decodeAnomaly(it))
+		}
+		if out.LastEvaluatedKey == nil {
+			return page, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// listQuery is the first query of a listing: the tenant's partition, from
+// the cursor on, narrowed to one agent by key prefix, filtered by status and
+// kind. empty reports a cursor past the agent's range: nothing to list.
+func (s *Anomalies) listQuery(tenant string, f anomaly.Filter, cursor string, limit int) (in *dynamodb.QueryInput, empty bool, err error) {
 	var start item
 	after := ""
 	if cursor != "" {
@@ -139,7 +168,7 @@ func (s *Anomalies) ListAnomalies(ctx context.Context, tenant string, f anomaly.
 		var ok bool
 		// What it decodes to becomes a key: it must be one DynamoDB takes.
 		if after, ok = strings.CutPrefix(string(raw), cursorPrefix); err != nil || !ok || !validAnomalyKey(after) {
-			return hub.AnomalyPage{}, hub.ErrBadCursor
+			return nil, false, hub.ErrBadCursor
 		}
 		start = item{"tenant_id": vs(tenant), "anomaly_id": vs(after)}
 	}
@@ -157,9 +186,11 @@ func (s *Anomalies) ListAnomalies(ctx context.Context, tenant string, f anomaly.
 		case after < p:
 			start = nil
 		default:
-			return hub.AnomalyPage{}, nil
+			return nil, true, nil
 		}
 	}
+	in = &dynamodb.QueryInput{TableName: aws.String(s.t.Anomalies), KeyConditionExpression: aws.String(kc),
+		ExpressionAttributeValues: v, ExclusiveStartKey: start, Limit: aws.Int32(int32(limit + 1)), ConsistentRead: aws.Bool(true)}
 	var filters []string
 	n := map[string]string{}
 	if f.Status != "" {
@@ -168,28 +199,8 @@ func (s *Anomalies) ListAnomalies(ctx context.Context, tenant string, f anomaly.
 	if f.Kind != "" {
 		filters, n["#k"], v[":k"] = append(filters, "#k = :k"), "kind", vs(string(f.Kind))
 	}
-	var page hub.AnomalyPage
-	for {
-		in := &dynamodb.QueryInput{TableName: aws.String(s.t.Anomalies), KeyConditionExpression: aws.String(kc),
-			ExpressionAttributeValues: v, ExclusiveStartKey: start, Limit: aws.Int32(int32(limit + 1)), ConsistentRead: aws.Bool(true)}
-		if len(filters) > 0 {
-			in.FilterExpression, in.ExpressionAttributeNames = aws.String(strings.Join(filters, " AND ")), n
-		}
-		out, err := s.db.Query(ctx, in)
-		if err != nil {
-			return hub.AnomalyPage{}, classify("list anomalies", err)
-		}
-		for _, it := range out.Items {
-			if len(page.Anomalies) == limit {
-				last := page.Anomalies[limit-1].ID
-				page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + last))
-				return page, nil
-			}
-			page.Anomalies = append(page.Anomalies, decodeAnomaly(it))
-		}
-		if out.LastEvaluatedKey == nil {
-			return page, nil
-		}
-		start = out.LastEvaluatedKey
+	if len(filters) > 0 {
+		in.FilterExpression, in.ExpressionAttributeNames = aws.String(strings.Join(filters, " AND ")), n
 	}
+	return in, false, nil
 }
