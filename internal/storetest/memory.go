@@ -328,6 +328,29 @@ func (s *Memory) DeleteBatch(_ context.Context, b hub.StoredBatch) error {
 	return nil
 }
 
+// PeriodBatches implements hub.PeriodReader: the tenant's batches whose
+// records span a time in [from, to] (to's whole second), by agent and key.
+func (s *Memory) PeriodBatches(_ context.Context, tenantID string, from, to time.Time, fn func(hub.StoredBatch) error) error {
+	end := to.Add(time.Second)
+	s.mu.Lock()
+	var out []hub.StoredBatch
+	for _, b := range s.batches {
+		if b.TenantID == tenantID && len(b.Days) > 0 && !b.MinTS.After(end) && !b.MaxTS.Before(from) {
+			out = append(out, cloneBatch(b))
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].AgentID < out[j].AgentID || out[i].AgentID == out[j].AgentID && out[i].Key < out[j].Key
+	})
+	for _, b := range out {
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Batches returns every stored batch of an agent, by key (tests only).
 func (s *Memory) Batches(agentID string) []hub.StoredBatch {
 	s.mu.Lock()
@@ -371,6 +394,11 @@ func (s *Memory) upsertAnomaly(e anomaly.Event, gen int64, alone func(anomaly.An
 	}
 	s.anomalies[k] = a
 	return a, true, nil
+}
+
+// RefreshAnomaly implements hub.AnomalyCycle.
+func (s *Memory) RefreshAnomaly(_ context.Context, e anomaly.Event, gen int64, every time.Duration) (anomaly.Anomaly, bool, error) {
+	return s.upsertAnomaly(e, gen, func(a anomaly.Anomaly) bool { return a.LastSeen.After(e.At.Add(-every)) })
 }
 
 // CloseAnomaly implements hub.AnomalyCycle.

@@ -5,7 +5,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/monsys/hub/internal/anomaly"
 	"github.com/monsys/hub/internal/hub"
 )
 
@@ -85,32 +84,4 @@ func (s *Memory) ClearAttention(_ context.Context, id string, unsignedAt time.Ti
 		m.attn = false
 		return true
 	})
-}
-
-// RefreshAnomaly implements hub.AnomalyCycle.
-func (s *Memory) RefreshAnomaly(_ context.Context, e anomaly.Event, gen int64, every time.Duration) (anomaly.Anomaly, bool, error) {
-	return s.upsertAnomaly(e, gen, func(a anomaly.Anomaly) bool { return a.LastSeen.After(e.At.Add(-every)) })
-}
-
-// PeriodBatches implements hub.PeriodReader: the tenant's batches whose
-// records span a time in [from, to] (to's whole second), by agent and key.
-func (s *Memory) PeriodBatches(_ context.Context, tenantID string, from, to time.Time, fn func(hub.StoredBatch) error) error {
-	end := to.Add(time.Second)
-	s.mu.Lock()
-	var out []hub.StoredBatch
-	for _, b := range s.batches {
-		if b.TenantID == tenantID && len(b.Days) > 0 && !b.MinTS.After(end) && !b.MaxTS.Before(from) {
-			out = append(out, cloneBatch(b))
-		}
-	}
-	s.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool {
-		return out[i].AgentID < out[j].AgentID || out[i].AgentID == out[j].AgentID && out[i].Key < out[j].Key
-	})
-	for _, b := range out {
-		if err := fn(b); err != nil {
-			return err
-		}
-	}
-	return nil
 }
