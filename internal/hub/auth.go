@@ -27,23 +27,9 @@ func NewAgentAuth(creds CredentialReader, agents AgentReader) (*AgentAuth, error
 // still carry the token's hash, so a rotated-out token fails even while its
 // credential item lingers.
 func (g *AgentAuth) Authenticate(ctx context.Context, token string) (Agent, error) {
-	if token == "" {
-		return Agent{}, refuse(CodeUnauthorized, "missing bearer token")
-	}
-	k, err := cred.Classify(token)
-	if err != nil || k != cred.KindAgent {
-		return Agent{}, refuse(CodeUnauthorized, "unknown agent token")
-	}
-	h := cred.Hash(token)
-	c, err := g.creds.GetCredential(ctx, h)
-	if errors.Is(err, ErrNotFound) {
-		return Agent{}, refuse(CodeUnauthorized, "unknown agent token")
-	}
+	c, err := lookup(ctx, g.creds, token, cred.KindAgent, "missing bearer token", "unknown agent token")
 	if err != nil {
-		return Agent{}, backend("get credential", err)
-	}
-	if c.Kind != cred.KindAgent {
-		return Agent{}, refuse(CodeUnauthorized, "unknown agent token")
+		return Agent{}, err
 	}
 	a, err := g.agents.GetAgent(ctx, c.AgentID)
 	if errors.Is(err, ErrNotFound) {
@@ -52,7 +38,7 @@ func (g *AgentAuth) Authenticate(ctx context.Context, token string) (Agent, erro
 	if err != nil {
 		return Agent{}, backend("get agent", err)
 	}
-	if a.TokenHash != h || a.TenantID != c.TenantID {
+	if a.TokenHash != c.Hash || a.TenantID != c.TenantID {
 		return Agent{}, refuse(CodeUnauthorized, "agent token was rotated out")
 	}
 	return a, nil
@@ -86,22 +72,9 @@ func NewAdminAuth(creds CredentialReader, certs *Certs) (*AdminAuth, error) {
 // with it (SPEC 5 step 7): 401 for a missing or unknown key, 403 for a
 // certificate that is not an operator certificate of the key's tenant.
 func (g *AdminAuth) Authenticate(ctx context.Context, key, certPEM string) (Admin, error) {
-	if key == "" {
-		return Admin{}, refuse(CodeUnauthorized, "missing admin key")
-	}
-	if k, err := cred.Classify(key); err != nil || k != cred.KindAdmin {
-		return Admin{}, refuse(CodeUnauthorized, "unknown admin key")
-	}
-	h := cred.Hash(key)
-	c, err := g.creds.GetCredential(ctx, h)
-	if errors.Is(err, ErrNotFound) {
-		return Admin{}, refuse(CodeUnauthorized, "unknown admin key")
-	}
+	c, err := lookup(ctx, g.creds, key, cred.KindAdmin, "missing admin key", "unknown admin key")
 	if err != nil {
-		return Admin{}, backend("get credential", err)
-	}
-	if c.Kind != cred.KindAdmin {
-		return Admin{}, refuse(CodeUnauthorized, "unknown admin key")
+		return Admin{}, err
 	}
 	p := g.certs.identify(certPEM)
 	switch {
@@ -113,5 +86,25 @@ func (g *AdminAuth) Authenticate(ctx context.Context, key, certPEM string) (Admi
 	case p.id.Tenant != c.TenantID:
 		return Admin{}, refuse(CodeForbidden, "the operator certificate belongs to another tenant")
 	}
-	return Admin{TenantID: c.TenantID, KeyHash: h}, nil
+	return Admin{TenantID: c.TenantID, KeyHash: c.Hash}, nil
+}
+
+// lookup finds the stored credential of a bearer secret of kind: 401 with
+// missing when there is none, with unknown when it is of another kind or not
+// stored.
+func lookup(ctx context.Context, creds CredentialReader, secret string, kind cred.Kind, missing, unknown string) (Credential, error) {
+	if secret == "" {
+		return Credential{}, refuse(CodeUnauthorized, "%s", missing)
+	}
+	if k, err := cred.Classify(secret); err != nil || k != kind {
+		return Credential{}, refuse(CodeUnauthorized, "%s", unknown)
+	}
+	c, err := creds.GetCredential(ctx, cred.Hash(secret))
+	if errors.Is(err, ErrNotFound) || err == nil && c.Kind != kind {
+		return Credential{}, refuse(CodeUnauthorized, "%s", unknown)
+	}
+	if err != nil {
+		return Credential{}, backend("get credential", err)
+	}
+	return c, nil
 }
