@@ -39,11 +39,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/atomicfile"
 	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/aws/kmssign"
 	"github.com/monsys/hub/internal/ca"
+	"github.com/monsys/hub/internal/clock"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/profile"
 )
@@ -110,7 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // Options are the bootstrap's inputs.
 type Options struct {
 	CAKeyID, Tenant, TablePrefix, TruststoreBucket, URL, Dir, CAName string
-	Now                                                              func() time.Time
+	Clock                                                            clock.Clock // default the system clock
 }
 
 // Clients are the AWS clients the bootstrap calls; S3 may be nil (no truststore upload).
@@ -136,8 +136,8 @@ func Bootstrap(ctx context.Context, o Options, c Clients) (Result, error) {
 	if !ca.ValidTenantID(o.Tenant) {
 		return Result{}, fmt.Errorf("bootstrap: tenant id %q: want [a-z0-9][a-z0-9-]{0,62}", o.Tenant)
 	}
-	if o.Now == nil {
-		o.Now = func() time.Time { return time.Now().UTC() }
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
 	}
 	if o.CAName == "" {
 		o.CAName = "monsys hub CA"
@@ -150,7 +150,7 @@ func Bootstrap(ctx context.Context, o Options, c Clients) (Result, error) {
 		return Result{}, fmt.Errorf("bootstrap: %w", err)
 	}
 	tables := dynamo.TablesWithPrefix(o.TablePrefix)
-	store, err := dynamo.New(c.DynamoDB, tables)
+	store, err := dynamo.NewCA(c.DynamoDB, tables)
 	if err != nil {
 		return Result{}, err
 	}
@@ -161,7 +161,7 @@ func Bootstrap(ctx context.Context, o Options, c Clients) (Result, error) {
 	var res Result
 	caPEM, err := store.CACert(ctx)
 	if errors.Is(err, hub.ErrNotFound) {
-		root, err := ca.NewRoot(signer, o.CAName, o.Now(), caValidity, rand.Reader)
+		root, err := ca.NewRoot(signer, o.CAName, o.Clock.Now().UTC(), caValidity, rand.Reader)
 		if err != nil {
 			return Result{}, fmt.Errorf("bootstrap: self-sign the CA: %w", err)
 		}
@@ -180,15 +180,17 @@ func Bootstrap(ctx context.Context, o Options, c Clients) (Result, error) {
 	if pub, ok := caCert.PublicKey.(*ecdsa.PublicKey); !ok || !pub.Equal(signer.Public()) {
 		return Result{}, fmt.Errorf("bootstrap: the stored CA certificate is not for KMS key %s", o.CAKeyID)
 	}
-	auth := &ca.Authority{Cert: caCert, Signer: signer, Rand: rand.Reader, Now: o.Now}
+	auth := &ca.Authority{Cert: caCert, Signer: signer, Rand: rand.Reader, Now: o.Clock.Now}
 
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, _, err := app.Service(ctx, app.Settings{Tables: tables, CAKeyID: o.CAKeyID},
-		app.Clients{DynamoDB: c.DynamoDB, KMS: c.KMS}, log, hub.WithClock(o.Now))
+	st, err := dynamo.New(c.DynamoDB, tables)
 	if err != nil {
 		return Result{}, err
 	}
-	adminKey, err := svc.Bootstrap(ctx, o.Tenant)
+	tenants, err := hub.NewTenants(st.Tenants, st.Credentials, st.Audit, hub.Env{Clock: o.Clock, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return Result{}, err
+	}
+	adminKey, err := tenants.Bootstrap(ctx, o.Tenant)
 	if err != nil {
 		return Result{}, err
 	}
@@ -198,7 +200,7 @@ func Bootstrap(ctx context.Context, o Options, c Clients) (Result, error) {
 		return Result{}, err
 	}
 	info := profile.Info{URL: o.URL, TenantID: o.Tenant, AdminKey: adminKey, CACert: res.CACert}
-	tf, err := profile.EnsureTenantFiles(dir, o.Tenant, auth, o.Now())
+	tf, err := profile.EnsureTenantFiles(dir, o.Tenant, auth, o.Clock.Now().UTC())
 	if err != nil {
 		return Result{}, fmt.Errorf("bootstrap: %w", err)
 	}

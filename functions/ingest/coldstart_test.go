@@ -99,7 +99,7 @@ func functionEnv(tb testing.TB) []string {
 	if err := dynamo.CreateTables(ctx, db, tables); err != nil {
 		tb.Fatal(err)
 	}
-	st, err := dynamo.New(db, tables)
+	st, err := dynamo.NewCA(db, tables)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -41,24 +41,35 @@ const (
 	All = Register | Ingest | Rotate | Admin | Packs
 )
 
-// Handler serves the routes of its groups.
-type Handler struct {
-	svc    *hub.Service
-	log    *slog.Logger
-	groups Group
-	packs  *hub.Packs
+// Services are the use cases the routes call. A route whose use case is
+// nil answers 404, as a route outside the handler's groups does.
+type Services struct {
+	AdminAuth *hub.AdminAuth
+	Register  *hub.Registrar
+	Ingest    *hub.Ingester
+	Agents    *hub.Agents
+	Anomalies *hub.Anomalies
+	Packs     *hub.Packs
+	Keys      *hub.Keys
 }
 
-// ServePacks gives the Packs routes their service (evidence packs and
-// pack-signing keys); without it they answer 404.
-func (h *Handler) ServePacks(p *hub.Packs) { h.packs = p }
+// Handler serves the routes of its groups.
+type Handler struct {
+	s      Services
+	log    *slog.Logger
+	groups Group
+}
 
-// New returns a handler for the given route groups.
-func New(svc *hub.Service, log *slog.Logger, groups Group) (*Handler, error) {
-	if svc == nil || log == nil {
-		return nil, errors.New("api: service and logger are required")
+// New returns a handler for the given route groups. The admin routes (Admin,
+// Rotate and Packs) need AdminAuth.
+func New(s Services, log *slog.Logger, groups Group) (*Handler, error) {
+	if log == nil {
+		return nil, errors.New("api: a logger is required")
 	}
-	return &Handler{svc: svc, log: log, groups: groups}, nil
+	if groups&(Admin|Rotate|Packs) != 0 && s.AdminAuth == nil {
+		return nil, errors.New("api: the admin routes need the admin-key check")
+	}
+	return &Handler{s: s, log: log, groups: groups}, nil
 }
 
 // request is what a route sees of the event.
@@ -104,6 +115,8 @@ type route struct {
 	segs []string
 	fn   func(*Handler, context.Context, *request) (int, any, error)
 	id   idKind // what {id} names
+	// served reports whether the handler has the route's use case.
+	served func(Services) bool
 }
 
 // idKind is what a route's {id} names, with the shape it must have.
@@ -117,18 +130,27 @@ var (
 	packID  = idKind{"evidence pack", hub.ValidPackID}
 )
 
+var (
+	registers = func(s Services) bool { return s.Register != nil }
+	ingests   = func(s Services) bool { return s.Ingest != nil }
+	agents    = func(s Services) bool { return s.Agents != nil }
+	anomalies = func(s Services) bool { return s.Anomalies != nil }
+	packs     = func(s Services) bool { return s.Packs != nil }
+	keys      = func(s Services) bool { return s.Keys != nil }
+)
+
 var routes = []route{
-	{Register, http.MethodPost, []string{"agents", "register"}, (*Handler).register, idKind{}},
-	{Ingest, http.MethodPost, []string{"ingest"}, (*Handler).ingest, idKind{}},
-	{Admin, http.MethodPost, []string{"agents"}, (*Handler).createAgent, idKind{}},
-	{Admin, http.MethodGet, []string{"agents", "{id}"}, (*Handler).getAgent, agentID},
-	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-signing-key"}, (*Handler).rotateSigningKey, agentID},
-	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-token"}, (*Handler).rotateToken, agentID},
-	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-client-cert"}, (*Handler).rotateClientCert, agentID},
-	{Admin, http.MethodGet, []string{"anomalies"}, (*Handler).listAnomalies, idKind{}},
-	{Packs, http.MethodPost, []string{"evidence-packs"}, (*Handler).requestPack, idKind{}},
-	{Packs, http.MethodGet, []string{"evidence-packs", "{id}"}, (*Handler).getPack, packID},
-	{Packs, http.MethodPost, []string{"signing-keys", "rotate"}, (*Handler).rotatePackKey, idKind{}},
+	{Register, http.MethodPost, []string{"agents", "register"}, (*Handler).register, idKind{}, registers},
+	{Ingest, http.MethodPost, []string{"ingest"}, (*Handler).ingest, idKind{}, ingests},
+	{Admin, http.MethodPost, []string{"agents"}, (*Handler).createAgent, idKind{}, agents},
+	{Admin, http.MethodGet, []string{"agents", "{id}"}, (*Handler).getAgent, agentID, agents},
+	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-signing-key"}, (*Handler).rotateSigningKey, agentID, agents},
+	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-token"}, (*Handler).rotateToken, agentID, agents},
+	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-client-cert"}, (*Handler).rotateClientCert, agentID, agents},
+	{Admin, http.MethodGet, []string{"anomalies"}, (*Handler).listAnomalies, idKind{}, anomalies},
+	{Packs, http.MethodPost, []string{"evidence-packs"}, (*Handler).requestPack, idKind{}, packs},
+	{Packs, http.MethodGet, []string{"evidence-packs", "{id}"}, (*Handler).getPack, packID, packs},
+	{Packs, http.MethodPost, []string{"signing-keys", "rotate"}, (*Handler).rotatePackKey, idKind{}, keys},
 }
 
 // match finds the route for a method and path; allowed is true when the path
@@ -141,7 +163,7 @@ func (h *Handler) match(method, path string) (route, string, bool, bool) {
 	segs := strings.Split(strings.TrimSuffix(rest, "/"), "/")
 	pathExists := false
 	for _, rt := range routes {
-		if rt.group&h.groups == 0 || len(rt.segs) != len(segs) {
+		if rt.group&h.groups == 0 || !rt.served(h.s) || len(rt.segs) != len(segs) {
 			continue
 		}
 		param, ok := "", true
@@ -326,14 +348,14 @@ func newRequestID() string {
 // --- agent routes
 
 func (h *Handler) register(ctx context.Context, r *request) (int, any, error) {
-	res, err := h.svc.Register(ctx, hub.RegisterRequest{Token: r.bearer(), ClientCertPEM: r.clientCert(),
+	res, err := h.s.Register.Register(ctx, hub.RegisterRequest{Token: r.bearer(), ClientCertPEM: r.clientCert(),
 		ContentType: r.header("Content-Type"), Body: r.body})
 	r.agentID = res.AgentID
 	return http.StatusOK, res, err
 }
 
 func (h *Handler) ingest(ctx context.Context, r *request) (int, any, error) {
-	res, err := h.svc.Ingest(ctx, hub.IngestRequest{Token: r.bearer(), ClientCertPEM: r.clientCert(),
+	res, err := h.s.Ingest.Ingest(ctx, hub.IngestRequest{Token: r.bearer(), ClientCertPEM: r.clientCert(),
 		ContentType: r.header("Content-Type"), Signature: r.header(sig.Header), Body: r.body})
 	if err != nil {
 		return 0, nil, err
@@ -350,7 +372,7 @@ func (h *Handler) ingest(ctx context.Context, r *request) (int, any, error) {
 // cannot be valid is answered as one that does not exist (SPEC 4), before
 // it reaches the store, which would fail on keys over DynamoDB's limits.
 func (h *Handler) admin(ctx context.Context, r *request) (hub.Admin, error) {
-	ad, err := h.svc.AuthAdmin(ctx, r.bearer(), r.clientCert())
+	ad, err := h.s.AdminAuth.Authenticate(ctx, r.bearer(), r.clientCert())
 	if err != nil {
 		return ad, err
 	}
@@ -376,7 +398,7 @@ func (h *Handler) createAgent(ctx context.Context, r *request) (int, any, error)
 			return 0, nil, err
 		}
 	}
-	res, err := h.svc.CreateAgent(ctx, ad, body.Hostname)
+	res, err := h.s.Agents.Create(ctx, ad, body.Hostname)
 	r.agentID = res.AgentID
 	return http.StatusCreated, res, err
 }
@@ -386,7 +408,7 @@ func (h *Handler) getAgent(ctx context.Context, r *request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	res, err := h.svc.GetAgent(ctx, ad, r.param)
+	res, err := h.s.Agents.Get(ctx, ad, r.param)
 	return http.StatusOK, res, err
 }
 
@@ -395,7 +417,7 @@ func (h *Handler) rotateSigningKey(ctx context.Context, r *request) (int, any, e
 	if err != nil {
 		return 0, nil, err
 	}
-	res, err := h.svc.RotateSigningKey(ctx, ad, r.param)
+	res, err := h.s.Agents.RotateSigningKey(ctx, ad, r.param)
 	return http.StatusOK, res, err
 }
 
@@ -404,7 +426,7 @@ func (h *Handler) rotateClientCert(ctx context.Context, r *request) (int, any, e
 	if err != nil {
 		return 0, nil, err
 	}
-	res, err := h.svc.RotateClientCert(ctx, ad, r.param)
+	res, err := h.s.Agents.RotateClientCert(ctx, ad, r.param)
 	return http.StatusOK, res, err
 }
 
@@ -413,7 +435,7 @@ func (h *Handler) rotateToken(ctx context.Context, r *request) (int, any, error)
 	if err != nil {
 		return 0, nil, err
 	}
-	res, err := h.svc.RotateToken(ctx, ad, r.param)
+	res, err := h.s.Agents.RotateToken(ctx, ad, r.param)
 	return http.StatusOK, res, err
 }
 
@@ -441,7 +463,7 @@ func (h *Handler) listAnomalies(ctx context.Context, r *request) (int, any, erro
 		return 0, nil, &hub.Error{Code: hub.CodeInvalidRequest, Message: "the cursor is not one this hub issued"}
 	}
 	f := anomaly.Filter{Status: anomaly.Status(q["status"]), Kind: anomaly.Kind(q["kind"]), AgentID: q["agent_id"]}
-	p, err := h.svc.ListAnomalies(ctx, ad, f, q["cursor"], limit)
+	p, err := h.s.Anomalies.List(ctx, ad, f, q["cursor"], limit)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -454,26 +476,15 @@ func (h *Handler) listAnomalies(ctx context.Context, r *request) (int, any, erro
 
 // --- evidence packs and pack-signing keys
 
-func (h *Handler) packsAdmin(ctx context.Context, r *request) (hub.Admin, error) {
-	ad, err := h.admin(ctx, r)
-	if err != nil {
-		return ad, err
-	}
-	if h.packs == nil {
-		return ad, &hub.Error{Code: hub.CodeNotFound, Message: "no such endpoint"}
-	}
-	return ad, nil
-}
-
 func (h *Handler) requestPack(ctx context.Context, r *request) (int, any, error) {
-	ad, err := h.packsAdmin(ctx, r)
+	ad, err := h.admin(ctx, r)
 	if err != nil {
 		return 0, nil, err
 	}
 	if ct := r.header("Content-Type"); !hub.IsJSON(ct) {
 		return 0, nil, &hub.Error{Code: hub.CodeUnsupportedMedia, Message: "Content-Type must be application/json, got " + strconv.Quote(ct)}
 	}
-	v, err := h.packs.RequestPack(ctx, ad, r.body)
+	v, err := h.s.Packs.RequestPack(ctx, ad, r.body)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -481,19 +492,19 @@ func (h *Handler) requestPack(ctx context.Context, r *request) (int, any, error)
 }
 
 func (h *Handler) getPack(ctx context.Context, r *request) (int, any, error) {
-	ad, err := h.packsAdmin(ctx, r)
+	ad, err := h.admin(ctx, r)
 	if err != nil {
 		return 0, nil, err
 	}
-	v, err := h.packs.GetPack(ctx, ad, r.param, r.ev.QueryStringParameters["expires_in"])
+	v, err := h.s.Packs.GetPack(ctx, ad, r.param, r.ev.QueryStringParameters["expires_in"])
 	return http.StatusOK, v, err
 }
 
 func (h *Handler) rotatePackKey(ctx context.Context, r *request) (int, any, error) {
-	ad, err := h.packsAdmin(ctx, r)
+	ad, err := h.admin(ctx, r)
 	if err != nil {
 		return 0, nil, err
 	}
-	v, err := h.packs.Keys().Rotate(ctx, ad)
+	v, err := h.s.Keys.Rotate(ctx, ad)
 	return http.StatusOK, v, err
 }

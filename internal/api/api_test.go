@@ -17,15 +17,16 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/monsys/hub/internal/anomaly"
 	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/ca"
+	"github.com/monsys/hub/internal/clock"
+	"github.com/monsys/hub/internal/clocktest"
 	"github.com/monsys/hub/internal/cred"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/logtest"
@@ -43,76 +44,14 @@ const (
 var errSecret = fmt.Errorf("dynamodb: GetItem token=%s key=%s: %w", leakedToken, leakedKey,
 	errors.New("operation error DynamoDB: GetItem, Authorization: Bearer "+leakedToken))
 
-// failStore is the in-memory store with one-shot failures. It also notes
-// the agent ids and cursors it was asked about.
-type failStore struct {
-	*storetest.Memory
-	mu     sync.Mutex
-	faults map[string][]error
-	asked  []string
-}
-
-func (s *failStore) note(what string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.asked = append(s.asked, what)
-}
-
-func (s *failStore) wasAsked(what string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Contains(s.asked, what)
-}
-
-func (s *failStore) GetAgent(ctx context.Context, id string) (hub.Agent, error) {
-	s.note(id)
-	return s.Memory.GetAgent(ctx, id)
-}
-
-func (s *failStore) ListAnomalies(ctx context.Context, tenant string, f anomaly.Filter, cursor string, limit int) (hub.AnomalyPage, error) {
-	s.note(f.AgentID)
-	s.note(cursor)
-	return s.Memory.ListAnomalies(ctx, tenant, f, cursor, limit)
-}
-
-func (s *failStore) failNext(method string, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults[method] = append(s.faults[method], err)
-}
-
-func (s *failStore) take(method string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if q := s.faults[method]; len(q) > 0 {
-		s.faults[method] = q[1:]
-		return q[0]
-	}
-	return nil
-}
-
-func (s *failStore) GetCredential(ctx context.Context, h string) (hub.Credential, error) {
-	if err := s.take("GetCredential"); err != nil {
-		return hub.Credential{}, err
-	}
-	return s.Memory.GetCredential(ctx, h)
-}
-
-func (s *failStore) PutBatch(ctx context.Context, b hub.StoredBatch) error {
-	if err := s.take("PutBatch"); err != nil {
-		return err
-	}
-	return s.Memory.PutBatch(ctx, b)
-}
-
 // apiFx is a handler for all route groups over a seeded in-memory store:
 // tenants acme and globex with their admin keys, and agent ag_apitest1 of
 // acme with the token of the event files and no pins.
 type apiFx struct {
 	t     *testing.T
 	ctx   context.Context
-	store *failStore
-	svc   *hub.Service
+	store *storetest.Faulty
+	core  *app.Core
 	h     *api.Handler
 	logs  *logtest.Buffer
 	// secrets are strings no log line may contain; tests add issued tokens.
@@ -121,11 +60,11 @@ type apiFx struct {
 
 func newAPIFx(t *testing.T) *apiFx {
 	t.Helper()
-	return newAPIFxClock(t, func() time.Time { return eventTime })
+	return newAPIFxClock(t, clocktest.At(eventTime))
 }
 
-// newAPIFxClock is newAPIFx with now as the clock of the service and the CA.
-func newAPIFxClock(t *testing.T, now func() time.Time) *apiFx {
+// newAPIFxClock is newAPIFx with clk as the clock of the core and the CA.
+func newAPIFxClock(t *testing.T, clk clock.Clock) *apiFx {
 	t.Helper()
 	root, err := ca.ParseCertPEM(string(readFile(t, "pki", "ca.pem")))
 	if err != nil {
@@ -143,20 +82,20 @@ func newAPIFxClock(t *testing.T, now func() time.Time) *apiFx {
 	if !ok {
 		t.Fatalf("CA key is %T", pk)
 	}
-	auth := &ca.Authority{Cert: root, Signer: k, Now: now}
-	store := &failStore{Memory: storetest.NewMemory(), faults: map[string][]error{}}
+	auth := &ca.Authority{Cert: root, Signer: k, Now: clk.Now}
+	store := storetest.NewFaulty(storetest.NewMemory())
 	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc, err := hub.New(store, auth, auth, hub.Config{PendingLease: time.Minute},
-		hub.WithClock(now), hub.WithLogger(log), hub.WithRand(mrand.NewChaCha8([32]byte{7})))
+	core, err := app.Assemble(store.Stores(), auth, app.CoreConfig{PendingLease: time.Minute},
+		hub.Env{Clock: clk, Log: log, Rand: mrand.NewChaCha8([32]byte{7})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := api.New(svc, log, api.All)
+	h, err := api.New(core.Services(), log, api.All)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &apiFx{t: t, ctx: context.Background(), store: store, svc: svc, h: h, logs: logs,
+	f := &apiFx{t: t, ctx: context.Background(), store: store, core: core, h: h, logs: logs,
 		secrets: []string{agentToken, adminKey, otherAdminKey, leakedToken, leakedKey, "Bearer "}}
 	for _, tn := range []struct{ id, key string }{{tenant, adminKey}, {otherTenant, otherAdminKey}} {
 		f.must(store.PutTenant(f.ctx, hub.Tenant{TenantID: tn.id, CreatedAt: eventTime}))
@@ -564,21 +503,21 @@ func TestHandle(t *testing.T) {
 
 		// 429 / 503 with Retry-After; nothing stored.
 		{name: "fail/429/throttled", event: "ingest.json", status: 429, code: hub.CodeThrottled, retryAfter: "2",
-			setup: func(f *apiFx) { f.pin(); f.store.failNext("PutBatch", fmt.Errorf("put: %w", hub.ErrThrottled)) }},
+			setup: func(f *apiFx) { f.pin(); f.store.FailNext("PutBatch", fmt.Errorf("put: %w", hub.ErrThrottled)) }},
 		{name: "fail/503/unavailable", event: "ingest.json", status: 503, code: hub.CodeUnavailable, retryAfter: "5",
-			setup: func(f *apiFx) { f.pin(); f.store.failNext("GetCredential", fmt.Errorf("get: %w", hub.ErrUnavailable)) }},
+			setup: func(f *apiFx) { f.pin(); f.store.FailNext("GetCredential", fmt.Errorf("get: %w", hub.ErrUnavailable)) }},
 		{name: "fail/503/admin-unavailable", event: "list-anomalies.json", status: 503, code: hub.CodeUnavailable, retryAfter: "5",
-			setup: func(f *apiFx) { f.store.failNext("GetCredential", fmt.Errorf("get: %w", hub.ErrUnavailable)) }},
+			setup: func(f *apiFx) { f.store.FailNext("GetCredential", fmt.Errorf("get: %w", hub.ErrUnavailable)) }},
 
 		// 500: no internal text anywhere.
 		{name: "fail/500/internal-ingest", event: "ingest.json", status: 500, code: hub.CodeInternal,
-			setup: func(f *apiFx) { f.pin(); f.store.failNext("GetCredential", errSecret) },
+			setup: func(f *apiFx) { f.pin(); f.store.FailNext("GetCredential", errSecret) },
 			check: func(t *testing.T, f *apiFx, r result) { wantInternal(t, f, r) }},
 		{name: "fail/500/internal-store", event: "ingest.json", status: 500, code: hub.CodeInternal,
-			setup: func(f *apiFx) { f.pin(); f.store.failNext("PutBatch", errSecret) },
+			setup: func(f *apiFx) { f.pin(); f.store.FailNext("PutBatch", errSecret) },
 			check: func(t *testing.T, f *apiFx, r result) { wantInternal(t, f, r) }},
 		{name: "fail/500/internal-admin", event: "create-agent.json", status: 500, code: hub.CodeInternal,
-			setup: func(f *apiFx) { f.store.failNext("GetCredential", errSecret) },
+			setup: func(f *apiFx) { f.store.FailNext("GetCredential", errSecret) },
 			check: func(t *testing.T, f *apiFx, r result) { wantInternal(t, f, r) }},
 	}
 	for _, tt := range tests {
@@ -746,7 +685,7 @@ func TestBadIdentifiers(t *testing.T) {
 					t.Fatalf("status %d: %s", r.Status, r.Body)
 				}
 				wantEnvelope(t, r, hub.CodeNotFound)
-				if f.store.wasAsked(b.id) {
+				if f.store.Asked(b.id) {
 					t.Fatal("the store was asked about an id that cannot be valid")
 				}
 			})
@@ -783,7 +722,7 @@ func TestBadIdentifiers(t *testing.T) {
 				t.Fatalf("status %d: %s", r.Status, r.Body)
 			}
 			wantEnvelope(t, r, hub.CodeInvalidRequest)
-			if b.asked != "" && f.store.wasAsked(b.asked) {
+			if b.asked != "" && f.store.Asked(b.asked) {
 				t.Fatal("the store was asked about a value that cannot be valid")
 			}
 		})
@@ -816,7 +755,7 @@ func TestRequestIDGenerated(t *testing.T) {
 func TestRouteGroups(t *testing.T) {
 	f := newAPIFx(t)
 	f.pin()
-	ingestOnly, err := api.New(f.svc, slog.New(slog.NewJSONHandler(f.logs, nil)), api.Ingest)
+	ingestOnly, err := api.New(f.core.Services(), slog.New(slog.NewJSONHandler(f.logs, nil)), api.Ingest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -840,11 +779,11 @@ func TestRouteGroups(t *testing.T) {
 
 // TestNew refuses missing dependencies.
 func TestNew(t *testing.T) {
-	if _, err := api.New(nil, slog.Default(), api.All); err == nil {
-		t.Fatal("nil service accepted")
+	if _, err := api.New(api.Services{}, slog.Default(), api.All); err == nil {
+		t.Fatal("admin routes without the admin-key check accepted")
 	}
 	f := newAPIFx(t)
-	if _, err := api.New(f.svc, nil, api.All); err == nil {
+	if _, err := api.New(f.core.Services(), nil, api.All); err == nil {
 		t.Fatal("nil logger accepted")
 	}
 }
@@ -868,7 +807,7 @@ func TestLogsNeverCarryCredentials(t *testing.T) {
 			for _, v := range variants {
 				ev := event(t, file)
 				v(&ev)
-				f.store.failNext("GetCredential", errSecret)
+				f.store.FailNext("GetCredential", errSecret)
 				f.send(ev)
 				f.send(ev)
 			}

@@ -1,5 +1,5 @@
 // Package app builds the hub from its settings: SDK clients, adapters and the
-// core service. Lambda mains and the local hub share it, so they run the same
+// core's use cases. Lambda mains and the local hub share it, so they run the same
 // code. It reads settings from the environment (see docs/configuration.md).
 package app
 
@@ -133,32 +133,32 @@ func Logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-// Service builds the store and the core service. The CA certificate is read
-// now (the handlers verify client certificates against it); the KMS signer is
-// built on first use, so functions that never issue never call KMS.
-func Service(ctx context.Context, s Settings, c Clients, log *slog.Logger, opts ...hub.Option) (*hub.Service, *dynamo.Store, error) {
-	store, err := dynamo.New(c.DynamoDB, s.Tables)
+// NewCore builds the stores and the core's use cases. The CA certificate is
+// read now (the handlers verify client certificates against it); the KMS
+// signer is built on first use, so functions that never issue never call KMS.
+func NewCore(ctx context.Context, s Settings, c Clients, env hub.Env) (*Core, error) {
+	st, err := dynamo.New(c.DynamoDB, s.Tables)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	pem, err := store.CACert(ctx)
+	caStore, err := dynamo.NewCA(c.DynamoDB, s.Tables)
+	if err != nil {
+		return nil, err
+	}
+	pem, err := caStore.CACert(ctx)
 	if errors.Is(err, hub.ErrNotFound) {
-		return nil, nil, ErrNotBootstrapped
+		return nil, ErrNotBootstrapped
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("read hub CA certificate: %w", err)
+		return nil, fmt.Errorf("read hub CA certificate: %w", err)
 	}
 	cert, err := ca.ParseCertPEM(pem)
 	if err != nil {
-		return nil, nil, fmt.Errorf("hub CA certificate: %w", err)
+		return nil, fmt.Errorf("hub CA certificate: %w", err)
 	}
 	auth := &ca.Authority{Cert: cert, Signer: &LazySigner{KeyID: s.CAKeyID, API: c.KMS, Pub: cert.PublicKey}}
-	svc, err := hub.New(store, auth, auth, hub.Config{AgentCertValidity: s.AgentCertValidity, InsecureNoClientCert: s.InsecureNoClientCert},
-		append([]hub.Option{hub.WithLogger(log)}, opts...)...)
-	if err != nil {
-		return nil, nil, err
-	}
-	return svc, store, nil
+	return Assemble(st, auth, CoreConfig{AgentCertValidity: s.AgentCertValidity, InsecureNoClientCert: s.InsecureNoClientCert,
+		StaleAfter: s.StaleAfter}, env)
 }
 
 // LazySigner is a crypto.Signer over a KMS key that is looked up on first use.
@@ -305,11 +305,11 @@ func Handler(ctx context.Context, getenv func(string) string, groups api.Group) 
 		function = n
 	}
 	r, err := startRetrying(ctx, log, function, func(ctx context.Context) (*api.Handler, error) {
-		svc, _, err := Service(ctx, s, c, log, hub.WithMetrics(NewEMFMetrics(output)))
+		core, err := NewCore(ctx, s, c, hub.Env{Log: log, Metrics: NewEMFMetrics(output)})
 		if err != nil {
 			return nil, err
 		}
-		return api.New(svc, log, groups)
+		return api.New(core.Services(), log, groups)
 	})
 	if err != nil {
 		return nil, err
@@ -332,11 +332,11 @@ func Integrity(ctx context.Context, getenv func(string) string) (func(context.Co
 		return nil, err
 	}
 	r, err := startRetrying(ctx, log, "integrity", func(ctx context.Context) (*hub.Integrity, error) {
-		svc, store, err := Service(ctx, s, c, log, hub.WithMetrics(NewEMFMetrics(output)))
+		core, err := NewCore(ctx, s, c, hub.Env{Log: log, Metrics: NewEMFMetrics(output)})
 		if err != nil {
 			return nil, err
 		}
-		return hub.NewIntegrity(svc, store, hub.IntegrityConfig{StaleAfter: s.StaleAfter})
+		return core.Integrity, nil
 	})
 	if err != nil {
 		return nil, err

@@ -29,14 +29,14 @@ func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo)) }
 
 // deployedEnv is a deployed hub's function environment over fresh tables of
 // the emulator: what CloudFormation has created before the bootstrap.
-func deployedEnv(t *testing.T) (func(string) string, *dynamo.Store) {
+func deployedEnv(t *testing.T) (func(string) string, *dynamo.CA) {
 	t.Helper()
 	ddb := emutest.DynamoForTest(t)
 	tables := dynamo.TablesWithPrefix(emutest.UniquePrefix(t))
 	if err := dynamo.CreateTables(t.Context(), ddb, tables); err != nil {
 		t.Fatal(err)
 	}
-	store, err := dynamo.New(ddb, tables)
+	store, err := dynamo.NewCA(ddb, tables)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func deployedEnv(t *testing.T) (func(string) string, *dynamo.Store) {
 }
 
 // bootstrap stores a hub CA certificate, as monsys-admin bootstrap does.
-func bootstrap(t *testing.T, store *dynamo.Store) {
+func bootstrap(t *testing.T, store *dynamo.CA) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

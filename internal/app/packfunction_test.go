@@ -34,11 +34,11 @@ func TestPackFunctionEvents(t *testing.T) {
 	}
 	auth := &ca.Authority{Cert: root, Signer: key}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	svc, err := hub.New(storetest.NewMemory(), auth, auth, hub.Config{}, hub.WithLogger(log))
+	core, err := app.Assemble(storetest.NewMemory().Stores(), auth, app.CoreConfig{}, hub.Env{Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := api.New(svc, log, api.Packs)
+	h, err := api.New(core.Services(), log, api.Packs)
 	if err != nil {
 		t.Fatal(err)
 	}

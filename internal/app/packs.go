@@ -22,7 +22,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/monsys/hub/internal/api"
-	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/aws/kmssign"
 	"github.com/monsys/hub/internal/aws/s3store"
 	"github.com/monsys/hub/internal/hub"
@@ -136,16 +135,15 @@ func PacksFromEnv(getenv func(string) string, s *Settings) (PackSettings, error)
 	return p, nil
 }
 
-// PackParts are what Packs needs besides the service.
+// PackParts are the clients the evidence packs need besides DynamoDB.
 type PackParts struct {
-	Store   *dynamo.Store
 	KMS     kmssign.VaultAPI
 	S3      *s3.Client
-	Log     *slog.Logger
 	TempDir string
 	// LinkCredentials sign the presigned links (LinkRoleCredentials); nil:
 	// the S3 client's own, and links as long as asked (up to 7 days).
 	LinkCredentials s3store.LinkCredentials
+	Starter         hub.BuildStarter
 }
 
 // LinkRoleCredentials are sessions of the link role, LinkSession long,
@@ -156,30 +154,26 @@ func LinkRoleCredentials(cfg aws.Config, role string) *aws.CredentialsCache {
 	}))
 }
 
-// Packs builds the evidence-pack service over the given clients.
-func Packs(svc *hub.Service, ps PackSettings, parts PackParts) (*hub.Packs, error) {
+// AddPacks adds the evidence packs to c over the given clients.
+func AddPacks(c *Core, ps PackSettings, parts PackParts) error {
 	var opts []kmssign.VaultOption
 	if ps.KeyUser != "" && ps.SigningMode == kmssign.ModeKMS {
 		opts = append(opts, kmssign.WithSigner(ps.KeyUser))
 	}
 	vault, err := kmssign.NewVault(ps.SigningMode, parts.KMS, ps.WrapKeyID, opts...)
 	if err != nil {
-		return nil, err
-	}
-	keys, err := hub.NewKeys(svc, parts.Store, vault)
-	if err != nil {
-		return nil, err
+		return err
 	}
 	objects, err := s3store.New(parts.S3, s3store.Config{Bucket: ps.Bucket, Retention: time.Duration(ps.RetentionDays) * 24 * time.Hour,
 		LinkCredentials: parts.LinkCredentials})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cfg := hub.PackConfig{LinkTTL: ps.LinkTTL, TempDir: parts.TempDir}
 	if parts.LinkCredentials != nil {
 		cfg.LinkCap = LinkCap
 	}
-	return hub.NewPacks(svc, parts.Store, parts.Store, keys, objects, cfg)
+	return c.AddPacks(PackPorts{Vault: vault, Objects: objects, Starter: parts.Starter}, cfg)
 }
 
 // BuildEvent is the payload the pack function sends itself to build a pack.
@@ -319,26 +313,23 @@ func PackFunctionFromEnv(ctx context.Context, getenv func(string) string) (*Pack
 	c := Clients{DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}
 	metrics := NewEMFMetrics(output)
 	r, err := startRetrying(ctx, log, "pack", func(ctx context.Context) (packParts, error) {
-		svc, store, err := Service(ctx, s, c, log, hub.WithMetrics(metrics))
+		core, err := NewCore(ctx, s, c, hub.Env{Log: log, Metrics: metrics})
 		if err != nil {
 			return packParts{}, err
 		}
 		s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = ps.PathStyle })
-		parts := PackParts{Store: store, KMS: c.KMS, S3: s3c, Log: log}
+		parts := PackParts{KMS: c.KMS, S3: s3c, Starter: &LambdaStarter{API: lambda.NewFromConfig(cfg), Function: ps.BuildFunction}}
 		if ps.LinkRole != "" {
 			parts.LinkCredentials = LinkRoleCredentials(cfg, ps.LinkRole)
 		}
-		packs, err := Packs(svc, ps, parts)
+		if err := AddPacks(core, ps, parts); err != nil {
+			return packParts{}, err
+		}
+		h, err := api.New(core.Services(), log, api.Packs)
 		if err != nil {
 			return packParts{}, err
 		}
-		packs.SetStarter(&LambdaStarter{API: lambda.NewFromConfig(cfg), Function: ps.BuildFunction})
-		h, err := api.New(svc, log, api.Packs)
-		if err != nil {
-			return packParts{}, err
-		}
-		h.ServePacks(packs)
-		return packParts{api: h, packs: packs}, nil
+		return packParts{api: h, packs: core.Packs}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -40,7 +40,7 @@ func TestBackendFaults(t *testing.T) {
 		t.Skip("starts and stops its own dynalite")
 	}
 	clk := clocktest.Skewed()
-	e := startEnv(t, local.Config{Now: clk.Now})
+	e := startEnv(t, local.Config{Clock: clk})
 	a := e.enrolledAgent()
 	ad := e.admin()
 
@@ -121,12 +121,12 @@ func TestBackendFaults(t *testing.T) {
 		if accepted[i] > 1 {
 			t.Fatalf("batch %d accepted %d times", i, accepted[i])
 		}
-		b, err := e.hub.Store.GetBatch(ctx, a.id, hub.SignedBatchKey(seqs[i]))
+		b, err := e.hub.Stores.Batches.GetBatch(ctx, a.id, hub.SignedBatchKey(seqs[i]))
 		if err != nil || string(b.Body) != string(bodies[i]) {
 			t.Fatalf("batch %d (seq %d) not stored as sent: %v", i, seqs[i], err)
 		}
 	}
-	ag, err := e.hub.Store.GetAgent(ctx, a.id)
+	ag, err := e.hub.Stores.Agents.GetAgent(ctx, a.id)
 	if err != nil {
 		t.Fatal(err)
 	}

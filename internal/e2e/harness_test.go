@@ -50,12 +50,6 @@ func newEnv(t *testing.T) *env {
 	return startEnv(t, local.Config{DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t)})
 }
 
-// newEnvOwnDynalite starts a hub that runs (and can lose) its own dynalite.
-func newEnvOwnDynalite(t *testing.T) *env {
-	t.Helper()
-	return startEnv(t, local.Config{})
-}
-
 func startEnv(t *testing.T, cfg local.Config) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -378,6 +372,6 @@ func expect(t testing.TB, r resp, status int, code string) {
 // storedBatches counts the batches stored for an agent with the given keys.
 func (e *env) batchStored(agentID string, seq int64) bool {
 	e.t.Helper()
-	_, err := e.hub.Store.GetBatch(context.Background(), agentID, hub.SignedBatchKey(seq))
+	_, err := e.hub.Stores.Batches.GetBatch(context.Background(), agentID, hub.SignedBatchKey(seq))
 	return err == nil
 }

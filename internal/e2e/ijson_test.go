@@ -115,7 +115,7 @@ func TestPackQuarantinesStoredBatches(t *testing.T) {
 		} else {
 			sb.Key = "u#" + sb.SHA
 		}
-		if err := e.hub.Store.PutBatch(context.Background(), sb); err != nil {
+		if err := e.hub.Stores.Batches.PutBatch(context.Background(), sb); err != nil {
 			t.Fatal(err)
 		}
 		return sb

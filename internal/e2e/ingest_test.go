@@ -148,7 +148,7 @@ func TestIngestCheckTable(t *testing.T) {
 		if r.Body["accepted"] != float64(4) {
 			t.Fatalf("accepted: %s", r)
 		}
-		b, err := e.hub.Store.GetBatch(t.Context(), a.id, hub.SignedBatchKey(a.seq.Load()))
+		b, err := e.hub.Stores.Batches.GetBatch(t.Context(), a.id, hub.SignedBatchKey(a.seq.Load()))
 		if err != nil || !bytes.Equal(b.Body, body) || b.Signature != signOf(a, body) {
 			t.Fatalf("stored batch does not hold the exact signed body: %v", err)
 		}

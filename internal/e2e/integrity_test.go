@@ -16,7 +16,7 @@ import (
 func newClockEnv(t *testing.T) (*env, *clocktest.Clock) {
 	t.Helper()
 	clk := clocktest.Skewed()
-	e := startEnv(t, local.Config{DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t), Now: clk.Now})
+	e := startEnv(t, local.Config{DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t), Clock: clk})
 	return e, clk
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/monsys/hub/internal/aws/s3store"
 	"github.com/monsys/hub/internal/client"
+	"github.com/monsys/hub/internal/clocktest"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/local"
 	"github.com/monsys/hub/internal/pack"
@@ -140,7 +141,7 @@ func checkBoth(t *testing.T, path, fp string, wantOK bool) string {
 
 func (e *env) fingerprint(t *testing.T, tenant string) (string, pack.Lineage) {
 	t.Helper()
-	rec, err := e.hub.Packs.Keys().Ensure(t.Context(), tenant)
+	rec, err := e.hub.Core.Keys.Ensure(t.Context(), tenant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,8 @@ func (e *env) fingerprint(t *testing.T, tenant string) (string, pack.Lineage) {
 }
 
 func TestPackEndToEnd(t *testing.T) {
-	e := newEnv(t)
+	clk := clocktest.Skewed() // windows are whole seconds on the hub's clock: moved on, not waited for
+	e := startEnv(t, local.Config{DynamoEndpoint: emuDynamo(t), TablePrefix: prefix(t), Clock: clk})
 	ad := e.admin()
 	ag := e.enrolledAgent()
 	// A seq beyond 2^53 must survive as a string in the pack.
@@ -212,7 +214,7 @@ func TestPackEndToEnd(t *testing.T) {
 
 	t.Run("ok/determinism", func(t *testing.T) {
 		var buf bytes.Buffer
-		if _, err := e.hub.Packs.Reproduce(t.Context(), e.info.TenantID, id1, &buf); err != nil {
+		if _, err := e.hub.Core.Packs.Reproduce(t.Context(), e.info.TenantID, id1, &buf); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(buf.Bytes(), tgz1) {
@@ -227,7 +229,7 @@ func TestPackEndToEnd(t *testing.T) {
 	})
 
 	t.Run("ok/link-audited", func(t *testing.T) {
-		events, err := e.hub.Store.Audit(t.Context(), e.info.TenantID, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		events, err := e.hub.Stores.Audit.Audit(t.Context(), e.info.TenantID, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +254,7 @@ func TestPackEndToEnd(t *testing.T) {
 	if r2.Body["previous_pack"] == nil {
 		t.Errorf("GET of the second pack has no previous_pack: %s", r2)
 	}
-	time.Sleep(1100 * time.Millisecond) // windows are whole seconds
+	clk.Advance(time.Second)
 	rot := ad.do("POST", "/signing-keys/rotate", nil)
 	if rot.Status != http.StatusOK {
 		t.Fatalf("rotate: %s", rot)
@@ -262,7 +264,7 @@ func TestPackEndToEnd(t *testing.T) {
 		lineage[1].Endorsement.ByKeyID != lineage[0].KeyID {
 		t.Fatalf("lineage after rotation: %+v", lineage)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	clk.Advance(time.Second)
 	_, _, tgz3 := ad.readyPack()
 	checkBoth(t, writeTemp(t, "third.tar.gz", tgz3), newFP, true)
 	// The first pack, fetched again after the rotation, still verifies.
@@ -277,7 +279,7 @@ func TestPackEndToEnd(t *testing.T) {
 	t.Run("fail/claimed-time-outside-window", func(t *testing.T) {
 		// The old key signs a manifest that claims a time after its retirement,
 		// with the lineage that shows the retirement.
-		rec, err := e.hub.Store.GetKeys(t.Context(), e.info.TenantID)
+		rec, err := e.hub.Stores.Keys.GetKeys(t.Context(), e.info.TenantID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -359,7 +361,7 @@ func TestPackStorage(t *testing.T) {
 	e := newEnv(t)
 	ad := e.admin()
 	id, r, _ := ad.readyPack()
-	pk, err := e.hub.Store.GetPack(t.Context(), e.info.TenantID, id)
+	pk, err := e.hub.Stores.Packs.GetPack(t.Context(), e.info.TenantID, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,16 +524,17 @@ func TestPackFaults(t *testing.T) {
 
 // TestPackEnvelopeMode builds and verifies a pack signed in kms-envelope mode.
 func TestPackEnvelopeMode(t *testing.T) {
-	e := startEnv(t, local.Config{DynamoEndpoint: emuDynamo(t), TablePrefix: prefix(t), SigningMode: "kms-envelope"})
+	clk := clocktest.Skewed()
+	e := startEnv(t, local.Config{DynamoEndpoint: emuDynamo(t), TablePrefix: prefix(t), SigningMode: "kms-envelope", Clock: clk})
 	ad := e.admin()
 	ag := e.enrolledAgent()
 	expect(t, ag.ingest(ag.body(metric("cpu", 1))), http.StatusAccepted, "")
 	fp, _ := e.fingerprint(t, e.info.TenantID)
 	_, _, tgz := ad.readyPack()
 	checkBoth(t, writeTemp(t, "envelope.tar.gz", tgz), fp, true)
-	time.Sleep(1100 * time.Millisecond)
+	clk.Advance(time.Second)
 	expect(t, ad.do("POST", "/signing-keys/rotate", nil), http.StatusOK, "")
-	time.Sleep(1100 * time.Millisecond)
+	clk.Advance(time.Second)
 	newFP, _ := e.fingerprint(t, e.info.TenantID)
 	_, _, tgz2 := ad.readyPack()
 	checkBoth(t, writeTemp(t, "envelope2.tar.gz", tgz2), newFP, true)

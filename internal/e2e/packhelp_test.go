@@ -69,7 +69,7 @@ func forgePack(t *testing.T, e *env, rec hub.KeyRecord, keyID string, claimed ti
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := e.hub.Packs.Keys().SignerFor(t.Context(), rec.TenantID, keyID)
+	_, _, signer, err := e.hub.Core.Keys.Signing(t.Context(), rec.TenantID, keyID)
 	if err != nil {
 		t.Fatal(err)
 	}

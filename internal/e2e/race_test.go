@@ -174,7 +174,7 @@ func TestRaceIngestSameSeq(t *testing.T) {
 	if accepted < 0 {
 		t.Fatal("no ingest accepted")
 	}
-	b, err := e.hub.Store.GetBatch(t.Context(), a.id, hub.SignedBatchKey(seq))
+	b, err := e.hub.Stores.Batches.GetBatch(t.Context(), a.id, hub.SignedBatchKey(seq))
 	if err != nil || string(b.Body) != string(bodies[accepted]) {
 		t.Fatalf("stored batch is not the accepted one: %v", err)
 	}

@@ -25,7 +25,7 @@ import (
 // Ed25519 keys in KMS are exactly those of its lineage and its pending key.
 func TestRaceRotatePackKey(t *testing.T) {
 	clk := clocktest.Skewed()
-	e := startEnv(t, local.Config{DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t), Now: clk.Now})
+	e := startEnv(t, local.Config{DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t), Clock: clk})
 	ad := e.admin()
 	const rounds, n = 3, 5
 	rotated := 0
@@ -64,7 +64,7 @@ func TestRaceRotatePackKey(t *testing.T) {
 		}
 		rotated += ok
 	}
-	rec, err := e.hub.Store.GetKeys(context.Background(), e.info.TenantID)
+	rec, err := e.hub.Stores.Keys.GetKeys(context.Background(), e.info.TenantID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestRaceRotatePackKey(t *testing.T) {
 func wantKMSKeysRecorded(t *testing.T, e *env) {
 	t.Helper()
 	ctx := context.Background()
-	rec, err := e.hub.Store.GetKeys(ctx, e.info.TenantID)
+	rec, err := e.hub.Stores.Keys.GetKeys(ctx, e.info.TenantID)
 	if err != nil {
 		t.Fatal(err)
 	}

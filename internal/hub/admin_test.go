@@ -38,7 +38,7 @@ func TestAuthAdmin(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ad, err := f.svc.AuthAdmin(f.ctx, tt.key, tt.cert)
+			ad, err := f.core.AdminAuth.Authenticate(f.ctx, tt.key, tt.cert)
 			he := wantCode(t, err, tt.code)
 			if tt.code == "" && ad.TenantID != tenant {
 				t.Fatalf("admin = %+v", ad)
@@ -77,7 +77,7 @@ func TestCreateAgent(t *testing.T) {
 	seen := map[string]bool{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			na, err := f.svc.CreateAgent(f.ctx, f.admin, tt.hostname)
+			na, err := f.core.Agents.Create(f.ctx, f.admin, tt.hostname)
 			wantCode(t, err, tt.code)
 			if tt.code != "" {
 				return
@@ -89,7 +89,7 @@ func TestCreateAgent(t *testing.T) {
 				t.Fatal("id or token repeated")
 			}
 			seen[na.AgentID], seen[na.Token] = true, true
-			v, err := f.svc.GetAgent(f.ctx, f.admin, na.AgentID)
+			v, err := f.core.Agents.Get(f.ctx, f.admin, na.AgentID)
 			if err != nil || v.Hostname != tt.hostname || v.TenantID != tenant || v.SigningPubKeyPinned || v.ClientCertPinned || !v.CreatedAt.Equal(t0) {
 				t.Fatalf("view = %+v, %v", v, err)
 			}
@@ -107,7 +107,7 @@ func TestGetAgentView(t *testing.T) {
 	a := f.enrolled()
 	f.clock.Advance(time.Hour)
 	f.mustIngest(a, "1.5.0", 3)
-	v, err := f.svc.GetAgent(f.ctx, f.admin, a.id)
+	v, err := f.core.Agents.Get(f.ctx, f.admin, a.id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,10 +130,16 @@ func TestAdminCrossTenant(t *testing.T) {
 		name string
 		do   func(ad hub.Admin, id string) error
 	}{
-		{"get", func(ad hub.Admin, id string) error { _, err := f.svc.GetAgent(f.ctx, ad, id); return err }},
-		{"rotate-signing-key", func(ad hub.Admin, id string) error { _, err := f.svc.RotateSigningKey(f.ctx, ad, id); return err }},
-		{"rotate-token", func(ad hub.Admin, id string) error { _, err := f.svc.RotateToken(f.ctx, ad, id); return err }},
-		{"rotate-client-cert", func(ad hub.Admin, id string) error { _, err := f.svc.RotateClientCert(f.ctx, ad, id); return err }},
+		{"get", func(ad hub.Admin, id string) error { _, err := f.core.Agents.Get(f.ctx, ad, id); return err }},
+		{"rotate-signing-key", func(ad hub.Admin, id string) error {
+			_, err := f.core.Agents.RotateSigningKey(f.ctx, ad, id)
+			return err
+		}},
+		{"rotate-token", func(ad hub.Admin, id string) error { _, err := f.core.Agents.RotateToken(f.ctx, ad, id); return err }},
+		{"rotate-client-cert", func(ad hub.Admin, id string) error {
+			_, err := f.core.Agents.RotateClientCert(f.ctx, ad, id)
+			return err
+		}},
 	}
 	for _, op := range ops {
 		t.Run("fail/"+op.name, func(t *testing.T) {
@@ -156,7 +162,7 @@ func TestRotateToken(t *testing.T) {
 	a := f.enrolled()
 	f.mustIngest(a, "1.4.2", 1)
 	old := a.token
-	na, err := f.svc.RotateToken(f.ctx, f.admin, a.id)
+	na, err := f.core.Agents.RotateToken(f.ctx, f.admin, a.id)
 	if err != nil || na.AgentID != a.id || na.Token == old || !strings.HasPrefix(na.Token, "ms_") {
 		t.Fatalf("rotate-token: %+v, %v", na, err)
 	}
@@ -172,7 +178,7 @@ func TestRotateToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Rotating again retires the second token too.
-	na2, err := f.svc.RotateToken(f.ctx, f.admin, a.id)
+	na2, err := f.core.Agents.RotateToken(f.ctx, f.admin, a.id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +195,7 @@ func TestRotateTokenLingeringCredential(t *testing.T) {
 	f := newFx(t)
 	a := f.enrolled()
 	old := f.agentState(a.id).TokenHash
-	if _, err := f.svc.RotateToken(f.ctx, f.admin, a.id); err != nil {
+	if _, err := f.core.Agents.RotateToken(f.ctx, f.admin, a.id); err != nil {
 		t.Fatal(err)
 	}
 	c, _ := f.store.Memory.GetCredential(f.ctx, f.agentState(a.id).TokenHash)
@@ -206,7 +212,7 @@ func TestRotateSigningKey(t *testing.T) {
 	a := f.enrolled()
 	f.mustIngest(a, "1.4.2", 1)
 	f.clock.Advance(time.Hour)
-	v, err := f.svc.RotateSigningKey(f.ctx, f.admin, a.id)
+	v, err := f.core.Agents.RotateSigningKey(f.ctx, f.admin, a.id)
 	if err != nil || v.SigningPubKeyPinned || v.SigningPubKey != nil {
 		t.Fatalf("rotate-signing-key: %+v, %v", v, err)
 	}
@@ -239,7 +245,7 @@ func TestRotateSigningKeyInterimLegacy(t *testing.T) {
 	f := newFx(t)
 	a := f.enrolled()
 	f.mustIngest(a, "1.4.2", 1)
-	if _, err := f.svc.RotateSigningKey(f.ctx, f.admin, a.id); err != nil {
+	if _, err := f.core.Agents.RotateSigningKey(f.ctx, f.admin, a.id); err != nil {
 		t.Fatal(err)
 	}
 	r := a.req(a.next("1.4.2", 1))
@@ -274,7 +280,7 @@ func seedAnomalies(t *testing.T, f *fx) (a, b *agent, ids []string) {
 	r = a.req(a.next("1.4.2", 1))
 	r.Signature = "bad"
 	_, _ = f.ingest(r) // signature_invalid
-	p, err := f.svc.ListAnomalies(f.ctx, f.admin, anomaly.Filter{}, "", 500)
+	p, err := f.core.Anomalies.List(f.ctx, f.admin, anomaly.Filter{}, "", 500)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +291,7 @@ func seedAnomalies(t *testing.T, f *fx) (a, b *agent, ids []string) {
 		t.Fatalf("seeded %d anomalies: %v", len(ids), ids)
 	}
 	// And one of globex's, which acme's admin must never see.
-	g, err := f.svc.CreateAgent(f.ctx, f.otherAdmin, "g")
+	g, err := f.core.Agents.Create(f.ctx, f.otherAdmin, "g")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +331,7 @@ func TestListAnomalies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := f.svc.ListAnomalies(f.ctx, f.admin, tt.filter, tt.cursor, 0)
+			p, err := f.core.Anomalies.List(f.ctx, f.admin, tt.filter, tt.cursor, 0)
 			wantCode(t, err, tt.code)
 			if tt.code != "" {
 				return
@@ -346,7 +352,7 @@ func TestListAnomalies(t *testing.T) {
 			var got []string
 			cursor, pages := "", 0
 			for {
-				p, err := f.svc.ListAnomalies(f.ctx, f.admin, anomaly.Filter{}, cursor, limit)
+				p, err := f.core.Anomalies.List(f.ctx, f.admin, anomaly.Filter{}, cursor, limit)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -371,13 +377,13 @@ func TestListAnomalies(t *testing.T) {
 		})
 	}
 	// The other tenant sees only its own.
-	p, err := f.svc.ListAnomalies(f.ctx, f.otherAdmin, anomaly.Filter{}, "", 0)
+	p, err := f.core.Anomalies.List(f.ctx, f.otherAdmin, anomaly.Filter{}, "", 0)
 	if err != nil || len(p.Anomalies) != 1 || p.Anomalies[0].TenantID != otherTenant {
 		t.Fatalf("globex list = %+v, %v", p, err)
 	}
 	// A cursor of one tenant is no key to another's anomalies.
-	p1, _ := f.svc.ListAnomalies(f.ctx, f.admin, anomaly.Filter{}, "", 1)
-	p, err = f.svc.ListAnomalies(f.ctx, f.otherAdmin, anomaly.Filter{}, p1.NextCursor, 0)
+	p1, _ := f.core.Anomalies.List(f.ctx, f.admin, anomaly.Filter{}, "", 1)
+	p, err = f.core.Anomalies.List(f.ctx, f.otherAdmin, anomaly.Filter{}, p1.NextCursor, 0)
 	if err == nil {
 		for _, an := range p.Anomalies {
 			if an.TenantID != otherTenant {
@@ -402,11 +408,11 @@ func TestListAnomaliesClosed(t *testing.T) {
 	if err := c.CloseAnomaly(f.ctx, tenant, all[0], t0.Add(time.Hour), "agent_signing"); err != nil {
 		t.Fatal(err)
 	}
-	closed, err := f.svc.ListAnomalies(f.ctx, f.admin, anomaly.Filter{Status: anomaly.Closed}, "", 0)
+	closed, err := f.core.Anomalies.List(f.ctx, f.admin, anomaly.Filter{Status: anomaly.Closed}, "", 0)
 	if err != nil || len(closed.Anomalies) != 1 || closed.Anomalies[0].ID != all[0] || *closed.Anomalies[0].ClosedReason != "agent_signing" {
 		t.Fatalf("closed = %+v, %v", closed, err)
 	}
-	open, err := f.svc.ListAnomalies(f.ctx, f.admin, anomaly.Filter{Status: anomaly.Open}, "", 0)
+	open, err := f.core.Anomalies.List(f.ctx, f.admin, anomaly.Filter{Status: anomaly.Open}, "", 0)
 	if err != nil || len(open.Anomalies) != 5 {
 		t.Fatalf("open = %d, %v", len(open.Anomalies), err)
 	}
@@ -426,8 +432,8 @@ func TestListAnomaliesBackend(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFx(t)
-			f.store.failNext("ListAnomalies", tt.err)
-			_, err := f.svc.ListAnomalies(f.ctx, f.admin, anomaly.Filter{}, "", 0)
+			f.store.FailNext("ListAnomalies", tt.err)
+			_, err := f.core.Anomalies.List(f.ctx, f.admin, anomaly.Filter{}, "", 0)
 			he := wantCode(t, err, tt.code)
 			if he.RetryAfter != tt.retry || !errors.Is(err, tt.err) {
 				t.Fatalf("retry after %v (want %v), cause %v", he.RetryAfter, tt.retry, he.Cause)
@@ -453,7 +459,7 @@ func TestBootstrap(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			key, err := f.svc.Bootstrap(f.ctx, tt.tenant)
+			key, err := f.core.Tenants.Bootstrap(f.ctx, tt.tenant)
 			if !tt.ok {
 				if err == nil {
 					t.Fatal("Bootstrap accepted a bad tenant id")
@@ -463,16 +469,16 @@ func TestBootstrap(t *testing.T) {
 			if err != nil || !strings.HasPrefix(key, "msa_") {
 				t.Fatalf("Bootstrap = %q, %v", key, err)
 			}
-			if ok, err := f.svc.AdminKeyValid(f.ctx, tt.tenant, key); !ok || err != nil {
+			if ok, err := f.core.Tenants.AdminKeyValid(f.ctx, tt.tenant, key); !ok || err != nil {
 				t.Fatalf("AdminKeyValid = %v, %v", ok, err)
 			}
-			if ok, _ := f.svc.AdminKeyValid(f.ctx, "someone-else", key); ok {
+			if ok, _ := f.core.Tenants.AdminKeyValid(f.ctx, "someone-else", key); ok {
 				t.Fatal("a key is valid for another tenant")
 			}
 		})
 	}
 	// The first key still works after another was made.
-	if _, err := f.svc.AuthAdmin(f.ctx, f.adminKey, f.operator); err != nil {
+	if _, err := f.core.AdminAuth.Authenticate(f.ctx, f.adminKey, f.operator); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/cred"
 	"github.com/monsys/hub/internal/hub"
@@ -35,10 +36,10 @@ const (
 	benchSeq0 = int64(1743501600000000000)
 )
 
-// ingestFixture is a service over an in-memory store (storetest.Memory) holding one agent whose signing
+// ingestFixture is the ingest use case over an in-memory store (storetest.Memory) holding one agent whose signing
 // key and client certificate are pinned, as after a full registration.
 type ingestFixture struct {
-	svc   *hub.Service
+	ing   *hub.Ingester
 	token string
 	cert  string // the agent's client certificate, PEM
 	priv  ed25519.PrivateKey
@@ -92,11 +93,11 @@ func newIngestFixture(tb testing.TB) *ingestFixture {
 			tb.Fatal(err)
 		}
 	}
-	svc, err := hub.New(st, auth, auth, hub.Config{}, hub.WithLogger(slog.New(slog.DiscardHandler)))
+	core, err := app.Assemble(st.Stores(), auth, app.CoreConfig{}, hub.Env{Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &ingestFixture{svc: svc, token: token, cert: string(ca.EncodeCertPEM(cert)), priv: priv, pub: pub}
+	return &ingestFixture{ing: core.Ingest, token: token, cert: string(ca.EncodeCertPEM(cert)), priv: priv, pub: pub}
 }
 
 // ingestBody is a signed batch of seq: the header and benchRecords records of
@@ -138,12 +139,12 @@ func TestIngestFixture(t *testing.T) {
 	}
 	t.Logf("body: %d bytes, %d records after the header", len(req.Body), benchRecords)
 	for i, want := range []hub.IngestResult{{Accepted: benchRecords}, {Duplicate: true}} {
-		res, err := f.svc.Ingest(t.Context(), req)
+		res, err := f.ing.Ingest(t.Context(), req)
 		if err != nil || res != want {
 			t.Fatalf("Ingest() #%d = %+v, %v; want %+v", i+1, res, err, want)
 		}
 	}
-	if res, err := f.svc.Ingest(t.Context(), f.request(benchSeq0+1)); err != nil || res.Accepted != benchRecords {
+	if res, err := f.ing.Ingest(t.Context(), f.request(benchSeq0+1)); err != nil || res.Accepted != benchRecords {
 		t.Fatalf("Ingest(next seq) = %+v, %v; want %d accepted", res, err, benchRecords)
 	}
 	floor(t, req.Body, f.pub, sigBytes(t, req.Signature))
@@ -158,7 +159,7 @@ func sigBytes(tb testing.TB, header string) []byte {
 	return s
 }
 
-// BenchmarkIngestPolicy is (*hub.Service).Ingest accepting a new signed batch
+// BenchmarkIngestPolicy is (*hub.Ingester).Ingest accepting a new signed batch
 // per iteration: token lookup, certificate identification and pin check,
 // signature, batch parse, the seq advance and the stored body (in memory).
 func BenchmarkIngestPolicy(b *testing.B) {
@@ -172,7 +173,7 @@ func BenchmarkIngestPolicy(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		res, err := f.svc.Ingest(ctx, reqs[i])
+		res, err := f.ing.Ingest(ctx, reqs[i])
 		if err != nil || res.Accepted != benchRecords {
 			b.Fatalf("Ingest(seq %d) = %+v, %v", benchSeq0+int64(i), res, err)
 		}

@@ -35,17 +35,48 @@ type presented struct {
 	pem string
 }
 
-func (s *Service) identify(pem string) presented {
+// Identifier verifies a presented client certificate and says whose it is
+// (the hub CA, ca.Authority).
+type Identifier interface {
+	Identify(certPEM string) (ca.Identity, error)
+}
+
+// CertConfig tunes the certificate check.
+type CertConfig struct {
+	// InsecureNoClientCert accepts requests that carry no client certificate.
+	// Only for LocalStack, whose free edition does not do mutual TLS.
+	InsecureNoClientCert bool
+}
+
+// Certs identifies presented client certificates (SPEC 5) for the agent and
+// admin endpoints, remembering recent successes (identCache), and holds
+// them to an agent's pin.
+type Certs struct {
+	id       Identifier
+	insecure bool
+	env      Env
+	idents   identCache
+}
+
+// NewCerts returns the certificate check over the hub CA.
+func NewCerts(id Identifier, cfg CertConfig, env Env) (*Certs, error) {
+	if id == nil {
+		return nil, errors.New("hub: the certificate check needs the hub CA")
+	}
+	return &Certs{id: id, insecure: cfg.InsecureNoClientCert, env: env.filled()}, nil
+}
+
+func (c *Certs) identify(pem string) presented {
 	if pem == "" {
 		return presented{err: errNoCert}
 	}
-	now := s.clock()
-	if id, ok := s.idents.get(pem, now); ok {
+	now := c.env.now()
+	if id, ok := c.idents.get(pem, now); ok {
 		return presented{id: id, pem: pem}
 	}
-	id, err := s.certs.Identify(pem)
+	id, err := c.id.Identify(pem)
 	if err == nil {
-		s.idents.put(pem, id, now)
+		c.idents.put(pem, id, now)
 	}
 	return presented{id: id, err: err, pem: pem}
 }
@@ -97,12 +128,12 @@ func judgeCert(a Agent, p presented, ep endpoint, insecure bool) (certVerdict, s
 	return certMismatch, "the client certificate is not the one pinned for this agent"
 }
 
-// checkCert applies judgeCert and turns a refusal into its error and anomaly.
-func (s *Service) checkCert(ctx context.Context, a Agent, p presented, ep endpoint) (certVerdict, error) {
-	v, why := judgeCert(a, p, ep, s.cfg.InsecureNoClientCert)
+// check applies judgeCert and turns a refusal into its error and anomaly.
+func (c *Certs) check(ctx context.Context, al *Alarms, a Agent, p presented, ep endpoint) (certVerdict, error) {
+	v, why := judgeCert(a, p, ep, c.insecure)
 	switch v {
 	case certMismatch:
-		s.raise(ctx, a, anomaly.CertPinMismatch, anomaly.Critical, why)
+		al.raise(ctx, a, anomaly.CertPinMismatch, anomaly.Critical, why)
 		return v, refuse(CodeCertPinMismatch, "%s", why)
 	case certForbidden:
 		return v, refuse(CodeForbidden, "%s", why)

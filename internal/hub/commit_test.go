@@ -24,7 +24,7 @@ func TestCommitRepair(t *testing.T) {
 		a := f.enrolled()
 		f.mustIngest(a, "1.4.2", 1)
 		before := f.agentState(a.id)
-		f.store.failNext("PutBatch", fmt.Errorf("put: %w", hub.ErrUnavailable))
+		f.store.FailNext("PutBatch", fmt.Errorf("put: %w", hub.ErrUnavailable))
 		r := a.req(a.next("1.4.2", 2))
 		_, err := f.ingest(r)
 		if he := wantCode(t, err, hub.CodeUnavailable); he.RetryAfter <= 0 {
@@ -49,7 +49,7 @@ func TestCommitRepair(t *testing.T) {
 	t.Run("ok/put-batch-internal-error", func(t *testing.T) {
 		f := newFx(t)
 		a := f.enrolled()
-		f.store.failNext("PutBatch", errBoom)
+		f.store.FailNext("PutBatch", errBoom)
 		r := a.req(a.next("1.4.2", 1))
 		_, err := f.ingest(r)
 		he := wantCode(t, err, hub.CodeInternal)
@@ -67,7 +67,7 @@ func TestCommitRepair(t *testing.T) {
 		f := newFx(t)
 		a := f.enrolled()
 		f.mustIngest(a, "1.4.2", 1)
-		f.store.failNext("EndBatch", fmt.Errorf("update: %w", hub.ErrUnavailable))
+		f.store.FailNext("EndBatch", fmt.Errorf("update: %w", hub.ErrUnavailable))
 		r := a.req(a.next("1.4.2", 3))
 		_, err := f.ingest(r)
 		wantCode(t, err, hub.CodeUnavailable)
@@ -100,8 +100,8 @@ func TestCommitRepair(t *testing.T) {
 		f.mustIngest(a, "1.4.2", 1)
 		before := f.agentState(a.id)
 		// The function "dies" after the seq advance: the store fails and so does the undo.
-		f.store.failNext("PutBatch", errBoom)
-		f.store.failNext("AbortBatch", errBoom)
+		f.store.FailNext("PutBatch", errBoom)
+		f.store.FailNext("AbortBatch", errBoom)
 		_, err := f.ingest(a.req(a.next("1.4.2", 1)))
 		wantCode(t, err, hub.CodeInternal)
 		st := f.agentState(a.id)
@@ -132,7 +132,7 @@ func TestCommitRepair(t *testing.T) {
 		f.mustIngest(a, "1.4.2", 1)
 		before := f.agentState(a.id)
 		// Stored, but the marker was never cleared, and the agent moved on.
-		f.store.failNext("EndBatch", errBoom)
+		f.store.FailNext("EndBatch", errBoom)
 		_, err := f.ingest(a.req(a.next("1.4.2", 1)))
 		wantCode(t, err, hub.CodeInternal)
 		if len(f.store.Batches(a.id)) != 2 {
@@ -154,8 +154,8 @@ func TestCommitRepair(t *testing.T) {
 	t.Run("ok/stale-marker-retried-with-the-same-body", func(t *testing.T) {
 		f := newFx(t)
 		a := f.enrolled()
-		f.store.failNext("PutBatch", errBoom)
-		f.store.failNext("AbortBatch", errBoom)
+		f.store.FailNext("PutBatch", errBoom)
+		f.store.FailNext("AbortBatch", errBoom)
 		r := a.req(a.next("1.4.2", 1))
 		_, err := f.ingest(r)
 		wantCode(t, err, hub.CodeInternal)
@@ -175,11 +175,11 @@ func TestCommitRepair(t *testing.T) {
 		a := f.enrolled()
 		f.mustIngest(a, "1.4.2", 1)
 		// Stored, marker stuck, and the first repair attempt fails on delete.
-		f.store.failNext("EndBatch", errBoom)
+		f.store.FailNext("EndBatch", errBoom)
 		_, err := f.ingest(a.req(a.next("1.4.2", 1)))
 		wantCode(t, err, hub.CodeInternal)
 		f.clock.Advance(lease + time.Second)
-		f.store.failNext("DeleteBatch", fmt.Errorf("delete: %w", hub.ErrThrottled))
+		f.store.FailNext("DeleteBatch", fmt.Errorf("delete: %w", hub.ErrThrottled))
 		next := a.req(a.next("1.4.2", 1))
 		_, err = f.ingest(next)
 		wantCode(t, err, hub.CodeThrottled)
@@ -205,7 +205,7 @@ func TestCommitRepair(t *testing.T) {
 		a := f.enrolled()
 		f.mustIngest(a, "1.4.2", 1)
 		// Stored whole, but the marker's removal failed: the agent was told 500.
-		f.store.failNext("EndBatch", errBoom)
+		f.store.FailNext("EndBatch", errBoom)
 		old := a.req(a.next("1.4.2", 1))
 		_, err := f.ingest(old)
 		wantCode(t, err, hub.CodeInternal)
@@ -214,7 +214,7 @@ func TestCommitRepair(t *testing.T) {
 		// late retry of the old body arrives. It must not be acknowledged:
 		// the old batch is on its way out.
 		var late error
-		f.store.beforeNext("DeleteBatch", func() { _, late = f.ingest(old) })
+		f.store.BeforeNext("DeleteBatch", func() { _, late = f.ingest(old) })
 		next := a.req(a.next("1.4.2", 2))
 		if res, err := f.ingest(next); err != nil || res.Accepted != 2 {
 			t.Fatalf("next batch: %+v, %v", res, err)
@@ -229,7 +229,7 @@ func TestCommitRepair(t *testing.T) {
 	t.Run("fail/begin-batch-throttled-stores-nothing", func(t *testing.T) {
 		f := newFx(t)
 		a := f.enrolled()
-		f.store.failNext("BeginBatch", fmt.Errorf("update: %w", hub.ErrThrottled))
+		f.store.FailNext("BeginBatch", fmt.Errorf("update: %w", hub.ErrThrottled))
 		r := a.req(a.next("1.4.2", 1))
 		_, err := f.ingest(r)
 		if he := wantCode(t, err, hub.CodeThrottled); he.RetryAfter <= 0 {
@@ -246,7 +246,7 @@ func TestCommitRepair(t *testing.T) {
 	t.Run("fail/legacy-store-unavailable", func(t *testing.T) {
 		f := newFx(t)
 		a := f.legacyAgent()
-		f.store.failNext("PutBatch", hub.ErrUnavailable)
+		f.store.FailNext("PutBatch", hub.ErrUnavailable)
 		r := a.req([]byte(`[{"type":"metric","ts":"2026-04-01T10:00:00Z"}]`))
 		r.Signature = ""
 		_, err := f.ingest(r)
@@ -287,7 +287,7 @@ func TestBackendErrorsOnAuth(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFx(t)
 			a := f.enrolled()
-			f.store.failNext("GetCredential", tt.err, tt.err, tt.err)
+			f.store.FailNext("GetCredential", tt.err, tt.err, tt.err)
 			_, err := f.ingest(a.req(a.next("1.4.2", 1)))
 			he := wantCode(t, err, tt.code)
 			if (tt.code != hub.CodeInternal) != (he.RetryAfter > 0) {
@@ -295,7 +295,7 @@ func TestBackendErrorsOnAuth(t *testing.T) {
 			}
 			_, err = f.register(a.token, a.cert, regBody("1.4.2", pubB64(a.key), ""))
 			wantCode(t, err, tt.code)
-			_, err = f.svc.AuthAdmin(f.ctx, f.adminKey, f.operator)
+			_, err = f.core.AdminAuth.Authenticate(f.ctx, f.adminKey, f.operator)
 			wantCode(t, err, tt.code)
 			if len(f.store.Batches(a.id)) != 0 {
 				t.Fatal("stored")
@@ -309,7 +309,7 @@ func TestBackendErrorsOnAuth(t *testing.T) {
 func TestRaiseFailureKeepsAnswer(t *testing.T) {
 	f := newFx(t)
 	a := f.enrolled()
-	f.store.failNext("RaiseAnomaly", errBoom)
+	f.store.FailNext("RaiseAnomaly", errBoom)
 	r := a.req(a.next("1.4.2", 1))
 	r.Signature = "bad"
 	_, err := f.ingest(r)

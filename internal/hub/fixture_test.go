@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/monsys/hub/internal/anomaly"
+	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/clocktest"
 	"github.com/monsys/hub/internal/hub"
@@ -52,120 +53,14 @@ func (l *lockedReader) Read(p []byte) (int, error) {
 	return l.r.Read(p)
 }
 
-// faultStore is the in-memory store with injectable failures: each queued
-// error is returned once, before the call reaches the store, as if the
-// backend had refused or the function had died just before the write. A
-// queued hook runs once, just before the call, to interleave another request.
-type faultStore struct {
-	*storetest.Memory
-	mu     sync.Mutex
-	faults map[string][]error
-	hooks  map[string][]func()
-}
-
-var _ hub.Store = (*faultStore)(nil)
-
-func (s *faultStore) failNext(method string, errs ...error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults[method] = append(s.faults[method], errs...)
-}
-
-// beforeNext runs fn before the next call of method.
-func (s *faultStore) beforeNext(method string, fn func()) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.hooks[method] = append(s.hooks[method], fn)
-}
-
-func (s *faultStore) take(method string) error {
-	s.mu.Lock()
-	if h := s.hooks[method]; len(h) > 0 {
-		s.hooks[method] = h[1:]
-		s.mu.Unlock()
-		h[0]()
-		s.mu.Lock()
-	}
-	defer s.mu.Unlock()
-	q := s.faults[method]
-	if len(q) == 0 {
-		return nil
-	}
-	s.faults[method] = q[1:]
-	return q[0]
-}
-
-func (s *faultStore) GetCredential(ctx context.Context, h string) (hub.Credential, error) {
-	if err := s.take("GetCredential"); err != nil {
-		return hub.Credential{}, err
-	}
-	return s.Memory.GetCredential(ctx, h)
-}
-
-func (s *faultStore) BeginBatch(ctx context.Context, id string, p hub.Pending, pub []byte, v, maxV string) error {
-	if err := s.take("BeginBatch"); err != nil {
-		return err
-	}
-	return s.Memory.BeginBatch(ctx, id, p, pub, v, maxV)
-}
-
-func (s *faultStore) PutBatch(ctx context.Context, b hub.StoredBatch) error {
-	if err := s.take("PutBatch"); err != nil {
-		return err
-	}
-	return s.Memory.PutBatch(ctx, b)
-}
-
-func (s *faultStore) EndBatch(ctx context.Context, id string, p hub.Pending) error {
-	if err := s.take("EndBatch"); err != nil {
-		return err
-	}
-	return s.Memory.EndBatch(ctx, id, p)
-}
-
-func (s *faultStore) AbortBatch(ctx context.Context, id string, p hub.Pending) error {
-	if err := s.take("AbortBatch"); err != nil {
-		return err
-	}
-	return s.Memory.AbortBatch(ctx, id, p)
-}
-
-func (s *faultStore) DeleteBatch(ctx context.Context, b hub.StoredBatch) error {
-	if err := s.take("DeleteBatch"); err != nil {
-		return err
-	}
-	return s.Memory.DeleteBatch(ctx, b)
-}
-
-func (s *faultStore) MarkUnsigned(ctx context.Context, id string, t time.Time) error {
-	if err := s.take("MarkUnsigned"); err != nil {
-		return err
-	}
-	return s.Memory.MarkUnsigned(ctx, id, t)
-}
-
-func (s *faultStore) RaiseAnomaly(ctx context.Context, e anomaly.Event, gen int64) (anomaly.Anomaly, error) {
-	if err := s.take("RaiseAnomaly"); err != nil {
-		return anomaly.Anomaly{}, err
-	}
-	return s.Memory.RaiseAnomaly(ctx, e, gen)
-}
-
-func (s *faultStore) ListAnomalies(ctx context.Context, t string, f anomaly.Filter, c string, n int) (hub.AnomalyPage, error) {
-	if err := s.take("ListAnomalies"); err != nil {
-		return hub.AnomalyPage{}, err
-	}
-	return s.Memory.ListAnomalies(ctx, t, f, c, n)
-}
-
 // fx is one hub with two tenants, acme and globex, each with an admin key,
 // an enrollment certificate and an operator certificate from one test CA.
 type fx struct {
 	t     *testing.T
 	ctx   context.Context
 	clock *clocktest.Clock
-	store *faultStore
-	svc   *hub.Service
+	store *storetest.Faulty
+	core  *app.Core
 	auth  *ca.Authority
 	logs  *logtest.Buffer
 
@@ -184,16 +79,14 @@ func newFx(t *testing.T) *fx {
 		t.Fatal(err)
 	}
 	auth := &ca.Authority{Cert: root, Signer: caKey, Now: clk.Now}
-	store := &faultStore{Memory: storetest.NewMemory(), faults: map[string][]error{}, hooks: map[string][]func(){}}
+	store := storetest.NewFaulty(storetest.NewMemory())
 	logs := &logtest.Buffer{}
-	svc, err := hub.New(store, auth, auth, hub.Config{PendingLease: lease},
-		hub.WithClock(clk.Now),
-		hub.WithRand(&lockedReader{r: mrand.NewChaCha8([32]byte{1})}),
-		hub.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
+	core, err := app.Assemble(store.Stores(), auth, app.CoreConfig{PendingLease: lease}, hub.Env{Clock: clk,
+		Rand: &lockedReader{r: mrand.NewChaCha8([32]byte{1})}, Log: slog.New(slog.NewJSONHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fx{t: t, ctx: context.Background(), clock: clk, store: store, svc: svc, auth: auth, logs: logs}
+	f := &fx{t: t, ctx: context.Background(), clock: clk, store: store, core: core, auth: auth, logs: logs}
 	f.adminKey, f.admin, f.enroll, f.operator = f.tenant(tenant)
 	f.otherAdminKey, f.otherAdmin, f.otherEnroll, f.otherOper = f.tenant(otherTenant)
 	return f
@@ -201,7 +94,7 @@ func newFx(t *testing.T) *fx {
 
 func (f *fx) tenant(id string) (string, hub.Admin, string, string) {
 	f.t.Helper()
-	key, err := f.svc.Bootstrap(f.ctx, id)
+	key, err := f.core.Tenants.Bootstrap(f.ctx, id)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -214,7 +107,7 @@ func (f *fx) tenant(id string) (string, hub.Admin, string, string) {
 		f.t.Fatal(err)
 	}
 	operPEM := string(ca.EncodeCertPEM(oper))
-	ad, err := f.svc.AuthAdmin(f.ctx, key, operPEM)
+	ad, err := f.core.AdminAuth.Authenticate(f.ctx, key, operPEM)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -296,7 +189,7 @@ func pubB64(k ed25519.PrivateKey) string {
 // newAgent creates an agent through the admin API; it has no pins yet.
 func (f *fx) newAgent() *agent {
 	f.t.Helper()
-	na, err := f.svc.CreateAgent(f.ctx, f.admin, "web-01")
+	na, err := f.core.Agents.Create(f.ctx, f.admin, "web-01")
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -317,7 +210,7 @@ func regBody(version, key, csr string) []byte {
 }
 
 func (f *fx) register(token, certPEM string, body []byte) (hub.RegisterResult, error) {
-	return f.svc.Register(f.ctx, hub.RegisterRequest{Token: token, ClientCertPEM: certPEM, ContentType: "application/json", Body: body})
+	return f.core.Register.Register(f.ctx, hub.RegisterRequest{Token: token, ClientCertPEM: certPEM, ContentType: "application/json", Body: body})
 }
 
 // enrolled returns an agent that registered with the enrollment certificate,
@@ -375,7 +268,7 @@ func (a *agent) next(version string, n int) []byte {
 }
 
 func (f *fx) ingest(r hub.IngestRequest) (hub.IngestResult, error) {
-	return f.svc.Ingest(f.ctx, r)
+	return f.core.Ingest.Ingest(f.ctx, r)
 }
 
 // mustIngest sends a's next batch and demands a 202.

@@ -1,6 +1,10 @@
 package hub
 
-import "strings"
+import (
+	"encoding/base32"
+	"io"
+	"strings"
+)
 
 // Identifier shapes the API takes (SPEC 4: an identifier or cursor that
 // cannot be valid is 400 or 404, never a 5xx). The hub makes agent and pack
@@ -45,4 +49,15 @@ func ValidCursor(c string) bool {
 		}
 	}
 	return true
+}
+
+var idEnc = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newID makes an id: prefix and 15 random bytes in lowercase base32.
+func newID(prefix string, r io.Reader) (string, error) {
+	b := make([]byte, 15)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return "", err
+	}
+	return prefix + strings.ToLower(idEnc.EncodeToString(b)), nil
 }

@@ -31,17 +31,59 @@ type IngestResult struct {
 	Duplicate bool `json:"duplicate,omitempty"`
 }
 
+// IngestDeps are what an ingest reads and writes, and the components it
+// shares with the other agent endpoints.
+type IngestDeps struct {
+	Auth     *AgentAuth
+	Certs    *Certs
+	Alarms   *Alarms
+	Agents   AgentReader
+	Seq      SeqStore
+	Claims   ClaimStore
+	Unsigned UnsignedMarker
+	Batches  BatchWriter
+	Stored   BatchReader
+}
+
+// IngestConfig tunes ingest. Zero values take the defaults.
+type IngestConfig struct {
+	// PendingLease is how long a batch in flight is left alone before another
+	// request may finish or undo it, default 15 seconds. An ingest request
+	// gives up after two thirds of it, so the lease always outlives the
+	// request that set it.
+	PendingLease time.Duration
+}
+
+// Ingester verifies and stores agents' batches (POST /ingest, SPEC 4.2).
+type Ingester struct {
+	d   IngestDeps
+	cfg IngestConfig
+	env Env
+}
+
+// NewIngester returns the ingest use case.
+func NewIngester(d IngestDeps, cfg IngestConfig, env Env) (*Ingester, error) {
+	if d.Auth == nil || d.Certs == nil || d.Alarms == nil || d.Agents == nil || d.Seq == nil || d.Claims == nil ||
+		d.Unsigned == nil || d.Batches == nil || d.Stored == nil {
+		return nil, errors.New("hub: an ingester needs every one of IngestDeps")
+	}
+	if cfg.PendingLease <= 0 {
+		cfg.PendingLease = 15 * time.Second
+	}
+	return &Ingester{d: d, cfg: cfg, env: env.filled()}, nil
+}
+
 // Ingest runs the checks of SPEC 4.2 in their order and stores the batch.
-func (s *Service) Ingest(ctx context.Context, req IngestRequest) (IngestResult, error) {
+func (in *Ingester) Ingest(ctx context.Context, req IngestRequest) (IngestResult, error) {
 	// No request outlives its pending lease, so a marker older than the lease
 	// belongs to a request that is gone and may be finished or undone.
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.PendingLease*2/3)
+	ctx, cancel := context.WithTimeout(ctx, in.cfg.PendingLease*2/3)
 	defer cancel()
-	a, err := s.authAgent(ctx, req.Token) // 1
+	a, err := in.d.Auth.Authenticate(ctx, req.Token) // 1
 	if err != nil {
 		return IngestResult{}, err
 	}
-	if _, err := s.checkCert(ctx, a, s.identify(req.ClientCertPEM), onIngest); err != nil { // 2
+	if _, err := in.d.Certs.check(ctx, in.d.Alarms, a, in.d.Certs.identify(req.ClientCertPEM), onIngest); err != nil { // 2
 		return IngestResult{}, err
 	}
 	if len(req.Body) > batch.MaxBytes { // 3
@@ -54,20 +96,20 @@ func (s *Service) Ingest(ctx context.Context, req IngestRequest) (IngestResult, 
 	sha := hex.EncodeToString(digest[:])
 	for range 4 {
 		if len(a.SigningPubKey) == 0 { // 4
-			return s.ingestLegacy(ctx, a, req, sha)
+			return in.ingestLegacy(ctx, a, req, sha)
 		}
-		if err := s.verifySignature(ctx, a, req, digest); err != nil { // 5, 6
+		if err := in.verifySignature(ctx, a, req, digest); err != nil { // 5, 6
 			return IngestResult{}, err
 		}
 		b, err := batch.Parse(req.Body, true) // 7
 		if err != nil {
 			return IngestResult{}, &Error{Code: CodeInvalidRequest, Message: batch.Reason(err), Cause: err}
 		}
-		res, err := s.commitSigned(ctx, a, b, req, sha) // 8, 9
+		res, err := in.commitSigned(ctx, a, b, req, sha) // 8, 9
 		if !errors.Is(err, errReread) {
 			return res, err
 		}
-		if a, err = s.store.GetAgent(ctx, a.AgentID); err != nil {
+		if a, err = in.d.Agents.GetAgent(ctx, a.AgentID); err != nil {
 			return IngestResult{}, backend("re-read agent", err)
 		}
 	}
@@ -77,18 +119,18 @@ func (s *Service) Ingest(ctx context.Context, req IngestRequest) (IngestResult, 
 // errReread asks Ingest to decide again on a fresh read of the agent.
 var errReread = errors.New("agent changed under the request")
 
-func (s *Service) verifySignature(ctx context.Context, a Agent, req IngestRequest, digest [sha256.Size]byte) error {
+func (in *Ingester) verifySignature(ctx context.Context, a Agent, req IngestRequest, digest [sha256.Size]byte) error {
 	sg, err := sig.Parse(req.Signature)
 	switch {
 	case errors.Is(err, sig.ErrMissing):
-		s.raise(ctx, a, anomaly.UnsignedPayload, anomaly.High, "unsigned batch from an agent with a pinned signing key")
+		in.d.Alarms.raise(ctx, a, anomaly.UnsignedPayload, anomaly.High, "unsigned batch from an agent with a pinned signing key")
 		return refuse(CodeSignatureMissing, "this agent has a pinned signing key: the %s header is required", sig.Header)
 	case err != nil:
-		s.raise(ctx, a, anomaly.SignatureInvalid, anomaly.Critical, "malformed payload signature")
+		in.d.Alarms.raise(ctx, a, anomaly.SignatureInvalid, anomaly.Critical, "malformed payload signature")
 		return &Error{Code: CodeSignatureInvalid, Message: "the signature must be standard base64 of 64 bytes", Cause: err}
 	}
 	if err := sig.VerifyDigest(a.SigningPubKey, digest, sg); err != nil {
-		s.raise(ctx, a, anomaly.SignatureInvalid, anomaly.Critical, "payload signature does not verify with the pinned key")
+		in.d.Alarms.raise(ctx, a, anomaly.SignatureInvalid, anomaly.Critical, "payload signature does not verify with the pinned key")
 		return &Error{Code: CodeSignatureInvalid, Message: "the signature does not verify with the pinned signing key", Cause: err}
 	}
 	return nil
@@ -98,21 +140,21 @@ func (s *Service) verifySignature(ctx context.Context, a Agent, req IngestReques
 // item is the commit point; the pending marker lets a retry finish the batch,
 // or a later request undo it, if the function dies before the batch is whole
 // (docs/dynamodb.md, "The ingest commit").
-func (s *Service) commitSigned(ctx context.Context, a Agent, b batch.Batch, req IngestRequest, sha string) (IngestResult, error) {
+func (in *Ingester) commitSigned(ctx context.Context, a Agent, b batch.Batch, req IngestRequest, sha string) (IngestResult, error) {
 	h := b.Header
-	now := s.clock()
+	now := in.env.now()
 	if pd := a.Pending; pd != nil {
-		left := s.cfg.PendingLease - now.Sub(pd.At)
+		left := in.cfg.PendingLease - now.Sub(pd.At)
 		fresh := left > 0
 		switch {
 		case pd.SHA == sha && pd.Seq == h.Seq:
-			return s.resume(ctx, a, b, req, sha, *pd, left)
+			return in.resume(ctx, a, b, req, sha, *pd, left)
 		case h.Seq <= pd.Seq:
 			// falls through to the replay check below: last_seq already holds pd.Seq
 		case fresh:
 			return IngestResult{}, &Error{Code: CodeConflict, Message: "the previous batch of this agent is still being stored; retry", RetryAfter: max(left, time.Second)}
 		default:
-			if err := s.undo(ctx, a, *pd, nil); err != nil {
+			if err := in.undo(ctx, a, *pd, nil); err != nil {
 				return IngestResult{}, err
 			}
 			return IngestResult{}, errReread
@@ -122,30 +164,30 @@ func (s *Service) commitSigned(ctx context.Context, a Agent, b batch.Batch, req 
 		if h.Seq == a.LastSeq && sha == a.LastBatchSHA && a.Pending == nil {
 			// An idempotent retry of the last batch: its answer may have been
 			// lost, so make sure it is whole before saying so again.
-			if err := s.ensureStored(ctx, stored(a, b, req, sha, now)); err != nil {
+			if err := in.ensureStored(ctx, stored(a, b, req, sha, now)); err != nil {
 				return IngestResult{}, err
 			}
 			return IngestResult{Accepted: 0, Duplicate: true}, nil
 		}
-		s.raise(ctx, a, anomaly.ReplayDetected, anomaly.High, fmt.Sprintf("batch seq %d is not above the last accepted seq %d", h.Seq, a.LastSeq))
+		in.d.Alarms.raise(ctx, a, anomaly.ReplayDetected, anomaly.High, fmt.Sprintf("batch seq %d is not above the last accepted seq %d", h.Seq, a.LastSeq))
 		last := a.LastSeq
 		return IngestResult{}, &Error{Code: CodeReplayRejected, Message: fmt.Sprintf("seq %d is not above the last accepted seq %d", h.Seq, last), LastSeq: &last}
 	}
 	p := Pending{Seq: h.Seq, SHA: sha, PrevSeq: a.LastSeq, PrevSHA: a.LastBatchSHA, At: now}
 	maxV := semver.Max(a.MaxAgentVersion, h.AgentVersion)
-	err := s.store.BeginBatch(ctx, a.AgentID, p, a.SigningPubKey, h.AgentVersion, maxV)
+	err := in.d.Seq.BeginBatch(ctx, a.AgentID, p, a.SigningPubKey, h.AgentVersion, maxV)
 	if errors.Is(err, ErrConflict) {
 		return IngestResult{}, errReread
 	}
 	if err != nil {
 		return IngestResult{}, backend("begin batch", err)
 	}
-	res, err := s.finish(ctx, a, b, req, sha, p)
+	res, err := in.finish(ctx, a, b, req, sha, p)
 	if err != nil {
 		return res, err
 	}
 	if a.MaxAgentVersion != "" && semver.Less(h.AgentVersion, a.MaxAgentVersion) { // 9
-		s.raise(ctx, a, anomaly.VersionDowngrade, anomaly.High,
+		in.d.Alarms.raise(ctx, a, anomaly.VersionDowngrade, anomaly.High,
 			fmt.Sprintf("agent_version %s is lower than %s reported before", h.AgentVersion, a.MaxAgentVersion))
 	}
 	return res, nil
@@ -159,15 +201,15 @@ func (s *Service) commitSigned(ctx context.Context, a Agent, b batch.Batch, req 
 // answer is to retry once the lease is over; then this request takes the
 // batch over (a conditional write on the marker, which renews the lease) and
 // stores it.
-func (s *Service) resume(ctx context.Context, a Agent, b batch.Batch, req IngestRequest, sha string, p Pending, left time.Duration) (IngestResult, error) {
+func (in *Ingester) resume(ctx context.Context, a Agent, b batch.Batch, req IngestRequest, sha string, p Pending, left time.Duration) (IngestResult, error) {
 	if left > 0 {
-		cur, err := s.store.GetBatch(ctx, a.AgentID, SignedBatchKey(p.Seq))
+		cur, err := in.d.Stored.GetBatch(ctx, a.AgentID, SignedBatchKey(p.Seq))
 		switch {
 		case err == nil && cur.SHA == sha && !p.Undo:
-			if err := s.store.PutBatchIndex(ctx, cur); err != nil {
+			if err := in.d.Batches.PutBatchIndex(ctx, cur); err != nil {
 				return IngestResult{}, backend("repair batch index", err)
 			}
-			if err := s.store.EndBatch(ctx, a.AgentID, p); errors.Is(err, ErrConflict) {
+			if err := in.d.Claims.EndBatch(ctx, a.AgentID, p); errors.Is(err, ErrConflict) {
 				return IngestResult{}, errReread // ended, undone or taken over meanwhile: decide again
 			} else if err != nil {
 				return IngestResult{}, backend("end batch", err)
@@ -179,28 +221,28 @@ func (s *Service) resume(ctx context.Context, a Agent, b batch.Batch, req Ingest
 		return IngestResult{}, &Error{Code: CodeConflict, Message: "this batch is being stored by another request; retry", RetryAfter: max(left, time.Second)}
 	}
 	mine := p
-	mine.At, mine.Undo = s.clock(), false
-	if err := s.store.ClaimBatch(ctx, a.AgentID, p, mine); errors.Is(err, ErrConflict) {
+	mine.At, mine.Undo = in.env.now(), false
+	if err := in.d.Claims.ClaimBatch(ctx, a.AgentID, p, mine); errors.Is(err, ErrConflict) {
 		return IngestResult{}, errReread
 	} else if err != nil {
 		return IngestResult{}, backend("take over pending batch", err)
 	}
-	return s.finish(ctx, a, b, req, sha, mine)
+	return in.finish(ctx, a, b, req, sha, mine)
 }
 
 // finish stores the batch of marker p, which this request holds, and clears
 // the marker. When the store fails the batch is undone, so a 503 leaves
 // nothing behind.
-func (s *Service) finish(ctx context.Context, a Agent, b batch.Batch, req IngestRequest, sha string, p Pending) (IngestResult, error) {
+func (in *Ingester) finish(ctx context.Context, a Agent, b batch.Batch, req IngestRequest, sha string, p Pending) (IngestResult, error) {
 	sb := stored(a, b, req, sha, p.At)
-	if err := s.store.PutBatch(ctx, sb); err != nil {
-		if uerr := s.undo(ctx, a, p, &sb); uerr != nil {
-			s.log.ErrorContext(ctx, "undo batch", "agent_id", a.AgentID, "seq", p.Seq, "err", uerr)
+	if err := in.d.Batches.PutBatch(ctx, sb); err != nil {
+		if uerr := in.undo(ctx, a, p, &sb); uerr != nil {
+			in.env.Log.ErrorContext(ctx, "undo batch", "agent_id", a.AgentID, "seq", p.Seq, "err", uerr)
 		}
 		return IngestResult{}, backend("store batch", err)
 	}
 	// A conflict means that a retry of this body found it whole and ended it.
-	if err := s.store.EndBatch(ctx, a.AgentID, p); err != nil && !errors.Is(err, ErrConflict) {
+	if err := in.d.Claims.EndBatch(ctx, a.AgentID, p); err != nil && !errors.Is(err, ErrConflict) {
 		// The batch is whole and last_seq advanced; the retry of this body ends it.
 		return IngestResult{}, backend("end batch", err)
 	}
@@ -213,26 +255,26 @@ func (s *Service) finish(ctx context.Context, a Agent, b batch.Batch, req Ingest
 // by the next request once the lease is over. sb is the batch when the
 // caller knows it; otherwise the stored item says which entries to delete.
 // A lost claim means another request holds the batch: nothing is undone.
-func (s *Service) undo(ctx context.Context, a Agent, p Pending, sb *StoredBatch) error {
+func (in *Ingester) undo(ctx context.Context, a Agent, p Pending, sb *StoredBatch) error {
 	mine := p
-	mine.At, mine.Undo = s.clock(), true
-	if err := s.store.ClaimBatch(ctx, a.AgentID, p, mine); errors.Is(err, ErrConflict) {
+	mine.At, mine.Undo = in.env.now(), true
+	if err := in.d.Claims.ClaimBatch(ctx, a.AgentID, p, mine); errors.Is(err, ErrConflict) {
 		return nil
 	} else if err != nil {
 		return backend("claim batch to undo", err)
 	}
 	del := StoredBatch{TenantID: a.TenantID, AgentID: a.AgentID, Key: SignedBatchKey(p.Seq), Seq: p.Seq, SHA: p.SHA}
-	if cur, err := s.store.GetBatch(ctx, a.AgentID, del.Key); err == nil {
+	if cur, err := in.d.Stored.GetBatch(ctx, a.AgentID, del.Key); err == nil {
 		del = cur
 	} else if !errors.Is(err, ErrNotFound) {
 		return backend("read batch to undo", err)
 	} else if sb != nil {
 		del = *sb
 	}
-	if err := s.store.DeleteBatch(ctx, del); err != nil {
+	if err := in.d.Batches.DeleteBatch(ctx, del); err != nil {
 		return backend("delete batch", err)
 	}
-	if err := s.store.AbortBatch(ctx, a.AgentID, mine); err != nil && !errors.Is(err, ErrConflict) {
+	if err := in.d.Seq.AbortBatch(ctx, a.AgentID, mine); err != nil && !errors.Is(err, ErrConflict) {
 		return backend("abort batch", err)
 	}
 	return nil
@@ -240,13 +282,13 @@ func (s *Service) undo(ctx context.Context, a Agent, p Pending, sb *StoredBatch)
 
 // ensureStored makes sure that an accepted signed batch is whole: its item
 // (written again from the body if it went missing) and every index entry.
-func (s *Service) ensureStored(ctx context.Context, sb StoredBatch) error {
-	cur, err := s.store.GetBatch(ctx, sb.AgentID, sb.Key)
+func (in *Ingester) ensureStored(ctx context.Context, sb StoredBatch) error {
+	cur, err := in.d.Stored.GetBatch(ctx, sb.AgentID, sb.Key)
 	switch {
 	case err == nil && cur.SHA == sb.SHA:
-		err = s.store.PutBatchIndex(ctx, cur)
+		err = in.d.Batches.PutBatchIndex(ctx, cur)
 	case err == nil || errors.Is(err, ErrNotFound):
-		err = s.store.PutBatch(ctx, sb)
+		err = in.d.Batches.PutBatch(ctx, sb)
 	}
 	if err != nil {
 		return backend("repair stored batch", err)
@@ -254,17 +296,17 @@ func (s *Service) ensureStored(ctx context.Context, sb StoredBatch) error {
 	return nil
 }
 
-func (s *Service) ingestLegacy(ctx context.Context, a Agent, req IngestRequest, sha string) (IngestResult, error) {
+func (in *Ingester) ingestLegacy(ctx context.Context, a Agent, req IngestRequest, sha string) (IngestResult, error) {
 	b, err := batch.Parse(req.Body, false) // 7
 	if err != nil {
 		return IngestResult{}, &Error{Code: CodeInvalidRequest, Message: batch.Reason(err), Cause: err}
 	}
-	now := s.clock()
+	now := in.env.now()
 	// Marked first: an unsigned attempt that then fails to store is still worth the integrity cycle's attention.
-	if err := s.store.MarkUnsigned(ctx, a.AgentID, now); err != nil {
+	if err := in.d.Unsigned.MarkUnsigned(ctx, a.AgentID, now); err != nil {
 		return IngestResult{}, backend("mark unsigned", err)
 	}
-	if err := s.store.PutBatch(ctx, stored(a, b, req, sha, now)); err != nil {
+	if err := in.d.Batches.PutBatch(ctx, stored(a, b, req, sha, now)); err != nil {
 		return IngestResult{}, backend("store batch", err)
 	}
 	return IngestResult{Accepted: len(b.Records)}, nil

@@ -541,7 +541,7 @@ func TestIngestLegacyAgent(t *testing.T) {
 	if !st.LastUnsignedAt.Equal(t0) || st.LastSeq != 0 {
 		t.Fatalf("agent = %+v", st)
 	}
-	v, err := f.svc.GetAgent(f.ctx, f.admin, a.id)
+	v, err := f.core.Agents.Get(f.ctx, f.admin, a.id)
 	if err != nil || !v.SendsUnsigned || v.SigningPubKeyPinned {
 		t.Fatalf("admin view = %+v, %v", v, err)
 	}

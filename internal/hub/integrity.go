@@ -9,31 +9,6 @@ import (
 	"github.com/monsys/hub/internal/anomaly"
 )
 
-// IntegrityStore is what the integrity cycle (SPEC 4.4) reads and writes. The
-// two index reads return only agents that need attention, never the fleet.
-type IntegrityStore interface {
-	// AttentionAgents calls fn for each agent in the sparse attention index.
-	AttentionAgents(ctx context.Context, fn func(Agent) error) error
-	// QuietAgents calls fn for each agent in the live index whose last data
-	// came before cutoff: the agents that have just gone quiet.
-	QuietAgents(ctx context.Context, cutoff time.Time, fn func(Agent) error) error
-	// MarkStale moves a quiet agent from the live index to the attention
-	// index, if its last data time is still liveAt; else ErrConflict.
-	MarkStale(ctx context.Context, agentID string, liveAt, at time.Time) error
-	// ClearStale removes the stale mark if it is still since.
-	ClearStale(ctx context.Context, agentID string, since time.Time) error
-	// ClearAttention takes the agent out of the attention index if it sent no
-	// unsigned data since unsignedAt and is not stale; else ErrConflict.
-	ClearAttention(ctx context.Context, agentID string, unsignedAt time.Time) error
-	// RefreshAnomaly is RaiseAnomaly, except that an open anomaly last seen
-	// less than every ago is left alone (false). One conditional write, so
-	// overlapping cycles count a refresh once.
-	RefreshAnomaly(ctx context.Context, e anomaly.Event, gen int64, every time.Duration) (anomaly.Anomaly, bool, error)
-	// CloseAnomaly closes an open anomaly: ErrNotFound if there is none,
-	// ErrConflict if it is closed already.
-	CloseAnomaly(ctx context.Context, tenantID, id string, at time.Time, reason string) error
-}
-
 // IntegrityConfig tunes the cycle.
 type IntegrityConfig struct {
 	// UnsignedWindow: an unsigned agent that sent data within it has an open
@@ -54,29 +29,28 @@ const (
 // forever is "never refresh": open if absent, else leave alone.
 const forever = 100 * 365 * 24 * time.Hour
 
-// Summary is what one run did.
-type Summary struct {
-	Checked   int           `json:"checked"`
-	Raised    int           `json:"raised"`
-	Refreshed int           `json:"refreshed"`
-	Closed    int           `json:"closed"`
-	Errors    int           `json:"errors"`
-	Duration  time.Duration `json:"duration"`
+// IntegrityDeps are what the integrity cycle reads and writes.
+type IntegrityDeps struct {
+	Index     AttentionIndex
+	Marks     StaleMarks
+	Anomalies AnomalyCycle
+	Gens      AnomalyGens
+	Agents    AgentReader
 }
 
-// Integrity runs the integrity cycle. Every write is conditional or
-// idempotent, so a run that fails part-way is safe to repeat and two runs
+// Integrity runs the integrity cycle (SPEC 4.4). Every write is conditional
+// or idempotent, so a run that fails part-way is safe to repeat and two runs
 // that overlap raise nothing twice.
 type Integrity struct {
-	svc   *Service
-	store IntegrityStore
-	cfg   IntegrityConfig
+	d   IntegrityDeps
+	cfg IntegrityConfig
+	env Env
 }
 
-// NewIntegrity builds the cycle over the service's store.
-func NewIntegrity(svc *Service, store IntegrityStore, cfg IntegrityConfig) (*Integrity, error) {
-	if svc == nil || store == nil {
-		return nil, errors.New("integrity: service and store are required")
+// NewIntegrity returns the integrity cycle.
+func NewIntegrity(d IntegrityDeps, cfg IntegrityConfig, env Env) (*Integrity, error) {
+	if d.Index == nil || d.Marks == nil || d.Anomalies == nil || d.Gens == nil || d.Agents == nil {
+		return nil, errors.New("hub: the integrity cycle needs every one of IntegrityDeps")
 	}
 	if cfg.UnsignedWindow <= 0 {
 		cfg.UnsignedWindow = time.Hour
@@ -87,14 +61,14 @@ func NewIntegrity(svc *Service, store IntegrityStore, cfg IntegrityConfig) (*Int
 	if cfg.StaleAfter <= 0 {
 		cfg.StaleAfter = 30 * time.Minute
 	}
-	return &Integrity{svc: svc, store: store, cfg: cfg}, nil
+	return &Integrity{d: d, cfg: cfg, env: env.filled()}, nil
 }
 
 // Run performs one cycle. It goes on past per-agent failures, counts them, and
 // returns the first one wrapped, so the scheduler sees the run failed and the
 // next run repeats what is left.
 func (in *Integrity) Run(ctx context.Context) (Summary, error) {
-	start := in.svc.clock()
+	start := in.env.now()
 	var sum Summary
 	var first error
 	note := func(err error) {
@@ -106,13 +80,13 @@ func (in *Integrity) Run(ctx context.Context) (Summary, error) {
 		}
 	}
 	done := map[string]bool{} // an agent that just went quiet is in both indexes
-	note(in.store.QuietAgents(ctx, start.Add(-in.cfg.StaleAfter), func(a Agent) error {
+	note(in.d.Index.QuietAgents(ctx, start.Add(-in.cfg.StaleAfter), func(a Agent) error {
 		sum.Checked++
 		done[a.AgentID] = true
 		note(in.goneQuiet(ctx, a, start, &sum))
 		return ctx.Err()
 	}))
-	note(in.store.AttentionAgents(ctx, func(a Agent) error {
+	note(in.d.Index.AttentionAgents(ctx, func(a Agent) error {
 		if done[a.AgentID] {
 			return nil
 		}
@@ -120,10 +94,10 @@ func (in *Integrity) Run(ctx context.Context) (Summary, error) {
 		note(in.attend(ctx, a, start, &sum))
 		return ctx.Err()
 	}))
-	sum.Duration = in.svc.clock().Sub(start)
-	in.svc.log.InfoContext(ctx, "integrity cycle", "checked", sum.Checked, "raised", sum.Raised, "refreshed", sum.Refreshed,
+	sum.Duration = in.env.now().Sub(start)
+	in.env.Log.InfoContext(ctx, "integrity cycle", "checked", sum.Checked, "raised", sum.Raised, "refreshed", sum.Refreshed,
 		"closed", sum.Closed, "errors", sum.Errors, "duration_ms", sum.Duration.Milliseconds())
-	in.svc.metrics.Cycle(ctx, sum)
+	in.env.Metrics.Cycle(ctx, sum)
 	if first != nil {
 		return sum, fmt.Errorf("integrity cycle: %d errors, first: %w", sum.Errors, first)
 	}
@@ -131,7 +105,7 @@ func (in *Integrity) Run(ctx context.Context) (Summary, error) {
 }
 
 func (in *Integrity) goneQuiet(ctx context.Context, a Agent, now time.Time, sum *Summary) error {
-	err := in.store.MarkStale(ctx, a.AgentID, a.LiveAt, now)
+	err := in.d.Marks.MarkStale(ctx, a.AgentID, a.LiveAt, now)
 	if errors.Is(err, ErrConflict) {
 		return nil // it spoke meanwhile
 	}
@@ -167,7 +141,7 @@ func (in *Integrity) attend(ctx context.Context, a Agent, now time.Time, sum *Su
 		if err := in.close(ctx, a, anomaly.StaleAgent, now, ReasonAgentHeardFrom, sum); err != nil {
 			return err
 		}
-		if err := in.store.ClearStale(ctx, a.AgentID, a.StaleSince); err != nil && !errors.Is(err, ErrConflict) {
+		if err := in.d.Marks.ClearStale(ctx, a.AgentID, a.StaleSince); err != nil && !errors.Is(err, ErrConflict) {
 			return fmt.Errorf("clear stale mark of %s: %w", a.AgentID, err)
 		}
 		stale = false
@@ -177,7 +151,7 @@ func (in *Integrity) attend(ctx context.Context, a Agent, now time.Time, sum *Su
 		}
 	}
 	if !stale && (a.LastUnsignedAt.IsZero() || signing) {
-		if err := in.store.ClearAttention(ctx, a.AgentID, a.LastUnsignedAt); err != nil && !errors.Is(err, ErrConflict) {
+		if err := in.d.Marks.ClearAttention(ctx, a.AgentID, a.LastUnsignedAt); err != nil && !errors.Is(err, ErrConflict) {
 			return fmt.Errorf("clear attention of %s: %w", a.AgentID, err)
 		}
 	}
@@ -185,34 +159,29 @@ func (in *Integrity) attend(ctx context.Context, a Agent, now time.Time, sum *Su
 }
 
 // refresh raises or refreshes (agent, kind) at most once per every, moving
-// past a closed generation as Service.Raise does.
+// past a closed generation as Alarms.Raise does.
 func (in *Integrity) refresh(ctx context.Context, a Agent, k anomaly.Kind, sev anomaly.Severity, detail string, now time.Time, every time.Duration, sum *Summary) error {
 	e := anomaly.Event{TenantID: a.TenantID, AgentID: a.AgentID, Kind: k, Severity: sev, Detail: detail, At: now}
 	gen := a.AnomalyGen[k]
 	for range 4 {
-		got, counted, err := in.store.RefreshAnomaly(ctx, e, gen, every)
+		got, counted, err := in.d.Anomalies.RefreshAnomaly(ctx, e, gen, every)
 		switch {
 		case err == nil && !counted:
 			return nil
 		case err == nil && got.Count == 1:
 			sum.Raised++
-			in.svc.metrics.Anomaly(ctx, e.Kind, e.Severity)
+			in.env.Metrics.Anomaly(ctx, e.Kind, e.Severity)
 			return nil
 		case err == nil:
 			sum.Refreshed++
-			in.svc.metrics.Anomaly(ctx, e.Kind, e.Severity)
+			in.env.Metrics.Anomaly(ctx, e.Kind, e.Severity)
 			return nil
 		case !errors.Is(err, ErrClosed):
 			return fmt.Errorf("refresh %s of %s: %w", k, a.AgentID, err)
 		}
-		if err := in.svc.store.BumpAnomalyGen(ctx, a.AgentID, k, gen); err != nil && !errors.Is(err, ErrConflict) {
+		if gen, err = nextGen(ctx, in.d.Gens, in.d.Agents, a.AgentID, k, gen); err != nil {
 			return fmt.Errorf("refresh %s of %s: %w", k, a.AgentID, err)
 		}
-		cur, err := in.svc.store.GetAgent(ctx, a.AgentID)
-		if err != nil {
-			return fmt.Errorf("refresh %s of %s: %w", k, a.AgentID, err)
-		}
-		gen = cur.AnomalyGen[k]
 	}
 	return fmt.Errorf("refresh %s of %s: generation kept moving", k, a.AgentID)
 }
@@ -221,7 +190,7 @@ func (in *Integrity) refresh(ctx context.Context, a Agent, k anomaly.Kind, sev a
 // generation on so the next occurrence opens a new one.
 func (in *Integrity) close(ctx context.Context, a Agent, k anomaly.Kind, now time.Time, reason string, sum *Summary) error {
 	gen := a.AnomalyGen[k]
-	err := in.store.CloseAnomaly(ctx, a.TenantID, anomaly.ID(a.AgentID, k, gen), now, reason)
+	err := in.d.Anomalies.CloseAnomaly(ctx, a.TenantID, anomaly.ID(a.AgentID, k, gen), now, reason)
 	switch {
 	case err == nil:
 		sum.Closed++
@@ -230,7 +199,7 @@ func (in *Integrity) close(ctx context.Context, a Agent, k anomaly.Kind, now tim
 	case !errors.Is(err, ErrConflict):
 		return fmt.Errorf("close %s of %s: %w", k, a.AgentID, err)
 	}
-	if err := in.svc.store.BumpAnomalyGen(ctx, a.AgentID, k, gen); err != nil && !errors.Is(err, ErrConflict) {
+	if err := in.d.Gens.BumpAnomalyGen(ctx, a.AgentID, k, gen); err != nil && !errors.Is(err, ErrConflict) {
 		return fmt.Errorf("close %s of %s: %w", k, a.AgentID, err)
 	}
 	return nil

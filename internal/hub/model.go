@@ -1,7 +1,11 @@
-// Package hub is the functional core of the monsys hub: registration and pinning
-// (SPEC 4.1, 5), verified ingest (SPEC 4.2), anomalies (SPEC 4.3) and the admin
-// operations, over small store interfaces that the DynamoDB adapter and an
-// in-memory store implement. It imports no AWS package.
+// Package hub is the functional core of the monsys hub, one type per use case:
+// registration and pinning (SPEC 4.1, 5, Registrar), verified ingest (SPEC
+// 4.2, Ingester), the admin operations (Agents, Anomalies, Tenants), the
+// pack-signing keys (SPEC 7, Keys), evidence packs (SPEC 8, Packs) and the
+// integrity cycle (SPEC 4.4, Integrity). Each takes the small store ports it
+// calls (store.go), which the DynamoDB adapter and the test kit's in-memory
+// store implement, and its clock, randomness, logger and metrics (Env). It
+// imports no AWS package.
 package hub
 
 import (
@@ -10,9 +14,10 @@ import (
 
 	"github.com/monsys/hub/internal/anomaly"
 	"github.com/monsys/hub/internal/cred"
+	"github.com/monsys/hub/internal/pack"
 )
 
-// Store errors. Adapters wrap these so that the service can decide with errors.Is.
+// Store errors. Adapters wrap these so that the use cases can decide with errors.Is.
 var (
 	// ErrNotFound means the item does not exist.
 	ErrNotFound = errors.New("not found")
@@ -22,7 +27,7 @@ var (
 	ErrUnavailable = errors.New("backend unavailable")
 	// ErrThrottled means the backing service refused for rate; nothing was stored.
 	ErrThrottled = errors.New("backend throttled")
-	// ErrClosed means an anomaly generation is already closed (see Service.raise).
+	// ErrClosed means an anomaly generation is already closed (see Alarms.Raise).
 	ErrClosed = errors.New("anomaly closed")
 )
 
@@ -134,4 +139,72 @@ type AuditEvent struct {
 type AnomalyPage struct {
 	Anomalies  []anomaly.Anomaly
 	NextCursor string
+}
+
+// Pack statuses.
+const (
+	PackPending = "pending"
+	PackReady   = "ready"
+	PackFailed  = "failed"
+)
+
+// Pack is the hub's record of one evidence pack.
+type Pack struct {
+	TenantID       string
+	PackID         string
+	Status         string
+	PeriodStart    time.Time
+	PeriodEnd      time.Time
+	RequestedAt    time.Time
+	GeneratedAt    time.Time
+	FinishedAt     time.Time
+	ObjectKey      string
+	ObjectVersion  string
+	FileName       string
+	Size           int64
+	Records        int64
+	ManifestSHA256 string
+	SigningKeyID   string
+	Previous       *pack.PackRef
+	Reason         string
+}
+
+// PackHead is the tenant's pack chain: the last ready pack, and the build
+// that holds the tenant's build lease, if any.
+type PackHead struct {
+	Last       *pack.PackRef
+	Building   string
+	LeaseUntil time.Time
+}
+
+// KeyRecord is a tenant's signing-key lineage as stored: the lineage, the
+// vault reference of each key, and a version that every change moves on.
+type KeyRecord struct {
+	TenantID string
+	Version  int64 // 0: no record yet
+	Lineage  pack.Lineage
+	Refs     map[string]string // key_id → vault reference
+	// Pending is a key made by a rotation (or first creation) that is not in
+	// the lineage yet; a retry reuses it instead of making another.
+	Pending *PendingKey
+}
+
+// PendingKey is a key on its way into the lineage. With an empty Ref it is a
+// claim: the writer that recorded it at At is making the key in the vault,
+// and nobody else makes one until it has recorded Ref, or until the claim is
+// older than KeyClaimLease (its holder is gone).
+type PendingKey struct {
+	KeyID string
+	Ref   string
+	At    time.Time
+}
+
+// Summary is what one run did.
+type Summary struct {
+	Checked   int           `json:"checked"`
+	Raised    int           `json:"raised"`
+	Refreshed int           `json:"refreshed"`
+	Closed    int           `json:"closed"`
+	Errors    int           `json:"errors"`
+	Duration  time.Duration `json:"duration"`
 }

@@ -19,42 +19,11 @@ type KeyVault interface {
 	Signer(ctx context.Context, tenantID, keyID, ref string) (pack.Signer, error)
 }
 
-// KeyRecord is a tenant's signing-key lineage as stored: the lineage, the
-// vault reference of each key, and a version that every change moves on.
-type KeyRecord struct {
-	TenantID string
-	Version  int64 // 0: no record yet
-	Lineage  pack.Lineage
-	Refs     map[string]string // key_id → vault reference
-	// Pending is a key made by a rotation (or first creation) that is not in
-	// the lineage yet; a retry reuses it instead of making another.
-	Pending *PendingKey
-}
-
-// PendingKey is a key on its way into the lineage. With an empty Ref it is a
-// claim: the writer that recorded it at At is making the key in the vault,
-// and nobody else makes one until it has recorded Ref, or until the claim is
-// older than KeyClaimLease (its holder is gone).
-type PendingKey struct {
-	KeyID string
-	Ref   string
-	At    time.Time
-}
-
 // KeyClaimLease is how long a claim on a tenant's pending key holds: longer
 // than the vault call it covers (a context deadline of half of it bounds
 // that call), short enough that a holder that died blocks rotations for
 // only this long.
 const KeyClaimLease = 2 * time.Minute
-
-// KeyStore keeps key records; PutKeys is one conditional write on Version.
-type KeyStore interface {
-	// GetKeys returns the tenant's record, or ErrNotFound.
-	GetKeys(ctx context.Context, tenantID string) (KeyRecord, error)
-	// PutKeys writes r with Version r.Version if the stored version is
-	// r.Version-1 (0: no record); else ErrConflict.
-	PutKeys(ctx context.Context, r KeyRecord) error
-}
 
 // KeyView is the answer of POST /signing-keys/rotate.
 type KeyView struct {
@@ -64,19 +33,22 @@ type KeyView struct {
 	Lineage      pack.Lineage `json:"key_lineage"`
 }
 
-// Keys manages tenants' pack-signing keys and their lineage.
+// Keys manages tenants' pack-signing keys and their lineage (SPEC 7,
+// POST /signing-keys/rotate), and hands the packs their signers.
 type Keys struct {
-	svc   *Service
 	store KeyStore
 	vault KeyVault
+	env   Env
+	audit auditor
 }
 
 // NewKeys returns the key manager.
-func NewKeys(svc *Service, store KeyStore, vault KeyVault) (*Keys, error) {
-	if svc == nil || store == nil || vault == nil {
-		return nil, errors.New("hub: keys need a service, a key store and a vault")
+func NewKeys(store KeyStore, vault KeyVault, audit AuditSink, env Env) (*Keys, error) {
+	if store == nil || vault == nil || audit == nil {
+		return nil, errors.New("hub: keys need a key store, a vault and the audit log")
 	}
-	return &Keys{svc: svc, store: store, vault: vault}, nil
+	env = env.filled()
+	return &Keys{store: store, vault: vault, env: env, audit: auditor{audit, env}}, nil
 }
 
 // Active returns the tenant's lineage, its active key and a signer for it,
@@ -123,7 +95,7 @@ func (k *Keys) ensure(ctx context.Context, tenantID string) (KeyRecord, bool, er
 		if err != nil {
 			return KeyRecord{}, false, err
 		}
-		now := k.svc.clock()
+		now := k.env.now()
 		l, err := pack.NewLineage(pend.KeyID, pub, now)
 		if err != nil {
 			return KeyRecord{}, false, backend("new lineage", err)
@@ -136,7 +108,7 @@ func (k *Keys) ensure(ctx context.Context, tenantID string) (KeyRecord, bool, er
 		if err != nil {
 			return KeyRecord{}, false, backend("put signing keys", err)
 		}
-		if err := k.svc.audit(ctx, AuditEvent{TenantID: tenantID, Actor: "hub", At: now, Action: "signing_key_created",
+		if err := k.audit.record(ctx, AuditEvent{TenantID: tenantID, Actor: "hub", At: now, Action: "signing_key_created",
 			ID: auditID("signing_key_created", pend.KeyID), Detail: map[string]string{"key_id": pend.KeyID, "fingerprint": l[0].Fingerprint}}); err != nil {
 			return KeyRecord{}, false, err
 		}
@@ -165,7 +137,7 @@ func keyConflict(cause error) *Error {
 // that nobody records, and a crash after the record leaves a key the next
 // attempt reuses. A live claim of another writer is errKeyRecordMoved.
 func (k *Keys) pendingKey(ctx context.Context, rec *KeyRecord) (PendingKey, ed25519.PublicKey, error) {
-	now := k.svc.clock()
+	now := k.env.now()
 	if p := rec.Pending; p != nil {
 		switch {
 		case p.Ref != "":
@@ -181,7 +153,7 @@ func (k *Keys) pendingKey(ctx context.Context, rec *KeyRecord) (PendingKey, ed25
 		}
 		// A claim older than the lease: its holder is gone; take it over.
 	}
-	id, err := newID("sk_", k.svc.rand)
+	id, err := k.env.newID("sk_")
 	if err != nil {
 		return PendingKey{}, nil, backend("new key id", err)
 	}
@@ -206,7 +178,7 @@ func (k *Keys) pendingKey(ctx context.Context, rec *KeyRecord) (PendingKey, ed25
 	if err := k.store.PutKeys(ctx, made); err != nil {
 		// Only a claim held past its lease can be taken over; the key made
 		// for it is then recorded nowhere (docs/signing-keys.md).
-		k.svc.log.ErrorContext(ctx, "signing key made but not recorded", "tenant_id", rec.TenantID, "key_id", id, "ref", ref, "err", err)
+		k.env.Log.ErrorContext(ctx, "signing key made but not recorded", "tenant_id", rec.TenantID, "key_id", id, "ref", ref, "err", err)
 		if errors.Is(err, ErrConflict) {
 			return PendingKey{}, nil, fmt.Errorf("%w: record of key %q: %w", errKeyRecordMoved, id, err)
 		}
@@ -223,7 +195,7 @@ func (k *Keys) releaseClaim(ctx context.Context, claim KeyRecord) {
 	free.Version++
 	free.Pending = nil
 	if err := k.store.PutKeys(context.WithoutCancel(ctx), free); err != nil && !errors.Is(err, ErrConflict) {
-		k.svc.log.WarnContext(ctx, "release signing-key claim", "tenant_id", claim.TenantID, "err", err)
+		k.env.Log.WarnContext(ctx, "release signing-key claim", "tenant_id", claim.TenantID, "err", err)
 	}
 }
 
@@ -253,7 +225,7 @@ func (k *Keys) Rotate(ctx context.Context, ad Admin) (KeyView, error) {
 		return KeyView{TenantID: tenantID, SigningKeyID: cur.KeyID, Fingerprint: cur.Fingerprint, Lineage: rec.Lineage}, nil
 	}
 	from, _ := time.Parse(time.RFC3339, cur.ActiveFrom)
-	if !k.svc.clock().Truncate(time.Second).After(from) {
+	if !k.env.now().Truncate(time.Second).After(from) {
 		// Windows are whole seconds; two rotations in one second would overlap.
 		e := keyConflict(nil)
 		e.Message = "the active key became active less than a second ago; retry"
@@ -270,7 +242,7 @@ func (k *Keys) Rotate(ctx context.Context, ad Admin) (KeyView, error) {
 	if err != nil {
 		return KeyView{}, err
 	}
-	now := k.svc.clock()
+	now := k.env.now()
 	l, err := rec.Lineage.Rotate(ctx, pend.KeyID, pub, now, outgoing)
 	if err != nil {
 		return KeyView{}, backend("rotate lineage", err)
@@ -288,7 +260,7 @@ func (k *Keys) Rotate(ctx context.Context, ad Admin) (KeyView, error) {
 		return KeyView{}, backend("put signing keys", err)
 	}
 	in := l[len(l)-1]
-	if err := k.svc.audit(ctx, AuditEvent{TenantID: tenantID, Actor: actorOf(ad), At: now, Action: "signing_key_rotated",
+	if err := k.audit.record(ctx, AuditEvent{TenantID: tenantID, Actor: actorOf(ad), At: now, Action: "signing_key_rotated",
 		ID: auditID("signing_key_rotated", in.KeyID), Detail: map[string]string{"key_id": in.KeyID, "fingerprint": in.Fingerprint,
 			"previous_key_id": cur.KeyID}}); err != nil {
 		return KeyView{}, err
@@ -296,19 +268,22 @@ func (k *Keys) Rotate(ctx context.Context, ad Admin) (KeyView, error) {
 	return KeyView{TenantID: tenantID, SigningKeyID: in.KeyID, Fingerprint: in.Fingerprint, Lineage: l}, nil
 }
 
-// actorOf names an admin in the audit log, as the other admin actions do.
-func actorOf(Admin) string { return "admin" }
-
-// SignerFor returns a signer of one of the tenant's keys, retired or not
-// (Reproduce re-signs old packs with the key that signed them).
-func (k *Keys) SignerFor(ctx context.Context, tenantID, keyID string) (pack.Signer, error) {
+// Signing returns the tenant's lineage, the entry of one of its keys,
+// retired or not, and a signer of it (Reproduce re-signs old packs with the
+// key that signed them); ErrNotFound for a key that is not the tenant's.
+func (k *Keys) Signing(ctx context.Context, tenantID, keyID string) (KeyRecord, pack.LineageEntry, pack.Signer, error) {
 	rec, err := k.store.GetKeys(ctx, tenantID)
 	if err != nil {
-		return nil, fmt.Errorf("signer of key %q: %w", keyID, err)
+		return KeyRecord{}, pack.LineageEntry{}, nil, fmt.Errorf("signer of key %q: %w", keyID, err)
 	}
+	entry, inLineage := rec.Lineage.Key(keyID)
 	ref, ok := rec.Refs[keyID]
-	if !ok {
-		return nil, fmt.Errorf("signer of key %q: %w", keyID, ErrNotFound)
+	if !ok || !inLineage {
+		return KeyRecord{}, pack.LineageEntry{}, nil, fmt.Errorf("signer of key %q: %w", keyID, ErrNotFound)
 	}
-	return k.vault.Signer(ctx, tenantID, keyID, ref)
+	sg, err := k.vault.Signer(ctx, tenantID, keyID, ref)
+	if err != nil {
+		return KeyRecord{}, pack.LineageEntry{}, nil, fmt.Errorf("signer of key %q: %w", keyID, err)
+	}
+	return rec, entry, sg, nil
 }

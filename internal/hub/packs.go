@@ -6,72 +6,19 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"sync"
 	"time"
 
+	"github.com/monsys/hub/internal/clock"
 	"github.com/monsys/hub/internal/pack"
 )
 
-// Pack statuses.
-const (
-	PackPending = "pending"
-	PackReady   = "ready"
-	PackFailed  = "failed"
-)
-
-// Pack is the hub's record of one evidence pack.
-type Pack struct {
-	TenantID       string
-	PackID         string
-	Status         string
-	PeriodStart    time.Time
-	PeriodEnd      time.Time
-	RequestedAt    time.Time
-	GeneratedAt    time.Time
-	FinishedAt     time.Time
-	ObjectKey      string
-	ObjectVersion  string
-	FileName       string
-	Size           int64
-	Records        int64
-	ManifestSHA256 string
-	SigningKeyID   string
-	Previous       *pack.PackRef
-	Reason         string
-}
-
-// PackHead is the tenant's pack chain: the last ready pack, and the build
-// that holds the tenant's build lease, if any.
-type PackHead struct {
-	Last       *pack.PackRef
-	Building   string
-	LeaseUntil time.Time
-}
-
-// PackStore keeps pack records and each tenant's chain head.
-type PackStore interface {
-	// CreatePack writes a new pending pack; ErrConflict if the id exists.
-	CreatePack(ctx context.Context, p Pack) error
-	// GetPack returns the tenant's pack, or ErrNotFound.
-	GetPack(ctx context.Context, tenantID, packID string) (Pack, error)
-	// FinishPack writes p (ready or failed) if the stored pack is still pending; else ErrConflict.
-	FinishPack(ctx context.Context, p Pack) error
-	// AcquireBuild takes the tenant's build lease for packID until until,
-	// if nobody holds it or the holder's lease ended before now; else
-	// ErrConflict. It returns the head as it stood.
-	AcquireBuild(ctx context.Context, tenantID, packID string, until, now time.Time) (PackHead, error)
-	// ReleaseBuild gives the lease up if packID holds it, and moves the
-	// chain to last when last is not nil (the same conditional write).
-	ReleaseBuild(ctx context.Context, tenantID, packID string, last *pack.PackRef) error
-}
-
-// PackSource reads what goes into a pack: never a scan.
-type PackSource interface {
-	// PeriodBatches calls fn (never concurrently) for every batch of the
-	// tenant whose records may fall in [from, to].
-	PeriodBatches(ctx context.Context, tenantID string, from, to time.Time, fn func(StoredBatch) error) error
-	// Audit lists the tenant's audit events in [from, to).
-	Audit(ctx context.Context, tenantID string, from, to time.Time) ([]AuditEvent, error)
+// PackKeys are the tenants' signing keys as the packs use them (Keys).
+type PackKeys interface {
+	// Active returns the tenant's lineage, its active key and a signer for
+	// it, creating the first key when the tenant has none.
+	Active(ctx context.Context, tenantID string) (KeyRecord, pack.LineageEntry, pack.Signer, error)
+	// Signing returns the tenant's lineage, the entry of keyID and a signer of it.
+	Signing(ctx context.Context, tenantID, keyID string) (KeyRecord, pack.LineageEntry, pack.Signer, error)
 }
 
 // ObjectStore keeps pack archives. Upload streams r as one object with a
@@ -84,7 +31,8 @@ type ObjectStore interface {
 	PresignGet(ctx context.Context, key, version, fileName string, ttl time.Duration) (string, error)
 }
 
-// BuildStarter starts the build of a pending pack asynchronously.
+// BuildStarter starts the build of a pending pack asynchronously (a Lambda
+// self-invocation in AWS, a goroutine in the local hub).
 type BuildStarter interface {
 	StartBuild(ctx context.Context, tenantID, packID string) error
 }
@@ -104,23 +52,40 @@ type PackConfig struct {
 	RetainUntil func(time.Time) time.Time // for the pack view only; the store applies retention
 }
 
-// Packs requests, builds and hands out evidence packs (SPEC 8).
-type Packs struct {
-	svc     *Service
-	store   PackStore
-	src     PackSource
-	keys    *Keys
-	objects ObjectStore
-	cfg     PackConfig
-
-	mu    sync.Mutex
-	start BuildStarter
+// PacksDeps are what the evidence packs read and write: their own records
+// and lease, what goes into a pack, the signing keys, the archives and the
+// builds.
+type PacksDeps struct {
+	Packs     PackRecords
+	Lease     BuildLease
+	Batches   PeriodReader
+	Anomalies AnomalyLister
+	Agents    AgentReader
+	AuditLog  AuditReader
+	Audit     AuditSink
+	Keys      PackKeys
+	Objects   ObjectStore
+	Starter   BuildStarter
 }
 
-// NewPacks returns the pack service. SetStarter must be called before RequestPack.
-func NewPacks(svc *Service, store PackStore, src PackSource, keys *Keys, objects ObjectStore, cfg PackConfig) (*Packs, error) {
-	if svc == nil || store == nil || src == nil || keys == nil || objects == nil {
-		return nil, errors.New("hub: packs need a service, stores, keys and an object store")
+// Packs requests, builds and hands out evidence packs (SPEC 8).
+type Packs struct {
+	store   PackRecords
+	lease   BuildLease
+	src     packSource
+	keys    PackKeys
+	objects ObjectStore
+	start   BuildStarter
+	cfg     PackConfig
+	env     Env
+	audit   auditor
+}
+
+// NewPacks returns the evidence-pack use case.
+func NewPacks(d PacksDeps, cfg PackConfig, env Env) (*Packs, error) {
+	if d.Packs == nil || d.Lease == nil || d.Batches == nil || d.Anomalies == nil || d.Agents == nil || d.AuditLog == nil ||
+		d.Audit == nil || d.Keys == nil || d.Objects == nil || d.Starter == nil {
+		return nil, errors.New("hub: packs need every one of PacksDeps")
 	}
 	if cfg.MaxSpan <= 0 {
 		cfg.MaxSpan = 366 * 24 * time.Hour
@@ -140,18 +105,9 @@ func NewPacks(svc *Service, store PackStore, src PackSource, keys *Keys, objects
 	if cfg.KeyPrefix == "" {
 		cfg.KeyPrefix = "packs/"
 	}
-	return &Packs{svc: svc, store: store, src: src, keys: keys, objects: objects, cfg: cfg}, nil
-}
-
-// Keys returns the key manager the packs sign with.
-func (p *Packs) Keys() *Keys { return p.keys }
-
-// SetStarter sets how builds are started (a Lambda self-invocation in AWS, a
-// goroutine in the local hub).
-func (p *Packs) SetStarter(s BuildStarter) {
-	p.mu.Lock()
-	p.start = s
-	p.mu.Unlock()
+	env = env.filled()
+	return &Packs{store: d.Packs, lease: d.Lease, src: packSource{batches: d.Batches, anomalies: d.Anomalies, agents: d.Agents, audit: d.AuditLog}, keys: d.Keys,
+		objects: d.Objects, start: d.Starter, cfg: cfg, env: env, audit: auditor{d.Audit, env}}, nil
 }
 
 // PackView is the answer of the evidence-pack endpoints.
@@ -234,27 +190,21 @@ func (p *Packs) RequestPack(ctx context.Context, ad Admin, body []byte) (PackVie
 	if err != nil {
 		return PackView{}, err
 	}
-	id, err := newID("pk_", p.svc.rand)
+	id, err := p.env.newID("pk_")
 	if err != nil {
 		return PackView{}, backend("new pack id", err)
 	}
-	now := p.svc.clock()
+	now := p.env.now()
 	pk := Pack{TenantID: ad.TenantID, PackID: id, Status: PackPending, PeriodStart: start, PeriodEnd: end, RequestedAt: now}
 	if err := p.store.CreatePack(ctx, pk); err != nil {
 		return PackView{}, backend("create pack", err)
 	}
-	if err := p.svc.audit(ctx, AuditEvent{TenantID: ad.TenantID, Actor: actorOf(ad), At: now, Action: "pack_requested",
+	if err := p.audit.record(ctx, AuditEvent{TenantID: ad.TenantID, Actor: actorOf(ad), At: now, Action: "pack_requested",
 		ID: auditID("pack_requested", id), Detail: map[string]string{"pack_id": id, "period_start": pack.TimeString(start),
 			"period_end": pack.TimeString(end)}}); err != nil {
 		return PackView{}, err
 	}
-	p.mu.Lock()
-	st := p.start
-	p.mu.Unlock()
-	if st == nil {
-		return PackView{}, backend("start build", errors.New("no build starter configured"))
-	}
-	if err := st.StartBuild(ctx, ad.TenantID, id); err != nil {
+	if err := p.start.StartBuild(ctx, ad.TenantID, id); err != nil {
 		p.fail(ctx, pk, reasonStart)
 		return PackView{}, backend("start build", fmt.Errorf("%w: %w", ErrUnavailable, err))
 	}
@@ -286,7 +236,7 @@ func (p *Packs) GetPack(ctx context.Context, ad Admin, id, expiresIn string) (Pa
 	if err != nil {
 		return PackView{}, backend("get pack", err)
 	}
-	now := p.svc.clock()
+	now := p.env.now()
 	if pk.Status == PackPending && now.Sub(pk.RequestedAt) > p.cfg.BuildLease+p.cfg.LeaseWait+time.Minute {
 		// The build is gone (a crashed function): say so once, for good.
 		pk = p.fail(ctx, pk, reasonLost)
@@ -300,11 +250,11 @@ func (p *Packs) GetPack(ctx context.Context, ad Admin, id, expiresIn string) (Pa
 		return PackView{}, backend("presign pack link", err)
 	}
 	exp := now.Add(ttl).Truncate(time.Second)
-	linkID, err := newID("ln_", p.svc.rand)
+	linkID, err := p.env.newID("ln_")
 	if err != nil {
 		return PackView{}, backend("new link id", err)
 	}
-	if err := p.svc.audit(ctx, AuditEvent{TenantID: ad.TenantID, Actor: actorOf(ad), At: now, Action: "pack_link_issued",
+	if err := p.audit.record(ctx, AuditEvent{TenantID: ad.TenantID, Actor: actorOf(ad), At: now, Action: "pack_link_issued",
 		ID: auditID("pack_link_issued", linkID), Detail: map[string]string{"pack_id": id, "link_id": linkID,
 			"expires_at": pack.TimeString(exp)}}); err != nil {
 		return PackView{}, err
@@ -325,16 +275,16 @@ func parseTTL(s string) (time.Duration, error) {
 
 // fail marks pk failed with reason, if it is still pending, and returns what is stored.
 func (p *Packs) fail(ctx context.Context, pk Pack, reason string) Pack {
-	pk.Status, pk.Reason, pk.FinishedAt = PackFailed, reason, p.svc.clock()
+	pk.Status, pk.Reason, pk.FinishedAt = PackFailed, reason, p.env.now()
 	err := p.store.FinishPack(ctx, pk)
 	if errors.Is(err, ErrConflict) {
 		if cur, gerr := p.store.GetPack(ctx, pk.TenantID, pk.PackID); gerr == nil {
 			return cur
 		}
 	} else if err != nil {
-		p.svc.log.ErrorContext(ctx, "mark pack failed", "tenant_id", pk.TenantID, "pack_id", pk.PackID, "err", err)
+		p.env.Log.ErrorContext(ctx, "mark pack failed", "tenant_id", pk.TenantID, "pack_id", pk.PackID, "err", err)
 	}
-	_ = p.svc.audit(ctx, AuditEvent{TenantID: pk.TenantID, Actor: "hub", At: pk.FinishedAt, Action: "pack_failed",
+	_ = p.audit.record(ctx, AuditEvent{TenantID: pk.TenantID, Actor: "hub", At: pk.FinishedAt, Action: "pack_failed",
 		ID: auditID("pack_failed", pk.PackID), Detail: map[string]string{"pack_id": pk.PackID, "reason": reason}})
 	return pk
 }
@@ -366,40 +316,40 @@ func (p *Packs) BuildPack(ctx context.Context, tenantID, packID string) error {
 	}
 	res, reason, err := p.build(ctx, pk, head)
 	if err != nil {
-		_ = p.store.ReleaseBuild(context.WithoutCancel(ctx), tenantID, packID, nil)
+		_ = p.lease.ReleaseBuild(context.WithoutCancel(ctx), tenantID, packID, nil)
 		p.fail(context.WithoutCancel(ctx), pk, reason)
 		return fmt.Errorf("build pack %q: %w: %w", packID, ErrPackFailed, err)
 	}
 	// The chain moves first: the object exists and is the tenant's newest pack.
 	ref := &pack.PackRef{PackID: packID, ManifestSHA256: res.ManifestSHA256}
-	if err := p.store.ReleaseBuild(ctx, tenantID, packID, ref); err != nil {
+	if err := p.lease.ReleaseBuild(ctx, tenantID, packID, ref); err != nil {
 		p.fail(context.WithoutCancel(ctx), pk, reasonChain)
 		return fmt.Errorf("build pack %q: %w: advance chain: %w", packID, ErrPackFailed, err)
 	}
 	done := pk
-	done.Status, done.GeneratedAt, done.FinishedAt = PackReady, res.GeneratedAt, p.svc.clock()
+	done.Status, done.GeneratedAt, done.FinishedAt = PackReady, res.GeneratedAt, p.env.now()
 	done.ObjectKey, done.ObjectVersion, done.FileName, done.Size, done.Records = res.ObjectKey, res.ObjectVersion, res.FileName, res.Size, res.Records
 	done.ManifestSHA256, done.SigningKeyID, done.Previous = res.ManifestSHA256, res.SigningKeyID, head.Last
 	if err := p.store.FinishPack(ctx, done); err != nil {
 		return fmt.Errorf("build pack %q: mark ready: %w", packID, err)
 	}
-	return p.svc.audit(ctx, AuditEvent{TenantID: tenantID, Actor: "hub", At: done.FinishedAt, Action: "pack_built",
+	return p.audit.record(ctx, AuditEvent{TenantID: tenantID, Actor: "hub", At: done.FinishedAt, Action: "pack_built",
 		ID: auditID("pack_built", packID), Detail: map[string]string{"pack_id": packID, "manifest_sha256": res.ManifestSHA256,
 			"signing_key_id": res.SigningKeyID, "records": strconv.FormatInt(res.Records, 10)}})
 }
 
+// acquire takes the tenant's build lease for pk, trying again every second
+// (on the clock) while another build holds it, for at most LeaseWait.
 func (p *Packs) acquire(ctx context.Context, pk Pack) (PackHead, error) {
-	deadline := time.Now().Add(p.cfg.LeaseWait)
+	deadline := p.env.now().Add(p.cfg.LeaseWait)
 	for {
-		now := p.svc.clock()
-		head, err := p.store.AcquireBuild(ctx, pk.TenantID, pk.PackID, now.Add(p.cfg.BuildLease), now)
-		if err == nil || !errors.Is(err, ErrConflict) || time.Now().After(deadline) {
+		now := p.env.now()
+		head, err := p.lease.AcquireBuild(ctx, pk.TenantID, pk.PackID, now.Add(p.cfg.BuildLease), now)
+		if err == nil || !errors.Is(err, ErrConflict) || now.After(deadline) {
 			return head, err
 		}
-		select {
-		case <-ctx.Done():
-			return PackHead{}, ctx.Err()
-		case <-time.After(time.Second):
+		if err := clock.Sleep(ctx, p.env.Clock, time.Second); err != nil {
+			return PackHead{}, err
 		}
 	}
 }
@@ -476,14 +426,12 @@ func (p *Packs) build(ctx context.Context, pk Pack, head PackHead) (built, strin
 	}
 	// generated_at is the next whole second: waiting for it makes "held
 	// before generated_at" include everything received until the build began.
-	now := p.svc.clock()
+	now := p.env.now()
 	gen := now.Truncate(time.Second)
 	if gen.Before(now) {
 		gen = gen.Add(time.Second)
-		select {
-		case <-ctx.Done():
-			return built{}, reasonCancel, ctx.Err()
-		case <-time.After(gen.Sub(now)):
+		if err := clock.Sleep(ctx, p.env.Clock, gen.Sub(now)); err != nil {
+			return built{}, reasonCancel, err
 		}
 	}
 	name, err := pack.FileName(pk.TenantID, pk.PeriodStart, pk.PeriodEnd)
@@ -544,15 +492,7 @@ func (p *Packs) Reproduce(ctx context.Context, tenantID, packID string, w io.Wri
 	if pk.Status != PackReady {
 		return nil, fmt.Errorf("reproduce %q: pack is %s", packID, pk.Status)
 	}
-	rec, err := p.keys.store.GetKeys(ctx, tenantID)
-	if err != nil {
-		return nil, fmt.Errorf("reproduce %q: %w", packID, err)
-	}
-	key, ok := rec.Lineage.Key(pk.SigningKeyID)
-	if !ok {
-		return nil, fmt.Errorf("reproduce %q: key %q is not in the lineage", packID, pk.SigningKeyID)
-	}
-	signer, err := p.keys.SignerFor(ctx, tenantID, key.KeyID)
+	rec, key, signer, err := p.keys.Signing(ctx, tenantID, pk.SigningKeyID)
 	if err != nil {
 		return nil, fmt.Errorf("reproduce %q: %w", packID, err)
 	}

@@ -13,24 +13,18 @@ import (
 // decided by internal/pack; an error of a store is marked as the
 // backend's, so that the pack fails with reasonRead.
 type packSource struct {
-	batches   PackSource
-	anomalies anomalyLister
+	batches   PeriodReader
+	anomalies AnomalyLister
 	agents    AgentReader
+	audit     AuditReader
 }
 
 var _ pack.Source = packSource{}
 
-// anomalyLister lists a tenant's anomalies a page at a time.
-type anomalyLister interface {
-	ListAnomalies(ctx context.Context, tenantID string, f anomaly.Filter, cursor string, limit int) (AnomalyPage, error)
-}
-
 // anomalyPage is how many anomalies a pack reads at a time.
 const anomalyPage = 500
 
-func (p *Packs) source() packSource {
-	return packSource{batches: p.src, anomalies: p.svc.store, agents: p.svc.store}
-}
+func (p *Packs) source() packSource { return p.src }
 
 // Batches reads the batch index of the period's days.
 func (s packSource) Batches(ctx context.Context, p pack.Period, fn func(pack.Batch) error) error {
@@ -62,7 +56,7 @@ func (s packSource) Anomalies(ctx context.Context, p pack.Period, fn func(anomal
 
 // Audit reads the audit log of the period.
 func (s packSource) Audit(ctx context.Context, p pack.Period, fn func(pack.AuditEvent) error) error {
-	events, err := s.batches.Audit(ctx, p.TenantID, p.Start, p.Until())
+	events, err := s.audit.Audit(ctx, p.TenantID, p.Start, p.Until())
 	if err != nil {
 		return because(reasonRead, err)
 	}

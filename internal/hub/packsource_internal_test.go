@@ -104,7 +104,7 @@ func (s *marchStores) GetAgent(_ context.Context, id string) (Agent, error) {
 	return a, nil
 }
 
-func (s *marchStores) source() packSource { return packSource{batches: s, anomalies: s, agents: s} }
+func (s *marchStores) source() packSource { return packSource{batches: s, anomalies: s, agents: s, audit: s} }
 
 // TestPackSourceGolden: packtest.March read from the hub's stores makes
 // the pack whose data files internal/pack/testdata/period holds, byte for
@@ -131,13 +131,13 @@ func TestPackSourceReasons(t *testing.T) {
 	}{
 		{"fail/batches", func(s *marchStores) pack.Source { s.fail = down; return s.source() }, reasonRead},
 		{"fail/anomalies", func(s *marchStores) pack.Source {
-			return packSource{batches: s, anomalies: failingStores{s, down}, agents: s}
+			return packSource{batches: s, anomalies: failingStores{s, down}, agents: s, audit: s}
 		}, reasonRead},
 		{"fail/audit", func(s *marchStores) pack.Source {
-			return packSource{batches: failingStores{s, down}, anomalies: s, agents: s}
+			return packSource{batches: s, anomalies: s, agents: s, audit: failingStores{s, down}}
 		}, reasonRead},
 		{"fail/agent", func(s *marchStores) pack.Source {
-			return packSource{batches: s, anomalies: s, agents: failingStores{s, down}}
+			return packSource{batches: s, anomalies: s, agents: failingStores{s, down}, audit: s}
 		}, reasonRead},
 		{"fail/unsafe-agent-id", func(s *marchStores) pack.Source {
 			s.batches[0].AgentID = "../ag"

@@ -5,10 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/monsys/hub/internal/anomaly"
@@ -94,14 +92,58 @@ func validateRegister(r *registerBody) error {
 	return nil
 }
 
+// Issuer issues agent client certificates from CSRs (the hub CA, ca.Authority).
+type Issuer interface {
+	IssueAgent(csr *x509.CertificateRequest, tenant, agentID string, validity time.Duration) (*x509.Certificate, error)
+}
+
+// RegisterDeps are what a registration reads and writes, and the components
+// it shares with the other agent endpoints.
+type RegisterDeps struct {
+	Auth   *AgentAuth
+	Certs  *Certs
+	Alarms *Alarms
+	Agents AgentReader
+	Pins   PinStore
+	Issuer Issuer
+	Audit  AuditSink
+}
+
+// RegisterConfig tunes registrations. Zero values take the defaults.
+type RegisterConfig struct {
+	// AgentCertValidity is the lifetime of issued agent certificates, default 30 days.
+	AgentCertValidity time.Duration
+}
+
+// Registrar registers agents (POST /agents/register, SPEC 4.1 and 5): it
+// pins their signing keys and client certificates and issues certificates.
+type Registrar struct {
+	d     RegisterDeps
+	cfg   RegisterConfig
+	env   Env
+	audit auditor
+}
+
+// NewRegistrar returns the registration use case.
+func NewRegistrar(d RegisterDeps, cfg RegisterConfig, env Env) (*Registrar, error) {
+	if d.Auth == nil || d.Certs == nil || d.Alarms == nil || d.Agents == nil || d.Pins == nil || d.Issuer == nil || d.Audit == nil {
+		return nil, errors.New("hub: a registrar needs every one of RegisterDeps")
+	}
+	if cfg.AgentCertValidity <= 0 {
+		cfg.AgentCertValidity = 30 * 24 * time.Hour
+	}
+	env = env.filled()
+	return &Registrar{d: d, cfg: cfg, env: env, audit: auditor{d.Audit, env}}, nil
+}
+
 // Register registers the host and pins its signing key and client certificate.
-func (s *Service) Register(ctx context.Context, req RegisterRequest) (RegisterResult, error) {
-	a, err := s.authAgent(ctx, req.Token)
+func (rg *Registrar) Register(ctx context.Context, req RegisterRequest) (RegisterResult, error) {
+	a, err := rg.d.Auth.Authenticate(ctx, req.Token)
 	if err != nil {
 		return RegisterResult{}, err
 	}
-	p := s.identify(req.ClientCertPEM)
-	verdict, err := s.checkCert(ctx, a, p, onRegister)
+	p := rg.d.Certs.identify(req.ClientCertPEM)
+	verdict, err := rg.d.Certs.check(ctx, rg.d.Alarms, a, p, onRegister)
 	if err != nil {
 		return RegisterResult{}, err
 	}
@@ -126,29 +168,29 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (RegisterRe
 	// of the certificate (SPEC 4.1): the late loser of a race of first
 	// registrations finds both pins set, and is answered as the others are.
 	if key != nil && decideSigning(a.SigningPubKey, key) == keyOther {
-		return RegisterResult{}, s.otherKey(ctx, a, key)
+		return RegisterResult{}, rg.otherKey(ctx, a, key)
 	}
 	plan, why := planCert(a, p, verdict, csr)
 	if why != "" {
-		s.raise(ctx, a, anomaly.CertPinMismatch, anomaly.Critical, why)
+		rg.d.Alarms.raise(ctx, a, anomaly.CertPinMismatch, anomaly.Critical, why)
 		return RegisterResult{}, refuse(CodeCertPinMismatch, "the client certificate is not the one pinned for this agent")
 	}
 
 	res := RegisterResult{AgentID: a.AgentID}
 	if key != nil {
-		if a, err = s.pinSigning(ctx, a, key); err != nil {
+		if a, err = rg.pinSigning(ctx, a, key); err != nil {
 			return RegisterResult{}, err
 		}
 		at := a.SigningSetAt
 		res.SigningPubKeyPinned, res.SigningSetAt = true, &at
 	}
-	if res.ClientCert, err = s.pinCert(ctx, a, p, plan, csr); err != nil {
+	if res.ClientCert, err = rg.pinCert(ctx, a, p, plan, csr); err != nil {
 		return RegisterResult{}, err
 	}
-	now := s.clock()
+	now := rg.env.now()
 	reg := Registration{Hostname: body.Hostname, AgentVersion: body.AgentVersion, OS: body.OS, Arch: body.Arch,
 		MaxAgentVersion: semver.Max(a.MaxAgentVersion, body.AgentVersion), At: now}
-	if err := s.store.RecordRegistration(ctx, a.AgentID, reg); err != nil {
+	if err := rg.d.Pins.RecordRegistration(ctx, a.AgentID, reg); err != nil {
 		return RegisterResult{}, backend("record registration", err)
 	}
 	return res, nil
@@ -177,27 +219,27 @@ func badSigningKey(err error) error {
 // pinSigning applies the SPEC 4.1 table; a lost race is decided again on what
 // DynamoDB now holds, so exactly one of many concurrent keys wins. A key that
 // SPEC 3 refuses is never pinned, whichever path brings it here.
-func (s *Service) pinSigning(ctx context.Context, a Agent, key []byte) (Agent, error) {
+func (rg *Registrar) pinSigning(ctx context.Context, a Agent, key []byte) (Agent, error) {
 	if err := sig.CheckPublicKey(key); err != nil {
 		return a, badSigningKey(err)
 	}
 	for range 3 {
 		switch decideSigning(a.SigningPubKey, key) {
 		case keySame:
-			return a, s.audit(ctx, pinAudit(a))
+			return a, rg.audit.record(ctx, pinAudit(a))
 		case keyOther:
-			return a, s.otherKey(ctx, a, key)
+			return a, rg.otherKey(ctx, a, key)
 		}
-		at := s.clock()
-		err := s.store.PinSigningKey(ctx, a.AgentID, key, at)
+		at := rg.env.now()
+		err := rg.d.Pins.PinSigningKey(ctx, a.AgentID, key, at)
 		if err == nil {
 			a.SigningPubKey, a.SigningSetAt = key, at
-			return a, s.audit(ctx, pinAudit(a))
+			return a, rg.audit.record(ctx, pinAudit(a))
 		}
 		if !errors.Is(err, ErrConflict) {
 			return a, backend("pin signing key", err)
 		}
-		if a, err = s.store.GetAgent(ctx, a.AgentID); err != nil {
+		if a, err = rg.d.Agents.GetAgent(ctx, a.AgentID); err != nil {
 			return a, backend("re-read agent", err)
 		}
 	}
@@ -205,8 +247,8 @@ func (s *Service) pinSigning(ctx context.Context, a Agent, key []byte) (Agent, e
 }
 
 // otherKey refuses a registration with another key than the pinned one.
-func (s *Service) otherKey(ctx context.Context, a Agent, key []byte) error {
-	s.raise(ctx, a, anomaly.SignatureInvalid, anomaly.Critical,
+func (rg *Registrar) otherKey(ctx context.Context, a Agent, key []byte) error {
+	rg.d.Alarms.raise(ctx, a, anomaly.SignatureInvalid, anomaly.Critical,
 		"registration with a signing key other than the pinned one (fingerprint "+pack.Fingerprint(key)+")")
 	return refuse(CodeSignatureInvalid, "a different signing key is pinned for this agent; an admin must rotate it first")
 }
@@ -258,29 +300,29 @@ func planCert(a Agent, p presented, v certVerdict, csr *x509.CertificateRequest)
 }
 
 // pinCert carries out plan and returns the issued certificate's PEM, if any.
-func (s *Service) pinCert(ctx context.Context, a Agent, p presented, plan certPlan, csr *x509.CertificateRequest) (string, error) {
+func (rg *Registrar) pinCert(ctx context.Context, a Agent, p presented, plan certPlan, csr *x509.CertificateRequest) (string, error) {
 	switch {
 	case plan.reuse != "":
 		return plan.reuse, nil
 	case plan.tofu:
-		pin := CertPin{Fingerprint: p.id.Fingerprint, PubKeySHA: spkiSHA(p.id.Cert), NotAfter: p.id.NotAfter, SetAt: s.clock()}
-		return "", s.writeCertPin(ctx, a, pin, "", "client_cert_pinned_tofu")
+		pin := CertPin{Fingerprint: p.id.Fingerprint, PubKeySHA: spkiSHA(p.id.Cert), NotAfter: p.id.NotAfter, SetAt: rg.env.now()}
+		return "", rg.writeCertPin(ctx, a, pin, "", "client_cert_pinned_tofu")
 	case !plan.issue:
 		return "", nil
 	}
-	cert, err := s.issuer.IssueAgent(csr, a.TenantID, a.AgentID, s.cfg.AgentCertValidity)
+	cert, err := rg.d.Issuer.IssueAgent(csr, a.TenantID, a.AgentID, rg.cfg.AgentCertValidity)
 	if err != nil {
 		return "", backend("issue agent certificate", err)
 	}
 	pem := string(ca.EncodeCertPEM(cert))
 	expect := plan.expect
 	pin := CertPin{Fingerprint: ca.Fingerprint(cert.Raw), PEM: pem, PubKeySHA: spkiSHAOf(csr.RawSubjectPublicKeyInfo),
-		NotAfter: cert.NotAfter, SetAt: s.clock(), Previous: expect}
+		NotAfter: cert.NotAfter, SetAt: rg.env.now(), Previous: expect}
 	action := "client_cert_issued"
 	if expect != "" {
 		action = "client_cert_renewed"
 	}
-	if err := s.writeCertPin(ctx, a, pin, expect, action); err != nil {
+	if err := rg.writeCertPin(ctx, a, pin, expect, action); err != nil {
 		return "", err
 	}
 	return pem, nil
@@ -288,23 +330,23 @@ func (s *Service) pinCert(ctx context.Context, a Agent, p presented, plan certPl
 
 // writeCertPin pins conditionally; when the race is lost, the winner's pin is
 // accepted only if it is for the same key (the same agent retrying).
-func (s *Service) writeCertPin(ctx context.Context, a Agent, pin CertPin, expect, action string) error {
-	err := s.store.PinCert(ctx, a.AgentID, pin, expect)
+func (rg *Registrar) writeCertPin(ctx context.Context, a Agent, pin CertPin, expect, action string) error {
+	err := rg.d.Pins.PinCert(ctx, a.AgentID, pin, expect)
 	if errors.Is(err, ErrConflict) {
-		cur, rerr := s.store.GetAgent(ctx, a.AgentID)
+		cur, rerr := rg.d.Agents.GetAgent(ctx, a.AgentID)
 		if rerr != nil {
 			return backend("re-read agent", rerr)
 		}
 		if cur.Cert != nil && cur.Cert.PubKeySHA == pin.PubKeySHA && cur.Cert.Fingerprint == pin.Fingerprint {
 			return nil
 		}
-		s.raise(ctx, a, anomaly.CertPinMismatch, anomaly.Critical, "lost a race to pin a different client certificate")
+		rg.d.Alarms.raise(ctx, a, anomaly.CertPinMismatch, anomaly.Critical, "lost a race to pin a different client certificate")
 		return refuse(CodeCertPinMismatch, "another client certificate was pinned for this agent")
 	}
 	if err != nil {
 		return backend("pin client certificate", err)
 	}
-	return s.audit(ctx, AuditEvent{TenantID: a.TenantID, AgentID: a.AgentID, Actor: "agent:" + a.AgentID, At: pin.SetAt,
+	return rg.audit.record(ctx, AuditEvent{TenantID: a.TenantID, AgentID: a.AgentID, Actor: "agent:" + a.AgentID, At: pin.SetAt,
 		Action: action, ID: auditID(action, a.AgentID, pin.Fingerprint),
 		Detail: map[string]string{"fingerprint": pin.Fingerprint, "previous": expect, "not_after": pin.NotAfter.Format(time.RFC3339)}})
 }
@@ -319,13 +361,4 @@ func spkiSHA(c *x509.Certificate) string {
 func spkiSHAOf(spki []byte) string {
 	h := sha256.Sum256(spki)
 	return hex.EncodeToString(h[:])
-}
-
-// auditID derives a stable event id from its parts, so retries overwrite.
-func auditID(parts ...string) string {
-	h := sha256.New()
-	for _, p := range parts {
-		fmt.Fprintf(h, "%d:%s;", len(p), p)
-	}
-	return "ev_" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:15])
 }

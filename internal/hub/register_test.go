@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/monsys/hub/internal/anomaly"
+	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/hub"
 )
@@ -233,7 +234,7 @@ func TestRegisterTable(t *testing.T) {
 			}
 			before := f.agentState(e.a.id)
 			f.clock.Advance(time.Minute)
-			res, err := f.svc.Register(f.ctx, tt.req(e))
+			res, err := f.core.Register.Register(f.ctx, tt.req(e))
 			wantCode(t, err, tt.code)
 			after := f.agentState(e.a.id)
 			if tt.code == "" {
@@ -321,7 +322,7 @@ func TestRegisterResultJSON(t *testing.T) {
 func TestRegisterRotatedToken(t *testing.T) {
 	f := newFx(t)
 	a := f.enrolled()
-	if _, err := f.svc.RotateToken(f.ctx, f.admin, a.id); err != nil {
+	if _, err := f.core.Agents.RotateToken(f.ctx, f.admin, a.id); err != nil {
 		t.Fatal(err)
 	}
 	_, err := f.register(a.token, a.cert, regBody("1.4.2", pubB64(a.key), ""))
@@ -399,7 +400,7 @@ func TestCertRules(t *testing.T) {
 		}
 		f.mustIngest(a, "1.4.2", 1)
 		var actions []string
-		for _, ev := range f.store.Audit(tenant) {
+		for _, ev := range f.store.AuditLog(tenant) {
 			if ev.AgentID == a.id {
 				actions = append(actions, ev.Action)
 			}
@@ -475,7 +476,7 @@ func TestCertRules(t *testing.T) {
 		f := newFx(t)
 		a := f.enrolled()
 		// The admin unpins the signing key; the agent's own certificate stays pinned.
-		if _, err := f.svc.RotateSigningKey(f.ctx, f.admin, a.id); err != nil {
+		if _, err := f.core.Agents.RotateSigningKey(f.ctx, f.admin, a.id); err != nil {
 			t.Fatal(err)
 		}
 		pin := *f.agentState(a.id).Cert
@@ -535,11 +536,11 @@ func TestCertRules(t *testing.T) {
 		f := newFx(t)
 		a := f.enrolled()
 		old := a.cert
-		v, err := f.svc.RotateClientCert(f.ctx, f.admin, a.id)
+		v, err := f.core.Agents.RotateClientCert(f.ctx, f.admin, a.id)
 		if err != nil || v.ClientCertPinned {
 			t.Fatalf("rotate-client-cert: %+v, %v", v, err)
 		}
-		if g, _ := f.svc.GetAgent(f.ctx, f.admin, a.id); g.ClientCertPinned || g.ClientCertFP != nil {
+		if g, _ := f.core.Agents.Get(f.ctx, f.admin, a.id); g.ClientCertPinned || g.ClientCertFP != nil {
 			t.Fatalf("still pinned: %+v", g)
 		}
 		a.tlsKey = p256(t)
@@ -557,26 +558,26 @@ func TestCertRules(t *testing.T) {
 
 	t.Run("ok/insecure-no-client-cert", func(t *testing.T) {
 		f := newFx(t)
-		svc, err := hub.New(f.store, f.auth, f.auth, hub.Config{InsecureNoClientCert: true}, hub.WithClock(f.clock.Now))
+		svc, err := app.Assemble(f.store.Stores(), f.auth, app.CoreConfig{InsecureNoClientCert: true}, hub.Env{Clock: f.clock})
 		if err != nil {
 			t.Fatal(err)
 		}
 		a := f.newAgent()
-		if _, err := svc.Register(f.ctx, hub.RegisterRequest{Token: a.token, ContentType: "application/json", Body: regBody("1.4.2", pubB64(a.key), "")}); err != nil {
+		if _, err := svc.Register.Register(f.ctx, hub.RegisterRequest{Token: a.token, ContentType: "application/json", Body: regBody("1.4.2", pubB64(a.key), "")}); err != nil {
 			t.Fatal(err)
 		}
 		a.cert = ""
 		body := a.next("1.4.2", 1)
-		if _, err := svc.Ingest(f.ctx, a.req(body)); err != nil {
+		if _, err := svc.Ingest.Ingest(f.ctx, a.req(body)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := svc.AuthAdmin(f.ctx, f.adminKey, ""); err != nil {
+		if _, err := svc.AdminAuth.Authenticate(f.ctx, f.adminKey, ""); err != nil {
 			t.Fatal(err)
 		}
 		// A presented certificate is still checked.
 		r := a.req(a.next("1.4.2", 1))
 		r.ClientCertPEM = f.operator
-		_, err = svc.Ingest(f.ctx, r)
+		_, err = svc.Ingest.Ingest(f.ctx, r)
 		wantCode(t, err, hub.CodeForbidden)
 	})
 }

@@ -5,46 +5,93 @@ import (
 	"time"
 
 	"github.com/monsys/hub/internal/anomaly"
+	"github.com/monsys/hub/internal/pack"
 )
 
-// The service's view of storage, split by concern. Every write that decides a
-// race is a single-item conditional write and reports ErrConflict when it loses.
+// The ports of the core's storage, one to three methods each, grouped here by
+// the table they touch; each use case names the ones it calls in its Deps
+// (or constructor). Every write that decides a race is a single-item
+// conditional write and reports ErrConflict when it loses. The DynamoDB
+// adapter (internal/aws/dynamo) and the in-memory store of the test kit
+// (internal/storetest) implement all of them, and storetest's contract holds
+// both to what is written here.
 
-// CredentialStore maps credential hashes to agents and tenants.
-type CredentialStore interface {
+// --- credentials and tenants
+
+// CredentialReader finds a credential by the hash of its secret.
+type CredentialReader interface {
+	// GetCredential returns the credential, or ErrNotFound.
 	GetCredential(ctx context.Context, hash string) (Credential, error)
+}
+
+// CredentialWriter puts and deletes credentials; both are idempotent.
+type CredentialWriter interface {
 	PutCredential(ctx context.Context, c Credential) error
 	DeleteCredential(ctx context.Context, hash string) error
 }
 
+// CredentialStore reads and writes credentials.
+type CredentialStore interface {
+	CredentialReader
+	CredentialWriter
+}
+
 // TenantStore keeps tenants.
 type TenantStore interface {
+	// GetTenant returns the tenant, or ErrNotFound.
 	GetTenant(ctx context.Context, id string) (Tenant, error)
+	// PutTenant creates the tenant; an existing one is left as it is.
 	PutTenant(ctx context.Context, t Tenant) error
 }
 
+// --- agents
+
 // AgentReader reads one agent, strongly consistent.
 type AgentReader interface {
+	// GetAgent returns the agent, or ErrNotFound.
 	GetAgent(ctx context.Context, agentID string) (Agent, error)
 }
 
-// AgentWriter holds the conditional writes on an agent item.
-type AgentWriter interface {
+// AgentMaker writes an agent's identity: the agent with its first token,
+// then each new token.
+type AgentMaker interface {
 	// CreateAgent fails with ErrConflict if the id exists.
 	CreateAgent(ctx context.Context, a Agent) error
-	// PinSigningKey sets the key if none is pinned, else ErrConflict.
-	PinSigningKey(ctx context.Context, agentID string, key []byte, at time.Time) error
-	UnpinSigningKey(ctx context.Context, agentID string) error
-	// PinCert pins c if the current fingerprint is expect ("" = none), else ErrConflict.
-	PinCert(ctx context.Context, agentID string, c CertPin, expect string) error
-	UnpinCert(ctx context.Context, agentID string) error
 	// ReplaceToken sets the token hash if the current one is old, else ErrConflict.
 	ReplaceToken(ctx context.Context, agentID, newHash, oldHash string) error
+}
+
+// PinStore holds the writes of a registration (SPEC 4.1, 5). A write on an
+// agent that does not exist is ErrConflict.
+type PinStore interface {
+	// PinSigningKey sets the key if none is pinned, else ErrConflict.
+	PinSigningKey(ctx context.Context, agentID string, key []byte, at time.Time) error
+	// PinCert pins c if the current fingerprint is expect ("" = none), else ErrConflict.
+	PinCert(ctx context.Context, agentID string, c CertPin, expect string) error
+	// RecordRegistration records what the host reported.
 	RecordRegistration(ctx context.Context, agentID string, r Registration) error
+}
+
+// Unpinner undoes the pins, for an admin's rotation.
+type Unpinner interface {
+	UnpinSigningKey(ctx context.Context, agentID string) error
+	UnpinCert(ctx context.Context, agentID string) error
+}
+
+// SeqStore moves an agent's last accepted seq: the commit point of a signed
+// batch, and its undo (docs/dynamodb.md, "The ingest commit").
+type SeqStore interface {
 	// BeginBatch advances last_seq to p.Seq and sets the pending marker if
 	// last_seq is still p.PrevSeq, no batch is pending and the signing key is
 	// still pubKey; else ErrConflict. version and maxVersion are recorded with it.
 	BeginBatch(ctx context.Context, agentID string, p Pending, pubKey []byte, version, maxVersion string) error
+	// AbortBatch restores last_seq to p.PrevSeq and clears the marker if it
+	// is still p (seq, sha and at), else ErrConflict.
+	AbortBatch(ctx context.Context, agentID string, p Pending) error
+}
+
+// ClaimStore holds the writes on the pending marker of a batch in flight.
+type ClaimStore interface {
 	// ClaimBatch replaces the pending marker by next if it is still exactly
 	// seen (seq, sha, at and undo), else ErrConflict: the one conditional
 	// write by which a request takes over a batch in flight.
@@ -52,48 +99,191 @@ type AgentWriter interface {
 	// EndBatch clears the pending marker if it is still p (seq, sha and at)
 	// and not being undone, else ErrConflict.
 	EndBatch(ctx context.Context, agentID string, p Pending) error
-	// AbortBatch restores last_seq to p.PrevSeq and clears the marker if it
-	// is still p (seq, sha and at), else ErrConflict.
-	AbortBatch(ctx context.Context, agentID string, p Pending) error
+}
+
+// UnsignedMarker records that an agent sent unsigned data.
+type UnsignedMarker interface {
 	// MarkUnsigned records that the agent sent unsigned data at t.
 	MarkUnsigned(ctx context.Context, agentID string, t time.Time) error
-	// BumpAnomalyGen moves (agent, kind) to generation from+1 if it is still from.
+}
+
+// AnomalyGens moves an agent's anomaly generations on.
+type AnomalyGens interface {
+	// BumpAnomalyGen moves (agent, kind) to generation from+1 if it is still from, else ErrConflict.
 	BumpAnomalyGen(ctx context.Context, agentID string, k anomaly.Kind, from int64) error
+}
+
+// AttentionIndex is what the integrity cycle (SPEC 4.4) reads: the two
+// sparse indexes, which hold only agents that need attention, never the fleet.
+type AttentionIndex interface {
+	// AttentionAgents calls fn for each agent in the sparse attention index.
+	AttentionAgents(ctx context.Context, fn func(Agent) error) error
+	// QuietAgents calls fn for each agent in the live index whose last data
+	// came before cutoff: the agents that have just gone quiet.
+	QuietAgents(ctx context.Context, cutoff time.Time, fn func(Agent) error) error
+}
+
+// StaleMarks are the integrity cycle's writes on an agent.
+type StaleMarks interface {
+	// MarkStale moves a quiet agent from the live index to the attention
+	// index, if its last data time is still liveAt; else ErrConflict.
+	MarkStale(ctx context.Context, agentID string, liveAt, at time.Time) error
+	// ClearStale removes the stale mark if it is still since, else ErrConflict.
+	ClearStale(ctx context.Context, agentID string, since time.Time) error
+	// ClearAttention takes the agent out of the attention index if it sent no
+	// unsigned data since unsignedAt and is not stale; else ErrConflict.
+	ClearAttention(ctx context.Context, agentID string, unsignedAt time.Time) error
+}
+
+// --- batches
+
+// BatchWriter writes accepted bodies and their time index; every write is idempotent.
+type BatchWriter interface {
+	// PutBatch stores b's time-index entries, then b itself, so that a
+	// batch that can be read has all its index entries.
+	PutBatch(ctx context.Context, b StoredBatch) error
+	// PutBatchIndex puts b's time-index entries again. It repairs a batch
+	// whose entries were lost.
+	PutBatchIndex(ctx context.Context, b StoredBatch) error
+	// DeleteBatch removes b's index entries, then b.
+	DeleteBatch(ctx context.Context, b StoredBatch) error
+}
+
+// BatchReader reads one stored batch.
+type BatchReader interface {
+	// GetBatch returns the batch, or ErrNotFound.
+	GetBatch(ctx context.Context, agentID, key string) (StoredBatch, error)
+}
+
+// PeriodReader reads a tenant's batches by time: never a scan.
+type PeriodReader interface {
+	// PeriodBatches calls fn (never concurrently) for every batch of the
+	// tenant whose records may fall in [from, to].
+	PeriodBatches(ctx context.Context, tenantID string, from, to time.Time, fn func(StoredBatch) error) error
+}
+
+// --- anomalies
+
+// AnomalyRaiser opens and folds anomalies.
+type AnomalyRaiser interface {
+	// RaiseAnomaly opens the anomaly of generation gen or folds e into it when it
+	// is open; ErrClosed when that generation is closed.
+	RaiseAnomaly(ctx context.Context, e anomaly.Event, gen int64) (anomaly.Anomaly, error)
+}
+
+// AnomalyCycle holds the integrity cycle's writes on anomalies.
+type AnomalyCycle interface {
+	// RefreshAnomaly is RaiseAnomaly, except that an open anomaly last seen
+	// less than every ago is left alone (false). One conditional write, so
+	// overlapping cycles count a refresh once.
+	RefreshAnomaly(ctx context.Context, e anomaly.Event, gen int64, every time.Duration) (anomaly.Anomaly, bool, error)
+	// CloseAnomaly closes an open anomaly: ErrNotFound if there is none,
+	// ErrConflict if it is closed already.
+	CloseAnomaly(ctx context.Context, tenantID, id string, at time.Time, reason string) error
+}
+
+// AnomalyLister lists a tenant's anomalies.
+type AnomalyLister interface {
+	// ListAnomalies returns one page, by anomaly id; ErrBadCursor for a
+	// cursor this store did not issue.
+	ListAnomalies(ctx context.Context, tenantID string, f anomaly.Filter, cursor string, limit int) (AnomalyPage, error)
+}
+
+// --- audit
+
+// AuditSink appends to the audit log; a repeated event id overwrites itself.
+type AuditSink interface {
+	AppendAudit(ctx context.Context, e AuditEvent) error
+}
+
+// AuditReader reads a tenant's audit log by time.
+type AuditReader interface {
+	// Audit lists the tenant's audit events in [from, to), oldest first.
+	Audit(ctx context.Context, tenantID string, from, to time.Time) ([]AuditEvent, error)
+}
+
+// --- packs and signing keys
+
+// PackRecords keeps pack records.
+type PackRecords interface {
+	// CreatePack writes a new pending pack; ErrConflict if the id exists.
+	CreatePack(ctx context.Context, p Pack) error
+	// GetPack returns the tenant's pack, or ErrNotFound.
+	GetPack(ctx context.Context, tenantID, packID string) (Pack, error)
+	// FinishPack writes p (ready or failed) if the stored pack is still pending; else ErrConflict.
+	FinishPack(ctx context.Context, p Pack) error
+}
+
+// BuildLease keeps each tenant's chain head and build lease.
+type BuildLease interface {
+	// AcquireBuild takes the tenant's build lease for packID until until,
+	// if nobody holds it or the holder's lease ended before now; else
+	// ErrConflict. It returns the head as it stood.
+	AcquireBuild(ctx context.Context, tenantID, packID string, until, now time.Time) (PackHead, error)
+	// ReleaseBuild gives the lease up if packID holds it, and moves the
+	// chain to last when last is not nil (the same conditional write); else ErrConflict.
+	ReleaseBuild(ctx context.Context, tenantID, packID string, last *pack.PackRef) error
+}
+
+// KeyStore keeps key records; PutKeys is one conditional write on Version.
+type KeyStore interface {
+	// GetKeys returns the tenant's record, or ErrNotFound.
+	GetKeys(ctx context.Context, tenantID string) (KeyRecord, error)
+	// PutKeys writes r with Version r.Version if the stored version is
+	// r.Version-1 (0: no record); else ErrConflict.
+	PutKeys(ctx context.Context, r KeyRecord) error
+}
+
+// --- the stores, by family
+
+// The ports above, gathered by the part of storage that serves them: each
+// adapter type implements one family, and the assembly (internal/app) hands
+// each use case the ports it calls from them. No use case takes a family.
+
+// AgentStore is the agent items' identity, pins and anomaly generations.
+type AgentStore interface {
+	AgentReader
+	AgentMaker
+	PinStore
+	Unpinner
+	AnomalyGens
+}
+
+// CommitStore is the agent items' writes of the ingest commit.
+type CommitStore interface {
+	SeqStore
+	ClaimStore
+	UnsignedMarker
+}
+
+// AttentionStore is the integrity cycle's sparse indexes of agents.
+type AttentionStore interface {
+	AttentionIndex
+	StaleMarks
 }
 
 // BatchStore keeps accepted bodies and their time index.
 type BatchStore interface {
-	// PutBatch stores b's time-index entries, then b itself, so that a
-	// batch that can be read has all its index entries; idempotent.
-	PutBatch(ctx context.Context, b StoredBatch) error
-	// PutBatchIndex puts b's time-index entries again; idempotent. It
-	// repairs a batch whose entries were lost.
-	PutBatchIndex(ctx context.Context, b StoredBatch) error
-	GetBatch(ctx context.Context, agentID, key string) (StoredBatch, error)
-	// DeleteBatch removes b's index entries, then b; idempotent.
-	DeleteBatch(ctx context.Context, b StoredBatch) error
+	BatchWriter
+	BatchReader
+	PeriodReader
 }
 
 // AnomalyStore keeps anomalies.
 type AnomalyStore interface {
-	// RaiseAnomaly opens the anomaly of generation gen or folds e into it when it
-	// is open; ErrClosed when that generation is closed.
-	RaiseAnomaly(ctx context.Context, e anomaly.Event, gen int64) (anomaly.Anomaly, error)
-	ListAnomalies(ctx context.Context, tenantID string, f anomaly.Filter, cursor string, limit int) (AnomalyPage, error)
+	AnomalyRaiser
+	AnomalyCycle
+	AnomalyLister
 }
 
-// AuditStore appends to the audit log; a repeated event id overwrites itself.
+// AuditStore keeps the audit log.
 type AuditStore interface {
-	AppendAudit(ctx context.Context, e AuditEvent) error
+	AuditSink
+	AuditReader
 }
 
-// Store is everything the service needs, for wiring.
-type Store interface {
-	CredentialStore
-	TenantStore
-	AgentReader
-	AgentWriter
-	BatchStore
-	AnomalyStore
-	AuditStore
+// PackStore is the packs' records and the tenants' chain heads.
+type PackStore interface {
+	PackRecords
+	BuildLease
 }

@@ -52,7 +52,7 @@ func ensureCAKey(ctx context.Context, c *kms.Client) (string, error) {
 
 // ensureCACert self-signs the CA certificate with the KMS key once and keeps it
 // in DynamoDB, where the functions read it.
-func ensureCACert(ctx context.Context, store *dynamo.Store, c *kms.Client, keyID string, now time.Time) error {
+func ensureCACert(ctx context.Context, store *dynamo.CA, c *kms.Client, keyID string, now time.Time) error {
 	if _, err := store.CACert(ctx); err == nil {
 		return nil
 	} else if !errors.Is(err, hub.ErrNotFound) {
@@ -76,7 +76,7 @@ type stateFiles struct {
 }
 
 // authority is the hub CA with its KMS-held key.
-func authority(ctx context.Context, store *dynamo.Store, c *kms.Client, keyID string, now func() time.Time) (*ca.Authority, string, error) {
+func authority(ctx context.Context, store *dynamo.CA, c *kms.Client, keyID string, now func() time.Time) (*ca.Authority, string, error) {
 	pemText, err := store.CACert(ctx)
 	if err != nil {
 		return nil, "", err
@@ -105,9 +105,9 @@ func ensureServerFiles(dir string, auth *ca.Authority, caPEM string, now time.Ti
 
 // ensureAdminKey reuses the admin key of the previous run when it is still
 // valid for the tenant, else bootstraps the tenant with a new one.
-func ensureAdminKey(ctx context.Context, svc *hub.Service, tenant, prev string) (string, error) {
+func ensureAdminKey(ctx context.Context, tenants *hub.Tenants, tenant, prev string) (string, error) {
 	if prev != "" {
-		ok, err := svc.AdminKeyValid(ctx, tenant, prev)
+		ok, err := tenants.AdminKeyValid(ctx, tenant, prev)
 		if err != nil {
 			return "", err
 		}
@@ -115,7 +115,7 @@ func ensureAdminKey(ctx context.Context, svc *hub.Service, tenant, prev string) 
 			return prev, nil
 		}
 	}
-	return svc.Bootstrap(ctx, tenant)
+	return tenants.Bootstrap(ctx, tenant)
 }
 
 func loadPool(caPath string) (*x509.CertPool, error) {

@@ -28,6 +28,7 @@ import (
 	"github.com/monsys/hub/internal/aws/kmssign"
 	"github.com/monsys/hub/internal/aws/s3store"
 	"github.com/monsys/hub/internal/ca"
+	"github.com/monsys/hub/internal/clock"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/local/emu"
 	"github.com/monsys/hub/internal/local/gateway"
@@ -45,7 +46,7 @@ type Config struct {
 	IntegrityEvery time.Duration // MONSYS_INTEGRITY_EVERY, default 10m
 	StaleAfter     time.Duration // default 30m
 	Log            *slog.Logger
-	Now            func() time.Time
+	Clock          clock.Clock // default the system clock
 
 	// S3Endpoint reuses this S3 endpoint (with S3User, S3Password) instead
 	// of starting MinIO.
@@ -67,15 +68,16 @@ type Hub struct {
 	minio     *emu.MinIO
 	kmsSrv    *http.Server
 	https     *http.Server
-	Service   *hub.Service
-	Integrity *hub.Integrity
 	stopTimer chan struct{}
-	Store     *dynamo.Store
-	DynamoDB  *dynamodb.Client
-	KMS       *kms.Client
-	S3        *s3.Client
-	Packs     *hub.Packs
 	builds    *builds
+
+	// Core is the hub's use cases, Stores what they are built over: the
+	// very ones the functions run.
+	Core     *app.Core
+	Stores   hub.Stores
+	DynamoDB *dynamodb.Client
+	KMS      *kms.Client
+	S3       *s3.Client
 
 	auth *ca.Authority
 
@@ -90,15 +92,15 @@ func (h *Hub) Info() profile.Info { return h.info }
 // AddTenant creates another tenant with a new admin key and its enrollment and
 // operator certificates in the state folder, for multi-tenant trials and tests.
 func (h *Hub) AddTenant(ctx context.Context, tenant string) (profile.Info, error) {
-	key, err := h.Service.Bootstrap(ctx, tenant)
+	key, err := h.Core.Tenants.Bootstrap(ctx, tenant)
 	if err != nil {
 		return profile.Info{}, err
 	}
-	tf, err := profile.EnsureTenantFiles(h.cfg.Dir, tenant, h.auth, h.cfg.Now())
+	tf, err := profile.EnsureTenantFiles(h.cfg.Dir, tenant, h.auth, h.cfg.Clock.Now())
 	if err != nil {
 		return profile.Info{}, err
 	}
-	if _, err := h.Packs.Keys().Ensure(ctx, tenant); err != nil {
+	if _, err := h.Core.Keys.Ensure(ctx, tenant); err != nil {
 		return profile.Info{}, err
 	}
 	return profile.Info{URL: h.info.URL, TenantID: tenant, AdminKey: key, CACert: h.info.CACert,
@@ -136,8 +138,8 @@ func (c *Config) defaults() error {
 	if c.Log == nil {
 		c.Log = app.Logger(os.Stderr)
 	}
-	if c.Now == nil {
-		c.Now = func() time.Time { return time.Now().UTC() }
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
 	}
 	dir, err := filepath.Abs(c.Dir)
 	if err != nil {
@@ -185,51 +187,49 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := dynamo.New(h.DynamoDB, tables)
+	caStore, err := dynamo.NewCA(h.DynamoDB, tables)
 	if err != nil {
 		return nil, err
 	}
-	if err := ensureCACert(ctx, store, h.KMS, keyID, cfg.Now()); err != nil {
+	if err := ensureCACert(ctx, caStore, h.KMS, keyID, cfg.Clock.Now()); err != nil {
 		return nil, err
 	}
-	settings := app.Settings{Tables: tables, CAKeyID: keyID}
-	svc, st, err := app.Service(ctx, settings, app.Clients{DynamoDB: h.DynamoDB, KMS: h.KMS}, cfg.Log, hub.WithClock(cfg.Now))
-	if err != nil {
+	settings := app.Settings{Tables: tables, CAKeyID: keyID, StaleAfter: cfg.StaleAfter}
+	if h.Core, err = app.NewCore(ctx, settings, app.Clients{DynamoDB: h.DynamoDB, KMS: h.KMS}, hub.Env{Clock: cfg.Clock, Log: cfg.Log}); err != nil {
 		return nil, err
 	}
-	h.Service, h.Store = svc, st
-	auth, caPEM, err := authority(ctx, store, h.KMS, keyID, cfg.Now)
+	if h.Stores, err = dynamo.New(h.DynamoDB, tables); err != nil {
+		return nil, err
+	}
+	auth, caPEM, err := authority(ctx, caStore, h.KMS, keyID, cfg.Clock.Now)
 	if err != nil {
 		return nil, err
 	}
 	h.auth = auth
-	files, err := ensureServerFiles(cfg.Dir, auth, caPEM, cfg.Now())
+	files, err := ensureServerFiles(cfg.Dir, auth, caPEM, cfg.Clock.Now())
 	if err != nil {
 		return nil, err
 	}
-	tf, err := profile.EnsureTenantFiles(cfg.Dir, cfg.TenantID, auth, cfg.Now())
+	tf, err := profile.EnsureTenantFiles(cfg.Dir, cfg.TenantID, auth, cfg.Clock.Now())
 	if err != nil {
 		return nil, err
 	}
-	adminKey, err := ensureAdminKey(ctx, svc, cfg.TenantID, prev.AdminKey)
+	adminKey, err := ensureAdminKey(ctx, h.Core.Tenants, cfg.TenantID, prev.AdminKey)
 	if err != nil {
 		return nil, err
 	}
-	handler, err := api.New(svc, cfg.Log, api.All)
+	if err := h.startPacks(ctx); err != nil {
+		return nil, err
+	}
+	handler, err := api.New(h.Core.Services(), cfg.Log, api.All)
 	if err != nil {
-		return nil, err
-	}
-	if h.Integrity, err = hub.NewIntegrity(svc, st, hub.IntegrityConfig{StaleAfter: cfg.StaleAfter}); err != nil {
-		return nil, err
-	}
-	if err := h.startPacks(ctx, st, svc, handler); err != nil {
 		return nil, err
 	}
 	ln, err := listen(cfg.Addr, files)
 	if err != nil {
 		return nil, err
 	}
-	h.https = &http.Server{Handler: gateway.Handler(h.function(handler), cfg.Now), ReadHeaderTimeout: 10 * time.Second,
+	h.https = &http.Server{Handler: gateway.Handler(h.function(handler), cfg.Clock.Now), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn)}
 	go func() {
 		defer close(h.done)
@@ -310,7 +310,7 @@ const IntegrityPath = "/local/run/integrity"
 
 // runIntegrity runs the integrity cycle now and answers its summary.
 func (h *Hub) runIntegrity(ctx context.Context, _ hub.Admin) (int, any, error) {
-	sum, err := h.Integrity.Run(ctx)
+	sum, err := h.Core.Integrity.Run(ctx)
 	if err != nil {
 		return 0, nil, fmt.Errorf("integrity run: %w", err)
 	}
@@ -327,7 +327,7 @@ func (h *Hub) integrityTimer(every time.Duration) {
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), every)
-			if _, err := h.Integrity.Run(ctx); err != nil {
+			if _, err := h.Core.Integrity.Run(ctx); err != nil {
 				h.cfg.Log.Error("integrity cycle", "err", err)
 			}
 			cancel()

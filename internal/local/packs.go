@@ -16,8 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/monsys/hub/internal/api"
-	"github.com/monsys/hub/internal/aws/dynamo"
+	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/aws/kmssign"
 	"github.com/monsys/hub/internal/aws/s3store"
 	"github.com/monsys/hub/internal/hub"
@@ -28,8 +27,8 @@ import (
 const WrapKeyAlias = "alias/monsys-pack-wrap"
 
 // startPacks starts (or reuses) S3, creates the packs bucket with Object
-// Lock, and serves the evidence-pack routes with builds in goroutines.
-func (h *Hub) startPacks(ctx context.Context, st *dynamo.Store, svc *hub.Service, handler *api.Handler) error {
+// Lock, and adds the evidence packs to the core, with builds in goroutines.
+func (h *Hub) startPacks(ctx context.Context) error {
 	cfg := h.cfg
 	endpoint, user, pass := cfg.S3Endpoint, cfg.S3User, cfg.S3Password
 	if endpoint == "" {
@@ -62,10 +61,6 @@ func (h *Hub) startPacks(ctx context.Context, st *dynamo.Store, svc *hub.Service
 	if cfg.WrapVault != nil {
 		vault = cfg.WrapVault(vault)
 	}
-	keys, err := hub.NewKeys(svc, st, vault)
-	if err != nil {
-		return err
-	}
 	var retention time.Duration
 	if cfg.RetentionDays > 0 {
 		retention = time.Duration(cfg.RetentionDays) * 24 * time.Hour
@@ -74,24 +69,23 @@ func (h *Hub) startPacks(ctx context.Context, st *dynamo.Store, svc *hub.Service
 	if cfg.WrapS3 != nil {
 		s3api = cfg.WrapS3(c)
 	}
-	objects, err := s3store.NewWithAPI(s3api, s3.NewPresignClient(c), s3store.Config{Bucket: cfg.Bucket, Retention: retention, Now: cfg.Now})
+	objects, err := s3store.NewWithAPI(s3api, s3.NewPresignClient(c), s3store.Config{Bucket: cfg.Bucket, Retention: retention, Now: cfg.Clock.Now})
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "tmp"), 0o700); err != nil {
 		return err
 	}
-	packs, err := hub.NewPacks(svc, st, st, keys, objects, hub.PackConfig{TempDir: filepath.Join(cfg.Dir, "tmp"), BuildLease: buildLease})
+	h.builds = &builds{log: cfg.Log}
+	err = h.Core.AddPacks(app.PackPorts{Vault: vault, Objects: objects, Starter: h.builds},
+		hub.PackConfig{TempDir: filepath.Join(cfg.Dir, "tmp"), BuildLease: buildLease})
 	if err != nil {
 		return err
 	}
-	h.builds = &builds{packs: packs, log: cfg.Log}
-	packs.SetStarter(h.builds)
-	h.Packs = packs
-	handler.ServePacks(packs)
+	h.builds.packs = h.Core.Packs
 	// The tenant's first signing key is made at bootstrap (and lazily by
 	// the first pack elsewhere).
-	if _, err := keys.Ensure(ctx, cfg.TenantID); err != nil {
+	if _, err := h.Core.Keys.Ensure(ctx, cfg.TenantID); err != nil {
 		return fmt.Errorf("local hub: signing key of %s: %w", cfg.TenantID, err)
 	}
 	return nil
@@ -102,7 +96,8 @@ func (h *Hub) startPacks(ctx context.Context, st *dynamo.Store, svc *hub.Service
 const buildLease = 15 * time.Minute
 
 // builds runs pack builds in goroutines of this process: the same BuildPack
-// the pack function runs in AWS.
+// the pack function runs in AWS. packs is set once the packs are built
+// (they start their builds here).
 type builds struct {
 	packs *hub.Packs
 	log   *slog.Logger

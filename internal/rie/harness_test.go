@@ -182,7 +182,8 @@ type state struct {
 	env    map[string]map[string]string // by function logical id
 	tables dynamo.Tables
 	bucket string
-	store  *dynamo.Store
+	stores hub.Stores
+	ca     *dynamo.CA
 	tmp    string            // TMPDIR of the functions
 	merged map[string]string // the variables of all functions together
 }
@@ -233,7 +234,10 @@ func (w *world) newState(t *testing.T, name, stackName, tablePrefix string) *sta
 	if err := dynamo.CreateTables(ctx, db, st.tables); err != nil {
 		t.Fatal(err)
 	}
-	if st.store, err = dynamo.New(db, st.tables); err != nil {
+	if st.stores, err = dynamo.New(db, st.tables); err != nil {
+		t.Fatal(err)
+	}
+	if st.ca, err = dynamo.NewCA(db, st.tables); err != nil {
 		t.Fatal(err)
 	}
 	s3c, err := emu.S3Client(ctx, w.s3, w.s3User, w.s3Pass)
@@ -260,14 +264,14 @@ func (w *world) bootstrap(t *testing.T, st *state) {
 	}
 	settings, err := app.FromEnv(mapEnv(st.merged))
 	must(err)
-	_, err = st.store.PutCACert(ctx, string(readFile(t, filepath.Join(apiTestdata, "pki", "ca.pem"))), settings.CAKeyID)
+	_, err = st.ca.PutCACert(ctx, string(readFile(t, filepath.Join(apiTestdata, "pki", "ca.pem"))), settings.CAKeyID)
 	must(err)
 	id := eventIdentities(t)
 	now := time.Now().UTC()
-	must(st.store.PutTenant(ctx, hub.Tenant{TenantID: id.tenant, CreatedAt: now}))
-	must(st.store.PutCredential(ctx, hub.Credential{Hash: cred.Hash(id.adminKey), Kind: cred.KindAdmin, TenantID: id.tenant, CreatedAt: now}))
-	must(st.store.PutCredential(ctx, hub.Credential{Hash: cred.Hash(id.agentToken), Kind: cred.KindAgent, TenantID: id.tenant, AgentID: id.agentID, CreatedAt: now}))
-	must(st.store.CreateAgent(ctx, hub.Agent{TenantID: id.tenant, AgentID: id.agentID, TokenHash: cred.Hash(id.agentToken), Hostname: "web-01", CreatedAt: now}))
+	must(st.stores.Tenants.PutTenant(ctx, hub.Tenant{TenantID: id.tenant, CreatedAt: now}))
+	must(st.stores.Credentials.PutCredential(ctx, hub.Credential{Hash: cred.Hash(id.adminKey), Kind: cred.KindAdmin, TenantID: id.tenant, CreatedAt: now}))
+	must(st.stores.Credentials.PutCredential(ctx, hub.Credential{Hash: cred.Hash(id.agentToken), Kind: cred.KindAgent, TenantID: id.tenant, AgentID: id.agentID, CreatedAt: now}))
+	must(st.stores.Agents.CreateAgent(ctx, hub.Agent{TenantID: id.tenant, AgentID: id.agentID, TokenHash: cred.Hash(id.agentToken), Hostname: "web-01", CreatedAt: now}))
 }
 
 // identities are the tenant, agent and credentials the event files carry:

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/samtemplate"
@@ -38,9 +39,9 @@ var spec4 = []string{
 
 // routed reports whether a handler of group g has a route for method and
 // path: anything but the router's own 404.
-func routed(t *testing.T, svc *hub.Service, g api.Group, method, path string) bool {
+func routed(t *testing.T, core *app.Core, g api.Group, method, path string) bool {
 	t.Helper()
-	h, err := api.New(svc, slog.New(slog.NewTextHandler(io.Discard, nil)), g)
+	h, err := api.New(core.Services(), slog.New(slog.NewTextHandler(io.Discard, nil)), g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,11 @@ func TestRoutesMatchHandlers(t *testing.T) {
 		t.Fatal(err)
 	}
 	auth := &ca.Authority{Cert: root, Signer: key}
-	svc, err := hub.New(storetest.NewMemory(), auth, auth, hub.Config{})
+	core, err := app.Assemble(storetest.NewMemory().Stores(), auth, app.CoreConfig{}, hub.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = core.AddPacks(app.PackPorts{Vault: &storetest.Vault{}, Objects: storetest.NewObjects(), Starter: &storetest.Builds{}}, hub.PackConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +96,7 @@ func TestRoutesMatchHandlers(t *testing.T) {
 				continue
 			}
 			method, path, _ := strings.Cut(route, " ")
-			if !routed(t, svc, g, method, path) {
+			if !routed(t, core, g, method, path) {
 				t.Errorf("%s event %s: %s, but its handler has no such route", f.LogicalID, ev, route)
 			}
 		}
@@ -103,7 +108,7 @@ func TestRoutesMatchHandlers(t *testing.T) {
 	}
 	for r := range owner {
 		method, path, _ := strings.Cut(r, " ")
-		if !routed(t, svc, api.All, method, path) {
+		if !routed(t, core, api.All, method, path) {
 			t.Errorf("template routes %s, which the hub does not serve", r)
 		}
 	}

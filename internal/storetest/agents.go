@@ -11,61 +11,61 @@ import (
 	"github.com/monsys/hub/internal/hub"
 )
 
-func testCredentials(t *testing.T, s hub.Store) {
+func testCredentials(t *testing.T, s hub.Stores) {
 	ctx := t.Context()
 	agentCred := hub.Credential{Hash: hash("ms_agent"), Kind: cred.KindAgent, TenantID: "t-cred", AgentID: "ag_cred", CreatedAt: at(1)}
 	adminCred := hub.Credential{Hash: hash("msa_admin"), Kind: cred.KindAdmin, TenantID: "t-cred", CreatedAt: at(2)}
 	get := func(t *testing.T, h string, want hub.Credential) {
 		t.Helper()
-		got, err := s.GetCredential(ctx, h)
+		got, err := s.Credentials.GetCredential(ctx, h)
 		check(t, "GetCredential", err, nil)
 		utc(&got.CreatedAt)
 		same(t, "GetCredential", got, want)
 	}
 	t.Run("fail/get unknown", func(t *testing.T) {
-		_, err := s.GetCredential(ctx, hash("nobody"))
+		_, err := s.Credentials.GetCredential(ctx, hash("nobody"))
 		check(t, "GetCredential(unknown)", err, hub.ErrNotFound)
 	})
 	t.Run("ok/agent token round trip", func(t *testing.T) {
-		check(t, "PutCredential", s.PutCredential(ctx, agentCred), nil)
+		check(t, "PutCredential", s.Credentials.PutCredential(ctx, agentCred), nil)
 		get(t, agentCred.Hash, agentCred)
 	})
 	t.Run("ok/admin key round trip", func(t *testing.T) {
-		check(t, "PutCredential", s.PutCredential(ctx, adminCred), nil)
+		check(t, "PutCredential", s.Credentials.PutCredential(ctx, adminCred), nil)
 		get(t, adminCred.Hash, adminCred)
 	})
 	t.Run("ok/delete", func(t *testing.T) {
-		check(t, "DeleteCredential", s.DeleteCredential(ctx, agentCred.Hash), nil)
-		_, err := s.GetCredential(ctx, agentCred.Hash)
+		check(t, "DeleteCredential", s.Credentials.DeleteCredential(ctx, agentCred.Hash), nil)
+		_, err := s.Credentials.GetCredential(ctx, agentCred.Hash)
 		check(t, "GetCredential(deleted)", err, hub.ErrNotFound)
 		get(t, adminCred.Hash, adminCred)
 	})
 	t.Run("ok/delete is idempotent", func(t *testing.T) {
-		check(t, "DeleteCredential(again)", s.DeleteCredential(ctx, agentCred.Hash), nil)
-		check(t, "DeleteCredential(never stored)", s.DeleteCredential(ctx, hash("never")), nil)
+		check(t, "DeleteCredential(again)", s.Credentials.DeleteCredential(ctx, agentCred.Hash), nil)
+		check(t, "DeleteCredential(never stored)", s.Credentials.DeleteCredential(ctx, hash("never")), nil)
 	})
 }
 
-func testTenants(t *testing.T, s hub.Store) {
+func testTenants(t *testing.T, s hub.Stores) {
 	ctx := t.Context()
 	first := hub.Tenant{TenantID: "acme", CreatedAt: at(1)}
 	get := func(t *testing.T, want hub.Tenant) {
 		t.Helper()
-		got, err := s.GetTenant(ctx, want.TenantID)
+		got, err := s.Tenants.GetTenant(ctx, want.TenantID)
 		check(t, "GetTenant", err, nil)
 		utc(&got.CreatedAt)
 		same(t, "GetTenant", got, want)
 	}
 	t.Run("fail/get unknown", func(t *testing.T) {
-		_, err := s.GetTenant(ctx, "nobody")
+		_, err := s.Tenants.GetTenant(ctx, "nobody")
 		check(t, "GetTenant(unknown)", err, hub.ErrNotFound)
 	})
 	t.Run("ok/round trip", func(t *testing.T) {
-		check(t, "PutTenant", s.PutTenant(ctx, first), nil)
+		check(t, "PutTenant", s.Tenants.PutTenant(ctx, first), nil)
 		get(t, first)
 	})
 	t.Run("ok/put again keeps the first", func(t *testing.T) {
-		check(t, "PutTenant(again)", s.PutTenant(ctx, hub.Tenant{TenantID: "acme", CreatedAt: at(99)}), nil)
+		check(t, "PutTenant(again)", s.Tenants.PutTenant(ctx, hub.Tenant{TenantID: "acme", CreatedAt: at(99)}), nil)
 		get(t, first)
 	})
 }
@@ -74,35 +74,46 @@ func testTenants(t *testing.T, s hub.Store) {
 // missing-agent cases.
 var agentWrites = []struct {
 	name  string
-	write func(ctx context.Context, s hub.Store, id string) error
+	write func(ctx context.Context, s hub.Stores, id string) error
 }{
-	{"PinSigningKey", func(ctx context.Context, s hub.Store, id string) error {
-		return s.PinSigningKey(ctx, id, key(1), t0)
+	{"PinSigningKey", func(ctx context.Context, s hub.Stores, id string) error {
+		return s.Agents.PinSigningKey(ctx, id, key(1), t0)
 	}},
-	{"UnpinSigningKey", func(ctx context.Context, s hub.Store, id string) error { return s.UnpinSigningKey(ctx, id) }},
-	{"PinCert", func(ctx context.Context, s hub.Store, id string) error { return s.PinCert(ctx, id, certPin(1, ""), "") }},
-	{"UnpinCert", func(ctx context.Context, s hub.Store, id string) error { return s.UnpinCert(ctx, id) }},
-	{"ReplaceToken", func(ctx context.Context, s hub.Store, id string) error {
-		return s.ReplaceToken(ctx, id, hash("new"), hash("token-"+id))
+	{"UnpinSigningKey", func(ctx context.Context, s hub.Stores, id string) error { return s.Agents.UnpinSigningKey(ctx, id) }},
+	{"PinCert", func(ctx context.Context, s hub.Stores, id string) error {
+		return s.Agents.PinCert(ctx, id, certPin(1, ""), "")
 	}},
-	{"RecordRegistration", func(ctx context.Context, s hub.Store, id string) error {
-		return s.RecordRegistration(ctx, id, registration(1))
+	{"UnpinCert", func(ctx context.Context, s hub.Stores, id string) error { return s.Agents.UnpinCert(ctx, id) }},
+	{"ReplaceToken", func(ctx context.Context, s hub.Stores, id string) error {
+		return s.Agents.ReplaceToken(ctx, id, hash("new"), hash("token-"+id))
 	}},
-	{"BeginBatch", func(ctx context.Context, s hub.Store, id string) error {
-		return s.BeginBatch(ctx, id, hub.Pending{Seq: 1, SHA: "a", At: t0}, key(1), "1.0.0", "1.0.0")
+	{"RecordRegistration", func(ctx context.Context, s hub.Stores, id string) error {
+		return s.Agents.RecordRegistration(ctx, id, registration(1))
 	}},
-	{"EndBatch", func(ctx context.Context, s hub.Store, id string) error {
-		return s.EndBatch(ctx, id, hub.Pending{Seq: 1, SHA: "a", At: t0})
+	{"BeginBatch", func(ctx context.Context, s hub.Stores, id string) error {
+		return s.Commits.BeginBatch(ctx, id, hub.Pending{Seq: 1, SHA: "a", At: t0}, key(1), "1.0.0", "1.0.0")
 	}},
-	{"AbortBatch", func(ctx context.Context, s hub.Store, id string) error {
-		return s.AbortBatch(ctx, id, hub.Pending{Seq: 1, SHA: "a", At: t0})
+	{"EndBatch", func(ctx context.Context, s hub.Stores, id string) error {
+		return s.Commits.EndBatch(ctx, id, hub.Pending{Seq: 1, SHA: "a", At: t0})
 	}},
-	{"ClaimBatch", func(ctx context.Context, s hub.Store, id string) error {
-		return s.ClaimBatch(ctx, id, hub.Pending{Seq: 1, SHA: "a", At: t0}, hub.Pending{Seq: 1, SHA: "a", At: t0, Undo: true})
+	{"AbortBatch", func(ctx context.Context, s hub.Stores, id string) error {
+		return s.Commits.AbortBatch(ctx, id, hub.Pending{Seq: 1, SHA: "a", At: t0})
 	}},
-	{"MarkUnsigned", func(ctx context.Context, s hub.Store, id string) error { return s.MarkUnsigned(ctx, id, t0) }},
-	{"BumpAnomalyGen", func(ctx context.Context, s hub.Store, id string) error {
-		return s.BumpAnomalyGen(ctx, id, anomaly.UnsignedPayload, 0)
+	{"ClaimBatch", func(ctx context.Context, s hub.Stores, id string) error {
+		return s.Commits.ClaimBatch(ctx, id, hub.Pending{Seq: 1, SHA: "a", At: t0}, hub.Pending{Seq: 1, SHA: "a", At: t0, Undo: true})
+	}},
+	{"MarkUnsigned", func(ctx context.Context, s hub.Stores, id string) error { return s.Commits.MarkUnsigned(ctx, id, t0) }},
+	{"BumpAnomalyGen", func(ctx context.Context, s hub.Stores, id string) error {
+		return s.Agents.BumpAnomalyGen(ctx, id, anomaly.UnsignedPayload, 0)
+	}},
+	{"MarkStale", func(ctx context.Context, s hub.Stores, id string) error {
+		return s.Attention.MarkStale(ctx, id, time.Time{}, t0)
+	}},
+	{"ClearStale", func(ctx context.Context, s hub.Stores, id string) error {
+		return s.Attention.ClearStale(ctx, id, time.Time{})
+	}},
+	{"ClearAttention", func(ctx context.Context, s hub.Stores, id string) error {
+		return s.Attention.ClearAttention(ctx, id, time.Time{})
 	}},
 }
 
@@ -126,10 +137,10 @@ func registration(n int) hub.Registration {
 		MaxAgentVersion: "1.5." + s, At: at(100 + n)}
 }
 
-func testAgents(t *testing.T, s hub.Store) {
+func testAgents(t *testing.T, s hub.Stores) {
 	ctx := t.Context()
 	t.Run("fail/get unknown", func(t *testing.T) {
-		_, err := s.GetAgent(ctx, "ag_nobody")
+		_, err := s.Agents.GetAgent(ctx, "ag_nobody")
 		check(t, "GetAgent(unknown)", err, hub.ErrNotFound)
 	})
 	a := newAgent("t-agents", "ag_one")
@@ -140,42 +151,44 @@ func testAgents(t *testing.T, s hub.Store) {
 	t.Run("fail/create twice", func(t *testing.T) {
 		again := a
 		again.TokenHash, again.TenantID = hash("other"), "t-other"
-		check(t, "CreateAgent(again)", s.CreateAgent(ctx, again), hub.ErrConflict)
+		check(t, "CreateAgent(again)", s.Agents.CreateAgent(ctx, again), hub.ErrConflict)
 		wantAgent(t, s, a)
 	})
 	for _, w := range agentWrites {
 		t.Run("fail/"+w.name+" on a missing agent", func(t *testing.T) {
 			check(t, w.name, w.write(ctx, s, "ag_missing"), hub.ErrConflict)
-			_, err := s.GetAgent(ctx, "ag_missing")
+			_, err := s.Agents.GetAgent(ctx, "ag_missing")
 			check(t, "GetAgent after "+w.name, err, hub.ErrNotFound)
 		})
 	}
 	runAgentSteps(t, s, newAgent("t-agents", "ag_two"), []agentStep{
-		{name: "ok/record registration", write: func(ctx context.Context, s hub.Store, id string) error {
-			return s.RecordRegistration(ctx, id, registration(1))
+		{name: "ok/record registration", write: func(ctx context.Context, s hub.Stores, id string) error {
+			return s.Agents.RecordRegistration(ctx, id, registration(1))
 		}, apply: func(a *hub.Agent) {
 			r := registration(1)
 			a.Hostname, a.AgentVersion, a.OS, a.Arch, a.MaxAgentVersion = r.Hostname, r.AgentVersion, r.OS, r.Arch, r.MaxAgentVersion
 			a.RegisteredAt, a.LastSeen = r.At, r.At
 		}},
-		{name: "ok/record registration again", write: func(ctx context.Context, s hub.Store, id string) error {
-			return s.RecordRegistration(ctx, id, registration(2))
+		{name: "ok/record registration again", write: func(ctx context.Context, s hub.Stores, id string) error {
+			return s.Agents.RecordRegistration(ctx, id, registration(2))
 		}, apply: func(a *hub.Agent) {
 			r := registration(2)
 			a.Hostname, a.AgentVersion, a.OS, a.Arch, a.MaxAgentVersion = r.Hostname, r.AgentVersion, r.OS, r.Arch, r.MaxAgentVersion
 			a.RegisteredAt, a.LastSeen = r.At, r.At
 		}},
-		{name: "ok/mark unsigned", write: func(ctx context.Context, s hub.Store, id string) error {
-			return s.MarkUnsigned(ctx, id, at(200))
+		{name: "ok/mark unsigned", write: func(ctx context.Context, s hub.Stores, id string) error {
+			return s.Commits.MarkUnsigned(ctx, id, at(200))
 		}, apply: func(a *hub.Agent) { a.LastUnsignedAt, a.LastSeen, a.LiveAt = at(200), at(200), at(200) }},
 	})
 }
 
-func testSigningPin(t *testing.T, s hub.Store) {
-	pin := func(k []byte, ts time.Time) func(context.Context, hub.Store, string) error {
-		return func(ctx context.Context, s hub.Store, id string) error { return s.PinSigningKey(ctx, id, k, ts) }
+func testSigningPin(t *testing.T, s hub.Stores) {
+	pin := func(k []byte, ts time.Time) func(context.Context, hub.Stores, string) error {
+		return func(ctx context.Context, s hub.Stores, id string) error {
+			return s.Agents.PinSigningKey(ctx, id, k, ts)
+		}
 	}
-	unpin := func(ctx context.Context, s hub.Store, id string) error { return s.UnpinSigningKey(ctx, id) }
+	unpin := func(ctx context.Context, s hub.Stores, id string) error { return s.Agents.UnpinSigningKey(ctx, id) }
 	runAgentSteps(t, s, newAgent("t-pin", "ag_pin"), []agentStep{
 		{name: "ok/pin on an unpinned agent", write: pin(key(1), at(1)),
 			apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = key(1), at(1) }},
@@ -188,12 +201,12 @@ func testSigningPin(t *testing.T, s hub.Store) {
 	})
 }
 
-func testCertPin(t *testing.T, s hub.Store) {
+func testCertPin(t *testing.T, s hub.Stores) {
 	c1, c3 := certPin(1, ""), certPin(3, "")
 	c2 := certPin(2, c1.Fingerprint)
 	c3.PEM = "" // a certificate the hub did not issue: no PEM kept
-	pin := func(c hub.CertPin, expect string) func(context.Context, hub.Store, string) error {
-		return func(ctx context.Context, s hub.Store, id string) error { return s.PinCert(ctx, id, c, expect) }
+	pin := func(c hub.CertPin, expect string) func(context.Context, hub.Stores, string) error {
+		return func(ctx context.Context, s hub.Stores, id string) error { return s.Agents.PinCert(ctx, id, c, expect) }
 	}
 	set := func(c hub.CertPin) func(a *hub.Agent) { return func(a *hub.Agent) { a.Cert = &c } }
 	runAgentSteps(t, s, newAgent("t-cert", "ag_cert"), []agentStep{
@@ -203,17 +216,17 @@ func testCertPin(t *testing.T, s hub.Store) {
 		{name: "fail/expect a wrong fingerprint", write: pin(c2, c3.Fingerprint), want: hub.ErrConflict},
 		{name: "ok/renew with expect the old fingerprint", write: pin(c2, c1.Fingerprint), apply: set(c2)},
 		{name: "fail/renew again from the replaced fingerprint", write: pin(c3, c1.Fingerprint), want: hub.ErrConflict},
-		{name: "ok/unpin", write: func(ctx context.Context, s hub.Store, id string) error { return s.UnpinCert(ctx, id) },
+		{name: "ok/unpin", write: func(ctx context.Context, s hub.Stores, id string) error { return s.Agents.UnpinCert(ctx, id) },
 			apply: func(a *hub.Agent) { a.Cert = nil }},
 		{name: "ok/pin without PEM after unpin", write: pin(c3, ""), apply: set(c3)},
 	})
 }
 
-func testToken(t *testing.T, s hub.Store) {
+func testToken(t *testing.T, s hub.Stores) {
 	a := newAgent("t-token", "ag_token")
-	replace := func(newHash, oldHash string) func(context.Context, hub.Store, string) error {
-		return func(ctx context.Context, s hub.Store, id string) error {
-			return s.ReplaceToken(ctx, id, newHash, oldHash)
+	replace := func(newHash, oldHash string) func(context.Context, hub.Stores, string) error {
+		return func(ctx context.Context, s hub.Stores, id string) error {
+			return s.Agents.ReplaceToken(ctx, id, newHash, oldHash)
 		}
 	}
 	runAgentSteps(t, s, a, []agentStep{
@@ -226,18 +239,22 @@ func testToken(t *testing.T, s hub.Store) {
 	})
 }
 
-func testBatchSeq(t *testing.T, s hub.Store) {
-	begin := func(p hub.Pending, pub []byte, v, maxV string) func(context.Context, hub.Store, string) error {
-		return func(ctx context.Context, s hub.Store, id string) error { return s.BeginBatch(ctx, id, p, pub, v, maxV) }
+func testBatchSeq(t *testing.T, s hub.Stores) {
+	begin := func(p hub.Pending, pub []byte, v, maxV string) func(context.Context, hub.Stores, string) error {
+		return func(ctx context.Context, s hub.Stores, id string) error {
+			return s.Commits.BeginBatch(ctx, id, p, pub, v, maxV)
+		}
 	}
-	end := func(p hub.Pending) func(context.Context, hub.Store, string) error {
-		return func(ctx context.Context, s hub.Store, id string) error { return s.EndBatch(ctx, id, p) }
+	end := func(p hub.Pending) func(context.Context, hub.Stores, string) error {
+		return func(ctx context.Context, s hub.Stores, id string) error { return s.Commits.EndBatch(ctx, id, p) }
 	}
-	abort := func(p hub.Pending) func(context.Context, hub.Store, string) error {
-		return func(ctx context.Context, s hub.Store, id string) error { return s.AbortBatch(ctx, id, p) }
+	abort := func(p hub.Pending) func(context.Context, hub.Stores, string) error {
+		return func(ctx context.Context, s hub.Stores, id string) error { return s.Commits.AbortBatch(ctx, id, p) }
 	}
-	claim := func(seen, next hub.Pending) func(context.Context, hub.Store, string) error {
-		return func(ctx context.Context, s hub.Store, id string) error { return s.ClaimBatch(ctx, id, seen, next) }
+	claim := func(seen, next hub.Pending) func(context.Context, hub.Stores, string) error {
+		return func(ctx context.Context, s hub.Stores, id string) error {
+			return s.Commits.ClaimBatch(ctx, id, seen, next)
+		}
 	}
 	claimed := func(next hub.Pending) func(a *hub.Agent) { return func(a *hub.Agent) { a.Pending = &next } }
 	begun := func(p hub.Pending, v, maxV string) func(a *hub.Agent) {
@@ -258,8 +275,8 @@ func testBatchSeq(t *testing.T, s hub.Store) {
 	held := func(p hub.Pending, when int, undo bool) hub.Pending { p.At, p.Undo = at(when), undo; return p }
 	u1, f1 := held(p1, 12, true), held(p1, 13, false)
 	runAgentSteps(t, s, newAgent("t-seq", "ag_seq"), []agentStep{
-		{name: "ok/pin the signing key", write: func(ctx context.Context, s hub.Store, id string) error {
-			return s.PinSigningKey(ctx, id, k, at(1))
+		{name: "ok/pin the signing key", write: func(ctx context.Context, s hub.Stores, id string) error {
+			return s.Agents.PinSigningKey(ctx, id, k, at(1))
 		}, apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = k, at(1) }},
 		{name: "fail/begin when last_seq is not prev", write: begin(hub.Pending{Seq: 10, SHA: p1.SHA, PrevSeq: 5, At: at(10)}, k, "1.0.0", "1.0.0"),
 			want: hub.ErrConflict},
@@ -291,17 +308,19 @@ func testBatchSeq(t *testing.T, s hub.Store) {
 		{name: "ok/abort restores last_seq and sha", write: abort(p2), apply: aborted(p2)},
 		{name: "ok/begin from the restored seq", write: begin(p3, k, "1.1.0", "1.1.0"), apply: begun(p3, "1.1.0", "1.1.0")},
 		{name: "ok/end the third batch", write: end(p3), apply: cleared},
-		{name: "ok/unpin the signing key", write: func(ctx context.Context, s hub.Store, id string) error {
-			return s.UnpinSigningKey(ctx, id)
+		{name: "ok/unpin the signing key", write: func(ctx context.Context, s hub.Stores, id string) error {
+			return s.Agents.UnpinSigningKey(ctx, id)
 		}, apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = nil, time.Time{} }},
 		{name: "fail/begin with the unpinned key", write: begin(hub.Pending{Seq: 40, SHA: hash("b4"), PrevSeq: 30, PrevSHA: p3.SHA, At: at(40)}, k, "1.1.0", "1.1.0"),
 			want: hub.ErrConflict},
 	})
 }
 
-func testAnomalyGen(t *testing.T, s hub.Store) {
-	bump := func(k anomaly.Kind, from int64) func(context.Context, hub.Store, string) error {
-		return func(ctx context.Context, s hub.Store, id string) error { return s.BumpAnomalyGen(ctx, id, k, from) }
+func testAnomalyGen(t *testing.T, s hub.Stores) {
+	bump := func(k anomaly.Kind, from int64) func(context.Context, hub.Stores, string) error {
+		return func(ctx context.Context, s hub.Stores, id string) error {
+			return s.Agents.BumpAnomalyGen(ctx, id, k, from)
+		}
 	}
 	set := func(k anomaly.Kind, gen int64) func(a *hub.Agent) {
 		return func(a *hub.Agent) { a.AnomalyGen[k] = gen }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/monsys/hub/internal/anomaly"
 	"github.com/monsys/hub/internal/hub"
@@ -15,7 +16,7 @@ func event(tenant, agent string, k anomaly.Kind, sev anomaly.Severity, n int) an
 }
 
 // listed returns the anomaly id of tenant as ListAnomalies shows it.
-func listed(t *testing.T, s hub.Store, tenant, agentID, id string) anomaly.Anomaly {
+func listed(t *testing.T, s hub.Stores, tenant, agentID, id string) anomaly.Anomaly {
 	t.Helper()
 	for _, a := range listAll(t, s, tenant, anomaly.Filter{AgentID: agentID}, 100) {
 		if a.ID == id {
@@ -27,12 +28,12 @@ func listed(t *testing.T, s hub.Store, tenant, agentID, id string) anomaly.Anoma
 }
 
 // listAll walks every page of a listing.
-func listAll(t *testing.T, s hub.Store, tenant string, f anomaly.Filter, limit int) []anomaly.Anomaly {
+func listAll(t *testing.T, s hub.Stores, tenant string, f anomaly.Filter, limit int) []anomaly.Anomaly {
 	t.Helper()
 	var out []anomaly.Anomaly
 	cursor := ""
 	for range 100 {
-		p, err := s.ListAnomalies(t.Context(), tenant, f, cursor, limit)
+		p, err := s.Anomalies.ListAnomalies(t.Context(), tenant, f, cursor, limit)
 		check(t, "ListAnomalies", err, nil)
 		if len(p.Anomalies) > limit {
 			t.Fatalf("ListAnomalies(limit %d) returned %d anomalies", limit, len(p.Anomalies))
@@ -58,7 +59,7 @@ func ids(as []anomaly.Anomaly) []string {
 	return out
 }
 
-func testRaise(t *testing.T, s hub.Store) {
+func testRaise(t *testing.T, s hub.Stores) {
 	const tenant, agent = "t-raise", "ag_raise"
 	k := anomaly.ReplayDetected
 	want := anomaly.New(event(tenant, agent, k, anomaly.High, 1), 0)
@@ -80,7 +81,7 @@ func testRaise(t *testing.T, s hub.Store) {
 	}
 	for _, st := range steps {
 		ok := t.Run(st.name, func(t *testing.T) {
-			got, err := s.RaiseAnomaly(t.Context(), st.e, 0)
+			got, err := s.Anomalies.RaiseAnomaly(t.Context(), st.e, 0)
 			check(t, "RaiseAnomaly", err, nil)
 			st.apply(&want)
 			same(t, "RaiseAnomaly", normAnomaly(got), normAnomaly(want))
@@ -101,7 +102,7 @@ func testRaise(t *testing.T, s hub.Store) {
 	}
 	for _, o := range others {
 		t.Run(o.name, func(t *testing.T) {
-			got, err := s.RaiseAnomaly(t.Context(), o.e, o.gen)
+			got, err := s.Anomalies.RaiseAnomaly(t.Context(), o.e, o.gen)
 			check(t, "RaiseAnomaly", err, nil)
 			same(t, "RaiseAnomaly", normAnomaly(got), normAnomaly(anomaly.New(o.e, o.gen)))
 			same(t, "the first anomaly", normAnomaly(listed(t, s, tenant, agent, want.ID)), normAnomaly(want))
@@ -109,25 +110,16 @@ func testRaise(t *testing.T, s hub.Store) {
 	}
 }
 
-func closer(t *testing.T, s hub.Store) AnomalyCloser {
-	t.Helper()
-	c, ok := s.(AnomalyCloser)
-	if !ok {
-		t.Fatalf("%T does not implement storetest.AnomalyCloser: the suite cannot close an anomaly", s)
-	}
-	return c
-}
-
-func testClosed(t *testing.T, s hub.Store) {
+func testClosed(t *testing.T, s hub.Stores) {
 	ctx := t.Context()
-	c := closer(t, s)
+	c := s.Anomalies
 	const tenant, agent = "t-closed", "ag_closed"
 	k := anomaly.UnsignedPayload
 	createAgent(t, s, newAgent(tenant, agent))
 	e := event(tenant, agent, k, anomaly.Medium, 1)
 	want := anomaly.New(e, 0)
 	t.Run("ok/raise opens generation 0", func(t *testing.T) {
-		_, err := s.RaiseAnomaly(ctx, e, 0)
+		_, err := s.Anomalies.RaiseAnomaly(ctx, e, 0)
 		check(t, "RaiseAnomaly", err, nil)
 	})
 	t.Run("fail/close an unknown anomaly", func(t *testing.T) {
@@ -147,14 +139,14 @@ func testClosed(t *testing.T, s hub.Store) {
 		same(t, "listed", normAnomaly(listed(t, s, tenant, agent, want.ID)), normAnomaly(want))
 	})
 	t.Run("fail/raise into the closed generation", func(t *testing.T) {
-		_, err := s.RaiseAnomaly(ctx, event(tenant, agent, k, anomaly.High, 12), 0)
+		_, err := s.Anomalies.RaiseAnomaly(ctx, event(tenant, agent, k, anomaly.High, 12), 0)
 		check(t, "RaiseAnomaly(closed generation)", err, hub.ErrClosed)
 		same(t, "listed", normAnomaly(listed(t, s, tenant, agent, want.ID)), normAnomaly(want))
 	})
 	t.Run("ok/the next generation opens afresh", func(t *testing.T) {
-		check(t, "BumpAnomalyGen", s.BumpAnomalyGen(ctx, agent, k, 0), nil)
+		check(t, "BumpAnomalyGen", s.Agents.BumpAnomalyGen(ctx, agent, k, 0), nil)
 		e2 := event(tenant, agent, k, anomaly.Medium, 13)
-		got, err := s.RaiseAnomaly(ctx, e2, 1)
+		got, err := s.Anomalies.RaiseAnomaly(ctx, e2, 1)
 		check(t, "RaiseAnomaly(generation 1)", err, nil)
 		same(t, "RaiseAnomaly(generation 1)", normAnomaly(got), normAnomaly(anomaly.New(e2, 1)))
 		same(t, "generation 0", normAnomaly(listed(t, s, tenant, agent, want.ID)), normAnomaly(want))
@@ -170,9 +162,9 @@ type listFixture struct {
 	closed        bool
 }
 
-func testList(t *testing.T, s hub.Store) {
+func testList(t *testing.T, s hub.Stores) {
 	ctx := t.Context()
-	c := closer(t, s)
+	c := s.Anomalies
 	const ta, tb = "t-list-a", "t-list-b"
 	// Seven anomalies in tenant A, where ag_1 is a prefix of ag_12 and ag_ of
 	// every agent; two in tenant B, one for an agent id that A uses too.
@@ -190,7 +182,7 @@ func testList(t *testing.T, s hub.Store) {
 	all := map[string][]anomaly.Anomaly{} // by tenant, in id order
 	for i, f := range fixtures {
 		e := event(f.tenant, f.agent, f.kind, anomaly.High, i)
-		a, err := s.RaiseAnomaly(ctx, e, 0)
+		a, err := s.Anomalies.RaiseAnomaly(ctx, e, 0)
 		check(t, "RaiseAnomaly", err, nil)
 		if f.closed {
 			check(t, "CloseAnomaly", c.CloseAnomaly(ctx, f.tenant, a.ID, at(100+i), "resolved"), nil)
@@ -248,7 +240,7 @@ func testList(t *testing.T, s hub.Store) {
 
 	t.Run("fail/bad cursor", func(t *testing.T) {
 		for _, cur := range []string{"%%%", "not base64!"} {
-			_, err := s.ListAnomalies(ctx, ta, anomaly.Filter{}, cur, 10)
+			_, err := s.Anomalies.ListAnomalies(ctx, ta, anomaly.Filter{}, cur, 10)
 			check(t, "ListAnomalies(cursor "+cur+")", err, hub.ErrBadCursor)
 		}
 	})
@@ -272,13 +264,13 @@ func testList(t *testing.T, s hub.Store) {
 	}
 	for _, tc := range reuse {
 		t.Run(tc.name, func(t *testing.T) {
-			first, err := s.ListAnomalies(ctx, tc.fromTenant, tc.from, "", tc.fromLimit)
+			first, err := s.Anomalies.ListAnomalies(ctx, tc.fromTenant, tc.from, "", tc.fromLimit)
 			check(t, "ListAnomalies(first page)", err, nil)
 			if first.NextCursor == "" {
 				t.Fatalf("first page of %s %+v has no cursor", tc.fromTenant, tc.from)
 			}
 			last := first.Anomalies[len(first.Anomalies)-1].ID
-			p, err := s.ListAnomalies(ctx, tc.tenant, tc.f, first.NextCursor, 100)
+			p, err := s.Anomalies.ListAnomalies(ctx, tc.tenant, tc.f, first.NextCursor, 100)
 			check(t, "ListAnomalies(reused cursor)", err, nil)
 			for _, a := range p.Anomalies {
 				if a.TenantID != tc.tenant {
@@ -292,4 +284,50 @@ func testList(t *testing.T, s hub.Store) {
 			same(t, "ids after "+last, ids(p.Anomalies), ids(want))
 		})
 	}
+}
+
+// testRefresh holds the integrity cycle's raise to at most one count per
+// period: a new anomaly counts, a refresh within every does not, one after
+// it does, and a closed generation is ErrClosed.
+func testRefresh(t *testing.T, s hub.Stores) {
+	ctx := t.Context()
+	const tenant, agent = "t-refresh", "ag_refresh"
+	k, every := anomaly.UnsignedPayload, time.Hour
+	e := event(tenant, agent, k, anomaly.Medium, 1)
+	want := anomaly.New(e, 0)
+	steps := []struct {
+		name    string
+		e       anomaly.Event
+		counted bool
+	}{
+		{"ok/opens", e, true},
+		{"ok/within the period it is left alone", event(tenant, agent, k, anomaly.Medium, 3599), false},
+		{"ok/a period later it counts again", event(tenant, agent, k, anomaly.Medium, 3601), true},
+		{"ok/right after, alone again", event(tenant, agent, k, anomaly.Medium, 3602), false},
+	}
+	for i, st := range steps {
+		ok := t.Run(st.name, func(t *testing.T) {
+			got, counted, err := s.Anomalies.RefreshAnomaly(ctx, st.e, 0, every)
+			check(t, "RefreshAnomaly", err, nil)
+			if counted != st.counted {
+				t.Fatalf("RefreshAnomaly counted = %v, want %v", counted, st.counted)
+			}
+			if counted && i > 0 {
+				want = want.Repeat(st.e)
+			}
+			same(t, "RefreshAnomaly", normAnomaly(got), normAnomaly(want))
+			same(t, "the stored anomaly", normAnomaly(listed(t, s, tenant, agent, want.ID)), normAnomaly(want))
+		})
+		if !ok {
+			return
+		}
+	}
+	t.Run("fail/closed generation", func(t *testing.T) {
+		check(t, "CloseAnomaly", s.Anomalies.CloseAnomaly(ctx, tenant, want.ID, at(4000), "agent_signing"), nil)
+		_, counted, err := s.Anomalies.RefreshAnomaly(ctx, event(tenant, agent, k, anomaly.Medium, 9000), 0, every)
+		check(t, "RefreshAnomaly(closed)", err, hub.ErrClosed)
+		if counted {
+			t.Fatal("a refresh of a closed generation counted")
+		}
+	})
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/monsys/hub/internal/hub"
 )
 
-// Memory is an in-memory hub.Store with the same conditional-write
+// Memory is every store of the core in memory, with the same conditional-write
 // semantics as the DynamoDB adapter, for unit tests and benchmarks; Run holds
 // both to one standard. It is safe for concurrent use.
 type Memory struct {
@@ -22,20 +22,34 @@ type Memory struct {
 	creds     map[string]hub.Credential
 	tenants   map[string]hub.Tenant
 	agents    map[string]hub.Agent
+	index     map[string]indexMarks      // agentID: the integrity cycle's sparse indexes
 	batches   map[string]hub.StoredBatch // agentID + "|" + key
 	anomalies map[string]anomaly.Anomaly // tenant + "|" + id
 	audit     map[string]hub.AuditEvent
+	packs     map[string]hub.Pack     // tenant + "|" + pack id
+	heads     map[string]hub.PackHead // tenant
+	keys      map[string]hub.KeyRecord
 }
 
-var _ hub.Store = (*Memory)(nil)
+var (
+	_ hub.CredentialStore = (*Memory)(nil)
+	_ hub.TenantStore     = (*Memory)(nil)
+	_ hub.AuditStore      = (*Memory)(nil)
+)
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
 	return &Memory{creds: map[string]hub.Credential{}, tenants: map[string]hub.Tenant{}, agents: map[string]hub.Agent{},
-		batches: map[string]hub.StoredBatch{}, anomalies: map[string]anomaly.Anomaly{}, audit: map[string]hub.AuditEvent{}}
+		index: map[string]indexMarks{}, batches: map[string]hub.StoredBatch{}, anomalies: map[string]anomaly.Anomaly{},
+		audit: map[string]hub.AuditEvent{}, packs: map[string]hub.Pack{}, heads: map[string]hub.PackHead{}, keys: map[string]hub.KeyRecord{}}
 }
 
-// GetCredential implements hub.CredentialStore.
+// Stores is m for every family.
+func (m *Memory) Stores() hub.Stores {
+	return hub.Stores{Credentials: m, Tenants: m, Agents: m, Commits: m, Attention: m, Batches: m, Anomalies: m, Audit: m, Packs: m, Keys: m}
+}
+
+// GetCredential implements hub.CredentialReader.
 func (s *Memory) GetCredential(_ context.Context, h string) (hub.Credential, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -46,7 +60,7 @@ func (s *Memory) GetCredential(_ context.Context, h string) (hub.Credential, err
 	return c, nil
 }
 
-// PutCredential implements hub.CredentialStore.
+// PutCredential implements hub.CredentialWriter.
 func (s *Memory) PutCredential(_ context.Context, c hub.Credential) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -54,7 +68,7 @@ func (s *Memory) PutCredential(_ context.Context, c hub.Credential) error {
 	return nil
 }
 
-// DeleteCredential implements hub.CredentialStore.
+// DeleteCredential implements hub.CredentialWriter.
 func (s *Memory) DeleteCredential(_ context.Context, h string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -115,21 +129,26 @@ func (s *Memory) GetAgent(_ context.Context, id string) (hub.Agent, error) {
 
 // update applies f to an existing agent under the lock; f returns false to fail the condition.
 func (s *Memory) update(id string, f func(a *hub.Agent) bool) error {
+	return s.updateMarked(id, func(a *hub.Agent, _ *indexMarks) bool { return f(a) })
+}
+
+// updateMarked is update that also sees the agent's index marks.
+func (s *Memory) updateMarked(id string, f func(a *hub.Agent, m *indexMarks) bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.agents[id]
 	if !ok {
 		return hub.ErrConflict
 	}
-	a = clone(a)
-	if !f(&a) {
+	a, m := clone(a), s.index[id]
+	if !f(&a, &m) {
 		return hub.ErrConflict
 	}
-	s.agents[id] = a
+	s.agents[id], s.index[id] = a, m
 	return nil
 }
 
-// CreateAgent implements hub.AgentWriter.
+// CreateAgent implements hub.AgentMaker.
 func (s *Memory) CreateAgent(_ context.Context, a hub.Agent) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -140,7 +159,7 @@ func (s *Memory) CreateAgent(_ context.Context, a hub.Agent) error {
 	return nil
 }
 
-// PinSigningKey implements hub.AgentWriter.
+// PinSigningKey implements hub.PinStore.
 func (s *Memory) PinSigningKey(_ context.Context, id string, key []byte, at time.Time) error {
 	return s.update(id, func(a *hub.Agent) bool {
 		if len(a.SigningPubKey) > 0 {
@@ -151,7 +170,7 @@ func (s *Memory) PinSigningKey(_ context.Context, id string, key []byte, at time
 	})
 }
 
-// UnpinSigningKey implements hub.AgentWriter.
+// UnpinSigningKey implements hub.Unpinner.
 func (s *Memory) UnpinSigningKey(_ context.Context, id string) error {
 	return s.update(id, func(a *hub.Agent) bool {
 		a.SigningPubKey, a.SigningSetAt = nil, time.Time{}
@@ -159,7 +178,7 @@ func (s *Memory) UnpinSigningKey(_ context.Context, id string) error {
 	})
 }
 
-// PinCert implements hub.AgentWriter.
+// PinCert implements hub.PinStore.
 func (s *Memory) PinCert(_ context.Context, id string, c hub.CertPin, expect string) error {
 	return s.update(id, func(a *hub.Agent) bool {
 		cur := ""
@@ -174,12 +193,12 @@ func (s *Memory) PinCert(_ context.Context, id string, c hub.CertPin, expect str
 	})
 }
 
-// UnpinCert implements hub.AgentWriter.
+// UnpinCert implements hub.Unpinner.
 func (s *Memory) UnpinCert(_ context.Context, id string) error {
 	return s.update(id, func(a *hub.Agent) bool { a.Cert = nil; return true })
 }
 
-// ReplaceToken implements hub.AgentWriter.
+// ReplaceToken implements hub.AgentMaker.
 func (s *Memory) ReplaceToken(_ context.Context, id, newHash, oldHash string) error {
 	return s.update(id, func(a *hub.Agent) bool {
 		if a.TokenHash != oldHash {
@@ -190,7 +209,7 @@ func (s *Memory) ReplaceToken(_ context.Context, id, newHash, oldHash string) er
 	})
 }
 
-// RecordRegistration implements hub.AgentWriter.
+// RecordRegistration implements hub.PinStore.
 func (s *Memory) RecordRegistration(_ context.Context, id string, r hub.Registration) error {
 	return s.update(id, func(a *hub.Agent) bool {
 		a.Hostname, a.AgentVersion, a.OS, a.Arch, a.MaxAgentVersion = r.Hostname, r.AgentVersion, r.OS, r.Arch, r.MaxAgentVersion
@@ -199,15 +218,16 @@ func (s *Memory) RecordRegistration(_ context.Context, id string, r hub.Registra
 	})
 }
 
-// BeginBatch implements hub.AgentWriter.
+// BeginBatch implements hub.SeqStore.
 func (s *Memory) BeginBatch(_ context.Context, id string, p hub.Pending, pub []byte, version, maxVersion string) error {
-	return s.update(id, func(a *hub.Agent) bool {
+	return s.updateMarked(id, func(a *hub.Agent, m *indexMarks) bool {
 		if a.LastSeq != p.PrevSeq || a.Pending != nil || !bytes.Equal(a.SigningPubKey, pub) {
 			return false
 		}
 		a.LastSeq, a.LastBatchSHA, a.Pending = p.Seq, p.SHA, &p
 		a.AgentVersion, a.MaxAgentVersion = version, maxVersion
 		a.LastSeen, a.LastSignedAt, a.LiveAt = p.At, p.At, p.At
+		m.live = true
 		return true
 	})
 }
@@ -217,7 +237,7 @@ func samePending(a *hub.Agent, p hub.Pending) bool {
 	return a.Pending != nil && a.Pending.Seq == p.Seq && a.Pending.SHA == p.SHA && a.Pending.At.Equal(p.At)
 }
 
-// ClaimBatch implements hub.AgentWriter.
+// ClaimBatch implements hub.ClaimStore.
 func (s *Memory) ClaimBatch(_ context.Context, id string, seen, next hub.Pending) error {
 	return s.update(id, func(a *hub.Agent) bool {
 		if !samePending(a, seen) || a.Pending.Undo != seen.Undo {
@@ -228,7 +248,7 @@ func (s *Memory) ClaimBatch(_ context.Context, id string, seen, next hub.Pending
 	})
 }
 
-// EndBatch implements hub.AgentWriter.
+// EndBatch implements hub.ClaimStore.
 func (s *Memory) EndBatch(_ context.Context, id string, p hub.Pending) error {
 	return s.update(id, func(a *hub.Agent) bool {
 		if !samePending(a, p) || a.Pending.Undo {
@@ -239,7 +259,7 @@ func (s *Memory) EndBatch(_ context.Context, id string, p hub.Pending) error {
 	})
 }
 
-// AbortBatch implements hub.AgentWriter.
+// AbortBatch implements hub.SeqStore.
 func (s *Memory) AbortBatch(_ context.Context, id string, p hub.Pending) error {
 	return s.update(id, func(a *hub.Agent) bool {
 		if !samePending(a, p) {
@@ -250,15 +270,16 @@ func (s *Memory) AbortBatch(_ context.Context, id string, p hub.Pending) error {
 	})
 }
 
-// MarkUnsigned implements hub.AgentWriter.
+// MarkUnsigned implements hub.UnsignedMarker.
 func (s *Memory) MarkUnsigned(_ context.Context, id string, t time.Time) error {
-	return s.update(id, func(a *hub.Agent) bool {
+	return s.updateMarked(id, func(a *hub.Agent, m *indexMarks) bool {
 		a.LastUnsignedAt, a.LastSeen, a.LiveAt = t, t, t
+		m.live, m.attn = true, true
 		return true
 	})
 }
 
-// BumpAnomalyGen implements hub.AgentWriter.
+// BumpAnomalyGen implements hub.AnomalyGens.
 func (s *Memory) BumpAnomalyGen(_ context.Context, id string, k anomaly.Kind, from int64) error {
 	return s.update(id, func(a *hub.Agent) bool {
 		if a.AnomalyGen[k] != from {
@@ -269,7 +290,7 @@ func (s *Memory) BumpAnomalyGen(_ context.Context, id string, k anomaly.Kind, fr
 	})
 }
 
-// PutBatch implements hub.BatchStore.
+// PutBatch implements hub.BatchWriter.
 func (s *Memory) PutBatch(_ context.Context, b hub.StoredBatch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -284,11 +305,11 @@ func cloneBatch(b hub.StoredBatch) hub.StoredBatch {
 	return b
 }
 
-// PutBatchIndex implements hub.BatchStore: this store keeps no separate
+// PutBatchIndex implements hub.BatchWriter: this store keeps no separate
 // index, a stored batch is found by its period as it is.
 func (s *Memory) PutBatchIndex(context.Context, hub.StoredBatch) error { return nil }
 
-// GetBatch implements hub.BatchStore.
+// GetBatch implements hub.BatchReader.
 func (s *Memory) GetBatch(_ context.Context, agentID, key string) (hub.StoredBatch, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -299,11 +320,34 @@ func (s *Memory) GetBatch(_ context.Context, agentID, key string) (hub.StoredBat
 	return cloneBatch(b), nil
 }
 
-// DeleteBatch implements hub.BatchStore.
+// DeleteBatch implements hub.BatchWriter.
 func (s *Memory) DeleteBatch(_ context.Context, b hub.StoredBatch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.batches, b.AgentID+"|"+b.Key)
+	return nil
+}
+
+// PeriodBatches implements hub.PeriodReader: the tenant's batches whose
+// records span a time in [from, to] (to's whole second), by agent and key.
+func (s *Memory) PeriodBatches(_ context.Context, tenantID string, from, to time.Time, fn func(hub.StoredBatch) error) error {
+	end := to.Add(time.Second)
+	s.mu.Lock()
+	var out []hub.StoredBatch
+	for _, b := range s.batches {
+		if b.TenantID == tenantID && len(b.Days) > 0 && !b.MinTS.After(end) && !b.MaxTS.Before(from) {
+			out = append(out, cloneBatch(b))
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].AgentID < out[j].AgentID || out[i].AgentID == out[j].AgentID && out[i].Key < out[j].Key
+	})
+	for _, b := range out {
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -321,8 +365,19 @@ func (s *Memory) Batches(agentID string) []hub.StoredBatch {
 	return out
 }
 
-// RaiseAnomaly implements hub.AnomalyStore.
+// RaiseAnomaly implements hub.AnomalyRaiser.
 func (s *Memory) RaiseAnomaly(_ context.Context, e anomaly.Event, gen int64) (anomaly.Anomaly, error) {
+	a, _, err := s.upsertAnomaly(e, gen, func(anomaly.Anomaly) bool { return false })
+	if err != nil {
+		return anomaly.Anomaly{}, err
+	}
+	return a, nil
+}
+
+// upsertAnomaly opens the anomaly of generation gen or folds e into it when
+// it is open, unless alone says to leave it (false); hub.ErrClosed when that
+// generation is closed.
+func (s *Memory) upsertAnomaly(e anomaly.Event, gen int64, alone func(anomaly.Anomaly) bool) (anomaly.Anomaly, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := e.TenantID + "|" + anomaly.ID(e.AgentID, e.Kind, gen)
@@ -331,17 +386,22 @@ func (s *Memory) RaiseAnomaly(_ context.Context, e anomaly.Event, gen int64) (an
 	case !ok:
 		a = anomaly.New(e, gen)
 	case a.Status == anomaly.Closed:
-		return anomaly.Anomaly{}, hub.ErrClosed
+		return a, false, hub.ErrClosed
+	case alone(a):
+		return a, false, nil
 	default:
 		a = a.Repeat(e)
 	}
 	s.anomalies[k] = a
-	return a, nil
+	return a, true, nil
 }
 
-// CloseAnomaly closes the open anomaly id of tenant at t for reason:
-// hub.ErrNotFound when there is no such anomaly, hub.ErrConflict when it is
-// already closed.
+// RefreshAnomaly implements hub.AnomalyCycle.
+func (s *Memory) RefreshAnomaly(_ context.Context, e anomaly.Event, gen int64, every time.Duration) (anomaly.Anomaly, bool, error) {
+	return s.upsertAnomaly(e, gen, func(a anomaly.Anomaly) bool { return a.LastSeen.After(e.At.Add(-every)) })
+}
+
+// CloseAnomaly implements hub.AnomalyCycle.
 func (s *Memory) CloseAnomaly(_ context.Context, tenant, id string, t time.Time, reason string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -357,7 +417,7 @@ func (s *Memory) CloseAnomaly(_ context.Context, tenant, id string, t time.Time,
 	return nil
 }
 
-// ListAnomalies implements hub.AnomalyStore; the cursor is the last id returned.
+// ListAnomalies implements hub.AnomalyLister; the cursor is the last id returned.
 func (s *Memory) ListAnomalies(_ context.Context, tenant string, f anomaly.Filter, cursor string, limit int) (hub.AnomalyPage, error) {
 	after := ""
 	if cursor != "" {
@@ -384,7 +444,7 @@ func (s *Memory) ListAnomalies(_ context.Context, tenant string, f anomaly.Filte
 	return p, nil
 }
 
-// AppendAudit implements hub.AuditStore.
+// AppendAudit implements hub.AuditSink.
 func (s *Memory) AppendAudit(_ context.Context, e hub.AuditEvent) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -392,8 +452,31 @@ func (s *Memory) AppendAudit(_ context.Context, e hub.AuditEvent) error {
 	return nil
 }
 
-// Audit returns the audit events of a tenant, oldest first (tests only).
-func (s *Memory) Audit(tenant string) []hub.AuditEvent {
+// Audit implements hub.AuditReader.
+func (s *Memory) Audit(_ context.Context, tenant string, from, to time.Time) ([]hub.AuditEvent, error) {
+	var out []hub.AuditEvent
+	for _, e := range s.AuditLog(tenant) {
+		if !e.At.Before(from) && e.At.Before(to) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// Audited returns the tenant's audit events of one action, oldest first
+// (tests only).
+func (s *Memory) Audited(tenant, action string) []hub.AuditEvent {
+	var out []hub.AuditEvent
+	for _, e := range s.AuditLog(tenant) {
+		if e.Action == action {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// AuditLog returns the audit events of a tenant, oldest first (tests only).
+func (s *Memory) AuditLog(tenant string) []hub.AuditEvent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []hub.AuditEvent

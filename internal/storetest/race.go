@@ -44,11 +44,11 @@ func race(t *testing.T, n int, write func(i int) error) int {
 	return winner
 }
 
-func testRace(t *testing.T, s hub.Store) {
+func testRace(t *testing.T, s hub.Stores) {
 	t.Run("ok/50 signing keys, one pin", func(t *testing.T) {
 		a := newAgent("t-race", "ag_race_pin")
 		createAgent(t, s, a)
-		w := race(t, 50, func(i int) error { return s.PinSigningKey(t.Context(), a.AgentID, key(byte(i)), at(i)) })
+		w := race(t, 50, func(i int) error { return s.Agents.PinSigningKey(t.Context(), a.AgentID, key(byte(i)), at(i)) })
 		a.SigningPubKey, a.SigningSetAt = key(byte(w)), at(w)
 		wantAgent(t, s, a)
 	})
@@ -56,12 +56,12 @@ func testRace(t *testing.T, s hub.Store) {
 		a := newAgent("t-race", "ag_race_seq")
 		createAgent(t, s, a)
 		k := key(9)
-		check(t, "PinSigningKey", s.PinSigningKey(t.Context(), a.AgentID, k, at(1)), nil)
+		check(t, "PinSigningKey", s.Agents.PinSigningKey(t.Context(), a.AgentID, k, at(1)), nil)
 		pending := func(i int) hub.Pending {
 			return hub.Pending{Seq: int64(100 + i), SHA: hash("batch-" + strconv.Itoa(i)), PrevSeq: 0, At: at(i)}
 		}
 		w := race(t, 20, func(i int) error {
-			return s.BeginBatch(t.Context(), a.AgentID, pending(i), k, "1.0."+strconv.Itoa(i), "1.0."+strconv.Itoa(i))
+			return s.Commits.BeginBatch(t.Context(), a.AgentID, pending(i), k, "1.0."+strconv.Itoa(i), "1.0."+strconv.Itoa(i))
 		})
 		p := pending(w)
 		a.SigningPubKey, a.SigningSetAt = k, at(1)
@@ -73,7 +73,7 @@ func testRace(t *testing.T, s hub.Store) {
 		w := race(t, 10, func(i int) error {
 			a := newAgent("t-race", "ag_race_create")
 			a.TokenHash = hash(strconv.Itoa(i))
-			return s.CreateAgent(t.Context(), a)
+			return s.Agents.CreateAgent(t.Context(), a)
 		})
 		a := newAgent("t-race", "ag_race_create")
 		a.TokenHash = hash(strconv.Itoa(w))
@@ -85,7 +85,7 @@ func testRace(t *testing.T, s hub.Store) {
 		errs := make([]error, n)
 		for i := range n {
 			wg.Go(func() {
-				_, errs[i] = s.RaiseAnomaly(t.Context(), event("t-race", "ag_race_raise", anomaly.ReplayDetected, anomaly.High, 5), 0)
+				_, errs[i] = s.Anomalies.RaiseAnomaly(t.Context(), event("t-race", "ag_race_raise", anomaly.ReplayDetected, anomaly.High, 5), 0)
 			})
 		}
 		wg.Wait()

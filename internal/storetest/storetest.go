@@ -1,10 +1,14 @@
-// Package storetest is the contract suite of hub.Store: one set of tests that
-// every implementation runs (the in-memory store behind the unit tests and the
-// DynamoDB adapter behind the functions), so that what the service relies on
-// holds on both. It checks the semantics documented in internal/hub/store.go:
-// not-found answers, the win and the loss of every conditional write, anomaly
-// folding, closing and listing, batch round trips, audit idempotence and races
-// between writers.
+// Package storetest is the store test kit, as testing/fstest is for file
+// systems: the contract of the core's store ports (hub.Stores), the in-memory
+// store (Memory) held to it, the one fault-injecting wrapper (Faulty), and
+// in-memory stand-ins for the packs' other ports (Objects, Vault, Builds).
+// Every implementation runs the contract: Memory here, the DynamoDB adapter
+// on dynalite in internal/aws/dynamo. It checks the semantics documented in
+// internal/hub: not-found answers, the win and the loss of every conditional
+// write, anomaly folding, refreshing, closing and listing, batch round trips
+// and period reads, audit idempotence and time ranges, the integrity cycle's
+// sparse indexes, pack records, build leases and chain heads, signing-key
+// records, and races between writers.
 package storetest
 
 import (
@@ -21,23 +25,12 @@ import (
 	"github.com/monsys/hub/internal/hub"
 )
 
-// AnomalyCloser is the integrity cycle's write on an anomaly: it closes the
-// open anomaly anomalyID of tenantID at at for reason, with hub.ErrNotFound
-// when there is no such anomaly and hub.ErrConflict when it is already closed.
-// The suite needs it to reach a closed generation.
-type AnomalyCloser interface {
-	CloseAnomaly(ctx context.Context, tenantID, anomalyID string, at time.Time, reason string) error
-}
-
-// Run runs the suite. newStore returns a new, empty store; it is called once
-// per group of tests, and the groups run in parallel. Besides hub.Store the
-// store must implement AnomalyCloser and let the suite read its audit log,
-// through Memory's Audit(tenant) or the DynamoDB adapter's
-// Audit(ctx, tenant, from, to).
-func Run(t *testing.T, newStore func(t *testing.T) hub.Store) {
+// Run runs the suite. newStore returns new, empty stores; it is called once
+// per group of tests, and the groups run in parallel.
+func Run(t *testing.T, newStore func(t *testing.T) hub.Stores) {
 	groups := []struct {
 		name string
-		run  func(*testing.T, hub.Store)
+		run  func(*testing.T, hub.Stores)
 	}{
 		{"credentials", testCredentials},
 		{"tenants", testTenants},
@@ -52,6 +45,13 @@ func Run(t *testing.T, newStore func(t *testing.T) hub.Store) {
 		{"closed", testClosed},
 		{"list", testList},
 		{"audit", testAudit},
+		{"audit-range", testAuditRange},
+		{"period", testPeriod},
+		{"attention", testAttention},
+		{"refresh", testRefresh},
+		{"packs", testPacks},
+		{"build-lease", testBuildLease},
+		{"keys", testKeys},
 		{"race", testRace},
 	}
 	for _, g := range groups {
@@ -157,14 +157,14 @@ func newAgent(tenant, id string) hub.Agent {
 		CreatedAt: t0, AnomalyGen: map[anomaly.Kind]int64{}}
 }
 
-func createAgent(t *testing.T, s hub.Store, a hub.Agent) {
+func createAgent(t *testing.T, s hub.Stores, a hub.Agent) {
 	t.Helper()
-	check(t, "CreateAgent("+a.AgentID+")", s.CreateAgent(t.Context(), a), nil)
+	check(t, "CreateAgent("+a.AgentID+")", s.Agents.CreateAgent(t.Context(), a), nil)
 }
 
-func wantAgent(t *testing.T, s hub.Store, want hub.Agent) {
+func wantAgent(t *testing.T, s hub.Stores, want hub.Agent) {
 	t.Helper()
-	got, err := s.GetAgent(t.Context(), want.AgentID)
+	got, err := s.Agents.GetAgent(t.Context(), want.AgentID)
 	check(t, "GetAgent("+want.AgentID+")", err, nil)
 	same(t, "GetAgent("+want.AgentID+")", normAgent(got), normAgent(want))
 }
@@ -173,7 +173,7 @@ func wantAgent(t *testing.T, s hub.Store, want hub.Agent) {
 // changes the record as apply says; a loss must change nothing.
 type agentStep struct {
 	name  string
-	write func(ctx context.Context, s hub.Store, id string) error
+	write func(ctx context.Context, s hub.Stores, id string) error
 	want  error
 	apply func(a *hub.Agent)
 }
@@ -181,7 +181,7 @@ type agentStep struct {
 // runAgentSteps creates a and runs steps on it in order, checking the whole
 // record after each one. It stops at the first failing step, since the later
 // ones assume its outcome.
-func runAgentSteps(t *testing.T, s hub.Store, a hub.Agent, steps []agentStep) {
+func runAgentSteps(t *testing.T, s hub.Stores, a hub.Agent, steps []agentStep) {
 	t.Helper()
 	createAgent(t, s, a)
 	want := normAgent(a)

@@ -24,7 +24,7 @@ const (
 	TableSigningKeys = "signing-keys"
 )
 
-// IAM action names of the operations the Store calls.
+// IAM action names of the operations the stores call.
 const (
 	ActGetItem    = "dynamodb:GetItem"
 	ActPutItem    = "dynamodb:PutItem"
@@ -34,14 +34,14 @@ const (
 )
 
 // handlerBase is what every API function does before its route runs: read the
-// CA certificate (app.Service) and resolve a credential to its agent.
+// CA certificate (app.NewCore) and resolve a credential to its agent.
 var handlerBase = []Permission{
 	{ActGetItem, TableTenants, ""},
 	{ActGetItem, TableCredentials, ""},
 	{ActGetItem, TableAgents, ""},
 }
 
-// raising is what hub.Service.Raise writes: the anomaly item, and the agent's
+// raising is what hub.Alarms writes: the anomaly item, and the agent's
 // generation when the open anomaly turned out closed.
 var raising = []Permission{
 	{ActUpdateItem, TableAnomalies, ""},
@@ -57,7 +57,7 @@ func join(lists ...[]Permission) []Permission {
 }
 
 // FunctionPermissions lists, per function (functions/<name>), the DynamoDB
-// actions its code path calls: read from internal/hub (which Store methods each
+// actions its code path calls: read from internal/hub (which store ports each
 // route and the integrity cycle reach) and this package (which operation each
 // method sends). Functions not listed here call DynamoDB through code that
 // declares its own list.

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/clocktest"
@@ -60,7 +61,7 @@ var batchKinds = []batchKind{
 //
 //   - crash: the process dies after write k of the second batch (k = 0 …
 //     all of them: the last case loses only the answer); a new process
-//     (a new Service over the same tables) gets the agent's retries of the
+//     (a new core over the same tables) gets the agent's retries of the
 //     same body until it answers;
 //   - crash in the retry: the same, and the first retrying process dies
 //     after each of its own writes in turn, a third one finishes;
@@ -70,7 +71,7 @@ var batchKinds = []batchKind{
 //
 // Every answer is a 2xx, or a 429/503 or a lost race's 409 conflict with
 // Retry-After (which the agent honours on the hub's clock). Each time a batch is acknowledged the pack
-// read path (Store.PeriodBatches) must hold every acknowledged batch exactly
+// read path (PeriodBatches) must hold every acknowledged batch exactly
 // once and nothing else, except that a batch sent and never acknowledged
 // may be there once; the agent then sends one more batch, which is accepted.
 func TestCommitFaults(t *testing.T) {
@@ -210,7 +211,7 @@ func (fx *commitFx) newCase(t *testing.T, kind batchKind) *commitCase {
 		seq: 1743501600000000000}
 	svc := c.service(fx.db)
 	ctx := t.Context()
-	adminKey, err := svc.Bootstrap(ctx, c.tenant)
+	adminKey, err := svc.Tenants.Bootstrap(ctx, c.tenant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,11 +219,11 @@ func (fx *commitFx) newCase(t *testing.T, kind batchKind) *commitCase {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ad, err := svc.AuthAdmin(ctx, adminKey, string(ca.EncodeCertPEM(oper)))
+	ad, err := svc.AdminAuth.Authenticate(ctx, adminKey, string(ca.EncodeCertPEM(oper)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	na, err := svc.CreateAgent(ctx, ad, "host-1")
+	na, err := svc.Agents.Create(ctx, ad, "host-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func (fx *commitFx) newCase(t *testing.T, kind batchKind) *commitCase {
 		reg["signing_pubkey"] = base64.StdEncoding.EncodeToString(c.key.Public().(ed25519.PublicKey))
 	}
 	body, _ := json.Marshal(reg)
-	res, err := svc.Register(ctx, hub.RegisterRequest{Token: c.token, ClientCertPEM: string(ca.EncodeCertPEM(enroll)),
+	res, err := svc.Register.Register(ctx, hub.RegisterRequest{Token: c.token, ClientCertPEM: string(ca.EncodeCertPEM(enroll)),
 		ContentType: "application/json", Body: body})
 	if err != nil || res.ClientCert == "" || res.SigningPubKeyPinned != kind.signed {
 		t.Fatalf("register: %+v, %v", res, err)
@@ -253,14 +254,14 @@ func (fx *commitFx) newCase(t *testing.T, kind batchKind) *commitCase {
 }
 
 // service is a new hub process over the shared tables, through db.
-func (c *commitCase) service(db dynamo.API) *hub.Service {
+func (c *commitCase) service(db dynamo.API) *app.Core {
 	c.t.Helper()
 	st, err := dynamo.New(db, c.fx.tables)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	svc, err := hub.New(st, c.fx.auth, c.fx.auth, hub.Config{PendingLease: time.Minute},
-		hub.WithClock(c.clk.Now), hub.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	svc, err := app.Assemble(st, c.fx.auth, app.CoreConfig{PendingLease: time.Minute},
+		hub.Env{Clock: c.clk, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -300,12 +301,13 @@ func (c *commitCase) request(body []byte) hub.IngestRequest {
 
 // deliver sends body through svc until the hub answers: true and the result
 // for a 2xx, false when the process behind api crashed (its answer never
-// left). A 429 or 503 is retried after its Retry-After; any other answer
-// fails the test.
-func (c *commitCase) deliver(svc *hub.Service, api *faultAPI, body []byte) (hub.IngestResult, bool) {
+// left). A 429, a 503 or a 409 conflict (a batch of the agent still in
+// flight, docs/decisions.md) is retried after its Retry-After; any other
+// answer fails the test.
+func (c *commitCase) deliver(svc *app.Core, api *faultAPI, body []byte) (hub.IngestResult, bool) {
 	c.t.Helper()
 	for range 10 {
-		res, err := svc.Ingest(c.t.Context(), c.request(body))
+		res, err := svc.Ingest.Ingest(c.t.Context(), c.request(body))
 		if api != nil && api.crashed.Load() {
 			return hub.IngestResult{}, false
 		}
@@ -313,8 +315,9 @@ func (c *commitCase) deliver(svc *hub.Service, api *faultAPI, body []byte) (hub.
 			return res, true
 		}
 		var he *hub.Error
-		if !errors.As(err, &he) || (he.Code != hub.CodeUnavailable && he.Code != hub.CodeThrottled && he.Code != hub.CodeConflict) || he.RetryAfter <= 0 {
-			c.t.Fatalf("answer %v: want a 2xx, or 429/503/409 conflict with Retry-After\n%s", err, trace(api))
+		if !errors.As(err, &he) || (he.Code != hub.CodeUnavailable && he.Code != hub.CodeThrottled && he.Code != hub.CodeConflict) ||
+			he.RetryAfter <= 0 {
+			c.t.Fatalf("answer %v: want a 2xx, or 409 conflict/429/503 with Retry-After\n%s", err, trace(api))
 		}
 		c.clk.Advance(he.RetryAfter)
 	}
@@ -357,7 +360,7 @@ func (c *commitCase) sendNext(maybe []byte) {
 	c.sendNextVia(c.service(c.fx.db), nil, maybe)
 }
 
-func (c *commitCase) sendNextVia(svc *hub.Service, api *faultAPI, maybe []byte) {
+func (c *commitCase) sendNextVia(svc *app.Core, api *faultAPI, maybe []byte) {
 	c.t.Helper()
 	b := c.body()
 	res, ok := c.deliver(svc, api, b)
@@ -381,7 +384,7 @@ func (c *commitCase) acked(body []byte, maybe ...[]byte) {
 	for _, day := range commitDays[:c.kind.days] {
 		from := day.Truncate(24 * time.Hour)
 		seen := map[string]int{}
-		err = st.PeriodBatches(c.t.Context(), c.tenant, from, from.Add(24*time.Hour-time.Second), func(b hub.StoredBatch) error {
+		err = st.Batches.PeriodBatches(c.t.Context(), c.tenant, from, from.Add(24*time.Hour-time.Second), func(b hub.StoredBatch) error {
 			seen[string(b.Body)]++
 			return nil
 		})
@@ -404,7 +407,7 @@ func (c *commitCase) acked(body []byte, maybe ...[]byte) {
 			c.t.Fatalf("%s: a batch nobody acknowledged is there %d times: %s", from.Format(time.DateOnly), n, b)
 		}
 	}
-	a, err := st.GetAgent(c.t.Context(), c.agent)
+	a, err := st.Agents.GetAgent(c.t.Context(), c.agent)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -25,10 +25,8 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo)) }
 
-var _ storetest.AnomalyCloser = (*dynamo.Store)(nil)
-
-// newStore returns a store over fresh tables on the shared dynalite.
-func newStore(t *testing.T, db *dynamodb.Client) (*dynamo.Store, dynamo.Tables) {
+// newStore returns the stores over fresh tables on the shared dynalite.
+func newStore(t *testing.T, db *dynamodb.Client) (hub.Stores, dynamo.Tables) {
 	t.Helper()
 	tables := dynamo.TablesWithPrefix(emutest.UniquePrefix(t))
 	if err := dynamo.CreateTables(t.Context(), db, tables); err != nil {
@@ -42,7 +40,7 @@ func newStore(t *testing.T, db *dynamodb.Client) (*dynamo.Store, dynamo.Tables) 
 }
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) hub.Store {
+	storetest.Run(t, func(t *testing.T) hub.Stores {
 		s, _ := newStore(t, emutest.DynamoForTest(t))
 		return s
 	})
@@ -53,7 +51,7 @@ func TestCreateTablesIdempotent(t *testing.T) {
 	s, tables := newStore(t, db)
 	ctx := t.Context()
 	want := hub.Tenant{TenantID: "acme", CreatedAt: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)}
-	if err := s.PutTenant(ctx, want); err != nil {
+	if err := s.Tenants.PutTenant(ctx, want); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 2 {
@@ -70,14 +68,19 @@ func TestCreateTablesIdempotent(t *testing.T) {
 			t.Errorf("table %s is %s, want ACTIVE", aws.ToString(in.TableName), st)
 		}
 	}
-	got, err := s.GetTenant(ctx, "acme")
+	got, err := s.Tenants.GetTenant(ctx, "acme")
 	if err != nil || !got.CreatedAt.Equal(want.CreatedAt) {
 		t.Fatalf("GetTenant after CreateTables again = %+v, %v; want %+v (data kept)", got, err, want)
 	}
 }
 
 func TestPutCACert(t *testing.T) {
-	s, _ := newStore(t, emutest.DynamoForTest(t))
+	db := emutest.DynamoForTest(t)
+	_, tables := newStore(t, db)
+	s, err := dynamo.NewCA(db, tables)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := t.Context()
 	if _, err := s.CACert(ctx); !errors.Is(err, hub.ErrNotFound) {
 		t.Fatalf("CACert() before bootstrap = %v, want %v", err, hub.ErrNotFound)
@@ -133,10 +136,10 @@ func TestUnavailable(t *testing.T) {
 	b := hub.StoredBatch{TenantID: "acme", AgentID: "ag_fault", Key: "s#0000000000000000001", Seq: 1, SHA: "sha", Signed: true,
 		Signature: "sig", Body: []byte(`[{"type":"batch"}]`), Records: 1, Days: []string{"2026-04-01"},
 		MinTS: a.CreatedAt, MaxTS: a.CreatedAt, ReceivedAt: a.CreatedAt}
-	if err := s.CreateAgent(ctx, a); err != nil {
+	if err := s.Agents.CreateAgent(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutBatch(ctx, b); err != nil {
+	if err := s.Batches.PutBatch(ctx, b); err != nil {
 		t.Fatal(err)
 	}
 
@@ -147,13 +150,13 @@ func TestUnavailable(t *testing.T) {
 		name string
 		call func() error
 	}{
-		{"fail/GetAgent", func() error { _, err := s.GetAgent(ctx, a.AgentID); return err }},
-		{"fail/PutBatch", func() error { return s.PutBatch(ctx, b) }},
+		{"fail/GetAgent", func() error { _, err := s.Agents.GetAgent(ctx, a.AgentID); return err }},
+		{"fail/PutBatch", func() error { return s.Batches.PutBatch(ctx, b) }},
 		{"fail/BeginBatch", func() error {
-			return s.BeginBatch(ctx, a.AgentID, hub.Pending{Seq: 2, SHA: "x", PrevSeq: 1}, []byte("k"), "1", "1")
+			return s.Commits.BeginBatch(ctx, a.AgentID, hub.Pending{Seq: 2, SHA: "x", PrevSeq: 1}, []byte("k"), "1", "1")
 		}},
 		{"fail/ListAnomalies", func() error {
-			_, err := s.ListAnomalies(ctx, "acme", anomaly.Filter{}, "", 10)
+			_, err := s.Anomalies.ListAnomalies(ctx, "acme", anomaly.Filter{}, "", 10)
 			return err
 		}},
 	}
@@ -173,15 +176,15 @@ func TestUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("ok/data survives the restart", func(t *testing.T) {
-		got, err := s.GetAgent(ctx, a.AgentID)
+		got, err := s.Agents.GetAgent(ctx, a.AgentID)
 		if err != nil || got.TokenHash != a.TokenHash || got.TenantID != a.TenantID {
 			t.Fatalf("GetAgent() after restart = %+v, %v", got, err)
 		}
-		gb, err := s.GetBatch(ctx, b.AgentID, b.Key)
+		gb, err := s.Batches.GetBatch(ctx, b.AgentID, b.Key)
 		if err != nil || !bytes.Equal(gb.Body, b.Body) {
 			t.Fatalf("GetBatch() after restart = %q, %v; want body %q", gb.Body, err, b.Body)
 		}
-		if err := s.CreateAgent(ctx, a); !errors.Is(err, hub.ErrConflict) {
+		if err := s.Agents.CreateAgent(ctx, a); !errors.Is(err, hub.ErrConflict) {
 			t.Fatalf("CreateAgent() of the kept agent after restart = %v, want %v", err, hub.ErrConflict)
 		}
 	})
@@ -228,7 +231,7 @@ func TestBatchIndex(t *testing.T) {
 	other := b1
 	other.TenantID, other.AgentID = "other", "ag_idx_3"
 	for _, b := range []hub.StoredBatch{b1, b2, other} {
-		if err := s.PutBatch(ctx, b); err != nil {
+		if err := s.Batches.PutBatch(ctx, b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -268,7 +271,7 @@ func TestBatchIndex(t *testing.T) {
 		}
 	})
 	t.Run("ok/put again adds no entry", func(t *testing.T) {
-		if err := s.PutBatch(ctx, b1); err != nil {
+		if err := s.Batches.PutBatch(ctx, b1); err != nil {
 			t.Fatal(err)
 		}
 		if e := indexEntries(t, db, tables, "acme", "2026-03-30"); len(e) != 1 {
@@ -286,16 +289,16 @@ func TestBatchIndex(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := cut.PutBatch(ctx, b); err == nil {
+			if err := cut.Batches.PutBatch(ctx, b); err == nil {
 				t.Fatalf("PutBatch() crashed after %d of %d writes = nil", n, writes)
 			}
-			if _, err := s.GetBatch(ctx, b.AgentID, b.Key); !errors.Is(err, hub.ErrNotFound) {
+			if _, err := s.Batches.GetBatch(ctx, b.AgentID, b.Key); !errors.Is(err, hub.ErrNotFound) {
 				t.Fatalf("after %d of %d writes: GetBatch() = %v, want %v (entries first, the item last)\n%s", n, writes, err, hub.ErrNotFound, f.Trace())
 			}
 		}
 	})
 	t.Run("ok/delete removes every entry of the batch", func(t *testing.T) {
-		if err := s.DeleteBatch(ctx, b1); err != nil {
+		if err := s.Batches.DeleteBatch(ctx, b1); err != nil {
 			t.Fatal(err)
 		}
 		for _, d := range b1.Days {
@@ -307,7 +310,7 @@ func TestBatchIndex(t *testing.T) {
 		}
 		shardOf(t, indexEntries(t, db, tables, "acme", "2026-03-31"), b2.AgentID, b2.Key)
 		shardOf(t, indexEntries(t, db, tables, "other", "2026-03-30"), other.AgentID, other.Key)
-		if _, err := s.GetBatch(ctx, b1.AgentID, b1.Key); !errors.Is(err, hub.ErrNotFound) {
+		if _, err := s.Batches.GetBatch(ctx, b1.AgentID, b1.Key); !errors.Is(err, hub.ErrNotFound) {
 			t.Errorf("GetBatch() after DeleteBatch = %v, want %v", err, hub.ErrNotFound)
 		}
 	})

@@ -11,12 +11,24 @@ import (
 	"github.com/monsys/hub/internal/hub"
 )
 
+// CA keeps the hub CA certificate in the tenants table.
+type CA struct{ conn }
+
+// NewCA returns the store of the hub CA certificate.
+func NewCA(db API, t Tables) (*CA, error) {
+	c, err := newConn(db, t)
+	if err != nil {
+		return nil, err
+	}
+	return &CA{c}, nil
+}
+
 // hubItem is the tenants-table key that holds hub-wide settings. Tenant ids
 // cannot start with "_", so it never collides with a tenant.
 const hubItem = "_hub"
 
 // CACert returns the hub CA certificate PEM, or hub.ErrNotFound before bootstrap.
-func (s *Store) CACert(ctx context.Context) (string, error) {
+func (s *CA) CACert(ctx context.Context) (string, error) {
 	it, err := s.get(ctx, "get hub CA certificate", s.t.Tenants, item{"tenant_id": vs(hubItem)})
 	if err != nil {
 		return "", err
@@ -30,7 +42,7 @@ func (s *Store) CACert(ctx context.Context) (string, error) {
 
 // PutCACert stores the CA certificate once; a second bootstrap loses the race
 // and reads the first one's certificate back.
-func (s *Store) PutCACert(ctx context.Context, pem, keyID string) (string, error) {
+func (s *CA) PutCACert(ctx context.Context, pem, keyID string) (string, error) {
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.t.Tenants),
 		Item:                item{"tenant_id": vs(hubItem), "ca_cert_pem": vs(pem), "ca_key_id": vs(keyID)},
 		ConditionExpression: aws.String("attribute_not_exists(tenant_id)")})

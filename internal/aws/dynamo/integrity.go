@@ -11,14 +11,18 @@ import (
 	"github.com/monsys/hub/internal/hub"
 )
 
-var _ hub.IntegrityStore = (*Store)(nil)
+// Attention holds the integrity cycle's sparse indexes of agents (in the
+// agents table) and its writes on them.
+type Attention struct{ conn }
+
+var _ hub.AttentionStore = (*Attention)(nil)
 
 // shardOf spreads the sparse indexes over IndexShards partitions.
 func shardOf(agentID string) string { return strconv.Itoa(indexShard(agentID)) }
 
 // queryShards runs one query per shard of a sparse index and hands every item
 // to fn, page by page.
-func (s *Store) queryShards(ctx context.Context, op string, in func(shard string) *dynamodb.QueryInput, fn func(hub.Agent) error) error {
+func (s *Attention) queryShards(ctx context.Context, op string, in func(shard string) *dynamodb.QueryInput, fn func(hub.Agent) error) error {
 	for sh := range IndexShards {
 		q := in(strconv.Itoa(sh))
 		for {
@@ -40,18 +44,18 @@ func (s *Store) queryShards(ctx context.Context, op string, in func(shard string
 	return nil
 }
 
-// AttentionAgents implements hub.IntegrityStore: the sparse attention index.
-func (s *Store) AttentionAgents(ctx context.Context, fn func(hub.Agent) error) error {
+// AttentionAgents implements hub.AttentionIndex: the sparse attention index.
+func (s *Attention) AttentionAgents(ctx context.Context, fn func(hub.Agent) error) error {
 	return s.queryShards(ctx, "query attention index", func(sh string) *dynamodb.QueryInput {
 		return &dynamodb.QueryInput{TableName: aws.String(s.t.Agents), IndexName: aws.String(AgentsAttention),
 			KeyConditionExpression: aws.String("attn = :s"), ExpressionAttributeValues: item{":s": vs(sh)}}
 	}, fn)
 }
 
-// QuietAgents implements hub.IntegrityStore: agents of the live index whose
+// QuietAgents implements hub.AttentionIndex: agents of the live index whose
 // last data is older than cutoff. Active agents sort after the cutoff and are
 // never read.
-func (s *Store) QuietAgents(ctx context.Context, cutoff time.Time, fn func(hub.Agent) error) error {
+func (s *Attention) QuietAgents(ctx context.Context, cutoff time.Time, fn func(hub.Agent) error) error {
 	return s.queryShards(ctx, "query live index", func(sh string) *dynamodb.QueryInput {
 		return &dynamodb.QueryInput{TableName: aws.String(s.t.Agents), IndexName: aws.String(AgentsLive),
 			KeyConditionExpression:    aws.String("live_shard = :s AND live_at < :c"),
@@ -59,19 +63,19 @@ func (s *Store) QuietAgents(ctx context.Context, cutoff time.Time, fn func(hub.A
 	}, fn)
 }
 
-// MarkStale implements hub.IntegrityStore.
-func (s *Store) MarkStale(ctx context.Context, id string, liveAt, at time.Time) error {
+// MarkStale implements hub.StaleMarks.
+func (s *Attention) MarkStale(ctx context.Context, id string, liveAt, at time.Time) error {
 	return s.update(ctx, "mark stale", id, "SET stale_since = :at, attn = :sh REMOVE live_shard", "live_at = :live", nil,
 		item{":at": vt(at), ":sh": vs(shardOf(id)), ":live": vt(liveAt)})
 }
 
-// ClearStale implements hub.IntegrityStore.
-func (s *Store) ClearStale(ctx context.Context, id string, since time.Time) error {
+// ClearStale implements hub.StaleMarks.
+func (s *Attention) ClearStale(ctx context.Context, id string, since time.Time) error {
 	return s.update(ctx, "clear stale mark", id, "REMOVE stale_since", "stale_since = :s", nil, item{":s": vt(since)})
 }
 
-// ClearAttention implements hub.IntegrityStore.
-func (s *Store) ClearAttention(ctx context.Context, id string, unsignedAt time.Time) error {
+// ClearAttention implements hub.StaleMarks.
+func (s *Attention) ClearAttention(ctx context.Context, id string, unsignedAt time.Time) error {
 	cond, v := "attribute_not_exists(stale_since) AND attribute_not_exists(last_unsigned_at)", item(nil)
 	if !unsignedAt.IsZero() {
 		cond, v = "attribute_not_exists(stale_since) AND last_unsigned_at = :u", item{":u": vt(unsignedAt)}

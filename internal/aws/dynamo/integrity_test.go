@@ -11,24 +11,14 @@ import (
 	"time"
 
 	"github.com/monsys/hub/internal/anomaly"
+	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/ca"
+	"github.com/monsys/hub/internal/clocktest"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/local/emu"
 	"github.com/monsys/hub/internal/local/emu/emutest"
 )
-
-type fixedClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fixedClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fixedClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func testAuthority(t *testing.T) *ca.Authority {
 	t.Helper()
@@ -45,7 +35,7 @@ func testAuthority(t *testing.T) *ca.Authority {
 }
 
 // fleet makes n agents that send signed data at sentAt, through the store's own writes.
-func fleet(t *testing.T, s *dynamo.Store, prefix string, n int, sentAt time.Time) []string {
+func fleet(t *testing.T, s hub.Stores, prefix string, n int, sentAt time.Time) []string {
 	t.Helper()
 	ids := make([]string, n)
 	var wg sync.WaitGroup
@@ -61,20 +51,20 @@ func fleet(t *testing.T, s *dynamo.Store, prefix string, n int, sentAt time.Time
 			ctx := context.Background()
 			id := ids[i]
 			key := []byte(fmt.Sprintf("%032d", i))
-			if err := s.CreateAgent(ctx, hub.Agent{TenantID: "acme", AgentID: id, TokenHash: "h" + id, CreatedAt: sentAt}); err != nil {
+			if err := s.Agents.CreateAgent(ctx, hub.Agent{TenantID: "acme", AgentID: id, TokenHash: "h" + id, CreatedAt: sentAt}); err != nil {
 				errs <- err
 				return
 			}
-			if err := s.PinSigningKey(ctx, id, key, sentAt); err != nil {
+			if err := s.Agents.PinSigningKey(ctx, id, key, sentAt); err != nil {
 				errs <- err
 				return
 			}
 			p := hub.Pending{Seq: 1, SHA: "x", At: sentAt}
-			if err := s.BeginBatch(ctx, id, p, key, "1.0.0", "1.0.0"); err != nil {
+			if err := s.Commits.BeginBatch(ctx, id, p, key, "1.0.0", "1.0.0"); err != nil {
 				errs <- err
 				return
 			}
-			errs <- s.EndBatch(ctx, id, p)
+			errs <- s.Commits.EndBatch(ctx, id, p)
 		}()
 	}
 	wg.Wait()
@@ -87,15 +77,15 @@ func fleet(t *testing.T, s *dynamo.Store, prefix string, n int, sentAt time.Time
 	return ids
 }
 
-func legacy(t *testing.T, s *dynamo.Store, n int, at time.Time) []string {
+func legacy(t *testing.T, s hub.Stores, n int, at time.Time) []string {
 	t.Helper()
 	var ids []string
 	for i := range n {
 		id := fmt.Sprintf("ag_legacy%02d", i)
-		if err := s.CreateAgent(t.Context(), hub.Agent{TenantID: "acme", AgentID: id, TokenHash: "h" + id, CreatedAt: at}); err != nil {
+		if err := s.Agents.CreateAgent(t.Context(), hub.Agent{TenantID: "acme", AgentID: id, TokenHash: "h" + id, CreatedAt: at}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.MarkUnsigned(t.Context(), id, at); err != nil {
+		if err := s.Commits.MarkUnsigned(t.Context(), id, at); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)
@@ -103,22 +93,17 @@ func legacy(t *testing.T, s *dynamo.Store, n int, at time.Time) []string {
 	return ids
 }
 
-func integrityOver(t *testing.T, api dynamo.API, tables dynamo.Tables, clk *fixedClock) (*hub.Integrity, *dynamo.Store) {
+func integrityOver(t *testing.T, api dynamo.API, tables dynamo.Tables, clk *clocktest.Clock) (*hub.Integrity, hub.Stores) {
 	t.Helper()
 	s, err := dynamo.New(api, tables)
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := testAuthority(t)
-	svc, err := hub.New(s, auth, auth, hub.Config{}, hub.WithClock(clk.Now))
+	core, err := app.Assemble(s, testAuthority(t), app.CoreConfig{StaleAfter: 30 * time.Minute}, hub.Env{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := hub.NewIntegrity(svc, s, hub.IntegrityConfig{StaleAfter: 30 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in, s
+	return core.Integrity, s
 }
 
 // TestIntegrityCostFollowsAttention: with 5,000 agents of which 10 need
@@ -130,7 +115,7 @@ func TestIntegrityCostFollowsAttention(t *testing.T) {
 	}
 	db := emutest.DynamoForTest(t)
 	_, tables := newStore(t, db)
-	clk := &fixedClock{t: time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)}
+	clk := clocktest.At(time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC))
 	cnt := &faultAPI{API: db, agents: tables.Agents}
 	in, s := integrityOver(t, cnt, tables, clk)
 
@@ -165,7 +150,7 @@ func TestIntegrityCostFollowsAttention(t *testing.T) {
 		t.Fatalf("second run: %+v, %d reads", sum, cnt.agentReads.Load())
 	}
 	for _, id := range append(quiet, unsigned...) {
-		p, err := s.ListAnomalies(t.Context(), "acme", anomaly.Filter{Status: anomaly.Open, AgentID: id}, "", 10)
+		p, err := s.Anomalies.ListAnomalies(t.Context(), "acme", anomaly.Filter{Status: anomaly.Open, AgentID: id}, "", 10)
 		if err != nil || len(p.Anomalies) != 1 || p.Anomalies[0].Count != 1 {
 			t.Fatalf("%s: %+v %v", id, p.Anomalies, err)
 		}
@@ -189,7 +174,7 @@ func TestIntegrityInterruptedRun(t *testing.T) {
 	if err := dynamo.CreateTables(ctx, db, tables); err != nil {
 		t.Fatal(err)
 	}
-	clk := &fixedClock{t: time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)}
+	clk := clocktest.At(time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC))
 	cnt := &faultAPI{API: db, agents: tables.Agents}
 	in, s := integrityOver(t, cnt, tables, clk)
 	now := clk.Now()
@@ -227,9 +212,9 @@ func TestIntegrityInterruptedRun(t *testing.T) {
 	}
 }
 
-func expectOpen(t *testing.T, s *dynamo.Store, id string, k anomaly.Kind) {
+func expectOpen(t *testing.T, s hub.Stores, id string, k anomaly.Kind) {
 	t.Helper()
-	p, err := s.ListAnomalies(context.Background(), "acme", anomaly.Filter{AgentID: id, Kind: k}, "", 10)
+	p, err := s.Anomalies.ListAnomalies(context.Background(), "acme", anomaly.Filter{AgentID: id, Kind: k}, "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}

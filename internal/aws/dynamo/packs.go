@@ -3,9 +3,7 @@ package dynamo
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,17 +14,16 @@ import (
 	"github.com/monsys/hub/internal/pack"
 )
 
-var (
-	_ hub.PackStore  = (*Store)(nil)
-	_ hub.PackSource = (*Store)(nil)
-	_ hub.KeyStore   = (*Store)(nil)
-)
+// Packs keeps pack records and each tenant's chain head.
+type Packs struct{ conn }
+
+var _ hub.PackStore = (*Packs)(nil)
 
 // headID is the item of the packs table that holds a tenant's chain head and
 // build lease; pack ids start with "pk_", so it cannot collide.
 const headID = "_head"
 
-func (s *Store) packsTable(op string) (string, error) {
+func (s *Packs) packsTable(op string) (string, error) {
 	if s.t.Packs == "" {
 		return "", fmt.Errorf("%s: no packs table configured", op)
 	}
@@ -69,8 +66,8 @@ func decodePack(it item) hub.Pack {
 	return p
 }
 
-// CreatePack implements hub.PackStore.
-func (s *Store) CreatePack(ctx context.Context, p hub.Pack) error {
+// CreatePack implements hub.PackRecords.
+func (s *Packs) CreatePack(ctx context.Context, p hub.Pack) error {
 	t, err := s.packsTable("create pack")
 	if err != nil {
 		return err
@@ -80,8 +77,8 @@ func (s *Store) CreatePack(ctx context.Context, p hub.Pack) error {
 	return classify("create pack "+p.PackID, err)
 }
 
-// GetPack implements hub.PackStore.
-func (s *Store) GetPack(ctx context.Context, tenantID, packID string) (hub.Pack, error) {
+// GetPack implements hub.PackRecords.
+func (s *Packs) GetPack(ctx context.Context, tenantID, packID string) (hub.Pack, error) {
 	t, err := s.packsTable("get pack")
 	if err != nil {
 		return hub.Pack{}, err
@@ -97,7 +94,7 @@ func (s *Store) GetPack(ctx context.Context, tenantID, packID string) (hub.Pack,
 }
 
 // FinishPack implements hub.PackStore: the whole item, if still pending.
-func (s *Store) FinishPack(ctx context.Context, p hub.Pack) error {
+func (s *Packs) FinishPack(ctx context.Context, p hub.Pack) error {
 	t, err := s.packsTable("finish pack")
 	if err != nil {
 		return err
@@ -116,9 +113,9 @@ func decodeHead(it item) hub.PackHead {
 	return h
 }
 
-// AcquireBuild implements hub.PackStore with one conditional update of the
+// AcquireBuild implements hub.BuildLease with one conditional update of the
 // tenant's head item.
-func (s *Store) AcquireBuild(ctx context.Context, tenantID, packID string, until, now time.Time) (hub.PackHead, error) {
+func (s *Packs) AcquireBuild(ctx context.Context, tenantID, packID string, until, now time.Time) (hub.PackHead, error) {
 	t, err := s.packsTable("acquire build")
 	if err != nil {
 		return hub.PackHead{}, err
@@ -135,8 +132,8 @@ func (s *Store) AcquireBuild(ctx context.Context, tenantID, packID string, until
 	return decodeHead(out.Attributes), nil
 }
 
-// ReleaseBuild implements hub.PackStore.
-func (s *Store) ReleaseBuild(ctx context.Context, tenantID, packID string, last *pack.PackRef) error {
+// ReleaseBuild implements hub.BuildLease.
+func (s *Packs) ReleaseBuild(ctx context.Context, tenantID, packID string, last *pack.PackRef) error {
 	t, err := s.packsTable("release build")
 	if err != nil {
 		return err
@@ -155,95 +152,14 @@ func (s *Store) ReleaseBuild(ctx context.Context, tenantID, packID string, last 
 	return classify("release build of "+tenantID, err)
 }
 
-// --- period data
-
-// PeriodBatches implements hub.PackSource: one query per (day, shard) of the
-// batch index, at most IndexShards at a time, then GetItem of each batch.
-func (s *Store) PeriodBatches(ctx context.Context, tenantID string, from, to time.Time, fn func(hub.StoredBatch) error) error {
-	var parts []string
-	for d := from.UTC().Truncate(24 * time.Hour); !d.After(to); d = d.Add(24 * time.Hour) {
-		for sh := range IndexShards {
-			parts = append(parts, IndexPartition(tenantID, d.Format("2006-01-02"), sh))
-		}
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	work := make(chan string)
-	var mu sync.Mutex // fn is never called concurrently
-	var wg sync.WaitGroup
-	seen := map[string]bool{}
-	for range min(IndexShards, len(parts)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for p := range work {
-				if err := s.readPartition(ctx, p, from, to, &mu, seen, fn); err != nil {
-					cancel(err)
-				}
-			}
-		}()
-	}
-feed:
-	for _, p := range parts {
-		select {
-		case work <- p:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(work)
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		return err
-	}
-	return nil
-}
-
-func (s *Store) readPartition(ctx context.Context, part string, from, to time.Time, mu *sync.Mutex, seen map[string]bool, fn func(hub.StoredBatch) error) error {
-	q := &dynamodb.QueryInput{TableName: aws.String(s.t.BatchIndex), KeyConditionExpression: aws.String("tday = :p"),
-		ExpressionAttributeValues: item{":p": vs(part)}}
-	end := to.Add(time.Second)
-	for {
-		out, err := s.db.Query(ctx, q)
-		if err != nil {
-			return classify("query batch index "+part, err)
-		}
-		for _, it := range out.Items {
-			if gt(it, "min_ts").After(end) || gt(it, "max_ts").Before(from) {
-				continue
-			}
-			agentID, key := gs(it, "agent_id"), gs(it, "batch_key")
-			mu.Lock()
-			dup := seen[agentID+"#"+key] // a batch spanning days has an entry per day
-			seen[agentID+"#"+key] = true
-			mu.Unlock()
-			if dup {
-				continue
-			}
-			b, err := s.GetBatch(ctx, agentID, key)
-			if errors.Is(err, hub.ErrNotFound) {
-				continue // an index entry of a batch being undone
-			}
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			err = fn(b)
-			mu.Unlock()
-			if err != nil {
-				return err
-			}
-		}
-		if out.LastEvaluatedKey == nil {
-			return nil
-		}
-		q.ExclusiveStartKey = out.LastEvaluatedKey
-	}
-}
-
 // --- signing keys
 
-func (s *Store) keysTable(op string) (string, error) {
+// Keys keeps each tenant's signing-key record.
+type Keys struct{ conn }
+
+var _ hub.KeyStore = (*Keys)(nil)
+
+func (s *Keys) keysTable(op string) (string, error) {
 	if s.t.SigningKeys == "" {
 		return "", fmt.Errorf("%s: no signing-keys table configured", op)
 	}
@@ -251,7 +167,7 @@ func (s *Store) keysTable(op string) (string, error) {
 }
 
 // GetKeys implements hub.KeyStore.
-func (s *Store) GetKeys(ctx context.Context, tenantID string) (hub.KeyRecord, error) {
+func (s *Keys) GetKeys(ctx context.Context, tenantID string) (hub.KeyRecord, error) {
 	t, err := s.keysTable("get signing keys")
 	if err != nil {
 		return hub.KeyRecord{}, err
@@ -276,7 +192,7 @@ func (s *Store) GetKeys(ctx context.Context, tenantID string) (hub.KeyRecord, er
 }
 
 // PutKeys implements hub.KeyStore: one conditional put on the version.
-func (s *Store) PutKeys(ctx context.Context, r hub.KeyRecord) error {
+func (s *Keys) PutKeys(ctx context.Context, r hub.KeyRecord) error {
 	t, err := s.keysTable("put signing keys")
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
-// Package dynamo is the DynamoDB adapter of the hub: the table schema and a
-// hub.Store built from single-item conditional writes only (no transactions,
-// so that dynalite can run it). The design is in docs/dynamodb.md.
+// Package dynamo is the DynamoDB adapter of the hub: the table schema and
+// the hub's store ports, one adapter type per family of them (hub.Stores),
+// built from single-item conditional writes only (no transactions, so that
+// dynalite can run them). The design is in docs/dynamodb.md.
 package dynamo
 
 import (

@@ -39,9 +39,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/batch"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/client"
+	"github.com/monsys/hub/internal/clock"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/local/gateway"
 	"github.com/monsys/hub/internal/profile"
@@ -186,16 +188,16 @@ func start(dir string, cfg config) (*Hub, error) {
 func (h *Hub) core(auth *ca.Authority, cfg config) (gateway.Func, string, error) {
 	logger := slog.New(slog.DiscardHandler)
 	issuer := &ca.Authority{Cert: auth.Cert, Signer: auth.Signer, Now: cfg.now}
-	svc, err := hub.New(h.store, issuer, issuer, hub.Config{AgentCertValidity: cfg.certValidity},
-		hub.WithClock(cfg.now), hub.WithLogger(logger))
+	core, err := app.Assemble(h.store.Stores(), issuer, app.CoreConfig{AgentCertValidity: cfg.certValidity},
+		hub.Env{Clock: funcClock(cfg.now), Log: logger})
 	if err != nil {
 		return nil, "", err
 	}
-	adminKey, err := svc.Bootstrap(context.Background(), Tenant)
+	adminKey, err := core.Tenants.Bootstrap(context.Background(), Tenant)
 	if err != nil {
 		return nil, "", err
 	}
-	handler, err := api.New(svc, logger, api.All)
+	handler, err := api.New(core.Services(), logger, api.All)
 	if err != nil {
 		return nil, "", err
 	}
@@ -204,6 +206,13 @@ func (h *Hub) core(auth *ca.Authority, cfg config) (gateway.Func, string, error)
 		return resp
 	}, adminKey, nil
 }
+
+// funcClock is the hub's time as the Clock option sets it; timers run in
+// real time (nothing the agents' tests drive waits on the hub's clock).
+type funcClock func() time.Time
+
+func (f funcClock) Now() time.Time                     { return f() }
+func (funcClock) NewTimer(d time.Duration) clock.Timer { return clock.Real{}.NewTimer(d) }
 
 // newCA makes the hub CA, valid in real time and at the hub's time now, and
 // writes its certificate to dir/ca.pem. The Authority issues in real time.

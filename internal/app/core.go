@@ -1,0 +1,126 @@
+package app
+
+import (
+	"errors"
+	"time"
+
+	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/hub"
+)
+
+// CA is the hub CA as the core uses it: it identifies presented client
+// certificates and issues the agents' own (ca.Authority).
+type CA interface {
+	hub.Identifier
+	hub.Issuer
+}
+
+// CoreConfig tunes the use cases. Zero values take the core's defaults.
+type CoreConfig struct {
+	AgentCertValidity time.Duration
+	PendingLease      time.Duration
+	StaleAfter        time.Duration
+	// InsecureNoClientCert accepts requests without a client certificate
+	// (LocalStack only; hub.CertConfig).
+	InsecureNoClientCert bool
+}
+
+// Core is the hub's use cases, each over the ports it calls from st: what
+// every function, the local hub and monsys-admin run. Packs and Keys are nil
+// until AddPacks.
+type Core struct {
+	AdminAuth *hub.AdminAuth
+	Register  *hub.Registrar
+	Ingest    *hub.Ingester
+	Agents    *hub.Agents
+	Anomalies *hub.Anomalies
+	Tenants   *hub.Tenants
+	Integrity *hub.Integrity
+	Packs     *hub.Packs
+	Keys      *hub.Keys
+
+	stores hub.Stores
+	env    hub.Env
+}
+
+// Assemble builds the use cases over the stores (dynamo.New in AWS and the
+// local hub, storetest.Memory in tests) and the hub CA.
+func Assemble(st hub.Stores, ca CA, cfg CoreConfig, env hub.Env) (*Core, error) {
+	if ca == nil {
+		return nil, errors.New("app: the core needs the hub CA")
+	}
+	c := &Core{stores: st, env: env}
+	certs, err := hub.NewCerts(ca, hub.CertConfig{InsecureNoClientCert: cfg.InsecureNoClientCert}, env)
+	if err != nil {
+		return nil, err
+	}
+	alarms, err := hub.NewAlarms(st.Anomalies, st.Agents, st.Agents, env)
+	if err != nil {
+		return nil, err
+	}
+	agentAuth, err := hub.NewAgentAuth(st.Credentials, st.Agents)
+	if err != nil {
+		return nil, err
+	}
+	if c.AdminAuth, err = hub.NewAdminAuth(st.Credentials, certs); err != nil {
+		return nil, err
+	}
+	c.Register, err = hub.NewRegistrar(hub.RegisterDeps{Auth: agentAuth, Certs: certs, Alarms: alarms, Agents: st.Agents,
+		Pins: st.Agents, Issuer: ca, Audit: st.Audit}, hub.RegisterConfig{AgentCertValidity: cfg.AgentCertValidity}, env)
+	if err != nil {
+		return nil, err
+	}
+	c.Ingest, err = hub.NewIngester(hub.IngestDeps{Auth: agentAuth, Certs: certs, Alarms: alarms, Agents: st.Agents,
+		Seq: st.Commits, Claims: st.Commits, Unsigned: st.Commits, Batches: st.Batches, Stored: st.Batches},
+		hub.IngestConfig{PendingLease: cfg.PendingLease}, env)
+	if err != nil {
+		return nil, err
+	}
+	c.Agents, err = hub.NewAgents(hub.AgentsDeps{Agents: st.Agents, Make: st.Agents, Unpin: st.Agents, Creds: st.Credentials,
+		Audit: st.Audit}, env)
+	if err != nil {
+		return nil, err
+	}
+	if c.Anomalies, err = hub.NewAnomalies(st.Anomalies); err != nil {
+		return nil, err
+	}
+	if c.Tenants, err = hub.NewTenants(st.Tenants, st.Credentials, st.Audit, env); err != nil {
+		return nil, err
+	}
+	c.Integrity, err = hub.NewIntegrity(hub.IntegrityDeps{Index: st.Attention, Marks: st.Attention, Anomalies: st.Anomalies,
+		Gens: st.Agents, Agents: st.Agents}, hub.IntegrityConfig{StaleAfter: cfg.StaleAfter}, env)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// PackPorts are what the evidence packs call besides DynamoDB: the vault of
+// the tenants' signing keys (KMS), the archives (S3) and the build starter.
+type PackPorts struct {
+	Vault   hub.KeyVault
+	Objects hub.ObjectStore
+	Starter hub.BuildStarter
+}
+
+// AddPacks adds the evidence packs and the pack-signing keys.
+func (c *Core) AddPacks(p PackPorts, cfg hub.PackConfig) error {
+	st := c.stores
+	keys, err := hub.NewKeys(st.Keys, p.Vault, st.Audit, c.env)
+	if err != nil {
+		return err
+	}
+	packs, err := hub.NewPacks(hub.PacksDeps{Packs: st.Packs, Lease: st.Packs, Batches: st.Batches, Anomalies: st.Anomalies,
+		Agents: st.Agents, AuditLog: st.Audit, Audit: st.Audit, Keys: keys, Objects: p.Objects, Starter: p.Starter}, cfg, c.env)
+	if err != nil {
+		return err
+	}
+	c.Keys, c.Packs = keys, packs
+	return nil
+}
+
+// Services are the use cases the HTTP edge routes to.
+func (c *Core) Services() api.Services {
+	return api.Services{AdminAuth: c.AdminAuth, Register: c.Register, Ingest: c.Ingest, Agents: c.Agents,
+		Anomalies: c.Anomalies, Packs: c.Packs, Keys: c.Keys}
+}

@@ -1,0 +1,189 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"hash/fnv"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/monsys/hub/internal/hub"
+)
+
+// Batches keeps accepted bodies and their time index (docs/dynamodb.md).
+type Batches struct{ conn }
+
+var _ hub.BatchStore = (*Batches)(nil)
+
+func indexShard(agentID string) int {
+	h := fnv.New32a()
+	h.Write([]byte(agentID))
+	return int(h.Sum32() % IndexShards)
+}
+
+// IndexPartition is the batch-index partition of a tenant, day and shard.
+func IndexPartition(tenant, day string, shard int) string {
+	return tenant + "#" + day + "#" + strconv.Itoa(shard)
+}
+
+func indexEntry(b hub.StoredBatch) string { return b.AgentID + "#" + b.Key }
+
+// PutBatch implements hub.BatchWriter: one index entry per day the batch's
+// records fall on, then the batch item. The item comes last so that a batch
+// that can be read has all its entries; a crash in between leaves entries
+// without a batch, which pack reads skip and the batch's retry completes.
+func (s *Batches) PutBatch(ctx context.Context, b hub.StoredBatch) error {
+	if err := s.PutBatchIndex(ctx, b); err != nil {
+		return err
+	}
+	it := item{"agent_id": vs(b.AgentID), "batch_key": vs(b.Key), "tenant_id": vs(b.TenantID), "sha256": vs(b.SHA),
+		"signed": vbool(b.Signed), "body": vb(b.Body), "records": vn(int64(b.Records)), "received_at": vt(b.ReceivedAt)}
+	if b.Signed {
+		it["seq"], it["signature"] = vn(b.Seq), vs(b.Signature)
+	}
+	if len(b.Days) > 0 {
+		it["min_ts"], it["max_ts"] = vt(b.MinTS), vt(b.MaxTS)
+		it["days"] = &types.AttributeValueMemberSS{Value: b.Days}
+	}
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.t.Batches), Item: it})
+	return classify("put batch", err)
+}
+
+// PutBatchIndex implements hub.BatchWriter: one idempotent put per day.
+func (s *Batches) PutBatchIndex(ctx context.Context, b hub.StoredBatch) error {
+	shard := indexShard(b.AgentID)
+	for _, d := range b.Days {
+		e := item{"tday": vs(IndexPartition(b.TenantID, d, shard)), "entry": vs(indexEntry(b)),
+			"agent_id": vs(b.AgentID), "batch_key": vs(b.Key), "min_ts": vt(b.MinTS), "max_ts": vt(b.MaxTS)}
+		if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.t.BatchIndex), Item: e}); err != nil {
+			return classify("put batch index "+d, err)
+		}
+	}
+	return nil
+}
+
+// GetBatch implements hub.BatchReader.
+func (s *Batches) GetBatch(ctx context.Context, agentID, k string) (hub.StoredBatch, error) {
+	it, err := s.get(ctx, "get batch", s.t.Batches, item{"agent_id": vs(agentID), "batch_key": vs(k)})
+	if err != nil {
+		return hub.StoredBatch{}, err
+	}
+	return decodeBatch(it), nil
+}
+
+func decodeBatch(it item) hub.StoredBatch {
+	b := hub.StoredBatch{TenantID: gs(it, "tenant_id"), AgentID: gs(it, "agent_id"), Key: gs(it, "batch_key"),
+		Seq: gn(it, "seq"), SHA: gs(it, "sha256"), Signed: gbool(it, "signed"), Signature: gs(it, "signature"),
+		Body: gb(it, "body"), Records: int(gn(it, "records")), MinTS: gt(it, "min_ts"), MaxTS: gt(it, "max_ts"),
+		ReceivedAt: gt(it, "received_at")}
+	if v, ok := it["days"].(*types.AttributeValueMemberSS); ok {
+		b.Days = v.Value
+	}
+	return b
+}
+
+// DeleteBatch implements hub.BatchWriter: index entries first, then the
+// batch item, so that a crash in between leaves the item that says which
+// entries to delete (only a batch being undone is deleted, and nobody ends it).
+func (s *Batches) DeleteBatch(ctx context.Context, b hub.StoredBatch) error {
+	shard := indexShard(b.AgentID)
+	for _, d := range b.Days {
+		_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.t.BatchIndex),
+			Key: item{"tday": vs(IndexPartition(b.TenantID, d, shard)), "entry": vs(indexEntry(b))}})
+		if err != nil {
+			return classify("delete batch index "+d, err)
+		}
+	}
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.t.Batches),
+		Key: item{"agent_id": vs(b.AgentID), "batch_key": vs(b.Key)}})
+	return classify("delete batch", err)
+}
+
+// PeriodBatches implements hub.PeriodReader: one query per (day, shard) of the
+// batch index, at most IndexShards at a time, then GetItem of each batch.
+func (s *Batches) PeriodBatches(ctx context.Context, tenantID string, from, to time.Time, fn func(hub.StoredBatch) error) error {
+	var parts []string
+	for d := from.UTC().Truncate(24 * time.Hour); !d.After(to); d = d.Add(24 * time.Hour) {
+		for sh := range IndexShards {
+			parts = append(parts, IndexPartition(tenantID, d.Format("2006-01-02"), sh))
+		}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	work := make(chan string)
+	var mu sync.Mutex // fn is never called concurrently
+	var wg sync.WaitGroup
+	seen := map[string]bool{}
+	for range min(IndexShards, len(parts)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				if err := s.readPartition(ctx, p, from, to, &mu, seen, fn); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+feed:
+	for _, p := range parts {
+		select {
+		case work <- p:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *Batches) readPartition(ctx context.Context, part string, from, to time.Time, mu *sync.Mutex, seen map[string]bool, fn func(hub.StoredBatch) error) error {
+	q := &dynamodb.QueryInput{TableName: aws.String(s.t.BatchIndex), KeyConditionExpression: aws.String("tday = :p"),
+		ExpressionAttributeValues: item{":p": vs(part)}}
+	end := to.Add(time.Second)
+	for {
+		out, err := s.db.Query(ctx, q)
+		if err != nil {
+			return classify("query batch index "+part, err)
+		}
+		for _, it := range out.Items {
+			if gt(it, "min_ts").After(end) || gt(it, "max_ts").Before(from) {
+				continue
+			}
+			agentID, key := gs(it, "agent_id"), gs(it, "batch_key")
+			mu.Lock()
+			dup := seen[agentID+"#"+key] // a batch spanning days has an entry per day
+			seen[agentID+"#"+key] = true
+			mu.Unlock()
+			if dup {
+				continue
+			}
+			b, err := s.GetBatch(ctx, agentID, key)
+			if errors.Is(err, hub.ErrNotFound) {
+				continue // an index entry of a batch being undone
+			}
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			err = fn(b)
+			mu.Unlock()
+			if err != nil {
+				return err
+			}
+		}
+		if out.LastEvaluatedKey == nil {
+			return nil
+		}
+		q.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
