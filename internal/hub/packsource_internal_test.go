@@ -104,7 +104,9 @@ func (s *marchStores) GetAgent(_ context.Context, id string) (Agent, error) {
 	return a, nil
 }
 
-func (s *marchStores) source() packSource { return packSource{batches: s, anomalies: s, agents: s, audit: s} }
+func (s *marchStores) source() packSource {
+	return packSource{batches: s, anomalies: s, agents: s, audit: s}
+}
 
 // TestPackSourceGolden: packtest.March read from the hub's stores makes
 // the pack whose data files internal/pack/testdata/period holds, byte for
