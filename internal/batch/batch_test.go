@@ -181,8 +181,8 @@ func TestParse(t *testing.T) {
 		{name: "fail/legacy-with-broken-header", body: array(hdr("0", `"1.0.0"`), rec("metric")), wantErr: "positive int64"},
 
 		// I-JSON (RFC 7493), SPEC 4.2 check 7: what the pack canonicalizer refuses, ingest refuses.
-		{name: "fail/duplicate-member", body: array(header, `{"type":"metric","ts":"`+ts+`","v":1,"v":2}`), requireHeader: true, wantErr: `record 1: duplicate member name "v" at byte 47`},
-		{name: "fail/duplicate-member-escaped", body: array(header, `{"type":"metric","ts":"`+ts+`","v":1,"\u0076":2}`), requireHeader: true, wantErr: `record 1: duplicate member name "v" at byte 47`},
+		{name: "fail/duplicate-member", body: array(header, `{"type":"metric","ts":"`+ts+`","v":1,"v":2}`), requireHeader: true, wantErr: `record 1: duplicate member name "v" at byte 96`},
+		{name: "fail/duplicate-member-escaped", body: array(header, `{"type":"metric","ts":"`+ts+`","v":1,"\u0076":2}`), requireHeader: true, wantErr: `record 1: duplicate member name "v" at byte 96`},
 		{name: "fail/duplicate-member-nested", body: array(`{"type":"metric","ts":"` + ts + `","o":{"a":[{"k":1,"k":1}]}}`), wantErr: `record 0: duplicate member name "k" at byte 56`},
 		{name: "fail/duplicate-type", body: array(`{"type":"metric","ts":"` + ts + `","type":"metric"}`), wantErr: `duplicate member name "type"`},
 		{name: "fail/duplicate-in-header", body: array(`{"type":"batch","ts":"` + ts + `","seq":1,"seq":2,"agent_version":"1"}`), requireHeader: true, wantErr: `record 0: duplicate member name "seq" at byte 1`},
