@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/cred"
@@ -13,6 +14,37 @@ import (
 type AgentAuth struct {
 	creds  CredentialReader
 	agents AgentReader
+	known  credCache
+}
+
+// credCacheSize bounds the credential cache; past it the cache starts over.
+const credCacheSize = 1 << 16
+
+// credCache remembers the agent credentials a warm function has read, by
+// token hash. A credential item never changes while its token is valid
+// (rotation writes a new one and switches the agent item's token_hash), and
+// Authenticate still reads the agent item, strongly consistent, on every
+// request and compares its token_hash: a cached credential of a rotated-out
+// token is refused as before. Only successful reads are kept.
+type credCache struct {
+	mu sync.Mutex
+	m  map[string]Credential
+}
+
+func (c *credCache) get(hash string) (Credential, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[hash]
+	return v, ok
+}
+
+func (c *credCache) put(v Credential) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= credCacheSize {
+		c.m = make(map[string]Credential)
+	}
+	c.m[v.Hash] = v
 }
 
 // NewAgentAuth returns the agent-token check over the credentials and agents.
@@ -27,9 +59,16 @@ func NewAgentAuth(creds CredentialReader, agents AgentReader) (*AgentAuth, error
 // still carry the token's hash, so a rotated-out token fails even while its
 // credential item lingers.
 func (g *AgentAuth) Authenticate(ctx context.Context, token string) (Agent, error) {
-	c, err := lookup(ctx, g.creds, token, cred.KindAgent, "missing bearer token", "unknown agent token")
-	if err != nil {
-		return Agent{}, err
+	c, ok := Credential{}, false
+	if token != "" {
+		c, ok = g.known.get(cred.Hash(token))
+	}
+	if !ok {
+		var err error
+		if c, err = lookup(ctx, g.creds, token, cred.KindAgent, "missing bearer token", "unknown agent token"); err != nil {
+			return Agent{}, err
+		}
+		g.known.put(c)
 	}
 	a, err := g.agents.GetAgent(ctx, c.AgentID)
 	if errors.Is(err, ErrNotFound) {
