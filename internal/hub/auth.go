@@ -13,8 +13,14 @@ import (
 // endpoints.
 type AgentAuth struct {
 	creds  CredentialReader
-	agents AgentReader
+	agents agentReaders
 	known  credCache
+}
+
+// agentReaders reads an agent whole or its state alone.
+type agentReaders interface {
+	AgentReader
+	AgentStateReader
 }
 
 // credCacheSize bounds the credential cache; past it the cache starts over.
@@ -48,17 +54,26 @@ func (c *credCache) put(v Credential) {
 }
 
 // NewAgentAuth returns the agent-token check over the credentials and agents.
-func NewAgentAuth(creds CredentialReader, agents AgentReader) (*AgentAuth, error) {
+func NewAgentAuth(creds CredentialReader, agents agentReaders) (*AgentAuth, error) {
 	if creds == nil || agents == nil {
 		return nil, errors.New("hub: agent auth needs the credentials and the agents")
 	}
 	return &AgentAuth{creds: creds, agents: agents}, nil
 }
 
-// Authenticate returns the agent whose token this is. The agent item must
-// still carry the token's hash, so a rotated-out token fails even while its
-// credential item lingers.
+// Authenticate returns the agent whose token this is, without its profile
+// (Agent.WithoutProfile). The agent must still carry the token's hash, so a
+// rotated-out token fails even while its credential item lingers.
 func (g *AgentAuth) Authenticate(ctx context.Context, token string) (Agent, error) {
+	return g.authenticate(ctx, token, g.agents.GetAgentState)
+}
+
+// AuthenticateWithProfile is Authenticate returning the whole agent.
+func (g *AgentAuth) AuthenticateWithProfile(ctx context.Context, token string) (Agent, error) {
+	return g.authenticate(ctx, token, g.agents.GetAgent)
+}
+
+func (g *AgentAuth) authenticate(ctx context.Context, token string, read func(context.Context, string) (Agent, error)) (Agent, error) {
 	c, ok := Credential{}, false
 	if token != "" {
 		c, ok = g.known.get(cred.Hash(token))
@@ -70,7 +85,7 @@ func (g *AgentAuth) Authenticate(ctx context.Context, token string) (Agent, erro
 		}
 		g.known.put(c)
 	}
-	a, err := g.agents.GetAgent(ctx, c.AgentID)
+	a, err := read(ctx, c.AgentID)
 	if errors.Is(err, ErrNotFound) {
 		return Agent{}, refuse(CodeUnauthorized, "unknown agent token")
 	}

@@ -290,7 +290,8 @@ func TestBackendErrorsOnAuth(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFx(t)
 			a := f.enrolled()
-			f.store.FailNext("GetAgent", tt.err, tt.err)
+			f.store.FailNext("GetAgentState", tt.err) // ingest
+			f.store.FailNext("GetAgent", tt.err)      // register
 			f.store.FailNext("GetCredential", tt.err)
 			_, err := f.ingest(a.req(a.next("1.4.2", 1)))
 			he := wantCode(t, err, tt.code)
