@@ -134,9 +134,13 @@ func TestIndexWriteUnits(t *testing.T) {
 		{"ok/enters-attention", base, with("attn", "3"), map[string]float64{dynamo.AgentsAttention: 1}},
 		{"ok/leaves-attention", with("attn", "3"), base, map[string]float64{dynamo.AgentsAttention: 1}},
 		{"ok/absent-item-enters", nil, with("attn", "3"), map[string]float64{dynamo.AgentsAttention: 1}},
-		{"ok/live-key-moves", with("live_shard", "1", "live_at", "a"), with("live_shard", "1", "live_at", "b"),
+		{"ok/live-key-moves", with("live_shard", "1", "live_b", "a"), with("live_shard", "1", "live_b", "b"),
 			map[string]float64{dynamo.AgentsLive: 2}},
-		{"ok/live-unchanged", with("live_shard", "1", "live_at", "a"), with("live_shard", "1", "live_at", "a"), map[string]float64{}},
+		{"ok/live-unchanged", with("live_shard", "1", "live_b", "a"), with("live_shard", "1", "live_b", "a"), map[string]float64{}},
+		{"ok/live-keys-only-ignores-other-attributes", with("live_shard", "1", "live_b", "a", "live_at", "x"),
+			with("live_shard", "1", "live_b", "a", "live_at", "y"), map[string]float64{}},
+		{"ok/attention-all-projects-every-attribute", with("attn", "3", "live_at", "x"), with("attn", "3", "live_at", "y"),
+			map[string]float64{dynamo.AgentsAttention: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := dynamo.IndexWriteUnits(agents, tc.before, tc.after)
