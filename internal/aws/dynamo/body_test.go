@@ -43,6 +43,8 @@ func TestBatchBodyCompressed(t *testing.T) {
 	}
 	if n := dynamo.ItemSize(raw.Item); n > 2048 {
 		t.Fatalf("the batch item of a %d-byte body is %d bytes, want at most 2 KiB", len(body), n)
+	} else {
+		t.Logf("the batch item of a %d-byte body is %d bytes", len(body), n)
 	}
 	got, err := st.Batches.GetBatch(ctx, b.AgentID, b.Key)
 	if err != nil || string(got.Body) != string(body) {
