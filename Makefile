@@ -62,8 +62,10 @@ $(BIN)/%/bootstrap: FORCE
 	@ls -l $@ | awk '{printf "  %s  %.1f MB\n", $$9, $$5/1048576}'
 
 .PHONY: bench
-bench: ## benchmarks, reported as ratios measured in one run
+bench: node_modules/.package-lock.json ## benchmarks, reported as ratios measured in one run, and the request units of an ingest
 	bash scripts/bench-ratio.sh
+	@$(GO) test -count=1 -run '^TestIngestRequestUnits$$' ./internal/aws/dynamo/ | grep '^ingest units'
+
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target of the repository, one after the other, for FUZZTIME each (default 30s)

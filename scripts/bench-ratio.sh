@@ -1,47 +1,70 @@
 #!/usr/bin/env bash
-# bench-ratio.sh runs the ingest benchmarks of internal/hub five times each and
-# prints the median ns/op of each and the ratios Policy/Floor and
-# Policy/FloorRaw. Extra arguments go to go test, e.g.
+# bench-ratio.sh runs benchmarks five times each and prints the median ns/op
+# of each and their ratios, every ratio from one go test -bench run:
+#   - the ingest use case (internal/hub): Policy/Floor and Policy/FloorRaw;
+#   - the whole ingest Lambda path, event bytes to response bytes, with the
+#     real DynamoDB store and SDK behind an in-process transport
+#     (internal/aws/dynamo, needs dynalite: make deps): LambdaPath/LambdaFloor,
+#     in CPU time per batch (cpu-ns/op), which a shared machine disturbs less.
+# Extra arguments go to every go test, e.g.
 #   scripts/bench-ratio.sh -cpuprofile /tmp/cpu.out
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-go test -run '^$' -bench 'BenchmarkIngest(Policy|Floor)' -benchtime=2s -count=5 "$@" ./internal/hub/ | tee "$out"
 
-awk '
-/^BenchmarkIngest/ {
-	name = $1
-	sub(/-[0-9]+$/, "", name)
-	for (i = 2; i < NF; i++)
-		if ($(i + 1) == "ns/op")
-			ns[name, ++runs[name]] = $i + 0
-}
-function median(name,    m, a, i, j, x) {
-	m = runs[name]
-	for (i = 1; i <= m; i++)
-		a[i] = ns[name, i]
-	for (i = 2; i <= m; i++) {
-		x = a[i]
-		for (j = i - 1; j >= 1 && a[j] > x; j--)
-			a[j + 1] = a[j]
-		a[j + 1] = x
+# ratios PKG REGEX NAMES... -- NUM/DEN...: runs the benchmarks of PKG matching
+# REGEX and prints the median of each NAME and each NUM/DEN ratio.
+ratios() {
+	local pkg=$1 regex=$2
+	shift 2
+	go test -run '^$' -bench "$regex" -benchtime=2s -count=5 "${extra[@]}" "$pkg" | tee "$out"
+	awk -v spec="$*" -v unit="$unit" '
+	/^Benchmark/ {
+		name = $1
+		sub(/-[0-9]+$/, "", name)
+		for (i = 2; i < NF; i++)
+			if ($(i + 1) == unit)
+				ns[name, ++runs[name]] = $i + 0
 	}
-	return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
-}
-END {
-	split("BenchmarkIngestPolicy BenchmarkIngestFloor BenchmarkIngestFloorRaw", names, " ")
-	for (k = 1; k <= 3; k++) {
-		if (!runs[names[k]]) {
-			print "bench-ratio: no results for " names[k] > "/dev/stderr"
-			exit 1
+	function median(name,    m, a, i, j, x) {
+		m = runs[name]
+		for (i = 1; i <= m; i++)
+			a[i] = ns[name, i]
+		for (i = 2; i <= m; i++) {
+			x = a[i]
+			for (j = i - 1; j >= 1 && a[j] > x; j--)
+				a[j + 1] = a[j]
+			a[j + 1] = x
 		}
-		med[names[k]] = median(names[k])
+		return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
 	}
-	print ""
-	for (k = 1; k <= 3; k++)
-		printf "%-26s median %12.0f ns/op over %d runs\n", names[k], med[names[k]], runs[names[k]]
-	printf "Policy/Floor    %.2f\n", med["BenchmarkIngestPolicy"] / med["BenchmarkIngestFloor"]
-	printf "Policy/FloorRaw %.2f\n", med["BenchmarkIngestPolicy"] / med["BenchmarkIngestFloorRaw"]
-}' "$out"
+	END {
+		n = split(spec, words, " ")
+		print ""
+		for (k = 1; k <= n; k++) {
+			w = words[k]
+			if (w == "--") { ratios = 1; continue }
+			if (!ratios) {
+				if (!runs[w]) {
+					print "bench-ratio: no results for " w > "/dev/stderr"
+					exit 1
+				}
+				med[w] = median(w)
+				printf "%-26s median %12.0f %s over %d runs\n", w, med[w], unit, runs[w]
+				continue
+			}
+			split(w, nd, "/")
+			printf "%-15s %.2f\n", w, med["Benchmark" nd[1]] / med["Benchmark" nd[2]]
+		}
+	}' "$out"
+}
+
+extra=("$@")
+unit=ns/op
+ratios ./internal/hub/ 'BenchmarkIngest(Policy|Floor)' \
+	BenchmarkIngestPolicy BenchmarkIngestFloor BenchmarkIngestFloorRaw -- IngestPolicy/IngestFloor IngestPolicy/IngestFloorRaw
+unit=cpu-ns/op
+ratios ./internal/aws/dynamo/ 'BenchmarkLambda(Path|Floor)$' \
+	BenchmarkLambdaPath BenchmarkLambdaFloor -- LambdaPath/LambdaFloor

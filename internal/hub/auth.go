@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/cred"
@@ -12,26 +13,79 @@ import (
 // endpoints.
 type AgentAuth struct {
 	creds  CredentialReader
-	agents AgentReader
+	agents agentReaders
+	known  credCache
+}
+
+// agentReaders reads an agent whole or its state alone.
+type agentReaders interface {
+	AgentReader
+	AgentStateReader
+}
+
+// credCacheSize bounds the credential cache; past it the cache starts over.
+const credCacheSize = 1 << 16
+
+// credCache remembers the agent credentials a warm function has read, by
+// token hash. A credential item never changes while its token is valid
+// (rotation writes a new one and switches the agent item's token_hash), and
+// Authenticate still reads the agent item, strongly consistent, on every
+// request and compares its token_hash: a cached credential of a rotated-out
+// token is refused as before. Only successful reads are kept.
+type credCache struct {
+	mu sync.Mutex
+	m  map[string]Credential
+}
+
+func (c *credCache) get(hash string) (Credential, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[hash]
+	return v, ok
+}
+
+func (c *credCache) put(v Credential) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= credCacheSize {
+		c.m = make(map[string]Credential)
+	}
+	c.m[v.Hash] = v
 }
 
 // NewAgentAuth returns the agent-token check over the credentials and agents.
-func NewAgentAuth(creds CredentialReader, agents AgentReader) (*AgentAuth, error) {
+func NewAgentAuth(creds CredentialReader, agents agentReaders) (*AgentAuth, error) {
 	if creds == nil || agents == nil {
 		return nil, errors.New("hub: agent auth needs the credentials and the agents")
 	}
 	return &AgentAuth{creds: creds, agents: agents}, nil
 }
 
-// Authenticate returns the agent whose token this is. The agent item must
-// still carry the token's hash, so a rotated-out token fails even while its
-// credential item lingers.
+// Authenticate returns the agent whose token this is, without its profile
+// (Agent.WithoutProfile). The agent must still carry the token's hash, so a
+// rotated-out token fails even while its credential item lingers.
 func (g *AgentAuth) Authenticate(ctx context.Context, token string) (Agent, error) {
-	c, err := lookup(ctx, g.creds, token, cred.KindAgent, "missing bearer token", "unknown agent token")
-	if err != nil {
-		return Agent{}, err
+	return g.authenticate(ctx, token, g.agents.GetAgentState)
+}
+
+// AuthenticateWithProfile is Authenticate returning the whole agent.
+func (g *AgentAuth) AuthenticateWithProfile(ctx context.Context, token string) (Agent, error) {
+	return g.authenticate(ctx, token, g.agents.GetAgent)
+}
+
+func (g *AgentAuth) authenticate(ctx context.Context, token string, read func(context.Context, string) (Agent, error)) (Agent, error) {
+	c, ok := Credential{}, false
+	if token != "" {
+		c, ok = g.known.get(cred.Hash(token))
 	}
-	a, err := g.agents.GetAgent(ctx, c.AgentID)
+	if !ok {
+		var err error
+		if c, err = lookup(ctx, g.creds, token, cred.KindAgent, "missing bearer token", "unknown agent token"); err != nil {
+			return Agent{}, err
+		}
+		g.known.put(c)
+	}
+	a, err := read(ctx, c.AgentID)
 	if errors.Is(err, ErrNotFound) {
 		return Agent{}, refuse(CodeUnauthorized, "unknown agent token")
 	}

@@ -10,12 +10,12 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/monsys/hub/internal/app"
+	"github.com/monsys/hub/internal/batch/batchtest"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/cred"
 	"github.com/monsys/hub/internal/hub"
@@ -31,7 +31,7 @@ import (
 const (
 	benchTenant  = "acme"
 	benchAgent   = "ag_bench"
-	benchRecords = 100
+	benchRecords = batchtest.Records
 	// benchSeq0 is a realistic seq (unix nanos), so every body has the same length.
 	benchSeq0 = int64(1743501600000000000)
 )
@@ -100,28 +100,8 @@ func newIngestFixture(tb testing.TB) *ingestFixture {
 	return &ingestFixture{ing: core.Ingest, token: token, cert: string(ca.EncodeCertPEM(cert)), priv: priv, pub: pub}
 }
 
-// ingestBody is a signed batch of seq: the header and benchRecords records of
-// the kinds an agent sends, about 10 KiB.
-func ingestBody(seq int64) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, `[{"type":"batch","ts":"2026-04-01T10:00:00Z","seq":%d,"agent_version":"1.4.2"}`, seq)
-	for i := range benchRecords {
-		ts := fmt.Sprintf("2026-04-01T10:%02d:%02d.%03dZ", i/60, i%60, i)
-		switch i % 4 {
-		case 0:
-			fmt.Fprintf(&b, `,{"type":"metric","ts":%q,"name":"cpu.user","value":%d.25,"tags":{"core":"%d"}}`, ts, i, i%8)
-		case 1:
-			fmt.Fprintf(&b, `,{"type":"metric","ts":%q,"name":"mem.used_bytes","value":%d}`, ts, 1<<30+i)
-		case 2:
-			h := sha256.Sum256([]byte{byte(i)})
-			fmt.Fprintf(&b, `,{"type":"process_dna","ts":%q,"pid":%d,"exe":"/usr/sbin/nginx","sha256":"%x"}`, ts, 1000+i, h[:12])
-		case 3:
-			fmt.Fprintf(&b, `,{"type":"agent_status","ts":%q,"spool_depth":%d,"uptime_s":%d,"ok":true}`, ts, i, 86400+i)
-		}
-	}
-	b.WriteByte(']')
-	return b.Bytes()
-}
+// ingestBody is a signed batch of seq, about 10 KiB (batchtest.Body).
+func ingestBody(seq int64) []byte { return batchtest.Body(seq, "2026-04-01") }
 
 func (f *ingestFixture) request(seq int64) hub.IngestRequest {
 	body := ingestBody(seq)

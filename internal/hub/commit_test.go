@@ -272,7 +272,10 @@ func seqs(bs []hub.StoredBatch) []int64 {
 }
 
 // TestBackendErrorsOnAuth: a store failure while authenticating is 429/503
-// with Retry-After or a 500 without internal text, never a 401.
+// with Retry-After or a 500 without internal text, never a 401. A warm
+// function knows the agent's credential (cached since its registration), so
+// the agent endpoints fail on the agent item's read; the admin key's on the
+// credential's.
 func TestBackendErrorsOnAuth(t *testing.T) {
 	tests := []struct {
 		name string
@@ -287,7 +290,9 @@ func TestBackendErrorsOnAuth(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFx(t)
 			a := f.enrolled()
-			f.store.FailNext("GetCredential", tt.err, tt.err, tt.err)
+			f.store.FailNext("GetAgentState", tt.err) // ingest
+			f.store.FailNext("GetAgent", tt.err)      // register
+			f.store.FailNext("GetCredential", tt.err)
 			_, err := f.ingest(a.req(a.next("1.4.2", 1)))
 			he := wantCode(t, err, tt.code)
 			if (tt.code != hub.CodeInternal) != (he.RetryAfter > 0) {

@@ -37,7 +37,7 @@ type IngestDeps struct {
 	Auth     *AgentAuth
 	Certs    *Certs
 	Alarms   *Alarms
-	Agents   AgentReader
+	Agents   AgentStateReader
 	Seq      SeqStore
 	Claims   ClaimStore
 	Unsigned UnsignedMarker
@@ -109,7 +109,7 @@ func (in *Ingester) Ingest(ctx context.Context, req IngestRequest) (IngestResult
 		if !errors.Is(err, errReread) {
 			return res, err
 		}
-		if a, err = in.d.Agents.GetAgent(ctx, a.AgentID); err != nil {
+		if a, err = in.d.Agents.GetAgentState(ctx, a.AgentID); err != nil {
 			return IngestResult{}, backend("re-read agent", err)
 		}
 	}

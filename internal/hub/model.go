@@ -98,6 +98,20 @@ type Agent struct {
 	AnomalyGen      map[anomaly.Kind]int64
 }
 
+// WithoutProfile is the agent's state alone: a without the profile that
+// authentication and ingest never need (Hostname, OS, Arch, RegisteredAt,
+// CreatedAt and the pinned certificate's PEM), as AgentReader.GetAgentState
+// may return it.
+func (a Agent) WithoutProfile() Agent {
+	a.Hostname, a.OS, a.Arch, a.RegisteredAt, a.CreatedAt = "", "", "", time.Time{}, time.Time{}
+	if a.Cert != nil {
+		c := *a.Cert
+		c.PEM = ""
+		a.Cert = &c
+	}
+	return a
+}
+
 // Registration is what a register call reports about the host.
 type Registration struct {
 	Hostname, AgentVersion, OS, Arch string

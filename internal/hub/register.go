@@ -138,7 +138,7 @@ func NewRegistrar(d RegisterDeps, cfg RegisterConfig, env Env) (*Registrar, erro
 
 // Register registers the host and pins its signing key and client certificate.
 func (rg *Registrar) Register(ctx context.Context, req RegisterRequest) (RegisterResult, error) {
-	a, err := rg.d.Auth.Authenticate(ctx, req.Token)
+	a, err := rg.d.Auth.AuthenticateWithProfile(ctx, req.Token) // the pinned certificate's PEM, for a retried issuance
 	if err != nil {
 		return RegisterResult{}, err
 	}

@@ -52,6 +52,15 @@ type AgentReader interface {
 	GetAgent(ctx context.Context, agentID string) (Agent, error)
 }
 
+// AgentStateReader reads one agent's state, strongly consistent: what
+// authentication and ingest read on every request, so a store may keep it
+// in a smaller item than the whole agent.
+type AgentStateReader interface {
+	// GetAgentState returns the agent without its profile
+	// (Agent.WithoutProfile), or ErrNotFound.
+	GetAgentState(ctx context.Context, agentID string) (Agent, error)
+}
+
 // AgentMaker writes an agent's identity: the agent with its first token,
 // then each new token.
 type AgentMaker interface {
@@ -243,6 +252,7 @@ type KeyStore interface {
 // AgentStore is the agent items' identity, pins and anomaly generations.
 type AgentStore interface {
 	AgentReader
+	AgentStateReader
 	AgentMaker
 	PinStore
 	Unpinner

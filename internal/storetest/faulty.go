@@ -129,6 +129,11 @@ func (f *Faulty) GetAgent(ctx context.Context, id string) (hub.Agent, error) {
 	return get(f, "GetAgent", func() (hub.Agent, error) { return f.Memory.GetAgent(ctx, id) }, id)
 }
 
+// GetAgentState implements hub.AgentReader.
+func (f *Faulty) GetAgentState(ctx context.Context, id string) (hub.Agent, error) {
+	return get(f, "GetAgentState", func() (hub.Agent, error) { return f.Memory.GetAgentState(ctx, id) }, id)
+}
+
 // CreateAgent implements hub.AgentMaker.
 func (f *Faulty) CreateAgent(ctx context.Context, a hub.Agent) error {
 	return f.do("CreateAgent", func() error { return f.Memory.CreateAgent(ctx, a) }, a.AgentID)

@@ -127,6 +127,16 @@ func (s *Memory) GetAgent(_ context.Context, id string) (hub.Agent, error) {
 	return clone(a), nil
 }
 
+// GetAgentState implements hub.AgentReader: the agent without its profile,
+// as the DynamoDB adapter reads it.
+func (s *Memory) GetAgentState(ctx context.Context, id string) (hub.Agent, error) {
+	a, err := s.GetAgent(ctx, id)
+	if err != nil {
+		return hub.Agent{}, err
+	}
+	return a.WithoutProfile(), nil
+}
+
 // update applies f to an existing agent under the lock; f returns false to fail the condition.
 func (s *Memory) update(id string, f func(a *hub.Agent) bool) error {
 	return s.updateMarked(id, func(a *hub.Agent, _ *indexMarks) bool { return f(a) })

@@ -167,6 +167,9 @@ func wantAgent(t *testing.T, s hub.Stores, want hub.Agent) {
 	got, err := s.Agents.GetAgent(t.Context(), want.AgentID)
 	check(t, "GetAgent("+want.AgentID+")", err, nil)
 	same(t, "GetAgent("+want.AgentID+")", normAgent(got), normAgent(want))
+	got, err = s.Agents.GetAgentState(t.Context(), want.AgentID)
+	check(t, "GetAgentState("+want.AgentID+")", err, nil)
+	same(t, "GetAgentState("+want.AgentID+")", normAgent(got), normAgent(want.WithoutProfile()))
 }
 
 // agentStep is one write on an agent: want nil means the write wins and

@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -14,7 +15,22 @@ import (
 )
 
 // Agents keeps the agent items: identity, pins and anomaly generations.
+// Each agent has two items in the agents table: the state, under its id,
+// read on every request and kept under 1 KB (one read unit, one write unit
+// per change, docs/dynamodb.md "The agent item"); and the profile, under
+// id + profileSuffix, which ingest never needs: the host's registration
+// details and the PEM of each certificate the hub pinned for it
+// (pem_<fingerprint>).
 type Agents struct{ conn }
+
+// profileSuffix makes the key of an agent's profile item. Agent ids have
+// no '#'.
+const profileSuffix = "#profile"
+
+func profileKey(id string) item { return item{"agent_id": vs(id + profileSuffix)} }
+
+// pemAttr is the profile attribute that holds the PEM of the certificate with fingerprint fp.
+func pemAttr(fp string) string { return "pem_" + fp }
 
 var _ hub.AgentStore = (*Agents)(nil)
 
@@ -53,13 +69,39 @@ func decodeAgent(it item) hub.Agent {
 	return a
 }
 
-// GetAgent implements hub.AgentReader.
+// GetAgent implements hub.AgentReader: the state item, then the profile.
 func (s *Agents) GetAgent(ctx context.Context, id string) (hub.Agent, error) {
 	it, err := s.get(ctx, "get agent", s.t.Agents, agentKey(id))
 	if err != nil {
 		return hub.Agent{}, err
 	}
-	return decodeAgent(it), nil
+	a := decodeAgent(it)
+	p, err := s.get(ctx, "get agent profile", s.t.Agents, profileKey(id))
+	if errors.Is(err, hub.ErrNotFound) {
+		return a, nil // never registered
+	}
+	if err != nil {
+		return hub.Agent{}, err
+	}
+	if h := gs(p, "hostname"); h != "" {
+		a.Hostname = h
+	}
+	a.OS, a.Arch, a.RegisteredAt = gs(p, "os"), gs(p, "arch"), gt(p, "registered_at")
+	if a.Cert != nil {
+		if pem := gs(p, pemAttr(a.Cert.Fingerprint)); pem != "" {
+			a.Cert.PEM = pem // items pinned before the profile keep theirs in the pin
+		}
+	}
+	return a, nil
+}
+
+// GetAgentState implements hub.AgentStateReader: the state item alone.
+func (s *Agents) GetAgentState(ctx context.Context, id string) (hub.Agent, error) {
+	it, err := s.get(ctx, "get agent", s.t.Agents, agentKey(id))
+	if err != nil {
+		return hub.Agent{}, err
+	}
+	return decodeAgent(it).WithoutProfile(), nil
 }
 
 // CreateAgent implements hub.AgentMaker.
@@ -103,12 +145,18 @@ func (s *Agents) UnpinSigningKey(ctx context.Context, id string) error {
 	return s.update(ctx, "unpin signing key", id, "REMOVE signing_pubkey, signing_set_at", "", nil, nil)
 }
 
-// PinCert implements hub.PinStore.
+// PinCert implements hub.PinStore. The certificate's PEM goes to the
+// profile first, under its fingerprint, where nothing refers to it until the
+// pin does; then the pin, conditional, on the state item; then the PEM of the
+// certificate it replaces, which nothing needs any more, is removed.
 func (s *Agents) PinCert(ctx context.Context, id string, c hub.CertPin, expect string) error {
-	m := item{"fp": vs(c.Fingerprint), "pub_sha": vs(c.PubKeySHA), "not_after": vt(c.NotAfter), "set_at": vt(c.SetAt)}
 	if c.PEM != "" {
-		m["pem"] = vs(c.PEM)
+		if err := s.profile(ctx, "keep client certificate", id, "SET #pem = :pem", names("#pem", pemAttr(c.Fingerprint)),
+			item{":pem": vs(c.PEM)}); err != nil {
+			return err
+		}
 	}
+	m := item{"fp": vs(c.Fingerprint), "pub_sha": vs(c.PubKeySHA), "not_after": vt(c.NotAfter), "set_at": vt(c.SetAt)}
 	if c.Previous != "" {
 		m["previous"] = vs(c.Previous)
 	}
@@ -117,7 +165,27 @@ func (s *Agents) PinCert(ctx context.Context, id string, c hub.CertPin, expect s
 	if expect != "" {
 		cond, v[":old"] = "cert.fp = :old", vs(expect)
 	}
-	return s.update(ctx, "pin client certificate", id, "SET cert = :c", cond, nil, v)
+	if err := s.update(ctx, "pin client certificate", id, "SET cert = :c", cond, nil, v); err != nil {
+		return err
+	}
+	if expect == "" || expect == c.Fingerprint {
+		return nil
+	}
+	return s.profile(ctx, "drop replaced client certificate", id, "REMOVE #pem", names("#pem", pemAttr(expect)), nil)
+}
+
+// profile runs one UpdateItem on an agent's profile item, which it creates
+// if need be.
+func (s *Agents) profile(ctx context.Context, op, id, expr string, n map[string]string, v item) error {
+	in := &dynamodb.UpdateItemInput{TableName: aws.String(s.t.Agents), Key: profileKey(id), UpdateExpression: aws.String(expr)}
+	if len(n) > 0 {
+		in.ExpressionAttributeNames = n
+	}
+	if len(v) > 0 {
+		in.ExpressionAttributeValues = v
+	}
+	_, err := s.db.UpdateItem(ctx, in)
+	return classify(op+" "+id, err)
 }
 
 // UnpinCert implements hub.Unpinner.
@@ -131,12 +199,15 @@ func (s *Agents) ReplaceToken(ctx context.Context, id, newHash, oldHash string) 
 		item{":n": vs(newHash), ":o": vs(oldHash)})
 }
 
-// RecordRegistration implements hub.PinStore.
+// RecordRegistration implements hub.PinStore: the versions on the state
+// item (which must exist), then the host's details on the profile.
 func (s *Agents) RecordRegistration(ctx context.Context, id string, r hub.Registration) error {
-	return s.update(ctx, "record registration", id,
-		"SET hostname = :h, agent_version = :v, #os = :os, arch = :a, max_agent_version = :mv, registered_at = :t, last_seen = :t",
-		"", names("#os", "os"),
-		item{":h": vs(r.Hostname), ":v": vs(r.AgentVersion), ":os": vs(r.OS), ":a": vs(r.Arch), ":mv": vs(r.MaxAgentVersion), ":t": vt(r.At)})
+	if err := s.update(ctx, "record registration", id, "SET agent_version = :v, max_agent_version = :mv, last_seen = :t", "", nil,
+		item{":v": vs(r.AgentVersion), ":mv": vs(r.MaxAgentVersion), ":t": vt(r.At)}); err != nil {
+		return err
+	}
+	return s.profile(ctx, "record registration details", id, "SET hostname = :h, #os = :os, arch = :a, registered_at = :t",
+		names("#os", "os"), item{":h": vs(r.Hostname), ":os": vs(r.OS), ":a": vs(r.Arch), ":t": vt(r.At)})
 }
 
 func pendingValue(p hub.Pending) types.AttributeValue {
@@ -162,10 +233,10 @@ func pendingKey(p hub.Pending, v item) item {
 func (s *Commits) BeginBatch(ctx context.Context, id string, p hub.Pending, pub []byte, version, maxVersion string) error {
 	return s.update(ctx, "begin batch", id,
 		"SET last_seq = :seq, last_batch_sha = :sha, pending = :p, agent_version = :v, max_agent_version = :mv, last_seen = :t, last_signed_at = :t, "+
-			"live_at = :t, live_shard = :sh",
+			"live_at = :t, live_b = :b, live_shard = :sh",
 		"last_seq = :prev AND attribute_not_exists(pending) AND signing_pubkey = :pub", nil,
 		item{":seq": vn(p.Seq), ":sha": vs(p.SHA), ":p": pendingValue(p), ":v": vs(version), ":mv": vs(maxVersion),
-			":t": vt(p.At), ":prev": vn(p.PrevSeq), ":pub": vb(pub), ":sh": vs(shardOf(id))})
+			":t": vt(p.At), ":prev": vn(p.PrevSeq), ":pub": vb(pub), ":sh": vs(shardOf(id)), ":b": vt(liveBucket(id, p.At))})
 }
 
 // ClaimBatch implements hub.ClaimStore.
@@ -192,8 +263,8 @@ func (s *Commits) AbortBatch(ctx context.Context, id string, p hub.Pending) erro
 
 // MarkUnsigned implements hub.UnsignedMarker.
 func (s *Commits) MarkUnsigned(ctx context.Context, id string, t time.Time) error {
-	return s.update(ctx, "mark unsigned", id, "SET last_unsigned_at = :t, last_seen = :t, live_at = :t, live_shard = :sh, attn = :sh",
-		"", nil, item{":t": vt(t), ":sh": vs(shardOf(id))})
+	return s.update(ctx, "mark unsigned", id, "SET last_unsigned_at = :t, last_seen = :t, live_at = :t, live_b = :b, live_shard = :sh, attn = :sh",
+		"", nil, item{":t": vt(t), ":sh": vs(shardOf(id)), ":b": vt(liveBucket(id, t))})
 }
 
 // BumpAnomalyGen implements hub.AnomalyGens.

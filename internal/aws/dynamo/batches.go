@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"strconv"
 	"sync"
@@ -42,7 +43,7 @@ func (s *Batches) PutBatch(ctx context.Context, b hub.StoredBatch) error {
 		return err
 	}
 	it := item{"agent_id": vs(b.AgentID), "batch_key": vs(b.Key), "tenant_id": vs(b.TenantID), "sha256": vs(b.SHA),
-		"signed": vbool(b.Signed), "body": vb(b.Body), "records": vn(int64(b.Records)), "received_at": vt(b.ReceivedAt)}
+		"signed": vbool(b.Signed), bodyZ: vb(compressBody(b.Body)), "records": vn(int64(b.Records)), "received_at": vt(b.ReceivedAt)}
 	if b.Signed {
 		it["seq"], it["signature"] = vn(b.Seq), vs(b.Signature)
 	}
@@ -73,18 +74,22 @@ func (s *Batches) GetBatch(ctx context.Context, agentID, k string) (hub.StoredBa
 	if err != nil {
 		return hub.StoredBatch{}, err
 	}
-	return decodeBatch(it), nil
+	return decodeBatch(it)
 }
 
-func decodeBatch(it item) hub.StoredBatch {
+func decodeBatch(it item) (hub.StoredBatch, error) {
+	body, err := readBody(it)
+	if err != nil {
+		return hub.StoredBatch{}, fmt.Errorf("get batch %s %s: %w", gs(it, "agent_id"), gs(it, "batch_key"), err)
+	}
 	b := hub.StoredBatch{TenantID: gs(it, "tenant_id"), AgentID: gs(it, "agent_id"), Key: gs(it, "batch_key"),
 		Seq: gn(it, "seq"), SHA: gs(it, "sha256"), Signed: gbool(it, "signed"), Signature: gs(it, "signature"),
-		Body: gb(it, "body"), Records: int(gn(it, "records")), MinTS: gt(it, "min_ts"), MaxTS: gt(it, "max_ts"),
+		Body: body, Records: int(gn(it, "records")), MinTS: gt(it, "min_ts"), MaxTS: gt(it, "max_ts"),
 		ReceivedAt: gt(it, "received_at")}
 	if v, ok := it["days"].(*types.AttributeValueMemberSS); ok {
 		b.Days = v.Value
 	}
-	return b
+	return b, nil
 }
 
 // DeleteBatch implements hub.BatchWriter: index entries first, then the

@@ -153,7 +153,7 @@ type commitFx struct {
 	auth   *ca.Authority
 }
 
-func commitAuthority(t *testing.T) *ca.Authority {
+func commitAuthority(t testing.TB) *ca.Authority {
 	t.Helper()
 	k := p256Key(t)
 	root, err := ca.NewRoot(k, "commit test CA", commitT0.Add(-24*time.Hour), 10*365*24*time.Hour, rand.Reader)
@@ -163,7 +163,7 @@ func commitAuthority(t *testing.T) *ca.Authority {
 	return &ca.Authority{Cert: root, Signer: k, Rand: rand.Reader, Now: func() time.Time { return commitT0 }}
 }
 
-func p256Key(t *testing.T) *ecdsa.PrivateKey {
+func p256Key(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -188,7 +188,7 @@ func (fx *commitFx) cleanWrites(t *testing.T, kind batchKind) int64 {
 // commitCase is one agent, alone in its tenant, as the agent sees the hub:
 // it sends bodies and retries them until it gets an answer.
 type commitCase struct {
-	t      *testing.T
+	t      testing.TB
 	fx     *commitFx
 	kind   batchKind
 	clk    *clocktest.Clock
@@ -203,7 +203,7 @@ type commitCase struct {
 }
 
 // newCase enrols an agent of kind in a new tenant and has its first batch accepted.
-func (fx *commitFx) newCase(t *testing.T, kind batchKind) *commitCase {
+func (fx *commitFx) newCase(t testing.TB, kind batchKind) *commitCase {
 	t.Helper()
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])

@@ -26,7 +26,7 @@ import (
 func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo)) }
 
 // newStore returns the stores over fresh tables on the shared dynalite.
-func newStore(t *testing.T, db *dynamodb.Client) (hub.Stores, dynamo.Tables) {
+func newStore(t testing.TB, db *dynamodb.Client) (hub.Stores, dynamo.Tables) {
 	t.Helper()
 	tables := dynamo.TablesWithPrefix(emutest.UniquePrefix(t))
 	if err := dynamo.CreateTables(t.Context(), db, tables); err != nil {

@@ -2,6 +2,8 @@ package dynamo
 
 import (
 	"context"
+	"errors"
+	"hash/fnv"
 	"strconv"
 	"time"
 
@@ -53,14 +55,40 @@ func (s *Attention) AttentionAgents(ctx context.Context, fn func(hub.Agent) erro
 }
 
 // QuietAgents implements hub.AttentionIndex: agents of the live index whose
-// last data is older than cutoff. Active agents sort after the cutoff and are
-// never read.
+// last data is older than cutoff. The index holds keys and a bucket at or
+// before each agent's last batch (liveBucket): the query finds every agent
+// whose bucket is before the cutoff, then the agent item, read strongly
+// consistent, says whether it is quiet. Active agents' buckets sort after
+// the cutoff and are never read.
 func (s *Attention) QuietAgents(ctx context.Context, cutoff time.Time, fn func(hub.Agent) error) error {
 	return s.queryShards(ctx, "query live index", func(sh string) *dynamodb.QueryInput {
 		return &dynamodb.QueryInput{TableName: aws.String(s.t.Agents), IndexName: aws.String(AgentsLive),
-			KeyConditionExpression:    aws.String("live_shard = :s AND live_at < :c"),
+			KeyConditionExpression:    aws.String("live_shard = :s AND live_b < :c"),
 			ExpressionAttributeValues: item{":s": vs(sh), ":c": vt(cutoff)}}
-	}, fn)
+	}, func(k hub.Agent) error {
+		it, err := s.get(ctx, "get quiet agent", s.t.Agents, agentKey(k.AgentID))
+		if errors.Is(err, hub.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		a := decodeAgent(it)
+		if _, live := it["live_shard"]; !live || !a.LiveAt.Before(cutoff) {
+			return nil // marked stale, or sent data since its bucket
+		}
+		return fn(a)
+	})
+}
+
+// liveBucket is the start of the live index bucket of an agent's batch at t:
+// at or before t, less than LiveBucket before it, and the same for every
+// batch of the agent until the agent's own next boundary.
+func liveBucket(agentID string, t time.Time) time.Time {
+	h := fnv.New64a()
+	h.Write([]byte(agentID))
+	off := time.Duration(h.Sum64() % uint64(LiveBucket))
+	return t.Add(off).Truncate(LiveBucket).Add(-off).UTC()
 }
 
 // MarkStale implements hub.StaleMarks.

@@ -45,10 +45,23 @@ const (
 	// AgentsAttention is the sparse index of agents that need the integrity
 	// cycle's attention: only items with an attn attribute are in it.
 	AgentsAttention = "attention"
-	// AgentsLive is the sparse index of agents that send data, by the time of
-	// their last batch; an agent leaves it when it is marked stale.
-	AgentsLive = "live"
+	// AgentsLive is the sparse index of agents that send data, by a coarse
+	// bucket of the time of their last batch (LiveBucket), keys only; an
+	// agent leaves it when it is marked stale.
+	AgentsLive = "live-bucket"
 )
+
+// LiveBucket is the width of the live index's time buckets. An agent's
+// bucket moves at most once per LiveBucket, so that a steady stream of
+// batches does not rewrite the index; each agent's buckets are offset by a
+// fixed amount of its own, so that the moves of a fleet spread evenly over
+// time instead of all falling in the minute after a boundary
+// (docs/dynamodb.md, "Hot partitions"). An agent whose last batch is older
+// than the integrity cycle's cutoff is always found; an agent whose last
+// batch is at most LiveBucket newer than the cutoff may be read and skipped,
+// so the reads stay few while MONSYS_STALE_AFTER is well above LiveBucket
+// plus the agents' sending interval.
+const LiveBucket = 10 * time.Minute
 
 // IndexShards is the number of partitions per tenant and day in the batch index;
 // readers query them in parallel.
@@ -83,14 +96,14 @@ func Schema(t Tables) []*dynamodb.CreateTableInput {
 		Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll}}}
 	agents := pk(t.Agents, "agent_id")
 	agents.AttributeDefinitions = append(agents.AttributeDefinitions, attr("attn", types.ScalarAttributeTypeS),
-		attr("live_shard", types.ScalarAttributeTypeS), attr("live_at", types.ScalarAttributeTypeS))
+		attr("live_shard", types.ScalarAttributeTypeS), attr("live_b", types.ScalarAttributeTypeS))
 	agents.GlobalSecondaryIndexes = []types.GlobalSecondaryIndex{
 		{IndexName: aws.String(AgentsAttention),
 			KeySchema:  []types.KeySchemaElement{key("attn", types.KeyTypeHash), key("agent_id", types.KeyTypeRange)},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll}},
 		{IndexName: aws.String(AgentsLive),
-			KeySchema:  []types.KeySchemaElement{key("live_shard", types.KeyTypeHash), key("live_at", types.KeyTypeRange)},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll}},
+			KeySchema:  []types.KeySchemaElement{key("live_shard", types.KeyTypeHash), key("live_b", types.KeyTypeRange)},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}},
 	}
 	out := []*dynamodb.CreateTableInput{
 		pk(t.Credentials, "hash"),

@@ -1,0 +1,239 @@
+package dynamo_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/batch/batchtest"
+	"github.com/monsys/hub/internal/local/emu/emutest"
+	"github.com/monsys/hub/internal/sig"
+)
+
+// The Lambda path benchmarks compare, in one go test -bench run, the CPU of
+// the whole ingest function on the steady path of a warm function, from the
+// API Gateway proxy event's bytes to the response's bytes, with the real
+// dynamo store and SDK behind an in-process transport
+// (BenchmarkLambdaPath), with the least any hub must do with the same body
+// (BenchmarkLambdaFloor: SHA-256, Ed25519 verify, a generic JSON decode).
+// Both report cpu-ns/op, the process's CPU time (user + system, every
+// thread: the garbage collector's work counts) per batch, which a shared
+// machine disturbs far less than the wall clock; scripts/bench-ratio.sh
+// prints the ratio of the medians.
+
+// replay is an HTTP client that answers each DynamoDB call with the
+// answer dynalite gave the same operation on the same table when the path
+// was recorded: the agent item as it was before the recorded batch (whose
+// seq every benchmark batch exceeds), and the empty answers of the writes.
+type replay struct {
+	mu   sync.Mutex
+	rec  httpDoer // the emulator's client, while recording
+	resp map[string][]byte
+}
+
+type httpDoer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+func (r *replay) Do(req *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	_ = req.Body.Close()
+	var in struct{ TableName string }
+	_ = json.Unmarshal(body, &in)
+	k := req.Header.Get("X-Amz-Target") + " " + in.TableName
+	r.mu.Lock()
+	rec := r.rec
+	r.mu.Unlock()
+	if rec != nil {
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		res, err := rec.Do(req)
+		if err != nil || res.StatusCode != http.StatusOK {
+			return res, err
+		}
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			return nil, err
+		}
+		_ = res.Body.Close()
+		r.mu.Lock()
+		if _, ok := r.resp[k]; !ok { // the first answer: the agent before the batch
+			r.resp[k] = b
+		}
+		r.mu.Unlock()
+		res.Body = io.NopCloser(bytes.NewReader(b))
+		return res, nil
+	}
+	r.mu.Lock()
+	b, ok := r.resp[k]
+	r.mu.Unlock()
+	if !ok {
+		return &http.Response{StatusCode: http.StatusBadRequest, Header: http.Header{"Content-Type": {"application/x-amz-json-1.0"}},
+			Body: io.NopCloser(bytes.NewReader([]byte(`{"__type":"com.amazon.coral.validate#ValidationException","message":"not recorded: ` + k + `"}`))), Request: req}, nil
+	}
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/x-amz-json-1.0"}},
+		Body: io.NopCloser(bytes.NewReader(b)), ContentLength: int64(len(b)), Request: req}, nil
+}
+
+// lambdaPath is a warm ingest function over replayed DynamoDB answers and
+// the agent that sends to it.
+type lambdaPath struct {
+	handler *api.Handler
+	event   events.APIGatewayProxyRequest // the agent's ingest event; body and signature set per batch
+	c       *commitCase
+}
+
+func newLambdaPath(tb testing.TB) *lambdaPath {
+	db := emutest.DynamoForTest(tb)
+	_, tables := newStore(tb, db)
+	fx := &commitFx{db: db, tables: tables, auth: commitAuthority(tb)}
+	c := fx.newCase(tb, batchKind{"signed-1-day", true, 1})
+	rp := &replay{rec: db.Options().HTTPClient, resp: map[string][]byte{}}
+	client := dynamodb.New(db.Options(), func(o *dynamodb.Options) { o.HTTPClient = rp })
+	core := c.service(client)
+	h, err := api.New(core.Services(), slog.New(slog.DiscardHandler), api.Ingest)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	raw, err := os.ReadFile("../../api/testdata/events/ingest.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	lp := &lambdaPath{handler: h, c: c}
+	if err := json.Unmarshal(raw, &lp.event); err != nil {
+		tb.Fatal(err)
+	}
+	lp.event.Headers["Authorization"] = "Bearer " + c.token
+	lp.event.MultiValueHeaders = nil
+	lp.event.RequestContext.Identity.ClientCert = &events.APIGatewayCustomAuthorizerRequestTypeRequestIdentityClientCert{ClientCertPem: c.cert}
+	// Record: the first batch through dynalite (cold: the credential is
+	// read), then replay from the second on.
+	if status, _ := lp.send(tb, lp.eventBytes(tb, lp.next())); status != http.StatusAccepted {
+		tb.Fatalf("recording: status %d", status)
+	}
+	rp.mu.Lock()
+	rp.rec = nil
+	rp.mu.Unlock()
+	return lp
+}
+
+// next is the agent's next 10 KiB body.
+func (lp *lambdaPath) next() []byte {
+	lp.c.seq++
+	return batchtest.Body(lp.c.seq, commitDays[0].Format("2006-01-02"))
+}
+
+// eventBytes is the proxy event of body, as API Gateway hands it to the function.
+func (lp *lambdaPath) eventBytes(tb testing.TB, body []byte) []byte {
+	ev := lp.event
+	ev.Headers = map[string]string{}
+	for k, v := range lp.event.Headers {
+		ev.Headers[k] = v
+	}
+	ev.Headers["X-Monsys-Signature"] = sig.Sign(lp.c.key, body)
+	ev.Body = string(body)
+	b, err := json.Marshal(ev)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// send is what the Lambda runtime does with one invocation (lambda.norpc):
+// decode the event, call the handler, encode the response.
+func (lp *lambdaPath) send(tb testing.TB, event []byte) (int, []byte) {
+	var ev events.APIGatewayProxyRequest
+	if err := json.Unmarshal(event, &ev); err != nil {
+		tb.Fatal(err)
+	}
+	res, err := lp.handler.Handle(tb.Context(), ev)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := json.Marshal(res)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return res.StatusCode, out
+}
+
+// TestLambdaPath checks that the benchmark measures an accepted batch, answered from replayed answers.
+func TestLambdaPath(t *testing.T) {
+	lp := newLambdaPath(t)
+	for range 3 {
+		if status, out := lp.send(t, lp.eventBytes(t, lp.next())); status != http.StatusAccepted {
+			t.Fatalf("status %d: %s", status, out)
+		}
+	}
+}
+
+// BenchmarkLambdaPath is the ingest function on the steady path of a warm function.
+func BenchmarkLambdaPath(b *testing.B) {
+	lp := newLambdaPath(b)
+	evs := make([][]byte, b.N)
+	for i := range evs {
+		evs[i] = lp.eventBytes(b, lp.next())
+	}
+	b.SetBytes(int64(len(batchtest.Body(1, "2026-03-29"))))
+	b.ReportAllocs()
+	runtime.GC()
+	b.ResetTimer()
+	start := cpuTime(b)
+	for i := range b.N {
+		if status, out := lp.send(b, evs[i]); status != http.StatusAccepted {
+			b.Fatalf("status %d: %s", status, out)
+		}
+	}
+	b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
+}
+
+// cpuTime is the process's CPU time so far, user and system, in nanoseconds.
+func cpuTime(tb testing.TB) int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// BenchmarkLambdaFloor is SHA-256, Ed25519 verify and a generic JSON decode of the same body.
+func BenchmarkLambdaFloor(b *testing.B) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := batchtest.Body(1743501600000000001, "2026-03-29")
+	d := sha256.Sum256(body)
+	s := ed25519.Sign(priv, d[:])
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	runtime.GC()
+	b.ResetTimer()
+	start := cpuTime(b)
+	defer func() { b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op") }()
+	for range b.N {
+		d := sha256.Sum256(body)
+		if !ed25519.Verify(pub, d[:], s) {
+			b.Fatal("verify")
+		}
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

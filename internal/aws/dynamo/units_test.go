@@ -1,0 +1,155 @@
+package dynamo_test
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/monsys/hub/internal/aws/dynamo"
+	"github.com/monsys/hub/internal/batch/batchtest"
+	"github.com/monsys/hub/internal/hub"
+	"github.com/monsys/hub/internal/local/emu/emutest"
+	"github.com/monsys/hub/internal/sig"
+)
+
+// unitBatches is how many batches TestIngestRequestUnits sends, one a
+// minute: three live-index buckets' worth.
+const unitBatches = 30
+
+// The targets of issue 16 for the steady path.
+const (
+	maxRRU = 1.0
+	maxWRU = 5.0
+)
+
+// TestIngestRequestUnits counts, at the adapter, the request units of an
+// accepted 10 KiB, 100-record signed batch on the steady path of a warm
+// function (one core that has already served the agent), every index
+// included (docs/dynamodb.md, "Request units"). The agent sends one batch a
+// minute; the steady path is the median batch, and the mean includes the
+// batches that move the agent's live-index bucket. make bench prints its
+// "ingest units" line.
+func TestIngestRequestUnits(t *testing.T) {
+	db := newDB(t)
+	_, tables := newStore(t, db)
+	fx := &commitFx{db: db, tables: tables, auth: commitAuthority(t)}
+	c := fx.newCase(t, batchKind{"signed-1-day", true, 1})
+	m := &dynamo.Meter{API: db, Schema: dynamo.Schema(tables), Estimate: true}
+	svc := c.service(m)
+	send := func() hub.IngestResult {
+		c.seq++
+		body := batchtest.Body(c.seq, commitDays[0].Format("2006-01-02"))
+		res, err := svc.Ingest.Ingest(t.Context(), hub.IngestRequest{Token: c.token, ClientCertPEM: c.cert,
+			ContentType: "application/json", Signature: sig.Sign(c.key, body), Body: body})
+		if err != nil || res.Accepted != batchtest.Records {
+			t.Fatalf("ingest seq %d: %+v, %v", c.seq, res, err)
+		}
+		return res
+	}
+	send() // the function is warm from here on
+	all := map[string]dynamo.Units{}
+	var reads, writes []float64
+	for range unitBatches {
+		c.clk.Advance(time.Minute)
+		m.Reset()
+		send()
+		r, w, _ := m.Totals()
+		reads, writes = append(reads, r), append(writes, w)
+		for k, u := range m.Breakdown() {
+			all[k] = dynamo.Units{Read: all[k].Read + u.Read, Write: all[k].Write + u.Write}
+		}
+	}
+	_, _, calls := m.Totals()
+	t.Logf("mean per batch:\n%s", perBatch(all, unitBatches, strings.TrimSuffix(tables.Agents, "agents")))
+	rru, wru := median(reads), median(writes)
+	mr, mw := mean(reads), mean(writes)
+	fmt.Printf("ingest units: steady path %.2f RRU %.2f WRU (%d calls); mean %.2f RRU %.2f WRU per accepted 10 KiB signed batch (%d batches, one a minute)\n",
+		rru, wru, calls, mr, mw, unitBatches)
+	if rru > maxRRU || wru > maxWRU {
+		t.Errorf("steady path: %.2f RRU, %.2f WRU per batch; want at most %.0f RRU and %.0f WRU", rru, wru, maxRRU, maxWRU)
+	}
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func mean(v []float64) float64 {
+	var t float64
+	for _, x := range v {
+		t += x
+	}
+	return t / float64(len(v))
+}
+
+// perBatch lists the units per table and index, divided by n, without the tables' prefix.
+func perBatch(b map[string]dynamo.Units, n int, prefix string) string {
+	keys := make([]string, 0, len(b))
+	for k := range b {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var sb strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&sb, "  %-22s RRU %5.2f WRU %5.2f\n", strings.TrimPrefix(k, prefix), b[k].Read/float64(n), b[k].Write/float64(n))
+	}
+	return sb.String()
+}
+
+// newDB is the shared dynalite, as the stores' API.
+func newDB(t *testing.T) *dynamodb.Client {
+	t.Helper()
+	return emutest.DynamoForTest(t)
+}
+
+// TestIndexWriteUnits checks the meter's index rules on the agents table.
+func TestIndexWriteUnits(t *testing.T) {
+	agents := dynamo.Schema(dynamo.TablesWithPrefix("x-"))[2]
+	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	base := map[string]types.AttributeValue{"agent_id": s("ag_1"), "last_seq": &types.AttributeValueMemberN{Value: "1"}}
+	with := func(kv ...string) map[string]types.AttributeValue {
+		it := map[string]types.AttributeValue{}
+		for k, v := range base {
+			it[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			it[kv[i]] = s(kv[i+1])
+		}
+		return it
+	}
+	for _, tc := range []struct {
+		name          string
+		before, after map[string]types.AttributeValue
+		want          map[string]float64
+	}{
+		{"ok/no-index-attribute", base, with("hostname", "h"), map[string]float64{}},
+		{"ok/enters-attention", base, with("attn", "3"), map[string]float64{dynamo.AgentsAttention: 1}},
+		{"ok/leaves-attention", with("attn", "3"), base, map[string]float64{dynamo.AgentsAttention: 1}},
+		{"ok/absent-item-enters", nil, with("attn", "3"), map[string]float64{dynamo.AgentsAttention: 1}},
+		{"ok/live-key-moves", with("live_shard", "1", "live_b", "a"), with("live_shard", "1", "live_b", "b"),
+			map[string]float64{dynamo.AgentsLive: 2}},
+		{"ok/live-unchanged", with("live_shard", "1", "live_b", "a"), with("live_shard", "1", "live_b", "a"), map[string]float64{}},
+		{"ok/live-keys-only-ignores-other-attributes", with("live_shard", "1", "live_b", "a", "live_at", "x"),
+			with("live_shard", "1", "live_b", "a", "live_at", "y"), map[string]float64{}},
+		{"ok/attention-all-projects-every-attribute", with("attn", "3", "live_at", "x"), with("attn", "3", "live_at", "y"),
+			map[string]float64{dynamo.AgentsAttention: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := dynamo.IndexWriteUnits(agents, tc.before, tc.after)
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("IndexWriteUnits = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if aws.ToString(agents.TableName) != "x-agents" {
+		t.Fatalf("schema order changed: %s", aws.ToString(agents.TableName))
+	}
+}
