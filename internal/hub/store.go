@@ -61,6 +61,15 @@ type AgentMaker interface {
 	ReplaceToken(ctx context.Context, agentID, newHash, oldHash string) error
 }
 
+// AgentLister lists a tenant's agents (GET /agents) from a tenant-scoped
+// index: never a scan of the fleet.
+type AgentLister interface {
+	// ListAgents returns one page of the tenant's agents in status (""
+	// for all), by agent id, after the agent the cursor names;
+	// ErrBadCursor for a cursor this store did not issue.
+	ListAgents(ctx context.Context, tenantID string, status AgentStatus, cursor string, limit int) (AgentPage, error)
+}
+
 // PinStore holds the writes of a registration (SPEC 4.1, 5). A write on an
 // agent that does not exist is ErrConflict.
 type PinStore interface {
@@ -214,6 +223,13 @@ type PackRecords interface {
 	FinishPack(ctx context.Context, p Pack) error
 }
 
+// PackLister lists a tenant's packs (GET /evidence-packs).
+type PackLister interface {
+	// ListPacks returns one page of the tenant's packs, newest request
+	// first; ErrBadCursor for a cursor this store did not issue.
+	ListPacks(ctx context.Context, tenantID, cursor string, limit int) (PackPage, error)
+}
+
 // BuildLease keeps each tenant's chain head and build lease.
 type BuildLease interface {
 	// AcquireBuild takes the tenant's build lease for packID until until,
@@ -243,6 +259,7 @@ type KeyStore interface {
 // AgentStore is the agent items' identity, pins and anomaly generations.
 type AgentStore interface {
 	AgentReader
+	AgentLister
 	AgentMaker
 	PinStore
 	Unpinner
@@ -285,5 +302,6 @@ type AuditStore interface {
 // PackStore is the packs' records and the tenants' chain heads.
 type PackStore interface {
 	PackRecords
+	PackLister
 	BuildLease
 }

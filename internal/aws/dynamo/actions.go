@@ -83,7 +83,8 @@ var FunctionPermissions = map[string][]Permission{
 	"admin": join(handlerBase, []Permission{
 		{ActPutItem, TableCredentials, ""}, // new agent token
 		{ActPutItem, TableAgents, ""},
-		{ActQuery, TableAnomalies, ""},
+		{ActQuery, TableAnomalies, ""},          // GET /anomalies; GET /agents?status=attention
+		{ActQuery, TableAgents, AgentsByTenant}, // GET /agents
 		{ActPutItem, TableAudit, ""},
 	}),
 	"integrity": join(raising, []Permission{
@@ -101,6 +102,7 @@ var FunctionPermissions = map[string][]Permission{
 		{ActGetItem, TablePacks, ""},
 		{ActPutItem, TablePacks, ""},
 		{ActUpdateItem, TablePacks, ""},
+		{ActQuery, TablePacks, PacksListed}, // GET /evidence-packs
 		{ActGetItem, TableSigningKeys, ""},
 		{ActPutItem, TableSigningKeys, ""},
 		{ActQuery, TableBatchIndex, ""},

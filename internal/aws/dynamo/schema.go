@@ -48,6 +48,11 @@ const (
 	// AgentsLive is the sparse index of agents that send data, by the time of
 	// their last batch; an agent leaves it when it is marked stale.
 	AgentsLive = "live"
+	// AgentsByTenant is the agents of each tenant by id (GET /agents).
+	AgentsByTenant = "tenant"
+	// PacksListed is the packs of each tenant by request time (GET
+	// /evidence-packs); the chain head has no listed attribute.
+	PacksListed = "listed"
 )
 
 // IndexShards is the number of partitions per tenant and day in the batch index;
@@ -83,13 +88,16 @@ func Schema(t Tables) []*dynamodb.CreateTableInput {
 		Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll}}}
 	agents := pk(t.Agents, "agent_id")
 	agents.AttributeDefinitions = append(agents.AttributeDefinitions, attr("attn", types.ScalarAttributeTypeS),
-		attr("live_shard", types.ScalarAttributeTypeS), attr("live_at", types.ScalarAttributeTypeS))
+		attr("live_shard", types.ScalarAttributeTypeS), attr("live_at", types.ScalarAttributeTypeS), attr("tenant_id", types.ScalarAttributeTypeS))
 	agents.GlobalSecondaryIndexes = []types.GlobalSecondaryIndex{
 		{IndexName: aws.String(AgentsAttention),
 			KeySchema:  []types.KeySchemaElement{key("attn", types.KeyTypeHash), key("agent_id", types.KeyTypeRange)},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll}},
 		{IndexName: aws.String(AgentsLive),
 			KeySchema:  []types.KeySchemaElement{key("live_shard", types.KeyTypeHash), key("live_at", types.KeyTypeRange)},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll}},
+		{IndexName: aws.String(AgentsByTenant),
+			KeySchema:  []types.KeySchemaElement{key("tenant_id", types.KeyTypeHash), key("agent_id", types.KeyTypeRange)},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll}},
 	}
 	out := []*dynamodb.CreateTableInput{
@@ -102,7 +110,12 @@ func Schema(t Tables) []*dynamodb.CreateTableInput {
 		audit,
 	}
 	if t.Packs != "" {
-		out = append(out, pksk(t.Packs, "tenant_id", "pack_id"))
+		packs := pksk(t.Packs, "tenant_id", "pack_id")
+		packs.AttributeDefinitions = append(packs.AttributeDefinitions, attr("listed", types.ScalarAttributeTypeS))
+		packs.GlobalSecondaryIndexes = []types.GlobalSecondaryIndex{{IndexName: aws.String(PacksListed),
+			KeySchema:  []types.KeySchemaElement{key("tenant_id", types.KeyTypeHash), key("listed", types.KeyTypeRange)},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeInclude, NonKeyAttributes: packListed}}}
+		out = append(out, packs)
 	}
 	if t.SigningKeys != "" {
 		out = append(out, pk(t.SigningKeys, "tenant_id"))
