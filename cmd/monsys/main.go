@@ -65,7 +65,7 @@ type app struct {
 	poll time.Duration
 	// pageSize is how many items a listing asks for per request.
 	pageSize int
-	admin *client.Admin
+	admin    *client.Admin
 }
 
 // Main runs the tool with args and returns its exit status.

@@ -235,7 +235,9 @@ func TestAgents(t *testing.T) {
 			t.Fatalf("stderr %q stdout %q", r.stderr, r.stdout)
 		}
 		r = e.monsys(t, "--json", "agents", "rotate-token", "not-an-id").want(t, 1)
-		var doc struct{ Error struct{ Code, Message string } }
+		var doc struct {
+			Error struct{ Code, Message string }
+		}
 		if err := json.Unmarshal([]byte(r.stderr), &doc); err != nil || doc.Error.Code != "not_found" {
 			t.Fatalf("--json error %q: %v", r.stderr, err)
 		}

@@ -16,9 +16,9 @@ type progress struct {
 	last  string
 	frame int
 	// download
-	label          string
-	total, shown   int64
-	quarter        int64
+	label        string
+	total, shown int64
+	quarter      int64
 }
 
 func newProgress(w io.Writer) *progress { return &progress{w: w, width: termWidth(w)} }
