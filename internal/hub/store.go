@@ -42,6 +42,9 @@ type TenantStore interface {
 	GetTenant(ctx context.Context, id string) (Tenant, error)
 	// PutTenant creates the tenant; an existing one is left as it is.
 	PutTenant(ctx context.Context, t Tenant) error
+	// ListTenants returns every tenant, by id: the operator's tool, over a
+	// table of one item per tenant.
+	ListTenants(ctx context.Context) ([]Tenant, error)
 }
 
 // --- agents
