@@ -209,8 +209,12 @@ func (a *app) createPack(ctx context.Context, o packOpts) error {
 		fmt.Fprintf(a.stdout, "pack %s saved to %s\n$ python3 verify.py %s\n", p.PackID, path, strings.Join(verifyArgs(filepath.Base(path), o, false), " "))
 		_, _ = a.stdout.Write(out)
 	}
-	if code != 0 {
-		return fmt.Errorf("verify.py found pack %s bad (exit %d); its reasons are above", p.PackID, code)
+	switch code {
+	case 0:
+	case 1:
+		return fmt.Errorf("verify.py found pack %s bad (exit 1); its reasons are above", p.PackID)
+	default:
+		return fmt.Errorf("verify.py could not check pack %s (exit %d: usage or unreadable input); see above", p.PackID, code)
 	}
 	return nil
 }

@@ -45,3 +45,33 @@ func TestSecondTenant(t *testing.T) {
 		t.Fatalf("demo sees acme's agent:\n%s", r.stdout)
 	}
 }
+
+// TestInstallAgentFromFolder is the README's walk-through: the folder that
+// "agents create --out" wrote is all monsys-agent needs to enroll and send;
+// the agent then shows as pinned, and its data is in a verified pack.
+func TestInstallAgentFromFolder(t *testing.T) {
+	e := startHub(t, local.Config{})
+	bin := filepath.Join(t.TempDir(), "monsys-agent")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../agent/cmd/monsys-agent").CombinedOutput(); err != nil {
+		t.Fatalf("build monsys-agent: %v\n%s", err, out)
+	}
+	dir := filepath.Join(t.TempDir(), "web-1")
+	var c created
+	e.monsys(t, "--json", "agents", "create", "--hostname", "web-1", "--out", dir).want(t, 0).decode(t, &c)
+	cmd := exec.Command(bin, "once", "--config", filepath.Join(dir, "agent.json"), "--state-dir", filepath.Join(t.TempDir(), "state"))
+	cmd.Dir = t.TempDir() // the folder's paths hold from anywhere
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("monsys-agent once: %v\n%s", err, out)
+	}
+	r := e.monsys(t, "agents", "list", "--status", "pinned").want(t, 0)
+	if !strings.Contains(r.stdout, c.AgentID) {
+		t.Fatalf("the agent is not listed as pinned:\n%s", r.stdout)
+	}
+	var v struct {
+		Pack struct{ Records int64 }
+	}
+	e.monsys(t, "--json", "packs", "create", "--month", thisMonth(), "--download", t.TempDir(), "--verify").want(t, 0).decode(t, &v)
+	if v.Pack.Records == 0 {
+		t.Fatal("the pack holds none of the agent's records")
+	}
+}
