@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"os/exec"
@@ -14,7 +14,7 @@ import (
 func TestSecondTenant(t *testing.T) {
 	e := startHub(t, local.Config{})
 	bin := filepath.Join(t.TempDir(), "monsys-admin")
-	if out, err := exec.Command("go", "build", "-o", bin, "../monsys-admin").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/monsys-admin").CombinedOutput(); err != nil {
 		t.Fatalf("build monsys-admin: %v\n%s", err, out)
 	}
 	dir := filepath.Join(t.TempDir(), "acme")
