@@ -97,6 +97,15 @@ func (t *target) open(ctx context.Context, needCA bool) (Clients, error) {
 	return Clients{DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}, nil
 }
 
+// tenants is the tenant use case of the target hub.
+func (t *target) tenants(ctx context.Context) (*hub.Tenants, error) {
+	c, err := t.open(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	return tenantsOf(c.DynamoDB, dynamo.TablesWithPrefix(t.prefix), clock.Real{})
+}
+
 // authority is the hub CA as bootstrap stored it, with its KMS key.
 func authority(ctx context.Context, c Clients, tables dynamo.Tables, keyID string, clk clock.Clock) (*ca.Authority, string, error) {
 	store, err := dynamo.NewCA(c.DynamoDB, tables)
@@ -176,7 +185,7 @@ func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	info, hubJSON, err := writeProfile(dir, *url, *tenant, key, caPEM, auth, clk.Now())
 	if err != nil {
-		return fmt.Errorf("tenant create: tenant %s exists now, but its folder was not written (run admin-key rotate is impossible without the key: bootstrap --tenant %s issues a new one): %w", *tenant, *tenant, err)
+		return fmt.Errorf("tenant create: tenant %s was created, but its folder was not written ('monsys-admin bootstrap --tenant %s' issues it a new admin key and certificates): %w", *tenant, *tenant, err)
 	}
 	fmt.Fprintf(stdout, "tenant        %s created, admin key in %s (shown nowhere else)\n", *tenant, hubJSON)
 	fmt.Fprintf(stdout, "enrollment    %s (ship with the agent installer)\n", info.EnrollCert)
@@ -193,13 +202,9 @@ func tenantList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	c, err := t.open(ctx, false)
+	tenants, err := t.tenants(ctx)
 	if err != nil {
 		return fmt.Errorf("tenant list: %w", err)
-	}
-	tenants, err := tenantsOf(c.DynamoDB, dynamo.TablesWithPrefix(t.prefix), clock.Real{})
-	if err != nil {
-		return err
 	}
 	ts, err := tenants.List(ctx)
 	if err != nil {
@@ -228,13 +233,9 @@ func adminKeyRotate(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("admin-key rotate: %w", err)
 	}
-	c, err := t.open(ctx, false)
+	tenants, err := t.tenants(ctx)
 	if err != nil {
 		return fmt.Errorf("admin-key rotate: %w", err)
-	}
-	tenants, err := tenantsOf(c.DynamoDB, dynamo.TablesWithPrefix(t.prefix), clock.Real{})
-	if err != nil {
-		return err
 	}
 	key, err := tenants.RotateAdminKey(ctx, info.TenantID, info.AdminKey)
 	if key != "" {

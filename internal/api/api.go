@@ -457,7 +457,8 @@ func page(q map[string]string) (int, error) {
 	return limit, nil
 }
 
-func (h *Handler) listAgents(ctx context.Context, r *request) (int, any, error) {
+// list serves a listing route: the admin, the page's limit and cursor, then fn.
+func (h *Handler) list(ctx context.Context, r *request, fn func(ad hub.Admin, q map[string]string, limit int) (any, error)) (int, any, error) {
 	ad, err := h.admin(ctx, r)
 	if err != nil {
 		return 0, nil, err
@@ -467,22 +468,20 @@ func (h *Handler) listAgents(ctx context.Context, r *request) (int, any, error) 
 	if err != nil {
 		return 0, nil, err
 	}
-	v, err := h.s.Agents.List(ctx, ad, q["status"], q["cursor"], limit)
+	v, err := fn(ad, q, limit)
 	return http.StatusOK, v, err
 }
 
+func (h *Handler) listAgents(ctx context.Context, r *request) (int, any, error) {
+	return h.list(ctx, r, func(ad hub.Admin, q map[string]string, limit int) (any, error) {
+		return h.s.Agents.List(ctx, ad, q["status"], q["cursor"], limit)
+	})
+}
+
 func (h *Handler) listPacks(ctx context.Context, r *request) (int, any, error) {
-	ad, err := h.admin(ctx, r)
-	if err != nil {
-		return 0, nil, err
-	}
-	q := r.ev.QueryStringParameters
-	limit, err := page(q)
-	if err != nil {
-		return 0, nil, err
-	}
-	v, err := h.s.Packs.ListPacks(ctx, ad, q["cursor"], limit)
-	return http.StatusOK, v, err
+	return h.list(ctx, r, func(ad hub.Admin, q map[string]string, limit int) (any, error) {
+		return h.s.Packs.ListPacks(ctx, ad, q["cursor"], limit)
+	})
 }
 
 type anomalyList struct {

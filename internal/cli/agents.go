@@ -177,23 +177,14 @@ func (a *app) listAgents(ctx context.Context, status string) error {
 	if err != nil {
 		return err
 	}
-	var all []client.AgentView
-	q := client.AgentQuery{Status: status, Limit: a.pageSize}
-	for {
-		p, err := ad.ListAgents(ctx, q)
-		if err != nil {
-			return err
-		}
-		all = append(all, p.Agents...)
-		if p.NextCursor == "" {
-			break
-		}
-		q.Cursor = p.NextCursor
+	all, err := allPages(func(cursor string) ([]client.AgentView, string, error) {
+		p, err := ad.ListAgents(ctx, client.AgentQuery{Status: status, Cursor: cursor, Limit: a.pageSize})
+		return p.Agents, p.NextCursor, err
+	})
+	if err != nil {
+		return err
 	}
 	if a.json {
-		if all == nil {
-			all = []client.AgentView{}
-		}
 		return a.emit(map[string]any{"agents": all})
 	}
 	rows := make([][]string, 0, len(all))

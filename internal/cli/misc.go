@@ -43,22 +43,15 @@ func (a *app) listAnomalies(ctx context.Context, q client.AnomalyQuery) error {
 	if err != nil {
 		return err
 	}
-	var all []anomaly.Anomaly
-	for {
+	all, err := allPages(func(cursor string) ([]anomaly.Anomaly, string, error) {
+		q.Cursor = cursor
 		p, err := ad.Anomalies(ctx, q)
-		if err != nil {
-			return err
-		}
-		all = append(all, p.Anomalies...)
-		if p.NextCursor == "" {
-			break
-		}
-		q.Cursor = p.NextCursor
+		return p.Anomalies, p.NextCursor, err
+	})
+	if err != nil {
+		return err
 	}
 	if a.json {
-		if all == nil {
-			all = []anomaly.Anomaly{}
-		}
 		return a.emit(map[string]any{"anomalies": all})
 	}
 	rows := make([][]string, 0, len(all))

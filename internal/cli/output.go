@@ -9,6 +9,24 @@ import (
 	"unicode/utf8"
 )
 
+// allPages walks a listing: page is called with each cursor until the
+// last page; every item comes back, never nil.
+func allPages[T any](page func(cursor string) ([]T, string, error)) ([]T, error) {
+	all := []T{}
+	cursor := ""
+	for {
+		items, next, err := page(cursor)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all, nil
+		}
+		cursor = next
+	}
+}
+
 // termWidth is the width of w when it is a terminal, 0 otherwise.
 func termWidth(w io.Writer) int {
 	f, ok := w.(*os.File)

@@ -336,23 +336,14 @@ func (a *app) listPacks(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var all []client.PackSummary
-	cursor := ""
-	for {
+	all, err := allPages(func(cursor string) ([]client.PackSummary, string, error) {
 		p, err := ad.ListPacks(ctx, cursor, a.pageSize)
-		if err != nil {
-			return err
-		}
-		all = append(all, p.Packs...)
-		if p.NextCursor == "" {
-			break
-		}
-		cursor = p.NextCursor
+		return p.Packs, p.NextCursor, err
+	})
+	if err != nil {
+		return err
 	}
 	if a.json {
-		if all == nil {
-			all = []client.PackSummary{}
-		}
 		return a.emit(map[string]any{"packs": all})
 	}
 	rows := make([][]string, 0, len(all))

@@ -10,62 +10,54 @@ import (
 	"github.com/monsys/hub/internal/hub"
 )
 
-// listAgents walks every page of an agent listing and returns the ids.
-func listAgents(t *testing.T, s hub.Stores, tenant string, st hub.AgentStatus, limit int) []string {
+// walk reads every page of a listing of tenant and returns the ids, checking
+// the page size, the tenant of each item and that a page with a cursor is
+// not empty. key gives an item's id and tenant.
+func walk[T any](t *testing.T, op, tenant string, limit int, page func(cursor string) ([]T, string, error), key func(T) (string, string)) []string {
 	t.Helper()
 	var out []string
 	cursor := ""
 	for range 100 {
-		p, err := s.Agents.ListAgents(t.Context(), tenant, st, cursor, limit)
-		check(t, "ListAgents", err, nil)
-		if len(p.Agents) > limit {
-			t.Fatalf("ListAgents(limit %d) returned %d agents", limit, len(p.Agents))
+		items, next, err := page(cursor)
+		check(t, op, err, nil)
+		if len(items) > limit {
+			t.Fatalf("%s(limit %d) returned %d items", op, limit, len(items))
 		}
-		for _, a := range p.Agents {
-			if a.TenantID != tenant {
-				t.Fatalf("ListAgents(%s) returned %s of tenant %s", tenant, a.AgentID, a.TenantID)
+		for _, it := range items {
+			id, tn := key(it)
+			if tn != tenant {
+				t.Fatalf("%s(%s) returned %s of tenant %s", op, tenant, id, tn)
 			}
-			out = append(out, a.AgentID)
+			out = append(out, id)
 		}
-		if p.NextCursor == "" {
+		if next == "" {
 			return out
 		}
-		if len(p.Agents) == 0 {
-			t.Fatalf("ListAgents(limit %d) returned an empty page with a cursor", limit)
+		if len(items) == 0 {
+			t.Fatalf("%s(limit %d) returned an empty page with a cursor", op, limit)
 		}
-		cursor = p.NextCursor
+		cursor = next
 	}
-	t.Fatalf("ListAgents(limit %d) did not end after 100 pages", limit)
+	t.Fatalf("%s(limit %d) did not end after 100 pages", op, limit)
 	return nil
+}
+
+// listAgents walks every page of an agent listing and returns the ids.
+func listAgents(t *testing.T, s hub.Stores, tenant string, st hub.AgentStatus, limit int) []string {
+	t.Helper()
+	return walk(t, "ListAgents", tenant, limit, func(cursor string) ([]hub.Agent, string, error) {
+		p, err := s.Agents.ListAgents(t.Context(), tenant, st, cursor, limit)
+		return p.Agents, p.NextCursor, err
+	}, func(a hub.Agent) (string, string) { return a.AgentID, a.TenantID })
 }
 
 // listPacks walks every page of a pack listing and returns the ids.
 func listPacks(t *testing.T, s hub.Stores, tenant string, limit int) []string {
 	t.Helper()
-	var out []string
-	cursor := ""
-	for range 100 {
+	return walk(t, "ListPacks", tenant, limit, func(cursor string) ([]hub.Pack, string, error) {
 		p, err := s.Packs.ListPacks(t.Context(), tenant, cursor, limit)
-		check(t, "ListPacks", err, nil)
-		if len(p.Packs) > limit {
-			t.Fatalf("ListPacks(limit %d) returned %d packs", limit, len(p.Packs))
-		}
-		for _, pk := range p.Packs {
-			if pk.TenantID != tenant {
-				t.Fatalf("ListPacks(%s) returned %s of tenant %s", tenant, pk.PackID, pk.TenantID)
-			}
-			out = append(out, pk.PackID)
-		}
-		if p.NextCursor == "" {
-			return out
-		}
-		if len(p.Packs) == 0 {
-			t.Fatalf("ListPacks(limit %d) returned an empty page with a cursor", limit)
-		}
-		cursor = p.NextCursor
-	}
-	t.Fatalf("ListPacks(limit %d) did not end after 100 pages", limit)
-	return nil
+		return p.Packs, p.NextCursor, err
+	}, func(p hub.Pack) (string, string) { return p.PackID, p.TenantID })
 }
 
 // badCursors are cursors no store issued.
