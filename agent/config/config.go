@@ -197,6 +197,14 @@ func Load(src Sources) (Config, error) {
 		if err := dec.Decode(&c); err != nil {
 			return Config{}, fmt.Errorf("config file %q: %w: %w", file, ErrInvalid, err)
 		}
+		// A relative path in the file is relative to the file's folder, so
+		// that a folder written by "monsys agents create --out" works
+		// wherever it is copied.
+		for _, p := range []*string{&c.TokenFile, &c.CACert, &c.EnrollCert, &c.EnrollKey, &c.StateDir} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(filepath.Dir(file), *p)
+			}
+		}
 	case errors.Is(err, os.ErrNotExist) && !src.FileRequired:
 	default:
 		return Config{}, fmt.Errorf("config file %q: %w", file, err)

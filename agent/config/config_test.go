@@ -14,6 +14,9 @@ func TestLoad(t *testing.T) {
 	if err := os.WriteFile(file, []byte(`{"hub_url":"https://file","state_dir":"/from/file","interval":"30s","canaries":["/a"]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	rel := filepath.Join(dir, "host1", "agent.json")
+	_ = os.MkdirAll(filepath.Dir(rel), 0o755)
+	_ = os.WriteFile(rel, []byte(`{"hub_url":"https://file","token_file":"token","ca_cert":"ca.pem","enroll_cert":"enroll.pem","enroll_key":"/abs/enroll.key","state_dir":"/s"}`), 0o644)
 	bad := filepath.Join(dir, "bad.json")
 	_ = os.WriteFile(bad, []byte(`{"hub_url":"x","typo_key":1}`), 0o644)
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -41,6 +44,15 @@ func TestLoad(t *testing.T) {
 		{name: "ok/flag over env", src: Sources{File: file, Getenv: env(map[string]string{"MONSYS_STATE_DIR": "/from/env"}), Flags: map[string]string{"state_dir": "/from/flag"}}, check: func(t *testing.T, c Config) {
 			if c.StateDir != "/from/flag" {
 				t.Errorf("state_dir = %q", c.StateDir)
+			}
+		}},
+		{name: "ok/relative paths in the file are the file's folder's", src: Sources{File: rel, Getenv: env(map[string]string{"MONSYS_CA_CERT": "env-ca.pem"})}, check: func(t *testing.T, c Config) {
+			host := filepath.Dir(rel)
+			if c.TokenFile != filepath.Join(host, "token") || c.EnrollCert != filepath.Join(host, "enroll.pem") || c.EnrollKey != "/abs/enroll.key" {
+				t.Errorf("paths = %+v", c)
+			}
+			if c.CACert != "env-ca.pem" { // a variable or flag is the caller's, as given
+				t.Errorf("ca_cert = %q", c.CACert)
 			}
 		}},
 		{name: "fail/explicit file missing", src: Sources{File: filepath.Join(dir, "none.json"), FileRequired: true, Getenv: env(nil)}, want: os.ErrNotExist},

@@ -1,8 +1,17 @@
-// Command monsys-admin does the one-time set-up of a deployed hub that
-// CloudFormation cannot do (README, "Deploying to AWS"):
+// Command monsys-admin does what only someone with the hub's AWS
+// credentials may do: the one-time set-up of a deployed hub that
+// CloudFormation cannot do (README, "Deploying to AWS"), and tenants and
+// their admin keys:
 //
 //	monsys-admin bootstrap --ca-key ARN --table-prefix PREFIX --tenant acme
 //	    [--truststore-bucket NAME] [--s3-path-style] [--url https://hub.example.com] [--out DIR]
+//	monsys-admin tenant create --tenant ID [--out DIR] [--url URL] (--local DIR | --ca-key ARN --table-prefix PREFIX)
+//	monsys-admin tenant list (--local DIR | --table-prefix PREFIX)
+//	monsys-admin admin-key rotate --hub FILE (--local DIR | --table-prefix PREFIX)
+//
+// With --local DIR the same commands work on the local hub running with
+// state folder DIR: they reach its DynamoDB and KMS stand-ins through
+// DIR/backend.json.
 //
 // It self-signs the hub CA certificate with the CA's KMS key and stores it in
 // the tenants table (item _hub), creates the tenant with a new admin key,
@@ -21,13 +30,11 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,7 +46,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/monsys/hub/internal/atomicfile"
 	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/aws/kmssign"
 	"github.com/monsys/hub/internal/ca"
@@ -61,9 +67,23 @@ func main() {
 	}
 }
 
+const usage = `usage:
+  monsys-admin bootstrap --ca-key ARN --table-prefix PREFIX --tenant ID [flags]
+  monsys-admin tenant create --tenant ID [--out DIR] [--url URL] (--local DIR | --ca-key ARN --table-prefix PREFIX)
+  monsys-admin tenant list (--local DIR | --table-prefix PREFIX)
+  monsys-admin admin-key rotate --hub FILE (--local DIR | --table-prefix PREFIX)
+(COMMAND -h for the flags)`
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "bootstrap" {
-		fmt.Fprintln(stderr, "usage: monsys-admin bootstrap --ca-key ARN --tenant ID [flags]   (bootstrap -h for the flags)")
+	switch {
+	case len(args) >= 2 && args[0] == "tenant" && args[1] == "create":
+		return tenantCreate(ctx, args[2:], stdout, stderr)
+	case len(args) >= 2 && args[0] == "tenant" && args[1] == "list":
+		return tenantList(ctx, args[2:], stdout, stderr)
+	case len(args) >= 2 && args[0] == "admin-key" && args[1] == "rotate":
+		return adminKeyRotate(ctx, args[2:], stdout, stderr)
+	case len(args) == 0 || args[0] != "bootstrap":
+		fmt.Fprintln(stderr, usage)
 		return errors.New("unknown or missing command")
 	}
 	fs := flag.NewFlagSet("bootstrap", flag.ContinueOnError)
@@ -159,34 +179,26 @@ func Bootstrap(ctx context.Context, o Options, c Clients) (Result, error) {
 		return Result{}, fmt.Errorf("bootstrap: CA key %s: %w", o.CAKeyID, err)
 	}
 	var res Result
-	caPEM, err := store.CACert(ctx)
-	if errors.Is(err, hub.ErrNotFound) {
+	if _, err := store.CACert(ctx); errors.Is(err, hub.ErrNotFound) {
 		root, err := ca.NewRoot(signer, o.CAName, o.Clock.Now().UTC(), caValidity, rand.Reader)
 		if err != nil {
 			return Result{}, fmt.Errorf("bootstrap: self-sign the CA: %w", err)
 		}
 		mine := string(ca.EncodeCertPEM(root))
-		if caPEM, err = store.PutCACert(ctx, mine, o.CAKeyID); err != nil {
+		stored, err := store.PutCACert(ctx, mine, o.CAKeyID)
+		if err != nil {
 			return Result{}, fmt.Errorf("bootstrap: store the CA certificate: %w", err)
 		}
-		res.CACreated = caPEM == mine
+		res.CACreated = stored == mine
 	} else if err != nil {
 		return Result{}, fmt.Errorf("bootstrap: read the CA certificate: %w", err)
 	}
-	caCert, err := ca.ParseCertPEM(caPEM)
+	auth, caPEM, err := authority(ctx, c, tables, o.CAKeyID, o.Clock)
 	if err != nil {
-		return Result{}, fmt.Errorf("bootstrap: stored CA certificate: %w", err)
+		return Result{}, fmt.Errorf("bootstrap: %w", err)
 	}
-	if pub, ok := caCert.PublicKey.(*ecdsa.PublicKey); !ok || !pub.Equal(signer.Public()) {
-		return Result{}, fmt.Errorf("bootstrap: the stored CA certificate is not for KMS key %s", o.CAKeyID)
-	}
-	auth := &ca.Authority{Cert: caCert, Signer: signer, Rand: rand.Reader, Now: o.Clock.Now}
 
-	st, err := dynamo.New(c.DynamoDB, tables)
-	if err != nil {
-		return Result{}, err
-	}
-	tenants, err := hub.NewTenants(st.Tenants, st.Credentials, st.Audit, hub.Env{Clock: o.Clock, Log: slog.New(slog.DiscardHandler)})
+	tenants, err := tenantsOf(c.DynamoDB, tables, o.Clock)
 	if err != nil {
 		return Result{}, err
 	}
@@ -194,21 +206,10 @@ func Bootstrap(ctx context.Context, o Options, c Clients) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-
-	res.CACert = filepath.Join(dir, "ca.pem")
-	if err := atomicfile.Write(res.CACert, []byte(caPEM), 0o644); err != nil {
-		return Result{}, err
-	}
-	info := profile.Info{URL: o.URL, TenantID: o.Tenant, AdminKey: adminKey, CACert: res.CACert}
-	tf, err := profile.EnsureTenantFiles(dir, o.Tenant, auth, o.Clock.Now().UTC())
-	if err != nil {
+	if res.Info, res.HubJSON, err = writeProfile(dir, o.URL, o.Tenant, adminKey, caPEM, auth, o.Clock.Now()); err != nil {
 		return Result{}, fmt.Errorf("bootstrap: %w", err)
 	}
-	info.EnrollCert, info.EnrollKey, info.OperatorCert, info.OperatorKey = tf.EnrollCert, tf.EnrollKey, tf.OperatorCert, tf.OperatorKey
-	res.Info, res.HubJSON = info, filepath.Join(dir, "hub.json")
-	if err := profile.Write(res.HubJSON, info); err != nil {
-		return Result{}, err
-	}
+	res.CACert = res.Info.CACert
 	if c.S3 != nil && o.TruststoreBucket != "" {
 		out, err := c.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(o.TruststoreBucket), Key: aws.String(TruststoreKey),
 			Body: strings.NewReader(caPEM), ContentType: aws.String("application/x-pem-file")})

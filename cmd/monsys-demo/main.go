@@ -39,6 +39,7 @@ import (
 	"github.com/monsys/hub/internal/anomaly"
 	"github.com/monsys/hub/internal/batch"
 	"github.com/monsys/hub/internal/ca"
+	"github.com/monsys/hub/internal/cli"
 	"github.com/monsys/hub/internal/client"
 	"github.com/monsys/hub/internal/local"
 	"github.com/monsys/hub/internal/pack"
@@ -62,7 +63,7 @@ type demo struct {
 	hub     *local.Hub
 	info    profile.Info
 	roots   *x509.CertPool
-	admin   *client.Admin   // the operator: operator certificate and admin key
+	hubJSON string          // the operator's hub profile, which monsys reads
 	hubc    *client.Agent   // the agent's calls, with its token
 	enroll  tls.Certificate // the tenant's enrollment certificate
 	agent   tls.Certificate // the agent's own, issued at registration
@@ -140,6 +141,7 @@ func (d *demo) start(ctx context.Context, l *stepLog) error {
 		return fmt.Errorf("%w (hub log: %s)", err, logf.Name())
 	}
 	d.hub = h
+	d.hubJSON = filepath.Join(d.dir, "hub", "hub.json")
 	if err := d.connect(h.Info()); err != nil {
 		return err
 	}
@@ -166,11 +168,6 @@ func (d *demo) connect(info profile.Info) error {
 	if !d.roots.AppendCertsFromPEM(pemCA) {
 		return errors.New("hub.json ca_cert holds no certificate")
 	}
-	// A 429 or 503 (nothing was stored) or a 409 conflict (a concurrent
-	// change of the same thing won) is sent again after Retry-After (SPEC 4).
-	if d.admin, err = client.NewAdmin(info, client.Options{Attempts: attempts, UserAgent: "monsys-demo"}); err != nil {
-		return err
-	}
 	if d.enroll, err = tls.LoadX509KeyPair(info.EnrollCert, info.EnrollKey); err != nil {
 		return err
 	}
@@ -178,11 +175,12 @@ func (d *demo) connect(info profile.Info) error {
 }
 
 func (d *demo) enrollAgent(ctx context.Context, l *stepLog) error {
-	created, err := d.admin.CreateAgent(ctx, "web-edge-01")
-	if err != nil {
+	var created client.AgentToken
+	if err := d.monsys(ctx, l, &created, "agents", "create", "--hostname", "web-edge-01"); err != nil {
 		return err
 	}
 	d.agentID = created.AgentID
+	var err error
 	if d.hubc, err = client.NewAgent(client.AgentConfig{URL: d.info.URL, Token: created.Token, Roots: d.roots, UserAgent: "monsys-demo"}); err != nil {
 		return err
 	}
@@ -315,8 +313,8 @@ func (d *demo) forged(ctx context.Context, l *stepLog) error {
 		return fmt.Errorf("forged batch: code %q, want signature_invalid", e.Code)
 	}
 	l.note("batch signed with another key, sent with the agent's token and certificate → 403 %s", e.Code)
-	page, err := d.admin.Anomalies(ctx, client.AnomalyQuery{Status: anomaly.Open, Kind: anomaly.SignatureInvalid, AgentID: d.agentID})
-	if err != nil {
+	var page client.AnomalyPage
+	if err := d.monsys(ctx, l, &page, "anomalies", "--open", "--kind", string(anomaly.SignatureInvalid), "--agent", d.agentID); err != nil {
 		return err
 	}
 	for _, a := range page.Anomalies {
@@ -329,7 +327,8 @@ func (d *demo) forged(ctx context.Context, l *stepLog) error {
 }
 
 func (d *demo) rotate(ctx context.Context, l *stepLog) error {
-	if _, err := d.admin.RotateSigningKey(ctx, d.agentID); err != nil {
+	var v client.AgentView
+	if err := d.monsys(ctx, l, &v, "agents", "rotate-signing-key", d.agentID); err != nil {
 		return err
 	}
 	l.note("operator unpinned the agent's signing key")
@@ -361,11 +360,8 @@ func (d *demo) rotate(ctx context.Context, l *stepLog) error {
 }
 
 func (d *demo) buildPack(ctx context.Context, l *stepLog) error {
-	key, err := d.admin.RotatePackKey(ctx)
-	if notAvailable(err) {
-		return errors.New("evidence packs are not available yet: POST /api/v1/signing-keys/rotate answered 404 not_found")
-	}
-	if err != nil {
+	var key client.PackKey
+	if err := d.monsys(ctx, l, &key, "keys", "rotate"); err != nil {
 		return err
 	}
 	d.packFP = key.Fingerprint
@@ -373,45 +369,47 @@ func (d *demo) buildPack(ctx context.Context, l *stepLog) error {
 
 	// Yesterday and today (UTC), so that a run around midnight still covers its batches.
 	day := time.Now().UTC().Truncate(24 * time.Hour)
-	start, end := day.Add(-24*time.Hour), day.Add(24*time.Hour-time.Second)
-	p, err := d.admin.RequestPack(ctx, start, end)
-	if notAvailable(err) {
-		return errors.New("evidence packs are not available yet: POST /api/v1/evidence-packs answered 404 not_found")
-	}
-	if err != nil {
+	var made struct{ Pack client.Pack }
+	if err := d.monsys(ctx, l, &made, "packs", "create", "--from", day.Add(-24*time.Hour).Format(time.DateOnly),
+		"--to", day.Format(time.DateOnly), "--wait"); err != nil {
 		return err
 	}
-	l.note("POST /evidence-packs %s → %s: 202 %s, %s", start.Format(time.DateOnly), end.Format(time.DateOnly), p.PackID, p.Status)
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		v, err := d.admin.GetPack(ctx, p.PackID, 0)
-		if err != nil {
-			return err
-		}
-		switch v.Status {
-		case client.PackReady:
-			l.note("ready: %s, %d records, manifest SHA-256 %s", v.FileName, v.Records, v.ManifestSHA256)
-			d.packRel = v.FileName
-			if d.packRel == "" {
-				d.packRel = p.PackID + ".tar.gz"
-			}
-			d.link = v.DownloadURL
-			if v.ExpiresAt != nil {
-				d.expires = v.ExpiresAt.Format(time.RFC3339)
-			}
-			return nil
-		case client.PackFailed:
-			return fmt.Errorf("the pack failed: %s", v.Reason)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the pack is still %s after 2 minutes", v.Status)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(300 * time.Millisecond):
-		}
+	v := made.Pack
+	l.note("ready: %s %s, %d records, manifest SHA-256 %s", v.PackID, v.FileName, v.Records, v.ManifestSHA256)
+	d.packRel = v.FileName
+	if d.packRel == "" {
+		d.packRel = v.PackID + ".tar.gz"
 	}
+	var link struct {
+		DownloadURL string     `json:"download_url"`
+		ExpiresAt   *time.Time `json:"expires_at"`
+	}
+	if err := d.monsys(ctx, l, &link, "packs", "link", v.PackID, "--expires", "15m"); err != nil {
+		return err
+	}
+	d.link = link.DownloadURL
+	if link.ExpiresAt != nil {
+		d.expires = link.ExpiresAt.Format(time.RFC3339)
+	}
+	l.note("a presigned link for the auditor, valid 15 minutes")
+	return nil
+}
+
+// monsys runs one command of the operator's tool, as typed, with --json,
+// shows the command line and decodes its document into out.
+func (d *demo) monsys(ctx context.Context, l *stepLog, out any, args ...string) error {
+	var stdout, stderr bytes.Buffer
+	getenv := func(k string) string {
+		return map[string]string{"MONSYS_HUB": d.hubJSON, "MONSYS_POLL_INTERVAL": "300ms"}[k]
+	}
+	l.note("%s", dim("$ monsys "+strings.Join(args, " ")))
+	if code := cli.Main(ctx, append([]string{"--json"}, args...), &stdout, &stderr, getenv); code != 0 {
+		return fmt.Errorf("monsys %s: exit %d: %s", strings.Join(args, " "), code, strings.TrimSpace(stderr.String()))
+	}
+	if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
+		return fmt.Errorf("monsys %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
 }
 
 func (d *demo) download(ctx context.Context, l *stepLog) error {
@@ -506,9 +504,6 @@ func (d *demo) showLog() {
 }
 
 func (d *demo) cleanup() error {
-	if d.admin != nil {
-		d.admin.CloseIdle()
-	}
 	if d.hubc != nil {
 		d.hubc.CloseIdle()
 	}
@@ -532,11 +527,6 @@ const attempts = 5
 
 // agentVersion is the version the demo's agent reports.
 const agentVersion = "1.4.2"
-
-func notAvailable(err error) bool {
-	var e *client.Error
-	return errors.As(err, &e) && e.Status == http.StatusNotFound && e.Code == client.CodeNotFound
-}
 
 func listTar(tgz []byte) ([]string, error) {
 	ms, err := packtest.Unpack(tgz)

@@ -10,13 +10,14 @@ import (
 
 // TestAgentSteps runs steps 2 to 5 (enroll, telemetry, a forged batch and
 // its anomaly, rotation) against the real core served in-process, and
-// checks that each identity's calls share one TLS connection: the operator,
-// the enrollment certificate and the agent's own certificate, three in all.
+// checks that each agent identity's calls share one TLS connection (the
+// enrollment certificate and the agent's own certificate), and that the
+// operator's three monsys commands take one each, as three runs of the tool.
 // (Before internal/client, the demo's client cache was keyed by the address
 // of a copied certificate and never hit: every call opened a connection.)
 func TestAgentSteps(t *testing.T) {
 	h := hubtest.Start(t)
-	d := &demo{dir: t.TempDir()}
+	d := &demo{dir: t.TempDir(), hubJSON: h.ProfilePath}
 	if err := d.connect(h.Profile); err != nil {
 		t.Fatal(err)
 	}
@@ -32,8 +33,8 @@ func TestAgentSteps(t *testing.T) {
 		}
 		t.Log(strings.Join(l.lines, "\n"))
 	}
-	if n := h.Connections() - before; n != 3 {
-		t.Fatalf("the steps took %d connections, want 3: one per identity", n)
+	if n := h.Connections() - before; n != 5 {
+		t.Fatalf("the steps took %d connections, want 5: one per agent identity, one per monsys command", n)
 	}
 	v := h.Agent(t, d.agentID)
 	if v.Batches != 4 || len(v.Records) != 14 || v.Forged != 2 {

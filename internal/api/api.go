@@ -143,12 +143,14 @@ var routes = []route{
 	{Register, http.MethodPost, []string{"agents", "register"}, (*Handler).register, idKind{}, registers},
 	{Ingest, http.MethodPost, []string{"ingest"}, (*Handler).ingest, idKind{}, ingests},
 	{Admin, http.MethodPost, []string{"agents"}, (*Handler).createAgent, idKind{}, agents},
+	{Admin, http.MethodGet, []string{"agents"}, (*Handler).listAgents, idKind{}, agents},
 	{Admin, http.MethodGet, []string{"agents", "{id}"}, (*Handler).getAgent, agentID, agents},
 	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-signing-key"}, (*Handler).rotateSigningKey, agentID, agents},
 	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-token"}, (*Handler).rotateToken, agentID, agents},
 	{Rotate, http.MethodPost, []string{"agents", "{id}", "rotate-client-cert"}, (*Handler).rotateClientCert, agentID, agents},
 	{Admin, http.MethodGet, []string{"anomalies"}, (*Handler).listAnomalies, idKind{}, anomalies},
 	{Packs, http.MethodPost, []string{"evidence-packs"}, (*Handler).requestPack, idKind{}, packs},
+	{Packs, http.MethodGet, []string{"evidence-packs"}, (*Handler).listPacks, idKind{}, packs},
 	{Packs, http.MethodGet, []string{"evidence-packs", "{id}"}, (*Handler).getPack, packID, packs},
 	{Packs, http.MethodPost, []string{"signing-keys", "rotate"}, (*Handler).rotatePackKey, idKind{}, keys},
 }
@@ -160,7 +162,7 @@ func (h *Handler) match(method, path string) (route, string, bool, bool) {
 	if !ok {
 		return route{}, "", false, false
 	}
-	segs := strings.Split(strings.TrimSuffix(rest, "/"), "/")
+	segs := strings.Split(rest, "/")
 	pathExists := false
 	for _, rt := range routes {
 		if rt.group&h.groups == 0 || !rt.served(h.s) || len(rt.segs) != len(segs) {
@@ -439,6 +441,49 @@ func (h *Handler) rotateToken(ctx context.Context, r *request) (int, any, error)
 	return http.StatusOK, res, err
 }
 
+// page reads a listing's limit and cursor (SPEC 4: the same rules for every
+// listing): a limit from 1 to 500, a cursor of the hub's shape.
+func page(q map[string]string) (int, error) {
+	limit := 0
+	if l := q["limit"]; l != "" {
+		var err error
+		if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > 500 {
+			return 0, &hub.Error{Code: hub.CodeInvalidRequest, Message: "limit must be a number from 1 to 500"}
+		}
+	}
+	if c := q["cursor"]; c != "" && !hub.ValidCursor(c) {
+		return 0, &hub.Error{Code: hub.CodeInvalidRequest, Message: "the cursor is not one this hub issued"}
+	}
+	return limit, nil
+}
+
+// list serves a listing route: the admin, the page's limit and cursor, then fn.
+func (h *Handler) list(ctx context.Context, r *request, fn func(ad hub.Admin, q map[string]string, limit int) (any, error)) (int, any, error) {
+	ad, err := h.admin(ctx, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	q := r.ev.QueryStringParameters
+	limit, err := page(q)
+	if err != nil {
+		return 0, nil, err
+	}
+	v, err := fn(ad, q, limit)
+	return http.StatusOK, v, err
+}
+
+func (h *Handler) listAgents(ctx context.Context, r *request) (int, any, error) {
+	return h.list(ctx, r, func(ad hub.Admin, q map[string]string, limit int) (any, error) {
+		return h.s.Agents.List(ctx, ad, q["status"], q["cursor"], limit)
+	})
+}
+
+func (h *Handler) listPacks(ctx context.Context, r *request) (int, any, error) {
+	return h.list(ctx, r, func(ad hub.Admin, q map[string]string, limit int) (any, error) {
+		return h.s.Packs.ListPacks(ctx, ad, q["cursor"], limit)
+	})
+}
+
 type anomalyList struct {
 	Anomalies  []anomaly.Anomaly `json:"anomalies"`
 	NextCursor *string           `json:"next_cursor"`
@@ -450,17 +495,12 @@ func (h *Handler) listAnomalies(ctx context.Context, r *request) (int, any, erro
 		return 0, nil, err
 	}
 	q := r.ev.QueryStringParameters
-	limit := 0
-	if l := q["limit"]; l != "" {
-		if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > 500 {
-			return 0, nil, &hub.Error{Code: hub.CodeInvalidRequest, Message: "limit must be a number from 1 to 500"}
-		}
+	limit, err := page(q)
+	if err != nil {
+		return 0, nil, err
 	}
 	if id := q["agent_id"]; id != "" && !hub.ValidAgentID(id) {
 		return 0, nil, &hub.Error{Code: hub.CodeInvalidRequest, Message: "agent_id is not an agent id"}
-	}
-	if c := q["cursor"]; c != "" && !hub.ValidCursor(c) {
-		return 0, nil, &hub.Error{Code: hub.CodeInvalidRequest, Message: "the cursor is not one this hub issued"}
 	}
 	f := anomaly.Filter{Status: anomaly.Status(q["status"]), Kind: anomaly.Kind(q["kind"]), AgentID: q["agent_id"]}
 	p, err := h.s.Anomalies.List(ctx, ad, f, q["cursor"], limit)

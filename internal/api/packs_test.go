@@ -260,8 +260,8 @@ func TestRequestPack(t *testing.T) {
 		{name: "fail/403/no-client-cert", status: 403, code: hub.CodeForbidden,
 			mutate: func(t *testing.T, ev *events.APIGatewayProxyRequest) { setCert(t, ev, "") }},
 
-		{name: "fail/404/get-method", status: 404, code: hub.CodeNotFound,
-			mutate: func(t *testing.T, ev *events.APIGatewayProxyRequest) { ev.HTTPMethod = http.MethodGet }},
+		{name: "fail/404/delete-method", status: 404, code: hub.CodeNotFound,
+			mutate: func(t *testing.T, ev *events.APIGatewayProxyRequest) { ev.HTTPMethod = http.MethodDelete }},
 		{name: "fail/404/put-method", status: 404, code: hub.CodeNotFound,
 			mutate: func(t *testing.T, ev *events.APIGatewayProxyRequest) { ev.HTTPMethod = http.MethodPut }},
 	}

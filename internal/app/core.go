@@ -76,7 +76,7 @@ func Assemble(st hub.Stores, ca CA, cfg CoreConfig, env hub.Env) (*Core, error) 
 	if err != nil {
 		return nil, err
 	}
-	c.Agents, err = hub.NewAgents(hub.AgentsDeps{Agents: st.Agents, Make: st.Agents, Unpin: st.Agents, Creds: st.Credentials,
+	c.Agents, err = hub.NewAgents(hub.AgentsDeps{Agents: st.Agents, List: st.Agents, Make: st.Agents, Unpin: st.Agents, Creds: st.Credentials,
 		Audit: st.Audit}, env)
 	if err != nil {
 		return nil, err
@@ -110,7 +110,7 @@ func (c *Core) AddPacks(p PackPorts, cfg hub.PackConfig) error {
 	if err != nil {
 		return err
 	}
-	packs, err := hub.NewPacks(hub.PacksDeps{Packs: st.Packs, Lease: st.Packs, Batches: st.Batches, Anomalies: st.Anomalies,
+	packs, err := hub.NewPacks(hub.PacksDeps{Packs: st.Packs, List: st.Packs, Lease: st.Packs, Batches: st.Batches, Anomalies: st.Anomalies,
 		Agents: st.Agents, AuditLog: st.Audit, Audit: st.Audit, Keys: keys, Objects: p.Objects, Starter: p.Starter}, cfg, c.env)
 	if err != nil {
 		return err

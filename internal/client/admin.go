@@ -274,24 +274,88 @@ type AnomalyPage struct {
 
 // Anomalies lists one page of the tenant's anomalies (GET /anomalies).
 func (a *Admin) Anomalies(ctx context.Context, q AnomalyQuery) (AnomalyPage, error) {
-	v := url.Values{}
-	for k, s := range map[string]string{"status": string(q.Status), "kind": string(q.Kind), "agent_id": q.AgentID, "cursor": q.Cursor} {
-		if s != "" {
-			v.Set(k, s)
-		}
-	}
-	if q.Limit > 0 {
-		v.Set("limit", strconv.Itoa(q.Limit))
-	}
-	path := "/anomalies"
-	if len(v) > 0 {
-		path += "?" + v.Encode()
-	}
+	path := listPath("/anomalies", map[string]string{"status": string(q.Status), "kind": string(q.Kind), "agent_id": q.AgentID, "cursor": q.Cursor}, q.Limit)
 	var p AnomalyPage
 	if err := a.call(ctx, http.MethodGet, path, nil, http.StatusOK, &p); err != nil {
 		return AnomalyPage{}, fmt.Errorf("list anomalies: %w", err)
 	}
 	return p, nil
+}
+
+// AgentQuery selects agents; zero fields select all.
+type AgentQuery struct {
+	Status string // pinned, legacy, stale or attention
+	Cursor string // a page's NextCursor
+	Limit  int    // 0: the hub's default
+}
+
+// AgentPage is one page of agents; NextCursor is "" on the last.
+type AgentPage struct {
+	Agents     []AgentView `json:"agents"`
+	NextCursor string      `json:"next_cursor"`
+}
+
+// listPath is path with the query values that are set.
+func listPath(path string, q map[string]string, limit int) string {
+	v := url.Values{}
+	for k, s := range q {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	return path
+}
+
+// ListAgents lists one page of the tenant's agents (GET /agents).
+func (a *Admin) ListAgents(ctx context.Context, q AgentQuery) (AgentPage, error) {
+	var p AgentPage
+	path := listPath("/agents", map[string]string{"status": q.Status, "cursor": q.Cursor}, q.Limit)
+	if err := a.call(ctx, http.MethodGet, path, nil, http.StatusOK, &p); err != nil {
+		return AgentPage{}, fmt.Errorf("list agents: %w", err)
+	}
+	return p, nil
+}
+
+// PackSummary is a pack as GET /evidence-packs lists it: no link.
+type PackSummary struct {
+	PackID         string `json:"pack_id"`
+	Status         string `json:"status"`
+	PeriodStart    string `json:"period_start"`
+	PeriodEnd      string `json:"period_end"`
+	RequestedAt    string `json:"requested_at"`
+	GeneratedAt    string `json:"generated_at"`
+	ManifestSHA256 string `json:"manifest_sha256"`
+}
+
+// PackPage is one page of packs, newest first; NextCursor is "" on the last.
+type PackPage struct {
+	Packs      []PackSummary `json:"packs"`
+	NextCursor string        `json:"next_cursor"`
+}
+
+// ListPacks lists one page of the tenant's packs (GET /evidence-packs).
+func (a *Admin) ListPacks(ctx context.Context, cursor string, limit int) (PackPage, error) {
+	var p PackPage
+	if err := a.call(ctx, http.MethodGet, listPath("/evidence-packs", map[string]string{"cursor": cursor}, limit), nil, http.StatusOK, &p); err != nil {
+		return PackPage{}, fmt.Errorf("list packs: %w", err)
+	}
+	return p, nil
+}
+
+// LogCheckpoint returns the transparency log's checkpoint as the hub serves
+// it (GET /log/checkpoint, SPEC 10), byte for byte.
+func (a *Admin) LogCheckpoint(ctx context.Context) ([]byte, error) {
+	var b []byte
+	if err := a.call(ctx, http.MethodGet, "/log/checkpoint", nil, http.StatusOK, &b); err != nil {
+		return nil, fmt.Errorf("log checkpoint: %w", err)
+	}
+	return b, nil
 }
 
 // Pack states (SPEC 4).

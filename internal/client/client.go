@@ -155,7 +155,7 @@ type request struct {
 }
 
 // do sends r and decodes a 2xx answer into out (nil: the body is not read
-// as JSON). Any other answer is an *Error.
+// as JSON; a *[]byte: the body as it is). Any other answer is an *Error.
 func do(ctx context.Context, hc *http.Client, base string, r request, now func() time.Time, out any) (int, error) {
 	var rd io.Reader
 	if r.body != nil {
@@ -187,6 +187,10 @@ func do(ctx context.Context, hc *http.Client, base string, r request, now func()
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.StatusCode, ParseError(resp.StatusCode, resp.Header, raw, now())
+	}
+	if b, ok := out.(*[]byte); ok {
+		*b = raw
+		return resp.StatusCode, nil
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {

@@ -20,6 +20,7 @@ type NewAgent struct {
 // AgentsDeps are what the admin's agent operations read and write.
 type AgentsDeps struct {
 	Agents AgentReader
+	List   AgentLister
 	Make   AgentMaker
 	Unpin  Unpinner
 	Creds  CredentialWriter
@@ -36,7 +37,7 @@ type Agents struct {
 
 // NewAgents returns the admin's agent operations.
 func NewAgents(d AgentsDeps, env Env) (*Agents, error) {
-	if d.Agents == nil || d.Make == nil || d.Unpin == nil || d.Creds == nil || d.Audit == nil {
+	if d.Agents == nil || d.List == nil || d.Make == nil || d.Unpin == nil || d.Creds == nil || d.Audit == nil {
 		return nil, errors.New("hub: the agent operations need every one of AgentsDeps")
 	}
 	env = env.filled()
@@ -143,6 +144,49 @@ func (ag *Agents) Get(ctx context.Context, ad Admin, id string) (AgentView, erro
 		return AgentView{}, err
 	}
 	return view(a), nil
+}
+
+// AgentList is the answer of GET /agents.
+type AgentList struct {
+	Agents     []AgentView `json:"agents"`
+	NextCursor *string     `json:"next_cursor"`
+}
+
+// List is GET /agents for the admin's tenant: one page, by agent id.
+func (ag *Agents) List(ctx context.Context, ad Admin, status, cursor string, limit int) (AgentList, error) {
+	if !ValidAgentStatus(status) {
+		return AgentList{}, refuse(CodeInvalidRequest, "status must be pinned, legacy, stale or attention, got %q", status)
+	}
+	p, err := ag.d.List.ListAgents(ctx, ad.TenantID, AgentStatus(status), cursor, pageLimit(limit))
+	if errors.Is(err, ErrBadCursor) {
+		return AgentList{}, refuse(CodeInvalidRequest, "the cursor is not one this hub issued")
+	}
+	if err != nil {
+		return AgentList{}, backend("list agents", err)
+	}
+	out := AgentList{Agents: make([]AgentView, 0, len(p.Agents)), NextCursor: nextCursor(p.NextCursor)}
+	for _, a := range p.Agents {
+		if a.TenantID == ad.TenantID { // the store's answer, checked: never another tenant's
+			out.Agents = append(out.Agents, view(a))
+		}
+	}
+	return out, nil
+}
+
+// pageLimit is a listing's page size: 1 to 500, 100 when unset.
+func pageLimit(limit int) int {
+	if limit <= 0 || limit > 500 {
+		return 100
+	}
+	return limit
+}
+
+// nextCursor is the JSON form of a page's cursor: null on the last page.
+func nextCursor(c string) *string {
+	if c == "" {
+		return nil
+	}
+	return &c
 }
 
 // RotateSigningKey unsets the signing-key pin (seed: "Token rotation").

@@ -31,10 +31,7 @@ func (an *Anomalies) List(ctx context.Context, ad Admin, f anomaly.Filter, curso
 	if f.Kind != "" && !anomaly.ValidKind(string(f.Kind)) {
 		return AnomalyPage{}, refuse(CodeInvalidRequest, "unknown anomaly kind %q", f.Kind)
 	}
-	if limit <= 0 || limit > 500 {
-		limit = 100
-	}
-	p, err := an.list.ListAnomalies(ctx, ad.TenantID, f, cursor, limit)
+	p, err := an.list.ListAnomalies(ctx, ad.TenantID, f, cursor, pageLimit(limit))
 	if errors.Is(err, ErrBadCursor) {
 		return AnomalyPage{}, refuse(CodeInvalidRequest, "the cursor is not one this hub issued")
 	}

@@ -149,6 +149,56 @@ type AuditEvent struct {
 	Detail  map[string]string
 }
 
+// AgentStatus selects agents in a listing (SPEC 4, GET /agents?status=).
+type AgentStatus string
+
+// The statuses of GET /agents.
+const (
+	AgentsAll       AgentStatus = ""
+	AgentsPinned    AgentStatus = "pinned"    // a signing key is pinned
+	AgentsLegacy    AgentStatus = "legacy"    // no signing key pinned
+	AgentsStale     AgentStatus = "stale"     // marked stale by the integrity cycle
+	AgentsAttention AgentStatus = "attention" // has an open anomaly
+)
+
+// Matches reports whether a (with hasOpen: it has an open anomaly) is in status s.
+func (s AgentStatus) Matches(a Agent, hasOpen bool) bool {
+	switch s {
+	case AgentsAll:
+		return true
+	case AgentsPinned:
+		return len(a.SigningPubKey) > 0
+	case AgentsLegacy:
+		return len(a.SigningPubKey) == 0
+	case AgentsStale:
+		return !a.StaleSince.IsZero()
+	case AgentsAttention:
+		return hasOpen
+	}
+	return false
+}
+
+// ValidAgentStatus reports whether s is one of the statuses of GET /agents.
+func ValidAgentStatus(s string) bool {
+	switch AgentStatus(s) {
+	case AgentsAll, AgentsPinned, AgentsLegacy, AgentsStale, AgentsAttention:
+		return true
+	}
+	return false
+}
+
+// AgentPage is one page of an agent listing.
+type AgentPage struct {
+	Agents     []Agent
+	NextCursor string
+}
+
+// PackPage is one page of a pack listing.
+type PackPage struct {
+	Packs      []Pack
+	NextCursor string
+}
+
 // AnomalyPage is one page of a listing.
 type AnomalyPage struct {
 	Anomalies  []anomaly.Anomaly

@@ -57,6 +57,7 @@ type PackConfig struct {
 // builds.
 type PacksDeps struct {
 	Packs     PackRecords
+	List      PackLister
 	Lease     BuildLease
 	Batches   PeriodReader
 	Anomalies AnomalyLister
@@ -71,6 +72,7 @@ type PacksDeps struct {
 // Packs requests, builds and hands out evidence packs (SPEC 8).
 type Packs struct {
 	store   PackRecords
+	list    PackLister
 	lease   BuildLease
 	src     packSource
 	keys    PackKeys
@@ -83,7 +85,7 @@ type Packs struct {
 
 // NewPacks returns the evidence-pack use case.
 func NewPacks(d PacksDeps, cfg PackConfig, env Env) (*Packs, error) {
-	if d.Packs == nil || d.Lease == nil || d.Batches == nil || d.Anomalies == nil || d.Agents == nil || d.AuditLog == nil ||
+	if d.Packs == nil || d.List == nil || d.Lease == nil || d.Batches == nil || d.Anomalies == nil || d.Agents == nil || d.AuditLog == nil ||
 		d.Audit == nil || d.Keys == nil || d.Objects == nil || d.Starter == nil {
 		return nil, errors.New("hub: packs need every one of PacksDeps")
 	}
@@ -106,7 +108,7 @@ func NewPacks(d PacksDeps, cfg PackConfig, env Env) (*Packs, error) {
 		cfg.KeyPrefix = "packs/"
 	}
 	env = env.filled()
-	return &Packs{store: d.Packs, lease: d.Lease, src: packSource{batches: d.Batches, anomalies: d.Anomalies, agents: d.Agents, audit: d.AuditLog}, keys: d.Keys,
+	return &Packs{store: d.Packs, list: d.List, lease: d.Lease, src: packSource{batches: d.Batches, anomalies: d.Anomalies, agents: d.Agents, audit: d.AuditLog}, keys: d.Keys,
 		objects: d.Objects, start: d.Starter, cfg: cfg, env: env, audit: auditor{d.Audit, env}}, nil
 }
 
@@ -209,6 +211,45 @@ func (p *Packs) RequestPack(ctx context.Context, ad Admin, body []byte) (PackVie
 		return PackView{}, backend("start build", fmt.Errorf("%w: %w", ErrUnavailable, err))
 	}
 	return packView(pk), nil
+}
+
+// PackSummary is one pack of GET /evidence-packs: no links.
+type PackSummary struct {
+	PackID         string  `json:"pack_id"`
+	Status         string  `json:"status"`
+	PeriodStart    string  `json:"period_start"`
+	PeriodEnd      string  `json:"period_end"`
+	RequestedAt    string  `json:"requested_at"`
+	GeneratedAt    *string `json:"generated_at"`
+	ManifestSHA256 *string `json:"manifest_sha256"`
+}
+
+// PackList is the answer of GET /evidence-packs.
+type PackList struct {
+	Packs      []PackSummary `json:"packs"`
+	NextCursor *string       `json:"next_cursor"`
+}
+
+// ListPacks is GET /evidence-packs for the admin's tenant: one page, the
+// newest request first.
+func (p *Packs) ListPacks(ctx context.Context, ad Admin, cursor string, limit int) (PackList, error) {
+	pg, err := p.list.ListPacks(ctx, ad.TenantID, cursor, pageLimit(limit))
+	if errors.Is(err, ErrBadCursor) {
+		return PackList{}, refuse(CodeInvalidRequest, "the cursor is not one this hub issued")
+	}
+	if err != nil {
+		return PackList{}, backend("list packs", err)
+	}
+	out := PackList{Packs: make([]PackSummary, 0, len(pg.Packs)), NextCursor: nextCursor(pg.NextCursor)}
+	for _, pk := range pg.Packs {
+		if pk.TenantID != ad.TenantID {
+			continue
+		}
+		v := packView(pk)
+		out.Packs = append(out.Packs, PackSummary{PackID: v.PackID, Status: v.Status, PeriodStart: v.PeriodStart, PeriodEnd: v.PeriodEnd,
+			RequestedAt: pack.TimeString(pk.RequestedAt), GeneratedAt: v.GeneratedAt, ManifestSHA256: v.ManifestSHA256})
+	}
+	return out, nil
 }
 
 // GetPack is GET /evidence-packs/{id}: the pack's status and, once it is

@@ -42,6 +42,9 @@ type TenantStore interface {
 	GetTenant(ctx context.Context, id string) (Tenant, error)
 	// PutTenant creates the tenant; an existing one is left as it is.
 	PutTenant(ctx context.Context, t Tenant) error
+	// ListTenants returns every tenant, by id: the operator's tool, over a
+	// table of one item per tenant.
+	ListTenants(ctx context.Context) ([]Tenant, error)
 }
 
 // --- agents
@@ -68,6 +71,15 @@ type AgentMaker interface {
 	CreateAgent(ctx context.Context, a Agent) error
 	// ReplaceToken sets the token hash if the current one is old, else ErrConflict.
 	ReplaceToken(ctx context.Context, agentID, newHash, oldHash string) error
+}
+
+// AgentLister lists a tenant's agents (GET /agents) from a tenant-scoped
+// index: never a scan of the fleet.
+type AgentLister interface {
+	// ListAgents returns one page of the tenant's agents in status (""
+	// for all), by agent id, after the agent the cursor names;
+	// ErrBadCursor for a cursor this store did not issue.
+	ListAgents(ctx context.Context, tenantID string, status AgentStatus, cursor string, limit int) (AgentPage, error)
 }
 
 // PinStore holds the writes of a registration (SPEC 4.1, 5). A write on an
@@ -223,6 +235,13 @@ type PackRecords interface {
 	FinishPack(ctx context.Context, p Pack) error
 }
 
+// PackLister lists a tenant's packs (GET /evidence-packs).
+type PackLister interface {
+	// ListPacks returns one page of the tenant's packs, newest request
+	// first; ErrBadCursor for a cursor this store did not issue.
+	ListPacks(ctx context.Context, tenantID, cursor string, limit int) (PackPage, error)
+}
+
 // BuildLease keeps each tenant's chain head and build lease.
 type BuildLease interface {
 	// AcquireBuild takes the tenant's build lease for packID until until,
@@ -253,6 +272,7 @@ type KeyStore interface {
 type AgentStore interface {
 	AgentReader
 	AgentStateReader
+	AgentLister
 	AgentMaker
 	PinStore
 	Unpinner
@@ -295,5 +315,6 @@ type AuditStore interface {
 // PackStore is the packs' records and the tenants' chain heads.
 type PackStore interface {
 	PackRecords
+	PackLister
 	BuildLease
 }

@@ -187,6 +187,10 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := profile.WriteBackend(filepath.Join(cfg.Dir, profile.BackendFile), profile.Backend{DynamoDBEndpoint: endpoint,
+		KMSEndpoint: kmsURL, Region: "us-east-1", TablePrefix: cfg.TablePrefix, CAKeyID: keyID}); err != nil {
+		return nil, err
+	}
 	caStore, err := dynamo.NewCA(h.DynamoDB, tables)
 	if err != nil {
 		return nil, err

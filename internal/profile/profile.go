@@ -50,6 +50,42 @@ func Write(path string, info Info) error {
 	return atomicfile.Write(path, append(b, '\n'), 0o600)
 }
 
+// BackendFile is the file beside the local hub's hub.json that says where its
+// AWS stand-ins listen: what "monsys-admin --local DIR" talks to, as it talks
+// to DynamoDB and KMS on AWS.
+const BackendFile = "backend.json"
+
+// Backend is the local hub's backend.json.
+type Backend struct {
+	DynamoDBEndpoint string `json:"dynamodb_endpoint"`
+	KMSEndpoint      string `json:"kms_endpoint"`
+	Region           string `json:"region"`
+	TablePrefix      string `json:"table_prefix"`
+	CAKeyID          string `json:"ca_key_id"`
+}
+
+// WriteBackend writes backend.json (0600).
+func WriteBackend(path string, b Backend) error {
+	raw, err := json.MarshalIndent(b, "", "  ")
+	if err != nil {
+		return fmt.Errorf("profile: encode %s: %w", path, err)
+	}
+	return atomicfile.Write(path, append(raw, '\n'), 0o600)
+}
+
+// ReadBackend reads backend.json.
+func ReadBackend(path string) (Backend, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Backend{}, fmt.Errorf("profile: %w (is it a local hub's state folder?)", err)
+	}
+	var b Backend
+	if err := json.Unmarshal(raw, &b); err != nil || b.DynamoDBEndpoint == "" || b.KMSEndpoint == "" || b.CAKeyID == "" {
+		return Backend{}, fmt.Errorf("profile: %s is not a local hub's backend.json", path)
+	}
+	return b, nil
+}
+
 // maxProfile bounds what Read reads: hub.json is a few hundred bytes.
 const maxProfile = 64 << 10
 

@@ -107,16 +107,22 @@ func TestTablesMatchSchema(t *testing.T) {
 			}
 			wantIdx := map[string]string{}
 			for _, g := range in.GlobalSecondaryIndexes {
-				wantIdx["gsi:"+aws.ToString(g.IndexName)] = keyString(g.KeySchema) + " " + string(g.Projection.ProjectionType)
+				wantIdx["gsi:"+aws.ToString(g.IndexName)] = keyString(g.KeySchema) + " " + string(g.Projection.ProjectionType) +
+					fmt.Sprint(g.Projection.NonKeyAttributes)
 			}
 			for _, l := range in.LocalSecondaryIndexes {
-				wantIdx["lsi:"+aws.ToString(l.IndexName)] = keyString(l.KeySchema) + " " + string(l.Projection.ProjectionType)
+				wantIdx["lsi:"+aws.ToString(l.IndexName)] = keyString(l.KeySchema) + " " + string(l.Projection.ProjectionType) +
+					fmt.Sprint(l.Projection.NonKeyAttributes)
 			}
 			gotIdx := map[string]string{}
 			for kind, prop := range map[string]string{"gsi": "GlobalSecondaryIndexes", "lsi": "LocalSecondaryIndexes"} {
 				for _, ix := range samtemplate.List(p[prop]) {
+					var nonKey []string
+					for _, a := range samtemplate.List(samtemplate.Path(ix, "Projection", "NonKeyAttributes")) {
+						nonKey = append(nonKey, fmt.Sprint(a))
+					}
 					gotIdx[fmt.Sprint(kind, ":", samtemplate.Path(ix, "IndexName"))] = tplKey(samtemplate.Path(ix, "KeySchema")) + " " +
-						fmt.Sprint(samtemplate.Path(ix, "Projection", "ProjectionType"))
+						fmt.Sprint(samtemplate.Path(ix, "Projection", "ProjectionType")) + fmt.Sprint(nonKey)
 				}
 			}
 			if fmt.Sprint(gotIdx) != fmt.Sprint(wantIdx) {

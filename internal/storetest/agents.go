@@ -68,6 +68,16 @@ func testTenants(t *testing.T, s hub.Stores) {
 		check(t, "PutTenant(again)", s.Tenants.PutTenant(ctx, hub.Tenant{TenantID: "acme", CreatedAt: at(99)}), nil)
 		get(t, first)
 	})
+	t.Run("ok/list: every tenant, by id", func(t *testing.T) {
+		check(t, "PutTenant", s.Tenants.PutTenant(ctx, hub.Tenant{TenantID: "globex", CreatedAt: at(2)}), nil)
+		check(t, "PutTenant", s.Tenants.PutTenant(ctx, hub.Tenant{TenantID: "a-first", CreatedAt: at(3)}), nil)
+		got, err := s.Tenants.ListTenants(ctx)
+		check(t, "ListTenants", err, nil)
+		for i := range got {
+			utc(&got[i].CreatedAt)
+		}
+		same(t, "ListTenants", got, []hub.Tenant{{TenantID: "a-first", CreatedAt: at(3)}, first, {TenantID: "globex", CreatedAt: at(2)}})
+	})
 }
 
 // agentWrites are one call of every conditional write on an agent, for the

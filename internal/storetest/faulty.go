@@ -273,6 +273,18 @@ func (f *Faulty) ListAnomalies(ctx context.Context, tenantID string, fl anomaly.
 		tenantID, fl.AgentID, cursor)
 }
 
+// ListAgents implements hub.AgentLister.
+func (f *Faulty) ListAgents(ctx context.Context, tenantID string, st hub.AgentStatus, cursor string, limit int) (hub.AgentPage, error) {
+	return get(f, "ListAgents", func() (hub.AgentPage, error) { return f.Memory.ListAgents(ctx, tenantID, st, cursor, limit) },
+		tenantID, string(st), cursor)
+}
+
+// ListPacks implements hub.PackLister.
+func (f *Faulty) ListPacks(ctx context.Context, tenantID, cursor string, limit int) (hub.PackPage, error) {
+	return get(f, "ListPacks", func() (hub.PackPage, error) { return f.Memory.ListPacks(ctx, tenantID, cursor, limit) },
+		tenantID, cursor)
+}
+
 // AppendAudit implements hub.AuditSink.
 func (f *Faulty) AppendAudit(ctx context.Context, e hub.AuditEvent) error {
 	return f.do("AppendAudit", func() error { return f.Memory.AppendAudit(ctx, e) }, e.TenantID)

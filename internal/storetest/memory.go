@@ -98,6 +98,18 @@ func (s *Memory) PutTenant(_ context.Context, t hub.Tenant) error {
 	return nil
 }
 
+// ListTenants implements hub.TenantStore.
+func (s *Memory) ListTenants(context.Context) ([]hub.Tenant, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]hub.Tenant, 0, len(s.tenants))
+	for _, t := range s.tenants {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].TenantID < out[j].TenantID })
+	return out, nil
+}
+
 func clone(a hub.Agent) hub.Agent {
 	g := make(map[anomaly.Kind]int64, len(a.AnomalyGen))
 	for k, v := range a.AnomalyGen {

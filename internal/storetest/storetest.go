@@ -50,6 +50,8 @@ func Run(t *testing.T, newStore func(t *testing.T) hub.Stores) {
 		{"attention", testAttention},
 		{"refresh", testRefresh},
 		{"packs", testPacks},
+		{"agent-list", testAgentList},
+		{"pack-list", testPackList},
 		{"build-lease", testBuildLease},
 		{"keys", testKeys},
 		{"race", testRace},

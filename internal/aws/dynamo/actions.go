@@ -31,6 +31,7 @@ const (
 	ActUpdateItem = "dynamodb:UpdateItem"
 	ActDeleteItem = "dynamodb:DeleteItem"
 	ActQuery      = "dynamodb:Query"
+	ActScan       = "dynamodb:Scan" // the operator's tool only
 )
 
 // handlerBase is what every API function does before its route runs: read the
@@ -83,7 +84,8 @@ var FunctionPermissions = map[string][]Permission{
 	"admin": join(handlerBase, []Permission{
 		{ActPutItem, TableCredentials, ""}, // new agent token
 		{ActPutItem, TableAgents, ""},
-		{ActQuery, TableAnomalies, ""},
+		{ActQuery, TableAnomalies, ""},          // GET /anomalies; GET /agents?status=attention
+		{ActQuery, TableAgents, AgentsByTenant}, // GET /agents
 		{ActPutItem, TableAudit, ""},
 	}),
 	"integrity": join(raising, []Permission{
@@ -101,6 +103,7 @@ var FunctionPermissions = map[string][]Permission{
 		{ActGetItem, TablePacks, ""},
 		{ActPutItem, TablePacks, ""},
 		{ActUpdateItem, TablePacks, ""},
+		{ActQuery, TablePacks, PacksListed}, // GET /evidence-packs
 		{ActGetItem, TableSigningKeys, ""},
 		{ActPutItem, TableSigningKeys, ""},
 		{ActQuery, TableBatchIndex, ""},
@@ -111,12 +114,15 @@ var FunctionPermissions = map[string][]Permission{
 	}),
 }
 
-// BootstrapPermissions are the DynamoDB actions of the one-time bootstrap
-// (cmd/monsys-admin): the CA certificate item, the tenant and its admin key.
+// BootstrapPermissions are the DynamoDB actions of the operator's tool
+// (cmd/monsys-admin): the CA certificate item, tenants and their admin keys
+// (bootstrap, tenant create, tenant list, admin-key rotate).
 var BootstrapPermissions = []Permission{
 	{ActGetItem, TableTenants, ""},
 	{ActPutItem, TableTenants, ""},
+	{ActScan, TableTenants, ""}, // tenant list: one item per tenant
 	{ActGetItem, TableCredentials, ""},
 	{ActPutItem, TableCredentials, ""},
+	{ActDeleteItem, TableCredentials, ""}, // admin-key rotate retires the old key
 	{ActPutItem, TableAudit, ""},
 }

@@ -32,7 +32,8 @@ func (s *Packs) packsTable(op string) (string, error) {
 
 func packItem(p hub.Pack) item {
 	it := item{"tenant_id": vs(p.TenantID), "pack_id": vs(p.PackID), "status": vs(p.Status),
-		"period_start": vt(p.PeriodStart), "period_end": vt(p.PeriodEnd), "requested_at": vt(p.RequestedAt)}
+		"period_start": vt(p.PeriodStart), "period_end": vt(p.PeriodEnd), "requested_at": vt(p.RequestedAt),
+		"listed": vs(listedKey(p))}
 	if !p.GeneratedAt.IsZero() {
 		it["generated_at"] = vt(p.GeneratedAt)
 	}

@@ -49,6 +49,12 @@ const (
 	// bucket of the time of their last batch (LiveBucket), keys only; an
 	// agent leaves it when it is marked stale.
 	AgentsLive = "live-bucket"
+	// AgentsByTenant is the agents of each tenant by id (GET /agents), keys
+	// only: its keys never change, so no ingest writes to it.
+	AgentsByTenant = "tenant"
+	// PacksListed is the packs of each tenant by request time (GET
+	// /evidence-packs); the chain head has no listed attribute.
+	PacksListed = "listed"
 )
 
 // LiveBucket is the width of the live index's time buckets. An agent's
@@ -96,13 +102,16 @@ func Schema(t Tables) []*dynamodb.CreateTableInput {
 		Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll}}}
 	agents := pk(t.Agents, "agent_id")
 	agents.AttributeDefinitions = append(agents.AttributeDefinitions, attr("attn", types.ScalarAttributeTypeS),
-		attr("live_shard", types.ScalarAttributeTypeS), attr("live_b", types.ScalarAttributeTypeS))
+		attr("live_shard", types.ScalarAttributeTypeS), attr("live_b", types.ScalarAttributeTypeS), attr("tenant_id", types.ScalarAttributeTypeS))
 	agents.GlobalSecondaryIndexes = []types.GlobalSecondaryIndex{
 		{IndexName: aws.String(AgentsAttention),
 			KeySchema:  []types.KeySchemaElement{key("attn", types.KeyTypeHash), key("agent_id", types.KeyTypeRange)},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll}},
 		{IndexName: aws.String(AgentsLive),
 			KeySchema:  []types.KeySchemaElement{key("live_shard", types.KeyTypeHash), key("live_b", types.KeyTypeRange)},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}},
+		{IndexName: aws.String(AgentsByTenant),
+			KeySchema:  []types.KeySchemaElement{key("tenant_id", types.KeyTypeHash), key("agent_id", types.KeyTypeRange)},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}},
 	}
 	out := []*dynamodb.CreateTableInput{
@@ -115,7 +124,12 @@ func Schema(t Tables) []*dynamodb.CreateTableInput {
 		audit,
 	}
 	if t.Packs != "" {
-		out = append(out, pksk(t.Packs, "tenant_id", "pack_id"))
+		packs := pksk(t.Packs, "tenant_id", "pack_id")
+		packs.AttributeDefinitions = append(packs.AttributeDefinitions, attr("listed", types.ScalarAttributeTypeS))
+		packs.GlobalSecondaryIndexes = []types.GlobalSecondaryIndex{{IndexName: aws.String(PacksListed),
+			KeySchema:  []types.KeySchemaElement{key("tenant_id", types.KeyTypeHash), key("listed", types.KeyTypeRange)},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeInclude, NonKeyAttributes: packListed}}}
+		out = append(out, packs)
 	}
 	if t.SigningKeys != "" {
 		out = append(out, pk(t.SigningKeys, "tenant_id"))

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"errors"
+	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -66,4 +67,39 @@ func (s *Tenants) PutTenant(ctx context.Context, t hub.Tenant) error {
 		return nil
 	}
 	return err
+}
+
+// Scanner is the one DynamoDB operation API leaves out: only the operator's
+// tool (monsys-admin tenant list) scans, and only the tenants table.
+type Scanner interface {
+	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+}
+
+// ListTenants implements hub.TenantStore: a scan of the tenants table, which
+// holds one item per tenant and the hub's own item (skipped). The functions'
+// clients cannot scan (API has no Scan); the operator's can.
+func (s *Tenants) ListTenants(ctx context.Context) ([]hub.Tenant, error) {
+	sc, ok := s.db.(Scanner)
+	if !ok {
+		return nil, errors.New("list tenants: this DynamoDB client cannot scan")
+	}
+	in := &dynamodb.ScanInput{TableName: aws.String(s.t.Tenants), ConsistentRead: aws.Bool(true)}
+	var out []hub.Tenant
+	for {
+		page, err := sc.Scan(ctx, in)
+		if err != nil {
+			return nil, classify("list tenants", err)
+		}
+		for _, it := range page.Items {
+			if id := gs(it, "tenant_id"); id != hubItem {
+				out = append(out, hub.Tenant{TenantID: id, CreatedAt: gt(it, "created_at")})
+			}
+		}
+		if page.LastEvaluatedKey == nil {
+			break
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].TenantID < out[j].TenantID })
+	return out, nil
 }
