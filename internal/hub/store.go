@@ -61,11 +61,25 @@ type AgentMaker interface {
 	ReplaceToken(ctx context.Context, agentID, newHash, oldHash string) error
 }
 
+// SigningKeyPins are the two writes of an agent's signing-key pin. Each is
+// one conditional write that also keeps the agent's key history (SPEC 9),
+// so history and pin never disagree; only commitKeyChange calls them.
+type SigningKeyPins interface {
+	// PinSigningKey sets the key if none is pinned, and appends
+	// {key, at, not unpinned} to the history in the same write; else ErrConflict.
+	PinSigningKey(ctx context.Context, agentID string, key []byte, at time.Time) error
+	// UnpinSigningKey removes the pin and writes history in the same write,
+	// if the pin is still history's last key with its PinnedAt and the stored
+	// history holds len(history) entries (none when the one entry is
+	// KeyHistory's fallback for an agent pinned before histories were
+	// kept); else ErrConflict.
+	UnpinSigningKey(ctx context.Context, agentID string, history []SigningKey) error
+}
+
 // PinStore holds the writes of a registration (SPEC 4.1, 5). A write on an
 // agent that does not exist is ErrConflict.
 type PinStore interface {
-	// PinSigningKey sets the key if none is pinned, else ErrConflict.
-	PinSigningKey(ctx context.Context, agentID string, key []byte, at time.Time) error
+	SigningKeyPins
 	// PinCert pins c if the current fingerprint is expect ("" = none), else ErrConflict.
 	PinCert(ctx context.Context, agentID string, c CertPin, expect string) error
 	// RecordRegistration records what the host reported.
@@ -74,7 +88,7 @@ type PinStore interface {
 
 // Unpinner undoes the pins, for an admin's rotation.
 type Unpinner interface {
-	UnpinSigningKey(ctx context.Context, agentID string) error
+	SigningKeyPins
 	UnpinCert(ctx context.Context, agentID string) error
 }
 

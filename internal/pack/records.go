@@ -43,9 +43,9 @@ const (
 // them in the period.
 func batchLine(b Batch, parsed batch.Batch, n int) BatchLine {
 	l := BatchLine{Type: "batch", BatchKey: b.Key, BodySHA256: b.SHA256, Signed: b.Signed,
-		ReceivedAt: b.ReceivedAt.UTC().Format(time.RFC3339Nano), Records: len(parsed.Records), InPeriod: n}
+		ReceivedAt: TS(b.ReceivedAt), Records: len(parsed.Records), InPeriod: n}
 	if h := parsed.Header; h != nil {
-		l.TS, l.AgentVersion = h.TS.UTC().Format(time.RFC3339Nano), h.AgentVersion
+		l.TS, l.AgentVersion = TS(h.TS), h.AgentVersion
 		s := strconv.FormatInt(h.Seq, 10)
 		l.Seq = &s
 	}
@@ -61,7 +61,7 @@ func batchLine(b Batch, parsed batch.Batch, n int) BatchLine {
 // "records_in_period":0. records is the count the batch was stored with.
 func quarantineLine(b Batch, reason string) BatchLine {
 	l := BatchLine{Type: "batch", BatchKey: b.Key, BodySHA256: b.SHA256, Signed: b.Signed,
-		ReceivedAt: b.ReceivedAt.UTC().Format(time.RFC3339Nano), Records: b.Records, Quarantined: reason}
+		ReceivedAt: TS(b.ReceivedAt), Records: b.Records, Quarantined: reason}
 	if b.Signed {
 		seq, s := strconv.FormatInt(b.Seq, 10), b.Signature
 		l.Seq, l.Signature = &seq, &s
@@ -103,7 +103,7 @@ type AuditLine struct {
 }
 
 func auditLine(e AuditEvent) AuditLine {
-	l := AuditLine{EventID: e.ID, At: e.At.UTC().Format(time.RFC3339Nano), Action: e.Action, Actor: e.Actor, Detail: e.Detail}
+	l := AuditLine{EventID: e.ID, At: TS(e.At), Action: e.Action, Actor: e.Actor, Detail: e.Detail}
 	if e.AgentID != "" {
 		id := e.AgentID
 		l.AgentID = &id
@@ -137,7 +137,7 @@ type AgentLine struct {
 func agentLine(a Agent) AgentLine {
 	l := AgentLine{AgentID: a.AgentID, Hostname: a.Hostname, OS: a.OS, Arch: a.Arch, AgentVersion: a.AgentVersion,
 		MaxAgentVersion: a.MaxAgentVersion, LastSeq: strconv.FormatInt(a.LastSeq, 10), RegisteredAt: instant(a.RegisteredAt),
-		CreatedAt: a.CreatedAt.UTC().Format(time.RFC3339Nano)}
+		CreatedAt: TS(a.CreatedAt)}
 	if len(a.SigningPubKey) > 0 {
 		k, fp := base64.StdEncoding.EncodeToString(a.SigningPubKey), Fingerprint(a.SigningPubKey)
 		l.SigningPubKey, l.SigningKeyFP, l.SigningSetAt = &k, &fp, instant(a.SigningSetAt)
@@ -149,11 +149,15 @@ func agentLine(a Agent) AgentLine {
 	return l
 }
 
+// TS is how every instant of the pack's records is written: RFC 3339 UTC
+// with as many digits of the second's fraction as it has (time.RFC3339Nano).
+func TS(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
 // instant is t as RFC 3339 UTC, or null when it is zero.
 func instant(t time.Time) *string {
 	if t.IsZero() {
 		return nil
 	}
-	s := t.UTC().Format(time.RFC3339Nano)
+	s := TS(t)
 	return &s
 }

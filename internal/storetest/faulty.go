@@ -155,8 +155,8 @@ func (f *Faulty) RecordRegistration(ctx context.Context, id string, r hub.Regist
 }
 
 // UnpinSigningKey implements hub.Unpinner.
-func (f *Faulty) UnpinSigningKey(ctx context.Context, id string) error {
-	return f.do("UnpinSigningKey", func() error { return f.Memory.UnpinSigningKey(ctx, id) }, id)
+func (f *Faulty) UnpinSigningKey(ctx context.Context, id string, history []hub.SigningKey) error {
+	return f.do("UnpinSigningKey", func() error { return f.Memory.UnpinSigningKey(ctx, id, history) }, id)
 }
 
 // UnpinCert implements hub.Unpinner.

@@ -113,6 +113,10 @@ func clone(a hub.Agent) hub.Agent {
 		a.Pending = &p
 	}
 	a.SigningPubKey = bytes.Clone(a.SigningPubKey)
+	a.SigningKeys = slices.Clone(a.SigningKeys)
+	for i := range a.SigningKeys {
+		a.SigningKeys[i].PublicKey = bytes.Clone(a.SigningKeys[i].PublicKey)
+	}
 	return a
 }
 
@@ -166,14 +170,26 @@ func (s *Memory) PinSigningKey(_ context.Context, id string, key []byte, at time
 			return false
 		}
 		a.SigningPubKey, a.SigningSetAt = bytes.Clone(key), at
+		a.SigningKeys = append(a.SigningKeys, hub.SigningKey{PublicKey: bytes.Clone(key), PinnedAt: at})
 		return true
 	})
 }
 
 // UnpinSigningKey implements hub.Unpinner.
-func (s *Memory) UnpinSigningKey(_ context.Context, id string) error {
+func (s *Memory) UnpinSigningKey(_ context.Context, id string, history []hub.SigningKey) error {
 	return s.update(id, func(a *hub.Agent) bool {
+		if len(history) == 0 {
+			return false
+		}
+		last := history[len(history)-1]
+		// No stored history: an agent pinned before histories were kept,
+		// whose one entry is KeyHistory's fallback.
+		seen := len(a.SigningKeys) == len(history) || len(a.SigningKeys) == 0 && len(history) == 1
+		if !seen || !bytes.Equal(a.SigningPubKey, last.PublicKey) || !a.SigningSetAt.Equal(last.PinnedAt) {
+			return false
+		}
 		a.SigningPubKey, a.SigningSetAt = nil, time.Time{}
+		a.SigningKeys = slices.Clone(history)
 		return true
 	})
 }

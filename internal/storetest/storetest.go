@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -107,6 +108,13 @@ func normAgent(a hub.Agent) hub.Agent {
 	utc(&a.SigningSetAt, &a.LastSeen, &a.LastSignedAt, &a.LastUnsignedAt, &a.LiveAt, &a.StaleSince, &a.RegisteredAt, &a.CreatedAt)
 	if len(a.SigningPubKey) == 0 {
 		a.SigningPubKey = nil
+	}
+	if len(a.SigningKeys) == 0 {
+		a.SigningKeys = nil
+	}
+	a.SigningKeys = slices.Clone(a.SigningKeys)
+	for i := range a.SigningKeys {
+		utc(&a.SigningKeys[i].PinnedAt, &a.SigningKeys[i].UnpinnedAt)
 	}
 	if a.Cert != nil {
 		c := *a.Cert
