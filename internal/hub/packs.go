@@ -58,7 +58,7 @@ type PackConfig struct {
 type PacksDeps struct {
 	Packs     PackRecords
 	Lease     BuildLease
-	Batches   PeriodReader
+	Batches   PackBatches
 	Anomalies AnomalyLister
 	Agents    AgentReader
 	AuditLog  AuditReader

@@ -176,6 +176,21 @@ type PeriodReader interface {
 	PeriodBatches(ctx context.Context, tenantID string, from, to time.Time, fn func(StoredBatch) error) error
 }
 
+// ChainReader reads an agent's signed batches by seq: its batches
+// partition (sort key SignedBatchKey), never a scan.
+type ChainReader interface {
+	// SignedBatches calls fn (never concurrently), in seq order, for every
+	// signed batch of the agent whose seq is in [from, to].
+	SignedBatches(ctx context.Context, agentID string, from, to int64, fn func(StoredBatch) error) error
+}
+
+// PackBatches is what a pack reads of the batches: by time, and the
+// agents' chains between (SPEC 9).
+type PackBatches interface {
+	PeriodReader
+	ChainReader
+}
+
 // --- anomalies
 
 // AnomalyRaiser opens and folds anomalies.
@@ -281,6 +296,7 @@ type BatchStore interface {
 	BatchWriter
 	BatchReader
 	PeriodReader
+	ChainReader
 }
 
 // AnomalyStore keeps anomalies.

@@ -15,21 +15,23 @@ import (
 // doubles; instants are RFC 3339 UTC. The records of an agent's
 // <type>.ndjson files are the agent's own, as it sent them.
 
-// BatchLine is a line of an agent's batch.ndjson (BatchPath): one stored
-// batch that records of the pack came from, or that was quarantined.
+// BatchLine is a line of an agent's batch.ndjson (BatchPath), exactly the
+// members of SPEC 9: one stored batch that records of the pack came from,
+// or that lies between those in the agent's chain, or that was quarantined,
+// with its exact bytes.
 type BatchLine struct {
-	Type         string  `json:"type"` // "batch"
-	TS           string  `json:"ts,omitempty"`
-	Seq          *string `json:"seq"`
-	AgentVersion string  `json:"agent_version,omitempty"`
-	BatchKey     string  `json:"batch_key"`
-	BodySHA256   string  `json:"body_sha256"`
-	Signature    *string `json:"signature"`
-	Signed       bool    `json:"signed"`
-	ReceivedAt   string  `json:"received_at"`
-	Records      int     `json:"records"`
-	InPeriod     int     `json:"records_in_period"`
-	Quarantined  string  `json:"quarantined,omitempty"`
+	BatchKey       string  `json:"batch_key"`
+	Seq            *string `json:"seq"`
+	Prev           *string `json:"prev"`
+	ReceivedAt     string  `json:"received_at"`
+	BodySHA256     string  `json:"body_sha256"`
+	Signature      *string `json:"signature"`
+	KeyFingerprint *string `json:"key_fingerprint"`
+	Signed         bool    `json:"signed"`
+	Records        int     `json:"records"`
+	InPeriod       int     `json:"records_in_period"`
+	Body           string  `json:"body"`
+	Quarantined    string  `json:"quarantined,omitempty"`
 }
 
 // Members of a BatchLine that the verifiers read (SPEC 9: a quarantined
@@ -40,18 +42,17 @@ const (
 )
 
 // batchLine is the line of b, whose header and records are parsed, n of
-// them in the period.
-func batchLine(b Batch, parsed batch.Batch, n int) BatchLine {
-	l := BatchLine{Type: "batch", BatchKey: b.Key, BodySHA256: b.SHA256, Signed: b.Signed,
-		ReceivedAt: TS(b.ReceivedAt), Records: len(parsed.Records), InPeriod: n}
-	if h := parsed.Header; h != nil {
-		l.TS, l.AgentVersion = TS(h.TS), h.AgentVersion
+// them in the period; key is the agent's key when b was received, if any.
+func batchLine(b Batch, parsed batch.Batch, n int, key *SigningKey) BatchLine {
+	l := storedLine(b, key)
+	l.Records, l.InPeriod = len(parsed.Records), n
+	if h := parsed.Header; h != nil && b.Signed {
+		if h.Prev != "" {
+			p := h.Prev
+			l.Prev = &p
+		}
 		s := strconv.FormatInt(h.Seq, 10)
 		l.Seq = &s
-	}
-	if b.Signed {
-		s := b.Signature
-		l.Signature = &s
 	}
 	return l
 }
@@ -59,12 +60,27 @@ func batchLine(b Batch, parsed batch.Batch, n int) BatchLine {
 // quarantineLine is the line of a stored batch none of whose records can
 // be packed (SPEC 9): what the store says of it, why, and
 // "records_in_period":0. records is the count the batch was stored with.
-func quarantineLine(b Batch, reason string) BatchLine {
-	l := BatchLine{Type: "batch", BatchKey: b.Key, BodySHA256: b.SHA256, Signed: b.Signed,
-		ReceivedAt: TS(b.ReceivedAt), Records: b.Records, Quarantined: reason}
+func quarantineLine(b Batch, reason string, key *SigningKey) BatchLine {
+	l := storedLine(b, key)
+	l.Records, l.Quarantined = b.Records, reason
 	if b.Signed {
-		seq, s := strconv.FormatInt(b.Seq, 10), b.Signature
-		l.Seq, l.Signature = &seq, &s
+		seq := strconv.FormatInt(b.Seq, 10)
+		l.Seq = &seq
+	}
+	return l
+}
+
+// storedLine is what the store says of b: its key, bytes and signature.
+func storedLine(b Batch, key *SigningKey) BatchLine {
+	l := BatchLine{BatchKey: b.Key, BodySHA256: b.SHA256, Signed: b.Signed, ReceivedAt: TS(b.ReceivedAt),
+		Body: base64.StdEncoding.EncodeToString(b.Body)}
+	if b.Signed {
+		s := b.Signature
+		l.Signature = &s
+		if key != nil {
+			fp := Fingerprint(key.PublicKey)
+			l.KeyFingerprint = &fp
+		}
 	}
 	return l
 }
@@ -132,6 +148,16 @@ type AgentLine struct {
 	LastSeq            string  `json:"last_seq"`
 	RegisteredAt       *string `json:"registered_at"`
 	CreatedAt          string  `json:"created_at"`
+	// SigningKeys is every signing key the agent had, oldest first (SPEC 9).
+	SigningKeys []SigningKeyLine `json:"signing_keys"`
+}
+
+// SigningKeyLine is one entry of an agent's key history.
+type SigningKeyLine struct {
+	PublicKey   string  `json:"public_key"`
+	Fingerprint string  `json:"fingerprint"`
+	PinnedAt    string  `json:"pinned_at"`
+	UnpinnedAt  *string `json:"unpinned_at"`
 }
 
 func agentLine(a Agent) AgentLine {
@@ -141,6 +167,11 @@ func agentLine(a Agent) AgentLine {
 	if len(a.SigningPubKey) > 0 {
 		k, fp := base64.StdEncoding.EncodeToString(a.SigningPubKey), Fingerprint(a.SigningPubKey)
 		l.SigningPubKey, l.SigningKeyFP, l.SigningSetAt = &k, &fp, instant(a.SigningSetAt)
+	}
+	l.SigningKeys = make([]SigningKeyLine, len(a.SigningKeys))
+	for i, k := range a.SigningKeys {
+		l.SigningKeys[i] = SigningKeyLine{PublicKey: base64.StdEncoding.EncodeToString(k.PublicKey), Fingerprint: Fingerprint(k.PublicKey),
+			PinnedAt: TS(k.PinnedAt), UnpinnedAt: instant(k.UnpinnedAt)}
 	}
 	if c := a.ClientCert; c != nil {
 		fp := c.Fingerprint

@@ -244,6 +244,11 @@ func (f *Faulty) PeriodBatches(ctx context.Context, tenantID string, from, to ti
 	return f.do("PeriodBatches", func() error { return f.Memory.PeriodBatches(ctx, tenantID, from, to, fn) }, tenantID)
 }
 
+// SignedBatches implements hub.ChainReader.
+func (f *Faulty) SignedBatches(ctx context.Context, agentID string, from, to int64, fn func(hub.StoredBatch) error) error {
+	return f.do("SignedBatches", func() error { return f.Memory.SignedBatches(ctx, agentID, from, to, fn) }, agentID)
+}
+
 // RaiseAnomaly implements hub.AnomalyRaiser.
 func (f *Faulty) RaiseAnomaly(ctx context.Context, e anomaly.Event, gen int64) (anomaly.Anomaly, error) {
 	return get(f, "RaiseAnomaly", func() (anomaly.Anomaly, error) { return f.Memory.RaiseAnomaly(ctx, e, gen) }, e.AgentID)

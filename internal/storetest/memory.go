@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"slices"
@@ -359,6 +360,25 @@ func (s *Memory) PeriodBatches(_ context.Context, tenantID string, from, to time
 	sort.Slice(out, func(i, j int) bool {
 		return out[i].AgentID < out[j].AgentID || out[i].AgentID == out[j].AgentID && out[i].Key < out[j].Key
 	})
+	for _, b := range out {
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SignedBatches implements hub.ChainReader.
+func (s *Memory) SignedBatches(_ context.Context, agentID string, from, to int64, fn func(hub.StoredBatch) error) error {
+	s.mu.Lock()
+	var out []hub.StoredBatch
+	for _, b := range s.batches {
+		if b.AgentID == agentID && b.Signed && b.Seq >= from && b.Seq <= to {
+			out = append(out, cloneBatch(b))
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(x, y hub.StoredBatch) int { return cmp.Compare(x.Seq, y.Seq) })
 	for _, b := range out {
 		if err := fn(b); err != nil {
 			return err

@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore func(t *testing.T) hub.Stores) {
 		{"audit", testAudit},
 		{"audit-range", testAuditRange},
 		{"period", testPeriod},
+		{"chain", testChain},
 		{"attention", testAttention},
 		{"refresh", testRefresh},
 		{"packs", testPacks},
