@@ -199,8 +199,18 @@ func (e *env) received() []int64 {
 	return ns
 }
 
-// exactlyOnce fails unless the hub holds records 0..want-1, each once, in order.
+// exactlyOnce fails unless the hub holds records 0..want-1, each once, in
+// order, in batches chained to each other with no chain_fork (SPEC 4.2).
 func (e *env) exactlyOnce(want int) {
+	e.t.Helper()
+	e.inOrder(want)
+	if a := e.view(); len(a.Unchained) != 0 || a.Forks != 0 {
+		e.t.Fatalf("chain broken before seqs %v, %d chain_fork", a.Unchained, a.Forks)
+	}
+}
+
+// inOrder fails unless the hub holds records 0..want-1, each once, in order.
+func (e *env) inOrder(want int) {
 	e.t.Helper()
 	got := e.received()
 	if len(got) != want {
@@ -302,11 +312,17 @@ func TestReplayRecovery(t *testing.T) {
 	if a.LastSeq <= ahead {
 		t.Fatalf("last seq %d not above %d", a.LastSeq, ahead)
 	}
-	e.exactlyOnce(8)
+	e.inOrder(8)
 	// The next batch continues above the re-sequenced ones.
 	e.collect(1)
 	e.mustDrain()
-	e.exactlyOnce(10)
+	e.inOrder(10)
+	// The unknown batch is a fork (it does not chain to the agent's last
+	// one, and the agent's next one does not chain to it): that one link
+	// breaks, once; the re-sequenced batches chain on from there.
+	if a := e.view(); a.Forks != 1 || len(a.Unchained) != 2 || a.Unchained[0] != ahead {
+		t.Fatalf("unchained %v (unknown batch %d), %d chain_fork; want the one fork", a.Unchained, ahead, a.Forks)
+	}
 }
 
 func TestIdempotentResend(t *testing.T) {
@@ -578,6 +594,139 @@ func TestRejectedBatch(t *testing.T) {
 		t.Fatalf("rejected = %d, want 1", st.Rejected)
 	}
 	e.exactlyOnce(2)
+}
+
+// TestChainCleanAgent: an agent that restarts, spools through an outage
+// and rotates its key keeps one unbroken chain, with no anomaly.
+func TestChainCleanAgent(t *testing.T) {
+	e := newEnv(t, 2, 0)
+	e.collect(1)
+	e.mustDrain()
+	e.open() // a restart
+	e.collect(1)
+	e.mustDrain()
+	e.hub.SetDown(true)
+	for range 3 {
+		e.collect(1)
+		if _, err := e.drain(); err == nil {
+			t.Fatal("drain succeeded while the hub is down")
+		}
+	}
+	e.open() // a restart during the outage
+	e.hub.SetDown(false)
+	e.mustDrain()
+	e.rotateSigningKey()
+	shared, err := OpenShared(e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shared.RotateKey(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.collect(2)
+	e.mustDrain()
+	e.exactlyOnce(2 * (1 + 1 + 3 + 2))
+}
+
+// TestChainAckedNotRemoved: the agent stopped after noting the hub's
+// answer but before removing the batch from the spool; the batch is the
+// last acknowledged body and is removed, not sent again under a new prev.
+func TestChainAckedNotRemoved(t *testing.T) {
+	e := newEnv(t, 1, 0)
+	e.collect(1)
+	head, err := e.agent.spool.Head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mustDrain()
+	sent, _, err := e.agent.chain(head) // the bytes that were sent
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.agent.spool.Append(sent.Body, sent.Records); err != nil {
+		t.Fatal(err)
+	}
+	e.collect(1)
+	e.mustDrain()
+	if a := e.view(); a.Replays != 0 || a.Batches != 2 {
+		t.Fatalf("%d replays, %d batches: the acknowledged batch was sent again", a.Replays, a.Batches)
+	}
+	e.exactlyOnce(2)
+}
+
+// copyDir copies the state directory src into a new dst: a snapshot.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o700)
+		}
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), raw, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestChainFork: the hub raises chain_fork when the chain the agent
+// keeps is not the one it accepted: a host whose state folder is rolled
+// back, and two hosts that share one key file and token.
+func TestChainFork(t *testing.T) {
+	t.Run("fail/state folder rolled back", func(t *testing.T) {
+		e := newEnv(t, 1, 0)
+		e.collect(1)
+		e.mustDrain()
+		_ = e.agent.Close()
+		snap := filepath.Join(t.TempDir(), "snapshot")
+		copyDir(t, e.dir, snap)
+		e.open()
+		e.collect(2)
+		e.mustDrain()
+		if a := e.view(); a.Forks != 0 {
+			t.Fatalf("%d chain_fork before the rollback", a.Forks)
+		}
+		_ = e.agent.Close()
+		if err := os.RemoveAll(e.dir); err != nil {
+			t.Fatal(err)
+		}
+		copyDir(t, snap, e.dir)
+		e.open()
+		e.collect(1)
+		e.mustDrain()
+		if a := e.view(); a.Forks != 1 {
+			t.Fatalf("%d chain_fork after the rollback, want 1", a.Forks)
+		}
+	})
+	t.Run("fail/two hosts share key file and token", func(t *testing.T) {
+		e := newEnv(t, 1, 0)
+		e.collect(1)
+		e.mustDrain()
+		_ = e.agent.Close()
+		twin := *e
+		twin.dir = filepath.Join(t.TempDir(), "twin")
+		copyDir(t, e.dir, twin.dir)
+		twin.opts.StateDir = twin.dir
+		twin.agent = nil
+		twin.open()
+		e.open()
+		for range 2 {
+			e.collect(1)
+			e.mustDrain()
+			twin.collect(1)
+			twin.mustDrain()
+		}
+		if a := e.view(); a.Forks == 0 {
+			t.Fatalf("no chain_fork from two hosts signing with one key (unchained %v)", a.Unchained)
+		}
+	})
 }
 
 func TestOpenRefusals(t *testing.T) {

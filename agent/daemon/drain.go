@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,9 +31,11 @@ func (e *DrainError) Unwrap() error { return e.Err }
 
 // Drain sends the spool, oldest first, one batch at a time, until it is
 // empty (nil) or a send fails (*DrainError). A batch leaves the spool only
-// after a 2xx; its bytes are what was spooled, except after a 409
-// replay_rejected, when it gets a seq above the hub's last_seq and is
-// rewritten in place before it is sent again.
+// after a 2xx. Just before it is sent its header gets the "prev" of the
+// chain (the SHA-256 of the last body the hub acknowledged), and after a
+// 409 replay_rejected a seq above the hub's last_seq; either change is
+// rewritten in place in the spool before the send, so a resend after a
+// crash sends the same bytes.
 func (a *Agent) Drain(ctx context.Context) (sent int, err error) {
 	key, err := a.key()
 	if err != nil {
@@ -64,13 +68,20 @@ func (a *Agent) Drain(ctx context.Context) (sent int, err error) {
 				continue
 			}
 		}
+		e, acked, err := a.chain(e)
+		if err != nil {
+			return sent, a.fail(err)
+		}
+		if acked {
+			continue
+		}
 		id, err := identity.Load(identity.Path(a.o.StateDir))
 		if err != nil {
 			return sent, &DrainError{Err: err}
 		}
 		_, err = a.o.Hub.Ingest(ctx, id.TLS, e.Body, sig.Sign(key, e.Body))
 		if err == nil {
-			if err := a.spool.Remove(e.ID); err != nil {
+			if err := a.acknowledged(e); err != nil {
 				return sent, &DrainError{Err: err}
 			}
 			sent++
@@ -126,6 +137,50 @@ func (a *Agent) Drain(ctx context.Context) (sent int, err error) {
 			return sent, a.fail(ae)
 		}
 	}
+}
+
+// chain gives batch e, about to be sent, the header "prev" that names the
+// last body the hub acknowledged (SPEC 4.2), rewriting it in the spool
+// first when it names another: so the spool always holds the exact bytes
+// sent, and a crash after the send resends them. A batch whose body is the
+// last acknowledged one (the agent stopped between noting the answer and
+// removing it) is removed instead (acked).
+func (a *Agent) chain(e spool.Entry) (_ spool.Entry, acked bool, err error) {
+	st, err := a.store.Load()
+	if err != nil {
+		return e, false, err
+	}
+	if st.LastAcked == bodySHA(e.Body) {
+		return e, true, a.spool.Remove(e.ID)
+	}
+	b, err := batch.Parse(e.Body, true)
+	if err != nil || b.Header.Prev == st.LastAcked {
+		return e, false, nil // a body the hub refuses (400) stays as it is, and is set aside
+	}
+	body, err := batch.Rechain(e.Body, st.LastAcked)
+	if err != nil {
+		return e, false, err
+	}
+	if err := a.spool.Replace(e.ID, body); err != nil && !errors.Is(err, spool.ErrGone) {
+		return e, false, err
+	}
+	e.Body = body
+	return e, false, nil
+}
+
+// acknowledged notes that the hub took batch e, then removes it from the
+// spool: in this order, so that the chain never forgets an answer.
+func (a *Agent) acknowledged(e spool.Entry) error {
+	sha := bodySHA(e.Body)
+	if _, err := a.store.Update(func(s *state.State) error { s.LastAcked = sha; return nil }); err != nil {
+		return err
+	}
+	return a.spool.Remove(e.ID)
+}
+
+func bodySHA(body []byte) string {
+	d := sha256.Sum256(body)
+	return hex.EncodeToString(d[:])
 }
 
 func (a *Agent) fail(err error) *DrainError {

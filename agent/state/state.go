@@ -27,6 +27,10 @@ type State struct {
 	// LastSeq is the highest seq ever put in a batch header; the next one
 	// is max(unix_nanos_now, LastSeq+1).
 	LastSeq int64 `json:"last_seq"`
+	// LastAcked is the lowercase hex SHA-256 of the last body the hub
+	// acknowledged (202, or 200 duplicate): the "prev" of the next batch
+	// sent (SPEC 4.2). "" before the first.
+	LastAcked string `json:"last_acked_sha256,omitempty"`
 	// SigningPinned and SigningSetAt are the hub's last word on the pin.
 	SigningPinned bool   `json:"signing_pubkey_pinned"`
 	SigningSetAt  string `json:"signing_set_at,omitempty"`

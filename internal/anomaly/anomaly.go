@@ -19,10 +19,11 @@ const (
 	ReplayDetected   Kind = "replay_detected"
 	VersionDowngrade Kind = "version_downgrade"
 	StaleAgent       Kind = "stale_agent"
+	ChainFork        Kind = "chain_fork"
 )
 
 // Kinds lists every kind, for validating filters.
-var Kinds = []Kind{UnsignedPayload, SignatureInvalid, CertPinMismatch, ReplayDetected, VersionDowngrade, StaleAgent}
+var Kinds = []Kind{UnsignedPayload, SignatureInvalid, CertPinMismatch, ReplayDetected, VersionDowngrade, StaleAgent, ChainFork}
 
 // ValidKind reports whether k is a known kind.
 func ValidKind(k string) bool {

@@ -43,6 +43,9 @@ type Header struct {
 	TS           time.Time
 	Seq          int64
 	AgentVersion string
+	// Prev is the lowercase hex SHA-256 of the last body the agent had
+	// acknowledged (SPEC 4.2); "" when the header carries none.
+	Prev string
 }
 
 // Record is one data record, kept as the exact bytes the agent sent and signed.
@@ -64,6 +67,7 @@ type fields struct {
 	TS           *string
 	Seq          json.RawMessage // the number exactly as sent; nil when absent
 	AgentVersion json.RawMessage
+	Prev         json.RawMessage
 }
 
 // readFields picks the members by their exact names. Decoding into a struct
@@ -102,6 +106,8 @@ func readFields(raw json.RawMessage) (fields, error) {
 			f.Seq = json.RawMessage(val)
 		case "agent_version":
 			f.AgentVersion = json.RawMessage(val)
+		case "prev":
+			f.Prev = json.RawMessage(val)
 		}
 		j = skipSpace(raw, vend)
 		if raw[j] == ',' {
@@ -345,7 +351,37 @@ func header(f fields, ts time.Time) (Header, error) {
 	if err := json.Unmarshal(f.AgentVersion, &v); err != nil || v == "" || len(v) > maxVersion {
 		return Header{}, invalid("batch header: agent_version must be a string of 1 to %d characters", maxVersion)
 	}
-	return Header{TS: ts, Seq: seq, AgentVersion: v}, nil
+	prev, err := prevValue(f.Prev)
+	if err != nil {
+		return Header{}, err
+	}
+	return Header{TS: ts, Seq: seq, AgentVersion: v, Prev: prev}, nil
+}
+
+// prevValue reads the header's "prev": absent or null, or a lowercase hex
+// SHA-256 (64 characters).
+func prevValue(raw json.RawMessage) (string, error) {
+	if raw == nil || string(raw) == "null" {
+		return "", nil
+	}
+	var p string
+	if err := json.Unmarshal(raw, &p); err != nil || !IsSHA256Hex(p) {
+		return "", invalid("batch header: prev %.80s must be a lowercase hex SHA-256", raw)
+	}
+	return p, nil
+}
+
+// IsSHA256Hex reports whether s is 64 lowercase hex digits.
+func IsSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) && (s[i] < 'a' || s[i] > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseTS reads an RFC 3339 date-time. time.Parse alone also takes a one-digit

@@ -21,6 +21,13 @@ func hdr(seq string, version string) string {
 
 var header = hdr("1743501600000000000", `"1.4.2"`)
 
+const prevHex = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+// withPrev is the header with "prev" set to the JSON value v.
+func withPrev(v string) string {
+	return fmt.Sprintf(`{"type":"batch","ts":%q,"seq":1,"agent_version":"1.4.2","prev":%s}`, ts, v)
+}
+
 func array(items ...string) string { return "[" + strings.Join(items, ",") + "]" }
 
 // nested returns n arrays, one inside the other, around an empty object:
@@ -112,6 +119,16 @@ func TestParse(t *testing.T) {
 		{name: "fail/unterminated-after-comma", body: "[" + rec("metric") + ",", wantErr: "record 1"},
 		{name: "fail/trailing-comma", body: "[" + rec("metric") + ",]", wantErr: "record 1"},
 		{name: "fail/missing-comma", body: "[" + rec("metric") + rec("metric") + "]", wantErr: "record 1"},
+
+		// prev (SPEC 4.2): absent, null, or a lowercase hex SHA-256.
+		{name: "ok/prev-hex", body: array(withPrev(`"`+prevHex+`"`), rec("metric")), requireHeader: true, wantRecords: 1, wantHeader: true},
+		{name: "ok/prev-null", body: array(withPrev(`null`)), requireHeader: true, wantHeader: true},
+		{name: "fail/prev-uppercase", body: array(withPrev(`"` + strings.ToUpper(prevHex) + `"`)), requireHeader: true, wantErr: "prev"},
+		{name: "fail/prev-short", body: array(withPrev(`"` + prevHex[:62] + `"`)), requireHeader: true, wantErr: "prev"},
+		{name: "fail/prev-long", body: array(withPrev(`"` + prevHex + `00"`)), requireHeader: true, wantErr: "prev"},
+		{name: "fail/prev-not-hex", body: array(withPrev(`"` + strings.Repeat("g", 64) + `"`)), requireHeader: true, wantErr: "prev"},
+		{name: "fail/prev-number", body: array(withPrev(`1`)), requireHeader: true, wantErr: "prev"},
+		{name: "fail/prev-empty", body: array(withPrev(`""`)), requireHeader: true, wantErr: "prev"},
 
 		// Trailing data after the array.
 		{name: "fail/trailing-word", body: array(rec("metric")) + ` x`, wantErr: "after the array"},
@@ -241,11 +258,21 @@ func TestParseHeaderValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := batch.Header{TS: time.Date(2026, 4, 1, 10, 0, 0, 5e8, time.UTC), Seq: 1743501600000000000, AgentVersion: "1.4.2-rc.1"}
-	if b.Header.Seq != want.Seq || b.Header.AgentVersion != want.AgentVersion || !b.Header.TS.Equal(want.TS) {
+	if b.Header.Prev != "" || b.Header.Seq != want.Seq || b.Header.AgentVersion != want.AgentVersion || !b.Header.TS.Equal(want.TS) {
 		t.Fatalf("header = %+v, want %+v", *b.Header, want)
 	}
 	if r := b.Records[0]; r.Type != "metric" || !r.TS.Equal(time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)) {
 		t.Fatalf("record = %+v", r)
+	}
+}
+
+func TestParseHeaderPrev(t *testing.T) {
+	b, err := batch.Parse([]byte(array(withPrev(`"`+prevHex+`"`))), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Header.Prev != prevHex {
+		t.Fatalf("prev = %q, want %q", b.Header.Prev, prevHex)
 	}
 }
 

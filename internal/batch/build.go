@@ -14,8 +14,8 @@ import (
 // (and so the hub) accepts; TestEncodeParses holds the two together.
 
 // headerReserve bounds the encoded size of any header Encode writes (the
-// longest timestamp, seq and agent_version); Split leaves this much room.
-const headerReserve = 192
+// longest timestamp, seq, agent_version and prev); Split leaves this much room.
+const headerReserve = 272
 
 // ErrTooLarge means records do not fit in one body: more than MaxBytes or
 // MaxRecords with their header.
@@ -32,13 +32,16 @@ func NextSeq(now time.Time, last int64) int64 {
 }
 
 // appendHeader writes h as the batch header record:
-// {"type":"batch","ts":...,"seq":...,"agent_version":...}.
+// {"type":"batch","ts":...,"seq":...,"agent_version":...[,"prev":...]}.
 func appendHeader(b []byte, h Header) ([]byte, error) {
 	if h.Seq <= 0 {
 		return nil, fmt.Errorf("batch header: seq %d must be positive", h.Seq)
 	}
 	if h.AgentVersion == "" || len(h.AgentVersion) > maxVersion {
 		return nil, fmt.Errorf("batch header: agent_version %.70q must be 1 to %d bytes", h.AgentVersion, maxVersion)
+	}
+	if h.Prev != "" && !IsSHA256Hex(h.Prev) {
+		return nil, fmt.Errorf("batch header: prev %.80q must be a lowercase hex SHA-256", h.Prev)
 	}
 	v, err := json.Marshal(h.AgentVersion)
 	if err != nil {
@@ -50,6 +53,11 @@ func appendHeader(b []byte, h Header) ([]byte, error) {
 	b = strconv.AppendInt(b, h.Seq, 10)
 	b = append(b, `,"agent_version":`...)
 	b = append(b, v...)
+	if h.Prev != "" {
+		b = append(b, `,"prev":"`...)
+		b = append(b, h.Prev...)
+		b = append(b, '"')
+	}
 	return append(b, '}'), nil
 }
 
@@ -110,19 +118,35 @@ func Encode(h Header, records []json.RawMessage) ([]byte, error) {
 // bytes unchanged. The agent uses it only after the hub answered 409
 // replay_rejected, so body is a batch Parse accepts.
 func Resequence(body []byte, seq int64) ([]byte, error) {
-	b, err := Parse(body, true)
-	if err != nil {
-		return nil, fmt.Errorf("resequence: %w", err)
-	}
-	h := *b.Header
-	h.Seq = seq
-	raws := make([]json.RawMessage, len(b.Records))
-	for i, r := range b.Records {
-		raws[i] = r.Raw
-	}
-	out, err := Encode(h, raws)
+	out, err := rewrite(body, func(h *Header) { h.Seq = seq })
 	if err != nil {
 		return nil, fmt.Errorf("resequence: %w", err)
 	}
 	return out, nil
+}
+
+// Rechain returns body with its header's prev set to prev ("" removes it)
+// and the records' bytes unchanged: the agent chains a spooled batch to the
+// last body the hub acknowledged just before it sends it.
+func Rechain(body []byte, prev string) ([]byte, error) {
+	out, err := rewrite(body, func(h *Header) { h.Prev = prev })
+	if err != nil {
+		return nil, fmt.Errorf("rechain: %w", err)
+	}
+	return out, nil
+}
+
+// rewrite re-encodes the signed batch body with its header changed by fn.
+func rewrite(body []byte, fn func(*Header)) ([]byte, error) {
+	b, err := Parse(body, true)
+	if err != nil {
+		return nil, err
+	}
+	h := *b.Header
+	fn(&h)
+	raws := make([]json.RawMessage, len(b.Records))
+	for i, r := range b.Records {
+		raws[i] = r.Raw
+	}
+	return Encode(h, raws)
 }

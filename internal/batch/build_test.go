@@ -130,6 +130,60 @@ func TestResequence(t *testing.T) {
 	}
 }
 
+func TestRechain(t *testing.T) {
+	prev := strings.Repeat("ab", 32)
+	h := Header{TS: time.Unix(1743501600, 0).UTC(), Seq: 10, AgentVersion: "1.0.0"}
+	recs := []json.RawMessage{json.RawMessage(`{"type":"metric", "ts":"2026-04-01T10:00:00Z",  "odd":  "spacing"}`)}
+	body, err := Encode(h, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, prev string }{{"ok/set", prev}, {"ok/change", strings.Repeat("cd", 32)}, {"ok/remove", ""}} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := body
+			if tt.name != "ok/set" {
+				in, _ = Rechain(body, prev)
+			}
+			out, err := Rechain(in, tt.prev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := Parse(out, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.Header.Prev != tt.prev || b.Header.Seq != h.Seq || !bytes.Equal(b.Records[0].Raw, recs[0]) {
+				t.Fatalf("rechained: %s", out)
+			}
+			if tt.prev == "" && !bytes.Equal(out, body) {
+				t.Fatalf("removing prev gave %s, want %s", out, body)
+			}
+		})
+	}
+	t.Run("ok/resequence keeps prev", func(t *testing.T) {
+		in, _ := Rechain(body, prev)
+		out, err := Resequence(in, 99)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := Parse(out, true); err != nil || b.Header.Prev != prev || b.Header.Seq != 99 {
+			t.Fatalf("resequenced: %s, %v", out, err)
+		}
+	})
+	for _, bad := range []struct{ name, body, prev string }{
+		{"fail/not json", "nope", prev},
+		{"fail/no header", `[{"type":"metric","ts":"2026-04-01T10:00:00Z"}]`, prev},
+		{"fail/prev not hex", string(body), "xyz"},
+		{"fail/prev uppercase", string(body), strings.ToUpper(prev)},
+	} {
+		t.Run(bad.name, func(t *testing.T) {
+			if out, err := Rechain([]byte(bad.body), bad.prev); err == nil {
+				t.Fatalf("Rechain = %s, want an error", out)
+			}
+		})
+	}
+}
+
 // TestEncodeParses holds the writing side to the reading side: every body
 // Encode writes from Split's groups is one Parse accepts, with the header
 // and the records' bytes as written.
@@ -186,6 +240,7 @@ func TestEncodeRefuses(t *testing.T) {
 	}{
 		{name: "fail/seq zero", h: Header{TS: at, AgentVersion: "1.4.2"}},
 		{name: "fail/no agent_version", h: Header{TS: at, Seq: 1}},
+		{name: "fail/prev not a digest", h: Header{TS: at, Seq: 1, AgentVersion: "1.4.2", Prev: "abc"}},
 		{name: "fail/agent_version too long", h: Header{TS: at, Seq: 1, AgentVersion: strings.Repeat("1", maxVersion+1)}},
 		{name: "fail/too many records", h: ok, records: make([]json.RawMessage, MaxRecords), want: ErrTooLarge},
 		{name: "fail/too many bytes", h: ok, records: []json.RawMessage{rec(MaxBytes)}, want: ErrTooLarge},

@@ -195,10 +195,10 @@ func (ag *Agents) RotateSigningKey(ctx context.Context, ad Admin, id string) (Ag
 	if err != nil {
 		return AgentView{}, err
 	}
-	if err := ag.d.Unpin.UnpinSigningKey(ctx, id); err != nil {
-		return AgentView{}, backend("unpin signing key", err)
-	}
 	now := ag.env.now()
+	if a, err = ag.unpinSigning(ctx, a, now); err != nil {
+		return AgentView{}, err
+	}
 	if err := ag.audit.record(ctx, AuditEvent{TenantID: a.TenantID, AgentID: id, Actor: "admin", At: now, Action: "signing_key_unpinned",
 		ID:     auditID("signing_key_unpinned", id, pack.Fingerprint(a.SigningPubKey), a.SigningSetAt.Format(time.RFC3339Nano)),
 		Detail: map[string]string{"previous_fingerprint": pack.Fingerprint(a.SigningPubKey)}}); err != nil {
@@ -206,6 +206,28 @@ func (ag *Agents) RotateSigningKey(ctx context.Context, ad Admin, id string) (Ag
 	}
 	a.SigningPubKey, a.SigningSetAt = nil, time.Time{}
 	return view(a), nil
+}
+
+// unpinSigning unpins a's signing key, if one is pinned, at now; a lost
+// race is decided again on a fresh read. It returns a as it was when the
+// pin was removed (or found absent).
+func (ag *Agents) unpinSigning(ctx context.Context, a Agent, now time.Time) (Agent, error) {
+	for range 3 {
+		if len(a.SigningPubKey) == 0 {
+			return a, nil
+		}
+		_, err := commitKeyChange(ctx, ag.d.Unpin, a, KeyUnpin, nil, now)
+		if err == nil {
+			return a, nil
+		}
+		if !errors.Is(err, ErrConflict) {
+			return a, backend("unpin signing key", err)
+		}
+		if a, err = ag.d.Agents.GetAgent(ctx, a.AgentID); err != nil {
+			return a, backend("re-read agent", err)
+		}
+	}
+	return a, &Error{Code: CodeConflict, Message: "the signing-key pin is contended; retry", RetryAfter: time.Second}
 }
 
 // RotateClientCert unpins the agent's client certificate (SPEC 5 step 6).

@@ -105,7 +105,7 @@ func (in *Ingester) Ingest(ctx context.Context, req IngestRequest) (IngestResult
 		if err != nil {
 			return IngestResult{}, &Error{Code: CodeInvalidRequest, Message: batch.Reason(err), Cause: err}
 		}
-		res, err := in.commitSigned(ctx, a, b, req, sha) // 8, 9
+		res, err := in.commitSigned(ctx, a, b, req, sha) // 8, 9, 10
 		if !errors.Is(err, errReread) {
 			return res, err
 		}
@@ -136,7 +136,7 @@ func (in *Ingester) verifySignature(ctx context.Context, a Agent, req IngestRequ
 	return nil
 }
 
-// commitSigned is checks 8 and 9 and the store. The seq advance on the agent
+// commitSigned is checks 8, 9 and 10 and the store. The seq advance on the agent
 // item is the commit point; the pending marker lets a retry finish the batch,
 // or a later request undo it, if the function dies before the batch is whole
 // (docs/dynamodb.md, "The ingest commit").
@@ -190,7 +190,18 @@ func (in *Ingester) commitSigned(ctx context.Context, a Agent, b batch.Batch, re
 		in.d.Alarms.raise(ctx, a, anomaly.VersionDowngrade, anomaly.High,
 			fmt.Sprintf("agent_version %s is lower than %s reported before", h.AgentVersion, a.MaxAgentVersion))
 	}
+	if h.Prev != "" && h.Prev != p.PrevSHA { // 10
+		in.d.Alarms.raise(ctx, a, anomaly.ChainFork, anomaly.Critical, chainForkDetail(h, p))
+	}
 	return res, nil
+}
+
+// chainForkDetail says which link of the chain broke (check 10).
+func chainForkDetail(h *batch.Header, p Pending) string {
+	if p.PrevSHA == "" {
+		return fmt.Sprintf("batch seq %d chains to %s, but the hub has accepted no signed batch of this agent", h.Seq, h.Prev)
+	}
+	return fmt.Sprintf("batch seq %d chains to %s, not to the last accepted batch (seq %d, sha256 %s)", h.Seq, h.Prev, p.PrevSeq, p.PrevSHA)
 }
 
 // resume handles this very body while its marker p is set. Within the lease

@@ -3,7 +3,9 @@ package hub_test
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -547,3 +549,85 @@ func TestIngestLegacyAgent(t *testing.T) {
 	}
 	f.wantAnomalies(a.id) // the integrity cycle raises unsigned_payload, not ingest
 }
+
+// chained is a's next batch body with "prev" set (prev "" leaves it out).
+func (a *agent) chained(prev string, n int) []byte {
+	a.seq++
+	body, err := batch.Rechain(batchBody(a.seq, "1.4.2", n, ""), prev)
+	if err != nil {
+		panic(err)
+	}
+	return body
+}
+
+func shaHex(b []byte) string {
+	d := sha256.Sum256(b)
+	return hex.EncodeToString(d[:])
+}
+
+// TestIngestChainFork is check 10: a signed batch whose prev is not the
+// SHA-256 of the agent's last accepted signed body is stored and raises
+// chain_fork; a right prev, or none, raises nothing.
+func TestIngestChainFork(t *testing.T) {
+	type step struct {
+		prev func(last string) string // the prev to send, given the last accepted body's SHA-256
+		fork int64                    // chain_fork count after the step
+	}
+	right := func(last string) string { return last }
+	none := func(string) string { return "" }
+	other := func(string) string { return strings.Repeat("0", 64) }
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"ok/first-without-prev-then-chained", []step{{none, 0}, {right, 0}, {right, 0}}},
+		{"ok/prev-absent-after-chained", []step{{none, 0}, {right, 0}, {none, 0}}},
+		{"fail/first-batch-with-prev", []step{{other, 1}}},
+		{"fail/prev-names-another-body", []step{{none, 0}, {right, 0}, {other, 1}, {right, 1}}},
+		{"fail/two-forks-count-up", []step{{none, 0}, {other, 1}, {other, 2}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFx(t)
+			a := f.enrolled()
+			last := ""
+			for i, s := range tt.steps {
+				body := a.chained(s.prev(last), 1)
+				res, err := f.ingest(a.req(body))
+				if err != nil || res.Accepted != 1 {
+					t.Fatalf("step %d: %+v, %v: a forked batch is still stored", i, res, err)
+				}
+				last = shaHex(body)
+				var want []anom
+				if s.fork > 0 {
+					want = []anom{{anomaly.ChainFork, anomaly.Critical, s.fork}}
+				}
+				f.wantAnomalies(a.id, want...)
+			}
+			if got := len(f.store.Batches(a.id)); got != len(tt.steps) {
+				t.Fatalf("%d batches stored, want %d", got, len(tt.steps))
+			}
+		})
+	}
+}
+
+// TestIngestChainRefusalDoesNotMove: a refused batch (4xx) is not the
+// agent's last accepted body, so the next batch chains past it.
+func TestIngestChainRefusalDoesNotMove(t *testing.T) {
+	f := newFx(t)
+	a := f.enrolled()
+	first := a.chained("", 1)
+	if _, err := f.ingest(a.req(first)); err != nil {
+		t.Fatal(err)
+	}
+	bad := a.chained(shaHex(first), 1)
+	r := a.req(bad)
+	r.Signature = sig.Sign(newSigningKey(t), bad)
+	wantCode(t, errOf(f.ingest(r)), hub.CodeSignatureInvalid)
+	if _, err := f.ingest(a.req(a.chained(shaHex(first), 1))); err != nil {
+		t.Fatal(err)
+	}
+	f.wantAnomalies(a.id, anom{anomaly.SignatureInvalid, anomaly.Critical, 1})
+}
+
+func errOf(_ hub.IngestResult, err error) error { return err }

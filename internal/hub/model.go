@@ -84,18 +84,22 @@ type Agent struct {
 	MaxAgentVersion string
 	SigningPubKey   []byte
 	SigningSetAt    time.Time
-	Cert            *CertPin
-	LastSeq         int64
-	LastBatchSHA    string
-	Pending         *Pending
-	LastSeen        time.Time
-	LastSignedAt    time.Time
-	LastUnsignedAt  time.Time
-	LiveAt          time.Time // last batch of data, signed or not
-	StaleSince      time.Time // set by the integrity cycle while stale_agent is open
-	RegisteredAt    time.Time
-	CreatedAt       time.Time
-	AnomalyGen      map[anomaly.Kind]int64
+	// SigningKeys is every signing key the agent has had, oldest first, as
+	// stored (empty for an agent pinned before histories were kept: read it
+	// with KeyHistory).
+	SigningKeys    []SigningKey
+	Cert           *CertPin
+	LastSeq        int64
+	LastBatchSHA   string
+	Pending        *Pending
+	LastSeen       time.Time
+	LastSignedAt   time.Time
+	LastUnsignedAt time.Time
+	LiveAt         time.Time // last batch of data, signed or not
+	StaleSince     time.Time // set by the integrity cycle while stale_agent is open
+	RegisteredAt   time.Time
+	CreatedAt      time.Time
+	AnomalyGen     map[anomaly.Kind]int64
 }
 
 // WithoutProfile is the agent's state alone: a without the profile that

@@ -59,7 +59,7 @@ type PacksDeps struct {
 	Packs     PackRecords
 	List      PackLister
 	Lease     BuildLease
-	Batches   PeriodReader
+	Batches   PackBatches
 	Anomalies AnomalyLister
 	Agents    AgentReader
 	AuditLog  AuditReader

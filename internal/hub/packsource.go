@@ -13,7 +13,7 @@ import (
 // decided by internal/pack; an error of a store is marked as the
 // backend's, so that the pack fails with reasonRead.
 type packSource struct {
-	batches   PeriodReader
+	batches   PackBatches
 	anomalies AnomalyLister
 	agents    AgentReader
 	audit     AuditReader
@@ -29,9 +29,20 @@ func (p *Packs) source() packSource { return p.src }
 // Batches reads the batch index of the period's days.
 func (s packSource) Batches(ctx context.Context, p pack.Period, fn func(pack.Batch) error) error {
 	return because(reasonRead, s.batches.PeriodBatches(ctx, p.TenantID, p.Start, p.End, func(b StoredBatch) error {
-		return fn(pack.Batch{TenantID: b.TenantID, AgentID: b.AgentID, Key: b.Key, Seq: b.Seq, SHA256: b.SHA, Signed: b.Signed,
-			Signature: b.Signature, Body: b.Body, Records: b.Records, ReceivedAt: b.ReceivedAt})
+		return fn(packBatch(b))
 	}))
+}
+
+// SignedBatches reads the agent's batches partition between two seqs.
+func (s packSource) SignedBatches(ctx context.Context, agentID string, from, to int64, fn func(pack.Batch) error) error {
+	return because(reasonRead, s.batches.SignedBatches(ctx, agentID, from, to, func(b StoredBatch) error {
+		return fn(packBatch(b))
+	}))
+}
+
+func packBatch(b StoredBatch) pack.Batch {
+	return pack.Batch{TenantID: b.TenantID, AgentID: b.AgentID, Key: b.Key, Seq: b.Seq, SHA256: b.SHA, Signed: b.Signed,
+		Signature: b.Signature, Body: b.Body, Records: b.Records, ReceivedAt: b.ReceivedAt}
 }
 
 // Anomalies lists every anomaly of the tenant.
@@ -81,6 +92,9 @@ func (s packSource) Agent(ctx context.Context, agentID string) (pack.Agent, erro
 	pa := pack.Agent{TenantID: a.TenantID, AgentID: a.AgentID, Hostname: a.Hostname, OS: a.OS, Arch: a.Arch,
 		AgentVersion: a.AgentVersion, MaxAgentVersion: a.MaxAgentVersion, SigningPubKey: a.SigningPubKey,
 		SigningSetAt: a.SigningSetAt, LastSeq: a.LastSeq, RegisteredAt: a.RegisteredAt, CreatedAt: a.CreatedAt}
+	for _, k := range KeyHistory(a) {
+		pa.SigningKeys = append(pa.SigningKeys, pack.SigningKey{PublicKey: k.PublicKey, PinnedAt: k.PinnedAt, UnpinnedAt: k.UnpinnedAt})
+	}
 	if a.Cert != nil {
 		pa.ClientCert = &pack.ClientCert{Fingerprint: a.Cert.Fingerprint, SetAt: a.Cert.SetAt, NotAfter: a.Cert.NotAfter}
 	}

@@ -2,9 +2,11 @@ package hub
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -42,6 +44,9 @@ func newMarchStores() *marchStores {
 		ag := Agent{TenantID: a.TenantID, AgentID: a.AgentID, Hostname: a.Hostname, OS: a.OS, Arch: a.Arch, AgentVersion: a.AgentVersion,
 			MaxAgentVersion: a.MaxAgentVersion, SigningPubKey: a.SigningPubKey, SigningSetAt: a.SigningSetAt, LastSeq: a.LastSeq,
 			RegisteredAt: a.RegisteredAt, CreatedAt: a.CreatedAt}
+		for _, k := range a.SigningKeys {
+			ag.SigningKeys = append(ag.SigningKeys, SigningKey{PublicKey: k.PublicKey, PinnedAt: k.PinnedAt, UnpinnedAt: k.UnpinnedAt})
+		}
 		if c := a.ClientCert; c != nil {
 			ag.Cert = &CertPin{Fingerprint: c.Fingerprint, SetAt: c.SetAt, NotAfter: c.NotAfter}
 		}
@@ -58,6 +63,25 @@ func (s *marchStores) PeriodBatches(_ context.Context, tenantID string, _, _ tim
 		if b.TenantID != tenantID {
 			continue
 		}
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *marchStores) SignedBatches(_ context.Context, agentID string, from, to int64, fn func(StoredBatch) error) error {
+	if s.fail != nil {
+		return s.fail
+	}
+	var in []StoredBatch
+	for _, b := range s.batches {
+		if b.AgentID == agentID && b.Signed && b.Seq >= from && b.Seq <= to {
+			in = append(in, b)
+		}
+	}
+	slices.SortFunc(in, func(x, y StoredBatch) int { return cmp.Compare(x.Seq, y.Seq) })
+	for _, b := range in {
 		if err := fn(b); err != nil {
 			return err
 		}

@@ -231,7 +231,7 @@ func (rg *Registrar) pinSigning(ctx context.Context, a Agent, key []byte) (Agent
 			return a, rg.otherKey(ctx, a, key)
 		}
 		at := rg.env.now()
-		err := rg.d.Pins.PinSigningKey(ctx, a.AgentID, key, at)
+		_, err := commitKeyChange(ctx, rg.d.Pins, a, KeyPin, key, at)
 		if err == nil {
 			a.SigningPubKey, a.SigningSetAt = key, at
 			return a, rg.audit.record(ctx, pinAudit(a))

@@ -82,11 +82,25 @@ type AgentLister interface {
 	ListAgents(ctx context.Context, tenantID string, status AgentStatus, cursor string, limit int) (AgentPage, error)
 }
 
+// SigningKeyPins are the two writes of an agent's signing-key pin. Each is
+// one conditional write that also keeps the agent's key history (SPEC 9),
+// so history and pin never disagree; only commitKeyChange calls them.
+type SigningKeyPins interface {
+	// PinSigningKey sets the key if none is pinned, and appends
+	// {key, at, not unpinned} to the history in the same write; else ErrConflict.
+	PinSigningKey(ctx context.Context, agentID string, key []byte, at time.Time) error
+	// UnpinSigningKey removes the pin and writes history in the same write,
+	// if the pin is still history's last key with its PinnedAt and the stored
+	// history holds len(history) entries (none when the one entry is
+	// KeyHistory's fallback for an agent pinned before histories were
+	// kept); else ErrConflict.
+	UnpinSigningKey(ctx context.Context, agentID string, history []SigningKey) error
+}
+
 // PinStore holds the writes of a registration (SPEC 4.1, 5). A write on an
 // agent that does not exist is ErrConflict.
 type PinStore interface {
-	// PinSigningKey sets the key if none is pinned, else ErrConflict.
-	PinSigningKey(ctx context.Context, agentID string, key []byte, at time.Time) error
+	SigningKeyPins
 	// PinCert pins c if the current fingerprint is expect ("" = none), else ErrConflict.
 	PinCert(ctx context.Context, agentID string, c CertPin, expect string) error
 	// RecordRegistration records what the host reported.
@@ -95,7 +109,7 @@ type PinStore interface {
 
 // Unpinner undoes the pins, for an admin's rotation.
 type Unpinner interface {
-	UnpinSigningKey(ctx context.Context, agentID string) error
+	SigningKeyPins
 	UnpinCert(ctx context.Context, agentID string) error
 }
 
@@ -181,6 +195,21 @@ type PeriodReader interface {
 	// PeriodBatches calls fn (never concurrently) for every batch of the
 	// tenant whose records may fall in [from, to].
 	PeriodBatches(ctx context.Context, tenantID string, from, to time.Time, fn func(StoredBatch) error) error
+}
+
+// ChainReader reads an agent's signed batches by seq: its batches
+// partition (sort key SignedBatchKey), never a scan.
+type ChainReader interface {
+	// SignedBatches calls fn (never concurrently), in seq order, for every
+	// signed batch of the agent whose seq is in [from, to].
+	SignedBatches(ctx context.Context, agentID string, from, to int64, fn func(StoredBatch) error) error
+}
+
+// PackBatches is what a pack reads of the batches: by time, and the
+// agents' chains between (SPEC 9).
+type PackBatches interface {
+	PeriodReader
+	ChainReader
 }
 
 // --- anomalies
@@ -297,6 +326,7 @@ type BatchStore interface {
 	BatchWriter
 	BatchReader
 	PeriodReader
+	ChainReader
 }
 
 // AnomalyStore keeps anomalies.

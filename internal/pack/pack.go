@@ -33,7 +33,7 @@ const (
 )
 
 // FormatVersion is the manifest format_version this package writes.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // Sentinel errors.
 var (

@@ -206,7 +206,7 @@ func TestArchiveLayout(t *testing.T) {
 	if err := json.Unmarshal(man, &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.FormatVersion != 1 || m.TenantID != "acme-bv" || m.PeriodStart != "2026-04-01T00:00:00Z" ||
+	if m.FormatVersion != pack.FormatVersion || m.TenantID != "acme-bv" || m.PeriodStart != "2026-04-01T00:00:00Z" ||
 		m.PeriodEnd != "2026-04-30T23:59:59Z" || m.GeneratedAt != "2026-05-01T08:03:14Z" || m.SigningKeyID != "sk_1" ||
 		m.PreviousPack != nil || !strings.Contains(string(man), `"previous_pack":null`) {
 		t.Errorf("manifest = %s", man)

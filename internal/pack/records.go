@@ -15,21 +15,23 @@ import (
 // doubles; instants are RFC 3339 UTC. The records of an agent's
 // <type>.ndjson files are the agent's own, as it sent them.
 
-// BatchLine is a line of an agent's batch.ndjson (BatchPath): one stored
-// batch that records of the pack came from, or that was quarantined.
+// BatchLine is a line of an agent's batch.ndjson (BatchPath), exactly the
+// members of SPEC 9: one stored batch that records of the pack came from,
+// or that lies between those in the agent's chain, or that was quarantined,
+// with its exact bytes.
 type BatchLine struct {
-	Type         string  `json:"type"` // "batch"
-	TS           string  `json:"ts,omitempty"`
-	Seq          *string `json:"seq"`
-	AgentVersion string  `json:"agent_version,omitempty"`
-	BatchKey     string  `json:"batch_key"`
-	BodySHA256   string  `json:"body_sha256"`
-	Signature    *string `json:"signature"`
-	Signed       bool    `json:"signed"`
-	ReceivedAt   string  `json:"received_at"`
-	Records      int     `json:"records"`
-	InPeriod     int     `json:"records_in_period"`
-	Quarantined  string  `json:"quarantined,omitempty"`
+	BatchKey       string  `json:"batch_key"`
+	Seq            *string `json:"seq"`
+	Prev           *string `json:"prev"`
+	ReceivedAt     string  `json:"received_at"`
+	BodySHA256     string  `json:"body_sha256"`
+	Signature      *string `json:"signature"`
+	KeyFingerprint *string `json:"key_fingerprint"`
+	Signed         bool    `json:"signed"`
+	Records        int     `json:"records"`
+	InPeriod       int     `json:"records_in_period"`
+	Body           string  `json:"body"`
+	Quarantined    string  `json:"quarantined,omitempty"`
 }
 
 // Members of a BatchLine that the verifiers read (SPEC 9: a quarantined
@@ -40,18 +42,17 @@ const (
 )
 
 // batchLine is the line of b, whose header and records are parsed, n of
-// them in the period.
-func batchLine(b Batch, parsed batch.Batch, n int) BatchLine {
-	l := BatchLine{Type: "batch", BatchKey: b.Key, BodySHA256: b.SHA256, Signed: b.Signed,
-		ReceivedAt: b.ReceivedAt.UTC().Format(time.RFC3339Nano), Records: len(parsed.Records), InPeriod: n}
-	if h := parsed.Header; h != nil {
-		l.TS, l.AgentVersion = h.TS.UTC().Format(time.RFC3339Nano), h.AgentVersion
+// them in the period; key is the agent's key when b was received, if any.
+func batchLine(b Batch, parsed batch.Batch, n int, key *SigningKey) BatchLine {
+	l := storedLine(b, key)
+	l.Records, l.InPeriod = len(parsed.Records), n
+	if h := parsed.Header; h != nil && b.Signed {
+		if h.Prev != "" {
+			p := h.Prev
+			l.Prev = &p
+		}
 		s := strconv.FormatInt(h.Seq, 10)
 		l.Seq = &s
-	}
-	if b.Signed {
-		s := b.Signature
-		l.Signature = &s
 	}
 	return l
 }
@@ -59,12 +60,27 @@ func batchLine(b Batch, parsed batch.Batch, n int) BatchLine {
 // quarantineLine is the line of a stored batch none of whose records can
 // be packed (SPEC 9): what the store says of it, why, and
 // "records_in_period":0. records is the count the batch was stored with.
-func quarantineLine(b Batch, reason string) BatchLine {
-	l := BatchLine{Type: "batch", BatchKey: b.Key, BodySHA256: b.SHA256, Signed: b.Signed,
-		ReceivedAt: b.ReceivedAt.UTC().Format(time.RFC3339Nano), Records: b.Records, Quarantined: reason}
+func quarantineLine(b Batch, reason string, key *SigningKey) BatchLine {
+	l := storedLine(b, key)
+	l.Records, l.Quarantined = b.Records, reason
 	if b.Signed {
-		seq, s := strconv.FormatInt(b.Seq, 10), b.Signature
-		l.Seq, l.Signature = &seq, &s
+		seq := strconv.FormatInt(b.Seq, 10)
+		l.Seq = &seq
+	}
+	return l
+}
+
+// storedLine is what the store says of b: its key, bytes and signature.
+func storedLine(b Batch, key *SigningKey) BatchLine {
+	l := BatchLine{BatchKey: b.Key, BodySHA256: b.SHA256, Signed: b.Signed, ReceivedAt: TS(b.ReceivedAt),
+		Body: base64.StdEncoding.EncodeToString(b.Body)}
+	if b.Signed {
+		s := b.Signature
+		l.Signature = &s
+		if key != nil {
+			fp := Fingerprint(key.PublicKey)
+			l.KeyFingerprint = &fp
+		}
 	}
 	return l
 }
@@ -103,7 +119,7 @@ type AuditLine struct {
 }
 
 func auditLine(e AuditEvent) AuditLine {
-	l := AuditLine{EventID: e.ID, At: e.At.UTC().Format(time.RFC3339Nano), Action: e.Action, Actor: e.Actor, Detail: e.Detail}
+	l := AuditLine{EventID: e.ID, At: TS(e.At), Action: e.Action, Actor: e.Actor, Detail: e.Detail}
 	if e.AgentID != "" {
 		id := e.AgentID
 		l.AgentID = &id
@@ -132,15 +148,30 @@ type AgentLine struct {
 	LastSeq            string  `json:"last_seq"`
 	RegisteredAt       *string `json:"registered_at"`
 	CreatedAt          string  `json:"created_at"`
+	// SigningKeys is every signing key the agent had, oldest first (SPEC 9).
+	SigningKeys []SigningKeyLine `json:"signing_keys"`
+}
+
+// SigningKeyLine is one entry of an agent's key history.
+type SigningKeyLine struct {
+	PublicKey   string  `json:"public_key"`
+	Fingerprint string  `json:"fingerprint"`
+	PinnedAt    string  `json:"pinned_at"`
+	UnpinnedAt  *string `json:"unpinned_at"`
 }
 
 func agentLine(a Agent) AgentLine {
 	l := AgentLine{AgentID: a.AgentID, Hostname: a.Hostname, OS: a.OS, Arch: a.Arch, AgentVersion: a.AgentVersion,
 		MaxAgentVersion: a.MaxAgentVersion, LastSeq: strconv.FormatInt(a.LastSeq, 10), RegisteredAt: instant(a.RegisteredAt),
-		CreatedAt: a.CreatedAt.UTC().Format(time.RFC3339Nano)}
+		CreatedAt: TS(a.CreatedAt)}
 	if len(a.SigningPubKey) > 0 {
 		k, fp := base64.StdEncoding.EncodeToString(a.SigningPubKey), Fingerprint(a.SigningPubKey)
 		l.SigningPubKey, l.SigningKeyFP, l.SigningSetAt = &k, &fp, instant(a.SigningSetAt)
+	}
+	l.SigningKeys = make([]SigningKeyLine, len(a.SigningKeys))
+	for i, k := range a.SigningKeys {
+		l.SigningKeys[i] = SigningKeyLine{PublicKey: base64.StdEncoding.EncodeToString(k.PublicKey), Fingerprint: Fingerprint(k.PublicKey),
+			PinnedAt: TS(k.PinnedAt), UnpinnedAt: instant(k.UnpinnedAt)}
 	}
 	if c := a.ClientCert; c != nil {
 		fp := c.Fingerprint
@@ -149,11 +180,15 @@ func agentLine(a Agent) AgentLine {
 	return l
 }
 
+// TS is how every instant of the pack's records is written: RFC 3339 UTC
+// with as many digits of the second's fraction as it has (time.RFC3339Nano).
+func TS(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
 // instant is t as RFC 3339 UTC, or null when it is zero.
 func instant(t time.Time) *string {
 	if t.IsZero() {
 		return nil
 	}
-	s := t.UTC().Format(time.RFC3339Nano)
+	s := TS(t)
 	return &s
 }

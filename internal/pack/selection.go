@@ -16,11 +16,22 @@ import (
 // docs/packs.md, "What goes in"): what the hub held before asOf
 // (generated_at) about the tenant's period.
 type selection struct {
+	ctx    context.Context
+	src    Source
 	b      *Builder
 	p      Period
 	asOf   time.Time
 	files  map[string]*FileWriter // created when their first record comes
 	agents map[string]bool        // the agents the other files name
+	keys   map[string][]SigningKey
+	chains map[string]*chainSpan // by agent: the signed batches listed so far
+}
+
+// chainSpan is the seqs of an agent's signed batches that batch.ndjson
+// lists: 8 bytes a batch, the one part of a build that grows with the data.
+type chainSpan struct {
+	min, max int64
+	listed   map[int64]bool
 }
 
 // addPeriod writes every data file of b's period from src: the agents'
@@ -28,11 +39,21 @@ type selection struct {
 // those name.
 func (b *Builder) addPeriod(ctx context.Context, src Source) error {
 	m := b.meta
-	s := &selection{b: b, p: Period{TenantID: m.TenantID, Start: m.PeriodStart, End: m.PeriodEnd}, asOf: m.GeneratedAt,
-		files: map[string]*FileWriter{}, agents: map[string]bool{}}
+	s := &selection{ctx: ctx, src: src, b: b, p: Period{TenantID: m.TenantID, Start: m.PeriodStart, End: m.PeriodEnd}, asOf: m.GeneratedAt,
+		files: map[string]*FileWriter{}, agents: map[string]bool{}, keys: map[string][]SigningKey{}, chains: map[string]*chainSpan{}}
 	err := read("batches", func(fn func(Batch) error) error { return src.Batches(ctx, s.p, fn) }, s.addBatch)
 	if err != nil {
 		return err
+	}
+	// Every other signed batch between those listed, so that the chain has
+	// no hole the pack made itself (SPEC 9).
+	for _, id := range slices.Sorted(maps.Keys(s.chains)) {
+		c := s.chains[id]
+		err := read("signed batches of "+id, func(fn func(Batch) error) error { return src.SignedBatches(ctx, id, c.min, c.max, fn) },
+			func(b Batch) error { return s.addBetween(id, c, b) })
+		if err != nil {
+			return err
+		}
 	}
 	// The three fixed files are in every pack, with records or without.
 	for _, path := range []string{AnomaliesPath, AuditPath, AgentsPath} {
@@ -108,12 +129,7 @@ func (s *selection) addBatch(b Batch) error {
 	}
 	parsed, perr := batch.Parse(b.Body, b.Signed)
 	if perr != nil {
-		s.agents[b.AgentID] = true
-		fw, err := s.file(BatchPath(b.AgentID))
-		if err != nil {
-			return err
-		}
-		return fw.Add(quarantineLine(b, batch.Reason(perr)))
+		return s.list(b, nil, 0, perr)
 	}
 	n := 0
 	for _, r := range parsed.Records {
@@ -132,12 +148,66 @@ func (s *selection) addBatch(b Batch) error {
 	if n == 0 {
 		return nil
 	}
+	return s.list(b, &parsed, n, nil)
+}
+
+// addBetween lists b, a signed batch of agent id between the first and the
+// last that addBatch listed, unless it is listed already; none of its
+// records is packed.
+func (s *selection) addBetween(id string, c *chainSpan, b Batch) error {
+	if b.AgentID != id || !b.Signed || c.listed[b.Seq] || b.TenantID != s.p.TenantID || !b.ReceivedAt.Before(s.asOf) {
+		return nil
+	}
+	parsed, perr := batch.Parse(b.Body, true)
+	return s.list(b, &parsed, 0, perr)
+}
+
+// list writes b's line in its agent's batch.ndjson: n of its parsed
+// records in the period, or quarantined when perr says it does not parse.
+func (s *selection) list(b Batch, parsed *batch.Batch, n int, perr error) error {
 	s.agents[b.AgentID] = true
+	key, err := s.keyAt(b.AgentID, b.ReceivedAt)
+	if err != nil {
+		return err
+	}
 	fw, err := s.file(BatchPath(b.AgentID))
 	if err != nil {
 		return err
 	}
-	return fw.Add(batchLine(b, parsed, n))
+	if b.Signed {
+		c := s.chains[b.AgentID]
+		if c == nil {
+			c = &chainSpan{min: b.Seq, max: b.Seq, listed: map[int64]bool{}}
+			s.chains[b.AgentID] = c
+		}
+		c.min, c.max, c.listed[b.Seq] = min(c.min, b.Seq), max(c.max, b.Seq), true
+	}
+	if perr != nil {
+		return fw.Add(quarantineLine(b, batch.Reason(perr), key))
+	}
+	return fw.Add(batchLine(b, *parsed, n, key))
+}
+
+// keyAt is the signing key the agent had at t, from its key history (nil
+// when it had none, or the source does not know the agent).
+func (s *selection) keyAt(agentID string, t time.Time) (*SigningKey, error) {
+	keys, ok := s.keys[agentID]
+	if !ok {
+		a, err := s.src.Agent(s.ctx, agentID)
+		switch {
+		case errors.Is(err, ErrUnknownAgent):
+		case err != nil:
+			return nil, fmt.Errorf("pack: read agent %q: %w", agentID, err)
+		case a.TenantID == s.p.TenantID:
+			keys = a.SigningKeys
+		}
+		s.keys[agentID] = keys
+	}
+	k, ok := KeyAt(keys, t)
+	if !ok {
+		return nil, nil
+	}
+	return &k, nil
 }
 
 // addAnomaly packs a if it was open at any time in the period: first seen

@@ -82,7 +82,10 @@ func TestBuildSourceFails(t *testing.T) {
 		}, down, "pack: read audit log: "},
 		{"fail/agent", func(d packtest.Data) *packtest.Source {
 			return &packtest.Source{Data: d, Fail: map[string]error{"Agent": down}}
-		}, down, `pack: read agent "ag_globex": `},
+		}, down, `pack: read agent "ag_signed": `}, // the key its first listed batch was signed with
+		{"fail/signed-batches", func(d packtest.Data) *packtest.Source {
+			return &packtest.Source{Data: d, Fail: map[string]error{"SignedBatches": down}}
+		}, down, `pack: read signed batches of ag_signed: `},
 		{"fail/unsafe-agent-id", func(d packtest.Data) *packtest.Source {
 			d.Batches[0].AgentID = "../ag"
 			return &packtest.Source{Data: d}

@@ -26,6 +26,11 @@ type Source interface {
 	Audit(ctx context.Context, p Period, fn func(AuditEvent) error) error
 	// Agent returns one agent, or ErrUnknownAgent.
 	Agent(ctx context.Context, agentID string) (Agent, error)
+	// SignedBatches calls fn, never concurrently and in seq order, for
+	// every signed batch of the agent whose seq is in [from, to]: the
+	// agent's chain between the batches a pack holds (SPEC 9), read by seq,
+	// never by a scan.
+	SignedBatches(ctx context.Context, agentID string, from, to int64, fn func(Batch) error) error
 }
 
 // ErrUnknownAgent is what Source.Agent returns for an agent it does not
@@ -81,10 +86,28 @@ type Agent struct {
 	MaxAgentVersion string
 	SigningPubKey   []byte // nil: no key pinned
 	SigningSetAt    time.Time
-	ClientCert      *ClientCert // nil: no certificate pinned
+	SigningKeys     []SigningKey // every key it had, oldest first (SPEC 9)
+	ClientCert      *ClientCert  // nil: no certificate pinned
 	LastSeq         int64
 	RegisteredAt    time.Time
 	CreatedAt       time.Time
+}
+
+// SigningKey is one signing key an agent had: pinned from PinnedAt until
+// UnpinnedAt (zero while pinned).
+type SigningKey struct {
+	PublicKey            []byte
+	PinnedAt, UnpinnedAt time.Time
+}
+
+// KeyAt returns the key of keys whose [pinned_at, unpinned_at) holds t.
+func KeyAt(keys []SigningKey, t time.Time) (SigningKey, bool) {
+	for _, k := range keys {
+		if !t.Before(k.PinnedAt) && (k.UnpinnedAt.IsZero() || t.Before(k.UnpinnedAt)) {
+			return k, true
+		}
+	}
+	return SigningKey{}, false
 }
 
 // ClientCert is an agent's pinned client certificate (SPEC 5).

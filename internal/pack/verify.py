@@ -1072,8 +1072,8 @@ def parse_manifest(data):
         return None, "not valid JSON"
     if not isinstance(m, dict):
         return None, "not a JSON object"
-    if not is_int(m.get("format_version")) or m.get("format_version") != 1:
-        return None, "format_version is not 1"
+    if not is_int(m.get("format_version")) or m.get("format_version") not in (1, 2):
+        return None, "format_version is not 1 or 2"
     for k in _STRING_FIELDS:
         if not isinstance(m.get(k), str) or not m.get(k):
             return None, k + " missing or not a string"

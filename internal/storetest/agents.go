@@ -89,7 +89,9 @@ var agentWrites = []struct {
 	{"PinSigningKey", func(ctx context.Context, s hub.Stores, id string) error {
 		return s.Agents.PinSigningKey(ctx, id, key(1), t0)
 	}},
-	{"UnpinSigningKey", func(ctx context.Context, s hub.Stores, id string) error { return s.Agents.UnpinSigningKey(ctx, id) }},
+	{"UnpinSigningKey", func(ctx context.Context, s hub.Stores, id string) error {
+		return s.Agents.UnpinSigningKey(ctx, id, []hub.SigningKey{{PublicKey: key(1), PinnedAt: t0, UnpinnedAt: at(1)}})
+	}},
 	{"PinCert", func(ctx context.Context, s hub.Stores, id string) error {
 		return s.Agents.PinCert(ctx, id, certPin(1, ""), "")
 	}},
@@ -198,16 +200,34 @@ func testSigningPin(t *testing.T, s hub.Stores) {
 			return s.Agents.PinSigningKey(ctx, id, k, ts)
 		}
 	}
-	unpin := func(ctx context.Context, s hub.Stores, id string) error { return s.Agents.UnpinSigningKey(ctx, id) }
+	unpin := func(h ...hub.SigningKey) func(context.Context, hub.Stores, string) error {
+		return func(ctx context.Context, s hub.Stores, id string) error { return s.Agents.UnpinSigningKey(ctx, id, h) }
+	}
+	e1 := hub.SigningKey{PublicKey: key(1), PinnedAt: at(1)}
+	c1 := hub.SigningKey{PublicKey: key(1), PinnedAt: at(1), UnpinnedAt: at(3)}
+	e2 := hub.SigningKey{PublicKey: key(2), PinnedAt: at(4)}
+	c2 := hub.SigningKey{PublicKey: key(2), PinnedAt: at(4), UnpinnedAt: at(5)}
+	history := func(h ...hub.SigningKey) func(a *hub.Agent) {
+		return func(a *hub.Agent) { a.SigningKeys = h }
+	}
 	runAgentSteps(t, s, newAgent("t-pin", "ag_pin"), []agentStep{
-		{name: "ok/pin on an unpinned agent", write: pin(key(1), at(1)),
-			apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = key(1), at(1) }},
+		{name: "fail/unpin an unpinned agent", write: unpin(c1), want: hub.ErrConflict},
+		{name: "ok/pin on an unpinned agent appends to the history", write: pin(key(1), at(1)),
+			apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = key(1), at(1); history(e1)(a) }},
 		{name: "fail/pin another key while pinned", write: pin(key(2), at(2)), want: hub.ErrConflict},
 		{name: "fail/pin the same key while pinned", write: pin(key(1), at(3)), want: hub.ErrConflict},
-		{name: "ok/unpin", write: unpin, apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = nil, time.Time{} }},
-		{name: "ok/unpin an unpinned agent", write: unpin},
-		{name: "ok/pin a new key after unpin", write: pin(key(2), at(4)),
-			apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = key(2), at(4) }},
+		{name: "fail/unpin another key", write: unpin(hub.SigningKey{PublicKey: key(2), PinnedAt: at(1), UnpinnedAt: at(3)}), want: hub.ErrConflict},
+		{name: "fail/unpin the key pinned at another time", write: unpin(hub.SigningKey{PublicKey: key(1), PinnedAt: at(2), UnpinnedAt: at(3)}), want: hub.ErrConflict},
+		{name: "fail/unpin with a history of another length", write: unpin(c2, c1), want: hub.ErrConflict},
+		{name: "fail/unpin with no history", write: unpin(), want: hub.ErrConflict},
+		{name: "ok/unpin closes the entry", write: unpin(c1),
+			apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = nil, time.Time{}; history(c1)(a) }},
+		{name: "fail/unpin an unpinned agent again", write: unpin(c1), want: hub.ErrConflict},
+		{name: "ok/pin a new key after unpin appends", write: pin(key(2), at(4)),
+			apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = key(2), at(4); history(c1, e2)(a) }},
+		{name: "fail/unpin with a history that lost an entry", write: unpin(c2), want: hub.ErrConflict},
+		{name: "ok/unpin the second key", write: unpin(c1, c2),
+			apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = nil, time.Time{}; history(c1, c2)(a) }},
 	})
 }
 
@@ -287,7 +307,10 @@ func testBatchSeq(t *testing.T, s hub.Stores) {
 	runAgentSteps(t, s, newAgent("t-seq", "ag_seq"), []agentStep{
 		{name: "ok/pin the signing key", write: func(ctx context.Context, s hub.Stores, id string) error {
 			return s.Agents.PinSigningKey(ctx, id, k, at(1))
-		}, apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = k, at(1) }},
+		}, apply: func(a *hub.Agent) {
+			a.SigningPubKey, a.SigningSetAt = k, at(1)
+			a.SigningKeys = []hub.SigningKey{{PublicKey: k, PinnedAt: at(1)}}
+		}},
 		{name: "fail/begin when last_seq is not prev", write: begin(hub.Pending{Seq: 10, SHA: p1.SHA, PrevSeq: 5, At: at(10)}, k, "1.0.0", "1.0.0"),
 			want: hub.ErrConflict},
 		{name: "fail/begin with another signing key", write: begin(p1, key(8), "1.0.0", "1.0.0"), want: hub.ErrConflict},
@@ -319,8 +342,11 @@ func testBatchSeq(t *testing.T, s hub.Stores) {
 		{name: "ok/begin from the restored seq", write: begin(p3, k, "1.1.0", "1.1.0"), apply: begun(p3, "1.1.0", "1.1.0")},
 		{name: "ok/end the third batch", write: end(p3), apply: cleared},
 		{name: "ok/unpin the signing key", write: func(ctx context.Context, s hub.Stores, id string) error {
-			return s.Agents.UnpinSigningKey(ctx, id)
-		}, apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = nil, time.Time{} }},
+			return s.Agents.UnpinSigningKey(ctx, id, []hub.SigningKey{{PublicKey: k, PinnedAt: at(1), UnpinnedAt: at(31)}})
+		}, apply: func(a *hub.Agent) {
+			a.SigningPubKey, a.SigningSetAt = nil, time.Time{}
+			a.SigningKeys = []hub.SigningKey{{PublicKey: k, PinnedAt: at(1), UnpinnedAt: at(31)}}
+		}},
 		{name: "fail/begin with the unpinned key", write: begin(hub.Pending{Seq: 40, SHA: hash("b4"), PrevSeq: 30, PrevSHA: p3.SHA, At: at(40)}, k, "1.1.0", "1.1.0"),
 			want: hub.ErrConflict},
 	})

@@ -155,3 +155,53 @@ func testPeriod(t *testing.T, s hub.Stores) {
 		}
 	})
 }
+
+// testChain holds the chain reader to what a pack reads between two seqs
+// of an agent (SPEC 9): its signed batches with seq in [from, to], in seq
+// order, bodies whole; none of another agent, no legacy batch.
+func testChain(t *testing.T, s hub.Stores) {
+	ctx := t.Context()
+	signed := func(agent string, seq int64) hub.StoredBatch {
+		return hub.StoredBatch{TenantID: "t-chain", AgentID: agent, Key: hub.SignedBatchKey(seq), Seq: seq, Signed: true,
+			SHA: hash(agent + hub.SignedBatchKey(seq)), Signature: "c2ln", Body: []byte(`[{"seq":` + hub.SignedBatchKey(seq) + `}]`),
+			Records: 0, MinTS: t0, MaxTS: t0, Days: []string{"2026-04-01"}, ReceivedAt: t0}
+	}
+	for _, b := range []hub.StoredBatch{signed("ag_chain", 9), signed("ag_chain", 10), signed("ag_chain", 1_000_000_000_000_000_000),
+		signed("ag_chain", 11), signed("ag_chain", 100), signed("ag_chain_2", 10), {TenantID: "t-chain", AgentID: "ag_chain", Key: "u#" + hash("legacy"),
+			SHA: hash("legacy"), Body: []byte("[]"), MinTS: t0, MaxTS: t0, Days: []string{"2026-04-01"}, ReceivedAt: t0}} {
+		check(t, "PutBatch("+b.Key+")", s.Batches.PutBatch(ctx, b), nil)
+	}
+	for _, tc := range []struct {
+		name     string
+		from, to int64
+		want     []int64
+	}{
+		{"ok/one", 10, 10, []int64{10}},
+		{"ok/a range, in seq order not key length", 10, 1_000_000_000_000_000_000, []int64{10, 11, 100, 1_000_000_000_000_000_000}},
+		{"ok/everything", 0, 1<<63 - 1, []int64{9, 10, 11, 100, 1_000_000_000_000_000_000}},
+		{"ok/nothing between", 12, 99, nil},
+		{"ok/an empty range", 11, 10, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []int64
+			err := s.Batches.SignedBatches(ctx, "ag_chain", tc.from, tc.to, func(b hub.StoredBatch) error {
+				if b.AgentID != "ag_chain" || !b.Signed || !bytes.Equal(b.Body, signed("ag_chain", b.Seq).Body) {
+					t.Errorf("SignedBatches handed over %+v", b)
+				}
+				got = append(got, b.Seq)
+				return nil
+			})
+			check(t, "SignedBatches", err, nil)
+			same(t, "SignedBatches", got, tc.want)
+		})
+	}
+	t.Run("fail/the callback's error ends the read", func(t *testing.T) {
+		stop := errors.New("stop")
+		calls := 0
+		err := s.Batches.SignedBatches(ctx, "ag_chain", 0, 1<<63-1, func(hub.StoredBatch) error { calls++; return stop })
+		check(t, "SignedBatches", err, stop)
+		if calls != 1 {
+			t.Fatalf("the callback ran %d times after it failed, want once", calls)
+		}
+	})
+}

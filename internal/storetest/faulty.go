@@ -160,8 +160,8 @@ func (f *Faulty) RecordRegistration(ctx context.Context, id string, r hub.Regist
 }
 
 // UnpinSigningKey implements hub.Unpinner.
-func (f *Faulty) UnpinSigningKey(ctx context.Context, id string) error {
-	return f.do("UnpinSigningKey", func() error { return f.Memory.UnpinSigningKey(ctx, id) }, id)
+func (f *Faulty) UnpinSigningKey(ctx context.Context, id string, history []hub.SigningKey) error {
+	return f.do("UnpinSigningKey", func() error { return f.Memory.UnpinSigningKey(ctx, id, history) }, id)
 }
 
 // UnpinCert implements hub.Unpinner.
@@ -247,6 +247,11 @@ func (f *Faulty) GetBatch(ctx context.Context, agentID, key string) (hub.StoredB
 // PeriodBatches implements hub.PeriodReader.
 func (f *Faulty) PeriodBatches(ctx context.Context, tenantID string, from, to time.Time, fn func(hub.StoredBatch) error) error {
 	return f.do("PeriodBatches", func() error { return f.Memory.PeriodBatches(ctx, tenantID, from, to, fn) }, tenantID)
+}
+
+// SignedBatches implements hub.ChainReader.
+func (f *Faulty) SignedBatches(ctx context.Context, agentID string, from, to int64, fn func(hub.StoredBatch) error) error {
+	return f.do("SignedBatches", func() error { return f.Memory.SignedBatches(ctx, agentID, from, to, fn) }, agentID)
 }
 
 // RaiseAnomaly implements hub.AnomalyRaiser.

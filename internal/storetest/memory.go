@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"slices"
@@ -125,6 +126,10 @@ func clone(a hub.Agent) hub.Agent {
 		a.Pending = &p
 	}
 	a.SigningPubKey = bytes.Clone(a.SigningPubKey)
+	a.SigningKeys = slices.Clone(a.SigningKeys)
+	for i := range a.SigningKeys {
+		a.SigningKeys[i].PublicKey = bytes.Clone(a.SigningKeys[i].PublicKey)
+	}
 	return a
 }
 
@@ -188,14 +193,26 @@ func (s *Memory) PinSigningKey(_ context.Context, id string, key []byte, at time
 			return false
 		}
 		a.SigningPubKey, a.SigningSetAt = bytes.Clone(key), at
+		a.SigningKeys = append(a.SigningKeys, hub.SigningKey{PublicKey: bytes.Clone(key), PinnedAt: at})
 		return true
 	})
 }
 
 // UnpinSigningKey implements hub.Unpinner.
-func (s *Memory) UnpinSigningKey(_ context.Context, id string) error {
+func (s *Memory) UnpinSigningKey(_ context.Context, id string, history []hub.SigningKey) error {
 	return s.update(id, func(a *hub.Agent) bool {
+		if len(history) == 0 {
+			return false
+		}
+		last := history[len(history)-1]
+		// No stored history: an agent pinned before histories were kept,
+		// whose one entry is KeyHistory's fallback.
+		seen := len(a.SigningKeys) == len(history) || len(a.SigningKeys) == 0 && len(history) == 1
+		if !seen || !bytes.Equal(a.SigningPubKey, last.PublicKey) || !a.SigningSetAt.Equal(last.PinnedAt) {
+			return false
+		}
 		a.SigningPubKey, a.SigningSetAt = nil, time.Time{}
+		a.SigningKeys = slices.Clone(history)
 		return true
 	})
 }
@@ -365,6 +382,25 @@ func (s *Memory) PeriodBatches(_ context.Context, tenantID string, from, to time
 	sort.Slice(out, func(i, j int) bool {
 		return out[i].AgentID < out[j].AgentID || out[i].AgentID == out[j].AgentID && out[i].Key < out[j].Key
 	})
+	for _, b := range out {
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SignedBatches implements hub.ChainReader.
+func (s *Memory) SignedBatches(_ context.Context, agentID string, from, to int64, fn func(hub.StoredBatch) error) error {
+	s.mu.Lock()
+	var out []hub.StoredBatch
+	for _, b := range s.batches {
+		if b.AgentID == agentID && b.Signed && b.Seq >= from && b.Seq <= to {
+			out = append(out, cloneBatch(b))
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(x, y hub.StoredBatch) int { return cmp.Compare(x.Seq, y.Seq) })
 	for _, b := range out {
 		if err := fn(b); err != nil {
 			return err

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -47,6 +48,7 @@ func Run(t *testing.T, newStore func(t *testing.T) hub.Stores) {
 		{"audit", testAudit},
 		{"audit-range", testAuditRange},
 		{"period", testPeriod},
+		{"chain", testChain},
 		{"attention", testAttention},
 		{"refresh", testRefresh},
 		{"packs", testPacks},
@@ -109,6 +111,13 @@ func normAgent(a hub.Agent) hub.Agent {
 	utc(&a.SigningSetAt, &a.LastSeen, &a.LastSignedAt, &a.LastUnsignedAt, &a.LiveAt, &a.StaleSince, &a.RegisteredAt, &a.CreatedAt)
 	if len(a.SigningPubKey) == 0 {
 		a.SigningPubKey = nil
+	}
+	if len(a.SigningKeys) == 0 {
+		a.SigningKeys = nil
+	}
+	a.SigningKeys = slices.Clone(a.SigningKeys)
+	for i := range a.SigningKeys {
+		utc(&a.SigningKeys[i].PinnedAt, &a.SigningKeys[i].UnpinnedAt)
 	}
 	if a.Cert != nil {
 		c := *a.Cert

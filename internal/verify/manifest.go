@@ -114,11 +114,15 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if _, ok := v.(map[string]any); !ok {
 		return nil, errors.New("not a JSON object")
 	}
-	if string(o["format_version"]) != strconv.Itoa(pack.FormatVersion) {
-		return nil, fmt.Errorf("format_version is not %d", pack.FormatVersion)
-	}
 	m := &Manifest{}
-	m.FormatVersion = pack.FormatVersion
+	switch string(o["format_version"]) {
+	case "1":
+		m.FormatVersion = 1 // before SPEC 9 and 10: still verifies
+	case strconv.Itoa(pack.FormatVersion):
+		m.FormatVersion = pack.FormatVersion
+	default:
+		return nil, fmt.Errorf("format_version is not 1 or %d", pack.FormatVersion)
+	}
 	vals := map[string]string{}
 	for _, k := range manifestStrings {
 		s, ok := o.str(k)

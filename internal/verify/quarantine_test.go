@@ -17,7 +17,7 @@ import (
 // batchLine is a data/agents/<id>/batch.ndjson line as the hub writes it;
 // reason "" is a batch that was packed, else one that was quarantined.
 func batchLine(key, reason string) pack.BatchLine {
-	l := pack.BatchLine{Type: "batch", BatchKey: key, BodySHA256: strings.Repeat("ab", 32), ReceivedAt: "2026-04-02T10:00:00Z",
+	l := pack.BatchLine{BatchKey: key, BodySHA256: strings.Repeat("ab", 32), ReceivedAt: "2026-04-02T10:00:00Z",
 		Records: 3, InPeriod: 3}
 	if reason != "" {
 		l.InPeriod, l.Quarantined = 0, reason

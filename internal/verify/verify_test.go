@@ -63,6 +63,22 @@ func TestRoundTrip(t *testing.T) {
 			}
 		})
 	}
+	// A format_version 1 pack (before SPEC 9) still verifies.
+	v1 := unpack(t, b)
+	editManifest(t, v1, func(m map[string]any) { m["format_version"] = 1 })
+	resign(t, v1, k)
+	v1path := writeTemp(t, "evidence_acme-bv_april-2026-v1.tar.gz", repack(t, v1))
+	t.Run("ok/format-version-1", func(t *testing.T) {
+		want := successLines("✓ Signing key matches expected fingerprint: " + fp)
+		if got := runGo(t, v1path, fp); got.exit != 0 || got.text != want {
+			t.Fatalf("Go verifier: exit %d\n%s", got.exit, got.text)
+		}
+		for _, backend := range backends {
+			if got := runPy(t, script, backend, v1path, fp); got.exit != 0 || got.text != want {
+				t.Fatalf("verify.py (%s): exit %d\n%s", backend, got.exit, got.text)
+			}
+		}
+	})
 	t.Run("ok/verify.py-inside-the-pack", func(t *testing.T) {
 		exit, out, _ := packtest.RunPy(t, packtest.Cryptography, filepath.Join(dir, "verify.py"), archive, "--expect-fingerprint", fp)
 		if exit != 0 || out != cases[0].want {
@@ -296,6 +312,15 @@ func tamperCases(t *testing.T, k ed25519.PrivateKey) []tamperCase {
 				return append(ms, member{Hdr: tar.Header{Typeflag: tar.TypeChar, Name: "data/null", Devmajor: 1, Devminor: 3}})
 			},
 			want: "special_file",
+		},
+		{
+			name: "fail/format-version-3",
+			mutate: func(t *testing.T, ms []member) []member {
+				editManifest(t, ms, func(m map[string]any) { m["format_version"] = 3 })
+				resign(t, ms, k)
+				return ms
+			},
+			want: "manifest_invalid",
 		},
 		{
 			name: "fail/duplicate-member",

@@ -46,7 +46,7 @@ func decodeAgent(it item) hub.Agent {
 		TenantID: gs(it, "tenant_id"), AgentID: gs(it, "agent_id"), TokenHash: gs(it, "token_hash"),
 		Hostname: gs(it, "hostname"), OS: gs(it, "os"), Arch: gs(it, "arch"),
 		AgentVersion: gs(it, "agent_version"), MaxAgentVersion: gs(it, "max_agent_version"),
-		SigningPubKey: gb(it, "signing_pubkey"), SigningSetAt: gt(it, "signing_set_at"),
+		SigningPubKey: gb(it, "signing_pubkey"), SigningSetAt: gt(it, "signing_set_at"), SigningKeys: signingKeys(it),
 		LastSeq: gn(it, "last_seq"), LastBatchSHA: gs(it, "last_batch_sha"),
 		LastSeen: gt(it, "last_seen"), LastSignedAt: gt(it, "last_signed_at"), LastUnsignedAt: gt(it, "last_unsigned_at"),
 		RegisteredAt: gt(it, "registered_at"), CreatedAt: gt(it, "created_at"),
@@ -135,14 +135,65 @@ func (s *conn) update(ctx context.Context, op, id, expr, cond string, n map[stri
 }
 
 // PinSigningKey implements hub.PinStore: the TOFU pin, attribute_not_exists.
+// The pinned key is the open last entry of the history (signingKeys), so
+// the pin writes nothing else and the item every ingest writes stays small
+// (docs/dynamodb.md, "Signing-key history").
 func (s *Agents) PinSigningKey(ctx context.Context, id string, k []byte, at time.Time) error {
 	return s.update(ctx, "pin signing key", id, "SET signing_pubkey = :k, signing_set_at = :t",
 		"attribute_not_exists(signing_pubkey)", nil, item{":k": vb(k), ":t": vt(at)})
 }
 
-// UnpinSigningKey implements hub.Unpinner.
-func (s *Agents) UnpinSigningKey(ctx context.Context, id string) error {
-	return s.update(ctx, "unpin signing key", id, "REMOVE signing_pubkey, signing_set_at", "", nil, nil)
+// UnpinSigningKey implements hub.Unpinner: the pin goes and the history h,
+// its last entry (the pin) closed, is written in the same write as the
+// stored keys it had before, if the pin and those are still as the caller
+// read them.
+func (s *Agents) UnpinSigningKey(ctx context.Context, id string, h []hub.SigningKey) error {
+	if len(h) == 0 {
+		return hub.ErrConflict
+	}
+	last := h[len(h)-1]
+	l := &types.AttributeValueMemberL{Value: make([]types.AttributeValue, len(h))}
+	for i, k := range h {
+		l.Value[i] = signingKeyValue(k)
+	}
+	v := item{":k": vb(last.PublicKey), ":t": vt(last.PinnedAt), ":h": l}
+	cond := "signing_pubkey = :k AND signing_set_at = :t AND attribute_not_exists(signing_keys)"
+	if len(h) > 1 {
+		cond, v[":n"] = "signing_pubkey = :k AND signing_set_at = :t AND size(signing_keys) = :n", vn(int64(len(h)-1))
+	}
+	return s.update(ctx, "unpin signing key", id, "SET signing_keys = :h REMOVE signing_pubkey, signing_set_at", cond, nil, v)
+}
+
+func signingKeyValue(k hub.SigningKey) types.AttributeValue {
+	m := item{"pk": vb(k.PublicKey), "pinned_at": vt(k.PinnedAt)}
+	if !k.UnpinnedAt.IsZero() {
+		m["unpinned_at"] = vt(k.UnpinnedAt)
+	}
+	return &types.AttributeValueMemberM{Value: m}
+}
+
+// signingKeys is an agent's key history: the keys it had, stored closed in
+// signing_keys, then the pinned one, open.
+func signingKeys(it item) []hub.SigningKey {
+	out := decodeSigningKeys(it)
+	if k := gb(it, "signing_pubkey"); len(k) > 0 {
+		out = append(out, hub.SigningKey{PublicKey: k, PinnedAt: gt(it, "signing_set_at")})
+	}
+	return out
+}
+
+func decodeSigningKeys(it item) []hub.SigningKey {
+	l, ok := it["signing_keys"].(*types.AttributeValueMemberL)
+	if !ok {
+		return nil
+	}
+	out := make([]hub.SigningKey, 0, len(l.Value))
+	for _, v := range l.Value {
+		if m, ok := v.(*types.AttributeValueMemberM); ok {
+			out = append(out, hub.SigningKey{PublicKey: gb(m.Value, "pk"), PinnedAt: gt(m.Value, "pinned_at"), UnpinnedAt: gt(m.Value, "unpinned_at")})
+		}
+	}
+	return out
 }
 
 // PinCert implements hub.PinStore. The certificate's PEM goes to the

@@ -109,6 +109,36 @@ func (s *Batches) DeleteBatch(ctx context.Context, b hub.StoredBatch) error {
 	return classify("delete batch", err)
 }
 
+// SignedBatches implements hub.ChainReader: one query of the agent's
+// partition, batch_key BETWEEN the two seqs' keys, paged.
+func (s *Batches) SignedBatches(ctx context.Context, agentID string, from, to int64, fn func(hub.StoredBatch) error) error {
+	if from < 0 || to < from {
+		return nil
+	}
+	q := &dynamodb.QueryInput{TableName: aws.String(s.t.Batches), ConsistentRead: aws.Bool(true),
+		KeyConditionExpression:    aws.String("agent_id = :a AND batch_key BETWEEN :from AND :to"),
+		ExpressionAttributeValues: item{":a": vs(agentID), ":from": vs(hub.SignedBatchKey(from)), ":to": vs(hub.SignedBatchKey(to))}}
+	for {
+		out, err := s.db.Query(ctx, q)
+		if err != nil {
+			return classify("query signed batches of "+agentID, err)
+		}
+		for _, it := range out.Items {
+			b, err := decodeBatch(it)
+			if err != nil {
+				return err
+			}
+			if err := fn(b); err != nil {
+				return err
+			}
+		}
+		if out.LastEvaluatedKey == nil {
+			return nil
+		}
+		q.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
 // PeriodBatches implements hub.PeriodReader: one query per (day, shard) of the
 // batch index, at most IndexShards at a time, then GetItem of each batch.
 func (s *Batches) PeriodBatches(ctx context.Context, tenantID string, from, to time.Time, fn func(hub.StoredBatch) error) error {

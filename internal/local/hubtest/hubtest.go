@@ -13,6 +13,7 @@ package hubtest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -29,6 +30,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -38,6 +40,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/monsys/hub/internal/anomaly"
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/batch"
@@ -414,12 +417,39 @@ type Agent struct {
 	Seqs     []int64
 	Batches  int // stored batches
 	Unsigned int // of which stored without a signing pin (SPEC 4.2 check 4)
+	// Unchained are the seqs of the stored signed batches, in seq order,
+	// whose header "prev" is not the SHA-256 of the signed batch before
+	// (absent on any but the first counts too); Forks is the count of the
+	// agent's chain_fork anomaly (SPEC 4.2 check 10).
+	Unchained []int64
+	Forks     int64
 
 	// Counts of the core's answers to this agent's token.
 	Registrations int // 200 to register
 	Duplicates    int // 200 to ingest: an idempotent resend
 	Replays       int // 409 replay_rejected
 	Forged        int // 403 signature_invalid, to register or ingest
+}
+
+// unchained returns the seqs of the signed batches whose prev does not
+// name the signed batch before them.
+func unchained(t testing.TB, stored []hub.StoredBatch) []int64 {
+	signed := slices.DeleteFunc(slices.Clone(stored), func(b hub.StoredBatch) bool { return !b.Signed })
+	slices.SortFunc(signed, func(x, y hub.StoredBatch) int { return cmp.Compare(x.Seq, y.Seq) })
+	var out []int64
+	for i, b := range signed {
+		parsed, err := batch.Parse(b.Body, true)
+		if err != nil {
+			t.Fatalf("hubtest: stored batch %s: %v", b.Key, err)
+		}
+		if i == 0 && parsed.Header.Prev == "" {
+			continue
+		}
+		if i == 0 || parsed.Header.Prev != signed[i-1].SHA {
+			out = append(out, b.Seq)
+		}
+	}
+	return out
 }
 
 // Agent returns what the hub holds for agent id and what it answered it.
@@ -455,6 +485,14 @@ func (h *Hub) Agent(t testing.TB, id string) Agent {
 		} else {
 			v.Unsigned++
 		}
+	}
+	v.Unchained = unchained(t, stored)
+	p, err := h.store.ListAnomalies(context.Background(), a.TenantID, anomaly.Filter{AgentID: id, Kind: anomaly.ChainFork}, "", 10)
+	if err != nil {
+		t.Fatalf("hubtest: anomalies of %s: %v", id, err)
+	}
+	for _, an := range p.Anomalies {
+		v.Forks += an.Count
 	}
 	for _, x := range h.Exchanges() {
 		if x.AgentID != id || x.Injected {

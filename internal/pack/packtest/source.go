@@ -2,10 +2,12 @@ package packtest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,6 +62,19 @@ func (s *Source) Agent(_ context.Context, agentID string) (pack.Agent, error) {
 		}
 	}
 	return pack.Agent{}, pack.ErrUnknownAgent
+}
+
+// SignedBatches calls fn for the agent's signed batches with seq in
+// [from, to], in seq order.
+func (s *Source) SignedBatches(_ context.Context, agentID string, from, to int64, fn func(pack.Batch) error) error {
+	var in []pack.Batch
+	for _, b := range s.Data.Batches {
+		if b.AgentID == agentID && b.Signed && b.Seq >= from && b.Seq <= to {
+			in = append(in, b)
+		}
+	}
+	slices.SortFunc(in, func(x, y pack.Batch) int { return cmp.Compare(x.Seq, y.Seq) })
+	return each(s, "SignedBatches", in, fn)
 }
 
 func each[T any](s *Source, name string, items []T, fn func(T) error) error {
@@ -138,6 +153,18 @@ func marchData() Data {
 		stored("acme", "ag_signed", true, 1772323200000000007,
 			`[{"type":"batch","ts":"2026-03-12T00:00:00Z","seq":1772323200000000007,"agent_version":"1.4.2"},{"type":"metric","ts":"2026-03-12T00:00:00Z","v":1,"v":2}]`,
 			1, "2026-03-12T00:00:00Z"),
+		// Signed, between the two listed ones in the chain: a heartbeat
+		// (the header alone) and a batch whose records are after the
+		// period; listed with no record in the period (SPEC 9).
+		stored("acme", "ag_signed", true, 1772323200000000003,
+			`[{"type":"batch","ts":"2026-03-05T00:00:00Z","seq":1772323200000000003,"agent_version":"1.4.2","prev":"`+strings.Repeat("0", 64)+`"}]`,
+			0, "2026-03-05T00:00:00Z"),
+		stored("acme", "ag_signed", true, 1772323200000000005,
+			`[{"type":"batch","ts":"2026-04-01T00:00:00Z","seq":1772323200000000005,"agent_version":"1.4.2"},{"type":"metric","ts":"2026-04-01T00:00:00Z","cpu":0.1}]`,
+			1, "2026-03-06T00:00:00Z"),
+		// Signed, between them too, but received at generated_at: not yet held.
+		stored("acme", "ag_signed", true, 1772323200000000006,
+			`[{"type":"batch","ts":"2026-03-06T00:00:00Z","seq":1772323200000000006,"agent_version":"1.4.2"}]`, 0, "2026-04-01T10:02:00Z"),
 		// Received at generated_at: not yet held.
 		stored("acme", "ag_late", false, 0, `[{"type":"metric","ts":"2026-03-20T00:00:00Z","cpu":9}]`, 1, "2026-04-01T10:02:00Z"),
 		// Another tenant's batch: never packed.
@@ -168,6 +195,9 @@ func marchData() Data {
 	}, Agents: []pack.Agent{
 		{TenantID: "acme", AgentID: "ag_signed", Hostname: "web-01", OS: "linux", Arch: "arm64", AgentVersion: "1.4.2",
 			MaxAgentVersion: "1.4.2", SigningPubKey: pub, SigningSetAt: at("2026-02-01T00:00:00Z"), LastSeq: 1772323200000000007,
+			SigningKeys: []pack.SigningKey{
+				{PublicKey: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{6}, 32)).Public().(ed25519.PublicKey), PinnedAt: at("2026-01-31T00:00:00.5Z"), UnpinnedAt: at("2026-02-01T00:00:00Z")},
+				{PublicKey: pub, PinnedAt: at("2026-02-01T00:00:00Z")}},
 			ClientCert:   &pack.ClientCert{Fingerprint: strings.Repeat("ab", 32), SetAt: at("2026-02-01T00:00:01Z"), NotAfter: at("2027-02-01T00:00:01Z")},
 			RegisteredAt: at("2026-02-01T00:00:00Z"), CreatedAt: at("2026-01-31T00:00:00Z")},
 		{TenantID: "acme", AgentID: "ag_legacy", Hostname: "old-01", OS: "linux", Arch: "amd64", AgentVersion: "0.9.0",
