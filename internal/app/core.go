@@ -23,6 +23,10 @@ type CoreConfig struct {
 	// InsecureNoClientCert accepts requests without a client certificate
 	// (LocalStack only; hub.CertConfig).
 	InsecureNoClientCert bool
+	// Log, when set, is the witnessed transparency log (SPEC 10) the pins
+	// and unpins are submitted to: a *tlog.Log, or a tlog.Submitter where
+	// the function only submits. Nil: no log (hubs and tests without one).
+	Log hub.LogSubmitter
 }
 
 // Core is the hub's use cases, each over the ports it calls from st: what
@@ -66,7 +70,7 @@ func Assemble(st hub.Stores, ca CA, cfg CoreConfig, env hub.Env) (*Core, error) 
 		return nil, err
 	}
 	c.Register, err = hub.NewRegistrar(hub.RegisterDeps{Auth: agentAuth, Certs: certs, Alarms: alarms, Agents: st.Agents,
-		Pins: st.Agents, Issuer: ca, Audit: st.Audit}, hub.RegisterConfig{AgentCertValidity: cfg.AgentCertValidity}, env)
+		Pins: st.Agents, Issuer: ca, Audit: st.Audit, Log: cfg.Log}, hub.RegisterConfig{AgentCertValidity: cfg.AgentCertValidity}, env)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +81,7 @@ func Assemble(st hub.Stores, ca CA, cfg CoreConfig, env hub.Env) (*Core, error) 
 		return nil, err
 	}
 	c.Agents, err = hub.NewAgents(hub.AgentsDeps{Agents: st.Agents, Make: st.Agents, Unpin: st.Agents, Creds: st.Credentials,
-		Audit: st.Audit}, env)
+		Audit: st.Audit, Log: cfg.Log}, env)
 	if err != nil {
 		return nil, err
 	}
