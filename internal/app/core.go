@@ -27,6 +27,8 @@ type CoreConfig struct {
 	// and unpins are submitted to: a *tlog.Log, or a tlog.Submitter where
 	// the function only submits. Nil: no log (hubs and tests without one).
 	Log hub.LogSubmitter
+	// Publish, when set, publishes the log at the end of each integrity cycle.
+	Publish hub.LogPublisher
 }
 
 // Core is the hub's use cases, each over the ports it calls from st: what
@@ -92,7 +94,7 @@ func Assemble(st hub.Stores, ca CA, cfg CoreConfig, env hub.Env) (*Core, error) 
 		return nil, err
 	}
 	c.Integrity, err = hub.NewIntegrity(hub.IntegrityDeps{Index: st.Attention, Marks: st.Attention, Anomalies: st.Anomalies,
-		Gens: st.Agents, Agents: st.Agents}, hub.IntegrityConfig{StaleAfter: cfg.StaleAfter}, env)
+		Gens: st.Agents, Agents: st.Agents, Log: cfg.Publish}, hub.IntegrityConfig{StaleAfter: cfg.StaleAfter}, env)
 	if err != nil {
 		return nil, err
 	}

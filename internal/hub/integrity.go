@@ -36,6 +36,9 @@ type IntegrityDeps struct {
 	Anomalies AnomalyCycle
 	Gens      AnomalyGens
 	Agents    AgentReader
+	// Log, when set, is published at the end of every cycle: the entries
+	// submitted since the last one are integrated and cosigned (SPEC 10).
+	Log LogPublisher
 }
 
 // Integrity runs the integrity cycle (SPEC 4.4). Every write is conditional
@@ -94,6 +97,11 @@ func (in *Integrity) Run(ctx context.Context) (Summary, error) {
 		note(in.attend(ctx, a, start, &sum))
 		return ctx.Err()
 	}))
+	if in.d.Log != nil {
+		if err := in.d.Log.Publish(ctx); err != nil {
+			note(fmt.Errorf("publish the transparency log: %w", err))
+		}
+	}
 	sum.Duration = in.env.now().Sub(start)
 	in.env.Log.InfoContext(ctx, "integrity cycle", "checked", sum.Checked, "raised", sum.Raised, "refreshed", sum.Refreshed,
 		"closed", sum.Closed, "errors", sum.Errors, "duration_ms", sum.Duration.Milliseconds())

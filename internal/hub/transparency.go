@@ -41,3 +41,11 @@ func logUnpin(ctx context.Context, log LogSubmitter, a Agent, key []byte, at tim
 	}
 	return nil
 }
+
+// LogPublisher sequences the log's pending entries and gets its checkpoint
+// cosigned by the witnesses' quorum (tlog.Log's Integrate and Cosign). Its
+// error names what failed: a witness that refuses the checkpoint (it has
+// seen another history) is reported, never hidden.
+type LogPublisher interface {
+	Publish(ctx context.Context) error
+}

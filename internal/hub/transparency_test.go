@@ -3,8 +3,10 @@ package hub_test
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/pack"
 	"github.com/monsys/hub/internal/tlog"
+	"github.com/monsys/hub/internal/tlog/tlogtest"
 )
 
 // recordLog is a hub.LogSubmitter that keeps what it is given and fails
@@ -139,5 +142,67 @@ func TestPinsAndUnpinsAreLogged(t *testing.T) {
 		log.fail = 1
 		_, err := f.core.Agents.RotateSigningKey(f.ctx, f.admin, a.id)
 		wantCode(t, err, hub.CodeUnavailable)
+	})
+}
+
+// refusing is a witness set that cosigns nothing: every witness has seen
+// another history.
+type refusing struct{ tlogtest.Unwitnessed }
+
+func (refusing) Cosign(_ context.Context, signed []byte, _ tlog.ProveFunc) ([]byte, error) {
+	return signed, fmt.Errorf("witness w1: conflict: %w", tlog.ErrNotCosigned)
+}
+func (refusing) Quorum([]byte) error { return tlog.ErrNotCosigned }
+
+// The integrity cycle publishes the log: the pins submitted since the last
+// cycle are integrated and cosigned; a witness's refusal fails the cycle
+// and is reported.
+func TestIntegrityPublishesTheLog(t *testing.T) {
+	open := func(t *testing.T, w tlog.Cosigner) (*fx, *tlog.Log, *tlogtest.Memory) {
+		mem := tlogtest.NewMemory()
+		l, err := tlog.New(tlog.Config{Origin: "hub.example.com/monsys"}, mem.Stores(), tlogtest.NewKey(1), w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return newFxCfg(t, app.CoreConfig{Log: l, Publish: l}), l, mem
+	}
+	t.Run("ok/pins-integrated-and-cosigned", func(t *testing.T) {
+		f, l, mem := open(t, tlogtest.Unwitnessed{})
+		a, b := f.enrolled(), f.enrolled()
+		if _, err := f.core.Integrity.Run(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		var entries [][]byte
+		for _, ag := range []*agent{a, b} {
+			e, err := tlog.Pin(tenant, ag.id, pack.Fingerprint(ag.pub()), f.agentState(ag.id).SigningSetAt).Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries = append(entries, e)
+		}
+		proofs, _, err := l.Proofs(f.ctx, entries)
+		if err != nil || len(proofs) != 2 {
+			t.Fatalf("pins not provable after the cycle: %v", err)
+		}
+		if p, _ := mem.Pending(f.ctx, 10); len(p) != 0 {
+			t.Fatalf("%d entries still pending", len(p))
+		}
+	})
+	t.Run("ok/empty-log-publishes-nothing", func(t *testing.T) {
+		f, _, _ := open(t, refusing{})
+		if _, err := f.core.Integrity.Run(f.ctx); err != nil {
+			t.Fatalf("a cycle with nothing to log failed: %v", err)
+		}
+	})
+	t.Run("fail/witness-refuses", func(t *testing.T) {
+		f, _, _ := open(t, refusing{})
+		f.enrolled()
+		sum, err := f.core.Integrity.Run(f.ctx)
+		if !errors.Is(err, tlog.ErrNotCosigned) || sum.Errors != 1 {
+			t.Fatalf("cycle: %+v, %v; want one error wrapping tlog.ErrNotCosigned", sum, err)
+		}
+		if !strings.Contains(f.logs.String(), "errors") {
+			t.Fatal("the cycle's log line is missing")
+		}
 	})
 }

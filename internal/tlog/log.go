@@ -333,6 +333,20 @@ func (l *Log) Cosign(ctx context.Context) ([]byte, error) {
 	return nil, fmt.Errorf("tlog: cosign: the checkpoint kept changing: %w", ErrConflict)
 }
 
+// Publish integrates the pending entries and gets the checkpoint cosigned:
+// what the integrity cycle runs. An empty log has nothing to publish.
+func (l *Log) Publish(ctx context.Context) error {
+	t, err := l.Integrate(ctx)
+	if err != nil {
+		return err
+	}
+	if t.N == 0 {
+		return nil
+	}
+	_, err = l.Cosign(ctx)
+	return err
+}
+
 // Append submits entries, integrates and cosigns, and returns the entries'
 // indexes: what a caller that needs its entries logged now calls.
 func (l *Log) Append(ctx context.Context, entries ...Entry) ([]int64, error) {
