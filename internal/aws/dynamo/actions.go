@@ -65,6 +65,7 @@ var FunctionPermissions = map[string][]Permission{
 	"register": join(handlerBase, raising, []Permission{
 		{ActUpdateItem, TableAgents, ""}, // pins, registration record
 		{ActPutItem, TableAudit, ""},
+		{ActPutItem, TableLog, ""}, // the pin's log entry (LogStore.Submit)
 	}),
 	"ingest": join(handlerBase, raising, []Permission{
 		{ActUpdateItem, TableAgents, ""}, // seq commit, pending marker, last_unsigned_at
@@ -79,6 +80,7 @@ var FunctionPermissions = map[string][]Permission{
 		{ActPutItem, TableCredentials, ""},
 		{ActDeleteItem, TableCredentials, ""},
 		{ActPutItem, TableAudit, ""},
+		{ActPutItem, TableLog, ""}, // the unpin's log entry (LogStore.Submit)
 	}),
 	"admin": join(handlerBase, []Permission{
 		{ActPutItem, TableCredentials, ""}, // new agent token
@@ -93,7 +95,7 @@ var FunctionPermissions = map[string][]Permission{
 		{ActQuery, TableAgents, AgentsLive},
 		{ActUpdateItem, TableAgents, ""}, // stale mark, leaving the attention index
 		{ActUpdateItem, TableAnomalies, ""},
-	}),
+	}, LogPermissions), // publishes the transparency log
 	// pack serves the evidence-pack routes (admin key) and builds packs:
 	// pack items and the build lease, the signing-key lineage, and the
 	// period's batches, anomalies and audit events.
