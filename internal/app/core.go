@@ -47,6 +47,7 @@ type Core struct {
 
 	stores hub.Stores
 	env    hub.Env
+	log    hub.LogSubmitter
 }
 
 // Assemble builds the use cases over the stores (dynamo.New in AWS and the
@@ -55,7 +56,7 @@ func Assemble(st hub.Stores, ca CA, cfg CoreConfig, env hub.Env) (*Core, error) 
 	if ca == nil {
 		return nil, errors.New("app: the core needs the hub CA")
 	}
-	c := &Core{stores: st, env: env}
+	c := &Core{stores: st, env: env, log: cfg.Log}
 	certs, err := hub.NewCerts(ca, hub.CertConfig{InsecureNoClientCert: cfg.InsecureNoClientCert}, env)
 	if err != nil {
 		return nil, err
@@ -93,8 +94,13 @@ func Assemble(st hub.Stores, ca CA, cfg CoreConfig, env hub.Env) (*Core, error) 
 	if c.Tenants, err = hub.NewTenants(st.Tenants, st.Credentials, st.Audit, env); err != nil {
 		return nil, err
 	}
+	var heads hub.LogSubmitter
+	var active hub.ActiveIndex
+	if cfg.Publish != nil && cfg.Log != nil {
+		heads, active = cfg.Log, st.Attention
+	}
 	c.Integrity, err = hub.NewIntegrity(hub.IntegrityDeps{Index: st.Attention, Marks: st.Attention, Anomalies: st.Anomalies,
-		Gens: st.Agents, Agents: st.Agents, Log: cfg.Publish}, hub.IntegrityConfig{StaleAfter: cfg.StaleAfter}, env)
+		Gens: st.Agents, Agents: st.Agents, Log: cfg.Publish, Heads: heads, Active: active}, hub.IntegrityConfig{StaleAfter: cfg.StaleAfter}, env)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +123,7 @@ func (c *Core) AddPacks(p PackPorts, cfg hub.PackConfig) error {
 		return err
 	}
 	packs, err := hub.NewPacks(hub.PacksDeps{Packs: st.Packs, Lease: st.Packs, Batches: st.Batches, Anomalies: st.Anomalies,
-		Agents: st.Agents, AuditLog: st.Audit, Audit: st.Audit, Keys: keys, Objects: p.Objects, Starter: p.Starter}, cfg, c.env)
+		Agents: st.Agents, AuditLog: st.Audit, Audit: st.Audit, Keys: keys, Objects: p.Objects, Starter: p.Starter, Log: c.log}, cfg, c.env)
 	if err != nil {
 		return err
 	}

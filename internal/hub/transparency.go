@@ -42,6 +42,19 @@ func logUnpin(ctx context.Context, log LogSubmitter, a Agent, key []byte, at tim
 	return nil
 }
 
+// logPack submits the entry of a built pack, with the manifest's
+// generated_at string.
+func logPack(ctx context.Context, log LogSubmitter, tenantID, packID, manifestSHA256 string, generatedAt time.Time) error {
+	if log == nil {
+		return nil
+	}
+	_, err := log.Submit(ctx, tlog.Pack(tenantID, packID, manifestSHA256, pack.TimeString(generatedAt)))
+	if err != nil {
+		return fmt.Errorf("log pack %s: %w", packID, err)
+	}
+	return nil
+}
+
 // LogPublisher sequences the log's pending entries and gets its checkpoint
 // cosigned by the witnesses' quorum (tlog.Log's Integrate and Cosign). Its
 // error names what failed: a witness that refuses the checkpoint (it has

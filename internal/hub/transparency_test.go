@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/hub"
@@ -205,4 +207,145 @@ func TestIntegrityPublishesTheLog(t *testing.T) {
 			t.Fatal("the cycle's log line is missing")
 		}
 	})
+}
+
+// Every pack is submitted to the log before it is ready; a pack the log
+// cannot take fails and is never ready.
+func TestPacksAreLogged(t *testing.T) {
+	t.Run("ok/entry-before-ready", func(t *testing.T) {
+		log := &recordLog{}
+		f := newPackFxCore(t, hub.PackConfig{}, app.CoreConfig{Log: log})
+		id := f.request()
+		p := f.mustBuild(id)
+		if p.Status != hub.PackReady {
+			t.Fatalf("status %s", p.Status)
+		}
+		want := tlog.Pack(tenant, id, p.ManifestSHA256, pack.TimeString(p.GeneratedAt))
+		if got := log.got(); len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+			t.Fatalf("log got %+v, want %+v", got, want)
+		}
+	})
+	t.Run("fail/log-unavailable", func(t *testing.T) {
+		log := &recordLog{fail: 1}
+		f := newPackFxCore(t, hub.PackConfig{}, app.CoreConfig{Log: log})
+		id := f.request()
+		if err, _ := f.build(id); !errors.Is(err, hub.ErrPackFailed) {
+			t.Fatalf("build: %v, want ErrPackFailed", err)
+		}
+		p := f.stored(id)
+		if p.Status != hub.PackFailed || !strings.Contains(p.Reason, "transparency log") {
+			t.Fatalf("pack %s (%q), want failed naming the log", p.Status, p.Reason)
+		}
+		// The next pack of the tenant builds: the lease was released.
+		if p := f.mustBuild(f.request()); p.Status != hub.PackReady {
+			t.Fatalf("next pack %s", p.Status)
+		}
+	})
+}
+
+// Each cycle submits, per tenant, the chain heads of the agents that sent
+// signed batches within the heads window, and publishes them with the rest.
+func TestIntegrityLogsChainHeads(t *testing.T) {
+	mem := tlogtest.NewMemory()
+	l, err := tlog.New(tlog.Config{Origin: "hub.example.com/monsys"}, mem.Stores(), tlogtest.NewKey(1), tlogtest.Unwitnessed{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFxCfg(t, app.CoreConfig{Log: l, Publish: l})
+	a, b := f.enrolled(), f.enrolled()
+	legacy := f.legacyAgent()
+	f.mustIngest(a, "1.4.2", 2)
+	f.mustIngest(a, "1.4.2", 1)
+	f.mustIngest(b, "1.4.2", 1)
+	r := legacy.req([]byte(`[{"type":"metric","ts":"2026-04-01T10:00:00Z"}]`))
+	r.Signature = ""
+	if _, err := f.ingest(r); err != nil {
+		t.Fatal(err)
+	}
+	head := func(ag *agent) tlog.ChainHead {
+		st := f.agentState(ag.id)
+		return tlog.ChainHead{AgentID: ag.id, Seq: strconv.FormatInt(st.LastSeq, 10), SHA256: st.LastBatchSHA}
+	}
+	now := f.clock.Now()
+	if _, err := f.core.Integrity.Run(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	want, err := tlog.Heads(tenant, now, []tlog.ChainHead{head(a), head(b)})
+	if err != nil || len(want) != 1 {
+		t.Fatal(err)
+	}
+	wb, err := want[0].Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.Proofs(f.ctx, [][]byte{wb}); err != nil {
+		t.Fatalf("the cycle's heads entry %s is not in the log: %v", wb, err)
+	}
+	size := func() int64 {
+		t.Helper()
+		h, err := mem.LoadHead(f.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.Size
+	}
+	before := size() // 2 pins + 1 heads entry
+	if before != 3 {
+		t.Fatalf("log size %d, want 3 (two pins, one heads entry)", before)
+	}
+	t.Run("ok/quiet-agents-leave-the-heads", func(t *testing.T) {
+		f.clock.Advance(21 * time.Minute)
+		if _, err := f.core.Integrity.Run(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := size(); got != before {
+			t.Fatalf("log grew from %d to %d with no agent sending", before, got)
+		}
+	})
+}
+
+// A registration cut between the pin's write and its submission, whose
+// agent never registers again but sends signed data, is repaired by the
+// next integrity cycle.
+func TestIntegrityRepairsAnUnloggedPin(t *testing.T) {
+	mem := tlogtest.NewMemory()
+	l, err := tlog.New(tlog.Config{Origin: "hub.example.com/monsys"}, mem.Stores(), tlogtest.NewKey(1), tlogtest.Unwitnessed{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := &cutLog{Log: l, fail: 1}
+	f := newFxCfg(t, app.CoreConfig{Log: cut, Publish: l})
+	a := f.newAgent()
+	a.cert = f.issue(tenant, a.id)
+	_, err = f.register(a.token, a.cert, regBody("1.4.2", pubB64(a.key), ""))
+	wantCode(t, err, hub.CodeUnavailable) // the pin is written, its submission lost
+	f.mustIngest(a, "1.4.2", 1)
+	if _, err := f.core.Integrity.Run(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	pin, err := tlog.Pin(tenant, a.id, pack.Fingerprint(a.pub()), f.agentState(a.id).SigningSetAt).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.Proofs(f.ctx, [][]byte{pin}); err != nil {
+		t.Fatalf("the pin is not in the log after the cycle: %v", err)
+	}
+}
+
+// cutLog is a log whose next fail submissions are lost.
+type cutLog struct {
+	*tlog.Log
+	mu   sync.Mutex
+	fail int
+}
+
+func (c *cutLog) Submit(ctx context.Context, es ...tlog.Entry) ([]tlog.ID, error) {
+	c.mu.Lock()
+	if c.fail > 0 {
+		c.fail--
+		c.mu.Unlock()
+		return nil, fmt.Errorf("lost: %w", hub.ErrUnavailable)
+	}
+	c.mu.Unlock()
+	return c.Log.Submit(ctx, es...)
 }

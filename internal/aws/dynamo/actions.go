@@ -110,6 +110,7 @@ var FunctionPermissions = map[string][]Permission{
 		{ActQuery, TableAnomalies, ""},
 		{ActQuery, TableAudit, AuditByTime},
 		{ActPutItem, TableAudit, ""},
+		{ActPutItem, TableLog, ""}, // the pack's log entry (LogStore.Submit)
 	}),
 }
 

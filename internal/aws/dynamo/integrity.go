@@ -63,6 +63,15 @@ func (s *Attention) QuietAgents(ctx context.Context, cutoff time.Time, fn func(h
 	}, fn)
 }
 
+// ActiveAgents implements hub.ActiveIndex.
+func (s *Attention) ActiveAgents(ctx context.Context, since time.Time, fn func(hub.Agent) error) error {
+	return s.queryShards(ctx, "query live index", func(sh string) *dynamodb.QueryInput {
+		return &dynamodb.QueryInput{TableName: aws.String(s.t.Agents), IndexName: aws.String(AgentsLive),
+			KeyConditionExpression:    aws.String("live_shard = :s AND live_at >= :c"),
+			ExpressionAttributeValues: item{":s": vs(sh), ":c": vt(since)}}
+	}, fn)
+}
+
 // MarkStale implements hub.StaleMarks.
 func (s *Attention) MarkStale(ctx context.Context, id string, liveAt, at time.Time) error {
 	return s.update(ctx, "mark stale", id, "SET stale_since = :at, attn = :sh REMOVE live_shard", "live_at = :live", nil,
