@@ -32,7 +32,7 @@ import (
 	"github.com/monsys/hub/internal/tlog/tlogtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo)) }
+func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo|emutest.NeedS3)) }
 
 // deployedEnv is a deployed hub's function environment over fresh tables of
 // the emulator: what CloudFormation has created before the bootstrap.
