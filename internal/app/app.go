@@ -350,13 +350,26 @@ func handler(ctx context.Context, getenv func(string) string, groups api.Group, 
 	}, nil
 }
 
-// Integrity builds the scheduled integrity cycle from the environment.
-// Before the bootstrap there is nothing to check: a run logs that and
-// succeeds, so no error alarm fires every 10 minutes.
-func Integrity(ctx context.Context, getenv func(string) string) (func(context.Context, json.RawMessage) (hub.Summary, error), error) {
-	s, c, log, err := settingsAndClients(ctx, getenv)
-	if err != nil {
-		return nil, err
+// integrityCore returns how the integrity function builds its use case.
+// With witnesses (MONSYS_WITNESSES) it publishes the transparency log at
+// the end of every cycle. Without any, it still pools the cycle's entries
+// (heads, pins to repair), as register and rotate pool theirs, and says
+// at start that nothing is published until witnesses are set: the
+// integrity cycle itself never waits on the log (docs/transparency-log.md).
+func integrityCore(ctx context.Context, getenv func(string) string, s Settings, c Clients, env hub.Env) (func(context.Context) (*hub.Integrity, error), error) {
+	if getenv(EnvWitnesses) == "" {
+		sub, err := LogSubmitterFromEnv(getenv, c.DynamoDB)
+		if err != nil {
+			return nil, err
+		}
+		env.Log.Warn("transparency log: no witnesses set (MONSYS_WITNESSES): entries are pooled, not published")
+		return func(ctx context.Context) (*hub.Integrity, error) {
+			core, err := NewCoreWithLog(ctx, s, c, env, sub, nil)
+			if err != nil {
+				return nil, err
+			}
+			return core.Integrity, nil
+		}, nil
 	}
 	ls, err := LogFromEnv(getenv)
 	if err != nil {
@@ -367,17 +380,32 @@ func Integrity(ctx context.Context, getenv func(string) string) (func(context.Co
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = ls.PathStyle })
-	r, err := startRetrying(ctx, log, "integrity", func(ctx context.Context) (*hub.Integrity, error) {
+	return func(ctx context.Context) (*hub.Integrity, error) {
 		tl, _, err := NewLog(ctx, ls, LogParts{DynamoDB: c.DynamoDB, S3: s3c, KMS: c.KMS})
 		if err != nil {
 			return nil, err
 		}
-		core, err := NewCoreWithLog(ctx, s, c, hub.Env{Log: log, Metrics: NewEMFMetrics(output)}, tl, tl)
+		core, err := NewCoreWithLog(ctx, s, c, env, tl, tl)
 		if err != nil {
 			return nil, err
 		}
 		return core.Integrity, nil
-	})
+	}, nil
+}
+
+// Integrity builds the scheduled integrity cycle from the environment.
+// Before the bootstrap there is nothing to check: a run logs that and
+// succeeds, so no error alarm fires every 10 minutes.
+func Integrity(ctx context.Context, getenv func(string) string) (func(context.Context, json.RawMessage) (hub.Summary, error), error) {
+	s, c, log, err := settingsAndClients(ctx, getenv)
+	if err != nil {
+		return nil, err
+	}
+	build, err := integrityCore(ctx, getenv, s, c, hub.Env{Log: log, Metrics: NewEMFMetrics(output)})
+	if err != nil {
+		return nil, err
+	}
+	r, err := startRetrying(ctx, log, "integrity", build)
 	if err != nil {
 		return nil, err
 	}

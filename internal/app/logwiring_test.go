@@ -96,6 +96,26 @@ func TestIntegrityPublishesAndRewindIsRefused(t *testing.T) {
 		return err
 	}
 
+	t.Run("ok/no-witnesses-pools-and-runs", func(t *testing.T) {
+		// A stack deployed with the default (no witnesses), or on LocalStack
+		// (no Ed25519 log key): the cycle runs, nothing is published.
+		base := stack(t)
+		bare := func(k string) string {
+			if k == app.EnvWitnesses || k == app.EnvLogKeyID {
+				return ""
+			}
+			return base(k)
+		}
+		submit(t, bare, tlog.Pack("acme", "pk_1", strings.Repeat("e", 64), "2026-05-01T08:03:14Z"))
+		if err := run(t, bare); err != nil {
+			t.Fatalf("integrity without witnesses: %v", err)
+		}
+		_, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bare(app.EnvLogBucket)), Key: aws.String("checkpoint")})
+		if err == nil {
+			t.Fatal("a checkpoint was published without witnesses")
+		}
+	})
+
 	real := stack(t)
 	submit(t, real, tlog.Pack("acme", "pk_1", strings.Repeat("a", 64), "2026-05-01T08:03:14Z"),
 		tlog.Pack("acme", "pk_2", strings.Repeat("b", 64), "2026-05-02T08:03:14Z"))
