@@ -30,6 +30,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"flag"
@@ -52,6 +53,8 @@ import (
 	"github.com/monsys/hub/internal/clock"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/profile"
+	"github.com/monsys/hub/internal/tlog"
+	"github.com/monsys/hub/internal/witness"
 )
 
 // TruststoreKey is the truststore object the template's custom domain reads.
@@ -98,6 +101,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.URL, "url", "", "the hub's address, written into hub.json (https://<DomainName>)")
 	fs.StringVar(&o.Dir, "out", "", "folder for hub.json, certificates and keys (default ./monsys-<tenant>)")
 	fs.StringVar(&o.CAName, "ca-name", "monsys hub CA", "common name of the CA certificate (first run only)")
+	fs.StringVar(&o.LogKeyID, "log-key", "", "KMS key of the transparency log (stack output LogKeyArn); prints its verifier key")
+	fs.StringVar(&o.LogOrigin, "log-origin", "", "the log's origin (stack output LogOrigin); required with --log-key")
+	fs.StringVar(&o.Witnesses, "witnesses", "", "the stack's Witnesses parameter: their verifier keys go into hub.json")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -120,6 +126,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "tenant        %s, new admin key in %s (shown nowhere else)\n", o.Tenant, res.HubJSON)
 	fmt.Fprintf(stdout, "enrollment    %s (ship with the agent installer)\n", res.Info.EnrollCert)
 	fmt.Fprintf(stdout, "operator      %s\n", res.Info.OperatorCert)
+	if res.Info.LogVKey != "" {
+		fmt.Fprintf(stdout, "log key       %s (verifiers' --log-key)\n", res.Info.LogVKey)
+	}
+	for _, v := range res.Info.WitnessVKeys {
+		fmt.Fprintf(stdout, "witness key   %s (verifiers' --witness-key)\n", v)
+	}
 	if res.TruststoreVersion != "" {
 		fmt.Fprintf(stdout, "truststore    s3://%s/%s version %s\n\n", o.TruststoreBucket, TruststoreKey, res.TruststoreVersion)
 		fmt.Fprintf(stdout, "next: sam deploy --parameter-overrides TruststoreVersion=%s DomainName=... CertificateArn=...\n", res.TruststoreVersion)
@@ -130,7 +142,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // Options are the bootstrap's inputs.
 type Options struct {
 	CAKeyID, Tenant, TablePrefix, TruststoreBucket, URL, Dir, CAName string
-	Clock                                                            clock.Clock // default the system clock
+	// LogKeyID and LogOrigin name the transparency log's key; Witnesses
+	// is MONSYS_WITNESSES. All optional.
+	LogKeyID, LogOrigin, Witnesses string
+	Clock                          clock.Clock // default the system clock
 }
 
 // Clients are the AWS clients the bootstrap calls; S3 may be nil (no truststore upload).
@@ -155,6 +170,10 @@ func Bootstrap(ctx context.Context, o Options, c Clients) (Result, error) {
 	}
 	if !ca.ValidTenantID(o.Tenant) {
 		return Result{}, fmt.Errorf("bootstrap: tenant id %q: want [a-z0-9][a-z0-9-]{0,62}", o.Tenant)
+	}
+	logVKey, witnessVKeys, err := logKeys(ctx, o, c)
+	if err != nil {
+		return Result{}, err
 	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
@@ -206,7 +225,8 @@ func Bootstrap(ctx context.Context, o Options, c Clients) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if res.Info, res.HubJSON, err = writeProfile(dir, o.URL, o.Tenant, adminKey, caPEM, auth, o.Clock.Now()); err != nil {
+	if res.Info, res.HubJSON, err = writeProfile(dir, o.URL, o.Tenant, adminKey, caPEM, auth, o.Clock.Now(),
+		func(i *profile.Info) { i.LogVKey, i.WitnessVKeys = logVKey, witnessVKeys }); err != nil {
 		return Result{}, fmt.Errorf("bootstrap: %w", err)
 	}
 	res.CACert = res.Info.CACert
@@ -222,4 +242,38 @@ func Bootstrap(ctx context.Context, o Options, c Clients) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// logKeys are the log's verifier key (from its KMS key and origin) and the
+// witnesses' verifier keys, checked before anything is written.
+func logKeys(ctx context.Context, o Options, c Clients) (string, []string, error) {
+	var vkey string
+	if (o.LogKeyID == "") != (o.LogOrigin == "") {
+		return "", nil, errors.New("bootstrap: --log-key and --log-origin go together (stack outputs LogKeyArn and LogOrigin)")
+	}
+	if o.LogKeyID != "" {
+		signer, err := kmssign.New(ctx, c.KMS, o.LogKeyID)
+		if err != nil {
+			return "", nil, fmt.Errorf("bootstrap: log key %s: %w", o.LogKeyID, err)
+		}
+		pub, ok := signer.Public().(ed25519.PublicKey)
+		if !ok {
+			return "", nil, fmt.Errorf("bootstrap: log key %s is not an Ed25519 key (ECC_NIST_EDWARDS25519)", o.LogKeyID)
+		}
+		if vkey, err = tlog.VerifierKey(o.LogOrigin, pub); err != nil {
+			return "", nil, fmt.Errorf("bootstrap: --log-origin: %w", err)
+		}
+	}
+	if o.Witnesses == "" {
+		return vkey, nil, nil
+	}
+	ws, _, err := witness.Parse(o.Witnesses, "")
+	if err != nil {
+		return "", nil, fmt.Errorf("bootstrap: --witnesses: %w", err)
+	}
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = w.VKey
+	}
+	return vkey, out, nil
 }

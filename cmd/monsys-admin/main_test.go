@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/json"
 	"net/http/httptest"
 	"net/url"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/torchwood"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
@@ -25,6 +28,8 @@ import (
 	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/local/kmsserver"
 	"github.com/monsys/hub/internal/profile"
+	"github.com/monsys/hub/internal/tlog"
+	"github.com/monsys/hub/internal/tlog/tlogtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo|emutest.NeedS3)) }
@@ -262,6 +267,82 @@ func TestBootstrapAsDeployScript(t *testing.T) {
 				t.Fatalf("the reported truststore version is not in the bucket: %v", err)
 			}
 			obj.Body.Close()
+		})
+	}
+}
+
+// With the log's key and origin (and the witnesses), the bootstrap prints
+// the log's verifier key and writes it, and the witnesses' keys, into
+// hub.json (SPEC 1.1, 10).
+func TestBootstrapLogKeys(t *testing.T) {
+	ctx := t.Context()
+	o, c := env(t)
+	key, err := c.KMS.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistEdwards25519, KeyUsage: kmstypes.KeyUsageTypeSignVerify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubOut, err := c.KMS.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: key.KeyMetadata.KeyId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(pubOut.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const origin = "hub.example.com/monsys"
+	want, err := tlog.VerifierKey(origin, pub.(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := torchwood.NewCosignatureSigner("witness.example", tlogtest.NewKey(9).Priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wvkey := ws.Verifier().String()
+
+	t.Run("ok/log-and-witness-keys", func(t *testing.T) {
+		o := o
+		o.Dir, o.LogKeyID, o.LogOrigin, o.Witnesses = t.TempDir(), aws.ToString(key.KeyMetadata.Arn), origin, wvkey+" https://witness.example/w"
+		res, err := Bootstrap(ctx, o, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := profile.Read(res.HubJSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.LogVKey != want || !slices.Equal(info.WitnessVKeys, []string{wvkey}) {
+			t.Fatalf("hub.json log_vkey %q witness_vkeys %v; want %q [%s]", info.LogVKey, info.WitnessVKeys, want, wvkey)
+		}
+	})
+	t.Run("ok/without-log-flags", func(t *testing.T) {
+		o := o
+		o.Dir = t.TempDir()
+		res, err := Bootstrap(ctx, o, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info, _ := profile.Read(res.HubJSON); info.LogVKey != "" || info.WitnessVKeys != nil {
+			t.Fatalf("hub.json names log keys nobody gave: %+v", info)
+		}
+	})
+	for name, mod := range map[string]func(*Options){
+		"fail/key-without-origin": func(o *Options) { o.LogKeyID = aws.ToString(key.KeyMetadata.Arn) },
+		"fail/origin-without-key": func(o *Options) { o.LogOrigin = origin },
+		"fail/not-ed25519":        func(o *Options) { o.LogKeyID, o.LogOrigin = o.CAKeyID, origin },
+		"fail/bad-origin":         func(o *Options) { o.LogKeyID, o.LogOrigin = aws.ToString(key.KeyMetadata.Arn), "hub example" },
+		"fail/bad-witnesses":      func(o *Options) { o.Witnesses = "nonsense" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			o := o
+			o.Dir = filepath.Join(t.TempDir(), "out")
+			mod(&o)
+			if _, err := Bootstrap(ctx, o, c); err == nil {
+				t.Fatal("bootstrapped")
+			}
+			if _, err := os.Stat(o.Dir); !os.IsNotExist(err) {
+				t.Errorf("a refused bootstrap wrote %s (%v)", o.Dir, err)
+			}
 		})
 	}
 }

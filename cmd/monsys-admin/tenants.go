@@ -39,7 +39,7 @@ func tenantsOf(db *dynamodb.Client, tables dynamo.Tables, clk clock.Clock) (*hub
 
 // writeProfile writes a tenant's folder: the CA certificate, the tenant's
 // enrollment and operator certificates and keys, and hub.json.
-func writeProfile(dir, url, tenant, adminKey, caPEM string, auth *ca.Authority, now time.Time) (profile.Info, string, error) {
+func writeProfile(dir, url, tenant, adminKey, caPEM string, auth *ca.Authority, now time.Time, set func(*profile.Info)) (profile.Info, string, error) {
 	caPath := filepath.Join(dir, "ca.pem")
 	if err := atomicfile.Write(caPath, []byte(caPEM), 0o644); err != nil {
 		return profile.Info{}, "", err
@@ -50,6 +50,9 @@ func writeProfile(dir, url, tenant, adminKey, caPEM string, auth *ca.Authority, 
 	}
 	info := profile.Info{URL: url, TenantID: tenant, AdminKey: adminKey, CACert: caPath,
 		EnrollCert: tf.EnrollCert, EnrollKey: tf.EnrollKey, OperatorCert: tf.OperatorCert, OperatorKey: tf.OperatorKey}
+	if set != nil {
+		set(&info)
+	}
 	path := filepath.Join(dir, "hub.json")
 	return info, path, profile.Write(path, info)
 }
@@ -183,7 +186,7 @@ func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("tenant create: %w", err)
 	}
-	info, hubJSON, err := writeProfile(dir, *url, *tenant, key, caPEM, auth, clk.Now())
+	info, hubJSON, err := writeProfile(dir, *url, *tenant, key, caPEM, auth, clk.Now(), nil)
 	if err != nil {
 		return fmt.Errorf("tenant create: tenant %s was created, but its folder was not written ('monsys-admin bootstrap --tenant %s' issues it a new admin key and certificates): %w", *tenant, *tenant, err)
 	}

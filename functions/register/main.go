@@ -14,7 +14,7 @@ import (
 )
 
 func main() {
-	h, err := app.Handler(context.Background(), os.Getenv, api.Register)
+	h, err := app.SubmittingHandler(context.Background(), os.Getenv, api.Register)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "register:", err)
 		os.Exit(1)

@@ -14,7 +14,7 @@ import (
 )
 
 func main() {
-	h, err := app.Handler(context.Background(), os.Getenv, api.Rotate)
+	h, err := app.SubmittingHandler(context.Background(), os.Getenv, api.Rotate)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rotate:", err)
 		os.Exit(1)

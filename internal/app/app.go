@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/aws/dynamo"
@@ -137,6 +138,12 @@ func Logger(w io.Writer) *slog.Logger {
 // read now (the handlers verify client certificates against it); the KMS
 // signer is built on first use, so functions that never issue never call KMS.
 func NewCore(ctx context.Context, s Settings, c Clients, env hub.Env) (*Core, error) {
+	return NewCoreWithLog(ctx, s, c, env, nil, nil)
+}
+
+// NewCoreWithLog is NewCore whose pins and unpins are submitted to log and
+// whose integrity cycle publishes pub (either may be nil).
+func NewCoreWithLog(ctx context.Context, s Settings, c Clients, env hub.Env, log hub.LogSubmitter, pub hub.LogPublisher) (*Core, error) {
 	st, err := dynamo.New(c.DynamoDB, s.Tables)
 	if err != nil {
 		return nil, err
@@ -158,7 +165,7 @@ func NewCore(ctx context.Context, s Settings, c Clients, env hub.Env) (*Core, er
 	}
 	auth := &ca.Authority{Cert: cert, Signer: &LazySigner{KeyID: s.CAKeyID, API: c.KMS, Pub: cert.PublicKey}}
 	return Assemble(st, auth, CoreConfig{AgentCertValidity: s.AgentCertValidity, InsecureNoClientCert: s.InsecureNoClientCert,
-		StaleAfter: s.StaleAfter}, env)
+		StaleAfter: s.StaleAfter, Log: log, Publish: pub}, env)
 }
 
 // LazySigner is a crypto.Signer over a KMS key that is looked up on first use.
@@ -300,12 +307,32 @@ func Handler(ctx context.Context, getenv func(string) string, groups api.Group) 
 	if err != nil {
 		return nil, err
 	}
+	return handler(ctx, getenv, groups, s, c, log, nil)
+}
+
+// SubmittingHandler is Handler for the functions whose routes pin or unpin
+// signing keys (register, rotate): they submit each pin and unpin to the
+// transparency log's pool (MONSYS_TABLE_LOG); the integrity cycle
+// integrates them.
+func SubmittingHandler(ctx context.Context, getenv func(string) string, groups api.Group) (APIFunc, error) {
+	s, c, log, err := settingsAndClients(ctx, getenv)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := LogSubmitterFromEnv(getenv, c.DynamoDB)
+	if err != nil {
+		return nil, err
+	}
+	return handler(ctx, getenv, groups, s, c, log, sub)
+}
+
+func handler(ctx context.Context, getenv func(string) string, groups api.Group, s Settings, c Clients, log *slog.Logger, sub hub.LogSubmitter) (APIFunc, error) {
 	function := fmt.Sprintf("api group %d", groups)
 	if n := getenv(EnvLambdaFunction); n != "" {
 		function = n
 	}
 	r, err := startRetrying(ctx, log, function, func(ctx context.Context) (*api.Handler, error) {
-		core, err := NewCore(ctx, s, c, hub.Env{Log: log, Metrics: NewEMFMetrics(output)})
+		core, err := NewCoreWithLog(ctx, s, c, hub.Env{Log: log, Metrics: NewEMFMetrics(output)}, sub, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -323,6 +350,49 @@ func Handler(ctx context.Context, getenv func(string) string, groups api.Group) 
 	}, nil
 }
 
+// integrityCore returns how the integrity function builds its use case.
+// With witnesses (MONSYS_WITNESSES) it publishes the transparency log at
+// the end of every cycle. Without any, it still pools the cycle's entries
+// (heads, pins to repair), as register and rotate pool theirs, and says
+// at start that nothing is published until witnesses are set: the
+// integrity cycle itself never waits on the log (docs/transparency-log.md).
+func integrityCore(ctx context.Context, getenv func(string) string, s Settings, c Clients, env hub.Env) (func(context.Context) (*hub.Integrity, error), error) {
+	if getenv(EnvWitnesses) == "" {
+		sub, err := LogSubmitterFromEnv(getenv, c.DynamoDB)
+		if err != nil {
+			return nil, err
+		}
+		env.Log.Warn("transparency log: no witnesses set (MONSYS_WITNESSES): entries are pooled, not published")
+		return func(ctx context.Context) (*hub.Integrity, error) {
+			core, err := NewCoreWithLog(ctx, s, c, env, sub, nil)
+			if err != nil {
+				return nil, err
+			}
+			return core.Integrity, nil
+		}, nil
+	}
+	ls, err := LogFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = ls.PathStyle })
+	return func(ctx context.Context) (*hub.Integrity, error) {
+		tl, _, err := NewLog(ctx, ls, LogParts{DynamoDB: c.DynamoDB, S3: s3c, KMS: c.KMS})
+		if err != nil {
+			return nil, err
+		}
+		core, err := NewCoreWithLog(ctx, s, c, env, tl, tl)
+		if err != nil {
+			return nil, err
+		}
+		return core.Integrity, nil
+	}, nil
+}
+
 // Integrity builds the scheduled integrity cycle from the environment.
 // Before the bootstrap there is nothing to check: a run logs that and
 // succeeds, so no error alarm fires every 10 minutes.
@@ -331,13 +401,11 @@ func Integrity(ctx context.Context, getenv func(string) string) (func(context.Co
 	if err != nil {
 		return nil, err
 	}
-	r, err := startRetrying(ctx, log, "integrity", func(ctx context.Context) (*hub.Integrity, error) {
-		core, err := NewCore(ctx, s, c, hub.Env{Log: log, Metrics: NewEMFMetrics(output)})
-		if err != nil {
-			return nil, err
-		}
-		return core.Integrity, nil
-	})
+	build, err := integrityCore(ctx, getenv, s, c, hub.Env{Log: log, Metrics: NewEMFMetrics(output)})
+	if err != nil {
+		return nil, err
+	}
+	r, err := startRetrying(ctx, log, "integrity", build)
 	if err != nil {
 		return nil, err
 	}

@@ -9,12 +9,17 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"filippo.io/torchwood"
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/app"
@@ -22,10 +27,12 @@ import (
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/local/emu/emutest"
+	"github.com/monsys/hub/internal/local/kmsserver"
 	"github.com/monsys/hub/internal/logtest"
+	"github.com/monsys/hub/internal/tlog/tlogtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo)) }
+func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo|emutest.NeedS3)) }
 
 // deployedEnv is a deployed hub's function environment over fresh tables of
 // the emulator: what CloudFormation has created before the bootstrap.
@@ -40,7 +47,24 @@ func deployedEnv(t *testing.T) (func(string) string, *dynamo.CA) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": emutest.DynamoEndpointForTest(t), "AWS_REGION": "us-east-1",
+	// The log key in a local KMS; a witness that is never called (a hub
+	// with no agents has nothing to log).
+	srv, err := kmsserver.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	k := kms.New(kms.Options{Region: "us-east-1", BaseEndpoint: aws.String(hs.URL), Credentials: app.StaticCredentials()})
+	logKey, err := k.CreateKey(t.Context(), &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistEdwards25519, KeyUsage: kmstypes.KeyUsageTypeSignVerify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wit, err := torchwood.NewCosignatureSigner("witness.example", tlogtest.NewKey(7).Priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": emutest.DynamoEndpointForTest(t), "AWS_ENDPOINT_URL_KMS": hs.URL, "AWS_REGION": "us-east-1",
 		"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "", "AWS_PROFILE": "",
 		"AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull} {
 		t.Setenv(k, v)
@@ -51,6 +75,8 @@ func deployedEnv(t *testing.T) (func(string) string, *dynamo.CA) {
 		app.EnvTableAudit: tables.Audit, app.EnvCAKeyID: "arn:aws:kms:us-east-1:123456789012:key/not-used-before-issuing",
 		app.EnvTablePacks: tables.Packs, app.EnvTableSigningKeys: tables.SigningKeys, app.EnvPackBucket: "packs",
 		app.EnvSigningMode: "kms", app.EnvLambdaFunction: "stack-pack",
+		app.EnvTableLog: tables.Log, app.EnvLogBucket: "log", app.EnvLogOrigin: "hub.example.com/monsys",
+		app.EnvLogKeyID: aws.ToString(logKey.KeyMetadata.Arn), app.EnvWitnesses: wit.Verifier().String() + " http://127.0.0.1:9",
 	}
 	return func(k string) string { return env[k] }, store
 }

@@ -23,6 +23,12 @@ type CoreConfig struct {
 	// InsecureNoClientCert accepts requests without a client certificate
 	// (LocalStack only; hub.CertConfig).
 	InsecureNoClientCert bool
+	// Log, when set, is the witnessed transparency log (SPEC 10) the pins
+	// and unpins are submitted to: a *tlog.Log, or a tlog.Submitter where
+	// the function only submits. Nil: no log (hubs and tests without one).
+	Log hub.LogSubmitter
+	// Publish, when set, publishes the log at the end of each integrity cycle.
+	Publish hub.LogPublisher
 }
 
 // Core is the hub's use cases, each over the ports it calls from st: what
@@ -41,6 +47,7 @@ type Core struct {
 
 	stores hub.Stores
 	env    hub.Env
+	log    hub.LogSubmitter
 }
 
 // Assemble builds the use cases over the stores (dynamo.New in AWS and the
@@ -49,7 +56,7 @@ func Assemble(st hub.Stores, ca CA, cfg CoreConfig, env hub.Env) (*Core, error) 
 	if ca == nil {
 		return nil, errors.New("app: the core needs the hub CA")
 	}
-	c := &Core{stores: st, env: env}
+	c := &Core{stores: st, env: env, log: cfg.Log}
 	certs, err := hub.NewCerts(ca, hub.CertConfig{InsecureNoClientCert: cfg.InsecureNoClientCert}, env)
 	if err != nil {
 		return nil, err
@@ -66,7 +73,7 @@ func Assemble(st hub.Stores, ca CA, cfg CoreConfig, env hub.Env) (*Core, error) 
 		return nil, err
 	}
 	c.Register, err = hub.NewRegistrar(hub.RegisterDeps{Auth: agentAuth, Certs: certs, Alarms: alarms, Agents: st.Agents,
-		Pins: st.Agents, Issuer: ca, Audit: st.Audit}, hub.RegisterConfig{AgentCertValidity: cfg.AgentCertValidity}, env)
+		Pins: st.Agents, Issuer: ca, Audit: st.Audit, Log: cfg.Log}, hub.RegisterConfig{AgentCertValidity: cfg.AgentCertValidity}, env)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +84,7 @@ func Assemble(st hub.Stores, ca CA, cfg CoreConfig, env hub.Env) (*Core, error) 
 		return nil, err
 	}
 	c.Agents, err = hub.NewAgents(hub.AgentsDeps{Agents: st.Agents, List: st.Agents, Make: st.Agents, Unpin: st.Agents, Creds: st.Credentials,
-		Audit: st.Audit}, env)
+		Audit: st.Audit, Log: cfg.Log}, env)
 	if err != nil {
 		return nil, err
 	}
@@ -87,8 +94,13 @@ func Assemble(st hub.Stores, ca CA, cfg CoreConfig, env hub.Env) (*Core, error) 
 	if c.Tenants, err = hub.NewTenants(st.Tenants, st.Credentials, st.Audit, env); err != nil {
 		return nil, err
 	}
+	var heads hub.LogSubmitter
+	var active hub.ActiveIndex
+	if cfg.Publish != nil && cfg.Log != nil {
+		heads, active = cfg.Log, st.Attention
+	}
 	c.Integrity, err = hub.NewIntegrity(hub.IntegrityDeps{Index: st.Attention, Marks: st.Attention, Anomalies: st.Anomalies,
-		Gens: st.Agents, Agents: st.Agents}, hub.IntegrityConfig{StaleAfter: cfg.StaleAfter}, env)
+		Gens: st.Agents, Agents: st.Agents, Log: cfg.Publish, Heads: heads, Active: active}, hub.IntegrityConfig{StaleAfter: cfg.StaleAfter}, env)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +123,7 @@ func (c *Core) AddPacks(p PackPorts, cfg hub.PackConfig) error {
 		return err
 	}
 	packs, err := hub.NewPacks(hub.PacksDeps{Packs: st.Packs, List: st.Packs, Lease: st.Packs, Batches: st.Batches, Anomalies: st.Anomalies,
-		Agents: st.Agents, AuditLog: st.Audit, Audit: st.Audit, Keys: keys, Objects: p.Objects, Starter: p.Starter}, cfg, c.env)
+		Agents: st.Agents, AuditLog: st.Audit, Audit: st.Audit, Keys: keys, Objects: p.Objects, Starter: p.Starter, Log: c.log}, cfg, c.env)
 	if err != nil {
 		return err
 	}

@@ -311,9 +311,13 @@ func PackFunctionFromEnv(ctx context.Context, getenv func(string) string) (*Pack
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	c := Clients{DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}
+	sub, err := LogSubmitterFromEnv(getenv, c.DynamoDB)
+	if err != nil {
+		return nil, err
+	}
 	metrics := NewEMFMetrics(output)
 	r, err := startRetrying(ctx, log, "pack", func(ctx context.Context) (packParts, error) {
-		core, err := NewCore(ctx, s, c, hub.Env{Log: log, Metrics: metrics})
+		core, err := NewCoreWithLog(ctx, s, c, hub.Env{Log: log, Metrics: metrics}, sub, nil)
 		if err != nil {
 			return packParts{}, err
 		}

@@ -10,16 +10,7 @@ import (
 func TestPacksFromEnv(t *testing.T) {
 	base := map[string]string{app.EnvTablePacks: "p", app.EnvTableSigningKeys: "k", app.EnvPackBucket: "b", app.EnvSigningMode: "kms",
 		app.EnvLambdaFunction: "stack-pack"}
-	with := func(kv ...string) map[string]string {
-		m := map[string]string{}
-		for k, v := range base {
-			m[k] = v
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return m
-	}
+	with := func(kv ...string) map[string]string { return envWith(base, kv...) }
 	tests := []struct {
 		name string
 		env  map[string]string

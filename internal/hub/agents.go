@@ -25,6 +25,8 @@ type AgentsDeps struct {
 	Unpin  Unpinner
 	Creds  CredentialWriter
 	Audit  AuditSink
+	// Log, when set, gets the entry of every signing-key unpin (SPEC 10).
+	Log LogSubmitter
 }
 
 // Agents is the admin's agent operations (SPEC 4: POST /agents, GET
@@ -198,6 +200,9 @@ func (ag *Agents) RotateSigningKey(ctx context.Context, ad Admin, id string) (Ag
 	now := ag.env.now()
 	if a, err = ag.unpinSigning(ctx, a, now); err != nil {
 		return AgentView{}, err
+	}
+	if err := logUnpin(ctx, ag.d.Log, a, a.SigningPubKey, now); err != nil {
+		return AgentView{}, backend("log signing-key unpin", err)
 	}
 	if err := ag.audit.record(ctx, AuditEvent{TenantID: a.TenantID, AgentID: id, Actor: "admin", At: now, Action: "signing_key_unpinned",
 		ID:     auditID("signing_key_unpinned", id, pack.Fingerprint(a.SigningPubKey), a.SigningSetAt.Format(time.RFC3339Nano)),

@@ -72,6 +72,12 @@ type fx struct {
 
 func newFx(t *testing.T) *fx {
 	t.Helper()
+	return newFxCfg(t, app.CoreConfig{})
+}
+
+// newFxCfg is newFx with cfg (its PendingLease is the tests' lease).
+func newFxCfg(t *testing.T, cfg app.CoreConfig) *fx {
+	t.Helper()
 	clk := clocktest.At(t0)
 	caKey := p256(t)
 	root, err := ca.NewRoot(caKey, "monsys test CA", t0.Add(-24*time.Hour), 10*365*24*time.Hour, nil)
@@ -81,7 +87,8 @@ func newFx(t *testing.T) *fx {
 	auth := &ca.Authority{Cert: root, Signer: caKey, Now: clk.Now}
 	store := storetest.NewFaulty(storetest.NewMemory())
 	logs := &logtest.Buffer{}
-	core, err := app.Assemble(store.Stores(), auth, app.CoreConfig{PendingLease: lease}, hub.Env{Clock: clk,
+	cfg.PendingLease = lease
+	core, err := app.Assemble(store.Stores(), auth, cfg, hub.Env{Clock: clk,
 		Rand: &lockedReader{r: mrand.NewChaCha8([32]byte{1})}, Log: slog.New(slog.NewJSONHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/monsys/hub/internal/anomaly"
+	"github.com/monsys/hub/internal/pack"
+	"github.com/monsys/hub/internal/tlog"
 )
 
 // IntegrityConfig tunes the cycle.
@@ -18,6 +23,11 @@ type IntegrityConfig struct {
 	RefreshEvery time.Duration
 	// StaleAfter: an agent that was sending and is quiet this long gets stale_agent.
 	StaleAfter time.Duration
+	// HeadsWindow: a cycle's heads entries (SPEC 10) name the agents whose
+	// last signed batch came within it, default 20 minutes: two 10-minute
+	// cycles, so that a late cycle leaves no agent out. An agent may be
+	// named by two cycles' entries; the chain head it names is the same or later.
+	HeadsWindow time.Duration
 }
 
 // Closing reasons.
@@ -36,6 +46,13 @@ type IntegrityDeps struct {
 	Anomalies AnomalyCycle
 	Gens      AnomalyGens
 	Agents    AgentReader
+	// Log, when set, is published at the end of every cycle: the entries
+	// submitted since the last one are integrated and cosigned (SPEC 10).
+	Log LogPublisher
+	// Heads and Active, when set, submit each cycle's heads entries: the
+	// chain heads of the agents that sent signed batches lately, per tenant.
+	Heads  LogSubmitter
+	Active ActiveIndex
 }
 
 // Integrity runs the integrity cycle (SPEC 4.4). Every write is conditional
@@ -60,6 +77,12 @@ func NewIntegrity(d IntegrityDeps, cfg IntegrityConfig, env Env) (*Integrity, er
 	}
 	if cfg.StaleAfter <= 0 {
 		cfg.StaleAfter = 30 * time.Minute
+	}
+	if cfg.HeadsWindow <= 0 {
+		cfg.HeadsWindow = 20 * time.Minute
+	}
+	if (d.Heads == nil) != (d.Active == nil) {
+		return nil, errors.New("hub: the integrity cycle's heads entries need both Heads and Active")
 	}
 	return &Integrity{d: d, cfg: cfg, env: env.filled()}, nil
 }
@@ -94,6 +117,12 @@ func (in *Integrity) Run(ctx context.Context) (Summary, error) {
 		note(in.attend(ctx, a, start, &sum))
 		return ctx.Err()
 	}))
+	note(in.logHeads(ctx, start))
+	if in.d.Log != nil {
+		if err := in.d.Log.Publish(ctx); err != nil {
+			note(fmt.Errorf("publish the transparency log: %w", err))
+		}
+	}
 	sum.Duration = in.env.now().Sub(start)
 	in.env.Log.InfoContext(ctx, "integrity cycle", "checked", sum.Checked, "raised", sum.Raised, "refreshed", sum.Refreshed,
 		"closed", sum.Closed, "errors", sum.Errors, "duration_ms", sum.Duration.Milliseconds())
@@ -201,6 +230,49 @@ func (in *Integrity) close(ctx context.Context, a Agent, k anomaly.Kind, now tim
 	}
 	if err := in.d.Gens.BumpAnomalyGen(ctx, a.AgentID, k, gen); err != nil && !errors.Is(err, ErrConflict) {
 		return fmt.Errorf("close %s of %s: %w", k, a.AgentID, err)
+	}
+	return nil
+}
+
+// logHeads submits, per tenant, the heads entry of the agents whose last
+// signed batch came within HeadsWindow before now: the hub commits itself
+// to what it had received (SPEC 10). It submits their pins again too.
+func (in *Integrity) logHeads(ctx context.Context, now time.Time) error {
+	if in.d.Heads == nil {
+		return nil
+	}
+	since := now.Add(-in.cfg.HeadsWindow)
+	byTenant := map[string][]tlog.ChainHead{}
+	var pins []tlog.Entry
+	err := in.d.Active.ActiveAgents(ctx, since, func(a Agent) error {
+		if a.LastSignedAt.Before(since) || a.LastBatchSHA == "" || a.LastSeq == 0 {
+			return nil // its recent data was unsigned, or it never sent a signed batch
+		}
+		byTenant[a.TenantID] = append(byTenant[a.TenantID], tlog.ChainHead{AgentID: a.AgentID,
+			Seq: strconv.FormatInt(a.LastSeq, 10), SHA256: a.LastBatchSHA})
+		// Its pin again: submitting is idempotent, and it repairs a
+		// registration cut between the pin's write and its submission.
+		if len(a.SigningPubKey) > 0 {
+			pins = append(pins, tlog.Pin(a.TenantID, a.AgentID, pack.Fingerprint(a.SigningPubKey), a.SigningSetAt))
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return fmt.Errorf("read the agents active since %s: %w", since.Format(time.RFC3339), err)
+	}
+	entries := pins
+	for _, tenant := range slices.Sorted(maps.Keys(byTenant)) {
+		es, err := tlog.Heads(tenant, now, byTenant[tenant])
+		if err != nil {
+			return fmt.Errorf("heads entry of %s: %w", tenant, err)
+		}
+		entries = append(entries, es...)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if _, err := in.d.Heads.Submit(ctx, entries...); err != nil {
+		return fmt.Errorf("log chain heads: %w", err)
 	}
 	return nil
 }

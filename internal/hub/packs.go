@@ -67,6 +67,8 @@ type PacksDeps struct {
 	Keys      PackKeys
 	Objects   ObjectStore
 	Starter   BuildStarter
+	// Log, when set, gets the entry of every pack before it is ready (SPEC 10).
+	Log LogSubmitter
 }
 
 // Packs requests, builds and hands out evidence packs (SPEC 8).
@@ -78,6 +80,7 @@ type Packs struct {
 	keys    PackKeys
 	objects ObjectStore
 	start   BuildStarter
+	log     LogSubmitter
 	cfg     PackConfig
 	env     Env
 	audit   auditor
@@ -109,7 +112,7 @@ func NewPacks(d PacksDeps, cfg PackConfig, env Env) (*Packs, error) {
 	}
 	env = env.filled()
 	return &Packs{store: d.Packs, list: d.List, lease: d.Lease, src: packSource{batches: d.Batches, anomalies: d.Anomalies, agents: d.Agents, audit: d.AuditLog}, keys: d.Keys,
-		objects: d.Objects, start: d.Starter, cfg: cfg, env: env, audit: auditor{d.Audit, env}}, nil
+		objects: d.Objects, start: d.Starter, log: d.Log, cfg: cfg, env: env, audit: auditor{d.Audit, env}}, nil
 }
 
 // PackView is the answer of the evidence-pack endpoints.
@@ -361,6 +364,13 @@ func (p *Packs) BuildPack(ctx context.Context, tenantID, packID string) error {
 		p.fail(context.WithoutCancel(ctx), pk, reason)
 		return fmt.Errorf("build pack %q: %w: %w", packID, ErrPackFailed, err)
 	}
+	// The log has the pack before anything says it exists: a pack that
+	// cannot be logged fails, and its entry names an archive that exists.
+	if err := logPack(ctx, p.log, tenantID, packID, res.ManifestSHA256, res.GeneratedAt); err != nil {
+		_ = p.lease.ReleaseBuild(context.WithoutCancel(ctx), tenantID, packID, nil)
+		p.fail(context.WithoutCancel(ctx), pk, reasonLog)
+		return fmt.Errorf("build pack %q: %w: %w", packID, ErrPackFailed, err)
+	}
 	// The chain moves first: the object exists and is the tenant's newest pack.
 	ref := &pack.PackRef{PackID: packID, ManifestSHA256: res.ManifestSHA256}
 	if err := p.lease.ReleaseBuild(ctx, tenantID, packID, ref); err != nil {
@@ -418,6 +428,7 @@ const (
 	reasonKey     = "kms: the tenant's signing key is unavailable; request the pack again"
 	reasonSign    = "kms: the tenant's signing key could not sign the pack; request the pack again"
 	reasonStorage = "s3: storing the pack failed; request the pack again"
+	reasonLog     = "log: the pack could not be entered in the transparency log; request the pack again"
 )
 
 // causeError marks an error of assembling a pack with the reason it fails the pack for.

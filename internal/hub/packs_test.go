@@ -64,7 +64,13 @@ type packFx struct {
 
 func newPackFx(t *testing.T, cfg hub.PackConfig) *packFx {
 	t.Helper()
-	f := &packFx{fx: newFx(t), vault: &storetest.Vault{}, objects: storetest.NewObjects(), builds: &storetest.Builds{}}
+	return newPackFxCore(t, cfg, app.CoreConfig{})
+}
+
+// newPackFxCore is newPackFx over a core assembled with core.
+func newPackFxCore(t *testing.T, cfg hub.PackConfig, core app.CoreConfig) *packFx {
+	t.Helper()
+	f := &packFx{fx: newFxCfg(t, core), vault: &storetest.Vault{}, objects: storetest.NewObjects(), builds: &storetest.Builds{}}
 	if cfg.TempDir == "" {
 		cfg.TempDir = t.TempDir()
 	}

@@ -107,6 +107,8 @@ type RegisterDeps struct {
 	Pins   PinStore
 	Issuer Issuer
 	Audit  AuditSink
+	// Log, when set, gets the entry of every signing-key pin (SPEC 10).
+	Log LogSubmitter
 }
 
 // RegisterConfig tunes registrations. Zero values take the defaults.
@@ -226,6 +228,11 @@ func (rg *Registrar) pinSigning(ctx context.Context, a Agent, key []byte) (Agent
 	for range 3 {
 		switch decideSigning(a.SigningPubKey, key) {
 		case keySame:
+			// A repeated registration repeats what followed the pin, so a
+			// request cut after the pin's write is completed by its retry.
+			if err := logPin(ctx, rg.d.Log, a); err != nil {
+				return a, backend("log signing-key pin", err)
+			}
 			return a, rg.audit.record(ctx, pinAudit(a))
 		case keyOther:
 			return a, rg.otherKey(ctx, a, key)
@@ -234,6 +241,9 @@ func (rg *Registrar) pinSigning(ctx context.Context, a Agent, key []byte) (Agent
 		_, err := commitKeyChange(ctx, rg.d.Pins, a, KeyPin, key, at)
 		if err == nil {
 			a.SigningPubKey, a.SigningSetAt = key, at
+			if err := logPin(ctx, rg.d.Log, a); err != nil {
+				return a, backend("log signing-key pin", err)
+			}
 			return a, rg.audit.record(ctx, pinAudit(a))
 		}
 		if !errors.Is(err, ErrConflict) {

@@ -158,6 +158,14 @@ type AttentionIndex interface {
 	QuietAgents(ctx context.Context, cutoff time.Time, fn func(Agent) error) error
 }
 
+// ActiveIndex is what the integrity cycle reads for the log's heads
+// entries (SPEC 10): the live index, by the time of the last data.
+type ActiveIndex interface {
+	// ActiveAgents calls fn for each agent in the live index whose last
+	// data came at or after since.
+	ActiveAgents(ctx context.Context, since time.Time, fn func(Agent) error) error
+}
+
 // StaleMarks are the integrity cycle's writes on an agent.
 type StaleMarks interface {
 	// MarkStale moves a quiet agent from the live index to the attention
@@ -318,6 +326,7 @@ type CommitStore interface {
 // AttentionStore is the integrity cycle's sparse indexes of agents.
 type AttentionStore interface {
 	AttentionIndex
+	ActiveIndex
 	StaleMarks
 }
 

@@ -38,6 +38,11 @@ type Info struct {
 	EnrollKey    string `json:"enroll_key"`
 	OperatorCert string `json:"operator_cert"`
 	OperatorKey  string `json:"operator_key"`
+	// LogVKey and WitnessVKeys are the transparency log's verifier key and
+	// its witnesses' (SPEC 1.1, 10): what verifiers take as --log-key and
+	// --witness-key.
+	LogVKey      string   `json:"log_vkey,omitempty"`
+	WitnessVKeys []string `json:"witness_vkeys,omitempty"`
 }
 
 // Write writes info to path as indented JSON, mode 0600 (it holds the admin

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -146,8 +147,10 @@ func TestRead(t *testing.T) {
 		fail bool
 	}{
 		{name: "ok/round trip", path: written, want: in},
-		{name: "ok/unknown members ignored", path: file("later.json", `{"url":"https://h","tenant_id":"t","admin_key":"msa_y","log_vkey":"h+1+AA","witness_vkeys":["w+2+AA"]}`),
+		{name: "ok/unknown members ignored", path: file("later.json", `{"url":"https://h","tenant_id":"t","admin_key":"msa_y","later_member":{"x":1}}`),
 			want: profile.Info{URL: "https://h", TenantID: "t", AdminKey: "msa_y"}},
+		{name: "ok/log keys", path: file("log.json", `{"url":"https://h","log_vkey":"h+1+AA","witness_vkeys":["w+2+AA"]}`),
+			want: profile.Info{URL: "https://h", LogVKey: "h+1+AA", WitnessVKeys: []string{"w+2+AA"}}},
 		{name: "ok/relative paths from the file's folder", path: file("rel.json", `{"url":"https://h","ca_cert":"ca.pem","operator_cert":"certs/o.pem","operator_key":"/abs/o.key"}`),
 			want: profile.Info{URL: "https://h", CACert: filepath.Join(dir, "ca.pem"), OperatorCert: filepath.Join(dir, "certs", "o.pem"), OperatorKey: "/abs/o.key"}},
 		{name: "fail/missing", path: filepath.Join(dir, "none.json"), fail: true},
@@ -164,7 +167,7 @@ func TestRead(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got != tt.want {
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("Read = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})

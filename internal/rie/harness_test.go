@@ -3,6 +3,7 @@ package rie
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/x509"
 	"debug/buildinfo"
 	"debug/elf"
@@ -33,6 +34,7 @@ import (
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/aws/dynamo"
+	"github.com/monsys/hub/internal/aws/kmssign"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/cred"
 	"github.com/monsys/hub/internal/hub"
@@ -40,6 +42,7 @@ import (
 	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/local/kmsserver"
 	"github.com/monsys/hub/internal/samtemplate"
+	"github.com/monsys/hub/internal/tlog"
 )
 
 // apiTestdata holds the API Gateway events and the test PKI whose CA issued
@@ -66,6 +69,7 @@ type world struct {
 
 	mu   sync.Mutex
 	keys map[string][2]string // KMS keys made for key resources: logical id → id, ARN
+	wit  *emu.Litewitness     // the stacks' witness (litewitness)
 }
 
 func newWorld(t *testing.T, tpl *samtemplate.Template) *world {
@@ -92,6 +96,13 @@ func newWorld(t *testing.T, tpl *samtemplate.Template) *world {
 	lam := httptest.NewServer(w.invokes)
 	t.Cleanup(lam.Close)
 	w.lambdaURL = lam.URL
+	t.Cleanup(func() {
+		if w.wit != nil {
+			if err := w.wit.Stop(); err != nil {
+				t.Error(err)
+			}
+		}
+	})
 	return w
 }
 
@@ -195,7 +206,8 @@ type state struct {
 func (w *world) newState(t *testing.T, name, stackName, tablePrefix string) *state {
 	t.Helper()
 	ctx := t.Context()
-	s, err := newStack(w.tpl, stackName, map[string]string{"TablePrefix": tablePrefix}, w.key)
+	wit := w.litewitness(t)
+	s, err := newStack(w.tpl, stackName, map[string]string{"TablePrefix": tablePrefix, "Witnesses": wit.VKey() + " " + wit.URL()}, w.key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,6 +237,11 @@ func (w *world) newState(t *testing.T, name, stackName, tablePrefix string) *sta
 	if err != nil {
 		t.Fatalf("the template's variables: %v", err)
 	}
+	logs, err := app.LogFromEnv(mapEnv(merged))
+	if err != nil {
+		t.Fatalf("the template's variables: %v", err)
+	}
+	settings.Tables.Log = logs.Table
 	st.tables, st.bucket, st.merged = settings.Tables, packs.Bucket, merged
 
 	db, err := emu.DynamoClient(ctx, w.dynamo)
@@ -247,7 +264,42 @@ func (w *world) newState(t *testing.T, name, stackName, tablePrefix string) *sta
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(st.bucket), ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
 		t.Fatalf("create bucket %s: %v", st.bucket, err)
 	}
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(logs.Bucket), ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
+		t.Fatalf("create bucket %s: %v", logs.Bucket, err)
+	}
+	// The witness learns the stack's log, as its operator would be told.
+	signer, err := kmssign.New(ctx, w.kms, logs.KeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey, err := tlog.VerifierKey(logs.Origin, signer.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wit.AddLog(ctx, logs.Origin, vkey); err != nil {
+		t.Fatal(err)
+	}
 	return st
+}
+
+// litewitness is the witness every stack's log is cosigned by (one per
+// test run; each stack's log has its own origin).
+func (w *world) litewitness(t *testing.T) *emu.Litewitness {
+	t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.wit == nil {
+		var o emu.LitewitnessOptions
+		if os.Getenv(emutest.EnvTestEmuLog) == "1" {
+			o.Log = os.Stderr
+		}
+		lw, err := emu.StartLitewitness(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.wit = lw
+	}
+	return w.wit
 }
 
 // bootstrap seeds st as monsys-admin bootstrap and the local hub do: the hub

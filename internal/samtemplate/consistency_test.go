@@ -26,7 +26,7 @@ var tableEnv = map[string]string{
 	dynamo.TableAgents: app.EnvTableAgents, dynamo.TableBatches: app.EnvTableBatches,
 	dynamo.TableBatchIndex: app.EnvTableBatchIndex, dynamo.TableAnomalies: app.EnvTableAnomalies,
 	dynamo.TableAudit: app.EnvTableAudit, dynamo.TablePacks: app.EnvTablePacks,
-	dynamo.TableSigningKeys: app.EnvTableSigningKeys,
+	dynamo.TableSigningKeys: app.EnvTableSigningKeys, dynamo.TableLog: app.EnvTableLog,
 }
 
 // keyEnv names, for each KMS key role, the variable that carries its id.
@@ -35,6 +35,7 @@ var tableEnv = map[string]string{
 var keyEnv = map[string]string{
 	kmssign.KeyCA:       app.EnvCAKeyID,
 	kmssign.KeyEnvelope: app.EnvWrapKeyID,
+	kmssign.KeyLog:      app.EnvLogKeyID,
 }
 
 // envResource resolves a variable to the logical id of the resource it names
@@ -76,6 +77,7 @@ func TestTablesMatchSchema(t *testing.T) {
 		names.Credentials: dynamo.TableCredentials, names.Tenants: dynamo.TableTenants, names.Agents: dynamo.TableAgents,
 		names.Batches: dynamo.TableBatches, names.BatchIndex: dynamo.TableBatchIndex, names.Anomalies: dynamo.TableAnomalies,
 		names.Audit: dynamo.TableAudit, names.Packs: dynamo.TablePacks, names.SigningKeys: dynamo.TableSigningKeys,
+		names.Log: dynamo.TableLog,
 	}
 	schema := dynamo.Schema(names)
 	if got := len(tpl.ResourcesOfType("AWS::DynamoDB::Table")); got != len(schema) {
@@ -419,11 +421,33 @@ func TestS3AndLambdaPermissions(t *testing.T) {
 			}
 		}
 	}
+	logObjects := envResource(t, tpl, app.EnvLogBucket) + ".Arn/*"
+	for name, acts := range s3store.LogFunctionPermissions {
+		f, ok := fns[name]
+		if !ok {
+			t.Errorf("internal/aws/s3store declares log permissions for functions/%s, which the template does not deploy", name)
+			continue
+		}
+		for _, a := range acts {
+			if !allows(tpl.RoleStatements(roleOf(f)), a, logObjects) {
+				t.Errorf("%s: role %s does not allow %s on %s", name, roleOf(f), a, logObjects)
+			}
+		}
+	}
 	for name, f := range fns {
 		for _, st := range tpl.RoleStatements(roleOf(f)) {
 			for _, a := range st.Actions {
-				if strings.HasPrefix(a, "s3:") && !slices.Contains(s3store.FunctionPermissions[name], a) {
-					t.Errorf("%s: role allows %s, which internal/aws/s3store does not declare for it", name, a)
+				if !strings.HasPrefix(a, "s3:") {
+					continue
+				}
+				for _, r := range st.Resources {
+					declared := s3store.FunctionPermissions[name]
+					if r == logObjects {
+						declared = s3store.LogFunctionPermissions[name]
+					}
+					if !slices.Contains(declared, a) {
+						t.Errorf("%s: role allows %s on %s, which internal/aws/s3store does not declare for it", name, a, r)
+					}
 				}
 				if (strings.HasPrefix(a, "lambda:") || strings.HasPrefix(a, "sts:")) && !slices.Contains(app.FunctionPermissions[name], a) {
 					t.Errorf("%s: role allows %s, which internal/app does not declare for it", name, a)

@@ -182,7 +182,7 @@ func TestTableNames(t *testing.T) {
 			wantByShort := map[string]string{dynamo.TableCredentials: want.Credentials, dynamo.TableTenants: want.Tenants,
 				dynamo.TableAgents: want.Agents, dynamo.TableBatches: want.Batches, dynamo.TableBatchIndex: want.BatchIndex,
 				dynamo.TableAnomalies: want.Anomalies, dynamo.TableAudit: want.Audit, dynamo.TablePacks: want.Packs,
-				dynamo.TableSigningKeys: want.SigningKeys}
+				dynamo.TableSigningKeys: want.SigningKeys, dynamo.TableLog: want.Log}
 			for short, n := range got {
 				if n != wantByShort[short] {
 					t.Errorf("table %s is %q; --table-prefix %q gives %q", short, n, p, wantByShort[short])

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/samtemplate"
 )
 
@@ -330,6 +331,10 @@ func TestSecurityControls(t *testing.T) {
 			}
 		}
 		locked := 0
+		logBucket := envResource(t, tpl, app.EnvLogBucket)
+		if tpl.Resources[logBucket].Properties["ObjectLockEnabled"] != "true" {
+			t.Errorf("%s: the log's tiles are not under Object Lock", logBucket)
+		}
 		for _, id := range buckets {
 			p := tpl.Resources[id].Properties
 			for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
@@ -341,6 +346,17 @@ func TestSecurityControls(t *testing.T) {
 				t.Errorf("%s: no bucket policy denying requests without TLS", id)
 			}
 			if p["ObjectLockEnabled"] != "true" {
+				continue
+			}
+			if id == logBucket {
+				// Tiles get per-object COMPLIANCE retention (s3store.Tiles);
+				// a default retention would lock the replaceable checkpoint.
+				if samtemplate.Path(p, "ObjectLockConfiguration", "Rule") != nil {
+					t.Errorf("%s: a default retention would make the checkpoint unreplaceable", id)
+				}
+				if samtemplate.Path(p, "VersioningConfiguration", "Status") != "Enabled" {
+					t.Errorf("%s: not versioned", id)
+				}
 				continue
 			}
 			locked++

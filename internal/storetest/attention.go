@@ -66,6 +66,23 @@ func testAttention(t *testing.T, s hub.Stores) {
 		wantIndexes(t, at(15), want{[]string{unsigned.AgentID}, []string{signed.AgentID}})
 		wantIndexes(t, at(10), want{[]string{unsigned.AgentID}, nil})
 	})
+	t.Run("ok/active means data at or after since, the agent as stored", func(t *testing.T) {
+		for since, w := range map[time.Time][]string{at(10): {signed.AgentID, unsigned.AgentID}, at(11): {unsigned.AgentID},
+			at(20): {unsigned.AgentID}, at(21): nil} {
+			var got []string
+			check(t, "ActiveAgents", s.Attention.ActiveAgents(t.Context(), since, func(a hub.Agent) error {
+				if a.TenantID == tenant {
+					got = append(got, a.AgentID)
+					if a.AgentID == signed.AgentID && (a.LastSeq != 1 || a.LastBatchSHA != "a" || !a.LastSignedAt.Equal(at(10))) {
+						t.Errorf("ActiveAgents gave %+v, want last seq 1, sha a, signed at %s", a, at(10))
+					}
+				}
+				return nil
+			}), nil)
+			slices.Sort(got)
+			same(t, "ActiveAgents", got, w)
+		}
+	})
 
 	steps := []struct {
 		name  string

@@ -209,6 +209,11 @@ func (f *Faulty) QuietAgents(ctx context.Context, cutoff time.Time, fn func(hub.
 	return f.do("QuietAgents", func() error { return f.Memory.QuietAgents(ctx, cutoff, fn) })
 }
 
+// ActiveAgents implements hub.ActiveIndex.
+func (f *Faulty) ActiveAgents(ctx context.Context, since time.Time, fn func(hub.Agent) error) error {
+	return f.do("ActiveAgents", func() error { return f.Memory.ActiveAgents(ctx, since, fn) })
+}
+
 // MarkStale implements hub.StaleMarks.
 func (f *Faulty) MarkStale(ctx context.Context, id string, liveAt, at time.Time) error {
 	return f.do("MarkStale", func() error { return f.Memory.MarkStale(ctx, id, liveAt, at) }, id)

@@ -53,6 +53,11 @@ func (s *Memory) QuietAgents(_ context.Context, cutoff time.Time, fn func(hub.Ag
 	return s.agentsWhere(func(a hub.Agent, m indexMarks) bool { return m.live && a.LiveAt.Before(cutoff) }, fn)
 }
 
+// ActiveAgents implements hub.ActiveIndex.
+func (s *Memory) ActiveAgents(_ context.Context, since time.Time, fn func(hub.Agent) error) error {
+	return s.agentsWhere(func(a hub.Agent, m indexMarks) bool { return m.live && !a.LiveAt.Before(since) }, fn)
+}
+
 // MarkStale implements hub.StaleMarks.
 func (s *Memory) MarkStale(_ context.Context, id string, liveAt, at time.Time) error {
 	return s.updateMarked(id, func(a *hub.Agent, m *indexMarks) bool {

@@ -26,6 +26,9 @@ const (
 // "<name>+<hash>+<base64>" of an Ed25519 log key: what hub.json's log_vkey
 // holds and auditors pass to --log-key.
 func VerifierKey(name string, pub ed25519.PublicKey) (string, error) {
+	if !ValidName(name) {
+		return "", fmt.Errorf("%w: %q is not a valid note name (no spaces, no '+')", ErrConfig, name)
+	}
 	vk, err := note.NewEd25519VerifierKey(name, pub)
 	if err != nil {
 		return "", fmt.Errorf("%w: log verifier key for %q: %w", ErrConfig, name, err)

@@ -87,6 +87,27 @@ func (l *Log) VerifierKey() string { return l.key.vkey }
 // Submit validates entries and adds them to the pool; the next Integrate
 // sequences them. Submitting an entry again is a no-op. It returns their IDs.
 func (l *Log) Submit(ctx context.Context, entries ...Entry) ([]ID, error) {
+	return Submitter{Pool: l.st.Pool, Now: l.cfg.Now}.Submit(ctx, entries...)
+}
+
+// Submitter adds entries to a log's pool and nothing more: what a function
+// that only submits holds (it needs neither the log key nor the witnesses).
+// Log.Submit is the same.
+type Submitter struct {
+	Pool Pool
+	Now  func() time.Time // default time.Now
+}
+
+// Submit validates entries and adds them to the pool; submitting an entry
+// again is a no-op. It returns their IDs.
+func (s Submitter) Submit(ctx context.Context, entries ...Entry) ([]ID, error) {
+	if s.Pool == nil {
+		return nil, fmt.Errorf("%w: a submitter needs the pool", ErrConfig)
+	}
+	now := s.Now
+	if now == nil {
+		now = time.Now
+	}
 	ids := make([]ID, len(entries))
 	for i, e := range entries {
 		b, err := e.Bytes()
@@ -94,7 +115,7 @@ func (l *Log) Submit(ctx context.Context, entries ...Entry) ([]ID, error) {
 			return nil, err
 		}
 		ids[i] = EntryID(b)
-		if err := l.st.Pool.Submit(ctx, ids[i], b, l.cfg.Now()); err != nil {
+		if err := s.Pool.Submit(ctx, ids[i], b, now()); err != nil {
 			return nil, fmt.Errorf("tlog: submit %s entry %s: %w", e.Type, ids[i], err)
 		}
 	}
@@ -331,6 +352,20 @@ func (l *Log) Cosign(ctx context.Context) ([]byte, error) {
 		return cosigned, nil
 	}
 	return nil, fmt.Errorf("tlog: cosign: the checkpoint kept changing: %w", ErrConflict)
+}
+
+// Publish integrates the pending entries and gets the checkpoint cosigned:
+// what the integrity cycle runs. An empty log has nothing to publish.
+func (l *Log) Publish(ctx context.Context) error {
+	t, err := l.Integrate(ctx)
+	if err != nil {
+		return err
+	}
+	if t.N == 0 {
+		return nil
+	}
+	_, err = l.Cosign(ctx)
+	return err
 }
 
 // Append submits entries, integrates and cosigns, and returns the entries'

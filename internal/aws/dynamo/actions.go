@@ -66,6 +66,7 @@ var FunctionPermissions = map[string][]Permission{
 	"register": join(handlerBase, raising, []Permission{
 		{ActUpdateItem, TableAgents, ""}, // pins, registration record
 		{ActPutItem, TableAudit, ""},
+		{ActPutItem, TableLog, ""}, // the pin's log entry (LogStore.Submit)
 	}),
 	"ingest": join(handlerBase, raising, []Permission{
 		{ActUpdateItem, TableAgents, ""}, // seq commit, pending marker, last_unsigned_at
@@ -80,6 +81,7 @@ var FunctionPermissions = map[string][]Permission{
 		{ActPutItem, TableCredentials, ""},
 		{ActDeleteItem, TableCredentials, ""},
 		{ActPutItem, TableAudit, ""},
+		{ActPutItem, TableLog, ""}, // the unpin's log entry (LogStore.Submit)
 	}),
 	"admin": join(handlerBase, []Permission{
 		{ActPutItem, TableCredentials, ""}, // new agent token
@@ -95,7 +97,7 @@ var FunctionPermissions = map[string][]Permission{
 		{ActQuery, TableAgents, AgentsLive},
 		{ActUpdateItem, TableAgents, ""}, // stale mark, leaving the attention index
 		{ActUpdateItem, TableAnomalies, ""},
-	}),
+	}, LogPermissions), // publishes the transparency log
 	// pack serves the evidence-pack routes (admin key) and builds packs:
 	// pack items and the build lease, the signing-key lineage, and the
 	// period's batches, anomalies and audit events.
@@ -111,6 +113,7 @@ var FunctionPermissions = map[string][]Permission{
 		{ActQuery, TableAnomalies, ""},
 		{ActQuery, TableAudit, AuditByTime},
 		{ActPutItem, TableAudit, ""},
+		{ActPutItem, TableLog, ""}, // the pack's log entry (LogStore.Submit)
 	}),
 }
 

@@ -91,6 +91,33 @@ func liveBucket(agentID string, t time.Time) time.Time {
 	return t.Add(off).Truncate(LiveBucket).Add(-off).UTC()
 }
 
+// ActiveAgents implements hub.ActiveIndex: agents of the live index whose
+// last data is at or after since. A bucket is at most LiveBucket before its
+// agent's last batch, so the query reads the buckets from since-LiveBucket
+// on; the agent item, read strongly consistent, decides. The index holds
+// keys only (no ingest writes it), so each active agent costs one item read
+// per cycle (docs/dynamodb.md, "Hot partitions").
+func (s *Attention) ActiveAgents(ctx context.Context, since time.Time, fn func(hub.Agent) error) error {
+	return s.queryShards(ctx, "query live index", func(sh string) *dynamodb.QueryInput {
+		return &dynamodb.QueryInput{TableName: aws.String(s.t.Agents), IndexName: aws.String(AgentsLive),
+			KeyConditionExpression:    aws.String("live_shard = :s AND live_b >= :c"),
+			ExpressionAttributeValues: item{":s": vs(sh), ":c": vt(since.Add(-LiveBucket))}}
+	}, func(k hub.Agent) error {
+		it, err := s.get(ctx, "get active agent", s.t.Agents, agentKey(k.AgentID))
+		if errors.Is(err, hub.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		a := decodeAgent(it)
+		if _, live := it["live_shard"]; !live || a.LiveAt.Before(since) {
+			return nil
+		}
+		return fn(a)
+	})
+}
+
 // MarkStale implements hub.StaleMarks.
 func (s *Attention) MarkStale(ctx context.Context, id string, liveAt, at time.Time) error {
 	return s.update(ctx, "mark stale", id, "SET stale_since = :at, attn = :sh REMOVE live_shard", "live_at = :live", nil,

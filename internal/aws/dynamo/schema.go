@@ -28,6 +28,9 @@ type Tables struct {
 	// the other functions may leave them empty.
 	Packs       string
 	SigningKeys string
+	// Log is the transparency log's table (tlog.go), used by the functions
+	// that append to the log; the others may leave it empty.
+	Log string
 }
 
 // TablesWithPrefix names every table prefix + its short name, as the local hub and tests do.
@@ -35,7 +38,7 @@ func TablesWithPrefix(prefix string) Tables {
 	return Tables{
 		Credentials: prefix + "credentials", Tenants: prefix + "tenants", Agents: prefix + "agents",
 		Batches: prefix + "batches", BatchIndex: prefix + "batch-index", Anomalies: prefix + "anomalies", Audit: prefix + "audit",
-		Packs: prefix + "packs", SigningKeys: prefix + "signing-keys",
+		Packs: prefix + "packs", SigningKeys: prefix + "signing-keys", Log: prefix + TableLog,
 	}
 }
 
@@ -133,6 +136,9 @@ func Schema(t Tables) []*dynamodb.CreateTableInput {
 	}
 	if t.SigningKeys != "" {
 		out = append(out, pk(t.SigningKeys, "tenant_id"))
+	}
+	if t.Log != "" {
+		out = append(out, LogSchema(t.Log))
 	}
 	return out
 }

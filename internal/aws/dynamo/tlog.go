@@ -28,8 +28,7 @@ const (
 	logPendMark = "p"
 )
 
-// LogSchema is the CreateTable input of the log's table.
-// TODO(integration): merge into Schema and template.yaml.
+// LogSchema is the CreateTable input of the log's table (part of Schema).
 func LogSchema(table string) *dynamodb.CreateTableInput {
 	return &dynamodb.CreateTableInput{
 		TableName:   aws.String(table),

@@ -2,8 +2,8 @@ package kmssign
 
 // Permission is one KMS action that a function's code path calls on one of the
 // hub's keys. Key names the key's role: KeyCA (the hub CA, ECC_NIST_P256),
-// KeyEnvelope (the symmetric key of kms-envelope pack signing) or KeyPack (the
-// tenants' Ed25519 pack-signing keys). template.yaml must allow each of them to
+// KeyEnvelope (the symmetric key of kms-envelope pack signing), KeyPack (the
+// tenants' Ed25519 pack-signing keys) or KeyLog (the log key). template.yaml must allow each of them to
 // that function, in its IAM policy and in the key's policy; a test in
 // internal/samtemplate checks it.
 type Permission struct {
@@ -16,6 +16,9 @@ const (
 	KeyCA       = "ca"
 	KeyEnvelope = "envelope"
 	KeyPack     = "pack"
+	// KeyLog is the transparency log's Ed25519 key (ECC_NIST_EDWARDS25519),
+	// which signs checkpoints (SPEC 10).
+	KeyLog = "log"
 )
 
 // IAM action names of the operations a Signer or a vault calls.
@@ -40,6 +43,8 @@ const (
 // the mode is a parameter.
 var FunctionPermissions = map[string][]Permission{
 	"register": {{ActGetPublicKey, KeyCA}, {ActSign, KeyCA}},
+	// integrity signs the log's checkpoints.
+	"integrity": {{ActGetPublicKey, KeyLog}, {ActSign, KeyLog}},
 	"pack": {
 		{ActCreateKey, KeyPack}, {ActGetPublicKey, KeyPack}, {ActSign, KeyPack},
 		{ActEncrypt, KeyEnvelope}, {ActDecrypt, KeyEnvelope},
@@ -49,4 +54,5 @@ var FunctionPermissions = map[string][]Permission{
 // BootstrapPermissions are the KMS actions of the one-time bootstrap
 // (cmd/monsys-admin): it self-signs the CA certificate and issues the tenant's
 // enrollment and operator certificates with the CA key.
-var BootstrapPermissions = []Permission{{ActGetPublicKey, KeyCA}, {ActSign, KeyCA}}
+// With --log-key it reads the log key's public key to print its verifier key.
+var BootstrapPermissions = []Permission{{ActGetPublicKey, KeyCA}, {ActSign, KeyCA}, {ActGetPublicKey, KeyLog}}

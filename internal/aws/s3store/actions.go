@@ -23,3 +23,10 @@ var (
 	LinkPermissions = []string{"s3:GetObject", "s3:GetObjectVersion"}
 	LinkKMSViaS3    = []string{"kms:Decrypt"}
 )
+
+// LogFunctionPermissions lists, per function, the S3 actions its code path
+// calls on the transparency log bucket's objects (Tiles). template.yaml
+// must allow them there; a test in internal/samtemplate checks it.
+var LogFunctionPermissions = map[string][]string{
+	"integrity": TilesPermissions,
+}

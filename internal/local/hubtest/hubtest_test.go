@@ -14,6 +14,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -90,7 +91,7 @@ const metric = `{"type":"metric","ts":"2026-04-01T10:00:00Z","cpu":0.25}`
 func TestStart(t *testing.T) {
 	h := hubtest.Start(t)
 	got, err := profile.Read(h.ProfilePath)
-	if err != nil || got != h.Profile || got.TenantID != hubtest.Tenant {
+	if err != nil || !reflect.DeepEqual(got, h.Profile) || got.TenantID != hubtest.Tenant {
 		t.Fatalf("hub.json = %+v, %v; want %+v", got, err, h.Profile)
 	}
 	plain := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: h.Roots}}}
