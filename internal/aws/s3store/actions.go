@@ -41,5 +41,6 @@ var TilesReadPermissions = []string{"s3:GetObject"}
 // object not written yet (a tile, the first checkpoint) 403 instead of 404,
 // and Tiles could not tell tlog.ErrNotFound from a refusal.
 var LogBucketPermissions = map[string][]string{
-	"logview": {"s3:ListBucket"},
+	"integrity": {"s3:ListBucket"}, // the first checkpoint: none stored yet
+	"logview":   {"s3:ListBucket"},
 }
