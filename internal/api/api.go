@@ -38,7 +38,8 @@ const (
 	Rotate
 	Admin
 	Packs
-	All = Register | Ingest | Rotate | Admin | Packs
+	Log
+	All = Register | Ingest | Rotate | Admin | Packs | Log
 )
 
 // Services are the use cases the routes call. A route whose use case is
@@ -51,6 +52,7 @@ type Services struct {
 	Anomalies *hub.Anomalies
 	Packs     *hub.Packs
 	Keys      *hub.Keys
+	Log       *hub.LogView
 }
 
 // Handler serves the routes of its groups.
@@ -61,12 +63,12 @@ type Handler struct {
 }
 
 // New returns a handler for the given route groups. The admin routes (Admin,
-// Rotate and Packs) need AdminAuth.
+// Rotate, Packs and Log) need AdminAuth.
 func New(s Services, log *slog.Logger, groups Group) (*Handler, error) {
 	if log == nil {
 		return nil, errors.New("api: a logger is required")
 	}
-	if groups&(Admin|Rotate|Packs) != 0 && s.AdminAuth == nil {
+	if groups&(Admin|Rotate|Packs|Log) != 0 && s.AdminAuth == nil {
 		return nil, errors.New("api: the admin routes need the admin-key check")
 	}
 	return &Handler{s: s, log: log, groups: groups}, nil
@@ -111,7 +113,8 @@ func (r *request) clientCert() string {
 type route struct {
 	group  Group
 	method string
-	// path segments after the prefix; "{id}" matches one segment.
+	// path segments after the prefix; "{id}" matches one segment, a last
+	// "{rest}" one or more (joined with "/" as the parameter).
 	segs []string
 	fn   func(*Handler, context.Context, *request) (int, any, error)
 	id   idKind // what {id} names
@@ -137,6 +140,7 @@ var (
 	anomalies = func(s Services) bool { return s.Anomalies != nil }
 	packs     = func(s Services) bool { return s.Packs != nil }
 	keys      = func(s Services) bool { return s.Keys != nil }
+	logs      = func(s Services) bool { return s.Log != nil }
 )
 
 var routes = []route{
@@ -153,6 +157,9 @@ var routes = []route{
 	{Packs, http.MethodGet, []string{"evidence-packs"}, (*Handler).listPacks, idKind{}, packs},
 	{Packs, http.MethodGet, []string{"evidence-packs", "{id}"}, (*Handler).getPack, packID, packs},
 	{Packs, http.MethodPost, []string{"signing-keys", "rotate"}, (*Handler).rotatePackKey, idKind{}, keys},
+	{Log, http.MethodGet, []string{"log", "checkpoint"}, logObject(""), idKind{}, logs},
+	{Log, http.MethodGet, []string{"log", "tile", "{rest}"}, logObject("tile/"), idKind{}, logs},
+	{Log, http.MethodGet, []string{"log", "entries", "{rest}"}, logObject("tile/entries/"), idKind{}, logs},
 }
 
 // match finds the route for a method and path; allowed is true when the path
@@ -165,12 +172,16 @@ func (h *Handler) match(method, path string) (route, string, bool, bool) {
 	segs := strings.Split(rest, "/")
 	pathExists := false
 	for _, rt := range routes {
-		if rt.group&h.groups == 0 || !rt.served(h.s) || len(rt.segs) != len(segs) {
+		rest := len(rt.segs) > 0 && rt.segs[len(rt.segs)-1] == "{rest}"
+		if rt.group&h.groups == 0 || !rt.served(h.s) || len(rt.segs) > len(segs) || (!rest && len(rt.segs) != len(segs)) {
 			continue
 		}
 		param, ok := "", true
 		for i, s := range rt.segs {
-			if s == "{id}" {
+			if s == "{rest}" {
+				param = strings.Join(segs[i:], "/")
+				ok = ok && param != ""
+			} else if s == "{id}" {
 				param = segs[i]
 				ok = ok && segs[i] != ""
 			} else if s != segs[i] {
@@ -252,6 +263,9 @@ func (h *Handler) serve(ctx context.Context, r *request) (int, events.APIGateway
 	status, v, err := rt.fn(h, ctx, r)
 	if err != nil {
 		return h.fail(ctx, r, err)
+	}
+	if o, ok := v.(object); ok {
+		return status, o.response()
 	}
 	return status, jsonResponse(r.reqID, status, v, nil)
 }
@@ -547,4 +561,58 @@ func (h *Handler) rotatePackKey(ctx context.Context, r *request) (int, any, erro
 	}
 	v, err := h.s.Keys.Rotate(ctx, ad)
 	return http.StatusOK, v, err
+}
+
+// --- the transparency log (SPEC 10), as c2sp.org/tlog-tiles serves it
+
+// object is an answer that is not JSON: a log object, byte for byte.
+type object struct {
+	contentType, cacheControl string
+	data                      []byte
+}
+
+// response carries the bytes as they are: text as the body, binary
+// base64-encoded (API Gateway returns it decoded; template.yaml lists
+// application/octet-stream as a binary media type).
+func (o object) response() events.APIGatewayProxyResponse {
+	hdr := map[string]string{"Content-Type": o.contentType, "Cache-Control": o.cacheControl}
+	if strings.HasPrefix(o.contentType, "text/") {
+		return events.APIGatewayProxyResponse{StatusCode: http.StatusOK, Headers: hdr, Body: string(o.data)}
+	}
+	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK, Headers: hdr,
+		Body: base64.StdEncoding.EncodeToString(o.data), IsBase64Encoded: true}
+}
+
+// Cache headers of the log's objects (docs/transparency-log.md): tiles and
+// entry bundles, full or partial, never change once written; the
+// checkpoint does with every integration. Private: the routes need the
+// admin key, so no shared cache may keep an answer.
+const (
+	cacheImmutable  = "private, max-age=31536000, immutable"
+	cacheCheckpoint = "private, no-cache"
+)
+
+// logObject serves GET /log/checkpoint (under = ""), /log/tile/... (the
+// tile path under "tile/") and /log/entries/... (the entry bundle under
+// "tile/entries/"; /log/tile/entries/... serves it too, at the path a
+// c2sp.org/tlog-tiles client with the prefix /api/v1/log asks for).
+func logObject(under string) func(*Handler, context.Context, *request) (int, any, error) {
+	return func(h *Handler, ctx context.Context, r *request) (int, any, error) {
+		ad, err := h.admin(ctx, r)
+		if err != nil {
+			return 0, nil, err
+		}
+		path := "checkpoint"
+		if under != "" {
+			path = under + r.param
+		}
+		b, err := h.s.Log.Read(ctx, ad, path)
+		if err != nil {
+			return 0, nil, err
+		}
+		if path == "checkpoint" {
+			return http.StatusOK, object{"text/plain; charset=utf-8", cacheCheckpoint, b}, nil
+		}
+		return http.StatusOK, object{"application/octet-stream", cacheImmutable, b}, nil
+	}
 }

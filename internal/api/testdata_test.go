@@ -65,7 +65,8 @@ var pkiFiles = []string{"ca.pem", "ca-TEST-ONLY.key", "operator.pem", "enrollmen
 var eventFiles = []string{"register.json", "register-csr.json", "ingest.json", "ingest-base64.json",
 	"create-agent.json", "get-agent.json", "rotate-token.json", "rotate-signing-key.json",
 	"rotate-client-cert.json", "list-anomalies.json", "unknown-path.json",
-	"request-pack.json", "get-pack.json", "rotate-pack-key.json"}
+	"request-pack.json", "get-pack.json", "rotate-pack-key.json",
+	"log-checkpoint.json", "log-tile.json", "log-entries.json"}
 
 // TestTestdata regenerates testdata/pki and testdata/events with -update
 // (go test ./internal/api -run TestTestdata -update); without it, it checks
@@ -182,6 +183,9 @@ func TestTestdata(t *testing.T) {
 		{"request-pack.json", "POST", "/api/v1/evidence-packs", adminHeaders(true), nil, oper, packPeriod, false},
 		{"get-pack.json", "GET", "/api/v1/evidence-packs/" + packID, adminHeaders(false), map[string]string{"expires_in": "3600"}, oper, "", false},
 		{"rotate-pack-key.json", "POST", "/api/v1/signing-keys/rotate", adminHeaders(false), nil, oper, "", false},
+		{"log-checkpoint.json", "GET", "/api/v1/log/checkpoint", adminHeaders(false), nil, oper, "", false},
+		{"log-tile.json", "GET", "/api/v1/log/tile/0/000.p/3", adminHeaders(false), nil, oper, "", false},
+		{"log-entries.json", "GET", "/api/v1/log/entries/000.p/3", adminHeaders(false), nil, oper, "", false},
 	}
 	for _, e := range evs {
 		var buf bytes.Buffer

@@ -27,8 +27,10 @@ import (
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/aws/kmssign"
+	"github.com/monsys/hub/internal/aws/s3store"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/hub"
+	"github.com/monsys/hub/internal/tlog"
 )
 
 // Settings are the hub's deployment settings.
@@ -307,7 +309,7 @@ func Handler(ctx context.Context, getenv func(string) string, groups api.Group) 
 	if err != nil {
 		return nil, err
 	}
-	return handler(ctx, getenv, groups, s, c, log, nil)
+	return handler(ctx, getenv, groups, s, c, log, nil, nil)
 }
 
 // SubmittingHandler is Handler for the functions whose routes pin or unpin
@@ -323,10 +325,42 @@ func SubmittingHandler(ctx context.Context, getenv func(string) string, groups a
 	if err != nil {
 		return nil, err
 	}
-	return handler(ctx, getenv, groups, s, c, log, sub)
+	return handler(ctx, getenv, groups, s, c, log, sub, nil)
 }
 
-func handler(ctx context.Context, getenv func(string) string, groups api.Group, s Settings, c Clients, log *slog.Logger, sub hub.LogSubmitter) (APIFunc, error) {
+// LogViewHandler builds the logview function: the transparency log's read
+// routes for monitors (api.Log, GET /log/...), served from the log's
+// bucket (MONSYS_LOG_BUCKET) with read access only: no log key, no head,
+// no witnesses.
+func LogViewHandler(ctx context.Context, getenv func(string) string) (APIFunc, error) {
+	s, c, log, err := settingsAndClients(ctx, getenv)
+	if err != nil {
+		return nil, err
+	}
+	bucket := getenv(EnvLogBucket)
+	if err := required([][2]string{{EnvLogBucket, bucket}}); err != nil {
+		return nil, err
+	}
+	pathStyle, err := flag(getenv, EnvS3PathStyle)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	tiles, err := s3store.NewTiles(s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle }), s3store.TilesConfig{Bucket: bucket})
+	if err != nil {
+		return nil, err
+	}
+	return handler(ctx, getenv, api.Log, s, c, log, nil, func(core *Core) error {
+		return core.AddLogView(tlog.Reader{Tiles: tiles, Checkpoints: tiles})
+	})
+}
+
+// handler serves groups over a core built at the first request (after the
+// bootstrap); extend, when set, adds use cases to the core first.
+func handler(ctx context.Context, getenv func(string) string, groups api.Group, s Settings, c Clients, log *slog.Logger, sub hub.LogSubmitter, extend func(*Core) error) (APIFunc, error) {
 	function := fmt.Sprintf("api group %d", groups)
 	if n := getenv(EnvLambdaFunction); n != "" {
 		function = n
@@ -335,6 +369,11 @@ func handler(ctx context.Context, getenv func(string) string, groups api.Group, 
 		core, err := NewCoreWithLog(ctx, s, c, hub.Env{Log: log, Metrics: NewEMFMetrics(output)}, sub, nil)
 		if err != nil {
 			return nil, err
+		}
+		if extend != nil {
+			if err := extend(core); err != nil {
+				return nil, err
+			}
 		}
 		return api.New(core.Services(), log, groups)
 	})

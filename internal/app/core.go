@@ -44,6 +44,7 @@ type Core struct {
 	Integrity *hub.Integrity
 	Packs     *hub.Packs
 	Keys      *hub.Keys
+	LogView   *hub.LogView
 
 	stores hub.Stores
 	env    hub.Env
@@ -131,8 +132,19 @@ func (c *Core) AddPacks(p PackPorts, cfg hub.PackConfig) error {
 	return nil
 }
 
+// AddLogView adds the transparency log's read routes for monitors (GET
+// /log/...), over the log's published objects (tlog.Reader).
+func (c *Core) AddLogView(r hub.LogReader) error {
+	v, err := hub.NewLogView(r)
+	if err != nil {
+		return err
+	}
+	c.LogView = v
+	return nil
+}
+
 // Services are the use cases the HTTP edge routes to.
 func (c *Core) Services() api.Services {
 	return api.Services{AdminAuth: c.AdminAuth, Register: c.Register, Ingest: c.Ingest, Agents: c.Agents,
-		Anomalies: c.Anomalies, Packs: c.Packs, Keys: c.Keys}
+		Anomalies: c.Anomalies, Packs: c.Packs, Keys: c.Keys, Log: c.LogView}
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,8 +53,12 @@ type Config struct {
 	// of starting MinIO.
 	S3Endpoint, S3User, S3Password string
 	Bucket                         string // packs bucket, default "monsys-packs"; created with Object Lock
-	SigningMode                    string // MONSYS_SIGNING_MODE: kms (default; the local KMS makes Ed25519 keys) or kms-envelope
-	RetentionDays                  int    // COMPLIANCE retention of each pack, default 1 day; -1: none
+	// LogBucket holds the transparency log's tiles and checkpoint (SPEC
+	// 10), served by GET /log/...; default Bucket without "-packs" and with
+	// "-log" ("monsys-log"); created with Object Lock.
+	LogBucket     string
+	SigningMode   string // MONSYS_SIGNING_MODE: kms (default; the local KMS makes Ed25519 keys) or kms-envelope
+	RetentionDays int    // COMPLIANCE retention of each pack, default 1 day; -1: none
 	// WrapS3 and WrapVault let tests put faults between the pack builder and
 	// S3 or KMS.
 	WrapS3    func(s3store.API) s3store.API
@@ -125,6 +130,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Bucket == "" {
 		c.Bucket = "monsys-packs"
+	}
+	if c.LogBucket == "" {
+		c.LogBucket = strings.TrimSuffix(c.Bucket, "-packs") + "-log"
 	}
 	if c.SigningMode == "" {
 		c.SigningMode = kmssign.ModeKMS
@@ -223,6 +231,9 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		return nil, err
 	}
 	if err := h.startPacks(ctx); err != nil {
+		return nil, err
+	}
+	if err := h.startLogView(ctx); err != nil {
 		return nil, err
 	}
 	handler, err := api.New(h.Core.Services(), cfg.Log, api.All)

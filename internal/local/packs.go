@@ -21,6 +21,7 @@ import (
 	"github.com/monsys/hub/internal/aws/s3store"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/local/emu"
+	"github.com/monsys/hub/internal/tlog"
 )
 
 // WrapKeyAlias names the symmetric key of kms-envelope mode in the local KMS.
@@ -91,6 +92,20 @@ func (h *Hub) startPacks(ctx context.Context) error {
 	return nil
 }
 
+// startLogView creates the transparency log's bucket with Object Lock, as
+// template.yaml does, and serves it through GET /log/... (the logview
+// function in AWS), reading it as that function does.
+func (h *Hub) startLogView(ctx context.Context) error {
+	if err := ensureBucket(ctx, h.S3, h.cfg.LogBucket); err != nil {
+		return err
+	}
+	tiles, err := s3store.NewTiles(h.S3, s3store.TilesConfig{Bucket: h.cfg.LogBucket})
+	if err != nil {
+		return err
+	}
+	return h.Core.AddLogView(tlog.Reader{Tiles: tiles, Checkpoints: tiles})
+}
+
 // buildLease is how long a build holds its tenant's lease (the core's
 // default), and so how long a build in a goroutine may take.
 const buildLease = 15 * time.Minute
@@ -123,7 +138,7 @@ func (b *builds) StartBuild(_ context.Context, tenantID, packID string) error {
 // wait blocks until every started build has ended.
 func (b *builds) wait() { b.wg.Wait() }
 
-// ensureBucket creates the packs bucket with Object Lock (which also turns
+// ensureBucket creates a bucket (packs, log) with Object Lock (which also turns
 // versioning on); an existing bucket of ours is fine.
 func ensureBucket(ctx context.Context, c *s3.Client, bucket string) error {
 	_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket), ObjectLockEnabledForBucket: aws.Bool(true)})

@@ -428,6 +428,13 @@ var inProcess = map[string]func(ctx context.Context, getenv func(string) string)
 	"ingest":   apiFunction(api.Ingest),
 	"rotate":   apiFunction(api.Rotate),
 	"admin":    apiFunction(api.Admin),
+	"logview": func(ctx context.Context, getenv func(string) string) (invoker, error) {
+		h, err := app.LogViewHandler(ctx, getenv)
+		if err != nil {
+			return nil, err
+		}
+		return handlerOf(h), nil
+	},
 	"integrity": func(ctx context.Context, getenv func(string) string) (invoker, error) {
 		run, err := app.Integrity(ctx, getenv)
 		if err != nil {

@@ -290,6 +290,10 @@ func steps() []step {
 			}
 			sd.keyFP = b.Fingerprint
 		}},
+		// Nothing is published without witnesses: the log function answers
+		// 404 for the checkpoint and a tile from the empty log bucket.
+		{name: "log-checkpoint", event: file("log-checkpoint.json"), status: 404},
+		{name: "log-tile", event: file("log-tile.json"), status: 404},
 		{name: "request-pack", event: file("request-pack.json"), status: 202, after: func(t *testing.T, w *world, sd *side, resp []byte) {
 			var b struct {
 				PackID string `json:"pack_id"`

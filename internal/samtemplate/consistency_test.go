@@ -421,7 +421,20 @@ func TestS3AndLambdaPermissions(t *testing.T) {
 			}
 		}
 	}
-	logObjects := envResource(t, tpl, app.EnvLogBucket) + ".Arn/*"
+	logBucket := envResource(t, tpl, app.EnvLogBucket) + ".Arn"
+	logObjects := logBucket + "/*"
+	for name, acts := range s3store.LogBucketPermissions {
+		f, ok := fns[name]
+		if !ok {
+			t.Errorf("internal/aws/s3store declares log bucket permissions for functions/%s, which the template does not deploy", name)
+			continue
+		}
+		for _, a := range acts {
+			if !allows(tpl.RoleStatements(roleOf(f)), a, logBucket) {
+				t.Errorf("%s: role %s does not allow %s on %s", name, roleOf(f), a, logBucket)
+			}
+		}
+	}
 	for name, acts := range s3store.LogFunctionPermissions {
 		f, ok := fns[name]
 		if !ok {
@@ -442,8 +455,11 @@ func TestS3AndLambdaPermissions(t *testing.T) {
 				}
 				for _, r := range st.Resources {
 					declared := s3store.FunctionPermissions[name]
-					if r == logObjects {
+					switch r {
+					case logObjects:
 						declared = s3store.LogFunctionPermissions[name]
+					case logBucket:
+						declared = s3store.LogBucketPermissions[name]
 					}
 					if !slices.Contains(declared, a) {
 						t.Errorf("%s: role allows %s on %s, which internal/aws/s3store does not declare for it", name, a, r)

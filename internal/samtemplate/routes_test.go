@@ -20,6 +20,8 @@ import (
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/samtemplate"
 	"github.com/monsys/hub/internal/storetest"
+	"github.com/monsys/hub/internal/tlog"
+	"github.com/monsys/hub/internal/tlog/tlogtest"
 )
 
 // groupOf is the api.Group each function serves (functions/<name>/main.go).
@@ -27,6 +29,7 @@ import (
 // serves none.
 var groupOf = map[string]api.Group{
 	"register": api.Register, "ingest": api.Ingest, "rotate": api.Rotate, "admin": api.Admin, "pack": api.Packs,
+	"logview": api.Log,
 }
 
 // spec4 is the SPEC 4 endpoint table, with {id} for path parameters.
@@ -35,6 +38,7 @@ var spec4 = []string{
 	"POST /api/v1/agents/{id}/rotate-signing-key", "POST /api/v1/agents/{id}/rotate-token",
 	"POST /api/v1/agents/{id}/rotate-client-cert", "GET /api/v1/anomalies", "POST /api/v1/evidence-packs",
 	"GET /api/v1/evidence-packs/{id}", "POST /api/v1/signing-keys/rotate",
+	"GET /api/v1/log/checkpoint", "GET /api/v1/log/tile/{path+}", "GET /api/v1/log/entries/{path+}",
 }
 
 // routed reports whether a handler of group g has a route for method and
@@ -46,7 +50,7 @@ func routed(t *testing.T, core *app.Core, g api.Group, method, path string) bool
 		t.Fatal(err)
 	}
 	resp, _ := h.Handle(t.Context(), events.APIGatewayProxyRequest{HTTPMethod: method,
-		Path: strings.ReplaceAll(path, "{id}", "ag_x"), Headers: map[string]string{}})
+		Path: strings.NewReplacer("{id}", "ag_x", "{path+}", "0/000").Replace(path), Headers: map[string]string{}})
 	if resp.StatusCode != http.StatusNotFound {
 		return true
 	}
@@ -76,6 +80,10 @@ func TestRoutesMatchHandlers(t *testing.T) {
 	}
 	err = core.AddPacks(app.PackPorts{Vault: &storetest.Vault{}, Objects: storetest.NewObjects(), Starter: &storetest.Builds{}}, hub.PackConfig{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	mem := tlogtest.NewMemory()
+	if err := core.AddLogView(tlog.Reader{Tiles: mem, Checkpoints: mem}); err != nil {
 		t.Fatal(err)
 	}
 	tpl := load(t)

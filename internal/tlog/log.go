@@ -444,13 +444,27 @@ func (l *Log) Proofs(ctx context.Context, entries [][]byte) ([][]byte, []byte, e
 // "tile/...", "tile/entries/..."), for the /log/ routes. A path that is not
 // one of those is ErrNotFound.
 func (l *Log) Read(ctx context.Context, path string) ([]byte, error) {
+	return Reader{Tiles: l.st.Tiles, Checkpoints: l.st.Checkpoints}.Read(ctx, path)
+}
+
+// Reader serves the log's published objects from its stores alone: what a
+// monitor reads needs neither the log key, the head nor the witnesses.
+type Reader struct {
+	Tiles       Tiles
+	Checkpoints Checkpoints
+}
+
+// Read returns the object at a c2sp.org/tlog-tiles path ("checkpoint",
+// "tile/<L>/<N>[.p/<W>]", "tile/entries/<N>[.p/<W>]"). A path that is not
+// one of those, in its one canonical spelling, is ErrNotFound.
+func (r Reader) Read(ctx context.Context, path string) ([]byte, error) {
 	if path == "checkpoint" {
-		b, _, err := l.st.Checkpoints.ReadCheckpoint(ctx)
+		b, _, err := r.Checkpoints.ReadCheckpoint(ctx)
 		return b, err
 	}
 	t, err := torchwood.ParseTilePath(path)
 	if err != nil || t.H != TileHeight || torchwood.TilePath(t) != path {
 		return nil, fmt.Errorf("tlog: %q: %w", path, ErrNotFound)
 	}
-	return l.st.Tiles.ReadTile(ctx, path)
+	return r.Tiles.ReadTile(ctx, path)
 }

@@ -83,6 +83,7 @@ var FunctionPermissions = map[string][]Permission{
 		{ActPutItem, TableAudit, ""},
 		{ActPutItem, TableLog, ""}, // the unpin's log entry (LogStore.Submit)
 	}),
+	"logview": handlerBase, // the admin key only: GET /log/... reads S3
 	"admin": join(handlerBase, []Permission{
 		{ActPutItem, TableCredentials, ""}, // new agent token
 		{ActPutItem, TableAgents, ""},

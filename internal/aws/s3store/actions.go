@@ -29,4 +29,18 @@ var (
 // must allow them there; a test in internal/samtemplate checks it.
 var LogFunctionPermissions = map[string][]string{
 	"integrity": TilesPermissions,
+	"logview":   TilesReadPermissions,
+}
+
+// TilesReadPermissions are the S3 actions of a function that only reads
+// the log (GET /log/...), on the log bucket's objects.
+var TilesReadPermissions = []string{"s3:GetObject"}
+
+// LogBucketPermissions lists, per function, the S3 actions on the log
+// bucket itself: s3:ListBucket, without which S3 answers the GET of an
+// object not written yet (a tile, the first checkpoint) 403 instead of 404,
+// and Tiles could not tell tlog.ErrNotFound from a refusal.
+var LogBucketPermissions = map[string][]string{
+	"integrity": {"s3:ListBucket"}, // the first checkpoint: none stored yet
+	"logview":   {"s3:ListBucket"},
 }
