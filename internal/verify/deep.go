@@ -162,7 +162,7 @@ func (d *deepScan) batchLine(agent, path string, n int64, line []byte, long bool
 	b.key, b.signed = key, signed
 	_, b.quarantined = o[pack.QuarantinedMember]
 	t, err := parseTime(received)
-	body, err64 := base64.StdEncoding.Strict().DecodeString(body64)
+	body, err64 := unbase64(body64)
 	if err != nil || err64 != nil {
 		b.bad = "unreadable"
 		return
@@ -288,7 +288,7 @@ func keyHistory(data []byte) (map[string]map[string]deepKey, bool) {
 			fp, ok2 := k.str("fingerprint")
 			pinned, ok3 := k.str("pinned_at")
 			unpinned, ok4 := optString(k, "unpinned_at")
-			pub, err := base64.StdEncoding.Strict().DecodeString(pub64)
+			pub, err := unbase64(pub64)
 			if !ok1 || !ok2 || !ok3 || !ok4 || err != nil || len(pub) != 32 || pack.Fingerprint(pub) != fp {
 				return nil, false
 			}
@@ -308,9 +308,24 @@ func keyHistory(data []byte) (map[string]map[string]deepKey, bool) {
 	return out, true
 }
 
-// parseTime reads an RFC 3339 instant of the pack (received_at, pinned_at).
+// parseTime reads an RFC 3339 instant of the pack (received_at, pinned_at)
+// as verify.py's parse_time does, to the microsecond.
 func parseTime(s string) (time.Time, error) {
-	return time.Parse(time.RFC3339Nano, s)
+	t, ok := ParseTime(s)
+	if !ok {
+		return time.Time{}, fmt.Errorf("verify: not an RFC 3339 time: %q", s)
+	}
+	return t, nil
+}
+
+// unbase64 decodes standard base64 with padding in its one canonical
+// form, as verify.py does.
+func unbase64(s string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err == nil && base64.StdEncoding.EncodeToString(b) != s {
+		err = fmt.Errorf("verify: not canonical base64")
+	}
+	return b, err
 }
 
 // CheckProvenance runs SPEC 9's three rules over what the deep scan read:
@@ -411,7 +426,7 @@ func (b *deepBatch) signatureProblem(keys map[string]deepKey) string {
 	if b.receivedAt.Before(k.pinned) || (!k.unpinned.IsZero() && !b.receivedAt.Before(k.unpinned)) {
 		return "Batch received outside its key's pinned time"
 	}
-	raw, err := base64.StdEncoding.Strict().DecodeString(b.signature)
+	raw, err := unbase64(b.signature)
 	digest, _ := hex.DecodeString(b.sha)
 	if err != nil || sig.VerifyEd25519(k.pub, digest, raw) != nil {
 		return "Batch signature invalid"
