@@ -160,3 +160,75 @@ func TestDeepTampered(t *testing.T) {
 		})
 	}
 }
+
+// hubRewrite plays an insider holding the pack-signing key: it edits one
+// data file of tgz, points the manifest at the new bytes and signs it again,
+// so that the plain check passes.
+func hubRewrite(t *testing.T, tgz []byte, path string, edit func([]byte) []byte) []byte {
+	t.Helper()
+	ms := unpack(t, tgz)
+	f := find(t, ms, "data/"+path)
+	f.Body = edit(bytes.Clone(f.Body))
+	editManifest(t, ms, func(m map[string]any) {
+		var all strings.Builder
+		for _, raw := range m["files"].([]any) {
+			e := raw.(map[string]any)
+			if e["path"] == path {
+				e["sha256"] = pack.SHA256Hex(f.Body)
+				e["record_count"] = bytes.Count(f.Body, []byte{'\n'})
+			}
+			all.WriteString(e["sha256"].(string))
+		}
+		m["inputs_hash"] = "sha256:" + pack.SHA256Hex([]byte(all.String()))
+	})
+	_, signer, _ := packtest.March()
+	resign(t, ms, signer.Priv)
+	return repack(t, ms)
+}
+
+// TestDeepRecordEdited: records changed, added or removed in the pack's
+// record files (the hub re-signing the manifest) fail --deep with the file
+// and line, and the batch and record left out.
+func TestDeepRecordEdited(t *testing.T) {
+	tgz := buildFrom(t, chained(packtest.AgentKey()))
+	const metric = "agents/ag_signed/metric.ndjson"
+	cases := []struct {
+		name string
+		edit func([]byte) []byte
+		want []string
+	}{
+		{"fail/changed", func(b []byte) []byte { return bytes.Replace(b, []byte(`"n":1`), []byte(`"n":7`), 1) }, []string{
+			"✗ Record not from a signed batch: data/" + metric + " line ",
+			fmt.Sprintf("✗ Record missing from data/%s: agent ag_signed, batch s#%d, record 0\n", metric, chainSeq+1)}},
+		{"fail/added", func(b []byte) []byte { return append(b, `{"cpu":99,"ts":"2026-03-02T00:00:00Z","type":"metric"}`+"\n"...) }, []string{
+			"✗ Record not from a signed batch: data/" + metric + " line 5\n"}},
+		{"fail/removed", func(b []byte) []byte { return b[bytes.IndexByte(b, '\n')+1:] }, []string{
+			"✗ Record missing from data/" + metric + ": agent "}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			plainOK, deepOK, text := deepRun(t, hubRewrite(t, tgz, metric, tc.edit))
+			if !plainOK || deepOK {
+				t.Fatalf("plain ok %v, deep ok %v\n%s", plainOK, deepOK, text)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(text, w) {
+					t.Fatalf("want %q in\n%s", w, text)
+				}
+			}
+		})
+	}
+}
+
+// TestDeepVersion1: a version 1 pack still verifies; --deep says it has no
+// provenance to check (SPEC 8: version 1 packs are without section 9).
+func TestDeepVersion1(t *testing.T) {
+	_, signer, _ := packtest.March()
+	ms := unpack(t, buildPack(t, packtest.Meta(signer.Priv), signer.Priv))
+	editManifest(t, ms, func(m map[string]any) { m["format_version"] = 1 })
+	resign(t, ms, signer.Priv)
+	plainOK, deepOK, text := deepRun(t, repack(t, ms))
+	if !plainOK || !deepOK || !strings.HasSuffix(text, "⚠ Provenance not checked: format version 1 packs carry no batches (SPEC 9)\n") {
+		t.Fatalf("plain ok %v, deep ok %v\n%s", plainOK, deepOK, text)
+	}
+}
