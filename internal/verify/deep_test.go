@@ -200,7 +200,9 @@ func TestDeepRecordEdited(t *testing.T) {
 		{"fail/changed", func(b []byte) []byte { return bytes.Replace(b, []byte(`"n":1`), []byte(`"n":7`), 1) }, []string{
 			"✗ Record not from a signed batch: data/" + metric + " line ",
 			fmt.Sprintf("✗ Record missing from data/%s: agent ag_signed, batch s#%d, record 0\n", metric, chainSeq+1)}},
-		{"fail/added", func(b []byte) []byte { return append(b, `{"cpu":99,"ts":"2026-03-02T00:00:00Z","type":"metric"}`+"\n"...) }, []string{
+		{"fail/added", func(b []byte) []byte {
+			return append(b, `{"cpu":99,"ts":"2026-03-02T00:00:00Z","type":"metric"}`+"\n"...)
+		}, []string{
 			"✗ Record not from a signed batch: data/" + metric + " line 5\n"}},
 		{"fail/removed", func(b []byte) []byte { return b[bytes.IndexByte(b, '\n')+1:] }, []string{
 			"✗ Record missing from data/" + metric + ": agent "}},
