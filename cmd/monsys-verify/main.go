@@ -1,8 +1,8 @@
 // Command monsys-verify checks a monsys evidence pack offline, with the same
 // arguments, output and exit codes as the verify.py inside every pack:
 //
-//	monsys-verify PACK.tar.gz [--expect-fingerprint FP] [--json]
-//	monsys-verify DIRECTORY   [--expect-fingerprint FP] [--json]
+//	monsys-verify PACK.tar.gz [--expect-fingerprint FP] [--deep] [--json]
+//	monsys-verify DIRECTORY   [--expect-fingerprint FP] [--deep] [--json]
 //
 // Exit status 0: every check holds; 1: a check fails; 2: usage error or
 // input that cannot be read.
@@ -18,7 +18,7 @@ import (
 	"github.com/monsys/hub/internal/verify"
 )
 
-const usage = "usage: monsys-verify PACK.tar.gz|DIRECTORY [--expect-fingerprint FP] [--json]\n"
+const usage = "usage: monsys-verify PACK.tar.gz|DIRECTORY [--expect-fingerprint FP] [--deep] [--json]\n"
 
 // exitError carries the process exit status out of run.
 type exitError struct {
@@ -50,6 +50,7 @@ type args struct {
 	expected    string
 	expectedSet bool
 	json        bool
+	deep        bool
 	help        bool
 }
 
@@ -66,6 +67,8 @@ func parseArgs(argv []string) (args, error) {
 			a.help = true
 		case s == "--json":
 			a.json = true
+		case s == "--deep":
+			a.deep = true
 		case s == "--expect-fingerprint":
 			if i+1 >= len(argv) {
 				return a, errors.New("--expect-fingerprint: expected one argument")
@@ -103,7 +106,7 @@ func run(argv []string, stdout, stderr io.Writer) error {
 		io.WriteString(stdout, usage)
 		return nil
 	}
-	rep, err := verify.VerifyPath(a.target, verify.Options{ExpectFingerprint: a.expected})
+	rep, err := verify.VerifyPath(a.target, verify.Options{ExpectFingerprint: a.expected, Deep: a.deep})
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

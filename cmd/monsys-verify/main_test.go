@@ -43,6 +43,20 @@ func TestRun(t *testing.T) {
 	}
 	fp := res.Fingerprint
 	script := packtest.VerifyPy(t)
+	march := filepath.Join(dir, "march.tar.gz")
+	edited := filepath.Join(dir, "edited.tar.gz")
+	meta, signer, data := packtest.March()
+	for _, p := range []string{march, edited} {
+		var out bytes.Buffer
+		if _, err := pack.Build(t.Context(), meta, signer, pack.Options{TempDir: t.TempDir()}, &packtest.Source{Data: data}, &out); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// An insider edits a stored signed body (ag_signed's first batch).
+		data.Batches[0].Body = bytes.Replace(bytes.Clone(data.Batches[0].Body), []byte("openssl"), []byte("openssh"), 1)
+	}
 
 	tests := []struct {
 		name string
@@ -55,6 +69,9 @@ func TestRun(t *testing.T) {
 		{"ok/flags-first", []string{"--expect-fingerprint=" + fp, "--", good}, 0, "✓ Signature valid (Ed25519)"},
 		{"ok/json", []string{"--json", good}, 0, `"ok": true`},
 		{"ok/help", []string{"--help"}, 0, "usage"},
+		{"ok/deep", []string{march, "--deep"}, 0, "✓ Batch chains unbroken (1 agents)\n"},
+		{"ok/edited-without-deep", []string{edited}, 0, "✓ Tenant: acme\n"},
+		{"fail/edited-deep", []string{"--deep", edited}, 1, "✗ Batch body does not match its SHA-256: agent ag_signed, batch s#1772323200000000001\n"},
 		{"fail/trailing-byte", []string{bad}, 1, "✗ Data after the end of the gzip stream"},
 		{"fail/trailing-byte-json", []string{bad, "--json"}, 1, `"code": "trailing_data"`},
 		{"fail/fingerprint-mismatch", []string{good, "--expect-fingerprint", strings.Repeat("ab", 32)}, 1, "✗ Signing key does not match expected fingerprint"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -385,5 +386,32 @@ func TestReason(t *testing.T) {
 				t.Fatalf("Reason(%v) = %q, want %q", tc.err, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestParseVectors runs testdata/parse.txt, which verify.py's parse_batch
+// (--deep) runs too.
+func TestParseVectors(t *testing.T) {
+	raw, err := os.ReadFile("testdata/parse.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, line := range strings.Split(string(raw), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.SplitN(line, " ", 3)
+		if len(f) != 3 {
+			t.Fatalf("line %d: %q", i+1, line)
+		}
+		_, err := batch.Parse([]byte(f[2]), f[1] == "signed")
+		if (err == nil) != (f[0] == "ok") {
+			t.Errorf("line %d: Parse(%s, %s) = %v, want %s", i+1, f[2], f[1], err, f[0])
+		}
+		n++
+	}
+	if n < 20 {
+		t.Fatalf("only %d vectors", n)
 	}
 }

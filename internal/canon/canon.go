@@ -391,7 +391,9 @@ func (t *Transformer) object(out []byte, depth int) ([]byte, error) {
 		}
 	}
 	t.members = t.members[:base]
-	if len(t.members) == 0 {
+	if depth == 0 {
+		// Only at the top: an enclosing object's key being read (appended
+		// to t.members after its value) may still hold decoded bytes here.
 		t.keys = t.keys[:0]
 	}
 	return append(out, '}'), nil

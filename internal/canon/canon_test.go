@@ -272,3 +272,18 @@ func FuzzTransform(f *testing.F) {
 		}
 	})
 }
+
+// TestEscapedKeyBeforeObject: the decoded bytes of an escaped key are kept
+// while its value, an object with escaped keys of its own, is read (found
+// by verify.py's cross-check, TestCanonicalJSONPython in internal/pack).
+func TestEscapedKeyBeforeObject(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"\u007f\ud83d\ude00":{"\u0001":1,"a":2},"\u000c":1,"\u001f":2}`, "{\"\\f\":1,\"\\u001f\":2,\"\x7f\U0001F600\":{\"\\u0001\":1,\"a\":2}}"},
+		{`{"\u00e9":{"b":1,"a":2},"\u0041":1}`, `{"A":1,"é":{"a":2,"b":1}}`},
+	} {
+		got, err := canon.Transform([]byte(tc.in))
+		if err != nil || string(got) != tc.want {
+			t.Errorf("Transform(%s) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}

@@ -456,6 +456,7 @@ class Contents(object):
         self.problems = []  # (code, message), in archive order
         self.warnings = []
         self.quarantined = []  # (path, line, agent, batch key or None, reason or None)
+        self.deep = None  # a DeepScan with --deep
         self.fatal = False
         self.seen = set()
         self.count = 0
@@ -795,9 +796,23 @@ def _consume(c, target, read):
         c.members[target[1]] = b"".join(parts)
         return
     q = None
+    fns = []
     agent = _batch_file_agent(target[1])
     if agent is not None:
         q = _QuarantineScan(target[1], agent)
+        fns.append(q.line)
+    if c.deep is not None:
+        fn = c.deep.lines(target[1])
+        if fn is not None:
+            fns.append(fn)
+    split = None
+    if fns:
+
+        def each(n, line, long):
+            for fn in fns:
+                fn(n, line, long)
+
+        split = _LineSplit(each)
     h = hashlib.sha256()
     size = lines = 0
     last = b""
@@ -805,8 +820,8 @@ def _consume(c, target, read):
         b = read(CHUNK)
         if not b:
             break
-        if q is not None:
-            q.write(b)
+        if split is not None:
+            split.write(b)
         h.update(b)
         size += len(b)
         lines += b.count(b"\n")
@@ -814,8 +829,9 @@ def _consume(c, target, read):
     if size and last != b"\n":
         lines += 1
     c.files[target[1]] = (h.hexdigest(), size, lines)
+    if split is not None:
+        split.close()
     if q is not None:
-        q.close()
         c.quarantined.extend(q.found)
 
 
@@ -839,11 +855,13 @@ def _batch_file_agent(path):
     return agent
 
 
-class _QuarantineScan(object):
-    def __init__(self, path, agent):
-        self.path, self.agent = path, agent
+class _LineSplit(object):
+    """Cuts a file into lines as it streams by, keeping at most one line of
+    MAX_BATCH_LINE bytes, and hands each to fn(number from 1, bytes, long)."""
+
+    def __init__(self, fn):
+        self.fn = fn
         self.parts, self.size, self.long, self.n = [], 0, False, 0
-        self.found = []
 
     def write(self, b):
         while b:
@@ -866,9 +884,22 @@ class _QuarantineScan(object):
 
     def _end(self):
         self.n += 1
-        line = b"".join(self.parts)
-        if self.long:
-            self.found.append((self.path, self.n, self.agent, None, None))
+        self.fn(self.n, b"".join(self.parts), self.long)
+        self.parts, self.size, self.long = [], 0, False
+
+    def close(self):
+        if self.size or self.long:
+            self._end()
+
+
+class _QuarantineScan(object):
+    def __init__(self, path, agent):
+        self.path, self.agent = path, agent
+        self.found = []
+
+    def line(self, n, line, long):
+        if long:
+            self.found.append((self.path, n, self.agent, None, None))
         elif _QUARANTINE_MARK in line:
             key = reason = None
             try:
@@ -877,19 +908,16 @@ class _QuarantineScan(object):
                     key, reason = o["batch_key"], o["quarantined"]
             except (UnicodeDecodeError, ValueError, RecursionError):
                 pass
-            self.found.append((self.path, self.n, self.agent, key, reason))
-        self.parts, self.size, self.long = [], 0, False
-
-    def close(self):
-        if self.size or self.long:
-            self._end()
+            self.found.append((self.path, n, self.agent, key, reason))
 
 
 _KINDS = {"0": "file", "5": "dir", "1": "link", "2": "link", "3": "special", "4": "special", "6": "special"}
 
 
-def read_archive(f):
+def read_archive(f, deep=False):
     c = Contents()
+    if deep:
+        c.deep = DeepScan()
     try:
         gz = GzipStream(f)
         for name, typeflag, size, _link, reader in iter_tar(gz):
@@ -913,8 +941,10 @@ def read_archive(f):
     return c
 
 
-def read_directory(top):
+def read_directory(top, deep=False):
     c = Contents()
+    if deep:
+        c.deep = DeepScan()
     try:
         _walk(c, top, "")
     except Fatal as e:
@@ -1332,8 +1362,336 @@ def check_quarantine(c):
     return ch
 
 
+
+# ---------------------------------------------------------------------------
+# SPEC 9 provenance (--deep): every batch line's bytes and signature under the
+# agent's key of its time, the records of the bodies against the lines of the
+# agent's record files, and each agent's chain. The Go verifier
+# (internal/verify/deep.go) prints the same lines.
+
+MAX_AGENTS_FILE = 64 << 20
+MAX_BATCH_BYTES = 256 << 10  # SPEC 4.2
+MAX_BATCH_RECORDS = 1000
+_TYPE = re.compile(r"[a-z0-9_]{1,64}")
+_TS = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})")
+_SEQ = re.compile(r"[1-9][0-9]{0,18}")
+
+
+def _unbase64(s):
+    """Standard base64 with padding, in its one canonical form, or None."""
+    try:
+        b = base64.b64decode(s.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        return None
+    return b if base64.b64encode(b).decode("ascii") == s else None
+
+
+def _record_ts(s):
+    """A record's ts as the hub reads it (RFC 3339, any number of fraction
+    digits), as an aware UTC datetime truncated to the microsecond, or None."""
+    if not isinstance(s, str):
+        return None
+    m = _TS.fullmatch(s)
+    if not m:
+        return None
+    return parse_time(s if m.group(7) is None else s[: m.start(7)] + m.group(7)[:9] + s[m.end(7) :])
+
+
+def parse_batch(body, signed):
+    """The records of a stored body as the hub's batch.Parse reads it (SPEC 4.2
+    check 7): (header or None, [record objects]); ValueError when it refuses."""
+    if len(body) > MAX_BATCH_BYTES:
+        raise ValueError("body too large")
+    v = json.loads(
+        body.decode("utf-8"), object_pairs_hook=_no_dupes, parse_constant=_bad_constant, parse_float=_double, parse_int=_integer
+    )
+    if not isinstance(v, list) or not 1 <= len(v) <= MAX_BATCH_RECORDS:
+        raise ValueError("not an array of 1 to 1000 records")
+    header, records = None, []
+    for i, r in enumerate(v):
+        _ijson(r, 0)
+        if not isinstance(r, dict) or not isinstance(r.get("type"), str) or not _TYPE.fullmatch(r["type"]):
+            raise ValueError("bad record")
+        ts = _record_ts(r.get("ts"))
+        if ts is None:
+            raise ValueError("bad ts")
+        if r["type"] != "batch":
+            records.append((r, ts))
+            continue
+        if i != 0:
+            raise ValueError("header not first")
+        seq, ver, prev = r.get("seq"), r.get("agent_version"), r.get("prev")
+        if not is_int(seq) or not 0 < seq < 1 << 63:
+            raise ValueError("bad seq")
+        if not isinstance(ver, str) or not 1 <= len(ver.encode("utf-8")) <= 64:
+            raise ValueError("bad agent_version")
+        if prev is not None and (not isinstance(prev, str) or not _HEX64.fullmatch(prev)):
+            raise ValueError("bad prev")
+        header = (seq, prev or "")
+    if signed and header is None:
+        raise ValueError("no header")
+    return header, records
+
+
+class _DeepBatch(object):
+    def __init__(self, agent, path, line):
+        self.agent, self.path, self.line = agent, path, line
+        self.key, self.seq, self.prev, self.received = "", 0, "", None
+        self.sha, self.signature, self.fingerprint = "", "", ""
+        self.signed = self.quarantined = False
+        self.in_period = self.counted = 0
+        self.bad = ""
+
+
+class DeepScan(object):
+    """What check_provenance needs, collected as the data files stream by."""
+
+    def __init__(self):
+        self.batches = []
+        self.recs = {}  # (path, sha256 of the line) -> [n, path, line, agent, batch, index], first-seen order
+        self.body = []  # (agent, batch key, index, path, ts, sha256, signed, _DeepBatch)
+        self.agents = []
+        self.agents_size = 0
+        self.too_big = False
+
+    def lines(self, path):
+        """The line reader for the data file at path, or None."""
+        if path == "agents.ndjson":
+            return self._agents_line
+        agent = _batch_file_agent(path)
+        if agent is not None:
+            return lambda n, line, long: self._batch_line(agent, path, n, line, long)
+        if not path.startswith("agents/") or path[len("agents/") :].count("/") != 1:
+            return None
+        agent = path[len("agents/") :].split("/")[0]
+
+        def record(n, line, long):
+            s = hashlib.sha256(("long line %d" % n).encode() if long else line).digest()
+            self.count((path, s), 1, (path, n, agent, "", 0))
+
+        return record
+
+    def _agents_line(self, n, line, long):
+        if long or self.agents_size + len(line) > MAX_AGENTS_FILE:
+            self.too_big = True
+            return
+        self.agents.append(bytes(line))
+        self.agents_size += len(line) + 1
+
+    def count(self, k, by, first):
+        r = self.recs.get(k)
+        if r is None:
+            r = [0, first[0], first[1], first[2], first[3], first[4]]
+            self.recs[k] = r
+        if not r[1] and first[0]:
+            r[1], r[2] = first[0], first[1]
+        if not r[4] and first[3]:
+            r[4], r[5], r[3] = first[3], first[4], first[2]
+        r[0] += by
+
+    def _batch_line(self, agent, path, n, line, long):
+        b = _DeepBatch(agent, path, n)
+        self.batches.append(b)
+        if long:
+            b.bad = "unreadable"
+            return
+        try:
+            o = strict_json(bytes(line))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            o = None
+        if not isinstance(o, dict):
+            b.bad = "unreadable"
+            return
+        key, received, claimed, body64, signed = (o.get(k) for k in ("batch_key", "received_at", "body_sha256", "body", "signed"))
+        if not all(isinstance(x, str) for x in (key, received, claimed, body64)) or not isinstance(signed, bool):
+            b.bad = "unreadable"
+            return
+        b.key, b.signed = key, signed
+        b.quarantined = "quarantined" in o
+        t = parse_time(received)
+        body = _unbase64(body64)
+        if t is None or body is None:
+            b.bad = "unreadable"
+            return
+        b.received = t
+        b.sha = hashlib.sha256(body).hexdigest()
+        if b.sha != claimed:
+            b.bad = "body"
+            return
+        opt = {}
+        for k in ("seq", "prev", "signature", "key_fingerprint"):
+            if k not in o or not (o[k] is None or isinstance(o[k], str)):
+                b.bad = "unreadable"
+                return
+            opt[k] = o[k] or ""
+        b.prev, b.signature, b.fingerprint = opt["prev"], opt["signature"], opt["key_fingerprint"]
+        if opt["seq"]:
+            if not _SEQ.fullmatch(opt["seq"]) or int(opt["seq"]) >= 1 << 63:
+                b.bad = "unreadable"
+                return
+            b.seq = int(opt["seq"])
+        if b.quarantined:
+            return
+        try:
+            header, records = parse_batch(body, signed)
+            lines = [canonical_json(r).encode("utf-8") for r, _ in records]
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            b.bad = "invalid"
+            return
+        nrec, inp = o.get("records"), o.get("records_in_period")
+        nrec = nrec if is_int(nrec) and 0 <= nrec < 1 << 63 else -1
+        inp = inp if is_int(inp) and 0 <= inp < 1 << 63 else -1
+        b.in_period = inp
+        if not _batch_matches(b, header, len(records), nrec) or inp < 0:
+            b.bad = "mismatch"
+            return
+        for i, ((r, ts), canon) in enumerate(zip(records, lines)):
+            p = "agents/%s/%s.ndjson" % (agent, r["type"])
+            self.body.append((agent, key, i, p, ts, hashlib.sha256(canon).digest(), signed, b))
+
+
+def _batch_matches(b, header, n, nrec):
+    if n != nrec:
+        return False
+    if not b.signed:
+        return b.seq == 0 and b.prev == "" and b.signature == "" and b.key == "u#" + b.sha
+    return header is not None and header[0] == b.seq and header[1] == b.prev and b.key == "s#%d" % b.seq
+
+
+def _key_history(lines):
+    """agents.ndjson: {agent: {fingerprint: (pub, pinned, unpinned or None)}}, or None."""
+    out = {}
+    for line in lines:
+        if not line:
+            continue
+        try:
+            a = strict_json(line)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return None
+        if not isinstance(a, dict) or not isinstance(a.get("agent_id"), str) or not isinstance(a.get("signing_keys"), list):
+            return None
+        keys = {}
+        for k in a["signing_keys"]:
+            if not isinstance(k, dict) or "unpinned_at" not in k:
+                return None
+            pub64, fp, pinned, unpinned = k.get("public_key"), k.get("fingerprint"), k.get("pinned_at"), k.get("unpinned_at")
+            if not isinstance(pub64, str) or not isinstance(fp, str) or not isinstance(pinned, str):
+                return None
+            if unpinned is not None and not isinstance(unpinned, str):
+                return None
+            pub = _unbase64(pub64)
+            if pub is None or len(pub) != 32 or fingerprint(pub) != fp:
+                return None
+            p = parse_time(pinned)
+            u = parse_time(unpinned) if unpinned else None
+            if p is None or (unpinned and u is None):
+                return None
+            keys[fp] = (pub, p, u)
+        out[a["agent_id"]] = keys
+    return out
+
+
+def _signature_problem(b, keys):
+    k = keys.get(b.fingerprint) if b.fingerprint else None
+    if k is None:
+        return "Batch signed by a key not in the agent's history"
+    pub, pinned, unpinned = k
+    if b.received < pinned or (unpinned is not None and b.received >= unpinned):
+        return "Batch received outside its key's pinned time"
+    sig = _unbase64(b.signature)
+    if sig is None or not ed25519_verify(pub, bytes.fromhex(b.sha), sig):
+        return "Batch signature invalid"
+    return ""
+
+
+def _thousands(n):
+    return "{:,}".format(n)
+
+
+def check_provenance(c, m):
+    """SPEC 9's three rules: the provenance line (rules 1 and 2) and the
+    chains line (rule 3), then the legacy warning."""
+    d = c.deep
+    pc, cc = Check("provenance"), Check("chains")
+    if m["format_version"] < 2:
+        pc.warn("Provenance not checked: format version 1 packs carry no batches (SPEC 9)")
+        return [pc]
+    keys = _key_history(d.agents)
+    if keys is None or d.too_big:
+        pc.fail("deep_agents", "Key history unreadable: data/agents.ndjson")
+        keys = {}
+    signed_batches, fps = 0, set()
+    for b in d.batches:
+        where = "agent %s, batch %s" % (show(b.agent), show(b.key))
+        if b.bad == "unreadable":
+            pc.fail("deep_batch_line", "Batch line unreadable: data/%s line %d" % (show(b.path), b.line))
+            continue
+        if b.bad == "body":
+            pc.fail("deep_body", "Batch body does not match its SHA-256: " + where)
+            continue
+        if b.signed:
+            signed_batches += 1
+            msg = _signature_problem(b, keys.get(b.agent, {}))
+            if msg:
+                pc.fail("deep_signature", msg + ": " + where)
+            else:
+                fps.add(b.fingerprint)
+        if b.bad == "invalid":
+            pc.fail("deep_body", "Batch body is not a valid batch: " + where)
+        elif b.bad == "mismatch":
+            pc.fail("deep_batch_line", "Batch line does not match its body: " + where)
+    start = parse_time(m["period_start"])
+    until = parse_time(m["period_end"]) + datetime.timedelta(seconds=1)
+    signed_records = legacy_records = 0
+    legacy_agents = set()
+    for agent, key, i, path, ts, s, signed, b in d.body:
+        if ts < start or ts >= until:
+            continue
+        b.counted += 1
+        if signed:
+            signed_records += 1
+        else:
+            legacy_records += 1
+            legacy_agents.add(agent)
+        d.count((path, s), -1, ("", 0, agent, key, i))
+    for b in d.batches:
+        if b.bad == "" and not b.quarantined and b.counted != b.in_period:
+            pc.fail("deep_batch_line", "Batch line does not match its body: agent %s, batch %s" % (show(b.agent), show(b.key)))
+    for (path, _), r in d.recs.items():
+        if r[0] > 0:
+            pc.fail("deep_record", "Record not from a signed batch: data/%s line %d" % (show(r[1]), r[2]))
+        elif r[0] < 0:
+            pc.fail(
+                "deep_record",
+                "Record missing from data/%s: agent %s, batch %s, record %d" % (show(path), show(r[3]), show(r[4]), r[5]),
+            )
+    if pc.ok:
+        pc.passed(
+            "Provenance: %s records in %s batches, signed by %s agent keys (Ed25519)"
+            % (_thousands(signed_records), _thousands(signed_batches), _thousands(len(fps)))
+        )
+    chains = {}
+    for b in d.batches:
+        if b.signed and b.seq and b.bad != "unreadable":
+            chains.setdefault(b.agent, []).append(b)
+    for agent in sorted(chains, key=lambda a: a.encode("utf-8", "surrogateescape")):
+        bs = sorted(chains[agent], key=lambda b: b.seq)
+        for prev, b in zip(bs, bs[1:]):
+            if b.seq == prev.seq or (b.prev and b.prev != prev.sha):
+                cc.fail("deep_chain", "Batch chain broken: %s before seq %d" % (show(agent), b.seq))
+    if cc.ok:
+        cc.passed("Batch chains unbroken (%s agents)" % _thousands(len(chains)))
+    if legacy_records:
+        cc.warn(
+            "%s records from %s unsigned (legacy) agent%s cannot be attributed"
+            % (_thousands(legacy_records), _thousands(len(legacy_agents)), "" if len(legacy_agents) == 1 else "s")
+        )
+    return [pc, cc]
+
+
 def verify(c, expected):
-    """Run every check; returns (ok, checks, manifest-or-None, fingerprint)."""
+    """Run every check; returns (ok, checks, manifest-or-None, fingerprint).
+    With c.deep (--deep) the provenance checks of SPEC 9 follow."""
     checks = [check_archive(c)]
     if c.fatal:
         return False, checks, None, None
@@ -1360,6 +1718,8 @@ def verify(c, expected):
         checks.append(check_period(m))
         checks.append(check_tenant(m))
     checks.append(check_quarantine(c))
+    if c.deep is not None and m is not None:
+        checks.extend(check_provenance(c, m))
     ok = all(ch.ok for ch in checks)
     return ok, checks, m, fp
 
@@ -1412,6 +1772,7 @@ def main(argv=None):
     parser = _Parser(prog="verify.py", description="Verify a monsys evidence pack offline.", allow_abbrev=False)
     parser.add_argument("pack", help="PACK.tar.gz or the directory of an extracted pack")
     parser.add_argument("--expect-fingerprint", metavar="FP", help="the signing key fingerprint you expect (aa:bb:...)")
+    parser.add_argument("--deep", action="store_true", help="also check every record against its agent's signature (SPEC 9)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     try:
         args = parser.parse_args(argv)
@@ -1421,15 +1782,15 @@ def main(argv=None):
             if expected is None:
                 raise UsageError("--expect-fingerprint: not a SHA-256 fingerprint: %r" % args.expect_fingerprint)
     except UsageError as e:
-        sys.stderr.write("usage: verify.py PACK.tar.gz|DIRECTORY [--expect-fingerprint FP] [--json]\nerror: %s\n" % e)
+        sys.stderr.write("usage: verify.py PACK.tar.gz|DIRECTORY [--expect-fingerprint FP] [--deep] [--json]\nerror: %s\n" % e)
         return 2
     target = args.pack
     try:
         if os.path.isdir(target):
-            c = read_directory(target)
+            c = read_directory(target, args.deep)
         else:
             with open(target, "rb") as f:
-                c = read_archive(f)
+                c = read_archive(f, args.deep)
     except OSError as e:
         sys.stderr.write("error: cannot read %s: %s\n" % (target, e.strerror or e))
         return 2

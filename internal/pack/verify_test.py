@@ -191,5 +191,31 @@ class Helpers(unittest.TestCase):
             self.assertIsNone(verify.normalize_fingerprint(s))
 
 
+class ParseBatch(unittest.TestCase):
+    """--deep reads bodies as the hub's batch.Parse does: the vectors of
+    internal/batch/testdata/parse.txt, which TestParseVectors runs in Go."""
+
+    def test_vectors(self):
+        n = 0
+        with open(os.path.join(HERE, "..", "batch", "testdata", "parse.txt"), "rb") as f:
+            for raw in f:
+                line = raw.rstrip(b"\n")
+                if not line or line.startswith(b"#"):
+                    continue
+                want, kind, body = line.split(b" ", 2)
+                with self.subTest(body=body):
+                    if want == b"ok":
+                        verify.parse_batch(body, kind == b"signed")
+                    else:
+                        self.assertRaises((ValueError, RecursionError), verify.parse_batch, body, kind == b"signed")
+                n += 1
+        self.assertGreaterEqual(n, 20)
+
+    def test_unbase64_canonical(self):
+        self.assertEqual(verify._unbase64("YWI="), b"ab")
+        for s in ("YWJ=", "YWI", "YW I=", "YWI=\n", "YWI==", "Y\u00e9I="):
+            self.assertIsNone(verify._unbase64(s), s)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -57,6 +57,7 @@ type Contents struct {
 	// quarantined (SPEC 9), read as those files stream by.
 	Quarantined []Quarantine
 
+	deep  *deepScan // nil unless the provenance checks run (SPEC 9)
 	lim   Limits
 	seen  map[string]bool
 	count int
@@ -111,8 +112,15 @@ func (r *ioRecorder) Read(p []byte) (int, error) {
 // duplicates, unexpected members, oversized members and data after the end
 // of the tar archive or of the gzip stream become Problems; a truncated or
 // corrupt stream ends reading with Fatal set.
-func ReadArchive(r io.Reader, lim Limits) *Contents {
+func ReadArchive(r io.Reader, lim Limits) *Contents { return readArchive(r, lim, false) }
+
+// readArchive is ReadArchive; with deep it also reads what the provenance
+// checks need (SPEC 9) as the data files stream by.
+func readArchive(r io.Reader, lim Limits, deep bool) *Contents {
 	c := newContents(lim)
+	if deep {
+		c.deep = newDeepScan()
+	}
 	rec := &ioRecorder{r: r}
 	err := c.readArchive(bufio.NewReaderSize(rec, 64<<10))
 	if rec.err != nil {
@@ -332,23 +340,40 @@ func (c *Contents) consume(t *target, r io.Reader) error {
 		return nil
 	}
 	var q *quarantineScan
+	var fns []func(n int64, line []byte, long bool)
 	if agent, ok := pack.BatchPathAgent(t.data); ok {
 		q = &quarantineScan{path: t.data, agent: agent}
+		fns = append(fns, q.line)
 	}
-	d, err := digest(io.LimitReader(r, c.lim.MaxMemberSize+1), q)
+	if c.deep != nil {
+		if fn := c.deep.lines(t.data); fn != nil {
+			fns = append(fns, fn)
+		}
+	}
+	var split *lineSplit
+	if len(fns) > 0 {
+		split = &lineSplit{fn: func(n int64, line []byte, long bool) {
+			for _, fn := range fns {
+				fn(n, line, long)
+			}
+		}}
+	}
+	d, err := digest(io.LimitReader(r, c.lim.MaxMemberSize+1), split)
 	if err != nil {
 		return err
 	}
 	c.Files[t.data] = d
+	if split != nil {
+		split.close()
+	}
 	if q != nil {
-		q.close()
 		c.Quarantined = append(c.Quarantined, q.found...)
 	}
 	return nil
 }
 
 // digest hashes and counts a data file; q, when not nil, reads its lines.
-func digest(r io.Reader, q *quarantineScan) (FileDigest, error) {
+func digest(r io.Reader, q *lineSplit) (FileDigest, error) {
 	h := sha256.New()
 	buf := make([]byte, 64<<10)
 	var d FileDigest
@@ -381,8 +406,13 @@ func digest(r io.Reader, q *quarantineScan) (FileDigest, error) {
 // ReadDir reads an extracted pack from a directory with the same rules as
 // ReadArchive: symbolic links are reported, never followed; entries are
 // visited in lexical order.
-func ReadDir(dir string, lim Limits) *Contents {
+func ReadDir(dir string, lim Limits) *Contents { return readDir(dir, lim, false) }
+
+func readDir(dir string, lim Limits, deep bool) *Contents {
 	c := newContents(lim)
+	if deep {
+		c.deep = newDeepScan()
+	}
 	if err := c.walk(dir, ""); err != nil {
 		var fe *fatalError
 		if !errors.As(err, &fe) {

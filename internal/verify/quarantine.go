@@ -32,18 +32,17 @@ const maxBatchLine = 1 << 20
 // string value.
 var quarantineMark = []byte(`"` + pack.QuarantinedMember + `":`)
 
-// quarantineScan reads the lines of one batch.ndjson as the file streams
-// by, keeping at most one line of maxBatchLine bytes, and collects the
-// quarantine lines.
-type quarantineScan struct {
-	path, agent string
-	line        []byte
-	long        bool // the current line is longer than maxBatchLine
-	n           int64
-	found       []Quarantine
+// lineSplit cuts a file into lines as it streams by, keeping at most one
+// line of maxBatchLine bytes, and hands each to fn: its number (from 1),
+// its bytes, and whether it was longer than maxBatchLine (then not kept).
+type lineSplit struct {
+	line []byte
+	long bool
+	n    int64
+	fn   func(n int64, line []byte, long bool)
 }
 
-func (q *quarantineScan) write(p []byte) {
+func (q *lineSplit) write(p []byte) {
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
@@ -56,7 +55,7 @@ func (q *quarantineScan) write(p []byte) {
 	}
 }
 
-func (q *quarantineScan) add(b []byte) {
+func (q *lineSplit) add(b []byte) {
 	switch {
 	case q.long:
 	case len(q.line)+len(b) > maxBatchLine:
@@ -67,14 +66,32 @@ func (q *quarantineScan) add(b []byte) {
 }
 
 // end takes the line read so far.
-func (q *quarantineScan) end() {
+func (q *lineSplit) end() {
 	q.n++
+	q.fn(q.n, q.line, q.long)
+	q.line, q.long = q.line[:0], false
+}
+
+// close takes a last line without its newline.
+func (q *lineSplit) close() {
+	if len(q.line) > 0 || q.long {
+		q.end()
+	}
+}
+
+// quarantineScan collects the quarantine lines of one batch.ndjson.
+type quarantineScan struct {
+	path, agent string
+	found       []Quarantine
+}
+
+func (q *quarantineScan) line(n int64, line []byte, long bool) {
 	switch {
-	case q.long:
-		q.found = append(q.found, Quarantine{Path: q.path, Line: q.n, AgentID: q.agent, Unreadable: true})
-	case bytes.Contains(q.line, quarantineMark):
-		e := Quarantine{Path: q.path, Line: q.n, AgentID: q.agent, Unreadable: true}
-		if o, _, bad := parseObject(q.line); bad == "" {
+	case long:
+		q.found = append(q.found, Quarantine{Path: q.path, Line: n, AgentID: q.agent, Unreadable: true})
+	case bytes.Contains(line, quarantineMark):
+		e := Quarantine{Path: q.path, Line: n, AgentID: q.agent, Unreadable: true}
+		if o, _, bad := parseObject(line); bad == "" {
 			key, okk := o.str(pack.BatchKeyMember)
 			reason, okr := o.str(pack.QuarantinedMember)
 			if okk && okr {
@@ -82,14 +99,6 @@ func (q *quarantineScan) end() {
 			}
 		}
 		q.found = append(q.found, e)
-	}
-	q.line, q.long = q.line[:0], false
-}
-
-// close takes a last line without its newline.
-func (q *quarantineScan) close() {
-	if len(q.line) > 0 || q.long {
-		q.end()
 	}
 }
 

@@ -57,6 +57,8 @@ type Options struct {
 	ExpectFingerprint string
 	// Limits default to DefaultLimits when zero.
 	Limits Limits
+	// Deep adds the provenance checks of SPEC 9 (--deep).
+	Deep bool
 }
 
 // Report is the outcome of verifying one pack.
@@ -84,14 +86,14 @@ func VerifyPath(path string, opts Options) (*Report, error) {
 	}
 	var c *Contents
 	if st.IsDir() {
-		c = ReadDir(path, limits(opts))
+		c = readDir(path, limits(opts), opts.Deep)
 	} else {
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnreadable, err)
 		}
 		defer f.Close()
-		c = ReadArchive(f, limits(opts))
+		c = readArchive(f, limits(opts), opts.Deep)
 		if c.ioErr != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnreadable, c.ioErr)
 		}
@@ -108,7 +110,7 @@ func VerifyReader(r io.Reader, opts Options) (*Report, error) {
 		return nil, err
 	}
 	opts.ExpectFingerprint = expected
-	c := ReadArchive(r, limits(opts))
+	c := readArchive(r, limits(opts), opts.Deep)
 	if c.ioErr != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnreadable, c.ioErr)
 	}
@@ -155,6 +157,9 @@ func Verify(c *Contents, opts Options) *Report {
 		)
 	}
 	r.Checks = append(r.Checks, CheckQuarantine(c))
+	if c.deep != nil && m != nil {
+		r.Checks = append(r.Checks, CheckProvenance(c, m)...)
+	}
 	r.OK = true
 	for _, ch := range r.Checks {
 		r.OK = r.OK && ch.OK

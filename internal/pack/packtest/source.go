@@ -15,6 +15,7 @@ import (
 
 	"github.com/monsys/hub/internal/anomaly"
 	"github.com/monsys/hub/internal/pack"
+	"github.com/monsys/hub/internal/sig"
 )
 
 // Data is what a Source holds.
@@ -122,23 +123,31 @@ func stored(tenantID, agentID string, signed bool, seq int64, body string, recor
 	b := pack.Batch{TenantID: tenantID, AgentID: agentID, SHA256: sha, Signed: signed, Body: []byte(body), Records: records,
 		ReceivedAt: at(received), Key: "u#" + sha}
 	if signed {
-		b.Key, b.Seq, b.Signature = "s#"+strconv.FormatInt(seq, 10), seq, "c2lnbmF0dXJlLW9mLXNlcS0"+strconv.FormatInt(seq%10, 10)+"=="
+		b.Key, b.Seq, b.Signature = "s#"+strconv.FormatInt(seq, 10), seq, sig.Sign(AgentKey(), b.Body)
 	}
 	return b
 }
 
+// AgentKey is the signing key of March's signed agent, ag_signed, pinned
+// since 1 February: every signed batch of March is its signature, so the
+// pack passes the provenance checks (SPEC 9).
+func AgentKey() ed25519.PrivateKey { return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32)) }
+
+// marchFirst is the body of ag_signed's first batch in March's pack; the
+// next one in its chain names it in its prev.
+const marchFirst = `[{"type":"batch","ts":"2026-03-01T00:00:00Z","seq":1772323200000000001,"agent_version":"1.4.2"},` +
+	`{"type":"metric","ts":"2026-03-01T00:00:00Z","cpu":0.5,"host":{"z":1,"a":2}},` +
+	`{"type":"inventory_snapshot","ts":"2026-03-31T23:59:59.9Z","packages":["openssl","curl"]},` +
+	`{"type":"metric","ts":"2026-04-01T00:00:00Z","cpu":0.25}]`
+
 func marchData() Data {
-	pub := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32)).Public().(ed25519.PublicKey)
+	pub := AgentKey().Public().(ed25519.PublicKey)
 	closedEarly, closedIn := at("2026-02-28T23:59:59Z"), at("2026-03-01T00:00:00Z")
 	reason := "resolved"
 	return Data{Batches: []pack.Batch{
 		// Signed: two records in the period (one at its first instant, one
 		// in its last second), one after it.
-		stored("acme", "ag_signed", true, 1772323200000000001,
-			`[{"type":"batch","ts":"2026-03-01T00:00:00Z","seq":1772323200000000001,"agent_version":"1.4.2"},`+
-				`{"type":"metric","ts":"2026-03-01T00:00:00Z","cpu":0.5,"host":{"z":1,"a":2}},`+
-				`{"type":"inventory_snapshot","ts":"2026-03-31T23:59:59.9Z","packages":["openssl","curl"]},`+
-				`{"type":"metric","ts":"2026-04-01T00:00:00Z","cpu":0.25}]`, 3, "2026-04-01T00:00:05Z"),
+		stored("acme", "ag_signed", true, 1772323200000000001, marchFirst, 3, "2026-04-01T00:00:05Z"),
 		// Signed, every record before the period: no line at all.
 		stored("acme", "ag_signed", true, 1772323200000000000,
 			`[{"type":"batch","ts":"2026-02-28T23:59:59Z","seq":1772323200000000000,"agent_version":"1.4.2"},`+
@@ -157,7 +166,7 @@ func marchData() Data {
 		// (the header alone) and a batch whose records are after the
 		// period; listed with no record in the period (SPEC 9).
 		stored("acme", "ag_signed", true, 1772323200000000003,
-			`[{"type":"batch","ts":"2026-03-05T00:00:00Z","seq":1772323200000000003,"agent_version":"1.4.2","prev":"`+strings.Repeat("0", 64)+`"}]`,
+			`[{"type":"batch","ts":"2026-03-05T00:00:00Z","seq":1772323200000000003,"agent_version":"1.4.2","prev":"`+pack.SHA256Hex([]byte(marchFirst))+`"}]`,
 			0, "2026-03-05T00:00:00Z"),
 		stored("acme", "ag_signed", true, 1772323200000000005,
 			`[{"type":"batch","ts":"2026-04-01T00:00:00Z","seq":1772323200000000005,"agent_version":"1.4.2"},{"type":"metric","ts":"2026-04-01T00:00:00Z","cpu":0.1}]`,
