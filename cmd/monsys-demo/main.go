@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -41,6 +42,7 @@ import (
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/cli"
 	"github.com/monsys/hub/internal/client"
+	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/local"
 	"github.com/monsys/hub/internal/pack"
 	"github.com/monsys/hub/internal/pack/packtest"
@@ -55,7 +57,7 @@ func main() {
 	}
 }
 
-const totalSteps = 10
+const totalSteps = 11
 
 // demo is the state the steps share.
 type demo struct {
@@ -109,6 +111,7 @@ func run() error {
 		{"Download it through its presigned link", false, d.download},
 		{"Verify it with the pack's own verify.py", false, d.verifyPack},
 		{"Tamper with a copy: verification fails", false, d.tamper},
+		{"An insider edits a stored record: only --deep catches it", false, d.insider},
 	}
 	for i, s := range steps {
 		if err := runStep(ctx, i+1, s.title, s.slow, s.fn); err != nil {
@@ -462,6 +465,105 @@ func (d *demo) verifyPack(ctx context.Context, l *stepLog) error {
 	if !strings.Contains(out, "Signature valid") || !strings.Contains(out, "matches expected fingerprint") {
 		return errors.New("verify.py passed without saying the signature and fingerprint hold")
 	}
+	out, code, err = runVerify(ctx, py, d.verify, filepath.Join(d.dir, filepath.Base(d.packRel)), d.packFP, "--deep")
+	if err != nil {
+		return err
+	}
+	l.block("$ python3 verify.py "+filepath.Base(d.packRel)+" --expect-fingerprint "+d.packFP+" --deep", deepLines(out))
+	if code != 0 {
+		return fmt.Errorf("verify.py --deep exited %d, want 0:\n%s", code, out)
+	}
+	return nil
+}
+
+// deepLines are the lines --deep adds, after the seven of the plain check.
+func deepLines(out string) string {
+	var keep []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "Provenance") || strings.Contains(line, "chain") || strings.Contains(line, "Batch") ||
+			strings.Contains(line, "Record") || strings.HasPrefix(line, "VERIFICATION") || strings.HasPrefix(line, "Result") {
+			keep = append(keep, line)
+		}
+	}
+	if len(keep) == 0 {
+		return out
+	}
+	return "…\n" + strings.Join(keep, "\n") + "\n"
+}
+
+// insider plays someone with write access to the hub's database: one
+// record of the agent's last signed batch is changed in the stored body and
+// its SHA-256 recomputed, through the store itself; the next pack, built
+// through the API and signed by the hub, passes the plain check, and --deep
+// (each batch against the agent's own signature) names the batch.
+func (d *demo) insider(ctx context.Context, l *stepLog) error {
+	st := d.hub.Stores.Batches
+	var last hub.StoredBatch
+	if err := st.SignedBatches(ctx, d.agentID, 0, math.MaxInt64, func(b hub.StoredBatch) error {
+		if b.Records > 1 {
+			last = b
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if last.Key == "" {
+		return errors.New("no signed batch with records to edit")
+	}
+	var recs []json.RawMessage
+	if err := json.Unmarshal(last.Body, &recs); err != nil {
+		return err
+	}
+	var r map[string]any
+	if err := json.Unmarshal(recs[len(recs)-1], &r); err != nil {
+		return err
+	}
+	r["edited_by"] = "insider"
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	recs[len(recs)-1] = b
+	edited, err := json.Marshal(recs)
+	if err != nil {
+		return err
+	}
+	if err := st.DeleteBatch(ctx, last); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(edited)
+	last.Body, last.SHA = edited, hex.EncodeToString(sum[:])
+	if err := st.PutBatch(ctx, last); err != nil {
+		return err
+	}
+	l.note("rewrote batch %s of %s in the database: one record changed, its SHA-256 recomputed", last.Key, d.agentID)
+	if err := d.buildPack(ctx, l); err != nil {
+		return err
+	}
+	if err := d.download(ctx, l); err != nil {
+		return err
+	}
+	py, _ := exec.LookPath("python3")
+	path := filepath.Join(d.dir, filepath.Base(d.packRel))
+	out, code, err := runVerify(ctx, py, d.verify, path, d.packFP)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("verify.py exited %d on the insider's pack, want 0 (the hub signed it):\n%s", code, out)
+	}
+	l.note("$ python3 verify.py %s --expect-fingerprint %s → exit 0: the hub signed what it holds", filepath.Base(path), d.packFP)
+	out, code, err = runVerify(ctx, py, d.verify, path, d.packFP, "--deep")
+	if err != nil {
+		return err
+	}
+	l.block("$ python3 verify.py "+filepath.Base(path)+" --expect-fingerprint "+d.packFP+" --deep", deepLines(out))
+	if code != 1 {
+		return fmt.Errorf("verify.py --deep exited %d on the insider's pack, want 1", code)
+	}
+	if !strings.Contains(out, "✗ Batch signature invalid: agent "+d.agentID+", batch "+last.Key) {
+		return fmt.Errorf("verify.py --deep did not name batch %s of %s", last.Key, d.agentID)
+	}
 	return nil
 }
 
@@ -560,8 +662,8 @@ func member(tgz []byte, name string) ([]byte, error) {
 	return nil, fmt.Errorf("the pack has no %s", name)
 }
 
-func runVerify(ctx context.Context, py, script, tgz, fp string) (string, int, error) {
-	cmd := exec.CommandContext(ctx, py, script, tgz, "--expect-fingerprint", fp)
+func runVerify(ctx context.Context, py, script, tgz, fp string, extra ...string) (string, int, error) {
+	cmd := exec.CommandContext(ctx, py, append([]string{script, tgz, "--expect-fingerprint", fp}, extra...)...)
 	cmd.Env = append(os.Environ(), "PYTHONIOENCODING=utf-8")
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
