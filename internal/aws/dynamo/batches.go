@@ -151,7 +151,8 @@ func (s *Batches) PeriodBatches(ctx context.Context, tenantID string, from, to t
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	work := make(chan string)
-	var mu sync.Mutex // fn is never called concurrently
+	var mu sync.Mutex // fn is never called concurrently, nor after it failed
+	var failed error  // fn's error, under mu
 	var wg sync.WaitGroup
 	seen := map[string]bool{}
 	for range min(IndexShards, len(parts)) {
@@ -159,7 +160,7 @@ func (s *Batches) PeriodBatches(ctx context.Context, tenantID string, from, to t
 		go func() {
 			defer wg.Done()
 			for p := range work {
-				if err := s.readPartition(ctx, p, from, to, &mu, seen, fn); err != nil {
+				if err := s.readPartition(ctx, p, from, to, &mu, &failed, seen, fn); err != nil {
 					cancel(err)
 				}
 			}
@@ -181,7 +182,7 @@ feed:
 	return nil
 }
 
-func (s *Batches) readPartition(ctx context.Context, part string, from, to time.Time, mu *sync.Mutex, seen map[string]bool, fn func(hub.StoredBatch) error) error {
+func (s *Batches) readPartition(ctx context.Context, part string, from, to time.Time, mu *sync.Mutex, failed *error, seen map[string]bool, fn func(hub.StoredBatch) error) error {
 	q := &dynamodb.QueryInput{TableName: aws.String(s.t.BatchIndex), KeyConditionExpression: aws.String("tday = :p"),
 		ExpressionAttributeValues: item{":p": vs(part)}}
 	end := to.Add(time.Second)
@@ -210,7 +211,11 @@ func (s *Batches) readPartition(ctx context.Context, part string, from, to time.
 				return err
 			}
 			mu.Lock()
-			err = fn(b)
+			if *failed != nil { // another reader's call failed: the read is over
+				err = *failed
+			} else if err = fn(b); err != nil {
+				*failed = err
+			}
 			mu.Unlock()
 			if err != nil {
 				return err
