@@ -128,6 +128,24 @@ func (d *Dynalite) probe(ctx context.Context) error {
 	return nil
 }
 
+// probeGET is a readiness probe: GET base+path answers 200.
+func probeGET(ctx context.Context, base, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: status %d", path, resp.StatusCode)
+	}
+	return nil
+}
+
 // probeClient never reuses connections, so a probe cannot hit a socket of the
 // previous incarnation of a restarted emulator.
 var probeClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}

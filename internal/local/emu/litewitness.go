@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -184,22 +183,7 @@ func addKey(ctx context.Context, sock string, key ed25519.PrivateKey) error {
 
 func (w *Litewitness) db() string { return filepath.Join(w.dir, "litewitness.db") }
 
-func (w *Litewitness) probe(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.URL()+"/", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := probeClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET /: status %d", resp.StatusCode)
-	}
-	return nil
-}
+func (w *Litewitness) probe(ctx context.Context) error { return probeGET(ctx, w.URL(), "/") }
 
 // URL is the witness's submission prefix, http://127.0.0.1:PORT.
 func (w *Litewitness) URL() string { return "http://127.0.0.1:" + strconv.Itoa(w.port) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -184,18 +183,5 @@ func (m *MinIO) Restart(ctx context.Context) error {
 }
 
 func (m *MinIO) probe(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.Endpoint()+"/minio/health/live", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := probeClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET /minio/health/live: status %d", resp.StatusCode)
-	}
-	return nil
+	return probeGET(ctx, m.Endpoint(), "/minio/health/live")
 }
