@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/monsys/hub/internal/logtest"
 )
 
 // Runtime API paths (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html).
@@ -79,7 +81,7 @@ func Measure(ctx context.Context, bin string, env []string, event []byte) (Resul
 		srv.Close()
 	}()
 
-	out := &tailWriter{max: 8 << 10}
+	out := logtest.NewTail(8 << 10)
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Env = lambdaEnv(bin, strings.TrimPrefix(srv.URL, "http://"), env)
 	cmd.Stdout = out
@@ -261,27 +263,4 @@ func send[T any](ch chan T, v T) {
 	case ch <- v:
 	default:
 	}
-}
-
-// tailWriter keeps the last max bytes written to it.
-type tailWriter struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (t *tailWriter) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailWriter) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
 }

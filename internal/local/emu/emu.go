@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/monsys/hub/internal/logtest"
 )
 
 // ModulePath is the module whose root RepoRoot looks for.
@@ -118,11 +120,11 @@ func EnsureNodeModules(ctx context.Context, root string) error {
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("emu: npm ci in %q: %w\n%s", root, err, lastLines(out, 30))
+		return fmt.Errorf("emu: npm ci in %q: %w\n%s", root, err, logtest.LastLines(out, 30))
 	}
 	if !fileExists(cli) {
 		return fmt.Errorf("emu: npm ci in %q succeeded but %q is missing: is dynalite in package-lock.json?\n%s",
-			root, cli, lastLines(out, 30))
+			root, cli, logtest.LastLines(out, 30))
 	}
 	return nil
 }
@@ -130,14 +132,4 @@ func EnsureNodeModules(ctx context.Context, root string) error {
 func fileExists(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular()
-}
-
-// lastLines returns at most n trailing lines of b, for error messages.
-func lastLines(b []byte, n int) string {
-	s := strings.TrimRight(string(b), "\n")
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = append([]string{"..."}, lines[len(lines)-n:]...)
-	}
-	return strings.Join(lines, "\n")
 }

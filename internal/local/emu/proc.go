@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/monsys/hub/internal/logtest"
 )
 
 const (
@@ -46,7 +48,7 @@ type proc struct {
 // run is one incarnation of the process.
 type run struct {
 	cmd  *exec.Cmd
-	tail *tailBuffer
+	tail *logtest.Tail
 	done chan struct{} // closed once Wait returns; err is set before
 	err  error
 }
@@ -66,7 +68,7 @@ func (p *proc) start(ctx context.Context, probe func(context.Context) error) err
 		}
 		_ = l.Close()
 	}
-	r := &run{tail: newTailBuffer(16 << 10), done: make(chan struct{})}
+	r := &run{tail: logtest.NewTail(16 << 10), done: make(chan struct{})}
 	var out io.Writer = r.tail
 	if p.log != nil {
 		out = io.MultiWriter(r.tail, lenientWriter{p.log})
@@ -90,7 +92,7 @@ func (p *proc) start(ctx context.Context, probe func(context.Context) error) err
 
 	if err := r.waitReady(ctx, probe); err != nil {
 		_ = r.stop() // the start error says more than a failed kill would
-		out := r.tail.String()
+		out := r.tail.Lines(40)
 		if portTaken(out) {
 			err = fmt.Errorf("%w: %w", errPortTaken, err)
 		}
@@ -119,7 +121,7 @@ func (p *proc) output() string {
 	if p.cur == nil {
 		return ""
 	}
-	return p.cur.tail.String()
+	return p.cur.tail.Lines(40)
 }
 
 // restart stops the process and starts it again on the same port and
@@ -241,31 +243,6 @@ func startOnFreePort(fixed, n int, start func(ports []int) error) error {
 		}
 	}
 	return err
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return lastLines(t.buf, 40)
 }
 
 // lenientWriter drops write errors: a failing log must not stall the

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/monsys/hub/internal/logtest"
 )
 
 // cachedTool is a Go command that a script under scripts/ builds once from
@@ -37,14 +39,14 @@ func ensureTool(ctx context.Context, root string, t cachedTool) (string, error) 
 	}
 	script := filepath.Join(root, filepath.FromSlash(t.script))
 	var stdout bytes.Buffer
-	stderr := newTailBuffer(8 << 10)
+	stderr := logtest.NewTail(8 << 10)
 	cmd := exec.CommandContext(ctx, bash, script)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), t.versionEnv+"="+t.version)
 	cmd.Stdout = &stdout
 	cmd.Stderr = io.MultiWriter(stderr, lenientWriter{os.Stderr})
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("emu: ensure %s: %s: %w\n%s", t.name, script, err, stderr.String())
+		return "", fmt.Errorf("emu: ensure %s: %s: %w\n%s", t.name, script, err, stderr.Lines(40))
 	}
 	bin := strings.TrimSpace(stdout.String())
 	if fi, err := os.Stat(bin); err != nil || fi.IsDir() {
