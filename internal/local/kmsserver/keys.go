@@ -232,6 +232,28 @@ func (s *Server) resolve(st *state, ident string, allowAlias bool) (key, error) 
 
 // usable enforces the key-state table for cryptographic operations
 // ("Key states of KMS keys", AWS KMS Developer Guide).
+// keyOp is the preamble of every operation on the one key a request names
+// in KeyId: it decodes the request, resolves the key (an alias too when
+// allowAlias) under the state lock, for reading or, when write, for an
+// update, and runs fn.
+func (s *Server) keyOp(body []byte, allowAlias, write bool, fn func(st *state, k key) (any, error)) (any, error) {
+	var req keyIDRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	run := s.view
+	if write {
+		run = s.update
+	}
+	return run(func(st *state) (any, error) {
+		k, err := s.resolve(st, req.KeyId, allowAlias)
+		if err != nil {
+			return nil, err
+		}
+		return fn(st, k)
+	})
+}
+
 func (s *Server) usable(k key) error {
 	if k.state != stateEnabled {
 		return fail(excDisabled, "%s is disabled.", s.keyARN(k.id))

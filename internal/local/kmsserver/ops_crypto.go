@@ -37,15 +37,7 @@ type getPublicKeyResponse struct {
 }
 
 func (s *Server) getPublicKey(body []byte) (any, error) {
-	var req keyIDRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
-	return s.view(func(st *state) (any, error) {
-		k, err := s.resolve(st, req.KeyId, true)
-		if err != nil {
-			return nil, err
-		}
+	return s.keyOp(body, true, false, func(_ *state, k key) (any, error) {
 		if err := s.usable(k); err != nil {
 			return nil, err
 		}

@@ -185,15 +185,7 @@ func checkTags(tags []tag) error {
 }
 
 func (s *Server) describeKey(body []byte) (any, error) {
-	var req keyIDRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
-	return s.view(func(st *state) (any, error) {
-		k, err := s.resolve(st, req.KeyId, true)
-		if err != nil {
-			return nil, err
-		}
+	return s.keyOp(body, true, false, func(_ *state, k key) (any, error) {
 		return &keyMetadataResponse{KeyMetadata: s.metadata(k)}, nil
 	})
 }
@@ -201,15 +193,7 @@ func (s *Server) describeKey(body []byte) (any, error) {
 // disableKey implements DisableKey: AWS accepts only a key id or key ARN,
 // and it is idempotent.
 func (s *Server) disableKey(body []byte) (any, error) {
-	var req keyIDRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
-	return s.update(func(st *state) (any, error) {
-		k, err := s.resolve(st, req.KeyId, false)
-		if err != nil {
-			return nil, err
-		}
+	return s.keyOp(body, false, true, func(st *state, k key) (any, error) {
 		k.state = stateDisabled
 		st.keys[k.id] = k
 		return emptyResponse{}, nil
