@@ -31,7 +31,8 @@ type insiderFx struct {
 }
 
 // caught is what the ✗ line of --deep must name: the agent, the batch (its
-// key, or "seq N" for a chain) and the reason.
+// key, or "seq N" for a chain) and the reason; zero when nothing was changed
+// and --deep must pass.
 type caught struct{ agent, batch, reason string }
 
 // TestInsiderCaughtByDeep plays an insider with the hub's database (issue
@@ -41,12 +42,13 @@ type caught struct{ agent, batch, reason string }
 // The hub signs what it holds, so the plain check passes in both
 // verifiers; --deep checks the bodies against the agents' own signatures
 // and chains and fails in both, with identical lines, one of which names
-// the agent, the batch and the reason.
+// the agent, the batch and the reason. Without the insider, --deep passes.
 func TestInsiderCaughtByDeep(t *testing.T) {
 	tests := []struct {
 		name   string
 		tamper func(t *testing.T, x *insiderFx) caught
 	}{
+		{"ok/no-insider", func(*testing.T, *insiderFx) caught { return caught{} }},
 		{"fail/edit-a-body-byte", func(t *testing.T, x *insiderFx) caught {
 			// One byte of the stored body changes; its stored SHA-256 does not.
 			sb := x.batch(t, x.a, x.aSeqs[1])
@@ -119,7 +121,13 @@ func TestInsiderCaughtByDeep(t *testing.T) {
 			path := writeTemp(t, "pack.tar.gz", download(t, r.Body["download_url"].(string)))
 			fp, _ := e.fingerprint(t, e.info.TenantID)
 			checkBoth(t, path, fp, true) // the hub signed what it holds
-			text := checkDeepFails(t, path, fp)
+			text := checkDeep(t, path, fp, want == caught{})
+			if want == (caught{}) {
+				if !strings.Contains(text, "✓ Batch chains unbroken (2 agents)") {
+					t.Fatalf("--deep does not check both agents' chains:\n%s", text)
+				}
+				return
+			}
 			for _, l := range strings.Split(text, "\n") {
 				if strings.HasPrefix(l, "✗") && strings.Contains(l, want.agent) && strings.Contains(l, want.batch) && strings.Contains(l, want.reason) {
 					t.Logf("--deep: %s", l)
@@ -131,23 +139,27 @@ func TestInsiderCaughtByDeep(t *testing.T) {
 	}
 }
 
-// checkDeepFails runs --deep on the pack at path in the Go verifier and in
-// verify.py with both Ed25519 back ends: each must fail (exit 1) with the
-// same lines. It returns them.
-func checkDeepFails(t *testing.T, path, fp string) string {
+// checkDeep runs --deep on the pack at path in the Go verifier and in
+// verify.py with both Ed25519 back ends: each must pass (exit 0) when
+// wantOK, else fail (exit 1), with the same lines. It returns them.
+func checkDeep(t *testing.T, path, fp string, wantOK bool) string {
 	t.Helper()
 	rep, err := verify.VerifyPath(path, verify.Options{ExpectFingerprint: fp, Deep: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.OK {
-		t.Fatalf("--deep passed a pack the insider changed:\n%s", rep.Text())
+	if rep.OK != wantOK {
+		t.Fatalf("--deep OK = %v, want %v:\n%s", rep.OK, wantOK, rep.Text())
+	}
+	code := 1
+	if wantOK {
+		code = 0
 	}
 	script := packtest.VerifyPy(t)
 	for _, be := range []string{packtest.Cryptography, packtest.PurePython} {
-		code, stdout, stderr := packtest.RunPy(t, be, script, path, "--expect-fingerprint", fp, "--deep")
-		if code != 1 || stdout != rep.Text() {
-			t.Fatalf("verify.py --deep (%s) exit %d, want 1 and the Go verifier's lines:\n--- verify.py\n%s%s--- Go\n%s", be, code, stdout, stderr, rep.Text())
+		got, stdout, stderr := packtest.RunPy(t, be, script, path, "--expect-fingerprint", fp, "--deep")
+		if got != code || stdout != rep.Text() {
+			t.Fatalf("verify.py --deep (%s) exit %d, want %d and the Go verifier's lines:\n--- verify.py\n%s%s--- Go\n%s", be, got, code, stdout, stderr, rep.Text())
 		}
 	}
 	return rep.Text()
