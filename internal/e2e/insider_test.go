@@ -49,6 +49,14 @@ func TestInsiderCaughtByDeep(t *testing.T) {
 		tamper func(t *testing.T, x *insiderFx) caught
 	}{
 		{"ok/no-insider", func(*testing.T, *insiderFx) caught { return caught{} }},
+		{"ok/newest-batch-deleted-is-beyond-the-pack", func(t *testing.T, x *insiderFx) caught {
+			// The limit docs/evidence-pack.md states: the end of a chain is
+			// not in the pack's hands (SPEC 10's heads entries are).
+			if err := x.e.hub.Stores.Batches.DeleteBatch(context.Background(), x.batch(t, x.a, x.aSeqs[2])); err != nil {
+				t.Fatal(err)
+			}
+			return caught{}
+		}},
 		{"fail/edit-a-body-byte", func(t *testing.T, x *insiderFx) caught {
 			// One byte of the stored body changes; its stored SHA-256 does not.
 			sb := x.batch(t, x.a, x.aSeqs[1])
