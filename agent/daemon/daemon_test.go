@@ -598,7 +598,12 @@ func TestRejectedBatch(t *testing.T) {
 
 // TestChainCleanAgent: an agent that restarts, spools through an outage
 // and rotates its key keeps one unbroken chain, with no anomaly.
+//
+// The auditor's side: a pack of the agent's data, built by the hub's core,
+// passes --deep in both verifiers, every batch under the key the agent had
+// when it was received (two keys, one rotation) and one chain.
 func TestChainCleanAgent(t *testing.T) {
+	from := time.Now().Add(-time.Hour)
 	e := newEnv(t, 2, 0)
 	e.collect(1)
 	e.mustDrain()
@@ -626,6 +631,8 @@ func TestChainCleanAgent(t *testing.T) {
 	e.collect(2)
 	e.mustDrain()
 	e.exactlyOnce(2 * (1 + 1 + 3 + 2))
+	deepPasses(t, e.hub.Pack(t, from, e.clk.Now().Add(time.Hour)),
+		"signed by 2 agent keys (Ed25519)", "✓ Batch chains unbroken (1 agents)")
 }
 
 // TestChainAckedNotRemoved: the agent stopped after noting the hub's

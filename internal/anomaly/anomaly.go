@@ -93,6 +93,9 @@ type Anomaly struct {
 	ClosedAt     *time.Time `json:"closed_at"`
 	ClosedReason *string    `json:"closed_reason"`
 	Generation   int64      `json:"-"`
+	// LastOccurrence is the Occurrence of the last event folded in ("" when
+	// it named none): how a store counts a retried occurrence once.
+	LastOccurrence string `json:"-"`
 }
 
 // Event is one occurrence that raises (or repeats) an anomaly.
@@ -103,6 +106,11 @@ type Event struct {
 	Severity Severity
 	Detail   string
 	At       time.Time
+	// Occurrence, when set, names this occurrence, so that a request that
+	// is retried reports it once: raised again into the anomaly whose last
+	// occurrence it is (open or closed since), it counts nothing and changes
+	// nothing. A store remembers only the last occurrence.
+	Occurrence string
 }
 
 // ID is the deterministic id of the gen-th anomaly of (agent, kind). Only the
@@ -117,7 +125,7 @@ func New(e Event, gen int64) Anomaly {
 	return Anomaly{
 		ID: ID(e.AgentID, e.Kind, gen), TenantID: e.TenantID, AgentID: e.AgentID,
 		Kind: e.Kind, Severity: e.Severity, Status: Open,
-		FirstSeen: e.At, LastSeen: e.At, Count: 1, Detail: e.Detail, Generation: gen,
+		FirstSeen: e.At, LastSeen: e.At, Count: 1, Detail: e.Detail, Generation: gen, LastOccurrence: e.Occurrence,
 	}
 }
 
@@ -132,7 +140,14 @@ func (a Anomaly) Repeat(e Event) Anomaly {
 	if e.Detail != "" {
 		a.Detail = e.Detail
 	}
+	a.LastOccurrence = e.Occurrence
 	return a
+}
+
+// Counted reports whether e is an occurrence a has counted already: the
+// last one folded into it (Event.Occurrence).
+func (a Anomaly) Counted(e Event) bool {
+	return e.Occurrence != "" && a.LastOccurrence == e.Occurrence
 }
 
 // Close marks the anomaly closed at t for reason.

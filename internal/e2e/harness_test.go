@@ -7,10 +7,12 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -22,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/monsys/hub/internal/aws/dynamo"
+	"github.com/monsys/hub/internal/batch"
 	"github.com/monsys/hub/internal/client"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/local"
@@ -43,6 +47,9 @@ type env struct {
 	logs *logtest.Buffer
 	// bucket is the hub's packs bucket.
 	bucket string
+	// tables are the hub's DynamoDB tables, for tests that play an
+	// insider with the database.
+	tables dynamo.Tables
 }
 
 func newEnv(t *testing.T) *env {
@@ -60,6 +67,10 @@ func startEnv(t *testing.T, cfg local.Config) *env {
 		cfg.S3Endpoint, cfg.S3User, cfg.S3Password = emutest.S3EndpointForTest(t)
 		cfg.Bucket = emutest.UniqueBucket(t)
 	}
+	prefix := cfg.TablePrefix
+	if prefix == "" {
+		prefix = "monsys-" // local.Config's default
+	}
 	h, err := local.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start local hub: %v", err)
@@ -72,7 +83,8 @@ func startEnv(t *testing.T, cfg local.Config) *env {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
-	return &env{t: t, hub: h, info: info, pool: pool, logs: buf, bucket: cfg.Bucket}
+	return &env{t: t, hub: h, info: info, pool: pool, logs: buf, bucket: cfg.Bucket,
+		tables: dynamo.TablesWithPrefix(prefix)}
 }
 
 // client is an HTTPS client that presents cert (nil: no client certificate).
@@ -254,6 +266,9 @@ type agent struct {
 	c       *http.Client // presents cert
 	seq     atomic.Int64
 	version string
+	// prev is the SHA-256 of the last body the hub acknowledged through
+	// send: the chain of SPEC 4.2, as monsys-agent keeps it.
+	prev string
 }
 
 func (e *env) newAgent() *agent {
@@ -332,6 +347,33 @@ func (a *agent) body(records ...rec) []byte {
 func (a *agent) bodySeq(seq int64, records ...rec) []byte {
 	all := []rec{{"type": "batch", "ts": time.Now().UTC().Format(time.RFC3339), "seq": seq, "agent_version": a.version}}
 	return mustJSON(a.e.t, append(all, records...))
+}
+
+// chained builds the agent's next signed body as monsys-agent does, with
+// the one batch package: the header with the next seq, chained to the last
+// body the hub acknowledged through send, then records.
+func (a *agent) chained(records ...rec) []byte {
+	a.e.t.Helper()
+	raws := make([]json.RawMessage, len(records))
+	for i, r := range records {
+		raws[i] = mustJSON(a.e.t, r)
+	}
+	b, err := batch.Encode(batch.Header{TS: time.Now(), Seq: a.seq.Add(1), AgentVersion: a.version, Prev: a.prev}, raws)
+	if err != nil {
+		a.e.t.Fatal(err)
+	}
+	return b
+}
+
+// send posts the agent's next chained body, signed with its key; the hub
+// must accept it (202), and the chain moves on to it. It returns the body.
+func (a *agent) send(records ...rec) []byte {
+	a.e.t.Helper()
+	b := a.chained(records...)
+	expect(a.e.t, a.ingest(b), http.StatusAccepted, "")
+	sum := sha256.Sum256(b)
+	a.prev = hex.EncodeToString(sum[:])
+	return b
 }
 
 func metric(name string, v float64) rec {

@@ -34,6 +34,15 @@ func (al *Alarms) raise(ctx context.Context, a Agent, k anomaly.Kind, sev anomal
 	}
 }
 
+// raiseOnce records occurrence (anomaly.Event.Occurrence) of a's anomaly
+// k: a request that is retried may report it again, and it is counted once.
+// The error is the caller's to answer: what must not be acknowledged
+// before the anomaly is recorded is not.
+func (al *Alarms) raiseOnce(ctx context.Context, a Agent, k anomaly.Kind, sev anomaly.Severity, detail, occurrence string) error {
+	e := anomaly.Event{TenantID: a.TenantID, AgentID: a.AgentID, Kind: k, Severity: sev, Detail: detail, At: al.env.now(), Occurrence: occurrence}
+	return al.Raise(ctx, e, a.AnomalyGen[k])
+}
+
 // Raise folds e into the open anomaly of (agent, kind), opening one if none is
 // open. gen is the caller's view of the current generation; when that one turns
 // out closed the generation is moved on (idempotently) and the raise retried.

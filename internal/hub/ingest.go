@@ -190,10 +190,26 @@ func (in *Ingester) commitSigned(ctx context.Context, a Agent, b batch.Batch, re
 		in.d.Alarms.raise(ctx, a, anomaly.VersionDowngrade, anomaly.High,
 			fmt.Sprintf("agent_version %s is lower than %s reported before", h.AgentVersion, a.MaxAgentVersion))
 	}
-	if h.Prev != "" && h.Prev != p.PrevSHA { // 10
-		in.d.Alarms.raise(ctx, a, anomaly.ChainFork, anomaly.Critical, chainForkDetail(h, p))
-	}
 	return res, nil
+}
+
+// checkChain is check 10 for the batch of marker p, which the request
+// holds and has stored whole: every path that ends a marker (finish, and
+// resume's end of a batch already whole) runs it before EndBatch, so a
+// signed batch is never acknowledged, nor its marker cleared, before its
+// chain_fork is recorded. The marker's PrevSHA is the last accepted body
+// when the batch began, so a retry of the same body, whoever stores it,
+// judges it as the first request did, and the anomaly counts the batch
+// (its body's SHA-256) once however often it is judged
+// (docs/dynamodb.md, "The ingest commit").
+func (in *Ingester) checkChain(ctx context.Context, a Agent, h *batch.Header, p Pending) error {
+	if h.Prev == "" || h.Prev == p.PrevSHA {
+		return nil
+	}
+	if err := in.d.Alarms.raiseOnce(ctx, a, anomaly.ChainFork, anomaly.Critical, chainForkDetail(h, p), p.SHA); err != nil {
+		return backend("raise chain_fork", err)
+	}
+	return nil
 }
 
 // chainForkDetail says which link of the chain broke (check 10).
@@ -219,6 +235,9 @@ func (in *Ingester) resume(ctx context.Context, a Agent, b batch.Batch, req Inge
 		case err == nil && cur.SHA == sha && !p.Undo:
 			if err := in.d.Batches.PutBatchIndex(ctx, cur); err != nil {
 				return IngestResult{}, backend("repair batch index", err)
+			}
+			if err := in.checkChain(ctx, a, b.Header, p); err != nil { // 10
+				return IngestResult{}, err
 			}
 			if err := in.d.Claims.EndBatch(ctx, a.AgentID, p); errors.Is(err, ErrConflict) {
 				return IngestResult{}, errReread // ended, undone or taken over meanwhile: decide again
@@ -251,6 +270,11 @@ func (in *Ingester) finish(ctx context.Context, a Agent, b batch.Batch, req Inge
 			in.env.Log.ErrorContext(ctx, "undo batch", "agent_id", a.AgentID, "seq", p.Seq, "err", uerr)
 		}
 		return IngestResult{}, backend("store batch", err)
+	}
+	// Stored whole and still held: the marker stays if the anomaly cannot
+	// be recorded, and the retry of this body (or the lease's end) settles it.
+	if err := in.checkChain(ctx, a, b.Header, p); err != nil { // 10
+		return IngestResult{}, err
 	}
 	// A conflict means that a retry of this body found it whole and ended it.
 	if err := in.d.Claims.EndBatch(ctx, a.AgentID, p); err != nil && !errors.Is(err, ErrConflict) {

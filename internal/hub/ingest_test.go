@@ -631,3 +631,68 @@ func TestIngestChainRefusalDoesNotMove(t *testing.T) {
 }
 
 func errOf(_ hub.IngestResult, err error) error { return err }
+
+// TestIngestChainForkOnRetry: check 10 runs on every path that stores a
+// signed batch (the first request, the retry that ends a batch already
+// whole, the takeover after the lease), before the batch is
+// acknowledged, and counts a forked batch once however many requests
+// judge it; an honest agent's retries raise nothing.
+func TestIngestChainForkOnRetry(t *testing.T) {
+	other := strings.Repeat("0", 64)
+	tests := []struct {
+		name string
+		fork bool
+		// fault makes the first attempt of the batch fail; the agent then
+		// retries the same body after wait.
+		fault func(f *fx)
+		wait  time.Duration
+		code  hub.Code
+	}{
+		{"ok/honest-end-batch-fails", false, func(f *fx) { f.store.FailNext("EndBatch", hub.ErrUnavailable) }, 0, hub.CodeUnavailable},
+		{"ok/honest-stale-marker-taken-over", false, func(f *fx) {
+			f.store.FailNext("PutBatch", errBoom)
+			f.store.FailNext("AbortBatch", errBoom)
+		}, lease + time.Second, hub.CodeInternal},
+		{"fail/fork-end-batch-fails", true, func(f *fx) { f.store.FailNext("EndBatch", hub.ErrUnavailable) }, 0, hub.CodeUnavailable},
+		{"fail/fork-stale-marker-taken-over", true, func(f *fx) {
+			f.store.FailNext("PutBatch", errBoom)
+			f.store.FailNext("AbortBatch", errBoom)
+		}, lease + time.Second, hub.CodeInternal},
+		{"fail/fork-raise-fails", true, func(f *fx) { f.store.FailNext("RaiseAnomaly", hub.ErrUnavailable) }, 0, hub.CodeUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFx(t)
+			a := f.enrolled()
+			first := a.chained("", 1)
+			if _, err := f.ingest(a.req(first)); err != nil {
+				t.Fatal(err)
+			}
+			prev := shaHex(first)
+			if tt.fork {
+				prev = other
+			}
+			r := a.req(a.chained(prev, 1))
+			tt.fault(f)
+			wantCode(t, errOf(f.ingest(r)), tt.code)
+			f.clock.Advance(tt.wait)
+			for i := range 2 { // the retry, then a retry of the retry
+				if _, err := f.ingest(r); err != nil {
+					t.Fatalf("retry %d: %v", i+1, err)
+				}
+				f.consistent(a.id)
+				if tt.fork {
+					f.wantAnomalies(a.id, anom{anomaly.ChainFork, anomaly.Critical, 1})
+				} else {
+					f.wantAnomalies(a.id)
+				}
+			}
+			if _, err := f.ingest(a.req(a.chained(shaHex(r.Body), 1))); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(f.store.Batches(a.id)); n != 3 {
+				t.Fatalf("%d batches stored, want 3", n)
+			}
+		})
+	}
+}

@@ -59,15 +59,37 @@ func ids(as []anomaly.Anomaly) []string {
 	return out
 }
 
+// raiseStep is one raise of generation 0 and what it does to the anomaly.
+type raiseStep struct {
+	name  string
+	e     anomaly.Event
+	apply func(a *anomaly.Anomaly)
+}
+
+// raiseSteps raises each step's event in turn: the anomaly, as the raise
+// returns it and as listed, must be want with the step applied. It reports
+// whether every step held.
+func raiseSteps(t *testing.T, s hub.Stores, tenant, agent string, want *anomaly.Anomaly, steps []raiseStep) bool {
+	for _, st := range steps {
+		ok := t.Run(st.name, func(t *testing.T) {
+			got, err := s.Anomalies.RaiseAnomaly(t.Context(), st.e, 0)
+			check(t, "RaiseAnomaly", err, nil)
+			st.apply(want)
+			same(t, "RaiseAnomaly", normAnomaly(got), normAnomaly(*want))
+			same(t, "listed", normAnomaly(listed(t, s, tenant, agent, want.ID)), normAnomaly(*want))
+		})
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
 func testRaise(t *testing.T, s hub.Stores) {
 	const tenant, agent = "t-raise", "ag_raise"
 	k := anomaly.ReplayDetected
 	want := anomaly.New(event(tenant, agent, k, anomaly.High, 1), 0)
-	steps := []struct {
-		name  string
-		e     anomaly.Event
-		apply func(a *anomaly.Anomaly)
-	}{
+	steps := []raiseStep{
 		{"ok/first raise opens", event(tenant, agent, k, anomaly.High, 1), func(*anomaly.Anomaly) {}},
 		{"ok/repeat counts and moves last_seen", event(tenant, agent, k, anomaly.High, 2), func(a *anomaly.Anomaly) {
 			a.Count, a.LastSeen, a.Detail = 2, at(2), "occurrence 2"
@@ -79,17 +101,8 @@ func testRaise(t *testing.T, s hub.Stores) {
 			a.Count, a.LastSeen, a.Detail = 4, at(4), "occurrence 4"
 		}},
 	}
-	for _, st := range steps {
-		ok := t.Run(st.name, func(t *testing.T) {
-			got, err := s.Anomalies.RaiseAnomaly(t.Context(), st.e, 0)
-			check(t, "RaiseAnomaly", err, nil)
-			st.apply(&want)
-			same(t, "RaiseAnomaly", normAnomaly(got), normAnomaly(want))
-			same(t, "listed", normAnomaly(listed(t, s, tenant, agent, want.ID)), normAnomaly(want))
-		})
-		if !ok {
-			return
-		}
+	if !raiseSteps(t, s, tenant, agent, &want, steps) {
+		return
 	}
 	others := []struct {
 		name string
@@ -108,6 +121,50 @@ func testRaise(t *testing.T, s hub.Stores) {
 			same(t, "the first anomaly", normAnomaly(listed(t, s, tenant, agent, want.ID)), normAnomaly(want))
 		})
 	}
+}
+
+// testRaiseOnce: an event that names its occurrence (a retried request's)
+// is counted once, whether the anomaly is open or closed since; the store
+// remembers only the last occurrence.
+func testRaiseOnce(t *testing.T, s hub.Stores) {
+	ctx := t.Context()
+	const tenant, agent = "t-once", "ag_once"
+	k := anomaly.ChainFork
+	createAgent(t, s, newAgent(tenant, agent))
+	named := func(n int, occ string) anomaly.Event {
+		e := event(tenant, agent, k, anomaly.Critical, n)
+		e.Occurrence = occ
+		return e
+	}
+	want := anomaly.New(named(1, "x"), 0)
+	steps := []raiseStep{
+		{"ok/first occurrence opens", named(1, "x"), func(*anomaly.Anomaly) {}},
+		{"ok/the same occurrence again changes nothing", named(2, "x"), func(*anomaly.Anomaly) {}},
+		{"ok/another occurrence counts", named(3, "y"), func(a *anomaly.Anomaly) {
+			a.Count, a.LastSeen, a.Detail, a.LastOccurrence = 2, at(3), "occurrence 3", "y"
+		}},
+		{"ok/an unnamed event counts and is the last", named(4, ""), func(a *anomaly.Anomaly) {
+			a.Count, a.LastSeen, a.Detail, a.LastOccurrence = 3, at(4), "occurrence 4", ""
+		}},
+		{"ok/only the last occurrence is remembered", named(5, "y"), func(a *anomaly.Anomaly) {
+			a.Count, a.LastSeen, a.Detail, a.LastOccurrence = 4, at(5), "occurrence 5", "y"
+		}},
+	}
+	if !raiseSteps(t, s, tenant, agent, &want, steps) {
+		return
+	}
+	check(t, "CloseAnomaly", s.Anomalies.CloseAnomaly(ctx, tenant, want.ID, at(6), "resolved"), nil)
+	want = want.Close(at(6), "resolved")
+	t.Run("ok/the last occurrence again after the close changes nothing", func(t *testing.T) {
+		_, err := s.Anomalies.RaiseAnomaly(ctx, named(7, "y"), 0)
+		check(t, "RaiseAnomaly(counted, closed)", err, nil)
+		same(t, "listed", normAnomaly(listed(t, s, tenant, agent, want.ID)), normAnomaly(want))
+	})
+	t.Run("fail/another occurrence into the closed generation", func(t *testing.T) {
+		_, err := s.Anomalies.RaiseAnomaly(ctx, named(8, "z"), 0)
+		check(t, "RaiseAnomaly(closed generation)", err, hub.ErrClosed)
+		same(t, "listed", normAnomaly(listed(t, s, tenant, agent, want.ID)), normAnomaly(want))
+	})
 }
 
 func testClosed(t *testing.T, s hub.Stores) {

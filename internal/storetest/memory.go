@@ -443,6 +443,8 @@ func (s *Memory) upsertAnomaly(e anomaly.Event, gen int64, alone func(anomaly.An
 	switch {
 	case !ok:
 		a = anomaly.New(e, gen)
+	case a.Counted(e):
+		return a, false, nil
 	case a.Status == anomaly.Closed:
 		return a, false, hub.ErrClosed
 	case alone(a):

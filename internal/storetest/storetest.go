@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) hub.Stores) {
 		{"anomaly-gen", testAnomalyGen},
 		{"batches", testBatches},
 		{"raise", testRaise},
+		{"raise-once", testRaiseOnce},
 		{"closed", testClosed},
 		{"list", testList},
 		{"audit", testAudit},

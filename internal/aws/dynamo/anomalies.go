@@ -26,7 +26,7 @@ func decodeAnomaly(it item) anomaly.Anomaly {
 	a := anomaly.Anomaly{ID: gs(it, "anomaly_id"), TenantID: gs(it, "tenant_id"), AgentID: gs(it, "agent_id"),
 		Kind: anomaly.Kind(gs(it, "kind")), Severity: anomaly.Severity(gs(it, "severity")), Status: anomaly.Status(gs(it, "status")),
 		FirstSeen: gt(it, "first_seen"), LastSeen: gt(it, "last_seen"), Count: gn(it, "count"), Detail: gs(it, "detail"),
-		Generation: gn(it, "gen")}
+		Generation: gn(it, "gen"), LastOccurrence: gs(it, "occ")}
 	if t := gt(it, "closed_at"); !t.IsZero() {
 		a.ClosedAt = &t
 	}
@@ -51,6 +51,9 @@ func (s *Anomalies) RefreshAnomaly(ctx context.Context, e anomaly.Event, gen int
 		item{":cutoff": vt(e.At.Add(-every))})
 }
 
+// upsertAnomaly is the one conditional write of a raise or refresh. The
+// item keeps the last event's occurrence in occ (anomaly.Event.Occurrence):
+// an event naming that occurrence fails the condition and counts nothing.
 func (s *Anomalies) upsertAnomaly(ctx context.Context, e anomaly.Event, gen int64, cond string, extra item) (anomaly.Anomaly, bool, error) {
 	id := anomaly.ID(e.AgentID, e.Kind, gen)
 	k := item{"tenant_id": vs(e.TenantID), "anomaly_id": vs(id)}
@@ -60,10 +63,17 @@ func (s *Anomalies) upsertAnomaly(ctx context.Context, e anomaly.Event, gen int6
 	for kk, vv := range extra {
 		v[kk] = vv
 	}
+	update := "SET agent_id = :a, kind = :k, gen = :g, first_seen = if_not_exists(first_seen, :t), " +
+		"last_seen = :t, detail = :d, #st = if_not_exists(#st, :open), severity = if_not_exists(severity, :sev), " +
+		"severity_rank = if_not_exists(severity_rank, :rank)"
+	if e.Occurrence != "" {
+		update, v[":occ"] = update+", occ = :occ ADD #c :one", vs(e.Occurrence)
+		cond = "(" + cond + ") AND (attribute_not_exists(occ) OR occ <> :occ)"
+	} else {
+		update += " ADD #c :one REMOVE occ"
+	}
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.t.Anomalies), Key: k,
-		UpdateExpression: aws.String("SET agent_id = :a, kind = :k, gen = :g, first_seen = if_not_exists(first_seen, :t), " +
-			"last_seen = :t, detail = :d, #st = if_not_exists(#st, :open), severity = if_not_exists(severity, :sev), " +
-			"severity_rank = if_not_exists(severity_rank, :rank) ADD #c :one"),
+		UpdateExpression:          aws.String(update),
 		ConditionExpression:       aws.String(cond),
 		ExpressionAttributeNames:  names("#st", "status", "#c", "count"),
 		ExpressionAttributeValues: v,
@@ -72,13 +82,14 @@ func (s *Anomalies) upsertAnomaly(ctx context.Context, e anomaly.Event, gen int6
 		if !errors.Is(err, hub.ErrConflict) {
 			return anomaly.Anomaly{}, false, err
 		}
-		// Lost the condition: closed (move on a generation) or refreshed recently (nothing to do).
+		// Lost the condition: counted already (nothing to do), closed (move
+		// on a generation) or refreshed recently (nothing to do).
 		cur, gerr := s.get(ctx, "read anomaly", s.t.Anomalies, k)
 		if gerr != nil {
 			return anomaly.Anomaly{}, false, gerr
 		}
 		a := decodeAnomaly(cur)
-		if a.Status == anomaly.Closed {
+		if a.Status == anomaly.Closed && !a.Counted(e) {
 			return a, false, fmt.Errorf("raise anomaly %s: %w", id, hub.ErrClosed)
 		}
 		return a, false, nil

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/monsys/hub/internal/anomaly"
 	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/ca"
@@ -46,13 +47,17 @@ type batchKind struct {
 	name   string
 	signed bool
 	days   int
+	// fork: the faulted batch chains to a body the hub never had (a host
+	// restored from a snapshot), so check 10 raises chain_fork for it.
+	fork bool
 }
 
 var batchKinds = []batchKind{
-	{"signed-1-day", true, 1},
-	{"signed-3-days", true, 3},
-	{"legacy-1-day", false, 1},
-	{"legacy-3-days", false, 3},
+	{"signed-1-day", true, 1, false},
+	{"signed-3-days", true, 3, false},
+	{"signed-forked", true, 1, true},
+	{"legacy-1-day", false, 1, false},
+	{"legacy-3-days", false, 3, false},
 }
 
 // TestCommitFaults is SPEC 4.2's last paragraph under a fault at every write
@@ -74,6 +79,13 @@ var batchKinds = []batchKind{
 // read path (PeriodBatches) must hold every acknowledged batch exactly
 // once and nothing else, except that a batch sent and never acknowledged
 // may be there once; the agent then sends one more batch, which is accepted.
+//
+// A signed agent chains its bodies as monsys-agent does (SPEC 4.2's prev:
+// the last body acknowledged), and check 10 must have counted each batch
+// exactly once by the time it is acknowledged, whichever request stored
+// it: no chain_fork for an honest agent's retries, exactly one for the
+// forked kind's batch (the moved-on case, where the agent gives up on a
+// batch the hub may have kept, is left out for it).
 func TestCommitFaults(t *testing.T) {
 	db := emutest.DynamoForTest(t)
 	_, tables := newStore(t, db)
@@ -107,6 +119,9 @@ func TestCommitFaults(t *testing.T) {
 						c.sendNext(nil)
 					}
 				})
+				if kind.fork {
+					continue
+				}
 				t.Run(fmt.Sprintf("ok/crash-after-%d-writes-then-moved-on", k), func(t *testing.T) {
 					c := fx.newCase(t, kind)
 					b2 := c.sendCrashing(k)
@@ -200,6 +215,13 @@ type commitCase struct {
 	seq    int64
 	n      int
 	ack    [][]byte // bodies answered 200 or 202
+	// prev is the SHA-256 of the last body acknowledged: the next signed
+	// body's prev (SPEC 4.2).
+	prev string
+	// forked is the body that chains to a body the hub never had;
+	// forks is how many chain_fork occurrences the hub must have counted.
+	forked []byte
+	forks  int64
 }
 
 // newCase enrols an agent of kind in a new tenant and has its first batch accepted.
@@ -281,14 +303,26 @@ func (c *commitCase) body() []byte {
 	var recs []string
 	if c.kind.signed {
 		c.seq++
-		recs = append(recs, fmt.Sprintf(`{"type":"batch","ts":%q,"seq":%d,"agent_version":"1.4.2"}`,
-			commitDays[0].Format(time.RFC3339), c.seq))
+		prev := c.prev
+		if c.kind.fork && c.n == 2 {
+			sum := sha256.Sum256([]byte("a body the hub never had"))
+			prev = hex.EncodeToString(sum[:])
+		}
+		h := fmt.Sprintf(`{"type":"batch","ts":%q,"seq":%d,"agent_version":"1.4.2"`, commitDays[0].Format(time.RFC3339), c.seq)
+		if prev != "" {
+			h += fmt.Sprintf(`,"prev":%q`, prev)
+		}
+		recs = append(recs, h+"}")
 	}
 	for d := range c.kind.days {
 		ts := commitDays[d].Add(time.Duration(c.n) * time.Minute)
 		recs = append(recs, fmt.Sprintf(`{"type":"metric","ts":%q,"name":"cpu","value":%d,"batch":%d}`, ts.Format(time.RFC3339), d, c.n))
 	}
-	return []byte("[" + strings.Join(recs, ",") + "]")
+	b := []byte("[" + strings.Join(recs, ",") + "]")
+	if c.kind.fork && c.n == 2 {
+		c.forked = b
+	}
+	return b
 }
 
 func (c *commitCase) request(body []byte) hub.IngestRequest {
@@ -381,7 +415,14 @@ func (c *commitCase) acked(body []byte, maybe ...[]byte) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	for _, day := range commitDays[:c.kind.days] {
+	if c.kind.signed {
+		sum := sha256.Sum256(body)
+		c.prev = hex.EncodeToString(sum[:])
+		if string(body) == string(c.forked) {
+			c.forks++
+		}
+	}
+	for i, day := range commitDays[:c.kind.days] {
 		from := day.Truncate(24 * time.Hour)
 		seen := map[string]int{}
 		err = st.Batches.PeriodBatches(c.t.Context(), c.tenant, from, from.Add(24*time.Hour-time.Second), func(b hub.StoredBatch) error {
@@ -398,6 +439,11 @@ func (c *commitCase) acked(body []byte, maybe ...[]byte) {
 			delete(seen, string(b))
 		}
 		for _, m := range maybe {
+			if i == 0 && c.kind.signed && seen[string(m)] == 1 {
+				// The hub kept a batch the agent never had acknowledged, and
+				// body chains past it: check 10 (SPEC 4.2).
+				c.forks++
+			}
 			if seen[string(m)] > 1 {
 				c.t.Fatalf("%s: an unacknowledged batch is there %d times: %s", from.Format(time.DateOnly), seen[string(m)], m)
 			}
@@ -415,9 +461,19 @@ func (c *commitCase) acked(body []byte, maybe ...[]byte) {
 		c.t.Fatalf("a batch is left in flight after the answer: %+v", *a.Pending)
 	}
 	if c.kind.signed {
-		sum := sha256.Sum256(body)
-		if a.LastSeq != c.seq || a.LastBatchSHA != hex.EncodeToString(sum[:]) {
-			c.t.Fatalf("agent at seq %d (%s), want %d (%x)", a.LastSeq, a.LastBatchSHA, c.seq, sum)
+		if a.LastSeq != c.seq || a.LastBatchSHA != c.prev {
+			c.t.Fatalf("agent at seq %d (%s), want %d (%s)", a.LastSeq, a.LastBatchSHA, c.seq, c.prev)
+		}
+		page, err := st.Anomalies.ListAnomalies(c.t.Context(), c.tenant, anomaly.Filter{AgentID: c.agent, Kind: anomaly.ChainFork}, "", 10)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		var forks int64
+		for _, an := range page.Anomalies {
+			forks += an.Count
+		}
+		if forks != c.forks {
+			c.t.Fatalf("chain_fork counted %d times, want %d: %+v", forks, c.forks, page.Anomalies)
 		}
 	}
 }

@@ -102,7 +102,7 @@ func newLambdaPath(tb testing.TB) *lambdaPath {
 	db := emutest.DynamoForTest(tb)
 	_, tables := newStore(tb, db)
 	fx := &commitFx{db: db, tables: tables, auth: commitAuthority(tb)}
-	c := fx.newCase(tb, batchKind{"signed-1-day", true, 1})
+	c := fx.newCase(tb, batchKind{name: "signed-1-day", signed: true, days: 1})
 	rp := &replay{rec: db.Options().HTTPClient, resp: map[string][]byte{}}
 	client := dynamodb.New(db.Options(), func(o *dynamodb.Options) { o.HTTPClient = rp })
 	core := c.service(client)

@@ -39,7 +39,7 @@ func TestIngestRequestUnits(t *testing.T) {
 	db := newDB(t)
 	_, tables := newStore(t, db)
 	fx := &commitFx{db: db, tables: tables, auth: commitAuthority(t)}
-	c := fx.newCase(t, batchKind{"signed-1-day", true, 1})
+	c := fx.newCase(t, batchKind{name: "signed-1-day", signed: true, days: 1})
 	m := &dynamo.Meter{API: db, Schema: dynamo.Schema(tables), Estimate: true}
 	svc := c.service(m)
 	send := func() hub.IngestResult {

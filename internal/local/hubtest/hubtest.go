@@ -2,7 +2,8 @@
 // and the API handler over the in-memory store (storetest.Memory), behind
 // the local hub's gateway (internal/local/gateway) on a mutual-TLS listener,
 // with a CA, tenant "demo", its enrollment and operator certificates and a
-// hub.json. Start gives a test everything a client needs in one call.
+// hub.json. Start gives a test everything a client needs in one call, and
+// Pack the evidence pack of what the hub holds.
 //
 // Where a test needs the hub to misbehave, the kit acts at the edge, in
 // front of the core, as a load balancer or a network would: a canned error
@@ -112,9 +113,14 @@ type Hub struct {
 
 	store *storetest.Memory
 	admin *client.Admin
-	srv   *http.Server
-	gw    http.Handler
-	down  atomic.Bool
+	// The evidence packs: the core's use case over the kit's in-memory
+	// vault, archives and build queue.
+	packs   *hub.Packs
+	objects *storetest.Objects
+	builds  *storetest.Builds
+	srv     *http.Server
+	gw      http.Handler
+	down    atomic.Bool
 
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{} // open
@@ -145,8 +151,9 @@ func start(dir string, cfg config) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Hub{store: storetest.NewMemory(), conns: map[net.Conn]struct{}{}, tokens: map[string]string{}}
-	fn, adminKey, err := h.core(auth, cfg)
+	h := &Hub{store: storetest.NewMemory(), conns: map[net.Conn]struct{}{}, tokens: map[string]string{},
+		objects: storetest.NewObjects(), builds: &storetest.Builds{}}
+	fn, adminKey, err := h.core(auth, cfg, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +195,7 @@ func start(dir string, cfg config) (*Hub, error) {
 // core builds what runs behind the gateway: the hub service and the API
 // handler over the in-memory store, as internal/app builds them over
 // DynamoDB. It is the one place that knows how the core is put together.
-func (h *Hub) core(auth *ca.Authority, cfg config) (gateway.Func, string, error) {
+func (h *Hub) core(auth *ca.Authority, cfg config, dir string) (gateway.Func, string, error) {
 	logger := slog.New(slog.DiscardHandler)
 	issuer := &ca.Authority{Cert: auth.Cert, Signer: auth.Signer, Now: cfg.now}
 	core, err := app.Assemble(h.store.Stores(), issuer, app.CoreConfig{AgentCertValidity: cfg.certValidity},
@@ -196,6 +203,11 @@ func (h *Hub) core(auth *ca.Authority, cfg config) (gateway.Func, string, error)
 	if err != nil {
 		return nil, "", err
 	}
+	err = core.AddPacks(app.PackPorts{Vault: &storetest.Vault{}, Objects: h.objects, Starter: h.builds}, hub.PackConfig{TempDir: dir})
+	if err != nil {
+		return nil, "", err
+	}
+	h.packs = core.Packs
 	adminKey, err := core.Tenants.Bootstrap(context.Background(), Tenant)
 	if err != nil {
 		return nil, "", err
@@ -270,6 +282,32 @@ func (h *Hub) NewAgent(t testing.TB) (id, token string) {
 		t.Fatalf("hubtest: %v", err)
 	}
 	return a.AgentID, a.Token
+}
+
+// Pack returns the evidence pack of [from, to] (SPEC 8) as the tenant's
+// operator gets it: requested through POST /evidence-packs, built by the
+// core (the build the request queued), read back from the archives.
+func (h *Hub) Pack(t testing.TB, from, to time.Time) []byte {
+	t.Helper()
+	ctx := context.Background()
+	p, err := h.admin.RequestPack(ctx, from, to)
+	if err != nil {
+		t.Fatalf("hubtest: %v", err)
+	}
+	for _, b := range h.builds.Take() {
+		if err := h.packs.BuildPack(ctx, b[0], b[1]); err != nil {
+			t.Fatalf("hubtest: build pack %s: %v", b[1], err)
+		}
+	}
+	stored, err := h.store.GetPack(ctx, Tenant, p.PackID)
+	if err != nil || stored.Status != hub.PackReady {
+		t.Fatalf("hubtest: pack %s: %+v, %v", p.PackID, stored, err)
+	}
+	tgz, ok := h.objects.Object(stored.ObjectKey, stored.ObjectVersion)
+	if !ok {
+		t.Fatalf("hubtest: pack %s: no archive %s", p.PackID, stored.ObjectKey)
+	}
+	return tgz
 }
 
 // SetFault sets what runs before the core for each request; a non-nil
