@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"runtime"
@@ -120,7 +119,7 @@ func newLambdaPath(tb testing.TB) *lambdaPath {
 	rp := &replay{rec: db.Options().HTTPClient, resp: map[string][]byte{}}
 	client := dynamodb.New(db.Options(), func(o *dynamodb.Options) { o.HTTPClient = rp })
 	core := c.service(client)
-	h, err := api.New(core.Services(), slog.New(slog.DiscardHandler), api.Ingest)
+	h, err := api.New(core.Services(), app.Logger(io.Discard), api.Ingest) // the deployed request log line, formatted and dropped
 	if err != nil {
 		tb.Fatal(err)
 	}
