@@ -65,6 +65,13 @@ $(BIN)/%/bootstrap: FORCE
 bench: node_modules/.package-lock.json ## benchmarks, reported as ratios measured in one run, and the request units of an ingest
 	bash scripts/bench-ratio.sh
 	@$(GO) test -count=1 -run '^TestIngestRequestUnits$$' ./internal/aws/dynamo/ | grep '^ingest units'
+	@echo "cold start of the deployed ingest bootstrap (built by deploy/Makefile, -tags lambda.norpc), mean of 10:"
+	@$(GO) test -run '^$$' -bench '^BenchmarkColdStart$$' -benchtime 10x ./functions/ingest/ | grep '^BenchmarkColdStart'
+	@echo "pack builder / floor (SHA-256 + gzip) at 200,000 records, best and median of 5 (scripts/bench-pack.sh: the full measurement):"
+	@MONSYS_BENCH_RECORDS=200000 $(GO) test -run '^$$' -bench '^BenchmarkBuildVsFloor$$' -benchtime 5x ./internal/pack/ | \
+	  awk '/^Benchmark/ { for (i = 2; i < NF; i++) v[$$(i + 1)] = $$i; \
+	    printf "  level 1 (the builder'"'"'s): best %.2f, median %.2f; level 6: best %.2f, median %.2f\n", \
+	    v["best-ratio-level1"], v["median-ratio-level1"], v["best-ratio-level6"], v["median-ratio-level6"] }'
 
 
 .PHONY: fuzz

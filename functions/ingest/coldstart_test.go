@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"debug/buildinfo"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -48,8 +49,10 @@ var builds struct {
 	bins map[string]string
 }
 
-// bootstrap builds this function for goos/goarch the way it is deployed on
-// provided.al2023, once per test binary, and returns the binary's path.
+// bootstrap builds this function for goos/goarch with deploy/Makefile's own
+// target (the one sam build runs: -tags lambda.norpc, static, stripped), with
+// only the platform changed, once per test binary, and returns the
+// binary's path.
 func bootstrap(tb testing.TB, goos, goarch string) string {
 	tb.Helper()
 	builds.mu.Lock()
@@ -62,9 +65,11 @@ func bootstrap(tb testing.TB, goos, goarch string) string {
 	if err != nil {
 		tb.Fatalf("build %s: %v", platform, err)
 	}
-	bin := filepath.Join(binDir, platform, "bootstrap")
-	cmd := exec.Command(gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
+	dir := filepath.Join(binDir, platform)
+	bin := filepath.Join(dir, "bootstrap")
+	cmd := exec.Command("make", "--no-print-directory", "-f", "deploy/Makefile", "build-IngestFunction",
+		"ARTIFACTS_DIR="+dir, "GO="+gobin, "LAMBDA_ENV=CGO_ENABLED=0 GOOS="+goos+" GOARCH="+goarch)
+	cmd.Dir = filepath.Join("..", "..")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("build %s: %v\n%s", platform, err, out)
 	}
@@ -85,6 +90,28 @@ func TestBinarySize(t *testing.T) {
 		if p.goos == "linux" && p.goarch == "arm64" && fi.Size() >= maxBinarySize {
 			t.Errorf("linux/arm64 bootstrap is %d bytes, want under %d", fi.Size(), maxBinarySize)
 		}
+	}
+}
+
+// TestBootstrapIsDeployed checks that the binary the cold-start benchmark
+// measures is built as deploy/Makefile builds the deployed one.
+func TestBootstrapIsDeployed(t *testing.T) {
+	info, err := buildinfo.ReadFile(bootstrap(t, runtime.GOOS, runtime.GOARCH))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// -ldflags is not recorded under -trimpath.
+	want := map[string]string{"-tags": "lambda.norpc", "-trimpath": "true", "CGO_ENABLED": "0"}
+	for _, s := range info.Settings {
+		if v, ok := want[s.Key]; ok {
+			if s.Value != v {
+				t.Errorf("built with %s=%q, want %q", s.Key, s.Value, v)
+			}
+			delete(want, s.Key)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("built without %v", want)
 	}
 }
 
