@@ -139,6 +139,10 @@ type StoredBatch struct {
 	MaxTS      time.Time
 	Days       []string // UTC days (YYYY-MM-DD) the records fall on, for the time index
 	ReceivedAt time.Time
+	// ExpireAt is when the store may drop the batch and its index entries
+	// (DynamoDB TTL, whole seconds); zero, as every batch is stored, means
+	// never. Only BatchExpirer sets it, once a ready pack holds the batch.
+	ExpireAt time.Time
 }
 
 // AuditEvent is one line of the tenant's audit log.

@@ -213,6 +213,20 @@ type ChainReader interface {
 	SignedBatches(ctx context.Context, agentID string, from, to int64, fn func(StoredBatch) error) error
 }
 
+// BatchExpirer lets the store drop batches that a ready pack holds
+// (docs/dynamodb.md, "Hot window"). A batch is stored with no expiry; only
+// this write gives it one, so a body never leaves the store before a pack
+// holds it, whatever crashes.
+type BatchExpirer interface {
+	// ExpireBatches sets the expiry at, to the second, on every batch of the
+	// tenant whose records all fall in [from, to] (to's whole second) and
+	// that was received before receivedBefore, and on its index entries; a
+	// batch with a record outside the period, received later, or with no
+	// records is left as it is. It returns how many batches it marked. It is
+	// idempotent: a rerun after a crash marks the same batches again.
+	ExpireBatches(ctx context.Context, tenantID string, from, to, receivedBefore, at time.Time) (int, error)
+}
+
 // PackBatches is what a pack reads of the batches: by time, and the
 // agents' chains between (SPEC 9).
 type PackBatches interface {
@@ -336,6 +350,7 @@ type BatchStore interface {
 	BatchReader
 	PeriodReader
 	ChainReader
+	BatchExpirer
 }
 
 // AnomalyStore keeps anomalies.

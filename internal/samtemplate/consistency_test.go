@@ -130,6 +130,17 @@ func TestTablesMatchSchema(t *testing.T) {
 			if fmt.Sprint(gotIdx) != fmt.Sprint(wantIdx) {
 				t.Errorf("indexes %v, want %v", gotIdx, wantIdx)
 			}
+			wantTTL := ""
+			if slices.Contains(dynamo.TTLTables(names), name) {
+				wantTTL = dynamo.TTLAttribute + " true"
+			}
+			gotTTL := ""
+			if spec := p["TimeToLiveSpecification"]; spec != nil {
+				gotTTL = fmt.Sprint(samtemplate.Path(spec, "AttributeName"), " ", samtemplate.Path(spec, "Enabled"))
+			}
+			if gotTTL != wantTTL {
+				t.Errorf("TimeToLiveSpecification %q, want %q (dynamo.TTLTables)", gotTTL, wantTTL)
+			}
 		})
 	}
 }

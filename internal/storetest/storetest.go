@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) hub.Stores) {
 		{"batch-seq", testBatchSeq},
 		{"anomaly-gen", testAnomalyGen},
 		{"batches", testBatches},
+		{"expiry", testExpiry},
 		{"raise", testRaise},
 		{"closed", testClosed},
 		{"list", testList},
@@ -138,7 +139,7 @@ func normAgent(a hub.Agent) hub.Agent {
 }
 
 func normBatch(b hub.StoredBatch) hub.StoredBatch {
-	utc(&b.MinTS, &b.MaxTS, &b.ReceivedAt)
+	utc(&b.MinTS, &b.MaxTS, &b.ReceivedAt, &b.ExpireAt)
 	if len(b.Days) == 0 {
 		b.Days = nil
 	}
