@@ -239,6 +239,9 @@ type Pack struct {
 	SigningKeyID   string
 	Previous       *pack.PackRef
 	Reason         string
+	// ArchivedAt is when the batches this ready pack holds were given their
+	// expiry (BatchExpirer); zero until then. Only monthly packs get one.
+	ArchivedAt time.Time
 }
 
 // PackHead is the tenant's pack chain: the last ready pack, and the build

@@ -286,6 +286,14 @@ type PackRecords interface {
 	FinishPack(ctx context.Context, p Pack) error
 }
 
+// PackArchiver marks a ready pack whose batches have their expiry.
+type PackArchiver interface {
+	// MarkArchived sets the pack's ArchivedAt to at if it is ready (and
+	// keeps the first time if it is set already); ErrConflict if it is not
+	// ready or does not exist.
+	MarkArchived(ctx context.Context, tenantID, packID string, at time.Time) error
+}
+
 // PackLister lists a tenant's packs (GET /evidence-packs).
 type PackLister interface {
 	// ListPacks returns one page of the tenant's packs, newest request
@@ -371,4 +379,5 @@ type PackStore interface {
 	PackRecords
 	PackLister
 	BuildLease
+	PackArchiver
 }

@@ -345,3 +345,8 @@ func (f *Faulty) PutKeys(ctx context.Context, r hub.KeyRecord) error {
 func (f *Faulty) ExpireBatches(ctx context.Context, tenantID string, from, to, receivedBefore, at time.Time) (int, error) {
 	return get(f, "ExpireBatches", func() (int, error) { return f.Memory.ExpireBatches(ctx, tenantID, from, to, receivedBefore, at) }, tenantID)
 }
+
+// MarkArchived implements hub.PackArchiver.
+func (f *Faulty) MarkArchived(ctx context.Context, tenantID, packID string, at time.Time) error {
+	return f.do("MarkArchived", func() error { return f.Memory.MarkArchived(ctx, tenantID, packID, at) }, tenantID, packID)
+}

@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) hub.Stores) {
 		{"anomaly-gen", testAnomalyGen},
 		{"batches", testBatches},
 		{"expiry", testExpiry},
+		{"archive", testArchive},
 		{"raise", testRaise},
 		{"closed", testClosed},
 		{"list", testList},
