@@ -38,6 +38,8 @@ const (
 	EnvLinkTTL          = "MONSYS_PACK_LINK_TTL"
 	EnvS3PathStyle      = "MONSYS_S3_PATH_STYLE"
 	EnvBuildFunction    = "MONSYS_PACK_BUILD_FUNCTION"
+	// EnvHotDays is the hot window (docs/dynamodb.md, "Hot window").
+	EnvHotDays = "MONSYS_HOT_DAYS"
 	// EnvSigningKeyUser is the role that alone may sign with the tenants'
 	// pack-signing keys (kms mode): the key policy each key gets at CreateKey
 	// names it (kmssign.PackKeyPolicy). Empty: KMS's default key policy (the
@@ -56,6 +58,27 @@ const (
 // DefaultRetentionDays is the Object Lock retention of a pack when
 // MONSYS_PACK_RETENTION_DAYS is unset.
 const DefaultRetentionDays = 365
+
+// DefaultHotDays is the hot window when MONSYS_HOT_DAYS is unset: batches
+// stay in DynamoDB at least this many days after their month's pack, and a
+// pack period may start at most this many days ago. MinHotDays keeps the
+// month just ended inside the window while its monthly pack is built
+// (docs/dynamodb.md, "Hot window").
+const (
+	DefaultHotDays = 45
+	MinHotDays     = 35
+	MaxHotDays     = 3650
+)
+
+// ParseHotDays reads a MONSYS_HOT_DAYS value: whole days from MinHotDays
+// to MaxHotDays.
+func ParseHotDays(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < MinHotDays || n > MaxHotDays {
+		return 0, fmt.Errorf("%s=%q: want whole days from %d to %d", EnvHotDays, v, MinHotDays, MaxHotDays)
+	}
+	return n, nil
+}
 
 // Presigned links signed with the link role (docs/packs.md): its sessions
 // last LinkSession, the most STS grants a role assumed from a Lambda
@@ -77,6 +100,7 @@ type PackSettings struct {
 	BuildFunction string
 	KeyUser       string
 	LinkRole      string
+	HotDays       int
 }
 
 // PacksFromEnv reads PackSettings; the bucket, both tables and the signing
@@ -85,7 +109,7 @@ type PackSettings struct {
 func PacksFromEnv(getenv func(string) string, s *Settings) (PackSettings, error) {
 	s.Tables.Packs, s.Tables.SigningKeys = getenv(EnvTablePacks), getenv(EnvTableSigningKeys)
 	p := PackSettings{Bucket: getenv(EnvPackBucket), SigningMode: getenv(EnvSigningMode), WrapKeyID: getenv(EnvWrapKeyID),
-		RetentionDays: DefaultRetentionDays, BuildFunction: getenv(EnvBuildFunction), KeyUser: getenv(EnvSigningKeyUser),
+		RetentionDays: DefaultRetentionDays, HotDays: DefaultHotDays, BuildFunction: getenv(EnvBuildFunction), KeyUser: getenv(EnvSigningKeyUser),
 		LinkRole: getenv(EnvLinkRole)}
 	if p.BuildFunction == "" {
 		p.BuildFunction = getenv(EnvLambdaFunction)
@@ -112,6 +136,13 @@ func PacksFromEnv(getenv func(string) string, s *Settings) (PackSettings, error)
 			return PackSettings{}, fmt.Errorf("settings: %s=%q: want whole days from 0 (bucket default) to 36500", EnvRetentionDays, v)
 		}
 		p.RetentionDays = n
+	}
+	if v := getenv(EnvHotDays); v != "" {
+		n, err := ParseHotDays(v)
+		if err != nil {
+			return PackSettings{}, fmt.Errorf("settings: %w", err)
+		}
+		p.HotDays = n
 	}
 	if v := getenv(EnvLinkTTL); v != "" {
 		d, err := time.ParseDuration(v)
@@ -169,7 +200,7 @@ func AddPacks(c *Core, ps PackSettings, parts PackParts) error {
 	if err != nil {
 		return err
 	}
-	cfg := hub.PackConfig{LinkTTL: ps.LinkTTL, TempDir: parts.TempDir}
+	cfg := hub.PackConfig{LinkTTL: ps.LinkTTL, TempDir: parts.TempDir, HotDays: ps.HotDays}
 	if parts.LinkCredentials != nil {
 		cfg.LinkCap = LinkCap
 	}
