@@ -254,11 +254,21 @@ type BuildMetrics interface {
 	PackBuildFailed(ctx context.Context)
 }
 
+// Archiver runs the monthly archive (hub.Archive).
+type Archiver interface {
+	Run(ctx context.Context) error
+}
+
+// ArchiveEvent is the constant input of the archive schedule (template.yaml,
+// PackFunction's Archive event): {"monsys_pack_archive":{}}.
+const ArchiveEvent = "monsys_pack_archive"
+
 // PackFunction is the pack Lambda function: API Gateway events for the
-// Packs routes, and its own build events.
+// Packs routes, its own build events, and the archive schedule's events.
 type PackFunction struct {
 	API     APIFunc
 	Packs   PackBuilder
+	Archive Archiver
 	Metrics BuildMetrics
 	Log     *slog.Logger
 }
@@ -274,9 +284,10 @@ type PackFunction struct {
 // into an APIGatewayProxyRequest.
 func (f *PackFunction) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	var kind struct {
-		Build  json.RawMessage `json:"monsys_pack_build"`
-		Method string          `json:"httpMethod"`
-		Path   string          `json:"path"`
+		Build   json.RawMessage `json:"monsys_pack_build"`
+		Archive json.RawMessage `json:"monsys_pack_archive"`
+		Method  string          `json:"httpMethod"`
+		Path    string          `json:"path"`
 	}
 	if err := json.Unmarshal(raw, &kind); err != nil {
 		return nil, errors.New("pack: the event is neither an API Gateway proxy event nor a build event: not a JSON object")
@@ -295,6 +306,13 @@ func (f *PackFunction) Handle(ctx context.Context, raw json.RawMessage) (any, er
 			return map[string]string{"status": "failed"}, nil
 		}
 		return map[string]string{"status": "done"}, nil
+	case kind.Archive != nil && string(kind.Archive) != "null" && f.Archive != nil:
+		// A failed run is an invocation error (the Errors alarm); the next
+		// scheduled run retries what it left.
+		if err := f.Archive.Run(ctx); err != nil {
+			return nil, fmt.Errorf("pack: monthly archive: %w", err)
+		}
+		return map[string]string{"status": "done"}, nil
 	case kind.Method != "" && kind.Path != "":
 		var ev events.APIGatewayProxyRequest
 		if err := json.Unmarshal(raw, &ev); err != nil {
@@ -302,13 +320,14 @@ func (f *PackFunction) Handle(ctx context.Context, raw json.RawMessage) (any, er
 		}
 		return f.API(ctx, ev)
 	}
-	return nil, errors.New("pack: the event is neither an API Gateway proxy event (httpMethod, path) nor a build event (monsys_pack_build)")
+	return nil, errors.New("pack: the event is neither an API Gateway proxy event (httpMethod, path), a build event (monsys_pack_build) nor an archive event (monsys_pack_archive)")
 }
 
 // packParts are what the pack function builds from the hub's stored state.
 type packParts struct {
-	api   *api.Handler
-	packs *hub.Packs
+	api     *api.Handler
+	packs   *hub.Packs
+	archive *hub.Archive
 }
 
 // lazyPacks is a PackBuilder over parts that may not be built yet.
@@ -320,6 +339,15 @@ func (l lazyPacks) BuildPack(ctx context.Context, tenantID, packID string) error
 		return err
 	}
 	return p.packs.BuildPack(ctx, tenantID, packID)
+}
+
+// Run implements Archiver over parts that may not be built yet.
+func (l lazyPacks) Run(ctx context.Context) error {
+	p, err := l.r.get(ctx)
+	if err != nil {
+		return err
+	}
+	return p.archive.Run(ctx)
 }
 
 // PackFunctionFromEnv is the whole wiring of functions/pack. Before the
@@ -364,7 +392,7 @@ func PackFunctionFromEnv(ctx context.Context, getenv func(string) string) (*Pack
 		if err != nil {
 			return packParts{}, err
 		}
-		return packParts{api: h, packs: core.Packs}, nil
+		return packParts{api: h, packs: core.Packs, archive: core.Archive}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -376,5 +404,5 @@ func PackFunctionFromEnv(ctx context.Context, getenv func(string) string) (*Pack
 		}
 		return p.api.Handle(ctx, ev)
 	}
-	return &PackFunction{API: serve, Packs: lazyPacks{r}, Metrics: metrics, Log: log}, nil
+	return &PackFunction{API: serve, Packs: lazyPacks{r}, Archive: lazyPacks{r}, Metrics: metrics, Log: log}, nil
 }

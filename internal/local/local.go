@@ -45,9 +45,9 @@ type Config struct {
 	DynamoEndpoint string        // reuse this DynamoDB endpoint instead of starting dynalite
 	TablePrefix    string        // default "monsys-"
 	IntegrityEvery time.Duration // MONSYS_INTEGRITY_EVERY, default 10m
-	// HotDays is MONSYS_HOT_DAYS, default app.DefaultHotDays: packs of
-	// older periods come from the monthly archive (dynalite never expires
-	// items, so the local hub keeps every batch anyway).
+	// HotDays is MONSYS_HOT_DAYS. Unset (0): no hot window, since dynalite
+	// never expires items and the local hub keeps every batch; set, packs
+	// of older periods come from the monthly archive as in AWS.
 	HotDays int
 	// ArchiveEvery is how often the monthly archive runs (hub.Archive), as
 	// the archive schedule does in AWS; default 24h.
@@ -149,9 +149,6 @@ func (c *Config) defaults() error {
 	}
 	if c.IntegrityEvery == 0 {
 		c.IntegrityEvery = 10 * time.Minute
-	}
-	if c.HotDays == 0 {
-		c.HotDays = app.DefaultHotDays
 	}
 	if c.ArchiveEvery == 0 {
 		c.ArchiveEvery = 24 * time.Hour
