@@ -189,7 +189,7 @@ func (a *Archive) expire(ctx context.Context, pk Pack, now time.Time) error {
 			"expire_at": pack.TimeString(at)}}); err != nil {
 		return err
 	}
-	if err := a.archiver.MarkArchived(ctx, pk.TenantID, pk.PackID, now); err != nil {
+	if err := a.archiver.MarkArchived(ctx, pk.TenantID, pk.PackID, now, at); err != nil {
 		return fmt.Errorf("archive %s %s: mark archived: %w", pk.TenantID, pk.PackID, err)
 	}
 	return nil
@@ -207,27 +207,64 @@ func (p *Packs) OldestDay(now time.Time) time.Time {
 // fromArchive answers a pack request whose period starts before the hot
 // window: with the month's ready monthly pack when the period is exactly
 // that month, else a refusal naming the oldest day available. done is
-// false when the period is inside the hot window and must be built.
+// false when the period is inside the hot window and must be built; a
+// period inside it that reaches batches expiring within a day is refused.
 func (p *Packs) fromArchive(ctx context.Context, ad Admin, start, end time.Time) (PackView, bool, error) {
-	oldest := p.OldestDay(p.env.now())
-	if oldest.IsZero() || !start.Before(oldest) {
+	now := p.env.now()
+	oldest := p.OldestDay(now)
+	if oldest.IsZero() {
 		return PackView{}, false, nil
 	}
+	if !start.Before(oldest) {
+		err := p.expiredInside(ctx, ad.TenantID, start, end, now)
+		return PackView{}, err != nil, err
+	}
 	if ms, me := monthOf(start); start.Equal(ms) && end.Equal(me) {
-		for k := 1; k <= maxMonthlyAttempts; k++ {
-			pk, err := p.store.GetPack(ctx, ad.TenantID, MonthlyPackID(ms, k))
-			if errors.Is(err, ErrNotFound) {
-				break
-			}
-			if err != nil {
-				return PackView{}, true, backend("get monthly pack", err)
-			}
-			if pk.Status == PackReady {
-				return packView(pk), true, nil
-			}
+		pk, ok, err := p.monthlyReady(ctx, ad.TenantID, ms)
+		if err != nil {
+			return PackView{}, true, err
+		}
+		if ok {
+			return packView(pk), true, nil
 		}
 	}
 	return PackView{}, true, refuse(CodeInvalidRequest,
 		"period_start %s is before %s, the oldest day the hub still holds; for an older whole month ask for exactly that month (its archived monthly pack)",
 		pack.TimeString(start), oldest.Format("2006-01-02"))
+}
+
+// monthlyReady returns the tenant's ready monthly pack of month, if any.
+func (p *Packs) monthlyReady(ctx context.Context, tenantID string, month time.Time) (Pack, bool, error) {
+	for k := 1; k <= maxMonthlyAttempts; k++ {
+		pk, err := p.store.GetPack(ctx, tenantID, MonthlyPackID(month, k))
+		if errors.Is(err, ErrNotFound) {
+			return Pack{}, false, nil
+		}
+		if err != nil {
+			return Pack{}, false, backend("get monthly pack", err)
+		}
+		if pk.Status == PackReady {
+			return pk, true, nil
+		}
+	}
+	return Pack{}, false, nil
+}
+
+// expiredInside refuses a period inside the hot window that reaches a month
+// whose batches expire within a day: archived under a shorter window than
+// today's (MONSYS_HOT_DAYS was raised), so a pack of it could be partial.
+// With an unchanged window this never happens (docs/dynamodb.md, "Hot window").
+func (p *Packs) expiredInside(ctx context.Context, tenantID string, start, end, now time.Time) error {
+	for m, _ := monthOf(start); !m.After(end) && m.Before(now); m = m.AddDate(0, 1, 0) {
+		pk, ok, err := p.monthlyReady(ctx, tenantID, m)
+		if err != nil {
+			return err
+		}
+		if ok && !pk.BatchesExpireAt.IsZero() && pk.BatchesExpireAt.Before(now.Add(24*time.Hour)) {
+			return refuse(CodeInvalidRequest,
+				"the batches of %s expire from %s (archived under a shorter hot window); ask for that whole month (its archived monthly pack) or a period from %s",
+				m.Format("2006-01"), pack.TimeString(pk.BatchesExpireAt), m.AddDate(0, 1, 0).Format("2006-01-02"))
+		}
+	}
+	return nil
 }

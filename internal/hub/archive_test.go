@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/hub"
 )
 
@@ -153,4 +154,37 @@ func TestArchiveNoHotWindow(t *testing.T) {
 	if e := f.expiry(b); !e.IsZero() {
 		t.Fatalf("batch expires at %v without a hot window", e)
 	}
+}
+
+// TestRequestPackExpiredInsideWindow: a period inside today's hot window
+// whose month was archived under a shorter one (its batches expire within
+// a day) is refused, not built partial.
+func TestRequestPackExpiredInsideWindow(t *testing.T) {
+	f, _, _ := archiveFx(t)
+	march := hub.MonthlyPackID(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), 1)
+	if err := f.run(); err != nil {
+		t.Fatal(err)
+	}
+	f.builds.Take()
+	f.mustBuild(march)
+	if err := f.run(); err != nil { // archives March: its batches expire in 47 days
+		t.Fatal(err)
+	}
+	inMarch := `{"period_start":"2026-03-20T00:00:00Z","period_end":"2026-03-25T00:00:00Z"}`
+	t.Run("ok/archived under this window", func(t *testing.T) {
+		v, err := f.packs.RequestPack(f.ctx, f.admin, []byte(inMarch))
+		if err != nil || v.Status != hub.PackPending {
+			t.Fatalf("RequestPack = %+v, %v; want a pending pack", v, err)
+		}
+		f.builds.Take()
+	})
+	t.Run("fail/archived under a shorter window", func(t *testing.T) {
+		f.clock.Advance(46 * 24 * time.Hour) // 2026-05-17: window from 2026-04-02, as if it were 92 days, March is in
+		if err := f.core.AddPacks(app.PackPorts{Vault: f.vault, Objects: f.objects, Starter: f.builds},
+			hub.PackConfig{HotDays: 92, TempDir: t.TempDir()}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := f.core.Packs.RequestPack(f.ctx, f.admin, []byte(inMarch))
+		wantCode(t, err, hub.CodeInvalidRequest)
+	})
 }

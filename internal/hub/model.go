@@ -240,8 +240,10 @@ type Pack struct {
 	Previous       *pack.PackRef
 	Reason         string
 	// ArchivedAt is when the batches this ready pack holds were given their
-	// expiry (BatchExpirer); zero until then. Only monthly packs get one.
-	ArchivedAt time.Time
+	// expiry (BatchExpirer), BatchesExpireAt that expiry; zero until then.
+	// Only monthly packs get them.
+	ArchivedAt      time.Time
+	BatchesExpireAt time.Time
 }
 
 // PackHead is the tenant's pack chain: the last ready pack, and the build

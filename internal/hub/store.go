@@ -288,10 +288,10 @@ type PackRecords interface {
 
 // PackArchiver marks a ready pack whose batches have their expiry.
 type PackArchiver interface {
-	// MarkArchived sets the pack's ArchivedAt to at if it is ready (and
-	// keeps the first time if it is set already); ErrConflict if it is not
-	// ready or does not exist.
-	MarkArchived(ctx context.Context, tenantID, packID string, at time.Time) error
+	// MarkArchived sets the pack's ArchivedAt to at and BatchesExpireAt to
+	// expireAt if it is ready (and keeps the first ones if they are set
+	// already); ErrConflict if it is not ready or does not exist.
+	MarkArchived(ctx context.Context, tenantID, packID string, at, expireAt time.Time) error
 }
 
 // PackLister lists a tenant's packs (GET /evidence-packs).

@@ -20,17 +20,20 @@ func testArchive(t *testing.T, s hub.Stores) {
 		t.Helper()
 		got, err := s.Packs.GetPack(ctx, tenant, pending.PackID)
 		check(t, "GetPack", err, nil)
+		if !got.ArchivedAt.IsZero() && !got.BatchesExpireAt.Equal(at(100)) {
+			t.Fatalf("BatchesExpireAt = %v, want the first mark's %v", got.BatchesExpireAt, at(100))
+		}
 		return got.ArchivedAt
 	}
 	t.Run("fail/unknown pack", func(t *testing.T) {
-		err := s.Packs.MarkArchived(ctx, tenant, "pk_nothere", at(4))
+		err := s.Packs.MarkArchived(ctx, tenant, "pk_nothere", at(4), at(99))
 		if err == nil {
 			t.Fatal("MarkArchived(unknown pack) = nil, want an error")
 		}
 	})
 	check(t, "CreatePack", s.Packs.CreatePack(ctx, pending), nil)
 	t.Run("fail/pending pack", func(t *testing.T) {
-		check(t, "MarkArchived(pending)", s.Packs.MarkArchived(ctx, tenant, pending.PackID, at(4)), hub.ErrConflict)
+		check(t, "MarkArchived(pending)", s.Packs.MarkArchived(ctx, tenant, pending.PackID, at(4), at(99)), hub.ErrConflict)
 		if a := archived(t); !a.IsZero() {
 			t.Fatalf("a pending pack is marked archived at %v", a)
 		}
@@ -40,13 +43,13 @@ func testArchive(t *testing.T, s hub.Stores) {
 		if a := archived(t); !a.IsZero() {
 			t.Fatalf("a ready pack starts archived at %v", a)
 		}
-		check(t, "MarkArchived", s.Packs.MarkArchived(ctx, tenant, pending.PackID, at(5)), nil)
+		check(t, "MarkArchived", s.Packs.MarkArchived(ctx, tenant, pending.PackID, at(5), at(100)), nil)
 		if a := archived(t); !a.Equal(at(5)) {
 			t.Fatalf("ArchivedAt = %v, want %v", a, at(5))
 		}
 	})
 	t.Run("ok/again keeps the first time", func(t *testing.T) {
-		check(t, "MarkArchived(again)", s.Packs.MarkArchived(ctx, tenant, pending.PackID, at(9)), nil)
+		check(t, "MarkArchived(again)", s.Packs.MarkArchived(ctx, tenant, pending.PackID, at(9), at(200)), nil)
 		if a := archived(t); !a.Equal(at(5)) {
 			t.Fatalf("ArchivedAt = %v after a rerun, want the first %v", a, at(5))
 		}

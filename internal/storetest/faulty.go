@@ -347,6 +347,6 @@ func (f *Faulty) ExpireBatches(ctx context.Context, tenantID string, from, to, r
 }
 
 // MarkArchived implements hub.PackArchiver.
-func (f *Faulty) MarkArchived(ctx context.Context, tenantID, packID string, at time.Time) error {
-	return f.do("MarkArchived", func() error { return f.Memory.MarkArchived(ctx, tenantID, packID, at) }, tenantID, packID)
+func (f *Faulty) MarkArchived(ctx context.Context, tenantID, packID string, at, expireAt time.Time) error {
+	return f.do("MarkArchived", func() error { return f.Memory.MarkArchived(ctx, tenantID, packID, at, expireAt) }, tenantID, packID)
 }

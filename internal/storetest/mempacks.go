@@ -164,7 +164,7 @@ func cloneKeys(r hub.KeyRecord) hub.KeyRecord {
 }
 
 // MarkArchived implements hub.PackArchiver.
-func (s *Memory) MarkArchived(_ context.Context, tenantID, packID string, at time.Time) error {
+func (s *Memory) MarkArchived(_ context.Context, tenantID, packID string, at, expireAt time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := tenantID + "|" + packID
@@ -173,7 +173,7 @@ func (s *Memory) MarkArchived(_ context.Context, tenantID, packID string, at tim
 		return fmt.Errorf("mark pack %s archived: %w", packID, hub.ErrConflict)
 	}
 	if cur.ArchivedAt.IsZero() {
-		cur.ArchivedAt = at
+		cur.ArchivedAt, cur.BatchesExpireAt = at, expireAt
 		s.packs[k] = cur
 	}
 	return nil
