@@ -331,7 +331,10 @@ type packParts struct {
 }
 
 // lazyPacks is a PackBuilder over parts that may not be built yet.
-type lazyPacks struct{ r *retrying[packParts] }
+type lazyPacks struct {
+	r   *retrying[packParts]
+	log *slog.Logger
+}
 
 func (l lazyPacks) BuildPack(ctx context.Context, tenantID, packID string) error {
 	p, err := l.r.get(ctx)
@@ -341,9 +344,14 @@ func (l lazyPacks) BuildPack(ctx context.Context, tenantID, packID string) error
 	return p.packs.BuildPack(ctx, tenantID, packID)
 }
 
-// Run implements Archiver over parts that may not be built yet.
+// Run implements Archiver over parts that may not be built yet. Before the
+// bootstrap there is nothing to archive: the run is logged, not an error.
 func (l lazyPacks) Run(ctx context.Context) error {
 	p, err := l.r.get(ctx)
+	if errors.Is(err, ErrNotBootstrapped) {
+		logNotBootstrapped(ctx, l.log, "pack")
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -404,5 +412,5 @@ func PackFunctionFromEnv(ctx context.Context, getenv func(string) string) (*Pack
 		}
 		return p.api.Handle(ctx, ev)
 	}
-	return &PackFunction{API: serve, Packs: lazyPacks{r}, Archive: lazyPacks{r}, Metrics: metrics, Log: log}, nil
+	return &PackFunction{API: serve, Packs: lazyPacks{r, log}, Archive: lazyPacks{r, log}, Metrics: metrics, Log: log}, nil
 }
