@@ -40,6 +40,13 @@ func run() error {
 			cfg.RetentionDays = -1
 		}
 	}
+	if v := os.Getenv(app.EnvHotDays); v != "" {
+		n, err := app.ParseHotDays(v)
+		if err != nil {
+			return err
+		}
+		cfg.HotDays = n
+	}
 	if v := os.Getenv("MONSYS_INTEGRITY_EVERY"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {

@@ -45,7 +45,13 @@ type packsFx struct {
 
 func newPacksFx(t *testing.T) *packsFx {
 	t.Helper()
-	cfg := hub.PackConfig{TempDir: t.TempDir()}
+	return newPacksFxCfg(t, hub.PackConfig{})
+}
+
+// newPacksFxCfg is newPacksFx with the packs configured by cfg.
+func newPacksFxCfg(t *testing.T, cfg hub.PackConfig) *packsFx {
+	t.Helper()
+	cfg.TempDir = t.TempDir()
 	c := clocktest.At(eventTime)
 	f := &packsFx{apiFx: newAPIFxClock(t, c), clock: c,
 		vault: &storetest.Vault{}, objects: storetest.NewObjects(), starter: &storetest.Builds{}}

@@ -32,8 +32,8 @@ type CoreConfig struct {
 }
 
 // Core is the hub's use cases, each over the ports it calls from st: what
-// every function, the local hub and monsys-admin run. Packs and Keys are nil
-// until AddPacks.
+// every function, the local hub and monsys-admin run. Packs, Keys and
+// Archive are nil until AddPacks.
 type Core struct {
 	AdminAuth *hub.AdminAuth
 	Register  *hub.Registrar
@@ -44,6 +44,7 @@ type Core struct {
 	Integrity *hub.Integrity
 	Packs     *hub.Packs
 	Keys      *hub.Keys
+	Archive   *hub.Archive // the monthly packs and the hot window
 	LogView   *hub.LogView
 
 	stores hub.Stores
@@ -128,7 +129,11 @@ func (c *Core) AddPacks(p PackPorts, cfg hub.PackConfig) error {
 	if err != nil {
 		return err
 	}
-	c.Keys, c.Packs = keys, packs
+	archive, err := hub.NewArchive(packs, hub.ArchiveDeps{Tenants: st.Tenants, Expirer: st.Batches, Archiver: st.Packs}, hub.ArchiveConfig{})
+	if err != nil {
+		return err
+	}
+	c.Keys, c.Packs, c.Archive = keys, packs, archive
 	return nil
 }
 

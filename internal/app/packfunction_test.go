@@ -1,10 +1,12 @@
 package app_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -42,7 +44,8 @@ func TestPackFunctionEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &app.PackFunction{API: h.Handle, Log: log}
+	arch := &fakeArchive{}
+	f := &app.PackFunction{API: h.Handle, Log: log, Archive: arch}
 
 	const scheduled = `{"version":"0","id":"53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa","detail-type":"Scheduled Event",` +
 		`"source":"aws.events","account":"123456789012","time":"2026-04-01T10:00:00Z","region":"us-east-1","resources":[],"detail":{}}`
@@ -60,6 +63,9 @@ func TestPackFunctionEvents(t *testing.T) {
 		{name: "fail/build-without-ids", event: `{"monsys_pack_build":{}}`, errText: "tenant_id and pack_id"},
 		{name: "fail/build-without-pack", event: `{"monsys_pack_build":{"tenant_id":"acme"}}`, errText: "tenant_id and pack_id"},
 		{name: "fail/build-null", event: `{"monsys_pack_build":null}`, errText: "tenant_id and pack_id"},
+		{name: "ok/archive", event: `{"monsys_pack_archive":{}}`, status: -1},
+		{name: "fail/archive-run-fails", event: `{"monsys_pack_archive":{"fail":true}}`, errText: "monthly archive"},
+		{name: "fail/archive-null", event: `{"monsys_pack_archive":null}`, errText: "neither"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,10 +79,27 @@ func TestPackFunctionEvents(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if tc.status == -1 {
+				if arch.runs != 1 {
+					t.Fatalf("Handle(%s) ran the archive %d times, want once", tc.event, arch.runs)
+				}
+				return
+			}
 			resp, ok := out.(events.APIGatewayProxyResponse)
 			if !ok || resp.StatusCode != tc.status {
 				t.Fatalf("Handle = %+v, want a proxy response with status %d", out, tc.status)
 			}
 		})
 	}
+}
+
+// fakeArchive counts runs; a run fails when the test says so.
+type fakeArchive struct{ runs int }
+
+func (a *fakeArchive) Run(ctx context.Context) error {
+	a.runs++
+	if a.runs > 1 {
+		return errors.New("lambda down")
+	}
+	return nil
 }

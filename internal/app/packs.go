@@ -38,6 +38,8 @@ const (
 	EnvLinkTTL          = "MONSYS_PACK_LINK_TTL"
 	EnvS3PathStyle      = "MONSYS_S3_PATH_STYLE"
 	EnvBuildFunction    = "MONSYS_PACK_BUILD_FUNCTION"
+	// EnvHotDays is the hot window (docs/dynamodb.md, "Hot window").
+	EnvHotDays = "MONSYS_HOT_DAYS"
 	// EnvSigningKeyUser is the role that alone may sign with the tenants'
 	// pack-signing keys (kms mode): the key policy each key gets at CreateKey
 	// names it (kmssign.PackKeyPolicy). Empty: KMS's default key policy (the
@@ -56,6 +58,27 @@ const (
 // DefaultRetentionDays is the Object Lock retention of a pack when
 // MONSYS_PACK_RETENTION_DAYS is unset.
 const DefaultRetentionDays = 365
+
+// DefaultHotDays is the hot window when MONSYS_HOT_DAYS is unset: batches
+// stay in DynamoDB at least this many days after their month's pack, and a
+// pack period may start at most this many days ago. MinHotDays keeps the
+// month just ended inside the window while its monthly pack is built
+// (docs/dynamodb.md, "Hot window").
+const (
+	DefaultHotDays = 45
+	MinHotDays     = 35
+	MaxHotDays     = 3650
+)
+
+// ParseHotDays reads a MONSYS_HOT_DAYS value: whole days from MinHotDays
+// to MaxHotDays.
+func ParseHotDays(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < MinHotDays || n > MaxHotDays {
+		return 0, fmt.Errorf("%s=%q: want whole days from %d to %d", EnvHotDays, v, MinHotDays, MaxHotDays)
+	}
+	return n, nil
+}
 
 // Presigned links signed with the link role (docs/packs.md): its sessions
 // last LinkSession, the most STS grants a role assumed from a Lambda
@@ -77,6 +100,7 @@ type PackSettings struct {
 	BuildFunction string
 	KeyUser       string
 	LinkRole      string
+	HotDays       int
 }
 
 // PacksFromEnv reads PackSettings; the bucket, both tables and the signing
@@ -85,7 +109,7 @@ type PackSettings struct {
 func PacksFromEnv(getenv func(string) string, s *Settings) (PackSettings, error) {
 	s.Tables.Packs, s.Tables.SigningKeys = getenv(EnvTablePacks), getenv(EnvTableSigningKeys)
 	p := PackSettings{Bucket: getenv(EnvPackBucket), SigningMode: getenv(EnvSigningMode), WrapKeyID: getenv(EnvWrapKeyID),
-		RetentionDays: DefaultRetentionDays, BuildFunction: getenv(EnvBuildFunction), KeyUser: getenv(EnvSigningKeyUser),
+		RetentionDays: DefaultRetentionDays, HotDays: DefaultHotDays, BuildFunction: getenv(EnvBuildFunction), KeyUser: getenv(EnvSigningKeyUser),
 		LinkRole: getenv(EnvLinkRole)}
 	if p.BuildFunction == "" {
 		p.BuildFunction = getenv(EnvLambdaFunction)
@@ -112,6 +136,13 @@ func PacksFromEnv(getenv func(string) string, s *Settings) (PackSettings, error)
 			return PackSettings{}, fmt.Errorf("settings: %s=%q: want whole days from 0 (bucket default) to 36500", EnvRetentionDays, v)
 		}
 		p.RetentionDays = n
+	}
+	if v := getenv(EnvHotDays); v != "" {
+		n, err := ParseHotDays(v)
+		if err != nil {
+			return PackSettings{}, fmt.Errorf("settings: %w", err)
+		}
+		p.HotDays = n
 	}
 	if v := getenv(EnvLinkTTL); v != "" {
 		d, err := time.ParseDuration(v)
@@ -169,7 +200,7 @@ func AddPacks(c *Core, ps PackSettings, parts PackParts) error {
 	if err != nil {
 		return err
 	}
-	cfg := hub.PackConfig{LinkTTL: ps.LinkTTL, TempDir: parts.TempDir}
+	cfg := hub.PackConfig{LinkTTL: ps.LinkTTL, TempDir: parts.TempDir, HotDays: ps.HotDays}
 	if parts.LinkCredentials != nil {
 		cfg.LinkCap = LinkCap
 	}
@@ -223,11 +254,21 @@ type BuildMetrics interface {
 	PackBuildFailed(ctx context.Context)
 }
 
+// Archiver runs the monthly archive (hub.Archive).
+type Archiver interface {
+	Run(ctx context.Context) error
+}
+
+// ArchiveEvent is the constant input of the archive schedule (template.yaml,
+// PackFunction's Archive event): {"monsys_pack_archive":{}}.
+const ArchiveEvent = "monsys_pack_archive"
+
 // PackFunction is the pack Lambda function: API Gateway events for the
-// Packs routes, and its own build events.
+// Packs routes, its own build events, and the archive schedule's events.
 type PackFunction struct {
 	API     APIFunc
 	Packs   PackBuilder
+	Archive Archiver
 	Metrics BuildMetrics
 	Log     *slog.Logger
 }
@@ -243,9 +284,10 @@ type PackFunction struct {
 // into an APIGatewayProxyRequest.
 func (f *PackFunction) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	var kind struct {
-		Build  json.RawMessage `json:"monsys_pack_build"`
-		Method string          `json:"httpMethod"`
-		Path   string          `json:"path"`
+		Build   json.RawMessage `json:"monsys_pack_build"`
+		Archive json.RawMessage `json:"monsys_pack_archive"`
+		Method  string          `json:"httpMethod"`
+		Path    string          `json:"path"`
 	}
 	if err := json.Unmarshal(raw, &kind); err != nil {
 		return nil, errors.New("pack: the event is neither an API Gateway proxy event nor a build event: not a JSON object")
@@ -264,6 +306,13 @@ func (f *PackFunction) Handle(ctx context.Context, raw json.RawMessage) (any, er
 			return map[string]string{"status": "failed"}, nil
 		}
 		return map[string]string{"status": "done"}, nil
+	case kind.Archive != nil && string(kind.Archive) != "null" && f.Archive != nil:
+		// A failed run is an invocation error (the Errors alarm); the next
+		// scheduled run retries what it left.
+		if err := f.Archive.Run(ctx); err != nil {
+			return nil, fmt.Errorf("pack: monthly archive: %w", err)
+		}
+		return map[string]string{"status": "done"}, nil
 	case kind.Method != "" && kind.Path != "":
 		var ev events.APIGatewayProxyRequest
 		if err := json.Unmarshal(raw, &ev); err != nil {
@@ -271,17 +320,21 @@ func (f *PackFunction) Handle(ctx context.Context, raw json.RawMessage) (any, er
 		}
 		return f.API(ctx, ev)
 	}
-	return nil, errors.New("pack: the event is neither an API Gateway proxy event (httpMethod, path) nor a build event (monsys_pack_build)")
+	return nil, errors.New("pack: the event is neither an API Gateway proxy event (httpMethod, path), a build event (monsys_pack_build) nor an archive event (monsys_pack_archive)")
 }
 
 // packParts are what the pack function builds from the hub's stored state.
 type packParts struct {
-	api   *api.Handler
-	packs *hub.Packs
+	api     *api.Handler
+	packs   *hub.Packs
+	archive *hub.Archive
 }
 
 // lazyPacks is a PackBuilder over parts that may not be built yet.
-type lazyPacks struct{ r *retrying[packParts] }
+type lazyPacks struct {
+	r   *retrying[packParts]
+	log *slog.Logger
+}
 
 func (l lazyPacks) BuildPack(ctx context.Context, tenantID, packID string) error {
 	p, err := l.r.get(ctx)
@@ -289,6 +342,20 @@ func (l lazyPacks) BuildPack(ctx context.Context, tenantID, packID string) error
 		return err
 	}
 	return p.packs.BuildPack(ctx, tenantID, packID)
+}
+
+// Run implements Archiver over parts that may not be built yet. Before the
+// bootstrap there is nothing to archive: the run is logged, not an error.
+func (l lazyPacks) Run(ctx context.Context) error {
+	p, err := l.r.get(ctx)
+	if errors.Is(err, ErrNotBootstrapped) {
+		logNotBootstrapped(ctx, l.log, "pack")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return p.archive.Run(ctx)
 }
 
 // PackFunctionFromEnv is the whole wiring of functions/pack. Before the
@@ -333,7 +400,7 @@ func PackFunctionFromEnv(ctx context.Context, getenv func(string) string) (*Pack
 		if err != nil {
 			return packParts{}, err
 		}
-		return packParts{api: h, packs: core.Packs}, nil
+		return packParts{api: h, packs: core.Packs, archive: core.Archive}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -345,5 +412,5 @@ func PackFunctionFromEnv(ctx context.Context, getenv func(string) string) (*Pack
 		}
 		return p.api.Handle(ctx, ev)
 	}
-	return &PackFunction{API: serve, Packs: lazyPacks{r}, Metrics: metrics, Log: log}, nil
+	return &PackFunction{API: serve, Packs: lazyPacks{r, log}, Archive: lazyPacks{r, log}, Metrics: metrics, Log: log}, nil
 }

@@ -18,8 +18,15 @@ func TestPacksFromEnv(t *testing.T) {
 		want func(app.PackSettings) bool
 	}{
 		{"ok/defaults", base, true, func(p app.PackSettings) bool {
-			return p.RetentionDays == app.DefaultRetentionDays && p.LinkTTL == 0 && p.BuildFunction == "stack-pack" && !p.PathStyle
+			return p.RetentionDays == app.DefaultRetentionDays && p.LinkTTL == 0 && p.BuildFunction == "stack-pack" && !p.PathStyle &&
+				p.HotDays == app.DefaultHotDays
 		}},
+		{"ok/hot-days", with(app.EnvHotDays, "90"), true, func(p app.PackSettings) bool { return p.HotDays == 90 }},
+		{"ok/hot-days-shortest", with(app.EnvHotDays, "35"), true, func(p app.PackSettings) bool { return p.HotDays == 35 }},
+		{"fail/hot-days-shorter-than-a-month-and-its-build", with(app.EnvHotDays, "34"), false, nil},
+		{"fail/hot-days-zero", with(app.EnvHotDays, "0"), false, nil},
+		{"fail/hot-days-not-a-number", with(app.EnvHotDays, "45d"), false, nil},
+		{"fail/hot-days-too-long", with(app.EnvHotDays, "3651"), false, nil},
 		{"ok/envelope", with(app.EnvSigningMode, "kms-envelope", app.EnvWrapKeyID, "arn:wrap"), true, func(p app.PackSettings) bool { return p.WrapKeyID == "arn:wrap" }},
 		{"ok/tuned", with(app.EnvRetentionDays, "0", app.EnvLinkTTL, "1h", app.EnvS3PathStyle, "true", app.EnvBuildFunction, "other"), true,
 			func(p app.PackSettings) bool {

@@ -139,6 +139,10 @@ type StoredBatch struct {
 	MaxTS      time.Time
 	Days       []string // UTC days (YYYY-MM-DD) the records fall on, for the time index
 	ReceivedAt time.Time
+	// ExpireAt is when the store may drop the batch and its index entries
+	// (DynamoDB TTL, whole seconds); zero, as every batch is stored, means
+	// never. Only BatchExpirer sets it, once a ready pack holds the batch.
+	ExpireAt time.Time
 }
 
 // AuditEvent is one line of the tenant's audit log.
@@ -235,6 +239,11 @@ type Pack struct {
 	SigningKeyID   string
 	Previous       *pack.PackRef
 	Reason         string
+	// ArchivedAt is when the batches this ready pack holds were given their
+	// expiry (BatchExpirer), BatchesExpireAt that expiry; zero until then.
+	// Only monthly packs get them.
+	ArchivedAt      time.Time
+	BatchesExpireAt time.Time
 }
 
 // PackHead is the tenant's pack chain: the last ready pack, and the build

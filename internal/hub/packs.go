@@ -50,6 +50,10 @@ type PackConfig struct {
 	SortMemory  int64
 	GzipLevel   int
 	RetainUntil func(time.Time) time.Time // for the pack view only; the store applies retention
+	// HotDays is the hot window (MONSYS_HOT_DAYS): a period that starts
+	// more than HotDays before today is served from its month's archived
+	// pack or refused (archive.go). 0: no hot window, nothing expires.
+	HotDays int
 }
 
 // PacksDeps are what the evidence packs read and write: their own records
@@ -195,6 +199,9 @@ func (p *Packs) RequestPack(ctx context.Context, ad Admin, body []byte) (PackVie
 	if err != nil {
 		return PackView{}, err
 	}
+	if v, done, err := p.fromArchive(ctx, ad, start, end); done {
+		return v, err
+	}
 	id, err := p.env.newID("pk_")
 	if err != nil {
 		return PackView{}, backend("new pack id", err)
@@ -281,7 +288,7 @@ func (p *Packs) GetPack(ctx context.Context, ad Admin, id, expiresIn string) (Pa
 		return PackView{}, backend("get pack", err)
 	}
 	now := p.env.now()
-	if pk.Status == PackPending && now.Sub(pk.RequestedAt) > p.cfg.BuildLease+p.cfg.LeaseWait+time.Minute {
+	if pk.Status == PackPending && p.lost(pk, now) {
 		// The build is gone (a crashed function): say so once, for good.
 		pk = p.fail(ctx, pk, reasonLost)
 	}
@@ -305,6 +312,11 @@ func (p *Packs) GetPack(ctx context.Context, ad Admin, id, expiresIn string) (Pa
 	}
 	v.DownloadURL, v.ExpiresAt = &url, &exp
 	return v, nil
+}
+
+// lost reports whether the build of pending pack pk is gone (a crashed function).
+func (p *Packs) lost(pk Pack, now time.Time) bool {
+	return now.Sub(pk.RequestedAt) > p.cfg.BuildLease+p.cfg.LeaseWait+time.Minute
 }
 
 func parseTTL(s string) (time.Duration, error) {

@@ -213,6 +213,20 @@ type ChainReader interface {
 	SignedBatches(ctx context.Context, agentID string, from, to int64, fn func(StoredBatch) error) error
 }
 
+// BatchExpirer lets the store drop batches that a ready pack holds
+// (docs/dynamodb.md, "Hot window"). A batch is stored with no expiry; only
+// this write gives it one, so a body never leaves the store before a pack
+// holds it, whatever crashes.
+type BatchExpirer interface {
+	// ExpireBatches sets the expiry at, to the second, on every batch of the
+	// tenant whose records all fall in [from, to] (to's whole second) and
+	// that was received before receivedBefore, and on its index entries; a
+	// batch with a record outside the period, received later, or with no
+	// records is left as it is. It returns how many batches it marked. It is
+	// idempotent: a rerun after a crash marks the same batches again.
+	ExpireBatches(ctx context.Context, tenantID string, from, to, receivedBefore, at time.Time) (int, error)
+}
+
 // PackBatches is what a pack reads of the batches: by time, and the
 // agents' chains between (SPEC 9).
 type PackBatches interface {
@@ -270,6 +284,14 @@ type PackRecords interface {
 	GetPack(ctx context.Context, tenantID, packID string) (Pack, error)
 	// FinishPack writes p (ready or failed) if the stored pack is still pending; else ErrConflict.
 	FinishPack(ctx context.Context, p Pack) error
+}
+
+// PackArchiver marks a ready pack whose batches have their expiry.
+type PackArchiver interface {
+	// MarkArchived sets the pack's ArchivedAt to at and BatchesExpireAt to
+	// expireAt if it is ready (and keeps the first ones if they are set
+	// already); ErrConflict if it is not ready or does not exist.
+	MarkArchived(ctx context.Context, tenantID, packID string, at, expireAt time.Time) error
 }
 
 // PackLister lists a tenant's packs (GET /evidence-packs).
@@ -336,6 +358,7 @@ type BatchStore interface {
 	BatchReader
 	PeriodReader
 	ChainReader
+	BatchExpirer
 }
 
 // AnomalyStore keeps anomalies.
@@ -356,4 +379,5 @@ type PackStore interface {
 	PackRecords
 	PackLister
 	BuildLease
+	PackArchiver
 }

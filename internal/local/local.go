@@ -45,9 +45,16 @@ type Config struct {
 	DynamoEndpoint string        // reuse this DynamoDB endpoint instead of starting dynalite
 	TablePrefix    string        // default "monsys-"
 	IntegrityEvery time.Duration // MONSYS_INTEGRITY_EVERY, default 10m
-	StaleAfter     time.Duration // default 30m
-	Log            *slog.Logger
-	Clock          clock.Clock // default the system clock
+	// HotDays is MONSYS_HOT_DAYS. Unset (0): no hot window, since dynalite
+	// never expires items and the local hub keeps every batch; set, packs
+	// of older periods come from the monthly archive as in AWS.
+	HotDays int
+	// ArchiveEvery is how often the monthly archive runs (hub.Archive), as
+	// the archive schedule does in AWS; default 24h.
+	ArchiveEvery time.Duration
+	StaleAfter   time.Duration // default 30m
+	Log          *slog.Logger
+	Clock        clock.Clock // default the system clock
 
 	// S3Endpoint reuses this S3 endpoint (with S3User, S3Password) instead
 	// of starting MinIO.
@@ -142,6 +149,9 @@ func (c *Config) defaults() error {
 	}
 	if c.IntegrityEvery == 0 {
 		c.IntegrityEvery = 10 * time.Minute
+	}
+	if c.ArchiveEvery == 0 {
+		c.ArchiveEvery = 24 * time.Hour
 	}
 	if c.Log == nil {
 		c.Log = app.Logger(os.Stderr)
@@ -260,6 +270,7 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	}
 	h.stopTimer = make(chan struct{})
 	go h.integrityTimer(cfg.IntegrityEvery)
+	go h.archiveTimer(cfg.ArchiveEvery)
 	cfg.Log.Info("local hub ready", "url", h.info.URL, "tenant_id", cfg.TenantID, "hub_json", filepath.Join(cfg.Dir, "hub.json"))
 	return h, nil
 }
@@ -344,6 +355,25 @@ func (h *Hub) integrityTimer(every time.Duration) {
 			ctx, cancel := context.WithTimeout(context.Background(), every)
 			if _, err := h.Core.Integrity.Run(ctx); err != nil {
 				h.cfg.Log.Error("integrity cycle", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// archiveTimer runs the monthly archive every period, as the archive
+// schedule does in AWS.
+func (h *Hub) archiveTimer(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stopTimer:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+			if err := h.Core.Archive.Run(ctx); err != nil {
+				h.cfg.Log.Error("monthly archive", "err", err)
 			}
 			cancel()
 		}

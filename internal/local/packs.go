@@ -79,7 +79,7 @@ func (h *Hub) startPacks(ctx context.Context) error {
 	}
 	h.builds = &builds{log: cfg.Log}
 	err = h.Core.AddPacks(app.PackPorts{Vault: vault, Objects: objects, Starter: h.builds},
-		hub.PackConfig{TempDir: filepath.Join(cfg.Dir, "tmp"), BuildLease: buildLease})
+		hub.PackConfig{TempDir: filepath.Join(cfg.Dir, "tmp"), BuildLease: buildLease, HotDays: cfg.HotDays})
 	if err != nil {
 		return err
 	}

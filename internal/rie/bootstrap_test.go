@@ -96,6 +96,20 @@ func beforeBootstrap(t *testing.T, w *world, rieBin string, boots map[string]str
 			t.Errorf("%s before the bootstrap: an invocation error (the Errors alarm would fire): %.400s", id, resp)
 		}
 	}
+	for _, f := range w.fns {
+		for _, in := range f.inputs {
+			resp, err := invoke[f.id](t.Context(), []byte(in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc struct {
+				Type string `json:"errorType"`
+			}
+			if json.Unmarshal(resp, &doc) == nil && doc.Type != "" {
+				t.Errorf("%s before the bootstrap, schedule input %s: an invocation error (the Errors alarm would fire): %.400s", f.id, in, resp)
+			}
+		}
+	}
 	w.bootstrap(t, st)
 	for _, f := range w.fns {
 		name, ok := events[f.id]

@@ -15,8 +15,10 @@ type function struct {
 	dir    string // its code: functions/<dir>
 	def    samtemplate.Function
 	routes []route // its Api events
-	// scheduled: it has a Schedule event (EventBridge).
+	// scheduled: it has a Schedule event that sends EventBridge's own
+	// event; inputs: the constant Input of each Schedule event that sets one.
 	scheduled bool
+	inputs    []string
 }
 
 // route is an Api event: API Gateway sends method and path (a template such
@@ -43,7 +45,11 @@ func functions(tpl *samtemplate.Template) ([]function, error) {
 				}
 				fn.routes = append(fn.routes, route{method: strings.ToUpper(m), path: p})
 			case "Schedule", "ScheduleV2":
-				fn.scheduled = true
+				if in, _ := samtemplate.Path(ev, "Properties", "Input").(string); in != "" {
+					fn.inputs = append(fn.inputs, in)
+				} else {
+					fn.scheduled = true
+				}
 			default:
 				return nil, fmt.Errorf("%s: event %s of type %q is not covered by this check", id, name, typ)
 			}

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -207,7 +208,10 @@ func (w *world) newState(t *testing.T, name, stackName, tablePrefix string) *sta
 	t.Helper()
 	ctx := t.Context()
 	wit := w.litewitness(t)
-	s, err := newStack(w.tpl, stackName, map[string]string{"TablePrefix": tablePrefix, "Witnesses": wit.VKey() + " " + wit.URL()}, w.key)
+	// HotDays at its longest: request-pack.json asks for March 2026 on the
+	// real clock, which a 45-day hot window refuses once it is long past.
+	s, err := newStack(w.tpl, stackName, map[string]string{"TablePrefix": tablePrefix, "Witnesses": wit.VKey() + " " + wit.URL(),
+		"HotDays": strconv.Itoa(app.MaxHotDays)}, w.key)
 	if err != nil {
 		t.Fatal(err)
 	}

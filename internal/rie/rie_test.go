@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/local/emu"
 	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/samtemplate"
@@ -357,6 +358,14 @@ func steps() []step {
 		// Two ticks of the schedule: the second finds nothing new to raise.
 		{name: "integrity-schedule", event: scheduleEvent, to: scheduled},
 		{name: "integrity-schedule-again", event: scheduleEvent, to: scheduled},
+		// The archive schedule's input: the monthly packs of the months
+		// just ended are started (their builds are the pack function's
+		// self-invocations, left alone here).
+		{name: "archive-schedule", event: archiveEvent, to: withInput(archiveEvent(nil, nil)), after: func(t *testing.T, w *world, sd *side, resp []byte) {
+			if string(resp) != `{"status":"done"}` {
+				t.Fatalf("%s: archive run answered %.400s, want {\"status\":\"done\"}", sd.name, resp)
+			}
+		}},
 		// Not an event the pack function serves: an invocation error.
 		{name: "pack-gets-a-scheduled-event", fails: true, event: scheduleEvent,
 			to: func(fns []function) []string { return []string{packFunction(fns)} }},
@@ -375,6 +384,22 @@ func steps() []step {
 // scheduleEvent is EventBridge's event for a Schedule rule.
 func scheduleEvent(t *testing.T, _ *side) []byte {
 	return readFile(t, filepath.Join("testdata", "events", "schedule.json"))
+}
+
+// archiveEvent is the archive schedule's constant input (template.yaml).
+func archiveEvent(*testing.T, *side) []byte { return []byte(`{"` + app.ArchiveEvent + `":{}}`) }
+
+// withInput are the functions with a Schedule event whose Input is in.
+func withInput(in []byte) func(fns []function) []string {
+	return func(fns []function) []string {
+		var ids []string
+		for _, f := range fns {
+			if slices.Contains(f.inputs, string(in)) {
+				ids = append(ids, f.id)
+			}
+		}
+		return ids
+	}
 }
 
 // scheduled are the functions with a Schedule event.

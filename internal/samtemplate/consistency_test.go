@@ -130,6 +130,17 @@ func TestTablesMatchSchema(t *testing.T) {
 			if fmt.Sprint(gotIdx) != fmt.Sprint(wantIdx) {
 				t.Errorf("indexes %v, want %v", gotIdx, wantIdx)
 			}
+			wantTTL := ""
+			if slices.Contains(dynamo.TTLTables(names), name) {
+				wantTTL = dynamo.TTLAttribute + " true"
+			}
+			gotTTL := ""
+			if spec := p["TimeToLiveSpecification"]; spec != nil {
+				gotTTL = fmt.Sprint(samtemplate.Path(spec, "AttributeName"), " ", samtemplate.Path(spec, "Enabled"))
+			}
+			if gotTTL != wantTTL {
+				t.Errorf("TimeToLiveSpecification %q, want %q (dynamo.TTLTables)", gotTTL, wantTTL)
+			}
 		})
 	}
 }
@@ -625,4 +636,25 @@ func TestPackBuildFailureAlarm(t *testing.T) {
 		}
 	}
 	t.Fatalf("no alarm reads %s/%s with dimensions %v, as the pack function emits it", ns, name, dims)
+}
+
+// TestArchiveSchedule: the pack function gets the archive event every day,
+// with the input its handler takes for one (app.ArchiveEvent), and no retry
+// (the next day's run is the retry).
+func TestArchiveSchedule(t *testing.T) {
+	tpl := load(t)
+	p := samtemplate.Path(tpl.Resources["PackFunction"].Properties, "Events", "Archive")
+	if fmt.Sprint(samtemplate.Path(p, "Type")) != "Schedule" {
+		t.Fatalf("PackFunction's Archive event is %v, want a Schedule", samtemplate.Path(p, "Type"))
+	}
+	var in map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(fmt.Sprint(samtemplate.Path(p, "Properties", "Input"))), &in); err != nil || len(in) != 1 || in[app.ArchiveEvent] == nil {
+		t.Fatalf("archive schedule input %v (%v), want {%q:{}}", samtemplate.Path(p, "Properties", "Input"), err, app.ArchiveEvent)
+	}
+	if sch := fmt.Sprint(samtemplate.Path(p, "Properties", "Schedule")); !strings.HasPrefix(sch, "cron(") || !strings.HasSuffix(sch, " * * ? *)") {
+		t.Fatalf("archive schedule %q, want a daily cron", sch)
+	}
+	if r := fmt.Sprint(samtemplate.Path(p, "Properties", "RetryPolicy", "MaximumRetryAttempts")); r != "0" {
+		t.Fatalf("archive schedule retries %s times, want 0", r)
+	}
 }

@@ -340,3 +340,13 @@ func (f *Faulty) GetKeys(ctx context.Context, tenantID string) (hub.KeyRecord, e
 func (f *Faulty) PutKeys(ctx context.Context, r hub.KeyRecord) error {
 	return f.do("PutKeys", func() error { return f.Memory.PutKeys(ctx, r) }, r.TenantID)
 }
+
+// ExpireBatches implements hub.BatchExpirer.
+func (f *Faulty) ExpireBatches(ctx context.Context, tenantID string, from, to, receivedBefore, at time.Time) (int, error) {
+	return get(f, "ExpireBatches", func() (int, error) { return f.Memory.ExpireBatches(ctx, tenantID, from, to, receivedBefore, at) }, tenantID)
+}
+
+// MarkArchived implements hub.PackArchiver.
+func (f *Faulty) MarkArchived(ctx context.Context, tenantID, packID string, at, expireAt time.Time) error {
+	return f.do("MarkArchived", func() error { return f.Memory.MarkArchived(ctx, tenantID, packID, at, expireAt) }, tenantID, packID)
+}

@@ -550,3 +550,19 @@ func (s *Memory) AuditLog(tenant string) []hub.AuditEvent {
 	})
 	return out
 }
+
+// ExpireBatches implements hub.BatchExpirer.
+func (s *Memory) ExpireBatches(_ context.Context, tenantID string, from, to, receivedBefore, at time.Time) (int, error) {
+	end := to.Add(time.Second)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, b := range s.batches {
+		if b.TenantID == tenantID && len(b.Days) > 0 && !b.MinTS.Before(from) && b.MaxTS.Before(end) && b.ReceivedAt.Before(receivedBefore) {
+			b.ExpireAt = at.Truncate(time.Second)
+			s.batches[k] = b
+			n++
+		}
+	}
+	return n, nil
+}

@@ -162,3 +162,19 @@ func cloneKeys(r hub.KeyRecord) hub.KeyRecord {
 	}
 	return r
 }
+
+// MarkArchived implements hub.PackArchiver.
+func (s *Memory) MarkArchived(_ context.Context, tenantID, packID string, at, expireAt time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := tenantID + "|" + packID
+	cur, ok := s.packs[k]
+	if !ok || cur.Status != hub.PackReady {
+		return fmt.Errorf("mark pack %s archived: %w", packID, hub.ErrConflict)
+	}
+	if cur.ArchivedAt.IsZero() {
+		cur.ArchivedAt, cur.BatchesExpireAt = at, expireAt
+		s.packs[k] = cur
+	}
+	return nil
+}

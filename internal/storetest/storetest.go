@@ -42,6 +42,8 @@ func Run(t *testing.T, newStore func(t *testing.T) hub.Stores) {
 		{"batch-seq", testBatchSeq},
 		{"anomaly-gen", testAnomalyGen},
 		{"batches", testBatches},
+		{"expiry", testExpiry},
+		{"archive", testArchive},
 		{"raise", testRaise},
 		{"raise-once", testRaiseOnce},
 		{"closed", testClosed},
@@ -139,7 +141,7 @@ func normAgent(a hub.Agent) hub.Agent {
 }
 
 func normBatch(b hub.StoredBatch) hub.StoredBatch {
-	utc(&b.MinTS, &b.MaxTS, &b.ReceivedAt)
+	utc(&b.MinTS, &b.MaxTS, &b.ReceivedAt, &b.ExpireAt)
 	if len(b.Days) == 0 {
 		b.Days = nil
 	}

@@ -31,7 +31,7 @@ const (
 	ActUpdateItem = "dynamodb:UpdateItem"
 	ActDeleteItem = "dynamodb:DeleteItem"
 	ActQuery      = "dynamodb:Query"
-	ActScan       = "dynamodb:Scan" // the operator's tool only
+	ActScan       = "dynamodb:Scan" // the tenants table only: the operator's tool, the monthly archive
 )
 
 // handlerBase is what every API function does before its route runs: read the
@@ -115,6 +115,11 @@ var FunctionPermissions = map[string][]Permission{
 		{ActQuery, TableAudit, AuditByTime},
 		{ActPutItem, TableAudit, ""},
 		{ActPutItem, TableLog, ""}, // the pack's log entry (LogStore.Submit)
+		// the monthly archive (hub.Archive, the archive schedule's event):
+		// the tenants, and the expiry of the batches a ready pack holds
+		{ActScan, TableTenants, ""},
+		{ActUpdateItem, TableBatches, ""},
+		{ActUpdateItem, TableBatchIndex, ""},
 	}),
 }
 

@@ -89,6 +89,9 @@ func decodeBatch(it item) (hub.StoredBatch, error) {
 	if v, ok := it["days"].(*types.AttributeValueMemberSS); ok {
 		b.Days = v.Value
 	}
+	if e := gn(it, TTLAttribute); e != 0 {
+		b.ExpireAt = time.Unix(e, 0).UTC()
+	}
 	return b, nil
 }
 
@@ -226,4 +229,77 @@ func (s *Batches) readPartition(ctx context.Context, part string, from, to time.
 		}
 		q.ExclusiveStartKey = out.LastEvaluatedKey
 	}
+}
+
+// ExpireBatches implements hub.BatchExpirer: it reads the index partitions
+// of the period's days, and for each entry of a batch wholly in the period
+// sets the TTL attribute on the batch item, on the condition that the item
+// itself is the tenant's, wholly in the period and received before the cut
+// (the entry only says where to look), then on the entry. The item comes
+// first: an entry with a TTL always has a batch that has one too, so a crash
+// in between leaves a batch whose entry outlives it at worst, which readers
+// skip, and the rerun completes it.
+func (s *Batches) ExpireBatches(ctx context.Context, tenantID string, from, to, receivedBefore, at time.Time) (int, error) {
+	end := to.Add(time.Second)
+	ttl := vn(at.Unix())
+	decided := map[string]bool{} // batch → whether it is marked
+	n := 0
+	for d := from.UTC().Truncate(24 * time.Hour); !d.After(to); d = d.Add(24 * time.Hour) {
+		for sh := range IndexShards {
+			part := IndexPartition(tenantID, d.Format("2006-01-02"), sh)
+			q := &dynamodb.QueryInput{TableName: aws.String(s.t.BatchIndex), KeyConditionExpression: aws.String("tday = :p"),
+				ExpressionAttributeValues: item{":p": vs(part)}}
+			for {
+				out, err := s.db.Query(ctx, q)
+				if err != nil {
+					return n, classify("expire batches: query batch index "+part, err)
+				}
+				for _, it := range out.Items {
+					if gt(it, "min_ts").Before(from) || !gt(it, "max_ts").Before(end) {
+						continue
+					}
+					agentID, k := gs(it, "agent_id"), gs(it, "batch_key")
+					id := agentID + "#" + k
+					ok, seen := decided[id]
+					if !seen {
+						if ok, err = s.expireBatch(ctx, tenantID, agentID, k, from, end, receivedBefore, ttl); err != nil {
+							return n, err
+						}
+						decided[id] = ok
+						if ok {
+							n++
+						}
+					}
+					if !ok {
+						continue
+					}
+					_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.t.BatchIndex),
+						Key: item{"tday": it["tday"], "entry": it["entry"]}, UpdateExpression: aws.String("SET " + TTLAttribute + " = :e"),
+						ConditionExpression: aws.String("attribute_exists(tday)"), ExpressionAttributeValues: item{":e": ttl}})
+					if err = classify("expire batch index "+part, err); err != nil && !errors.Is(err, hub.ErrConflict) {
+						return n, err
+					}
+				}
+				if out.LastEvaluatedKey == nil {
+					break
+				}
+				q.ExclusiveStartKey = out.LastEvaluatedKey
+			}
+		}
+	}
+	return n, nil
+}
+
+// expireBatch sets the TTL of one batch item if it is the tenant's, wholly
+// in [from, end) and received before the cut; false when it is not (or gone).
+func (s *Batches) expireBatch(ctx context.Context, tenantID, agentID, k string, from, end, receivedBefore time.Time, ttl types.AttributeValue) (bool, error) {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.t.Batches),
+		Key: item{"agent_id": vs(agentID), "batch_key": vs(k)}, UpdateExpression: aws.String("SET " + TTLAttribute + " = :e"),
+		ConditionExpression:       aws.String("tenant_id = :t AND received_at < :cut AND min_ts >= :from AND max_ts < :end"),
+		ExpressionAttributeValues: item{":e": ttl, ":t": vs(tenantID), ":cut": vt(receivedBefore), ":from": vt(from), ":end": vt(end)}})
+	err = classify("expire batch "+agentID+" "+k, err)
+	if errors.Is(err, hub.ErrConflict) {
+		return false, nil
+	}
+	return err == nil, err
 }

@@ -40,6 +40,9 @@ func packItem(p hub.Pack) item {
 	if !p.FinishedAt.IsZero() {
 		it["finished_at"] = vt(p.FinishedAt)
 	}
+	if !p.ArchivedAt.IsZero() {
+		it["archived_at"], it["batches_expire_at"] = vt(p.ArchivedAt), vt(p.BatchesExpireAt)
+	}
 	for k, v := range map[string]string{"object_key": p.ObjectKey, "object_version": p.ObjectVersion, "file_name": p.FileName, "manifest_sha256": p.ManifestSHA256,
 		"signing_key_id": p.SigningKeyID, "reason": p.Reason} {
 		if v != "" {
@@ -58,7 +61,7 @@ func packItem(p hub.Pack) item {
 func decodePack(it item) hub.Pack {
 	p := hub.Pack{TenantID: gs(it, "tenant_id"), PackID: gs(it, "pack_id"), Status: gs(it, "status"),
 		PeriodStart: gt(it, "period_start"), PeriodEnd: gt(it, "period_end"), RequestedAt: gt(it, "requested_at"),
-		GeneratedAt: gt(it, "generated_at"), FinishedAt: gt(it, "finished_at"), ObjectKey: gs(it, "object_key"), ObjectVersion: gs(it, "object_version"),
+		GeneratedAt: gt(it, "generated_at"), FinishedAt: gt(it, "finished_at"), ArchivedAt: gt(it, "archived_at"), BatchesExpireAt: gt(it, "batches_expire_at"), ObjectKey: gs(it, "object_key"), ObjectVersion: gs(it, "object_version"),
 		FileName: gs(it, "file_name"), Size: gn(it, "size"), Records: gn(it, "records"),
 		ManifestSHA256: gs(it, "manifest_sha256"), SigningKeyID: gs(it, "signing_key_id"), Reason: gs(it, "reason")}
 	if id := gs(it, "prev_pack_id"); id != "" {
@@ -227,4 +230,18 @@ func (s *Keys) PutKeys(ctx context.Context, r hub.KeyRecord) error {
 	}
 	_, err = s.db.PutItem(ctx, in)
 	return classify("put signing keys of "+r.TenantID, err)
+}
+
+// MarkArchived implements hub.PackArchiver.
+func (s *Packs) MarkArchived(ctx context.Context, tenantID, packID string, at, expireAt time.Time) error {
+	t, err := s.packsTable("mark pack archived")
+	if err != nil {
+		return err
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(t),
+		Key:                      item{"tenant_id": vs(tenantID), "pack_id": vs(packID)},
+		UpdateExpression:         aws.String("SET archived_at = if_not_exists(archived_at, :at), batches_expire_at = if_not_exists(batches_expire_at, :e)"),
+		ConditionExpression:      aws.String("#st = :ready"),
+		ExpressionAttributeNames: names("#st", "status"), ExpressionAttributeValues: item{":at": vt(at), ":e": vt(expireAt), ":ready": vs(hub.PackReady)}})
+	return classify("mark pack archived "+packID, err)
 }

@@ -72,6 +72,15 @@ const (
 // plus the agents' sending interval.
 const LiveBucket = 10 * time.Minute
 
+// TTLAttribute is the DynamoDB TTL attribute (epoch seconds) of the batches
+// and batch-index tables: absent when a batch is stored, set only by
+// ExpireBatches once a ready pack holds the batch (docs/dynamodb.md, "Hot
+// window"). template.yaml enables TTL on it for the tables in TTLTables.
+const TTLAttribute = "expire_at"
+
+// TTLTables are the tables whose items expire by TTLAttribute.
+func TTLTables(t Tables) []string { return []string{t.Batches, t.BatchIndex} }
+
 // IndexShards is the number of partitions per tenant and day in the batch index;
 // readers query them in parallel.
 const IndexShards = 8
