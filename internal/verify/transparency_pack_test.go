@@ -112,18 +112,7 @@ func buildLogged(t *testing.T) *logged {
 			t.Fatal(err)
 		}
 	}
-	var raw [][]byte
-	for _, e := range append(entries, history...) {
-		b, err := e.Bytes()
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw = append(raw, b)
-	}
-	proofs, cp, err := l.Proofs(ctx, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	proofs, cp := proofsOf(t, l, append(entries, history...))
 	lg.logKey = l.VerifierKey()
 	lg.w1, lg.w2 = ws[0].vkey(t), ws[1].vkey(t)
 	lg.w2Line = ws[1].line(cp[:bytes.LastIndex(cp, []byte("\n\n"))+1])
