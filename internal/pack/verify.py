@@ -163,6 +163,20 @@ def _strict_point(b):
     return p is not None and not _is_identity(_mul(8, p))
 
 
+def _small_order():
+    """The canonical encodings of the eight points of small order: the
+    multiples of a point of order 8."""
+    p = _decode(bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"))
+    if p is None or not _is_identity(_mul(8, p)) or _is_identity(_mul(4, p)):
+        raise AssertionError("not a point of order 8")
+    out, q = set(), (0, 1, 1, 0)
+    for _ in range(8):
+        out.add(_encode(q))
+        q = _add(q, p)
+    return frozenset(out)
+
+
+_SMALL_ORDER = _small_order()
 _KEYS_OK = {}  # public key -> _strict_point(key): a pack's keys sign many batches
 
 
@@ -202,7 +216,12 @@ def ed25519_verify(pub, msg, sig):
     `cryptography`, accepts small-order keys and R and non-canonical keys."""
     if len(pub) != 32 or len(sig) != 64:
         return False
-    if not _key_ok(pub) or not _strict_point(sig[:32]):
+    # R: both back ends compare the canonical encoding of [S]B - [k]A with R
+    # byte for byte (cofactorless), so an R that is not a canonical point
+    # encoding never passes; one of small order is refused here, by its
+    # encoding (the same rule as _strict_point, without its two modular
+    # exponentiations per signature).
+    if not _key_ok(pub) or sig[:32] in _SMALL_ORDER:
         return False
     if int.from_bytes(sig[32:], "little") >= _L:
         return False
