@@ -74,6 +74,10 @@ bench: node_modules/.package-lock.json ## benchmarks, reported as ratios measure
 	    v["best-ratio-level1"], v["median-ratio-level1"], v["best-ratio-level6"], v["median-ratio-level6"] }'
 
 
+.PHONY: bench-pack
+bench-pack: ## the evidence-pack builder and both verifiers (--deep too) as ratios to a floor in one run; ONLY=deep for provenance alone (docs/evidence-pack.md, "Speed")
+	bash scripts/bench-pack.sh
+
 .PHONY: fuzz
 fuzz: ## run every fuzz target of the repository, one after the other, for FUZZTIME each (default 30s)
 	@find . -name '*_test.go' -not -path './node_modules/*' -not -path './.*' | sort | while read -r f; do \

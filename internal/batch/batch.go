@@ -214,13 +214,24 @@ var scanners = sync.Pool{New: func() any { return new(scanner) }}
 // error names the record (its index in the array), the rule broken and
 // the byte of the body where it was found.
 func Parse(body []byte, requireHeader bool) (Batch, error) {
+	return ParseCanonical(body, requireHeader, nil)
+}
+
+// ParseCanonical is Parse, and hands fn, when not nil, the RFC 8785
+// canonical form of each element of the array as the walk validates it:
+// its index in the array (the header, when there is one, is 0) and bytes
+// that are only valid during the call. A reader that needs the records'
+// canonical form (the deep checks of a pack, SPEC 9) so gets it from the
+// one pass that validates them. When it returns an error, what fn was
+// handed before is not a batch's.
+func ParseCanonical(body []byte, requireHeader bool, fn func(i int, canonical []byte)) (Batch, error) {
 	if len(body) > MaxBytes {
 		return Batch{}, invalid("body is %d bytes, limit %d", len(body), MaxBytes)
 	}
 	s := scanners.Get().(*scanner)
 	defer scanners.Put(s)
 	var b Batch
-	n, err := b.walk(s, body)
+	n, err := b.walk(s, body, fn)
 	if err != nil {
 		return Batch{}, err
 	}
@@ -236,7 +247,7 @@ func Parse(body []byte, requireHeader bool) (Batch, error) {
 // walk reads the array of records and returns how many it holds. Records
 // are sliced from one private copy of the body, so they do not change with
 // the caller's buffer.
-func (b *Batch) walk(s *scanner, body []byte) (int, error) {
+func (b *Batch) walk(s *scanner, body []byte, fn func(int, []byte)) (int, error) {
 	body = bytes.Clone(body)
 	i := skipSpace(body, 0)
 	switch {
@@ -265,6 +276,9 @@ func (b *Batch) walk(s *scanner, body []byte) (int, error) {
 		}
 		if body[start] != '{' {
 			return 0, invalid("record %d is not an object", n)
+		}
+		if fn != nil {
+			fn(n, s.out)
 		}
 		if err := b.add(n, body[start:end:end]); err != nil {
 			return 0, err

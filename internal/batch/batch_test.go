@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/monsys/hub/internal/batch"
+	"github.com/monsys/hub/internal/canon"
 )
 
 const ts = "2026-04-01T10:00:00Z"
@@ -414,4 +415,53 @@ func TestParseVectors(t *testing.T) {
 	if n < 20 {
 		t.Fatalf("only %d vectors", n)
 	}
+}
+
+// ParseCanonical hands over each element's canonical form, the header's
+// at index 0, exactly as canon.Transform writes it.
+func TestParseCanonical(t *testing.T) {
+	r0 := `{ "type" : "metric" ,"ts":"2026-04-01T10:00:00Z", "v": 1.50e+2, "s":"\u00e9\/\"", "n" : [ 1 , 2 ] }`
+	r1 := `{"type":"honeypot_trip","ts":"2026-04-01T10:00:00Z","path":"C:\\ProgramData\\x","u":"ü😀"}`
+	tests := []struct {
+		name   string
+		body   string
+		signed bool
+		want   []string
+	}{
+		{"ok/signed", "[" + header + ",\n" + r0 + "," + r1 + "]", true, []string{header, r0, r1}},
+		{"ok/legacy", "[" + r1 + "," + r0 + "]", false, []string{r1, r0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			b, err := batch.ParseCanonical([]byte(tt.body), tt.signed, func(i int, c []byte) {
+				if i != len(got) {
+					t.Errorf("element %d handed over as %d", len(got), i)
+				}
+				got = append(got, string(c))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tt.want) || len(b.Records)+btoi(b.Header != nil) != len(got) {
+				t.Fatalf("got %d canonical elements, want %d (records %d)", len(got), len(tt.want), len(b.Records))
+			}
+			for i, w := range tt.want {
+				c, err := canon.Transform([]byte(w))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got[i] != string(c) {
+					t.Errorf("element %d = %s, want %s", i, got[i], c)
+				}
+			}
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

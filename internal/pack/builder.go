@@ -78,6 +78,10 @@ type Builder struct {
 	spool  *spool.Spool
 	files  map[string]*FileWriter // every file created, by path
 	byID   []*FileWriter          // by spool file number
+	// format1 leaves out what format 2 added (SPEC 9's batch.ndjson files)
+	// and writes format_version 1: set only by the size and speed
+	// comparison of the two formats (export_test.go).
+	format1 bool
 	// closed and finished end the builder.
 	closed   bool
 	finished bool

@@ -18,14 +18,23 @@ import (
 )
 
 // canonPy is run by TestCanonicalJSONPython: verify.py's strict_json and
-// canonical_json over every line of a file, one canonical line out each.
+// canonical_json over every line of a file, one canonical line out each;
+// and, in a second file, each line as --deep canonicalizes a body's record
+// (_parse_batch, then json.dumps when it says the record is plain). It
+// prints how many records were plain.
 const canonPy = `import importlib.util, sys
 spec = importlib.util.spec_from_file_location("verify", sys.argv[1])
 v = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(v)
-with open(sys.argv[2], "rb") as f, open(sys.argv[3], "wb") as out:
+plain = 0
+with open(sys.argv[2], "rb") as f, open(sys.argv[3], "wb") as out, open(sys.argv[4], "wb") as deep:
     for line in f:
-        out.write(v.canonical_json(v.strict_json(line.rstrip(b"\n"))).encode("utf-8") + b"\n")
+        line = line.rstrip(b"\n")
+        out.write(v.canonical_json(v.strict_json(line)).encode("utf-8") + b"\n")
+        _, records, p = v._parse_batch(b"[" + line + b"]", False)
+        plain += p
+        deep.write((v._PLAIN_ENCODE if p else v.canonical_json)(records[0][0]).encode("utf-8") + b"\n")
+print(plain)
 `
 
 // TestCanonicalJSONPython: verify.py's RFC 8785 form of records (what
@@ -55,35 +64,48 @@ func TestCanonicalJSONPython(t *testing.T) {
 		raw.WriteString(rec + "\n")
 		want.Write(append(c, '\n'))
 	}
-	run := func(in []byte) []byte {
+	run := func(in []byte) (canonical, deep []byte, plain int) {
 		dir := t.TempDir()
-		inPath, outPath := filepath.Join(dir, "in.ndjson"), filepath.Join(dir, "out.ndjson")
+		inPath, outPath, deepPath := filepath.Join(dir, "in.ndjson"), filepath.Join(dir, "out.ndjson"), filepath.Join(dir, "deep.ndjson")
 		if err := os.WriteFile(inPath, in, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(py, script, packtest.VerifyPy(t), inPath, outPath)
+		cmd := exec.Command(py, script, packtest.VerifyPy(t), inPath, outPath, deepPath)
 		cmd.Env = packtest.Env(t, packtest.PurePython)
-		if out, err := cmd.CombinedOutput(); err != nil {
+		out, err := cmd.Output()
+		if err != nil {
 			t.Fatalf("python: %v\n%s", err, out)
 		}
-		got, err := os.ReadFile(outPath)
-		if err != nil {
+		if plain, err = strconv.Atoi(strings.TrimSpace(string(out))); err != nil {
+			t.Fatalf("python printed %q", out)
+		}
+		if canonical, err = os.ReadFile(outPath); err != nil {
 			t.Fatal(err)
 		}
-		return got
+		if deep, err = os.ReadFile(deepPath); err != nil {
+			t.Fatal(err)
+		}
+		return canonical, deep, plain
 	}
 	for _, tc := range []struct {
 		name string
 		in   []byte
 	}{{"records", raw.Bytes()}, {"canonical", want.Bytes()}} {
-		got := run(tc.in)
-		gl, wl, in := strings.Split(string(got), "\n"), strings.Split(want.String(), "\n"), strings.Split(string(tc.in), "\n")
-		if len(gl) != len(wl) {
-			t.Fatalf("%s: python wrote %d lines, want %d", tc.name, len(gl), len(wl))
+		canonical, deep, plain := run(tc.in)
+		// Both ways must be exercised: the random records hold plain ones
+		// and ones with awkward numbers or keys.
+		if plain == 0 || plain == n {
+			t.Errorf("%s: %d of %d records plain: the fast path is not tested both ways", tc.name, plain, n)
 		}
-		for i := range wl {
-			if gl[i] != wl[i] {
-				t.Fatalf("%s line %d:\n in %s\ngot %s\nwant %s", tc.name, i+1, in[i], gl[i], wl[i])
+		for way, got := range map[string][]byte{"canonical_json": canonical, "--deep": deep} {
+			gl, wl, in := strings.Split(string(got), "\n"), strings.Split(want.String(), "\n"), strings.Split(string(tc.in), "\n")
+			if len(gl) != len(wl) {
+				t.Fatalf("%s, %s: python wrote %d lines, want %d", tc.name, way, len(gl), len(wl))
+			}
+			for i := range wl {
+				if gl[i] != wl[i] {
+					t.Fatalf("%s, %s, line %d:\n in %s\ngot %s\nwant %s", tc.name, way, i+1, in[i], gl[i], wl[i])
+				}
 			}
 		}
 	}

@@ -34,6 +34,9 @@ func (b *Builder) Finish(ctx context.Context, w io.Writer) (*Result, error) {
 		return nil, fmt.Errorf("pack: key lineage: %w", err)
 	}
 	man := newManifest(m, files, lineageJSON)
+	if b.format1 {
+		man.FormatVersion = 1
+	}
 	manJSON, err := man.MarshalCanonical()
 	if err != nil {
 		return nil, fmt.Errorf("pack: manifest: %w", err)

@@ -166,6 +166,9 @@ func (s *selection) addBetween(id string, c *chainSpan, b Batch) error {
 // records in the period, or quarantined when perr says it does not parse.
 func (s *selection) list(b Batch, parsed *batch.Batch, n int, perr error) error {
 	s.agents[b.AgentID] = true
+	if s.b.format1 {
+		return nil
+	}
 	key, err := s.keyAt(b.AgentID, b.ReceivedAt)
 	if err != nil {
 		return err

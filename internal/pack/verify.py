@@ -170,6 +170,32 @@ def _strict_point(b):
     return p is not None and not _is_identity(_mul(8, p))
 
 
+def _small_order():
+    """The canonical encodings of the eight points of small order: the
+    multiples of a point of order 8."""
+    p = _decode(bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"))
+    if p is None or not _is_identity(_mul(8, p)) or _is_identity(_mul(4, p)):
+        raise AssertionError("not a point of order 8")
+    out, q = set(), (0, 1, 1, 0)
+    for _ in range(8):
+        out.add(_encode(q))
+        q = _add(q, p)
+    return frozenset(out)
+
+
+_SMALL_ORDER = _small_order()
+_KEYS_OK = {}  # public key -> _strict_point(key): a pack's keys sign many batches
+
+
+def _key_ok(pub):
+    ok = _KEYS_OK.get(pub)
+    if ok is None:
+        if len(_KEYS_OK) >= 4096:
+            _KEYS_OK.clear()
+        ok = _KEYS_OK[pub] = _strict_point(pub)
+    return ok
+
+
 def ed25519_key_ok(pub):
     """A public key SPEC 3 accepts: 32 bytes, a canonical encoding of a
     point that is not of small order."""
@@ -197,7 +223,12 @@ def ed25519_verify(pub, msg, sig):
     `cryptography`, accepts small-order keys and R and non-canonical keys."""
     if len(pub) != 32 or len(sig) != 64:
         return False
-    if not _strict_point(pub) or not _strict_point(sig[:32]):
+    # R: both back ends compare the canonical encoding of [S]B - [k]A with R
+    # byte for byte (cofactorless), so an R that is not a canonical point
+    # encoding never passes; one of small order is refused here, by its
+    # encoding (the same rule as _strict_point, without its two modular
+    # exponentiations per signature).
+    if not _key_ok(pub) or sig[:32] in _SMALL_ORDER:
         return False
     if int.from_bytes(sig[32:], "little") >= _L:
         return False
@@ -288,11 +319,23 @@ class _DuplicateKey(ValueError):
     pass
 
 
+# _UNPLAIN counts the values the strict parses below decoded that json.dumps
+# would not write in their RFC 8785 form: a float that is integral or outside
+# [1e-4, 1e16) (repr's exponent and ".0" are not ES6's), an integer of 2**53
+# or more in size (canonical_json writes it as a double), a key that is not
+# ASCII (sort_keys orders code points, RFC 8785 UTF-16 units). Where there is
+# none, _PLAIN_ENCODE writes canonical_json's bytes at C speed (--deep).
+_UNPLAIN = [0]
+_PLAIN_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False).encode
+
+
 def _no_dupes(pairs):
     d = {}
     for k, v in pairs:
         if k in d:
             raise _DuplicateKey(k)
+        if not k.isascii():
+            _UNPLAIN[0] += 1
         d[k] = v
     return d
 
@@ -305,27 +348,51 @@ def _double(s):
     f = float(s)
     if f in (float("inf"), float("-inf")):
         raise ValueError("number out of range: " + s[:40])
+    if not 1e-4 <= abs(f) < 1e16 or f.is_integer():
+        _UNPLAIN[0] += 1
     return f
 
 
 def _integer(s):
-    _double(s)  # an integer beyond the double range is refused too
-    return int(s)
+    if len(s) > 300:
+        _double(s)  # an integer beyond the double range is refused too
+    i = int(s)
+    if not -(1 << 53) < i < 1 << 53:
+        _UNPLAIN[0] += 1
+    return i
 
 
-def _ijson(v, depth):
+def _unplain(v):
+    """How many values of v (decoded by a strict parse) count in _UNPLAIN."""
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return 0
+    if isinstance(v, int):
+        return 0 if -(1 << 53) < v < 1 << 53 else 1
+    if isinstance(v, float):
+        return 0 if 1e-4 <= abs(v) < 1e16 and not v.is_integer() else 1
+    if isinstance(v, list):
+        return sum(_unplain(x) for x in v)
+    return sum((0 if k.isascii() else 1) + _unplain(x) for k, x in v.items())
+
+
+def _ijson(v, depth, strings=True):
     """Raise ValueError unless v nests at most MAX_DEPTH levels and holds no
-    lone surrogate (json.loads decodes "\\ud800" to one)."""
+    lone surrogate (json.loads decodes "\\ud800" to one). Without strings,
+    for text that holds no escape of a surrogate, only the nesting is checked."""
     if isinstance(v, str):
-        if _SURROGATE.search(v):
+        if strings and _SURROGATE.search(v):
             raise ValueError("lone surrogate")
     elif isinstance(v, (list, dict)):
         if depth >= MAX_DEPTH:
             raise ValueError("nesting deeper than %d levels" % MAX_DEPTH)
-        pairs = v.items() if isinstance(v, dict) else (("", x) for x in v)
-        for name, x in pairs:
-            _ijson(name, depth)
-            _ijson(x, depth + 1)
+        if isinstance(v, dict):
+            if strings:
+                for name in v:
+                    _ijson(name, depth)
+            v = v.values()
+        for x in v:
+            if strings or isinstance(x, (list, dict)):
+                _ijson(x, depth + 1, strings)
 
 
 def strict_json(data):
@@ -1414,16 +1481,29 @@ def _record_ts(s):
 def parse_batch(body, signed):
     """The records of a stored body as the hub's batch.Parse reads it (SPEC 4.2
     check 7): (header or None, [record objects]); ValueError when it refuses."""
+    header, records, _ = _parse_batch(body, signed)
+    return header, records
+
+
+# A JSON escape of a UTF-16 surrogate: the only way a lone one gets into a
+# decoded string (the UTF-8 decoder refuses an encoded surrogate).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _parse_batch(body, signed):
+    """parse_batch, and whether every record is plain (see _UNPLAIN)."""
     if len(body) > MAX_BATCH_BYTES:
         raise ValueError("body too large")
-    v = json.loads(
-        body.decode("utf-8"), object_pairs_hook=_no_dupes, parse_constant=_bad_constant, parse_float=_double, parse_int=_integer
-    )
+    text = body.decode("utf-8")
+    _UNPLAIN[0] = 0
+    v = json.loads(text, object_pairs_hook=_no_dupes, parse_constant=_bad_constant, parse_float=_double, parse_int=_integer)
+    unplain = _UNPLAIN[0]
     if not isinstance(v, list) or not 1 <= len(v) <= MAX_BATCH_RECORDS:
         raise ValueError("not an array of 1 to 1000 records")
+    strings = _SURROGATE_ESCAPE.search(text) is not None
     header, records = None, []
     for i, r in enumerate(v):
-        _ijson(r, 0)
+        _ijson(r, 0, strings)
         if not isinstance(r, dict) or not isinstance(r.get("type"), str) or not _TYPE.fullmatch(r["type"]):
             raise ValueError("bad record")
         ts = _record_ts(r.get("ts"))
@@ -1442,9 +1522,10 @@ def parse_batch(body, signed):
         if prev is not None and (not isinstance(prev, str) or not _HEX64.fullmatch(prev)):
             raise ValueError("bad prev")
         header = (seq, prev or "")
+        unplain -= _unplain(r)
     if signed and header is None:
         raise ValueError("no header")
-    return header, records
+    return header, records, unplain == 0
 
 
 class _DeepBatch(object):
@@ -1547,8 +1628,9 @@ class DeepScan(object):
         if b.quarantined:
             return
         try:
-            header, records = parse_batch(body, signed)
-            lines = [canonical_json(r).encode("utf-8") for r, _ in records]
+            header, records, plain = _parse_batch(body, signed)
+            canonical = _PLAIN_ENCODE if plain else canonical_json
+            lines = [canonical(r).encode("utf-8") for r, _ in records]
         except (UnicodeDecodeError, ValueError, RecursionError):
             b.bad = "invalid"
             return

@@ -135,6 +135,9 @@ func readArchive(r io.Reader, lim Limits, deep, history bool) *Contents {
 	}
 	rec := &ioRecorder{r: r}
 	err := c.readArchive(bufio.NewReaderSize(rec, 64<<10))
+	if c.deep != nil {
+		c.deep.wait()
+	}
 	if rec.err != nil {
 		c.ioErr = rec.err
 		err = errIO
@@ -388,6 +391,9 @@ func (c *Contents) consume(t *target, r io.Reader) error {
 	if q != nil {
 		c.Quarantined = append(c.Quarantined, q.found...)
 	}
+	if c.deep != nil {
+		c.deep.fileDone(t.data)
+	}
 	return nil
 }
 
@@ -435,7 +441,11 @@ func readDir(dir string, lim Limits, deep, history bool) *Contents {
 	if history {
 		c.history = &agentsFile{}
 	}
-	if err := c.walk(dir, ""); err != nil {
+	err := c.walk(dir, "")
+	if c.deep != nil {
+		c.deep.wait()
+	}
+	if err != nil {
 		var fe *fatalError
 		if !errors.As(err, &fe) {
 			fe = &fatalError{codeUnreadable, "Cannot read: " + err.Error()}

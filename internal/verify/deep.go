@@ -6,10 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/monsys/hub/internal/batch"
@@ -25,7 +28,8 @@ import (
 // "Provenance").
 
 // deepBatch is what the checks keep of one batch.ndjson line: never its
-// body, only the digests and fields they need.
+// body, only the digests and fields they need. A worker fills it (see
+// deepScan.batchLine); the reader reads it once the workers are done.
 type deepBatch struct {
 	agent, path string
 	line        int64
@@ -41,52 +45,87 @@ type deepBatch struct {
 	inPeriod    int64  // records_in_period as the line says
 	counted     int64  // records of the body in the period
 	bad         string // why the line itself fails, "" when it holds
+	recs        []bodyRecord
+	// sigChecked says that sigProblem holds the signature check (rule 1),
+	// made by the worker when the key history was read before the line.
+	sigChecked bool
+	sigProblem string
 }
 
-// deepRecord counts one canonical record line of an agent's record file:
-// +1 for each line of the file, -1 for each record of a body; where the
-// first line or record was seen names it.
+// deepRecord counts one canonical record of an agent's record file: +1
+// for each line of the file, -1 for each record of a body; the first line
+// and the first body record that had it name it. 32 bytes, with no
+// allocation of its own: a million records are a million of these.
 type deepRecord struct {
-	n     int
-	path  string
-	line  int64
-	agent string
-	batch string
-	index int
+	n     int64
+	line  int64      // the first line of the file that had it, 0 when none
+	batch *deepBatch // the first batch whose body had it, nil when none
+	file  int32      // its key's file
+	index int32      // the record's index in that body
 }
 
+// recordKey is a record file (an index in deepScan.files) and the SHA-256
+// of a canonical record.
 type recordKey struct {
-	path string
+	file int32
 	sum  [sha256.Size]byte
 }
 
-// bodyRecord is one in-period record of a body, counted once the period is
-// known (the manifest may come after the data files).
+// bodyRecord is one record of a body, counted once the period is known
+// (the manifest may come after the data files); its batch names its agent.
 type bodyRecord struct {
-	agent, batch string
-	index        int
-	path         string
-	ts           time.Time
-	sum          [sha256.Size]byte
-	signed       bool
-	of           *deepBatch
+	index int
+	path  string
+	ts    time.Time
+	sum   [sha256.Size]byte
 }
 
 // deepScan collects, as the data files stream by, what CheckProvenance
-// needs.
+// needs. The batch lines, the bulk of the work (base64, SHA-256, the
+// records' canonical form, the signature), are read by worker goroutines;
+// everything else in the reader's order.
 type deepScan struct {
 	batches []*deepBatch
-	recs    map[recordKey]*deepRecord
-	order   []recordKey // first-seen order of the keys, for stable output
-	body    []bodyRecord
+	recs    map[recordKey]int // index in entries
+	entries []deepRecord      // in first-seen order, for stable output
+	files   []string          // the record files' paths, by recordKey.file
+	fileIDs map[string]int32
 	agents  []byte // agents.ndjson
 	tooBig  bool
+	// The key history, once agents.ndjson has been read (keysRead).
+	keys     map[string]map[string]deepKey
+	keysOK   bool
+	keysRead bool
+
+	jobs chan deepJob
+	wg   sync.WaitGroup
+}
+
+// deepJob is one batch line for a worker: its bytes (the worker's own
+// copy) and the key history as far as it was read.
+type deepJob struct {
+	b    *deepBatch
+	line []byte
+	keys map[string]map[string]deepKey // nil: not read yet
 }
 
 // maxAgentsFile bounds the agents.ndjson the deep checks keep in memory.
 const maxAgentsFile = 64 << 20
 
-func newDeepScan() *deepScan { return &deepScan{recs: map[recordKey]*deepRecord{}} }
+func newDeepScan() *deepScan {
+	return &deepScan{recs: map[recordKey]int{}, fileIDs: map[string]int32{}}
+}
+
+// fileID is the index of the record file at path in d.files.
+func (d *deepScan) fileID(path string) int32 {
+	id, ok := d.fileIDs[path]
+	if !ok {
+		id = int32(len(d.files))
+		d.files = append(d.files, path)
+		d.fileIDs[path] = id
+	}
+	return id
+}
 
 // lines is the line reader for the data file at path, or nil when the deep
 // checks do not read it.
@@ -107,9 +146,9 @@ func (d *deepScan) lines(path string) func(n int64, line []byte, long bool) {
 	if !ok || strings.Count(rest, "/") != 1 {
 		return nil
 	}
-	agent := rest[:strings.IndexByte(rest, '/')]
+	file := d.fileID(path)
 	return func(n int64, line []byte, long bool) {
-		k := recordKey{path: path}
+		k := recordKey{file: file}
 		if long {
 			// Never a record of a body (a body is at most batch.MaxBytes):
 			// counted by its line number, so it is reported.
@@ -117,27 +156,47 @@ func (d *deepScan) lines(path string) func(n int64, line []byte, long bool) {
 		} else {
 			k.sum = sha256.Sum256(line)
 		}
-		d.count(k, 1, deepRecord{path: path, line: n, agent: agent})
+		d.count(k, 1, n, nil, 0)
 	}
 }
 
-func (d *deepScan) count(k recordKey, by int, first deepRecord) {
-	r := d.recs[k]
-	if r == nil {
-		r = &first
-		d.recs[k] = r
-		d.order = append(d.order, k)
+// fileDone is told that the data file at path has been read: once
+// agents.ndjson is, the workers check signatures as they go.
+func (d *deepScan) fileDone(path string) {
+	if path == pack.AgentsPath && !d.keysRead {
+		d.readKeys()
 	}
-	if r.path == "" && first.path != "" {
-		r.path, r.line = first.path, first.line
+}
+
+// readKeys reads the key history from agents.ndjson as far as it was read.
+func (d *deepScan) readKeys() {
+	d.keys, d.keysOK = keyHistory(d.agents)
+	if !d.keysOK || d.tooBig {
+		d.keys, d.keysOK = map[string]map[string]deepKey{}, false
 	}
-	if r.batch == "" && first.batch != "" {
-		r.batch, r.index, r.agent = first.batch, first.index, first.agent
+	d.keysRead = true
+}
+
+// count adds by to k's count; line (from 1), or batch and index, say where
+// it was seen.
+func (d *deepScan) count(k recordKey, by int64, line int64, batch *deepBatch, index int) {
+	i, ok := d.recs[k]
+	if !ok {
+		i = len(d.entries)
+		d.recs[k] = i
+		d.entries = append(d.entries, deepRecord{file: k.file})
+	}
+	r := &d.entries[i]
+	if r.line == 0 && line > 0 {
+		r.line = line
+	}
+	if r.batch == nil && batch != nil {
+		r.batch, r.index = batch, int32(index)
 	}
 	r.n += by
 }
 
-// batchLine reads one line of an agent's batch.ndjson.
+// batchLine hands one line of an agent's batch.ndjson to a worker.
 func (d *deepScan) batchLine(agent, path string, n int64, line []byte, long bool) {
 	b := &deepBatch{agent: agent, path: path, line: n}
 	d.batches = append(d.batches, b)
@@ -145,15 +204,88 @@ func (d *deepScan) batchLine(agent, path string, n int64, line []byte, long bool
 		b.bad = "unreadable"
 		return
 	}
-	o, _, bad := parseObject(line)
-	if bad != "" || o == nil {
+	if d.jobs == nil {
+		workers := runtime.GOMAXPROCS(0)
+		d.jobs = make(chan deepJob, 2*workers)
+		for range workers {
+			d.wg.Add(1)
+			go d.work()
+		}
+	}
+	d.jobs <- deepJob{b: b, line: bytes.Clone(line), keys: d.keys}
+}
+
+// wait lets the workers finish every line handed to them.
+func (d *deepScan) wait() {
+	if d.jobs != nil {
+		close(d.jobs)
+		d.wg.Wait()
+		d.jobs = nil
+	}
+}
+
+func (d *deepScan) work() {
+	defer d.wg.Done()
+	var w deepWorker
+	for j := range d.jobs {
+		w.read(j.b, j.line)
+		if b := j.b; j.keys != nil && b.signed && b.bad != "unreadable" && b.bad != "body" {
+			b.sigProblem, b.sigChecked = b.signatureProblem(j.keys[b.agent]), true
+		}
+	}
+}
+
+// deepWorker holds one worker's buffers.
+type deepWorker struct {
+	t     canon.Transformer
+	buf   []byte
+	body  []byte
+	sums  [][sha256.Size]byte
+	paths map[string]string // record file paths by type, for the current agent
+	agent string
+}
+
+// object reads a batch line as parseObject does (I-JSON with no duplicate
+// member, an object), in fewer passes: the canonicalizer validates it,
+// encoding/json splits its members.
+func (w *deepWorker) object(line []byte) (object, bool) {
+	var err error
+	if w.buf, err = w.t.Append(w.buf[:0], line); err != nil || len(w.buf) == 0 || w.buf[0] != '{' {
+		return nil, false
+	}
+	var o object
+	if json.Unmarshal(line, &o) != nil {
+		return nil, false
+	}
+	return o, true
+}
+
+// rawStr is the member's string value (as object.str), without copying a
+// string that holds no escape.
+func (o object) rawStr(k string) ([]byte, bool) {
+	raw, ok := o[k]
+	if !ok || len(raw) < 2 || raw[0] != '"' {
+		return nil, false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return raw[1 : len(raw)-1], true
+	}
+	s, ok := o.str(k)
+	return []byte(s), ok
+}
+
+// read reads one batch line into b: its fields, its body's digest and, for
+// a batch that is not quarantined, its records' canonical digests.
+func (w *deepWorker) read(b *deepBatch, line []byte) {
+	o, ok := w.object(line)
+	if !ok {
 		b.bad = "unreadable"
 		return
 	}
 	key, ok1 := o.str("batch_key")
 	received, ok2 := o.str("received_at")
 	claimed, ok3 := o.str("body_sha256")
-	body64, ok4 := o.str("body")
+	body64, ok4 := o.rawStr("body")
 	signed, ok5 := o.boolean("signed")
 	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
 		b.bad = "unreadable"
@@ -162,11 +294,13 @@ func (d *deepScan) batchLine(agent, path string, n int64, line []byte, long bool
 	b.key, b.signed = key, signed
 	_, b.quarantined = o[pack.QuarantinedMember]
 	t, err := parseTime(received)
-	body, err64 := unbase64(body64)
-	if err != nil || err64 != nil {
+	var ok64 bool
+	w.body, ok64 = unbase64Append(w.body[:0], w.buf[:0], body64)
+	if err != nil || !ok64 {
 		b.bad = "unreadable"
 		return
 	}
+	body := w.body
 	b.receivedAt = t
 	sum := sha256.Sum256(body)
 	b.sha = hex.EncodeToString(sum[:])
@@ -192,7 +326,9 @@ func (d *deepScan) batchLine(agent, path string, n int64, line []byte, long bool
 	if b.quarantined {
 		return // reported by CheckQuarantine; its bytes and signature are still checked
 	}
-	parsed, err := batch.Parse(body, signed)
+	// The records' canonical form comes from the walk that validates them.
+	w.sums = w.sums[:0]
+	parsed, err := batch.ParseCanonical(body, signed, func(_ int, c []byte) { w.sums = append(w.sums, sha256.Sum256(c)) })
 	if err != nil {
 		b.bad = "invalid"
 		return
@@ -203,14 +339,21 @@ func (d *deepScan) batchLine(agent, path string, n int64, line []byte, long bool
 		b.bad = "mismatch"
 		return
 	}
+	sums := w.sums
+	if parsed.Header != nil {
+		sums = sums[1:] // the header is element 0, never a record
+	}
+	if w.agent != b.agent || w.paths == nil {
+		w.agent, w.paths = b.agent, map[string]string{}
+	}
+	b.recs = make([]bodyRecord, len(parsed.Records))
 	for i, r := range parsed.Records {
-		canonical, err := canon.Transform(r.Raw)
-		if err != nil {
-			b.bad = "invalid"
-			return
+		p, ok := w.paths[r.Type]
+		if !ok {
+			p = pack.RecordsPath(b.agent, r.Type)
+			w.paths[r.Type] = p
 		}
-		d.body = append(d.body, bodyRecord{agent: agent, batch: key, index: i, path: pack.RecordsPath(agent, r.Type),
-			ts: r.TS, sum: sha256.Sum256(canonical), signed: signed, of: b})
+		b.recs[i] = bodyRecord{index: i, path: p, ts: r.TS, sum: sums[i]}
 	}
 }
 
@@ -328,6 +471,22 @@ func unbase64(s string) ([]byte, error) {
 	return b, err
 }
 
+// unbase64Append is unbase64 for a batch body: it decodes s into dst and
+// checks the canonical form in scratch, so that a worker allocates
+// nothing once warm.
+func unbase64Append(dst, scratch, s []byte) ([]byte, bool) {
+	enc := base64.StdEncoding
+	dst = slices.Grow(dst[:0], enc.DecodedLen(len(s)))[:enc.DecodedLen(len(s))]
+	n, err := enc.Decode(dst, s)
+	if err != nil {
+		return dst[:0], false
+	}
+	dst = dst[:n]
+	scratch = slices.Grow(scratch[:0], enc.EncodedLen(n))[:enc.EncodedLen(n)]
+	enc.Encode(scratch, dst)
+	return dst, bytes.Equal(scratch, s)
+}
+
 // CheckProvenance runs SPEC 9's three rules over what the deep scan read:
 // the provenance line (rules 1 and 2, with the legacy warning) and the
 // chains line (rule 3). A version 1 pack has no batches: it says so.
@@ -338,10 +497,13 @@ func CheckProvenance(c *Contents, m *Manifest) []Check {
 		pc.warn("Provenance not checked: format version 1 packs carry no batches (SPEC 9)")
 		return []Check{pc}
 	}
-	keys, ok := keyHistory(d.agents)
-	if !ok || d.tooBig {
+	d.wait()
+	if !d.keysRead {
+		d.readKeys()
+	}
+	keys := d.keys
+	if !d.keysOK {
 		pc.fail("deep_agents", "Key history unreadable: data/"+pack.AgentsPath)
-		keys = map[string]map[string]deepKey{}
 	}
 	signedBatches, fps := 0, map[string]bool{}
 	for _, b := range d.batches {
@@ -356,7 +518,11 @@ func CheckProvenance(c *Contents, m *Manifest) []Check {
 		}
 		if b.signed {
 			signedBatches++
-			if msg := b.signatureProblem(keys[b.agent]); msg != "" {
+			msg := b.sigProblem
+			if !b.sigChecked {
+				msg = b.signatureProblem(keys[b.agent])
+			}
+			if msg != "" {
 				pc.fail("deep_signature", msg+": "+where)
 			} else {
 				fps[b.fingerprint] = true
@@ -370,31 +536,32 @@ func CheckProvenance(c *Contents, m *Manifest) []Check {
 		}
 	}
 	signedRecords, legacyRecords, legacyAgents := 0, 0, map[string]bool{}
-	for _, r := range d.body {
-		if r.ts.Before(m.Start) || !r.ts.Before(m.End.Add(time.Second)) {
-			continue
+	for _, b := range d.batches {
+		for _, r := range b.recs {
+			if r.ts.Before(m.Start) || !r.ts.Before(m.End.Add(time.Second)) {
+				continue
+			}
+			b.counted++
+			if b.signed {
+				signedRecords++
+			} else {
+				legacyRecords++
+				legacyAgents[b.agent] = true
+			}
+			d.count(recordKey{file: d.fileID(r.path), sum: r.sum}, -1, 0, b, r.index)
 		}
-		r.of.counted++
-		if r.signed {
-			signedRecords++
-		} else {
-			legacyRecords++
-			legacyAgents[r.agent] = true
-		}
-		d.count(recordKey{path: r.path, sum: r.sum}, -1, deepRecord{agent: r.agent, batch: r.batch, index: r.index})
 	}
 	for _, b := range d.batches {
 		if b.bad == "" && !b.quarantined && b.counted != b.inPeriod {
 			pc.fail("deep_batch_line", fmt.Sprintf("Batch line does not match its body: agent %s, batch %s", show(b.agent), show(b.key)))
 		}
 	}
-	for _, k := range d.order {
-		r := d.recs[k]
+	for _, r := range d.entries {
 		switch {
 		case r.n > 0:
-			pc.fail("deep_record", fmt.Sprintf("Record not from a signed batch: data/%s line %d", show(r.path), r.line))
+			pc.fail("deep_record", fmt.Sprintf("Record not from a signed batch: data/%s line %d", show(d.files[r.file]), r.line))
 		case r.n < 0:
-			pc.fail("deep_record", fmt.Sprintf("Record missing from data/%s: agent %s, batch %s, record %d", show(k.path), show(r.agent), show(r.batch), r.index))
+			pc.fail("deep_record", fmt.Sprintf("Record missing from data/%s: agent %s, batch %s, record %d", show(d.files[r.file]), show(r.batch.agent), show(r.batch.key), r.index))
 		}
 	}
 	if pc.OK {

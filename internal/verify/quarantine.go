@@ -35,6 +35,7 @@ var quarantineMark = []byte(`"` + pack.QuarantinedMember + `":`)
 // lineSplit cuts a file into lines as it streams by, keeping at most one
 // line of maxBatchLine bytes, and hands each to fn: its number (from 1),
 // its bytes, and whether it was longer than maxBatchLine (then not kept).
+// The bytes are only valid during the call.
 type lineSplit struct {
 	line []byte
 	long bool
@@ -49,8 +50,14 @@ func (q *lineSplit) write(p []byte) {
 			q.add(p)
 			return
 		}
-		q.add(p[:i])
-		q.end()
+		if len(q.line) == 0 && !q.long && i <= maxBatchLine {
+			// The whole line is in p: handed over without a copy.
+			q.n++
+			q.fn(q.n, p[:i], false)
+		} else {
+			q.add(p[:i])
+			q.end()
+		}
 		p = p[i+1:]
 	}
 }
