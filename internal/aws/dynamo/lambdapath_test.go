@@ -117,7 +117,7 @@ func newLambdaPath(tb testing.TB) *lambdaPath {
 	fx := &commitFx{db: db, tables: tables, auth: commitAuthority(tb)}
 	c := fx.newCase(tb, batchKind{"signed-1-day", true, 1})
 	rp := &replay{rec: db.Options().HTTPClient, resp: map[string][]byte{}}
-	client := dynamodb.New(db.Options(), func(o *dynamodb.Options) { o.HTTPClient = rp })
+	client := dynamodb.New(db.Options(), app.DynamoDBOptions, func(o *dynamodb.Options) { o.HTTPClient = rp }) // the deployed client's settings
 	core := c.service(client)
 	h, err := api.New(core.Services(), app.Logger(io.Discard), api.Ingest) // the deployed request log line, formatted and dropped
 	if err != nil {
