@@ -133,3 +133,28 @@ func TestDynamoDBOptionsOverride(t *testing.T) {
 		t.Fatalf("%d requests reached the override, want 2", hits.Load())
 	}
 }
+
+// BenchmarkDynamoDBEndpoint compares, in one run, the endpoint resolution
+// of one call of the deployed client (a region, no endpoint override) by
+// the SDK's rules (Rules) and by the hub's client (Static), as it binds
+// the parameters of a call on the agents table.
+func BenchmarkDynamoDBEndpoint(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		opts func(*dynamodb.Options)
+	}{
+		{"Rules", func(*dynamodb.Options) {}},
+		{"Static", app.DynamoDBOptions},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			o := dynamodb.New(dynamodb.Options{Region: "eu-west-1"}, bc.opts).Options()
+			p := callParams(o, "monsys-agents")
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := o.EndpointResolverV2.ResolveEndpoint(b.Context(), p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
