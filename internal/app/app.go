@@ -128,7 +128,7 @@ func LoadClients(ctx context.Context) (Clients, error) {
 	if err != nil {
 		return Clients{}, fmt.Errorf("load AWS config: %w", err)
 	}
-	return Clients{DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}, nil
+	return Clients{DynamoDB: dynamodb.NewFromConfig(cfg, DynamoDBOptions), KMS: kms.NewFromConfig(cfg)}, nil
 }
 
 // Logger is the JSON logger every function uses.

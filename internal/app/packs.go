@@ -377,7 +377,7 @@ func PackFunctionFromEnv(ctx context.Context, getenv func(string) string) (*Pack
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
-	c := Clients{DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}
+	c := Clients{DynamoDB: dynamodb.NewFromConfig(cfg, DynamoDBOptions), KMS: kms.NewFromConfig(cfg)}
 	sub, err := LogSubmitterFromEnv(getenv, c.DynamoDB)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"sync"
@@ -15,11 +16,13 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/batch/batchtest"
+	"github.com/monsys/hub/internal/local/emu"
 	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/sig"
 )
@@ -40,9 +43,11 @@ import (
 // was recorded: the agent item as it was before the recorded batch (whose
 // seq every benchmark batch exceeds), and the empty answers of the writes.
 type replay struct {
-	mu   sync.Mutex
-	rec  httpDoer // the emulator's client, while recording
-	resp map[string][]byte
+	mu     sync.Mutex
+	rec    httpDoer // the emulator's client, while recording
+	recURL *url.URL // the emulator's endpoint
+	resp   map[string][]byte
+	hosts  map[string]int // the hosts the client sent to, and how often
 }
 
 type httpDoer interface {
@@ -57,10 +62,12 @@ func (r *replay) Do(req *http.Request) (*http.Response, error) {
 	_ = req.Body.Close()
 	k := req.Header.Get("X-Amz-Target") + " " + tableName(body.Bytes())
 	r.mu.Lock()
+	r.hosts[req.URL.Host]++
 	rec := r.rec
 	r.mu.Unlock()
 	if rec != nil {
 		req.Body = io.NopCloser(bytes.NewReader(body.Bytes()))
+		req.URL.Scheme, req.URL.Host, req.Host = r.recURL.Scheme, r.recURL.Host, ""
 		res, err := rec.Do(req)
 		if err != nil || res.StatusCode != http.StatusOK {
 			return res, err
@@ -109,6 +116,7 @@ type lambdaPath struct {
 	handler *api.Handler
 	event   events.APIGatewayProxyRequest // the agent's ingest event; body and signature set per batch
 	c       *commitCase
+	rp      *replay
 }
 
 func newLambdaPath(tb testing.TB) *lambdaPath {
@@ -116,8 +124,17 @@ func newLambdaPath(tb testing.TB) *lambdaPath {
 	_, tables := newStore(tb, db)
 	fx := &commitFx{db: db, tables: tables, auth: commitAuthority(tb)}
 	c := fx.newCase(tb, batchKind{name: "signed-1-day", signed: true, days: 1})
-	rp := &replay{rec: db.Options().HTTPClient, resp: map[string][]byte{}}
-	client := dynamodb.New(db.Options(), func(o *dynamodb.Options) { o.HTTPClient = rp })
+	recURL, err := url.Parse(aws.ToString(db.Options().BaseEndpoint))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rp := &replay{rec: db.Options().HTTPClient, recURL: recURL, resp: map[string][]byte{}, hosts: map[string]int{}}
+	// The deployed client: no endpoint override (its endpoint is the
+	// region's), the hub's settings; recording sends to the emulator.
+	client := dynamodb.New(db.Options(), func(o *dynamodb.Options) {
+		o.BaseEndpoint = nil
+		o.HTTPClient = rp
+	}, app.DynamoDBOptions)
 	core := c.service(client)
 	h, err := api.New(core.Services(), app.Logger(io.Discard), api.Ingest) // the deployed request log line, formatted and dropped
 	if err != nil {
@@ -127,7 +144,7 @@ func newLambdaPath(tb testing.TB) *lambdaPath {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	lp := &lambdaPath{handler: h, c: c}
+	lp := &lambdaPath{handler: h, c: c, rp: rp}
 	if err := json.Unmarshal(raw, &lp.event); err != nil {
 		tb.Fatal(err)
 	}
@@ -190,6 +207,12 @@ func TestLambdaPath(t *testing.T) {
 		if status, out := lp.send(t, lp.eventBytes(t, lp.next())); status != http.StatusAccepted {
 			t.Fatalf("status %d: %s", status, out)
 		}
+	}
+	want := "dynamodb." + emu.Region + ".amazonaws.com"
+	lp.rp.mu.Lock()
+	defer lp.rp.mu.Unlock()
+	if len(lp.rp.hosts) != 1 || lp.rp.hosts[want] == 0 {
+		t.Fatalf("the client sent to %v, want only %s (the deployed client's endpoint)", lp.rp.hosts, want)
 	}
 }
 
