@@ -114,8 +114,7 @@ var FunctionPermissions = map[string][]Permission{
 		{ActQuery, TableAnomalies, ""},
 		{ActQuery, TableAudit, AuditByTime},
 		{ActPutItem, TableAudit, ""},
-		{ActPutItem, TableLog, ""}, // the pack's log entry (LogStore.Submit)
-	}),
+	}, LogPermissions), // logs, integrates and proves each pack (SPEC 10)
 }
 
 // BootstrapPermissions are the DynamoDB actions of the operator's tool

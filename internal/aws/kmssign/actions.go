@@ -48,6 +48,8 @@ var FunctionPermissions = map[string][]Permission{
 	"pack": {
 		{ActCreateKey, KeyPack}, {ActGetPublicKey, KeyPack}, {ActSign, KeyPack},
 		{ActEncrypt, KeyEnvelope}, {ActDecrypt, KeyEnvelope},
+		// with witnesses, packs are integrated and proved: checkpoints signed
+		{ActGetPublicKey, KeyLog}, {ActSign, KeyLog},
 	},
 }
 
