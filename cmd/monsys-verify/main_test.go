@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"os"
@@ -9,8 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/torchwood"
+
 	"github.com/monsys/hub/internal/pack"
 	"github.com/monsys/hub/internal/pack/packtest"
+	"github.com/monsys/hub/internal/tlog"
 )
 
 func exitCode(err error) int {
@@ -43,6 +47,15 @@ func TestRun(t *testing.T) {
 	}
 	fp := res.Fingerprint
 	script := packtest.VerifyPy(t)
+	logKey, err := tlog.VerifierKey("hub.example.com/monsys", packtest.Key(5).Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := torchwood.NewCosignatureSigner("witness1.example", packtest.Key(6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	witness := ws.Verifier().String()
 	march := filepath.Join(dir, "march.tar.gz")
 	edited := filepath.Join(dir, "edited.tar.gz")
 	meta, signer, data := packtest.March()
@@ -82,6 +95,21 @@ func TestRun(t *testing.T) {
 		{"fail/malformed-fingerprint", []string{good, "--expect-fingerprint", "4a:b3"}, 2, ""},
 		{"fail/empty-fingerprint", []string{good, "--expect-fingerprint="}, 2, ""},
 		{"fail/fingerprint-without-value", []string{good, "--expect-fingerprint"}, 2, ""},
+		// SPEC 10's options (the lines themselves: internal/verify's TestTransparencyPacks).
+		{"fail/log-key-no-transparency", []string{good, "--log-key", logKey, "--witness-key", witness}, 1,
+			"✓ Tenant: acme-bv\n✗ Transparency proof missing: transparency/pack.tlog-proof\n"},
+		{"fail/log-key-no-transparency-flags-first", []string{"--log-key=" + logKey, "--witness-key=" + witness, "--witness-quorum=1", good}, 1,
+			"✗ Cosignatures not checked: the checkpoint did not verify\n"},
+		{"fail/log-key-json", []string{good, "--log-key", logKey, "--witness-key", witness, "--json"}, 1, `"name": "witnesses"`},
+		{"fail/witness-key-without-log-key", []string{good, "--witness-key", witness}, 2, ""},
+		{"fail/quorum-without-log-key", []string{good, "--witness-quorum", "1"}, 2, ""},
+		{"fail/quorum-zero", []string{good, "--log-key", logKey, "--witness-key", witness, "--witness-quorum", "0"}, 2, ""},
+		{"fail/quorum-not-a-number", []string{good, "--log-key", logKey, "--witness-key", witness, "--witness-quorum", "all"}, 2, ""},
+		{"fail/quorum-above-witnesses", []string{good, "--log-key", logKey, "--witness-key", witness, "--witness-quorum", "2"}, 2, ""},
+		{"fail/log-key-garbage", []string{good, "--log-key", "hub.example.com/monsys", "--witness-key", witness}, 2, ""},
+		{"fail/log-key-is-a-witness-key", []string{good, "--log-key", witness}, 2, ""},
+		{"fail/witness-key-twice", []string{good, "--log-key", logKey, "--witness-key", witness, "--witness-key", witness}, 2, ""},
+		{"fail/log-key-without-value", []string{good, "--log-key"}, 2, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Verify a monsys evidence pack offline.
 
-    python verify.py PACK.tar.gz [--expect-fingerprint FP] [--json]
-    python verify.py DIRECTORY   [--expect-fingerprint FP] [--json]
+    python verify.py PACK.tar.gz [--expect-fingerprint FP] [--deep]
+        [--log-key VKEY] [--witness-key VKEY]... [--witness-quorum N] [--json]
+    python verify.py DIRECTORY   [...]
 
 Needs Python 3.8+ and its standard library only. When the `cryptography`
 package is importable it checks Ed25519 signatures with it; otherwise it uses
@@ -43,6 +44,8 @@ MAX_MANIFEST_SIZE = 32 << 20
 MAX_LINEAGE_SIZE = 4 << 20
 MAX_SMALL_SIZE = 64 << 10  # manifest.sig, signing_key.pub
 MAX_DOC_SIZE = 4 << 20  # verify.py, README.txt
+MAX_PROOF_SIZE = 1 << 20  # transparency/pack.tlog-proof
+MAX_PROOFS_SIZE = 64 << 20  # transparency/pins.tlog-proofs
 MAX_PAX_SIZE = 1 << 20
 MAX_PADDING = 1 << 20  # zero bytes accepted after the end of the tar archive
 CHUNK = 1 << 16
@@ -51,6 +54,8 @@ MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 PUBKEY = "signing_key.pub"
 LINEAGE = "key_lineage.json"
+PACK_PROOF = "transparency/pack.tlog-proof"  # SPEC 8, 10: outside data/ and the manifest
+PINS_PROOFS = "transparency/pins.tlog-proofs"
 REQUIRED = (MANIFEST, SIGNATURE, PUBKEY, LINEAGE)
 DOCS = ("verify.py", "README.txt")
 SIZE_CAPS = {
@@ -60,6 +65,8 @@ SIZE_CAPS = {
     LINEAGE: MAX_LINEAGE_SIZE,
     "verify.py": MAX_DOC_SIZE,
     "README.txt": MAX_DOC_SIZE,
+    PACK_PROOF: MAX_PROOF_SIZE,
+    PINS_PROOFS: MAX_PROOFS_SIZE,
 }
 
 OK, FAIL, WARN = "\u2713", "\u2717", "\u26a0"
@@ -457,6 +464,7 @@ class Contents(object):
         self.warnings = []
         self.quarantined = []  # (path, line, agent, batch key or None, reason or None)
         self.deep = None  # a DeepScan with --deep
+        self.history = None  # an AgentsFile with --log-key (SPEC 10's key history)
         self.fatal = False
         self.seen = set()
         self.count = 0
@@ -770,7 +778,7 @@ def _classify(c, raw_name, kind, size):
         return None
     c.seen.add(name)
     if kind == "dir":
-        if name != "data" and not name.startswith("data/"):
+        if name != "data" and not name.startswith("data/") and name != "transparency":
             c.problem("unexpected_member", "Unexpected entry in archive: " + show(name))
         return None
     if name in SIZE_CAPS:
@@ -805,6 +813,8 @@ def _consume(c, target, read):
         fn = c.deep.lines(target[1])
         if fn is not None:
             fns.append(fn)
+    if c.history is not None and target[1] == "agents.ndjson":
+        fns.append(c.history.line)
     split = None
     if fns:
 
@@ -914,10 +924,12 @@ class _QuarantineScan(object):
 _KINDS = {"0": "file", "5": "dir", "1": "link", "2": "link", "3": "special", "4": "special", "6": "special"}
 
 
-def read_archive(f, deep=False):
+def read_archive(f, deep=False, history=False):
     c = Contents()
     if deep:
         c.deep = DeepScan()
+    if history:
+        c.history = AgentsFile()
     try:
         gz = GzipStream(f)
         for name, typeflag, size, _link, reader in iter_tar(gz):
@@ -941,10 +953,12 @@ def read_archive(f, deep=False):
     return c
 
 
-def read_directory(top, deep=False):
+def read_directory(top, deep=False, history=False):
     c = Contents()
     if deep:
         c.deep = DeepScan()
+    if history:
+        c.history = AgentsFile()
     try:
         _walk(c, top, "")
     except Fatal as e:
@@ -1689,9 +1703,10 @@ def check_provenance(c, m):
     return [pc, cc]
 
 
-def verify(c, expected):
+def verify(c, expected, keys=None):
     """Run every check; returns (ok, checks, manifest-or-None, fingerprint).
-    With c.deep (--deep) the provenance checks of SPEC 9 follow."""
+    With c.deep (--deep) the provenance checks of SPEC 9 follow, then with
+    keys (--log-key) the transparency checks of SPEC 10."""
     checks = [check_archive(c)]
     if c.fatal:
         return False, checks, None, None
@@ -1720,6 +1735,8 @@ def verify(c, expected):
     checks.append(check_quarantine(c))
     if c.deep is not None and m is not None:
         checks.extend(check_provenance(c, m))
+    if keys is not None and m is not None:
+        checks.extend(check_pack_transparency(c, m, keys))
     ok = all(ch.ok for ch in checks)
     return ok, checks, m, fp
 
@@ -1744,6 +1761,9 @@ def render_json(ok, checks, m, fp, target):
             out_checks.append({"name": n, "ok": False, "detail": "not checked"})
         else:
             out_checks.append({"name": n, "ok": ch.ok, "detail": ch.detail})
+    for n in ("log", "witnesses", "key_history"):  # SPEC 10, when checked
+        if n in by_name:
+            out_checks.append({"name": n, "ok": by_name[n].ok, "detail": by_name[n].detail})
     doc = {
         "ok": ok,
         "pack": target,
@@ -1773,6 +1793,10 @@ def main(argv=None):
     parser.add_argument("pack", help="PACK.tar.gz or the directory of an extracted pack")
     parser.add_argument("--expect-fingerprint", metavar="FP", help="the signing key fingerprint you expect (aa:bb:...)")
     parser.add_argument("--deep", action="store_true", help="also check every record against its agent's signature (SPEC 9)")
+    parser.add_argument("--log-key", metavar="VKEY", help="the transparency log's verifier key (hub.json log_vkey; SPEC 10)")
+    parser.add_argument("--witness-key", metavar="VKEY", action="append", default=[],
+                        help="a witness's verifier key (repeat for each; hub.json witness_vkeys)")
+    parser.add_argument("--witness-quorum", metavar="N", help="how many of the witnesses must have cosigned (default: all)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     try:
         args = parser.parse_args(argv)
@@ -1781,20 +1805,31 @@ def main(argv=None):
             expected = normalize_fingerprint(args.expect_fingerprint)
             if expected is None:
                 raise UsageError("--expect-fingerprint: not a SHA-256 fingerprint: %r" % args.expect_fingerprint)
+        quorum = None
+        if args.witness_quorum is not None:
+            if re.fullmatch(r"[+-]?[0-9]+", args.witness_quorum) is None or int(args.witness_quorum) < 1:
+                raise UsageError("--witness-quorum: expected a positive integer, got %r" % args.witness_quorum)
+            quorum = int(args.witness_quorum)
+        keys = None
+        if args.log_key is not None:
+            keys = parse_transparency_options(args.log_key, args.witness_key, quorum)
+        elif args.witness_key or quorum is not None:
+            raise UsageError("--witness-key and --witness-quorum need --log-key")
     except UsageError as e:
-        sys.stderr.write("usage: verify.py PACK.tar.gz|DIRECTORY [--expect-fingerprint FP] [--deep] [--json]\nerror: %s\n" % e)
+        sys.stderr.write("usage: verify.py PACK.tar.gz|DIRECTORY [--expect-fingerprint FP] [--deep] [--log-key VKEY]"
+                         " [--witness-key VKEY]... [--witness-quorum N] [--json]\nerror: %s\n" % e)
         return 2
     target = args.pack
     try:
         if os.path.isdir(target):
-            c = read_directory(target, args.deep)
+            c = read_directory(target, args.deep, keys is not None)
         else:
             with open(target, "rb") as f:
-                c = read_archive(f, args.deep)
+                c = read_archive(f, args.deep, keys is not None)
     except OSError as e:
         sys.stderr.write("error: cannot read %s: %s\n" % (target, e.strerror or e))
         return 2
-    ok, checks, m, fp = verify(c, expected)
+    ok, checks, m, fp = verify(c, expected, keys)
     if args.json:
         sys.stdout.write(render_json(ok, checks, m, fp, target))
     else:
@@ -1811,8 +1846,6 @@ def main(argv=None):
 # proofs. The Go verifier (internal/verify/transparency.go) prints the same
 # lines; both run internal/verify/testdata/transparency/vectors.json.
 
-PACK_PROOF = "transparency/pack.tlog-proof"
-PINS_PROOFS = "transparency/pins.tlog-proofs"
 PROOF_HEADER = b"c2sp.org/tlog-proof@v1"
 ALG_ED25519, ALG_COSIGNATURE = 0x01, 0x04
 MAX_COSIGN_TIME = 253402300799  # 9999-12-31T23:59:59Z
@@ -2188,6 +2221,9 @@ def check_key_history(inp, keys, cp):
     if cp is None:
         ch.fail("not_checked", "Key history not checked: the checkpoint did not verify")
         return ch
+    if inp.get("key_history_unreadable"):
+        ch.fail("key_history_unreadable", "Key history unreadable: data/agents.ndjson")
+        return ch
     history = inp.get("key_history") or []
     raw, logged = inp.get("pins_proofs"), set()
     if raw is None:
@@ -2246,17 +2282,61 @@ def check_transparency(inp, keys):
 
 def key_history_entries(agents_ndjson):
     """The pins and unpins that data/agents.ndjson's key history (SPEC 9) says
-    the log holds: [{type, agent_id, fingerprint, at}]."""
+    the log holds: [{type, agent_id, fingerprint, at}]. Read as strictly as
+    Go's KeyHistoryEntries: each line a JSON object without duplicate keys,
+    "agent_id" a string, "signing_keys" a list of objects whose "fingerprint"
+    and "pinned_at" are strings and "unpinned_at" a string or null; ValueError
+    otherwise."""
     out = []
-    for line in agents_ndjson.split(b"\n"):
+    for n, line in enumerate(agents_ndjson.split(b"\n")):
         if not line:
             continue
-        a = strict_json(line)
-        for k in a.get("signing_keys") or []:
-            out.append({"type": "pin", "agent_id": a.get("agent_id"), "fingerprint": k.get("fingerprint"), "at": k.get("pinned_at")})
-            if k.get("unpinned_at") is not None:
-                out.append({"type": "unpin", "agent_id": a.get("agent_id"), "fingerprint": k.get("fingerprint"), "at": k.get("unpinned_at")})
+        try:
+            a = strict_json(line)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise ValueError("data/agents.ndjson line %d: not a JSON object" % (n + 1))
+        if not isinstance(a, dict) or not isinstance(a.get("agent_id"), str) or not isinstance(a.get("signing_keys"), list):
+            raise ValueError("data/agents.ndjson line %d: no agent_id or signing_keys" % (n + 1))
+        for k in a["signing_keys"]:
+            if (not isinstance(k, dict) or not isinstance(k.get("fingerprint"), str) or not isinstance(k.get("pinned_at"), str)
+                    or "unpinned_at" not in k or not isinstance(k["unpinned_at"], (str, type(None)))):
+                raise ValueError("data/agents.ndjson line %d: a signing key without fingerprint, pinned_at or unpinned_at" % (n + 1))
+            out.append({"type": "pin", "agent_id": a["agent_id"], "fingerprint": k["fingerprint"], "at": k["pinned_at"]})
+            if k["unpinned_at"] is not None:
+                out.append({"type": "unpin", "agent_id": a["agent_id"], "fingerprint": k["fingerprint"], "at": k["unpinned_at"]})
     return out
+
+
+class AgentsFile(object):
+    """data/agents.ndjson kept as it streams by, up to MAX_AGENTS_FILE bytes,
+    for the key-history check."""
+
+    def __init__(self):
+        self.lines, self.size, self.too_big = [], 0, False
+
+    def line(self, n, line, long):
+        if long or self.size + len(line) > MAX_AGENTS_FILE:
+            self.too_big = True
+            return
+        self.lines.append(bytes(line))
+        self.size += len(line) + 1
+
+
+def check_pack_transparency(c, m, keys):
+    """check_transparency on what was read from a pack: the manifest's
+    identifiers, the SHA-256 of manifest.json's bytes, the two transparency/
+    members and the key history of data/agents.ndjson."""
+    inp = {"pack_id": m["pack_id"], "tenant_id": m["tenant_id"], "generated_at": m["generated_at"],
+           "manifest_sha256": hashlib.sha256(c.members[MANIFEST]).hexdigest(),
+           "pack_proof": c.members.get(PACK_PROOF), "pins_proofs": c.members.get(PINS_PROOFS)}
+    if c.history is None or c.history.too_big:
+        inp["key_history_unreadable"] = True
+    else:
+        try:
+            inp["key_history"] = key_history_entries(b"\n".join(c.history.lines))
+        except ValueError:
+            inp["key_history_unreadable"] = True
+    return check_transparency(inp, keys)
 
 
 if __name__ == "__main__":

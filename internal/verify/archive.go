@@ -30,6 +30,10 @@ var (
 // dataDir is the folder of the data files, without its slash.
 var dataDir = strings.TrimSuffix(pack.DataDir, "/")
 
+// transparencyDir is the folder of the log's proofs (SPEC 8, 10): outside
+// data/ and the manifest, it holds PackProofName and PinsProofsName only.
+const transparencyDir = "transparency"
+
 // FileDigest is what reading a data file yields: it is hashed and counted
 // as it streams by, never held in memory.
 type FileDigest struct {
@@ -62,6 +66,10 @@ type Contents struct {
 	seen  map[string]bool
 	count int
 	ioErr error
+
+	// history holds data/agents.ndjson when the transparency checks run
+	// (SPEC 10: its key history must be in the log); nil otherwise.
+	history *agentsFile
 }
 
 func newContents(lim Limits) *Contents {
@@ -112,14 +120,18 @@ func (r *ioRecorder) Read(p []byte) (int, error) {
 // duplicates, unexpected members, oversized members and data after the end
 // of the tar archive or of the gzip stream become Problems; a truncated or
 // corrupt stream ends reading with Fatal set.
-func ReadArchive(r io.Reader, lim Limits) *Contents { return readArchive(r, lim, false) }
+func ReadArchive(r io.Reader, lim Limits) *Contents { return readArchive(r, lim, false, false) }
 
 // readArchive is ReadArchive; with deep it also reads what the provenance
-// checks need (SPEC 9) as the data files stream by.
-func readArchive(r io.Reader, lim Limits, deep bool) *Contents {
+// checks need (SPEC 9) as the data files stream by, with history the key
+// history the transparency checks need (SPEC 10).
+func readArchive(r io.Reader, lim Limits, deep, history bool) *Contents {
 	c := newContents(lim)
 	if deep {
 		c.deep = newDeepScan()
+	}
+	if history {
+		c.history = &agentsFile{}
 	}
 	rec := &ioRecorder{r: r}
 	err := c.readArchive(bufio.NewReaderSize(rec, 64<<10))
@@ -290,7 +302,7 @@ func (c *Contents) classify(raw string, k kind, size int64) (*target, error) {
 	}
 	c.seen[name] = true
 	if k == kindDir {
-		if name != dataDir && !strings.HasPrefix(name, pack.DataDir) {
+		if name != dataDir && !strings.HasPrefix(name, pack.DataDir) && name != transparencyDir {
 			c.problem("unexpected_member", "Unexpected entry in archive: "+show(name))
 		}
 		return nil, nil
@@ -319,6 +331,10 @@ func (c *Contents) rootCap(name string) (int64, bool) {
 		return c.lim.MaxLineageSize, true
 	case pack.VerifyPyName, pack.ReadmeName:
 		return c.lim.MaxDocSize, true
+	case PackProofName:
+		return c.lim.MaxProofSize, true
+	case PinsProofsName:
+		return c.lim.MaxProofsSize, true
 	}
 	return 0, false
 }
@@ -349,6 +365,9 @@ func (c *Contents) consume(t *target, r io.Reader) error {
 		if fn := c.deep.lines(t.data); fn != nil {
 			fns = append(fns, fn)
 		}
+	}
+	if c.history != nil && t.data == pack.AgentsPath {
+		fns = append(fns, c.history.line)
 	}
 	var split *lineSplit
 	if len(fns) > 0 {
@@ -406,12 +425,15 @@ func digest(r io.Reader, q *lineSplit) (FileDigest, error) {
 // ReadDir reads an extracted pack from a directory with the same rules as
 // ReadArchive: symbolic links are reported, never followed; entries are
 // visited in lexical order.
-func ReadDir(dir string, lim Limits) *Contents { return readDir(dir, lim, false) }
+func ReadDir(dir string, lim Limits) *Contents { return readDir(dir, lim, false, false) }
 
-func readDir(dir string, lim Limits, deep bool) *Contents {
+func readDir(dir string, lim Limits, deep, history bool) *Contents {
 	c := newContents(lim)
 	if deep {
 		c.deep = newDeepScan()
+	}
+	if history {
+		c.history = &agentsFile{}
 	}
 	if err := c.walk(dir, ""); err != nil {
 		var fe *fatalError

@@ -30,6 +30,10 @@ func (r *Report) Text() string {
 
 var checkNames = []string{"archive", "signature", "fingerprint", "manifest", "files", "inputs_hash", "key_lineage", "period", "tenant"}
 
+// transparencyCheckNames follow checkNames in --json when the transparency
+// checks ran (SPEC 10).
+var transparencyCheckNames = []string{"log", "witnesses", "key_history"}
+
 type jsonCheck struct {
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
@@ -71,6 +75,11 @@ func (r *Report) JSON() ([]byte, error) {
 			continue
 		}
 		out.Checks = append(out.Checks, jsonCheck{Name: n, OK: ch.OK, Detail: ch.Detail})
+	}
+	for _, n := range transparencyCheckNames {
+		if ch, ok := byName[n]; ok {
+			out.Checks = append(out.Checks, jsonCheck{Name: n, OK: ch.OK, Detail: ch.Detail})
+		}
 	}
 	if m := r.Manifest; m != nil {
 		out.PackID, out.TenantID, out.SigningKeyID = &m.PackID, &m.TenantID, &m.SigningKeyID

@@ -3,7 +3,8 @@ package verify
 // SPEC 10 in packs: the transparency/ proofs checked against the log key
 // and the witnesses' keys (verify.py --log-key, --witness-key,
 // --witness-quorum). verify.py's check_transparency prints the same lines;
-// both run the vectors in testdata/transparency. Not wired into Verify yet.
+// both run the vectors in testdata/transparency. Verify runs them, after
+// the deep checks, when Options.Transparency is set.
 
 import (
 	"bytes"
@@ -103,6 +104,42 @@ type TransparencyInput struct {
 	PackProof                     []byte // nil when missing
 	PinsProofs                    []byte // nil when missing
 	KeyHistory                    []tlog.Entry
+	// KeyHistoryUnreadable: data/agents.ndjson is not SPEC 9's key
+	// history (or too large to hold), so its pins cannot be looked up.
+	KeyHistoryUnreadable bool
+}
+
+// agentsFile keeps data/agents.ndjson as it streams by, up to
+// maxAgentsFile bytes, for the key-history check.
+type agentsFile struct {
+	data   []byte
+	tooBig bool
+}
+
+func (a *agentsFile) line(_ int64, line []byte, long bool) {
+	if long || len(a.data)+len(line) > maxAgentsFile {
+		a.tooBig = true
+		return
+	}
+	a.data = append(append(a.data, line...), '\n')
+}
+
+// CheckPackTransparency runs CheckTransparency on what was read from a pack:
+// the manifest's identifiers, the SHA-256 of manifest.json's bytes, the two
+// transparency/ members and the key history of data/agents.ndjson (the
+// Contents must have been read with the transparency checks on).
+func CheckPackTransparency(c *Contents, m *Manifest, k *TransparencyKeys) []Check {
+	in := TransparencyInput{PackID: m.PackID, TenantID: m.TenantID, GeneratedAt: m.GeneratedAt,
+		ManifestSHA256: pack.SHA256Hex(c.Members[pack.ManifestName]),
+		PackProof:      c.Members[PackProofName], PinsProofs: c.Members[PinsProofsName]}
+	if c.history == nil || c.history.tooBig {
+		in.KeyHistoryUnreadable = true
+	} else if es, err := KeyHistoryEntries(m.TenantID, c.history.data); err != nil {
+		in.KeyHistoryUnreadable = true
+	} else {
+		in.KeyHistory = es
+	}
+	return CheckTransparency(in, k)
 }
 
 // checkpoint is a verified checkpoint and its witnesses' cosignature times.
@@ -273,6 +310,10 @@ func checkKeyHistory(in TransparencyInput, k *TransparencyKeys, cp *checkpoint) 
 		ch.fail("not_checked", "Key history not checked: the checkpoint did not verify")
 		return ch
 	}
+	if in.KeyHistoryUnreadable {
+		ch.fail("key_history_unreadable", "Key history unreadable: "+pack.DataDir+pack.AgentsPath)
+		return ch
+	}
 	logged := map[string]bool{}
 	if in.PinsProofs == nil {
 		if len(in.KeyHistory) > 0 {
@@ -331,28 +372,43 @@ func plural(n int, word string) string {
 
 // KeyHistoryEntries returns the pin and unpin entries that the key history
 // of data/agents.ndjson (SPEC 9: each agent line's "signing_keys", with
-// "fingerprint", "pinned_at" and "unpinned_at") says the log must hold.
+// "fingerprint", "pinned_at" and "unpinned_at") says the log must hold. It
+// reads the file as strictly as verify.py's key_history_entries: each line
+// a JSON object without duplicate keys, "agent_id" a string,
+// "signing_keys" a list of objects whose "fingerprint" and "pinned_at" are
+// strings and whose "unpinned_at" is a string or null.
 func KeyHistoryEntries(tenantID string, agentsNDJSON []byte) ([]tlog.Entry, error) {
 	var out []tlog.Entry
 	for i, line := range bytes.Split(agentsNDJSON, []byte("\n")) {
 		if len(line) == 0 {
 			continue
 		}
-		var a struct {
-			AgentID     string `json:"agent_id"`
-			SigningKeys []struct {
-				Fingerprint string  `json:"fingerprint"`
-				PinnedAt    string  `json:"pinned_at"`
-				UnpinnedAt  *string `json:"unpinned_at"`
-			} `json:"signing_keys"`
+		bad := func(what string) error {
+			return fmt.Errorf("%s%s line %d: %s", pack.DataDir, pack.AgentsPath, i+1, what)
 		}
-		if err := json.Unmarshal(line, &a); err != nil {
-			return nil, fmt.Errorf("%s%s line %d: %w", pack.DataDir, pack.AgentsPath, i+1, err)
+		a, _, why := parseObject(line)
+		if why != "" || a == nil {
+			return nil, bad("not a JSON object")
 		}
-		for _, k := range a.SigningKeys {
-			out = append(out, tlog.Entry{Type: tlog.TypePin, TenantID: tenantID, AgentID: a.AgentID, Fingerprint: k.Fingerprint, At: k.PinnedAt})
-			if k.UnpinnedAt != nil {
-				out = append(out, tlog.Entry{Type: tlog.TypeUnpin, TenantID: tenantID, AgentID: a.AgentID, Fingerprint: k.Fingerprint, At: *k.UnpinnedAt})
+		agent, ok := a.str("agent_id")
+		keys, okl := a.list("signing_keys")
+		if !ok || !okl {
+			return nil, bad("no agent_id or signing_keys")
+		}
+		for _, raw := range keys {
+			k, ok := asObject(raw)
+			if !ok {
+				return nil, bad("a signing key is not an object")
+			}
+			fp, ok1 := k.str("fingerprint")
+			pinned, ok2 := k.str("pinned_at")
+			unpinned, ok3 := optString(k, "unpinned_at")
+			if !ok1 || !ok2 || !ok3 {
+				return nil, bad("a signing key without fingerprint, pinned_at or unpinned_at")
+			}
+			out = append(out, tlog.Entry{Type: tlog.TypePin, TenantID: tenantID, AgentID: agent, Fingerprint: fp, At: pinned})
+			if !k.isNull("unpinned_at") {
+				out = append(out, tlog.Entry{Type: tlog.TypeUnpin, TenantID: tenantID, AgentID: agent, Fingerprint: fp, At: unpinned})
 			}
 		}
 	}

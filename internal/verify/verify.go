@@ -34,6 +34,8 @@ type Limits struct {
 	MaxLineageSize  int64 // key_lineage.json
 	MaxSmallSize    int64 // manifest.sig, signing_key.pub
 	MaxDocSize      int64 // verify.py, README.txt
+	MaxProofSize    int64 // transparency/pack.tlog-proof
+	MaxProofsSize   int64 // transparency/pins.tlog-proofs
 }
 
 // DefaultLimits are the caps verify.py uses too.
@@ -44,6 +46,8 @@ var DefaultLimits = Limits{
 	MaxLineageSize:  4 << 20,
 	MaxSmallSize:    64 << 10,
 	MaxDocSize:      4 << 20,
+	MaxProofSize:    1 << 20,
+	MaxProofsSize:   64 << 20,
 }
 
 // maxPadding bounds the zero bytes accepted after the end of the tar
@@ -59,6 +63,9 @@ type Options struct {
 	Limits Limits
 	// Deep adds the provenance checks of SPEC 9 (--deep).
 	Deep bool
+	// Transparency, when set, adds the checks of SPEC 10 against these keys
+	// (--log-key, --witness-key, --witness-quorum; ParseTransparencyOptions).
+	Transparency *TransparencyKeys
 }
 
 // Report is the outcome of verifying one pack.
@@ -86,14 +93,14 @@ func VerifyPath(path string, opts Options) (*Report, error) {
 	}
 	var c *Contents
 	if st.IsDir() {
-		c = readDir(path, limits(opts), opts.Deep)
+		c = readDir(path, limits(opts), opts.Deep, opts.Transparency != nil)
 	} else {
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnreadable, err)
 		}
 		defer f.Close()
-		c = readArchive(f, limits(opts), opts.Deep)
+		c = readArchive(f, limits(opts), opts.Deep, opts.Transparency != nil)
 		if c.ioErr != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnreadable, c.ioErr)
 		}
@@ -110,7 +117,7 @@ func VerifyReader(r io.Reader, opts Options) (*Report, error) {
 		return nil, err
 	}
 	opts.ExpectFingerprint = expected
-	c := readArchive(r, limits(opts), opts.Deep)
+	c := readArchive(r, limits(opts), opts.Deep, opts.Transparency != nil)
 	if c.ioErr != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnreadable, c.ioErr)
 	}
@@ -159,6 +166,9 @@ func Verify(c *Contents, opts Options) *Report {
 	r.Checks = append(r.Checks, CheckQuarantine(c))
 	if c.deep != nil && m != nil {
 		r.Checks = append(r.Checks, CheckProvenance(c, m)...)
+	}
+	if opts.Transparency != nil && m != nil {
+		r.Checks = append(r.Checks, CheckPackTransparency(c, m, opts.Transparency)...)
 	}
 	r.OK = true
 	for _, ch := range r.Checks {

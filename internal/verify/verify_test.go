@@ -92,6 +92,12 @@ func extract(t *testing.T, b []byte, dir string) {
 	t.Helper()
 	for _, m := range unpack(t, b) {
 		p := filepath.Join(dir, filepath.FromSlash(m.Hdr.Name))
+		if m.Hdr.Typeflag == tar.TypeDir {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
