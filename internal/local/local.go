@@ -78,15 +78,17 @@ type Config struct {
 
 // Hub is a running local hub.
 type Hub struct {
-	info      profile.Info
-	cfg       Config
-	dynalite  *emu.Dynalite
-	minio     *emu.MinIO
-	witness   *emu.Litewitness
-	kmsSrv    *http.Server
-	https     *http.Server
-	stopTimer chan struct{}
-	builds    *builds
+	info     profile.Info
+	cfg      Config
+	dynalite *emu.Dynalite
+	minio    *emu.MinIO
+	witness  *emu.Litewitness
+	// logSettings are the log's (startLog).
+	logSettings app.LogSettings
+	kmsSrv      *http.Server
+	https       *http.Server
+	stopTimer   chan struct{}
+	builds      *builds
 
 	// Core is the hub's use cases, Stores what they are built over: the
 	// very ones the functions run.

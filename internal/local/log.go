@@ -90,8 +90,13 @@ func (h *Hub) startLog(ctx context.Context, tables dynamo.Tables) (*tlog.Log, er
 		return nil, fmt.Errorf("local hub: %w", err)
 	}
 	h.info.LogVKey, h.info.WitnessVKeys = vkey, []string{w.VKey()}
+	h.logSettings = ls
 	return tl, nil
 }
+
+// LogSettings are the settings the hub's log runs with: its table, bucket,
+// origin, KMS key and witness (the zero value with Config.NoWitness).
+func (h *Hub) LogSettings() app.LogSettings { return h.logSettings }
 
 // witnessKey reads the witness's key from dir, making it on first start.
 // The key and the database go together: a witness that lost either must
