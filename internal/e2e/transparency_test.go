@@ -7,11 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
-	"github.com/monsys/hub/internal/app"
-	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/pack/packtest"
 	"github.com/monsys/hub/internal/tlog"
@@ -74,15 +69,7 @@ func TestPackTransparency(t *testing.T) {
 
 	t.Run("fail/rewound-log-refused", func(t *testing.T) {
 		ctx := context.Background()
-		ls := e.hub.LogSettings()
-		ls.Table, ls.Bucket = emutest.UniquePrefix(t)+"rewound-log", emutest.UniqueBucket(t)
-		if err := dynamo.CreateLogTable(ctx, e.hub.DynamoDB, ls.Table); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.hub.S3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(ls.Bucket), ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
-			t.Fatal(err)
-		}
-		rewound, _, err := app.NewLog(ctx, ls, app.LogParts{DynamoDB: e.hub.DynamoDB, S3: e.hub.S3, KMS: e.hub.KMS})
+		rewound, err := e.hub.RewoundLog(ctx, emutest.UniqueBucket(t))
 		if err != nil {
 			t.Fatal(err)
 		}

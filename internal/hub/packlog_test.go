@@ -175,6 +175,27 @@ func TestPacksCarryProofs(t *testing.T) {
 			t.Fatalf("lines %q", lines)
 		}
 	})
+	t.Run("ok/cut-unpin-logged-by-the-builder", func(t *testing.T) {
+		// rotate-signing-key writes the unpin, its submission is lost (the
+		// admin's retry finds no key to unpin): the next pack naming the
+		// agent logs it from the key history.
+		cut := &cutLog{}
+		lf := newLogFx(t, func(l *tlog.Log) hub.LogSubmitter { cut.Log = l; return cut })
+		a := lf.enrolled()
+		lf.clock.Advance(time.Second)
+		cut.mu.Lock()
+		cut.fail = 1
+		cut.mu.Unlock()
+		_, err := lf.core.Agents.RotateSigningKey(lf.ctx, lf.admin, a.id)
+		wantCode(t, err, hub.CodeUnavailable)
+		if st := lf.agentState(a.id); len(st.SigningPubKey) != 0 {
+			t.Fatal("the unpin was not stored")
+		}
+		p := lf.mustBuild(lf.requestApril())
+		if lines := lf.checkProofs(p); len(lines) != 3 || !strings.Contains(lines[2], "(1 pin, 1 unpin)") {
+			t.Fatalf("lines %q", lines)
+		}
+	})
 	t.Run("fail/witnesses-down-then-retry", func(t *testing.T) {
 		lf := newLogFx(t, nil)
 		lf.enrolled()

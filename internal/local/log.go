@@ -94,10 +94,6 @@ func (h *Hub) startLog(ctx context.Context, tables dynamo.Tables) (*tlog.Log, er
 	return tl, nil
 }
 
-// LogSettings are the settings the hub's log runs with: its table, bucket,
-// origin, KMS key and witness (the zero value with Config.NoWitness).
-func (h *Hub) LogSettings() app.LogSettings { return h.logSettings }
-
 // witnessKey reads the witness's key from dir, making it on first start.
 // The key and the database go together: a witness that lost either must
 // not start again with the other (it would cosign a rewound log, or be
@@ -129,4 +125,27 @@ func witnessKey(dir string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("local hub: witness key: %w", err)
 	}
 	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// RewoundLog is the hub's log as a backup from before it logged anything
+// would restore it: a new, empty log table and bucket (named after name)
+// with the hub's log key and witness. A witness that cosigned the real log
+// refuses whatever history is appended to it (the demo, the e2e tests).
+func (h *Hub) RewoundLog(ctx context.Context, name string) (*tlog.Log, error) {
+	ls := h.logSettings
+	if ls.Table == "" {
+		return nil, errors.New("local hub: no log (NoWitness)")
+	}
+	ls.Table, ls.Bucket = h.cfg.TablePrefix+name, name
+	if err := dynamo.CreateLogTable(ctx, h.DynamoDB, ls.Table); err != nil {
+		return nil, fmt.Errorf("local hub: rewound log: %w", err)
+	}
+	if err := ensureBucket(ctx, h.S3, ls.Bucket); err != nil {
+		return nil, fmt.Errorf("local hub: rewound log: %w", err)
+	}
+	tl, _, err := app.NewLog(ctx, ls, app.LogParts{DynamoDB: h.DynamoDB, S3: h.S3, KMS: h.KMS, S3Now: h.cfg.Clock.Now})
+	if err != nil {
+		return nil, fmt.Errorf("local hub: rewound log: %w", err)
+	}
+	return tl, nil
 }
