@@ -7,6 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/monsys/hub/internal/aws/kmssign"
+	"github.com/monsys/hub/internal/local"
 	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/pack/packtest"
 	"github.com/monsys/hub/internal/tlog"
@@ -88,4 +93,35 @@ func TestPackTransparency(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestPackTransparencyEnvelopeLogKey: in kms-envelope mode (a KMS without
+// Ed25519 keys) the local hub's log key is an Ed25519 seed sealed under the
+// envelope key; its packs pass the verifiers with hub.json's keys.
+func TestPackTransparencyEnvelopeLogKey(t *testing.T) {
+	e := startEnv(t, local.Config{DynamoEndpoint: emutest.DynamoEndpointForTest(t), TablePrefix: emutest.UniquePrefix(t),
+		SigningMode: kmssign.ModeKMSEnvelope})
+	// No Ed25519 KMS key was made for the log.
+	if _, err := e.hub.KMS.DescribeKey(t.Context(), &kms.DescribeKeyInput{KeyId: aws.String(local.LogKeyAlias)}); err == nil {
+		t.Fatal("kms-envelope mode made a KMS log key")
+	}
+	ad := e.admin()
+	a := e.enrolledAgent()
+	expect(t, a.ingest(a.body(metric("cpu", 1))), http.StatusAccepted, "")
+	r := ad.awaitPack(ad.requestPack(period(t)))
+	if r.Body["status"] != "ready" {
+		t.Fatalf("pack: %s", r)
+	}
+	path := writeTemp(t, "pack.tar.gz", download(t, r.Body["download_url"].(string)))
+	keys, err := verify.ParseTransparencyOptions(verify.TransparencyOptions{LogKey: e.info.LogVKey, WitnessKeys: e.info.WitnessVKeys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := verify.VerifyPath(path, verify.Options{Transparency: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK || !strings.Contains(rep.Text(), "✓ Key history in the log (1 pin, 0 unpins)") {
+		t.Fatalf("Go verifier:\n%s", rep.Text())
+	}
 }

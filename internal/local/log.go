@@ -46,11 +46,22 @@ const (
 // cycle publishes it, and packs are ready only once proved.
 func (h *Hub) startLog(ctx context.Context, tables dynamo.Tables) (*tlog.Log, error) {
 	cfg := h.cfg
-	keyID, err := ensureKey(ctx, h.KMS, LogKeyAlias, kmstypes.KeySpecEccNistEdwards25519, kmstypes.KeyUsageTypeSignVerify)
+	ls := app.LogSettings{Table: tables.Log, Bucket: cfg.LogBucket, Origin: cfg.LogOrigin, PathStyle: true}
+	var err error
+	if cfg.SigningMode == kmssign.ModeKMSEnvelope {
+		ls.KeyID, ls.WrapKeyID, err = h.envelopeLogKey(ctx)
+	} else {
+		ls.KeyID, err = ensureKey(ctx, h.KMS, LogKeyAlias, kmstypes.KeySpecEccNistEdwards25519, kmstypes.KeyUsageTypeSignVerify)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("local hub: log key: %w", err)
 	}
-	signer, err := kmssign.New(ctx, h.KMS, keyID)
+	var signer tlog.Signer
+	if ls.WrapKeyID != "" {
+		signer, err = kmssign.NewEnvelopeLogSigner(h.KMS, ls.WrapKeyID, ls.Origin, ls.KeyID)
+	} else {
+		signer, err = kmssign.New(ctx, h.KMS, ls.KeyID)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("local hub: log key: %w", err)
 	}
@@ -75,16 +86,12 @@ func (h *Hub) startLog(ctx context.Context, tables dynamo.Tables) (*tlog.Log, er
 	if err := w.AddLog(ctx, cfg.LogOrigin, vkey); err != nil {
 		return nil, fmt.Errorf("local hub: %w", err)
 	}
-	ws, q, err := witness.Parse(w.VKey()+" "+w.URL(), "")
-	if err != nil {
+	if ls.Witnesses, ls.Quorum, err = witness.Parse(w.VKey()+" "+w.URL(), ""); err != nil {
 		return nil, fmt.Errorf("local hub: %w", err)
 	}
-	var retention time.Duration
 	if cfg.RetentionDays > 0 {
-		retention = time.Duration(cfg.RetentionDays) * 24 * time.Hour
+		ls.Retention = time.Duration(cfg.RetentionDays) * 24 * time.Hour
 	}
-	ls := app.LogSettings{Table: tables.Log, Bucket: cfg.LogBucket, Origin: cfg.LogOrigin, KeyID: keyID, Witnesses: ws, Quorum: q,
-		Retention: retention, PathStyle: true}
 	tl, _, err := app.NewLog(ctx, ls, app.LogParts{DynamoDB: h.DynamoDB, S3: h.S3, KMS: h.KMS, S3Now: cfg.Clock.Now})
 	if err != nil {
 		return nil, fmt.Errorf("local hub: %w", err)
@@ -92,6 +99,36 @@ func (h *Hub) startLog(ctx context.Context, tables dynamo.Tables) (*tlog.Log, er
 	h.info.LogVKey, h.info.WitnessVKeys = vkey, []string{w.VKey()}
 	h.logSettings = ls
 	return tl, nil
+}
+
+// logKeyFile, under the state folder, holds the reference of the
+// kms-envelope log key (the sealed seed is useless without the local KMS).
+const logKeyFile = "log-key.ref"
+
+// envelopeLogKey returns the kms-envelope log key's reference and the
+// envelope key, sealing a new log key on first start (SigningMode
+// kms-envelope: as where KMS makes no Ed25519 keys).
+func (h *Hub) envelopeLogKey(ctx context.Context) (string, string, error) {
+	wrap, err := ensureKey(ctx, h.KMS, WrapKeyAlias, kmstypes.KeySpecSymmetricDefault, kmstypes.KeyUsageTypeEncryptDecrypt)
+	if err != nil {
+		return "", "", err
+	}
+	path := filepath.Join(h.cfg.Dir, logKeyFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), wrap, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", "", err
+	}
+	ref, err := kmssign.SealLogKey(ctx, h.KMS, wrap, h.cfg.LogOrigin, rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	if err := atomicfile.Write(path, []byte(ref+"\n"), 0o600); err != nil {
+		return "", "", err
+	}
+	return ref, wrap, nil
 }
 
 // witnessKey reads the witness's key from dir, making it on first start.
