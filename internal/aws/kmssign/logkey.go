@@ -71,20 +71,35 @@ func NewEnvelopeLogSigner(api EnvelopeAPI, wrapKeyID, origin, ref string) (*Enve
 	if api == nil || wrapKeyID == "" {
 		return nil, fmt.Errorf("%w: an envelope log key needs the KMS client and the envelope key", ErrLogKey)
 	}
+	pub, blob, err := parseEnvelopeLogKey(ref)
+	if err != nil {
+		return nil, err
+	}
+	return &EnvelopeLogSigner{api: api, wrapKeyID: wrapKeyID, origin: origin, pub: pub, blob: blob}, nil
+}
+
+// EnvelopeLogPublicKey is the public key an envelope log key reference
+// records (what monsys-admin bootstrap prints the verifier key of).
+func EnvelopeLogPublicKey(ref string) (ed25519.PublicKey, error) {
+	pub, _, err := parseEnvelopeLogKey(ref)
+	return pub, err
+}
+
+func parseEnvelopeLogKey(ref string) (ed25519.PublicKey, []byte, error) {
 	rest, ok := strings.CutPrefix(ref, envelopeLogKeyPrefix)
 	parts := strings.Split(rest, ":")
 	if !ok || len(parts) != 2 {
-		return nil, fmt.Errorf("%w: malformed envelope reference", ErrLogKey)
+		return nil, nil, fmt.Errorf("%w: malformed envelope reference", ErrLogKey)
 	}
 	pub, err := base64.StdEncoding.DecodeString(parts[0])
 	if err != nil || len(pub) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("%w: malformed public key in the envelope reference", ErrLogKey)
+		return nil, nil, fmt.Errorf("%w: malformed public key in the envelope reference", ErrLogKey)
 	}
 	blob, err := base64.StdEncoding.DecodeString(parts[1])
 	if err != nil || len(blob) == 0 {
-		return nil, fmt.Errorf("%w: malformed ciphertext in the envelope reference", ErrLogKey)
+		return nil, nil, fmt.Errorf("%w: malformed ciphertext in the envelope reference", ErrLogKey)
 	}
-	return &EnvelopeLogSigner{api: api, wrapKeyID: wrapKeyID, origin: origin, pub: pub, blob: blob}, nil
+	return pub, blob, nil
 }
 
 // Public returns the log key's public key.
