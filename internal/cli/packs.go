@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/monsys/hub/internal/client"
 	"github.com/monsys/hub/internal/pack"
+	"github.com/monsys/hub/internal/profile"
 	"github.com/monsys/hub/internal/verify"
 )
 
@@ -25,6 +27,11 @@ type packOpts struct {
 	download        string
 	verify, deep    bool
 	fingerprint     string
+	quorum          int
+	// logKey and witnessKeys are hub.json's log_vkey and witness_vkeys,
+	// read with --verify: verify.py's --log-key and --witness-key.
+	logKey      string
+	witnessKeys []string
 }
 
 func (a *app) packsCmd() *cobra.Command {
@@ -39,6 +46,10 @@ start of --from to the end of --to (dates, or RFC 3339 times).
 --wait shows progress until the hub has built it; --download DIR saves it
 into DIR; --verify then runs the pack's own verify.py (python3) on it, with
 --deep and --expect-fingerprint passed on, and exits with its verdict.
+When the hub profile names the transparency log's key and its witnesses'
+(hub.json log_vkey, witness_vkeys), --verify also checks the pack against
+the witnessed log (verify.py --log-key, --witness-key, and --witness-quorum
+when given; by default every witness must have cosigned).
 --download implies --wait, --verify implies both.`,
 		Args: args(0, ""),
 		RunE: run(func(ctx context.Context, _ []string) error { return a.createPack(ctx, o) }),
@@ -52,6 +63,7 @@ into DIR; --verify then runs the pack's own verify.py (python3) on it, with
 	f.BoolVar(&o.verify, "verify", false, "verify the download with the pack's verify.py (implies --wait; needs --download)")
 	f.BoolVar(&o.deep, "deep", false, "with --verify: the provenance checks too (verify.py --deep)")
 	f.StringVar(&o.fingerprint, "expect-fingerprint", "", "with --verify: the tenant's pack-signing key fingerprint the pack must be signed with")
+	f.IntVar(&o.quorum, "witness-quorum", 0, "with --verify: how many of hub.json's witnesses must have cosigned the pack's log entry (default all)")
 
 	list := &cobra.Command{Use: "list", Short: "List the tenant's packs, newest first", Args: args(0, ""),
 		RunE: run(func(ctx context.Context, _ []string) error { return a.listPacks(ctx) })}
@@ -129,8 +141,22 @@ func (a *app) createPack(ctx context.Context, o packOpts) error {
 	if o.verify && o.download == "" {
 		return usagef("--verify needs --download DIR")
 	}
-	if (o.deep || o.fingerprint != "") && !o.verify {
-		return usagef("--deep and --expect-fingerprint go with --verify")
+	if (o.deep || o.fingerprint != "" || o.quorum != 0) && !o.verify {
+		return usagef("--deep, --expect-fingerprint and --witness-quorum go with --verify")
+	}
+	if o.verify {
+		// The log's and the witnesses' keys, when the hub has a log.
+		prof, err := profile.Read(a.profilePath())
+		if err != nil {
+			return fmt.Errorf("hub profile: %w", err)
+		}
+		o.logKey, o.witnessKeys = prof.LogVKey, prof.WitnessVKeys
+		switch {
+		case o.quorum != 0 && o.logKey == "":
+			return usagef("--witness-quorum: the hub profile %s names no transparency log (log_vkey)", a.profilePath())
+		case o.quorum < 0 || o.quorum > len(o.witnessKeys):
+			return usagef("--witness-quorum %d: the hub profile names %d witnesses", o.quorum, len(o.witnessKeys))
+		}
 	}
 	wait := o.wait || o.download != ""
 	var py string
@@ -293,6 +319,15 @@ func verifyArgs(path string, o packOpts, asJSON bool) []string {
 	}
 	if o.deep {
 		args = append(args, "--deep")
+	}
+	if o.logKey != "" {
+		args = append(args, "--log-key", o.logKey)
+		for _, w := range o.witnessKeys {
+			args = append(args, "--witness-key", w)
+		}
+		if o.quorum != 0 {
+			args = append(args, "--witness-quorum", strconv.Itoa(o.quorum))
+		}
 	}
 	if asJSON {
 		args = append(args, "--json")

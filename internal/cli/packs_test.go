@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,12 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/torchwood"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/creack/pty"
 
 	"github.com/monsys/hub/internal/aws/s3store"
 	"github.com/monsys/hub/internal/client"
 	"github.com/monsys/hub/internal/local"
+	"github.com/monsys/hub/internal/profile"
+	"github.com/monsys/hub/internal/tlog"
 )
 
 // thisMonth is the current month, whose pack the tests ask for.
@@ -116,9 +120,53 @@ func TestPacks(t *testing.T) {
 			t.Fatalf("a period over the hub's limit: %q", r.stderr)
 		}
 	})
+	t.Run("fail/hub.json names a log: --verify passes its keys on, and verify.py checks the pack against them", func(t *testing.T) {
+		info, err := profile.Read(e.profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed := func(b byte) ed25519.PrivateKey { return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{b}, 32)) }
+		logKey, err := tlog.VerifierKey("hub.example.com/monsys", seed(5).Public().(ed25519.PublicKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws, err := torchwood.NewCosignatureSigner("witness1.example", seed(6))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info.LogVKey, info.WitnessVKeys = logKey, []string{ws.Verifier().String()}
+		logged := filepath.Join(filepath.Dir(e.profile), "hub-logged.json")
+		if err := profile.Write(logged, info); err != nil {
+			t.Fatal(err)
+		}
+		// This hub's packs are not in that log: the pack fails SPEC 10's checks.
+		for _, quorum := range []string{"", "1"} {
+			args := []string{"packs", "create", "--month", thisMonth(), "--download", t.TempDir(), "--verify"}
+			cmdLine := " --log-key " + logKey + " --witness-key " + info.WitnessVKeys[0] + "\n"
+			if quorum != "" {
+				args = append(args, "--witness-quorum", quorum)
+				cmdLine = strings.TrimSuffix(cmdLine, "\n") + " --witness-quorum " + quorum + "\n"
+			}
+			r := runMonsys(t, logged, args...).want(t, 1)
+			if !strings.Contains(r.stdout, cmdLine) || !strings.Contains(r.stdout, "✓ Tenant: ") || !strings.Contains(r.stdout, "\n✗ ") {
+				t.Fatalf("stdout lacks %q and a ✗ line:\n%s", cmdLine, r.stdout)
+			}
+		}
+		for _, args := range [][]string{{"--witness-quorum", "2"}, {"--witness-quorum", "-1"}} {
+			args = append([]string{"packs", "create", "--month", thisMonth(), "--download", t.TempDir(), "--verify"}, args...)
+			if r := runMonsys(t, logged, args...); r.code != 2 {
+				t.Errorf("%v: exit %d", args, r.code)
+			}
+		}
+		// Without a log in hub.json, --witness-quorum is a usage error.
+		if r := e.monsys(t, "packs", "create", "--month", thisMonth(), "--download", t.TempDir(), "--verify", "--witness-quorum", "1"); r.code != 2 {
+			t.Errorf("--witness-quorum without log_vkey: exit %d", r.code)
+		}
+	})
 	t.Run("fail/usage: exit 2", func(t *testing.T) {
 		for _, args := range [][]string{{"packs", "create"}, {"packs", "create", "--month", "2026-04", "--from", "2026-04-01"},
 			{"packs", "create", "--month", "April"}, {"packs", "create", "--month", "2026-04", "--verify"},
+			{"packs", "create", "--month", "2026-04", "--witness-quorum", "1"},
 			{"packs", "create", "--from", "2026-04-02", "--to", "2026-04-01"}, {"packs", "link", first, "--expires", "0s"}, {"packs", "show"}} {
 			if r := e.monsys(t, args...); r.code != 2 {
 				t.Errorf("%v: exit %d", args, r.code)

@@ -114,6 +114,55 @@ class Units(unittest.TestCase):
             with self.assertRaises(verify.UsageError):
                 verify.parse_transparency_options(*args)
 
+    def test_fuzz_proofs_and_checkpoints(self):
+        # Seeded mutations of the vectors' proofs (bytes flipped, cut,
+        # inserted, lines repeated or dropped): parsing and the checks either
+        # answer or say ProofMalformed, never raise anything else, and a
+        # pack proof that passes proves the same entry.
+        import random
+        with open(VECTORS, encoding="utf-8") as f:
+            v = json.load(f)["vectors"][0]
+        keys = verify.parse_transparency_options(v["log_key"], v["witness_keys"], v["quorum"])
+        good = {k: v[k].encode("utf-8") for k in ("pack_proof", "pins_proofs")}
+        rnd = random.Random(14)
+        alphabet = b"\n \xe2\x80\x94+/=0123456789abcdefAZ\x00\xff"
+
+        def mutate(b):
+            b = bytearray(b)
+            for _ in range(rnd.randint(1, 3)):
+                op, i = rnd.randrange(5), rnd.randrange(len(b) + 1)
+                if op == 0 and i < len(b):
+                    b[i] ^= 1 << rnd.randrange(8)
+                elif op == 1:
+                    del b[i:]
+                elif op == 2:
+                    b[i:i] = bytes(rnd.choice(alphabet) for _ in range(rnd.randint(1, 4)))
+                else:
+                    lines = bytes(b).split(b"\n")
+                    j = rnd.randrange(len(lines))
+                    lines[j:j + 1] = [lines[j]] * (0 if op == 3 else 2)
+                    b = bytearray(b"\n".join(lines))
+                if not b:
+                    break
+            return bytes(b)
+
+        for n in range(int(os.environ.get("MONSYS_FUZZ_ROUNDS", "400"))):
+            which = "pack_proof" if n % 2 == 0 else "pins_proofs"
+            data = mutate(good[which])
+            try:
+                verify.parse_proof(data)
+            except verify.ProofMalformed:
+                pass
+            try:
+                verify.split_proofs(data)
+            except verify.ProofMalformed:
+                pass
+            inp = dict(v["pack"], key_history=v["key_history"], **good)
+            inp[which] = data
+            checks = verify.check_transparency(inp, keys)
+            if all(ch.ok for ch in checks) and which == "pack_proof":
+                self.assertEqual(verify.parse_proof(data)[0], verify.parse_proof(good[which])[0], "another entry passes: %r" % data)
+
     def test_key_history_entries(self):
         fp = "4a:" * 31 + "4a"
         agents = ('{"agent_id":"ag_a","signing_keys":[{"fingerprint":"%s","pinned_at":"2026-03-01T00:00:00Z",'

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"strconv"
@@ -26,11 +27,17 @@ import (
 type logged struct {
 	members []member // the pack, without transparency/
 	late    []member // the same pack generated an hour later (after the cosignatures)
-	logKey  string
-	w1, w2  string // the witnesses' verifier keys
-	w2Line  string // w2's cosignature line in every checkpoint
+	// March's pack with, in data/agents.ndjson, a key slipped into
+	// ag_signed's history (not in the log), and with a key history that is
+	// not one; both re-signed, their manifests logged.
+	slipped, unreadable []member
+	slippedFP           string
+	logKey              string
+	w1, w2              string // the witnesses' verifier keys
+	w2Line              string // w2's cosignature line in every checkpoint
 
 	packProof, lateProof   string // of the pack's entry, of the late pack's
+	slippedProof, badProof string // of the slipped and unreadable packs' entries
 	otherProof, rebuilt    string // another pack's entry; this pack_id with another manifest
 	pinsProofs             string // every pin and unpin of the key history
 	pinsProofsButLast      string // without the last pin's proof
@@ -38,7 +45,7 @@ type logged struct {
 	firstCosign, generated time.Time
 }
 
-func buildLogged(t testing.TB) *logged {
+func buildLogged(t *testing.T) *logged {
 	t.Helper()
 	ctx := context.Background()
 	meta, signer, data := packtest.March()
@@ -57,6 +64,13 @@ func buildLogged(t testing.TB) *logged {
 	lateMeta := meta
 	lateMeta.GeneratedAt = meta.GeneratedAt.Add(time.Hour)
 	lg.late = build(lateMeta)
+	agents := string(find(t, lg.members, pack.DataDir+pack.AgentsPath).Body)
+	slipPub := pubOf(packtest.Key(9))
+	lg.slippedFP = pack.Fingerprint(slipPub)
+	slipped := `"signing_keys":[{"fingerprint":"` + lg.slippedFP + `","pinned_at":"2026-01-01T00:00:00Z","public_key":"` +
+		base64.StdEncoding.EncodeToString(slipPub) + `","unpinned_at":"2026-01-30T00:00:00Z"},{`
+	lg.slipped = withAgents(t, lg.members, strings.Replace(agents, `"signing_keys":[{`, slipped, 1))
+	lg.unreadable = withAgents(t, lg.members, strings.Replace(agents, `"signing_keys":[]`, `"signing_keys":{}`, 1))
 
 	body := func(ms []member, name string) []byte {
 		for _, m := range ms {
@@ -79,6 +93,8 @@ func buildLogged(t testing.TB) *logged {
 		tlog.Pack(meta.TenantID, meta.PackID, pack.SHA256Hex(body(lg.late, pack.ManifestName)), gen(lateMeta)),
 		tlog.Pack(meta.TenantID, "pk_other", strings.Repeat("0c", 32), gen(meta)),
 		tlog.Pack(meta.TenantID, meta.PackID, strings.Repeat("ab", 32), gen(meta)),
+		tlog.Pack(meta.TenantID, meta.PackID, pack.SHA256Hex(body(lg.slipped, pack.ManifestName)), gen(meta)),
+		tlog.Pack(meta.TenantID, meta.PackID, pack.SHA256Hex(body(lg.unreadable, pack.ManifestName)), gen(meta)),
 	}
 
 	ws := fixedCosigner{
@@ -96,25 +112,37 @@ func buildLogged(t testing.TB) *logged {
 			t.Fatal(err)
 		}
 	}
-	var raw [][]byte
-	for _, e := range append(entries, history...) {
-		b, err := e.Bytes()
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw = append(raw, b)
-	}
-	proofs, cp, err := l.Proofs(ctx, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	proofs, cp := proofsOf(t, l, append(entries, history...))
 	lg.logKey = l.VerifierKey()
 	lg.w1, lg.w2 = ws[0].vkey(t), ws[1].vkey(t)
 	lg.w2Line = ws[1].line(cp[:bytes.LastIndex(cp, []byte("\n\n"))+1])
 	lg.packProof, lg.lateProof, lg.otherProof, lg.rebuilt = string(proofs[0]), string(proofs[1]), string(proofs[2]), string(proofs[3])
-	lg.pinsProofs = string(tlog.JoinProofs(proofs[4:]))
-	lg.pinsProofsButLast = string(tlog.JoinProofs(proofs[4:6]))
+	lg.slippedProof, lg.badProof = string(proofs[4]), string(proofs[5])
+	lg.pinsProofs = string(tlog.JoinProofs(proofs[6:]))
+	lg.pinsProofsButLast = string(tlog.JoinProofs(proofs[6:8]))
 	return lg
+}
+
+// withAgents returns a copy of ms whose data/agents.ndjson is agents, with
+// the manifest made to match and signed again with March's key.
+func withAgents(t *testing.T, ms []member, agents string) []member {
+	t.Helper()
+	out := slices.Clone(ms)
+	find(t, out, pack.DataDir+pack.AgentsPath).Body = []byte(agents)
+	editManifest(t, out, func(m map[string]any) {
+		var files []pack.FileEntry
+		for _, f := range m["files"].([]any) {
+			f := f.(map[string]any)
+			if f["path"] == pack.AgentsPath {
+				f["sha256"] = pack.SHA256Hex([]byte(agents))
+				f["record_count"] = strings.Count(agents, "\n")
+			}
+			files = append(files, pack.FileEntry{SHA256: f["sha256"].(string)})
+		}
+		m["inputs_hash"] = pack.InputsHash(files)
+	})
+	resign(t, out, packtest.Key(3))
+	return out
 }
 
 // withProofs returns a copy of ms with the transparency/ members set (a nil
@@ -166,7 +194,7 @@ func flipAfter(t testing.TB, s, marker string) string {
 	return s[:i] + flip(s[i]) + s[i+1:]
 }
 
-func transparencyCases(t testing.TB, lg *logged) []transparencyCase {
+func transparencyCases(t *testing.T, lg *logged) []transparencyCase {
 	s := func(v string) *string { return &v }
 	wrongLog, err := tlog.VerifierKey(vecOrigin, tlogtest.NewKey(2).Priv.Public().(ed25519.PublicKey))
 	if err != nil {
@@ -178,13 +206,13 @@ func transparencyCases(t testing.TB, lg *logged) []transparencyCase {
 	good := withProofs(lg.members, &lg.packProof, &lg.pinsProofs)
 	keys := []string{lg.w1, lg.w2}
 	first := lg.firstCosign.UTC().Format(time.RFC3339)
-	logged := "✓ Logged in " + vecOrigin + " at index 343 (tree size 347)"
+	logged := "✓ Logged in " + vecOrigin + " at index 343 (tree size 349)"
 	cosigned := "✓ Cosigned by 2 of 2 witnesses (quorum 2), first at " + first
 	history := "✓ Key history in the log (2 pins, 1 unpin)"
 	// The checkpoint's root hash is its third line; the proof's first hash
 	// follows the index line.
 	tamperedProof := flipAfter(t, lg.packProof, "\nindex 343\n")
-	tamperedCheckpoint := flipAfter(t, lg.packProof, "\n"+vecOrigin+"\n347\n")
+	tamperedCheckpoint := flipAfter(t, lg.packProof, "\n"+vecOrigin+"\n349\n")
 	return []transparencyCase{
 		{"ok/genuine", lg.logKey, keys, 0, good, true, []string{logged, cosigned, history}},
 		{"ok/quorum-1-of-2", lg.logKey, keys, 1, withProofs(lg.members, without(lg.packProof), without(lg.pinsProofs)), false,
@@ -202,7 +230,7 @@ func transparencyCases(t testing.TB, lg *logged) []transparencyCase {
 		{"fail/proof-for-another-entry", lg.logKey, keys, 0, withProofs(lg.members, &lg.otherProof, &lg.pinsProofs), false, []string{
 			"✗ Logged entry is not this pack's: pack_id, manifest_sha256 differ", cosigned, history}},
 		{"fail/tampered-proof", lg.logKey, keys, 0, withProofs(lg.members, &tamperedProof, &lg.pinsProofs), true, []string{
-			"✗ Inclusion proof invalid: transparency/pack.tlog-proof (index 343, tree size 347)", cosigned, history}},
+			"✗ Inclusion proof invalid: transparency/pack.tlog-proof (index 343, tree size 349)", cosigned, history}},
 		{"fail/tampered-checkpoint", lg.logKey, keys, 0, withProofs(lg.members, &tamperedCheckpoint, &lg.pinsProofs), false, []string{
 			"✗ Checkpoint signature invalid: " + vecOrigin,
 			"✗ Cosignatures not checked: the checkpoint did not verify",
@@ -211,8 +239,15 @@ func transparencyCases(t testing.TB, lg *logged) []transparencyCase {
 			"✗ Logged entry is not this pack's: manifest_sha256 differs", cosigned, history}},
 		{"fail/pin-not-in-log", lg.logKey, keys, 0, withProofs(lg.members, &lg.packProof, &lg.pinsProofsButLast), true, []string{logged, cosigned,
 			fmt.Sprintf("✗ Key history not in the log: pin of %s for %s at %s", lg.history[2].Fingerprint, lg.history[2].AgentID, lg.history[2].At)}},
+		{"fail/key-slipped-into-history", lg.logKey, keys, 0, withProofs(lg.slipped, &lg.slippedProof, &lg.pinsProofs), true, []string{
+			"✓ Logged in " + vecOrigin + " at index 347 (tree size 349)", cosigned,
+			"✗ Key history not in the log: pin of " + lg.slippedFP + " for ag_signed at 2026-01-01T00:00:00Z",
+			"✗ Key history not in the log: unpin of " + lg.slippedFP + " for ag_signed at 2026-01-30T00:00:00Z"}},
+		{"fail/key-history-unreadable", lg.logKey, keys, 0, withProofs(lg.unreadable, &lg.badProof, &lg.pinsProofs), false, []string{
+			"✓ Logged in " + vecOrigin + " at index 348 (tree size 349)", cosigned,
+			"✗ Key history unreadable: data/agents.ndjson"}},
 		{"fail/generated-after-first-cosignature", lg.logKey, keys, 0, withProofs(lg.late, &lg.lateProof, &lg.pinsProofs), false, []string{
-			"✓ Logged in " + vecOrigin + " at index 344 (tree size 347)",
+			"✓ Logged in " + vecOrigin + " at index 344 (tree size 349)",
 			"✗ generated_at " + lg.generated.Add(time.Hour).UTC().Format(time.RFC3339) + " is later than the first cosignature, " + first, history}},
 		{"fail/no-transparency-folder", lg.logKey, keys, 0, lg.members, true, []string{
 			"✗ Transparency proof missing: transparency/pack.tlog-proof",
@@ -295,21 +330,26 @@ func TestTransparencyMembers(t *testing.T) {
 		name  string
 		ms    []member
 		codes []string
+		dir   bool // also check the extracted pack
 	}{
-		{"ok/proofs", good, nil},
-		{"ok/proofs-and-folder-entry", append([]member{dirEntry}, good...), nil},
-		{"ok/pack-proof-only", withProofs(lg.members, &lg.packProof, nil), nil},
-		{"fail/other-file", append(slices.Clone(good), regular("transparency/checkpoint", []byte("x"))), []string{"unexpected_member"}},
-		{"fail/nested", append(slices.Clone(good), regular("transparency/old/pack.tlog-proof", []byte(lg.packProof))), []string{"unexpected_member"}},
-		{"fail/at-the-root", append(slices.Clone(lg.members), regular("pack.tlog-proof", []byte(lg.packProof))), []string{"unexpected_member"}},
-		{"fail/under-data", append(slices.Clone(lg.members), regular("data/transparency/pack.tlog-proof", []byte(lg.packProof))), []string{"file_unlisted"}},
+		{"ok/proofs", good, nil, true},
+		{"ok/proofs-and-folder-entry", append([]member{dirEntry}, good...), nil, false},
+		{"ok/pack-proof-only", withProofs(lg.members, &lg.packProof, nil), nil, false},
+		{"fail/other-file", append(slices.Clone(good), regular("transparency/checkpoint", []byte("x"))), []string{"unexpected_member"}, true},
+		{"fail/nested", append(slices.Clone(good), regular("transparency/old/pack.tlog-proof", []byte(lg.packProof))), []string{"unexpected_member"}, true},
+		{"fail/at-the-root", append(slices.Clone(lg.members), regular("pack.tlog-proof", []byte(lg.packProof))), []string{"unexpected_member"}, false},
+		{"fail/under-data", append(slices.Clone(lg.members), regular("data/transparency/pack.tlog-proof", []byte(lg.packProof))), []string{"file_unlisted"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
 			b := repack(t, tc.ms)
-			extract(t, b, dir)
-			for _, target := range []string{writeTemp(t, "evidence.tar.gz", b), dir} {
+			targets := []string{writeTemp(t, "evidence.tar.gz", b)}
+			if tc.dir {
+				dir := t.TempDir()
+				extract(t, b, dir)
+				targets = append(targets, dir)
+			}
+			for _, target := range targets {
 				g := runGo(t, target, "")
 				want := 0
 				if tc.codes != nil {

@@ -144,18 +144,7 @@ func buildVectors(t testing.TB) []vector {
 			t.Fatal(err)
 		}
 	}
-	var raw [][]byte
-	for _, e := range append([]tlog.Entry{pack, other, edge, late}, pins...) {
-		b, err := e.Bytes()
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw = append(raw, b)
-	}
-	proofs, cp, err := l.Proofs(ctx, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	proofs, cp := proofsOf(t, l, append([]tlog.Entry{pack, other, edge, late}, pins...))
 	// The fixed witnesses sign what torchwood verifies.
 	for _, w := range ws {
 		v, err := torchwood.NewCosignatureVerifier(w.vkey(t))
@@ -234,6 +223,25 @@ func buildVectors(t testing.TB) []vector {
 		with("fail/pins-proofs-missing", func(v *vector) { v.PinsProofs = nil }),
 		with("fail/pins-proof-other-checkpoint", func(v *vector) { v.PinsProofs = strs(withoutW2(pinsProofs)) }),
 	}
+}
+
+// proofsOf returns the proofs of entries against the log's latest
+// cosigned checkpoint, and that checkpoint.
+func proofsOf(t testing.TB, l *tlog.Log, entries []tlog.Entry) ([][]byte, []byte) {
+	t.Helper()
+	var raw [][]byte
+	for _, e := range entries {
+		b, err := e.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = append(raw, b)
+	}
+	proofs, cp, err := l.Proofs(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return proofs, cp
 }
 
 func flip(c byte) string {
