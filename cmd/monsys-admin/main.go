@@ -75,6 +75,7 @@ const usage = `usage:
   monsys-admin tenant create --tenant ID [--out DIR] [--url URL] (--local DIR | --ca-key ARN --table-prefix PREFIX)
   monsys-admin tenant list (--local DIR | --table-prefix PREFIX)
   monsys-admin admin-key rotate --hub FILE (--local DIR | --table-prefix PREFIX)
+  monsys-admin log-key seal --envelope-key ARN --log-origin ORIGIN
 (COMMAND -h for the flags)`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -85,6 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return tenantList(ctx, args[2:], stdout, stderr)
 	case len(args) >= 2 && args[0] == "admin-key" && args[1] == "rotate":
 		return adminKeyRotate(ctx, args[2:], stdout, stderr)
+	case len(args) >= 2 && args[0] == "log-key" && args[1] == "seal":
+		return logKeySeal(ctx, args[2:], stdout, stderr)
 	case len(args) == 0 || args[0] != "bootstrap":
 		fmt.Fprintln(stderr, usage)
 		return errors.New("unknown or missing command")
@@ -101,7 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.URL, "url", "", "the hub's address, written into hub.json (https://<DomainName>)")
 	fs.StringVar(&o.Dir, "out", "", "folder for hub.json, certificates and keys (default ./monsys-<tenant>)")
 	fs.StringVar(&o.CAName, "ca-name", "monsys hub CA", "common name of the CA certificate (first run only)")
-	fs.StringVar(&o.LogKeyID, "log-key", "", "KMS key of the transparency log (stack output LogKeyArn); prints its verifier key")
+	fs.StringVar(&o.LogKeyID, "log-key", "", "KMS key of the transparency log (stack output LogKeyArn), or in kms-envelope mode its sealed reference (log-key seal); prints its verifier key")
 	fs.StringVar(&o.LogOrigin, "log-origin", "", "the log's origin (stack output LogOrigin); required with --log-key")
 	fs.StringVar(&o.Witnesses, "witnesses", "", "the stack's Witnesses parameter: their verifier keys go into hub.json")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -251,7 +254,15 @@ func logKeys(ctx context.Context, o Options, c Clients) (string, []string, error
 	if (o.LogKeyID == "") != (o.LogOrigin == "") {
 		return "", nil, errors.New("bootstrap: --log-key and --log-origin go together (stack outputs LogKeyArn and LogOrigin)")
 	}
-	if o.LogKeyID != "" {
+	if kmssign.IsEnvelopeLogKey(o.LogKeyID) {
+		pub, err := kmssign.EnvelopeLogPublicKey(o.LogKeyID)
+		if err != nil {
+			return "", nil, fmt.Errorf("bootstrap: --log-key: %w", err)
+		}
+		if vkey, err = tlog.VerifierKey(o.LogOrigin, pub); err != nil {
+			return "", nil, fmt.Errorf("bootstrap: --log-origin: %w", err)
+		}
+	} else if o.LogKeyID != "" {
 		signer, err := kmssign.New(ctx, c.KMS, o.LogKeyID)
 		if err != nil {
 			return "", nil, fmt.Errorf("bootstrap: log key %s: %w", o.LogKeyID, err)

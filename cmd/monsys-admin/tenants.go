@@ -154,9 +154,14 @@ func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("tenant create: %w", err)
 	}
-	if *url == "" && t.local != "" {
+	// The local hub's log is the tenant's too (SPEC 10: one per deployment).
+	var logKeys func(*profile.Info)
+	if t.local != "" {
 		if p, err := profile.Read(filepath.Join(t.local, "hub.json")); err == nil {
-			*url = p.URL
+			if *url == "" {
+				*url = p.URL
+			}
+			logKeys = func(i *profile.Info) { i.LogVKey, i.WitnessVKeys = p.LogVKey, p.WitnessVKeys }
 		}
 	}
 	if *out == "" {
@@ -186,7 +191,7 @@ func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("tenant create: %w", err)
 	}
-	info, hubJSON, err := writeProfile(dir, *url, *tenant, key, caPEM, auth, clk.Now(), nil)
+	info, hubJSON, err := writeProfile(dir, *url, *tenant, key, caPEM, auth, clk.Now(), logKeys)
 	if err != nil {
 		return fmt.Errorf("tenant create: tenant %s was created, but its folder was not written ('monsys-admin bootstrap --tenant %s' issues it a new admin key and certificates): %w", *tenant, *tenant, err)
 	}

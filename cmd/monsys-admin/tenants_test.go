@@ -122,6 +122,10 @@ func TestTenantsOnLocalHub(t *testing.T) {
 	if err != nil || info.URL != h.Info().URL || info.TenantID != "second" {
 		t.Fatalf("hub.json %+v, %v", info, err)
 	}
+	// One log per deployment: the second tenant verifies against the same keys.
+	if info.LogVKey == "" || info.LogVKey != h.Info().LogVKey || len(info.WitnessVKeys) != 1 || info.WitnessVKeys[0] != h.Info().WitnessVKeys[0] {
+		t.Fatalf("hub.json log_vkey %q, witness_vkeys %q; the hub's %q, %q", info.LogVKey, info.WitnessVKeys, h.Info().LogVKey, h.Info().WitnessVKeys)
+	}
 	if ok, err := h.Core.Tenants.AdminKeyValid(ctx, "second", info.AdminKey); !ok || err != nil {
 		t.Fatalf("the admin key does not work on the local hub: %v", err)
 	}

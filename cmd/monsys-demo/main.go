@@ -48,6 +48,7 @@ import (
 	"github.com/monsys/hub/internal/pack/packtest"
 	"github.com/monsys/hub/internal/profile"
 	"github.com/monsys/hub/internal/sig"
+	"github.com/monsys/hub/internal/tlog"
 )
 
 func main() {
@@ -57,7 +58,7 @@ func main() {
 	}
 }
 
-const totalSteps = 11
+const totalSteps = 12
 
 // demo is the state the steps share.
 type demo struct {
@@ -110,6 +111,7 @@ func run() error {
 		{"Build an evidence pack", true, d.buildPack},
 		{"Download it through its presigned link", false, d.download},
 		{"Verify it with the pack's own verify.py", false, d.verifyPack},
+		{"Check it against the witnessed log; a rewound log is refused", false, d.witnessed},
 		{"Tamper with a copy: verification fails", false, d.tamper},
 		{"An insider edits a stored record: only --deep catches it", false, d.insider},
 	}
@@ -474,6 +476,58 @@ func (d *demo) verifyPack(ctx context.Context, l *stepLog) error {
 		return fmt.Errorf("verify.py --deep exited %d, want 0:\n%s", code, out)
 	}
 	return nil
+}
+
+// witnessed checks the pack's transparency/ proofs with the log key and the
+// witness key of hub.json (SPEC 10), then rewinds the log as a restored
+// backup would and shows the local witness refusing the other history.
+func (d *demo) witnessed(ctx context.Context, l *stepLog) error {
+	if d.info.LogVKey == "" || len(d.info.WitnessVKeys) == 0 {
+		return errors.New("hub.json has no log_vkey or witness_vkeys")
+	}
+	py, _ := exec.LookPath("python3")
+	args := []string{"--log-key", d.info.LogVKey}
+	for _, k := range d.info.WitnessVKeys {
+		args = append(args, "--witness-key", k)
+	}
+	path := filepath.Join(d.dir, filepath.Base(d.packRel))
+	out, code, err := runVerify(ctx, py, d.verify, path, d.packFP, args...)
+	if err != nil {
+		return err
+	}
+	l.block("$ python3 verify.py "+filepath.Base(d.packRel)+" --expect-fingerprint "+d.packFP+" "+strings.Join(args, " "), logLines(out))
+	if code != 0 {
+		return fmt.Errorf("verify.py with the log and witness keys exited %d, want 0:\n%s", code, out)
+	}
+	if !strings.Contains(out, "✓ Cosigned by 1 of 1 witnesses") || !strings.Contains(out, "✓ Key history in the log") {
+		return fmt.Errorf("verify.py did not check the log:\n%s", out)
+	}
+	rewound, err := d.hub.RewoundLog(ctx, "monsys-demo-rewound")
+	if err != nil {
+		return err
+	}
+	l.note("restored the log's table and bucket from a \"backup\" taken before anything was logged, then logged another pack there")
+	_, err = rewound.Append(ctx, tlog.Pack(d.info.TenantID, "pk_backdated", strings.Repeat("0", 64), "2026-01-01T00:00:00Z"))
+	if !errors.Is(err, tlog.ErrNotCosigned) {
+		return fmt.Errorf("the witness cosigned a rewound log (%v)", err)
+	}
+	l.note("the hub reports: %v", err)
+	return nil
+}
+
+// logLines are the lines the log checks add, after the plain check's.
+func logLines(out string) string {
+	var keep []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "Logged in") || strings.Contains(line, "Cosigned") || strings.Contains(line, "Key history") ||
+			strings.Contains(line, "Transparency") || strings.HasPrefix(line, "VERIFICATION") || strings.HasPrefix(line, "Result") {
+			keep = append(keep, line)
+		}
+	}
+	if len(keep) == 0 {
+		return out
+	}
+	return "…\n" + strings.Join(keep, "\n") + "\n"
 }
 
 // deepLines are the lines --deep adds, after the seven of the plain check.

@@ -29,7 +29,7 @@ func run() error {
 		DynamoEndpoint: os.Getenv("MONSYS_LOCAL_DYNAMODB_ENDPOINT"), Log: app.Logger(os.Stderr),
 		S3Endpoint: os.Getenv("MONSYS_LOCAL_S3_ENDPOINT"), S3User: os.Getenv("MONSYS_LOCAL_S3_USER"),
 		S3Password: os.Getenv("MONSYS_LOCAL_S3_PASSWORD"), Bucket: os.Getenv(app.EnvPackBucket),
-		SigningMode: os.Getenv(app.EnvSigningMode)}
+		SigningMode: os.Getenv(app.EnvSigningMode), LogOrigin: os.Getenv(app.EnvLogOrigin)}
 	if v := os.Getenv(app.EnvRetentionDays); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 36500 {

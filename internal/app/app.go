@@ -144,7 +144,8 @@ func NewCore(ctx context.Context, s Settings, c Clients, env hub.Env) (*Core, er
 }
 
 // NewCoreWithLog is NewCore whose pins and unpins are submitted to log and
-// whose integrity cycle publishes pub (either may be nil).
+// whose integrity cycle publishes pub (either may be nil). A pub that also
+// proves (a *tlog.Log) makes every pack wait for its cosigned proofs.
 func NewCoreWithLog(ctx context.Context, s Settings, c Clients, env hub.Env, log hub.LogSubmitter, pub hub.LogPublisher) (*Core, error) {
 	st, err := dynamo.New(c.DynamoDB, s.Tables)
 	if err != nil {
@@ -167,7 +168,15 @@ func NewCoreWithLog(ctx context.Context, s Settings, c Clients, env hub.Env, log
 	}
 	auth := &ca.Authority{Cert: cert, Signer: &LazySigner{KeyID: s.CAKeyID, API: c.KMS, Pub: cert.PublicKey}}
 	return Assemble(st, auth, CoreConfig{AgentCertValidity: s.AgentCertValidity, InsecureNoClientCert: s.InsecureNoClientCert,
-		StaleAfter: s.StaleAfter, Log: log, Publish: pub}, env)
+		StaleAfter: s.StaleAfter, Log: log, Publish: pub, Prove: prover(pub)}, env)
+}
+
+// prover is pub as the packs' LogProver, if it is one.
+func prover(pub hub.LogPublisher) hub.LogProver {
+	if lp, ok := pub.(hub.LogProver); ok {
+		return lp
+	}
+	return nil
 }
 
 // LazySigner is a crypto.Signer over a KMS key that is looked up on first use.

@@ -29,6 +29,10 @@ type CoreConfig struct {
 	Log hub.LogSubmitter
 	// Publish, when set, publishes the log at the end of each integrity cycle.
 	Publish hub.LogPublisher
+	// Prove, when set, logs every pack, gets it cosigned and puts its
+	// proofs into it before it is ready (SPEC 10). Nil: packs are only
+	// submitted to Log (a deployment without witnesses).
+	Prove hub.LogProver
 }
 
 // Core is the hub's use cases, each over the ports it calls from st: what
@@ -50,6 +54,7 @@ type Core struct {
 	stores hub.Stores
 	env    hub.Env
 	log    hub.LogSubmitter
+	prove  hub.LogProver
 }
 
 // Assemble builds the use cases over the stores (dynamo.New in AWS and the
@@ -58,7 +63,7 @@ func Assemble(st hub.Stores, ca CA, cfg CoreConfig, env hub.Env) (*Core, error) 
 	if ca == nil {
 		return nil, errors.New("app: the core needs the hub CA")
 	}
-	c := &Core{stores: st, env: env, log: cfg.Log}
+	c := &Core{stores: st, env: env, log: cfg.Log, prove: cfg.Prove}
 	certs, err := hub.NewCerts(ca, hub.CertConfig{InsecureNoClientCert: cfg.InsecureNoClientCert}, env)
 	if err != nil {
 		return nil, err
@@ -125,7 +130,7 @@ func (c *Core) AddPacks(p PackPorts, cfg hub.PackConfig) error {
 		return err
 	}
 	packs, err := hub.NewPacks(hub.PacksDeps{Packs: st.Packs, List: st.Packs, Lease: st.Packs, Batches: st.Batches, Anomalies: st.Anomalies,
-		Agents: st.Agents, AuditLog: st.Audit, Audit: st.Audit, Keys: keys, Objects: p.Objects, Starter: p.Starter, Log: c.log}, cfg, c.env)
+		Agents: st.Agents, AuditLog: st.Audit, Audit: st.Audit, Keys: keys, Objects: p.Objects, Starter: p.Starter, Log: c.log, Prover: c.prove}, cfg, c.env)
 	if err != nil {
 		return err
 	}

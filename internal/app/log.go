@@ -32,7 +32,11 @@ const DefaultLogRetentionDays = 3650
 
 // LogSettings are the settings of a function that appends to the log.
 type LogSettings struct {
+	// KeyID is the log key: a KMS key (kms mode), or the reference of an
+	// envelope-sealed key (kms-envelope mode, kmssign.SealLogKey), which
+	// WrapKeyID (MONSYS_SIGNING_WRAP_KEY_ID, the envelope key) unseals.
 	Table, Bucket, Origin, KeyID string
+	WrapKeyID                    string
 	Witnesses                    []witness.Witness
 	Quorum                       int
 	Retention                    time.Duration
@@ -48,6 +52,11 @@ func LogFromEnv(getenv func(string) string) (LogSettings, error) {
 	if err := required([][2]string{{EnvTableLog, ls.Table}, {EnvLogBucket, ls.Bucket}, {EnvLogOrigin, ls.Origin},
 		{EnvLogKeyID, ls.KeyID}, {EnvWitnesses, getenv(EnvWitnesses)}}); err != nil {
 		return LogSettings{}, err
+	}
+	if kmssign.IsEnvelopeLogKey(ls.KeyID) {
+		if ls.WrapKeyID = getenv(EnvWrapKeyID); ls.WrapKeyID == "" {
+			return LogSettings{}, fmt.Errorf("settings: %s is an envelope-sealed log key: %s (the envelope key) is required", EnvLogKeyID, EnvWrapKeyID)
+		}
 	}
 	if !tlog.ValidName(ls.Origin) {
 		return LogSettings{}, fmt.Errorf("settings: %s=%q: want a note name such as hub.example.com/monsys (no spaces, no '+')", EnvLogOrigin, ls.Origin)
@@ -73,11 +82,26 @@ func LogFromEnv(getenv func(string) string) (LogSettings, error) {
 type LogParts struct {
 	DynamoDB dynamo.LogAPI
 	S3       s3store.TilesAPI
-	KMS      kmssign.API
+	KMS      LogKMS
 	// HTTP is the witnesses' client; nil: witness.DefaultTimeout.
 	HTTP *http.Client
 	// S3Now is the tiles' retention clock (default the system's).
 	S3Now func() time.Time
+}
+
+// LogKMS is the part of the KMS client the log key calls: Sign in kms
+// mode, Decrypt in kms-envelope mode.
+type LogKMS interface {
+	kmssign.API
+	kmssign.EnvelopeAPI
+}
+
+// logSigner is the log key of ls.
+func logSigner(ctx context.Context, ls LogSettings, api LogKMS) (tlog.Signer, error) {
+	if kmssign.IsEnvelopeLogKey(ls.KeyID) {
+		return kmssign.NewEnvelopeLogSigner(api, ls.WrapKeyID, ls.Origin, ls.KeyID)
+	}
+	return kmssign.New(ctx, api, ls.KeyID)
 }
 
 // NewLog builds the log over DynamoDB (sequencing, pool), S3 (tiles,
@@ -91,7 +115,7 @@ func NewLog(ctx context.Context, ls LogSettings, p LogParts) (*tlog.Log, *witnes
 	if err != nil {
 		return nil, nil, err
 	}
-	signer, err := kmssign.New(ctx, p.KMS, ls.KeyID)
+	signer, err := logSigner(ctx, ls, p.KMS)
 	if err != nil {
 		return nil, nil, fmt.Errorf("log key: %w", err)
 	}

@@ -378,17 +378,21 @@ func PackFunctionFromEnv(ctx context.Context, getenv func(string) string) (*Pack
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	c := Clients{DynamoDB: dynamodb.NewFromConfig(cfg, DynamoDBOptions), KMS: kms.NewFromConfig(cfg)}
-	sub, err := LogSubmitterFromEnv(getenv, c.DynamoDB)
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = ps.PathStyle })
+	withLog, err := packsLog(getenv, c, s3c, log)
 	if err != nil {
 		return nil, err
 	}
 	metrics := NewEMFMetrics(output)
 	r, err := startRetrying(ctx, log, "pack", func(ctx context.Context) (packParts, error) {
-		core, err := NewCoreWithLog(ctx, s, c, hub.Env{Log: log, Metrics: metrics}, sub, nil)
+		sub, pub, err := withLog(ctx)
 		if err != nil {
 			return packParts{}, err
 		}
-		s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = ps.PathStyle })
+		core, err := NewCoreWithLog(ctx, s, c, hub.Env{Log: log, Metrics: metrics}, sub, pub)
+		if err != nil {
+			return packParts{}, err
+		}
 		parts := PackParts{KMS: c.KMS, S3: s3c, Starter: &LambdaStarter{API: lambda.NewFromConfig(cfg), Function: ps.BuildFunction}}
 		if ps.LinkRole != "" {
 			parts.LinkCredentials = LinkRoleCredentials(cfg, ps.LinkRole)
@@ -413,4 +417,31 @@ func PackFunctionFromEnv(ctx context.Context, getenv func(string) string) (*Pack
 		return p.api.Handle(ctx, ev)
 	}
 	return &PackFunction{API: serve, Packs: lazyPacks{r, log}, Archive: lazyPacks{r, log}, Metrics: metrics, Log: log}, nil
+}
+
+// packsLog is the log the pack function's core is built with. With
+// witnesses set (MONSYS_WITNESSES) it is the whole log: every pack is
+// logged, cosigned and carries its proofs before it is ready. Without, its
+// entries are only pooled (the integrity function's mode, said at start),
+// and packs are ready without transparency/ (docs/transparency-log.md).
+func packsLog(getenv func(string) string, c Clients, s3c s3store.TilesAPI, log *slog.Logger) (func(context.Context) (hub.LogSubmitter, hub.LogPublisher, error), error) {
+	if getenv(EnvWitnesses) == "" {
+		sub, err := LogSubmitterFromEnv(getenv, c.DynamoDB)
+		if err != nil {
+			return nil, err
+		}
+		log.Warn("transparency log: no witnesses set (MONSYS_WITNESSES): packs are pooled in the log, ready without transparency/ proofs")
+		return func(context.Context) (hub.LogSubmitter, hub.LogPublisher, error) { return sub, nil, nil }, nil
+	}
+	ls, err := LogFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) (hub.LogSubmitter, hub.LogPublisher, error) {
+		tl, _, err := NewLog(ctx, ls, LogParts{DynamoDB: c.DynamoDB, S3: s3c, KMS: c.KMS})
+		if err != nil {
+			return nil, nil, err
+		}
+		return tl, tl, nil
+	}, nil
 }

@@ -29,6 +29,7 @@ func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emutest.NeedDynamo|emu
 // dynalite, packs on the shared MinIO) and the path of its hub.json.
 type hubEnv struct {
 	hub     *local.Hub
+	cfg     local.Config // what it was started with
 	info    profile.Info
 	profile string
 }
@@ -46,7 +47,7 @@ func startHub(t *testing.T, cfg local.Config) *hubEnv {
 		t.Fatalf("start local hub: %v", err)
 	}
 	t.Cleanup(func() { _ = h.Close() })
-	return &hubEnv{hub: h, info: h.Info(), profile: filepath.Join(cfg.Dir, "hub.json")}
+	return &hubEnv{hub: h, cfg: cfg, info: h.Info(), profile: filepath.Join(cfg.Dir, "hub.json")}
 }
 
 // result is one run of monsys.

@@ -158,8 +158,14 @@ func TestPacks(t *testing.T) {
 				t.Errorf("%v: exit %d", args, r.code)
 			}
 		}
-		// Without a log in hub.json, --witness-quorum is a usage error.
-		if r := e.monsys(t, "packs", "create", "--month", thisMonth(), "--download", t.TempDir(), "--verify", "--witness-quorum", "1"); r.code != 2 {
+		// Without a log in hub.json, --witness-quorum is a usage error (the
+		// local hub's own hub.json names its log: a copy without it).
+		info.LogVKey, info.WitnessVKeys = "", nil
+		unlogged := filepath.Join(filepath.Dir(e.profile), "hub-unlogged.json")
+		if err := profile.Write(unlogged, info); err != nil {
+			t.Fatal(err)
+		}
+		if r := runMonsys(t, unlogged, "packs", "create", "--month", thisMonth(), "--download", t.TempDir(), "--verify", "--witness-quorum", "1"); r.code != 2 {
 			t.Errorf("--witness-quorum without log_vkey: exit %d", r.code)
 		}
 	})

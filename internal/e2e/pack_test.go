@@ -214,7 +214,14 @@ func TestPackEndToEnd(t *testing.T) {
 
 	t.Run("ok/determinism", func(t *testing.T) {
 		var buf bytes.Buffer
-		if _, err := e.hub.Core.Packs.Reproduce(t.Context(), e.info.TenantID, id1, &buf); err != nil {
+		var proofs *pack.Transparency // the stored pack's, when it has them
+		if pp, ok := data[pack.PackProofName]; ok {
+			proofs = &pack.Transparency{PackProof: []byte(pp)}
+			if pins, ok := data[pack.PinsProofsName]; ok {
+				proofs.PinsProofs = []byte(pins)
+			}
+		}
+		if _, err := e.hub.Core.Packs.Reproduce(t.Context(), e.info.TenantID, id1, proofs, &buf); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(buf.Bytes(), tgz1) {

@@ -73,6 +73,11 @@ type PacksDeps struct {
 	Starter   BuildStarter
 	// Log, when set, gets the entry of every pack before it is ready (SPEC 10).
 	Log LogSubmitter
+	// Prover, when set, logs every pack and gets it cosigned before it is
+	// ready, and puts the proofs into its transparency/ (SPEC 10); Log is
+	// then not used. Nil: packs without transparency/ (a deployment without
+	// witnesses, docs/transparency-log.md).
+	Prover LogProver
 }
 
 // Packs requests, builds and hands out evidence packs (SPEC 8).
@@ -85,6 +90,7 @@ type Packs struct {
 	objects ObjectStore
 	start   BuildStarter
 	log     LogSubmitter
+	prover  LogProver
 	cfg     PackConfig
 	env     Env
 	audit   auditor
@@ -116,7 +122,7 @@ func NewPacks(d PacksDeps, cfg PackConfig, env Env) (*Packs, error) {
 	}
 	env = env.filled()
 	return &Packs{store: d.Packs, list: d.List, lease: d.Lease, src: packSource{batches: d.Batches, anomalies: d.Anomalies, agents: d.Agents, audit: d.AuditLog}, keys: d.Keys,
-		objects: d.Objects, start: d.Starter, log: d.Log, cfg: cfg, env: env, audit: auditor{d.Audit, env}}, nil
+		objects: d.Objects, start: d.Starter, log: d.Log, prover: d.Prover, cfg: cfg, env: env, audit: auditor{d.Audit, env}}, nil
 }
 
 // PackView is the answer of the evidence-pack endpoints.
@@ -378,10 +384,14 @@ func (p *Packs) BuildPack(ctx context.Context, tenantID, packID string) error {
 	}
 	// The log has the pack before anything says it exists: a pack that
 	// cannot be logged fails, and its entry names an archive that exists.
-	if err := logPack(ctx, p.log, tenantID, packID, res.ManifestSHA256, res.GeneratedAt); err != nil {
-		_ = p.lease.ReleaseBuild(context.WithoutCancel(ctx), tenantID, packID, nil)
-		p.fail(context.WithoutCancel(ctx), pk, reasonLog)
-		return fmt.Errorf("build pack %q: %w: %w", packID, ErrPackFailed, err)
+	// With a prover, the pack's entry is logged, cosigned and proved
+	// inside the archive already (packProver).
+	if p.prover == nil {
+		if err := logPack(ctx, p.log, tenantID, packID, res.ManifestSHA256, res.GeneratedAt); err != nil {
+			_ = p.lease.ReleaseBuild(context.WithoutCancel(ctx), tenantID, packID, nil)
+			p.fail(context.WithoutCancel(ctx), pk, reasonLog)
+			return fmt.Errorf("build pack %q: %w: %w", packID, ErrPackFailed, err)
+		}
 	}
 	// The chain moves first: the object exists and is the tenant's newest pack.
 	ref := &pack.PackRef{PackID: packID, ManifestSHA256: res.ManifestSHA256}
@@ -440,7 +450,7 @@ const (
 	reasonKey     = "kms: the tenant's signing key is unavailable; request the pack again"
 	reasonSign    = "kms: the tenant's signing key could not sign the pack; request the pack again"
 	reasonStorage = "s3: storing the pack failed; request the pack again"
-	reasonLog     = "log: the pack could not be entered in the transparency log; request the pack again"
+	reasonLog     = "log: the pack could not be entered in the transparency log and cosigned by its witnesses; request the pack again"
 )
 
 // causeError marks an error of assembling a pack with the reason it fails the pack for.
@@ -511,7 +521,11 @@ func (p *Packs) build(ctx context.Context, pk Pack, head PackHead) (built, strin
 	}
 	ch := make(chan finished, 1)
 	go func() {
-		res, err := p.assemble(ctx, pk, gen, rec.Lineage, key, signer, head.Last, pw)
+		var prove pack.Prover
+		if p.prover != nil {
+			prove = packProver(p.prover, pk.TenantID, pk.PackID)
+		}
+		res, err := p.assemble(ctx, pk, gen, rec.Lineage, key, signer, head.Last, prove, pw)
 		pw.CloseWithError(err)
 		ch <- finished{res, err}
 	}()
@@ -534,21 +548,23 @@ func (p *Packs) build(ctx context.Context, pk Pack, head PackHead) (built, strin
 
 // assemble reads pk's period and writes its archive to w.
 func (p *Packs) assemble(ctx context.Context, pk Pack, gen time.Time, lineage pack.Lineage, key pack.LineageEntry,
-	signer pack.Signer, prev *pack.PackRef, w io.Writer) (*pack.Result, error) {
+	signer pack.Signer, prev *pack.PackRef, prove pack.Prover, w io.Writer) (*pack.Result, error) {
 	pub, err := key.Key()
 	if err != nil {
 		return nil, err
 	}
 	meta := pack.Meta{PackID: pk.PackID, TenantID: pk.TenantID, PeriodStart: pk.PeriodStart, PeriodEnd: pk.PeriodEnd,
 		GeneratedAt: gen, SigningKeyID: key.KeyID, PublicKey: pub, Lineage: lineage, PreviousPack: prev}
-	opts := pack.Options{TempDir: p.cfg.TempDir, SortMemory: p.cfg.SortMemory, Level: p.cfg.GzipLevel}
+	opts := pack.Options{TempDir: p.cfg.TempDir, SortMemory: p.cfg.SortMemory, Level: p.cfg.GzipLevel, Prove: prove}
 	return pack.Build(ctx, meta, signing{signer}, opts, p.source(), w)
 }
 
 // Reproduce rebuilds a ready pack into w from the data the hub holds now,
-// with its generated_at, signing key and previous pack. Ed25519 signatures
+// with its generated_at, signing key and previous pack, and proofs as its
+// transparency/ (those of the stored pack; nil: none). Ed25519 signatures
 // are deterministic, so unchanged data gives the stored pack's exact bytes.
-func (p *Packs) Reproduce(ctx context.Context, tenantID, packID string, w io.Writer) (*pack.Result, error) {
+// Nothing is logged.
+func (p *Packs) Reproduce(ctx context.Context, tenantID, packID string, proofs *pack.Transparency, w io.Writer) (*pack.Result, error) {
 	pk, err := p.store.GetPack(ctx, tenantID, packID)
 	if err != nil {
 		return nil, fmt.Errorf("reproduce %q: %w", packID, err)
@@ -560,7 +576,11 @@ func (p *Packs) Reproduce(ctx context.Context, tenantID, packID string, w io.Wri
 	if err != nil {
 		return nil, fmt.Errorf("reproduce %q: %w", packID, err)
 	}
-	return p.assemble(ctx, pk, pk.GeneratedAt, rec.Lineage, key, signer, pk.Previous, w)
+	var prove pack.Prover
+	if proofs != nil {
+		prove = func(context.Context, *pack.Result) (pack.Transparency, error) { return *proofs, nil }
+	}
+	return p.assemble(ctx, pk, pk.GeneratedAt, rec.Lineage, key, signer, pk.Previous, prove, w)
 }
 
 var errUploadEnded = errors.New("upload ended")

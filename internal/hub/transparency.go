@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -61,4 +62,81 @@ func logPack(ctx context.Context, log LogSubmitter, tenantID, packID, manifestSH
 // seen another history) is reported, never hidden.
 type LogPublisher interface {
 	Publish(ctx context.Context) error
+}
+
+// LogProver logs entries now and proves them against one checkpoint that a
+// quorum of witnesses cosigned (tlog.Log): what a pack builder needs to put
+// transparency/ into its packs (SPEC 10).
+type LogProver interface {
+	LogSubmitter
+	LogPublisher
+	// Proofs returns c2sp.org/tlog-proof@v1 proofs of entries, all against
+	// the latest checkpoint, and that checkpoint; an error wrapping
+	// tlog.ErrPending or tlog.ErrNotCosigned while they are not all
+	// integrated under a cosigned checkpoint.
+	Proofs(ctx context.Context, entries [][]byte) ([][]byte, []byte, error)
+}
+
+// proveRounds bounds how often logAndProve publishes again because other
+// writers moved the checkpoint on between its publication and its proofs.
+const proveRounds = 5
+
+// logAndProve submits entries (again: submitting is idempotent, so an
+// entry whose first submission was cut is logged now), integrates them,
+// gets the checkpoint cosigned and returns their proofs, all against that
+// one checkpoint. Concurrent integrations may publish a newer checkpoint
+// that is not cosigned yet between the two steps: then it publishes again.
+func logAndProve(ctx context.Context, lp LogProver, entries []tlog.Entry) ([][]byte, error) {
+	raw := make([][]byte, len(entries))
+	for i, e := range entries {
+		b, err := e.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		raw[i] = b
+	}
+	if _, err := lp.Submit(ctx, entries...); err != nil {
+		return nil, fmt.Errorf("submit: %w", err)
+	}
+	var last error
+	for range proveRounds {
+		if err := lp.Publish(ctx); err != nil {
+			return nil, fmt.Errorf("publish: %w", err)
+		}
+		proofs, _, err := lp.Proofs(ctx, raw)
+		if err == nil {
+			return proofs, nil
+		}
+		if !errors.Is(err, tlog.ErrPending) && !errors.Is(err, tlog.ErrNotCosigned) {
+			return nil, fmt.Errorf("prove: %w", err)
+		}
+		last = err
+	}
+	return nil, fmt.Errorf("prove: the checkpoint kept moving on: %w", last)
+}
+
+// packProver is the pack.Prover of pack packID: it logs the signed pack's
+// entry with the pins and unpins of its key history, and returns their
+// proofs for transparency/. Its errors fail the pack with a "log:" reason.
+func packProver(lp LogProver, tenantID, packID string) pack.Prover {
+	return func(ctx context.Context, r *pack.Result) (pack.Transparency, error) {
+		entries := make([]tlog.Entry, 0, 1+len(r.KeyHistory))
+		entries = append(entries, tlog.Pack(tenantID, packID, r.ManifestSHA256, r.Manifest.GeneratedAt))
+		for _, k := range r.KeyHistory {
+			typ := tlog.TypePin
+			if k.Unpin {
+				typ = tlog.TypeUnpin
+			}
+			entries = append(entries, tlog.Entry{Type: typ, TenantID: tenantID, AgentID: k.AgentID, Fingerprint: k.Fingerprint, At: k.At})
+		}
+		proofs, err := logAndProve(ctx, lp, entries)
+		if err != nil {
+			return pack.Transparency{}, because(reasonLog, fmt.Errorf("log pack %s: %w", packID, err))
+		}
+		t := pack.Transparency{PackProof: proofs[0]}
+		if len(proofs) > 1 {
+			t.PinsProofs = tlog.JoinProofs(proofs[1:])
+		}
+		return t, nil
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -35,6 +36,7 @@ import (
 	"github.com/monsys/hub/internal/local/gateway"
 	"github.com/monsys/hub/internal/local/kmsserver"
 	"github.com/monsys/hub/internal/profile"
+	"github.com/monsys/hub/internal/tlog"
 )
 
 // Config configures a local hub. Zero values take the SPEC 1.1 defaults.
@@ -63,7 +65,16 @@ type Config struct {
 	// LogBucket holds the transparency log's tiles and checkpoint (SPEC
 	// 10), served by GET /log/...; default Bucket without "-packs" and with
 	// "-log" ("monsys-log"); created with Object Lock.
-	LogBucket     string
+	LogBucket string
+	// LogOrigin names the local hub's transparency log (default
+	// DefaultLogOrigin, "monsys.local/log").
+	LogOrigin string
+	// NoWitness runs the hub without its litewitness: log entries are
+	// pooled, nothing is published, packs have no transparency/ and
+	// hub.json no log keys (the mode of a deployment without witnesses).
+	NoWitness bool
+	// WitnessLog receives litewitness's output; nil discards it.
+	WitnessLog    io.Writer
 	SigningMode   string // MONSYS_SIGNING_MODE: kms (default; the local KMS makes Ed25519 keys) or kms-envelope
 	RetentionDays int    // COMPLIANCE retention of each pack, default 1 day; -1: none
 	// WrapS3 and WrapVault let tests put faults between the pack builder and
@@ -74,19 +85,24 @@ type Config struct {
 
 // Hub is a running local hub.
 type Hub struct {
-	info      profile.Info
-	cfg       Config
-	dynalite  *emu.Dynalite
-	minio     *emu.MinIO
-	kmsSrv    *http.Server
-	https     *http.Server
-	stopTimer chan struct{}
-	builds    *builds
+	info     profile.Info
+	cfg      Config
+	dynalite *emu.Dynalite
+	minio    *emu.MinIO
+	witness  *emu.Litewitness
+	// logSettings are the log's (startLog).
+	logSettings app.LogSettings
+	kmsSrv      *http.Server
+	https       *http.Server
+	stopTimer   chan struct{}
+	builds      *builds
 
 	// Core is the hub's use cases, Stores what they are built over: the
 	// very ones the functions run.
-	Core     *app.Core
-	Stores   hub.Stores
+	Core   *app.Core
+	Stores hub.Stores
+	// Log is the hub's transparency log (nil with Config.NoWitness).
+	Log      *tlog.Log
 	DynamoDB *dynamodb.Client
 	KMS      *kms.Client
 	S3       *s3.Client
@@ -116,7 +132,8 @@ func (h *Hub) AddTenant(ctx context.Context, tenant string) (profile.Info, error
 		return profile.Info{}, err
 	}
 	return profile.Info{URL: h.info.URL, TenantID: tenant, AdminKey: key, CACert: h.info.CACert,
-		EnrollCert: tf.EnrollCert, EnrollKey: tf.EnrollKey, OperatorCert: tf.OperatorCert, OperatorKey: tf.OperatorKey}, nil
+		EnrollCert: tf.EnrollCert, EnrollKey: tf.EnrollKey, OperatorCert: tf.OperatorCert, OperatorKey: tf.OperatorKey,
+		LogVKey: h.info.LogVKey, WitnessVKeys: h.info.WitnessVKeys}, nil
 }
 
 // Dynalite is the emulator this hub started, or nil when it reuses an endpoint.
@@ -140,6 +157,9 @@ func (c *Config) defaults() error {
 	}
 	if c.LogBucket == "" {
 		c.LogBucket = strings.TrimSuffix(c.Bucket, "-packs") + "-log"
+	}
+	if c.LogOrigin == "" {
+		c.LogOrigin = DefaultLogOrigin
 	}
 	if c.SigningMode == "" {
 		c.SigningMode = kmssign.ModeKMS
@@ -216,8 +236,26 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if err := ensureCACert(ctx, caStore, h.KMS, keyID, cfg.Clock.Now()); err != nil {
 		return nil, err
 	}
+	if err := h.startS3(ctx); err != nil {
+		return nil, err
+	}
+	// The log: pins, unpins, packs and heads are logged; with the witness,
+	// the integrity cycle publishes it and packs carry their proofs.
+	var sub hub.LogSubmitter
+	var pub hub.LogPublisher
+	if cfg.NoWitness {
+		if sub, err = app.LogSubmitterFromEnv(func(string) string { return tables.Log }, h.DynamoDB); err != nil {
+			return nil, err
+		}
+	} else {
+		tl, err := h.startLog(ctx, tables)
+		if err != nil {
+			return nil, err
+		}
+		sub, pub, h.Log = tl, tl, tl
+	}
 	settings := app.Settings{Tables: tables, CAKeyID: keyID, StaleAfter: cfg.StaleAfter}
-	if h.Core, err = app.NewCore(ctx, settings, app.Clients{DynamoDB: h.DynamoDB, KMS: h.KMS}, hub.Env{Clock: cfg.Clock, Log: cfg.Log}); err != nil {
+	if h.Core, err = app.NewCoreWithLog(ctx, settings, app.Clients{DynamoDB: h.DynamoDB, KMS: h.KMS}, hub.Env{Clock: cfg.Clock, Log: cfg.Log}, sub, pub); err != nil {
 		return nil, err
 	}
 	if h.Stores, err = dynamo.New(h.DynamoDB, tables); err != nil {
@@ -264,7 +302,7 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	}()
 	h.info = profile.Info{URL: "https://" + ln.Addr().String(), TenantID: cfg.TenantID, AdminKey: adminKey,
 		CACert: files.caCert, EnrollCert: tf.EnrollCert, EnrollKey: tf.EnrollKey,
-		OperatorCert: tf.OperatorCert, OperatorKey: tf.OperatorKey}
+		OperatorCert: tf.OperatorCert, OperatorKey: tf.OperatorKey, LogVKey: h.info.LogVKey, WitnessVKeys: h.info.WitnessVKeys}
 	if err := profile.Write(filepath.Join(cfg.Dir, "hub.json"), h.info); err != nil {
 		return nil, err
 	}
@@ -405,6 +443,9 @@ func (h *Hub) Close() error {
 		}
 		if h.kmsSrv != nil {
 			errs = append(errs, h.kmsSrv.Shutdown(ctx))
+		}
+		if h.witness != nil {
+			errs = append(errs, h.witness.Stop())
 		}
 		if h.minio != nil {
 			errs = append(errs, h.minio.Stop())

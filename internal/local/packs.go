@@ -27,9 +27,9 @@ import (
 // WrapKeyAlias names the symmetric key of kms-envelope mode in the local KMS.
 const WrapKeyAlias = "alias/monsys-pack-wrap"
 
-// startPacks starts (or reuses) S3, creates the packs bucket with Object
-// Lock, and adds the evidence packs to the core, with builds in goroutines.
-func (h *Hub) startPacks(ctx context.Context) error {
+// startS3 starts (or reuses) S3 and creates the packs and log buckets with
+// Object Lock.
+func (h *Hub) startS3(ctx context.Context) error {
 	cfg := h.cfg
 	endpoint, user, pass := cfg.S3Endpoint, cfg.S3User, cfg.S3Password
 	if endpoint == "" {
@@ -46,9 +46,20 @@ func (h *Hub) startPacks(ctx context.Context) error {
 		return err
 	}
 	h.S3 = c
-	if err := ensureBucket(ctx, c, cfg.Bucket); err != nil {
-		return err
+	for _, b := range []string{cfg.Bucket, cfg.LogBucket} {
+		if err := ensureBucket(ctx, c, b); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// startPacks adds the evidence packs to the core, with builds in
+// goroutines, over the packs bucket.
+func (h *Hub) startPacks(ctx context.Context) error {
+	cfg := h.cfg
+	c := h.S3
+	var err error
 	wrapKey := ""
 	if cfg.SigningMode == kmssign.ModeKMSEnvelope {
 		if wrapKey, err = ensureKey(ctx, h.KMS, WrapKeyAlias, kmstypes.KeySpecSymmetricDefault, kmstypes.KeyUsageTypeEncryptDecrypt); err != nil {
@@ -92,13 +103,10 @@ func (h *Hub) startPacks(ctx context.Context) error {
 	return nil
 }
 
-// startLogView creates the transparency log's bucket with Object Lock, as
-// template.yaml does, and serves it through GET /log/... (the logview
-// function in AWS), reading it as that function does.
-func (h *Hub) startLogView(ctx context.Context) error {
-	if err := ensureBucket(ctx, h.S3, h.cfg.LogBucket); err != nil {
-		return err
-	}
+// startLogView serves the transparency log's bucket (created with Object
+// Lock by startS3, as template.yaml does) through GET /log/... (the
+// logview function in AWS), reading it as that function does.
+func (h *Hub) startLogView(context.Context) error {
 	tiles, err := s3store.NewTiles(h.S3, s3store.TilesConfig{Bucket: h.cfg.LogBucket})
 	if err != nil {
 		return err

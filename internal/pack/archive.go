@@ -43,9 +43,9 @@ func rootMembers(man *Manifest, manJSON, manSig []byte, pub ed25519.PublicKey, l
 }
 
 // writeArchive writes the tar.gz to w: the root members, then each data
-// file spliced from its segment. Every entry's mtime is generated_at. It
-// returns the bytes written.
-func (b *Builder) writeArchive(ctx context.Context, w io.Writer, root []member, files []dataFile) (int64, error) {
+// file spliced from its segment, then the tail (transparency/). Every
+// entry's mtime is generated_at. It returns the bytes written.
+func (b *Builder) writeArchive(ctx context.Context, w io.Writer, root []member, files []dataFile, tail []member) (int64, error) {
 	mtime := b.meta.GeneratedAt
 	gz, err := b.spool.Gzip(w)
 	if err != nil {
@@ -73,6 +73,11 @@ func (b *Builder) writeArchive(ctx context.Context, w io.Writer, root []member, 
 		}
 		if _, err := gz.Write(tarPadding(f.Size)); err != nil {
 			return 0, fmt.Errorf("pack: write %s: %w", name, err)
+		}
+	}
+	for _, m := range tail {
+		if err := writeMember(gz, m.name, m.body, mtime); err != nil {
+			return 0, err
 		}
 	}
 	if _, err := gz.Write(tarEnd); err != nil {

@@ -41,6 +41,10 @@ type Options struct {
 	// GOMAXPROCS; 1 canonicalizes in the caller). The output does not depend
 	// on it.
 	Workers int
+	// Prove, when set, logs the signed pack and gives the proofs of its
+	// transparency/ folder (SPEC 10), which Finish writes after the data
+	// files. Nil: a pack without transparency/.
+	Prove Prover
 }
 
 // DefaultLevel is the gzip level packs are written with unless
@@ -62,6 +66,10 @@ type Result struct {
 	Records        int64 // data lines in all files
 	DataBytes      int64 // uncompressed bytes of all data files
 	Size           int64 // bytes written to the io.Writer
+	// KeyHistory is every pin and unpin of data/agents.ndjson's key
+	// history, in the order of its lines (Build fills it; a Builder fed
+	// through Create leaves it empty).
+	KeyHistory []KeyEvent
 }
 
 // Builder assembles one evidence pack. Data files are added one at a time
@@ -82,6 +90,9 @@ type Builder struct {
 	// and writes format_version 1: set only by the size and speed
 	// comparison of the two formats (export_test.go).
 	format1 bool
+	prove   Prover
+	// keyHistory is what Build's selection wrote into agents.ndjson.
+	keyHistory []KeyEvent
 	// closed and finished end the builder.
 	closed   bool
 	finished bool
@@ -105,7 +116,7 @@ func NewBuilder(meta Meta, signer Signer, opts Options) (*Builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Builder{meta: meta, signer: signer, spool: sp, files: map[string]*FileWriter{}}, nil
+	return &Builder{meta: meta, signer: signer, spool: sp, files: map[string]*FileWriter{}, prove: opts.Prove}, nil
 }
 
 func checkMeta(m *Meta) error {

@@ -54,15 +54,22 @@ func (b *Builder) Finish(ctx context.Context, w io.Writer) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	size, err := b.writeArchive(ctx, w, root, files)
-	if err != nil {
-		return nil, err
-	}
 	res := &Result{FileName: name, Manifest: man, ManifestJSON: manJSON, ManifestSHA256: hex.EncodeToString(digest[:]),
-		Signature: manSig, Fingerprint: Fingerprint(m.PublicKey), Size: size}
+		Signature: manSig, Fingerprint: Fingerprint(m.PublicKey), KeyHistory: b.keyHistory}
 	for _, f := range files {
 		res.Records += f.Lines
 		res.DataBytes += f.Size
+	}
+	// transparency/ comes after signing (SPEC 8): the pack is logged once
+	// its manifest exists, and nothing is written before it is.
+	var tail []member
+	if b.prove != nil {
+		if tail, err = b.transparencyMembers(ctx, res); err != nil {
+			return nil, err
+		}
+	}
+	if res.Size, err = b.writeArchive(ctx, w, root, files, tail); err != nil {
+		return nil, err
 	}
 	return res, nil
 }

@@ -240,5 +240,6 @@ func (s *selection) addAgent(a Agent) error {
 	if a.TenantID != s.p.TenantID {
 		return nil
 	}
+	s.b.keyHistory = append(s.b.keyHistory, keyEvents(a)...)
 	return s.files[AgentsPath].Add(agentLine(a))
 }

@@ -114,13 +114,12 @@ var FunctionPermissions = map[string][]Permission{
 		{ActQuery, TableAnomalies, ""},
 		{ActQuery, TableAudit, AuditByTime},
 		{ActPutItem, TableAudit, ""},
-		{ActPutItem, TableLog, ""}, // the pack's log entry (LogStore.Submit)
 		// the monthly archive (hub.Archive, the archive schedule's event):
 		// the tenants, and the expiry of the batches a ready pack holds
 		{ActScan, TableTenants, ""},
 		{ActUpdateItem, TableBatches, ""},
 		{ActUpdateItem, TableBatchIndex, ""},
-	}),
+	}, LogPermissions), // logs, integrates and proves each pack (SPEC 10)
 }
 
 // BootstrapPermissions are the DynamoDB actions of the operator's tool

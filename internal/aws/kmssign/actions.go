@@ -43,11 +43,14 @@ const (
 // the mode is a parameter.
 var FunctionPermissions = map[string][]Permission{
 	"register": {{ActGetPublicKey, KeyCA}, {ActSign, KeyCA}},
-	// integrity signs the log's checkpoints.
-	"integrity": {{ActGetPublicKey, KeyLog}, {ActSign, KeyLog}},
+	// integrity signs the log's checkpoints: with the KMS log key, or in
+	// kms-envelope mode with the seed it unseals (EnvelopeLogSigner).
+	"integrity": {{ActGetPublicKey, KeyLog}, {ActSign, KeyLog}, {ActDecrypt, KeyEnvelope}},
 	"pack": {
 		{ActCreateKey, KeyPack}, {ActGetPublicKey, KeyPack}, {ActSign, KeyPack},
 		{ActEncrypt, KeyEnvelope}, {ActDecrypt, KeyEnvelope},
+		// with witnesses, packs are integrated and proved: checkpoints signed
+		{ActGetPublicKey, KeyLog}, {ActSign, KeyLog},
 	},
 }
 

@@ -29,6 +29,7 @@ var (
 // must allow them there; a test in internal/samtemplate checks it.
 var LogFunctionPermissions = map[string][]string{
 	"integrity": TilesPermissions,
+	"pack":      TilesPermissions, // a pack is integrated and proved before it is ready
 	"logview":   TilesReadPermissions,
 }
 
@@ -42,5 +43,6 @@ var TilesReadPermissions = []string{"s3:GetObject"}
 // and Tiles could not tell tlog.ErrNotFound from a refusal.
 var LogBucketPermissions = map[string][]string{
 	"integrity": {"s3:ListBucket"}, // the first checkpoint: none stored yet
+	"pack":      {"s3:ListBucket"},
 	"logview":   {"s3:ListBucket"},
 }

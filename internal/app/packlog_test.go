@@ -1,0 +1,230 @@
+package app_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/monsys/hub/internal/app"
+	"github.com/monsys/hub/internal/aws/dynamo"
+	"github.com/monsys/hub/internal/aws/kmssign"
+	"github.com/monsys/hub/internal/aws/s3store"
+	"github.com/monsys/hub/internal/ca"
+	"github.com/monsys/hub/internal/hub"
+	"github.com/monsys/hub/internal/local/emu/emutest"
+	"github.com/monsys/hub/internal/pack"
+	"github.com/monsys/hub/internal/storetest"
+	"github.com/monsys/hub/internal/tlog"
+	"github.com/monsys/hub/internal/tlog/tlogtest"
+	"github.com/monsys/hub/internal/verify"
+	"github.com/monsys/hub/internal/witness"
+)
+
+// Several pack builders and integrity runs append to the log at once, each
+// with its own tlog.Log as separate Lambdas would, over dynalite, MinIO, the
+// local KMS log key and a real litewitness: every pack is ready with proofs
+// the verifiers accept, and the log is one consistent log holding every
+// entry once (the witness cosigned each checkpoint it was sent, so no
+// writer forked it).
+func TestConcurrentPackBuildersOneLog(t *testing.T) {
+	ctx := t.Context()
+	getenv, _ := deployedEnv(t)
+	ls0, err := app.LogFromEnv(getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := kmsFromEnv(t)
+	signer, err := kmssign.New(ctx, k, ls0.KeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey, err := tlog.VerifierKey(ls0.Origin, signer.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lw := emutest.LitewitnessForTest(t, "w1.monsys.test", ls0.Origin, vkey)
+	s3ep, user, pass := emutest.S3EndpointForTest(t)
+	t.Setenv("AWS_ENDPOINT_URL_S3", s3ep)
+	t.Setenv("AWS_ACCESS_KEY_ID", user)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", pass)
+	s3c := emutest.S3ForTest(t)
+	db := emutest.DynamoForTest(t)
+	table, bucket := emutest.UniquePrefix(t)+"log", emutest.UniqueBucket(t)
+	if err := dynamo.CreateLogTable(ctx, db, table); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket), ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	ls := ls0
+	ls.Table, ls.Bucket = table, bucket
+	if ls.Witnesses, ls.Quorum, err = witness.Parse(lw.VKey()+" "+lw.URL(), ""); err != nil {
+		t.Fatal(err)
+	}
+	newLog := func() *tlog.Log {
+		tl, _, err := app.NewLog(ctx, ls, app.LogParts{DynamoDB: db, S3: s3c, KMS: k})
+		if err != nil {
+			t.Error(err)
+		}
+		return tl
+	}
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := ca.NewRoot(key, "packlog test CA", time.Now(), time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := storetest.NewMemory()
+	objects, vault := storetest.NewObjects(), &storetest.Vault{}
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	const builders, runs, perRun = 4, 3, 5
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		entries []tlog.Entry
+		ids     = map[string]string{} // tenant → pack
+	)
+	for i := range builders {
+		tenant := fmt.Sprintf("t%d", i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tl := newLog()
+			core, err := app.Assemble(mem.Stores(), &ca.Authority{Cert: root, Signer: key}, app.CoreConfig{Log: tl, Publish: tl, Prove: tl}, hub.Env{Log: quiet})
+			if err == nil {
+				err = core.AddPacks(app.PackPorts{Vault: vault, Objects: objects, Starter: &storetest.Builds{}}, hub.PackConfig{TempDir: t.TempDir()})
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			v, err := core.Packs.RequestPack(ctx, hub.Admin{TenantID: tenant}, []byte(`{"period_start":"2026-04-01T00:00:00Z","period_end":"2026-04-30T23:59:59Z"}`))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := core.Packs.BuildPack(ctx, tenant, v.PackID); err != nil {
+				t.Errorf("build %s: %v", tenant, err)
+				return
+			}
+			mu.Lock()
+			ids[tenant] = v.PackID
+			mu.Unlock()
+		}()
+	}
+	for r := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tl := newLog()
+			var es []tlog.Entry
+			for j := range perRun {
+				es = append(es, tlog.Pin("acme", fmt.Sprintf("ag_%d_%d", r, j), strings.Repeat("ab:", 31)+"ab", time.Date(2026, 4, 1, 10, r, j, 0, time.UTC)))
+			}
+			if _, err := tl.Submit(ctx, es...); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := tl.Publish(ctx); err != nil {
+				t.Errorf("integrity run %d: %v", r, err)
+				return
+			}
+			mu.Lock()
+			entries = append(entries, es...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	keys, err := verify.ParseTransparencyOptions(verify.TransparencyOptions{LogKey: vkey, WitnessKeys: []string{lw.VKey()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tenant, id := range ids {
+		p, err := mem.GetPack(ctx, tenant, id)
+		if err != nil || p.Status != hub.PackReady {
+			t.Fatalf("pack %s of %s: %+v, %v", id, tenant, p, err)
+		}
+		b, _ := objects.Object(p.ObjectKey, p.ObjectVersion)
+		m := untar(t, b)
+		in := verify.TransparencyInput{PackID: id, TenantID: tenant, GeneratedAt: pack.TimeString(p.GeneratedAt),
+			ManifestSHA256: pack.SHA256Hex(m[pack.ManifestName]), PackProof: m[pack.PackProofName], PinsProofs: m[pack.PinsProofsName]}
+		for _, c := range verify.CheckTransparency(in, keys) {
+			if !c.OK {
+				t.Errorf("pack of %s: %s: %v", tenant, c.Name, c.Lines)
+			}
+		}
+		entries = append(entries, tlog.Pack(tenant, id, p.ManifestSHA256, pack.TimeString(p.GeneratedAt)))
+	}
+	st, err := dynamo.NewLogStore(db, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tiles, err := s3store.NewTiles(s3c, s3store.TilesConfig{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// In the order the log gave them, each at its own index: then the log
+	// holds exactly these entries, as one tree.
+	lids := make([]tlog.ID, len(entries))
+	for i, e := range entries {
+		b, err := e.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		lids[i] = tlog.EntryID(b)
+	}
+	got, err := st.Lookup(ctx, lids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ordered := make([]tlog.Entry, len(entries))
+	for i, s := range got {
+		if !s.Integrated || s.Index < 0 || s.Index >= int64(len(entries)) || ordered[s.Index].Type != "" {
+			t.Fatalf("entry %d: %+v", i, s)
+		}
+		ordered[s.Index] = entries[i]
+	}
+	tlogtest.VerifyLog(t, tlog.Stores{Heads: st, Pool: st, Lookup: st, Tiles: tiles, Checkpoints: tiles}, vkey, ordered)
+}
+
+func untar(t *testing.T, b []byte) map[string][]byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[h.Name], err = io.ReadAll(tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
