@@ -125,8 +125,16 @@ func TestAdminRoutes(t *testing.T) {
 		_, err := ad.Anomalies(ctx, client.AnomalyQuery{AgentID: "not an id!"})
 		refused(t, err, http.StatusBadRequest, client.CodeInvalidRequest)
 	})
-	t.Run("fail/no pack service", func(t *testing.T) { // hubtest serves no evidence packs
-		_, err := ad.RequestPack(ctx, time.Now().Add(-time.Hour), time.Now())
+	t.Run("ok/request pack", func(t *testing.T) {
+		end := time.Now().UTC().Truncate(time.Second)
+		p, err := ad.RequestPack(ctx, end.Add(-time.Hour), end)
+		if err != nil || p.Status != "pending" || !strings.HasPrefix(p.PackID, "pk_") ||
+			p.PeriodEnd != end.Format(time.RFC3339) {
+			t.Fatalf("request pack %+v, %v", p, err)
+		}
+	})
+	t.Run("fail/unknown pack", func(t *testing.T) {
+		_, err := ad.GetPack(ctx, "pk_nosuchpack", 0)
 		refused(t, err, http.StatusNotFound, client.CodeNotFound)
 	})
 	t.Run("fail/another admin key", func(t *testing.T) {
