@@ -10,12 +10,14 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/aws/kmssign"
+	"github.com/monsys/hub/internal/local/emu"
 	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/logtest"
 	"github.com/monsys/hub/internal/tlog"
@@ -33,40 +35,13 @@ func TestIntegrityPublishesAndRewindIsRefused(t *testing.T) {
 	defer app.SetOutput(out)()
 	getenv, store := deployedEnv(t)
 	bootstrap(t, store)
-	ls0, err := app.LogFromEnv(getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The log key's verifier key, and a witness that knows the log.
-	k := kmsFromEnv(t)
-	signer, err := kmssign.New(ctx, k, ls0.KeyID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vkey, err := tlog.VerifierKey(ls0.Origin, signer.Public().(ed25519.PublicKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lw := emutest.LitewitnessForTest(t, "w1.monsys.test", ls0.Origin, vkey)
-
-	s3ep, user, pass := emutest.S3EndpointForTest(t)
-	t.Setenv("AWS_ENDPOINT_URL_S3", s3ep)
-	t.Setenv("AWS_ACCESS_KEY_ID", user)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", pass)
-	s3c := emutest.S3ForTest(t)
-	db := emutest.DynamoForTest(t)
+	r := newLogRig(t, getenv)
+	lw, s3c, db := r.witness, r.s3, r.db
 
 	// A stack's log: its own table and bucket.
 	stack := func(t *testing.T) func(string) string {
 		t.Helper()
-		table := emutest.UniquePrefix(t) + "log"
-		if err := dynamo.CreateLogTable(ctx, db, table); err != nil {
-			t.Fatal(err)
-		}
-		bucket := emutest.UniqueBucket(t)
-		if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket), ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
-			t.Fatal(err)
-		}
+		table, bucket := r.newLogStore(t)
 		env := map[string]string{app.EnvTableLog: table, app.EnvLogBucket: bucket, app.EnvS3PathStyle: "true",
 			app.EnvWitnesses: lw.VKey() + " " + lw.URL()}
 		return func(k string) string {
@@ -157,6 +132,55 @@ func TestIntegrityPublishesAndRewindIsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// logRig is what a test of the deployed log needs: the stack's log
+// settings (deployedEnv's), its key in the local KMS and that key's
+// verifier key, a real litewitness that knows the log, and the emulators'
+// clients (S3 also through the AWS_* variables the functions read).
+type logRig struct {
+	ls      app.LogSettings
+	kms     *kms.Client
+	vkey    string
+	witness *emu.Litewitness
+	s3      *s3.Client
+	db      *dynamodb.Client
+}
+
+func newLogRig(t *testing.T, getenv func(string) string) logRig {
+	t.Helper()
+	ls, err := app.LogFromEnv(getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := kmsFromEnv(t)
+	signer, err := kmssign.New(t.Context(), k, ls.KeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey, err := tlog.VerifierKey(ls.Origin, signer.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lw := emutest.LitewitnessForTest(t, "w1.monsys.test", ls.Origin, vkey)
+	s3ep, user, pass := emutest.S3EndpointForTest(t)
+	t.Setenv("AWS_ENDPOINT_URL_S3", s3ep)
+	t.Setenv("AWS_ACCESS_KEY_ID", user)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", pass)
+	return logRig{ls: ls, kms: k, vkey: vkey, witness: lw, s3: emutest.S3ForTest(t), db: emutest.DynamoForTest(t)}
+}
+
+// newLogStore creates a log of its own: a log table and an Object Lock bucket.
+func (r logRig) newLogStore(t *testing.T) (table, bucket string) {
+	t.Helper()
+	table, bucket = emutest.UniquePrefix(t)+"log", emutest.UniqueBucket(t)
+	if err := dynamo.CreateLogTable(t.Context(), r.db, table); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.s3.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket), ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	return table, bucket
 }
 
 // kmsFromEnv is a client of the local KMS deployedEnv started.

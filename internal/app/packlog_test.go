@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"fmt"
@@ -16,16 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/aws/dynamo"
-	"github.com/monsys/hub/internal/aws/kmssign"
 	"github.com/monsys/hub/internal/aws/s3store"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/hub"
-	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/pack"
 	"github.com/monsys/hub/internal/storetest"
 	"github.com/monsys/hub/internal/tlog"
@@ -43,35 +37,12 @@ import (
 func TestConcurrentPackBuildersOneLog(t *testing.T) {
 	ctx := t.Context()
 	getenv, _ := deployedEnv(t)
-	ls0, err := app.LogFromEnv(getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := kmsFromEnv(t)
-	signer, err := kmssign.New(ctx, k, ls0.KeyID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vkey, err := tlog.VerifierKey(ls0.Origin, signer.Public().(ed25519.PublicKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lw := emutest.LitewitnessForTest(t, "w1.monsys.test", ls0.Origin, vkey)
-	s3ep, user, pass := emutest.S3EndpointForTest(t)
-	t.Setenv("AWS_ENDPOINT_URL_S3", s3ep)
-	t.Setenv("AWS_ACCESS_KEY_ID", user)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", pass)
-	s3c := emutest.S3ForTest(t)
-	db := emutest.DynamoForTest(t)
-	table, bucket := emutest.UniquePrefix(t)+"log", emutest.UniqueBucket(t)
-	if err := dynamo.CreateLogTable(ctx, db, table); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket), ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
-		t.Fatal(err)
-	}
+	r := newLogRig(t, getenv)
+	ls0, k, vkey, lw, s3c, db := r.ls, r.kms, r.vkey, r.witness, r.s3, r.db
+	table, bucket := r.newLogStore(t)
 	ls := ls0
 	ls.Table, ls.Bucket = table, bucket
+	var err error
 	if ls.Witnesses, ls.Quorum, err = witness.Parse(lw.VKey()+" "+lw.URL(), ""); err != nil {
 		t.Fatal(err)
 	}

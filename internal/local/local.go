@@ -307,8 +307,11 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		return nil, err
 	}
 	h.stopTimer = make(chan struct{})
-	go h.integrityTimer(cfg.IntegrityEvery)
-	go h.archiveTimer(cfg.ArchiveEvery)
+	go h.every(cfg.IntegrityEvery, cfg.IntegrityEvery, "integrity cycle", func(ctx context.Context) error {
+		_, err := h.Core.Integrity.Run(ctx)
+		return err
+	})
+	go h.every(cfg.ArchiveEvery, time.Hour, "monthly archive", h.Core.Archive.Run)
 	cfg.Log.Info("local hub ready", "url", h.info.URL, "tenant_id", cfg.TenantID, "hub_json", filepath.Join(cfg.Dir, "hub.json"))
 	return h, nil
 }
@@ -381,37 +384,20 @@ func (h *Hub) runIntegrity(ctx context.Context, _ hub.Admin) (int, any, error) {
 	return http.StatusOK, sum, nil
 }
 
-// integrityTimer runs the integrity cycle every period, as EventBridge does in AWS.
-func (h *Hub) integrityTimer(every time.Duration) {
-	t := time.NewTicker(every)
+// every runs fn once per period until the hub stops, as an EventBridge
+// schedule runs a function in AWS: each run gets at most timeout, and its
+// error is logged as what.
+func (h *Hub) every(period, timeout time.Duration, what string, fn func(context.Context) error) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-h.stopTimer:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), every)
-			if _, err := h.Core.Integrity.Run(ctx); err != nil {
-				h.cfg.Log.Error("integrity cycle", "err", err)
-			}
-			cancel()
-		}
-	}
-}
-
-// archiveTimer runs the monthly archive every period, as the archive
-// schedule does in AWS.
-func (h *Hub) archiveTimer(every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-h.stopTimer:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-			if err := h.Core.Archive.Run(ctx); err != nil {
-				h.cfg.Log.Error("monthly archive", "err", err)
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			if err := fn(ctx); err != nil {
+				h.cfg.Log.Error(what, "err", err)
 			}
 			cancel()
 		}
