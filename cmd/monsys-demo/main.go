@@ -33,6 +33,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -517,25 +518,21 @@ func (d *demo) witnessed(ctx context.Context, l *stepLog) error {
 
 // logLines are the lines the log checks add, after the plain check's.
 func logLines(out string) string {
-	var keep []string
-	for _, line := range strings.Split(out, "\n") {
-		if strings.Contains(line, "Logged in") || strings.Contains(line, "Cosigned") || strings.Contains(line, "Key history") ||
-			strings.Contains(line, "Transparency") || strings.HasPrefix(line, "VERIFICATION") || strings.HasPrefix(line, "Result") {
-			keep = append(keep, line)
-		}
-	}
-	if len(keep) == 0 {
-		return out
-	}
-	return "…\n" + strings.Join(keep, "\n") + "\n"
+	return someLines(out, "Logged in", "Cosigned", "Key history", "Transparency")
 }
 
 // deepLines are the lines --deep adds, after the seven of the plain check.
 func deepLines(out string) string {
+	return someLines(out, "Provenance", "chain", "Batch", "Record")
+}
+
+// someLines keeps the lines of a verifier's output that hold one of words,
+// and its verdict, after a "…" line; all of out if none does.
+func someLines(out string, words ...string) string {
 	var keep []string
 	for _, line := range strings.Split(out, "\n") {
-		if strings.Contains(line, "Provenance") || strings.Contains(line, "chain") || strings.Contains(line, "Batch") ||
-			strings.Contains(line, "Record") || strings.HasPrefix(line, "VERIFICATION") || strings.HasPrefix(line, "Result") {
+		if strings.HasPrefix(line, "VERIFICATION") || strings.HasPrefix(line, "Result") ||
+			slices.ContainsFunc(words, func(w string) bool { return strings.Contains(line, w) }) {
 			keep = append(keep, line)
 		}
 	}
