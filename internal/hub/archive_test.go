@@ -3,6 +3,7 @@ package hub_test
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -76,9 +77,32 @@ func TestArchiveExpiresOnlyAfterPacked(t *testing.T) {
 			t.Fatalf("batch expires at %v before a run saw its pack ready", e)
 		}
 	})
-	t.Run("ok/the run after gives the packed batch its expiry", func(t *testing.T) {
+	t.Run("ok/the run after starts one part per day and shard", func(t *testing.T) {
 		if err := f.run(); err != nil {
 			t.Fatal(err)
+		}
+		q := f.builds.TakeExpiries()
+		if want := 31 * f.store.ExpiryShards(); len(q) != want {
+			t.Fatalf("the run started %d expiry parts, want %d (31 days × %d shards)", len(q), want, f.store.ExpiryShards())
+		}
+		for _, task := range q {
+			if task.TenantID != tenant || task.PackID != march || task.Cursor != "" || task.Part.Day.Month() != time.March {
+				t.Fatalf("started %+v, want parts of %s %s from the start", task, tenant, march)
+			}
+		}
+		if e := f.expiry(in); !e.IsZero() {
+			t.Fatalf("batch expires at %v before its part ran", e)
+		}
+		if err := f.run(); err != nil {
+			t.Fatal(err)
+		}
+		if again := f.builds.TakeExpiries(); len(again) != 0 {
+			t.Fatalf("a run while the parts are under way started %d again", len(again))
+		}
+		for _, task := range q {
+			if err := f.core.Archive.Expire(f.ctx, task); err != nil {
+				t.Fatalf("Expire(%s): %v", task.Part.Name(), err)
+			}
 		}
 		_, want := hub.ExpiryOf(pk.GeneratedAt, time.Hour, 45)
 		if e := f.expiry(in); !e.Equal(want) {
@@ -92,6 +116,9 @@ func TestArchiveExpiresOnlyAfterPacked(t *testing.T) {
 		}
 		if again := f.builds.Take(); len(again) != 0 {
 			t.Fatalf("the run started %v, want nothing", again)
+		}
+		if ev := f.store.Audited(tenant, "pack_archived"); len(ev) != 1 || ev[0].Detail["batches"] != "1" || ev[0].Detail["parts"] != strconv.Itoa(31*f.store.ExpiryShards()) {
+			t.Fatalf("pack_archived events %+v, want one of 1 batch over every part", ev)
 		}
 	})
 }
@@ -151,6 +178,9 @@ func TestArchiveNoHotWindow(t *testing.T) {
 	if err := f.run(); err != nil {
 		t.Fatal(err)
 	}
+	if q := f.builds.TakeExpiries(); len(q) != 0 {
+		t.Fatalf("the run started %d expiry parts without a hot window", len(q))
+	}
 	if e := f.expiry(b); !e.IsZero() {
 		t.Fatalf("batch expires at %v without a hot window", e)
 	}
@@ -167,9 +197,10 @@ func TestRequestPackExpiredInsideWindow(t *testing.T) {
 	}
 	f.builds.Take()
 	f.mustBuild(march)
-	if err := f.run(); err != nil { // archives March: its batches expire in 47 days
+	if err := f.run(); err != nil {
 		t.Fatal(err)
 	}
+	f.expireAll(f.core.Archive) // archives March: its batches expire in 47 days
 	inMarch := `{"period_start":"2026-03-20T00:00:00Z","period_end":"2026-03-25T00:00:00Z"}`
 	t.Run("ok/archived under this window", func(t *testing.T) {
 		v, err := f.packs.RequestPack(f.ctx, f.admin, []byte(inMarch))
@@ -187,4 +218,233 @@ func TestRequestPackExpiredInsideWindow(t *testing.T) {
 		_, err := f.core.Packs.RequestPack(f.ctx, f.admin, []byte(inMarch))
 		wantCode(t, err, hub.CodeInvalidRequest)
 	})
+}
+
+// expireAll runs every queued expiry part, and the parts they start again,
+// until none is left; it returns how many ran.
+func (f *packFx) expireAll(a *hub.Archive) int {
+	f.t.Helper()
+	n := 0
+	for q := f.builds.TakeExpiries(); len(q) > 0; q = f.builds.TakeExpiries() {
+		for _, task := range q {
+			if err := a.Expire(f.ctx, task); err != nil {
+				f.t.Fatalf("Expire(%s %s): %v", task.PackID, task.Part.Name(), err)
+			}
+			n++
+		}
+	}
+	return n
+}
+
+// readyMarch is archiveFx with March's monthly pack of acme ready and its
+// expiry parts started by a run (returned), none run yet.
+func readyMarch(t *testing.T) (*packFx, hub.Pack, []hub.ExpiryTask, hub.StoredBatch) {
+	f, in, _ := archiveFx(t)
+	id := hub.MonthlyPackID(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), 1)
+	if err := f.run(); err != nil {
+		t.Fatal(err)
+	}
+	f.builds.Take()
+	pk := f.mustBuild(id)
+	if err := f.run(); err != nil {
+		t.Fatal(err)
+	}
+	return f, pk, f.builds.TakeExpiries(), in
+}
+
+// TestArchiveExpireBounded: a part stops when its budget on the hub's clock
+// is spent and starts itself again with its cursor; the rest of the part is
+// done by that task, and the pack is archived only after it.
+func TestArchiveExpireBounded(t *testing.T) {
+	f, pk, tasks, in := readyMarch(t)
+	a, err := hub.NewArchive(f.packs, hub.ArchiveDeps{Tenants: f.store, Expirer: f.store, Archiver: f.store, Starter: f.builds},
+		hub.ArchiveConfig{Page: 1, Budget: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three batches of one agent on March 8: one part, three entries.
+	var eight []hub.StoredBatch
+	for _, k := range []string{"u#8a", "u#8b", "u#8c"} {
+		b := in
+		b.Key, b.SHA, b.Days = k, k, []string{"2026-03-08"}
+		b.MinTS, b.MaxTS = time.Date(2026, 3, 8, 1, 0, 0, 0, time.UTC), time.Date(2026, 3, 8, 1, 0, 0, 0, time.UTC)
+		if err := f.store.PutBatch(f.ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		eight = append(eight, b)
+	}
+	var resumed []hub.ExpiryTask
+	for _, task := range tasks {
+		if task.Part.Day.Day() != 8 {
+			continue
+		}
+		// The part's first page takes two minutes on the hub's clock.
+		f.store.BeforeNext("ExpirePart", func() { f.clock.Advance(2 * time.Minute) })
+		if err := a.Expire(f.ctx, task); err != nil {
+			t.Fatal(err)
+		}
+		resumed = append(resumed, f.builds.TakeExpiries()...)
+	}
+	t.Run("ok/the part hands over after one page", func(t *testing.T) {
+		if len(resumed) != 1 || resumed[0].Cursor == "" || resumed[0].Marked != 1 || resumed[0].Part.Day.Day() != 8 {
+			t.Fatalf("parts started again %+v, want one of March 8 with its cursor and 1 batch marked", resumed)
+		}
+		n := 0
+		for _, b := range eight {
+			if !f.expiry(b).IsZero() {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%d of the part's 3 batches have an expiry after one page of 1, want 1", n)
+		}
+	})
+	t.Run("ok/archived only once every part is done", func(t *testing.T) {
+		for _, task := range tasks {
+			if task.Part.Day.Day() == 8 {
+				continue
+			}
+			if err := a.Expire(f.ctx, task); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.builds.TakeExpiries() // parts of other days that handed over: none, the clock stood still
+		if got := f.stored(pk.PackID); !got.ArchivedAt.IsZero() {
+			t.Fatal("the pack is archived while a part is still under way")
+		}
+		if err := a.Expire(f.ctx, resumed[0]); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range append(eight, in) {
+			if f.expiry(b).IsZero() {
+				t.Fatalf("batch %s has no expiry after its part", b.Key)
+			}
+		}
+		if got := f.stored(pk.PackID); got.ArchivedAt.IsZero() {
+			t.Fatal("the pack is not archived after its last part")
+		}
+		if ev := f.store.Audited(tenant, "pack_archived"); len(ev) != 1 || ev[0].Detail["batches"] != "4" {
+			t.Fatalf("pack_archived events %+v, want one of 4 batches", ev)
+		}
+	})
+}
+
+// TestArchiveExpireCrash: a crash at any write of the pass (the fault
+// wrapper fails the call) leaves the pack not archived and its batches at
+// worst without expiry; the run after Redrive starts again only the parts
+// not done, and the pass ends archived.
+func TestArchiveExpireCrash(t *testing.T) {
+	for _, method := range []string{"ExpirePart", "MarkPartExpired", "MarkArchived"} {
+		t.Run("ok/"+method, func(t *testing.T) {
+			f, pk, tasks, in := readyMarch(t)
+			failed := 0
+			for i, task := range tasks {
+				if i == len(tasks)-1 {
+					f.store.FailNext(method, errors.New("function died"))
+				}
+				if err := f.core.Archive.Expire(f.ctx, task); err != nil {
+					failed++
+				}
+			}
+			if failed != 1 {
+				t.Fatalf("%d parts failed, want the one crashed", failed)
+			}
+			if got := f.stored(pk.PackID); !got.ArchivedAt.IsZero() {
+				t.Fatal("the pack is archived though a part crashed")
+			}
+			if err := f.run(); err != nil {
+				t.Fatal(err)
+			}
+			if method != "MarkArchived" {
+				if q := f.builds.TakeExpiries(); len(q) != 0 {
+					t.Fatalf("the run before Redrive started %d parts again", len(q))
+				}
+				f.clock.Advance(21 * time.Hour)
+				if err := f.run(); err != nil {
+					t.Fatal(err)
+				}
+				if q := f.builds.TakeExpiries(); len(q) != 1 || q[0].Part != tasks[len(tasks)-1].Part {
+					t.Fatalf("the run after Redrive started %+v, want only the crashed part", q)
+				}
+				for _, task := range tasks[len(tasks)-1:] {
+					if err := f.core.Archive.Expire(f.ctx, task); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if got := f.stored(pk.PackID); got.ArchivedAt.IsZero() {
+				t.Fatal("the pack is not archived after the rerun")
+			}
+			if f.expiry(in).IsZero() {
+				t.Fatal("the packed batch has no expiry after the rerun")
+			}
+		})
+	}
+	t.Run("fail/claim fails: nothing starts", func(t *testing.T) {
+		f, _, _ := archiveFx(t)
+		id := hub.MonthlyPackID(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), 1)
+		if err := f.run(); err != nil {
+			t.Fatal(err)
+		}
+		f.builds.Take()
+		f.mustBuild(id)
+		f.store.FailNext("ClaimExpiryFan", errors.New("throttled"))
+		if err := f.run(); err == nil {
+			t.Fatal("a run whose claim failed = nil, want an error")
+		}
+		if q := f.builds.TakeExpiries(); len(q) != 0 {
+			t.Fatalf("a run whose claim failed started %d parts", len(q))
+		}
+	})
+	t.Run("fail/start fails: the next run after Redrive starts them", func(t *testing.T) {
+		f, _, _ := archiveFx(t)
+		id := hub.MonthlyPackID(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), 1)
+		if err := f.run(); err != nil {
+			t.Fatal(err)
+		}
+		f.builds.Take()
+		f.mustBuild(id)
+		f.builds.Fail(errors.New("lambda down"))
+		if err := f.run(); err == nil {
+			t.Fatal("a run whose parts cannot start = nil, want an error")
+		}
+		f.builds.Fail(nil)
+		f.clock.Advance(21 * time.Hour)
+		if err := f.run(); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.expireAll(f.core.Archive); n != 31*f.store.ExpiryShards() {
+			t.Fatalf("the run after Redrive started %d parts, want every one", n)
+		}
+		if f.stored(id).ArchivedAt.IsZero() {
+			t.Fatal("not archived")
+		}
+	})
+}
+
+// TestArchiveExpireRefused: a part of a pack that is not ready, or outside
+// its period, expires nothing.
+func TestArchiveExpireRefused(t *testing.T) {
+	f, pk, tasks, in := readyMarch(t)
+	jan := hub.MonthlyPackID(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 1) // pending
+	bad := []hub.ExpiryTask{
+		{TenantID: tenant, PackID: jan, Part: hub.ExpiryPart{Day: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)}},
+		{TenantID: tenant, PackID: pk.PackID, Part: hub.ExpiryPart{Day: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)}},
+		{TenantID: tenant, PackID: pk.PackID, Part: hub.ExpiryPart{Day: tasks[0].Part.Day, Shard: f.store.ExpiryShards()}},
+		{TenantID: tenant, PackID: "pk_nothere", Part: tasks[0].Part},
+		{TenantID: otherTenant, PackID: pk.PackID, Part: tasks[0].Part},
+	}
+	for i, task := range bad {
+		t.Run("fail/"+strconv.Itoa(i), func(t *testing.T) {
+			if err := f.core.Archive.Expire(f.ctx, task); err == nil {
+				t.Fatalf("Expire(%+v) = nil, want a refusal", task)
+			}
+		})
+	}
+	if e := f.expiry(in); !e.IsZero() {
+		t.Fatalf("a refused part gave a batch expiry %v", e)
+	}
+	if q := f.builds.TakeExpiries(); len(q) != 0 {
+		t.Fatalf("refused parts started %d", len(q))
+	}
 }
