@@ -253,6 +253,21 @@ func (a *Archive) expire(ctx context.Context, pk Pack, now time.Time) error {
 	return errors.Join(errs...)
 }
 
+// monthly reports whether pk is one of the archive's monthly packs: its id
+// is a monthly id of the whole month its period is.
+func monthly(pk Pack) bool {
+	ms, me := monthOf(pk.PeriodStart)
+	if !pk.PeriodStart.Equal(ms) || !pk.PeriodEnd.Equal(me) {
+		return false
+	}
+	for k := 1; k <= maxMonthlyAttempts; k++ {
+		if pk.PackID == MonthlyPackID(ms, k) {
+			return true
+		}
+	}
+	return false
+}
+
 // parts are the partitions of pk's expiry pass: every day of its period ×
 // the store's index shards.
 func (a *Archive) parts(pk Pack) []ExpiryPart {
@@ -292,6 +307,9 @@ func (a *Archive) Expire(ctx context.Context, t ExpiryTask) error {
 	}
 	if pk.Status != PackReady {
 		return fmt.Errorf("expire %s %s %s: the pack is %s, not ready: nothing expires", t.TenantID, t.PackID, t.Part.Name(), pk.Status)
+	}
+	if !monthly(pk) {
+		return fmt.Errorf("expire %s %s %s: not a monthly pack: only the monthly archive gives batches an expiry", t.TenantID, t.PackID, t.Part.Name())
 	}
 	parts := a.parts(pk)
 	if !slices.ContainsFunc(parts, func(q ExpiryPart) bool { return q.Name() == t.Part.Name() }) || t.Marked < 0 {

@@ -427,7 +427,10 @@ func TestArchiveExpireCrash(t *testing.T) {
 func TestArchiveExpireRefused(t *testing.T) {
 	f, pk, tasks, in := readyMarch(t)
 	jan := hub.MonthlyPackID(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 1) // pending
+	asked := f.request()                                                     // March, ready, not monthly
+	f.mustBuild(asked)
 	bad := []hub.ExpiryTask{
+		{TenantID: tenant, PackID: asked, Part: tasks[0].Part},
 		{TenantID: tenant, PackID: jan, Part: hub.ExpiryPart{Day: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)}},
 		{TenantID: tenant, PackID: pk.PackID, Part: hub.ExpiryPart{Day: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)}},
 		{TenantID: tenant, PackID: pk.PackID, Part: hub.ExpiryPart{Day: tasks[0].Part.Day, Shard: f.store.ExpiryShards()}},
