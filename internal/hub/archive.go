@@ -222,9 +222,12 @@ func ExpiryOf(gen time.Time, margin time.Duration, hotDays int) (cut, at time.Ti
 // pack is not archived yet: when every part is done, it marks the pack
 // archived (a crash after the last part is finished here); else, unless a
 // run started the parts less than Redrive ago, it claims the pass (one
-// conditional write, so two runs do not both start it) and starts every
-// part not done, each its own invocation. Without a hot window nothing
-// expires.
+// conditional write, so two runs do not both start it) and starts, for
+// each shard, its first day not done: each its own invocation, which starts
+// the shard's next day when it is done (a lane per shard). The days of one
+// shard never run at once: they hold the same agents, in the same order, so
+// together they would all write the same agent's batch items (docs/dynamodb.md,
+// "The expiry pass at 100,000 agents"). Without a hot window nothing expires.
 func (a *Archive) expire(ctx context.Context, pk Pack, now time.Time) error {
 	if !pk.ArchivedAt.IsZero() || a.packs.cfg.HotDays <= 0 {
 		return nil
@@ -242,15 +245,30 @@ func (a *Archive) expire(ctx context.Context, pk Pack, now time.Time) error {
 		return fmt.Errorf("archive %s %s: claim the expiry pass: %w", pk.TenantID, pk.PackID, err)
 	}
 	var errs []error
-	for _, part := range parts {
-		if _, ok := pk.ExpiredParts[part.Name()]; ok {
-			continue
-		}
-		if err := a.starter.StartExpiry(ctx, ExpiryTask{TenantID: pk.TenantID, PackID: pk.PackID, Part: part}); err != nil {
-			errs = append(errs, fmt.Errorf("archive %s %s: start expiry of %s: %w", pk.TenantID, pk.PackID, part.Name(), err))
+	for sh := range a.expirer.ExpiryShards() {
+		if err := a.next(ctx, pk, parts, pk.ExpiredParts, ExpiryPart{Day: pk.PeriodStart.AddDate(0, 0, -1), Shard: sh}); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// next starts the first part of after's shard with a later day that rec
+// does not hold, if any: the lane's next step.
+func (a *Archive) next(ctx context.Context, pk Pack, parts []ExpiryPart, rec map[string]int, after ExpiryPart) error {
+	for _, part := range parts {
+		if part.Shard != after.Shard || !part.Day.After(after.Day) {
+			continue
+		}
+		if _, ok := rec[part.Name()]; ok {
+			continue
+		}
+		if err := a.starter.StartExpiry(ctx, ExpiryTask{TenantID: pk.TenantID, PackID: pk.PackID, Part: part}); err != nil {
+			return fmt.Errorf("archive %s %s: start expiry of %s: %w", pk.TenantID, pk.PackID, part.Name(), err)
+		}
+		return nil
+	}
+	return nil
 }
 
 // monthly reports whether pk is one of the archive's monthly packs: its id
@@ -293,8 +311,9 @@ func done(parts []ExpiryPart, rec map[string]int) bool {
 // Expire does one part of a ready monthly pack's expiry pass (the task an
 // ExpiryStarter started), page by page from its cursor. When Budget is
 // spent before the part is done it starts itself again with its cursor and
-// returns; when the part is done it records it on the pack, and the part
-// that completes the pass marks the pack archived. A task of a pack that is
+// returns; when the part is done it records it on the pack and starts its
+// shard's next day, and the part that completes the pass marks the pack
+// archived. A part recorded already (a retried event) only starts the next. A task of a pack that is
 // not ready, or of a part the pack does not have, is refused: nothing
 // expires outside a ready pack. A failure leaves the part to Lambda's retry
 // of the event or to the next run's Redrive; every write is idempotent.
@@ -317,6 +336,9 @@ func (a *Archive) Expire(ctx context.Context, t ExpiryTask) error {
 	}
 	if !pk.ArchivedAt.IsZero() || p.cfg.HotDays <= 0 {
 		return nil
+	}
+	if _, ok := pk.ExpiredParts[t.Part.Name()]; ok {
+		return a.next(ctx, pk, parts, pk.ExpiredParts, t.Part)
 	}
 	cut, at := ExpiryOf(pk.GeneratedAt, a.cfg.Margin, p.cfg.HotDays)
 	sc := ExpiryScope{TenantID: pk.TenantID, From: pk.PeriodStart, To: pk.PeriodEnd, ReceivedBefore: cut, At: at}
@@ -342,7 +364,7 @@ func (a *Archive) Expire(ctx context.Context, t ExpiryTask) error {
 		return fmt.Errorf("expire %s %s %s: record the part: %w", t.TenantID, t.PackID, t.Part.Name(), err)
 	}
 	if !done(parts, rec) {
-		return nil
+		return a.next(ctx, pk, parts, rec, t.Part)
 	}
 	return a.archived(ctx, pk, rec, p.env.now())
 }

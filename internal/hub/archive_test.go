@@ -77,17 +77,18 @@ func TestArchiveExpiresOnlyAfterPacked(t *testing.T) {
 			t.Fatalf("batch expires at %v before a run saw its pack ready", e)
 		}
 	})
-	t.Run("ok/the run after starts one part per day and shard", func(t *testing.T) {
+	t.Run("ok/the run after starts one lane per shard", func(t *testing.T) {
 		if err := f.run(); err != nil {
 			t.Fatal(err)
 		}
 		q := f.builds.TakeExpiries()
-		if want := 31 * f.store.ExpiryShards(); len(q) != want {
-			t.Fatalf("the run started %d expiry parts, want %d (31 days × %d shards)", len(q), want, f.store.ExpiryShards())
+		if len(q) != f.store.ExpiryShards() {
+			t.Fatalf("the run started %d expiry parts, want one per shard (%d)", len(q), f.store.ExpiryShards())
 		}
-		for _, task := range q {
-			if task.TenantID != tenant || task.PackID != march || task.Cursor != "" || task.Part.Day.Month() != time.March {
-				t.Fatalf("started %+v, want parts of %s %s from the start", task, tenant, march)
+		for i, task := range q {
+			if task.TenantID != tenant || task.PackID != march || task.Cursor != "" || task.Part.Shard != i ||
+				!task.Part.Day.Equal(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)) {
+				t.Fatalf("started %+v, want March 1 of shard %d of %s %s, from the start", task, i, tenant, march)
 			}
 		}
 		if e := f.expiry(in); !e.IsZero() {
@@ -99,10 +100,9 @@ func TestArchiveExpiresOnlyAfterPacked(t *testing.T) {
 		if again := f.builds.TakeExpiries(); len(again) != 0 {
 			t.Fatalf("a run while the parts are under way started %d again", len(again))
 		}
-		for _, task := range q {
-			if err := f.core.Archive.Expire(f.ctx, task); err != nil {
-				t.Fatalf("Expire(%s): %v", task.Part.Name(), err)
-			}
+		f.builds.Restore(q)
+		if n := f.expireAll(f.core.Archive); n != 31*f.store.ExpiryShards() {
+			t.Fatalf("the lanes ran %d parts, want every day of every shard (%d)", n, 31*f.store.ExpiryShards())
 		}
 		_, want := hub.ExpiryOf(pk.GeneratedAt, time.Hour, 45)
 		if e := f.expiry(in); !e.Equal(want) {
@@ -220,13 +220,19 @@ func TestRequestPackExpiredInsideWindow(t *testing.T) {
 	})
 }
 
-// expireAll runs every queued expiry part, and the parts they start again,
-// until none is left; it returns how many ran.
+// expireAll runs every queued expiry part, and the parts they start,
+// until none is left; it returns how many ran. Two parts of one shard are
+// never queued at once (a lane per shard).
 func (f *packFx) expireAll(a *hub.Archive) int {
 	f.t.Helper()
 	n := 0
 	for q := f.builds.TakeExpiries(); len(q) > 0; q = f.builds.TakeExpiries() {
+		shards := map[int]bool{}
 		for _, task := range q {
+			if shards[task.Part.Shard] {
+				f.t.Fatalf("two parts of shard %d under way at once: %+v", task.Part.Shard, q)
+			}
+			shards[task.Part.Shard] = true
 			if err := a.Expire(f.ctx, task); err != nil {
 				f.t.Fatalf("Expire(%s %s): %v", task.PackID, task.Part.Name(), err)
 			}
@@ -237,8 +243,8 @@ func (f *packFx) expireAll(a *hub.Archive) int {
 }
 
 // readyMarch is archiveFx with March's monthly pack of acme ready and its
-// expiry parts started by a run (returned), none run yet.
-func readyMarch(t *testing.T) (*packFx, hub.Pack, []hub.ExpiryTask, hub.StoredBatch) {
+// expiry lanes started by a run (queued), none run yet.
+func readyMarch(t *testing.T) (*packFx, hub.Pack, hub.StoredBatch) {
 	f, in, _ := archiveFx(t)
 	id := hub.MonthlyPackID(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), 1)
 	if err := f.run(); err != nil {
@@ -249,14 +255,14 @@ func readyMarch(t *testing.T) (*packFx, hub.Pack, []hub.ExpiryTask, hub.StoredBa
 	if err := f.run(); err != nil {
 		t.Fatal(err)
 	}
-	return f, pk, f.builds.TakeExpiries(), in
+	return f, pk, in
 }
 
 // TestArchiveExpireBounded: a part stops when its budget on the hub's clock
 // is spent and starts itself again with its cursor; the rest of the part is
 // done by that task, and the pack is archived only after it.
 func TestArchiveExpireBounded(t *testing.T) {
-	f, pk, tasks, in := readyMarch(t)
+	f, pk, in := readyMarch(t)
 	a, err := hub.NewArchive(f.packs, hub.ArchiveDeps{Tenants: f.store, Expirer: f.store, Archiver: f.store, Starter: f.builds},
 		hub.ArchiveConfig{Page: 1, Budget: time.Minute})
 	if err != nil {
@@ -274,80 +280,78 @@ func TestArchiveExpireBounded(t *testing.T) {
 		eight = append(eight, b)
 	}
 	var resumed []hub.ExpiryTask
-	for _, task := range tasks {
-		if task.Part.Day.Day() != 8 {
-			continue
-		}
-		// The part's first page takes two minutes on the hub's clock.
-		f.store.BeforeNext("ExpirePart", func() { f.clock.Advance(2 * time.Minute) })
-		if err := a.Expire(f.ctx, task); err != nil {
-			t.Fatal(err)
-		}
-		resumed = append(resumed, f.builds.TakeExpiries()...)
-	}
-	t.Run("ok/the part hands over after one page", func(t *testing.T) {
-		if len(resumed) != 1 || resumed[0].Cursor == "" || resumed[0].Marked != 1 || resumed[0].Part.Day.Day() != 8 {
-			t.Fatalf("parts started again %+v, want one of March 8 with its cursor and 1 batch marked", resumed)
-		}
+	expired := func() int {
 		n := 0
 		for _, b := range eight {
 			if !f.expiry(b).IsZero() {
 				n++
 			}
 		}
-		if n != 1 {
-			t.Fatalf("%d of the part's 3 batches have an expiry after one page of 1, want 1", n)
-		}
-	})
-	t.Run("ok/archived only once every part is done", func(t *testing.T) {
-		for _, task := range tasks {
-			if task.Part.Day.Day() == 8 {
-				continue
+		return n
+	}
+	for q := f.builds.TakeExpiries(); len(q) > 0; q = f.builds.TakeExpiries() {
+		var next []hub.ExpiryTask
+		for _, task := range q {
+			if task.Part.Day.Day() == 8 && task.Cursor == "" {
+				// The part's first page takes two minutes on the hub's clock.
+				f.store.BeforeNext("ExpirePart", func() { f.clock.Advance(2 * time.Minute) })
 			}
 			if err := a.Expire(f.ctx, task); err != nil {
 				t.Fatal(err)
 			}
-		}
-		f.builds.TakeExpiries() // parts of other days that handed over: none, the clock stood still
-		if got := f.stored(pk.PackID); !got.ArchivedAt.IsZero() {
-			t.Fatal("the pack is archived while a part is still under way")
-		}
-		if err := a.Expire(f.ctx, resumed[0]); err != nil {
-			t.Fatal(err)
-		}
-		for _, b := range append(eight, in) {
-			if f.expiry(b).IsZero() {
-				t.Fatalf("batch %s has no expiry after its part", b.Key)
+			for _, s := range f.builds.TakeExpiries() {
+				if s.Cursor != "" {
+					resumed = append(resumed, s)
+					if s.Marked != 1 || s.Part.Day.Day() != 8 || s.Part != task.Part {
+						t.Fatalf("started again %+v after %+v, want March 8 with its cursor and 1 batch marked", s, task)
+					}
+					if n := expired(); n != 1 {
+						t.Fatalf("%d of the part's 3 batches have an expiry after one page of 1, want 1", n)
+					}
+					if got := f.stored(pk.PackID); !got.ArchivedAt.IsZero() {
+						t.Fatal("the pack is archived while a part is still under way")
+					}
+				}
+				next = append(next, s)
 			}
 		}
-		if got := f.stored(pk.PackID); got.ArchivedAt.IsZero() {
-			t.Fatal("the pack is not archived after its last part")
-		}
-		if ev := f.store.Audited(tenant, "pack_archived"); len(ev) != 1 || ev[0].Detail["batches"] != "4" {
-			t.Fatalf("pack_archived events %+v, want one of 4 batches", ev)
-		}
-	})
+		f.builds.Restore(next)
+	}
+	if len(resumed) != 1 {
+		t.Fatalf("parts started again with a cursor: %+v, want one", resumed)
+	}
+	if n := expired(); n != 3 || f.expiry(in).IsZero() {
+		t.Fatalf("%d of March 8's 3 batches have an expiry after the pass (March 10's: %v), want all", n, f.expiry(in))
+	}
+	if got := f.stored(pk.PackID); got.ArchivedAt.IsZero() {
+		t.Fatal("the pack is not archived after its last part")
+	}
+	if ev := f.store.Audited(tenant, "pack_archived"); len(ev) != 1 || ev[0].Detail["batches"] != "4" {
+		t.Fatalf("pack_archived events %+v, want one of 4 batches", ev)
+	}
 }
 
 // TestArchiveExpireCrash: a crash at any write of the pass (the fault
 // wrapper fails the call) leaves the pack not archived and its batches at
-// worst without expiry; the run after Redrive starts again only the parts
-// not done, and the pass ends archived.
+// worst without expiry; the run after Redrive starts again only the lane
+// that stopped, from its first part not done, and the pass ends archived.
 func TestArchiveExpireCrash(t *testing.T) {
 	for _, method := range []string{"ExpirePart", "MarkPartExpired", "MarkArchived"} {
 		t.Run("ok/"+method, func(t *testing.T) {
-			f, pk, tasks, in := readyMarch(t)
-			failed := 0
-			for i, task := range tasks {
-				if i == len(tasks)-1 {
-					f.store.FailNext(method, errors.New("function died"))
-				}
-				if err := f.core.Archive.Expire(f.ctx, task); err != nil {
-					failed++
+			f, pk, in := readyMarch(t)
+			ran, failed := 0, []hub.ExpiryTask{}
+			for q := f.builds.TakeExpiries(); len(q) > 0; q = f.builds.TakeExpiries() {
+				for _, task := range q {
+					if ran++; ran == 10 && method != "MarkArchived" || ran == 1 && method == "MarkArchived" {
+						f.store.FailNext(method, errors.New("function died"))
+					}
+					if err := f.core.Archive.Expire(f.ctx, task); err != nil {
+						failed = append(failed, task)
+					}
 				}
 			}
-			if failed != 1 {
-				t.Fatalf("%d parts failed, want the one crashed", failed)
+			if len(failed) != 1 {
+				t.Fatalf("%d parts failed, want the one crashed", len(failed))
 			}
 			if got := f.stored(pk.PackID); !got.ArchivedAt.IsZero() {
 				t.Fatal("the pack is archived though a part crashed")
@@ -363,14 +367,12 @@ func TestArchiveExpireCrash(t *testing.T) {
 				if err := f.run(); err != nil {
 					t.Fatal(err)
 				}
-				if q := f.builds.TakeExpiries(); len(q) != 1 || q[0].Part != tasks[len(tasks)-1].Part {
-					t.Fatalf("the run after Redrive started %+v, want only the crashed part", q)
+				q := f.builds.TakeExpiries()
+				if len(q) != 1 || q[0].Part != failed[0].Part || q[0].Cursor != "" {
+					t.Fatalf("the run after Redrive started %+v, want only the crashed part %s from the start", q, failed[0].Part.Name())
 				}
-				for _, task := range tasks[len(tasks)-1:] {
-					if err := f.core.Archive.Expire(f.ctx, task); err != nil {
-						t.Fatal(err)
-					}
-				}
+				f.builds.Restore(q)
+				f.expireAll(f.core.Archive)
 			}
 			if got := f.stored(pk.PackID); got.ArchivedAt.IsZero() {
 				t.Fatal("the pack is not archived after the rerun")
@@ -380,6 +382,25 @@ func TestArchiveExpireCrash(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ok/a retried part that is recorded only starts the next", func(t *testing.T) {
+		f, pk, _ := readyMarch(t)
+		task := f.builds.TakeExpiries()[0]
+		f.builds.Fail(errors.New("lambda down"))
+		if err := f.core.Archive.Expire(f.ctx, task); err == nil {
+			t.Fatal("a part that cannot start the next = nil, want an error (Lambda retries the event)")
+		}
+		if _, ok := f.stored(pk.PackID).ExpiredParts[task.Part.Name()]; !ok {
+			t.Fatal("the part is not recorded")
+		}
+		f.builds.Fail(nil)
+		f.store.FailNext("ExpirePart", errors.New("a recorded part is not done again"))
+		if err := f.core.Archive.Expire(f.ctx, task); err != nil {
+			t.Fatalf("retry of a recorded part: %v", err)
+		}
+		if q := f.builds.TakeExpiries(); len(q) != 1 || q[0].Part.Shard != task.Part.Shard || q[0].Part.Day.Day() != 2 {
+			t.Fatalf("the retry started %+v, want March 2 of shard %d", q, task.Part.Shard)
+		}
+	})
 	t.Run("fail/claim fails: nothing starts", func(t *testing.T) {
 		f, _, _ := archiveFx(t)
 		id := hub.MonthlyPackID(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), 1)
@@ -414,7 +435,7 @@ func TestArchiveExpireCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 		if n := f.expireAll(f.core.Archive); n != 31*f.store.ExpiryShards() {
-			t.Fatalf("the run after Redrive started %d parts, want every one", n)
+			t.Fatalf("the run after Redrive ran %d parts, want every one", n)
 		}
 		if f.stored(id).ArchivedAt.IsZero() {
 			t.Fatal("not archived")
@@ -422,10 +443,11 @@ func TestArchiveExpireCrash(t *testing.T) {
 	})
 }
 
-// TestArchiveExpireRefused: a part of a pack that is not ready, or outside
-// its period, expires nothing.
+// TestArchiveExpireRefused: a part of a pack that is not ready, not a
+// monthly pack, or outside its period, expires nothing.
 func TestArchiveExpireRefused(t *testing.T) {
-	f, pk, tasks, in := readyMarch(t)
+	f, pk, in := readyMarch(t)
+	tasks := f.builds.TakeExpiries()
 	jan := hub.MonthlyPackID(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 1) // pending
 	asked := f.request()                                                     // March, ready, not monthly
 	f.mustBuild(asked)

@@ -259,3 +259,10 @@ func (b *Builds) TakeExpiries() []hub.ExpiryTask {
 	b.expiries = nil
 	return q
 }
+
+// Restore queues tasks again, first (a test that took them to look).
+func (b *Builds) Restore(tasks []hub.ExpiryTask) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.expiries = append(slices.Clone(tasks), b.expiries...)
+}
