@@ -9,7 +9,7 @@ import (
 )
 
 // testExpiry holds BatchExpirer to "only what a ready pack holds": no batch
-// has an expiry when stored, and ExpireBatches marks exactly the batches
+// has an expiry when stored, and ExpirePart, over every part of a period, marks exactly the batches
 // whose records all fall in the period and that came before the cut.
 func testExpiry(t *testing.T, s hub.Stores) {
 	ctx := t.Context()

@@ -234,12 +234,13 @@ func (s *Batches) readPartition(ctx context.Context, part string, from, to time.
 // ExpiryShards implements hub.BatchExpirer: the index's shards per day.
 func (s *Batches) ExpiryShards() int { return IndexShards }
 
-// expireWorkers is how many entries of a page ExpirePart marks at a time:
-// with about 5 ms a write, about 400 entries a second, so that one part
-// puts at most about 400 WCU/s on its index partition and each invocation
-// does about 300,000 entries in its 12 minutes (docs/dynamodb.md, "Hot
-// window").
-const expireWorkers = 4
+// expireWorkers is how many entries of a page ExpirePart marks at a time.
+// A partition's entries are sorted by agent, so a page is mostly one
+// agent's batches: with about 5 ms a write, 2 workers put about 400 WCU/s
+// on that agent's batch items and 200 WCU/s on the index partition, and do
+// about 144,000 entries in an invocation's 12 minutes (docs/dynamodb.md,
+// "The expiry pass at 100,000 agents").
+const expireWorkers = 2
 
 // ExpirePart implements hub.BatchExpirer: one page (Limit limit) of the
 // index partition's query from the cursor (the last entry's sort key), and
