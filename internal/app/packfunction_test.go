@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/app"
@@ -130,4 +133,39 @@ func (a *fakeArchive) Run(ctx context.Context) error {
 		return errors.New("lambda down")
 	}
 	return nil
+}
+
+// fakeInvoke notes the payloads LambdaStarter sends.
+type fakeInvoke struct{ in []*lambda.InvokeInput }
+
+func (f *fakeInvoke) Invoke(_ context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
+	f.in = append(f.in, in)
+	return &lambda.InvokeOutput{StatusCode: 202}, nil
+}
+
+// TestExpireEventRoundTrip: the event LambdaStarter sends for a part of an
+// expiry pass is an asynchronous invocation of the function itself, and
+// the pack function hands Archive.Expire back exactly that task.
+func TestExpireEventRoundTrip(t *testing.T) {
+	inv := &fakeInvoke{}
+	s := &app.LambdaStarter{API: inv, Function: "monsys-pack"}
+	want := hub.ExpiryTask{TenantID: "acme", PackID: "pk_m202603r2", Part: hub.ExpiryPart{Day: time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC), Shard: 7},
+		Cursor: "ag_zz#s#0000000000000000042", Marked: 123456}
+	for _, task := range []hub.ExpiryTask{want, {TenantID: "acme", PackID: "pk_m202603r2", Part: want.Part}} {
+		if err := s.StartExpiry(t.Context(), task); err != nil {
+			t.Fatal(err)
+		}
+		last := inv.in[len(inv.in)-1]
+		if aws.ToString(last.FunctionName) != "monsys-pack" || last.InvocationType != lambdatypes.InvocationTypeEvent {
+			t.Fatalf("Invoke(%s, %s), want (monsys-pack, Event)", aws.ToString(last.FunctionName), last.InvocationType)
+		}
+		arch := &fakeArchive{}
+		f := &app.PackFunction{Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Archive: arch}
+		if _, err := f.Handle(t.Context(), last.Payload); err != nil {
+			t.Fatalf("Handle(%s): %v", last.Payload, err)
+		}
+		if len(arch.tasks) != 1 || arch.tasks[0] != task {
+			t.Fatalf("Handle(%s) expired %+v, want %+v", last.Payload, arch.tasks, task)
+		}
+	}
 }
