@@ -140,8 +140,9 @@ func monthOf(t time.Time) (time.Time, time.Time) {
 
 // Run does one scheduled run: for every tenant and each of the last Months
 // ended months, it starts the month's pack unless one is ready or being
-// built, fails a build that is lost, and gives the batches of a ready pack
-// their expiry once. A tenant's failure does not stop the others; the
+// built, fails a build that is lost, and starts (or re-drives) the expiry
+// pass of a ready pack not archived yet (expire; the pass itself runs in
+// Expire's invocations). A tenant's failure does not stop the others; the
 // errors are joined.
 func (a *Archive) Run(ctx context.Context) error {
 	tenants, err := a.tenants.ListTenants(ctx)
