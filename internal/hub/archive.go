@@ -224,7 +224,8 @@ func ExpiryOf(gen time.Time, margin time.Duration, hotDays int) (cut, at time.Ti
 // archived (a crash after the last part is finished here); else, unless a
 // run started the parts less than Redrive ago, it claims the pass (one
 // conditional write, so two runs do not both start it) and starts, for
-// each shard, its first day not done: each its own invocation, which starts
+// each shard whose lane is silent for Redrive (none of its invocations
+// began since), its first day not done: each its own invocation, which starts
 // the shard's next day when it is done (a lane per shard). The days of one
 // shard never run at once: they hold the same agents, in the same order, so
 // together they would all write the same agent's batch items (docs/dynamodb.md,
@@ -247,6 +248,9 @@ func (a *Archive) expire(ctx context.Context, pk Pack, now time.Time) error {
 	}
 	var errs []error
 	for sh := range a.expirer.ExpiryShards() {
+		if beat, ok := pk.LaneBeats[sh]; ok && now.Sub(beat) < a.cfg.Redrive {
+			continue // the lane is alive
+		}
 		if err := a.next(ctx, pk, parts, pk.ExpiredParts, ExpiryPart{Day: pk.PeriodStart.AddDate(0, 0, -1), Shard: sh}); err != nil {
 			errs = append(errs, err)
 		}
@@ -310,13 +314,14 @@ func done(parts []ExpiryPart, rec map[string]int) bool {
 }
 
 // Expire does one part of a ready monthly pack's expiry pass (the task an
-// ExpiryStarter started), page by page from its cursor. When Budget is
-// spent before the part is done it starts itself again with its cursor and
-// returns; when the part is done it records it on the pack and starts its
-// shard's next day, and the part that completes the pass marks the pack
-// archived. A part recorded already (a retried event) only starts the next. A task of a pack that is
-// not ready, or of a part the pack does not have, is refused: nothing
-// expires outside a ready pack. A failure leaves the part to Lambda's retry
+// ExpiryStarter started), page by page from its cursor, after recording
+// that its lane is alive (BeatLane). When Budget is spent before the part
+// is done it starts itself again with its cursor and returns; when the
+// part is done it records it on the pack and starts its shard's next day,
+// and the part that completes the pass marks the pack archived. A part
+// recorded already (a retried event) only starts the next. A task of a
+// pack that is not ready or not monthly, or of a part the pack does not
+// have, is refused: nothing expires outside a ready monthly pack. A failure leaves the part to Lambda's retry
 // of the event or to the next run's Redrive; every write is idempotent.
 func (a *Archive) Expire(ctx context.Context, t ExpiryTask) error {
 	p := a.packs
@@ -337,6 +342,9 @@ func (a *Archive) Expire(ctx context.Context, t ExpiryTask) error {
 	}
 	if !pk.ArchivedAt.IsZero() || p.cfg.HotDays <= 0 {
 		return nil
+	}
+	if err := a.archiver.BeatLane(ctx, t.TenantID, t.PackID, t.Part.Shard, start); err != nil {
+		return fmt.Errorf("expire %s %s %s: beat the lane: %w", t.TenantID, t.PackID, t.Part.Name(), err)
 	}
 	if _, ok := pk.ExpiredParts[t.Part.Name()]; ok {
 		return a.next(ctx, pk, parts, pk.ExpiredParts, t.Part)

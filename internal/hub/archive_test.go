@@ -401,6 +401,40 @@ func TestArchiveExpireCrash(t *testing.T) {
 			t.Fatalf("the retry started %+v, want March 2 of shard %d", q, task.Part.Shard)
 		}
 	})
+	t.Run("ok/a lane still under way is not started again", func(t *testing.T) {
+		// A lane of a large tenant outlives Redrive: its invocations beat it.
+		f, _, _ := readyMarch(t)
+		q := f.builds.TakeExpiries()
+		f.clock.Advance(19 * time.Hour)
+		if err := f.core.Archive.Expire(f.ctx, q[0]); err != nil { // shard 0's March 1: beats, then starts March 2
+			t.Fatal(err)
+		}
+		lane0 := f.builds.TakeExpiries()
+		f.clock.Advance(2 * time.Hour) // 21 hours after the claim, 2 after shard 0's beat
+		if err := f.run(); err != nil {
+			t.Fatal(err)
+		}
+		again := f.builds.TakeExpiries()
+		if len(again) != f.store.ExpiryShards()-1 {
+			t.Fatalf("the run after Redrive started %+v, want the %d silent lanes", again, f.store.ExpiryShards()-1)
+		}
+		for _, task := range again {
+			if task.Part.Shard == q[0].Part.Shard {
+				t.Fatalf("the run started %s again while its lane is under way (%+v)", task.Part.Name(), lane0)
+			}
+		}
+	})
+	t.Run("fail/beat fails: nothing expires", func(t *testing.T) {
+		f, _, in := readyMarch(t)
+		q := f.builds.TakeExpiries()
+		f.store.FailNext("BeatLane", errors.New("throttled"))
+		if err := f.core.Archive.Expire(f.ctx, q[0]); err == nil {
+			t.Fatal("Expire whose beat failed = nil, want an error")
+		}
+		if f.store.Asked(q[0].Part.Name()) || !f.expiry(in).IsZero() {
+			t.Fatal("a part whose beat failed went on to expire")
+		}
+	})
 	t.Run("fail/claim fails: nothing starts", func(t *testing.T) {
 		f, _, _ := archiveFx(t)
 		id := hub.MonthlyPackID(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), 1)

@@ -251,6 +251,9 @@ type Pack struct {
 	// part is done (Archive.Expire).
 	ExpiredParts   map[string]int
 	ExpiryFannedAt time.Time
+	// LaneBeats are when each shard's lane of the expiry pass last started
+	// an invocation: a run starts again only the lanes silent for Redrive.
+	LaneBeats map[int]time.Time
 }
 
 // ExpiryScope is what a monthly pack's expiry pass marks: the tenant's

@@ -311,6 +311,10 @@ type PackArchiver interface {
 	// still prev (zero: never set); else ErrConflict. It decides which run
 	// (re)starts the pack's expiry pass.
 	ClaimExpiryFan(ctx context.Context, tenantID, packID string, prev, now time.Time) error
+	// BeatLane records on the ready pack that the lane of shard of its
+	// expiry pass is alive at at (LaneBeats); ErrConflict if the pack is
+	// not ready or does not exist.
+	BeatLane(ctx context.Context, tenantID, packID string, shard int, at time.Time) error
 }
 
 // PackLister lists a tenant's packs (GET /evidence-packs).

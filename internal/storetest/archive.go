@@ -43,6 +43,7 @@ func testArchive(t *testing.T, s hub.Stores) {
 		_, err := s.Packs.MarkPartExpired(ctx, tenant, pending.PackID, "20260301s0", 1)
 		check(t, "MarkPartExpired(pending)", err, hub.ErrConflict)
 		check(t, "ClaimExpiryFan(pending)", s.Packs.ClaimExpiryFan(ctx, tenant, pending.PackID, time.Time{}, at(4)), hub.ErrConflict)
+		check(t, "BeatLane(pending)", s.Packs.BeatLane(ctx, tenant, pending.PackID, 0, at(4)), hub.ErrConflict)
 		if a := archived(t); !a.IsZero() {
 			t.Fatalf("a pending pack is marked archived at %v", a)
 		}
@@ -84,6 +85,16 @@ func testArchive(t *testing.T, s hub.Stores) {
 		check(t, "GetPack", err, nil)
 		if !got.ExpiryFannedAt.Equal(at(8)) {
 			t.Fatalf("ExpiryFannedAt = %v, want %v", got.ExpiryFannedAt, at(8))
+		}
+	})
+	t.Run("ok/lane beats", func(t *testing.T) {
+		check(t, "BeatLane(0)", s.Packs.BeatLane(ctx, tenant, pending.PackID, 0, at(10)), nil)
+		check(t, "BeatLane(7)", s.Packs.BeatLane(ctx, tenant, pending.PackID, 7, at(11)), nil)
+		check(t, "BeatLane(0 again)", s.Packs.BeatLane(ctx, tenant, pending.PackID, 0, at(12)), nil)
+		got, err := s.Packs.GetPack(ctx, tenant, pending.PackID)
+		check(t, "GetPack", err, nil)
+		if len(got.LaneBeats) != 2 || !got.LaneBeats[0].Equal(at(12)) || !got.LaneBeats[7].Equal(at(11)) {
+			t.Fatalf("LaneBeats = %v, want 0 at %v and 7 at %v", got.LaneBeats, at(12), at(11))
 		}
 	})
 	t.Run("fail/finish an archived pack", func(t *testing.T) {

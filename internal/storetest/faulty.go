@@ -356,6 +356,11 @@ func (f *Faulty) ClaimExpiryFan(ctx context.Context, tenantID, packID string, pr
 	return f.do("ClaimExpiryFan", func() error { return f.Memory.ClaimExpiryFan(ctx, tenantID, packID, prev, now) }, tenantID, packID)
 }
 
+// BeatLane implements hub.PackArchiver.
+func (f *Faulty) BeatLane(ctx context.Context, tenantID, packID string, shard int, at time.Time) error {
+	return f.do("BeatLane", func() error { return f.Memory.BeatLane(ctx, tenantID, packID, shard, at) }, tenantID, packID)
+}
+
 // MarkArchived implements hub.PackArchiver.
 func (f *Faulty) MarkArchived(ctx context.Context, tenantID, packID string, at, expireAt time.Time) error {
 	return f.do("MarkArchived", func() error { return f.Memory.MarkArchived(ctx, tenantID, packID, at, expireAt) }, tenantID, packID)

@@ -106,6 +106,7 @@ func clonePack(p hub.Pack) hub.Pack {
 		p.Previous = &r
 	}
 	p.ExpiredParts = maps.Clone(p.ExpiredParts)
+	p.LaneBeats = maps.Clone(p.LaneBeats)
 	return p
 }
 
@@ -207,6 +208,24 @@ func (s *Memory) ClaimExpiryFan(_ context.Context, tenantID, packID string, prev
 		return fmt.Errorf("claim the expiry pass of pack %s: %w", packID, hub.ErrConflict)
 	}
 	cur.ExpiryFannedAt = now
+	s.packs[k] = cur
+	return nil
+}
+
+// BeatLane implements hub.PackArchiver.
+func (s *Memory) BeatLane(_ context.Context, tenantID, packID string, shard int, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := tenantID + "|" + packID
+	cur, ok := s.packs[k]
+	if !ok || cur.Status != hub.PackReady {
+		return fmt.Errorf("beat lane %d of pack %s: %w", shard, packID, hub.ErrConflict)
+	}
+	cur.LaneBeats = maps.Clone(cur.LaneBeats)
+	if cur.LaneBeats == nil {
+		cur.LaneBeats = map[int]time.Time{}
+	}
+	cur.LaneBeats[shard] = at
 	s.packs[k] = cur
 	return nil
 }

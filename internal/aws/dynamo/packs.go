@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,8 +71,21 @@ func decodePack(it item) hub.Pack {
 	}
 	p.ExpiredParts = expiredParts(it)
 	p.ExpiryFannedAt = gt(it, "expiry_fanned_at")
+	for k := range it {
+		if sh, ok := strings.CutPrefix(k, lanePrefix); ok {
+			if n, err := strconv.Atoi(sh); err == nil {
+				if p.LaneBeats == nil {
+					p.LaneBeats = map[int]time.Time{}
+				}
+				p.LaneBeats[n] = gt(it, k)
+			}
+		}
+	}
 	return p
 }
+
+// lanePrefix starts the attribute of each lane's last beat: xl_<shard>.
+const lanePrefix = "xl_"
 
 // partPrefix starts the attribute of each done part of a pack's expiry
 // pass: xp_<part> = the batches it marked (one attribute each, so that a
@@ -271,6 +285,21 @@ func (s *Packs) MarkPartExpired(ctx context.Context, tenantID, packID, part stri
 		return nil, err
 	}
 	return expiredParts(out.Attributes), nil
+}
+
+// BeatLane implements hub.PackArchiver: SET xl_<shard> on the pack item if
+// it is ready.
+func (s *Packs) BeatLane(ctx context.Context, tenantID, packID string, shard int, at time.Time) error {
+	t, err := s.packsTable("beat lane")
+	if err != nil {
+		return err
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(t),
+		Key:                      item{"tenant_id": vs(tenantID), "pack_id": vs(packID)},
+		UpdateExpression:         aws.String("SET #l = :at"),
+		ConditionExpression:      aws.String("#st = :ready"),
+		ExpressionAttributeNames: names("#st", "status", "#l", lanePrefix+strconv.Itoa(shard)), ExpressionAttributeValues: item{":at": vt(at), ":ready": vs(hub.PackReady)}})
+	return classify("beat lane "+strconv.Itoa(shard)+" of pack "+packID, err)
 }
 
 // ClaimExpiryFan implements hub.PackArchiver.
