@@ -119,7 +119,7 @@ func Assemble(st hub.Stores, ca CA, cfg CoreConfig, env hub.Env) (*Core, error) 
 type PackPorts struct {
 	Vault   hub.KeyVault
 	Objects hub.ObjectStore
-	Starter hub.BuildStarter
+	Starter hub.AsyncStarter
 }
 
 // AddPacks adds the evidence packs and the pack-signing keys.
@@ -134,7 +134,7 @@ func (c *Core) AddPacks(p PackPorts, cfg hub.PackConfig) error {
 	if err != nil {
 		return err
 	}
-	archive, err := hub.NewArchive(packs, hub.ArchiveDeps{Tenants: st.Tenants, Expirer: st.Batches, Archiver: st.Packs}, hub.ArchiveConfig{})
+	archive, err := hub.NewArchive(packs, hub.ArchiveDeps{Tenants: st.Tenants, Expirer: st.Batches, Archiver: st.Packs, Starter: p.Starter}, hub.ArchiveConfig{})
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/app"
@@ -66,6 +69,14 @@ func TestPackFunctionEvents(t *testing.T) {
 		{name: "ok/archive", event: `{"monsys_pack_archive":{}}`, status: -1},
 		{name: "fail/archive-run-fails", event: `{"monsys_pack_archive":{"fail":true}}`, errText: "monthly archive"},
 		{name: "fail/archive-null", event: `{"monsys_pack_archive":null}`, errText: "neither"},
+		{name: "ok/expire", event: `{"monsys_pack_expire":{"tenant_id":"acme","pack_id":"pk_m202603r1","day":"2026-03-12","shard":3,"cursor":"ag_1#u#9","marked":7}}`, status: -2},
+		{name: "fail/expire-without-day", event: `{"monsys_pack_expire":{"tenant_id":"acme","pack_id":"pk_m202603r1","shard":3}}`, errText: "day (YYYY-MM-DD)"},
+		{name: "fail/expire-bad-day", event: `{"monsys_pack_expire":{"tenant_id":"acme","pack_id":"pk_m202603r1","day":"12/03/2026"}}`, errText: "day (YYYY-MM-DD)"},
+		{name: "fail/expire-without-pack", event: `{"monsys_pack_expire":{"tenant_id":"acme","day":"2026-03-12"}}`, errText: "pack_id"},
+		{name: "fail/expire-negative-shard", event: `{"monsys_pack_expire":{"tenant_id":"acme","pack_id":"p","day":"2026-03-12","shard":-1}}`, errText: "shard"},
+		{name: "fail/expire-null", event: `{"monsys_pack_expire":null}`, errText: "tenant_id, pack_id"},
+		{name: "fail/expire-not-an-object", event: `{"monsys_pack_expire":"2026-03-12"}`, errText: "decode the expire event"},
+		{name: "fail/expire-fails", event: `{"monsys_pack_expire":{"tenant_id":"acme","pack_id":"pk_fail","day":"2026-03-12"}}`, errText: "expire part 20260312s0 of acme pk_fail"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,6 +89,14 @@ func TestPackFunctionEvents(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.status == -2 {
+				want := hub.ExpiryTask{TenantID: "acme", PackID: "pk_m202603r1", Part: hub.ExpiryPart{Day: time.Date(2026, 3, 12, 0, 0, 0, 0, time.UTC), Shard: 3},
+					Cursor: "ag_1#u#9", Marked: 7}
+				if len(arch.tasks) != 1 || arch.tasks[0] != want {
+					t.Fatalf("Handle(%s) expired %+v, want exactly %+v", tc.event, arch.tasks, want)
+				}
+				return
 			}
 			if tc.status == -1 {
 				if arch.runs != 1 {
@@ -93,8 +112,20 @@ func TestPackFunctionEvents(t *testing.T) {
 	}
 }
 
-// fakeArchive counts runs; a run fails when the test says so.
-type fakeArchive struct{ runs int }
+// fakeArchive counts runs and notes expiry tasks; a run fails when the
+// test says so, and an expiry of pk_fail fails.
+type fakeArchive struct {
+	runs  int
+	tasks []hub.ExpiryTask
+}
+
+func (a *fakeArchive) Expire(ctx context.Context, t hub.ExpiryTask) error {
+	if t.PackID == "pk_fail" {
+		return errors.New("dynamodb down")
+	}
+	a.tasks = append(a.tasks, t)
+	return nil
+}
 
 func (a *fakeArchive) Run(ctx context.Context) error {
 	a.runs++
@@ -102,4 +133,39 @@ func (a *fakeArchive) Run(ctx context.Context) error {
 		return errors.New("lambda down")
 	}
 	return nil
+}
+
+// fakeInvoke notes the payloads LambdaStarter sends.
+type fakeInvoke struct{ in []*lambda.InvokeInput }
+
+func (f *fakeInvoke) Invoke(_ context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
+	f.in = append(f.in, in)
+	return &lambda.InvokeOutput{StatusCode: 202}, nil
+}
+
+// TestExpireEventRoundTrip: the event LambdaStarter sends for a part of an
+// expiry pass is an asynchronous invocation of the function itself, and
+// the pack function hands Archive.Expire back exactly that task.
+func TestExpireEventRoundTrip(t *testing.T) {
+	inv := &fakeInvoke{}
+	s := &app.LambdaStarter{API: inv, Function: "monsys-pack"}
+	want := hub.ExpiryTask{TenantID: "acme", PackID: "pk_m202603r2", Part: hub.ExpiryPart{Day: time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC), Shard: 7},
+		Cursor: "ag_zz#s#0000000000000000042", Marked: 123456}
+	for _, task := range []hub.ExpiryTask{want, {TenantID: "acme", PackID: "pk_m202603r2", Part: want.Part}} {
+		if err := s.StartExpiry(t.Context(), task); err != nil {
+			t.Fatal(err)
+		}
+		last := inv.in[len(inv.in)-1]
+		if aws.ToString(last.FunctionName) != "monsys-pack" || last.InvocationType != lambdatypes.InvocationTypeEvent {
+			t.Fatalf("Invoke(%s, %s), want (monsys-pack, Event)", aws.ToString(last.FunctionName), last.InvocationType)
+		}
+		arch := &fakeArchive{}
+		f := &app.PackFunction{Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Archive: arch}
+		if _, err := f.Handle(t.Context(), last.Payload); err != nil {
+			t.Fatalf("Handle(%s): %v", last.Payload, err)
+		}
+		if len(arch.tasks) != 1 || arch.tasks[0] != task {
+			t.Fatalf("Handle(%s) expired %+v, want %+v", last.Payload, arch.tasks, task)
+		}
+	}
 }

@@ -174,7 +174,7 @@ type PackParts struct {
 	// LinkCredentials sign the presigned links (LinkRoleCredentials); nil:
 	// the S3 client's own, and links as long as asked (up to 7 days).
 	LinkCredentials s3store.LinkCredentials
-	Starter         hub.BuildStarter
+	Starter         hub.AsyncStarter
 }
 
 // LinkRoleCredentials are sessions of the link role, LinkSession long,
@@ -228,11 +228,20 @@ type LambdaStarter struct {
 	Function string
 }
 
-var _ hub.BuildStarter = (*LambdaStarter)(nil)
+var _ hub.AsyncStarter = (*LambdaStarter)(nil)
 
 // StartBuild implements hub.BuildStarter.
 func (l *LambdaStarter) StartBuild(ctx context.Context, tenantID, packID string) error {
-	payload, err := json.Marshal(map[string]any{"monsys_pack_build": map[string]string{"tenant_id": tenantID, "pack_id": packID}})
+	return l.invoke(ctx, map[string]any{"monsys_pack_build": map[string]string{"tenant_id": tenantID, "pack_id": packID}})
+}
+
+// StartExpiry implements hub.ExpiryStarter: the event {"monsys_pack_expire": ExpiryEvent}.
+func (l *LambdaStarter) StartExpiry(ctx context.Context, t hub.ExpiryTask) error {
+	return l.invoke(ctx, map[string]any{ExpireEvent: expiryEvent(t)})
+}
+
+func (l *LambdaStarter) invoke(ctx context.Context, event any) error {
+	payload, err := json.Marshal(event)
 	if err != nil {
 		return err
 	}
@@ -242,6 +251,36 @@ func (l *LambdaStarter) StartBuild(ctx context.Context, tenantID, packID string)
 		return fmt.Errorf("invoke %s: %w", l.Function, err)
 	}
 	return nil
+}
+
+// ExpireEvent names the event of one part of a monthly pack's expiry pass
+// (hub.Archive.Expire), which the pack function sends itself:
+// {"monsys_pack_expire":{"tenant_id":…,"pack_id":…,"day":"2026-03-12","shard":3,"cursor":…,"marked":…}}.
+const ExpireEvent = "monsys_pack_expire"
+
+// ExpiryEvent is the member of an expire event.
+type ExpiryEvent struct {
+	TenantID string `json:"tenant_id"`
+	PackID   string `json:"pack_id"`
+	Day      string `json:"day"`
+	Shard    int    `json:"shard"`
+	Cursor   string `json:"cursor,omitempty"`
+	Marked   int    `json:"marked,omitempty"`
+}
+
+func expiryEvent(t hub.ExpiryTask) ExpiryEvent {
+	return ExpiryEvent{TenantID: t.TenantID, PackID: t.PackID, Day: t.Part.Day.UTC().Format(time.DateOnly), Shard: t.Part.Shard,
+		Cursor: t.Cursor, Marked: t.Marked}
+}
+
+// task reads the event back; a member that does not name a tenant, a pack
+// and a day is refused.
+func (e ExpiryEvent) task() (hub.ExpiryTask, error) {
+	day, err := time.Parse(time.DateOnly, e.Day)
+	if err != nil || e.TenantID == "" || e.PackID == "" || e.Shard < 0 || e.Marked < 0 {
+		return hub.ExpiryTask{}, errors.New("pack: an expire event needs monsys_pack_expire.tenant_id, pack_id, day (YYYY-MM-DD) and a shard")
+	}
+	return hub.ExpiryTask{TenantID: e.TenantID, PackID: e.PackID, Part: hub.ExpiryPart{Day: day, Shard: e.Shard}, Cursor: e.Cursor, Marked: e.Marked}, nil
 }
 
 // PackBuilder builds a requested pack (hub.Packs).
@@ -254,9 +293,11 @@ type BuildMetrics interface {
 	PackBuildFailed(ctx context.Context)
 }
 
-// Archiver runs the monthly archive (hub.Archive).
+// Archiver runs the monthly archive (hub.Archive): the daily run, and
+// each part of an expiry pass.
 type Archiver interface {
 	Run(ctx context.Context) error
+	Expire(ctx context.Context, t hub.ExpiryTask) error
 }
 
 // ArchiveEvent is the constant input of the archive schedule (template.yaml,
@@ -286,6 +327,7 @@ func (f *PackFunction) Handle(ctx context.Context, raw json.RawMessage) (any, er
 	var kind struct {
 		Build   json.RawMessage `json:"monsys_pack_build"`
 		Archive json.RawMessage `json:"monsys_pack_archive"`
+		Expire  json.RawMessage `json:"monsys_pack_expire"`
 		Method  string          `json:"httpMethod"`
 		Path    string          `json:"path"`
 	}
@@ -313,6 +355,21 @@ func (f *PackFunction) Handle(ctx context.Context, raw json.RawMessage) (any, er
 			return nil, fmt.Errorf("pack: monthly archive: %w", err)
 		}
 		return map[string]string{"status": "done"}, nil
+	case kind.Expire != nil && f.Archive != nil:
+		// A failed part is an invocation error: Lambda retries the event
+		// (twice), then the next daily run starts the part again.
+		var ev ExpiryEvent
+		if err := json.Unmarshal(kind.Expire, &ev); err != nil {
+			return nil, fmt.Errorf("pack: decode the expire event: %w", err)
+		}
+		t, err := ev.task()
+		if err != nil {
+			return nil, err
+		}
+		if err := f.Archive.Expire(ctx, t); err != nil {
+			return nil, fmt.Errorf("pack: expire part %s of %s %s: %w", t.Part.Name(), t.TenantID, t.PackID, err)
+		}
+		return map[string]string{"status": "done"}, nil
 	case kind.Method != "" && kind.Path != "":
 		var ev events.APIGatewayProxyRequest
 		if err := json.Unmarshal(raw, &ev); err != nil {
@@ -320,7 +377,7 @@ func (f *PackFunction) Handle(ctx context.Context, raw json.RawMessage) (any, er
 		}
 		return f.API(ctx, ev)
 	}
-	return nil, errors.New("pack: the event is neither an API Gateway proxy event (httpMethod, path), a build event (monsys_pack_build) nor an archive event (monsys_pack_archive)")
+	return nil, errors.New("pack: the event is neither an API Gateway proxy event (httpMethod, path), a build event (monsys_pack_build) an archive event (monsys_pack_archive) nor an expire event (monsys_pack_expire)")
 }
 
 // packParts are what the pack function builds from the hub's stored state.
@@ -356,6 +413,16 @@ func (l lazyPacks) Run(ctx context.Context) error {
 		return err
 	}
 	return p.archive.Run(ctx)
+}
+
+// Expire implements Archiver. Before the bootstrap there is no pack, so no
+// expire event: an error.
+func (l lazyPacks) Expire(ctx context.Context, t hub.ExpiryTask) error {
+	p, err := l.r.get(ctx)
+	if err != nil {
+		return err
+	}
+	return p.archive.Expire(ctx, t)
 }
 
 // PackFunctionFromEnv is the whole wiring of functions/pack. Before the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -28,6 +29,31 @@ type ArchiveDeps struct {
 	Tenants  TenantLister
 	Expirer  BatchExpirer
 	Archiver PackArchiver
+	// Starter starts each part of an expiry pass asynchronously (a Lambda
+	// function's own event, as builds are started; a goroutine locally).
+	Starter ExpiryStarter
+}
+
+// ExpiryTask is one part of a ready monthly pack's expiry pass, where to go
+// on from (Cursor, "" = the start) and the batches marked before it.
+type ExpiryTask struct {
+	TenantID string
+	PackID   string
+	Part     ExpiryPart
+	Cursor   string
+	Marked   int
+}
+
+// ExpiryStarter starts Archive.Expire of a task asynchronously.
+type ExpiryStarter interface {
+	StartExpiry(ctx context.Context, t ExpiryTask) error
+}
+
+// AsyncStarter starts builds and expiry passes: the pack function's one
+// mechanism, its own asynchronous invocations.
+type AsyncStarter interface {
+	BuildStarter
+	ExpiryStarter
 }
 
 // ArchiveConfig tunes the monthly archive. Zero values take the defaults.
@@ -44,6 +70,17 @@ type ArchiveConfig struct {
 	// been received to be given an expiry: longer than any ingest request
 	// lives (SPEC 4.2's lease), so that the pack surely read it. Default 1h.
 	Margin time.Duration
+	// Page is how many index entries one ExpirePart call looks at.
+	// Default 1000.
+	Page int
+	// Budget is how long one Expire works before it starts itself again
+	// with its cursor: under the function's timeout by more than a page
+	// takes. Default 12 minutes (the pack function's timeout is 15).
+	Budget time.Duration
+	// Redrive is how long after a run started a pack's parts the next run
+	// starts again those not done (a part whose invocation crashed or
+	// could not start itself again). Default 20 hours: the next daily run.
+	Redrive time.Duration
 }
 
 // Archive builds each tenant's monthly pack once the month is over, and
@@ -53,12 +90,13 @@ type Archive struct {
 	tenants  TenantLister
 	expirer  BatchExpirer
 	archiver PackArchiver
+	starter  ExpiryStarter
 	cfg      ArchiveConfig
 }
 
 // NewArchive returns the monthly archive over p.
 func NewArchive(p *Packs, d ArchiveDeps, cfg ArchiveConfig) (*Archive, error) {
-	if p == nil || d.Tenants == nil || d.Expirer == nil || d.Archiver == nil {
+	if p == nil || d.Tenants == nil || d.Expirer == nil || d.Archiver == nil || d.Starter == nil {
 		return nil, errors.New("hub: the archive needs the packs and every one of ArchiveDeps")
 	}
 	if cfg.Months <= 0 {
@@ -70,7 +108,16 @@ func NewArchive(p *Packs, d ArchiveDeps, cfg ArchiveConfig) (*Archive, error) {
 	if cfg.Margin <= 0 {
 		cfg.Margin = time.Hour
 	}
-	return &Archive{packs: p, tenants: d.Tenants, expirer: d.Expirer, archiver: d.Archiver, cfg: cfg}, nil
+	if cfg.Page <= 0 {
+		cfg.Page = 1000
+	}
+	if cfg.Budget <= 0 {
+		cfg.Budget = 12 * time.Minute
+	}
+	if cfg.Redrive <= 0 {
+		cfg.Redrive = 20 * time.Hour
+	}
+	return &Archive{packs: p, tenants: d.Tenants, expirer: d.Expirer, archiver: d.Archiver, starter: d.Starter, cfg: cfg}, nil
 }
 
 // maxMonthlyAttempts bounds the monthly packs of a tenant's month.
@@ -93,8 +140,9 @@ func monthOf(t time.Time) (time.Time, time.Time) {
 
 // Run does one scheduled run: for every tenant and each of the last Months
 // ended months, it starts the month's pack unless one is ready or being
-// built, fails a build that is lost, and gives the batches of a ready pack
-// their expiry once. A tenant's failure does not stop the others; the
+// built, fails a build that is lost, and starts (or re-drives) the expiry
+// pass of a ready pack not archived yet (expire; the pass itself runs in
+// Expire's invocations). A tenant's failure does not stop the others; the
 // errors are joined.
 func (a *Archive) Run(ctx context.Context) error {
 	tenants, err := a.tenants.ListTenants(ctx)
@@ -171,22 +219,190 @@ func ExpiryOf(gen time.Time, margin time.Duration, hotDays int) (cut, at time.Ti
 	return cut, cut.Add(time.Duration(hotDays+2) * 24 * time.Hour).Truncate(time.Second)
 }
 
-// expire gives the batches a ready monthly pack holds their expiry, once:
-// the pack is marked archived after every batch is, so a crash in between
-// is finished by the next run. Without a hot window nothing expires.
+// expire brings a ready monthly pack's expiry pass one step on, once the
+// pack is not archived yet: when every part is done, it marks the pack
+// archived (a crash after the last part is finished here); else, unless a
+// run started the parts less than Redrive ago, it claims the pass (one
+// conditional write, so two runs do not both start it) and starts, for
+// each shard whose lane is silent for Redrive (none of its invocations
+// began since), its first day not done: each its own invocation, which starts
+// the shard's next day when it is done (a lane per shard). The days of one
+// shard never run at once: they hold the same agents, in the same order, so
+// together they would all write the same agent's batch items (docs/dynamodb.md,
+// "The expiry pass at 100,000 agents"). Without a hot window nothing expires.
 func (a *Archive) expire(ctx context.Context, pk Pack, now time.Time) error {
+	if !pk.ArchivedAt.IsZero() || a.packs.cfg.HotDays <= 0 {
+		return nil
+	}
+	parts := a.parts(pk)
+	if done(parts, pk.ExpiredParts) {
+		return a.archived(ctx, pk, pk.ExpiredParts, now)
+	}
+	if !pk.ExpiryFannedAt.IsZero() && now.Sub(pk.ExpiryFannedAt) < a.cfg.Redrive {
+		return nil // its parts are under way
+	}
+	if err := a.archiver.ClaimExpiryFan(ctx, pk.TenantID, pk.PackID, pk.ExpiryFannedAt, now); errors.Is(err, ErrConflict) {
+		return nil // another run started them
+	} else if err != nil {
+		return fmt.Errorf("archive %s %s: claim the expiry pass: %w", pk.TenantID, pk.PackID, err)
+	}
+	var errs []error
+	for sh := range a.expirer.ExpiryShards() {
+		if beat, ok := pk.LaneBeats[sh]; ok && now.Sub(beat) < a.cfg.Redrive {
+			continue // the lane is alive
+		}
+		if err := a.next(ctx, pk, parts, pk.ExpiredParts, ExpiryPart{Day: pk.PeriodStart.AddDate(0, 0, -1), Shard: sh}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// next starts the first part of after's shard with a later day that rec
+// does not hold, if any: the lane's next step.
+func (a *Archive) next(ctx context.Context, pk Pack, parts []ExpiryPart, rec map[string]int, after ExpiryPart) error {
+	for _, part := range parts {
+		if part.Shard != after.Shard || !part.Day.After(after.Day) {
+			continue
+		}
+		if _, ok := rec[part.Name()]; ok {
+			continue
+		}
+		if err := a.starter.StartExpiry(ctx, ExpiryTask{TenantID: pk.TenantID, PackID: pk.PackID, Part: part}); err != nil {
+			return fmt.Errorf("archive %s %s: start expiry of %s: %w", pk.TenantID, pk.PackID, part.Name(), err)
+		}
+		return nil
+	}
+	return nil
+}
+
+// monthly reports whether pk is one of the archive's monthly packs: its id
+// is a monthly id of the whole month its period is.
+func monthly(pk Pack) bool {
+	ms, me := monthOf(pk.PeriodStart)
+	if !pk.PeriodStart.Equal(ms) || !pk.PeriodEnd.Equal(me) {
+		return false
+	}
+	for k := 1; k <= maxMonthlyAttempts; k++ {
+		if pk.PackID == MonthlyPackID(ms, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// parts are the partitions of pk's expiry pass: every day of its period ×
+// the store's index shards.
+func (a *Archive) parts(pk Pack) []ExpiryPart {
+	var out []ExpiryPart
+	for d := pk.PeriodStart.UTC().Truncate(24 * time.Hour); !d.After(pk.PeriodEnd); d = d.AddDate(0, 0, 1) {
+		for sh := range a.expirer.ExpiryShards() {
+			out = append(out, ExpiryPart{Day: d, Shard: sh})
+		}
+	}
+	return out
+}
+
+// done reports whether every part is recorded in rec.
+func done(parts []ExpiryPart, rec map[string]int) bool {
+	for _, p := range parts {
+		if _, ok := rec[p.Name()]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Expire does one part of a ready monthly pack's expiry pass (the task an
+// ExpiryStarter started), page by page from its cursor, after recording
+// that its lane is alive (BeatLane). When Budget is spent before the part
+// is done it starts itself again with its cursor and returns; when the
+// part is done it records it on the pack and starts its shard's next day,
+// and the part that completes the pass marks the pack archived. A part
+// recorded already (a retried event) only starts the next. A task of a
+// pack that is not ready or not monthly, or of a part the pack does not
+// have, is refused: nothing expires outside a ready monthly pack. A failure leaves the part to Lambda's retry
+// of the event or to the next run's Redrive; every write is idempotent.
+func (a *Archive) Expire(ctx context.Context, t ExpiryTask) error {
 	p := a.packs
+	start := p.env.now()
+	pk, err := p.store.GetPack(ctx, t.TenantID, t.PackID)
+	if err != nil {
+		return fmt.Errorf("expire %s %s %s: get pack: %w", t.TenantID, t.PackID, t.Part.Name(), err)
+	}
+	if pk.Status != PackReady {
+		return fmt.Errorf("expire %s %s %s: the pack is %s, not ready: nothing expires", t.TenantID, t.PackID, t.Part.Name(), pk.Status)
+	}
+	if !monthly(pk) {
+		return fmt.Errorf("expire %s %s %s: not a monthly pack: only the monthly archive gives batches an expiry", t.TenantID, t.PackID, t.Part.Name())
+	}
+	parts := a.parts(pk)
+	if !slices.ContainsFunc(parts, func(q ExpiryPart) bool { return q.Name() == t.Part.Name() }) || t.Marked < 0 {
+		return fmt.Errorf("expire %s %s: %s is not a part of the pack's period", t.TenantID, t.PackID, t.Part.Name())
+	}
 	if !pk.ArchivedAt.IsZero() || p.cfg.HotDays <= 0 {
 		return nil
 	}
+	if err := a.archiver.BeatLane(ctx, t.TenantID, t.PackID, t.Part.Shard, start); err != nil {
+		return fmt.Errorf("expire %s %s %s: beat the lane: %w", t.TenantID, t.PackID, t.Part.Name(), err)
+	}
+	if _, ok := pk.ExpiredParts[t.Part.Name()]; ok {
+		return a.next(ctx, pk, parts, pk.ExpiredParts, t.Part)
+	}
 	cut, at := ExpiryOf(pk.GeneratedAt, a.cfg.Margin, p.cfg.HotDays)
-	n, err := a.expirer.ExpireBatches(ctx, pk.TenantID, pk.PeriodStart, pk.PeriodEnd, cut, at)
+	sc := ExpiryScope{TenantID: pk.TenantID, From: pk.PeriodStart, To: pk.PeriodEnd, ReceivedBefore: cut, At: at}
+	for {
+		pg, err := a.expirer.ExpirePart(ctx, sc, t.Part, t.Cursor, a.cfg.Page)
+		if err != nil {
+			return fmt.Errorf("expire %s %s %s: %w", t.TenantID, t.PackID, t.Part.Name(), err)
+		}
+		t.Marked += pg.Marked
+		t.Cursor = pg.Cursor
+		if t.Cursor == "" {
+			break
+		}
+		if a.spent(ctx, start) {
+			if err := a.starter.StartExpiry(ctx, t); err != nil {
+				return fmt.Errorf("expire %s %s %s: start the rest: %w", t.TenantID, t.PackID, t.Part.Name(), err)
+			}
+			return nil
+		}
+	}
+	rec, err := a.archiver.MarkPartExpired(ctx, t.TenantID, t.PackID, t.Part.Name(), t.Marked)
 	if err != nil {
-		return fmt.Errorf("archive %s %s: expire batches: %w", pk.TenantID, pk.PackID, err)
+		return fmt.Errorf("expire %s %s %s: record the part: %w", t.TenantID, t.PackID, t.Part.Name(), err)
+	}
+	if !done(parts, rec) {
+		return a.next(ctx, pk, parts, rec, t.Part)
+	}
+	return a.archived(ctx, pk, rec, p.env.now())
+}
+
+// spent reports whether an Expire that started at start must hand its
+// part over: its Budget is spent (the hub's clock decides), or less than a
+// minute is left before the invocation's deadline.
+func (a *Archive) spent(ctx context.Context, start time.Time) bool {
+	now := a.packs.env.now()
+	if d, ok := ctx.Deadline(); ok && d.Sub(now) < time.Minute {
+		return true
+	}
+	return now.Sub(start) >= a.cfg.Budget
+}
+
+// archived marks a pack whose every part is done archived: an audit event
+// pack_archived (the batches marked, the expiry, the parts), then the mark
+// on the pack. Both are idempotent, so the last part and a run may both
+// get here.
+func (a *Archive) archived(ctx context.Context, pk Pack, rec map[string]int, now time.Time) error {
+	p := a.packs
+	_, at := ExpiryOf(pk.GeneratedAt, a.cfg.Margin, p.cfg.HotDays)
+	n := 0
+	for _, m := range rec {
+		n += m
 	}
 	if err := p.audit.record(ctx, AuditEvent{TenantID: pk.TenantID, Actor: "hub", At: now, Action: "pack_archived",
 		ID: auditID("pack_archived", pk.PackID), Detail: map[string]string{"pack_id": pk.PackID, "batches": strconv.Itoa(n),
-			"expire_at": pack.TimeString(at)}}); err != nil {
+			"expire_at": pack.TimeString(at), "parts": strconv.Itoa(len(rec))}}); err != nil {
 		return err
 	}
 	if err := a.archiver.MarkArchived(ctx, pk.TenantID, pk.PackID, now, at); err != nil {

@@ -10,6 +10,7 @@ package hub
 
 import (
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/monsys/hub/internal/anomaly"
@@ -244,6 +245,43 @@ type Pack struct {
 	// Only monthly packs get them.
 	ArchivedAt      time.Time
 	BatchesExpireAt time.Time
+	// ExpiredParts are the parts of the expiry pass done so far (by
+	// ExpiryPart.Name, with the batches each marked), ExpiryFannedAt when a
+	// run last started the parts not done; the pack is archived once every
+	// part is done (Archive.Expire).
+	ExpiredParts   map[string]int
+	ExpiryFannedAt time.Time
+	// LaneBeats are when each shard's lane of the expiry pass last started
+	// an invocation: a run starts again only the lanes silent for Redrive.
+	LaneBeats map[int]time.Time
+}
+
+// ExpiryScope is what a monthly pack's expiry pass marks: the tenant's
+// batches wholly in [From, To] received before ReceivedBefore, with the
+// expiry At.
+type ExpiryScope struct {
+	TenantID           string
+	From, To           time.Time
+	ReceivedBefore, At time.Time
+}
+
+// ExpiryPart is one partition of an expiry pass: a UTC day and one of the
+// store's index shards of it (BatchExpirer.ExpiryShards).
+type ExpiryPart struct {
+	Day   time.Time
+	Shard int
+}
+
+// Name is how the pack records the part: "20260312s3".
+func (p ExpiryPart) Name() string {
+	return p.Day.UTC().Format("20060102") + "s" + strconv.Itoa(p.Shard)
+}
+
+// ExpiryPage is what one ExpirePart call did: the batches it marked, and
+// where to go on ("" = the partition is done).
+type ExpiryPage struct {
+	Marked int
+	Cursor string
 }
 
 // PackHead is the tenant's pack chain: the last ready pack, and the build

@@ -216,15 +216,25 @@ type ChainReader interface {
 // BatchExpirer lets the store drop batches that a ready pack holds
 // (docs/dynamodb.md, "Hot window"). A batch is stored with no expiry; only
 // this write gives it one, so a body never leaves the store before a pack
-// holds it, whatever crashes.
+// holds it, whatever crashes. The pass goes one partition of the time index
+// at a time, page by page, so that a month of a large fleet can be fanned
+// out over many invocations, each bounded (Archive.Expire).
 type BatchExpirer interface {
-	// ExpireBatches sets the expiry at, to the second, on every batch of the
-	// tenant whose records all fall in [from, to] (to's whole second) and
-	// that was received before receivedBefore, and on its index entries; a
-	// batch with a record outside the period, received later, or with no
-	// records is left as it is. It returns how many batches it marked. It is
-	// idempotent: a rerun after a crash marks the same batches again.
-	ExpireBatches(ctx context.Context, tenantID string, from, to, receivedBefore, at time.Time) (int, error)
+	// ExpiryShards is how many partitions of the time index each day of a
+	// tenant has: the parts of a period's pass are its days × these shards.
+	ExpiryShards() int
+	// ExpirePart sets the expiry sc.At, to the second, on every batch with
+	// an entry in partition part whose records all fall in [sc.From, sc.To]
+	// (To's whole second) and that was received before sc.ReceivedBefore,
+	// and on its index entries; a batch with a record outside the period,
+	// received later, or with no records is left as it is. It looks at the
+	// entries after cursor ("" = from the start), at most limit of them, and
+	// returns the cursor to go on from ("" = the partition is done) and the
+	// batches it marked whose first day is part's day (so that the parts of
+	// a period count each batch once). It is idempotent: a rerun after a
+	// crash, from any cursor it returned or from the start, marks the same
+	// batches again. ErrBadCursor for a cursor it did not issue.
+	ExpirePart(ctx context.Context, sc ExpiryScope, part ExpiryPart, cursor string, limit int) (ExpiryPage, error)
 }
 
 // PackBatches is what a pack reads of the batches: by time, and the
@@ -292,6 +302,19 @@ type PackArchiver interface {
 	// expireAt if it is ready (and keeps the first ones if they are set
 	// already); ErrConflict if it is not ready or does not exist.
 	MarkArchived(ctx context.Context, tenantID, packID string, at, expireAt time.Time) error
+	// MarkPartExpired records on the ready pack that part (ExpiryPart.Name)
+	// of its expiry pass is done, having marked marked batches (a rerun
+	// overwrites its own record), and returns every part recorded so far;
+	// ErrConflict if the pack is not ready or does not exist.
+	MarkPartExpired(ctx context.Context, tenantID, packID, part string, marked int) (map[string]int, error)
+	// ClaimExpiryFan sets the ready pack's ExpiryFannedAt to now if it is
+	// still prev (zero: never set); else ErrConflict. It decides which run
+	// (re)starts the pack's expiry pass.
+	ClaimExpiryFan(ctx context.Context, tenantID, packID string, prev, now time.Time) error
+	// BeatLane records on the ready pack that the lane of shard of its
+	// expiry pass is alive at at (LaneBeats); ErrConflict if the pack is
+	// not ready or does not exist.
+	BeatLane(ctx context.Context, tenantID, packID string, shard int, at time.Time) error
 }
 
 // PackLister lists a tenant's packs (GET /evidence-packs).

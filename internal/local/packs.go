@@ -94,7 +94,7 @@ func (h *Hub) startPacks(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h.builds.packs = h.Core.Packs
+	h.builds.packs, h.builds.archive = h.Core.Packs, h.Core.Archive
 	// The tenant's first signing key is made at bootstrap (and lazily by
 	// the first pack elsewhere).
 	if _, err := h.Core.Keys.Ensure(ctx, cfg.TenantID); err != nil {
@@ -122,12 +122,13 @@ const buildLease = 15 * time.Minute
 // the pack function runs in AWS. packs is set once the packs are built
 // (they start their builds here).
 type builds struct {
-	packs *hub.Packs
-	log   *slog.Logger
-	wg    sync.WaitGroup
+	packs   *hub.Packs
+	archive *hub.Archive
+	log     *slog.Logger
+	wg      sync.WaitGroup
 }
 
-var _ hub.BuildStarter = (*builds)(nil)
+var _ hub.AsyncStarter = (*builds)(nil)
 
 // StartBuild implements hub.BuildStarter.
 func (b *builds) StartBuild(_ context.Context, tenantID, packID string) error {
@@ -143,7 +144,22 @@ func (b *builds) StartBuild(_ context.Context, tenantID, packID string) error {
 	return nil
 }
 
-// wait blocks until every started build has ended.
+// StartExpiry implements hub.ExpiryStarter: the part runs in a goroutine,
+// as the pack function's expire event does in AWS.
+func (b *builds) StartExpiry(_ context.Context, t hub.ExpiryTask) error {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), buildLease)
+		defer cancel()
+		if err := b.archive.Expire(ctx, t); err != nil {
+			b.log.Error("expire part", "tenant_id", t.TenantID, "pack_id", t.PackID, "part", t.Part.Name(), "err", err)
+		}
+	}()
+	return nil
+}
+
+// wait blocks until every started build and expiry part has ended.
 func (b *builds) wait() { b.wg.Wait() }
 
 // ensureBucket creates a bucket (packs, log) with Object Lock (which also turns

@@ -366,6 +366,17 @@ func steps() []step {
 				t.Fatalf("%s: archive run answered %.400s, want {\"status\":\"done\"}", sd.name, resp)
 			}
 		}},
+		// A part of a monthly pack's expiry pass is the pack function's own
+		// event; a part of a pack that does not exist is an invocation
+		// error (Lambda retries it, then the next run re-drives), and
+		// nothing expires.
+		{name: "expire-part-of-no-pack", fails: true, event: func(t *testing.T, _ *side) []byte {
+			return []byte(`{"` + app.ExpireEvent + `":{"tenant_id":"` + eventIdentities(t).tenant + `","pack_id":"pk_m202001r1","day":"2020-01-01","shard":0}}`)
+		}, to: func(fns []function) []string { return []string{packFunction(fns)} }, after: func(t *testing.T, w *world, sd *side, resp []byte) {
+			if !bytes.Contains(resp, []byte("expire part 20200101s0")) || !bytes.Contains(resp, []byte("get pack")) {
+				t.Fatalf("%s: %.400s, want the part's refusal: its pack is not found", sd.name, resp)
+			}
+		}},
 		// Not an event the pack function serves: an invocation error.
 		{name: "pack-gets-a-scheduled-event", fails: true, event: scheduleEvent,
 			to: func(fns []function) []string { return []string{packFunction(fns)} }},

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -8,7 +9,7 @@ import (
 )
 
 // testExpiry holds BatchExpirer to "only what a ready pack holds": no batch
-// has an expiry when stored, and ExpireBatches marks exactly the batches
+// has an expiry when stored, and ExpirePart, over every part of a period, marks exactly the batches
 // whose records all fall in the period and that came before the cut.
 func testExpiry(t *testing.T, s hub.Stores) {
 	ctx := t.Context()
@@ -49,10 +50,13 @@ func testExpiry(t *testing.T, s hub.Stores) {
 	kept := []hub.StoredBatch{late, straddle, after, other, heartbeat}
 	for _, run := range []string{"first", "again"} {
 		t.Run("ok/expire the period's batches, "+run, func(t *testing.T) {
-			n, err := s.Batches.ExpireBatches(ctx, "t-exp", from, to, cut, exp)
-			check(t, "ExpireBatches", err, nil)
+			n, calls, err := ExpirePeriod(ctx, s.Batches, hub.ExpiryScope{TenantID: "t-exp", From: from, To: to, ReceivedBefore: cut, At: exp}, 1)
+			check(t, "ExpirePeriod", err, nil)
 			if n != len(marked) {
-				t.Errorf("ExpireBatches = %d batches, want %d", n, len(marked))
+				t.Errorf("ExpirePeriod = %d batches, want %d (a batch of two days counted once)", n, len(marked))
+			}
+			if min := s.Batches.ExpiryShards() * 30; calls <= min {
+				t.Errorf("ExpirePeriod took %d ExpirePart calls with a page of 1, want more than one per part (%d): a cursor per entry", calls, min)
 			}
 			for _, b := range marked {
 				if e := expiry(t, b); !e.Equal(exp) {
@@ -83,10 +87,75 @@ func testExpiry(t *testing.T, s hub.Stores) {
 		}
 	})
 	t.Run("ok/nothing in an empty period", func(t *testing.T) {
-		n, err := s.Batches.ExpireBatches(ctx, "t-none", from, to, cut, exp)
-		check(t, "ExpireBatches", err, nil)
+		n, _, err := ExpirePeriod(ctx, s.Batches, hub.ExpiryScope{TenantID: "t-none", From: from, To: to, ReceivedBefore: cut, At: exp}, 100)
+		check(t, "ExpirePeriod", err, nil)
 		if n != 0 {
-			t.Errorf("ExpireBatches of a tenant with no batches = %d", n)
+			t.Errorf("ExpirePeriod of a tenant with no batches = %d", n)
 		}
 	})
+	t.Run("ok/a part resumed from a cursor marks the rest", func(t *testing.T) {
+		// Three batches of one agent on one day: one shard, three entries.
+		later := func(key string) hub.StoredBatch {
+			return mk("t-cur", key, day(8, 1), day(8, 1), day(8, 2), "2026-04-08")
+		}
+		bs := []hub.StoredBatch{later("u#1"), later("u#2"), later("u#3")}
+		for _, b := range bs {
+			check(t, "PutBatch("+b.Key+")", s.Batches.PutBatch(ctx, b), nil)
+		}
+		sc := hub.ExpiryScope{TenantID: "t-cur", From: from, To: to, ReceivedBefore: cut, At: exp}
+		var part hub.ExpiryPart
+		found := false
+		for sh := range s.Batches.ExpiryShards() {
+			part = hub.ExpiryPart{Day: day(8, 0), Shard: sh}
+			pg, err := s.Batches.ExpirePart(ctx, sc, part, "", 2)
+			check(t, "ExpirePart(first page)", err, nil)
+			if pg.Marked == 0 && pg.Cursor == "" {
+				continue
+			}
+			found = true
+			if pg.Marked != 2 || pg.Cursor == "" {
+				t.Fatalf("first page of 2 = %+v, want 2 marked and a cursor", pg)
+			}
+			if e := expiry(t, bs[2]); !e.IsZero() {
+				t.Fatalf("the entry after the page is marked already (%v)", e)
+			}
+			rest, err := s.Batches.ExpirePart(ctx, sc, part, pg.Cursor, 2)
+			check(t, "ExpirePart(rest)", err, nil)
+			if rest.Marked != 1 || rest.Cursor != "" {
+				t.Fatalf("rest from the cursor = %+v, want 1 marked and done", rest)
+			}
+		}
+		if !found {
+			t.Fatal("no shard of 2026-04-08 holds the three batches")
+		}
+		for _, b := range bs {
+			if e := expiry(t, b); !e.Equal(exp) {
+				t.Errorf("batch %s expiry = %v, want %v", b.Key, e, exp)
+			}
+		}
+	})
+}
+
+// ExpirePeriod runs a whole period's expiry pass in one process, part by
+// part and page by page (limit entries a page), as the fanned-out
+// invocations of Archive.Expire do: the batches marked and the ExpirePart
+// calls it took.
+func ExpirePeriod(ctx context.Context, e hub.BatchExpirer, sc hub.ExpiryScope, limit int) (marked, calls int, err error) {
+	for d := sc.From.UTC().Truncate(24 * time.Hour); !d.After(sc.To); d = d.AddDate(0, 0, 1) {
+		for sh := range e.ExpiryShards() {
+			cursor := ""
+			for {
+				pg, err := e.ExpirePart(ctx, sc, hub.ExpiryPart{Day: d, Shard: sh}, cursor, limit)
+				calls++
+				if err != nil {
+					return marked, calls, err
+				}
+				marked += pg.Marked
+				if cursor = pg.Cursor; cursor == "" {
+					break
+				}
+			}
+		}
+	}
+	return marked, calls, nil
 }

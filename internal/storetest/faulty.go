@@ -341,9 +341,24 @@ func (f *Faulty) PutKeys(ctx context.Context, r hub.KeyRecord) error {
 	return f.do("PutKeys", func() error { return f.Memory.PutKeys(ctx, r) }, r.TenantID)
 }
 
-// ExpireBatches implements hub.BatchExpirer.
-func (f *Faulty) ExpireBatches(ctx context.Context, tenantID string, from, to, receivedBefore, at time.Time) (int, error) {
-	return get(f, "ExpireBatches", func() (int, error) { return f.Memory.ExpireBatches(ctx, tenantID, from, to, receivedBefore, at) }, tenantID)
+// ExpirePart implements hub.BatchExpirer.
+func (f *Faulty) ExpirePart(ctx context.Context, sc hub.ExpiryScope, part hub.ExpiryPart, cursor string, limit int) (hub.ExpiryPage, error) {
+	return get(f, "ExpirePart", func() (hub.ExpiryPage, error) { return f.Memory.ExpirePart(ctx, sc, part, cursor, limit) }, sc.TenantID, part.Name(), cursor)
+}
+
+// MarkPartExpired implements hub.PackArchiver.
+func (f *Faulty) MarkPartExpired(ctx context.Context, tenantID, packID, part string, marked int) (map[string]int, error) {
+	return get(f, "MarkPartExpired", func() (map[string]int, error) { return f.Memory.MarkPartExpired(ctx, tenantID, packID, part, marked) }, tenantID, packID, part)
+}
+
+// ClaimExpiryFan implements hub.PackArchiver.
+func (f *Faulty) ClaimExpiryFan(ctx context.Context, tenantID, packID string, prev, now time.Time) error {
+	return f.do("ClaimExpiryFan", func() error { return f.Memory.ClaimExpiryFan(ctx, tenantID, packID, prev, now) }, tenantID, packID)
+}
+
+// BeatLane implements hub.PackArchiver.
+func (f *Faulty) BeatLane(ctx context.Context, tenantID, packID string, shard int, at time.Time) error {
+	return f.do("BeatLane", func() error { return f.Memory.BeatLane(ctx, tenantID, packID, shard, at) }, tenantID, packID)
 }
 
 // MarkArchived implements hub.PackArchiver.

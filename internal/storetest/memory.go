@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
+	"hash/fnv"
 	"slices"
 	"sort"
 	"strings"
@@ -551,18 +552,50 @@ func (s *Memory) AuditLog(tenant string) []hub.AuditEvent {
 	return out
 }
 
-// ExpireBatches implements hub.BatchExpirer.
-func (s *Memory) ExpireBatches(_ context.Context, tenantID string, from, to, receivedBefore, at time.Time) (int, error) {
-	end := to.Add(time.Second)
+// memShards is how many partitions of the time index each day of a tenant
+// has in Memory: as in DynamoDB, a pass is fanned out over days × shards.
+const memShards = 4
+
+// ExpiryShards implements hub.BatchExpirer.
+func (s *Memory) ExpiryShards() int { return memShards }
+
+func memShard(agentID string) int {
+	h := fnv.New32a()
+	h.Write([]byte(agentID))
+	return int(h.Sum32() % memShards)
+}
+
+// ExpirePart implements hub.BatchExpirer over the entries the time index
+// would hold: one per batch, day and shard, "<agent_id>#<batch_key>".
+func (s *Memory) ExpirePart(_ context.Context, sc hub.ExpiryScope, part hub.ExpiryPart, cursor string, limit int) (hub.ExpiryPage, error) {
+	day := part.Day.UTC().Format("2006-01-02")
+	end := sc.To.Add(time.Second)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
+	var entries []string
 	for k, b := range s.batches {
-		if b.TenantID == tenantID && len(b.Days) > 0 && !b.MinTS.Before(from) && b.MaxTS.Before(end) && b.ReceivedAt.Before(receivedBefore) {
-			b.ExpireAt = at.Truncate(time.Second)
-			s.batches[k] = b
-			n++
+		if b.TenantID == sc.TenantID && memShard(b.AgentID) == part.Shard && slices.Contains(b.Days, day) && b.AgentID+"#"+b.Key > cursor {
+			entries = append(entries, k)
 		}
 	}
-	return n, nil
+	slices.SortFunc(entries, func(x, y string) int {
+		return strings.Compare(s.batches[x].AgentID+"#"+s.batches[x].Key, s.batches[y].AgentID+"#"+s.batches[y].Key)
+	})
+	var pg hub.ExpiryPage
+	if limit > 0 && len(entries) > limit {
+		entries = entries[:limit]
+		last := s.batches[entries[limit-1]]
+		pg.Cursor = last.AgentID + "#" + last.Key
+	}
+	for _, k := range entries {
+		b := s.batches[k]
+		if !b.MinTS.Before(sc.From) && b.MaxTS.Before(end) && b.ReceivedAt.Before(sc.ReceivedBefore) {
+			b.ExpireAt = sc.At.Truncate(time.Second)
+			s.batches[k] = b
+			if b.MinTS.UTC().Format("2006-01-02") == day {
+				pg.Marked++
+			}
+		}
+	}
+	return pg, nil
 }

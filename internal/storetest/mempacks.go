@@ -105,6 +105,8 @@ func clonePack(p hub.Pack) hub.Pack {
 		r := *p.Previous
 		p.Previous = &r
 	}
+	p.ExpiredParts = maps.Clone(p.ExpiredParts)
+	p.LaneBeats = maps.Clone(p.LaneBeats)
 	return p
 }
 
@@ -176,5 +178,54 @@ func (s *Memory) MarkArchived(_ context.Context, tenantID, packID string, at, ex
 		cur.ArchivedAt, cur.BatchesExpireAt = at, expireAt
 		s.packs[k] = cur
 	}
+	return nil
+}
+
+// MarkPartExpired implements hub.PackArchiver.
+func (s *Memory) MarkPartExpired(_ context.Context, tenantID, packID, part string, marked int) (map[string]int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := tenantID + "|" + packID
+	cur, ok := s.packs[k]
+	if !ok || cur.Status != hub.PackReady {
+		return nil, fmt.Errorf("mark part %s of pack %s expired: %w", part, packID, hub.ErrConflict)
+	}
+	if cur.ExpiredParts == nil {
+		cur.ExpiredParts = map[string]int{}
+	}
+	cur.ExpiredParts[part] = marked
+	s.packs[k] = cur
+	return maps.Clone(cur.ExpiredParts), nil
+}
+
+// ClaimExpiryFan implements hub.PackArchiver.
+func (s *Memory) ClaimExpiryFan(_ context.Context, tenantID, packID string, prev, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := tenantID + "|" + packID
+	cur, ok := s.packs[k]
+	if !ok || cur.Status != hub.PackReady || !cur.ExpiryFannedAt.Equal(prev) {
+		return fmt.Errorf("claim the expiry pass of pack %s: %w", packID, hub.ErrConflict)
+	}
+	cur.ExpiryFannedAt = now
+	s.packs[k] = cur
+	return nil
+}
+
+// BeatLane implements hub.PackArchiver.
+func (s *Memory) BeatLane(_ context.Context, tenantID, packID string, shard int, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := tenantID + "|" + packID
+	cur, ok := s.packs[k]
+	if !ok || cur.Status != hub.PackReady {
+		return fmt.Errorf("beat lane %d of pack %s: %w", shard, packID, hub.ErrConflict)
+	}
+	cur.LaneBeats = maps.Clone(cur.LaneBeats)
+	if cur.LaneBeats == nil {
+		cur.LaneBeats = map[int]time.Time{}
+	}
+	cur.LaneBeats[shard] = at
+	s.packs[k] = cur
 	return nil
 }

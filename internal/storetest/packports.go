@@ -204,12 +204,13 @@ func (s vaultSigner) Public() ed25519.PublicKey { return s.priv.Public().(ed2551
 // Builds is hub.BuildStarter that queues builds for the test to run, as the
 // pack function's build events would. The zero value is ready.
 type Builds struct {
-	mu     sync.Mutex
-	fail   error
-	queued [][2]string
+	mu       sync.Mutex
+	fail     error
+	queued   [][2]string
+	expiries []hub.ExpiryTask
 }
 
-var _ hub.BuildStarter = (*Builds)(nil)
+var _ hub.AsyncStarter = (*Builds)(nil)
 
 // Fail makes every start fail with err from now on (nil: none).
 func (b *Builds) Fail(err error) {
@@ -236,4 +237,32 @@ func (b *Builds) Take() [][2]string {
 	q := b.queued
 	b.queued = nil
 	return q
+}
+
+// StartExpiry implements hub.ExpiryStarter: the task is queued for
+// TakeExpiries (and fails as StartBuild does).
+func (b *Builds) StartExpiry(_ context.Context, t hub.ExpiryTask) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fail != nil {
+		return b.fail
+	}
+	b.expiries = append(b.expiries, t)
+	return nil
+}
+
+// TakeExpiries returns the expiry tasks started since the last call.
+func (b *Builds) TakeExpiries() []hub.ExpiryTask {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q := b.expiries
+	b.expiries = nil
+	return q
+}
+
+// Restore queues tasks again, first (a test that took them to look).
+func (b *Builds) Restore(tasks []hub.ExpiryTask) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.expiries = append(slices.Clone(tasks), b.expiries...)
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func normPack(p hub.Pack) hub.Pack {
-	utc(&p.PeriodStart, &p.PeriodEnd, &p.RequestedAt, &p.GeneratedAt, &p.FinishedAt, &p.ArchivedAt, &p.BatchesExpireAt)
+	utc(&p.PeriodStart, &p.PeriodEnd, &p.RequestedAt, &p.GeneratedAt, &p.FinishedAt, &p.ArchivedAt, &p.BatchesExpireAt, &p.ExpiryFannedAt)
 	return p
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/local/emu/emutest"
+	"github.com/monsys/hub/internal/storetest"
 )
 
 // TestExpireBatchesIndexEntries checks what dynalite cannot show by
@@ -37,8 +38,8 @@ func TestExpireBatchesIndexEntries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n, err := s.Batches.ExpireBatches(ctx, "acme", from, to, cut, exp); err != nil || n != 1 {
-		t.Fatalf("ExpireBatches = %d, %v; want 1 batch", n, err)
+	if n, _, err := storetest.ExpirePeriod(ctx, s.Batches, hub.ExpiryScope{TenantID: "acme", From: from, To: to, ReceivedBefore: cut, At: exp}, 1); err != nil || n != 1 {
+		t.Fatalf("ExpirePeriod = %d, %v; want 1 batch", n, err)
 	}
 	ttlOf := func(it map[string]types.AttributeValue) string {
 		if v, ok := it[dynamo.TTLAttribute].(*types.AttributeValueMemberN); ok {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -67,7 +69,41 @@ func decodePack(it item) hub.Pack {
 	if id := gs(it, "prev_pack_id"); id != "" {
 		p.Previous = &pack.PackRef{PackID: id, ManifestSHA256: gs(it, "prev_manifest_sha256")}
 	}
+	p.ExpiredParts = expiredParts(it)
+	p.ExpiryFannedAt = gt(it, "expiry_fanned_at")
+	for k := range it {
+		if sh, ok := strings.CutPrefix(k, lanePrefix); ok {
+			if n, err := strconv.Atoi(sh); err == nil {
+				if p.LaneBeats == nil {
+					p.LaneBeats = map[int]time.Time{}
+				}
+				p.LaneBeats[n] = gt(it, k)
+			}
+		}
+	}
 	return p
+}
+
+// lanePrefix starts the attribute of each lane's last beat: xl_<shard>.
+const lanePrefix = "xl_"
+
+// partPrefix starts the attribute of each done part of a pack's expiry
+// pass: xp_<part> = the batches it marked (one attribute each, so that a
+// rerun of a part overwrites its own and the parts are counted exactly).
+const partPrefix = "xp_"
+
+// expiredParts reads a pack item's done parts; nil when there are none.
+func expiredParts(it item) map[string]int {
+	var out map[string]int
+	for k := range it {
+		if part, ok := strings.CutPrefix(k, partPrefix); ok {
+			if out == nil {
+				out = map[string]int{}
+			}
+			out[part] = int(gn(it, k))
+		}
+	}
+	return out
 }
 
 // CreatePack implements hub.PackRecords.
@@ -230,6 +266,59 @@ func (s *Keys) PutKeys(ctx context.Context, r hub.KeyRecord) error {
 	}
 	_, err = s.db.PutItem(ctx, in)
 	return classify("put signing keys of "+r.TenantID, err)
+}
+
+// MarkPartExpired implements hub.PackArchiver: SET xp_<part> on the pack
+// item if it is ready, answering the item as it is after the write.
+func (s *Packs) MarkPartExpired(ctx context.Context, tenantID, packID, part string, marked int) (map[string]int, error) {
+	t, err := s.packsTable("mark part expired")
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(t),
+		Key:                      item{"tenant_id": vs(tenantID), "pack_id": vs(packID)},
+		UpdateExpression:         aws.String("SET #p = :n"),
+		ConditionExpression:      aws.String("#st = :ready"),
+		ExpressionAttributeNames: names("#st", "status", "#p", partPrefix+part), ExpressionAttributeValues: item{":n": vn(int64(marked)), ":ready": vs(hub.PackReady)},
+		ReturnValues: types.ReturnValueAllNew})
+	if err := classify("mark part "+part+" of pack "+packID+" expired", err); err != nil {
+		return nil, err
+	}
+	return expiredParts(out.Attributes), nil
+}
+
+// BeatLane implements hub.PackArchiver: SET xl_<shard> on the pack item if
+// it is ready.
+func (s *Packs) BeatLane(ctx context.Context, tenantID, packID string, shard int, at time.Time) error {
+	t, err := s.packsTable("beat lane")
+	if err != nil {
+		return err
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(t),
+		Key:                      item{"tenant_id": vs(tenantID), "pack_id": vs(packID)},
+		UpdateExpression:         aws.String("SET #l = :at"),
+		ConditionExpression:      aws.String("#st = :ready"),
+		ExpressionAttributeNames: names("#st", "status", "#l", lanePrefix+strconv.Itoa(shard)), ExpressionAttributeValues: item{":at": vt(at), ":ready": vs(hub.PackReady)}})
+	return classify("beat lane "+strconv.Itoa(shard)+" of pack "+packID, err)
+}
+
+// ClaimExpiryFan implements hub.PackArchiver.
+func (s *Packs) ClaimExpiryFan(ctx context.Context, tenantID, packID string, prev, now time.Time) error {
+	t, err := s.packsTable("claim the expiry pass")
+	if err != nil {
+		return err
+	}
+	cond, vals := "#st = :ready AND attribute_not_exists(expiry_fanned_at)", item{":now": vt(now), ":ready": vs(hub.PackReady)}
+	if !prev.IsZero() {
+		cond = "#st = :ready AND expiry_fanned_at = :prev"
+		vals[":prev"] = vt(prev)
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(t),
+		Key:                      item{"tenant_id": vs(tenantID), "pack_id": vs(packID)},
+		UpdateExpression:         aws.String("SET expiry_fanned_at = :now"),
+		ConditionExpression:      aws.String(cond),
+		ExpressionAttributeNames: names("#st", "status"), ExpressionAttributeValues: vals})
+	return classify("claim the expiry pass of pack "+packID, err)
 }
 
 // MarkArchived implements hub.PackArchiver.

@@ -74,7 +74,7 @@ const LiveBucket = 10 * time.Minute
 
 // TTLAttribute is the DynamoDB TTL attribute (epoch seconds) of the batches
 // and batch-index tables: absent when a batch is stored, set only by
-// ExpireBatches once a ready pack holds the batch (docs/dynamodb.md, "Hot
+// ExpirePart once a ready pack holds the batch (docs/dynamodb.md, "Hot
 // window"). template.yaml enables TTL on it for the tables in TTLTables.
 const TTLAttribute = "expire_at"
 

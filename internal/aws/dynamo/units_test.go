@@ -153,3 +153,55 @@ func TestIndexWriteUnits(t *testing.T) {
 		t.Fatalf("schema order changed: %s", aws.ToString(agents.TableName))
 	}
 }
+
+// expireBatches is how many batches TestExpireRequestUnits marks.
+const expireBatches = 20
+
+// TestExpireRequestUnits counts, at the adapter, the request units the
+// expiry pass spends per batch of the hub's shape (accepted 10 KiB,
+// 100-record signed batches, stored compressed), every index included:
+// the figure docs/dynamodb.md's "The expiry pass at 100,000 agents" uses.
+func TestExpireRequestUnits(t *testing.T) {
+	db := newDB(t)
+	_, tables := newStore(t, db)
+	fx := &commitFx{db: db, tables: tables, auth: commitAuthority(t)}
+	c := fx.newCase(t, batchKind{name: "signed-1-day", signed: true, days: 1})
+	svc := c.service(db)
+	for range expireBatches {
+		c.seq++
+		c.clk.Advance(time.Minute)
+		body := batchtest.Body(c.seq, commitDays[0].Format("2006-01-02"))
+		if res, err := svc.Ingest.Ingest(t.Context(), hub.IngestRequest{Token: c.token, ClientCertPEM: c.cert,
+			ContentType: "application/json", Signature: sig.Sign(c.key, body), Body: body}); err != nil || res.Accepted != batchtest.Records {
+			t.Fatalf("ingest seq %d: %+v, %v", c.seq, res, err)
+		}
+	}
+	m := &dynamo.Meter{API: db, Schema: dynamo.Schema(tables), Estimate: true}
+	st, err := dynamo.New(m, tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	sc := hub.ExpiryScope{TenantID: c.tenant, From: from, To: from.AddDate(0, 1, 0).Add(-time.Second),
+		ReceivedBefore: c.clk.Now().Add(time.Second), At: time.Date(2026, 5, 20, 0, 0, 0, 0, time.UTC)}
+	day := hub.ExpiryPart{Day: commitDays[0].Truncate(24 * time.Hour)}
+	marked := 0
+	for sh := range st.Batches.ExpiryShards() {
+		day.Shard = sh
+		pg, err := st.Batches.ExpirePart(t.Context(), sc, day, "", 1000)
+		if err != nil || pg.Cursor != "" {
+			t.Fatalf("ExpirePart(%s) = %+v, %v", day.Name(), pg, err)
+		}
+		marked += pg.Marked
+	}
+	if marked < expireBatches { // and the case's own first batch, if any
+		t.Fatalf("marked %d batches, want the %d ingested", marked, expireBatches)
+	}
+	r, w, calls := m.Totals()
+	n := float64(marked)
+	t.Logf("per batch:\n%s", perBatch(m.Breakdown(), marked, strings.TrimSuffix(tables.Agents, "agents")))
+	fmt.Printf("expiry pass units: %.3f RRU %.2f WRU per batch (%d batches, %d calls)\n", r/n, w/n, marked, calls)
+	if w/n > 3 {
+		t.Errorf("the pass writes %.2f WRU per batch, want at most 3 (docs/dynamodb.md)", w/n)
+	}
+}
