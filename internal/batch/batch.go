@@ -75,33 +75,13 @@ type fields struct {
 // that have no "type" or "ts" member at all. raw is one valid JSON object.
 func readFields(raw json.RawMessage) (fields, error) {
 	var f fields
-	j := skipSpace(raw, 1)
-	for raw[j] != '}' {
-		kend := skipString(raw, j)
-		key := raw[j+1 : kend-1]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			var k string
-			if err := json.Unmarshal(raw[j:kend], &k); err != nil {
-				return fields{}, err
-			}
-			key = []byte(k)
-		}
-		v := skipSpace(raw, skipSpace(raw, kend)+1) // past the colon
-		vend := skipValue(raw, v)
-		val := raw[v:vend]
+	err := canon.Members(raw, func(key, val []byte) error {
+		var err error
 		switch string(key) {
 		case "type":
-			s, err := stringValue("type", val)
-			if err != nil {
-				return fields{}, err
-			}
-			f.Type = s
+			f.Type, err = stringValue("type", val)
 		case "ts":
-			s, err := stringValue("ts", val)
-			if err != nil {
-				return fields{}, err
-			}
-			f.TS = s
+			f.TS, err = stringValue("ts", val)
 		case "seq":
 			f.Seq = json.RawMessage(val)
 		case "agent_version":
@@ -109,12 +89,9 @@ func readFields(raw json.RawMessage) (fields, error) {
 		case "prev":
 			f.Prev = json.RawMessage(val)
 		}
-		j = skipSpace(raw, vend)
-		if raw[j] == ',' {
-			j = skipSpace(raw, j+1)
-		}
-	}
-	return f, nil
+		return err
+	})
+	return f, err
 }
 
 // stringValue reads a JSON string member; null counts as absent.
@@ -136,47 +113,6 @@ func stringValue(name string, v []byte) (*string, error) {
 func skipSpace(d []byte, i int) int {
 	for i < len(d) && (d[i] == ' ' || d[i] == '\n' || d[i] == '\r' || d[i] == '\t') {
 		i++
-	}
-	return i
-}
-
-// skipString returns the index after the string that starts at d[i].
-func skipString(d []byte, i int) int {
-	for i++; ; i++ {
-		switch d[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-}
-
-// skipValue returns the index after the valid JSON value that starts at d[i].
-func skipValue(d []byte, i int) int {
-	switch d[i] {
-	case '"':
-		return skipString(d, i)
-	case '{', '[':
-		depth := 0
-		for ; ; i++ {
-			switch d[i] {
-			case '"':
-				i = skipString(d, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-	}
-	for ; i < len(d); i++ { // a number or a literal
-		switch d[i] {
-		case ',', '}', ']', ' ', '\t', '\r', '\n':
-			return i
-		}
 	}
 	return i
 }
