@@ -104,7 +104,10 @@ func Assemble(st hub.Stores, ca CA, cfg CoreConfig, env hub.Env) (*Core, error) 
 	d := hub.IntegrityDeps{Index: st.Attention, Marks: st.Attention, Anomalies: st.Anomalies,
 		Gens: st.Agents, Agents: st.Agents, Log: cfg.Publish}
 	if cfg.Publish != nil && cfg.Log != nil {
-		d.Heads, d.Active, d.Pending = cfg.Log, st.Attention, st.Attention
+		d.Heads, d.Active = cfg.Log, st.Attention
+	}
+	if cfg.Log != nil { // pooled even while nothing is published
+		d.Pending, d.PendingLog = st.Attention, cfg.Log
 	}
 	c.Integrity, err = hub.NewIntegrity(d, hub.IntegrityConfig{StaleAfter: cfg.StaleAfter}, env)
 	if err != nil {

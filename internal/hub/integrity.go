@@ -53,13 +53,15 @@ type IntegrityDeps struct {
 	// chain heads of the agents that sent signed batches lately, per tenant.
 	Heads  LogSubmitter
 	Active ActiveIndex
-	// Pending, with Heads, repairs key changes whose submission was cut:
-	// each cycle submits the key history of every agent in the
-	// log-pending index to Heads, then clears its mark.
+	// Pending and PendingLog, when set, repair key changes whose
+	// submission was cut: each cycle submits the key history of every
+	// agent in the log-pending index to PendingLog, then clears its mark.
+	// They need no publisher: the entries wait in the pool.
 	Pending interface {
 		LogPendingIndex
 		LogMarks
 	}
+	PendingLog LogSubmitter
 }
 
 // Integrity runs the integrity cycle (SPEC 4.4). Every write is conditional
@@ -88,8 +90,8 @@ func NewIntegrity(d IntegrityDeps, cfg IntegrityConfig, env Env) (*Integrity, er
 	if cfg.HeadsWindow <= 0 {
 		cfg.HeadsWindow = 20 * time.Minute
 	}
-	if d.Pending != nil && d.Heads == nil {
-		return nil, errors.New("hub: the integrity cycle's log-pending repair needs Heads")
+	if (d.Pending == nil) != (d.PendingLog == nil) {
+		return nil, errors.New("hub: the integrity cycle's log-pending repair needs both Pending and PendingLog")
 	}
 	if (d.Heads == nil) != (d.Active == nil) {
 		return nil, errors.New("hub: the integrity cycle's heads entries need both Heads and Active")
@@ -281,7 +283,7 @@ func (in *Integrity) resubmitKeys(ctx context.Context, a Agent) error {
 		}
 	}
 	if len(entries) > 0 {
-		if _, err := in.d.Heads.Submit(ctx, entries...); err != nil {
+		if _, err := in.d.PendingLog.Submit(ctx, entries...); err != nil {
 			return fmt.Errorf("log the key history of %s: %w", a.AgentID, err)
 		}
 	}

@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/pack"
 	"github.com/monsys/hub/internal/tlog"
+	"github.com/monsys/hub/internal/tlog/tlogtest"
 )
 
 // historyInLog reports whether every pin and unpin of the agent's stored
@@ -126,6 +128,33 @@ func TestKeyChangesCutFromTheLog(t *testing.T) {
 		}
 		if st := lf.agentState(a.id); st.LogMark != "" {
 			t.Fatalf("mark %q left", st.LogMark)
+		}
+	})
+	t.Run("ok/pooled-without-witnesses", func(t *testing.T) {
+		// The integrity function of a hub without witnesses publishes
+		// nothing, but its cycle still pools the cut change and clears the
+		// mark; setting witnesses later publishes it.
+		cut := &cutLog{}
+		lf := &logFx{mem: tlogtest.NewMemory(), ws: tlogtest.NewWitnesses(11, 12)}
+		lf.log = lf.newLog(t, lf.mem.Stores())
+		cut.Log = lf.log
+		lf.packFx = newPackFxCore(t, hub.PackConfig{}, app.CoreConfig{Log: cut})
+		a := lf.enrolled()
+		lf.clock.Advance(time.Second)
+		cut.mu.Lock()
+		cut.fail = 1
+		cut.mu.Unlock()
+		_, err := lf.core.Agents.RotateSigningKey(lf.ctx, lf.admin, a.id)
+		wantCode(t, err, hub.CodeUnavailable)
+		lf.cycle()
+		if st := lf.agentState(a.id); st.LogMark != "" {
+			t.Fatalf("mark %q left", st.LogMark)
+		}
+		if err := lf.log.Publish(lf.ctx); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		if err := lf.historyInLog(a.id); err != nil {
+			t.Fatalf("the cut unpin was not pooled: %v", err)
 		}
 	})
 }
