@@ -101,13 +101,15 @@ func Assemble(st hub.Stores, ca CA, cfg CoreConfig, env hub.Env) (*Core, error) 
 	if c.Tenants, err = hub.NewTenants(st.Tenants, st.Credentials, st.Audit, env); err != nil {
 		return nil, err
 	}
-	var heads hub.LogSubmitter
-	var active hub.ActiveIndex
+	d := hub.IntegrityDeps{Index: st.Attention, Marks: st.Attention, Anomalies: st.Anomalies,
+		Gens: st.Agents, Agents: st.Agents, Log: cfg.Publish}
 	if cfg.Publish != nil && cfg.Log != nil {
-		heads, active = cfg.Log, st.Attention
+		d.Heads, d.Active = cfg.Log, st.Attention
 	}
-	c.Integrity, err = hub.NewIntegrity(hub.IntegrityDeps{Index: st.Attention, Marks: st.Attention, Anomalies: st.Anomalies,
-		Gens: st.Agents, Agents: st.Agents, Log: cfg.Publish, Heads: heads, Active: active}, hub.IntegrityConfig{StaleAfter: cfg.StaleAfter}, env)
+	if cfg.Log != nil { // pooled even while nothing is published
+		d.Pending, d.PendingLog = st.Attention, cfg.Log
+	}
+	c.Integrity, err = hub.NewIntegrity(d, hub.IntegrityConfig{StaleAfter: cfg.StaleAfter}, env)
 	if err != nil {
 		return nil, err
 	}

@@ -204,6 +204,9 @@ func (ag *Agents) RotateSigningKey(ctx context.Context, ad Admin, id string) (Ag
 	if err := logUnpin(ctx, ag.d.Log, a, a.SigningPubKey, now); err != nil {
 		return AgentView{}, backend("log signing-key unpin", err)
 	}
+	if len(a.SigningPubKey) > 0 {
+		clearLogMark(ctx, ag.env, ag.d.Unpin, a.AgentID, LogMark(KeyUnpin, now))
+	}
 	if err := ag.audit.record(ctx, AuditEvent{TenantID: a.TenantID, AgentID: id, Actor: "admin", At: now, Action: "signing_key_unpinned",
 		ID:     auditID("signing_key_unpinned", id, pack.Fingerprint(a.SigningPubKey), a.SigningSetAt.Format(time.RFC3339Nano)),
 		Detail: map[string]string{"previous_fingerprint": pack.Fingerprint(a.SigningPubKey)}}); err != nil {

@@ -53,6 +53,15 @@ type IntegrityDeps struct {
 	// chain heads of the agents that sent signed batches lately, per tenant.
 	Heads  LogSubmitter
 	Active ActiveIndex
+	// Pending and PendingLog, when set, repair key changes whose
+	// submission was cut: each cycle submits the key history of every
+	// agent in the log-pending index to PendingLog, then clears its mark.
+	// They need no publisher: the entries wait in the pool.
+	Pending interface {
+		LogPendingIndex
+		LogMarks
+	}
+	PendingLog LogSubmitter
 }
 
 // Integrity runs the integrity cycle (SPEC 4.4). Every write is conditional
@@ -80,6 +89,9 @@ func NewIntegrity(d IntegrityDeps, cfg IntegrityConfig, env Env) (*Integrity, er
 	}
 	if cfg.HeadsWindow <= 0 {
 		cfg.HeadsWindow = 20 * time.Minute
+	}
+	if (d.Pending == nil) != (d.PendingLog == nil) {
+		return nil, errors.New("hub: the integrity cycle's log-pending repair needs both Pending and PendingLog")
 	}
 	if (d.Heads == nil) != (d.Active == nil) {
 		return nil, errors.New("hub: the integrity cycle's heads entries need both Heads and Active")
@@ -117,6 +129,7 @@ func (in *Integrity) Run(ctx context.Context) (Summary, error) {
 		note(in.attend(ctx, a, start, &sum))
 		return ctx.Err()
 	}))
+	note(in.logKeyChanges(ctx))
 	note(in.logHeads(ctx, start))
 	if in.d.Log != nil {
 		if err := in.d.Log.Publish(ctx); err != nil {
@@ -230,6 +243,52 @@ func (in *Integrity) close(ctx context.Context, a Agent, k anomaly.Kind, now tim
 	}
 	if err := in.d.Gens.BumpAnomalyGen(ctx, a.AgentID, k, gen); err != nil && !errors.Is(err, ErrConflict) {
 		return fmt.Errorf("close %s of %s: %w", k, a.AgentID, err)
+	}
+	return nil
+}
+
+// logKeyChanges submits the whole key history of every agent marked log
+// pending (a pin or unpin whose own submission may have been cut after its
+// write), then clears the mark it read, only if it is still that one: a
+// change made meanwhile keeps its mark for the next cycle. Submitting is
+// idempotent, so an entry that did reach the log changes nothing.
+func (in *Integrity) logKeyChanges(ctx context.Context) error {
+	if in.d.Pending == nil {
+		return nil
+	}
+	var first error
+	err := in.d.Pending.LogPendingAgents(ctx, func(a Agent) error {
+		if a.LogMark == "" {
+			return nil
+		}
+		if err := in.resubmitKeys(ctx, a); err != nil && first == nil {
+			first = err
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return fmt.Errorf("read the log-pending agents: %w", err)
+	}
+	return first
+}
+
+// resubmitKeys submits a's key history to the log and clears a's mark.
+func (in *Integrity) resubmitKeys(ctx context.Context, a Agent) error {
+	var entries []tlog.Entry
+	for _, k := range KeyHistory(a) {
+		fp := pack.Fingerprint(k.PublicKey)
+		entries = append(entries, tlog.Pin(a.TenantID, a.AgentID, fp, k.PinnedAt))
+		if !k.UnpinnedAt.IsZero() {
+			entries = append(entries, tlog.Unpin(a.TenantID, a.AgentID, fp, k.UnpinnedAt))
+		}
+	}
+	if len(entries) > 0 {
+		if _, err := in.d.PendingLog.Submit(ctx, entries...); err != nil {
+			return fmt.Errorf("log the key history of %s: %w", a.AgentID, err)
+		}
+	}
+	if err := in.d.Pending.ClearLogMark(ctx, a.AgentID, a.LogMark); err != nil && !errors.Is(err, ErrConflict) {
+		return fmt.Errorf("clear the log-pending mark of %s: %w", a.AgentID, err)
 	}
 	return nil
 }

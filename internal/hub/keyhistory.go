@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/monsys/hub/internal/pack"
@@ -58,6 +59,24 @@ func (c KeyChange) At() string {
 
 // Fingerprint is the fingerprint of the key the change pinned or unpinned.
 func (c KeyChange) Fingerprint() string { return pack.Fingerprint(c.Entry.PublicKey) }
+
+// LogMark is the log-pending mark that the write of a key change of type
+// typ taking effect at at sets on the agent (Agent.LogMark): the stores
+// write it in the same conditional write as the pin or unpin, and only the
+// mark of that change clears it (LogMarks.ClearLogMark), so a newer
+// change's mark stays. It is short (the type's initial and the time in
+// Unix nanoseconds), as it sits on the item every ingest writes while set.
+func LogMark(typ KeyChangeType, at time.Time) string {
+	return string(typ[:1]) + strconv.FormatInt(at.UnixNano(), 10)
+}
+
+// Mark is the log-pending mark the change's write set.
+func (c KeyChange) Mark() string {
+	if c.Type == KeyUnpin {
+		return LogMark(KeyUnpin, c.Entry.UnpinnedAt)
+	}
+	return LogMark(KeyPin, c.Entry.PinnedAt)
+}
 
 // commitKeyChange is the one place where a signing-key pin (typ KeyPin,
 // key pinned at at) or unpin (KeyUnpin of a's current pin, at at) is

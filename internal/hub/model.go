@@ -88,7 +88,12 @@ type Agent struct {
 	// SigningKeys is every signing key the agent has had, oldest first, as
 	// stored (empty for an agent pinned before histories were kept: read it
 	// with KeyHistory).
-	SigningKeys    []SigningKey
+	SigningKeys []SigningKey
+	// LogMark is set by the write of a signing-key pin or unpin (LogMark)
+	// and cleared once the change is in the transparency log's pool: while
+	// it is set, the agent is in the sparse log-pending index, and the
+	// integrity cycle submits its key history (docs/transparency-log.md).
+	LogMark        string
 	Cert           *CertPin
 	LastSeq        int64
 	LastBatchSHA   string

@@ -196,6 +196,48 @@ func TestPacksCarryProofs(t *testing.T) {
 			t.Fatalf("lines %q", lines)
 		}
 	})
+	t.Run("ok/cut-unpin-logged-by-the-integrity-cycle", func(t *testing.T) {
+		// The unpin's submission is lost and no pack ever names the agent
+		// again: the unpin's write marked the agent log pending, and the
+		// next integrity cycle submits its whole key history and clears the
+		// mark.
+		cut := &cutLog{}
+		lf := newLogFx(t, func(l *tlog.Log) hub.LogSubmitter { cut.Log = l; return cut })
+		a := lf.enrolled()
+		if st := lf.agentState(a.id); st.LogMark != "" {
+			t.Fatalf("mark %q left after a pin that was logged", st.LogMark)
+		}
+		lf.clock.Advance(time.Second)
+		cut.mu.Lock()
+		cut.fail = 1
+		cut.mu.Unlock()
+		_, err := lf.core.Agents.RotateSigningKey(lf.ctx, lf.admin, a.id)
+		wantCode(t, err, hub.CodeUnavailable)
+		st := lf.agentState(a.id)
+		h := hub.KeyHistory(st)
+		if len(h) != 1 || h[0].UnpinnedAt.IsZero() {
+			t.Fatalf("history %+v, want one closed entry", h)
+		}
+		fp := pack.Fingerprint(h[0].PublicKey)
+		var raw [][]byte
+		for _, e := range []tlog.Entry{tlog.Pin(tenant, a.id, fp, h[0].PinnedAt), tlog.Unpin(tenant, a.id, fp, h[0].UnpinnedAt)} {
+			b, err := e.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw = append(raw, b)
+		}
+		lf.clock.Advance(time.Hour) // the agent never sends data again
+		if _, err := lf.core.Integrity.Run(lf.ctx); err != nil {
+			t.Fatalf("integrity cycle: %v", err)
+		}
+		if _, _, err := lf.log.Proofs(lf.ctx, raw); err != nil {
+			t.Fatalf("the cut unpin is not in the log after the integrity cycle: %v", err)
+		}
+		if st := lf.agentState(a.id); st.LogMark != "" {
+			t.Fatalf("mark %q left after the cycle logged the history", st.LogMark)
+		}
+	})
 	t.Run("fail/witnesses-down-then-retry", func(t *testing.T) {
 		lf := newLogFx(t, nil)
 		lf.enrolled()

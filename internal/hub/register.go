@@ -233,17 +233,21 @@ func (rg *Registrar) pinSigning(ctx context.Context, a Agent, key []byte) (Agent
 			if err := logPin(ctx, rg.d.Log, a); err != nil {
 				return a, backend("log signing-key pin", err)
 			}
+			if m := LogMark(KeyPin, a.SigningSetAt); a.LogMark == m {
+				clearLogMark(ctx, rg.env, rg.d.Pins, a.AgentID, m)
+			}
 			return a, rg.audit.record(ctx, pinAudit(a))
 		case keyOther:
 			return a, rg.otherKey(ctx, a, key)
 		}
 		at := rg.env.now()
-		_, err := commitKeyChange(ctx, rg.d.Pins, a, KeyPin, key, at)
+		c, err := commitKeyChange(ctx, rg.d.Pins, a, KeyPin, key, at)
 		if err == nil {
-			a.SigningPubKey, a.SigningSetAt = key, at
+			a.SigningPubKey, a.SigningSetAt, a.LogMark = key, at, c.Mark()
 			if err := logPin(ctx, rg.d.Log, a); err != nil {
 				return a, backend("log signing-key pin", err)
 			}
+			clearLogMark(ctx, rg.env, rg.d.Pins, a.AgentID, c.Mark())
 			return a, rg.audit.record(ctx, pinAudit(a))
 		}
 		if !errors.Is(err, ErrConflict) {

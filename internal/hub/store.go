@@ -84,17 +84,40 @@ type AgentLister interface {
 
 // SigningKeyPins are the two writes of an agent's signing-key pin. Each is
 // one conditional write that also keeps the agent's key history (SPEC 9),
-// so history and pin never disagree; only commitKeyChange calls them.
+// so history and pin never disagree, and marks the agent log pending
+// (Agent.LogMark, in the log-pending index) until the change is submitted
+// to the transparency log; only commitKeyChange calls them.
 type SigningKeyPins interface {
-	// PinSigningKey sets the key if none is pinned, and appends
-	// {key, at, not unpinned} to the history in the same write; else ErrConflict.
+	LogMarks
+	// PinSigningKey sets the key if none is pinned, appends {key, at, not
+	// unpinned} to the history and sets the mark LogMark(KeyPin, at) in the
+	// same write; else ErrConflict.
 	PinSigningKey(ctx context.Context, agentID string, key []byte, at time.Time) error
-	// UnpinSigningKey removes the pin and writes history in the same write,
+	// UnpinSigningKey removes the pin, writes history and sets the mark
+	// LogMark(KeyUnpin, <history's last UnpinnedAt>) in the same write,
 	// if the pin is still history's last key with its PinnedAt and the stored
 	// history holds len(history) entries (none when the one entry is
 	// KeyHistory's fallback for an agent pinned before histories were
 	// kept); else ErrConflict.
 	UnpinSigningKey(ctx context.Context, agentID string, history []SigningKey) error
+}
+
+// LogMarks clears the log-pending mark of a key change once the change is
+// submitted to the transparency log.
+type LogMarks interface {
+	// ClearLogMark takes the agent out of the log-pending index if its mark
+	// is still mark; else ErrConflict (a newer change's mark stays).
+	ClearLogMark(ctx context.Context, agentID, mark string) error
+}
+
+// LogPendingIndex is what the integrity cycle reads to repair key changes
+// whose submission to the log was cut: the sparse log-pending index, which
+// holds only agents with a mark, never the fleet.
+type LogPendingIndex interface {
+	// LogPendingAgents calls fn for each agent in the log-pending index,
+	// read strongly consistent (a mark the index still shows but the item
+	// no longer has is skipped).
+	LogPendingAgents(ctx context.Context, fn func(Agent) error) error
 }
 
 // PinStore holds the writes of a registration (SPEC 4.1, 5). A write on an
@@ -373,6 +396,8 @@ type AttentionStore interface {
 	AttentionIndex
 	ActiveIndex
 	StaleMarks
+	LogPendingIndex
+	LogMarks
 }
 
 // BatchStore keeps accepted bodies and their time index.

@@ -43,6 +43,22 @@ func logUnpin(ctx context.Context, log LogSubmitter, a Agent, key []byte, at tim
 	return nil
 }
 
+// clearLogMark clears the log-pending mark of a key change whose entry was
+// just submitted (nil log: a hub without a transparency log, where the mark
+// has nothing to repair). The mark must not stay: it sits on the item every
+// ingest writes and would take it past 1 KB (docs/dynamodb.md). A failure
+// leaves the mark, which costs one idempotent resubmission by the next
+// integrity cycle: it is logged, not returned, since the change and its
+// submission stand. A conflict is a newer change's mark, which stays.
+func clearLogMark(ctx context.Context, env Env, w LogMarks, agentID, mark string) {
+	if mark == "" {
+		return
+	}
+	if err := w.ClearLogMark(ctx, agentID, mark); err != nil && !errors.Is(err, ErrConflict) {
+		env.Log.WarnContext(ctx, "clear the log-pending mark; the integrity cycle will", "agent_id", agentID, "error", err)
+	}
+}
+
 // logPack submits the entry of a built pack, with the manifest's
 // generated_at string.
 func logPack(ctx context.Context, log LogSubmitter, tenantID, packID, manifestSHA256 string, generatedAt time.Time) error {

@@ -210,24 +210,52 @@ func testSigningPin(t *testing.T, s hub.Stores) {
 	history := func(h ...hub.SigningKey) func(a *hub.Agent) {
 		return func(a *hub.Agent) { a.SigningKeys = h }
 	}
+	clearMark := func(mark string) func(context.Context, hub.Stores, string) error {
+		return func(ctx context.Context, s hub.Stores, id string) error { return s.Agents.ClearLogMark(ctx, id, mark) }
+	}
+	mark := func(typ hub.KeyChangeType, ts time.Time) func(a *hub.Agent) {
+		return func(a *hub.Agent) { a.LogMark = hub.LogMark(typ, ts) }
+	}
+	unmark := func(a *hub.Agent) { a.LogMark = "" }
 	runAgentSteps(t, s, newAgent("t-pin", "ag_pin"), []agentStep{
 		{name: "fail/unpin an unpinned agent", write: unpin(c1), want: hub.ErrConflict},
-		{name: "ok/pin on an unpinned agent appends to the history", write: pin(key(1), at(1)),
-			apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = key(1), at(1); history(e1)(a) }},
+		{name: "fail/clear a log mark the agent does not have", write: clearMark(hub.LogMark(hub.KeyPin, at(1))), want: hub.ErrConflict},
+		{name: "ok/pin on an unpinned agent appends to the history and marks it log pending", write: pin(key(1), at(1)),
+			apply: func(a *hub.Agent) {
+				a.SigningPubKey, a.SigningSetAt = key(1), at(1)
+				history(e1)(a)
+				mark(hub.KeyPin, at(1))(a)
+			}},
+		{name: "fail/clear another change's log mark", write: clearMark(hub.LogMark(hub.KeyPin, at(2))), want: hub.ErrConflict},
+		{name: "ok/clear the pin's log mark", write: clearMark(hub.LogMark(hub.KeyPin, at(1))), apply: unmark},
+		{name: "fail/clear the log mark again", write: clearMark(hub.LogMark(hub.KeyPin, at(1))), want: hub.ErrConflict},
 		{name: "fail/pin another key while pinned", write: pin(key(2), at(2)), want: hub.ErrConflict},
 		{name: "fail/pin the same key while pinned", write: pin(key(1), at(3)), want: hub.ErrConflict},
 		{name: "fail/unpin another key", write: unpin(hub.SigningKey{PublicKey: key(2), PinnedAt: at(1), UnpinnedAt: at(3)}), want: hub.ErrConflict},
 		{name: "fail/unpin the key pinned at another time", write: unpin(hub.SigningKey{PublicKey: key(1), PinnedAt: at(2), UnpinnedAt: at(3)}), want: hub.ErrConflict},
 		{name: "fail/unpin with a history of another length", write: unpin(c2, c1), want: hub.ErrConflict},
 		{name: "fail/unpin with no history", write: unpin(), want: hub.ErrConflict},
-		{name: "ok/unpin closes the entry", write: unpin(c1),
-			apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = nil, time.Time{}; history(c1)(a) }},
+		{name: "ok/unpin closes the entry and marks the agent log pending", write: unpin(c1),
+			apply: func(a *hub.Agent) {
+				a.SigningPubKey, a.SigningSetAt = nil, time.Time{}
+				history(c1)(a)
+				mark(hub.KeyUnpin, at(3))(a)
+			}},
 		{name: "fail/unpin an unpinned agent again", write: unpin(c1), want: hub.ErrConflict},
-		{name: "ok/pin a new key after unpin appends", write: pin(key(2), at(4)),
-			apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = key(2), at(4); history(c1, e2)(a) }},
+		{name: "ok/pin a new key after unpin appends and replaces the mark", write: pin(key(2), at(4)),
+			apply: func(a *hub.Agent) {
+				a.SigningPubKey, a.SigningSetAt = key(2), at(4)
+				history(c1, e2)(a)
+				mark(hub.KeyPin, at(4))(a)
+			}},
+		{name: "fail/clear the older unpin's log mark", write: clearMark(hub.LogMark(hub.KeyUnpin, at(3))), want: hub.ErrConflict},
 		{name: "fail/unpin with a history that lost an entry", write: unpin(c2), want: hub.ErrConflict},
 		{name: "ok/unpin the second key", write: unpin(c1, c2),
-			apply: func(a *hub.Agent) { a.SigningPubKey, a.SigningSetAt = nil, time.Time{}; history(c1, c2)(a) }},
+			apply: func(a *hub.Agent) {
+				a.SigningPubKey, a.SigningSetAt = nil, time.Time{}
+				history(c1, c2)(a)
+				mark(hub.KeyUnpin, at(5))(a)
+			}},
 	})
 }
 
@@ -310,6 +338,7 @@ func testBatchSeq(t *testing.T, s hub.Stores) {
 		}, apply: func(a *hub.Agent) {
 			a.SigningPubKey, a.SigningSetAt = k, at(1)
 			a.SigningKeys = []hub.SigningKey{{PublicKey: k, PinnedAt: at(1)}}
+			a.LogMark = hub.LogMark(hub.KeyPin, at(1))
 		}},
 		{name: "fail/begin when last_seq is not prev", write: begin(hub.Pending{Seq: 10, SHA: p1.SHA, PrevSeq: 5, At: at(10)}, k, "1.0.0", "1.0.0"),
 			want: hub.ErrConflict},
@@ -346,6 +375,7 @@ func testBatchSeq(t *testing.T, s hub.Stores) {
 		}, apply: func(a *hub.Agent) {
 			a.SigningPubKey, a.SigningSetAt = nil, time.Time{}
 			a.SigningKeys = []hub.SigningKey{{PublicKey: k, PinnedAt: at(1), UnpinnedAt: at(31)}}
+			a.LogMark = hub.LogMark(hub.KeyUnpin, at(31))
 		}},
 		{name: "fail/begin with the unpinned key", write: begin(hub.Pending{Seq: 40, SHA: hash("b4"), PrevSeq: 30, PrevSHA: p3.SHA, At: at(40)}, k, "1.1.0", "1.1.0"),
 			want: hub.ErrConflict},

@@ -44,6 +44,7 @@ func testAttention(t *testing.T, s hub.Stores) {
 	check(t, "PinSigningKey", s.Agents.PinSigningKey(t.Context(), signed.AgentID, signed.SigningPubKey, at(1)), nil)
 	signed.SigningSetAt = at(1)
 	signed.SigningKeys = []hub.SigningKey{{PublicKey: signed.SigningPubKey, PinnedAt: at(1)}}
+	signed.LogMark = hub.LogMark(hub.KeyPin, at(1))
 	p := hub.Pending{Seq: 1, SHA: "a", At: at(10)}
 	check(t, "BeginBatch", s.Commits.BeginBatch(t.Context(), signed.AgentID, p, signed.SigningPubKey, "1.0.0", "1.0.0"), nil)
 	check(t, "EndBatch", s.Commits.EndBatch(t.Context(), signed.AgentID, p), nil)

@@ -159,6 +159,16 @@ func (f *Faulty) RecordRegistration(ctx context.Context, id string, r hub.Regist
 	return f.do("RecordRegistration", func() error { return f.Memory.RecordRegistration(ctx, id, r) }, id)
 }
 
+// ClearLogMark implements hub.LogMarks.
+func (f *Faulty) ClearLogMark(ctx context.Context, id, mark string) error {
+	return f.do("ClearLogMark", func() error { return f.Memory.ClearLogMark(ctx, id, mark) }, id)
+}
+
+// LogPendingAgents implements hub.LogPendingIndex.
+func (f *Faulty) LogPendingAgents(ctx context.Context, fn func(hub.Agent) error) error {
+	return f.do("LogPendingAgents", func() error { return f.Memory.LogPendingAgents(ctx, fn) })
+}
+
 // UnpinSigningKey implements hub.Unpinner.
 func (f *Faulty) UnpinSigningKey(ctx context.Context, id string, history []hub.SigningKey) error {
 	return f.do("UnpinSigningKey", func() error { return f.Memory.UnpinSigningKey(ctx, id, history) }, id)

@@ -48,6 +48,11 @@ func (s *Memory) AttentionAgents(_ context.Context, fn func(hub.Agent) error) er
 	return s.agentsWhere(func(_ hub.Agent, m indexMarks) bool { return m.attn }, fn)
 }
 
+// LogPendingAgents implements hub.LogPendingIndex.
+func (s *Memory) LogPendingAgents(_ context.Context, fn func(hub.Agent) error) error {
+	return s.agentsWhere(func(a hub.Agent, _ indexMarks) bool { return a.LogMark != "" }, fn)
+}
+
 // QuietAgents implements hub.AttentionIndex.
 func (s *Memory) QuietAgents(_ context.Context, cutoff time.Time, fn func(hub.Agent) error) error {
 	return s.agentsWhere(func(a hub.Agent, m indexMarks) bool { return m.live && a.LiveAt.Before(cutoff) }, fn)

@@ -195,6 +195,7 @@ func (s *Memory) PinSigningKey(_ context.Context, id string, key []byte, at time
 		}
 		a.SigningPubKey, a.SigningSetAt = bytes.Clone(key), at
 		a.SigningKeys = append(a.SigningKeys, hub.SigningKey{PublicKey: bytes.Clone(key), PinnedAt: at})
+		a.LogMark = hub.LogMark(hub.KeyPin, at)
 		return true
 	})
 }
@@ -214,6 +215,18 @@ func (s *Memory) UnpinSigningKey(_ context.Context, id string, history []hub.Sig
 		}
 		a.SigningPubKey, a.SigningSetAt = nil, time.Time{}
 		a.SigningKeys = slices.Clone(history)
+		a.LogMark = hub.LogMark(hub.KeyUnpin, last.UnpinnedAt)
+		return true
+	})
+}
+
+// ClearLogMark implements hub.LogMarks.
+func (s *Memory) ClearLogMark(_ context.Context, id, mark string) error {
+	return s.update(id, func(a *hub.Agent) bool {
+		if a.LogMark == "" || a.LogMark != mark {
+			return false
+		}
+		a.LogMark = ""
 		return true
 	})
 }

@@ -51,6 +51,7 @@ func testRace(t *testing.T, s hub.Stores) {
 		w := race(t, 50, func(i int) error { return s.Agents.PinSigningKey(t.Context(), a.AgentID, key(byte(i)), at(i)) })
 		a.SigningPubKey, a.SigningSetAt = key(byte(w)), at(w)
 		a.SigningKeys = []hub.SigningKey{{PublicKey: key(byte(w)), PinnedAt: at(w)}} // the winner's alone
+		a.LogMark = hub.LogMark(hub.KeyPin, at(w))
 		wantAgent(t, s, a)
 	})
 	t.Run("ok/20 batches on one seq, one begins", func(t *testing.T) {
@@ -67,6 +68,7 @@ func testRace(t *testing.T, s hub.Stores) {
 		p := pending(w)
 		a.SigningPubKey, a.SigningSetAt = k, at(1)
 		a.SigningKeys = []hub.SigningKey{{PublicKey: k, PinnedAt: at(1)}}
+		a.LogMark = hub.LogMark(hub.KeyPin, at(1))
 		a.LastSeq, a.LastBatchSHA, a.Pending = p.Seq, p.SHA, &p
 		a.AgentVersion, a.MaxAgentVersion, a.LastSeen, a.LastSignedAt, a.LiveAt = "1.0."+strconv.Itoa(w), "1.0."+strconv.Itoa(w), p.At, p.At, p.At
 		wantAgent(t, s, a)

@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore func(t *testing.T) hub.Stores) {
 		{"period", testPeriod},
 		{"chain", testChain},
 		{"attention", testAttention},
+		{"log-pending", testLogPending},
 		{"refresh", testRefresh},
 		{"packs", testPacks},
 		{"agent-list", testAgentList},

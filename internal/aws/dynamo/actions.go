@@ -96,7 +96,8 @@ var FunctionPermissions = map[string][]Permission{
 		{ActGetItem, TableAgents, ""},
 		{ActQuery, TableAgents, AgentsAttention},
 		{ActQuery, TableAgents, AgentsLive},
-		{ActUpdateItem, TableAgents, ""}, // stale mark, leaving the attention index
+		{ActQuery, TableAgents, AgentsLogPending}, // pins and unpins cut from the log
+		{ActUpdateItem, TableAgents, ""},          // stale mark, leaving the attention and log-pending indexes
 		{ActUpdateItem, TableAnomalies, ""},
 	}, LogPermissions), // publishes the transparency log
 	// pack serves the evidence-pack routes (admin key) and builds packs:

@@ -50,7 +50,7 @@ func decodeAgent(it item) hub.Agent {
 		LastSeq: gn(it, "last_seq"), LastBatchSHA: gs(it, "last_batch_sha"),
 		LastSeen: gt(it, "last_seen"), LastSignedAt: gt(it, "last_signed_at"), LastUnsignedAt: gt(it, "last_unsigned_at"),
 		RegisteredAt: gt(it, "registered_at"), CreatedAt: gt(it, "created_at"),
-		LiveAt: gt(it, "live_at"), StaleSince: gt(it, "stale_since"),
+		LiveAt: gt(it, "live_at"), StaleSince: gt(it, "stale_since"), LogMark: gs(it, "lm"),
 		AnomalyGen: map[anomaly.Kind]int64{},
 	}
 	if c := gm(it, "cert"); c != nil {
@@ -139,8 +139,8 @@ func (s *conn) update(ctx context.Context, op, id, expr, cond string, n map[stri
 // the pin writes nothing else and the item every ingest writes stays small
 // (docs/dynamodb.md, "Signing-key history").
 func (s *Agents) PinSigningKey(ctx context.Context, id string, k []byte, at time.Time) error {
-	return s.update(ctx, "pin signing key", id, "SET signing_pubkey = :k, signing_set_at = :t",
-		"attribute_not_exists(signing_pubkey)", nil, item{":k": vb(k), ":t": vt(at)})
+	return s.update(ctx, "pin signing key", id, "SET signing_pubkey = :k, signing_set_at = :t, "+setLogMark,
+		"attribute_not_exists(signing_pubkey)", nil, item{":k": vb(k), ":t": vt(at), ":lm": vs(hub.LogMark(hub.KeyPin, at)), ":lp": vs(shardOf(id))})
 }
 
 // UnpinSigningKey implements hub.Unpinner: the pin goes and the history h,
@@ -156,12 +156,25 @@ func (s *Agents) UnpinSigningKey(ctx context.Context, id string, h []hub.Signing
 	for i, k := range h {
 		l.Value[i] = signingKeyValue(k)
 	}
-	v := item{":k": vb(last.PublicKey), ":t": vt(last.PinnedAt), ":h": l}
+	v := item{":k": vb(last.PublicKey), ":t": vt(last.PinnedAt), ":h": l,
+		":lm": vs(hub.LogMark(hub.KeyUnpin, last.UnpinnedAt)), ":lp": vs(shardOf(id))}
 	cond := "signing_pubkey = :k AND signing_set_at = :t AND attribute_not_exists(signing_keys)"
 	if len(h) > 1 {
 		cond, v[":n"] = "signing_pubkey = :k AND signing_set_at = :t AND size(signing_keys) = :n", vn(int64(len(h)-1))
 	}
-	return s.update(ctx, "unpin signing key", id, "SET signing_keys = :h REMOVE signing_pubkey, signing_set_at", cond, nil, v)
+	return s.update(ctx, "unpin signing key", id, "SET signing_keys = :h, "+setLogMark+" REMOVE signing_pubkey, signing_set_at", cond, nil, v)
+}
+
+// setLogMark is the part of a pin's or unpin's write that marks the agent
+// log pending: the mark (lm) and the agent's shard (lp), the key of the
+// sparse log-pending index (docs/dynamodb.md); short names, as the item is
+// the one every ingest writes.
+const setLogMark = "lm = :lm, lp = :lp"
+
+// ClearLogMark implements hub.LogMarks: the agent leaves the log-pending
+// index if its mark is still mark.
+func (s *conn) ClearLogMark(ctx context.Context, id, mark string) error {
+	return s.update(ctx, "clear log-pending mark", id, "REMOVE lm, lp", "lm = :lm", nil, item{":lm": vs(mark)})
 }
 
 func signingKeyValue(k hub.SigningKey) types.AttributeValue {

@@ -54,6 +54,29 @@ func (s *Attention) AttentionAgents(ctx context.Context, fn func(hub.Agent) erro
 	}, fn)
 }
 
+// LogPendingAgents implements hub.LogPendingIndex: the sparse log-pending
+// index (keys only: only pins and unpins write it), then each agent's item,
+// read strongly consistent; an agent whose mark was cleared since is skipped.
+func (s *Attention) LogPendingAgents(ctx context.Context, fn func(hub.Agent) error) error {
+	return s.queryShards(ctx, "query log-pending index", func(sh string) *dynamodb.QueryInput {
+		return &dynamodb.QueryInput{TableName: aws.String(s.t.Agents), IndexName: aws.String(AgentsLogPending),
+			KeyConditionExpression: aws.String("lp = :s"), ExpressionAttributeValues: item{":s": vs(sh)}}
+	}, func(k hub.Agent) error {
+		it, err := s.get(ctx, "get log-pending agent", s.t.Agents, agentKey(k.AgentID))
+		if errors.Is(err, hub.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		a := decodeAgent(it)
+		if a.LogMark == "" {
+			return nil
+		}
+		return fn(a)
+	})
+}
+
 // QuietAgents implements hub.AttentionIndex: agents of the live index whose
 // last data is older than cutoff. The index holds keys and a bucket at or
 // before each agent's last batch (liveBucket): the query finds every agent

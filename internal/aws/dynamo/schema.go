@@ -55,6 +55,10 @@ const (
 	// AgentsByTenant is the agents of each tenant by id (GET /agents), keys
 	// only: its keys never change, so no ingest writes to it.
 	AgentsByTenant = "tenant"
+	// AgentsLogPending is the sparse index of agents with a signing-key
+	// pin or unpin that may not be in the transparency log yet, by shard,
+	// keys only: only pins and unpins write it (docs/dynamodb.md).
+	AgentsLogPending = "log-pending"
 	// PacksListed is the packs of each tenant by request time (GET
 	// /evidence-packs); the chain head has no listed attribute.
 	PacksListed = "listed"
@@ -114,7 +118,8 @@ func Schema(t Tables) []*dynamodb.CreateTableInput {
 		Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll}}}
 	agents := pk(t.Agents, "agent_id")
 	agents.AttributeDefinitions = append(agents.AttributeDefinitions, attr("attn", types.ScalarAttributeTypeS),
-		attr("live_shard", types.ScalarAttributeTypeS), attr("live_b", types.ScalarAttributeTypeS), attr("tenant_id", types.ScalarAttributeTypeS))
+		attr("live_shard", types.ScalarAttributeTypeS), attr("live_b", types.ScalarAttributeTypeS), attr("tenant_id", types.ScalarAttributeTypeS),
+		attr("lp", types.ScalarAttributeTypeS))
 	agents.GlobalSecondaryIndexes = []types.GlobalSecondaryIndex{
 		{IndexName: aws.String(AgentsAttention),
 			KeySchema:  []types.KeySchemaElement{key("attn", types.KeyTypeHash), key("agent_id", types.KeyTypeRange)},
@@ -124,6 +129,9 @@ func Schema(t Tables) []*dynamodb.CreateTableInput {
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}},
 		{IndexName: aws.String(AgentsByTenant),
 			KeySchema:  []types.KeySchemaElement{key("tenant_id", types.KeyTypeHash), key("agent_id", types.KeyTypeRange)},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}},
+		{IndexName: aws.String(AgentsLogPending),
+			KeySchema:  []types.KeySchemaElement{key("lp", types.KeyTypeHash), key("agent_id", types.KeyTypeRange)},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}},
 	}
 	out := []*dynamodb.CreateTableInput{
