@@ -198,14 +198,15 @@ func (ag *Agents) RotateSigningKey(ctx context.Context, ad Admin, id string) (Ag
 		return AgentView{}, err
 	}
 	now := ag.env.now()
-	if a, err = ag.unpinSigning(ctx, a, now); err != nil {
+	a, mark, err := ag.unpinSigning(ctx, a, now)
+	if err != nil {
 		return AgentView{}, err
 	}
 	if err := logUnpin(ctx, ag.d.Log, a, a.SigningPubKey, now); err != nil {
 		return AgentView{}, backend("log signing-key unpin", err)
 	}
-	if len(a.SigningPubKey) > 0 {
-		clearLogMark(ctx, ag.env, ag.d.Unpin, a.AgentID, LogMark(KeyUnpin, now))
+	if mark != "" {
+		clearLogMark(ctx, ag.env, ag.d.Unpin, a.AgentID, mark)
 	}
 	if err := ag.audit.record(ctx, AuditEvent{TenantID: a.TenantID, AgentID: id, Actor: "admin", At: now, Action: "signing_key_unpinned",
 		ID:     auditID("signing_key_unpinned", id, pack.Fingerprint(a.SigningPubKey), a.SigningSetAt.Format(time.RFC3339Nano)),
@@ -218,24 +219,25 @@ func (ag *Agents) RotateSigningKey(ctx context.Context, ad Admin, id string) (Ag
 
 // unpinSigning unpins a's signing key, if one is pinned, at now; a lost
 // race is decided again on a fresh read. It returns a as it was when the
-// pin was removed (or found absent).
-func (ag *Agents) unpinSigning(ctx context.Context, a Agent, now time.Time) (Agent, error) {
+// pin was removed (or found absent) and the log mark the unpin set ("" when
+// there was no pin).
+func (ag *Agents) unpinSigning(ctx context.Context, a Agent, now time.Time) (Agent, string, error) {
 	for range 3 {
 		if len(a.SigningPubKey) == 0 {
-			return a, nil
+			return a, "", nil
 		}
-		_, err := commitKeyChange(ctx, ag.d.Unpin, a, KeyUnpin, nil, now)
+		c, err := commitKeyChange(ctx, ag.d.Unpin, a, KeyUnpin, nil, now)
 		if err == nil {
-			return a, nil
+			return a, c.Mark(), nil
 		}
 		if !errors.Is(err, ErrConflict) {
-			return a, backend("unpin signing key", err)
+			return a, "", backend("unpin signing key", err)
 		}
 		if a, err = ag.d.Agents.GetAgent(ctx, a.AgentID); err != nil {
-			return a, backend("re-read agent", err)
+			return a, "", backend("re-read agent", err)
 		}
 	}
-	return a, &Error{Code: CodeConflict, Message: "the signing-key pin is contended; retry", RetryAfter: time.Second}
+	return a, "", &Error{Code: CodeConflict, Message: "the signing-key pin is contended; retry", RetryAfter: time.Second}
 }
 
 // RotateClientCert unpins the agent's client certificate (SPEC 5 step 6).
