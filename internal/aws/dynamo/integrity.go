@@ -46,6 +46,27 @@ func (s *Attention) queryShards(ctx context.Context, op string, in func(shard st
 	return nil
 }
 
+// indexedAgents runs query on every shard of a keys-only index and calls fn
+// with each agent it names, read strongly consistent (op names that read),
+// skipping an agent deleted since or whose item keep refuses (it left the
+// index's condition since the index was written).
+func (s *Attention) indexedAgents(ctx context.Context, queryOp, op string, query func(shard string) *dynamodb.QueryInput,
+	keep func(it item, a hub.Agent) bool, fn func(hub.Agent) error) error {
+	return s.queryShards(ctx, queryOp, query, func(k hub.Agent) error {
+		it, err := s.get(ctx, op, s.t.Agents, agentKey(k.AgentID))
+		if errors.Is(err, hub.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if a := decodeAgent(it); keep(it, a) {
+			return fn(a)
+		}
+		return nil
+	})
+}
+
 // AttentionAgents implements hub.AttentionIndex: the sparse attention index.
 func (s *Attention) AttentionAgents(ctx context.Context, fn func(hub.Agent) error) error {
 	return s.queryShards(ctx, "query attention index", func(sh string) *dynamodb.QueryInput {
@@ -58,23 +79,12 @@ func (s *Attention) AttentionAgents(ctx context.Context, fn func(hub.Agent) erro
 // index (keys only: only pins and unpins write it), then each agent's item,
 // read strongly consistent; an agent whose mark was cleared since is skipped.
 func (s *Attention) LogPendingAgents(ctx context.Context, fn func(hub.Agent) error) error {
-	return s.queryShards(ctx, "query log-pending index", func(sh string) *dynamodb.QueryInput {
+	return s.indexedAgents(ctx, "query log-pending index", "get log-pending agent", func(sh string) *dynamodb.QueryInput {
 		return &dynamodb.QueryInput{TableName: aws.String(s.t.Agents), IndexName: aws.String(AgentsLogPending),
 			KeyConditionExpression: aws.String("lp = :s"), ExpressionAttributeValues: item{":s": vs(sh)}}
-	}, func(k hub.Agent) error {
-		it, err := s.get(ctx, "get log-pending agent", s.t.Agents, agentKey(k.AgentID))
-		if errors.Is(err, hub.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		a := decodeAgent(it)
-		if a.LogMark == "" {
-			return nil
-		}
-		return fn(a)
-	})
+	}, func(it item, a hub.Agent) bool {
+		return a.LogMark != "" // cleared since
+	}, fn)
 }
 
 // QuietAgents implements hub.AttentionIndex: agents of the live index whose
@@ -84,24 +94,14 @@ func (s *Attention) LogPendingAgents(ctx context.Context, fn func(hub.Agent) err
 // consistent, says whether it is quiet. Active agents' buckets sort after
 // the cutoff and are never read.
 func (s *Attention) QuietAgents(ctx context.Context, cutoff time.Time, fn func(hub.Agent) error) error {
-	return s.queryShards(ctx, "query live index", func(sh string) *dynamodb.QueryInput {
+	return s.indexedAgents(ctx, "query live index", "get quiet agent", func(sh string) *dynamodb.QueryInput {
 		return &dynamodb.QueryInput{TableName: aws.String(s.t.Agents), IndexName: aws.String(AgentsLive),
 			KeyConditionExpression:    aws.String("live_shard = :s AND live_b < :c"),
 			ExpressionAttributeValues: item{":s": vs(sh), ":c": vt(cutoff)}}
-	}, func(k hub.Agent) error {
-		it, err := s.get(ctx, "get quiet agent", s.t.Agents, agentKey(k.AgentID))
-		if errors.Is(err, hub.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		a := decodeAgent(it)
-		if _, live := it["live_shard"]; !live || !a.LiveAt.Before(cutoff) {
-			return nil // marked stale, or sent data since its bucket
-		}
-		return fn(a)
-	})
+	}, func(it item, a hub.Agent) bool {
+		_, live := it["live_shard"]
+		return live && a.LiveAt.Before(cutoff) // else marked stale, or sent data since its bucket
+	}, fn)
 }
 
 // liveBucket is the start of the live index bucket of an agent's batch at t:
@@ -121,24 +121,14 @@ func liveBucket(agentID string, t time.Time) time.Time {
 // keys only (no ingest writes it), so each active agent costs one item read
 // per cycle (docs/dynamodb.md, "Hot partitions").
 func (s *Attention) ActiveAgents(ctx context.Context, since time.Time, fn func(hub.Agent) error) error {
-	return s.queryShards(ctx, "query live index", func(sh string) *dynamodb.QueryInput {
+	return s.indexedAgents(ctx, "query live index", "get active agent", func(sh string) *dynamodb.QueryInput {
 		return &dynamodb.QueryInput{TableName: aws.String(s.t.Agents), IndexName: aws.String(AgentsLive),
 			KeyConditionExpression:    aws.String("live_shard = :s AND live_b >= :c"),
 			ExpressionAttributeValues: item{":s": vs(sh), ":c": vt(since.Add(-LiveBucket))}}
-	}, func(k hub.Agent) error {
-		it, err := s.get(ctx, "get active agent", s.t.Agents, agentKey(k.AgentID))
-		if errors.Is(err, hub.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		a := decodeAgent(it)
-		if _, live := it["live_shard"]; !live || a.LiveAt.Before(since) {
-			return nil
-		}
-		return fn(a)
-	})
+	}, func(it item, a hub.Agent) bool {
+		_, live := it["live_shard"]
+		return live && !a.LiveAt.Before(since)
+	}, fn)
 }
 
 // MarkStale implements hub.StaleMarks.
