@@ -122,16 +122,23 @@ func (s *conn) update(ctx context.Context, op, id, expr, cond string, n map[stri
 	if cond != "" {
 		c += " AND (" + cond + ")"
 	}
-	in := &dynamodb.UpdateItemInput{TableName: aws.String(s.t.Agents), Key: agentKey(id),
-		UpdateExpression: aws.String(expr), ConditionExpression: aws.String(c)}
+	in := agentUpdate(s.t.Agents, agentKey(id), expr, n, v)
+	in.ConditionExpression = aws.String(c)
+	_, err := s.db.UpdateItem(ctx, in)
+	return classify(op+" "+id, err)
+}
+
+// agentUpdate is an UpdateItem of one item of the agents table; empty
+// names or values are left out, as DynamoDB requires.
+func agentUpdate(table string, key item, expr string, n map[string]string, v item) *dynamodb.UpdateItemInput {
+	in := &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: key, UpdateExpression: aws.String(expr)}
 	if len(n) > 0 {
 		in.ExpressionAttributeNames = n
 	}
 	if len(v) > 0 {
 		in.ExpressionAttributeValues = v
 	}
-	_, err := s.db.UpdateItem(ctx, in)
-	return classify(op+" "+id, err)
+	return in
 }
 
 // PinSigningKey implements hub.PinStore: the TOFU pin, attribute_not_exists.
@@ -241,14 +248,7 @@ func (s *Agents) PinCert(ctx context.Context, id string, c hub.CertPin, expect s
 // profile runs one UpdateItem on an agent's profile item, which it creates
 // if need be.
 func (s *Agents) profile(ctx context.Context, op, id, expr string, n map[string]string, v item) error {
-	in := &dynamodb.UpdateItemInput{TableName: aws.String(s.t.Agents), Key: profileKey(id), UpdateExpression: aws.String(expr)}
-	if len(n) > 0 {
-		in.ExpressionAttributeNames = n
-	}
-	if len(v) > 0 {
-		in.ExpressionAttributeValues = v
-	}
-	_, err := s.db.UpdateItem(ctx, in)
+	_, err := s.db.UpdateItem(ctx, agentUpdate(s.t.Agents, profileKey(id), expr, n, v))
 	return classify(op+" "+id, err)
 }
 
