@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto"
 	"crypto/ed25519"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 )
 
@@ -42,18 +40,11 @@ func IsEnvelopeLogKey(ref string) bool { return strings.HasPrefix(ref, envelopeL
 // SealLogKey makes a log key for origin: a random seed (from rand) sealed
 // under wrapKeyID. It returns the key's reference.
 func SealLogKey(ctx context.Context, api EnvelopeAPI, wrapKeyID, origin string, rand io.Reader) (string, error) {
-	seed := make([]byte, ed25519.SeedSize)
-	defer clear(seed)
-	if _, err := io.ReadFull(rand, seed); err != nil {
-		return "", fmt.Errorf("kmssign: new log key seed: %w", err)
-	}
-	priv := ed25519.NewKeyFromSeed(seed)
-	defer clear(priv)
-	out, err := api.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(wrapKeyID), Plaintext: seed, EncryptionContext: logKeyContext(origin)})
+	k, err := seal(ctx, api, wrapKeyID, logKeyContext(origin), rand)
 	if err != nil {
 		return "", fmt.Errorf("kmssign: seal the log key of %s: %w", origin, err)
 	}
-	return envelopeLogKeyPrefix + base64.StdEncoding.EncodeToString(priv[32:]) + ":" + base64.StdEncoding.EncodeToString(out.CiphertextBlob), nil
+	return envelopeLogKeyPrefix + k.String(), nil
 }
 
 // EnvelopeLogSigner signs the log's checkpoints with an envelope-sealed
@@ -62,8 +53,7 @@ type EnvelopeLogSigner struct {
 	api       EnvelopeAPI
 	wrapKeyID string
 	origin    string
-	pub       ed25519.PublicKey
-	blob      []byte
+	key       sealed
 }
 
 // NewEnvelopeLogSigner parses ref; nothing is decrypted until a signature.
@@ -71,39 +61,34 @@ func NewEnvelopeLogSigner(api EnvelopeAPI, wrapKeyID, origin, ref string) (*Enve
 	if api == nil || wrapKeyID == "" {
 		return nil, fmt.Errorf("%w: an envelope log key needs the KMS client and the envelope key", ErrLogKey)
 	}
-	pub, blob, err := parseEnvelopeLogKey(ref)
+	k, err := parseEnvelopeLogKey(ref)
 	if err != nil {
 		return nil, err
 	}
-	return &EnvelopeLogSigner{api: api, wrapKeyID: wrapKeyID, origin: origin, pub: pub, blob: blob}, nil
+	return &EnvelopeLogSigner{api: api, wrapKeyID: wrapKeyID, origin: origin, key: k}, nil
 }
 
 // EnvelopeLogPublicKey is the public key an envelope log key reference
 // records (what monsys-admin bootstrap prints the verifier key of).
 func EnvelopeLogPublicKey(ref string) (ed25519.PublicKey, error) {
-	pub, _, err := parseEnvelopeLogKey(ref)
-	return pub, err
+	k, err := parseEnvelopeLogKey(ref)
+	return k.pub, err
 }
 
-func parseEnvelopeLogKey(ref string) (ed25519.PublicKey, []byte, error) {
+func parseEnvelopeLogKey(ref string) (sealed, error) {
 	rest, ok := strings.CutPrefix(ref, envelopeLogKeyPrefix)
-	parts := strings.Split(rest, ":")
-	if !ok || len(parts) != 2 {
-		return nil, nil, fmt.Errorf("%w: malformed envelope reference", ErrLogKey)
+	if !ok {
+		return sealed{}, fmt.Errorf("%w: malformed envelope reference", ErrLogKey)
 	}
-	pub, err := base64.StdEncoding.DecodeString(parts[0])
-	if err != nil || len(pub) != ed25519.PublicKeySize {
-		return nil, nil, fmt.Errorf("%w: malformed public key in the envelope reference", ErrLogKey)
+	k, err := parseSealed(rest)
+	if err != nil {
+		return sealed{}, fmt.Errorf("%w: %w", ErrLogKey, err)
 	}
-	blob, err := base64.StdEncoding.DecodeString(parts[1])
-	if err != nil || len(blob) == 0 {
-		return nil, nil, fmt.Errorf("%w: malformed ciphertext in the envelope reference", ErrLogKey)
-	}
-	return pub, blob, nil
+	return k, nil
 }
 
 // Public returns the log key's public key.
-func (s *EnvelopeLogSigner) Public() crypto.PublicKey { return s.pub }
+func (s *EnvelopeLogSigner) Public() crypto.PublicKey { return s.key.pub }
 
 // SignContext signs msg with pure Ed25519 (opts must be crypto.Hash(0)):
 // it decrypts the seed, checks it holds the recorded public key, signs
@@ -112,20 +97,11 @@ func (s *EnvelopeLogSigner) SignContext(ctx context.Context, msg []byte, opts cr
 	if opts != nil && opts.HashFunc() != 0 {
 		return nil, fmt.Errorf("%w: the log key signs pure Ed25519", ErrUnsupportedOpts)
 	}
-	out, err := s.api.Decrypt(ctx, &kms.DecryptInput{KeyId: aws.String(s.wrapKeyID), CiphertextBlob: s.blob,
-		EncryptionContext: logKeyContext(s.origin)})
-	if err != nil {
+	sig, err := s.key.sign(ctx, s.api, s.wrapKeyID, logKeyContext(s.origin), msg)
+	if _, bad := err.(sealedError); bad {
+		return nil, fmt.Errorf("%w: %w", ErrLogKey, err)
+	} else if err != nil {
 		return nil, fmt.Errorf("kmssign: unseal the log key of %s: %w", s.origin, err)
 	}
-	seed := out.Plaintext
-	defer clear(seed)
-	if len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("%w: unsealed seed of %d bytes", ErrLogKey, len(seed))
-	}
-	priv := ed25519.NewKeyFromSeed(seed)
-	defer clear(priv)
-	if !ed25519.PublicKey(priv[32:]).Equal(s.pub) {
-		return nil, fmt.Errorf("%w: the sealed seed does not hold the recorded public key", ErrLogKey)
-	}
-	return ed25519.Sign(priv, msg), nil
+	return sig, nil
 }

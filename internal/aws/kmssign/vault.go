@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -163,53 +162,30 @@ func envelopeContext(tenantID, keyID string) map[string]string {
 
 // NewKey implements hub.KeyVault.
 func (v *EnvelopeVault) NewKey(ctx context.Context, tenantID, keyID string) (string, ed25519.PublicKey, error) {
-	seed := make([]byte, ed25519.SeedSize)
-	defer clear(seed)
-	if _, err := io.ReadFull(v.rand, seed); err != nil {
-		return "", nil, fmt.Errorf("kmssign: new seed: %w", err)
-	}
-	priv := ed25519.NewKeyFromSeed(seed)
-	defer clear(priv)
-	pub := ed25519.PublicKey(append([]byte(nil), priv[32:]...))
-	out, err := v.api.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(v.wrapKeyID), Plaintext: seed,
-		EncryptionContext: envelopeContext(tenantID, keyID)})
+	k, err := seal(ctx, v.api, v.wrapKeyID, envelopeContext(tenantID, keyID), v.rand)
 	if err != nil {
-		return "", nil, fmt.Errorf("kmssign: encrypt seed of %q for %q: %w", keyID, tenantID, err)
+		return "", nil, fmt.Errorf("kmssign: seal the seed of %q for %q: %w", keyID, tenantID, err)
 	}
-	ref := "v1:" + base64.StdEncoding.EncodeToString(pub) + ":" + base64.StdEncoding.EncodeToString(out.CiphertextBlob)
-	return ref, pub, nil
+	return "v1:" + k.String(), k.pub, nil
 }
 
 // Signer implements hub.KeyVault; nothing is decrypted until SignDigest.
 func (v *EnvelopeVault) Signer(_ context.Context, tenantID, keyID, ref string) (pack.Signer, error) {
-	parts := strings.Split(ref, ":")
-	if len(parts) != 3 || parts[0] != "v1" {
+	rest, ok := strings.CutPrefix(ref, "v1:")
+	if !ok {
 		return nil, fmt.Errorf("%w: %q: malformed envelope reference", ErrVault, keyID)
 	}
-	pub, err := base64.StdEncoding.DecodeString(parts[1])
-	if err != nil || len(pub) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("%w: %q: malformed public key in envelope reference", ErrVault, keyID)
+	k, err := parseSealed(rest)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %w", ErrVault, keyID, err)
 	}
-	blob, err := base64.StdEncoding.DecodeString(parts[2])
-	if err != nil || len(blob) == 0 {
-		return nil, fmt.Errorf("%w: %q: malformed ciphertext in envelope reference", ErrVault, keyID)
-	}
-	return &PackSigner{pub: pub, sign: func(ctx context.Context, digest []byte) ([]byte, error) {
-		out, err := v.api.Decrypt(ctx, &kms.DecryptInput{KeyId: aws.String(v.wrapKeyID), CiphertextBlob: blob,
-			EncryptionContext: envelopeContext(tenantID, keyID)})
-		if err != nil {
+	return &PackSigner{pub: k.pub, sign: func(ctx context.Context, digest []byte) ([]byte, error) {
+		sig, err := k.sign(ctx, v.api, v.wrapKeyID, envelopeContext(tenantID, keyID), digest)
+		if _, bad := err.(sealedError); bad {
+			return nil, fmt.Errorf("%w: %q: %w", ErrVault, keyID, err)
+		} else if err != nil {
 			return nil, fmt.Errorf("kmssign: decrypt seed of %q: %w", keyID, err)
 		}
-		seed := out.Plaintext
-		defer clear(seed)
-		if len(seed) != ed25519.SeedSize {
-			return nil, fmt.Errorf("%w: %q: decrypted seed of %d bytes", ErrVault, keyID, len(seed))
-		}
-		priv := ed25519.NewKeyFromSeed(seed)
-		defer clear(priv)
-		if !ed25519.PublicKey(priv[32:]).Equal(ed25519.PublicKey(pub)) {
-			return nil, fmt.Errorf("%w: %q: the seed does not hold the recorded public key", ErrVault, keyID)
-		}
-		return ed25519.Sign(priv, digest), nil
+		return sig, nil
 	}}, nil
 }
