@@ -1,9 +1,6 @@
 package app_test
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -21,6 +18,7 @@ import (
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/pack"
+	"github.com/monsys/hub/internal/pack/packtest"
 	"github.com/monsys/hub/internal/storetest"
 	"github.com/monsys/hub/internal/tlog"
 	"github.com/monsys/hub/internal/tlog/tlogtest"
@@ -180,22 +178,5 @@ func TestConcurrentPackBuildersOneLog(t *testing.T) {
 
 func untar(t *testing.T, b []byte) map[string][]byte {
 	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]byte{}
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if out[h.Name], err = io.ReadAll(tr); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return packtest.Contents(t, b)
 }

@@ -1,13 +1,9 @@
 package hub_test
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +12,7 @@ import (
 	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/pack"
+	"github.com/monsys/hub/internal/pack/packtest"
 	"github.com/monsys/hub/internal/tlog"
 	"github.com/monsys/hub/internal/tlog/tlogtest"
 	"github.com/monsys/hub/internal/verify"
@@ -102,24 +99,7 @@ func (lf *logFx) archive(p hub.Pack) map[string][]byte {
 	if !ok {
 		lf.t.Fatalf("no object %s", p.ObjectKey)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		lf.t.Fatal(err)
-	}
-	out := map[string][]byte{}
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			lf.t.Fatal(err)
-		}
-		if out[h.Name], err = io.ReadAll(tr); err != nil {
-			lf.t.Fatal(err)
-		}
-	}
+	return packtest.Contents(lf.t, b)
 }
 
 // checkProofs runs the verifiers' SPEC 10 checks on the stored pack with

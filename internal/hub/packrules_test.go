@@ -1,9 +1,7 @@
 package hub_test
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -11,13 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/pack"
+	"github.com/monsys/hub/internal/pack/packtest"
 	"github.com/monsys/hub/internal/storetest"
 	"github.com/monsys/hub/internal/verify"
 )
@@ -84,26 +82,7 @@ func failedJSON(id, reason string) string {
 // members reads a pack archive into its regular files.
 func members(t *testing.T, tgz []byte) map[string][]byte {
 	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(tgz))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]byte{}
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[h.Name] = b
-	}
+	return packtest.Contents(t, tgz)
 }
 
 // TestRequestPack: a request whose period is valid is one pending pack of

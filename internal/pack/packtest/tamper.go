@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"testing"
 )
 
 // Member is one tar entry of a pack: its header and its content.
@@ -101,4 +102,19 @@ func FlipByte(tgz []byte) ([]byte, string, error) {
 		return nil, "", err
 	}
 	return out, ms[victim].Hdr.Name, nil
+}
+
+// Contents reads a pack archive into its members' contents by name (what a
+// test reads back from a stored pack); a tar.gz it cannot read fails tb.
+func Contents(tb testing.TB, tgz []byte) map[string][]byte {
+	tb.Helper()
+	ms, err := Unpack(tgz)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := make(map[string][]byte, len(ms))
+	for _, m := range ms {
+		out[m.Hdr.Name] = m.Body
+	}
+	return out
 }
