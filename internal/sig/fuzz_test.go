@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -117,7 +118,11 @@ func FuzzVerifyEd25519(f *testing.F) {
 	forged[32] = 1
 	f.Add(tv("0100000000000000000000000000000000000000000000000000000000000000"), []byte("any"), forged)
 	f.Fuzz(func(t *testing.T, pub, msg, signature []byte) {
+		sig.ForgetKeys()
 		err := sig.VerifyEd25519(pub, msg, signature)
+		if again := sig.VerifyEd25519(pub, msg, signature); fmt.Sprint(again) != fmt.Sprint(err) {
+			t.Fatalf("again, the key known: %v; first: %v", again, err)
+		}
 		if err != nil {
 			if !errors.Is(err, sig.ErrBadKey) && !errors.Is(err, sig.ErrInvalid) {
 				t.Fatalf("unexpected error class %v", err)

@@ -128,7 +128,17 @@ func TestStrictVectors(t *testing.T) {
 						t.Fatal("signing again from seed gives another signature")
 					}
 				}
+				// First under a key never seen (every check one by one),
+				// then again once the key is known (the fast path): the
+				// same answer, the same reason.
+				sig.ForgetKeys()
 				err := sig.VerifyEd25519(pub, msg, s)
+				if sig.CheckPublicKey(pub) == nil && sig.CheckedKeys() != 1 {
+					t.Fatal("a good key was not remembered")
+				}
+				if again := sig.VerifyEd25519(pub, msg, s); fmt.Sprint(again) != fmt.Sprint(err) {
+					t.Fatalf("with the key known: %v, first: %v", again, err)
+				}
 				if v.Valid && err != nil {
 					t.Fatalf("VerifyEd25519: %v", err)
 				}
@@ -224,6 +234,53 @@ func TestLowOrderEncodings(t *testing.T) {
 	}
 	if len(seen) != 8 {
 		t.Fatalf("%d distinct small-order points, want 8", len(seen))
+	}
+}
+
+// TestSmallOrderSet checks that the encodings VerifyEd25519's fast path
+// refuses as R are exactly the canonical encodings of the table above.
+func TestSmallOrderSet(t *testing.T) {
+	var want, got []string
+	for _, e := range lowOrderEncodings {
+		if e.canonical {
+			want = append(want, e.hex)
+		}
+	}
+	for _, b := range sig.SmallOrderEncodings() {
+		got = append(got, hex.EncodeToString(b[:]))
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("fast path refuses R in\n%v\nwant the canonical small-order encodings\n%v", got, want)
+	}
+}
+
+// TestCheckedKeysBounded: the set of checked keys never holds more than its
+// bound, and a key it forgot is checked again.
+func TestCheckedKeysBounded(t *testing.T) {
+	sig.ForgetKeys()
+	var first ed25519.PrivateKey
+	for i := range sig.MaxGoodKeys + 1 {
+		seed := make([]byte, ed25519.SeedSize)
+		binary.BigEndian.PutUint32(seed, uint32(i))
+		k := ed25519.NewKeyFromSeed(seed)
+		if i == 0 {
+			first = k
+		}
+		if err := sig.CheckPublicKey(k.Public().(ed25519.PublicKey)); err != nil {
+			t.Fatal(err)
+		}
+		if n := sig.CheckedKeys(); n > sig.MaxGoodKeys {
+			t.Fatalf("%d keys held, bound %d", n, sig.MaxGoodKeys)
+		}
+	}
+	msg := []byte("after the set was emptied")
+	if err := sig.VerifyEd25519(first.Public().(ed25519.PublicKey), msg, ed25519.Sign(first, msg)); err != nil {
+		t.Fatal(err)
+	}
+	if err := sig.VerifyEd25519(first.Public().(ed25519.PublicKey), []byte("other"), ed25519.Sign(first, msg)); err == nil {
+		t.Fatal("a wrong message verified under a forgotten key")
 	}
 }
 
@@ -405,4 +462,31 @@ func TestConstructedVectorsUpToDate(t *testing.T) {
 	if string(a) != string(b) {
 		t.Fatal("testdata/ed25519/constructed.json is stale: go test ./internal/sig -run TestStrictVectors -update")
 	}
+}
+
+// BenchmarkVerifyEd25519 is the strict verification of one agent's
+// signatures, its key known after the first; BenchmarkVerifyStdlib is
+// crypto/ed25519 alone on the same signature (the floor).
+func BenchmarkVerifyEd25519(b *testing.B) {
+	pub, msg, s := benchSignature()
+	for b.Loop() {
+		if err := sig.VerifyEd25519(pub, msg, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyStdlib(b *testing.B) {
+	pub, msg, s := benchSignature()
+	for b.Loop() {
+		if !ed25519.Verify(pub, msg, s) {
+			b.Fatal("verify")
+		}
+	}
+}
+
+func benchSignature() (ed25519.PublicKey, []byte, []byte) {
+	k := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	msg := make([]byte, 32)
+	return k.Public().(ed25519.PublicKey), msg, ed25519.Sign(k, msg)
 }
