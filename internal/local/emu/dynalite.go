@@ -91,6 +91,14 @@ func (d *Dynalite) Endpoint() string { return "http://127.0.0.1:" + strconv.Itoa
 // it again, or on a process that already died, does nothing.
 func (d *Dynalite) Stop() error { return d.proc.stop() }
 
+// Exited is closed once the dynalite process has exited, for any reason;
+// after Restart it is the new process's.
+func (d *Dynalite) Exited() <-chan struct{} { return d.proc.exitedChan() }
+
+// Err is nil while dynalite runs and after Stop; after any other exit it is
+// an *ExitError with the exit status, the time and the end of its output.
+func (d *Dynalite) Err() error { return d.proc.exitErr() }
+
 // Restart stops dynalite and starts it again on the same port and directory,
 // as after a crash: tables in Dir survive, in-memory tables do not.
 func (d *Dynalite) Restart(ctx context.Context) error {
