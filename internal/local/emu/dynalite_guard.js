@@ -17,4 +17,4 @@ process.on('uncaughtException', function (err, origin) {
   console.error('%s: %s', origin, (err && err.stack) || err)
   process.exit(1)
 })
-require(process.argv[1])
+require(require('path').resolve(process.argv[1]))
