@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -114,11 +115,11 @@ func (p *proc) start(ctx context.Context, probe func(context.Context) error) err
 	r.cmd.SysProcAttr = sysProcAttr()
 	// A grandchild holding the output pipe must not hang Wait.
 	r.cmd.WaitDelay = 2 * time.Second
-	if err := r.cmd.Start(); err != nil {
+	started := make(chan error, 1)
+	go p.startAndWait(r, started)
+	if err := <-started; err != nil {
 		return fmt.Errorf("%s: start %q: %w", p.name, p.bin, err)
 	}
-	r.started = time.Now()
-	go p.wait(r)
 	p.cur.Store(r)
 
 	if err := r.waitReady(ctx, probe); err != nil {
@@ -132,10 +133,25 @@ func (p *proc) start(ctx context.Context, probe func(context.Context) error) err
 	return nil
 }
 
-// wait waits for r's process to exit and records how, the moment it does,
-// so that users learn why the emulator is gone (Err) instead of only seeing
-// their connections refused.
-func (p *proc) wait(r *run) {
+// startAndWait starts r's process, sends the outcome to started, then waits
+// for the process to exit and records how, the moment it does, so that users
+// learn why the emulator is gone (Err) instead of only seeing their
+// connections refused.
+//
+// Linux sends the parent-death signal (sysProcAttr) when the thread that
+// started the child ends, not the process, and Go ends a thread when a
+// goroutine locked to it exits: an emulator started from such a goroutine
+// (anyone's) died with it. This goroutine holds its thread from the start
+// until the process has exited.
+func (p *proc) startAndWait(r *run, started chan<- error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := r.cmd.Start(); err != nil {
+		started <- err
+		return
+	}
+	r.started = time.Now()
+	started <- nil
 	r.err = r.cmd.Wait()
 	if !r.stopping.Load() {
 		r.exit = &ExitError{
