@@ -175,3 +175,48 @@ func waitExited(t *testing.T, e emu.Emulator) {
 		t.Fatal("emulator still running 30s after it was stopped")
 	}
 }
+
+// TestLitewitnessExit: a witness killed by someone else says so, with its
+// output; one stopped by Stop does not.
+func TestLitewitnessExit(t *testing.T) {
+	if os.Getenv(emutest.EnvSkipLitewitness) == "1" {
+		t.Skip(emutest.EnvSkipLitewitness + "=1")
+	}
+	tests := []struct {
+		name string
+		kill bool // SIGKILL from someone else; false: Stop
+	}{
+		{name: "ok/stopped"},
+		{name: "fail/killed", kill: true},
+	}
+	for _, tc := range tests {
+		kill := tc.kill
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := emu.StartLitewitness(t.Context(), emu.LitewitnessOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = w.Stop() })
+			if err := w.Err(); err != nil {
+				t.Fatalf("Err() while the witness runs = %v", err)
+			}
+			if kill {
+				pid := pidWithArgs(t, "-listen", strings.TrimPrefix(w.URL(), "http://"))
+				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := w.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			waitExited(t, w)
+			err = w.Err()
+			var exit *emu.ExitError
+			switch {
+			case !kill && err != nil:
+				t.Errorf("Err() after Stop = %v, want nil", err)
+			case kill && (!errors.As(err, &exit) || exit.Name != "litewitness" || exit.Status != "signal: killed"):
+				t.Errorf("Err() after a SIGKILL = %v, want litewitness's *ExitError, signal: killed", err)
+			}
+		})
+	}
+}

@@ -80,7 +80,13 @@ func TestDynaliteDiesWithParent(t *testing.T) {
 // endpoint's port, via /proc.
 func listenerPID(t *testing.T, endpoint string) int {
 	t.Helper()
-	port := endpoint[strings.LastIndex(endpoint, ":")+1:]
+	return pidWithArgs(t, "--port", endpoint[strings.LastIndex(endpoint, ":")+1:])
+}
+
+// pidWithArgs finds a process whose arguments include flag and value, in
+// a row, via /proc.
+func pidWithArgs(t *testing.T, flag, value string) int {
+	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Fatal(err)
@@ -96,12 +102,12 @@ func listenerPID(t *testing.T, endpoint string) int {
 		}
 		args := bytes.Split(bytes.TrimRight(cmdline, "\x00"), []byte{0})
 		for i, a := range args {
-			if string(a) == "--port" && i+1 < len(args) && string(args[i+1]) == port {
+			if string(a) == flag && i+1 < len(args) && string(args[i+1]) == value {
 				return pid
 			}
 		}
 	}
-	t.Fatalf("no process with --port %s", port)
+	t.Fatalf("no process with %s %s", flag, value)
 	return 0
 }
 
