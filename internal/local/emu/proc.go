@@ -40,6 +40,12 @@ type Emulator interface {
 	Err() error
 }
 
+var (
+	_ Emulator = (*Dynalite)(nil)
+	_ Emulator = (*MinIO)(nil)
+	_ Emulator = (*Litewitness)(nil)
+)
+
 // ExitError says that an emulator process exited while its users still
 // counted on it: any exit that Stop or Restart did not ask for.
 type ExitError struct {
