@@ -33,29 +33,48 @@ func TestSharedDynaliteExitIsReported(t *testing.T) {
 	if os.Getenv(emutest.EnvTestDynamoEndpoint) != "" {
 		t.Skipf("%s is set: no dynalite of the harness to kill", emutest.EnvTestDynamoEndpoint)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSharedExitHelper", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), exitHelperEnv+"=1", emutest.EnvSkipMinIO+"=1")
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) {
-		t.Fatalf("helper run: err = %v, want a failed run\n%s", err, out)
+	notice := regexp.MustCompile(`emutest: dynalite \(pid \d+\) exited unexpectedly at \d{4}-\d\d-\d\dT[0-9:.]+Z[^\n]*: signal: killed`)
+	output := regexp.MustCompile(`(?s)last output of dynalite.*Dynalite listening at: http://127\.0\.0\.1:\d+`)
+	summary := regexp.MustCompile(`emutest: FAIL: the shared dynalite stopped during the tests: dynalite \(pid \d+\) exited unexpectedly`)
+	tests := []struct {
+		name string
+		run  string // the helper tests to run
+		want []*regexp.Regexp
+	}{
+		{
+			name: "fail/the next test names the exit",
+			run:  "^TestSharedExitHelper",
+			want: []*regexp.Regexp{
+				notice, // at once, from the goroutine waiting on the process
+				output,
+				regexp.MustCompile(`(?s)=== RUN   TestSharedExitHelper2After\n.*exit_linux_test.go:\d+: [^\n]*dynalite \(pid \d+\) exited unexpectedly[^\n]*signal: killed.*--- FAIL: TestSharedExitHelper2After`),
+				regexp.MustCompile(`(?s)--- FAIL: TestSharedExitHelper2After.*` + summary.String()),
+			},
+		},
+		{
+			name: "fail/the run fails though its tests pass",
+			run:  "^TestSharedExitHelper1Kill$",
+			want: []*regexp.Regexp{notice, output, regexp.MustCompile(`(?s)--- PASS: TestSharedExitHelper1Kill.*` + summary.String())},
+		},
 	}
-	for _, want := range []*regexp.Regexp{
-		// The notice, at once, from the goroutine waiting on the process.
-		regexp.MustCompile(`emutest: dynalite \(pid \d+\) exited unexpectedly at \d{4}-\d\d-\d\dT[0-9:.]+Z[^\n]*: signal: killed`),
-		// Its last output.
-		regexp.MustCompile(`(?s)last output of dynalite.*Dynalite listening at: http://127\.0\.0\.1:\d+`),
-		// The next test fails with the cause.
-		regexp.MustCompile(`(?s)=== RUN   TestSharedExitHelper2After\n.*exit_linux_test.go:\d+: [^\n]*dynalite \(pid \d+\) exited unexpectedly[^\n]*signal: killed.*--- FAIL: TestSharedExitHelper2After`),
-		// The end of the run says so too.
-		regexp.MustCompile(`(?s)TestSharedExitHelper2After.*emutest: FAIL: the shared dynalite stopped during the tests: dynalite \(pid \d+\) exited unexpectedly`),
-	} {
-		if !want.Match(out) {
-			t.Errorf("helper run output does not match %q:\n%s", want, out)
-		}
-	}
-	if strings.Contains(string(out), "panic:") {
-		t.Errorf("helper run panicked:\n%s", out)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run="+tc.run, "-test.v", "-test.count=1")
+			cmd.Env = append(os.Environ(), exitHelperEnv+"=1", emutest.EnvSkipMinIO+"=1")
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) {
+				t.Fatalf("helper run: err = %v, want a failed run\n%s", err, out)
+			}
+			for _, want := range tc.want {
+				if !want.Match(out) {
+					t.Errorf("helper run output does not match %q:\n%s", want, out)
+				}
+			}
+			if strings.Contains(string(out), "panic:") {
+				t.Errorf("helper run panicked:\n%s", out)
+			}
+		})
 	}
 }
 
@@ -64,13 +83,11 @@ func TestSharedExitHelper1Kill(t *testing.T) {
 	if os.Getenv(exitHelperEnv) != "1" {
 		t.Skip("runs in TestSharedDynaliteExitIsReported's helper only")
 	}
-	pid := listenerPID(t, emutest.DynamoEndpointForTest(t))
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for alive(pid) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	db := emutest.DynamoForTest(t)
+	killListener(t, emutest.DynamoEndpointForTest(t), syscall.SIGKILL)
+	// A call fails once the harness has seen the exit (or after its grace).
+	if _, err := db.ListTables(t.Context(), &dynamodb.ListTablesInput{}); err == nil {
+		t.Fatal("ListTables() succeeded after dynalite was killed")
 	}
 }
 
