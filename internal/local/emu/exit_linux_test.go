@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/monsys/hub/internal/local/emu"
 	"github.com/monsys/hub/internal/local/emu/emutest"
@@ -235,5 +236,33 @@ func TestLitewitnessExit(t *testing.T) {
 				t.Errorf("Err() after a SIGKILL = %v, want litewitness's *ExitError, signal: killed", err)
 			}
 		})
+	}
+}
+
+// TestMinIOExit: a MinIO killed by someone else says so, and a client that
+// asks for the cause gets it with its error.
+func TestMinIOExit(t *testing.T) {
+	skipWithoutMinIO(t)
+	m, err := emu.StartMinIO(t.Context(), emu.MinIOOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Stop() })
+	pid := pidWithArgs(t, "--address", strings.TrimPrefix(m.Endpoint(), "http://"))
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitExited(t, m)
+	var exit *emu.ExitError
+	if err := m.Err(); !errors.As(err, &exit) || exit.Name != "minio" || exit.Pid != pid || exit.Status != "signal: killed" {
+		t.Fatalf("Err() after a SIGKILL = %v, want minio's *ExitError, pid %d, signal: killed", err, pid)
+	}
+	user, pass := m.Credentials()
+	c, err := emu.S3Client(t.Context(), m.Endpoint(), user, pass, emu.WithExitCause(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ListBuckets(t.Context(), &s3.ListBucketsInput{}); !errors.As(err, &exit) {
+		t.Errorf("ListBuckets() after the exit = %v, want the exit as its cause", err)
 	}
 }
