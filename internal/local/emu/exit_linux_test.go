@@ -3,6 +3,7 @@ package emu_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -166,9 +167,16 @@ func TestDynaliteExit(t *testing.T) {
 			if cerr != nil {
 				t.Fatal(cerr)
 			}
-			_, lerr := db.ListTables(t.Context(), &dynamodb.ListTablesInput{})
+			attempts := 0
+			_, lerr := db.ListTables(t.Context(), &dynamodb.ListTablesInput{}, func(o *dynamodb.Options) {
+				o.HTTPClient = countingClient{o.HTTPClient, &attempts}
+			})
 			if !errors.As(lerr, &exit) || !strings.Contains(lerr.Error(), tc.wantErr) {
 				t.Errorf("ListTables() after the exit = %v, want the exit as its cause", lerr)
+			}
+			// A dead emulator does not come back by itself: no retries.
+			if attempts != 1 {
+				t.Errorf("ListTables() after the exit made %d attempts, want 1", attempts)
 			}
 		})
 	}
@@ -265,4 +273,15 @@ func TestMinIOExit(t *testing.T) {
 	if _, err := c.ListBuckets(t.Context(), &s3.ListBucketsInput{}); !errors.As(err, &exit) {
 		t.Errorf("ListBuckets() after the exit = %v, want the exit as its cause", err)
 	}
+}
+
+// countingClient counts the requests sent through it.
+type countingClient struct {
+	next dynamodb.HTTPClient
+	n    *int
+}
+
+func (c countingClient) Do(req *http.Request) (*http.Response, error) {
+	*c.n++
+	return c.next.Do(req)
 }

@@ -57,6 +57,10 @@ type ExitError struct {
 	Output string        // the last lines of its output
 }
 
+// RetryableError tells the AWS SDK's retryer not to retry a request that
+// failed with it: an emulator that exited does not come back by itself.
+func (*ExitError) RetryableError() bool { return false }
+
 func (e *ExitError) Error() string {
 	return fmt.Sprintf("%s (pid %d) exited unexpectedly at %s, %s after its start: %s\n--- last output of %s ---\n%s",
 		e.Name, e.Pid, e.At.Format("2006-01-02T15:04:05.000Z"), e.Uptime.Round(time.Millisecond), e.Status, e.Name, e.Output)
