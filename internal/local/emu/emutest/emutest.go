@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -131,11 +132,13 @@ func RunTests(m *testing.M, need Need) int {
 		started = append(started, watched{"minio", shared.s3Emu})
 	}
 	testsDone := make(chan struct{})
+	var reporters sync.WaitGroup
 	for _, w := range started {
-		go reportExit(os.Stderr, w.emu, testsDone)
+		reporters.Go(func() { reportExit(os.Stderr, w.emu, testsDone) })
 	}
 	code := m.Run()
 	close(testsDone)
+	reporters.Wait()
 	for _, w := range started {
 		if err := w.emu.Err(); err != nil {
 			fmt.Fprintf(os.Stderr, "emutest: FAIL: the shared %s stopped during the tests: %v\n", w.name, err)
@@ -146,15 +149,21 @@ func RunTests(m *testing.M, need Need) int {
 }
 
 // reportExit writes e's *ExitError to w the moment e's process exits unasked
-// before done is closed: the time a test binary's emulator died shows among
-// the tests' output, next to the first test it broke.
+// before done is closed (or by then, when the two come together): the time a
+// test binary's emulator died shows among the tests' output, next to the
+// first test it broke.
 func reportExit(w io.Writer, e emu.Emulator, done <-chan struct{}) {
 	select {
 	case <-e.Exited():
-		if err := e.Err(); err != nil {
-			fmt.Fprintf(w, "emutest: %v\n", err)
-		}
 	case <-done:
+		select {
+		case <-e.Exited():
+		default:
+			return
+		}
+	}
+	if err := e.Err(); err != nil {
+		fmt.Fprintf(w, "emutest: %v\n", err)
 	}
 }
 
