@@ -2,6 +2,7 @@ package emu
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,12 @@ import (
 // dynaliteStartTimeout bounds a start when the caller's context has no
 // earlier deadline. A cold node start takes well under a second.
 const dynaliteStartTimeout = 30 * time.Second
+
+// dynaliteGuard runs dynalite's cli.js, keeping it alive when a client
+// aborts a request mid-body (see the file).
+//
+//go:embed dynalite_guard.js
+var dynaliteGuard string
 
 // DynaliteOptions configures StartDynalite.
 type DynaliteOptions struct {
@@ -68,7 +75,7 @@ func StartDynalite(ctx context.Context, o DynaliteOptions) (*Dynalite, error) {
 	var d *Dynalite
 	err = startOnFreePort(o.Port, 1, func(ports []int) error {
 		args := []string{
-			filepath.Join(root, dynaliteCLI),
+			"-e", dynaliteGuard, filepath.Join(root, dynaliteCLI),
 			"--host", "127.0.0.1", "--port", strconv.Itoa(ports[0]),
 			"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0",
 		}
@@ -90,6 +97,14 @@ func (d *Dynalite) Endpoint() string { return "http://127.0.0.1:" + strconv.Itoa
 // Stop ends dynalite with SIGTERM, then SIGKILL after a grace period. Calling
 // it again, or on a process that already died, does nothing.
 func (d *Dynalite) Stop() error { return d.proc.stop() }
+
+// Exited is closed once the dynalite process has exited, for any reason;
+// after Restart it is the new process's.
+func (d *Dynalite) Exited() <-chan struct{} { return d.proc.exitedChan() }
+
+// Err is nil while dynalite runs and after Stop; after any other exit it is
+// an *ExitError with the exit status, the time and the end of its output.
+func (d *Dynalite) Err() error { return d.proc.exitErr() }
 
 // Restart stops dynalite and starts it again on the same port and directory,
 // as after a crash: tables in Dir survive, in-memory tables do not.

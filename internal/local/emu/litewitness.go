@@ -220,6 +220,18 @@ func (w *Litewitness) AddLog(ctx context.Context, origin, logVKey string) error 
 	return nil
 }
 
+// Exited is closed once the litewitness process has exited, for any reason.
+func (w *Litewitness) Exited() <-chan struct{} { return w.witness.exitedChan() }
+
+// Err is nil while the witness and its ssh-agent run and after Stop; after
+// any other exit of either it is that process's *ExitError.
+func (w *Litewitness) Err() error {
+	if err := w.witness.exitErr(); err != nil {
+		return err
+	}
+	return w.agent.exitErr()
+}
+
 // Stop ends the witness and its ssh-agent and removes the temporary
 // directories. Calling it again does nothing.
 func (w *Litewitness) Stop() error {

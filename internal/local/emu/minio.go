@@ -175,6 +175,14 @@ func (m *MinIO) Stop() error {
 	return nil
 }
 
+// Exited is closed once the MinIO process has exited, for any reason; after
+// Restart it is the new process's.
+func (m *MinIO) Exited() <-chan struct{} { return m.proc.exitedChan() }
+
+// Err is nil while MinIO runs and after Stop; after any other exit it is an
+// *ExitError with the exit status, the time and the end of its output.
+func (m *MinIO) Err() error { return m.proc.exitErr() }
+
 // Restart stops MinIO and starts it again on the same ports and directory;
 // buckets and objects survive (unless Stop already removed a temporary
 // directory).

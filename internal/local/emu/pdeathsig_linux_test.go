@@ -3,15 +3,19 @@ package emu_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/monsys/hub/internal/local/emu"
 	"github.com/monsys/hub/internal/local/emu/emutest"
@@ -76,7 +80,13 @@ func TestDynaliteDiesWithParent(t *testing.T) {
 // endpoint's port, via /proc.
 func listenerPID(t *testing.T, endpoint string) int {
 	t.Helper()
-	port := endpoint[strings.LastIndex(endpoint, ":")+1:]
+	return pidWithArgs(t, "--port", endpoint[strings.LastIndex(endpoint, ":")+1:])
+}
+
+// pidWithArgs finds a process whose arguments include flag and value, in
+// a row, via /proc.
+func pidWithArgs(t *testing.T, flag, value string) int {
+	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Fatal(err)
@@ -92,12 +102,12 @@ func listenerPID(t *testing.T, endpoint string) int {
 		}
 		args := bytes.Split(bytes.TrimRight(cmdline, "\x00"), []byte{0})
 		for i, a := range args {
-			if string(a) == "--port" && i+1 < len(args) && string(args[i+1]) == port {
+			if string(a) == flag && i+1 < len(args) && string(args[i+1]) == value {
 				return pid
 			}
 		}
 	}
-	t.Fatalf("no process with --port %s", port)
+	t.Fatalf("no process with %s %s", flag, value)
 	return 0
 }
 
@@ -113,4 +123,53 @@ func alive(pid int) bool {
 	// The state follows the parenthesised command name.
 	i := bytes.LastIndexByte(stat, ')')
 	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
+}
+
+// TestDynaliteOutlivesTheThreadThatStartedIt: Linux sends the parent-death
+// signal when the thread that started the child ends, not the process, and Go
+// ends a thread when a goroutine locked to it exits. Whichever goroutine calls
+// StartDynalite, dynalite must live until Stop.
+func TestDynaliteOutlivesTheThreadThatStartedIt(t *testing.T) {
+	type started struct {
+		d   *emu.Dynalite
+		err error
+		tid int
+	}
+	ch := make(chan started, 1)
+	go func() {
+		// Locked and never unlocked: the thread ends with this goroutine.
+		// The main thread is never ended: keep off it.
+		for runtime.LockOSThread(); syscall.Gettid() == os.Getpid(); runtime.LockOSThread() {
+			runtime.UnlockOSThread()
+			runtime.Gosched()
+		}
+		d, err := emu.StartDynalite(context.Background(), emu.DynaliteOptions{})
+		ch <- started{d, err, syscall.Gettid()}
+	}()
+	s := <-ch
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	t.Cleanup(func() { _ = s.d.Stop() })
+
+	task := "/proc/self/task/" + strconv.Itoa(s.tid)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(task); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("thread %d still there 30s after its goroutine exited", s.tid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The thread is gone: had its end sent dynalite a SIGKILL, dynalite could
+	// no longer answer.
+	db, err := emu.DynamoClient(t.Context(), s.d.Endpoint(), emu.WithExitCause(s.d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ListTables(t.Context(), &dynamodb.ListTablesInput{}); err != nil {
+		t.Fatalf("ListTables() once the starting thread ended: %v", err)
+	}
 }

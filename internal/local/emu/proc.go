@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/monsys/hub/internal/logtest"
@@ -23,7 +26,45 @@ const (
 	probeEvery = 100 * time.Millisecond
 	// portAttempts bounds retries on a fresh port when a chosen port was taken.
 	portAttempts = 3
+	// exitOutputLines is how much of a process's output an ExitError keeps.
+	exitOutputLines = 30
 )
+
+// Emulator is what the users of an emulator process can ask of it while it
+// runs: Dynalite, MinIO and Litewitness are Emulators.
+type Emulator interface {
+	// Exited is closed once the current process has exited, for any reason.
+	Exited() <-chan struct{}
+	// Err is nil while the process runs and after a Stop; after any other
+	// exit (a crash, a signal from someone else) it is an *ExitError.
+	Err() error
+}
+
+var (
+	_ Emulator = (*Dynalite)(nil)
+	_ Emulator = (*MinIO)(nil)
+	_ Emulator = (*Litewitness)(nil)
+)
+
+// ExitError says that an emulator process exited while its users still
+// counted on it: any exit that Stop or Restart did not ask for.
+type ExitError struct {
+	Name   string        // "dynalite", "minio", ...
+	Pid    int           // the process that exited
+	Status string        // how it ended: "exit status 1", "signal: killed"
+	At     time.Time     // when the harness saw it exit, UTC
+	Uptime time.Duration // from its start to its exit
+	Output string        // the last lines of its output
+}
+
+// RetryableError tells the AWS SDK's retryer not to retry a request that
+// failed with it: an emulator that exited does not come back by itself.
+func (*ExitError) RetryableError() bool { return false }
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("%s (pid %d) exited unexpectedly at %s, %s after its start: %s\n--- last output of %s ---\n%s",
+		e.Name, e.Pid, e.At.Format("2006-01-02T15:04:05.000Z"), e.Uptime.Round(time.Millisecond), e.Status, e.Name, e.Output)
+}
 
 // errPortTaken marks a start that failed because the port was already bound.
 var errPortTaken = errors.New("port already in use")
@@ -41,16 +82,19 @@ type proc struct {
 	// start so that a probe never mistakes another server on them for ours.
 	ports []int
 
-	mu  sync.Mutex
-	cur *run
+	mu  sync.Mutex // serialises start and stop
+	cur atomic.Pointer[run]
 }
 
 // run is one incarnation of the process.
 type run struct {
-	cmd  *exec.Cmd
-	tail *logtest.Tail
-	done chan struct{} // closed once Wait returns; err is set before
-	err  error
+	cmd      *exec.Cmd
+	tail     *logtest.Tail
+	started  time.Time
+	stopping atomic.Bool   // set by stop before it signals the process
+	done     chan struct{} // closed once Wait returns; err and exit are set before
+	err      error
+	exit     *ExitError // nil if the process exited because stop asked it to
 }
 
 // start launches the process and waits until probe succeeds, the process
@@ -58,8 +102,8 @@ type run struct {
 func (p *proc) start(ctx context.Context, probe func(context.Context) error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cur != nil && !p.cur.exited() {
-		return fmt.Errorf("%s: already running (pid %d)", p.name, p.cur.cmd.Process.Pid)
+	if cur := p.cur.Load(); cur != nil && !cur.exited() {
+		return fmt.Errorf("%s: already running (pid %d)", p.name, cur.cmd.Process.Pid)
 	}
 	for _, port := range p.ports {
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
@@ -81,14 +125,12 @@ func (p *proc) start(ctx context.Context, probe func(context.Context) error) err
 	r.cmd.SysProcAttr = sysProcAttr()
 	// A grandchild holding the output pipe must not hang Wait.
 	r.cmd.WaitDelay = 2 * time.Second
-	if err := r.cmd.Start(); err != nil {
+	started := make(chan error, 1)
+	go p.startAndWait(r, started)
+	if err := <-started; err != nil {
 		return fmt.Errorf("%s: start %q: %w", p.name, p.bin, err)
 	}
-	go func() {
-		r.err = r.cmd.Wait()
-		close(r.done)
-	}()
-	p.cur = r
+	p.cur.Store(r)
 
 	if err := r.waitReady(ctx, probe); err != nil {
 		_ = r.stop() // the start error says more than a failed kill would
@@ -101,14 +143,76 @@ func (p *proc) start(ctx context.Context, probe func(context.Context) error) err
 	return nil
 }
 
+// startAndWait starts r's process, sends the outcome to started, then waits
+// for the process to exit and records how, the moment it does, so that users
+// learn why the emulator is gone (Err) instead of only seeing their
+// connections refused.
+//
+// Linux sends the parent-death signal (sysProcAttr) when the thread that
+// started the child ends, not the process, and Go ends a thread when a
+// goroutine locked to it exits: an emulator started from such a goroutine
+// (anyone's) died with it. This goroutine holds its thread from the start
+// until the process has exited.
+func (p *proc) startAndWait(r *run, started chan<- error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := r.cmd.Start(); err != nil {
+		started <- err
+		return
+	}
+	r.started = time.Now()
+	started <- nil
+	r.err = r.cmd.Wait()
+	if !r.stopping.Load() {
+		r.exit = &ExitError{
+			Name:   p.name,
+			Pid:    r.cmd.Process.Pid,
+			Status: exitStatus(r.cmd.ProcessState, r.err),
+			At:     time.Now().UTC(),
+			Uptime: time.Since(r.started),
+			Output: r.tail.Lines(exitOutputLines),
+		}
+	}
+	close(r.done)
+}
+
+// exitStatus says how a process ended: "exit status 1", "signal: killed".
+func exitStatus(ps *os.ProcessState, err error) string {
+	if ps != nil {
+		return ps.String()
+	}
+	return fmt.Sprint(err)
+}
+
+// closedChan is what Exited returns before any start.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// exitedChan is closed once the current run's process has exited.
+func (p *proc) exitedChan() <-chan struct{} {
+	if r := p.cur.Load(); r != nil {
+		return r.done
+	}
+	return closedChan
+}
+
+// exitErr is the current run's *ExitError once it exited unasked, else nil.
+func (p *proc) exitErr() error {
+	r := p.cur.Load()
+	if r == nil || !r.exited() || r.exit == nil {
+		return nil
+	}
+	return r.exit
+}
+
 // stop ends the current run, if any. It is idempotent.
 func (p *proc) stop() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cur == nil {
+	r := p.cur.Load()
+	if r == nil {
 		return nil
 	}
-	if err := p.cur.stop(); err != nil {
+	if err := r.stop(); err != nil {
 		return fmt.Errorf("%s: stop: %w", p.name, err)
 	}
 	return nil
@@ -116,12 +220,10 @@ func (p *proc) stop() error {
 
 // output returns the tail of the current run's output.
 func (p *proc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cur == nil {
-		return ""
+	if r := p.cur.Load(); r != nil {
+		return r.tail.Lines(40)
 	}
-	return p.cur.tail.Lines(40)
+	return ""
 }
 
 // restart stops the process and starts it again on the same port and
@@ -200,6 +302,7 @@ func (r *run) stop() error {
 	if r.exited() {
 		return nil
 	}
+	r.stopping.Store(true)
 	if err := signalGroup(r.cmd.Process, false); err != nil {
 		return err
 	}

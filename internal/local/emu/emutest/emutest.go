@@ -10,9 +10,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,8 +62,16 @@ var shared struct {
 	need               Need
 	dynamo             string
 	dynamoErr          error
+	dynamoEmu          emu.Emulator // nil: an endpoint of EnvTestDynamoEndpoint
 	s3, s3User, s3Pass string
 	s3Err              error
+	s3Emu              emu.Emulator // nil: an endpoint of EnvTestS3Endpoint
+}
+
+// watched is an emulator RunTests started, for the report of its exit.
+type watched struct {
+	name string // "dynalite", "minio"
+	emu  emu.Emulator
 }
 
 // RunTests starts the emulators in need once for the whole test binary,
@@ -70,7 +80,11 @@ var shared struct {
 //	func TestMain(m *testing.M) { os.Exit(emutest.RunTests(m, emu.NeedDynamo|emu.NeedS3)) }
 //
 // Tests then call DynamoForTest, S3ForTest and UniquePrefix. An emulator that
-// fails to start fails the tests that ask for it, with the reason.
+// fails to start fails the tests that ask for it, with the reason. An
+// emulator that exits during the tests (a crash, a signal) is reported on
+// stderr the moment it does, with its exit status, the time and the end of
+// its output; the tests that use it afterwards fail with that cause, and so
+// does the run.
 func RunTests(m *testing.M, need Need) int {
 	ctx, cancel := context.WithTimeout(context.Background(), sharedStartTimeout)
 	defer cancel()
@@ -87,7 +101,7 @@ func RunTests(m *testing.M, need Need) int {
 			shared.dynamoErr = err
 		} else {
 			defer d.Stop()
-			shared.dynamo = d.Endpoint()
+			shared.dynamo, shared.dynamoEmu = d.Endpoint(), d
 		}
 	}
 	if need&NeedS3 != 0 {
@@ -103,13 +117,54 @@ func RunTests(m *testing.M, need Need) int {
 				shared.s3Err = err
 			} else {
 				defer mi.Stop()
-				shared.s3 = mi.Endpoint()
+				shared.s3, shared.s3Emu = mi.Endpoint(), mi
 				shared.s3User, shared.s3Pass = mi.Credentials()
 			}
 		}
 	}
 	cancel() // the emulators outlive the start context by design
-	return m.Run()
+
+	var started []watched
+	if shared.dynamoEmu != nil {
+		started = append(started, watched{"dynalite", shared.dynamoEmu})
+	}
+	if shared.s3Emu != nil {
+		started = append(started, watched{"minio", shared.s3Emu})
+	}
+	testsDone := make(chan struct{})
+	var reporters sync.WaitGroup
+	for _, w := range started {
+		reporters.Go(func() { reportExit(os.Stderr, w.emu, testsDone) })
+	}
+	code := m.Run()
+	close(testsDone)
+	reporters.Wait()
+	for _, w := range started {
+		if err := w.emu.Err(); err != nil {
+			fmt.Fprintf(os.Stderr, "emutest: FAIL: the shared %s stopped during the tests: %v\n", w.name, err)
+			code = 1
+		}
+	}
+	return code
+}
+
+// reportExit writes e's *ExitError to w the moment e's process exits unasked
+// before done is closed (or by then, when the two come together): the time a
+// test binary's emulator died shows among the tests' output, next to the
+// first test it broke.
+func reportExit(w io.Writer, e emu.Emulator, done <-chan struct{}) {
+	select {
+	case <-e.Exited():
+	case <-done:
+		select {
+		case <-e.Exited():
+		default:
+			return
+		}
+	}
+	if err := e.Err(); err != nil {
+		fmt.Fprintf(w, "emutest: %v\n", err)
+	}
 }
 
 // SharedDynalite is RunTests(m, NeedDynamo), for packages that only need
@@ -128,14 +183,34 @@ func DynamoEndpointForTest(t testing.TB) string {
 	case shared.dynamoErr != nil:
 		t.Fatalf("emutest: shared DynamoDB did not start: %v", shared.dynamoErr)
 	}
+	gone(t, shared.dynamoEmu)
 	return shared.dynamo
+}
+
+// gone fails t if e (nil: an endpoint the harness did not start) exited.
+func gone(t testing.TB, e emu.Emulator) {
+	t.Helper()
+	if e == nil {
+		return
+	}
+	if err := e.Err(); err != nil {
+		t.Fatalf("emutest: the shared emulator is gone: %v", err)
+	}
+}
+
+// clientOptions make a shared emulator's clients fail with its exit.
+func clientOptions(e emu.Emulator) []emu.ClientOption {
+	if e == nil {
+		return nil
+	}
+	return []emu.ClientOption{emu.WithExitCause(e)}
 }
 
 // DynamoForTest returns a client of the test binary's DynamoDB endpoint.
 // Tables are shared by all tests of the binary: name them with UniquePrefix.
 func DynamoForTest(t testing.TB) *dynamodb.Client {
 	t.Helper()
-	c, err := emu.DynamoClient(t.Context(), DynamoEndpointForTest(t))
+	c, err := emu.DynamoClient(t.Context(), DynamoEndpointForTest(t), clientOptions(shared.dynamoEmu)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,6 +229,7 @@ func S3EndpointForTest(t testing.TB) (endpoint, user, pass string) {
 	case shared.s3Err != nil:
 		t.Fatalf("emutest: shared MinIO did not start (set %s=1 to skip MinIO-backed tests): %v", EnvSkipMinIO, shared.s3Err)
 	}
+	gone(t, shared.s3Emu)
 	return shared.s3, shared.s3User, shared.s3Pass
 }
 
@@ -162,7 +238,7 @@ func S3EndpointForTest(t testing.TB) (endpoint, user, pass string) {
 func S3ForTest(t testing.TB) *s3.Client {
 	t.Helper()
 	ep, user, pass := S3EndpointForTest(t)
-	c, err := emu.S3Client(t.Context(), ep, user, pass)
+	c, err := emu.S3Client(t.Context(), ep, user, pass, clientOptions(shared.s3Emu)...)
 	if err != nil {
 		t.Fatal(err)
 	}

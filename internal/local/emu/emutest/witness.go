@@ -30,6 +30,10 @@ func LitewitnessForTest(t testing.TB, name, origin, logVKey string) *emu.Litewit
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		// Asked before Stop, which would make any exit an asked one.
+		if err := w.Err(); err != nil {
+			t.Errorf("emutest: litewitness %q stopped during the test: %v", name, err)
+		}
 		if err := w.Stop(); err != nil {
 			t.Error(err)
 		}
