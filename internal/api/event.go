@@ -3,7 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -340,7 +340,7 @@ func (d *eventDecoder) body(s *string) bool {
 	if d.null() {
 		return true
 	}
-	v, end, ok := unquote(d.data, d.i, len(d.data)-d.i)
+	v, end, ok := unquote(d.data, d.i)
 	if ok {
 		*s, d.i = v, end
 	}
@@ -355,11 +355,7 @@ func (d *eventDecoder) string() (string, bool) {
 	if d.i >= len(d.data) || d.data[d.i] != '"' {
 		return "", false
 	}
-	end := stringEnd(d.data, d.i)
-	if end < 0 {
-		return "", false
-	}
-	s, end, ok := unquote(d.data, d.i, end-d.i-2)
+	s, end, ok := unquote(d.data, d.i)
 	if ok {
 		d.i = end
 	}
@@ -596,26 +592,6 @@ func skipSpace(data []byte, i int) int {
 	return i
 }
 
-// stringEnd returns the index after the closing quote of the string that
-// opens at data[i], or -1.
-func stringEnd(data []byte, i int) int {
-	for i++; ; {
-		q := bytes.IndexByte(data[i:], '"')
-		if q < 0 {
-			return -1
-		}
-		i += q
-		bs := 0 // the backslashes before the quote: an odd count escapes it
-		for j := i - 1; j >= 0 && data[j] == '\\'; j-- {
-			bs++
-		}
-		i++
-		if bs%2 == 0 {
-			return i
-		}
-	}
-}
-
 // plain are the bytes a JSON string holds as they are: printable ASCII but
 // the quote and the backslash.
 var plain = func() (t [256]bool) {
@@ -626,66 +602,82 @@ var plain = func() (t [256]bool) {
 }()
 
 // unquote decodes the JSON string that opens at data[i] as encoding/json
-// decodes it, into a string of at least grow bytes' capacity, and returns
-// the index after its closing quote. ok is false where its answer could
-// differ from encoding/json's, or the string is not valid: the caller then
-// leaves it to encoding/json.
-func unquote(data []byte, i, grow int) (s string, end int, ok bool) {
-	var b strings.Builder
-	b.Grow(grow)
-	i++
-	for i < len(data) {
-		from := i
-		for i < len(data) && plain[data[i]] {
+// decodes it, and returns the index after its closing quote. ok is false
+// where its answer could differ from encoding/json's, or the string is not
+// valid: the caller then leaves it to encoding/json.
+func unquote(data []byte, i int) (s string, end int, ok bool) {
+	bp := unquoteBufs.Get().(*[]byte)
+	out, end, ok := appendUnquoted((*bp)[:0], data, i)
+	if ok {
+		s = string(out)
+	}
+	if cap(out) <= maxPooledBuf {
+		*bp = out
+		unquoteBufs.Put(bp)
+	}
+	return s, end, ok
+}
+
+// unquoteBufs are unquote's buffers, kept for the next string unless one
+// grew past maxPooledBuf.
+var unquoteBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledBuf = 256 << 10
+
+// appendUnquoted is unquote decoding into out, byte by byte: an ingest
+// body has an escape every few bytes, too many for a copy call each (which
+// measured slower, as did eight bytes at a time).
+func appendUnquoted(out, data []byte, i int) ([]byte, int, bool) {
+	for i++; i < len(data); {
+		c := data[i]
+		if plain[c] {
+			out = append(out, c)
 			i++
+			continue
 		}
-		b.Write(data[from:i])
-		if i >= len(data) {
-			break
-		}
-		switch c := data[i]; {
+		switch {
 		case c == '"':
-			return b.String(), i + 1, true
+			return out, i + 1, true
 		case c == '\\':
 			if i+1 >= len(data) {
-				return "", 0, false
+				return out, 0, false
 			}
-			switch data[i+1] {
+			switch e := data[i+1]; e {
 			case '"', '\\', '/':
-				b.WriteByte(data[i+1])
+				out = append(out, e)
 			case 'b':
-				b.WriteByte('\b')
+				out = append(out, '\b')
 			case 'f':
-				b.WriteByte('\f')
+				out = append(out, '\f')
 			case 'n':
-				b.WriteByte('\n')
+				out = append(out, '\n')
 			case 'r':
-				b.WriteByte('\r')
+				out = append(out, '\r')
 			case 't':
-				b.WriteByte('\t')
+				out = append(out, '\t')
 			case 'u':
 				r, ok := hex4(data[i+2:])
 				if !ok || (r >= 0xd800 && r < 0xe000) {
-					return "", 0, false // surrogates: encoding/json's pairing rules decide
+					return out, 0, false // surrogates: encoding/json's pairing rules decide
 				}
-				b.WriteRune(r)
+				out = utf8.AppendRune(out, r)
 				i += 4
 			default:
-				return "", 0, false
+				return out, 0, false
 			}
 			i += 2
 		case c < ' ':
-			return "", 0, false
+			return out, 0, false
 		default:
-			r, n := utf8.DecodeRune(data[i:])
-			if r == utf8.RuneError && n == 1 {
-				return "", 0, false // encoding/json substitutes U+FFFD
+			r, size := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && size == 1 {
+				return out, 0, false // encoding/json substitutes U+FFFD
 			}
-			b.Write(data[i : i+n])
-			i += n
+			out = append(out, data[i:i+size]...)
+			i += size
 		}
 	}
-	return "", 0, false
+	return out, 0, false
 }
 
 func hex4(s []byte) (rune, bool) {
