@@ -21,8 +21,14 @@ import (
 // goes to encoding/json, whose answer, or error, is returned.
 func DecodeEvent(data []byte) (events.APIGatewayProxyRequest, error) {
 	var ev events.APIGatewayProxyRequest
-	d := eventDecoder{data: data}
-	if d.event(&ev) {
+	sc := scratches.Get().(*scratch)
+	d := eventDecoder{data: data, buf: sc.buf[:0], ends: sc.ends[:0]}
+	ok := d.event(&ev)
+	if cap(d.buf) <= maxScratch {
+		sc.buf, sc.ends = d.buf[:0], d.ends[:0]
+		scratches.Put(sc)
+	}
+	if ok {
 		return ev, nil
 	}
 	ev = events.APIGatewayProxyRequest{}
@@ -31,6 +37,18 @@ func DecodeEvent(data []byte) (events.APIGatewayProxyRequest, error) {
 	}
 	return ev, nil
 }
+
+// scratch is what a decoder reuses from one event to the next.
+type scratch struct {
+	buf  []byte
+	ends []int
+}
+
+// scratches are the decoders' scratch, kept for the next event unless its
+// buffer grew past maxScratch.
+var scratches = sync.Pool{New: func() any { return new(scratch) }}
+
+const maxScratch = 256 << 10
 
 // The JSON names of the members of the request's types, for the keys that
 // encoding/json would match case-insensitively.
@@ -58,6 +76,8 @@ const maxDepth = 100
 type eventDecoder struct {
 	data []byte
 	i    int
+	buf  []byte // strings decoded before they are made
+	ends []int  // where each string in buf ends (and the lengths of lists)
 }
 
 func (d *eventDecoder) event(ev *events.APIGatewayProxyRequest) bool {
@@ -85,7 +105,7 @@ func (d *eventDecoder) event(ev *events.APIGatewayProxyRequest) bool {
 		case "requestContext":
 			return d.requestContext(&ev.RequestContext)
 		case "body":
-			return d.body(&ev.Body)
+			return d.str(&ev.Body)
 		case "isBase64Encoded":
 			return d.boolean(&ev.IsBase64Encoded)
 		}
@@ -334,32 +354,32 @@ func (d *eventDecoder) str(s *string) bool {
 	return ok
 }
 
-// body decodes the event's body as str does, sized for the rest of the
-// event: it is most of an ingest event's bytes.
-func (d *eventDecoder) body(s *string) bool {
-	if d.null() {
-		return true
-	}
-	v, end, ok := unquote(d.data, d.i)
-	if ok {
-		*s, d.i = v, end
-	}
-	return ok
-}
-
 // string decodes the string at i.
 func (d *eventDecoder) string() (string, bool) {
 	if b, ok := d.plain(); ok {
 		return string(b), true
 	}
-	if d.i >= len(d.data) || d.data[d.i] != '"' {
+	b, ok := d.appendString(d.buf[:0])
+	d.buf = b[:0]
+	if !ok {
 		return "", false
 	}
-	s, end, ok := unquote(d.data, d.i)
+	return string(b), true
+}
+
+// appendString appends the string at i, decoded, to dst.
+func (d *eventDecoder) appendString(dst []byte) ([]byte, bool) {
+	if b, ok := d.plain(); ok {
+		return append(dst, b...), true
+	}
+	if d.i >= len(d.data) || d.data[d.i] != '"' {
+		return dst, false
+	}
+	dst, end, ok := appendUnquoted(dst, d.data, d.i)
 	if ok {
 		d.i = end
 	}
-	return s, ok
+	return dst, ok
 }
 
 // plain returns the contents of the string at i if it holds only plain
@@ -383,62 +403,107 @@ func (d *eventDecoder) plain() ([]byte, bool) {
 
 // strMap decodes an object of strings as encoding/json decodes it into a
 // map: null sets the map to nil, an object adds its members to the map, a
-// new one if nil.
+// new one if nil. The keys and values are read into one buffer first, to
+// make one string of them all and a map of the right size.
 func (d *eventDecoder) strMap(m *map[string]string) bool {
 	if d.null() {
 		*m = nil
 		return true
 	}
-	if *m == nil {
-		*m = map[string]string{}
-	}
-	return d.object(func() bool {
-		k, ok := d.string()
-		if !ok || !d.colon() {
+	buf, ends := d.buf[:0], d.ends[:0]
+	ok := d.object(func() bool {
+		var ok bool
+		if buf, ok = d.appendString(buf); !ok || !d.colon() {
 			return false
 		}
-		var v string
-		if !d.str(&v) {
-			return false
+		ends = append(ends, len(buf))
+		if !d.null() { // a null value decodes as "", as encoding/json's new string
+			if buf, ok = d.appendString(buf); !ok {
+				return false
+			}
 		}
-		(*m)[k] = v
+		ends = append(ends, len(buf))
 		return true
 	})
+	d.buf, d.ends = buf[:0], ends[:0]
+	if !ok {
+		return false
+	}
+	if *m == nil {
+		*m = make(map[string]string, len(ends)/2)
+	}
+	text, from := string(buf), 0
+	for j := 0; j < len(ends); j += 2 {
+		(*m)[text[from:ends[j]]] = text[ends[j]:ends[j+1]]
+		from = ends[j+1]
+	}
+	return true
 }
 
 // listMap decodes an object of string arrays as strMap decodes an object of
 // strings. An array is decoded as encoding/json decodes it into a new
-// slice: [] is an empty slice, null nil, a null element "".
+// slice: [] is an empty slice, null nil, a null element "". The lists
+// share one array, each capped at its length.
 func (d *eventDecoder) listMap(m *map[string][]string) bool {
 	if d.null() {
 		*m = nil
 		return true
 	}
-	if *m == nil {
-		*m = map[string][]string{}
-	}
-	return d.object(func() bool {
-		k, ok := d.string()
-		if !ok || !d.colon() {
+	// ends holds, for each member, the end of its key, its list's length
+	// (-1 for null) and the end of each element.
+	buf, ends, elems := d.buf[:0], d.ends[:0], 0
+	ok := d.object(func() bool {
+		var ok bool
+		if buf, ok = d.appendString(buf); !ok || !d.colon() {
 			return false
 		}
-		var l []string
-		if !d.null() {
-			l = []string{}
-			if !d.array(func() bool {
-				var s string
-				if !d.str(&s) {
+		ends = append(ends, len(buf))
+		if d.null() {
+			ends = append(ends, -1)
+			return true
+		}
+		at := len(ends)
+		ends = append(ends, 0)
+		ok = d.array(func() bool {
+			var ok bool
+			if !d.null() {
+				if buf, ok = d.appendString(buf); !ok {
 					return false
 				}
-				l = append(l, s)
-				return true
-			}) {
-				return false
 			}
-		}
-		(*m)[k] = l
-		return true
+			ends = append(ends, len(buf))
+			return true
+		})
+		ends[at] = len(ends) - at - 1
+		elems += ends[at]
+		return ok
 	})
+	d.buf, d.ends = buf[:0], ends[:0]
+	if !ok {
+		return false
+	}
+	if *m == nil {
+		*m = make(map[string][]string, len(ends)/2)
+	}
+	text, all, from := string(buf), make([]string, elems), 0
+	for j := 0; j < len(ends); {
+		key, n := text[from:ends[j]], ends[j+1]
+		from = ends[j]
+		j += 2
+		if n < 0 {
+			(*m)[key] = nil
+			continue
+		}
+		l := all[:n:n]
+		all = all[n:]
+		for e := range l {
+			l[e] = text[from:ends[j]]
+			from = ends[j]
+			j++
+		}
+		(*m)[key] = l
+	}
+	return true
 }
 
 func (d *eventDecoder) boolean(b *bool) bool {
@@ -601,32 +666,13 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
-// unquote decodes the JSON string that opens at data[i] as encoding/json
-// decodes it, and returns the index after its closing quote. ok is false
-// where its answer could differ from encoding/json's, or the string is not
-// valid: the caller then leaves it to encoding/json.
-func unquote(data []byte, i int) (s string, end int, ok bool) {
-	bp := unquoteBufs.Get().(*[]byte)
-	out, end, ok := appendUnquoted((*bp)[:0], data, i)
-	if ok {
-		s = string(out)
-	}
-	if cap(out) <= maxPooledBuf {
-		*bp = out
-		unquoteBufs.Put(bp)
-	}
-	return s, end, ok
-}
-
-// unquoteBufs are unquote's buffers, kept for the next string unless one
-// grew past maxPooledBuf.
-var unquoteBufs = sync.Pool{New: func() any { return new([]byte) }}
-
-const maxPooledBuf = 256 << 10
-
-// appendUnquoted is unquote decoding into out, byte by byte: an ingest
-// body has an escape every few bytes, too many for a copy call each (which
-// measured slower, as did eight bytes at a time).
+// appendUnquoted decodes the JSON string that opens at data[i] as
+// encoding/json decodes it, appended to out, and returns the index after
+// its closing quote. ok is false where its answer could differ from
+// encoding/json's, or the string is not valid: the caller then leaves it
+// to encoding/json. It copies byte by byte: an ingest body has an escape
+// every few bytes, too many for a copy call each (which measured slower,
+// as did eight bytes at a time).
 func appendUnquoted(out, data []byte, i int) ([]byte, int, bool) {
 	for i++; i < len(data); {
 		c := data[i]
