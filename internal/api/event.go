@@ -17,7 +17,8 @@ import (
 // answer (a key with escapes or non-ASCII bytes, a key that matches a
 // member only case-insensitively, a string with a \u escape of a surrogate,
 // a control byte or invalid UTF-8, a value of another type than the
-// member's, deep nesting, anything that is not valid JSON), the whole event
+// member's, an integer of more than 18 digits, deep nesting, anything that
+// is not valid JSON), the whole event
 // goes to encoding/json, whose answer, or error, is returned.
 func DecodeEvent(data []byte) (events.APIGatewayProxyRequest, error) {
 	var ev events.APIGatewayProxyRequest
