@@ -266,44 +266,27 @@ func (d *eventDecoder) fields(member func(name []byte) bool) bool {
 }
 
 // object walks the object at i, calling member at each member's key.
-func (d *eventDecoder) object(member func() bool) bool {
-	if !d.consume('{') {
-		return false
-	}
-	d.space()
-	if d.consume('}') {
-		return true
-	}
-	for {
-		if !member() {
-			return false
-		}
-		d.space()
-		if d.consume('}') {
-			return true
-		}
-		if !d.consume(',') {
-			return false
-		}
-		d.space()
-	}
-}
+func (d *eventDecoder) object(member func() bool) bool { return d.sequence('{', '}', member) }
 
 // array walks the array at i, calling elem at each element.
-func (d *eventDecoder) array(elem func() bool) bool {
-	if !d.consume('[') {
+func (d *eventDecoder) array(elem func() bool) bool { return d.sequence('[', ']', elem) }
+
+// sequence walks the object or array that opens at i with open, calling
+// each at each member or element, which must consume it.
+func (d *eventDecoder) sequence(open, close byte, each func() bool) bool {
+	if !d.consume(open) {
 		return false
 	}
 	d.space()
-	if d.consume(']') {
+	if d.consume(close) {
 		return true
 	}
 	for {
-		if !elem() {
+		if !each() {
 			return false
 		}
 		d.space()
-		if d.consume(']') {
+		if d.consume(close) {
 			return true
 		}
 		if !d.consume(',') {

@@ -167,6 +167,52 @@ func TestDecodeEvent(t *testing.T) {
 	}
 }
 
+// TestEventWalk: the walk itself, not encoding/json behind it, decodes the
+// events of testdata/events and testdata/decode (every member of the
+// request's types, members it does not have, escapes, an authorizer), and
+// gives encoding/json's answer.
+func TestEventWalk(t *testing.T) {
+	for name, data := range proxyEvents(t) {
+		t.Run("ok/"+name, func(t *testing.T) {
+			var want events.APIGatewayProxyRequest
+			if err := json.Unmarshal(data, &want); err != nil {
+				t.Fatal(err)
+			}
+			got, ok := api.WalkEvent(data)
+			if !ok {
+				t.Fatal("the walk left the event to encoding/json")
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("the walk gave\n%#v\nencoding/json gave\n%#v", got, want)
+			}
+			if name == "every-member.json" {
+				if unset := zeroMembers(reflect.ValueOf(want), "event"); len(unset) > 0 {
+					t.Fatalf("the vector leaves members unset: %v", unset)
+				}
+			}
+		})
+	}
+}
+
+// zeroMembers lists the members of the struct v, at any depth, that hold
+// their zero value.
+func zeroMembers(v reflect.Value, path string) []string {
+	if v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		if v.IsZero() {
+			return []string{path}
+		}
+		return nil
+	}
+	var zero []string
+	for i := range v.NumField() {
+		zero = append(zero, zeroMembers(v.Field(i), path+"."+v.Type().Field(i).Name)...)
+	}
+	return zero
+}
+
 // TestDecodeEventAllocs: DecodeEvent makes at most half the allocations of
 // encoding/json for an ingest event (each string, list and map growth is
 // one; the counts are deterministic).
