@@ -352,8 +352,31 @@ func (h *Handler) fail(ctx context.Context, r *request, err error) (int, events.
 // keys and bearer values, should a backend error or a path quote them.
 var credential = regexp.MustCompile(`(?i)\bbearer\s+\S+|\bmsa?_[A-Za-z0-9_=-]+`)
 
-// redact masks credentials in text bound for the log.
-func redact(s string) string { return credential.ReplaceAllString(s, "[redacted]") }
+// redact masks credentials in text bound for the log. Every match of
+// credential holds an underscore or the word bearer (whose letters fold to
+// no other than their ASCII cases), so text with neither, such as most
+// request paths, is returned as it is, without the regexp.
+func redact(s string) string {
+	if strings.IndexByte(s, '_') < 0 && !containsFold(s, "bearer") {
+		return s
+	}
+	return credential.ReplaceAllString(s, "[redacted]")
+}
+
+// containsFold reports whether s holds word, lower-case ASCII letters, in
+// any case.
+func containsFold(s, word string) bool {
+	for i := 0; i+len(word) <= len(s); i++ {
+		j := 0
+		for j < len(word) && s[i+j]|0x20 == word[j] {
+			j++
+		}
+		if j == len(word) {
+			return true
+		}
+	}
+	return false
+}
 
 func newRequestID() string {
 	b := make([]byte, 12)

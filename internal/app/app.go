@@ -249,7 +249,7 @@ type APIFunc func(context.Context, events.APIGatewayProxyRequest) (events.APIGat
 // Invoke serves one invocation from the event's bytes to the response's:
 // lambda.Start calls it (APIFunc is a lambda.Handler) instead of decoding
 // the event with reflection. The event is decoded by api.DecodeEvent (what
-// encoding/json decodes, in fewer passes over the body) and the response
+// encoding/json decodes, in one walk without reflection) and the response
 // encoded as the runtime encodes a handler's result.
 func (f APIFunc) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	ev, err := api.DecodeEvent(payload)
