@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"math/bits"
 	"slices"
@@ -142,10 +143,11 @@ type Transformer struct {
 
 // span is one object member in the output: out[start:end] is `"key":value`
 // (no comma). The decoded key is in.in[kFrom:kTo], or keys[kFrom:kTo] when
-// esc is set.
+// esc is set; the value as the input holds it is in[vFrom:vTo].
 type span struct {
 	start, end int
 	kFrom, kTo int
+	vFrom, vTo int
 	esc        bool
 	supp       bool   // the key holds a character above U+FFFF
 	prefix     uint64 // the key's first 8 bytes, big-endian, zero-padded
@@ -188,6 +190,7 @@ func (t *Transformer) Append(dst, in []byte) ([]byte, error) {
 		end++
 	}
 	if end != len(in) {
+		t.members = t.members[:0]
 		return dst, &Error{Rule: RuleSyntax, Offset: end, Detail: fmt.Sprintf("unexpected %q after the value", in[end])}
 	}
 	return out, nil
@@ -209,9 +212,32 @@ func (t *Transformer) AppendValue(dst, in []byte, pos int) ([]byte, int, error) 
 	t.skipSpace()
 	out, err := t.value(dst, 0)
 	if err != nil {
+		t.members = t.members[:0]
 		return dst[:n], t.pos, err
 	}
 	return out, t.pos, nil
+}
+
+// Members yields the members of the object that the last call of
+// AppendValue (or Append) read, when that call succeeded and the value is an object
+// (nothing otherwise), in the order in holds them: each member's name,
+// escapes undone, and its value's bytes exactly as in holds them, without
+// the white space around. in must be that call's input; the bytes are in's
+// own or the transformer's, valid until its next call. A parser that needs
+// a few top-level members of each value it validates (an ingest body's
+// records) so reads them without a second walk (package-level Members).
+func (t *Transformer) Members(in []byte) iter.Seq2[[]byte, []byte] {
+	return func(yield func(name, value []byte) bool) {
+		for _, m := range t.members {
+			name := in[m.kFrom:m.kTo]
+			if m.esc {
+				name = t.keys[m.kFrom:m.kTo]
+			}
+			if !yield(name, in[m.vFrom:m.vTo]) {
+				return
+			}
+		}
+	}
 }
 
 func firstInvalidUTF8(b []byte) int {
@@ -322,10 +348,11 @@ func (t *Transformer) object(out []byte, depth int) ([]byte, error) {
 		t.pos++
 		out = append(out, ':')
 		t.skipSpace()
+		s.vFrom = t.pos
 		if out, err = t.value(out, depth+1); err != nil {
 			return nil, err
 		}
-		s.end = len(out)
+		s.end, s.vTo = len(out), t.pos
 		if !s.esc && s.kFrom+8 <= len(t.in) {
 			// The key's first 8 bytes straight from the input, with the bytes
 			// past its end masked off.
@@ -390,11 +417,12 @@ func (t *Transformer) object(out []byte, depth int) ([]byte, error) {
 			out = append(out, t.scratch[m.start-from:m.end-from]...)
 		}
 	}
-	t.members = t.members[:base]
-	if depth == 0 {
-		// Only at the top: an enclosing object's key being read (appended
-		// to t.members after its value) may still hold decoded bytes here.
-		t.keys = t.keys[:0]
+	if depth > 0 {
+		// The top object's members (and their decoded keys) stay until
+		// the next call, for Members; an enclosing object's key being
+		// read (appended to t.members after its value) may still hold
+		// decoded bytes in t.keys here.
+		t.members = t.members[:base]
 	}
 	return append(out, '}'), nil
 }
