@@ -132,13 +132,27 @@ type Transformer struct {
 	scratch []byte // reordering, decoded strings
 	order   []ord
 	supp    bool // the last string scanned holds a character above U+FFFF
-	// shape is the key order of the last record (top-level object) that
-	// needed sorting: its raw keys back to back, where each ends, and the
-	// order they sort in. Records of one kind repeat their keys, so the
-	// next one usually reuses the order instead of sorting again.
-	shapeKeys []byte
-	shapeEnds []int
-	shapeOrd  []ord
+	// shapes are the key orders of the last records (top-level objects)
+	// that needed sorting, next the one to replace. A body holds records
+	// of a few kinds, each repeating its keys, so most records reuse an
+	// order instead of sorting again.
+	shapes [shapeCount]shape
+	next   int
+	// check is set while Check runs: members are left in input order.
+	check bool
+	out   []byte // Check's output, thrown away
+}
+
+// shapeCount is how many key orders a Transformer keeps: more than the
+// kinds of record a body usually mixes (batchtest.Body: four).
+const shapeCount = 8
+
+// shape is the key order of a record: its decoded keys back to back, where
+// each ends, and the order they sort in.
+type shape struct {
+	keys []byte
+	ends []int
+	ord  []ord
 }
 
 // span is one object member in the output: out[start:end] is `"key":value`
@@ -216,6 +230,22 @@ func (t *Transformer) AppendValue(dst, in []byte, pos int) ([]byte, int, error) 
 		return dst[:n], t.pos, err
 	}
 	return out, t.pos, nil
+}
+
+// Check validates the one JSON value that starts at in[pos], after any
+// white space, and returns the index in in just past it: the walk of
+// AppendValue, refusing what it refuses with the same errors, without the
+// canonical form (object members are not put in order). A reader that
+// only needs to know that a value is acceptable, and where it ends, uses it
+// (ingest, which stores the value as sent). Members gives the members as
+// after AppendValue.
+func (t *Transformer) Check(in []byte, pos int) (int, error) {
+	t.check = true
+	var end int
+	var err error
+	t.out, end, err = t.AppendValue(t.out[:0], in, pos)
+	t.check = false
+	return end, err
 }
 
 // Members yields the members of the object that the last call of
@@ -383,10 +413,11 @@ func (t *Transformer) object(out []byte, depth int) ([]byte, error) {
 	}
 	ms := t.members[base:]
 	if !sorted {
-		order := t.order
-		if depth == 0 && t.sameShape(ms) {
-			order = t.shapeOrd // the same keys as the last record: no duplicates, same order
-		} else {
+		var order []ord
+		if depth == 0 {
+			order = t.knownOrder(ms) // the keys of a record before: no duplicates, same order
+		}
+		if order == nil {
 			// RFC 8785 section 3.2.3: sort by the UTF-16 code units of the raw keys.
 			t.order = t.order[:0]
 			for i, m := range ms {
@@ -406,15 +437,17 @@ func (t *Transformer) object(out []byte, depth int) ([]byte, error) {
 				t.saveShape(ms)
 			}
 		}
-		from := ms[0].start // members are in output order before the sort
-		t.scratch = append(t.scratch[:0], out[from:]...)
-		out = out[:from]
-		for i, o := range order {
-			if i > 0 {
-				out = append(out, ',')
+		if !t.check {
+			from := ms[0].start // members are in output order before the sort
+			t.scratch = append(t.scratch[:0], out[from:]...)
+			out = out[:from]
+			for i, o := range order {
+				if i > 0 {
+					out = append(out, ',')
+				}
+				m := ms[o.i]
+				out = append(out, t.scratch[m.start-from:m.end-from]...)
 			}
-			m := ms[o.i]
-			out = append(out, t.scratch[m.start-from:m.end-from]...)
 		}
 	}
 	if depth > 0 {
@@ -427,30 +460,44 @@ func (t *Transformer) object(out []byte, depth int) ([]byte, error) {
 	return append(out, '}'), nil
 }
 
-// sameShape reports whether the members ms have exactly the keys, in the
-// same input order, of the shape saved last.
-func (t *Transformer) sameShape(ms []span) bool {
-	if len(ms) != len(t.shapeEnds) {
+// knownOrder is the sorted order of the members ms when a shape saved has
+// exactly their keys, in the same input order; nil otherwise.
+func (t *Transformer) knownOrder(ms []span) []ord {
+	for i := range t.shapes {
+		if sh := &t.shapes[i]; t.sameShape(sh, ms) {
+			return sh.ord
+		}
+	}
+	return nil
+}
+
+// sameShape reports whether the members ms have exactly the keys of sh, in
+// the same input order.
+func (t *Transformer) sameShape(sh *shape, ms []span) bool {
+	if len(ms) != len(sh.ends) {
 		return false
 	}
 	from := 0
 	for i, m := range ms {
-		if !bytes.Equal(t.key(m), t.shapeKeys[from:t.shapeEnds[i]]) {
+		if !bytes.Equal(t.key(m), sh.keys[from:sh.ends[i]]) {
 			return false
 		}
-		from = t.shapeEnds[i]
+		from = sh.ends[i]
 	}
 	return true
 }
 
-// saveShape remembers the keys of ms and t.order, their sorted order.
+// saveShape remembers the keys of ms and t.order, their sorted order, in
+// place of the oldest shape.
 func (t *Transformer) saveShape(ms []span) {
-	t.shapeKeys, t.shapeEnds = t.shapeKeys[:0], t.shapeEnds[:0]
+	sh := &t.shapes[t.next]
+	t.next = (t.next + 1) % shapeCount
+	sh.keys, sh.ends = sh.keys[:0], sh.ends[:0]
 	for _, m := range ms {
-		t.shapeKeys = append(t.shapeKeys, t.key(m)...)
-		t.shapeEnds = append(t.shapeEnds, len(t.shapeKeys))
+		sh.keys = append(sh.keys, t.key(m)...)
+		sh.ends = append(sh.ends, len(sh.keys))
 	}
-	t.shapeOrd = append(t.shapeOrd[:0], t.order...)
+	sh.ord = append(sh.ord[:0], t.order...)
 }
 
 func (t *Transformer) array(out []byte, depth int) ([]byte, error) {
