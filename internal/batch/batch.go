@@ -175,9 +175,9 @@ var scanners = sync.Pool{New: func() any { return new(scanner) }}
 // record must be a batch header; without it a leading header is still read.
 //
 // One walk over the body reads the array; each record is validated and
-// delimited by the canonicalizer (canon.Transformer.AppendValue), which
-// checks JSON's grammar and I-JSON's rules in the same pass, and then only
-// the record's top-level members are read for the fields the hub needs. An
+// delimited by the canonicalizer (canon.Transformer.Check), which checks
+// JSON's grammar and I-JSON's rules in the same pass and keeps the record's
+// top-level members, from which the fields the hub needs are read. An
 // error names the record (its index in the array), the rule broken and
 // the byte of the body where it was found.
 func Parse(body []byte, requireHeader bool) (Batch, error) {
@@ -185,7 +185,8 @@ func Parse(body []byte, requireHeader bool) (Batch, error) {
 }
 
 // ParseCanonical is Parse, and hands fn, when not nil, the RFC 8785
-// canonical form of each element of the array as the walk validates it:
+// canonical form of each element of the array as the walk validates it
+// (canon.Transformer.AppendValue, the same walk writing its output):
 // its index in the array (the header, when there is one, is 0) and bytes
 // that are only valid during the call. A reader that needs the records'
 // canonical form (the deep checks of a pack, SPEC 9) so gets it from the
@@ -247,7 +248,12 @@ func (b *Batch) walk(s *scanner, body []byte, fn func(int, []byte)) (int, error)
 		start := i
 		var end int
 		var err error
-		if s.out, end, err = s.t.AppendValue(s.out[:0], body, i); err != nil {
+		if fn != nil {
+			s.out, end, err = s.t.AppendValue(s.out[:0], body, i)
+		} else {
+			end, err = s.t.Check(body, i) // the same walk, without the canonical form nobody reads
+		}
+		if err != nil {
 			return 0, recordError(n, err)
 		}
 		if body[start] != '{' {
