@@ -148,11 +148,22 @@ type Transformer struct {
 const shapeCount = 8
 
 // shape is the key order of a record: its decoded keys back to back, where
-// each ends, and the order they sort in.
+// each ends, and the order they sort in; sum is shapeSum of its members.
 type shape struct {
 	keys []byte
 	ends []int
 	ord  []ord
+	sum  uint64
+}
+
+// shapeSum folds the prefixes and lengths of the keys of ms, in order, into
+// one number: shapes with other sums have other keys, and need no comparing.
+func (t *Transformer) shapeSum(ms []span) uint64 {
+	sum := uint64(len(ms))
+	for _, m := range ms {
+		sum = (sum^m.prefix)*0x100000001b3 + uint64(m.kTo-m.kFrom)
+	}
+	return sum
 }
 
 // span is one object member in the output: out[start:end] is `"key":value`
@@ -463,8 +474,9 @@ func (t *Transformer) object(out []byte, depth int) ([]byte, error) {
 // knownOrder is the sorted order of the members ms when a shape saved has
 // exactly their keys, in the same input order; nil otherwise.
 func (t *Transformer) knownOrder(ms []span) []ord {
+	sum := t.shapeSum(ms)
 	for i := range t.shapes {
-		if sh := &t.shapes[i]; t.sameShape(sh, ms) {
+		if sh := &t.shapes[i]; sh.sum == sum && t.sameShape(sh, ms) {
 			return sh.ord
 		}
 	}
@@ -498,6 +510,7 @@ func (t *Transformer) saveShape(ms []span) {
 		sh.ends = append(sh.ends, len(sh.keys))
 	}
 	sh.ord = append(sh.ord[:0], t.order...)
+	sh.sum = t.shapeSum(ms)
 }
 
 func (t *Transformer) array(out []byte, depth int) ([]byte, error) {
