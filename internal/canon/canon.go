@@ -144,7 +144,7 @@ type Transformer struct {
 }
 
 // shapeCount is how many key orders a Transformer keeps: more than the
-// kinds of record a body usually mixes (batchtest.Body: four).
+// kinds of record a body usually mixes (the ingest benchmarks' body: four).
 const shapeCount = 8
 
 // shape is the key order of a record: its decoded keys back to back, where
