@@ -16,6 +16,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,21 +63,24 @@ type Batch struct {
 	Records []Record
 }
 
-// fields are the members the hub reads; the rest of a record is kept verbatim.
+// fields are the members the hub reads; the rest of a record is kept
+// verbatim. Type and TS are the strings' contents, escapes undone; nil when
+// the member is absent or null.
 type fields struct {
-	Type         *string
-	TS           *string
+	Type         []byte
+	TS           []byte
 	Seq          json.RawMessage // the number exactly as sent; nil when absent
 	AgentVersion json.RawMessage
 	Prev         json.RawMessage
 }
 
-// readFields picks the members by their exact names. Decoding into a struct
-// would match "TYPE" or "Ts" too (encoding/json folds case), accepting records
-// that have no "type" or "ts" member at all. raw is one valid JSON object.
-func readFields(raw json.RawMessage) (fields, error) {
+// readFields picks the members by their exact names, from the members of
+// one valid JSON object (its name, escapes undone, and its value as sent).
+// Decoding into a struct would match "TYPE" or "Ts" too (encoding/json folds
+// case), accepting records that have no "type" or "ts" member at all.
+func readFields(members iter.Seq2[[]byte, []byte]) (fields, error) {
 	var f fields
-	err := canon.Members(raw, func(key, val []byte) error {
+	for key, val := range members {
 		var err error
 		switch string(key) {
 		case "type":
@@ -89,25 +94,27 @@ func readFields(raw json.RawMessage) (fields, error) {
 		case "prev":
 			f.Prev = json.RawMessage(val)
 		}
-		return err
-	})
-	return f, err
+		if err != nil {
+			return fields{}, err
+		}
+	}
+	return f, nil
 }
 
-// stringValue reads a JSON string member; null counts as absent.
-func stringValue(name string, v []byte) (*string, error) {
+// stringValue reads a JSON string member's content, v's own bytes unless it
+// holds an escape; null counts as absent (nil).
+func stringValue(name string, v []byte) ([]byte, error) {
 	if string(v) == "null" {
 		return nil, nil
 	}
 	if v[0] == '"' && bytes.IndexByte(v, '\\') < 0 {
-		s := string(v[1 : len(v)-1])
-		return &s, nil
+		return v[1 : len(v)-1 : len(v)-1], nil
 	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {
 		return nil, fmt.Errorf("%q: %w", name, err)
 	}
-	return &s, nil
+	return []byte(s), nil
 }
 
 func skipSpace(d []byte, i int) int {
@@ -131,11 +138,35 @@ func Reason(err error) string {
 	return msg
 }
 
-// scanner is the canonicalizer and its output buffer, reused across
-// parses so that a warm Parse allocates no buffer for it.
+// scanner is the canonicalizer, its output buffer, the records being read
+// and the record types seen, reused across parses so that a warm Parse
+// allocates none of them.
 type scanner struct {
-	t   canon.Transformer
-	out []byte
+	t     canon.Transformer
+	out   []byte
+	recs  []Record
+	types map[string]string
+}
+
+// maxTypes bounds the record types a scanner keeps: agents send a few
+// dozen; a body of many made-up types only costs their strings.
+const maxTypes = 256
+
+// typeName is typ as a string, the one kept for the same type before when
+// there is one: the types of a body repeat, and a string per record would
+// be most of what parsing allocates.
+func (s *scanner) typeName(typ []byte) string {
+	if name, ok := s.types[string(typ)]; ok {
+		return name
+	}
+	name := string(typ)
+	if s.types == nil {
+		s.types = make(map[string]string)
+	}
+	if len(s.types) < maxTypes {
+		s.types[name] = name
+	}
+	return name
 }
 
 var scanners = sync.Pool{New: func() any { return new(scanner) }}
@@ -144,9 +175,9 @@ var scanners = sync.Pool{New: func() any { return new(scanner) }}
 // record must be a batch header; without it a leading header is still read.
 //
 // One walk over the body reads the array; each record is validated and
-// delimited by the canonicalizer (canon.Transformer.AppendValue), which
-// checks JSON's grammar and I-JSON's rules in the same pass, and then only
-// the record's top-level members are read for the fields the hub needs. An
+// delimited by the canonicalizer (canon.Transformer.Check), which checks
+// JSON's grammar and I-JSON's rules in the same pass and keeps the record's
+// top-level members, from which the fields the hub needs are read. An
 // error names the record (its index in the array), the rule broken and
 // the byte of the body where it was found.
 func Parse(body []byte, requireHeader bool) (Batch, error) {
@@ -154,7 +185,8 @@ func Parse(body []byte, requireHeader bool) (Batch, error) {
 }
 
 // ParseCanonical is Parse, and hands fn, when not nil, the RFC 8785
-// canonical form of each element of the array as the walk validates it:
+// canonical form of each element of the array as the walk validates it
+// (canon.Transformer.AppendValue, the same walk writing its output):
 // its index in the array (the header, when there is one, is 0) and bytes
 // that are only valid during the call. A reader that needs the records'
 // canonical form (the deep checks of a pack, SPEC 9) so gets it from the
@@ -168,6 +200,15 @@ func ParseCanonical(body []byte, requireHeader bool, fn func(i int, canonical []
 	defer scanners.Put(s)
 	var b Batch
 	n, err := b.walk(s, body, fn)
+	if len(s.recs) > 0 {
+		// One slice of the size wanted; the scanner keeps no record (they
+		// hold the body) once it is back in the pool.
+		if err == nil {
+			b.Records = slices.Clone(s.recs)
+		}
+		clear(s.recs)
+		s.recs = s.recs[:0]
+	}
 	if err != nil {
 		return Batch{}, err
 	}
@@ -207,7 +248,12 @@ func (b *Batch) walk(s *scanner, body []byte, fn func(int, []byte)) (int, error)
 		start := i
 		var end int
 		var err error
-		if s.out, end, err = s.t.AppendValue(s.out[:0], body, i); err != nil {
+		if fn != nil {
+			s.out, end, err = s.t.AppendValue(s.out[:0], body, i)
+		} else {
+			end, err = s.t.Check(body, i) // the same walk, without the canonical form nobody reads
+		}
+		if err != nil {
 			return 0, recordError(n, err)
 		}
 		if body[start] != '{' {
@@ -216,7 +262,11 @@ func (b *Batch) walk(s *scanner, body []byte, fn func(int, []byte)) (int, error)
 		if fn != nil {
 			fn(n, s.out)
 		}
-		if err := b.add(n, body[start:end:end]); err != nil {
+		f, err := readFields(s.t.Members(body))
+		if err != nil {
+			return 0, invalid("record %d: %v", n, err)
+		}
+		if err := b.add(s, n, body[start:end:end], f); err != nil {
 			return 0, err
 		}
 		n++
@@ -250,29 +300,24 @@ func recordError(i int, err error) error {
 	return invalid("record %d: %v", i, err)
 }
 
-func (b *Batch) add(i int, raw json.RawMessage) error {
-	if len(raw) == 0 || raw[0] != '{' {
-		return invalid("record %d is not an object", i)
-	}
-	f, err := readFields(raw)
-	if err != nil {
-		return invalid("record %d: %v", i, err)
-	}
+// add reads record i, the object raw whose members the hub reads are f,
+// into s.recs, or into b.Header when it is the header.
+func (b *Batch) add(s *scanner, i int, raw json.RawMessage, f fields) error {
 	if f.Type == nil {
 		return invalid("record %d has no \"type\"", i)
 	}
-	if !validType(*f.Type) {
-		return invalid("record %d: type %.70q must match [a-z0-9_]{1,64}", i, *f.Type)
+	if !validType(f.Type) {
+		return invalid("record %d: type %.70q must match [a-z0-9_]{1,64}", i, string(f.Type))
 	}
 	if f.TS == nil {
 		return invalid("record %d has no \"ts\"", i)
 	}
-	ts, err := parseTS(*f.TS)
+	ts, err := parseTS(f.TS)
 	if err != nil {
-		return invalid("record %d: ts %.40q is not RFC 3339", i, *f.TS)
+		return invalid("record %d: ts %.40q is not RFC 3339", i, string(f.TS))
 	}
-	if *f.Type != HeaderType {
-		b.Records = append(b.Records, Record{Type: *f.Type, TS: ts, Raw: raw})
+	if string(f.Type) != HeaderType {
+		s.recs = append(s.recs, Record{Type: s.typeName(f.Type), TS: ts, Raw: raw})
 		return nil
 	}
 	if i != 0 {
@@ -297,15 +342,16 @@ func header(f fields, ts time.Time) (Header, error) {
 	if f.AgentVersion == nil {
 		return Header{}, invalid("batch header has no \"agent_version\"")
 	}
-	var v string
-	if err := json.Unmarshal(f.AgentVersion, &v); err != nil || v == "" || len(v) > maxVersion {
+	// null reads as "", which is refused like any value that is no string.
+	v, err := stringValue("agent_version", f.AgentVersion)
+	if err != nil || len(v) == 0 || len(v) > maxVersion {
 		return Header{}, invalid("batch header: agent_version must be a string of 1 to %d characters", maxVersion)
 	}
 	prev, err := prevValue(f.Prev)
 	if err != nil {
 		return Header{}, err
 	}
-	return Header{TS: ts, Seq: seq, AgentVersion: v, Prev: prev}, nil
+	return Header{TS: ts, Seq: seq, AgentVersion: string(v), Prev: prev}, nil
 }
 
 // prevValue reads the header's "prev": absent or null, or a lowercase hex
@@ -314,15 +360,17 @@ func prevValue(raw json.RawMessage) (string, error) {
 	if raw == nil || string(raw) == "null" {
 		return "", nil
 	}
-	var p string
-	if err := json.Unmarshal(raw, &p); err != nil || !IsSHA256Hex(p) {
+	p, err := stringValue("prev", raw)
+	if err != nil || !isSHA256Hex(p) {
 		return "", invalid("batch header: prev %.80s must be a lowercase hex SHA-256", raw)
 	}
-	return p, nil
+	return string(p), nil
 }
 
 // IsSHA256Hex reports whether s is 64 lowercase hex digits.
-func IsSHA256Hex(s string) bool {
+func IsSHA256Hex(s string) bool { return isSHA256Hex(s) }
+
+func isSHA256Hex[T string | []byte](s T) bool {
 	if len(s) != 64 {
 		return false
 	}
@@ -336,8 +384,11 @@ func IsSHA256Hex(s string) bool {
 
 // parseTS reads an RFC 3339 date-time. time.Parse alone also takes a one-digit
 // hour, a comma before the fraction and a +24:00 offset, none of which RFC 3339
-// allows, so the shape is checked first.
-func parseTS(s string) (time.Time, error) {
+// allows, so the shape is checked first. A time in UTC ("Z", what agents
+// send) is then read here, to the value time.Parse gives, without making a
+// string of it; one with an offset is left to time.Parse, which picks its
+// location.
+func parseTS(s []byte) (time.Time, error) {
 	const shape = "dddd-dd-ddTdd:dd:dd" // then an optional fraction and the offset
 	if len(s) < len(shape)+1 {
 		return time.Time{}, errTS
@@ -348,6 +399,7 @@ func parseTS(s string) (time.Time, error) {
 		}
 	}
 	rest := s[len(shape):]
+	frac := rest[:0]
 	if rest[0] == '.' {
 		n := 1
 		for n < len(rest) && isDigit(rest[n]) {
@@ -356,25 +408,65 @@ func parseTS(s string) (time.Time, error) {
 		if n == 1 {
 			return time.Time{}, errTS
 		}
-		rest = rest[n:]
+		frac, rest = rest[1:n], rest[n:]
 	}
 	switch {
-	case rest == "Z":
+	case string(rest) == "Z":
+		return utcTS(s, frac)
 	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':' &&
 		isDigit(rest[1]) && isDigit(rest[2]) && isDigit(rest[4]) && isDigit(rest[5]) &&
-		rest[1:3] <= "23" && rest[4:6] <= "59":
+		string(rest[1:3]) <= "23" && string(rest[4:6]) <= "59":
 	default:
 		return time.Time{}, errTS
 	}
-	return time.Parse(time.RFC3339Nano, s)
+	return time.Parse(time.RFC3339Nano, string(s))
 }
+
+// utcTS is the time of s, of parseTS's shape, in UTC; frac is its fraction's
+// digits. It refuses what time.Parse refuses (a field out of its range, a
+// day the month does not have), and keeps, as time.Parse does, the first 9
+// digits of the fraction.
+func utcTS(s, frac []byte) (time.Time, error) {
+	year, month, day := digits(s[0:4]), digits(s[5:7]), digits(s[8:10])
+	hour, minute, sec := digits(s[11:13]), digits(s[14:16]), digits(s[17:19])
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, errTS
+	}
+	if len(frac) > 9 {
+		frac = frac[:9]
+	}
+	ns := digits(frac)
+	for range 9 - len(frac) {
+		ns *= 10
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, ns, time.UTC), nil
+}
+
+// digits is the value of d, decimal digits only.
+func digits(d []byte) int {
+	n := 0
+	for _, c := range d {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// daysIn is the number of days of month (1 to 12) in year, proleptic Gregorian.
+func daysIn(month, year int) int {
+	if month == 2 && year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+		return 29
+	}
+	return monthDays[month-1]
+}
+
+var monthDays = [12]int{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
 
 // errTS is parseTS's refusal; the caller names the record and the value.
 var errTS = errors.New("not RFC 3339")
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-func validType(s string) bool {
+func validType(s []byte) bool {
 	if len(s) == 0 || len(s) > maxTypeLen {
 		return false
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -15,7 +16,8 @@ import (
 // ErrInvalid only; a success has 1 to 1000 objects (the header included), a
 // body of at most 256 KiB, a header when one was required, and records whose
 // Raw is a JSON object found verbatim in the body; and parsing again gives
-// the same result. The seed corpus is under testdata/fuzz/FuzzParse.
+// the same result, and so does ParseCanonical, which also writes the
+// canonical form. The seed corpus is under testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(array(header, rec("metric"))), true)
 	f.Add([]byte(array(rec("metric"))), false)
@@ -27,6 +29,10 @@ func FuzzParse(f *testing.F) {
 		}
 		if !reflect.DeepEqual(b, b2) {
 			t.Fatalf("two parses give different batches:\n%+v\n%+v", b, b2)
+		}
+		b3, err3 := batch.ParseCanonical(body, requireHeader, func(int, []byte) {})
+		if fmt.Sprint(err) != fmt.Sprint(err3) || !reflect.DeepEqual(b, b3) {
+			t.Fatalf("Parse and ParseCanonical disagree: %v / %v\n%+v\n%+v", err, err3, b, b3)
 		}
 		if err != nil {
 			if !errors.Is(err, batch.ErrInvalid) {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"math/bits"
 	"slices"
@@ -131,21 +132,47 @@ type Transformer struct {
 	scratch []byte // reordering, decoded strings
 	order   []ord
 	supp    bool // the last string scanned holds a character above U+FFFF
-	// shape is the key order of the last record (top-level object) that
-	// needed sorting: its raw keys back to back, where each ends, and the
-	// order they sort in. Records of one kind repeat their keys, so the
-	// next one usually reuses the order instead of sorting again.
-	shapeKeys []byte
-	shapeEnds []int
-	shapeOrd  []ord
+	// shapes are the key orders of the last records (top-level objects)
+	// that needed sorting, next the one to replace. A body holds records
+	// of a few kinds, each repeating its keys, so most records reuse an
+	// order instead of sorting again.
+	shapes [shapeCount]shape
+	next   int
+	// check is set while Check runs: members are left in input order.
+	check bool
+	out   []byte // Check's output, thrown away
+}
+
+// shapeCount is how many key orders a Transformer keeps: more than the
+// kinds of record a body usually mixes (the ingest benchmarks' body: four).
+const shapeCount = 8
+
+// shape is the key order of a record: its decoded keys back to back, where
+// each ends, and the order they sort in; sum is shapeSum of its members.
+type shape struct {
+	keys []byte
+	ends []int
+	ord  []ord
+	sum  uint64
+}
+
+// shapeSum folds the prefixes and lengths of the keys of ms, in order, into
+// one number: shapes with other sums have other keys, and need no comparing.
+func (t *Transformer) shapeSum(ms []span) uint64 {
+	sum := uint64(len(ms))
+	for _, m := range ms {
+		sum = (sum^m.prefix)*0x100000001b3 + uint64(m.kTo-m.kFrom)
+	}
+	return sum
 }
 
 // span is one object member in the output: out[start:end] is `"key":value`
 // (no comma). The decoded key is in.in[kFrom:kTo], or keys[kFrom:kTo] when
-// esc is set.
+// esc is set; the value as the input holds it is in[vFrom:vTo].
 type span struct {
 	start, end int
 	kFrom, kTo int
+	vFrom, vTo int
 	esc        bool
 	supp       bool   // the key holds a character above U+FFFF
 	prefix     uint64 // the key's first 8 bytes, big-endian, zero-padded
@@ -188,6 +215,7 @@ func (t *Transformer) Append(dst, in []byte) ([]byte, error) {
 		end++
 	}
 	if end != len(in) {
+		t.members = t.members[:0]
 		return dst, &Error{Rule: RuleSyntax, Offset: end, Detail: fmt.Sprintf("unexpected %q after the value", in[end])}
 	}
 	return out, nil
@@ -209,9 +237,48 @@ func (t *Transformer) AppendValue(dst, in []byte, pos int) ([]byte, int, error) 
 	t.skipSpace()
 	out, err := t.value(dst, 0)
 	if err != nil {
+		t.members = t.members[:0]
 		return dst[:n], t.pos, err
 	}
 	return out, t.pos, nil
+}
+
+// Check validates the one JSON value that starts at in[pos], after any
+// white space, and returns the index in in just past it: the walk of
+// AppendValue, refusing what it refuses with the same errors, without the
+// canonical form (object members are not put in order). A reader that
+// only needs to know that a value is acceptable, and where it ends, uses it
+// (ingest, which stores the value as sent). Members gives the members as
+// after AppendValue.
+func (t *Transformer) Check(in []byte, pos int) (int, error) {
+	t.check = true
+	var end int
+	var err error
+	t.out, end, err = t.AppendValue(t.out[:0], in, pos)
+	t.check = false
+	return end, err
+}
+
+// Members yields the members of the object that the last call of
+// AppendValue (or Append) read, when that call succeeded and the value is an object
+// (nothing otherwise), in the order in holds them: each member's name,
+// escapes undone, and its value's bytes exactly as in holds them, without
+// the white space around. in must be that call's input; the bytes are in's
+// own or the transformer's, valid until its next call. A parser that needs
+// a few top-level members of each value it validates (an ingest body's
+// records) so reads them without a second walk (package-level Members).
+func (t *Transformer) Members(in []byte) iter.Seq2[[]byte, []byte] {
+	return func(yield func(name, value []byte) bool) {
+		for _, m := range t.members {
+			name := in[m.kFrom:m.kTo]
+			if m.esc {
+				name = t.keys[m.kFrom:m.kTo]
+			}
+			if !yield(name, in[m.vFrom:m.vTo]) {
+				return
+			}
+		}
+	}
 }
 
 func firstInvalidUTF8(b []byte) int {
@@ -322,10 +389,11 @@ func (t *Transformer) object(out []byte, depth int) ([]byte, error) {
 		t.pos++
 		out = append(out, ':')
 		t.skipSpace()
+		s.vFrom = t.pos
 		if out, err = t.value(out, depth+1); err != nil {
 			return nil, err
 		}
-		s.end = len(out)
+		s.end, s.vTo = len(out), t.pos
 		if !s.esc && s.kFrom+8 <= len(t.in) {
 			// The key's first 8 bytes straight from the input, with the bytes
 			// past its end masked off.
@@ -356,10 +424,11 @@ func (t *Transformer) object(out []byte, depth int) ([]byte, error) {
 	}
 	ms := t.members[base:]
 	if !sorted {
-		order := t.order
-		if depth == 0 && t.sameShape(ms) {
-			order = t.shapeOrd // the same keys as the last record: no duplicates, same order
-		} else {
+		var order []ord
+		if depth == 0 {
+			order = t.knownOrder(ms) // the keys of a record before: no duplicates, same order
+		}
+		if order == nil {
 			// RFC 8785 section 3.2.3: sort by the UTF-16 code units of the raw keys.
 			t.order = t.order[:0]
 			for i, m := range ms {
@@ -379,50 +448,69 @@ func (t *Transformer) object(out []byte, depth int) ([]byte, error) {
 				t.saveShape(ms)
 			}
 		}
-		from := ms[0].start // members are in output order before the sort
-		t.scratch = append(t.scratch[:0], out[from:]...)
-		out = out[:from]
-		for i, o := range order {
-			if i > 0 {
-				out = append(out, ',')
+		if !t.check {
+			from := ms[0].start // members are in output order before the sort
+			t.scratch = append(t.scratch[:0], out[from:]...)
+			out = out[:from]
+			for i, o := range order {
+				if i > 0 {
+					out = append(out, ',')
+				}
+				m := ms[o.i]
+				out = append(out, t.scratch[m.start-from:m.end-from]...)
 			}
-			m := ms[o.i]
-			out = append(out, t.scratch[m.start-from:m.end-from]...)
 		}
 	}
-	t.members = t.members[:base]
-	if depth == 0 {
-		// Only at the top: an enclosing object's key being read (appended
-		// to t.members after its value) may still hold decoded bytes here.
-		t.keys = t.keys[:0]
+	if depth > 0 {
+		// The top object's members (and their decoded keys) stay until
+		// the next call, for Members; an enclosing object's key being
+		// read (appended to t.members after its value) may still hold
+		// decoded bytes in t.keys here.
+		t.members = t.members[:base]
 	}
 	return append(out, '}'), nil
 }
 
-// sameShape reports whether the members ms have exactly the keys, in the
-// same input order, of the shape saved last.
-func (t *Transformer) sameShape(ms []span) bool {
-	if len(ms) != len(t.shapeEnds) {
+// knownOrder is the sorted order of the members ms when a shape saved has
+// exactly their keys, in the same input order; nil otherwise.
+func (t *Transformer) knownOrder(ms []span) []ord {
+	sum := t.shapeSum(ms)
+	for i := range t.shapes {
+		if sh := &t.shapes[i]; sh.sum == sum && t.sameShape(sh, ms) {
+			return sh.ord
+		}
+	}
+	return nil
+}
+
+// sameShape reports whether the members ms have exactly the keys of sh, in
+// the same input order.
+func (t *Transformer) sameShape(sh *shape, ms []span) bool {
+	if len(ms) != len(sh.ends) {
 		return false
 	}
 	from := 0
 	for i, m := range ms {
-		if !bytes.Equal(t.key(m), t.shapeKeys[from:t.shapeEnds[i]]) {
+		if !bytes.Equal(t.key(m), sh.keys[from:sh.ends[i]]) {
 			return false
 		}
-		from = t.shapeEnds[i]
+		from = sh.ends[i]
 	}
 	return true
 }
 
-// saveShape remembers the keys of ms and t.order, their sorted order.
+// saveShape remembers the keys of ms and t.order, their sorted order, in
+// place of the oldest shape.
 func (t *Transformer) saveShape(ms []span) {
-	t.shapeKeys, t.shapeEnds = t.shapeKeys[:0], t.shapeEnds[:0]
+	sh := &t.shapes[t.next]
+	t.next = (t.next + 1) % shapeCount
+	sh.keys, sh.ends = sh.keys[:0], sh.ends[:0]
 	for _, m := range ms {
-		t.shapeKeys = append(t.shapeKeys, t.key(m)...)
-		t.shapeEnds = append(t.shapeEnds, len(t.shapeKeys))
+		sh.keys = append(sh.keys, t.key(m)...)
+		sh.ends = append(sh.ends, len(sh.keys))
 	}
-	t.shapeOrd = append(t.shapeOrd[:0], t.order...)
+	sh.ord = append(sh.ord[:0], t.order...)
+	sh.sum = t.shapeSum(ms)
 }
 
 func (t *Transformer) array(out []byte, depth int) ([]byte, error) {

@@ -6,9 +6,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -255,6 +257,57 @@ func TestAppendValue(t *testing.T) {
 	if _, _, err := tr.AppendValue(nil, []byte("   "), 1); !errors.As(err, &ce) || ce.Rule != canon.RuleSyntax || ce.Offset != 3 {
 		t.Fatalf("AppendValue(white space) = %v", err)
 	}
+}
+
+// checkSeeds are values Check and AppendValue must agree on: accepted ones
+// whose members need ordering, and one of each rule broken.
+var checkSeeds = []string{
+	`{"type":"metric","ts":"t","v":1.50,"tags":{"b":1,"a":2}}`, `{"ts":"t","type":"m"}`,
+	`[{"b":1,"a":2},{"b":1,"a":2}]`, `  {"\u0062":"\u00e9","a":[1e2]} tail`, `"\ud83d\ude00"`, `-0`,
+	`{"b":1,"a":2,"b":3}`, `{"b":1,"a":2,"\u0061":3}`, `{"a":1,"b":}`, "{\"a\":\"\xff\"}",
+	`{"a":"\udc00"}`, `{"a":1e400}`, strings.Repeat("[", 65) + strings.Repeat("]", 65), `{"a":1`, ``,
+}
+
+// checkAgrees holds Check to AppendValue on in: the same end, the same
+// error, the same members; tc and ta are reused, so that the shapes of
+// the records before count.
+func checkAgrees(t *testing.T, tc, ta *canon.Transformer, in []byte) {
+	t.Helper()
+	end, err := tc.Check(in, 0)
+	_, wantEnd, wantErr := ta.AppendValue(nil, in, 0)
+	if fmt.Sprint(err) != fmt.Sprint(wantErr) || err == nil && end != wantEnd {
+		t.Fatalf("Check(%q) = %d, %v; AppendValue: %d, %v", in, end, err, wantEnd, wantErr)
+	}
+	var got, want []string
+	for name, value := range tc.Members(in) {
+		got = append(got, string(name)+"="+string(value))
+	}
+	for name, value := range ta.Members(in) {
+		want = append(want, string(name)+"="+string(value))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Check(%q): members %q; after AppendValue %q", in, got, want)
+	}
+}
+
+// TestCheck: Check accepts and refuses what AppendValue does, the same way.
+func TestCheck(t *testing.T) {
+	var tc, ta canon.Transformer
+	for _, s := range checkSeeds {
+		checkAgrees(t, &tc, &ta, []byte(s))
+	}
+	// Check leaves the transformer writing canonical forms.
+	if out, err := tc.Append(nil, []byte(checkSeeds[0])); err != nil || string(out) != `{"tags":{"a":2,"b":1},"ts":"t","type":"metric","v":1.5}` {
+		t.Fatalf("Append after Check = %s, %v", out, err)
+	}
+}
+
+func FuzzCheck(f *testing.F) {
+	for _, s := range checkSeeds {
+		f.Add([]byte(s))
+	}
+	var tc, ta canon.Transformer
+	f.Fuzz(func(t *testing.T, in []byte) { checkAgrees(t, &tc, &ta, in) })
 }
 
 func FuzzTransform(f *testing.F) {

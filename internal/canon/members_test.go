@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/monsys/hub/internal/canon"
@@ -66,15 +67,104 @@ func TestMembers(t *testing.T) {
 	})
 }
 
+// transformerMembers is what Transformer.Members gives after tr.Append(in):
+// the names in order and the values, copied.
+func transformerMembers(tr *canon.Transformer, in []byte) (names, values []string) {
+	for name, value := range tr.Members(in) {
+		names = append(names, string(name))
+		values = append(values, string(value))
+	}
+	return names, values
+}
+
+// TestTransformerMembers: after a value it accepted, the transformer gives
+// the top object's members as Members does; after anything else, none.
+func TestTransformerMembers(t *testing.T) {
+	var tr canon.Transformer
+	for _, tc := range []struct {
+		name, in string
+		ok       bool // Append accepts in
+	}{
+		{"ok/empty", `{}`, true},
+		{"ok/canonical", `{"a":1,"b":"x","c":[1,{"d":null}],"e":{"f":true}}`, true},
+		{"ok/unsorted", `{"type":"m","ts":"t","b":{"z":1,"y":2},"a":[{"d":1,"c":2}]}`, true},
+		{"ok/white-space", "{ \"a\" :\t1 ,\r\n\"b\" : [ 1 , 2 ] , \"c\":\"}\" } ", true},
+		{"ok/escaped-names", `{"\u0076":1,"a\"b":"\\","c\\":"\"}"}`, true},
+		{"ok/escaped-names-nested", `{"\u0074ype":{"\u0062":1,"\u0061":{"\u0063":2}},"\u0074s":[{"\u0065":3}],"v":1.50}`, true},
+		{"ok/after-a-longer-object", `{"x":1}`, true},
+		{"ok/array-holds-objects", `[{"a":1},{"b":2}]`, true},
+		{"ok/scalar", `"s"`, true},
+		{"fail/duplicate", `{"a":1,"b":2,"a":3}`, false},
+		{"fail/duplicate-escaped", `{"b":1,"a":2,"\u0061":3}`, false},
+		{"fail/syntax-late", `{"a":1,"b":2,"c":}`, false},
+		{"fail/data-after", `{"a":1} x`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := []byte(tc.in)
+			if _, err := tr.Append(nil, in); (err == nil) != tc.ok {
+				t.Fatalf("Append(%s): %v", in, err)
+			}
+			names, values := transformerMembers(&tr, in)
+			var wantNames, wantValues []string
+			if tc.ok && in[0] == '{' {
+				want, order := membersOf(t, in)
+				for _, n := range order {
+					wantNames = append(wantNames, n)
+					wantValues = append(wantValues, string(want[n]))
+				}
+			}
+			if !slices.Equal(names, wantNames) || !slices.Equal(values, wantValues) {
+				t.Fatalf("Members(%s) = %q %q, want %q %q", in, names, values, wantNames, wantValues)
+			}
+		})
+	}
+	t.Run("ok/stops-when-told", func(t *testing.T) {
+		in := []byte(`{"a":1,"b":2}`)
+		if _, err := tr.Append(nil, in); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for range tr.Members(in) {
+			n++
+			break
+		}
+		if n != 1 {
+			t.Fatalf("%d members after a break, want 1", n)
+		}
+	})
+}
+
 // FuzzMembers holds Members to encoding/json on every object the
-// canonicalizer accepts (valid, no duplicate names).
+// canonicalizer accepts (valid, no duplicate names), and the transformer's
+// Members to Members.
 func FuzzMembers(f *testing.F) {
 	for _, s := range []string{`{}`, `{"a":1}`, `{"a":[1,"]"],"b":{"c":"\""}}`, "{\"\\u0041\" : \"x\" , \"b\":null}"} {
 		f.Add([]byte(s))
 	}
+	var tr canon.Transformer
 	f.Fuzz(func(t *testing.T, in []byte) {
-		if _, err := canon.Transform(in); err != nil {
+		_, err := tr.Append(nil, in)
+		names, values := transformerMembers(&tr, in)
+		if err != nil {
+			if names != nil {
+				t.Fatalf("%q refused (%v), yet members %q", in, err, names)
+			}
 			return
+		}
+		if len(in) == 0 || bytes.TrimLeft(in, " \t\r\n")[0] != '{' {
+			if names != nil {
+				t.Fatalf("%q is no object, yet members %q", in, names)
+			}
+			return
+		}
+		all, order := membersOf(t, in)
+		if !slices.Equal(names, order) {
+			t.Fatalf("%q: the transformer's members %q, Members %q", in, names, order)
+		}
+		for i, n := range names {
+			if values[i] != string(all[n]) {
+				t.Fatalf("%q: member %q = %s, Members %s", in, n, values[i], all[n])
+			}
 		}
 		var want map[string]json.RawMessage
 		if json.Unmarshal(in, &want) != nil {

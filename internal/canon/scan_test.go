@@ -56,9 +56,9 @@ func TestSpecialMask(t *testing.T) {
 }
 
 // TestShapeReuse runs records through one Transformer, so that each may
-// reuse the key order of the one before: same keys, same keys spelled with
-// escapes, a duplicate where the last record had two different keys,
-// nested objects and arrays of the same shape.
+// reuse the key order of one before: same keys, same keys spelled with
+// escapes, a duplicate where a record before had two different keys,
+// nested objects and arrays of the same shape, kinds that alternate.
 func TestShapeReuse(t *testing.T) {
 	var tr Transformer
 	for _, tc := range []struct{ in, want string }{
@@ -74,6 +74,15 @@ func TestShapeReuse(t *testing.T) {
 		{`[{"b":1,"a":2},{"b":1,"a":2}]`, `[{"a":2,"b":1},{"a":2,"b":1}]`},
 		{`{"\uffff":1,"😀":2}`, "{\"😀\":2,\"\uffff\":1}"},
 		{`{"\uffff":3,"😀":4}`, "{\"😀\":4,\"\uffff\":3}"},
+		// Kinds that alternate, each reusing its own order.
+		{`{"type":"m","ts":"t","v":1}`, `{"ts":"t","type":"m","v":1}`},
+		{`{"type":"p","ts":"t","pid":1,"exe":"x"}`, `{"exe":"x","pid":1,"ts":"t","type":"p"}`},
+		{`{"type":"m","ts":"u","v":2}`, `{"ts":"u","type":"m","v":2}`},
+		{`{"type":"p","ts":"u","pid":2,"exe":"y"}`, `{"exe":"y","pid":2,"ts":"u","type":"p"}`},
+		{`{"type":"p","ts":"u","pid":2,"pid":3}`, "error"},
+		{`{"type":"m","ts":"u","type":3}`, "error"},
+		{`{"type":"m","ts":"u","\u0074s":3}`, "error"},
+		{`{"type":"m","v":1,"ts":"u"}`, `{"ts":"u","type":"m","v":1}`},
 	} {
 		got, err := tr.Append(nil, []byte(tc.in))
 		if tc.want == "error" {
