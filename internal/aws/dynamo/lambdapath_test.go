@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,7 +25,9 @@ import (
 
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/app"
+	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/batch/batchtest"
+	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/local/emu"
 	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/sig"
@@ -131,6 +135,7 @@ type lambdaPath struct {
 	event   events.APIGatewayProxyRequest // the agent's ingest event; body and signature set per batch
 	c       *commitCase
 	rp      *replay
+	client  *dynamodb.Client // the deployed client over rp
 }
 
 func newLambdaPath(tb testing.TB) *lambdaPath {
@@ -164,7 +169,7 @@ func newLambdaPath(tb testing.TB) *lambdaPath {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	lp := &lambdaPath{handler: h, c: c, rp: rp}
+	lp := &lambdaPath{handler: h, c: c, rp: rp, client: client}
 	if err := json.Unmarshal(raw, &lp.event); err != nil {
 		tb.Fatal(err)
 	}
@@ -319,6 +324,56 @@ func BenchmarkLambdaPath(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkIngestCalls is the store adapter's calls of an accepted signed
+// batch on the Lambda path's deployed client and replayed answers, each on
+// its own: the agent's state read, the begin, the batch's index entry and
+// item (PutBatch: two calls, and the body's compression), the end.
+func BenchmarkIngestCalls(b *testing.B) {
+	lp := newLambdaPath(b)
+	st, err := dynamo.New(lp.client, lp.c.fx.tables)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := b.Context()
+	a, err := st.Agents.GetAgentState(ctx, lp.c.agent)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := batchtest.Body(a.LastSeq+1, commitDays[0].Format("2006-01-02"))
+	sum := sha256.Sum256(body)
+	at := commitT0.Add(time.Minute)
+	p := hub.Pending{Seq: a.LastSeq + 1, SHA: hex.EncodeToString(sum[:]), PrevSeq: a.LastSeq, PrevSHA: a.LastBatchSHA, At: at}
+	day := commitDays[0].UTC()
+	sb := hub.StoredBatch{TenantID: a.TenantID, AgentID: a.AgentID, Key: hub.SignedBatchKey(p.Seq), Seq: p.Seq, SHA: p.SHA,
+		Signed: true, Signature: sig.Sign(lp.c.key, body), Body: body, Records: 100, MinTS: day, MaxTS: day.Add(99 * time.Second),
+		Days: []string{day.Format("2006-01-02")}, ReceivedAt: at}
+	for _, bc := range []struct {
+		name string
+		call func() error
+	}{
+		{"GetAgentState", func() error { _, err := st.Agents.GetAgentState(ctx, a.AgentID); return err }},
+		{"BeginBatch", func() error {
+			return st.Commits.BeginBatch(ctx, a.AgentID, p, a.SigningPubKey, a.AgentVersion, a.MaxAgentVersion)
+		}},
+		{"PutBatchIndex", func() error { return st.Batches.PutBatchIndex(ctx, sb) }},
+		{"PutBatch", func() error { return st.Batches.PutBatch(ctx, sb) }},
+		{"EndBatch", func() error { return st.Commits.EndBatch(ctx, a.AgentID, p) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			runtime.GC()
+			b.ResetTimer()
+			start := cpuTime(b)
+			for range b.N {
+				if err := bc.call(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
+		})
+	}
 }
 
 // lambdaRing is how many distinct events BenchmarkLambdaPath sends in turn.
