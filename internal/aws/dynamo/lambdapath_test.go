@@ -315,6 +315,9 @@ func BenchmarkLambdaPath(b *testing.B) {
 	b.SetBytes(int64(len(batchtest.Body(1, "2026-03-29"))))
 	b.ReportAllocs()
 	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	live, gcs := ms.HeapAlloc, ms.NumGC
 	b.ResetTimer()
 	start := cpuTime(b)
 	for i := range b.N {
@@ -324,6 +327,10 @@ func BenchmarkLambdaPath(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
+	runtime.ReadMemStats(&ms)
+	// The collections per batch and the live heap they mark, at the start.
+	b.ReportMetric(float64(ms.NumGC-gcs)/float64(b.N), "gc/op")
+	b.ReportMetric(float64(live)/(1<<20), "live-MB")
 }
 
 // BenchmarkIngestCalls is the store adapter's calls of an accepted signed
