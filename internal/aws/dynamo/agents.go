@@ -118,20 +118,33 @@ func (s *Agents) CreateAgent(ctx context.Context, a hub.Agent) error {
 
 // update runs one conditional UpdateItem on an agent that must exist.
 func (s *conn) update(ctx context.Context, op, id, expr, cond string, n map[string]string, v item) error {
-	c := "attribute_exists(agent_id)"
-	if cond != "" {
-		c += " AND (" + cond + ")"
+	return s.updateIf(ctx, op, id, aws.String(expr), agentExistsAnd(cond), n, v)
+}
+
+// agentExistsAnd is the condition of an update of an agent that must
+// exist and meet cond (none if empty).
+func agentExistsAnd(cond string) *string {
+	if cond == "" {
+		return aws.String("attribute_exists(agent_id)")
 	}
-	in := agentUpdate(s.t.Agents, agentKey(id), expr, n, v)
-	in.ConditionExpression = aws.String(c)
-	_, err := s.db.UpdateItem(ctx, in)
-	return classify(op+" "+id, err)
+	return aws.String("attribute_exists(agent_id) AND (" + cond + ")")
+}
+
+// updateIf is update with the expression and the whole condition given as
+// the SDK takes them: the ingest's begin and end make theirs once.
+func (s *conn) updateIf(ctx context.Context, op, id string, expr, cond *string, n map[string]string, v item) error {
+	in := s.agentUpdate(agentKey(id), expr, n, v)
+	in.ConditionExpression = cond
+	if _, err := s.db.UpdateItem(ctx, in); err != nil {
+		return classify(op+" "+id, err)
+	}
+	return nil
 }
 
 // agentUpdate is an UpdateItem of one item of the agents table; empty
 // names or values are left out, as DynamoDB requires.
-func agentUpdate(table string, key item, expr string, n map[string]string, v item) *dynamodb.UpdateItemInput {
-	in := &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: key, UpdateExpression: aws.String(expr)}
+func (s *conn) agentUpdate(key item, expr *string, n map[string]string, v item) *dynamodb.UpdateItemInput {
+	in := &dynamodb.UpdateItemInput{TableName: s.agents, Key: key, UpdateExpression: expr}
 	if len(n) > 0 {
 		in.ExpressionAttributeNames = n
 	}
@@ -248,7 +261,7 @@ func (s *Agents) PinCert(ctx context.Context, id string, c hub.CertPin, expect s
 // profile runs one UpdateItem on an agent's profile item, which it creates
 // if need be.
 func (s *Agents) profile(ctx context.Context, op, id, expr string, n map[string]string, v item) error {
-	_, err := s.db.UpdateItem(ctx, agentUpdate(s.t.Agents, profileKey(id), expr, n, v))
+	_, err := s.db.UpdateItem(ctx, s.agentUpdate(profileKey(id), aws.String(expr), n, v))
 	return classify(op+" "+id, err)
 }
 
@@ -293,12 +306,18 @@ func pendingKey(p hub.Pending, v item) item {
 	return v
 }
 
+// The begin's and the end's expressions, made once (every ingest writes both).
+var (
+	beginExpr = aws.String("SET last_seq = :seq, last_batch_sha = :sha, pending = :p, agent_version = :v, max_agent_version = :mv, " +
+		"last_seen = :t, last_signed_at = :t, live_at = :t, live_b = :b, live_shard = :sh")
+	beginCond = agentExistsAnd("last_seq = :prev AND attribute_not_exists(pending) AND signing_pubkey = :pub")
+	endExpr   = aws.String("REMOVE pending")
+	endCond   = agentExistsAnd(samePending + " AND attribute_not_exists(pending.#undo)")
+)
+
 // BeginBatch implements hub.SeqStore: the commit point of a signed batch.
 func (s *Commits) BeginBatch(ctx context.Context, id string, p hub.Pending, pub []byte, version, maxVersion string) error {
-	return s.update(ctx, "begin batch", id,
-		"SET last_seq = :seq, last_batch_sha = :sha, pending = :p, agent_version = :v, max_agent_version = :mv, last_seen = :t, last_signed_at = :t, "+
-			"live_at = :t, live_b = :b, live_shard = :sh",
-		"last_seq = :prev AND attribute_not_exists(pending) AND signing_pubkey = :pub", nil,
+	return s.updateIf(ctx, "begin batch", id, beginExpr, beginCond, nil,
 		item{":seq": vn(p.Seq), ":sha": vs(p.SHA), ":p": pendingValue(p), ":v": vs(version), ":mv": vs(maxVersion),
 			":t": vt(p.At), ":prev": vn(p.PrevSeq), ":pub": vb(pub), ":sh": vs(shardOf(id)), ":b": vt(liveBucket(id, p.At))})
 }
@@ -315,8 +334,7 @@ func (s *Commits) ClaimBatch(ctx context.Context, id string, seen, next hub.Pend
 
 // EndBatch implements hub.ClaimStore.
 func (s *Commits) EndBatch(ctx context.Context, id string, p hub.Pending) error {
-	return s.update(ctx, "end batch", id, "REMOVE pending", samePending+" AND attribute_not_exists(pending.#undo)",
-		pendingNames, pendingKey(p, item{}))
+	return s.updateIf(ctx, "end batch", id, endExpr, endCond, pendingNames, pendingKey(p, make(item, 3)))
 }
 
 // AbortBatch implements hub.SeqStore.

@@ -42,8 +42,11 @@ func (s *Batches) PutBatch(ctx context.Context, b hub.StoredBatch) error {
 	if err := s.PutBatchIndex(ctx, b); err != nil {
 		return err
 	}
-	it := item{"agent_id": vs(b.AgentID), "batch_key": vs(b.Key), "tenant_id": vs(b.TenantID), "sha256": vs(b.SHA),
-		"signed": vbool(b.Signed), bodyZ: vb(compressBody(b.Body)), "records": vn(int64(b.Records)), "received_at": vt(b.ReceivedAt)}
+	z := compressBody(b.Body)
+	defer z.release() // the call is over: the SDK has sent (or dropped) the request
+	it := make(item, 13)
+	it["agent_id"], it["batch_key"], it["tenant_id"], it["sha256"] = vs(b.AgentID), vs(b.Key), vs(b.TenantID), vs(b.SHA)
+	it["signed"], it[bodyZ], it["records"], it["received_at"] = vbool(b.Signed), vb(z.b), vn(int64(b.Records)), vt(b.ReceivedAt)
 	if b.Signed {
 		it["seq"], it["signature"] = vn(b.Seq), vs(b.Signature)
 	}
@@ -51,7 +54,7 @@ func (s *Batches) PutBatch(ctx context.Context, b hub.StoredBatch) error {
 		it["min_ts"], it["max_ts"] = vt(b.MinTS), vt(b.MaxTS)
 		it["days"] = &types.AttributeValueMemberSS{Value: b.Days}
 	}
-	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.t.Batches), Item: it})
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.batches, Item: it})
 	return classify("put batch", err)
 }
 
@@ -61,7 +64,7 @@ func (s *Batches) PutBatchIndex(ctx context.Context, b hub.StoredBatch) error {
 	for _, d := range b.Days {
 		e := item{"tday": vs(IndexPartition(b.TenantID, d, shard)), "entry": vs(indexEntry(b)),
 			"agent_id": vs(b.AgentID), "batch_key": vs(b.Key), "min_ts": vt(b.MinTS), "max_ts": vt(b.MaxTS)}
-		if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.t.BatchIndex), Item: e}); err != nil {
+		if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.batchIndex, Item: e}); err != nil {
 			return classify("put batch index "+d, err)
 		}
 	}

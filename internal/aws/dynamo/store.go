@@ -20,10 +20,13 @@ type API interface {
 }
 
 // conn is what every store of this package shares: the client and the
-// table names.
+// table names (and, for the tables every ingest writes, the names as the
+// SDK's inputs take them, made once: the SDK only reads them).
 type conn struct {
 	db API
 	t  Tables
+
+	agents, batches, batchIndex *string
 }
 
 // New returns the hub's stores over the given tables, one adapter per
@@ -47,11 +50,14 @@ func newConn(db API, t Tables) (conn, error) {
 			return conn{}, fmt.Errorf("dynamo: every table name is required, got %+v", t)
 		}
 	}
-	return conn{db: db, t: t}, nil
+	return conn{db: db, t: t, agents: aws.String(t.Agents), batches: aws.String(t.Batches), batchIndex: aws.String(t.BatchIndex)}, nil
 }
 
+// consistent is ConsistentRead: true, for every GetItem (the SDK only reads it).
+var consistent = aws.Bool(true)
+
 func (s *conn) get(ctx context.Context, op, table string, k item) (item, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: k, ConsistentRead: aws.Bool(true)})
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: s.name(table), Key: k, ConsistentRead: consistent})
 	if err != nil {
 		return nil, classify(op, err)
 	}
@@ -59,4 +65,18 @@ func (s *conn) get(ctx context.Context, op, table string, k item) (item, error) 
 		return nil, fmt.Errorf("%s: %w", op, hub.ErrNotFound)
 	}
 	return out.Item, nil
+}
+
+// name is table as an SDK input member: the one made once for the tables
+// every ingest writes, a new one for the others.
+func (s *conn) name(table string) *string {
+	switch table {
+	case s.t.Agents:
+		return s.agents
+	case s.t.Batches:
+		return s.batches
+	case s.t.BatchIndex:
+		return s.batchIndex
+	}
+	return aws.String(table)
 }
