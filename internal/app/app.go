@@ -318,6 +318,7 @@ func notReady(ctx context.Context, log *slog.Logger, function string, ev events.
 
 // settingsAndClients is the part of the wiring that needs no stored state.
 func settingsAndClients(ctx context.Context, getenv func(string) string) (Settings, Clients, *slog.Logger, error) {
+	TuneGC(getenv)
 	log := Logger(output)
 	s, err := FromEnv(getenv)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -30,6 +31,7 @@ import (
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/local/emu"
 	"github.com/monsys/hub/internal/local/emu/emutest"
+	"github.com/monsys/hub/internal/samtemplate"
 	"github.com/monsys/hub/internal/sig"
 )
 
@@ -213,6 +215,26 @@ func lambdaEnv(tb testing.TB) map[string]string {
 	}
 }
 
+// deployedGC gives the benchmark's process the garbage collector the
+// deployed ingest function has: app.TuneGC with the memory template.yaml
+// gives IngestFunction, as Lambda's AWS_LAMBDA_FUNCTION_MEMORY_SIZE says it
+// (GOGC or GOMEMLIMIT set when the benchmark runs win, as they would in the
+// function's environment). Both benchmarks run under it, so their ratio
+// compares the same process settings.
+func deployedGC(b *testing.B) {
+	tpl, err := samtemplate.Load("../../../template.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	mem := fmt.Sprint(tpl.Functions()["IngestFunction"].Prop(tpl, "MemorySize"))
+	env := map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": mem,
+		"GOGC": os.Getenv("GOGC"), "GOMEMLIMIT": os.Getenv("GOMEMLIMIT")}
+	if _, ok := app.LambdaGCSettings(func(k string) string { return env[k] }); !ok && env["GOGC"]+env["GOMEMLIMIT"] == "" {
+		b.Fatalf("no collector tuning for IngestFunction's MemorySize %q", mem)
+	}
+	b.Cleanup(app.TuneGC(func(k string) string { return env[k] }))
+}
+
 // lambdaClients are the clients app.LoadClients builds in a Lambda
 // environment (lambdaEnv).
 func lambdaClients(tb testing.TB) app.Clients {
@@ -300,6 +322,7 @@ func TestLambdaPath(t *testing.T) {
 
 // BenchmarkLambdaPath is the ingest function on the steady path of a warm function.
 func BenchmarkLambdaPath(b *testing.B) {
+	deployedGC(b)
 	lp := newLambdaPath(b)
 	// A ring of events, each handed to the function as a fresh copy (the
 	// runtime reads every invocation's event into a new buffer): the
@@ -397,6 +420,7 @@ func cpuTime(tb testing.TB) int64 {
 
 // BenchmarkLambdaFloor is SHA-256, Ed25519 verify and a generic JSON decode of the same body.
 func BenchmarkLambdaFloor(b *testing.B) {
+	deployedGC(b)
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		b.Fatal(err)
