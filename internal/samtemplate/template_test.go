@@ -184,8 +184,14 @@ func TestEnvMatchesCode(t *testing.T) {
 
 // lambdaReserved are variables the Lambda runtime sets itself.
 func lambdaReserved(v string) bool {
-	return strings.HasPrefix(v, "AWS_") || strings.HasPrefix(v, "LAMBDA_") || v == "_HANDLER" || v == "TZ"
+	return strings.HasPrefix(v, "AWS_") || strings.HasPrefix(v, "LAMBDA_") || v == "_HANDLER" || v == "TZ" ||
+		goRuntime(v)
 }
+
+// goRuntime: the Go runtime's own settings, which app.TuneGC reads only to
+// leave them to an operator who sets them (docs/dynamodb.md, "The garbage
+// collector"); the template need not set them.
+func goRuntime(v string) bool { return v == "GOGC" || v == "GOMEMLIMIT" }
 
 // Each function has its own role, and no role policy allows a wildcard action
 // or a "*" resource.
