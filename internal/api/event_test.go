@@ -6,13 +6,13 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/batch/batchtest"
+	"github.com/monsys/hub/internal/benchcpu"
 )
 
 // proxyEvents are the API Gateway events of testdata/events and
@@ -266,33 +266,24 @@ func BenchmarkDecodeEvent(b *testing.B) {
 	b.Run("DecodeEvent", func(b *testing.B) {
 		b.SetBytes(int64(len(data)))
 		b.ReportAllocs()
-		start := cpuTime(b)
+		start := benchcpu.Now(b)
 		for b.Loop() {
 			if _, err := api.DecodeEvent(data); err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(benchcpu.Now(b)-start)/float64(b.N), "cpu-ns/op")
 	})
 	b.Run("encoding-json", func(b *testing.B) {
 		b.SetBytes(int64(len(data)))
 		b.ReportAllocs()
-		start := cpuTime(b)
+		start := benchcpu.Now(b)
 		for b.Loop() {
 			var ev events.APIGatewayProxyRequest
 			if err := json.Unmarshal(data, &ev); err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(benchcpu.Now(b)-start)/float64(b.N), "cpu-ns/op")
 	})
-}
-
-// cpuTime is the process's CPU time so far, user and system, in nanoseconds.
-func cpuTime(tb testing.TB) int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,6 +16,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/monsys/hub/internal/app"
+	"github.com/monsys/hub/internal/benchcpu"
 )
 
 // answering is an HTTP client that answers every DynamoDB call with the
@@ -94,22 +94,13 @@ func BenchmarkDynamoDBSteps(b *testing.B) {
 			c := lambdaDynamoDB(b, bc.opts...)
 			in := beginInput()
 			b.ReportAllocs()
-			start := cpuNow(b)
+			start := benchcpu.Now(b)
 			for b.Loop() {
 				if _, err := c.UpdateItem(b.Context(), in); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(cpuNow(b)-start)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(benchcpu.Now(b)-start)/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// cpuNow is the process's CPU time so far, user and system, in nanoseconds.
-func cpuNow(tb testing.TB) int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }

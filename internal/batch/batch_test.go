@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/monsys/hub/internal/batch"
 	"github.com/monsys/hub/internal/batch/batchtest"
+	"github.com/monsys/hub/internal/benchcpu"
 	"github.com/monsys/hub/internal/canon"
 )
 
@@ -339,13 +339,13 @@ func BenchmarkParse(b *testing.B) {
 	body := batchtest.Body(1743501600000000001, "2026-03-29")
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
-	start := cpuTime(b)
+	start := benchcpu.Now(b)
 	for b.Loop() {
 		if _, err := batch.Parse(body, true); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(benchcpu.Now(b)-start)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkParseCanonical parses the same body as the deep checks of a pack
@@ -355,25 +355,16 @@ func BenchmarkParseCanonical(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	n := 0
-	start := cpuTime(b)
+	start := benchcpu.Now(b)
 	for b.Loop() {
 		if _, err := batch.ParseCanonical(body, true, func(_ int, c []byte) { n += len(c) }); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(benchcpu.Now(b)-start)/float64(b.N), "cpu-ns/op")
 	if n == 0 {
 		b.Fatal("no canonical form handed over")
 	}
-}
-
-// cpuTime is the process's CPU time so far, user and system, in nanoseconds.
-func cpuTime(tb testing.TB) int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 func BenchmarkParse1000(b *testing.B) {

@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/batch/batchtest"
+	"github.com/monsys/hub/internal/benchcpu"
 	"github.com/monsys/hub/internal/hub"
 	"github.com/monsys/hub/internal/local/emu"
 	"github.com/monsys/hub/internal/local/emu/emutest"
@@ -342,14 +342,14 @@ func BenchmarkLambdaPath(b *testing.B) {
 	runtime.ReadMemStats(&ms)
 	live, gcs := ms.HeapAlloc, ms.NumGC
 	b.ResetTimer()
-	start := cpuTime(b)
+	start := benchcpu.Now(b)
 	for i := range b.N {
 		ev := evs[i%len(evs)]
 		if status, out := lp.send(b, append(make([]byte, 0, len(ev)), ev...)); status != http.StatusAccepted {
 			b.Fatalf("status %d: %s", status, out)
 		}
 	}
-	b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(benchcpu.Now(b)-start)/float64(b.N), "cpu-ns/op")
 	runtime.ReadMemStats(&ms)
 	// The collections per batch and the live heap they mark, at the start.
 	b.ReportMetric(float64(ms.NumGC-gcs)/float64(b.N), "gc/op")
@@ -395,28 +395,19 @@ func BenchmarkIngestCalls(b *testing.B) {
 			b.ReportAllocs()
 			runtime.GC()
 			b.ResetTimer()
-			start := cpuTime(b)
+			start := benchcpu.Now(b)
 			for range b.N {
 				if err := bc.call(); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(benchcpu.Now(b)-start)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
 
 // lambdaRing is how many distinct events BenchmarkLambdaPath sends in turn.
 const lambdaRing = 64
-
-// cpuTime is the process's CPU time so far, user and system, in nanoseconds.
-func cpuTime(tb testing.TB) int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
 
 // BenchmarkLambdaFloor is SHA-256, Ed25519 verify and a generic JSON decode of the same body.
 func BenchmarkLambdaFloor(b *testing.B) {
@@ -432,8 +423,8 @@ func BenchmarkLambdaFloor(b *testing.B) {
 	b.ReportAllocs()
 	runtime.GC()
 	b.ResetTimer()
-	start := cpuTime(b)
-	defer func() { b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op") }()
+	start := benchcpu.Now(b)
+	defer func() { b.ReportMetric(float64(benchcpu.Now(b)-start)/float64(b.N), "cpu-ns/op") }()
 	for range b.N {
 		d := sha256.Sum256(body)
 		if !ed25519.Verify(pub, d[:], s) {
