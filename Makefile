@@ -64,7 +64,8 @@ $(BIN)/%/bootstrap: FORCE
 .PHONY: bench
 bench: node_modules/.package-lock.json ## benchmarks, reported as ratios measured in one run, and the request units of an ingest
 	bash scripts/bench-ratio.sh
-	@$(GO) test -count=1 -run '^TestIngestRequestUnits$$' ./internal/aws/dynamo/ | grep '^ingest units'
+	@# -v: go test shows a passing package's output only in verbose mode
+	@$(GO) test -count=1 -v -run '^TestIngestRequestUnits$$' ./internal/aws/dynamo/ | grep '^ingest units'
 	@echo "cold start of the deployed ingest bootstrap (built by deploy/Makefile, -tags lambda.norpc), mean of 10:"
 	@$(GO) test -run '^$$' -bench '^BenchmarkColdStart$$' -benchtime 10x ./functions/ingest/ | grep '^BenchmarkColdStart'
 	@echo "pack builder / floor (SHA-256 + gzip) at 200,000 records, best and median of 5 (scripts/bench-pack.sh: the full measurement):"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # bench-ratio.sh runs benchmarks five times each and prints the median ns/op
-# of each and their ratios, every ratio from one go test -bench run:
+# of each and their ratios. The benchmarks of a ratio run in turns, one round
+# of each at a time (go test -count=5 would run all of one before the other,
+# and a machine whose load changes in between would skew the ratio):
 #   - the ingest use case (internal/hub): Policy/Floor and Policy/FloorRaw;
 #   - the whole ingest Lambda path, event bytes to response bytes, with the
 #     real DynamoDB store and SDK behind an in-process transport
@@ -19,7 +21,10 @@ trap 'rm -f "$out"' EXIT
 ratios() {
 	local pkg=$1 regex=$2
 	shift 2
-	go test -run '^$' -bench "$regex" -benchtime=2s -count=5 "${extra[@]}" "$pkg" | tee "$out"
+	: >"$out"
+	for _ in 1 2 3 4 5; do
+		go test -run '^$' -bench "$regex" -benchtime=2s -count=1 "${extra[@]}" "$pkg" | tee -a "$out"
+	done
 	awk -v spec="$*" -v unit="$unit" '
 	/^Benchmark/ {
 		name = $1
