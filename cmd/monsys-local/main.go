@@ -65,7 +65,7 @@ func run() error {
 	case <-ctx.Done():
 		return nil
 	case <-waitChan(h):
-		return fmt.Errorf("listener stopped: %w", h.Wait())
+		return fmt.Errorf("the local hub stopped: %w", h.Wait())
 	}
 }
 

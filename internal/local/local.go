@@ -112,6 +112,11 @@ type Hub struct {
 	closeOnce sync.Once
 	done      chan struct{}
 	serveErr  error
+	// failErr is why an emulator's exit stopped the hub (watchEmulators).
+	failOnce sync.Once
+	failMu   sync.Mutex
+	failErr  error
+	watching func() // waits for the emulator watchers
 }
 
 // Info returns what hub.json says.
@@ -307,6 +312,7 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		return nil, err
 	}
 	h.stopTimer = make(chan struct{})
+	h.watching = watchEmulators(h.stopTimer, h.emulators(), h.fail)
 	go h.every(cfg.IntegrityEvery, cfg.IntegrityEvery, "integrity cycle", func(ctx context.Context) error {
 		_, err := h.Core.Integrity.Run(ctx)
 		return err
@@ -404,9 +410,15 @@ func (h *Hub) every(period, timeout time.Duration, what string, fn func(context.
 	}
 }
 
-// Wait blocks until the hub stops serving, returning why.
+// Wait blocks until the hub stops serving, returning why: the listener's
+// error, or the exit of an emulator the hub started.
 func (h *Hub) Wait() error {
 	<-h.done
+	h.failMu.Lock()
+	defer h.failMu.Unlock()
+	if h.failErr != nil {
+		return h.failErr
+	}
 	return h.serveErr
 }
 
@@ -418,6 +430,9 @@ func (h *Hub) Close() error {
 		defer cancel()
 		if h.stopTimer != nil {
 			close(h.stopTimer)
+		}
+		if h.watching != nil {
+			h.watching()
 		}
 		if h.https != nil {
 			errs = append(errs, h.https.Shutdown(ctx))
