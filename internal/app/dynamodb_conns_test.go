@@ -58,22 +58,7 @@ func BenchmarkDynamoDBConnections(b *testing.B) {
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			var conns atomic.Int64
-			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.Copy(io.Discard, r.Body)
-				w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-				_, _ = w.Write([]byte(`{"Item":{"agent_id":{"S":"a"}}}`))
-			}))
-			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-				if s == http.StateNew {
-					conns.Add(1)
-				}
-			}
-			srv.StartTLS()
-			defer srv.Close()
-			hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-				tr.TLSClientConfig = &tls.Config{RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
-			})
+			srv, hc, conns := dynamoLikeServer(b)
 			call := tc.call(b, srv, hc)
 			b.ResetTimer()
 			for range b.N {
@@ -83,3 +68,72 @@ func BenchmarkDynamoDBConnections(b *testing.B) {
 		})
 	}
 }
+
+// dynamoLikeServer is a local HTTPS server that answers every request as
+// DynamoDB answers a GetItem, the SDK transport that trusts it, and the
+// count of connections it accepted.
+func dynamoLikeServer(tb testing.TB) (*httptest.Server, *awshttp.BuildableClient, *atomic.Int64) {
+	conns := new(atomic.Int64)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		_, _ = w.Write([]byte(`{"Item":{"agent_id":{"S":"a"}}}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	tb.Cleanup(srv.Close)
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.TLSClientConfig = &tls.Config{RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
+	})
+	return srv, hc, conns
+}
+
+// TestDynamoDBKeepsOneConnection: the deployed client's sequential calls
+// share one connection (with the SDK's own request body, about 30 in 1,000
+// calls opened a new one).
+func TestDynamoDBKeepsOneConnection(t *testing.T) {
+	srv, hc, conns := dynamoLikeServer(t)
+	c := dynamodb.New(dynamodb.Options{Region: "eu-west-1", HTTPClient: hc,
+		Credentials: aws.AnonymousCredentials{}, BaseEndpoint: aws.String(srv.URL)}, app.DynamoDBOptions)
+	in := &dynamodb.GetItemInput{TableName: aws.String("t"),
+		Key: map[string]types.AttributeValue{"agent_id": &types.AttributeValueMemberS{Value: "a"}}}
+	const calls = 1000
+	for range calls {
+		if _, err := c.GetItem(t.Context(), in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One connection; a second one now and then would be the race of a
+	// loaded machine, not 30.
+	if n := conns.Load(); n > 2 {
+		t.Fatalf("%d connections for %d sequential calls, want 1", n, calls)
+	}
+}
+
+// TestReplayableBodyShortBody: a body shorter than its Content-Length is an
+// error that says so, and nothing is sent.
+func TestReplayableBodyShortBody(t *testing.T) {
+	sent := 0
+	o := dynamodb.Options{HTTPClient: doerFunc(func(*http.Request) (*http.Response, error) { sent++; return nil, io.EOF })}
+	app.DynamoDBOptions(&o)
+	req, err := http.NewRequest(http.MethodPost, "https://dynamodb.eu-west-1.amazonaws.com/", io.NopCloser(strings.NewReader("{}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = 10
+	if _, err := o.HTTPClient.Do(req); err == nil || !strings.Contains(err.Error(), "10-byte body") || sent != 0 {
+		t.Fatalf("Do: %v, sent %d", err, sent)
+	}
+	app.DynamoDBOptions(&o) // applied twice: still one wrapper
+	if _, err := o.HTTPClient.Do(req); err == nil {
+		t.Fatal("no error")
+	}
+}
+
+type doerFunc func(*http.Request) (*http.Response, error)
+
+func (f doerFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }

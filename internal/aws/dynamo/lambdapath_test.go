@@ -154,7 +154,12 @@ func newLambdaPath(tb testing.TB) *lambdaPath {
 	// in a Lambda environment), with the replaying transport in place of
 	// the network's; recording sends on to the emulator.
 	deployed := lambdaClients(tb)
-	client := dynamodb.New(deployed.DynamoDB.Options(), func(o *dynamodb.Options) { o.HTTPClient = rp })
+	client := dynamodb.New(deployed.DynamoDB.Options(), func(o *dynamodb.Options) {
+		// The replaying client in place of the transport, under what
+		// DynamoDBOptions puts around it (the request body made replayable).
+		o.HTTPClient = rp
+		app.DynamoDBOptions(o)
+	})
 	core := c.service(client)
 	// The deployed request log line, formatted and written (to the null
 	// device: the function writes it to its standard output).
