@@ -266,24 +266,24 @@ func BenchmarkDecodeEvent(b *testing.B) {
 	b.Run("DecodeEvent", func(b *testing.B) {
 		b.SetBytes(int64(len(data)))
 		b.ReportAllocs()
-		start := benchcpu.Now(b)
+		reportCPU := benchcpu.Start(b)
 		for b.Loop() {
 			if _, err := api.DecodeEvent(data); err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64(benchcpu.Now(b)-start)/float64(b.N), "cpu-ns/op")
+		reportCPU()
 	})
 	b.Run("encoding-json", func(b *testing.B) {
 		b.SetBytes(int64(len(data)))
 		b.ReportAllocs()
-		start := benchcpu.Now(b)
+		reportCPU := benchcpu.Start(b)
 		for b.Loop() {
 			var ev events.APIGatewayProxyRequest
 			if err := json.Unmarshal(data, &ev); err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64(benchcpu.Now(b)-start)/float64(b.N), "cpu-ns/op")
+		reportCPU()
 	})
 }

@@ -94,13 +94,13 @@ func BenchmarkDynamoDBSteps(b *testing.B) {
 			c := lambdaDynamoDB(b, bc.opts...)
 			in := beginInput()
 			b.ReportAllocs()
-			start := benchcpu.Now(b)
+			reportCPU := benchcpu.Start(b)
 			for b.Loop() {
 				if _, err := c.UpdateItem(b.Context(), in); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(benchcpu.Now(b)-start)/float64(b.N), "cpu-ns/op")
+			reportCPU()
 		})
 	}
 }
