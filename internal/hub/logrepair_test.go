@@ -95,15 +95,9 @@ func TestKeyChangesCutFromTheLog(t *testing.T) {
 		// While the cycle resubmits the cut unpin, a new key is pinned and
 		// its submission is cut too: the cycle's clear leaves the pin's mark,
 		// and the next cycle logs the pin.
-		cut := &cutLog{}
-		lf := newLogFx(t, func(l *tlog.Log) hub.LogSubmitter { cut.Log = l; return cut })
+		lf, cut := newCutLogFx(t)
 		a := lf.enrolled()
-		lf.clock.Advance(time.Second)
-		cut.mu.Lock()
-		cut.fail = 1
-		cut.mu.Unlock()
-		_, err := lf.core.Agents.RotateSigningKey(lf.ctx, lf.admin, a.id)
-		wantCode(t, err, hub.CodeUnavailable)
+		lf.cutUnpin(cut, a.id)
 		newKey, _, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
 			t.Fatal(err)
@@ -140,12 +134,7 @@ func TestKeyChangesCutFromTheLog(t *testing.T) {
 		cut.Log = lf.log
 		lf.packFx = newPackFxCore(t, hub.PackConfig{}, app.CoreConfig{Log: cut})
 		a := lf.enrolled()
-		lf.clock.Advance(time.Second)
-		cut.mu.Lock()
-		cut.fail = 1
-		cut.mu.Unlock()
-		_, err := lf.core.Agents.RotateSigningKey(lf.ctx, lf.admin, a.id)
-		wantCode(t, err, hub.CodeUnavailable)
+		lf.cutUnpin(cut, a.id)
 		lf.cycle()
 		if st := lf.agentState(a.id); st.LogMark != "" {
 			t.Fatalf("mark %q left", st.LogMark)

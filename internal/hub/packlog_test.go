@@ -58,6 +58,23 @@ type logFx struct {
 	sw  *swapProver
 }
 
+// newCutLogFx is a logFx whose submissions to the log can be lost (cutLog.loseNext).
+func newCutLogFx(t *testing.T) (*logFx, *cutLog) {
+	cut := &cutLog{}
+	return newLogFx(t, func(l *tlog.Log) hub.LogSubmitter { cut.Log = l; return cut }), cut
+}
+
+// cutUnpin unpins agent id's key a second later (rotate-signing-key) with
+// its submission to the log lost: the unpin is stored, the call answers
+// unavailable.
+func (lf *logFx) cutUnpin(cut *cutLog, id string) {
+	lf.t.Helper()
+	lf.clock.Advance(time.Second)
+	cut.loseNext(1)
+	_, err := lf.core.Agents.RotateSigningKey(lf.ctx, lf.admin, id)
+	wantCode(lf.t, err, hub.CodeUnavailable)
+}
+
 func newLogFx(t *testing.T, submit func(*tlog.Log) hub.LogSubmitter) *logFx {
 	t.Helper()
 	lf := &logFx{mem: tlogtest.NewMemory(), ws: tlogtest.NewWitnesses(11, 12)}
@@ -159,15 +176,9 @@ func TestPacksCarryProofs(t *testing.T) {
 		// rotate-signing-key writes the unpin, its submission is lost (the
 		// admin's retry finds no key to unpin): the next pack naming the
 		// agent logs it from the key history.
-		cut := &cutLog{}
-		lf := newLogFx(t, func(l *tlog.Log) hub.LogSubmitter { cut.Log = l; return cut })
+		lf, cut := newCutLogFx(t)
 		a := lf.enrolled()
-		lf.clock.Advance(time.Second)
-		cut.mu.Lock()
-		cut.fail = 1
-		cut.mu.Unlock()
-		_, err := lf.core.Agents.RotateSigningKey(lf.ctx, lf.admin, a.id)
-		wantCode(t, err, hub.CodeUnavailable)
+		lf.cutUnpin(cut, a.id)
 		if st := lf.agentState(a.id); len(st.SigningPubKey) != 0 {
 			t.Fatal("the unpin was not stored")
 		}
@@ -181,18 +192,12 @@ func TestPacksCarryProofs(t *testing.T) {
 		// again: the unpin's write marked the agent log pending, and the
 		// next integrity cycle submits its whole key history and clears the
 		// mark.
-		cut := &cutLog{}
-		lf := newLogFx(t, func(l *tlog.Log) hub.LogSubmitter { cut.Log = l; return cut })
+		lf, cut := newCutLogFx(t)
 		a := lf.enrolled()
 		if st := lf.agentState(a.id); st.LogMark != "" {
 			t.Fatalf("mark %q left after a pin that was logged", st.LogMark)
 		}
-		lf.clock.Advance(time.Second)
-		cut.mu.Lock()
-		cut.fail = 1
-		cut.mu.Unlock()
-		_, err := lf.core.Agents.RotateSigningKey(lf.ctx, lf.admin, a.id)
-		wantCode(t, err, hub.CodeUnavailable)
+		lf.cutUnpin(cut, a.id)
 		st := lf.agentState(a.id)
 		h := hub.KeyHistory(st)
 		if len(h) != 1 || h[0].UnpinnedAt.IsZero() {

@@ -339,6 +339,13 @@ type cutLog struct {
 	fail int
 }
 
+// loseNext makes the next n submissions lost.
+func (c *cutLog) loseNext(n int) {
+	c.mu.Lock()
+	c.fail = n
+	c.mu.Unlock()
+}
+
 func (c *cutLog) Submit(ctx context.Context, es ...tlog.Entry) ([]tlog.ID, error) {
 	c.mu.Lock()
 	if c.fail > 0 {
