@@ -113,7 +113,6 @@ type Hub struct {
 	done      chan struct{}
 	serveErr  error
 	// failErr is why an emulator's exit stopped the hub (watchEmulators).
-	failOnce sync.Once
 	failMu   sync.Mutex
 	failErr  error
 	watching func() // waits for the emulator watchers

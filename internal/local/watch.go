@@ -51,15 +51,16 @@ func (h *Hub) emulators() map[string]emu.Emulator {
 	return ems
 }
 
-// fail stops the hub's listener; Wait returns err.
+// fail stops the hub's listener; Wait returns err (the first one).
 func (h *Hub) fail(err error) {
-	h.failOnce.Do(func() {
-		h.cfg.Log.Error("the local hub stops: an emulator it runs ended", "err", err)
-		h.failMu.Lock()
+	h.failMu.Lock()
+	first := h.failErr == nil
+	if first {
 		h.failErr = err
-		h.failMu.Unlock()
-		if h.https != nil {
-			_ = h.https.Close()
-		}
-	})
+	}
+	h.failMu.Unlock()
+	if first {
+		h.cfg.Log.Error("the local hub stops: an emulator it runs ended", "err", err)
+		_ = h.https.Close()
+	}
 }
