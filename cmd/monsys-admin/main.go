@@ -47,6 +47,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/monsys/hub/internal/aws/ddb"
 	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/aws/kmssign"
 	"github.com/monsys/hub/internal/ca"
@@ -117,7 +118,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("load AWS config: %w", err)
 	}
-	c := Clients{DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}
+	db, err := ddb.FromSDK(dynamodb.NewFromConfig(cfg))
+	if err != nil {
+		return err
+	}
+	c := Clients{DynamoDB: db, KMS: kms.NewFromConfig(cfg)}
 	if o.TruststoreBucket != "" {
 		c.S3 = s3.NewFromConfig(cfg, func(so *s3.Options) { so.UsePathStyle = *pathStyle })
 	}
@@ -153,7 +158,7 @@ type Options struct {
 
 // Clients are the AWS clients the bootstrap calls; S3 may be nil (no truststore upload).
 type Clients struct {
-	DynamoDB *dynamodb.Client
+	DynamoDB *ddb.Client // the data plane: the tool creates no table
 	KMS      *kms.Client
 	S3       *s3.Client
 }

@@ -58,8 +58,8 @@ func envWithKMS(t *testing.T) (Options, Clients, string) {
 		t.Fatal(err)
 	}
 	prefix := emutest.UniquePrefix(t)
-	ddb := emutest.DynamoForTest(t)
-	if err := dynamo.CreateTables(ctx, ddb, dynamo.TablesWithPrefix(prefix)); err != nil {
+	db := emutest.DynamoForTest(t)
+	if err := dynamo.CreateTables(ctx, db, dynamo.TablesWithPrefix(prefix)); err != nil {
 		t.Fatal(err)
 	}
 	s3c := emutest.S3ForTest(t)
@@ -73,7 +73,7 @@ func envWithKMS(t *testing.T) (Options, Clients, string) {
 	}
 	return Options{CAKeyID: aws.ToString(key.KeyMetadata.Arn), Tenant: "acme", TablePrefix: prefix, TruststoreBucket: bucket,
 			URL: "https://hub.example.com", Dir: t.TempDir()},
-		Clients{DynamoDB: ddb, KMS: k, S3: s3c}, hs.URL
+		Clients{DynamoDB: emutest.Data(t, db), KMS: k, S3: s3c}, hs.URL
 }
 
 func TestBootstrap(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/monsys/hub/internal/app"
 	"github.com/monsys/hub/internal/atomicfile"
+	"github.com/monsys/hub/internal/aws/ddb"
 	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/aws/kmssign"
 	"github.com/monsys/hub/internal/ca"
@@ -29,7 +30,7 @@ import (
 )
 
 // tenantsOf is the tenant use case over the hub's tables.
-func tenantsOf(db *dynamodb.Client, tables dynamo.Tables, clk clock.Clock) (*hub.Tenants, error) {
+func tenantsOf(db *ddb.Client, tables dynamo.Tables, clk clock.Clock) (*hub.Tenants, error) {
 	st, err := dynamo.New(db, tables)
 	if err != nil {
 		return nil, err
@@ -82,8 +83,12 @@ func (t *target) open(ctx context.Context, needCA bool) (Clients, error) {
 			return Clients{}, err
 		}
 		t.prefix, t.caKey = b.TablePrefix, b.CAKeyID
+		db, err := ddb.FromSDK(dynamodb.New(dynamodb.Options{Region: b.Region, BaseEndpoint: aws.String(b.DynamoDBEndpoint), Credentials: app.StaticCredentials()}))
+		if err != nil {
+			return Clients{}, err
+		}
 		return Clients{
-			DynamoDB: dynamodb.New(dynamodb.Options{Region: b.Region, BaseEndpoint: aws.String(b.DynamoDBEndpoint), Credentials: app.StaticCredentials()}),
+			DynamoDB: db,
 			KMS:      kms.New(kms.Options{Region: b.Region, BaseEndpoint: aws.String(b.KMSEndpoint), Credentials: app.StaticCredentials()}),
 		}, nil
 	}
@@ -97,7 +102,11 @@ func (t *target) open(ctx context.Context, needCA bool) (Clients, error) {
 	if err != nil {
 		return Clients{}, fmt.Errorf("load AWS config: %w", err)
 	}
-	return Clients{DynamoDB: dynamodb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}, nil
+	db, err := ddb.FromSDK(dynamodb.NewFromConfig(cfg))
+	if err != nil {
+		return Clients{}, err
+	}
+	return Clients{DynamoDB: db, KMS: kms.NewFromConfig(cfg)}, nil
 }
 
 // tenants is the tenant use case of the target hub.

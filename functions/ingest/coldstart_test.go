@@ -126,7 +126,7 @@ func functionEnv(tb testing.TB) []string {
 	if err := dynamo.CreateTables(ctx, db, tables); err != nil {
 		tb.Fatal(err)
 	}
-	st, err := dynamo.NewCA(db, tables)
+	st, err := dynamo.NewCA(emutest.Data(tb, db), tables)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/monsys/hub/internal/api"
+	"github.com/monsys/hub/internal/aws/ddb"
 	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/aws/kmssign"
 	"github.com/monsys/hub/internal/aws/s3store"
@@ -115,20 +116,34 @@ func flag(getenv func(string) string, name string) (bool, error) {
 	}
 }
 
-// Clients are the SDK clients the hub uses.
+// Clients are the AWS clients the hub's functions use: DynamoDB's data
+// plane through the hub's own client (internal/aws/ddb), KMS through the SDK's.
 type Clients struct {
-	DynamoDB *dynamodb.Client
+	DynamoDB *ddb.Client
 	KMS      *kms.Client
 }
 
-// LoadClients builds SDK clients from the default AWS configuration chain
-// (AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_KMS point them at local endpoints).
-func LoadClients(ctx context.Context) (Clients, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
+// LoadClients builds the clients from the default AWS configuration chain
+// (AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_KMS point them at local
+// endpoints); opts are added to the chain's (the benchmarks give their
+// in-process transport as config.WithHTTPClient).
+func LoadClients(ctx context.Context, opts ...func(*config.LoadOptions) error) (Clients, error) {
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return Clients{}, fmt.Errorf("load AWS config: %w", err)
 	}
-	return Clients{DynamoDB: dynamodb.NewFromConfig(cfg, DynamoDBOptions), KMS: kms.NewFromConfig(cfg)}, nil
+	return clientsOf(cfg)
+}
+
+// clientsOf builds the clients of cfg. The DynamoDB client takes the
+// region, endpoint, credentials, signer, retryer and HTTP client the SDK's
+// would have.
+func clientsOf(cfg aws.Config) (Clients, error) {
+	db, err := ddb.FromSDK(dynamodb.NewFromConfig(cfg))
+	if err != nil {
+		return Clients{}, fmt.Errorf("dynamodb client: %w", err)
+	}
+	return Clients{DynamoDB: db, KMS: kms.NewFromConfig(cfg)}, nil
 }
 
 // Logger is the JSON logger every function uses.

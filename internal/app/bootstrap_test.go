@@ -43,7 +43,7 @@ func deployedEnv(t *testing.T) (func(string) string, *dynamo.CA) {
 	if err := dynamo.CreateTables(t.Context(), ddb, tables); err != nil {
 		t.Fatal(err)
 	}
-	store, err := dynamo.NewCA(ddb, tables)
+	store, err := dynamo.NewCA(emutest.Data(t, ddb), tables)
 	if err != nil {
 		t.Fatal(err)
 	}

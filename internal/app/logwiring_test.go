@@ -53,7 +53,7 @@ func TestIntegrityPublishesAndRewindIsRefused(t *testing.T) {
 	}
 	submit := func(t *testing.T, env func(string) string, entries ...tlog.Entry) {
 		t.Helper()
-		sub, err := app.LogSubmitterFromEnv(env, db)
+		sub, err := app.LogSubmitterFromEnv(env, emutest.Data(t, db))
 		if err != nil {
 			t.Fatal(err)
 		}

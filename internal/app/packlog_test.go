@@ -17,6 +17,7 @@ import (
 	"github.com/monsys/hub/internal/aws/s3store"
 	"github.com/monsys/hub/internal/ca"
 	"github.com/monsys/hub/internal/hub"
+	"github.com/monsys/hub/internal/local/emu/emutest"
 	"github.com/monsys/hub/internal/pack"
 	"github.com/monsys/hub/internal/pack/packtest"
 	"github.com/monsys/hub/internal/storetest"
@@ -45,7 +46,7 @@ func TestConcurrentPackBuildersOneLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	newLog := func() *tlog.Log {
-		tl, _, err := app.NewLog(ctx, ls, app.LogParts{DynamoDB: db, S3: s3c, KMS: k})
+		tl, _, err := app.NewLog(ctx, ls, app.LogParts{DynamoDB: emutest.Data(t, db), S3: s3c, KMS: k})
 		if err != nil {
 			t.Error(err)
 		}
@@ -144,7 +145,7 @@ func TestConcurrentPackBuildersOneLog(t *testing.T) {
 		}
 		entries = append(entries, tlog.Pack(tenant, id, p.ManifestSHA256, pack.TimeString(p.GeneratedAt)))
 	}
-	st, err := dynamo.NewLogStore(db, table)
+	st, err := dynamo.NewLogStore(emutest.Data(t, db), table)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -444,7 +442,10 @@ func PackFunctionFromEnv(ctx context.Context, getenv func(string) string) (*Pack
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
-	c := Clients{DynamoDB: dynamodb.NewFromConfig(cfg, DynamoDBOptions), KMS: kms.NewFromConfig(cfg)}
+	c, err := clientsOf(cfg)
+	if err != nil {
+		return nil, err
+	}
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = ps.PathStyle })
 	withLog, err := packsLog(getenv, c, s3c, log)
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/app"
+	"github.com/monsys/hub/internal/aws/ddb"
 	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/aws/kmssign"
 	"github.com/monsys/hub/internal/aws/s3store"
@@ -103,7 +104,8 @@ type Hub struct {
 	Stores hub.Stores
 	// Log is the hub's transparency log (nil with Config.NoWitness).
 	Log      *tlog.Log
-	DynamoDB *dynamodb.Client
+	DynamoDB *dynamodb.Client // the control plane (the tables); and a way in for tests that play an insider
+	Data     *ddb.Client      // the data plane, as the functions send it
 	KMS      *kms.Client
 	S3       *s3.Client
 
@@ -215,6 +217,9 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if h.DynamoDB, err = emu.DynamoClient(ctx, endpoint); err != nil {
 		return nil, err
 	}
+	if h.Data, err = ddb.FromSDK(h.DynamoDB); err != nil {
+		return nil, err
+	}
 	kmsURL, err := h.startKMS(cfg)
 	if err != nil {
 		return nil, err
@@ -233,7 +238,7 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		KMSEndpoint: kmsURL, Region: "us-east-1", TablePrefix: cfg.TablePrefix, CAKeyID: keyID}); err != nil {
 		return nil, err
 	}
-	caStore, err := dynamo.NewCA(h.DynamoDB, tables)
+	caStore, err := dynamo.NewCA(h.Data, tables)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +253,7 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	var sub hub.LogSubmitter
 	var pub hub.LogPublisher
 	if cfg.NoWitness {
-		if sub, err = app.LogSubmitterFromEnv(func(string) string { return tables.Log }, h.DynamoDB); err != nil {
+		if sub, err = app.LogSubmitterFromEnv(func(string) string { return tables.Log }, h.Data); err != nil {
 			return nil, err
 		}
 	} else {
@@ -259,10 +264,10 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		sub, pub, h.Log = tl, tl, tl
 	}
 	settings := app.Settings{Tables: tables, CAKeyID: keyID, StaleAfter: cfg.StaleAfter}
-	if h.Core, err = app.NewCoreWithLog(ctx, settings, app.Clients{DynamoDB: h.DynamoDB, KMS: h.KMS}, hub.Env{Clock: cfg.Clock, Log: cfg.Log}, sub, pub); err != nil {
+	if h.Core, err = app.NewCoreWithLog(ctx, settings, app.Clients{DynamoDB: h.Data, KMS: h.KMS}, hub.Env{Clock: cfg.Clock, Log: cfg.Log}, sub, pub); err != nil {
 		return nil, err
 	}
-	if h.Stores, err = dynamo.New(h.DynamoDB, tables); err != nil {
+	if h.Stores, err = dynamo.New(h.Data, tables); err != nil {
 		return nil, err
 	}
 	auth, caPEM, err := authority(ctx, caStore, h.KMS, keyID, cfg.Clock.Now)

@@ -92,7 +92,7 @@ func (h *Hub) startLog(ctx context.Context, tables dynamo.Tables) (*tlog.Log, er
 	if cfg.RetentionDays > 0 {
 		ls.Retention = time.Duration(cfg.RetentionDays) * 24 * time.Hour
 	}
-	tl, _, err := app.NewLog(ctx, ls, app.LogParts{DynamoDB: h.DynamoDB, S3: h.S3, KMS: h.KMS, S3Now: cfg.Clock.Now})
+	tl, _, err := app.NewLog(ctx, ls, app.LogParts{DynamoDB: h.Data, S3: h.S3, KMS: h.KMS, S3Now: cfg.Clock.Now})
 	if err != nil {
 		return nil, fmt.Errorf("local hub: %w", err)
 	}
@@ -180,7 +180,7 @@ func (h *Hub) RewoundLog(ctx context.Context, name string) (*tlog.Log, error) {
 	if err := ensureBucket(ctx, h.S3, ls.Bucket); err != nil {
 		return nil, fmt.Errorf("local hub: rewound log: %w", err)
 	}
-	tl, _, err := app.NewLog(ctx, ls, app.LogParts{DynamoDB: h.DynamoDB, S3: h.S3, KMS: h.KMS, S3Now: h.cfg.Clock.Now})
+	tl, _, err := app.NewLog(ctx, ls, app.LogParts{DynamoDB: h.Data, S3: h.S3, KMS: h.KMS, S3Now: h.cfg.Clock.Now})
 	if err != nil {
 		return nil, fmt.Errorf("local hub: rewound log: %w", err)
 	}

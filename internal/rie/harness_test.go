@@ -255,10 +255,11 @@ func (w *world) newState(t *testing.T, name, stackName, tablePrefix string) *sta
 	if err := dynamo.CreateTables(ctx, db, st.tables); err != nil {
 		t.Fatal(err)
 	}
-	if st.stores, err = dynamo.New(db, st.tables); err != nil {
+	data := emutest.Data(t, db)
+	if st.stores, err = dynamo.New(data, st.tables); err != nil {
 		t.Fatal(err)
 	}
-	if st.ca, err = dynamo.NewCA(db, st.tables); err != nil {
+	if st.ca, err = dynamo.NewCA(data, st.tables); err != nil {
 		t.Fatal(err)
 	}
 	s3c, err := emu.S3Client(ctx, w.s3, w.s3User, w.s3Pass)

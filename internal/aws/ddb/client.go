@@ -434,3 +434,11 @@ func shouldEncode(c byte) bool {
 	}
 	return true
 }
+
+// FromSDK is New over the options of an SDK client.
+func FromSDK(c *dynamodb.Client) (*Client, error) {
+	if c == nil {
+		return nil, errors.New("ddb: nil SDK client")
+	}
+	return New(c.Options())
+}

@@ -89,7 +89,7 @@ var batchKinds = []batchKind{
 func TestCommitFaults(t *testing.T) {
 	db := emutest.DynamoForTest(t)
 	_, tables := newStore(t, db)
-	fx := &commitFx{db: db, tables: tables, auth: commitAuthority(t)}
+	fx := &commitFx{db: emutest.Data(t, db), tables: tables, auth: commitAuthority(t)}
 	var crashes, retryCrashes, faults atomic.Int64 // fault points covered
 	for _, kind := range batchKinds {
 		t.Run(kind.name, func(t *testing.T) {

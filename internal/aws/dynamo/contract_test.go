@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func newStore(t testing.TB, db *dynamodb.Client) (hub.Stores, dynamo.Tables) {
 	if err := dynamo.CreateTables(t.Context(), db, tables); err != nil {
 		t.Fatal(err)
 	}
-	s, err := dynamo.New(db, tables)
+	s, err := dynamo.New(emutest.Data(t, db), tables)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestCreateTablesIdempotent(t *testing.T) {
 func TestPutCACert(t *testing.T) {
 	db := emutest.DynamoForTest(t)
 	_, tables := newStore(t, db)
-	s, err := dynamo.NewCA(db, tables)
+	s, err := dynamo.NewCA(emutest.Data(t, db), tables)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +284,7 @@ func TestBatchIndex(t *testing.T) {
 		for n := range writes {
 			b := b1
 			b.AgentID = "ag_idx_cut" + strconv.FormatInt(n, 10)
-			f := &faultAPI{API: db}
+			f := &faultAPI{API: emutest.Data(t, db)}
 			f.setFault(crashAfter(n))
 			cut, err := dynamo.New(f, tables)
 			if err != nil {
@@ -314,4 +315,24 @@ func TestBatchIndex(t *testing.T) {
 			t.Errorf("GetBatch() after DeleteBatch = %v, want %v", err, hub.ErrNotFound)
 		}
 	})
+}
+
+// TestStoresRefuseTheSDKClient: the SDK's client keeps the control plane;
+// a store built over it is refused, so that every data-plane call goes
+// through the hub's own client.
+func TestStoresRefuseTheSDKClient(t *testing.T) {
+	db := emutest.DynamoForTest(t)
+	tables := dynamo.TablesWithPrefix("x-")
+	if _, err := dynamo.New(db, tables); err == nil || !strings.Contains(err.Error(), "control plane") {
+		t.Errorf("New: %v", err)
+	}
+	if _, err := dynamo.NewCA(db, tables); err == nil || !strings.Contains(err.Error(), "control plane") {
+		t.Errorf("NewCA: %v", err)
+	}
+	if _, err := dynamo.NewLogStore(db, tables.Log); err == nil || !strings.Contains(err.Error(), "control plane") {
+		t.Errorf("NewLogStore: %v", err)
+	}
+	if _, err := dynamo.New(emutest.Data(t, db), tables); err != nil {
+		t.Errorf("New over the data-plane client: %v", err)
+	}
 }

@@ -116,7 +116,7 @@ func TestIntegrityCostFollowsAttention(t *testing.T) {
 	db := emutest.DynamoForTest(t)
 	_, tables := newStore(t, db)
 	clk := clocktest.At(time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC))
-	cnt := &faultAPI{API: db, agents: tables.Agents}
+	cnt := &faultAPI{API: emutest.Data(t, db), agents: tables.Agents}
 	in, s := integrityOver(t, cnt, tables, clk)
 
 	now := clk.Now()
@@ -175,7 +175,7 @@ func TestIntegrityInterruptedRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := clocktest.At(time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC))
-	cnt := &faultAPI{API: db, agents: tables.Agents}
+	cnt := &faultAPI{API: emutest.Data(t, db), agents: tables.Agents}
 	in, s := integrityOver(t, cnt, tables, clk)
 	now := clk.Now()
 	quiet := fleet(t, s, "quiet", 6, now.Add(-2*time.Hour))

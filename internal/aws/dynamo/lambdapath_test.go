@@ -21,10 +21,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/monsys/hub/internal/api"
 	"github.com/monsys/hub/internal/app"
+	"github.com/monsys/hub/internal/aws/ddb"
 	"github.com/monsys/hub/internal/aws/dynamo"
 	"github.com/monsys/hub/internal/batch/batchtest"
 	"github.com/monsys/hub/internal/benchcpu"
@@ -137,13 +138,13 @@ type lambdaPath struct {
 	event   events.APIGatewayProxyRequest // the agent's ingest event; body and signature set per batch
 	c       *commitCase
 	rp      *replay
-	client  *dynamodb.Client // the deployed client over rp
+	client  *ddb.Client // the deployed client over rp
 }
 
 func newLambdaPath(tb testing.TB) *lambdaPath {
 	db := emutest.DynamoForTest(tb)
 	_, tables := newStore(tb, db)
-	fx := &commitFx{db: db, tables: tables, auth: commitAuthority(tb)}
+	fx := &commitFx{db: emutest.Data(tb, db), tables: tables, auth: commitAuthority(tb)}
 	c := fx.newCase(tb, batchKind{name: "signed-1-day", signed: true, days: 1})
 	recURL, err := url.Parse(aws.ToString(db.Options().BaseEndpoint))
 	if err != nil {
@@ -153,13 +154,7 @@ func newLambdaPath(tb testing.TB) *lambdaPath {
 	// The deployed client, built as the function builds it (app.LoadClients
 	// in a Lambda environment), with the replaying transport in place of
 	// the network's; recording sends on to the emulator.
-	deployed := lambdaClients(tb)
-	client := dynamodb.New(deployed.DynamoDB.Options(), func(o *dynamodb.Options) {
-		// The replaying client in place of the transport, under what
-		// DynamoDBOptions puts around it (the request body made replayable).
-		o.HTTPClient = rp
-		app.DynamoDBOptions(o)
-	})
+	client := lambdaClients(tb, config.WithHTTPClient(rp)).DynamoDB
 	core := c.service(client)
 	// The deployed request log line, formatted and written (to the null
 	// device: the function writes it to its standard output).
@@ -242,11 +237,11 @@ func deployedGC(b *testing.B) {
 
 // lambdaClients are the clients app.LoadClients builds in a Lambda
 // environment (lambdaEnv).
-func lambdaClients(tb testing.TB) app.Clients {
+func lambdaClients(tb testing.TB, opts ...func(*config.LoadOptions) error) app.Clients {
 	for k, v := range lambdaEnv(tb) {
 		tb.Setenv(k, v)
 	}
-	c, err := app.LoadClients(tb.Context())
+	c, err := app.LoadClients(tb.Context(), opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}

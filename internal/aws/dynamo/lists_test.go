@@ -21,7 +21,7 @@ import (
 // metered asks DynamoDB for the capacity of every query and item read and
 // adds it up.
 type metered struct {
-	*dynamodb.Client
+	dynamo.API
 	units float64
 	calls int // queries
 	gets  int
@@ -29,7 +29,7 @@ type metered struct {
 
 func (m *metered) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
 	in.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
-	out, err := m.Client.GetItem(ctx, in, o...)
+	out, err := m.API.GetItem(ctx, in, o...)
 	if err == nil && out.ConsumedCapacity != nil {
 		m.units += aws.ToFloat64(out.ConsumedCapacity.CapacityUnits)
 	}
@@ -39,7 +39,7 @@ func (m *metered) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...f
 
 func (m *metered) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	in.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
-	out, err := m.Client.Query(ctx, in, o...)
+	out, err := m.API.Query(ctx, in, o...)
 	if err == nil && out.ConsumedCapacity != nil {
 		m.units += aws.ToFloat64(out.ConsumedCapacity.CapacityUnits)
 	}
@@ -55,9 +55,10 @@ func (m *metered) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(
 // hold the pages to one query each.
 func TestListingReadUnits(t *testing.T) {
 	ctx := t.Context()
-	m := &metered{Client: emutest.DynamoForTest(t)}
+	sdk := emutest.DynamoForTest(t)
+	m := &metered{API: emutest.Data(t, sdk)}
 	tables := dynamo.TablesWithPrefix(emutest.UniquePrefix(t))
-	if err := dynamo.CreateTables(ctx, m.Client, tables); err != nil {
+	if err := dynamo.CreateTables(ctx, sdk, tables); err != nil {
 		t.Fatal(err)
 	}
 	s, err := dynamo.New(m, tables)

@@ -42,8 +42,8 @@ func New(db API, t Tables) (hub.Stores, error) {
 }
 
 func newConn(db API, t Tables) (conn, error) {
-	if db == nil {
-		return conn{}, fmt.Errorf("dynamo: nil client")
+	if err := dataPlane(db); err != nil {
+		return conn{}, err
 	}
 	for _, n := range []string{t.Credentials, t.Tenants, t.Agents, t.Batches, t.BatchIndex, t.Anomalies, t.Audit} {
 		if n == "" {
@@ -51,6 +51,20 @@ func newConn(db API, t Tables) (conn, error) {
 		}
 	}
 	return conn{db: db, t: t, agents: aws.String(t.Agents), batches: aws.String(t.Batches), batchIndex: aws.String(t.BatchIndex)}, nil
+}
+
+// dataPlane refuses a client the stores must not send through: none, or
+// the SDK's own, which keeps the control plane only (every data-plane call
+// goes through internal/aws/ddb; docs/dynamodb.md, "A DynamoDB client of
+// our own").
+func dataPlane(db any) error {
+	switch db.(type) {
+	case nil:
+		return fmt.Errorf("dynamo: nil client")
+	case *dynamodb.Client:
+		return fmt.Errorf("dynamo: the SDK's client is for the control plane: give the stores a *ddb.Client (ddb.FromSDK)")
+	}
+	return nil
 }
 
 // consistent is ConsistentRead: true, for every GetItem (the SDK only reads it).

@@ -96,6 +96,9 @@ func NewLogStore(db LogAPI, table string) (*LogStore, error) {
 	if db == nil || table == "" {
 		return nil, fmt.Errorf("dynamo: log store needs a client and a table name")
 	}
+	if err := dataPlane(db); err != nil {
+		return nil, err
+	}
 	return &LogStore{db: db, table: table}, nil
 }
 

@@ -18,7 +18,7 @@ func TestLogStoreContract(t *testing.T) {
 		if err := dynamo.CreateLogTable(t.Context(), db, table); err != nil {
 			t.Fatal(err)
 		}
-		s, err := dynamo.NewLogStore(db, table)
+		s, err := dynamo.NewLogStore(emutest.Data(t, db), table)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -38,9 +38,9 @@ const (
 func TestIngestRequestUnits(t *testing.T) {
 	db := newDB(t)
 	_, tables := newStore(t, db)
-	fx := &commitFx{db: db, tables: tables, auth: commitAuthority(t)}
+	fx := &commitFx{db: emutest.Data(t, db), tables: tables, auth: commitAuthority(t)}
 	c := fx.newCase(t, batchKind{name: "signed-1-day", signed: true, days: 1})
-	m := &dynamo.Meter{API: db, Schema: dynamo.Schema(tables), Estimate: true}
+	m := &dynamo.Meter{API: emutest.Data(t, db), Schema: dynamo.Schema(tables), Estimate: true}
 	svc := c.service(m)
 	send := func() hub.IngestResult {
 		c.seq++
@@ -164,7 +164,7 @@ const expireBatches = 20
 func TestExpireRequestUnits(t *testing.T) {
 	db := newDB(t)
 	_, tables := newStore(t, db)
-	fx := &commitFx{db: db, tables: tables, auth: commitAuthority(t)}
+	fx := &commitFx{db: emutest.Data(t, db), tables: tables, auth: commitAuthority(t)}
 	c := fx.newCase(t, batchKind{name: "signed-1-day", signed: true, days: 1})
 	svc := c.service(db)
 	for range expireBatches {
@@ -176,7 +176,7 @@ func TestExpireRequestUnits(t *testing.T) {
 			t.Fatalf("ingest seq %d: %+v, %v", c.seq, res, err)
 		}
 	}
-	m := &dynamo.Meter{API: db, Schema: dynamo.Schema(tables), Estimate: true}
+	m := &dynamo.Meter{API: emutest.Data(t, db), Schema: dynamo.Schema(tables), Estimate: true}
 	st, err := dynamo.New(m, tables)
 	if err != nil {
 		t.Fatal(err)

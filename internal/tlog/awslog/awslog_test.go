@@ -41,7 +41,7 @@ func stack(t testing.TB) tlog.Stores {
 	if err := dynamo.CreateLogTable(t.Context(), db, table); err != nil {
 		t.Fatal(err)
 	}
-	ls, err := dynamo.NewLogStore(db, table)
+	ls, err := dynamo.NewLogStore(emutest.Data(t, db), table)
 	if err != nil {
 		t.Fatal(err)
 	}

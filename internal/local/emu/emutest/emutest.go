@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/monsys/hub/internal/aws/ddb"
 	"github.com/monsys/hub/internal/local/emu"
 )
 
@@ -215,6 +216,23 @@ func DynamoForTest(t testing.TB) *dynamodb.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// Data is the hub's data-plane client (internal/aws/ddb) over the SDK
+// client c's settings: what the stores take.
+func Data(t testing.TB, c *dynamodb.Client) *ddb.Client {
+	t.Helper()
+	d, err := ddb.FromSDK(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// DataForTest is Data over DynamoForTest.
+func DataForTest(t testing.TB) *ddb.Client {
+	t.Helper()
+	return Data(t, DynamoForTest(t))
 }
 
 // S3EndpointForTest returns the test binary's S3 endpoint and credentials.
