@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"net/http"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +29,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/monsys/hub/internal/benchcpu"
 )
 
 // script is an HTTP client that answers each request with the next of its
@@ -380,4 +384,109 @@ func unsetenv(t *testing.T, k string) {
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// BenchmarkAttempt is the client's work for one call besides the codec:
+// the payload hash, the signature, the request and the answer's read, over
+// an in-process HTTP client.
+func BenchmarkAttempt(b *testing.B) {
+	body := bytes.Repeat([]byte("x"), 4000)
+	hc := &fixedAnswer{body: []byte(`{}`)}
+	c, err := New(sdkOptions(hc))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	defer benchcpu.Start(b)()
+	for range b.N {
+		if err := c.do(b.Context(), "PutItem", body, func([]byte) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// fixedAnswer answers every request with body, as an HTTP client does:
+// the request's body read, a new header map and body per answer.
+type fixedAnswer struct{ body []byte }
+
+func (f *fixedAnswer) Do(r *http.Request) (*http.Response, error) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	_ = r.Body.Close()
+	return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/x-amz-json-1.0"},
+		"X-Amz-Crc32": {strconv.FormatUint(uint64(crc32.ChecksumIEEE(f.body)), 10)}, "X-Amzn-Requestid": {"ABC"}, "Date": {"Sun, 06 Dec 2026 12:00:00 GMT"}},
+		Body: io.NopCloser(bytes.NewReader(f.body)), ContentLength: int64(len(f.body)), Request: r}, nil
+}
+
+// TestAsTheSDK runs the same calls through the SDK's client and this one,
+// each over the same scripted answers, and holds them to the same outcome:
+// the number of attempts, the error's text (the chain of wrappers and the
+// API error), and the classes of error the stores and the retryer ask about.
+func TestAsTheSDK(t *testing.T) {
+	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "")
+	unsetenv(t, "AWS_LAMBDA_FUNCTION_NAME")
+	in := &dynamodb.PutItemInput{TableName: aws.String("agents"),
+		Item:                                map[string]types.AttributeValue{"agent_id": &types.AttributeValueMemberS{Value: "ag_1"}},
+		ConditionExpression:                 aws.String("attribute_not_exists(agent_id)"),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}
+	ccf := answer{status: 400, body: `{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed","Item":{"agent_id":{"S":"ag_1"},"seq":{"N":"7"}}}`}
+	pte := answer{status: 400, body: `{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"too fast"}`}
+	thr := answer{status: 400, body: `{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"slow down"}`}
+	ise := answer{status: 500, body: `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"oops"}`}
+	unavailable := answer{status: 503, body: `<html>Service Unavailable</html>`, header: map[string]string{"Content-Type": "text/html"}}
+	notFound := answer{status: 400, body: `{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"Requested resource not found"}`}
+	denied := answer{status: 400, body: `{"__type":"com.amazon.coral.service#AccessDeniedException","Message":"User: x is not authorized"}`}
+	ok := answer{status: 200, body: `{}`}
+	for _, tc := range []struct {
+		name    string
+		answers []answer
+	}{
+		{"ok/first", []answer{ok}},
+		{"fail/condition", []answer{ccf}},
+		{"fail/not-found", []answer{notFound}},
+		{"fail/denied", []answer{denied}},
+		{"ok/after-throughput", []answer{pte, ok}},
+		{"fail/throughput-always", []answer{pte}},
+		{"fail/throttling-always", []answer{thr}},
+		{"ok/after-503-html", []answer{unavailable, ok}},
+		{"fail/500-always", []answer{ise}},
+		{"fail/reset-always", []answer{{err: errors.New("read: connection reset by peer")}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sdkScript, ourScript := &script{answers: tc.answers}, &script{answers: tc.answers}
+			_, sdkErr := dynamodb.New(sdkOptions(sdkScript)).PutItem(t.Context(), in)
+			c, _ := newTestClient(t, ourScript)
+			_, ourErr := c.PutItem(t.Context(), in)
+			if sdkScript.count() != ourScript.count() {
+				t.Errorf("%d attempts, the SDK %d", ourScript.count(), sdkScript.count())
+			}
+			if fmt.Sprint(ourErr) != fmt.Sprint(sdkErr) {
+				t.Errorf("error\n %v\nthe SDK's\n %v", ourErr, sdkErr)
+			}
+			var ourCCF, sdkCCF *types.ConditionalCheckFailedException
+			if errors.As(ourErr, &ourCCF) != errors.As(sdkErr, &sdkCCF) || ourCCF != nil && fmt.Sprint(ourCCF.Item) != fmt.Sprint(sdkCCF.Item) {
+				t.Errorf("ConditionalCheckFailedException %+v, the SDK's %+v", ourCCF, sdkCCF)
+			}
+			var ourRE, sdkRE *awshttp.ResponseError
+			if errors.As(ourErr, &ourRE) != errors.As(sdkErr, &sdkRE) || ourRE != nil && (ourRE.HTTPStatusCode() != sdkRE.HTTPStatusCode() || ourRE.ServiceRequestID() != sdkRE.ServiceRequestID()) {
+				t.Errorf("response error %v, the SDK's %v", ourRE, sdkRE)
+			}
+			for i := range min(len(sdkScript.bodies), len(ourScript.bodies)) {
+				if !jsonEqual(t, sdkScript.bodies[i], ourScript.bodies[i]) {
+					t.Errorf("request %d\n %s\nthe SDK's\n %s", i+1, ourScript.bodies[i], sdkScript.bodies[i])
+				}
+			}
+		})
+	}
+}
+
+func jsonEqual(t *testing.T, a, b []byte) bool {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal(a, &x); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &y); err != nil {
+		t.Fatal(err)
+	}
+	return reflect.DeepEqual(x, y)
 }
