@@ -463,7 +463,7 @@ func TestAsTheSDK(t *testing.T) {
 				t.Errorf("error\n %v\nthe SDK's\n %v", ourErr, sdkErr)
 			}
 			var ourCCF, sdkCCF *types.ConditionalCheckFailedException
-			if errors.As(ourErr, &ourCCF) != errors.As(sdkErr, &sdkCCF) || ourCCF != nil && fmt.Sprint(ourCCF.Item) != fmt.Sprint(sdkCCF.Item) {
+			if errors.As(ourErr, &ourCCF) != errors.As(sdkErr, &sdkCCF) || ourCCF != nil && !reflect.DeepEqual(ourCCF.Item, sdkCCF.Item) {
 				t.Errorf("ConditionalCheckFailedException %+v, the SDK's %+v", ourCCF, sdkCCF)
 			}
 			var ourRE, sdkRE *awshttp.ResponseError
