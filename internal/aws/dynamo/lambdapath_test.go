@@ -212,6 +212,7 @@ func lambdaEnv(tb testing.TB) map[string]string {
 		"AWS_ENDPOINT_URL":            "",
 		"AWS_ENDPOINT_URL_DYNAMODB":   "",
 		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_CA_BUNDLE":               "", // Lambda sets none (a machine may)
 	}
 }
 

@@ -166,7 +166,7 @@ func TestExpireRequestUnits(t *testing.T) {
 	_, tables := newStore(t, db)
 	fx := &commitFx{db: emutest.Data(t, db), tables: tables, auth: commitAuthority(t)}
 	c := fx.newCase(t, batchKind{name: "signed-1-day", signed: true, days: 1})
-	svc := c.service(db)
+	svc := c.service(fx.db)
 	for range expireBatches {
 		c.seq++
 		c.clk.Advance(time.Minute)
