@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go"
@@ -31,6 +32,7 @@ type Client struct {
 	region    string
 	creds     aws.CredentialsProvider // nil: requests go unsigned, as the SDK sends them
 	signer    dynamodb.HTTPSignerV4
+	sig       *sigV4 // nil: every request goes to signer
 	retryer   aws.RetryerV2
 	http      dynamodb.HTTPClient
 	crc       bool // check the answers' X-Amz-Crc32
@@ -87,6 +89,9 @@ func New(o dynamodb.Options) (*Client, error) {
 	}
 	if len(ep.Headers) > 0 {
 		c.header = ep.Headers.Clone()
+	}
+	if _, sdkDefault := o.HTTPSignerV4.(*v4.Signer); sdkDefault {
+		c.sig = &sigV4{host: signingHost(u.Scheme, u.Host), region: o.Region}
 	}
 	if _, anon := c.creds.(aws.AnonymousCredentials); anon {
 		c.creds = nil
@@ -171,7 +176,11 @@ func call[In, Out any](ctx context.Context, c *Client, op string, in *In, optFns
 	}
 	body, err := encode(make([]byte, 0, 1024), in)
 	if err != nil {
-		return nil, opError(op, fmt.Errorf("serialization failed: %w", err))
+		var invalid smithy.InvalidParamsError
+		if !errors.As(err, &invalid) {
+			err = &smithy.SerializationError{Err: err}
+		}
+		return nil, opError(op, err)
 	}
 	var out *Out
 	err = c.do(ctx, op, body, func(b []byte) (err error) {
@@ -315,7 +324,10 @@ func (c *Client) attempt(ctx context.Context, op string, body []byte, payloadHas
 		if err != nil {
 			return 0, false, fmt.Errorf("failed to retrieve credentials: %w", err)
 		}
-		if err := c.signer.SignHTTP(ctx, creds, req, payloadHash, "dynamodb", c.region, c.now().Add(skew).UTC()); err != nil {
+		at := c.now().Add(skew).UTC()
+		if c.sig != nil && c.sig.canSign(creds, c.header) {
+			c.sig.sign(h, creds, op, len(body), payloadHash, at)
+		} else if err := c.signer.SignHTTP(ctx, creds, req, payloadHash, sigService, c.region, at); err != nil {
 			return 0, false, fmt.Errorf("failed to sign request: %w", err)
 		}
 	}
