@@ -23,7 +23,7 @@ var errTODO = errors.New("ddb: not written yet")
 // ConditionalOperator) is refused with an error naming it, never dropped.
 // A nil input is refused.
 //
-// Beyond that (docs/dynamodb.md, "The request encoders"):
+// Beyond that:
 //   - the members come in the SDK's order (alphabetical), and a string is
 //     escaped byte for byte as the SDK's JSON writer does it, so the body is
 //     the SDK's own when no map has more than one entry;

@@ -3,12 +3,14 @@ package ddb
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // captureHTTP is the reference's HTTP client: it keeps the body of the
@@ -69,4 +71,32 @@ func sdkEncode(t testing.TB, in any) (body []byte, sent bool, err error) {
 		t.Fatalf("sdkEncode: %T is not an input of the six operations", in)
 	}
 	return hc.body, hc.sent, err
+}
+
+// TestSDKSendsBadValuesWrong pins why the encoders refuse what the SDK's
+// serializer does not know (TestEncodeRefuses): the SDK sends a body
+// DynamoDB cannot read, silently drops a list element, or panics. If an SDK
+// upgrade changes this, the encoders' refusals are to be checked again.
+func TestSDKSendsBadValuesWrong(t *testing.T) {
+	put := func(v types.AttributeValue) *dynamodb.PutItemInput {
+		return &dynamodb.PutItemInput{TableName: aws.String("t"), Item: map[string]types.AttributeValue{"a": v}}
+	}
+	for _, v := range []types.AttributeValue{nil, &types.UnknownUnionMember{Tag: "X"}} {
+		body, sent, err := sdkEncode(t, put(v))
+		if !sent || err != nil || json.Valid(body) {
+			t.Errorf("%T in a map: the SDK sent %v (%v) a body %s; it used to send invalid JSON", v, sent, err, body)
+		}
+	}
+	body, _, err := sdkEncode(t, put(&types.AttributeValueMemberL{Value: []types.AttributeValue{nil, &types.AttributeValueMemberS{Value: "x"}}}))
+	if err != nil || string(body) != `{"Item":{"a":{"L":[{"S":"x"}]}},"TableName":"t"}` {
+		t.Errorf("nil in a list: the SDK sent %s (%v); it used to drop the element", body, err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Errorf("a nil *types.AttributeValueMemberS: the SDK no longer panics")
+			}
+		}()
+		sdkEncode(t, put((*types.AttributeValueMemberS)(nil)))
+	}()
 }
