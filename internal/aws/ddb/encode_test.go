@@ -2,6 +2,7 @@ package ddb
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -724,5 +725,33 @@ func FuzzEncode(f *testing.F) {
 			t.Fatalf("body\n got %s\nwant %s", got, want)
 		}
 		sameJSON(t, got, want)
+	})
+}
+
+// TestAppendBase64 holds appendBase64 to the standard library at every
+// length up to 300 and on every byte value, appending after a prefix.
+func TestAppendBase64(t *testing.T) {
+	src := bytes.Repeat(everyByte, 2)
+	for l := 0; l <= 300; l++ {
+		for _, p := range [][]byte{nil, []byte("ab"), make([]byte, 3, 3+l)} {
+			p = slices.Clip(p)
+			got := appendBase64(p, src[l%7:l%7+l])
+			want := base64.StdEncoding.AppendEncode(slices.Clone(p), src[l%7:l%7+l])
+			if !bytes.Equal(got, want) {
+				t.Fatalf("length %d after %q:\n got %s\nwant %s", l, p, got, want)
+			}
+		}
+	}
+}
+
+// FuzzAppendBase64 is TestAppendBase64 on any bytes.
+func FuzzAppendBase64(f *testing.F) {
+	f.Add([]byte("prefix"), everyByte)
+	f.Fuzz(func(t *testing.T, prefix, src []byte) {
+		got := appendBase64(slices.Clone(prefix), src)
+		want := base64.StdEncoding.AppendEncode(slices.Clone(prefix), src)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("got %s\nwant %s", got, want)
+		}
 	})
 }
