@@ -642,8 +642,17 @@ var digitPairs = func() (t [4096]uint16) {
 // the rest of UTF-8 as is ('<', '>' and '&' too).
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		// eight bytes at a time while none is special: the loads merge into one
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if w&hiBits|below(w, 0x20)|zeroByte(w^(loBits*'"'))|zeroByte(w^(loBits*'\\'))|zeroByte(w^(loBits*0x7F)) != 0 {
+			break
+		}
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		b := s[i]
 		if b < utf8.RuneSelf {
 			if plain[b] {
@@ -687,6 +696,18 @@ func appendString(dst []byte, s string) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+const (
+	loBits = 0x0101010101010101
+	hiBits = 0x8080808080808080
+)
+
+// below marks (in its high bit) each byte of w under n, n <= 0x80, where w
+// has no byte of 0x80 or more; a byte above a marked one may be marked too.
+func below(w uint64, n byte) uint64 { return (w - loBits*uint64(n)) & ^w & hiBits }
+
+// zeroByte marks each zero byte of w, as below(w, 1) does.
+func zeroByte(w uint64) uint64 { return below(w, 1) }
 
 // plain marks the ASCII bytes written as they are.
 var plain = func() (t [utf8.RuneSelf]bool) {

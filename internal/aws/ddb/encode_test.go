@@ -755,3 +755,28 @@ func FuzzAppendBase64(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendStringEveryBytePlace: every byte value, and U+2028, at every
+// place of a string long enough for the eight-byte scan, escaped as the
+// SDK escapes it.
+func TestAppendStringEveryBytePlace(t *testing.T) {
+	const plainText = "abcdefghijklmnopq"
+	specials := []string{"\u2028", "\u2029", "é"}
+	for c := 0; c < 256; c++ {
+		specials = append(specials, string([]byte{byte(c)}))
+	}
+	for _, sp := range specials {
+		for at := 0; at <= len(plainText); at++ {
+			name := plainText[:at] + sp + plainText[at:]
+			in := &dynamodb.GetItemInput{TableName: aws.String(name), Key: item{}}
+			want, _, err := sdkEncode(t, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := encode(t, nil, in)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%q: got %s (%v)\nwant %s", name, got, err, want)
+			}
+		}
+	}
+}
