@@ -53,26 +53,14 @@ func encodeGetItem(dst []byte, in *dynamodb.GetItemInput) ([]byte, error) {
 	n0 := len(dst)
 	dst = append(dst, '{')
 	var err error
-	if in.ConsistentRead != nil {
-		dst = appendBool(member(dst, n0, "ConsistentRead"), *in.ConsistentRead)
+	dst = optBool(dst, n0, "ConsistentRead", in.ConsistentRead)
+	dst = optNames(dst, n0, in.ExpressionAttributeNames)
+	if dst, err = optItem(dst, n0, op, "Key", in.Key); err != nil {
+		return dst[:n0], err
 	}
-	if in.ExpressionAttributeNames != nil {
-		dst = appendNames(member(dst, n0, "ExpressionAttributeNames"), in.ExpressionAttributeNames)
-	}
-	if in.Key != nil {
-		if dst, err = appendItem(member(dst, n0, "Key"), in.Key, op, "Key"); err != nil {
-			return dst[:n0], err
-		}
-	}
-	if in.ProjectionExpression != nil {
-		dst = appendString(member(dst, n0, "ProjectionExpression"), *in.ProjectionExpression)
-	}
-	if in.ReturnConsumedCapacity != "" {
-		dst = appendString(member(dst, n0, "ReturnConsumedCapacity"), string(in.ReturnConsumedCapacity))
-	}
-	if in.TableName != nil {
-		dst = appendString(member(dst, n0, "TableName"), *in.TableName)
-	}
+	dst = optString(dst, n0, "ProjectionExpression", in.ProjectionExpression)
+	dst = optEnum(dst, n0, "ReturnConsumedCapacity", in.ReturnConsumedCapacity)
+	dst = optString(dst, n0, "TableName", in.TableName)
 	return append(dst, '}'), nil
 }
 
@@ -87,41 +75,10 @@ func encodePutItem(dst []byte, in *dynamodb.PutItemInput) ([]byte, error) {
 	case in.Expected != nil:
 		return dst, refused(op, "Expected")
 	}
-	n0 := len(dst)
-	dst = append(dst, '{')
-	var err error
-	if in.ConditionExpression != nil {
-		dst = appendString(member(dst, n0, "ConditionExpression"), *in.ConditionExpression)
-	}
-	if in.ExpressionAttributeNames != nil {
-		dst = appendNames(member(dst, n0, "ExpressionAttributeNames"), in.ExpressionAttributeNames)
-	}
-	if in.ExpressionAttributeValues != nil {
-		if dst, err = appendItem(member(dst, n0, "ExpressionAttributeValues"), in.ExpressionAttributeValues, op, "ExpressionAttributeValues"); err != nil {
-			return dst[:n0], err
-		}
-	}
-	if in.Item != nil {
-		if dst, err = appendItem(member(dst, n0, "Item"), in.Item, op, "Item"); err != nil {
-			return dst[:n0], err
-		}
-	}
-	if in.ReturnConsumedCapacity != "" {
-		dst = appendString(member(dst, n0, "ReturnConsumedCapacity"), string(in.ReturnConsumedCapacity))
-	}
-	if in.ReturnItemCollectionMetrics != "" {
-		dst = appendString(member(dst, n0, "ReturnItemCollectionMetrics"), string(in.ReturnItemCollectionMetrics))
-	}
-	if in.ReturnValues != "" {
-		dst = appendString(member(dst, n0, "ReturnValues"), string(in.ReturnValues))
-	}
-	if in.ReturnValuesOnConditionCheckFailure != "" {
-		dst = appendString(member(dst, n0, "ReturnValuesOnConditionCheckFailure"), string(in.ReturnValuesOnConditionCheckFailure))
-	}
-	if in.TableName != nil {
-		dst = appendString(member(dst, n0, "TableName"), *in.TableName)
-	}
-	return append(dst, '}'), nil
+	return appendWrite(dst, &writeMembers{input: op, cond: in.ConditionExpression,
+		names: in.ExpressionAttributeNames, values: in.ExpressionAttributeValues, itemName: "Item", item: in.Item,
+		rcc: in.ReturnConsumedCapacity, ricm: in.ReturnItemCollectionMetrics, rv: in.ReturnValues,
+		rvoccf: in.ReturnValuesOnConditionCheckFailure, table: in.TableName})
 }
 
 func encodeUpdateItem(dst []byte, in *dynamodb.UpdateItemInput) ([]byte, error) {
@@ -137,44 +94,10 @@ func encodeUpdateItem(dst []byte, in *dynamodb.UpdateItemInput) ([]byte, error) 
 	case in.Expected != nil:
 		return dst, refused(op, "Expected")
 	}
-	n0 := len(dst)
-	dst = append(dst, '{')
-	var err error
-	if in.ConditionExpression != nil {
-		dst = appendString(member(dst, n0, "ConditionExpression"), *in.ConditionExpression)
-	}
-	if in.ExpressionAttributeNames != nil {
-		dst = appendNames(member(dst, n0, "ExpressionAttributeNames"), in.ExpressionAttributeNames)
-	}
-	if in.ExpressionAttributeValues != nil {
-		if dst, err = appendItem(member(dst, n0, "ExpressionAttributeValues"), in.ExpressionAttributeValues, op, "ExpressionAttributeValues"); err != nil {
-			return dst[:n0], err
-		}
-	}
-	if in.Key != nil {
-		if dst, err = appendItem(member(dst, n0, "Key"), in.Key, op, "Key"); err != nil {
-			return dst[:n0], err
-		}
-	}
-	if in.ReturnConsumedCapacity != "" {
-		dst = appendString(member(dst, n0, "ReturnConsumedCapacity"), string(in.ReturnConsumedCapacity))
-	}
-	if in.ReturnItemCollectionMetrics != "" {
-		dst = appendString(member(dst, n0, "ReturnItemCollectionMetrics"), string(in.ReturnItemCollectionMetrics))
-	}
-	if in.ReturnValues != "" {
-		dst = appendString(member(dst, n0, "ReturnValues"), string(in.ReturnValues))
-	}
-	if in.ReturnValuesOnConditionCheckFailure != "" {
-		dst = appendString(member(dst, n0, "ReturnValuesOnConditionCheckFailure"), string(in.ReturnValuesOnConditionCheckFailure))
-	}
-	if in.TableName != nil {
-		dst = appendString(member(dst, n0, "TableName"), *in.TableName)
-	}
-	if in.UpdateExpression != nil {
-		dst = appendString(member(dst, n0, "UpdateExpression"), *in.UpdateExpression)
-	}
-	return append(dst, '}'), nil
+	return appendWrite(dst, &writeMembers{input: op, cond: in.ConditionExpression,
+		names: in.ExpressionAttributeNames, values: in.ExpressionAttributeValues, itemName: "Key", item: in.Key,
+		rcc: in.ReturnConsumedCapacity, ricm: in.ReturnItemCollectionMetrics, rv: in.ReturnValues,
+		rvoccf: in.ReturnValuesOnConditionCheckFailure, table: in.TableName, update: in.UpdateExpression})
 }
 
 func encodeDeleteItem(dst []byte, in *dynamodb.DeleteItemInput) ([]byte, error) {
@@ -188,41 +111,10 @@ func encodeDeleteItem(dst []byte, in *dynamodb.DeleteItemInput) ([]byte, error) 
 	case in.Expected != nil:
 		return dst, refused(op, "Expected")
 	}
-	n0 := len(dst)
-	dst = append(dst, '{')
-	var err error
-	if in.ConditionExpression != nil {
-		dst = appendString(member(dst, n0, "ConditionExpression"), *in.ConditionExpression)
-	}
-	if in.ExpressionAttributeNames != nil {
-		dst = appendNames(member(dst, n0, "ExpressionAttributeNames"), in.ExpressionAttributeNames)
-	}
-	if in.ExpressionAttributeValues != nil {
-		if dst, err = appendItem(member(dst, n0, "ExpressionAttributeValues"), in.ExpressionAttributeValues, op, "ExpressionAttributeValues"); err != nil {
-			return dst[:n0], err
-		}
-	}
-	if in.Key != nil {
-		if dst, err = appendItem(member(dst, n0, "Key"), in.Key, op, "Key"); err != nil {
-			return dst[:n0], err
-		}
-	}
-	if in.ReturnConsumedCapacity != "" {
-		dst = appendString(member(dst, n0, "ReturnConsumedCapacity"), string(in.ReturnConsumedCapacity))
-	}
-	if in.ReturnItemCollectionMetrics != "" {
-		dst = appendString(member(dst, n0, "ReturnItemCollectionMetrics"), string(in.ReturnItemCollectionMetrics))
-	}
-	if in.ReturnValues != "" {
-		dst = appendString(member(dst, n0, "ReturnValues"), string(in.ReturnValues))
-	}
-	if in.ReturnValuesOnConditionCheckFailure != "" {
-		dst = appendString(member(dst, n0, "ReturnValuesOnConditionCheckFailure"), string(in.ReturnValuesOnConditionCheckFailure))
-	}
-	if in.TableName != nil {
-		dst = appendString(member(dst, n0, "TableName"), *in.TableName)
-	}
-	return append(dst, '}'), nil
+	return appendWrite(dst, &writeMembers{input: op, cond: in.ConditionExpression,
+		names: in.ExpressionAttributeNames, values: in.ExpressionAttributeValues, itemName: "Key", item: in.Key,
+		rcc: in.ReturnConsumedCapacity, ricm: in.ReturnItemCollectionMetrics, rv: in.ReturnValues,
+		rvoccf: in.ReturnValuesOnConditionCheckFailure, table: in.TableName})
 }
 
 func encodeQuery(dst []byte, in *dynamodb.QueryInput) ([]byte, error) {
@@ -240,53 +132,10 @@ func encodeQuery(dst []byte, in *dynamodb.QueryInput) ([]byte, error) {
 	case in.QueryFilter != nil:
 		return dst, refused(op, "QueryFilter")
 	}
-	n0 := len(dst)
-	dst = append(dst, '{')
-	var err error
-	if in.ConsistentRead != nil {
-		dst = appendBool(member(dst, n0, "ConsistentRead"), *in.ConsistentRead)
-	}
-	if in.ExclusiveStartKey != nil {
-		if dst, err = appendItem(member(dst, n0, "ExclusiveStartKey"), in.ExclusiveStartKey, op, "ExclusiveStartKey"); err != nil {
-			return dst[:n0], err
-		}
-	}
-	if in.ExpressionAttributeNames != nil {
-		dst = appendNames(member(dst, n0, "ExpressionAttributeNames"), in.ExpressionAttributeNames)
-	}
-	if in.ExpressionAttributeValues != nil {
-		if dst, err = appendItem(member(dst, n0, "ExpressionAttributeValues"), in.ExpressionAttributeValues, op, "ExpressionAttributeValues"); err != nil {
-			return dst[:n0], err
-		}
-	}
-	if in.FilterExpression != nil {
-		dst = appendString(member(dst, n0, "FilterExpression"), *in.FilterExpression)
-	}
-	if in.IndexName != nil {
-		dst = appendString(member(dst, n0, "IndexName"), *in.IndexName)
-	}
-	if in.KeyConditionExpression != nil {
-		dst = appendString(member(dst, n0, "KeyConditionExpression"), *in.KeyConditionExpression)
-	}
-	if in.Limit != nil {
-		dst = strconv.AppendInt(member(dst, n0, "Limit"), int64(*in.Limit), 10)
-	}
-	if in.ProjectionExpression != nil {
-		dst = appendString(member(dst, n0, "ProjectionExpression"), *in.ProjectionExpression)
-	}
-	if in.ReturnConsumedCapacity != "" {
-		dst = appendString(member(dst, n0, "ReturnConsumedCapacity"), string(in.ReturnConsumedCapacity))
-	}
-	if in.ScanIndexForward != nil {
-		dst = appendBool(member(dst, n0, "ScanIndexForward"), *in.ScanIndexForward)
-	}
-	if in.Select != "" {
-		dst = appendString(member(dst, n0, "Select"), string(in.Select))
-	}
-	if in.TableName != nil {
-		dst = appendString(member(dst, n0, "TableName"), *in.TableName)
-	}
-	return append(dst, '}'), nil
+	return appendRead(dst, &readMembers{input: op, consistent: in.ConsistentRead, start: in.ExclusiveStartKey,
+		names: in.ExpressionAttributeNames, values: in.ExpressionAttributeValues, filter: in.FilterExpression,
+		index: in.IndexName, keyCond: in.KeyConditionExpression, limit: in.Limit, projection: in.ProjectionExpression,
+		rcc: in.ReturnConsumedCapacity, forward: in.ScanIndexForward, sel: in.Select, table: in.TableName})
 }
 
 func encodeScan(dst []byte, in *dynamodb.ScanInput) ([]byte, error) {
@@ -302,53 +151,132 @@ func encodeScan(dst []byte, in *dynamodb.ScanInput) ([]byte, error) {
 	case in.ScanFilter != nil:
 		return dst, refused(op, "ScanFilter")
 	}
+	return appendRead(dst, &readMembers{input: op, consistent: in.ConsistentRead, start: in.ExclusiveStartKey,
+		names: in.ExpressionAttributeNames, values: in.ExpressionAttributeValues, filter: in.FilterExpression,
+		index: in.IndexName, limit: in.Limit, projection: in.ProjectionExpression, rcc: in.ReturnConsumedCapacity,
+		segment: in.Segment, sel: in.Select, table: in.TableName, segments: in.TotalSegments})
+}
+
+// writeMembers are the members PutItem, UpdateItem and DeleteItem send;
+// item is their Item or Key, named itemName, update UpdateItem's
+// UpdateExpression.
+type writeMembers struct {
+	input, itemName string
+	cond            *string
+	names           map[string]string
+	values, item    map[string]types.AttributeValue
+	rcc             types.ReturnConsumedCapacity
+	ricm            types.ReturnItemCollectionMetrics
+	rv              types.ReturnValue
+	rvoccf          types.ReturnValuesOnConditionCheckFailure
+	table, update   *string
+}
+
+// appendWrite writes the members of w in the SDK's (alphabetical) order.
+func appendWrite(dst []byte, w *writeMembers) ([]byte, error) {
 	n0 := len(dst)
 	dst = append(dst, '{')
 	var err error
-	if in.ConsistentRead != nil {
-		dst = appendBool(member(dst, n0, "ConsistentRead"), *in.ConsistentRead)
+	dst = optString(dst, n0, "ConditionExpression", w.cond)
+	dst = optNames(dst, n0, w.names)
+	if dst, err = optItem(dst, n0, w.input, "ExpressionAttributeValues", w.values); err != nil {
+		return dst[:n0], err
 	}
-	if in.ExclusiveStartKey != nil {
-		if dst, err = appendItem(member(dst, n0, "ExclusiveStartKey"), in.ExclusiveStartKey, op, "ExclusiveStartKey"); err != nil {
-			return dst[:n0], err
-		}
+	if dst, err = optItem(dst, n0, w.input, w.itemName, w.item); err != nil {
+		return dst[:n0], err
 	}
-	if in.ExpressionAttributeNames != nil {
-		dst = appendNames(member(dst, n0, "ExpressionAttributeNames"), in.ExpressionAttributeNames)
-	}
-	if in.ExpressionAttributeValues != nil {
-		if dst, err = appendItem(member(dst, n0, "ExpressionAttributeValues"), in.ExpressionAttributeValues, op, "ExpressionAttributeValues"); err != nil {
-			return dst[:n0], err
-		}
-	}
-	if in.FilterExpression != nil {
-		dst = appendString(member(dst, n0, "FilterExpression"), *in.FilterExpression)
-	}
-	if in.IndexName != nil {
-		dst = appendString(member(dst, n0, "IndexName"), *in.IndexName)
-	}
-	if in.Limit != nil {
-		dst = strconv.AppendInt(member(dst, n0, "Limit"), int64(*in.Limit), 10)
-	}
-	if in.ProjectionExpression != nil {
-		dst = appendString(member(dst, n0, "ProjectionExpression"), *in.ProjectionExpression)
-	}
-	if in.ReturnConsumedCapacity != "" {
-		dst = appendString(member(dst, n0, "ReturnConsumedCapacity"), string(in.ReturnConsumedCapacity))
-	}
-	if in.Segment != nil {
-		dst = strconv.AppendInt(member(dst, n0, "Segment"), int64(*in.Segment), 10)
-	}
-	if in.Select != "" {
-		dst = appendString(member(dst, n0, "Select"), string(in.Select))
-	}
-	if in.TableName != nil {
-		dst = appendString(member(dst, n0, "TableName"), *in.TableName)
-	}
-	if in.TotalSegments != nil {
-		dst = strconv.AppendInt(member(dst, n0, "TotalSegments"), int64(*in.TotalSegments), 10)
-	}
+	dst = optEnum(dst, n0, "ReturnConsumedCapacity", w.rcc)
+	dst = optEnum(dst, n0, "ReturnItemCollectionMetrics", w.ricm)
+	dst = optEnum(dst, n0, "ReturnValues", w.rv)
+	dst = optEnum(dst, n0, "ReturnValuesOnConditionCheckFailure", w.rvoccf)
+	dst = optString(dst, n0, "TableName", w.table)
+	dst = optString(dst, n0, "UpdateExpression", w.update)
 	return append(dst, '}'), nil
+}
+
+// readMembers are the members Query and Scan send: keyCond and forward are
+// Query's, segment and segments Scan's.
+type readMembers struct {
+	input                                     string
+	consistent, forward                       *bool
+	start, values                             map[string]types.AttributeValue
+	names                                     map[string]string
+	filter, index, keyCond, projection, table *string
+	limit, segment, segments                  *int32
+	rcc                                       types.ReturnConsumedCapacity
+	sel                                       types.Select
+}
+
+// appendRead writes the members of r in the SDK's (alphabetical) order.
+func appendRead(dst []byte, r *readMembers) ([]byte, error) {
+	n0 := len(dst)
+	dst = append(dst, '{')
+	var err error
+	dst = optBool(dst, n0, "ConsistentRead", r.consistent)
+	if dst, err = optItem(dst, n0, r.input, "ExclusiveStartKey", r.start); err != nil {
+		return dst[:n0], err
+	}
+	dst = optNames(dst, n0, r.names)
+	if dst, err = optItem(dst, n0, r.input, "ExpressionAttributeValues", r.values); err != nil {
+		return dst[:n0], err
+	}
+	dst = optString(dst, n0, "FilterExpression", r.filter)
+	dst = optString(dst, n0, "IndexName", r.index)
+	dst = optString(dst, n0, "KeyConditionExpression", r.keyCond)
+	dst = optInt(dst, n0, "Limit", r.limit)
+	dst = optString(dst, n0, "ProjectionExpression", r.projection)
+	dst = optEnum(dst, n0, "ReturnConsumedCapacity", r.rcc)
+	dst = optBool(dst, n0, "ScanIndexForward", r.forward)
+	dst = optInt(dst, n0, "Segment", r.segment)
+	dst = optEnum(dst, n0, "Select", r.sel)
+	dst = optString(dst, n0, "TableName", r.table)
+	dst = optInt(dst, n0, "TotalSegments", r.segments)
+	return append(dst, '}'), nil
+}
+
+// The opt* write member name of the object opened at dst[open] when its
+// value is set (non-nil, or a non-empty enum), as the SDK does.
+
+func optString(dst []byte, open int, name string, v *string) []byte {
+	if v == nil {
+		return dst
+	}
+	return appendString(member(dst, open, name), *v)
+}
+
+func optEnum[E ~string](dst []byte, open int, name string, v E) []byte {
+	if v == "" {
+		return dst
+	}
+	return appendString(member(dst, open, name), string(v))
+}
+
+func optBool(dst []byte, open int, name string, v *bool) []byte {
+	if v == nil {
+		return dst
+	}
+	return appendBool(member(dst, open, name), *v)
+}
+
+func optInt(dst []byte, open int, name string, v *int32) []byte {
+	if v == nil {
+		return dst
+	}
+	return strconv.AppendInt(member(dst, open, name), int64(*v), 10)
+}
+
+func optNames(dst []byte, open int, m map[string]string) []byte {
+	if m == nil {
+		return dst
+	}
+	return appendNames(member(dst, open, "ExpressionAttributeNames"), m)
+}
+
+func optItem(dst []byte, open int, input, name string, m map[string]types.AttributeValue) ([]byte, error) {
+	if m == nil {
+		return dst, nil
+	}
+	return appendItem(member(dst, open, name), m, input, name)
 }
 
 // The validators are the SDK's own checks of the members it requires
