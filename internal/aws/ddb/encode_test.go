@@ -780,3 +780,14 @@ func TestAppendStringEveryBytePlace(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeAllocs: the hot calls' requests are written with no allocation
+// into a buffer large enough (the client reuses one).
+func TestEncodeAllocs(t *testing.T) {
+	for _, in := range []any{benchPut(), benchUpdate(), &dynamodb.GetItemInput{TableName: aws.String("t"), Key: item{"pk": s("a")}}} {
+		buf := make([]byte, 0, 16<<10)
+		if a := testing.AllocsPerRun(50, func() { buf, _ = encode(t, buf[:0], in) }); a != 0 {
+			t.Errorf("%T: %v allocations per call, want 0", in, a)
+		}
+	}
+}
