@@ -17,8 +17,8 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-// encode runs the encoder of in's operation.
-func encode(t testing.TB, dst []byte, in any) ([]byte, error) {
+// encodeAny runs the encoder of in's operation.
+func encodeAny(t testing.TB, dst []byte, in any) ([]byte, error) {
 	t.Helper()
 	switch v := in.(type) {
 	case *dynamodb.GetItemInput:
@@ -38,14 +38,14 @@ func encode(t testing.TB, dst []byte, in any) ([]byte, error) {
 	return nil, nil
 }
 
-type item = map[string]types.AttributeValue
+type encAttrs = map[string]types.AttributeValue
 
-func s(v string) *types.AttributeValueMemberS { return &types.AttributeValueMemberS{Value: v} }
-func n(v string) *types.AttributeValueMemberN { return &types.AttributeValueMemberN{Value: v} }
-func b(v []byte) *types.AttributeValueMemberB { return &types.AttributeValueMemberB{Value: v} }
+func encS(v string) *types.AttributeValueMemberS { return &types.AttributeValueMemberS{Value: v} }
+func encN(v string) *types.AttributeValueMemberN { return &types.AttributeValueMemberN{Value: v} }
+func encB(v []byte) *types.AttributeValueMemberB { return &types.AttributeValueMemberB{Value: v} }
 
-// everyByte is 0x00..0xFF.
-var everyByte = func() []byte {
+// encEveryByte is 0x00..0xFF.
+var encEveryByte = func() []byte {
 	p := make([]byte, 256)
 	for i := range p {
 		p[i] = byte(i)
@@ -53,11 +53,11 @@ var everyByte = func() []byte {
 	return p
 }()
 
-// awkward is every kind of string the escaping must get right: the control
+// encAwkward is every kind of string the escaping must get right: the control
 // characters, DEL, quotes, HTML characters, U+2028/9, U+FFFD as sent and
 // invalid UTF-8 (a lone continuation byte, a truncated sequence, a surrogate
 // encoded, an overlong form).
-var awkward = func() string {
+var encAwkward = func() string {
 	var sb strings.Builder
 	for c := 0; c < 0x20; c++ {
 		sb.WriteByte(byte(c))
@@ -66,20 +66,20 @@ var awkward = func() string {
 	return sb.String()
 }()
 
-// allKinds holds one value of each of the ten kinds, with their empty
+// encAllKinds holds one value of each of the ten kinds, with their empty
 // forms, in nested single-entry maps.
-func allKinds() item {
-	return item{"k": &types.AttributeValueMemberL{Value: []types.AttributeValue{
-		s(""), s(awkward), n("-12345678901234567890123456789012345678.5E-130"), n(""),
-		b(nil), b([]byte{}), b(everyByte),
+func encAllKinds() encAttrs {
+	return encAttrs{"k": &types.AttributeValueMemberL{Value: []types.AttributeValue{
+		encS(""), encS(encAwkward), encN("-12345678901234567890123456789012345678.5E-130"), encN(""),
+		encB(nil), encB([]byte{}), encB(encEveryByte),
 		&types.AttributeValueMemberBOOL{Value: true}, &types.AttributeValueMemberBOOL{},
 		&types.AttributeValueMemberNULL{Value: true}, &types.AttributeValueMemberNULL{},
-		&types.AttributeValueMemberSS{}, &types.AttributeValueMemberSS{Value: []string{"a", awkward}},
+		&types.AttributeValueMemberSS{}, &types.AttributeValueMemberSS{Value: []string{"a", encAwkward}},
 		&types.AttributeValueMemberNS{}, &types.AttributeValueMemberNS{Value: []string{"1", "2.5"}},
-		&types.AttributeValueMemberBS{}, &types.AttributeValueMemberBS{Value: [][]byte{nil, {}, everyByte}},
+		&types.AttributeValueMemberBS{}, &types.AttributeValueMemberBS{Value: [][]byte{nil, {}, encEveryByte}},
 		&types.AttributeValueMemberL{}, &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
-		&types.AttributeValueMemberM{}, &types.AttributeValueMemberM{Value: item{}},
-		&types.AttributeValueMemberM{Value: item{awkward: &types.AttributeValueMemberM{Value: item{"": &types.AttributeValueMemberL{Value: []types.AttributeValue{s("deep")}}}}}},
+		&types.AttributeValueMemberM{}, &types.AttributeValueMemberM{Value: encAttrs{}},
+		&types.AttributeValueMemberM{Value: encAttrs{encAwkward: &types.AttributeValueMemberM{Value: encAttrs{"": &types.AttributeValueMemberL{Value: []types.AttributeValue{encS("deep")}}}}}},
 	}}}
 }
 
@@ -92,47 +92,47 @@ func TestEncodeMatchesSDK(t *testing.T) {
 		in    any
 		exact bool
 	}{
-		{"ok/get/minimal", &dynamodb.GetItemInput{TableName: aws.String("t"), Key: item{"pk": s("a")}}, true},
+		{"ok/get/minimal", &dynamodb.GetItemInput{TableName: aws.String("t"), Key: encAttrs{"pk": encS("a")}}, true},
 		{"ok/get/every-member", &dynamodb.GetItemInput{
 			ConsistentRead: aws.Bool(false), ExpressionAttributeNames: map[string]string{"#p": "pk"},
-			Key: item{"pk": s("a")}, ProjectionExpression: aws.String("#p, sk"),
+			Key: encAttrs{"pk": encS("a")}, ProjectionExpression: aws.String("#p, sk"),
 			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal, TableName: aws.String("tab"),
 		}, true},
-		{"ok/get/empty-table-name-and-key", &dynamodb.GetItemInput{TableName: aws.String(""), Key: item{}}, true},
-		{"ok/get/two-key-attributes", &dynamodb.GetItemInput{TableName: aws.String("t"), Key: item{"pk": s("a"), "sk": n("1")}}, false},
+		{"ok/get/empty-table-name-and-key", &dynamodb.GetItemInput{TableName: aws.String(""), Key: encAttrs{}}, true},
+		{"ok/get/two-key-attributes", &dynamodb.GetItemInput{TableName: aws.String("t"), Key: encAttrs{"pk": encS("a"), "sk": encN("1")}}, false},
 		{"ok/put/every-member", &dynamodb.PutItemInput{
 			ConditionExpression:      aws.String("attribute_not_exists(pk)"),
-			ExpressionAttributeNames: map[string]string{"#a": awkward}, ExpressionAttributeValues: item{":v": s("x")},
-			Item: item{"pk": s("a")}, ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes,
+			ExpressionAttributeNames: map[string]string{"#a": encAwkward}, ExpressionAttributeValues: encAttrs{":v": encS("x")},
+			Item: encAttrs{"pk": encS("a")}, ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes,
 			ReturnItemCollectionMetrics: types.ReturnItemCollectionMetricsSize, ReturnValues: types.ReturnValueAllOld,
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld, TableName: aws.String("t"),
 		}, true},
-		{"ok/put/every-kind", &dynamodb.PutItemInput{TableName: aws.String("t"), Item: allKinds()}, true},
+		{"ok/put/every-kind", &dynamodb.PutItemInput{TableName: aws.String("t"), Item: encAllKinds()}, true},
 		{"ok/put/awkward-strings-everywhere", &dynamodb.PutItemInput{
-			ConditionExpression: aws.String(awkward), ExpressionAttributeNames: map[string]string{awkward: awkward},
-			Item: item{awkward: s(awkward)}, TableName: aws.String(awkward), ReturnValues: types.ReturnValue(awkward),
+			ConditionExpression: aws.String(encAwkward), ExpressionAttributeNames: map[string]string{encAwkward: encAwkward},
+			Item: encAttrs{encAwkward: encS(encAwkward)}, TableName: aws.String(encAwkward), ReturnValues: types.ReturnValue(encAwkward),
 		}, true},
-		{"ok/put/empty-maps", &dynamodb.PutItemInput{TableName: aws.String("t"), Item: item{},
-			ExpressionAttributeNames: map[string]string{}, ExpressionAttributeValues: item{}}, true},
-		{"ok/put/many-attributes", &dynamodb.PutItemInput{TableName: aws.String("t"), Item: benchPut().Item}, false},
+		{"ok/put/empty-maps", &dynamodb.PutItemInput{TableName: aws.String("t"), Item: encAttrs{},
+			ExpressionAttributeNames: map[string]string{}, ExpressionAttributeValues: encAttrs{}}, true},
+		{"ok/put/many-attributes", &dynamodb.PutItemInput{TableName: aws.String("t"), Item: encBenchPut().Item}, false},
 		{"ok/update/every-member", &dynamodb.UpdateItemInput{
 			ConditionExpression: aws.String("attribute_exists(pk)"), ExpressionAttributeNames: map[string]string{"#c": "c"},
-			ExpressionAttributeValues: item{":c": n("1")}, Key: item{"pk": s("a")},
+			ExpressionAttributeValues: encAttrs{":c": encN("1")}, Key: encAttrs{"pk": encS("a")},
 			ReturnConsumedCapacity: types.ReturnConsumedCapacityNone, ReturnItemCollectionMetrics: types.ReturnItemCollectionMetricsNone,
 			ReturnValues: types.ReturnValueUpdatedNew, ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureNone,
 			TableName: aws.String("t"), UpdateExpression: aws.String("SET #c = #c + :c"),
 		}, true},
-		{"ok/update/hot-shape", benchUpdate(), false},
+		{"ok/update/hot-shape", encBenchUpdate(), false},
 		{"ok/delete/every-member", &dynamodb.DeleteItemInput{
 			ConditionExpression: aws.String("c = :c"), ExpressionAttributeNames: map[string]string{"#c": "c"},
-			ExpressionAttributeValues: item{":c": b([]byte("x"))}, Key: item{"pk": s("a")},
+			ExpressionAttributeValues: encAttrs{":c": encB([]byte("x"))}, Key: encAttrs{"pk": encS("a")},
 			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal, ReturnItemCollectionMetrics: types.ReturnItemCollectionMetricsSize,
 			ReturnValues: types.ReturnValueAllOld, ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 			TableName: aws.String("t"),
 		}, true},
 		{"ok/query/every-member", &dynamodb.QueryInput{
-			ConsistentRead: aws.Bool(true), ExclusiveStartKey: item{"pk": s("a")},
-			ExpressionAttributeNames: map[string]string{"#p": "pk"}, ExpressionAttributeValues: item{":p": s("a")},
+			ConsistentRead: aws.Bool(true), ExclusiveStartKey: encAttrs{"pk": encS("a")},
+			ExpressionAttributeNames: map[string]string{"#p": "pk"}, ExpressionAttributeValues: encAttrs{":p": encS("a")},
 			FilterExpression: aws.String("size(x) > :p"), IndexName: aws.String("gsi1"),
 			KeyConditionExpression: aws.String("#p = :p"), Limit: aws.Int32(-2147483648),
 			ProjectionExpression: aws.String("pk"), ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
@@ -140,8 +140,8 @@ func TestEncodeMatchesSDK(t *testing.T) {
 		}, true},
 		{"ok/query/table-only", &dynamodb.QueryInput{TableName: aws.String("t")}, true},
 		{"ok/scan/every-member", &dynamodb.ScanInput{
-			ConsistentRead: aws.Bool(true), ExclusiveStartKey: item{"pk": s("a")},
-			ExpressionAttributeNames: map[string]string{"#p": "pk"}, ExpressionAttributeValues: item{":p": s("a")},
+			ConsistentRead: aws.Bool(true), ExclusiveStartKey: encAttrs{"pk": encS("a")},
+			ExpressionAttributeNames: map[string]string{"#p": "pk"}, ExpressionAttributeValues: encAttrs{":p": encS("a")},
 			FilterExpression: aws.String("#p = :p"), IndexName: aws.String("gsi1"), Limit: aws.Int32(2147483647),
 			ProjectionExpression: aws.String("pk"), ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes,
 			Segment: aws.Int32(0), Select: types.SelectCount, TableName: aws.String("t"), TotalSegments: aws.Int32(4),
@@ -155,7 +155,7 @@ func TestEncodeMatchesSDK(t *testing.T) {
 				t.Fatalf("the SDK did not send: %v", err)
 			}
 			prefix := []byte("prefix")
-			got, err := encode(t, prefix, tt.in)
+			got, err := encodeAny(t, prefix, tt.in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -166,24 +166,24 @@ func TestEncodeMatchesSDK(t *testing.T) {
 			if tt.exact && !bytes.Equal(got, want) {
 				t.Fatalf("body\n got %s\nwant %s", got, want)
 			}
-			sameJSON(t, got, want)
+			encSameJSON(t, got, want)
 		})
 	}
 }
 
-// sameJSON fails unless got is valid UTF-8 and valid JSON, equal to want
+// encSameJSON fails unless got is valid UTF-8 and valid JSON, equal to want
 // once both are decoded (members in any order, duplicates kept: two keys of
 // invalid UTF-8 both become U+FFFD, in the SDK's body as in ours).
-func sameJSON(t testing.TB, got, want []byte) {
+func encSameJSON(t testing.TB, got, want []byte) {
 	t.Helper()
 	if !utf8.Valid(got) {
 		t.Fatalf("body is not valid UTF-8: %q", got)
 	}
-	g, err := canonical(got)
+	g, err := encCanonical(got)
 	if err != nil {
 		t.Fatalf("body is not JSON: %v\n%s", err, got)
 	}
-	w, err := canonical(want)
+	w, err := encCanonical(want)
 	if err != nil {
 		t.Fatalf("the SDK's body is not JSON: %v\n%s", err, want)
 	}
@@ -192,12 +192,12 @@ func sameJSON(t testing.TB, got, want []byte) {
 	}
 }
 
-// canonical is a JSON text decoded by encoding/json and written again with
+// encCanonical is a JSON text decoded by encoding/json and written again with
 // each object's members sorted, duplicates kept.
-func canonical(p []byte) (string, error) {
+func encCanonical(p []byte) (string, error) {
 	d := json.NewDecoder(bytes.NewReader(p))
 	d.UseNumber()
-	v, err := canonValue(d)
+	v, err := encCanonValue(d)
 	if err != nil {
 		return "", err
 	}
@@ -207,7 +207,7 @@ func canonical(p []byte) (string, error) {
 	return v, nil
 }
 
-func canonValue(d *json.Decoder) (string, error) {
+func encCanonValue(d *json.Decoder) (string, error) {
 	tok, err := d.Token()
 	if err != nil {
 		return "", err
@@ -220,7 +220,7 @@ func canonValue(d *json.Decoder) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			v, err := canonValue(d)
+			v, err := encCanonValue(d)
 			if err != nil {
 				return "", err
 			}
@@ -235,7 +235,7 @@ func canonValue(d *json.Decoder) (string, error) {
 	case json.Delim('['):
 		var es []string
 		for d.More() {
-			v, err := canonValue(d)
+			v, err := encCanonValue(d)
 			if err != nil {
 				return "", err
 			}
@@ -250,24 +250,24 @@ func canonValue(d *json.Decoder) (string, error) {
 	return string(j), err
 }
 
-// foreignAV is an AttributeValue of another package (it embeds a member):
+// encForeignAV is an AttributeValue of another package (it embeds a member):
 // the SDK's serializer does not know it.
-type foreignAV struct{ *types.AttributeValueMemberS }
+type encForeignAV struct{ *types.AttributeValueMemberS }
 
 // TestEncodeRefuses: the legacy members, and the attribute values the SDK
 // would send wrong (nothing, invalid JSON) or panic on, are refused with an
 // error naming them; dst is left as it was.
 func TestEncodeRefuses(t *testing.T) {
 	tab := aws.String("t")
-	key := item{"pk": s("a")}
-	nest := func(v types.AttributeValue) item {
-		return item{"a": &types.AttributeValueMemberM{Value: item{"b": &types.AttributeValueMemberL{Value: []types.AttributeValue{s("x"), v}}}}}
+	key := encAttrs{"pk": encS("a")}
+	nest := func(v types.AttributeValue) encAttrs {
+		return encAttrs{"a": &types.AttributeValueMemberM{Value: encAttrs{"b": &types.AttributeValueMemberL{Value: []types.AttributeValue{encS("x"), v}}}}}
 	}
-	deep := types.AttributeValue(s("x"))
+	deep := types.AttributeValue(encS("x"))
 	for i := 0; i < maxDepth+1; i++ {
 		deep = &types.AttributeValueMemberL{Value: []types.AttributeValue{deep}}
 	}
-	cycle := &types.AttributeValueMemberM{Value: item{}}
+	cycle := &types.AttributeValueMemberM{Value: encAttrs{}}
 	cycle.Value["self"] = cycle
 	tests := []struct {
 		name string
@@ -290,20 +290,20 @@ func TestEncodeRefuses(t *testing.T) {
 		{"fail/scan/ConditionalOperator", &dynamodb.ScanInput{TableName: tab, ConditionalOperator: "AND"}, "ddb: ScanInput.ConditionalOperator is not supported"},
 		{"fail/scan/ScanFilter", &dynamodb.ScanInput{TableName: tab, ScanFilter: map[string]types.Condition{}}, "ddb: ScanInput.ScanFilter is not supported"},
 
-		{"fail/av/nil", &dynamodb.PutItemInput{TableName: tab, Item: item{"a": nil}}, `ddb: PutItemInput.Item["a"] is a nil AttributeValue`},
+		{"fail/av/nil", &dynamodb.PutItemInput{TableName: tab, Item: encAttrs{"a": nil}}, `ddb: PutItemInput.Item["a"] is a nil AttributeValue`},
 		{"fail/av/nil-in-list", &dynamodb.PutItemInput{TableName: tab, Item: nest(nil)}, `ddb: PutItemInput.Item["a"].M["b"].L[1] is a nil AttributeValue`},
-		{"fail/av/unknown-member", &dynamodb.GetItemInput{TableName: tab, Key: item{"k": &types.UnknownUnionMember{Tag: "X"}}}, `ddb: GetItemInput.Key["k"] is an unknown AttributeValue member (tag "X")`},
-		{"fail/av/foreign-type", &dynamodb.UpdateItemInput{TableName: tab, Key: key, ExpressionAttributeValues: item{":v": foreignAV{s("x")}}}, `ddb: UpdateItemInput.ExpressionAttributeValues[":v"] is a ddb.foreignAV, not an AttributeValue the SDK serializes`},
-		{"fail/av/nil-S", &dynamodb.DeleteItemInput{TableName: tab, Key: item{"k": (*types.AttributeValueMemberS)(nil)}}, `ddb: DeleteItemInput.Key["k"] is a nil *types.AttributeValueMemberS`},
+		{"fail/av/unknown-member", &dynamodb.GetItemInput{TableName: tab, Key: encAttrs{"k": &types.UnknownUnionMember{Tag: "X"}}}, `ddb: GetItemInput.Key["k"] is an unknown AttributeValue member (tag "X")`},
+		{"fail/av/foreign-type", &dynamodb.UpdateItemInput{TableName: tab, Key: key, ExpressionAttributeValues: encAttrs{":v": encForeignAV{encS("x")}}}, `ddb: UpdateItemInput.ExpressionAttributeValues[":v"] is a ddb.encForeignAV, not an AttributeValue the SDK serializes`},
+		{"fail/av/nil-S", &dynamodb.DeleteItemInput{TableName: tab, Key: encAttrs{"k": (*types.AttributeValueMemberS)(nil)}}, `ddb: DeleteItemInput.Key["k"] is a nil *types.AttributeValueMemberS`},
 		{"fail/av/nil-M-nested", &dynamodb.QueryInput{TableName: tab, ExclusiveStartKey: nest((*types.AttributeValueMemberM)(nil))}, `ddb: QueryInput.ExclusiveStartKey["a"].M["b"].L[1] is a nil *types.AttributeValueMemberM`},
-		{"fail/av/nil-BS", &dynamodb.ScanInput{TableName: tab, ExpressionAttributeValues: item{"\x00\"": (*types.AttributeValueMemberBS)(nil)}}, `ddb: ScanInput.ExpressionAttributeValues["\x00\""] is a nil *types.AttributeValueMemberBS`},
-		{"fail/av/too-deep", &dynamodb.PutItemInput{TableName: tab, Item: item{"d": deep}}, `ddb: PutItemInput.Item["d"]` + strings.Repeat(".L[0]", maxDepth) + ` nests deeper than 256 levels`},
-		{"fail/av/cycle", &dynamodb.PutItemInput{TableName: tab, Item: item{"c": cycle}}, `ddb: PutItemInput.Item["c"]` + strings.Repeat(`.M["self"]`, maxDepth) + ` nests deeper than 256 levels`},
+		{"fail/av/nil-BS", &dynamodb.ScanInput{TableName: tab, ExpressionAttributeValues: encAttrs{"\x00\"": (*types.AttributeValueMemberBS)(nil)}}, `ddb: ScanInput.ExpressionAttributeValues["\x00\""] is a nil *types.AttributeValueMemberBS`},
+		{"fail/av/too-deep", &dynamodb.PutItemInput{TableName: tab, Item: encAttrs{"d": deep}}, `ddb: PutItemInput.Item["d"]` + strings.Repeat(".L[0]", maxDepth) + ` nests deeper than 256 levels`},
+		{"fail/av/cycle", &dynamodb.PutItemInput{TableName: tab, Item: encAttrs{"c": cycle}}, `ddb: PutItemInput.Item["c"]` + strings.Repeat(`.M["self"]`, maxDepth) + ` nests deeper than 256 levels`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dst := append(make([]byte, 0, 64), "kept"...)
-			got, err := encode(t, dst, tt.in)
+			got, err := encodeAny(t, dst, tt.in)
 			if err == nil || err.Error() != tt.want {
 				t.Fatalf("error %v, want %s", err, tt.want)
 			}
@@ -322,17 +322,17 @@ func TestEncodeValidates(t *testing.T) {
 		in   any
 	}{
 		{"fail/get/nil", (*dynamodb.GetItemInput)(nil)},
-		{"fail/get/no-table", &dynamodb.GetItemInput{Key: item{}}},
+		{"fail/get/no-table", &dynamodb.GetItemInput{Key: encAttrs{}}},
 		{"fail/get/no-key", &dynamodb.GetItemInput{TableName: aws.String("t")}},
 		{"fail/put/nil", (*dynamodb.PutItemInput)(nil)},
-		{"fail/put/no-table", &dynamodb.PutItemInput{Item: item{}}},
+		{"fail/put/no-table", &dynamodb.PutItemInput{Item: encAttrs{}}},
 		{"fail/put/no-item", &dynamodb.PutItemInput{TableName: aws.String("t")}},
 		{"fail/put/no-item-and-legacy", &dynamodb.PutItemInput{TableName: aws.String("t"), Expected: map[string]types.ExpectedAttributeValue{}}},
 		{"fail/update/nil", (*dynamodb.UpdateItemInput)(nil)},
-		{"fail/update/no-table", &dynamodb.UpdateItemInput{Key: item{}}},
+		{"fail/update/no-table", &dynamodb.UpdateItemInput{Key: encAttrs{}}},
 		{"fail/update/no-key", &dynamodb.UpdateItemInput{TableName: aws.String("t")}},
 		{"fail/delete/nil", (*dynamodb.DeleteItemInput)(nil)},
-		{"fail/delete/no-table", &dynamodb.DeleteItemInput{Key: item{}}},
+		{"fail/delete/no-table", &dynamodb.DeleteItemInput{Key: encAttrs{}}},
 		{"fail/delete/no-key", &dynamodb.DeleteItemInput{TableName: aws.String("t")}},
 		{"fail/query/nil", (*dynamodb.QueryInput)(nil)},
 		{"fail/query/no-table", &dynamodb.QueryInput{KeyConditionExpression: aws.String("a = :a")}},
@@ -346,7 +346,7 @@ func TestEncodeValidates(t *testing.T) {
 			if sent || !errors.As(sdkErr, &want) {
 				t.Fatalf("the SDK sent or answered %v; the case is wrong", sdkErr)
 			}
-			got, err := encode(t, []byte("kept"), tt.in)
+			got, err := encodeAny(t, []byte("kept"), tt.in)
 			var e smithy.InvalidParamsError
 			if !errors.As(err, &e) || e.Error() != want.Error() {
 				t.Fatalf("error %v, want the SDK's %v", err, want)
@@ -358,8 +358,8 @@ func TestEncodeValidates(t *testing.T) {
 	}
 }
 
-// legacy are the members the encoders refuse, by input type.
-var legacy = map[string][]string{
+// encLegacy are the members the encoders refuse, by input type.
+var encLegacy = map[string][]string{
 	"GetItemInput":    {"AttributesToGet"},
 	"PutItemInput":    {"ConditionalOperator", "Expected"},
 	"UpdateItemInput": {"AttributeUpdates", "ConditionalOperator", "Expected"},
@@ -375,10 +375,10 @@ var legacy = map[string][]string{
 // adds fails here until it is encoded or refused.
 func TestEncodeEveryMember(t *testing.T) {
 	for _, base := range []any{
-		&dynamodb.GetItemInput{TableName: aws.String("t"), Key: item{"pk": s("a")}},
-		&dynamodb.PutItemInput{TableName: aws.String("t"), Item: item{"pk": s("a")}},
-		&dynamodb.UpdateItemInput{TableName: aws.String("t"), Key: item{"pk": s("a")}},
-		&dynamodb.DeleteItemInput{TableName: aws.String("t"), Key: item{"pk": s("a")}},
+		&dynamodb.GetItemInput{TableName: aws.String("t"), Key: encAttrs{"pk": encS("a")}},
+		&dynamodb.PutItemInput{TableName: aws.String("t"), Item: encAttrs{"pk": encS("a")}},
+		&dynamodb.UpdateItemInput{TableName: aws.String("t"), Key: encAttrs{"pk": encS("a")}},
+		&dynamodb.DeleteItemInput{TableName: aws.String("t"), Key: encAttrs{"pk": encS("a")}},
 		&dynamodb.QueryInput{TableName: aws.String("t")},
 		&dynamodb.ScanInput{TableName: aws.String("t")},
 	} {
@@ -391,9 +391,9 @@ func TestEncodeEveryMember(t *testing.T) {
 			t.Run(typ.Name()+"/"+f.Name, func(t *testing.T) {
 				in := reflect.New(typ)
 				in.Elem().Set(reflect.ValueOf(base).Elem())
-				in.Elem().Field(i).Set(sample(t, f))
-				got, err := encode(t, nil, in.Interface())
-				for _, l := range legacy[typ.Name()] {
+				in.Elem().Field(i).Set(encSample(t, f))
+				got, err := encodeAny(t, nil, in.Interface())
+				for _, l := range encLegacy[typ.Name()] {
 					if l == f.Name {
 						if want := "ddb: " + typ.Name() + "." + f.Name + " is not supported"; err == nil || err.Error() != want {
 							t.Fatalf("error %v, want %s", err, want)
@@ -419,9 +419,9 @@ func TestEncodeEveryMember(t *testing.T) {
 	}
 }
 
-// sample is a value for field f that the SDK sends, with one entry when it
+// encSample is a value for field f that the SDK sends, with one entry when it
 // is a map or a slice.
-func sample(t *testing.T, f reflect.StructField) reflect.Value {
+func encSample(t *testing.T, f reflect.StructField) reflect.Value {
 	avType := reflect.TypeOf((*types.AttributeValue)(nil)).Elem()
 	ft := f.Type
 	switch {
@@ -439,7 +439,7 @@ func sample(t *testing.T, f reflect.StructField) reflect.Value {
 		m := reflect.MakeMap(ft)
 		switch {
 		case ft.Elem() == avType:
-			m.SetMapIndex(reflect.ValueOf("k"), reflect.ValueOf(types.AttributeValue(s("v"))))
+			m.SetMapIndex(reflect.ValueOf("k"), reflect.ValueOf(types.AttributeValue(encS("v"))))
 		case ft.Elem().Kind() == reflect.String:
 			m.SetMapIndex(reflect.ValueOf("#k"), reflect.ValueOf("v").Convert(ft.Elem()))
 		default:
@@ -451,55 +451,55 @@ func sample(t *testing.T, f reflect.StructField) reflect.Value {
 	return reflect.Value{}
 }
 
-// benchPut is the hot PutItem: a batch item of 8 attributes, one a 4 KB
+// encBenchPut is the hot PutItem: a batch item of 8 attributes, one a 4 KB
 // binary.
-func benchPut() *dynamodb.PutItemInput {
-	blob := bytes.Repeat(everyByte, 16)
-	return &dynamodb.PutItemInput{TableName: aws.String("monsys-batches"), Item: item{
-		"agent_id":    s("ag_01JF8Z6Q4X2M7K9R3T5V8W0Y1B"),
-		"batch_key":   s("2026-12-06T12:00:00Z#b3f1c2d4e5f60718"),
-		"tenant_id":   s("tn_acme"),
-		"received_at": n("1796644800123"),
-		"min_ts":      n("1796644700000"),
-		"max_ts":      n("1796644799999"),
-		"sha256":      s("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
-		"body":        b(blob),
+func encBenchPut() *dynamodb.PutItemInput {
+	blob := bytes.Repeat(encEveryByte, 16)
+	return &dynamodb.PutItemInput{TableName: aws.String("monsys-batches"), Item: encAttrs{
+		"agent_id":    encS("ag_01JF8Z6Q4X2M7K9R3T5V8W0Y1B"),
+		"batch_key":   encS("2026-12-06T12:00:00Z#b3f1c2d4e5f60718"),
+		"tenant_id":   encS("tn_acme"),
+		"received_at": encN("1796644800123"),
+		"min_ts":      encN("1796644700000"),
+		"max_ts":      encN("1796644799999"),
+		"sha256":      encS("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
+		"body":        encB(blob),
 	}, ConditionExpression: aws.String("attribute_not_exists(agent_id)")}
 }
 
-// benchUpdate is the hot UpdateItem: six expression values.
-func benchUpdate() *dynamodb.UpdateItemInput {
+// encBenchUpdate is the hot UpdateItem: six expression values.
+func encBenchUpdate() *dynamodb.UpdateItemInput {
 	return &dynamodb.UpdateItemInput{TableName: aws.String("monsys-agents"),
-		Key:                      item{"agent_id": s("ag_01JF8Z6Q4X2M7K9R3T5V8W0Y1B")},
+		Key:                      encAttrs{"agent_id": encS("ag_01JF8Z6Q4X2M7K9R3T5V8W0Y1B")},
 		UpdateExpression:         aws.String("SET #seq = :seq, last_seen = :now, last_batch = :b, #n = #n + :one, bytes_in = bytes_in + :sz"),
 		ConditionExpression:      aws.String("attribute_exists(agent_id) AND #seq < :seq AND tenant_id = :t"),
 		ExpressionAttributeNames: map[string]string{"#seq": "seq", "#n": "batches"},
-		ExpressionAttributeValues: item{":seq": n("184467"), ":now": n("1796644800123"), ":b": s("2026-12-06T12:00:00Z#b3f1c2d4e5f60718"),
-			":one": n("1"), ":sz": n("4096"), ":t": s("tn_acme")},
+		ExpressionAttributeValues: encAttrs{":seq": encN("184467"), ":now": encN("1796644800123"), ":b": encS("2026-12-06T12:00:00Z#b3f1c2d4e5f60718"),
+			":one": encN("1"), ":sz": encN("4096"), ":t": encS("tn_acme")},
 	}
 }
 
 // BenchmarkEncode: the hot calls' requests, into a reused buffer as the
 // client does.
 func BenchmarkEncode(b *testing.B) {
-	put, upd := benchPut(), benchUpdate()
+	put, upd := encBenchPut(), encBenchUpdate()
 	get := &dynamodb.GetItemInput{TableName: aws.String("monsys-agents"),
-		Key: item{"agent_id": s("ag_01JF8Z6Q4X2M7K9R3T5V8W0Y1B")}, ConsistentRead: aws.Bool(true)}
+		Key: encAttrs{"agent_id": encS("ag_01JF8Z6Q4X2M7K9R3T5V8W0Y1B")}, ConsistentRead: aws.Bool(true)}
 	query := &dynamodb.QueryInput{TableName: aws.String("monsys-batches"), KeyConditionExpression: aws.String("agent_id = :a AND batch_key > :k"),
-		ExpressionAttributeValues: item{":a": s("ag_01JF8Z6Q4X2M7K9R3T5V8W0Y1B"), ":k": s("2026-12-06")}, Limit: aws.Int32(100)}
+		ExpressionAttributeValues: encAttrs{":a": encS("ag_01JF8Z6Q4X2M7K9R3T5V8W0Y1B"), ":k": encS("2026-12-06")}, Limit: aws.Int32(100)}
 	for _, bc := range []struct {
 		name string
 		in   any
 	}{{"PutItem", put}, {"UpdateItem", upd}, {"GetItem", get}, {"Query", query}} {
 		b.Run(bc.name, func(b *testing.B) {
-			buf, err := encode(b, nil, bc.in)
+			buf, err := encodeAny(b, nil, bc.in)
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.SetBytes(int64(len(buf)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if buf, err = encode(b, buf[:0], bc.in); err != nil {
+				if buf, err = encodeAny(b, buf[:0], bc.in); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -507,14 +507,14 @@ func BenchmarkEncode(b *testing.B) {
 	}
 }
 
-// fuzzIn makes the values of a generated input from the fuzzer's bytes.
-type fuzzIn struct {
+// encFuzz makes the values of a generated input from the fuzzer's bytes.
+type encFuzz struct {
 	p     []byte
 	multi bool // a map got more than one entry: only the JSON can match
 	bad   bool // a value the encoders refuse was put in
 }
 
-func (f *fuzzIn) byte() byte {
+func (f *encFuzz) byte() byte {
 	if len(f.p) == 0 {
 		return 0
 	}
@@ -524,7 +524,7 @@ func (f *fuzzIn) byte() byte {
 }
 
 // bytes takes up to 31 bytes, or nil (b() distinguishes nil from empty).
-func (f *fuzzIn) bytes() []byte {
+func (f *encFuzz) bytes() []byte {
 	c := f.byte()
 	if c == 0xFF {
 		return nil
@@ -535,17 +535,17 @@ func (f *fuzzIn) bytes() []byte {
 	return out
 }
 
-var fuzzStrings = []string{"", "\u2028", "\u2029", "\x7f", "\x00", "\ufffd", "\xed\xa0\x80", "é€😀", `"\`, "<&>", "1e400",
+var encFuzzStrings = []string{"", "\u2028", "\u2029", "\x7f", "\x00", "\ufffd", "\xed\xa0\x80", "é€😀", `"\`, "<&>", "1e400",
 	"-0.00000000000000000000000000000000000001", "99999999999999999999999999999999999999"}
 
-func (f *fuzzIn) str() string {
+func (f *encFuzz) str() string {
 	if c := f.byte(); c < 64 {
-		return fuzzStrings[int(c)%len(fuzzStrings)]
+		return encFuzzStrings[int(c)%len(encFuzzStrings)]
 	}
 	return string(f.bytes())
 }
 
-func (f *fuzzIn) strs() []string {
+func (f *encFuzz) strs() []string {
 	c := f.byte()
 	if c == 0xFF {
 		return nil
@@ -557,18 +557,18 @@ func (f *fuzzIn) strs() []string {
 	return out
 }
 
-func (f *fuzzIn) av(depth int) types.AttributeValue {
+func (f *encFuzz) av(depth int) types.AttributeValue {
 	c := f.byte()
 	if depth > 3 {
 		c %= 8
 	}
 	switch c % 14 {
 	case 0:
-		return s(f.str())
+		return encS(f.str())
 	case 1:
-		return n(f.str())
+		return encN(f.str())
 	case 2:
-		return b(f.bytes())
+		return encB(f.bytes())
 	case 3:
 		return &types.AttributeValueMemberBOOL{Value: f.byte()&1 == 1}
 	case 4:
@@ -599,26 +599,26 @@ func (f *fuzzIn) av(depth int) types.AttributeValue {
 		return &types.AttributeValueMemberM{Value: f.item(depth + 1)}
 	case 12:
 		if f.byte() < 0xF0 {
-			return s(f.str())
+			return encS(f.str())
 		}
 		f.bad = true
 		return nil
 	default:
 		if f.byte() < 0xF0 {
-			return n(f.str())
+			return encN(f.str())
 		}
 		f.bad = true
 		return &types.UnknownUnionMember{Tag: "X"}
 	}
 }
 
-func (f *fuzzIn) item(depth int) item {
+func (f *encFuzz) item(depth int) encAttrs {
 	c := f.byte()
 	if c == 0xFF {
 		return nil
 	}
 	l := int(c % 4)
-	m := make(item, l)
+	m := make(encAttrs, l)
 	for range l {
 		k := f.str()
 		if _, dup := m[k]; dup {
@@ -630,7 +630,7 @@ func (f *fuzzIn) item(depth int) item {
 	return m
 }
 
-func (f *fuzzIn) names() map[string]string {
+func (f *encFuzz) names() map[string]string {
 	c := f.byte()
 	if c == 0xFF {
 		return nil
@@ -643,8 +643,8 @@ func (f *fuzzIn) names() map[string]string {
 	return m
 }
 
-// opt returns v when the next byte says so, nil otherwise.
-func opt[T any](f *fuzzIn, v func() T) *T {
+// encOpt returns v when the next byte says so, nil otherwise.
+func encOpt[T any](f *encFuzz, v func() T) *T {
 	if f.byte()&1 == 0 {
 		return nil
 	}
@@ -652,41 +652,41 @@ func opt[T any](f *fuzzIn, v func() T) *T {
 	return &x
 }
 
-func (f *fuzzIn) input() any {
+func (f *encFuzz) input() any {
 	str := func() string { return f.str() }
 	bl := func() bool { return f.byte()&1 == 1 }
 	i32 := func() int32 { return int32(uint32(f.byte())<<24 | uint32(f.byte())) }
 	switch f.byte() % 6 {
 	case 0:
-		return &dynamodb.GetItemInput{TableName: aws.String(f.str()), Key: f.item(0), ConsistentRead: opt(f, bl),
-			ExpressionAttributeNames: f.names(), ProjectionExpression: opt(f, str),
+		return &dynamodb.GetItemInput{TableName: aws.String(f.str()), Key: f.item(0), ConsistentRead: encOpt(f, bl),
+			ExpressionAttributeNames: f.names(), ProjectionExpression: encOpt(f, str),
 			ReturnConsumedCapacity: types.ReturnConsumedCapacity(f.str())}
 	case 1:
-		return &dynamodb.PutItemInput{TableName: aws.String(f.str()), Item: f.item(0), ConditionExpression: opt(f, str),
+		return &dynamodb.PutItemInput{TableName: aws.String(f.str()), Item: f.item(0), ConditionExpression: encOpt(f, str),
 			ExpressionAttributeNames: f.names(), ExpressionAttributeValues: f.item(0),
 			ReturnConsumedCapacity: types.ReturnConsumedCapacity(f.str()), ReturnItemCollectionMetrics: types.ReturnItemCollectionMetrics(f.str()),
 			ReturnValues: types.ReturnValue(f.str()), ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailure(f.str())}
 	case 2:
-		return &dynamodb.UpdateItemInput{TableName: aws.String(f.str()), Key: f.item(0), ConditionExpression: opt(f, str),
-			ExpressionAttributeNames: f.names(), ExpressionAttributeValues: f.item(0), UpdateExpression: opt(f, str),
+		return &dynamodb.UpdateItemInput{TableName: aws.String(f.str()), Key: f.item(0), ConditionExpression: encOpt(f, str),
+			ExpressionAttributeNames: f.names(), ExpressionAttributeValues: f.item(0), UpdateExpression: encOpt(f, str),
 			ReturnConsumedCapacity: types.ReturnConsumedCapacity(f.str()), ReturnItemCollectionMetrics: types.ReturnItemCollectionMetrics(f.str()),
 			ReturnValues: types.ReturnValue(f.str()), ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailure(f.str())}
 	case 3:
-		return &dynamodb.DeleteItemInput{TableName: aws.String(f.str()), Key: f.item(0), ConditionExpression: opt(f, str),
+		return &dynamodb.DeleteItemInput{TableName: aws.String(f.str()), Key: f.item(0), ConditionExpression: encOpt(f, str),
 			ExpressionAttributeNames: f.names(), ExpressionAttributeValues: f.item(0),
 			ReturnConsumedCapacity: types.ReturnConsumedCapacity(f.str()), ReturnItemCollectionMetrics: types.ReturnItemCollectionMetrics(f.str()),
 			ReturnValues: types.ReturnValue(f.str()), ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailure(f.str())}
 	case 4:
-		return &dynamodb.QueryInput{TableName: aws.String(f.str()), ConsistentRead: opt(f, bl), ExclusiveStartKey: f.item(0),
-			ExpressionAttributeNames: f.names(), ExpressionAttributeValues: f.item(0), FilterExpression: opt(f, str),
-			IndexName: opt(f, str), KeyConditionExpression: opt(f, str), Limit: opt(f, i32), ProjectionExpression: opt(f, str),
-			ReturnConsumedCapacity: types.ReturnConsumedCapacity(f.str()), ScanIndexForward: opt(f, bl), Select: types.Select(f.str())}
+		return &dynamodb.QueryInput{TableName: aws.String(f.str()), ConsistentRead: encOpt(f, bl), ExclusiveStartKey: f.item(0),
+			ExpressionAttributeNames: f.names(), ExpressionAttributeValues: f.item(0), FilterExpression: encOpt(f, str),
+			IndexName: encOpt(f, str), KeyConditionExpression: encOpt(f, str), Limit: encOpt(f, i32), ProjectionExpression: encOpt(f, str),
+			ReturnConsumedCapacity: types.ReturnConsumedCapacity(f.str()), ScanIndexForward: encOpt(f, bl), Select: types.Select(f.str())}
 	default:
-		return &dynamodb.ScanInput{TableName: aws.String(f.str()), ConsistentRead: opt(f, bl), ExclusiveStartKey: f.item(0),
-			ExpressionAttributeNames: f.names(), ExpressionAttributeValues: f.item(0), FilterExpression: opt(f, str),
-			IndexName: opt(f, str), Limit: opt(f, i32), ProjectionExpression: opt(f, str),
-			ReturnConsumedCapacity: types.ReturnConsumedCapacity(f.str()), Segment: opt(f, i32), Select: types.Select(f.str()),
-			TotalSegments: opt(f, i32)}
+		return &dynamodb.ScanInput{TableName: aws.String(f.str()), ConsistentRead: encOpt(f, bl), ExclusiveStartKey: f.item(0),
+			ExpressionAttributeNames: f.names(), ExpressionAttributeValues: f.item(0), FilterExpression: encOpt(f, str),
+			IndexName: encOpt(f, str), Limit: encOpt(f, i32), ProjectionExpression: encOpt(f, str),
+			ReturnConsumedCapacity: types.ReturnConsumedCapacity(f.str()), Segment: encOpt(f, i32), Select: types.Select(f.str()),
+			TotalSegments: encOpt(f, i32)}
 	}
 }
 
@@ -700,9 +700,9 @@ func FuzzEncode(f *testing.F) {
 	f.Add([]byte{2, 65, 0, 1, 65, 1, 'k', 12, 0xFF})
 	f.Add([]byte{0, 66, 1, 'T', 3, 0, 10, 3, 70, 1, 'a', 9, 3, 2, 5, 1, 2, 3, 4, 5, 7, 3, 0xFF, 0, 3, 1, 2, 3})
 	f.Fuzz(func(t *testing.T, p []byte) {
-		g := &fuzzIn{p: p}
+		g := &encFuzz{p: p}
 		in := g.input()
-		got, err := encode(t, []byte("kept"), in)
+		got, err := encodeAny(t, []byte("kept"), in)
 		want, sent, sdkErr := sdkEncode(t, in)
 		if !sent {
 			var e smithy.InvalidParamsError
@@ -724,14 +724,14 @@ func FuzzEncode(f *testing.F) {
 		if !g.multi && !bytes.Equal(got, want) {
 			t.Fatalf("body\n got %s\nwant %s", got, want)
 		}
-		sameJSON(t, got, want)
+		encSameJSON(t, got, want)
 	})
 }
 
 // TestAppendBase64 holds appendBase64 to the standard library at every
 // length up to 300 and on every byte value, appending after a prefix.
 func TestAppendBase64(t *testing.T) {
-	src := bytes.Repeat(everyByte, 2)
+	src := bytes.Repeat(encEveryByte, 2)
 	for l := 0; l <= 300; l++ {
 		for _, p := range [][]byte{nil, []byte("ab"), make([]byte, 3, 3+l)} {
 			p = slices.Clip(p)
@@ -746,7 +746,7 @@ func TestAppendBase64(t *testing.T) {
 
 // FuzzAppendBase64 is TestAppendBase64 on any bytes.
 func FuzzAppendBase64(f *testing.F) {
-	f.Add([]byte("prefix"), everyByte)
+	f.Add([]byte("prefix"), encEveryByte)
 	f.Fuzz(func(t *testing.T, prefix, src []byte) {
 		got := appendBase64(slices.Clone(prefix), src)
 		want := base64.StdEncoding.AppendEncode(slices.Clone(prefix), src)
@@ -768,12 +768,12 @@ func TestAppendStringEveryBytePlace(t *testing.T) {
 	for _, sp := range specials {
 		for at := 0; at <= len(plainText); at++ {
 			name := plainText[:at] + sp + plainText[at:]
-			in := &dynamodb.GetItemInput{TableName: aws.String(name), Key: item{}}
+			in := &dynamodb.GetItemInput{TableName: aws.String(name), Key: encAttrs{}}
 			want, _, err := sdkEncode(t, in)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := encode(t, nil, in)
+			got, err := encodeAny(t, nil, in)
 			if err != nil || !bytes.Equal(got, want) {
 				t.Fatalf("%q: got %s (%v)\nwant %s", name, got, err, want)
 			}
@@ -784,9 +784,9 @@ func TestAppendStringEveryBytePlace(t *testing.T) {
 // TestEncodeAllocs: the hot calls' requests are written with no allocation
 // into a buffer large enough (the client reuses one).
 func TestEncodeAllocs(t *testing.T) {
-	for _, in := range []any{benchPut(), benchUpdate(), &dynamodb.GetItemInput{TableName: aws.String("t"), Key: item{"pk": s("a")}}} {
+	for _, in := range []any{encBenchPut(), encBenchUpdate(), &dynamodb.GetItemInput{TableName: aws.String("t"), Key: encAttrs{"pk": encS("a")}}} {
 		buf := make([]byte, 0, 16<<10)
-		if a := testing.AllocsPerRun(50, func() { buf, _ = encode(t, buf[:0], in) }); a != 0 {
+		if a := testing.AllocsPerRun(50, func() { buf, _ = encodeAny(t, buf[:0], in) }); a != 0 {
 			t.Errorf("%T: %v allocations per call, want 0", in, a)
 		}
 	}

@@ -13,14 +13,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// captureHTTP is the reference's HTTP client: it keeps the body of the
+// encCaptureHTTP is the reference's HTTP client: it keeps the body of the
 // request the SDK sends and answers 200 with an empty JSON object.
-type captureHTTP struct {
+type encCaptureHTTP struct {
 	body []byte
 	sent bool
 }
 
-func (c *captureHTTP) Do(req *http.Request) (*http.Response, error) {
+func (c *encCaptureHTTP) Do(req *http.Request) (*http.Response, error) {
 	c.sent = true
 	c.body = nil
 	if req.Body != nil {
@@ -45,7 +45,7 @@ func (c *captureHTTP) Do(req *http.Request) (*http.Response, error) {
 // returned without sending (sent false).
 func sdkEncode(t testing.TB, in any) (body []byte, sent bool, err error) {
 	t.Helper()
-	hc := &captureHTTP{}
+	hc := &encCaptureHTTP{}
 	c := dynamodb.New(dynamodb.Options{
 		Region:           "us-east-1",
 		Credentials:      aws.AnonymousCredentials{},
