@@ -480,17 +480,20 @@ func encBenchUpdate() *dynamodb.UpdateItemInput {
 }
 
 // BenchmarkEncode: the hot calls' requests, into a reused buffer as the
-// client does.
+// client does; sdk-call/... is, for scale in the same run, the SDK's whole
+// call of the same input with no signing and no network (its middleware,
+// its serializer, the decoding of a {} answer).
 func BenchmarkEncode(b *testing.B) {
 	put, upd := encBenchPut(), encBenchUpdate()
 	get := &dynamodb.GetItemInput{TableName: aws.String("monsys-agents"),
 		Key: encAttrs{"agent_id": encS("ag_01JF8Z6Q4X2M7K9R3T5V8W0Y1B")}, ConsistentRead: aws.Bool(true)}
 	query := &dynamodb.QueryInput{TableName: aws.String("monsys-batches"), KeyConditionExpression: aws.String("agent_id = :a AND batch_key > :k"),
 		ExpressionAttributeValues: encAttrs{":a": encS("ag_01JF8Z6Q4X2M7K9R3T5V8W0Y1B"), ":k": encS("2026-12-06")}, Limit: aws.Int32(100)}
-	for _, bc := range []struct {
+	cases := []struct {
 		name string
 		in   any
-	}{{"PutItem", put}, {"UpdateItem", upd}, {"GetItem", get}, {"Query", query}} {
+	}{{"PutItem", put}, {"UpdateItem", upd}, {"GetItem", get}, {"Query", query}}
+	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {
 			buf, err := encodeAny(b, nil, bc.in)
 			if err != nil {
@@ -500,6 +503,17 @@ func BenchmarkEncode(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if buf, err = encodeAny(b, buf[:0], bc.in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	for _, bc := range cases {
+		b.Run("sdk-call/"+bc.name, func(b *testing.B) {
+			ref := newSDKRef()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := ref.encode(b, bc.in); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -45,32 +45,49 @@ func (c *encCaptureHTTP) Do(req *http.Request) (*http.Response, error) {
 // returned without sending (sent false).
 func sdkEncode(t testing.TB, in any) (body []byte, sent bool, err error) {
 	t.Helper()
+	return newSDKRef().encode(t, in)
+}
+
+// sdkRef is the SDK's client over an encCaptureHTTP, unsigned (anonymous
+// credentials), one attempt.
+type sdkRef struct {
+	c  *dynamodb.Client
+	hc *encCaptureHTTP
+}
+
+func newSDKRef() *sdkRef {
 	hc := &encCaptureHTTP{}
-	c := dynamodb.New(dynamodb.Options{
+	return &sdkRef{hc: hc, c: dynamodb.New(dynamodb.Options{
 		Region:           "us-east-1",
 		Credentials:      aws.AnonymousCredentials{},
 		HTTPClient:       hc,
 		BaseEndpoint:     aws.String("http://x"),
 		RetryMaxAttempts: 1,
-	})
+	})}
+}
+
+// encode is sdkEncode with r's client.
+func (r *sdkRef) encode(t testing.TB, in any) (body []byte, sent bool, err error) {
+	t.Helper()
+	r.hc.sent, r.hc.body = false, nil
 	ctx := context.Background()
 	switch v := in.(type) {
 	case *dynamodb.GetItemInput:
-		_, err = c.GetItem(ctx, v)
+		_, err = r.c.GetItem(ctx, v)
 	case *dynamodb.PutItemInput:
-		_, err = c.PutItem(ctx, v)
+		_, err = r.c.PutItem(ctx, v)
 	case *dynamodb.UpdateItemInput:
-		_, err = c.UpdateItem(ctx, v)
+		_, err = r.c.UpdateItem(ctx, v)
 	case *dynamodb.DeleteItemInput:
-		_, err = c.DeleteItem(ctx, v)
+		_, err = r.c.DeleteItem(ctx, v)
 	case *dynamodb.QueryInput:
-		_, err = c.Query(ctx, v)
+		_, err = r.c.Query(ctx, v)
 	case *dynamodb.ScanInput:
-		_, err = c.Scan(ctx, v)
+		_, err = r.c.Scan(ctx, v)
 	default:
 		t.Fatalf("sdkEncode: %T is not an input of the six operations", in)
 	}
-	return hc.body, hc.sent, err
+	return r.hc.body, r.hc.sent, err
 }
 
 // TestSDKSendsBadValuesWrong pins why the encoders refuse what the SDK's
