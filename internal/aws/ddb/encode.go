@@ -38,7 +38,7 @@ var errTODO = errors.New("ddb: not written yet")
 //     its path (PutItemInput.Item["a"].L[2]): the SDK writes nothing for it
 //     (a list loses the element, a map member makes the body invalid JSON)
 //     or panics on the nil pointer;
-//   - values nested deeper than maxDepth are refused (a cycle would never end).
+//   - values nested deeper than maxEncodeDepth are refused (a cycle would never end).
 //
 // On an error dst is returned as it was given.
 
@@ -392,11 +392,11 @@ func appendItem(dst []byte, m map[string]types.AttributeValue, input, name strin
 	return dst, nil
 }
 
-// maxDepth bounds the nesting of M and L values: DynamoDB takes 32 levels,
+// maxEncodeDepth bounds the nesting of M and L values: DynamoDB takes 32 levels,
 // so only a cycle (a map holding itself) or a mistake goes deeper.
-const maxDepth = 256
+const maxEncodeDepth = 256
 
-func appendAVMap(dst []byte, m map[string]types.AttributeValue, depth int) ([]byte, *pathError) {
+func appendAVMap(dst []byte, m map[string]types.AttributeValue, depth int) ([]byte, *encPathError) {
 	dst = append(dst, '{')
 	first := true
 	for k, v := range m {
@@ -406,7 +406,7 @@ func appendAVMap(dst []byte, m map[string]types.AttributeValue, depth int) ([]by
 		first = false
 		dst = appendString(dst, k)
 		dst = append(dst, ':')
-		var perr *pathError
+		var perr *encPathError
 		if dst, perr = appendAV(dst, v, depth); perr != nil {
 			return dst, perr.in("[" + strconv.Quote(k) + "]")
 		}
@@ -416,7 +416,7 @@ func appendAVMap(dst []byte, m map[string]types.AttributeValue, depth int) ([]by
 
 // appendAV writes one attribute value as the SDK does: an object with the
 // one member of its kind.
-func appendAV(dst []byte, v types.AttributeValue, depth int) ([]byte, *pathError) {
+func appendAV(dst []byte, v types.AttributeValue, depth int) ([]byte, *encPathError) {
 	switch v := v.(type) {
 	case *types.AttributeValueMemberS:
 		if v == nil {
@@ -450,10 +450,10 @@ func appendAV(dst []byte, v types.AttributeValue, depth int) ([]byte, *pathError
 		if v == nil {
 			return dst, nilMember(v)
 		}
-		if depth >= maxDepth {
-			return dst, &pathError{what: fmt.Sprintf("nests deeper than %d levels", maxDepth)}
+		if depth >= maxEncodeDepth {
+			return dst, &encPathError{what: fmt.Sprintf("nests deeper than %d levels", maxEncodeDepth)}
 		}
-		var perr *pathError
+		var perr *encPathError
 		if dst, perr = appendAVMap(append(dst, `{"M":`...), v.Value, depth+1); perr != nil {
 			return dst, perr.in(".M")
 		}
@@ -461,15 +461,15 @@ func appendAV(dst []byte, v types.AttributeValue, depth int) ([]byte, *pathError
 		if v == nil {
 			return dst, nilMember(v)
 		}
-		if depth >= maxDepth {
-			return dst, &pathError{what: fmt.Sprintf("nests deeper than %d levels", maxDepth)}
+		if depth >= maxEncodeDepth {
+			return dst, &encPathError{what: fmt.Sprintf("nests deeper than %d levels", maxEncodeDepth)}
 		}
 		dst = append(dst, `{"L":[`...)
 		for i, e := range v.Value {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			var perr *pathError
+			var perr *encPathError
 			if dst, perr = appendAV(dst, e, depth+1); perr != nil {
 				return dst, perr.in(".L[" + strconv.Itoa(i) + "]")
 			}
@@ -498,17 +498,17 @@ func appendAV(dst []byte, v types.AttributeValue, depth int) ([]byte, *pathError
 		}
 		dst = append(dst, ']')
 	case nil:
-		return dst, &pathError{what: "is a nil AttributeValue"}
+		return dst, &encPathError{what: "is a nil AttributeValue"}
 	case *types.UnknownUnionMember:
-		return dst, &pathError{what: fmt.Sprintf("is an unknown AttributeValue member (tag %q)", v.Tag)}
+		return dst, &encPathError{what: fmt.Sprintf("is an unknown AttributeValue member (tag %q)", v.Tag)}
 	default:
-		return dst, &pathError{what: fmt.Sprintf("is a %T, not an AttributeValue the SDK serializes", v)}
+		return dst, &encPathError{what: fmt.Sprintf("is a %T, not an AttributeValue the SDK serializes", v)}
 	}
 	return append(dst, '}'), nil
 }
 
-func nilMember(v types.AttributeValue) *pathError {
-	return &pathError{what: fmt.Sprintf("is a nil %T", v)}
+func nilMember(v types.AttributeValue) *encPathError {
+	return &encPathError{what: fmt.Sprintf("is a nil %T", v)}
 }
 
 func appendStrings(dst []byte, ss []string) []byte {
@@ -583,7 +583,7 @@ func appendString(dst []byte, s string) []byte {
 	for i < len(s) {
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if plain[b] {
+			if plainJSON[b] {
 				i++
 				continue
 			}
@@ -637,29 +637,29 @@ func below(w uint64, n byte) uint64 { return (w - loBits*uint64(n)) & ^w & hiBit
 // zeroByte marks each zero byte of w, as below(w, 1) does.
 func zeroByte(w uint64) uint64 { return below(w, 1) }
 
-// plain marks the ASCII bytes written as they are.
-var plain = func() (t [utf8.RuneSelf]bool) {
+// plainJSON marks the ASCII bytes written as they are.
+var plainJSON = func() (t [utf8.RuneSelf]bool) {
 	for b := 0x20; b < 0x7F; b++ {
 		t[b] = b != '"' && b != '\\'
 	}
 	return t
 }()
 
-// pathError is an attribute value the encoders refuse, with its path inside
+// encPathError is an attribute value the encoders refuse, with its path inside
 // the member holding it, gathered innermost first while the encoder returns.
-type pathError struct {
+type encPathError struct {
 	path []string
 	what string
 }
 
-func (e *pathError) in(step string) *pathError {
+func (e *encPathError) in(step string) *encPathError {
 	e.path = append(e.path, step)
 	return e
 }
 
 // at names the member holding the value (PutItemInput.Item) and makes the
 // error.
-func (e *pathError) at(member string) error {
+func (e *encPathError) at(member string) error {
 	p := member
 	for i := len(e.path) - 1; i >= 0; i-- {
 		p += e.path[i]

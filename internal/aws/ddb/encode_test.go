@@ -264,7 +264,7 @@ func TestEncodeRefuses(t *testing.T) {
 		return encAttrs{"a": &types.AttributeValueMemberM{Value: encAttrs{"b": &types.AttributeValueMemberL{Value: []types.AttributeValue{encS("x"), v}}}}}
 	}
 	deep := types.AttributeValue(encS("x"))
-	for i := 0; i < maxDepth+1; i++ {
+	for i := 0; i < maxEncodeDepth+1; i++ {
 		deep = &types.AttributeValueMemberL{Value: []types.AttributeValue{deep}}
 	}
 	cycle := &types.AttributeValueMemberM{Value: encAttrs{}}
@@ -297,8 +297,8 @@ func TestEncodeRefuses(t *testing.T) {
 		{"fail/av/nil-S", &dynamodb.DeleteItemInput{TableName: tab, Key: encAttrs{"k": (*types.AttributeValueMemberS)(nil)}}, `ddb: DeleteItemInput.Key["k"] is a nil *types.AttributeValueMemberS`},
 		{"fail/av/nil-M-nested", &dynamodb.QueryInput{TableName: tab, ExclusiveStartKey: nest((*types.AttributeValueMemberM)(nil))}, `ddb: QueryInput.ExclusiveStartKey["a"].M["b"].L[1] is a nil *types.AttributeValueMemberM`},
 		{"fail/av/nil-BS", &dynamodb.ScanInput{TableName: tab, ExpressionAttributeValues: encAttrs{"\x00\"": (*types.AttributeValueMemberBS)(nil)}}, `ddb: ScanInput.ExpressionAttributeValues["\x00\""] is a nil *types.AttributeValueMemberBS`},
-		{"fail/av/too-deep", &dynamodb.PutItemInput{TableName: tab, Item: encAttrs{"d": deep}}, `ddb: PutItemInput.Item["d"]` + strings.Repeat(".L[0]", maxDepth) + ` nests deeper than 256 levels`},
-		{"fail/av/cycle", &dynamodb.PutItemInput{TableName: tab, Item: encAttrs{"c": cycle}}, `ddb: PutItemInput.Item["c"]` + strings.Repeat(`.M["self"]`, maxDepth) + ` nests deeper than 256 levels`},
+		{"fail/av/too-deep", &dynamodb.PutItemInput{TableName: tab, Item: encAttrs{"d": deep}}, `ddb: PutItemInput.Item["d"]` + strings.Repeat(".L[0]", maxEncodeDepth) + ` nests deeper than 256 levels`},
+		{"fail/av/cycle", &dynamodb.PutItemInput{TableName: tab, Item: encAttrs{"c": cycle}}, `ddb: PutItemInput.Item["c"]` + strings.Repeat(`.M["self"]`, maxEncodeDepth) + ` nests deeper than 256 levels`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
