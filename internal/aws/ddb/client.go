@@ -313,6 +313,10 @@ func (c *Client) attempt(ctx context.Context, op string, body []byte, payloadHas
 	for k, v := range c.header {
 		h[k] = v
 	}
+	// identity: as the SDK asks (its gzip is off by default), so that no
+	// transport decompresses an answer whose X-Amz-Crc32 covers the
+	// compressed bytes.
+	h["Accept-Encoding"] = []string{"identity"}
 	h["Content-Type"] = []string{"application/x-amz-json-1.0"}
 	h["X-Amz-Target"] = []string{"DynamoDB_20120810." + op}
 	h["User-Agent"] = []string{c.userAgent}

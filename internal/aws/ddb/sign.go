@@ -15,8 +15,8 @@ import (
 
 // sigV4 signs the client's requests with AWS Signature Version 4, for the
 // one shape they have: POST / with no query, and the headers the client
-// sets (Content-Length, Content-Type, Host, X-Amz-Date, the session token
-// if any, X-Amz-Target; User-Agent and X-Amzn-Trace-Id are never signed).
+// sets (Accept-Encoding, Content-Length, Content-Type, Host, X-Amz-Date,
+// the session token if any, X-Amz-Target; User-Agent and X-Amzn-Trace-Id are never signed).
 // For that shape the canonical request is one fixed template, built in one
 // buffer, and the signing key is derived once a day: about a fifth of the
 // CPU of the SDK's general signer, which builds, sorts and joins the
@@ -74,7 +74,7 @@ func (s *sigV4) sign(h http.Header, creds aws.Credentials, op string, n int, pay
 	// Content-Length is signed when there is a body (the SDK's rule).
 	signed := signedHeaders[boolIndex(n > 0)*2+boolIndex(creds.SessionToken != "")]
 	b := make([]byte, 0, 512+len(creds.SessionToken))
-	b = append(b, "POST\n/\n\n"...)
+	b = append(b, "POST\n/\n\naccept-encoding:identity\n"...)
 	if n > 0 {
 		b = append(b, "content-length:"...)
 		b = strconv.AppendInt(b, int64(n), 10)
@@ -122,10 +122,10 @@ func (s *sigV4) sign(h http.Header, creds aws.Credentials, op string, n int, pay
 // signedHeaders are the SignedHeaders of a request without and with a
 // body (Content-Length), each without and with a session token.
 var signedHeaders = [4]string{
-	"content-type;host;x-amz-date;x-amz-target",
-	"content-type;host;x-amz-date;x-amz-security-token;x-amz-target",
-	"content-length;content-type;host;x-amz-date;x-amz-target",
-	"content-length;content-type;host;x-amz-date;x-amz-security-token;x-amz-target",
+	"accept-encoding;content-type;host;x-amz-date;x-amz-target",
+	"accept-encoding;content-type;host;x-amz-date;x-amz-security-token;x-amz-target",
+	"accept-encoding;content-length;content-type;host;x-amz-date;x-amz-target",
+	"accept-encoding;content-length;content-type;host;x-amz-date;x-amz-security-token;x-amz-target",
 }
 
 func boolIndex(b bool) int {

@@ -69,6 +69,7 @@ func clientRequest(t *testing.T, u, op string, body []byte) *http.Request {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.Header["Accept-Encoding"] = []string{"identity"}
 	r.Header["Content-Type"] = []string{"application/x-amz-json-1.0"}
 	r.Header["X-Amz-Target"] = []string{"DynamoDB_20120810." + op}
 	r.Header["User-Agent"] = []string{"ua"}
