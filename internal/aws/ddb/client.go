@@ -36,7 +36,11 @@ type Client struct {
 	retryer   aws.RetryerV2
 	http      dynamodb.HTTPClient
 	crc       bool // check the answers' X-Amz-Crc32
+	lambda    bool // AWS_LAMBDA_FUNCTION_NAME is set: send the trace header
 	userAgent string
+
+	// sizes are the buffer sizes for the operations' next requests.
+	sizes [nOps]atomic.Int32
 
 	// skew is the clock skew (nanoseconds) the last call's answer showed:
 	// the next call signs with the clock moved by it, as the SDK does.
@@ -83,6 +87,7 @@ func New(o dynamodb.Options) (*Client, error) {
 		retryer:   retryerV2(o.Retryer),
 		http:      o.HTTPClient,
 		crc:       !o.DisableValidateResponseChecksum,
+		lambda:    inLambda(),
 		userAgent: "monsys-hub-ddb aws-sdk-go-v2/" + aws.SDKVersion,
 		now:       time.Now,
 		sleep:     sleepCtx,
@@ -130,33 +135,52 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // GetItem implements the stores' API.
 func (c *Client) GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	return call(ctx, c, "GetItem", in, optFns, encodeGetItem, decodeGetItem)
+	return call(ctx, c, opGetItem, in, optFns, encodeGetItem, decodeGetItem)
 }
 
 // PutItem implements the stores' API.
 func (c *Client) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	return call(ctx, c, "PutItem", in, optFns, encodePutItem, decodePutItem)
+	return call(ctx, c, opPutItem, in, optFns, encodePutItem, decodePutItem)
 }
 
 // UpdateItem implements the stores' API.
 func (c *Client) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	return call(ctx, c, "UpdateItem", in, optFns, encodeUpdateItem, decodeUpdateItem)
+	return call(ctx, c, opUpdateItem, in, optFns, encodeUpdateItem, decodeUpdateItem)
 }
 
 // DeleteItem implements the stores' API.
 func (c *Client) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	return call(ctx, c, "DeleteItem", in, optFns, encodeDeleteItem, decodeDeleteItem)
+	return call(ctx, c, opDeleteItem, in, optFns, encodeDeleteItem, decodeDeleteItem)
 }
 
 // Query implements the stores' API.
 func (c *Client) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	return call(ctx, c, "Query", in, optFns, encodeQuery, decodeQuery)
+	return call(ctx, c, opQuery, in, optFns, encodeQuery, decodeQuery)
 }
 
 // Scan implements the operator's tenant listing (dynamo.Scanner).
 func (c *Client) Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
-	return call(ctx, c, "Scan", in, optFns, encodeScan, decodeScan)
+	return call(ctx, c, opScan, in, optFns, encodeScan, decodeScan)
 }
+
+// operation is one of the client's operations.
+type operation int
+
+const (
+	opGetItem operation = iota
+	opPutItem
+	opUpdateItem
+	opDeleteItem
+	opQuery
+	opScan
+	nOps
+)
+
+var (
+	opNames   = [nOps]string{"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"}
+	opTargets = [nOps]string{"DynamoDB_20120810.GetItem", "DynamoDB_20120810.PutItem", "DynamoDB_20120810.UpdateItem",
+		"DynamoDB_20120810.DeleteItem", "DynamoDB_20120810.Query", "DynamoDB_20120810.Scan"}
+)
 
 // bufs are the answers' buffers (the decoders copy what they keep). A
 // request's body is not pooled: the HTTP client may still read it after Do
@@ -166,15 +190,22 @@ var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 // call is one operation: the request encoded once, then the attempts the
 // retryer allows. Its errors are the SDK's: a *smithy.OperationError naming
 // the operation around the cause.
-func call[In, Out any](ctx context.Context, c *Client, op string, in *In, optFns []func(*dynamodb.Options),
+func call[In, Out any](ctx context.Context, c *Client, o operation, in *In, optFns []func(*dynamodb.Options),
 	encode func([]byte, *In) ([]byte, error), decode func([]byte) (*Out, error)) (*Out, error) {
+	op := opNames[o]
 	if len(optFns) > 0 {
 		return nil, opError(op, errors.New("ddb: per-call options are not supported"))
 	}
 	if in == nil {
 		in = new(In) // as the SDK does: the required members' check refuses it
 	}
-	body, err := encode(make([]byte, 0, 1024), in)
+	// The request's buffer, of about the size of the operation's last
+	// request (an ingest's batch body is about 5 KB, its other requests
+	// under 1 KB), so that it seldom grows.
+	body, err := encode(make([]byte, 0, max(c.sizes[o].Load(), 512)), in)
+	if err == nil {
+		c.sizes[o].Store(int32(min(len(body)+len(body)/8, 1<<20)))
+	}
 	if err != nil {
 		var invalid smithy.InvalidParamsError
 		if !errors.As(err, &invalid) {
@@ -183,7 +214,7 @@ func call[In, Out any](ctx context.Context, c *Client, op string, in *In, optFns
 		return nil, opError(op, err)
 	}
 	var out *Out
-	err = c.do(ctx, op, body, func(b []byte) (err error) {
+	err = c.do(ctx, o, body, func(b []byte) (err error) {
 		out, err = decode(b)
 		return err
 	})
@@ -213,7 +244,7 @@ var clockSkewCodes = map[string]bool{"InvalidSignatureException": true, "Signatu
 // do sends body as operation op until an answer is decoded or the retryer
 // gives up: the SDK's retry loop (aws/retry.Attempt) with the SDK's retryer,
 // its retry quota and its delays.
-func (c *Client) do(ctx context.Context, op string, body []byte, decode func([]byte) error) error {
+func (c *Client) do(ctx context.Context, op operation, body []byte, decode func([]byte) error) error {
 	sum := sha256.Sum256(body)
 	var hash [64]byte
 	hex.Encode(hash[:], sum[:])
@@ -303,25 +334,29 @@ func (e *crcError) RetryableError() bool { return true }
 
 // attempt sends the request once and decodes the answer. It reports the
 // clock skew the answer's Date shows, if it shows one.
-func (c *Client) attempt(ctx context.Context, op string, body []byte, payloadHash string, skew time.Duration,
+func (c *Client) attempt(ctx context.Context, op operation, body []byte, payloadHash string, skew time.Duration,
 	decode func([]byte) error) (measured time.Duration, hasSkew bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
 		return 0, false, fmt.Errorf("build the request: %w", err)
 	}
-	h := req.Header
+	h := make(http.Header, 12+len(c.header))
+	req.Header = h
 	for k, v := range c.header {
 		h[k] = v
 	}
-	// identity: as the SDK asks (its gzip is off by default), so that no
-	// transport decompresses an answer whose X-Amz-Crc32 covers the
-	// compressed bytes.
-	h["Accept-Encoding"] = []string{"identity"}
-	h["Content-Type"] = []string{"application/x-amz-json-1.0"}
-	h["X-Amz-Target"] = []string{"DynamoDB_20120810." + op}
-	h["User-Agent"] = []string{c.userAgent}
-	if tid, ok := traceID(); ok {
-		h["X-Amzn-Trace-Id"] = []string{tid}
+	// One array for the values (each header one of them, capacity 1).
+	// Accept-Encoding identity: as the SDK asks (its gzip is off by
+	// default), so that no transport decompresses an answer whose
+	// X-Amz-Crc32 covers the compressed bytes.
+	vals := [5]string{"identity", "application/x-amz-json-1.0", opTargets[op], c.userAgent}
+	h["Accept-Encoding"] = vals[0:1:1]
+	h["Content-Type"] = vals[1:2:2]
+	h["X-Amz-Target"] = vals[2:3:3]
+	h["User-Agent"] = vals[3:4:4]
+	if tid, ok := c.traceID(); ok {
+		vals[4] = tid
+		h["X-Amzn-Trace-Id"] = vals[4:5:5]
 	}
 	if c.creds != nil {
 		creds, err := c.creds.Retrieve(ctx)
@@ -330,7 +365,7 @@ func (c *Client) attempt(ctx context.Context, op string, body []byte, payloadHas
 		}
 		at := c.now().Add(skew).UTC()
 		if c.sig != nil && c.sig.canSign(creds, c.header) {
-			c.sig.sign(h, creds, op, len(body), payloadHash, at)
+			c.sig.sign(h, creds, opNames[op], len(body), payloadHash, at)
 		} else if err := c.signer.SignHTTP(ctx, creds, req, payloadHash, sigService, c.region, at); err != nil {
 			return 0, false, fmt.Errorf("failed to sign request: %w", err)
 		}
@@ -359,7 +394,7 @@ func (c *Client) attempt(ctx context.Context, op string, body []byte, payloadHas
 		return measured, hasSkew, responseError(resp, &smithy.DeserializationError{Err: fmt.Errorf("failed to read the answer: %w", err)})
 	}
 	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
-		return measured, hasSkew, responseError(resp, decodeError(op, resp.StatusCode, resp.Header, b))
+		return measured, hasSkew, responseError(resp, decodeError(opNames[op], resp.StatusCode, resp.Header, b))
 	}
 	if c.crc {
 		if want := resp.Header.Get("X-Amz-Crc32"); want != "" {
@@ -407,8 +442,9 @@ func responseError(resp *http.Response, err error) error {
 // traceID is the X-Amzn-Trace-Id header the SDK sends from a Lambda
 // function (its recursion detection): the invocation's trace ID, which the
 // runtime sets in the environment for each invocation, percent-encoded.
-func traceID() (string, bool) {
-	if _, ok := os.LookupEnv("AWS_LAMBDA_FUNCTION_NAME"); !ok {
+// Whether the client runs in Lambda is read when the client is built.
+func (c *Client) traceID() (string, bool) {
+	if !c.lambda {
 		return "", false
 	}
 	id, ok := os.LookupEnv("_X_AMZN_TRACE_ID")
@@ -416,6 +452,11 @@ func traceID() (string, bool) {
 		return "", false
 	}
 	return percentEncode(id), true
+}
+
+func inLambda() bool {
+	_, ok := os.LookupEnv("AWS_LAMBDA_FUNCTION_NAME")
+	return ok
 }
 
 func percentEncode(s string) string {

@@ -127,7 +127,7 @@ func newTestClient(t *testing.T, s *script) (*Client, *[]time.Duration) {
 // send is one call of the client's loop with a raw body, the answer kept.
 func send(c *Client, ctx context.Context, body string) (string, error) {
 	var got string
-	err := c.do(ctx, "GetItem", []byte(body), func(b []byte) error { got = string(b); return nil })
+	err := c.do(ctx, opGetItem, []byte(body), func(b []byte) error { got = string(b); return nil })
 	return got, err
 }
 
@@ -400,7 +400,7 @@ func BenchmarkAttempt(b *testing.B) {
 	b.ReportAllocs()
 	defer benchcpu.Start(b)()
 	for range b.N {
-		if err := c.do(b.Context(), "PutItem", body, func([]byte) error { return nil }); err != nil {
+		if err := c.do(b.Context(), opPutItem, body, func([]byte) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,12 +30,13 @@ type sigV4 struct {
 	host, region string
 
 	mu  sync.Mutex
-	key signingKey // the last one derived
+	key *signingKey // the last one derived
 }
 
+// signingKey is a derived key and the HMACs keyed with it, for reuse.
 type signingKey struct {
 	secret, day string
-	k           []byte
+	macs        sync.Pool // of hash.Hash
 }
 
 const (
@@ -66,14 +68,19 @@ func (s *sigV4) sign(h http.Header, creds aws.Credentials, op string, n int, pay
 	var dateBuf [16]byte
 	date := t.AppendFormat(dateBuf[:0], "20060102T150405Z")
 	day := date[:8]
-	h["X-Amz-Date"] = []string{string(date)}
+	vals := make([]string, 3) // one array for the three values
+	vals[0] = string(date)
+	h["X-Amz-Date"] = vals[0:1:1]
 	if creds.SessionToken != "" {
-		h["X-Amz-Security-Token"] = []string{creds.SessionToken}
+		vals[1] = creds.SessionToken
+		h["X-Amz-Security-Token"] = vals[1:2:2]
 	}
 
 	// Content-Length is signed when there is a body (the SDK's rule).
 	signed := signedHeaders[boolIndex(n > 0)*2+boolIndex(creds.SessionToken != "")]
-	b := make([]byte, 0, 512+len(creds.SessionToken))
+	bp := scratch.Get().(*[]byte)
+	defer scratch.Put(bp)
+	b := (*bp)[:0]
 	b = append(b, "POST\n/\n\naccept-encoding:identity\n"...)
 	if n > 0 {
 		b = append(b, "content-length:"...)
@@ -96,28 +103,44 @@ func (s *sigV4) sign(h http.Header, creds aws.Credentials, op string, n int, pay
 	b = append(b, payloadHash...)
 	canonical := sha256.Sum256(b)
 
-	scope := string(day) + "/" + s.region + "/" + sigService + "/aws4_request"
 	b = append(b[:0], sigAlgorithm+"\n"...)
 	b = append(b, date...)
 	b = append(b, '\n')
-	b = append(b, scope...)
+	b = s.appendScope(b, day)
 	b = append(b, '\n')
 	b = hex.AppendEncode(b, canonical[:])
-	mac := hmac.New(sha256.New, s.keyFor(creds.SecretAccessKey, string(day)))
+	key := s.keyFor(creds.SecretAccessKey, string(day))
+	mac := key.macs.Get().(hash.Hash)
+	mac.Reset()
 	mac.Write(b)
 	var sum [sha256.Size]byte
 	sig := mac.Sum(sum[:0])
+	key.macs.Put(mac)
 
 	b = append(b[:0], sigAlgorithm+" Credential="...)
 	b = append(b, creds.AccessKeyID...)
 	b = append(b, '/')
-	b = append(b, scope...)
+	b = s.appendScope(b, day)
 	b = append(b, ", SignedHeaders="...)
 	b = append(b, signed...)
 	b = append(b, ", Signature="...)
 	b = hex.AppendEncode(b, sig)
-	h["Authorization"] = []string{string(b)}
+	vals[2] = string(b)
+	h["Authorization"] = vals[2:3:3]
+	*bp = b
 }
+
+// appendScope appends the credential scope of day.
+func (s *sigV4) appendScope(b, day []byte) []byte {
+	b = append(b, day...)
+	b = append(b, '/')
+	b = append(b, s.region...)
+	return append(b, "/"+sigService+"/aws4_request"...)
+}
+
+// scratch are the signer's buffers (the canonical request, the string to
+// sign, the header: about 1.5 KB with a role's session token).
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // signedHeaders are the SignedHeaders of a request without and with a
 // body (Content-Length), each without and with a session token.
@@ -137,18 +160,19 @@ func boolIndex(b bool) int {
 
 // keyFor is the signing key of secret on day, derived again only when
 // either changes (a role's credentials rotate every few hours).
-func (s *sigV4) keyFor(secret, day string) []byte {
+func (s *sigV4) keyFor(secret, day string) *signingKey {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.key.k != nil && s.key.secret == secret && s.key.day == day {
-		return s.key.k
+	if s.key != nil && s.key.secret == secret && s.key.day == day {
+		return s.key
 	}
 	k := hmacSHA256([]byte("AWS4"+secret), day)
 	k = hmacSHA256(k, s.region)
 	k = hmacSHA256(k, sigService)
 	k = hmacSHA256(k, "aws4_request")
-	s.key = signingKey{secret: secret, day: day, k: k}
-	return k
+	s.key = &signingKey{secret: secret, day: day}
+	s.key.macs.New = func() any { return hmac.New(sha256.New, k) }
+	return s.key
 }
 
 func hmacSHA256(key []byte, data string) []byte {
