@@ -78,8 +78,8 @@ func (s *sigV4) sign(h http.Header, creds aws.Credentials, op string, n int, pay
 
 	// Content-Length is signed when there is a body (the SDK's rule).
 	signed := signedHeaders[boolIndex(n > 0)*2+boolIndex(creds.SessionToken != "")]
-	bp := scratch.Get().(*[]byte)
-	defer scratch.Put(bp)
+	bp := signScratch.Get().(*[]byte)
+	defer signScratch.Put(bp)
 	b := (*bp)[:0]
 	b = append(b, "POST\n/\n\naccept-encoding:identity\n"...)
 	if n > 0 {
@@ -138,9 +138,9 @@ func (s *sigV4) appendScope(b, day []byte) []byte {
 	return append(b, "/"+sigService+"/aws4_request"...)
 }
 
-// scratch are the signer's buffers (the canonical request, the string to
+// signScratch are the signer's buffers (the canonical request, the string to
 // sign, the header: about 1.5 KB with a role's session token).
-var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+var signScratch = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // signedHeaders are the SignedHeaders of a request without and with a
 // body (Content-Length), each without and with a session token.
