@@ -1,0 +1,353 @@
+package ddb
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/schemas"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	smithy "github.com/aws/smithy-go"
+)
+
+// sameValue is reflect.DeepEqual, except that NaN equals NaN (the float
+// members take "NaN").
+func sameValue(a, b any) bool {
+	return deepSame(reflect.ValueOf(a), reflect.ValueOf(b))
+}
+
+func deepSame(a, b reflect.Value) bool {
+	if a.IsValid() != b.IsValid() {
+		return false
+	}
+	if !a.IsValid() {
+		return true
+	}
+	if a.Type() != b.Type() {
+		return false
+	}
+	switch a.Kind() {
+	case reflect.Float32, reflect.Float64:
+		fa, fb := a.Float(), b.Float()
+		return fa == fb && math.Signbit(fa) == math.Signbit(fb) || math.IsNaN(fa) && math.IsNaN(fb)
+	case reflect.Pointer, reflect.Interface:
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() == b.IsNil()
+		}
+		return deepSame(a.Elem(), b.Elem())
+	case reflect.Struct:
+		for i := 0; i < a.NumField(); i++ {
+			if !deepSame(a.Field(i), b.Field(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Slice:
+		if a.IsNil() != b.IsNil() || a.Len() != b.Len() {
+			return false
+		}
+		for i := 0; i < a.Len(); i++ {
+			if !deepSame(a.Index(i), b.Index(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Map:
+		if a.IsNil() != b.IsNil() || a.Len() != b.Len() {
+			return false
+		}
+		for _, k := range a.MapKeys() {
+			bv := b.MapIndex(k)
+			if !bv.IsValid() || !deepSame(a.MapIndex(k), bv) {
+				return false
+			}
+		}
+		return true
+	case reflect.String:
+		return a.String() == b.String()
+	case reflect.Bool:
+		return a.Bool() == b.Bool()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return a.Int() == b.Int()
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return a.Uint() == b.Uint()
+	}
+	panic("deepSame: unhandled kind " + a.Kind().String())
+}
+
+// dump is a readable form of an output for a failure message.
+func dump(v any) string {
+	var sb strings.Builder
+	dumpValue(&sb, reflect.ValueOf(v))
+	return sb.String()
+}
+
+func dumpValue(sb *strings.Builder, v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Invalid:
+		sb.WriteString("<nil>")
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			sb.WriteString("nil")
+			return
+		}
+		if v.Kind() == reflect.Interface {
+			sb.WriteString(v.Elem().Type().String())
+		}
+		dumpValue(sb, v.Elem())
+	case reflect.Struct:
+		sb.WriteString("{")
+		for i := 0; i < v.NumField(); i++ {
+			if !v.Type().Field(i).IsExported() {
+				continue
+			}
+			fmt.Fprintf(sb, "%s:", v.Type().Field(i).Name)
+			dumpValue(sb, v.Field(i))
+			sb.WriteString(" ")
+		}
+		sb.WriteString("}")
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			fmt.Fprintf(sb, "%x(nil=%v)", v.Bytes(), v.IsNil())
+			return
+		}
+		fmt.Fprintf(sb, "[(nil=%v) ", v.IsNil())
+		for i := 0; i < v.Len(); i++ {
+			dumpValue(sb, v.Index(i))
+			sb.WriteString(", ")
+		}
+		sb.WriteString("]")
+	case reflect.Map:
+		fmt.Fprintf(sb, "map(nil=%v)[", v.IsNil())
+		iter := v.MapRange()
+		for iter.Next() {
+			fmt.Fprintf(sb, "%q:", iter.Key().String())
+			dumpValue(sb, iter.Value())
+			sb.WriteString(", ")
+		}
+		sb.WriteString("]")
+	case reflect.String:
+		fmt.Fprintf(sb, "%q", v.String())
+	default:
+		fmt.Fprintf(sb, "%v", v)
+	}
+}
+
+// checkAgainstSDK decodes body as op's answer with ours and the SDK's
+// client and fails t when they disagree: both must succeed with the same
+// output, or both fail. Ours is also checked not to alias body.
+func checkAgainstSDK(t *testing.T, op string, body []byte) (ourErr, sdkErr error) {
+	t.Helper()
+	want, sdkErr := sdkDecode(op, 200, nil, body)
+	buf := append([]byte(nil), body...)
+	got, ourErr := ourDecode(op, buf)
+	for i := range buf {
+		buf[i] = 'x' // the client reuses its buffer
+	}
+	switch {
+	case sdkErr != nil && ourErr == nil:
+		t.Fatalf("%s: the SDK fails (%v) but ours decodes %s", op, sdkErr, dump(got))
+	case sdkErr == nil && ourErr != nil:
+		return ourErr, nil
+	case sdkErr == nil && !sameValue(got, want):
+		t.Fatalf("%s: ours and the SDK's differ\n ours: %s\n sdk:  %s", op, dump(got), dump(want))
+	}
+	return ourErr, sdkErr
+}
+
+// TestDecodeVectors runs every answer under testdata/decode through ours
+// and the SDK's client: ok/ answers must decode the same, fail/ answers
+// must fail in both (ours naming the operation).
+func TestDecodeVectors(t *testing.T) {
+	for _, kind := range []string{"ok", "fail"} {
+		files, err := filepath.Glob(filepath.Join("testdata", "decode", kind, "*.json"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no vectors under testdata/decode/%s (%v)", kind, err)
+		}
+		for _, f := range files {
+			name := strings.TrimSuffix(filepath.Base(f), ".json")
+			op, _, _ := strings.Cut(name, ".")
+			t.Run(kind+"/"+name, func(t *testing.T) {
+				body, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ourErr, sdkErr := checkAgainstSDK(t, op, body)
+				if kind == "ok" {
+					if sdkErr != nil {
+						t.Fatalf("the SDK fails on an ok/ vector: %v", sdkErr)
+					}
+					if ourErr != nil {
+						t.Fatalf("ours fails where the SDK decodes: %v", ourErr)
+					}
+					return
+				}
+				if sdkErr == nil {
+					t.Fatalf("the SDK decodes a fail/ vector")
+				}
+				if ourErr == nil {
+					t.Fatalf("ours decodes a fail/ vector")
+				}
+				if !strings.Contains(ourErr.Error(), "decode "+op+" answer") {
+					t.Errorf("error %q does not name the operation", ourErr)
+				}
+				t.Logf("ours: %v\nsdk:  %v", ourErr, sdkErr)
+			})
+		}
+	}
+}
+
+// TestDecodeErrorPath checks that an error names the member's path.
+func TestDecodeErrorPath(t *testing.T) {
+	cases := []struct {
+		name, op, body, path string
+	}{
+		{"fail/nested_s", "GetItem", `{"Item":{"cert":{"M":{"x":{"L":[{"S":"a"},{"S":1}]}}}}}`, "at Item.cert.M.x.L[1].S "},
+		{"fail/count", "Query", `{"Count":"1"}`, "at Count "},
+		{"fail/items", "Scan", `{"Items":[{},{"a":{"N":true}}]}`, "at Items[1].a.N "},
+		{"fail/gsi", "PutItem", `{"ConsumedCapacity":{"GlobalSecondaryIndexes":{"live":{"CapacityUnits":"x"}}}}`, "at ConsumedCapacity.GlobalSecondaryIndexes.live.CapacityUnits "},
+		{"fail/range", "DeleteItem", `{"ItemCollectionMetrics":{"SizeEstimateRangeGB":[1,[]]}}`, "at ItemCollectionMetrics.SizeEstimateRangeGB[1] "},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ourDecode(c.op, []byte(c.body))
+			if err == nil || !strings.Contains(err.Error(), c.path) {
+				t.Fatalf("error %v does not name %q", err, c.path)
+			}
+		})
+	}
+}
+
+// TestDecodeOutputFields walks every exported field of each output type
+// and fails on one the decoders do not know, so an SDK upgrade that adds a
+// member fails here instead of being dropped silently.
+func TestDecodeOutputFields(t *testing.T) {
+	handled := map[string]bool{
+		"GetItemOutput.Item": true, "GetItemOutput.ConsumedCapacity": true,
+		"PutItemOutput.Attributes": true, "PutItemOutput.ConsumedCapacity": true, "PutItemOutput.ItemCollectionMetrics": true,
+		"UpdateItemOutput.Attributes": true, "UpdateItemOutput.ConsumedCapacity": true, "UpdateItemOutput.ItemCollectionMetrics": true,
+		"DeleteItemOutput.Attributes": true, "DeleteItemOutput.ConsumedCapacity": true, "DeleteItemOutput.ItemCollectionMetrics": true,
+		"QueryOutput.Items": true, "QueryOutput.Count": true, "QueryOutput.ScannedCount": true, "QueryOutput.LastEvaluatedKey": true, "QueryOutput.ConsumedCapacity": true,
+		"ScanOutput.Items": true, "ScanOutput.Count": true, "ScanOutput.ScannedCount": true, "ScanOutput.LastEvaluatedKey": true, "ScanOutput.ConsumedCapacity": true,
+		"ConsumedCapacity.TableName": true, "ConsumedCapacity.CapacityUnits": true, "ConsumedCapacity.ReadCapacityUnits": true,
+		"ConsumedCapacity.WriteCapacityUnits": true, "ConsumedCapacity.Table": true, "ConsumedCapacity.GlobalSecondaryIndexes": true,
+		"ConsumedCapacity.LocalSecondaryIndexes": true, "ConsumedCapacity.VectorIndexes": true,
+		"Capacity.CapacityUnits": true, "Capacity.ReadCapacityUnits": true, "Capacity.WriteCapacityUnits": true,
+		"VectorCapacity.VectorSearchRequestBytes": true, "VectorCapacity.VectorWriteRequestBytes": true,
+		"ItemCollectionMetrics.ItemCollectionKey": true, "ItemCollectionMetrics.SizeEstimateRangeGB": true,
+	}
+	// ResultMetadata is the client's.
+	left := map[string]bool{"ResultMetadata": true}
+	seen := map[reflect.Type]bool{}
+	var walk func(reflect.Type)
+	walk = func(typ reflect.Type) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || seen[typ] {
+			return
+		}
+		seen[typ] = true
+		for i := 0; i < typ.NumField(); i++ {
+			f := typ.Field(i)
+			if !f.IsExported() || left[f.Name] {
+				continue
+			}
+			name := typ.Name() + "." + f.Name
+			if !handled[name] {
+				t.Errorf("%s is neither decoded nor refused", name)
+			}
+			walk(f.Type)
+		}
+	}
+	for _, v := range []any{dynamodb.GetItemOutput{}, dynamodb.PutItemOutput{}, dynamodb.UpdateItemOutput{},
+		dynamodb.DeleteItemOutput{}, dynamodb.QueryOutput{}, dynamodb.ScanOutput{}} {
+		walk(reflect.TypeOf(v))
+	}
+	// the AttributeValue union: every member type the SDK has.
+	kinds := []types.AttributeValue{&types.AttributeValueMemberB{}, &types.AttributeValueMemberBOOL{},
+		&types.AttributeValueMemberBS{}, &types.AttributeValueMemberL{}, &types.AttributeValueMemberM{},
+		&types.AttributeValueMemberN{}, &types.AttributeValueMemberNS{}, &types.AttributeValueMemberNULL{},
+		&types.AttributeValueMemberS{}, &types.AttributeValueMemberSS{}}
+	if got := len(schemas.AttributeValue.Members()); got != len(kinds) {
+		t.Errorf("the SDK's AttributeValue has %d members, the decoder knows %d", got, len(kinds))
+	}
+}
+
+func TestDecodeErrorVectors(t *testing.T) {
+	type tc struct {
+		name   string
+		status int
+		header http.Header
+		body   string
+	}
+	cases := []tc{
+		{"ok/ccf", 400, nil, `{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"}`},
+		{"ok/ccf_item", 400, nil, `{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed","Item":{"seq":{"N":"7"},"pk":{"S":"a"}}}`},
+		{"ok/ccf_Message", 400, nil, `{"__type":"ConditionalCheckFailedException","Message":"M"}`},
+		{"ok/ccf_header", 400, http.Header{"X-Amzn-Errortype": {"ConditionalCheckFailedException:http://internal.amazon.com/coral/com.amazon.coral.validate/"}}, `{"message":"x"}`},
+		{"ok/header_wins", 400, http.Header{"X-Amzn-Errortype": {"ResourceNotFoundException"}}, `{"__type":"ConditionalCheckFailedException","message":"x"}`},
+		{"ok/ptee", 400, nil, `{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"slow down","ThrottlingReasons":[{"reason":"TableReadProvisionedThroughputExceeded","resource":"arn:x"}]}`},
+		{"ok/request_limit", 400, nil, `{"__type":"com.amazonaws.dynamodb.v20120810#RequestLimitExceeded","message":"m"}`},
+		{"ok/not_found", 400, nil, `{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"Requested resource not found"}`},
+		{"ok/icsle", 400, nil, `{"__type":"com.amazonaws.dynamodb.v20120810#ItemCollectionSizeLimitExceededException","message":"m"}`},
+		{"ok/conflict", 400, nil, `{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"m"}`},
+		{"ok/internal", 500, nil, `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"m"}`},
+		{"ok/throttling", 400, nil, `{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"m"}`},
+		{"ok/throttling_coral", 400, nil, `{"__type":"com.amazon.coral.availability#ThrottlingException","message":"Rate exceeded"}`},
+		{"ok/validation", 400, nil, `{"__type":"com.amazon.coral.validate#ValidationException","message":"One or more parameter values were invalid"}`},
+		{"ok/access_denied", 400, nil, `{"__type":"com.amazon.coral.service#AccessDeniedException","Message":"no"}`},
+		{"ok/code_member", 400, nil, `{"code":"SomeCode","message":"m"}`},
+		{"ok/case_insensitive", 400, nil, `{"__TYPE":"ResourceNotFoundException","MESSAGE":"m"}`},
+		{"ok/unknown_members", 400, nil, `{"__type":"ResourceNotFoundException","message":"m","x":[1,{"y":null}]}`},
+		{"ok/empty_body_500", 500, nil, ``},
+		{"ok/empty_body_400", 400, nil, ``},
+		{"ok/empty_object", 503, nil, `{}`},
+		{"ok/trailing", 400, nil, `{"__type":"ResourceNotFoundException"} <html>`},
+		{"ok/escaped", 400, nil, `{"__type":"Resource\u004eotFoundException","message":"\ud83d\ude00\u2028"}`},
+		{"fail/html_502", 502, http.Header{"Content-Type": {"text/html"}}, "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>"},
+		{"fail/not_json", 500, nil, "Internal Server Error"},
+		{"fail/truncated", 400, nil, `{"__type":"ResourceNotFoundException","message":"m`},
+		{"fail/type_number", 400, nil, `{"__type":1,"message":"m"}`},
+		{"fail/ccf_item_bad", 400, nil, `{"__type":"ConditionalCheckFailedException","message":"m","Item":{"a":{"S":1}}}`},
+	}
+	for _, op := range ops {
+		for _, c := range cases {
+			t.Run(op+"/"+c.name, func(t *testing.T) {
+				_, want := sdkDecode(op, c.status, c.header, []byte(c.body))
+				body := []byte(c.body)
+				got := decodeError(op, c.status, c.header, body)
+				for i := range body {
+					body[i] = 'x'
+				}
+				if want == nil || got == nil {
+					t.Fatalf("no error: ours %v, sdk %v", got, want)
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("errors differ\n ours: %T %v\n sdk:  %T %v", got, got, want, want)
+				}
+				var de *smithy.DeserializationError
+				isDe := errors.As(got, &de)
+				if strings.HasPrefix(c.name, "fail/") != isDe {
+					t.Fatalf("%T %v: want a DeserializationError: %v", got, got, strings.HasPrefix(c.name, "fail/"))
+				}
+			})
+		}
+	}
+}
+
+func TestDecodeErrorRefuses(t *testing.T) {
+	if err := decodeError("BatchGetItem", 400, nil, []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "unknown operation") {
+		t.Fatalf("fail/unknown_op: %v", err)
+	}
+	if err := decodeError("GetItem", 200, nil, []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "not an error") {
+		t.Fatalf("fail/status_200: %v", err)
+	}
+}

@@ -1,0 +1,161 @@
+package ddb
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// The SDK's own client is the reference for the decoders: it is given the
+// answer's bytes by an in-process HTTP client and its output (or error,
+// unwrapped from the client's chain) is what ours must equal.
+
+// answerer is an HTTP client that answers every request with one answer.
+type answerer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (a *answerer) Do(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+		_ = req.Body.Close()
+	}
+	h := http.Header{}
+	for k, v := range a.header {
+		h[k] = append([]string(nil), v...)
+	}
+	if h.Get("Content-Type") == "" {
+		h.Set("Content-Type", "application/x-amz-json-1.0")
+	}
+	return &http.Response{
+		StatusCode:    a.status,
+		Status:        http.StatusText(a.status),
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(bytes.NewReader(a.body)),
+		ContentLength: int64(len(a.body)),
+		Request:       req,
+	}, nil
+}
+
+func sdkClient(a *answerer) *dynamodb.Client {
+	return dynamodb.New(dynamodb.Options{
+		Region:           "us-east-1",
+		Credentials:      aws.AnonymousCredentials{},
+		HTTPClient:       a,
+		BaseEndpoint:     aws.String("http://x"),
+		RetryMaxAttempts: 1,
+		EndpointDiscovery: dynamodb.EndpointDiscoveryOptions{
+			EnableEndpointDiscovery: aws.EndpointDiscoveryDisabled,
+		},
+	})
+}
+
+var (
+	refKey   = map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "k"}}
+	refTable = aws.String("t")
+)
+
+// sdkDecode is what the SDK's client returns for op's answer (status 200
+// and body): the output with ResultMetadata zeroed, or the error unwrapped
+// from the *smithy.OperationError / ResponseError chain.
+func sdkDecode(op string, status int, header http.Header, body []byte) (any, error) {
+	c := sdkClient(&answerer{status: status, header: header, body: append([]byte(nil), body...)})
+	ctx := context.Background()
+	var out any
+	var err error
+	switch op {
+	case "GetItem":
+		var o *dynamodb.GetItemOutput
+		if o, err = c.GetItem(ctx, &dynamodb.GetItemInput{TableName: refTable, Key: refKey}); o != nil {
+			o.ResultMetadata = middleware.Metadata{}
+			out = o
+		}
+	case "PutItem":
+		var o *dynamodb.PutItemOutput
+		if o, err = c.PutItem(ctx, &dynamodb.PutItemInput{TableName: refTable, Item: refKey}); o != nil {
+			o.ResultMetadata = middleware.Metadata{}
+			out = o
+		}
+	case "UpdateItem":
+		var o *dynamodb.UpdateItemOutput
+		if o, err = c.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: refTable, Key: refKey}); o != nil {
+			o.ResultMetadata = middleware.Metadata{}
+			out = o
+		}
+	case "DeleteItem":
+		var o *dynamodb.DeleteItemOutput
+		if o, err = c.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: refTable, Key: refKey}); o != nil {
+			o.ResultMetadata = middleware.Metadata{}
+			out = o
+		}
+	case "Query":
+		var o *dynamodb.QueryOutput
+		if o, err = c.Query(ctx, &dynamodb.QueryInput{TableName: refTable}); o != nil {
+			o.ResultMetadata = middleware.Metadata{}
+			out = o
+		}
+	case "Scan":
+		var o *dynamodb.ScanOutput
+		if o, err = c.Scan(ctx, &dynamodb.ScanInput{TableName: refTable}); o != nil {
+			o.ResultMetadata = middleware.Metadata{}
+			out = o
+		}
+	default:
+		panic("sdkDecode: unknown op " + op)
+	}
+	if err != nil {
+		var re *smithyhttp.ResponseError
+		if errors.As(err, &re) {
+			return nil, re.Err
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// ourDecode is decode<op>(body) as an any, nil when it fails.
+func ourDecode(op string, body []byte) (any, error) {
+	switch op {
+	case "GetItem":
+		o, err := decodeGetItem(body)
+		return nilIfErr(o, err)
+	case "PutItem":
+		o, err := decodePutItem(body)
+		return nilIfErr(o, err)
+	case "UpdateItem":
+		o, err := decodeUpdateItem(body)
+		return nilIfErr(o, err)
+	case "DeleteItem":
+		o, err := decodeDeleteItem(body)
+		return nilIfErr(o, err)
+	case "Query":
+		o, err := decodeQuery(body)
+		return nilIfErr(o, err)
+	case "Scan":
+		o, err := decodeScan(body)
+		return nilIfErr(o, err)
+	}
+	panic("ourDecode: unknown op " + op)
+}
+
+func nilIfErr[T any](o *T, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+var ops = []string{"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"}
