@@ -1,6 +1,9 @@
 package ddb
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -10,6 +13,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/schemas"
@@ -350,4 +354,347 @@ func TestDecodeErrorRefuses(t *testing.T) {
 	if err := decodeError("GetItem", 200, nil, []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "not an error") {
 		t.Fatalf("fail/status_200: %v", err)
 	}
+}
+
+// seedVectors adds every testdata/decode answer to a fuzz corpus.
+func seedVectors(f *testing.F, add func(op byte, body []byte)) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "decode", "*", "*.json"))
+	for _, file := range files {
+		body, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		op, _, _ := strings.Cut(filepath.Base(file), ".")
+		for i, o := range ops {
+			if o == op {
+				add(byte(i), body)
+			}
+		}
+	}
+}
+
+// FuzzDecode feeds arbitrary bytes to ours and the SDK's client. They must
+// agree wherever the SDK decodes; where the SDK fails ours must fail. Ours
+// may fail where the SDK decodes only on a body whose first value is not
+// valid JSON (the SDK's list and map readers drop some syntax errors).
+func FuzzDecode(f *testing.F) {
+	seedVectors(f, func(op byte, body []byte) { f.Add(op, body) })
+	f.Fuzz(func(t *testing.T, op byte, body []byte) {
+		name := ops[int(op)%len(ops)]
+		ourErr, sdkErr := checkAgainstSDK(t, name, body)
+		if ourErr != nil && sdkErr == nil {
+			var v json.RawMessage
+			if json.NewDecoder(bytes.NewReader(body)).Decode(&v) == nil {
+				t.Fatalf("%s: ours fails on valid JSON the SDK decodes: %v", name, ourErr)
+			}
+		}
+	})
+}
+
+// FuzzDecodeGenerated builds answers from the fuzz bytes -- every member of
+// every output, nested M and L of all ten kinds, empty and null values,
+// unknown members, escapes, lone surrogates, U+2028, invalid UTF-8, control
+// characters, big numbers, binary of every byte value, random whitespace --
+// and holds ours to the SDK's client on them.
+func FuzzDecodeGenerated(f *testing.F) {
+	for i := 0; i < 16; i++ {
+		f.Add(bytes.Repeat([]byte{byte(i * 17)}, 64))
+	}
+	f.Add([]byte("\x00\x05\x01\x05\x05\x06\x06\x07\x08\x09\x0a\x0b\x0c\x0d"))
+	f.Fuzz(func(t *testing.T, seed []byte) {
+		g := &gen{b: seed}
+		op := ops[g.n(len(ops))]
+		body := g.answer()
+		ourErr, sdkErr := checkAgainstSDK(t, op, body)
+		if ourErr != nil && sdkErr == nil {
+			t.Fatalf("%s: ours fails where the SDK decodes: %v\nbody: %q", op, ourErr, body)
+		}
+	})
+}
+
+// gen writes JSON answers chosen by a byte string (zeros once it runs out).
+type gen struct {
+	b   []byte
+	i   int
+	out []byte
+}
+
+func (g *gen) n(k int) int {
+	if g.i >= len(g.b) {
+		return 0
+	}
+	v := int(g.b[g.i]) % k
+	g.i++
+	return v
+}
+
+func (g *gen) w(s string) { g.out = append(g.out, s...) }
+
+func (g *gen) ws() {
+	g.w([]string{"", "", "", " ", "\n\t", "\r\n  "}[g.n(6)])
+}
+
+var strPieces = []string{
+	"abc", "", `\"`, `\\`, `\/`, `\b\f\n\r\t`, `\u0000`, `\u001f`, `\u2028`, "\u2028\u2029",
+	`\ud83d\ude00`, `\ud800`, `\udc00`, `\udc00\ud800`, `\ud800x`, "\xff", "\xc3", "\xed\xa0\x80",
+	"😀", "é", `\u00E9`, "-----BEGIN CERTIFICATE-----", "\x7f",
+}
+
+func (g *gen) str() {
+	g.w(`"`)
+	for k := g.n(4); k > 0; k-- {
+		if g.n(4) == 0 {
+			c := byte(g.n(256))
+			if c >= 0x20 && c != '"' && c != '\\' {
+				g.out = append(g.out, c)
+			}
+			continue
+		}
+		g.w(strPieces[g.n(len(strPieces))])
+	}
+	g.w(`"`)
+}
+
+var numPieces = []string{`"0"`, `"-1.5"`, `"1e400"`, `"` + strings.Repeat("9", 40) + `"`, `""`, `"0.000000000000000000000000000000000001"`, `"-0"`}
+
+func (g *gen) blob() {
+	raw := make([]byte, g.n(8))
+	for i := range raw {
+		raw[i] = byte(g.n(256))
+	}
+	enc := base64.StdEncoding.EncodeToString(raw)
+	switch g.n(8) {
+	case 1:
+		enc = strings.TrimRight(enc, "=") // unpadded: an error for the SDK
+	case 2:
+		enc = strings.Replace(enc, "A", `\u0041`, 1)
+	case 3:
+		enc += `\n`
+	}
+	g.w(`"` + enc + `"`)
+}
+
+// list writes a JSON array of k elements written by elem.
+func (g *gen) list(elem func()) {
+	g.w("[")
+	for k := g.n(4); k > 0; k-- {
+		g.ws()
+		if g.n(8) == 0 {
+			g.w("null")
+		} else {
+			elem()
+		}
+		g.ws()
+		if k > 1 {
+			g.w(",")
+		}
+	}
+	g.w("]")
+}
+
+func (g *gen) attrMap(depth int) {
+	g.w("{")
+	for k := g.n(5); k > 0; k-- {
+		g.ws()
+		g.str()
+		g.w(":")
+		g.ws()
+		if g.n(10) == 0 {
+			g.w("null")
+		} else {
+			g.attr(depth + 1)
+		}
+		if k > 1 {
+			g.w(",")
+		}
+	}
+	g.w("}")
+}
+
+func (g *gen) attr(depth int) {
+	kind := g.n(13)
+	if depth > 4 && kind >= 5 && kind <= 6 {
+		kind = 0
+	}
+	g.w("{")
+	if g.n(6) == 0 {
+		g.w(`"X":{"Y":[1,null,"z"]},`)
+	}
+	if g.n(6) == 0 {
+		g.w(`"S":null,`)
+	}
+	switch kind {
+	case 0:
+		g.w(`"S":`)
+		g.str()
+	case 1:
+		g.w(`"N":`)
+		g.w(numPieces[g.n(len(numPieces))])
+	case 2:
+		g.w(`"B":`)
+		g.blob()
+	case 3:
+		g.w(`"BOOL":` + []string{"true", "false"}[g.n(2)])
+	case 4:
+		g.w(`"NULL":` + []string{"true", "false"}[g.n(2)])
+	case 5:
+		g.w(`"M":`)
+		g.attrMap(depth)
+	case 6:
+		g.w(`"L":`)
+		g.list(func() { g.attr(depth + 1) })
+	case 7:
+		g.w(`"SS":`)
+		g.list(g.str)
+	case 8:
+		g.w(`"NS":`)
+		g.list(func() { g.w(numPieces[g.n(len(numPieces))]) })
+	case 9:
+		g.w(`"BS":`)
+		g.list(g.blob)
+	case 10:
+		g.w(`"Q":1`) // an unknown member only
+	case 11:
+		g.w(`"N":null`)
+	case 12:
+		// {}
+		if g.out[len(g.out)-1] == ',' {
+			g.out = g.out[:len(g.out)-1]
+		}
+	}
+	if g.n(16) == 0 {
+		g.w(`,"N":"1"`) // a second member: an error for both
+	}
+	g.w("}")
+}
+
+var floatPieces = []string{"1", "0.5", "-0", "1e2", "1E-2", "12345678901234567890", `"NaN"`, `"Infinity"`, `"-infinity"`, "null", "2.5e-3"}
+
+func (g *gen) capacity() {
+	g.w("{")
+	for i, m := range []string{"CapacityUnits", "ReadCapacityUnits", "WriteCapacityUnits"} {
+		if i > 0 {
+			g.w(",")
+		}
+		g.w(`"` + m + `":` + floatPieces[g.n(len(floatPieces))])
+	}
+	g.w("}")
+}
+
+func (g *gen) capacityMap() {
+	g.w("{")
+	for k := g.n(3); k > 0; k-- {
+		g.str()
+		g.w(":")
+		if g.n(5) == 0 {
+			g.w("null")
+		} else {
+			g.capacity()
+		}
+		if k > 1 {
+			g.w(",")
+		}
+	}
+	g.w("}")
+}
+
+func (g *gen) consumed() {
+	g.w(`{"TableName":`)
+	g.str()
+	g.w(`,"CapacityUnits":` + floatPieces[g.n(len(floatPieces))])
+	if g.n(2) == 0 {
+		g.w(`,"Table":`)
+		g.capacity()
+	}
+	if g.n(2) == 0 {
+		g.w(`,"GlobalSecondaryIndexes":`)
+		g.capacityMap()
+	}
+	if g.n(2) == 0 {
+		g.w(`,"LocalSecondaryIndexes":`)
+		g.capacityMap()
+	}
+	if g.n(3) == 0 {
+		g.w(`,"VectorIndexes":{"v":{"VectorSearchRequestBytes":` + floatPieces[g.n(len(floatPieces))] + `}}`)
+	}
+	g.w("}")
+}
+
+var countPieces = []string{"0", "1", "-0", "2147483647", "2147483648", "1.5", `"1"`, "null", "-2147483648"}
+
+func (g *gen) answer() []byte {
+	if g.n(20) == 0 {
+		return nil
+	}
+	g.ws()
+	g.w("{")
+	for k := g.n(6); k > 0; k-- {
+		g.ws()
+		switch g.n(10) {
+		case 0:
+			g.w(`"Item":`)
+			g.attrMap(0)
+		case 1:
+			g.w(`"Attributes":`)
+			g.attrMap(0)
+		case 2:
+			g.w(`"Items":`)
+			g.list(func() { g.attrMap(0) })
+		case 3:
+			g.w(`"Count":` + countPieces[g.n(len(countPieces))])
+		case 4:
+			g.w(`"ScannedCount":` + countPieces[g.n(len(countPieces))])
+		case 5:
+			g.w(`"LastEvaluatedKey":`)
+			g.attrMap(0)
+		case 6:
+			g.w(`"ConsumedCapacity":`)
+			g.consumed()
+		case 7:
+			g.w(`"ItemCollectionMetrics":{"ItemCollectionKey":`)
+			g.attrMap(0)
+			g.w(`,"SizeEstimateRangeGB":`)
+			g.list(func() { g.w(floatPieces[g.n(len(floatPieces))]) })
+			g.w("}")
+		case 8:
+			g.w(`"Unknown":{"a":[{"b":null},1.5e3,"\ud800"]}`)
+		case 9:
+			g.w(`"Item":null`)
+		}
+		g.ws()
+		if k > 1 {
+			g.w(",")
+		}
+	}
+	g.w("}")
+	g.ws()
+	return g.out
+}
+
+// FuzzDecodeError holds decodeError to the SDK's client over arbitrary
+// (status, header, body).
+func FuzzDecodeError(f *testing.F) {
+	f.Add(400, "", []byte(`{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"m","Item":{"a":{"S":"x"}}}`))
+	f.Add(500, "InternalServerError:x", []byte(``))
+	f.Add(502, "", []byte(`<html>502</html>`))
+	f.Add(400, "", []byte(`{"__type":"ProvisionedThroughputExceededException","ThrottlingReasons":[{"reason":"r"}]}`))
+	f.Add(503, "", []byte(`{"code":"X","Message":"m"}`))
+	f.Fuzz(func(t *testing.T, status int, errType string, body []byte) {
+		if status < 300 || status > 599 {
+			status = 300 + (status%300+300)%300
+		}
+		var h http.Header
+		if errType != "" {
+			if strings.ContainsAny(errType, "\r\n\x00") || !utf8.ValidString(errType) {
+				return // not a header value net/http would hand over
+			}
+			h = http.Header{"X-Amzn-Errortype": {errType}}
+		}
+		op := ops[len(body)%len(ops)]
+		_, want := sdkDecode(op, status, h, body)
+		got := decodeError(op, status, h, append([]byte(nil), body...))
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s %d %q %q: errors differ\n ours: %T %v\n sdk:  %T %v", op, status, errType, body, got, got, want, want)
+		}
+	})
 }
