@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -176,11 +177,20 @@ var errSkip = errors.New("skip")
 // AttributeValue structs are carved from small slabs, which keeps the
 // allocations of a GetItem answer to a handful.
 type decoder struct {
-	b     []byte
-	i     int
-	depth int
-	arena []byte
-	slab  slab
+	b      []byte
+	i      int
+	depth  int
+	arena  []byte
+	slab   slab
+	floats [][3]float64
+	kv     []kvEntry              // the entries of the maps being read, innermost last
+	avs    []types.AttributeValue // the same for L
+	strs   []string               // the same for SS and NS
+}
+
+type kvEntry struct {
+	k string
+	v types.AttributeValue
 }
 
 func newDecoder(body []byte) *decoder {
@@ -397,6 +407,20 @@ func (d *decoder) str() ([]byte, bool, error) {
 	start := d.i + 1
 	esc := false
 	for i := start; i < len(d.b); {
+		// eight bytes at a time while none is '"', '\\' or a control byte
+		for i+8 <= len(d.b) {
+			v := binary.LittleEndian.Uint64(d.b[i:])
+			if hasLess(v, 0x20)|hasByte(v, '"')|hasByte(v, '\\') != 0 {
+				break
+			}
+			i += 8
+		}
+		for i < len(d.b) && plain[d.b[i]] {
+			i++
+		}
+		if i >= len(d.b) {
+			break
+		}
 		c := d.b[i]
 		switch {
 		case c == '"':
@@ -438,6 +462,30 @@ func (d *decoder) str() ([]byte, bool, error) {
 	return nil, false, d.errf("unterminated string")
 }
 
+const (
+	lo8 = uint64(0x0101010101010101)
+	hi8 = uint64(0x8080808080808080)
+)
+
+// hasByte is non-zero when a byte of v is c.
+func hasByte(v uint64, c byte) uint64 {
+	x := v ^ (lo8 * uint64(c))
+	return (x - lo8) & ^x & hi8
+}
+
+// hasLess is non-zero when a byte of v is below n (n <= 128).
+func hasLess(v uint64, n byte) uint64 {
+	return (v - lo8*uint64(n)) & ^v & hi8
+}
+
+// plain marks the bytes a string holds as they are.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 func hexVal(c byte) rune {
 	switch {
 	case '0' <= c && c <= '9':
@@ -470,45 +518,50 @@ func getu4(s []byte) rune {
 // a lone or misordered surrogate and each invalid UTF-8 byte is U+FFFD.
 func unescape(dst, s []byte) []byte {
 	for r := 0; r < len(s); {
-		c := s[r]
-		switch {
-		case c == '\\':
-			switch s[r+1] {
-			case 'b':
-				dst = append(dst, '\b')
-			case 'f':
-				dst = append(dst, '\f')
-			case 'n':
-				dst = append(dst, '\n')
-			case 'r':
-				dst = append(dst, '\r')
-			case 't':
-				dst = append(dst, '\t')
-			case 'u':
-				rr := getu4(s[r:])
-				r += 6
-				if utf16.IsSurrogate(rr) {
-					if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != utf8.RuneError {
-						r += 6
-						dst = utf8.AppendRune(dst, dec)
-						continue
-					}
-					rr = utf8.RuneError
-				}
-				dst = utf8.AppendRune(dst, rr)
-				continue
-			default: // '"', '\\', '/'
-				dst = append(dst, s[r+1])
-			}
-			r += 2
-		case c < utf8.RuneSelf:
-			dst = append(dst, c)
-			r++
-		default:
-			rr, size := utf8.DecodeRune(s[r:])
-			r += size
-			dst = utf8.AppendRune(dst, rr)
+		j := bytes.IndexByte(s[r:], '\\')
+		if j < 0 {
+			j = len(s) - r
 		}
+		if run := s[r : r+j]; utf8.Valid(run) {
+			dst = append(dst, run...)
+		} else {
+			for len(run) > 0 {
+				rr, size := utf8.DecodeRune(run)
+				run = run[size:]
+				dst = utf8.AppendRune(dst, rr)
+			}
+		}
+		if r += j; r >= len(s) {
+			break
+		}
+		switch s[r+1] {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			rr := getu4(s[r:])
+			r += 6
+			if utf16.IsSurrogate(rr) {
+				if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != utf8.RuneError {
+					r += 6
+					dst = utf8.AppendRune(dst, dec)
+					continue
+				}
+				rr = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, rr)
+			continue
+		default: // '"', '\\', '/'
+			dst = append(dst, s[r+1])
+		}
+		r += 2
 	}
 	return dst
 }
@@ -761,28 +814,41 @@ func (d *decoder) floatList(v *[]float64) error {
 
 func index(i int) string { return "[" + strconv.Itoa(i) + "]" }
 
+// ccBlock holds a ConsumedCapacity and what its pointers point to, so that
+// one allocation serves them all.
+type ccBlock struct {
+	cc     types.ConsumedCapacity
+	name   string
+	units  [3]float64
+	table  types.Capacity
+	tunits [3]float64
+}
+
 // consumed reads a ConsumedCapacity.
 func (d *decoder) consumed(v **types.ConsumedCapacity) error {
-	cc := &types.ConsumedCapacity{}
+	b := &ccBlock{}
+	cc := &b.cc
 	*v = cc
 	return d.object(func(name []byte) error {
 		switch string(name) {
 		case "TableName":
 			s, err := d.string()
-			cc.TableName = &s
+			b.name = s
+			cc.TableName = &b.name
 			return err
 		case "CapacityUnits":
-			cc.CapacityUnits = new(float64)
+			cc.CapacityUnits = &b.units[0]
 			return d.float(cc.CapacityUnits)
 		case "ReadCapacityUnits":
-			cc.ReadCapacityUnits = new(float64)
+			cc.ReadCapacityUnits = &b.units[1]
 			return d.float(cc.ReadCapacityUnits)
 		case "WriteCapacityUnits":
-			cc.WriteCapacityUnits = new(float64)
+			cc.WriteCapacityUnits = &b.units[2]
 			return d.float(cc.WriteCapacityUnits)
 		case "Table":
-			cc.Table = &types.Capacity{}
-			return d.capacity(cc.Table)
+			b.table, b.tunits = types.Capacity{}, [3]float64{}
+			cc.Table = &b.table
+			return d.capacity(cc.Table, &b.tunits)
 		case "GlobalSecondaryIndexes":
 			return d.capacityMap(&cc.GlobalSecondaryIndexes)
 		case "LocalSecondaryIndexes":
@@ -794,21 +860,35 @@ func (d *decoder) consumed(v **types.ConsumedCapacity) error {
 	})
 }
 
-func (d *decoder) capacity(c *types.Capacity) error {
+// capacity reads a Capacity, its units stored in f (or in the decoder's
+// float slab when f is nil).
+func (d *decoder) capacity(c *types.Capacity, f *[3]float64) error {
+	if f == nil {
+		f = d.floats3()
+	}
 	return d.object(func(name []byte) error {
 		switch string(name) {
 		case "CapacityUnits":
-			c.CapacityUnits = new(float64)
+			c.CapacityUnits = &f[0]
 			return d.float(c.CapacityUnits)
 		case "ReadCapacityUnits":
-			c.ReadCapacityUnits = new(float64)
+			c.ReadCapacityUnits = &f[1]
 			return d.float(c.ReadCapacityUnits)
 		case "WriteCapacityUnits":
-			c.WriteCapacityUnits = new(float64)
+			c.WriteCapacityUnits = &f[2]
 			return d.float(c.WriteCapacityUnits)
 		}
 		return errSkip
 	})
+}
+
+// floats3 is room for three floats from the decoder's slab.
+func (d *decoder) floats3() *[3]float64 {
+	if len(d.floats) == cap(d.floats) {
+		d.floats = make([][3]float64, 0, 4)
+	}
+	d.floats = d.floats[:len(d.floats)+1]
+	return &d.floats[len(d.floats)-1]
 }
 
 // mapOf reads a JSON object as a map, calling entry with each key; a null
@@ -843,7 +923,7 @@ func (d *decoder) capacityMap(v *map[string]types.Capacity) error {
 	return d.mapOf(func(k string, null bool) error {
 		var c types.Capacity
 		if !null {
-			if err := d.capacity(&c); err != nil {
+			if err := d.capacity(&c, nil); err != nil {
 				return err
 			}
 		}
@@ -906,14 +986,17 @@ func (d *decoder) items(v *[]map[string]types.AttributeValue) error {
 	return nil
 }
 
-// attrMap reads a map of AttributeValues (Item, Attributes, keys, M).
+// attrMap reads a map of AttributeValues (Item, Attributes, keys, M). The
+// entries are gathered first, so that the map is made at its size.
 func (d *decoder) attrMap(v *map[string]types.AttributeValue) error {
-	m := make(map[string]types.AttributeValue)
-	*v = m
+	if d.kv == nil {
+		d.kv = make([]kvEntry, 0, 32)
+	}
+	start := len(d.kv)
 	var last types.AttributeValue // the SDK's reused variable (see the top)
-	return d.mapOf(func(k string, null bool) error {
+	err := d.mapOf(func(k string, null bool) error {
 		if null {
-			m[k] = nil
+			d.kv = append(d.kv, kvEntry{k, nil})
 			return nil
 		}
 		av, err := d.attr()
@@ -923,43 +1006,62 @@ func (d *decoder) attrMap(v *map[string]types.AttributeValue) error {
 		if av != nil {
 			last = av
 		}
-		m[k] = last
+		d.kv = append(d.kv, kvEntry{k, last})
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	m := make(map[string]types.AttributeValue, len(d.kv)-start)
+	for _, e := range d.kv[start:] {
+		m[e.k] = e.v
+	}
+	clear(d.kv[start:])
+	d.kv = d.kv[:start]
+	*v = m
+	return nil
 }
 
-// attrList reads L.
+// attrList reads L, gathering the elements first so that the list is
+// made at its size.
 func (d *decoder) attrList(v *[]types.AttributeValue) error {
 	if err := d.open('['); err != nil {
 		return err
 	}
-	list := make([]types.AttributeValue, 0)
+	if d.avs == nil {
+		d.avs = make([]types.AttributeValue, 0, 16)
+	}
+	start := len(d.avs)
 	var last types.AttributeValue
 	for first := true; ; first = false {
 		more, err := d.next(first, ']')
 		if err != nil {
-			return at(index(len(list)), err)
+			return at(index(len(d.avs)-start), err)
 		}
 		if !more {
 			break
 		}
 		null, err := d.isNull()
 		if err != nil {
-			return at(index(len(list)), err)
+			return at(index(len(d.avs)-start), err)
 		}
 		if null {
-			list = append(list, nil)
+			d.avs = append(d.avs, nil)
 			continue
 		}
 		av, err := d.attr()
 		if err != nil {
-			return at(index(len(list)), err)
+			return at(index(len(d.avs)-start), err)
 		}
 		if av != nil {
 			last = av
 		}
-		list = append(list, last)
+		d.avs = append(d.avs, last)
 	}
+	list := make([]types.AttributeValue, len(d.avs)-start)
+	copy(list, d.avs[start:])
+	clear(d.avs[start:])
+	d.avs = d.avs[:start]
 	*v = list
 	return nil
 }
@@ -1027,7 +1129,9 @@ func (d *decoder) attr() (types.AttributeValue, error) {
 }
 
 // text is the string of a validated string token's raw bytes, copied into
-// the arena.
+// the arena. The arena may be reallocated by an append (an escaped string
+// can grow: an invalid byte becomes U+FFFD); the strings already handed out
+// keep the old block, whose bytes are never written again.
 func (d *decoder) text(raw []byte, esc bool) string {
 	if len(raw) == 0 {
 		return ""
@@ -1036,18 +1140,10 @@ func (d *decoder) text(raw []byte, esc bool) string {
 		d.arena = make([]byte, 0, len(d.b))
 	}
 	off := len(d.arena)
-	if !esc {
-		if len(raw) > cap(d.arena)-off {
-			return string(raw)
-		}
-		d.arena = append(d.arena, raw...)
-	} else {
-		// an escaped string grows at most threefold (an invalid byte
-		// becomes U+FFFD)
-		if 3*len(raw) > cap(d.arena)-off {
-			return string(unescape(nil, raw))
-		}
+	if esc {
 		d.arena = unescape(d.arena, raw)
+	} else {
+		d.arena = append(d.arena, raw...)
 	}
 	if len(d.arena) == off {
 		return ""
@@ -1143,25 +1239,31 @@ func (d *decoder) stringList(v *[]string) error {
 	if err := d.open('['); err != nil {
 		return err
 	}
-	list := make([]string, 0)
+	if d.strs == nil {
+		d.strs = make([]string, 0, 16)
+	}
+	start := len(d.strs)
 	for first := true; ; first = false {
 		more, err := d.next(first, ']')
 		if err != nil {
-			return at(index(len(list)), err)
+			return at(index(len(d.strs)-start), err)
 		}
 		if !more {
 			break
 		}
 		var s string
 		if null, err := d.isNull(); err != nil {
-			return at(index(len(list)), err)
+			return at(index(len(d.strs)-start), err)
 		} else if !null {
 			if s, err = d.string(); err != nil {
-				return at(index(len(list)), err)
+				return at(index(len(d.strs)-start), err)
 			}
 		}
-		list = append(list, s)
+		d.strs = append(d.strs, s)
 	}
+	list := make([]string, len(d.strs)-start)
+	copy(list, d.strs[start:])
+	d.strs = d.strs[:start]
 	*v = list
 	return nil
 }
