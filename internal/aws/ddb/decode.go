@@ -197,8 +197,8 @@ func newDecoder(body []byte) *decoder {
 	return &decoder{b: body}
 }
 
-// decodeError is an error at a member path (innermost segment first while
-// it travels up; fail reverses it).
+// pathError is an error at a member path (innermost segment first while
+// it travels up; fail reverses it) and a byte offset in the body.
 type pathError struct {
 	path []string
 	off  int
@@ -1074,7 +1074,7 @@ func (d *decoder) attr() (types.AttributeValue, error) {
 		if av != nil {
 			switch string(name) {
 			case "B", "BOOL", "BS", "L", "M", "N", "NS", "NULL", "S", "SS":
-				return fmt.Errorf("union has more than one non-nil member: %s", name)
+				return d.errf("union has more than one non-nil member: %s", name)
 			}
 			return errSkip
 		}

@@ -749,3 +749,17 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeError is the cost of the error path (the SDK's own code):
+// a ConditionalCheckFailedException with the item, the answer of a lost
+// race.
+func BenchmarkDecodeError(b *testing.B) {
+	body := []byte(`{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed","Item":{"pk":{"S":"agent#t1#a-0001"},"seq":{"N":"1234567"}}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		var ccf *types.ConditionalCheckFailedException
+		if err := decodeError("UpdateItem", 400, nil, body); !errors.As(err, &ccf) {
+			b.Fatal(err)
+		}
+	}
+}
