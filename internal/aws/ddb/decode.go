@@ -56,6 +56,10 @@ import (
 // usually fails on the same bytes, but not always. Invalid JSON is always
 // an error here.
 
+// The six functions below are written out rather than made one generic
+// function: through a generic's function value the decoder and its member
+// closures escape to the heap (two more allocations per answer).
+
 func decodeGetItem(body []byte) (*dynamodb.GetItemOutput, error) {
 	out := &dynamodb.GetItemOutput{}
 	d := newDecoder(body)
@@ -786,30 +790,43 @@ func (d *decoder) float(v *float64) error {
 }
 
 func (d *decoder) floatList(v *[]float64) error {
-	if err := d.open('['); err != nil {
-		return err
-	}
 	list := make([]float64, 0)
-	for first := true; ; first = false {
-		more, err := d.next(first, ']')
-		if err != nil {
-			return at(index(len(list)), err)
-		}
-		if !more {
-			break
-		}
+	err := d.array(func(null bool) error {
 		var f float64
-		if null, err := d.isNull(); err != nil {
-			return at(index(len(list)), err)
-		} else if !null {
+		if !null {
 			if err := d.float(&f); err != nil {
-				return at(index(len(list)), err)
+				return err
 			}
 		}
 		list = append(list, f)
-	}
+		return nil
+	})
 	*v = list
-	return nil
+	return err
+}
+
+// array reads a JSON array, calling elem for each element; null reports
+// (and has consumed) a null element.
+func (d *decoder) array(elem func(null bool) error) error {
+	if err := d.open('['); err != nil {
+		return err
+	}
+	for i, first := 0, true; ; i, first = i+1, false {
+		more, err := d.next(first, ']')
+		if err != nil {
+			return at(index(i), err)
+		}
+		if !more {
+			return nil
+		}
+		null, err := d.isNull()
+		if err == nil {
+			err = elem(null)
+		}
+		if err != nil {
+			return at(index(i), err)
+		}
+	}
 }
 
 func index(i int) string { return "[" + strconv.Itoa(i) + "]" }
@@ -960,30 +977,19 @@ func (d *decoder) vectorMap(v *map[string]types.VectorCapacity) error {
 
 // items reads Query's and Scan's Items.
 func (d *decoder) items(v *[]map[string]types.AttributeValue) error {
-	if err := d.open('['); err != nil {
-		return err
-	}
 	list := make([]map[string]types.AttributeValue, 0)
-	for first := true; ; first = false {
-		more, err := d.next(first, ']')
-		if err != nil {
-			return at(index(len(list)), err)
-		}
-		if !more {
-			break
-		}
+	err := d.array(func(null bool) error {
 		var m map[string]types.AttributeValue
-		if null, err := d.isNull(); err != nil {
-			return at(index(len(list)), err)
-		} else if !null {
+		if !null {
 			if err := d.attrMap(&m); err != nil {
-				return at(index(len(list)), err)
+				return err
 			}
 		}
 		list = append(list, m)
-	}
+		return nil
+	})
 	*v = list
-	return nil
+	return err
 }
 
 // attrMap reads a map of AttributeValues (Item, Attributes, keys, M). The
@@ -1025,38 +1031,28 @@ func (d *decoder) attrMap(v *map[string]types.AttributeValue) error {
 // attrList reads L, gathering the elements first so that the list is
 // made at its size.
 func (d *decoder) attrList(v *[]types.AttributeValue) error {
-	if err := d.open('['); err != nil {
-		return err
-	}
 	if d.avs == nil {
 		d.avs = make([]types.AttributeValue, 0, 16)
 	}
 	start := len(d.avs)
-	var last types.AttributeValue
-	for first := true; ; first = false {
-		more, err := d.next(first, ']')
-		if err != nil {
-			return at(index(len(d.avs)-start), err)
-		}
-		if !more {
-			break
-		}
-		null, err := d.isNull()
-		if err != nil {
-			return at(index(len(d.avs)-start), err)
-		}
+	var last types.AttributeValue // the SDK's reused variable (see the top)
+	err := d.array(func(null bool) error {
 		if null {
 			d.avs = append(d.avs, nil)
-			continue
+			return nil
 		}
 		av, err := d.attr()
 		if err != nil {
-			return at(index(len(d.avs)-start), err)
+			return err
 		}
 		if av != nil {
 			last = av
 		}
 		d.avs = append(d.avs, last)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	list := make([]types.AttributeValue, len(d.avs)-start)
 	copy(list, d.avs[start:])
@@ -1236,30 +1232,23 @@ func isASCII(b []byte) bool {
 }
 
 func (d *decoder) stringList(v *[]string) error {
-	if err := d.open('['); err != nil {
-		return err
-	}
 	if d.strs == nil {
 		d.strs = make([]string, 0, 16)
 	}
 	start := len(d.strs)
-	for first := true; ; first = false {
-		more, err := d.next(first, ']')
-		if err != nil {
-			return at(index(len(d.strs)-start), err)
-		}
-		if !more {
-			break
-		}
+	err := d.array(func(null bool) error {
 		var s string
-		if null, err := d.isNull(); err != nil {
-			return at(index(len(d.strs)-start), err)
-		} else if !null {
+		if !null {
+			var err error
 			if s, err = d.string(); err != nil {
-				return at(index(len(d.strs)-start), err)
+				return err
 			}
 		}
 		d.strs = append(d.strs, s)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	list := make([]string, len(d.strs)-start)
 	copy(list, d.strs[start:])
@@ -1269,30 +1258,20 @@ func (d *decoder) stringList(v *[]string) error {
 }
 
 func (d *decoder) blobList(v *[][]byte) error {
-	if err := d.open('['); err != nil {
-		return err
-	}
 	list := make([][]byte, 0)
-	for first := true; ; first = false {
-		more, err := d.next(first, ']')
-		if err != nil {
-			return at(index(len(list)), err)
-		}
-		if !more {
-			break
-		}
+	err := d.array(func(null bool) error {
 		var b []byte
-		if null, err := d.isNull(); err != nil {
-			return at(index(len(list)), err)
-		} else if !null {
+		if !null {
+			var err error
 			if b, err = d.blob(); err != nil {
-				return at(index(len(list)), err)
+				return err
 			}
 		}
 		list = append(list, b)
-	}
+		return nil
+	})
 	*v = list
-	return nil
+	return err
 }
 
 // slab hands out the AttributeValue structs of the common kinds from small

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
@@ -73,46 +73,21 @@ var (
 // from the *smithy.OperationError / ResponseError chain.
 func sdkDecode(op string, status int, header http.Header, body []byte) (any, error) {
 	c := sdkClient(&answerer{status: status, header: header, body: append([]byte(nil), body...)})
-	ctx := context.Background()
 	var out any
 	var err error
 	switch op {
 	case "GetItem":
-		var o *dynamodb.GetItemOutput
-		if o, err = c.GetItem(ctx, &dynamodb.GetItemInput{TableName: refTable, Key: refKey}); o != nil {
-			o.ResultMetadata = middleware.Metadata{}
-			out = o
-		}
+		out, err = sdkCall(c.GetItem, &dynamodb.GetItemInput{TableName: refTable, Key: refKey})
 	case "PutItem":
-		var o *dynamodb.PutItemOutput
-		if o, err = c.PutItem(ctx, &dynamodb.PutItemInput{TableName: refTable, Item: refKey}); o != nil {
-			o.ResultMetadata = middleware.Metadata{}
-			out = o
-		}
+		out, err = sdkCall(c.PutItem, &dynamodb.PutItemInput{TableName: refTable, Item: refKey})
 	case "UpdateItem":
-		var o *dynamodb.UpdateItemOutput
-		if o, err = c.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: refTable, Key: refKey}); o != nil {
-			o.ResultMetadata = middleware.Metadata{}
-			out = o
-		}
+		out, err = sdkCall(c.UpdateItem, &dynamodb.UpdateItemInput{TableName: refTable, Key: refKey})
 	case "DeleteItem":
-		var o *dynamodb.DeleteItemOutput
-		if o, err = c.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: refTable, Key: refKey}); o != nil {
-			o.ResultMetadata = middleware.Metadata{}
-			out = o
-		}
+		out, err = sdkCall(c.DeleteItem, &dynamodb.DeleteItemInput{TableName: refTable, Key: refKey})
 	case "Query":
-		var o *dynamodb.QueryOutput
-		if o, err = c.Query(ctx, &dynamodb.QueryInput{TableName: refTable}); o != nil {
-			o.ResultMetadata = middleware.Metadata{}
-			out = o
-		}
+		out, err = sdkCall(c.Query, &dynamodb.QueryInput{TableName: refTable})
 	case "Scan":
-		var o *dynamodb.ScanOutput
-		if o, err = c.Scan(ctx, &dynamodb.ScanInput{TableName: refTable}); o != nil {
-			o.ResultMetadata = middleware.Metadata{}
-			out = o
-		}
+		out, err = sdkCall(c.Scan, &dynamodb.ScanInput{TableName: refTable})
 	default:
 		panic("sdkDecode: unknown op " + op)
 	}
@@ -124,6 +99,17 @@ func sdkDecode(op string, status int, header http.Header, body []byte) (any, err
 		return nil, err
 	}
 	return out, nil
+}
+
+// sdkCall calls one operation of the SDK's client and zeroes the output's
+// ResultMetadata (the client's, not the decoder's).
+func sdkCall[I, O any](call func(context.Context, *I, ...func(*dynamodb.Options)) (*O, error), in *I) (any, error) {
+	o, err := call(context.Background(), in)
+	if err != nil {
+		return nil, err
+	}
+	reflect.ValueOf(o).Elem().FieldByName("ResultMetadata").SetZero()
+	return o, nil
 }
 
 // ourDecode is decode<op>(body) as an any, nil when it fails.
