@@ -56,10 +56,6 @@ import (
 // usually fails on the same bytes, but not always. Invalid JSON is always
 // an error here.
 
-// The six functions below are written out rather than made one generic
-// function: through a generic's function value the decoder and its member
-// closures escape to the heap (two more allocations per answer).
-
 func decodeGetItem(body []byte) (*dynamodb.GetItemOutput, error) {
 	out := &dynamodb.GetItemOutput{}
 	d := newDecoder(body)
@@ -80,49 +76,62 @@ func decodeGetItem(body []byte) (*dynamodb.GetItemOutput, error) {
 
 func decodePutItem(body []byte) (*dynamodb.PutItemOutput, error) {
 	out := &dynamodb.PutItemOutput{}
-	d := newDecoder(body)
-	if err := d.object(d.writeMembers(&out.Attributes, &out.ConsumedCapacity, &out.ItemCollectionMetrics)); err != nil {
-		return nil, d.fail("PutItem", err)
+	if err := decodeWrite("PutItem", body, &out.Attributes, &out.ConsumedCapacity, &out.ItemCollectionMetrics); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
 func decodeUpdateItem(body []byte) (*dynamodb.UpdateItemOutput, error) {
 	out := &dynamodb.UpdateItemOutput{}
-	d := newDecoder(body)
-	if err := d.object(d.writeMembers(&out.Attributes, &out.ConsumedCapacity, &out.ItemCollectionMetrics)); err != nil {
-		return nil, d.fail("UpdateItem", err)
+	if err := decodeWrite("UpdateItem", body, &out.Attributes, &out.ConsumedCapacity, &out.ItemCollectionMetrics); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
 func decodeDeleteItem(body []byte) (*dynamodb.DeleteItemOutput, error) {
 	out := &dynamodb.DeleteItemOutput{}
-	d := newDecoder(body)
-	if err := d.object(d.writeMembers(&out.Attributes, &out.ConsumedCapacity, &out.ItemCollectionMetrics)); err != nil {
-		return nil, d.fail("DeleteItem", err)
+	if err := decodeWrite("DeleteItem", body, &out.Attributes, &out.ConsumedCapacity, &out.ItemCollectionMetrics); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
 func decodeQuery(body []byte) (*dynamodb.QueryOutput, error) {
 	out := &dynamodb.QueryOutput{}
-	d := newDecoder(body)
-	err := d.object(d.readMembers(&out.Items, &out.Count, &out.ScannedCount, &out.LastEvaluatedKey, &out.ConsumedCapacity))
-	if err != nil {
-		return nil, d.fail("Query", err)
+	if err := decodeRead("Query", body, &out.Items, &out.Count, &out.ScannedCount, &out.LastEvaluatedKey, &out.ConsumedCapacity); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
 func decodeScan(body []byte) (*dynamodb.ScanOutput, error) {
 	out := &dynamodb.ScanOutput{}
-	d := newDecoder(body)
-	err := d.object(d.readMembers(&out.Items, &out.Count, &out.ScannedCount, &out.LastEvaluatedKey, &out.ConsumedCapacity))
-	if err != nil {
-		return nil, d.fail("Scan", err)
+	if err := decodeRead("Scan", body, &out.Items, &out.Count, &out.ScannedCount, &out.LastEvaluatedKey, &out.ConsumedCapacity); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// decodeWrite reads the answer of PutItem, UpdateItem or DeleteItem, whose
+// members are the same three. (Not one generic over the outputs: through a
+// generic's function value the decoder and its closures escape to the heap.)
+func decodeWrite(op string, body []byte, attrs *map[string]types.AttributeValue, cc **types.ConsumedCapacity, icm **types.ItemCollectionMetrics) error {
+	d := newDecoder(body)
+	if err := d.object(d.writeMembers(attrs, cc, icm)); err != nil {
+		return d.fail(op, err)
+	}
+	return nil
+}
+
+// decodeRead reads the answer of Query or Scan.
+func decodeRead(op string, body []byte, items *[]map[string]types.AttributeValue, count, scanned *int32, last *map[string]types.AttributeValue, cc **types.ConsumedCapacity) error {
+	d := newDecoder(body)
+	if err := d.object(d.readMembers(items, count, scanned, last, cc)); err != nil {
+		return d.fail(op, err)
+	}
+	return nil
 }
 
 // writeMembers reads the members of PutItem, UpdateItem and DeleteItem
