@@ -155,8 +155,12 @@ func checkAgainstSDK(t *testing.T, op string, body []byte) (ourErr, sdkErr error
 	want, sdkErr := sdkDecode(op, 200, nil, body)
 	buf := append([]byte(nil), body...)
 	got, ourErr := ourDecode(op, buf)
+	msg := chain(ourErr)
 	for i := range buf {
 		buf[i] = 'x' // the client reuses its buffer
+	}
+	if after := chain(ourErr); after != msg {
+		t.Fatalf("%s: the error holds the body's bytes: %q became %q", op, msg, after)
 	}
 	switch {
 	case sdkErr != nil && ourErr == nil:
@@ -167,6 +171,16 @@ func checkAgainstSDK(t *testing.T, op string, body []byte) (ourErr, sdkErr error
 		t.Fatalf("%s: ours and the SDK's differ\n ours: %s\n sdk:  %s", op, dump(got), dump(want))
 	}
 	return ourErr, sdkErr
+}
+
+// chain is the messages of err and of the errors it wraps.
+func chain(err error) string {
+	var sb strings.Builder
+	for ; err != nil; err = errors.Unwrap(err) {
+		sb.WriteString(err.Error())
+		sb.WriteString(" | ")
+	}
+	return sb.String()
 }
 
 // TestDecodeVectors runs every answer under testdata/decode through ours
