@@ -47,8 +47,8 @@ import (
 //     kept); strings with one are unescaped as encoding/json does (lone
 //     surrogates and invalid UTF-8 become U+FFFD);
 //   - Count/ScannedCount take only an integer token in int32 range; the
-//     float members take any JSON number, or the strings NaN, Infinity,
-//     -Infinity (any case);
+//     float members take any JSON number in float64 range (1e400 is an
+//     error), or the strings NaN, Infinity, -Infinity (any case);
 //   - B and BS are standard base64 with padding (\r and \n ignored).
 //
 // Where it differs: the SDK's list and map readers drop a syntax error met
