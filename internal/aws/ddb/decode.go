@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -68,6 +69,7 @@ func decodeGetItem(body []byte) (*dynamodb.GetItemOutput, error) {
 		}
 		return errSkip
 	})
+	d.release()
 	if err != nil {
 		return nil, d.fail("GetItem", err)
 	}
@@ -119,7 +121,9 @@ func decodeScan(body []byte) (*dynamodb.ScanOutput, error) {
 // generic's function value the decoder and its closures escape to the heap.)
 func decodeWrite(op string, body []byte, attrs *map[string]types.AttributeValue, cc **types.ConsumedCapacity, icm **types.ItemCollectionMetrics) error {
 	d := newDecoder(body)
-	if err := d.object(d.writeMembers(attrs, cc, icm)); err != nil {
+	err := d.object(d.writeMembers(attrs, cc, icm))
+	d.release()
+	if err != nil {
 		return d.fail(op, err)
 	}
 	return nil
@@ -128,7 +132,9 @@ func decodeWrite(op string, body []byte, attrs *map[string]types.AttributeValue,
 // decodeRead reads the answer of Query or Scan.
 func decodeRead(op string, body []byte, items *[]map[string]types.AttributeValue, count, scanned *int32, last *map[string]types.AttributeValue, cc **types.ConsumedCapacity) error {
 	d := newDecoder(body)
-	if err := d.object(d.readMembers(items, count, scanned, last, cc)); err != nil {
+	err := d.object(d.readMembers(items, count, scanned, last, cc))
+	d.release()
+	if err != nil {
 		return d.fail(op, err)
 	}
 	return nil
@@ -196,9 +202,48 @@ type decoder struct {
 	arena  []byte
 	slab   slab
 	floats [][3]float64
-	kv     []kvEntry              // the entries of the maps being read, innermost last
-	avs    []types.AttributeValue // the same for L
-	strs   []string               // the same for SS and NS
+	sc     *scratch // from scratchPool once needed; given back by release
+}
+
+// scratch holds the elements of the maps and lists being read, innermost
+// last, so that each is made at its size. It is pooled: its slices are
+// cleared when given back, so it keeps no answer alive.
+type scratch struct {
+	kv   []kvEntry              // Item, Attributes, keys, M
+	avs  []types.AttributeValue // L
+	strs []string               // SS, NS
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &scratch{
+		kv:   make([]kvEntry, 0, 32),
+		avs:  make([]types.AttributeValue, 0, 16),
+		strs: make([]string, 0, 16),
+	}
+}}
+
+// scratch is the decoder's scratch, taken from the pool on first use.
+func (d *decoder) scratch() *scratch {
+	if d.sc == nil {
+		d.sc = scratchPool.Get().(*scratch)
+	}
+	return d.sc
+}
+
+// release gives the scratch back (unless an answer grew it past reason).
+func (d *decoder) release() {
+	sc := d.sc
+	if sc == nil {
+		return
+	}
+	d.sc = nil
+	clear(sc.kv[:cap(sc.kv)])
+	clear(sc.avs[:cap(sc.avs)])
+	clear(sc.strs[:cap(sc.strs)])
+	sc.kv, sc.avs, sc.strs = sc.kv[:0], sc.avs[:0], sc.strs[:0]
+	if cap(sc.kv) <= 1024 && cap(sc.avs) <= 1024 && cap(sc.strs) <= 1024 {
+		scratchPool.Put(sc)
+	}
 }
 
 type kvEntry struct {
@@ -1004,14 +1049,12 @@ func (d *decoder) items(v *[]map[string]types.AttributeValue) error {
 // attrMap reads a map of AttributeValues (Item, Attributes, keys, M). The
 // entries are gathered first, so that the map is made at its size.
 func (d *decoder) attrMap(v *map[string]types.AttributeValue) error {
-	if d.kv == nil {
-		d.kv = make([]kvEntry, 0, 32)
-	}
-	start := len(d.kv)
+	sc := d.scratch()
+	start := len(sc.kv)
 	var last types.AttributeValue // the SDK's reused variable (see the top)
 	err := d.mapOf(func(k string, null bool) error {
 		if null {
-			d.kv = append(d.kv, kvEntry{k, nil})
+			sc.kv = append(sc.kv, kvEntry{k, nil})
 			return nil
 		}
 		av, err := d.attr()
@@ -1021,18 +1064,18 @@ func (d *decoder) attrMap(v *map[string]types.AttributeValue) error {
 		if av != nil {
 			last = av
 		}
-		d.kv = append(d.kv, kvEntry{k, last})
+		sc.kv = append(sc.kv, kvEntry{k, last})
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	m := make(map[string]types.AttributeValue, len(d.kv)-start)
-	for _, e := range d.kv[start:] {
+	m := make(map[string]types.AttributeValue, len(sc.kv)-start)
+	for _, e := range sc.kv[start:] {
 		m[e.k] = e.v
 	}
-	clear(d.kv[start:])
-	d.kv = d.kv[:start]
+	clear(sc.kv[start:])
+	sc.kv = sc.kv[:start]
 	*v = m
 	return nil
 }
@@ -1040,14 +1083,12 @@ func (d *decoder) attrMap(v *map[string]types.AttributeValue) error {
 // attrList reads L, gathering the elements first so that the list is
 // made at its size.
 func (d *decoder) attrList(v *[]types.AttributeValue) error {
-	if d.avs == nil {
-		d.avs = make([]types.AttributeValue, 0, 16)
-	}
-	start := len(d.avs)
+	sc := d.scratch()
+	start := len(sc.avs)
 	var last types.AttributeValue // the SDK's reused variable (see the top)
 	err := d.array(func(null bool) error {
 		if null {
-			d.avs = append(d.avs, nil)
+			sc.avs = append(sc.avs, nil)
 			return nil
 		}
 		av, err := d.attr()
@@ -1057,16 +1098,16 @@ func (d *decoder) attrList(v *[]types.AttributeValue) error {
 		if av != nil {
 			last = av
 		}
-		d.avs = append(d.avs, last)
+		sc.avs = append(sc.avs, last)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	list := make([]types.AttributeValue, len(d.avs)-start)
-	copy(list, d.avs[start:])
-	clear(d.avs[start:])
-	d.avs = d.avs[:start]
+	list := make([]types.AttributeValue, len(sc.avs)-start)
+	copy(list, sc.avs[start:])
+	clear(sc.avs[start:])
+	sc.avs = sc.avs[:start]
 	*v = list
 	return nil
 }
@@ -1241,10 +1282,8 @@ func isASCII(b []byte) bool {
 }
 
 func (d *decoder) stringList(v *[]string) error {
-	if d.strs == nil {
-		d.strs = make([]string, 0, 16)
-	}
-	start := len(d.strs)
+	sc := d.scratch()
+	start := len(sc.strs)
 	err := d.array(func(null bool) error {
 		var s string
 		if !null {
@@ -1253,15 +1292,16 @@ func (d *decoder) stringList(v *[]string) error {
 				return err
 			}
 		}
-		d.strs = append(d.strs, s)
+		sc.strs = append(sc.strs, s)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	list := make([]string, len(d.strs)-start)
-	copy(list, d.strs[start:])
-	d.strs = d.strs[:start]
+	list := make([]string, len(sc.strs)-start)
+	copy(list, sc.strs[start:])
+	clear(sc.strs[start:])
+	sc.strs = sc.strs[:start]
 	*v = list
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -775,5 +776,54 @@ func BenchmarkDecodeError(b *testing.B) {
 		if err := decodeError("UpdateItem", 400, nil, body); !errors.As(err, &ccf) {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDecodeConcurrent decodes the ok/ vectors from several goroutines at
+// once (the decoders share a pool of scratch space) and holds each result
+// to the SDK's.
+func TestDecodeConcurrent(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "decode", "ok", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no vectors (%v)", err)
+	}
+	type vector struct {
+		op   string
+		body []byte
+		want any
+	}
+	var vs []vector
+	for _, f := range files {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		op, _, _ := strings.Cut(filepath.Base(f), ".")
+		want, err := sdkDecode(op, 200, nil, body)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		vs = append(vs, vector{op, body, want})
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20*len(vs); i++ {
+				v := vs[(i*7+g)%len(vs)]
+				got, err := ourDecode(v.op, v.body)
+				if err != nil || !sameValue(got, v.want) {
+					errs <- fmt.Sprintf("%s: %v\n ours: %s\n sdk:  %s", v.op, err, dump(got), dump(v.want))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
