@@ -775,6 +775,45 @@ func parseInt(b []byte) (int64, bool) {
 	return int64(n), true
 }
 
+// pow10 are the powers of ten a float64 holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// parseDecimal reads a number token of the form -?digits.digits (no
+// exponent) of at most 15 digits, as ConsumedCapacity's units come
+// ("1.0", "0.5"): the digits and the power of ten are exact in a float64,
+// so one division is correctly rounded and gives strconv.ParseFloat's
+// result (which takes the same path for these).
+func parseDecimal(b []byte) (float64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	var m uint64
+	digits, frac, dot := 0, 0, false
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			m = m*10 + uint64(c-'0')
+			digits++
+			if dot {
+				frac++
+			}
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return 0, false
+		}
+	}
+	if digits == 0 || digits > 15 {
+		return 0, false
+	}
+	f := float64(m) / pow10[frac]
+	if neg {
+		f = -f
+	}
+	return f, true
+}
+
 func (d *decoder) int32(v *int32) error {
 	c, err := d.peek()
 	if err != nil {
@@ -833,6 +872,10 @@ func (d *decoder) float(v *float64) error {
 	}
 	if n, ok := parseInt(tok); ok {
 		*v = float64(n)
+		return nil
+	}
+	if f, ok := parseDecimal(tok); ok {
+		*v = f
 		return nil
 	}
 	f, err := strconv.ParseFloat(unsafe.String(&tok[0], len(tok)), 64)

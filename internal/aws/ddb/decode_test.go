@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -825,5 +827,33 @@ func TestDecodeConcurrent(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// TestParseDecimal holds the decimal fast path of the float members to
+// strconv.ParseFloat (which the SDK uses), bit for bit.
+func TestParseDecimal(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 200_000; i++ {
+		s := strconv.FormatInt(r.Int64N(1e15), 10)
+		if k := r.IntN(len(s)); k > 0 {
+			s = s[:k] + "." + s[k:]
+		}
+		if r.IntN(2) == 0 {
+			s = "-" + s
+		}
+		want, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := parseDecimal([]byte(s))
+		if !ok || math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("%s: %v (%v), want %v", s, got, ok, want)
+		}
+	}
+	for _, s := range []string{"1e2", "1234567890123456", "0.1234567890123456", "-", "1.2.3"} {
+		if _, ok := parseDecimal([]byte(s)); ok {
+			t.Errorf("fail/%s: taken by the fast path", s)
+		}
 	}
 }
