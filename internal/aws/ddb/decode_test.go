@@ -736,7 +736,7 @@ func BenchmarkDecode(b *testing.B) {
 		body     []byte
 		sdkOut   func() smithy.Deserializable
 	}{
-		{"getitem_pem", "GetItem", read("GetItem.pem_item"), func() smithy.Deserializable { return &dynamodb.GetItemOutput{} }},
+		{"getitem_pem", "GetItem", read("GetItem.pem_item_compact"), func() smithy.Deserializable { return &dynamodb.GetItemOutput{} }},
 		{"put_empty", "PutItem", []byte(`{}`), func() smithy.Deserializable { return &dynamodb.PutItemOutput{} }},
 		{"put_consumed", "PutItem", read("PutItem.consumed"), func() smithy.Deserializable { return &dynamodb.PutItemOutput{} }},
 		{"update_consumed", "UpdateItem", []byte(`{"ConsumedCapacity":{"CapacityUnits":2.0,"TableName":"agents"}}`), func() smithy.Deserializable { return &dynamodb.UpdateItemOutput{} }},
