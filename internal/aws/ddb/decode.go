@@ -54,8 +54,10 @@ import (
 //
 // Where it differs: the SDK's list and map readers drop a syntax error met
 // while looking for the next element or key and read on; the parser then
-// usually fails on the same bytes, but not always. Invalid JSON is always
-// an error here.
+// usually fails on the same bytes, but not always, and on some bodies the
+// SDK's client panics (e.g. {"Item":{"a":{"L":[,null]},"b":{"S":"x"}}}:
+// it slices a one-byte token as a string). Invalid JSON is always an error
+// here.
 
 func decodeGetItem(body []byte) (*dynamodb.GetItemOutput, error) {
 	out := &dynamodb.GetItemOutput{}
@@ -1170,43 +1172,43 @@ func (d *decoder) attr() (types.AttributeValue, error) {
 		var err error
 		switch string(name) {
 		case "S":
-			v := d.slab.s()
+			v := take(&d.slab.ss)
 			v.Value, err = d.string()
 			av = v
 		case "N":
-			v := d.slab.n()
+			v := take(&d.slab.ns)
 			v.Value, err = d.string()
 			av = v
 		case "B":
-			v := &types.AttributeValueMemberB{}
+			v := first(&d.slab, 0, func(f *firsts) *types.AttributeValueMemberB { return &f.b })
 			v.Value, err = d.blob()
 			av = v
 		case "BOOL":
-			v := d.slab.bool()
+			v := take(&d.slab.bs)
 			v.Value, err = d.bool()
 			av = v
 		case "NULL":
-			v := &types.AttributeValueMemberNULL{}
+			v := first(&d.slab, 1, func(f *firsts) *types.AttributeValueMemberNULL { return &f.null })
 			v.Value, err = d.bool()
 			av = v
 		case "M":
-			v := &types.AttributeValueMemberM{}
+			v := first(&d.slab, 2, func(f *firsts) *types.AttributeValueMemberM { return &f.m })
 			err = d.attrMap(&v.Value)
 			av = v
 		case "L":
-			v := &types.AttributeValueMemberL{}
+			v := first(&d.slab, 3, func(f *firsts) *types.AttributeValueMemberL { return &f.l })
 			err = d.attrList(&v.Value)
 			av = v
 		case "SS":
-			v := &types.AttributeValueMemberSS{}
+			v := first(&d.slab, 4, func(f *firsts) *types.AttributeValueMemberSS { return &f.ss })
 			err = d.stringList(&v.Value)
 			av = v
 		case "NS":
-			v := &types.AttributeValueMemberNS{}
+			v := first(&d.slab, 5, func(f *firsts) *types.AttributeValueMemberNS { return &f.ns })
 			err = d.stringList(&v.Value)
 			av = v
 		case "BS":
-			v := &types.AttributeValueMemberBS{}
+			v := first(&d.slab, 6, func(f *firsts) *types.AttributeValueMemberBS { return &f.bs })
 			err = d.blobList(&v.Value)
 			av = v
 		default:
@@ -1366,39 +1368,51 @@ func (d *decoder) blobList(v *[][]byte) error {
 	return err
 }
 
-// slab hands out the AttributeValue structs of the common kinds from small
-// blocks, so an item of many attributes costs a few allocations, not one
+// slab hands out the AttributeValue structs: the common kinds (S, N, BOOL)
+// from blocks of eight, and the first of each other kind from one shared
+// block, so an item of many attributes costs a few allocations, not one
 // per attribute.
 type slab struct {
-	ss []types.AttributeValueMemberS
-	ns []types.AttributeValueMemberN
-	bs []types.AttributeValueMemberBOOL
+	ss  []types.AttributeValueMemberS
+	ns  []types.AttributeValueMemberN
+	bs  []types.AttributeValueMemberBOOL
+	one *firsts
 }
 
 const slabSize = 8
 
-func (s *slab) s() *types.AttributeValueMemberS {
-	if len(s.ss) == cap(s.ss) {
-		s.ss = make([]types.AttributeValueMemberS, 0, slabSize)
+// take is the next struct of a block, a new block when it is full.
+func take[T any](block *[]T) *T {
+	if len(*block) == cap(*block) {
+		*block = make([]T, 0, slabSize)
 	}
-	s.ss = s.ss[:len(s.ss)+1]
-	return &s.ss[len(s.ss)-1]
+	*block = (*block)[:len(*block)+1]
+	return &(*block)[len(*block)-1]
 }
 
-func (s *slab) n() *types.AttributeValueMemberN {
-	if len(s.ns) == cap(s.ns) {
-		s.ns = make([]types.AttributeValueMemberN, 0, slabSize)
-	}
-	s.ns = s.ns[:len(s.ns)+1]
-	return &s.ns[len(s.ns)-1]
+// firsts holds the first B, NULL, M, L, SS, NS and BS of an answer.
+type firsts struct {
+	used [7]bool
+	b    types.AttributeValueMemberB
+	null types.AttributeValueMemberNULL
+	m    types.AttributeValueMemberM
+	l    types.AttributeValueMemberL
+	ss   types.AttributeValueMemberSS
+	ns   types.AttributeValueMemberNS
+	bs   types.AttributeValueMemberBS
 }
 
-func (s *slab) bool() *types.AttributeValueMemberBOOL {
-	if len(s.bs) == cap(s.bs) {
-		s.bs = make([]types.AttributeValueMemberBOOL, 0, slabSize)
+// first is the kind's struct in the shared block if still free, else a new
+// one.
+func first[T any](s *slab, kind int, slot func(*firsts) *T) *T {
+	if s.one == nil {
+		s.one = &firsts{}
 	}
-	s.bs = s.bs[:len(s.bs)+1]
-	return &s.bs[len(s.bs)-1]
+	if s.one.used[kind] {
+		return new(T)
+	}
+	s.one.used[kind] = true
+	return slot(s.one)
 }
 
 // errorProtocol is the SDK's own awsJson1_0 error decoding, the one the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -71,10 +72,17 @@ var (
 // sdkDecode is what the SDK's client returns for op's answer (status 200
 // and body): the output with ResultMetadata zeroed, or the error unwrapped
 // from the *smithy.OperationError / ResponseError chain.
-func sdkDecode(op string, status int, header http.Header, body []byte) (any, error) {
+//
+// On some malformed bodies the SDK's client panics (its JSON reader drops a
+// syntax error inside a list or map, reads on, and slices a one-byte token
+// as a string); that is recovered here and counted as the SDK failing.
+func sdkDecode(op string, status int, header http.Header, body []byte) (out any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("the SDK's client panicked: %v", r)
+		}
+	}()
 	c := sdkClient(&answerer{status: status, header: header, body: append([]byte(nil), body...)})
-	var out any
-	var err error
 	switch op {
 	case "GetItem":
 		out, err = sdkCall(c.GetItem, &dynamodb.GetItemInput{TableName: refTable, Key: refKey})
