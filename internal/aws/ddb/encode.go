@@ -3,7 +3,6 @@ package ddb
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -13,9 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 )
-
-// errTODO marks the parts being written (removed before merge).
-var errTODO = errors.New("ddb: not written yet")
 
 // The encoders append the JSON request body of one operation to dst, as
 // the SDK's serializer would send it for the same input: the same members,
