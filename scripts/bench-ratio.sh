@@ -5,7 +5,7 @@
 # and a machine whose load changes in between would skew the ratio):
 #   - the ingest use case (internal/hub): Policy/Floor and Policy/FloorRaw;
 #   - the whole ingest Lambda path, event bytes to response bytes, with the
-#     real DynamoDB store and SDK behind an in-process transport
+#     real DynamoDB store and client (internal/aws/ddb) behind an in-process transport
 #     (internal/aws/dynamo, needs dynalite: make deps): LambdaPath/LambdaFloor,
 #     in CPU time per batch (cpu-ns/op), which a shared machine disturbs less.
 # Extra arguments go to every go test, e.g.

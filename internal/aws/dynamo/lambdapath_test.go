@@ -39,7 +39,7 @@ import (
 // The Lambda path benchmarks compare, in one go test -bench run, the CPU of
 // the whole ingest function on the steady path of a warm function, from the
 // API Gateway proxy event's bytes to the response's bytes, with the real
-// dynamo store and SDK behind an in-process transport
+// dynamo store and the deployed DynamoDB client (internal/aws/ddb) behind an in-process transport
 // (BenchmarkLambdaPath), with the least any hub must do with the same body
 // (BenchmarkLambdaFloor: SHA-256, Ed25519 verify, a generic JSON decode).
 // Both report cpu-ns/op, the process's CPU time (user + system, every
@@ -190,7 +190,7 @@ func newLambdaPath(tb testing.TB) *lambdaPath {
 }
 
 // lambdaEnv is what the Lambda service sets in an ingest function's
-// environment that the SDK's client reads: the region, the execution
+// environment that the clients read (through the SDK's configuration chain): the region, the execution
 // role's temporary credentials (with a session token of the length STS
 // gives), the function's name and execution environment, and the
 // invocation's X-Ray trace header (set by the runtime for every
