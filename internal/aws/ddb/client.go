@@ -185,6 +185,8 @@ var (
 // bufs are the answers' buffers (the decoders copy what they keep). A
 // request's body is not pooled: the HTTP client may still read it after Do
 // returns (a transport writes it from another goroutine).
+const maxPooled = 256 << 10
+
 var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
 // call is one operation: the request encoded once, then the attempts the
@@ -389,7 +391,9 @@ func (c *Client) attempt(ctx context.Context, op operation, body []byte, payload
 	bp := bufs.Get().(*[]byte)
 	defer bufs.Put(bp)
 	b, err := readAll((*bp)[:0], resp)
-	*bp = b[:0]
+	if cap(b) <= maxPooled { // a page of a large query is not kept for the next small answer
+		*bp = b[:0]
+	}
 	if err != nil {
 		return measured, hasSkew, responseError(resp, &smithy.DeserializationError{Err: fmt.Errorf("failed to read the answer: %w", err)})
 	}
