@@ -491,3 +491,48 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 	}
 	return reflect.DeepEqual(x, y)
 }
+
+// TestNewRefuses: a client is built only from the options of a built SDK
+// client with a region; the endpoint the SDK resolves is the one it sends to.
+func TestNewRefuses(t *testing.T) {
+	built := sdkOptions(&script{})
+	noRegion := built
+	noRegion.Region = ""
+	unbuilt := dynamodb.Options{Region: "eu-west-1"}
+	for _, tc := range []struct {
+		name string
+		o    dynamodb.Options
+		want string
+	}{
+		{"fail/no-region", noRegion, "no region"},
+		{"fail/not-built", unbuilt, "not those of a built SDK client"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := New(tc.o); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New: %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := FromSDK(nil); err == nil {
+		t.Error("FromSDK(nil): no error")
+	}
+	for _, tc := range []struct{ endpoint, want string }{
+		{"", "https://dynamodb.eu-west-1.amazonaws.com/"},
+		{"http://127.0.0.1:8000", "http://127.0.0.1:8000/"},
+	} {
+		o := dynamodb.New(dynamodb.Options{Region: "eu-west-1", BaseEndpoint: aws.String(tc.endpoint)}).Options()
+		if tc.endpoint == "" {
+			o = dynamodb.New(dynamodb.Options{Region: "eu-west-1"}).Options()
+		}
+		c, err := New(o)
+		if err != nil || c.url != tc.want {
+			t.Errorf("endpoint %q: %v, %v; want %s", tc.endpoint, c, err, tc.want)
+		}
+	}
+	// Account-ID-based endpoints are never used, whatever the options say.
+	o := dynamodb.New(dynamodb.Options{Region: "eu-west-1", AccountIDEndpointMode: aws.AccountIDEndpointModeRequired,
+		Credentials: credentials.StaticCredentialsProvider{Value: aws.Credentials{AccessKeyID: "A", SecretAccessKey: "S", AccountID: "123456789012"}}}).Options()
+	if c, err := New(o); err != nil || c.url != "https://dynamodb.eu-west-1.amazonaws.com/" {
+		t.Errorf("account-ID mode required: %v, %v", c, err)
+	}
+}
