@@ -571,7 +571,7 @@ func appendString(dst []byte, s string) []byte {
 		// eight bytes at a time while none is special: the loads merge into one
 		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
 			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		if w&hiBits|below(w, 0x20)|zeroByte(w^(loBits*'"'))|zeroByte(w^(loBits*'\\'))|zeroByte(w^(loBits*0x7F)) != 0 {
+		if w&hi8|hasLess(w, 0x20)|hasByte(w, '"')|hasByte(w, '\\')|hasByte(w, 0x7F) != 0 {
 			break
 		}
 	}
@@ -620,18 +620,6 @@ func appendString(dst []byte, s string) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
-
-const (
-	loBits = 0x0101010101010101
-	hiBits = 0x8080808080808080
-)
-
-// below marks (in its high bit) each byte of w under n, n <= 0x80, where w
-// has no byte of 0x80 or more; a byte above a marked one may be marked too.
-func below(w uint64, n byte) uint64 { return (w - loBits*uint64(n)) & ^w & hiBits }
-
-// zeroByte marks each zero byte of w, as below(w, 1) does.
-func zeroByte(w uint64) uint64 { return below(w, 1) }
 
 // plainJSON marks the ASCII bytes written as they are.
 var plainJSON = func() (t [utf8.RuneSelf]bool) {
