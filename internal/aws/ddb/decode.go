@@ -62,7 +62,7 @@ import (
 func decodeGetItem(body []byte) (*dynamodb.GetItemOutput, error) {
 	out := &dynamodb.GetItemOutput{}
 	d := newDecoder(body)
-	err := d.object(func(name []byte) error {
+	err := d.top("GetItem", func(name []byte) error {
 		switch string(name) {
 		case "Item":
 			return d.attrMap(&out.Item)
@@ -71,16 +71,19 @@ func decodeGetItem(body []byte) (*dynamodb.GetItemOutput, error) {
 		}
 		return errSkip
 	})
-	d.release()
 	if err != nil {
-		return nil, d.fail("GetItem", err)
+		return nil, err
 	}
 	return out, nil
 }
 
+// The other five are not one generic over the outputs: through a generic's
+// function value the decoder and its closures escape to the heap.
+
 func decodePutItem(body []byte) (*dynamodb.PutItemOutput, error) {
 	out := &dynamodb.PutItemOutput{}
-	if err := decodeWrite("PutItem", body, &out.Attributes, &out.ConsumedCapacity, &out.ItemCollectionMetrics); err != nil {
+	d := newDecoder(body)
+	if err := d.top("PutItem", d.writeMembers(&out.Attributes, &out.ConsumedCapacity, &out.ItemCollectionMetrics)); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -88,7 +91,8 @@ func decodePutItem(body []byte) (*dynamodb.PutItemOutput, error) {
 
 func decodeUpdateItem(body []byte) (*dynamodb.UpdateItemOutput, error) {
 	out := &dynamodb.UpdateItemOutput{}
-	if err := decodeWrite("UpdateItem", body, &out.Attributes, &out.ConsumedCapacity, &out.ItemCollectionMetrics); err != nil {
+	d := newDecoder(body)
+	if err := d.top("UpdateItem", d.writeMembers(&out.Attributes, &out.ConsumedCapacity, &out.ItemCollectionMetrics)); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -96,7 +100,8 @@ func decodeUpdateItem(body []byte) (*dynamodb.UpdateItemOutput, error) {
 
 func decodeDeleteItem(body []byte) (*dynamodb.DeleteItemOutput, error) {
 	out := &dynamodb.DeleteItemOutput{}
-	if err := decodeWrite("DeleteItem", body, &out.Attributes, &out.ConsumedCapacity, &out.ItemCollectionMetrics); err != nil {
+	d := newDecoder(body)
+	if err := d.top("DeleteItem", d.writeMembers(&out.Attributes, &out.ConsumedCapacity, &out.ItemCollectionMetrics)); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -104,7 +109,8 @@ func decodeDeleteItem(body []byte) (*dynamodb.DeleteItemOutput, error) {
 
 func decodeQuery(body []byte) (*dynamodb.QueryOutput, error) {
 	out := &dynamodb.QueryOutput{}
-	if err := decodeRead("Query", body, &out.Items, &out.Count, &out.ScannedCount, &out.LastEvaluatedKey, &out.ConsumedCapacity); err != nil {
+	d := newDecoder(body)
+	if err := d.top("Query", d.readMembers(&out.Items, &out.Count, &out.ScannedCount, &out.LastEvaluatedKey, &out.ConsumedCapacity)); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -112,29 +118,17 @@ func decodeQuery(body []byte) (*dynamodb.QueryOutput, error) {
 
 func decodeScan(body []byte) (*dynamodb.ScanOutput, error) {
 	out := &dynamodb.ScanOutput{}
-	if err := decodeRead("Scan", body, &out.Items, &out.Count, &out.ScannedCount, &out.LastEvaluatedKey, &out.ConsumedCapacity); err != nil {
+	d := newDecoder(body)
+	if err := d.top("Scan", d.readMembers(&out.Items, &out.Count, &out.ScannedCount, &out.LastEvaluatedKey, &out.ConsumedCapacity)); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// decodeWrite reads the answer of PutItem, UpdateItem or DeleteItem, whose
-// members are the same three. (Not one generic over the outputs: through a
-// generic's function value the decoder and its closures escape to the heap.)
-func decodeWrite(op string, body []byte, attrs *map[string]types.AttributeValue, cc **types.ConsumedCapacity, icm **types.ItemCollectionMetrics) error {
-	d := newDecoder(body)
-	err := d.object(d.writeMembers(attrs, cc, icm))
-	d.release()
-	if err != nil {
-		return d.fail(op, err)
-	}
-	return nil
-}
-
-// decodeRead reads the answer of Query or Scan.
-func decodeRead(op string, body []byte, items *[]map[string]types.AttributeValue, count, scanned *int32, last *map[string]types.AttributeValue, cc **types.ConsumedCapacity) error {
-	d := newDecoder(body)
-	err := d.object(d.readMembers(items, count, scanned, last, cc))
+// top reads the answer's top-level object with member, gives the scratch
+// back, and makes an error name op ("GetItem", ...).
+func (d *decoder) top(op string, member func(name []byte) error) error {
+	err := d.object(member)
 	d.release()
 	if err != nil {
 		return d.fail(op, err)
