@@ -198,16 +198,11 @@ func call[In, Out any](ctx context.Context, c *Client, o operation, in *In, optF
 	if len(optFns) > 0 {
 		return nil, opError(op, errors.New("ddb: per-call options are not supported"))
 	}
-	if in == nil {
-		in = new(In) // as the SDK does: the required members' check refuses it
-	}
 	// The request's buffer, of about the size of the operation's last
 	// request (an ingest's batch body is about 5 KB, its other requests
-	// under 1 KB), so that it seldom grows.
+	// under 1 KB), so that it seldom grows. encode refuses a nil in as the
+	// SDK does (its required members' check).
 	body, err := encode(make([]byte, 0, max(c.sizes[o].Load(), 512)), in)
-	if err == nil {
-		c.sizes[o].Store(int32(min(len(body)+len(body)/8, 1<<20)))
-	}
 	if err != nil {
 		var invalid smithy.InvalidParamsError
 		if !errors.As(err, &invalid) {
@@ -215,6 +210,7 @@ func call[In, Out any](ctx context.Context, c *Client, o operation, in *In, optF
 		}
 		return nil, opError(op, err)
 	}
+	c.sizes[o].Store(int32(min(len(body)+len(body)/8, 1<<20)))
 	var out *Out
 	err = c.do(ctx, o, body, func(b []byte) (err error) {
 		out, err = decode(b)

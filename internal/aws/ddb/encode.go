@@ -40,7 +40,7 @@ import (
 
 func encodeGetItem(dst []byte, in *dynamodb.GetItemInput) ([]byte, error) {
 	const op = "GetItemInput"
-	if err := validateGetItem(in); err != nil {
+	if err := required(op, in == nil || in.TableName == nil, "Key", in == nil || in.Key == nil); err != nil {
 		return dst, err
 	}
 	if in.AttributesToGet != nil {
@@ -62,7 +62,7 @@ func encodeGetItem(dst []byte, in *dynamodb.GetItemInput) ([]byte, error) {
 
 func encodePutItem(dst []byte, in *dynamodb.PutItemInput) ([]byte, error) {
 	const op = "PutItemInput"
-	if err := validatePutItem(in); err != nil {
+	if err := required(op, in == nil || in.TableName == nil, "Item", in == nil || in.Item == nil); err != nil {
 		return dst, err
 	}
 	switch {
@@ -79,7 +79,7 @@ func encodePutItem(dst []byte, in *dynamodb.PutItemInput) ([]byte, error) {
 
 func encodeUpdateItem(dst []byte, in *dynamodb.UpdateItemInput) ([]byte, error) {
 	const op = "UpdateItemInput"
-	if err := validateUpdateItem(in); err != nil {
+	if err := required(op, in == nil || in.TableName == nil, "Key", in == nil || in.Key == nil); err != nil {
 		return dst, err
 	}
 	switch {
@@ -98,7 +98,7 @@ func encodeUpdateItem(dst []byte, in *dynamodb.UpdateItemInput) ([]byte, error) 
 
 func encodeDeleteItem(dst []byte, in *dynamodb.DeleteItemInput) ([]byte, error) {
 	const op = "DeleteItemInput"
-	if err := validateDeleteItem(in); err != nil {
+	if err := required(op, in == nil || in.TableName == nil, "Key", in == nil || in.Key == nil); err != nil {
 		return dst, err
 	}
 	switch {
@@ -115,7 +115,7 @@ func encodeDeleteItem(dst []byte, in *dynamodb.DeleteItemInput) ([]byte, error) 
 
 func encodeQuery(dst []byte, in *dynamodb.QueryInput) ([]byte, error) {
 	const op = "QueryInput"
-	if err := validateQuery(in); err != nil {
+	if err := required(op, in == nil || in.TableName == nil, "", false); err != nil {
 		return dst, err
 	}
 	switch {
@@ -136,7 +136,7 @@ func encodeQuery(dst []byte, in *dynamodb.QueryInput) ([]byte, error) {
 
 func encodeScan(dst []byte, in *dynamodb.ScanInput) ([]byte, error) {
 	const op = "ScanInput"
-	if err := validateScan(in); err != nil {
+	if err := required(op, in == nil || in.TableName == nil, "", false); err != nil {
 		return dst, err
 	}
 	switch {
@@ -275,57 +275,13 @@ func optItem(dst []byte, open int, input, name string, m map[string]types.Attrib
 	return appendItem(member(dst, open, name), m, input, name)
 }
 
-// The validators are the SDK's own checks of the members it requires
-// (validators.go of service/dynamodb), run before anything is written and
-// answering the same error; a nil input is checked as an empty one, as the
-// SDK's client does. The SDK's checks of the legacy members' contents are not
-// repeated: those members are refused whatever they hold.
-
-func validateGetItem(in *dynamodb.GetItemInput) error {
-	if in == nil {
-		in = &dynamodb.GetItemInput{}
-	}
-	return required("GetItemInput", in.TableName == nil, "Key", in.Key == nil)
-}
-
-func validatePutItem(in *dynamodb.PutItemInput) error {
-	if in == nil {
-		in = &dynamodb.PutItemInput{}
-	}
-	return required("PutItemInput", in.TableName == nil, "Item", in.Item == nil)
-}
-
-func validateUpdateItem(in *dynamodb.UpdateItemInput) error {
-	if in == nil {
-		in = &dynamodb.UpdateItemInput{}
-	}
-	return required("UpdateItemInput", in.TableName == nil, "Key", in.Key == nil)
-}
-
-func validateDeleteItem(in *dynamodb.DeleteItemInput) error {
-	if in == nil {
-		in = &dynamodb.DeleteItemInput{}
-	}
-	return required("DeleteItemInput", in.TableName == nil, "Key", in.Key == nil)
-}
-
-func validateQuery(in *dynamodb.QueryInput) error {
-	if in == nil {
-		in = &dynamodb.QueryInput{}
-	}
-	return required("QueryInput", in.TableName == nil, "", false)
-}
-
-func validateScan(in *dynamodb.ScanInput) error {
-	if in == nil {
-		in = &dynamodb.ScanInput{}
-	}
-	return required("ScanInput", in.TableName == nil, "", false)
-}
-
-// required is the SDK's InvalidParamsError for a missing TableName and a
-// missing second member (none when other is ""), in the SDK's order; nil
-// when neither is missing.
+// required is the SDK's own check of the members it requires (validators.go
+// of service/dynamodb), run before anything is written and answering the same
+// error: the InvalidParamsError for a missing TableName and a missing second
+// member (none when other is ""), in the SDK's order; nil when neither is
+// missing. A nil input is checked as an empty one, as the SDK's client does.
+// The SDK's checks of the legacy members' contents are not repeated: those
+// members are refused whatever they hold.
 func required(input string, noTable bool, other string, noOther bool) error {
 	if !noTable && !noOther {
 		return nil
