@@ -229,12 +229,6 @@ func Data(t testing.TB, c *dynamodb.Client) *ddb.Client {
 	return d
 }
 
-// DataForTest is Data over DynamoForTest.
-func DataForTest(t testing.TB) *ddb.Client {
-	t.Helper()
-	return Data(t, DynamoForTest(t))
-}
-
 // S3EndpointForTest returns the test binary's S3 endpoint and credentials.
 // It skips t when EnvSkipMinIO=1 and fails it if RunTests did not start one.
 func S3EndpointForTest(t testing.TB) (endpoint, user, pass string) {
