@@ -250,8 +250,21 @@ func (c *Client) do(ctx context.Context, op operation, body []byte, decode func(
 
 	maxAttempts := c.retryer.MaxAttempts()
 	release := func(error) error { return nil }
+	// As the SDK's loop: each attempt is signed with the skew the attempt
+	// before it measured (none: 0), and the client keeps the skew of the
+	// call's last attempt, if that one measured any.
 	skew := time.Duration(c.skew.Load())
+	var last struct {
+		skew time.Duration
+		ok   bool
+	}
+	defer func() {
+		if last.ok {
+			c.skew.Store(int64(last.skew))
+		}
+	}()
 	for attempt := 1; ; attempt++ {
+		last.ok = false
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -266,9 +279,7 @@ func (c *Client) do(ctx context.Context, op operation, body []byte, decode func(
 		if rerr := releaseAttempt(err); rerr != nil && err != nil {
 			return fmt.Errorf("failed to release initial token after request error, %w", err)
 		}
-		if hasSkew {
-			c.skew.Store(int64(measured))
-		}
+		last.skew, last.ok = measured, hasSkew
 		if err == nil {
 			return nil
 		}
@@ -293,9 +304,7 @@ func (c *Client) do(ctx context.Context, op operation, body []byte, decode func(
 		if serr := c.sleep(ctx, delay); serr != nil {
 			return &aws.RequestCanceledError{Err: serr}
 		}
-		if hasSkew {
-			skew = measured
-		}
+		skew = measured // 0 when the answer had no Date
 	}
 }
 
@@ -331,7 +340,7 @@ func (e *crcError) Error() string {
 func (e *crcError) RetryableError() bool { return true }
 
 // attempt sends the request once and decodes the answer. It reports the
-// clock skew the answer's Date shows, if it shows one.
+// clock skew the answer's Date shows, if it shows one (else measured is 0).
 func (c *Client) attempt(ctx context.Context, op operation, body []byte, payloadHash string, skew time.Duration,
 	decode func([]byte) error) (measured time.Duration, hasSkew bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))

@@ -536,3 +536,53 @@ func TestNewRefuses(t *testing.T) {
 		t.Errorf("account-ID mode required: %v, %v", c, err)
 	}
 }
+
+// TestClockSkewAsTheSDK: over the same answers, some with a server clock 10
+// minutes ahead and some without a Date, each request is signed with the
+// same skew as the SDK's client signs it, across the attempts of a call and
+// from one call to the next.
+func TestClockSkewAsTheSDK(t *testing.T) {
+	ahead := map[string]string{"Date": time.Now().Add(10 * time.Minute).UTC().Format(http.TimeFormat)}
+	skewed := answer{status: 400, header: ahead, body: `{"__type":"com.amazon.coral.service#InvalidSignatureException","message":"Signature expired"}`}
+	ise := answer{status: 500, header: ahead, body: `{"__type":"InternalServerError"}`}
+	reset := answer{err: errors.New("connection reset by peer")}
+	okAhead := answer{status: 200, header: ahead, body: `{}`}
+	ok := answer{status: 200, body: `{}`}
+	in := &dynamodb.GetItemInput{TableName: aws.String("agents"),
+		Key: map[string]types.AttributeValue{"agent_id": &types.AttributeValueMemberS{Value: "ag_1"}}}
+	for _, tc := range []struct {
+		name    string
+		answers []answer // over two calls
+	}{
+		{"ok/skew-then-answer", []answer{skewed, okAhead, ok}},
+		{"ok/skew-then-no-date", []answer{ise, reset, ok, ok}},
+		{"ok/skew-last-without-date", []answer{ise, ok, ok}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			offsets := func(s *script) []time.Duration {
+				var out []time.Duration
+				for _, r := range s.reqs {
+					d, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					out = append(out, time.Until(d).Round(time.Minute))
+				}
+				return out
+			}
+			sdkScript, ourScript := &script{answers: tc.answers}, &script{answers: tc.answers}
+			sdk := dynamodb.New(sdkOptions(sdkScript))
+			c, _ := newTestClient(t, ourScript)
+			for range 2 {
+				_, sdkErr := sdk.GetItem(t.Context(), in)
+				_, ourErr := c.GetItem(t.Context(), in)
+				if (sdkErr == nil) != (ourErr == nil) {
+					t.Fatalf("error %v, the SDK's %v", ourErr, sdkErr)
+				}
+			}
+			if got, want := offsets(ourScript), offsets(sdkScript); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("signed at offsets %v, the SDK at %v", got, want)
+			}
+		})
+	}
+}
