@@ -83,7 +83,7 @@ func decodeGetItem(body []byte) (*dynamodb.GetItemOutput, error) {
 func decodePutItem(body []byte) (*dynamodb.PutItemOutput, error) {
 	out := &dynamodb.PutItemOutput{}
 	d := newDecoder(body)
-	if err := d.top("PutItem", d.writeMembers(&out.Attributes, &out.ConsumedCapacity, &out.ItemCollectionMetrics)); err != nil {
+	if err := d.top("PutItem", d.writeAnswer(&out.Attributes, &out.ConsumedCapacity, &out.ItemCollectionMetrics)); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -92,7 +92,7 @@ func decodePutItem(body []byte) (*dynamodb.PutItemOutput, error) {
 func decodeUpdateItem(body []byte) (*dynamodb.UpdateItemOutput, error) {
 	out := &dynamodb.UpdateItemOutput{}
 	d := newDecoder(body)
-	if err := d.top("UpdateItem", d.writeMembers(&out.Attributes, &out.ConsumedCapacity, &out.ItemCollectionMetrics)); err != nil {
+	if err := d.top("UpdateItem", d.writeAnswer(&out.Attributes, &out.ConsumedCapacity, &out.ItemCollectionMetrics)); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -101,7 +101,7 @@ func decodeUpdateItem(body []byte) (*dynamodb.UpdateItemOutput, error) {
 func decodeDeleteItem(body []byte) (*dynamodb.DeleteItemOutput, error) {
 	out := &dynamodb.DeleteItemOutput{}
 	d := newDecoder(body)
-	if err := d.top("DeleteItem", d.writeMembers(&out.Attributes, &out.ConsumedCapacity, &out.ItemCollectionMetrics)); err != nil {
+	if err := d.top("DeleteItem", d.writeAnswer(&out.Attributes, &out.ConsumedCapacity, &out.ItemCollectionMetrics)); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -110,7 +110,7 @@ func decodeDeleteItem(body []byte) (*dynamodb.DeleteItemOutput, error) {
 func decodeQuery(body []byte) (*dynamodb.QueryOutput, error) {
 	out := &dynamodb.QueryOutput{}
 	d := newDecoder(body)
-	if err := d.top("Query", d.readMembers(&out.Items, &out.Count, &out.ScannedCount, &out.LastEvaluatedKey, &out.ConsumedCapacity)); err != nil {
+	if err := d.top("Query", d.readAnswer(&out.Items, &out.Count, &out.ScannedCount, &out.LastEvaluatedKey, &out.ConsumedCapacity)); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -119,7 +119,7 @@ func decodeQuery(body []byte) (*dynamodb.QueryOutput, error) {
 func decodeScan(body []byte) (*dynamodb.ScanOutput, error) {
 	out := &dynamodb.ScanOutput{}
 	d := newDecoder(body)
-	if err := d.top("Scan", d.readMembers(&out.Items, &out.Count, &out.ScannedCount, &out.LastEvaluatedKey, &out.ConsumedCapacity)); err != nil {
+	if err := d.top("Scan", d.readAnswer(&out.Items, &out.Count, &out.ScannedCount, &out.LastEvaluatedKey, &out.ConsumedCapacity)); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -136,9 +136,9 @@ func (d *decoder) top(op string, member func(name []byte) error) error {
 	return nil
 }
 
-// writeMembers reads the members of PutItem, UpdateItem and DeleteItem
+// writeAnswer reads the members of PutItem, UpdateItem and DeleteItem
 // answers, which are the same three.
-func (d *decoder) writeMembers(attrs *map[string]types.AttributeValue, cc **types.ConsumedCapacity, icm **types.ItemCollectionMetrics) func([]byte) error {
+func (d *decoder) writeAnswer(attrs *map[string]types.AttributeValue, cc **types.ConsumedCapacity, icm **types.ItemCollectionMetrics) func([]byte) error {
 	return func(name []byte) error {
 		switch string(name) {
 		case "Attributes":
@@ -162,8 +162,8 @@ func (d *decoder) writeMembers(attrs *map[string]types.AttributeValue, cc **type
 	}
 }
 
-// readMembers reads the members of Query and Scan answers.
-func (d *decoder) readMembers(items *[]map[string]types.AttributeValue, count, scanned *int32, last *map[string]types.AttributeValue, cc **types.ConsumedCapacity) func([]byte) error {
+// readAnswer reads the members of Query and Scan answers.
+func (d *decoder) readAnswer(items *[]map[string]types.AttributeValue, count, scanned *int32, last *map[string]types.AttributeValue, cc **types.ConsumedCapacity) func([]byte) error {
 	return func(name []byte) error {
 		switch string(name) {
 		case "Items":
