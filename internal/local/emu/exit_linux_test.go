@@ -227,7 +227,7 @@ func TestLitewitnessExit(t *testing.T) {
 				t.Fatalf("Err() while the witness runs = %v", err)
 			}
 			if kill {
-				pid := pidWithArgs(t, "-listen", strings.TrimPrefix(w.URL(), "http://"))
+				pid := emutest.PIDWithArgs(t, "-listen", strings.TrimPrefix(w.URL(), "http://"))
 				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 					t.Fatal(err)
 				}
@@ -256,7 +256,7 @@ func TestMinIOExit(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Stop() })
-	pid := pidWithArgs(t, "--address", strings.TrimPrefix(m.Endpoint(), "http://"))
+	pid := emutest.PIDWithArgs(t, "--address", strings.TrimPrefix(m.Endpoint(), "http://"))
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
