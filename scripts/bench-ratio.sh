@@ -8,8 +8,9 @@
 #     real DynamoDB store and client (internal/aws/ddb) behind an in-process transport
 #     (internal/aws/dynamo, needs dynalite: make deps): LambdaPath/LambdaFloor,
 #     in CPU time per batch (cpu-ns/op), which a shared machine disturbs less.
-# Extra arguments go to every go test, e.g.
-#   scripts/bench-ratio.sh -cpuprofile /tmp/cpu.out
+# Extra arguments go to every go test, e.g. (a -cpuprofile file keeps the last
+# of the five runs only: profile one benchmark with go test itself)
+#   scripts/bench-ratio.sh -benchmem
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

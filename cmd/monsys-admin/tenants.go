@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
@@ -98,15 +97,11 @@ func (t *target) open(ctx context.Context, needCA bool) (Clients, error) {
 		}
 		return Clients{}, errors.New("--local DIR, or --table-prefix (stack output TablePrefix), is required")
 	}
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return Clients{}, fmt.Errorf("load AWS config: %w", err)
-	}
-	db, err := ddb.FromSDK(dynamodb.NewFromConfig(cfg))
+	c, err := app.LoadClients(ctx)
 	if err != nil {
 		return Clients{}, err
 	}
-	return Clients{DynamoDB: db, KMS: kms.NewFromConfig(cfg)}, nil
+	return Clients{DynamoDB: c.DynamoDB, KMS: c.KMS}, nil
 }
 
 // tenants is the tenant use case of the target hub.

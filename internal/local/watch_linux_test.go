@@ -4,13 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"net/url"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/monsys/hub/internal/local/emu/emutest"
 )
 
 // TestHubStopsWhenItsDynaliteDies: a local hub whose own dynalite is killed
@@ -30,7 +29,7 @@ func TestHubStopsWhenItsDynaliteDies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := processWithArgs(t, "--port", u.Port())
+	pid := emutest.PIDWithArgs(t, "--port", u.Port())
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -44,35 +43,4 @@ func TestHubStopsWhenItsDynaliteDies(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the hub still serves after its dynalite died")
 	}
-}
-
-// processWithArgs is the pid of the one process of this user whose command
-// line holds the two arguments in a row.
-func processWithArgs(t *testing.T, a, b string) int {
-	t.Helper()
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	found := 0
-	for _, d := range dirs {
-		raw, err := os.ReadFile(filepath.Join(d, "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(raw), "\x00")
-		for i := 0; i+1 < len(args); i++ {
-			if args[i] == a && args[i+1] == b {
-				if found != 0 {
-					t.Fatalf("two processes with %s %s", a, b)
-				}
-				pid, err := strconv.Atoi(filepath.Base(d))
-				if err != nil {
-					t.Fatal(err)
-				}
-				found = pid
-			}
-		}
-	}
-	if found == 0 {
-		t.Fatalf("no process with %s %s", a, b)
-	}
-	return found
 }

@@ -40,7 +40,7 @@ func TestIngestRequestUnits(t *testing.T) {
 	_, tables := newStore(t, db)
 	fx := &commitFx{db: emutest.Data(t, db), tables: tables, auth: commitAuthority(t)}
 	c := fx.newCase(t, batchKind{name: "signed-1-day", signed: true, days: 1})
-	m := &dynamo.Meter{API: emutest.Data(t, db), Schema: dynamo.Schema(tables), Estimate: true}
+	m := &dynamo.Meter{API: fx.db, Schema: dynamo.Schema(tables), Estimate: true}
 	svc := c.service(m)
 	send := func() hub.IngestResult {
 		c.seq++
@@ -176,7 +176,7 @@ func TestExpireRequestUnits(t *testing.T) {
 			t.Fatalf("ingest seq %d: %+v, %v", c.seq, res, err)
 		}
 	}
-	m := &dynamo.Meter{API: emutest.Data(t, db), Schema: dynamo.Schema(tables), Estimate: true}
+	m := &dynamo.Meter{API: fx.db, Schema: dynamo.Schema(tables), Estimate: true}
 	st, err := dynamo.New(m, tables)
 	if err != nil {
 		t.Fatal(err)

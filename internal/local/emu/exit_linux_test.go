@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -209,14 +210,16 @@ func TestLitewitnessExit(t *testing.T) {
 		t.Skip(emutest.EnvSkipLitewitness + "=1")
 	}
 	tests := []struct {
-		name string
-		kill bool // SIGKILL from someone else; false: Stop
+		name  string
+		kill  bool // SIGKILL from someone else; false: Stop
+		agent bool // kill the witness's ssh-agent, not the witness
 	}{
 		{name: "ok/stopped"},
 		{name: "fail/killed", kill: true},
+		{name: "fail/agent-killed", kill: true, agent: true},
 	}
 	for _, tc := range tests {
-		kill := tc.kill
+		kill, agent := tc.kill, tc.agent
 		t.Run(tc.name, func(t *testing.T) {
 			w, err := emu.StartLitewitness(t.Context(), emu.LitewitnessOptions{})
 			if err != nil {
@@ -227,7 +230,10 @@ func TestLitewitnessExit(t *testing.T) {
 				t.Fatalf("Err() while the witness runs = %v", err)
 			}
 			if kill {
-				pid := pidWithArgs(t, "-listen", strings.TrimPrefix(w.URL(), "http://"))
+				pid := emutest.PIDWithArgs(t, "-listen", strings.TrimPrefix(w.URL(), "http://"))
+				if agent {
+					pid = emutest.PIDWithArgs(t, "-a", argAfter(t, pid, "-ssh-agent"))
+				}
 				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 					t.Fatal(err)
 				}
@@ -240,8 +246,10 @@ func TestLitewitnessExit(t *testing.T) {
 			switch {
 			case !kill && err != nil:
 				t.Errorf("Err() after Stop = %v, want nil", err)
-			case kill && (!errors.As(err, &exit) || exit.Name != "litewitness" || exit.Status != "signal: killed"):
+			case kill && !agent && (!errors.As(err, &exit) || exit.Name != "litewitness" || exit.Status != "signal: killed"):
 				t.Errorf("Err() after a SIGKILL = %v, want litewitness's *ExitError, signal: killed", err)
+			case agent && (!errors.As(err, &exit) || exit.Name != "ssh-agent" || exit.Status != "signal: killed"):
+				t.Errorf("Err() after the agent's SIGKILL = %v, want ssh-agent's *ExitError, signal: killed", err)
 			}
 		})
 	}
@@ -256,7 +264,7 @@ func TestMinIOExit(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Stop() })
-	pid := pidWithArgs(t, "--address", strings.TrimPrefix(m.Endpoint(), "http://"))
+	pid := emutest.PIDWithArgs(t, "--address", strings.TrimPrefix(m.Endpoint(), "http://"))
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -284,4 +292,21 @@ type countingClient struct {
 func (c countingClient) Do(req *http.Request) (*http.Response, error) {
 	*c.n++
 	return c.next.Do(req)
+}
+
+// argAfter is the argument that follows flag on process pid's command line.
+func argAfter(t *testing.T, pid int, flag string) string {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := strings.Split(string(raw), "\x00")
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == flag {
+			return args[i+1]
+		}
+	}
+	t.Fatalf("process %d has no %s: %q", pid, flag, args)
+	return ""
 }

@@ -57,6 +57,7 @@ type LitewitnessOptions struct {
 type Litewitness struct {
 	witness *proc
 	agent   *proc
+	exited  chan struct{} // closed once the witness or its agent exited
 	binDir  string
 	dir     string
 	tempDir bool
@@ -162,6 +163,17 @@ func StartLitewitness(ctx context.Context, o LitewitnessOptions) (w *Litewitness
 	if err != nil {
 		return nil, fmt.Errorf("emu: start %w", err)
 	}
+	// The witness is down when either process is: it cannot cosign
+	// without its agent's key.
+	w.exited = make(chan struct{})
+	witnessDone, agentDone := w.witness.exitedChan(), w.agent.exitedChan()
+	go func() {
+		select {
+		case <-witnessDone:
+		case <-agentDone:
+		}
+		close(w.exited)
+	}()
 	return w, nil
 }
 
@@ -220,8 +232,9 @@ func (w *Litewitness) AddLog(ctx context.Context, origin, logVKey string) error 
 	return nil
 }
 
-// Exited is closed once the litewitness process has exited, for any reason.
-func (w *Litewitness) Exited() <-chan struct{} { return w.witness.exitedChan() }
+// Exited is closed once the litewitness process or its ssh-agent has
+// exited, for any reason (Err says which).
+func (w *Litewitness) Exited() <-chan struct{} { return w.exited }
 
 // Err is nil while the witness and its ssh-agent run and after Stop; after
 // any other exit of either it is that process's *ExitError.

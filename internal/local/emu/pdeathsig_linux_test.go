@@ -80,35 +80,7 @@ func TestDynaliteDiesWithParent(t *testing.T) {
 // endpoint's port, via /proc.
 func listenerPID(t *testing.T, endpoint string) int {
 	t.Helper()
-	return pidWithArgs(t, "--port", endpoint[strings.LastIndex(endpoint, ":")+1:])
-}
-
-// pidWithArgs finds a process whose arguments include flag and value, in
-// a row, via /proc.
-func pidWithArgs(t *testing.T, flag, value string) int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil {
-			continue
-		}
-		args := bytes.Split(bytes.TrimRight(cmdline, "\x00"), []byte{0})
-		for i, a := range args {
-			if string(a) == flag && i+1 < len(args) && string(args[i+1]) == value {
-				return pid
-			}
-		}
-	}
-	t.Fatalf("no process with %s %s", flag, value)
-	return 0
+	return emutest.PIDWithArgs(t, "--port", endpoint[strings.LastIndex(endpoint, ":")+1:])
 }
 
 // alive reports whether pid exists and is not a zombie.
