@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/monsys/hub/internal/canon"
 )
 
 // DecodeEvent decodes an API Gateway proxy event exactly as encoding/json
@@ -313,7 +315,7 @@ func (d *eventDecoder) consume(c byte) bool {
 	return false
 }
 
-func (d *eventDecoder) space() { d.i = skipSpace(d.data, d.i) }
+func (d *eventDecoder) space() { d.i = canon.SkipSpace(d.data, d.i) }
 
 func (d *eventDecoder) literal(lit string) bool {
 	if bytes.HasPrefix(d.data[d.i:], []byte(lit)) {
@@ -632,13 +634,6 @@ func (d *eventDecoder) number() bool {
 	}
 	d.i = i
 	return true
-}
-
-func skipSpace(data []byte, i int) int {
-	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
-		i++
-	}
-	return i
 }
 
 // plain are the bytes a JSON string holds as they are: printable ASCII but

@@ -296,15 +296,17 @@ func (t *Transformer) errorf(format string, args ...any) error {
 	return &Error{Rule: RuleSyntax, Offset: t.pos, Detail: fmt.Sprintf(format, args...)}
 }
 
-func (t *Transformer) skipSpace() {
-	for t.pos < len(t.in) {
-		switch t.in[t.pos] {
-		case ' ', '\t', '\n', '\r':
-			t.pos++
-		default:
-			return
-		}
+func (t *Transformer) skipSpace() { t.pos = SkipSpace(t.in, t.pos) }
+
+// SkipSpace returns the index of the first byte of d at or after i that is
+// not JSON white space (space, tab, LF, CR), or len(d). The project's JSON
+// walks (this package's, batch.Parse's, the API's event decoder) share it;
+// it is small enough to be inlined at each call.
+func SkipSpace(d []byte, i int) int {
+	for i < len(d) && (d[i] == ' ' || d[i] == '\n' || d[i] == '\r' || d[i] == '\t') {
+		i++
 	}
+	return i
 }
 
 // value reads the value at t.pos, inside depth arrays and objects.
