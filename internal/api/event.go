@@ -584,7 +584,7 @@ func (d *eventDecoder) skipString() bool {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i++
 			case 'u':
-				if _, ok := hex4(data[i+2:]); !ok {
+				if _, ok := canon.Hex4(data[i+2:]); !ok {
 					return false
 				}
 				i += 5
@@ -681,7 +681,7 @@ func appendUnquoted(out, data []byte, i int) ([]byte, int, bool) {
 			case 't':
 				out = append(out, '\t')
 			case 'u':
-				r, ok := hex4(data[i+2:])
+				r, ok := canon.Hex4(data[i+2:])
 				if !ok || (r >= 0xd800 && r < 0xe000) {
 					return out, 0, false // surrogates: encoding/json's pairing rules decide
 				}
@@ -703,27 +703,6 @@ func appendUnquoted(out, data []byte, i int) ([]byte, int, bool) {
 		}
 	}
 	return out, 0, false
-}
-
-func hex4(s []byte) (rune, bool) {
-	if len(s) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range s[:4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
 }
 
 // EncodeResponse is the response as the Lambda runtime (aws-lambda-go)

@@ -746,7 +746,7 @@ func (t *Transformer) decode(b []byte, from, to int) ([]byte, error) {
 		case 't':
 			b = append(b, '\t')
 		case 'u':
-			r, ok := hex4(in[i:to])
+			r, ok := Hex4(in[i:to])
 			if !ok {
 				t.pos = i
 				return nil, t.errorf("bad \\u escape")
@@ -758,7 +758,7 @@ func (t *Transformer) decode(b []byte, from, to int) ([]byte, error) {
 					t.pos = i
 					return nil, lone
 				}
-				r2, ok := hex4(in[i+2 : to])
+				r2, ok := Hex4(in[i+2 : to])
 				if !ok || r2 < 0xdc00 || r2 > 0xdfff {
 					t.pos = i
 					return nil, lone
@@ -775,22 +775,26 @@ func (t *Transformer) decode(b []byte, from, to int) ([]byte, error) {
 	return b, nil
 }
 
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
+// Hex4 is the value of the four hex digits that s starts with (those of a
+// \u escape, either case); ok is false if s starts with anything else.
+// The project's JSON walks (this package's, the API's event decoder) share
+// it; it is small enough to be inlined at each call.
+func Hex4(s []byte) (r rune, ok bool) {
+	if len(s) < 4 {
 		return 0, false
 	}
-	var r rune
-	for _, c := range b[:4] {
+	for _, c := range s[:4] {
 		switch {
-		case c >= '0' && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
 		default:
 			return 0, false
 		}
+		r = r<<4 | rune(c)
 	}
 	return r, true
 }
