@@ -377,7 +377,7 @@ func (d *eventDecoder) plain() ([]byte, bool) {
 		return nil, false
 	}
 	j := i + 1
-	for j < len(data) && plain[data[j]] {
+	for j < len(data) && canon.Plain(data[j]) {
 		j++
 	}
 	if j >= len(data) || data[j] != '"' {
@@ -636,15 +636,6 @@ func (d *eventDecoder) number() bool {
 	return true
 }
 
-// plain are the bytes a JSON string holds as they are: printable ASCII but
-// the quote and the backslash.
-var plain = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
 // appendUnquoted decodes the JSON string that opens at data[i] as
 // encoding/json decodes it, appended to out, and returns the index after
 // its closing quote. ok is false where its answer could differ from
@@ -655,7 +646,7 @@ var plain = func() (t [256]bool) {
 func appendUnquoted(out, data []byte, i int) ([]byte, int, bool) {
 	for i++; i < len(data); {
 		c := data[i]
-		if plain[c] {
+		if canon.Plain(c) {
 			out = append(out, c)
 			i++
 			continue

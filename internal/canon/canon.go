@@ -696,6 +696,11 @@ var special = func() (s [256]bool) {
 	return s
 }()
 
+// Plain reports whether c stands for itself in a JSON string, with nothing
+// to check: printable ASCII but the quote and the backslash (the bytes
+// special does not mark). The API's event decoder scans strings with it.
+func Plain(c byte) bool { return !special[c] }
+
 // stringValue copies a string without escapes as it is (it is canonical
 // already) and decodes and re-escapes one with escapes.
 func (t *Transformer) stringValue(out []byte) ([]byte, error) {
