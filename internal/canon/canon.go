@@ -211,10 +211,7 @@ func (t *Transformer) Append(dst, in []byte) ([]byte, error) {
 	case err != nil:
 		return dst, err
 	}
-	for end < len(in) && (in[end] == ' ' || in[end] == '\t' || in[end] == '\n' || in[end] == '\r') {
-		end++
-	}
-	if end != len(in) {
+	if end = SkipSpace(in, end); end != len(in) {
 		t.members = t.members[:0]
 		return dst, &Error{Rule: RuleSyntax, Offset: end, Detail: fmt.Sprintf("unexpected %q after the value", in[end])}
 	}
