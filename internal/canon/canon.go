@@ -300,8 +300,12 @@ func (t *Transformer) skipSpace() { t.pos = SkipSpace(t.in, t.pos) }
 // walks (this package's, batch.Parse's, the API's event decoder) share it;
 // it is small enough to be inlined at each call.
 func SkipSpace(d []byte, i int) int {
-	for i < len(d) && (d[i] == ' ' || d[i] == '\n' || d[i] == '\r' || d[i] == '\t') {
-		i++
+	for ; i < len(d); i++ {
+		switch d[i] {
+		case ' ', '\t', '\n', '\r':
+		default:
+			return i
+		}
 	}
 	return i
 }
