@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/monsys/hub/internal/canon"
 )
 
 // DecodeEvent decodes an API Gateway proxy event exactly as encoding/json
@@ -313,7 +315,7 @@ func (d *eventDecoder) consume(c byte) bool {
 	return false
 }
 
-func (d *eventDecoder) space() { d.i = skipSpace(d.data, d.i) }
+func (d *eventDecoder) space() { d.i = canon.SkipSpace(d.data, d.i) }
 
 func (d *eventDecoder) literal(lit string) bool {
 	if bytes.HasPrefix(d.data[d.i:], []byte(lit)) {
@@ -375,7 +377,7 @@ func (d *eventDecoder) plain() ([]byte, bool) {
 		return nil, false
 	}
 	j := i + 1
-	for j < len(data) && plain[data[j]] {
+	for j < len(data) && canon.Plain(data[j]) {
 		j++
 	}
 	if j >= len(data) || data[j] != '"' {
@@ -582,7 +584,7 @@ func (d *eventDecoder) skipString() bool {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i++
 			case 'u':
-				if _, ok := hex4(data[i+2:]); !ok {
+				if _, ok := canon.Hex4(data[i+2:]); !ok {
 					return false
 				}
 				i += 5
@@ -634,22 +636,6 @@ func (d *eventDecoder) number() bool {
 	return true
 }
 
-func skipSpace(data []byte, i int) int {
-	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// plain are the bytes a JSON string holds as they are: printable ASCII but
-// the quote and the backslash.
-var plain = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
 // appendUnquoted decodes the JSON string that opens at data[i] as
 // encoding/json decodes it, appended to out, and returns the index after
 // its closing quote. ok is false where its answer could differ from
@@ -660,7 +646,7 @@ var plain = func() (t [256]bool) {
 func appendUnquoted(out, data []byte, i int) ([]byte, int, bool) {
 	for i++; i < len(data); {
 		c := data[i]
-		if plain[c] {
+		if canon.Plain(c) {
 			out = append(out, c)
 			i++
 			continue
@@ -686,7 +672,7 @@ func appendUnquoted(out, data []byte, i int) ([]byte, int, bool) {
 			case 't':
 				out = append(out, '\t')
 			case 'u':
-				r, ok := hex4(data[i+2:])
+				r, ok := canon.Hex4(data[i+2:])
 				if !ok || (r >= 0xd800 && r < 0xe000) {
 					return out, 0, false // surrogates: encoding/json's pairing rules decide
 				}
@@ -708,27 +694,6 @@ func appendUnquoted(out, data []byte, i int) ([]byte, int, bool) {
 		}
 	}
 	return out, 0, false
-}
-
-func hex4(s []byte) (rune, bool) {
-	if len(s) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range s[:4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
 }
 
 // EncodeResponse is the response as the Lambda runtime (aws-lambda-go)

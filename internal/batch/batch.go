@@ -117,13 +117,6 @@ func stringValue(name string, v []byte) ([]byte, error) {
 	return []byte(s), nil
 }
 
-func skipSpace(d []byte, i int) int {
-	for i < len(d) && (d[i] == ' ' || d[i] == '\n' || d[i] == '\r' || d[i] == '\t') {
-		i++
-	}
-	return i
-}
-
 func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
 }
@@ -226,7 +219,7 @@ func ParseCanonical(body []byte, requireHeader bool, fn func(i int, canonical []
 // the caller's buffer.
 func (b *Batch) walk(s *scanner, body []byte, fn func(int, []byte)) (int, error) {
 	body = bytes.Clone(body)
-	i := skipSpace(body, 0)
+	i := canon.SkipSpace(body, 0)
 	switch {
 	case i == len(body):
 		return 0, invalid("not JSON: the body is empty")
@@ -236,7 +229,7 @@ func (b *Batch) walk(s *scanner, body []byte, fn func(int, []byte)) (int, error)
 	default:
 		return 0, invalid("not JSON: unexpected %q at byte %d", body[i], i)
 	}
-	i = skipSpace(body, i+1)
+	i = canon.SkipSpace(body, i+1)
 	n := 0
 	if i < len(body) && body[i] == ']' {
 		return n, atEnd(body, i+1)
@@ -270,7 +263,7 @@ func (b *Batch) walk(s *scanner, body []byte, fn func(int, []byte)) (int, error)
 			return 0, err
 		}
 		n++
-		i = skipSpace(body, end)
+		i = canon.SkipSpace(body, end)
 		switch {
 		case i == len(body):
 			return 0, invalid("not JSON: unterminated array")
@@ -279,13 +272,13 @@ func (b *Batch) walk(s *scanner, body []byte, fn func(int, []byte)) (int, error)
 		case body[i] != ',':
 			return 0, invalid("record %d: not JSON: expected ',' or ']' before it at byte %d", n, i)
 		}
-		i = skipSpace(body, i+1)
+		i = canon.SkipSpace(body, i+1)
 	}
 }
 
 // atEnd checks that nothing but white space follows the array.
 func atEnd(body []byte, i int) error {
-	if skipSpace(body, i) != len(body) {
+	if canon.SkipSpace(body, i) != len(body) {
 		return invalid("data after the array")
 	}
 	return nil

@@ -211,10 +211,7 @@ func (t *Transformer) Append(dst, in []byte) ([]byte, error) {
 	case err != nil:
 		return dst, err
 	}
-	for end < len(in) && (in[end] == ' ' || in[end] == '\t' || in[end] == '\n' || in[end] == '\r') {
-		end++
-	}
-	if end != len(in) {
+	if end = SkipSpace(in, end); end != len(in) {
 		t.members = t.members[:0]
 		return dst, &Error{Rule: RuleSyntax, Offset: end, Detail: fmt.Sprintf("unexpected %q after the value", in[end])}
 	}
@@ -296,15 +293,21 @@ func (t *Transformer) errorf(format string, args ...any) error {
 	return &Error{Rule: RuleSyntax, Offset: t.pos, Detail: fmt.Sprintf(format, args...)}
 }
 
-func (t *Transformer) skipSpace() {
-	for t.pos < len(t.in) {
-		switch t.in[t.pos] {
+func (t *Transformer) skipSpace() { t.pos = SkipSpace(t.in, t.pos) }
+
+// SkipSpace returns the index of the first byte of d at or after i that is
+// not JSON white space (space, tab, LF, CR), or len(d). The project's JSON
+// walks (this package's, batch.Parse's, the API's event decoder) share it;
+// it is small enough to be inlined at each call.
+func SkipSpace(d []byte, i int) int {
+	for ; i < len(d); i++ {
+		switch d[i] {
 		case ' ', '\t', '\n', '\r':
-			t.pos++
 		default:
-			return
+			return i
 		}
 	}
+	return i
 }
 
 // value reads the value at t.pos, inside depth arrays and objects.
@@ -694,6 +697,11 @@ var special = func() (s [256]bool) {
 	return s
 }()
 
+// Plain reports whether c stands for itself in a JSON string, with nothing
+// to check: printable ASCII but the quote and the backslash (the bytes
+// special does not mark). The API's event decoder scans strings with it.
+func Plain(c byte) bool { return !special[c] }
+
 // stringValue copies a string without escapes as it is (it is canonical
 // already) and decodes and re-escapes one with escapes.
 func (t *Transformer) stringValue(out []byte) ([]byte, error) {
@@ -744,7 +752,7 @@ func (t *Transformer) decode(b []byte, from, to int) ([]byte, error) {
 		case 't':
 			b = append(b, '\t')
 		case 'u':
-			r, ok := hex4(in[i:to])
+			r, ok := Hex4(in[i:to])
 			if !ok {
 				t.pos = i
 				return nil, t.errorf("bad \\u escape")
@@ -756,7 +764,7 @@ func (t *Transformer) decode(b []byte, from, to int) ([]byte, error) {
 					t.pos = i
 					return nil, lone
 				}
-				r2, ok := hex4(in[i+2 : to])
+				r2, ok := Hex4(in[i+2 : to])
 				if !ok || r2 < 0xdc00 || r2 > 0xdfff {
 					t.pos = i
 					return nil, lone
@@ -773,22 +781,26 @@ func (t *Transformer) decode(b []byte, from, to int) ([]byte, error) {
 	return b, nil
 }
 
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
+// Hex4 is the value of the four hex digits that s starts with (those of a
+// \u escape, either case); ok is false if s starts with anything else.
+// The project's JSON walks (this package's, the API's event decoder) share
+// it; it is small enough to be inlined at each call.
+func Hex4(s []byte) (r rune, ok bool) {
+	if len(s) < 4 {
 		return 0, false
 	}
-	var r rune
-	for _, c := range b[:4] {
+	for _, c := range s[:4] {
 		switch {
-		case c >= '0' && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
 		default:
 			return 0, false
 		}
+		r = r<<4 | rune(c)
 	}
 	return r, true
 }

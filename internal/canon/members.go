@@ -14,7 +14,7 @@ import (
 // Walking members this way costs a fraction of encoding/json's
 // Unmarshal, which validates the whole input again first.
 func Members(obj []byte, fn func(name, value []byte) error) error {
-	j := skipWS(obj, skipWS(obj, 0)+1) // past the '{'
+	j := SkipSpace(obj, SkipSpace(obj, 0)+1) // past the '{'
 	for obj[j] != '}' {
 		kend := SkipValue(obj, j)
 		name := obj[j+1 : kend-1]
@@ -25,14 +25,14 @@ func Members(obj []byte, fn func(name, value []byte) error) error {
 			}
 			name = []byte(k)
 		}
-		v := skipWS(obj, skipWS(obj, kend)+1) // past the colon
+		v := SkipSpace(obj, SkipSpace(obj, kend)+1) // past the colon
 		vend := SkipValue(obj, v)
 		if err := fn(name, obj[v:vend]); err != nil {
 			return err
 		}
-		j = skipWS(obj, vend)
+		j = SkipSpace(obj, vend)
 		if obj[j] == ',' {
-			j = skipWS(obj, j+1)
+			j = SkipSpace(obj, j+1)
 		}
 	}
 	return nil
@@ -83,11 +83,4 @@ func skipStr(d []byte, i int) int {
 		}
 		j = q + 1
 	}
-}
-
-func skipWS(d []byte, i int) int {
-	for i < len(d) && (d[i] == ' ' || d[i] == '\n' || d[i] == '\r' || d[i] == '\t') {
-		i++
-	}
-	return i
 }
